@@ -1,0 +1,433 @@
+"""The WordPress stand-in answers webhooks like the plugin and acts as the admin via /_sim/."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from harness.plugin_sim import PluginSimulator, sign_body
+
+API_TOKEN = "rk_test_token_1234"
+WEBHOOK_SECRET = "whsec_plugin_secret_5678"
+
+
+class FakeDashboard:
+    """A tiny service: registration hands out credentials, every other call says success."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": dict(request.query),
+                "headers": dict(request.headers),
+                "json": json.loads(body) if body else None,
+            }
+        )
+        if request.path == "/api/v1/plugins/register":
+            return web.json_response(
+                {"success": True, "api_token": API_TOKEN, "webhook_secret": WEBHOOK_SECRET}
+            )
+        if request.path == "/api/v1/checkout/verify":
+            return web.json_response(
+                {"success": True, "credits_added": 10, "credit_type": "article"}
+            )
+        return web.json_response({"success": True})
+
+    def calls_to(self, path: str) -> list[dict[str, Any]]:
+        return [request for request in self.requests if request["path"] == path]
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+@pytest.fixture
+async def dashboard() -> AsyncIterator[FakeDashboard]:
+    fake = FakeDashboard()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def simulator(dashboard: FakeDashboard, tmp_path: Path) -> AsyncIterator[PluginSimulator]:
+    sim = PluginSimulator(dashboard.url, data_dir=tmp_path)
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+async def registered(simulator: PluginSimulator, http: aiohttp.ClientSession) -> PluginSimulator:
+    async with http.post(f"{simulator.url}/_sim/register") as response:
+        assert response.status == 200, await response.text()
+    return simulator
+
+
+def webhook_body(event: str, data: dict[str, Any]) -> bytes:
+    return json.dumps({"event": event, "data": data, "timestamp": 1762400000}).encode()
+
+
+async def post_webhook(
+    http: aiohttp.ClientSession,
+    sim: PluginSimulator,
+    body: bytes,
+    *,
+    secret: str = WEBHOOK_SECRET,
+    signature: str | None = None,
+) -> tuple[int, Any]:
+    headers = {
+        "Content-Type": "application/json",
+        "X-Rakubun-Signature": signature if signature is not None else sign_body(secret, body),
+    }
+    url = f"{sim.url}/wp-admin/admin-ajax.php?action=rakubun_webhook"
+    async with http.post(url, data=body, headers=headers) as response:
+        text = await response.text()
+        try:
+            return response.status, json.loads(text)
+        except ValueError:
+            return response.status, text
+
+
+async def received(
+    http: aiohttp.ClientSession, sim: PluginSimulator, query: str = ""
+) -> list[dict]:
+    async with http.get(f"{sim.url}/_sim/webhooks{query}") as response:
+        return (await response.json())["webhooks"]
+
+
+# -- the webhook endpoint -----------------------------------------------------------------------
+
+
+async def test_signed_credits_updated_is_processed(registered, http):
+    body = webhook_body("credits_updated", {"user_email": "editor@example.com", "user_id": 1})
+
+    status, answer = await post_webhook(http, registered, body)
+
+    assert status == 200
+    assert answer == {"success": True, "data": {"message": "Webhook processed"}}
+    [record] = await received(http, registered)
+    assert record["event"] == "credits_updated"
+    assert record["data"]["user_email"] == "editor@example.com"
+    assert record["signature_valid"] is True
+    assert record["status"] == 200
+    assert record["raw_body"] == body.decode()
+    assert record["headers"]["X-Rakubun-Signature"] == sign_body(WEBHOOK_SECRET, body)
+
+
+async def test_wrong_secret_is_401(registered, http):
+    body = webhook_body("credits_updated", {"user_email": "editor@example.com"})
+
+    status, answer = await post_webhook(http, registered, body, secret="whsec_someone_else")
+
+    assert status == 401
+    assert answer == {"success": False, "data": {"message": "Invalid signature"}}
+    [record] = await received(http, registered)
+    assert record["signature_valid"] is False
+
+
+async def test_old_dashboard_prefixed_signature_is_401(registered, http):
+    body = webhook_body("test_webhook", {})
+    prefixed = "sha256=" + sign_body(WEBHOOK_SECRET, body)
+
+    status, _ = await post_webhook(http, registered, body, signature=prefixed)
+
+    assert status == 401
+
+
+async def test_missing_signature_is_401(registered, http):
+    status, _ = await post_webhook(http, registered, webhook_body("test_webhook", {}), signature="")
+
+    assert status == 401
+
+
+async def test_signature_of_reserialised_json_is_401(registered, http):
+    body = webhook_body("test_webhook", {"note": "café"})
+    reserialised = json.dumps(json.loads(body), ensure_ascii=False).encode()
+
+    status, _ = await post_webhook(
+        http, registered, body, signature=sign_body(WEBHOOK_SECRET, reserialised)
+    )
+
+    assert status == 401
+
+
+async def test_unregistered_plugin_rejects_every_webhook(simulator, http):
+    status, _ = await post_webhook(http, simulator, webhook_body("test_webhook", {}))
+
+    assert status == 401
+
+
+async def test_invalid_json_is_400(registered, http):
+    status, answer = await post_webhook(http, registered, b"{not json")
+
+    assert status == 400
+    assert answer["data"]["message"] == "Invalid JSON"
+
+
+async def test_empty_object_counts_as_invalid_json(registered, http):
+    status, answer = await post_webhook(http, registered, b"{}")
+
+    assert (status, answer["data"]["message"]) == (400, "Invalid JSON")
+
+
+async def test_unknown_event_is_400(registered, http):
+    status, answer = await post_webhook(http, registered, webhook_body("credits_granted", {}))
+
+    assert status == 400
+    assert answer["data"]["message"] == "Unknown event"
+    [record] = await received(http, registered)
+    assert (record["event"], record["signature_valid"]) == ("credits_granted", True)
+
+
+async def test_credits_updated_without_user_email_fails_with_500(registered, http):
+    body = webhook_body("credits_updated", {"user_id": 1, "credit_type": "article"})
+
+    status, answer = await post_webhook(http, registered, body)
+
+    assert status == 500
+    assert answer == {"success": False, "data": {"message": "Failed to process webhook"}}
+
+
+@pytest.mark.parametrize(
+    "event", ["config_updated", "package_updated", "plugin_enabled", "test_webhook"]
+)
+async def test_every_handled_event_is_processed(registered, http, event):
+    status, _ = await post_webhook(http, registered, webhook_body(event, {}))
+
+    assert status == 200
+
+
+async def test_plugin_disabled_and_enabled_change_the_plugin_status(registered, http):
+    await post_webhook(http, registered, webhook_body("plugin_disabled", {"reason": "unpaid"}))
+    async with http.get(f"{registered.url}/_sim/state") as response:
+        disabled = await response.json()
+    await post_webhook(http, registered, webhook_body("plugin_enabled", {}))
+    async with http.get(f"{registered.url}/_sim/state") as response:
+        enabled = await response.json()
+
+    assert (disabled["status"], disabled["disabled_reason"]) == ("disabled", "unpaid")
+    assert (enabled["status"], enabled["disabled_reason"]) == ("enabled", None)
+
+
+async def test_down_answers_503_until_up(registered, http):
+    body = webhook_body("credits_updated", {"user_email": "editor@example.com"})
+
+    async with http.post(f"{registered.url}/_sim/down") as response:
+        assert response.status == 200
+    down_status, _ = await post_webhook(http, registered, body)
+    async with http.post(f"{registered.url}/_sim/up") as response:
+        assert response.status == 200
+    up_status, _ = await post_webhook(http, registered, body)
+
+    assert (down_status, up_status) == (503, 200)
+    records = await received(http, registered)
+    assert [(r["status"], r["signature_valid"]) for r in records] == [(503, True), (200, True)]
+
+
+async def test_other_ajax_actions_get_wordpress_zero(registered, http):
+    url = f"{registered.url}/wp-admin/admin-ajax.php?action=heartbeat"
+    async with http.post(url, data=b"{}") as response:
+        assert (response.status, await response.text()) == (400, "0")
+
+
+# -- /_sim/webhooks -----------------------------------------------------------------------------
+
+
+async def test_webhooks_listing_filters_by_event_and_seq(registered, http):
+    await post_webhook(http, registered, webhook_body("test_webhook", {}))
+    await post_webhook(
+        http, registered, webhook_body("credits_updated", {"user_email": "a@example.com"})
+    )
+    await post_webhook(
+        http, registered, webhook_body("credits_updated", {"user_email": "b@example.com"})
+    )
+
+    credits = await received(http, registered, "?event=credits_updated")
+    after_second = await received(http, registered, "?after=2")
+
+    assert [r["data"]["user_email"] for r in credits] == ["a@example.com", "b@example.com"]
+    assert all(r["signature_valid"] for r in credits)
+    assert [r["seq"] for r in after_second] == [3]
+
+
+async def test_waiting_listing_answers_when_the_webhook_arrives(registered, http):
+    await post_webhook(http, registered, webhook_body("test_webhook", {}))
+    # Whichever comes first, the long-poll or the webhook, the answer holds the new one only.
+    waiting = asyncio.create_task(
+        received(http, registered, "?event=credits_updated&after=1&wait=30&count=1")
+    )
+    body = webhook_body("credits_updated", {"user_email": "editor@example.com"})
+    await post_webhook(http, registered, body)
+
+    records = await asyncio.wait_for(waiting, 10)
+
+    assert [r["event"] for r in records] == ["credits_updated"]
+
+
+async def test_waiting_listing_gives_up_after_its_timeout(registered, http):
+    records = await received(http, registered, "?event=credits_updated&wait=0.2")
+
+    assert records == []
+
+
+# -- acting as the WordPress admin --------------------------------------------------------------
+
+
+async def test_register_is_idempotent_and_keeps_secrets_inside(registered, dashboard, http):
+    async with http.post(f"{registered.url}/_sim/register") as response:
+        again = await response.json()
+    async with http.get(f"{registered.url}/_sim/state") as response:
+        state_text = await response.text()
+
+    assert again["already_registered"] is True
+    assert again["instance_id"] == registered.options.instance_id
+    assert len(dashboard.calls_to("/api/v1/plugins/register")) == 1
+    state = json.loads(state_text)
+    assert state["registered"] is True
+    assert state["instance_id"] == registered.options.instance_id
+    assert state["api_url"] == dashboard.url
+    assert API_TOKEN not in state_text and WEBHOOK_SECRET not in state_text
+    assert API_TOKEN not in json.dumps(again) and WEBHOOK_SECRET not in json.dumps(again)
+
+
+async def test_registration_reports_the_simulator_as_site_url(registered, dashboard):
+    [register] = dashboard.calls_to("/api/v1/plugins/register")
+
+    assert register["json"]["site_url"] == registered.url
+    assert register["json"]["instance_id"] == registered.options.instance_id
+
+
+async def test_forced_registration_starts_a_new_instance(registered, dashboard, http):
+    first_instance = registered.options.instance_id
+
+    async with http.post(f"{registered.url}/_sim/register", json={"force": True}) as response:
+        outcome = await response.json()
+
+    assert outcome["success"] is True
+    assert outcome["instance_id"] != first_instance
+    assert len(dashboard.calls_to("/api/v1/plugins/register")) == 2
+
+
+async def test_options_survive_a_restart(registered, dashboard, tmp_path):
+    restarted = PluginSimulator(dashboard.url, data_dir=tmp_path)
+
+    assert restarted.options.instance_id == registered.options.instance_id
+    assert restarted.options.api_token == API_TOKEN
+    assert restarted.options.webhook_secret == WEBHOOK_SECRET
+
+
+async def test_call_uses_the_stored_credentials(registered, dashboard, http):
+    async with http.post(
+        f"{registered.url}/_sim/call/credits", json={"user_id": 7, "user_email": "x@example.com"}
+    ) as response:
+        outcome = await response.json()
+
+    assert outcome == {"call": "credits", "status": 200, "body": {"success": True}}
+    [request] = dashboard.calls_to("/api/v1/users/credits")
+    assert request["headers"]["Authorization"] == f"Bearer {API_TOKEN}"
+    assert request["headers"]["X-Instance-ID"] == registered.options.instance_id
+    assert request["query"] == {
+        "user_id": "7",
+        "user_email": "x@example.com",
+        "site_url": registered.url,
+    }
+
+
+async def test_call_register_redacts_the_secrets_it_stores(simulator, http):
+    async with http.post(f"{simulator.url}/_sim/call/register") as response:
+        text = await response.text()
+
+    assert json.loads(text)["status"] == 200
+    assert API_TOKEN not in text and WEBHOOK_SECRET not in text
+    assert simulator.options.api_token == API_TOKEN
+
+
+async def test_unknown_call_is_404(registered, http):
+    async with http.post(f"{registered.url}/_sim/call/refund-everything") as response:
+        assert response.status == 404
+
+
+async def test_call_without_a_required_value_is_400(registered, http):
+    async with http.post(f"{registered.url}/_sim/call/verify", json={}) as response:
+        assert response.status == 400
+
+
+async def test_call_with_a_non_object_body_is_400(registered, http):
+    async with http.post(f"{registered.url}/_sim/call/credits", json=[1, 2]) as response:
+        assert response.status == 400
+
+
+async def test_call_to_an_unreachable_service_is_502(tmp_path, http):
+    sim = PluginSimulator("http://127.0.0.1:9", data_dir=tmp_path)
+    await sim.start()
+    try:
+        async with http.post(f"{sim.url}/_sim/register") as response:
+            assert response.status == 502
+    finally:
+        await sim.stop()
+
+
+# -- the purchase page --------------------------------------------------------------------------
+
+
+async def test_successful_return_shows_the_session_and_verifies_it(registered, dashboard, http):
+    url = f"{registered.url}/wp-admin/admin.php?page=rakubun-ai-purchase&session_id=cs_test_1&status=success"
+
+    async with http.get(url) as response:
+        page = await response.text()
+    async with http.get(f"{registered.url}/_sim/landings") as response:
+        landings = (await response.json())["landings"]
+
+    assert response.status == 200
+    assert "cs_test_1" in page and "success" in page
+    [verify] = dashboard.calls_to("/api/v1/checkout/verify")
+    assert verify["json"] == {"session_id": "cs_test_1"}
+    assert landings[0]["verification"]["body"]["credits_added"] == 10
+
+
+async def test_cancelled_return_does_not_verify(registered, dashboard, http):
+    url = f"{registered.url}/wp-admin/admin.php?page=rakubun-ai-purchase&status=cancel"
+
+    async with http.get(url) as response:
+        page = await response.text()
+
+    assert "cancel" in page
+    assert dashboard.calls_to("/api/v1/checkout/verify") == []
+
+
+async def test_page_escapes_what_it_shows(registered, http):
+    url = f"{registered.url}/wp-admin/admin.php?page=rakubun-ai-purchase&status=<script>"
+
+    async with http.get(url) as response:
+        page = await response.text()
+
+    assert "<script>" not in page and "&lt;script&gt;" in page
