@@ -1,0 +1,85 @@
+"""`/v1/payment_intents`: create, retrieve, list, confirm, cancel."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .. import payments
+from ..context import context
+from ..forms import get_bool, get_int, get_metadata, get_str, reject_unknown
+from ..pagination import LIST_PARAMS, paginate
+from ..wire import expand_paths, read_params, stripe_json
+
+routes = web.RouteTableDef()
+
+CREATE_PARAMS = (
+    "amount",
+    "currency",
+    "metadata",
+    "payment_method",
+    "confirm",
+    "automatic_payment_methods",
+    "description",
+    "receipt_email",
+    "payment_method_types",
+)
+
+
+@routes.post("/v1/payment_intents")
+async def create_intent(request: web.Request) -> web.Response:
+    """Create an intent; with `confirm=true` it is confirmed at once (402 if declined)."""
+    ctx, params = context(request), await read_params(request)
+    reject_unknown(params, CREATE_PARAMS)
+    automatic = params.get("automatic_payment_methods") or {}
+    intent = payments.create_intent(
+        ctx.store,
+        amount=get_int(params, "amount", required=True) or 0,
+        currency=get_str(params, "currency", required=True) or "",
+        metadata=get_metadata(params),
+        payment_method=get_str(params, "payment_method"),
+        description=get_str(params, "description"),
+        receipt_email=get_str(params, "receipt_email"),
+        automatic_payment_methods=isinstance(automatic, dict) and get_bool(automatic, "enabled"),
+    )
+    if get_bool(params, "confirm"):
+        payments.confirm_intent(ctx.store, intent)
+    return stripe_json(ctx.store.expanded(intent, expand_paths(params)))
+
+
+@routes.get("/v1/payment_intents/{id}")
+async def retrieve_intent(request: web.Request) -> web.Response:
+    """Retrieve an intent (`expand[]=latest_charge` works)."""
+    ctx, params = context(request), await read_params(request)
+    intent = ctx.store.get("payment_intent", request.match_info["id"])
+    return stripe_json(ctx.store.expanded(intent, expand_paths(params)))
+
+
+@routes.get("/v1/payment_intents")
+async def list_intents(request: web.Request) -> web.Response:
+    """List intents newest first."""
+    ctx, params = context(request), await read_params(request)
+    reject_unknown(params, LIST_PARAMS)
+    expand = [p.removeprefix("data.") for p in expand_paths(params)]
+    intents = ctx.store.newest_first("payment_intent")
+    page = paginate(intents, params, "/v1/payment_intents", lambda i: ctx.store.expanded(i, expand))
+    return stripe_json(page)
+
+
+@routes.post("/v1/payment_intents/{id}/confirm")
+async def confirm_intent(request: web.Request) -> web.Response:
+    """Confirm with a test PaymentMethod: `pm_card_visa` succeeds, `pm_card_chargeDeclined` is a 402."""
+    ctx, params = context(request), await read_params(request)
+    reject_unknown(params, ("payment_method", "receipt_email", "return_url"))
+    intent = ctx.store.get("payment_intent", request.match_info["id"])
+    payments.confirm_intent(ctx.store, intent, get_str(params, "payment_method"))
+    return stripe_json(ctx.store.expanded(intent, expand_paths(params)))
+
+
+@routes.post("/v1/payment_intents/{id}/cancel")
+async def cancel_intent(request: web.Request) -> web.Response:
+    """Cancel an unfinished intent."""
+    ctx, params = context(request), await read_params(request)
+    reject_unknown(params, ("cancellation_reason",))
+    intent = ctx.store.get("payment_intent", request.match_info["id"])
+    payments.cancel_intent(ctx.store, intent, get_str(params, "cancellation_reason"))
+    return stripe_json(ctx.store.expanded(intent, expand_paths(params)))

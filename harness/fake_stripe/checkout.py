@@ -1,0 +1,195 @@
+"""Checkout Sessions: created by the API, then paid, declined, canceled or expired."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import objects, payments
+from .errors import StripeError, invalid_request
+from .forms import get_int, get_metadata, get_str
+from .state import Store
+
+DEFAULT_LIFETIME = 24 * 3600  # Stripe's default: sessions expire after 24 hours
+SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
+
+
+def create_session(store: Store, params: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """Create an open, unpaid session from decoded API params; its `url` is the hosted page."""
+    mode = get_str(params, "mode", required=True)
+    if mode != "payment":
+        raise invalid_request(f"The fake supports mode=payment only, not {mode}.", param="mode")
+    items = [_line_item(item, i) for i, item in enumerate(params.get("line_items") or [])]
+    if not items:
+        raise invalid_request("Missing required param: line_items.", param="line_items")
+    currencies = {item["currency"] for item in items}
+    if len(currencies) > 1:
+        raise invalid_request("All line items must use the same currency.", param="line_items")
+    expires_at = get_int(params, "expires_at") or objects.now() + DEFAULT_LIFETIME
+    if expires_at <= objects.now():
+        raise invalid_request("The `expires_at` timestamp must be in the future.", param="expires_at")
+    intent_data = params.get("payment_intent_data") or {}
+    total = sum(item["amount_total"] for item in items)
+    session = objects.base(
+        "checkout.session",
+        "cs_test",
+        amount_subtotal=total,
+        amount_total=total,
+        cancel_url=get_str(params, "cancel_url"),
+        client_reference_id=get_str(params, "client_reference_id"),
+        currency=currencies.pop(),
+        customer=None,
+        customer_details=None,
+        customer_email=get_str(params, "customer_email"),
+        expires_at=expires_at,
+        locale=get_str(params, "locale"),
+        metadata=get_metadata(params),
+        mode=mode,
+        payment_intent=None,
+        payment_method_types=["card"],
+        payment_status="unpaid",
+        status="open",
+        success_url=get_str(params, "success_url"),
+        ui_mode="hosted",
+    )
+    session["url"] = f"{base_url}/checkout/pay/{session['id']}"
+    store.line_items[session["id"]] = items
+    store.payment_intent_data[session["id"]] = {
+        "metadata": get_metadata(intent_data),
+        "description": get_str(intent_data, "description"),
+        "payment_intent": None,
+    }
+    return store.put(session)
+
+
+def _line_item(raw: Any, index: int) -> dict[str, Any]:
+    param = f"line_items[{index}]"
+    if not isinstance(raw, dict):
+        raise invalid_request("Invalid line item.", param=param)
+    if "price" in raw:
+        raise StripeError(
+            400, f"No such price: '{raw['price']}'", code="resource_missing", param=f"{param}[price]"
+        )
+    price_data = raw.get("price_data")
+    if not isinstance(price_data, dict):
+        raise invalid_request("Missing required param: price_data.", param=f"{param}[price_data]")
+    currency = (get_str(price_data, "currency", required=True) or "").lower()
+    unit_amount = get_int(price_data, "unit_amount", required=True) or 0
+    product_data = price_data.get("product_data") or {}
+    name = get_str(product_data, "name") if isinstance(product_data, dict) else None
+    if not name:
+        raise invalid_request(
+            "Missing required param: product_data[name].",
+            param=f"{param}[price_data][product_data][name]",
+        )
+    quantity = get_int(raw, "quantity", required=True) or 0
+    if quantity < 1 or unit_amount < 0:
+        raise invalid_request("Quantity and unit_amount must be positive.", param=param)
+    price = objects.base(
+        "price",
+        "price",
+        active=True,
+        currency=currency,
+        product=objects.new_id("prod"),
+        type="one_time",
+        unit_amount=unit_amount,
+    )
+    return objects.base(
+        "item",
+        "li",
+        amount_discount=0,
+        amount_subtotal=unit_amount * quantity,
+        amount_tax=0,
+        amount_total=unit_amount * quantity,
+        currency=currency,
+        description=name,
+        price=price,
+        quantity=quantity,
+    )
+
+
+def line_items(store: Store, session: dict[str, Any]) -> list[dict[str, Any]]:
+    """The session's line items (Stripe serves them from /line_items or `expand`)."""
+    return store.line_items.get(session["id"], [])
+
+
+def expire_if_due(store: Store, session: dict[str, Any]) -> dict[str, Any]:
+    """Expire an open session whose `expires_at` has passed, as Stripe does on its own."""
+    if session["status"] == "open" and objects.now() >= session["expires_at"]:
+        expire_session(store, session)
+    return session
+
+
+def _require_open(session: dict[str, Any]) -> None:
+    if session["status"] != "open":
+        raise invalid_request(
+            f"This Checkout Session is {session['status']} and can no longer be paid.",
+            code="checkout_session_not_open",
+        )
+
+
+def _session_intent(store: Store, session: dict[str, Any]) -> dict[str, Any]:
+    # One PaymentIntent per session, reused when a declined customer tries again.
+    data = store.payment_intent_data.setdefault(session["id"], {"metadata": {}})
+    if data.get("payment_intent"):
+        return store.get("payment_intent", data["payment_intent"])
+    intent = payments.create_intent(
+        store,
+        amount=session["amount_total"],
+        currency=session["currency"],
+        metadata=dict(data.get("metadata") or {}),
+        description=data.get("description"),
+        receipt_email=session["customer_email"],
+    )
+    data["payment_intent"] = intent["id"]
+    return intent
+
+
+def pay_session(store: Store, session: dict[str, Any]) -> dict[str, Any]:
+    """Pay with the test card: the session completes, then its PaymentIntent succeeds.
+
+    Events, in order: checkout.session.completed, payment_intent.succeeded, charge.succeeded
+    (the session event first, so "next event" faults hit the event integrations act on).
+    """
+    expire_if_due(store, session)
+    _require_open(session)
+    intent = _session_intent(store, session)
+    session.update(
+        status="complete",
+        payment_status="paid",
+        payment_intent=intent["id"],
+        customer_details={"email": session["customer_email"], "name": None},
+    )
+    store.put(session)
+    store.emit("checkout.session.completed", session)
+    payments.succeed_intent(store, intent, "pm_card_visa")
+    return session
+
+
+def decline_session(store: Store, session: dict[str, Any]) -> dict[str, Any]:
+    """Try the declining test card: the session stays open; emits payment_intent.payment_failed."""
+    expire_if_due(store, session)
+    _require_open(session)
+    payments.decline_intent(store, _session_intent(store, session))
+    return session
+
+
+def expire_session(store: Store, session: dict[str, Any]) -> dict[str, Any]:
+    """Expire an open session (cancelling its declined intent, if any); emits checkout.session.expired."""
+    if session["status"] != "open":
+        raise invalid_request(
+            'Only Checkout Sessions with a status in ["open"] can be expired.',
+            code="checkout_session_not_open",
+        )
+    session["status"] = "expired"
+    store.put(session)
+    store.emit("checkout.session.expired", session)
+    intent_id = store.payment_intent_data.get(session["id"], {}).get("payment_intent")
+    if intent_id:
+        payments.cancel_intent(store, store.get("payment_intent", intent_id), "abandoned")
+    return session
+
+
+def success_redirect(session: dict[str, Any]) -> str | None:
+    """The success_url with Stripe's `{CHECKOUT_SESSION_ID}` template filled in."""
+    url = session.get("success_url")
+    return url.replace(SESSION_ID_PLACEHOLDER, session["id"]) if url else None

@@ -1,0 +1,94 @@
+"""Cross-cutting request handling: errors, request ids, API-key auth, saving state."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from . import objects
+from .context import context
+from .errors import StripeError, authentication_failed
+from .wire import error_response
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/v1/"
+
+
+def is_api(request: web.Request) -> bool:
+    """Whether the request is for the Stripe API (as opposed to pages or control routes)."""
+    return request.path.startswith(API_PREFIX)
+
+
+@web.middleware
+async def stripe_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn StripeErrors and unknown API routes into Stripe error bodies; save state after."""
+    try:
+        return await handler(request)
+    except StripeError as error:
+        return error_response(error)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+        if not is_api(request):
+            raise
+        message = f"Unrecognized request URL ({request.method}: {request.path})."
+        return error_response(StripeError(404, message))
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("fake stripe failed on %s %s", request.method, request.path)
+        return error_response(StripeError(500, "Internal fake error.", type="api_error"))
+    finally:
+        context(request).store.flush()
+
+
+@web.middleware
+async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give API requests a `req_...` id, echoed in `Request-Id` and recorded on events."""
+    if not is_api(request):
+        return await handler(request)
+    request_id = objects.new_id("req")
+    token = objects.current_request.set(
+        {"id": request_id, "idempotency_key": request.headers.get("Idempotency-Key")}
+    )
+    try:
+        response = await handler(request)
+    finally:
+        objects.current_request.reset(token)
+    response.headers["Request-Id"] = request_id
+    response.headers["Stripe-Version"] = objects.API_VERSION
+    return response
+
+
+@web.middleware
+async def require_api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Reject API requests without the configured secret key (Bearer or Basic auth)."""
+    if not is_api(request):
+        return await handler(request)
+    key = _presented_key(request.headers.get("Authorization", ""))
+    if not key:
+        raise authentication_failed(
+            "You did not provide an API key. You need to provide your API key in the "
+            "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
+        )
+    if key != context(request).secret_key:
+        raise authentication_failed(f"Invalid API Key provided: {_redact(key)}")
+    return await handler(request)
+
+
+def _presented_key(authorization: str) -> str:
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":  # curl -u sk_test_...: sends the key as the user name
+        try:
+            return base64.b64decode(value).decode().split(":", 1)[0]
+        except ValueError:
+            return ""
+    return ""
+
+
+def _redact(key: str) -> str:
+    return key[:8] + "*" * max(len(key) - 12, 4) + key[-4:] if len(key) > 12 else "****"

@@ -1,0 +1,63 @@
+"""Stripe object builders: ids with Stripe's prefixes, timestamps, and JSON shapes."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import string
+import time
+from contextvars import ContextVar
+from typing import Any
+
+import stripe
+
+API_VERSION: str = stripe.api_version  # events carry the version the pinned SDK expects
+
+_ALPHABET = string.ascii_letters + string.digits
+
+# The API request being served, so events can say which request caused them.
+current_request: ContextVar[dict[str, str | None]] = ContextVar(
+    "current_request", default={"id": None, "idempotency_key": None}
+)
+
+
+def random_token(length: int = 24) -> str:
+    """A random base62 string like the tail of a Stripe id."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def new_id(prefix: str) -> str:
+    """A fresh id such as `pi_3Nx...`; prefixes follow Stripe (`cs_test`, `pi`, `ch`, ...)."""
+    return f"{prefix}_{random_token()}"
+
+
+def now() -> int:
+    """The current unix time in whole seconds, as Stripe's `created` fields."""
+    return int(time.time())
+
+
+def base(object_name: str, prefix: str, **fields: Any) -> dict[str, Any]:
+    """The fields every Stripe object has, followed by `fields`."""
+    obj: dict[str, Any] = {"id": new_id(prefix), "object": object_name}
+    obj.update(fields)
+    obj.setdefault("created", now())
+    obj.setdefault("livemode", False)
+    return obj
+
+
+def event(event_type: str, data_object: dict[str, Any], pending_webhooks: int) -> dict[str, Any]:
+    """A Stripe event whose `data.object` is a snapshot of `data_object` taken now."""
+    return base(
+        "event",
+        "evt",
+        api_version=API_VERSION,
+        data={"object": copy.deepcopy(data_object)},
+        pending_webhooks=pending_webhooks,
+        request=dict(current_request.get()),
+        type=event_type,
+    )
+
+
+def deleted(obj: dict[str, Any]) -> dict[str, Any]:
+    """The body Stripe returns for a deleted object."""
+    return {"id": obj["id"], "object": obj["object"], "deleted": True}

@@ -1,0 +1,309 @@
+"""Where money moves: PaymentIntents succeed or are declined, charges are refunded or disputed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import objects
+from .errors import StripeError, invalid_request, unexpected_state
+from .money import format_amount
+from .state import Store
+
+CONFIRMABLE = ("requires_confirmation", "requires_payment_method", "requires_action")
+CANCELABLE = (
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+)
+
+
+@dataclass(frozen=True)
+class Decline:
+    """How a test card fails: Stripe's error code, decline code and message."""
+
+    code: str
+    decline_code: str
+    message: str
+
+
+GENERIC_DECLINE = Decline("card_declined", "generic_decline", "Your card was declined.")
+
+# Stripe's test PaymentMethods: None succeeds, a Decline fails like the real test card.
+TEST_PAYMENT_METHODS: dict[str, Decline | None] = {
+    "pm_card_visa": None,
+    "pm_card_mastercard": None,
+    "pm_card_amex": None,
+    "pm_card_jcb": None,
+    "pm_card_chargeDeclined": GENERIC_DECLINE,
+    "pm_card_visa_chargeDeclined": GENERIC_DECLINE,
+    "pm_card_chargeDeclinedInsufficientFunds": Decline(
+        "card_declined", "insufficient_funds", "Your card has insufficient funds."
+    ),
+    "pm_card_chargeDeclinedExpiredCard": Decline(
+        "expired_card", "expired_card", "Your card has expired."
+    ),
+}
+
+
+def create_intent(
+    store: Store,
+    *,
+    amount: int,
+    currency: str,
+    metadata: dict[str, str] | None = None,
+    payment_method: str | None = None,
+    description: str | None = None,
+    receipt_email: str | None = None,
+    automatic_payment_methods: bool = False,
+) -> dict[str, Any]:
+    """Create a PaymentIntent awaiting a payment method or confirmation."""
+    if amount < 1:
+        raise invalid_request("This value must be greater than or equal to 1.", param="amount")
+    if payment_method is not None:
+        check_payment_method(payment_method)
+    intent = objects.base(
+        "payment_intent",
+        "pi",
+        amount=amount,
+        amount_capturable=0,
+        amount_received=0,
+        automatic_payment_methods={"enabled": True} if automatic_payment_methods else None,
+        canceled_at=None,
+        cancellation_reason=None,
+        capture_method="automatic_async",
+        confirmation_method="automatic",
+        currency=currency.lower(),
+        customer=None,
+        description=description,
+        last_payment_error=None,
+        latest_charge=None,
+        metadata=metadata or {},
+        next_action=None,
+        payment_method=payment_method,
+        payment_method_types=["card"],
+        receipt_email=receipt_email,
+        status="requires_confirmation" if payment_method else "requires_payment_method",
+    )
+    intent["client_secret"] = f"{intent['id']}_secret_{objects.random_token(25)}"
+    return store.put(intent)
+
+
+def check_payment_method(payment_method: str) -> None:
+    """Reject PaymentMethods the fake does not know, as Stripe does for unknown ids."""
+    if payment_method not in TEST_PAYMENT_METHODS:
+        raise StripeError(
+            400,
+            f"No such PaymentMethod: '{payment_method}'",
+            code="resource_missing",
+            param="payment_method",
+        )
+
+
+def confirm_intent(
+    store: Store, intent: dict[str, Any], payment_method: str | None = None
+) -> dict[str, Any]:
+    """Confirm with a test card: succeed, or record the decline and raise a 402 card error."""
+    if intent["status"] not in CONFIRMABLE:
+        raise unexpected_state(
+            "You cannot confirm this PaymentIntent because it has a status of "
+            f"{intent['status']}. Only a PaymentIntent with one of the following statuses "
+            f"may be confirmed: {', '.join(CONFIRMABLE)}."
+        )
+    payment_method = payment_method or intent["payment_method"]
+    if payment_method is None:
+        raise invalid_request(
+            "You cannot confirm this PaymentIntent because it's missing a payment method.",
+            param="payment_method",
+            code="payment_intent_unexpected_state",
+        )
+    check_payment_method(payment_method)
+    decline = TEST_PAYMENT_METHODS[payment_method]
+    if decline is None:
+        return succeed_intent(store, intent, payment_method)
+    decline_intent(store, intent, payment_method, decline)
+    raise card_error(intent, decline)
+
+
+def succeed_intent(
+    store: Store, intent: dict[str, Any], payment_method: str = "pm_card_visa"
+) -> dict[str, Any]:
+    """Capture the full amount in a new charge; emit payment_intent.succeeded and charge.succeeded."""
+    if intent["status"] not in CONFIRMABLE:
+        raise unexpected_state(f"This PaymentIntent has a status of {intent['status']}.")
+    charge = store.put(
+        objects.base(
+            "charge",
+            "ch",
+            amount=intent["amount"],
+            amount_captured=intent["amount"],
+            amount_refunded=0,
+            balance_transaction=None,
+            billing_details={"email": intent.get("receipt_email"), "name": None},
+            captured=True,
+            currency=intent["currency"],
+            description=intent.get("description"),
+            disputed=False,
+            failure_code=None,
+            failure_message=None,
+            metadata=dict(intent["metadata"]),
+            outcome={
+                "network_status": "approved_by_network",
+                "seller_message": "Payment complete.",
+                "type": "authorized",
+            },
+            paid=True,
+            payment_intent=intent["id"],
+            payment_method=payment_method,
+            receipt_email=intent.get("receipt_email"),
+            refunded=False,
+            status="succeeded",
+        )
+    )
+    intent.update(
+        status="succeeded",
+        amount_received=intent["amount"],
+        latest_charge=charge["id"],
+        payment_method=payment_method,
+        last_payment_error=None,
+    )
+    store.put(intent)
+    store.emit("payment_intent.succeeded", intent)
+    store.emit("charge.succeeded", charge)
+    return intent
+
+
+def decline_intent(
+    store: Store,
+    intent: dict[str, Any],
+    payment_method: str = "pm_card_chargeDeclined",
+    decline: Decline = GENERIC_DECLINE,
+) -> dict[str, Any]:
+    """Record a declined attempt on the intent and emit payment_intent.payment_failed."""
+    if intent["status"] not in CONFIRMABLE:
+        raise unexpected_state(f"This PaymentIntent has a status of {intent['status']}.")
+    intent.update(
+        status="requires_payment_method",
+        payment_method=None,
+        last_payment_error={
+            "type": "card_error",
+            "code": decline.code,
+            "decline_code": decline.decline_code,
+            "message": decline.message,
+            "payment_method": {"id": payment_method, "object": "payment_method", "type": "card"},
+        },
+    )
+    store.put(intent)
+    store.emit("payment_intent.payment_failed", intent)
+    return intent
+
+
+def card_error(intent: dict[str, Any], decline: Decline) -> StripeError:
+    """The HTTP 402 `card_error` Stripe answers a declined confirmation with."""
+    return StripeError(
+        402,
+        decline.message,
+        type="card_error",
+        code=decline.code,
+        extra={"decline_code": decline.decline_code, "payment_intent": intent},
+    )
+
+
+def cancel_intent(store: Store, intent: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+    """Cancel an unfinished intent and emit payment_intent.canceled."""
+    if intent["status"] not in CANCELABLE:
+        raise unexpected_state(
+            "You cannot cancel this PaymentIntent because it has a status of "
+            f"{intent['status']}. Only a PaymentIntent with one of the following statuses "
+            f"may be canceled: {', '.join(CANCELABLE)}."
+        )
+    intent.update(status="canceled", canceled_at=objects.now(), cancellation_reason=reason)
+    store.put(intent)
+    store.emit("payment_intent.canceled", intent)
+    return intent
+
+
+def charge_of_intent(store: Store, intent: dict[str, Any]) -> dict[str, Any]:
+    """The successful charge behind an intent, or a 400 if it has none."""
+    if intent["status"] != "succeeded" or not intent.get("latest_charge"):
+        raise invalid_request(
+            f"This PaymentIntent ({intent['id']}) does not have a successful charge to refund.",
+            param="payment_intent",
+            code="charge_not_refundable",
+        )
+    return store.get("charge", intent["latest_charge"])
+
+
+def refund_charge(
+    store: Store,
+    charge: dict[str, Any],
+    amount: int | None = None,
+    *,
+    reason: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Refund `amount` (default: the rest) of a charge; emit charge.refunded with the charge."""
+    remaining = charge["amount"] - charge["amount_refunded"]
+    if remaining <= 0:
+        raise invalid_request(
+            f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
+        )
+    amount = remaining if amount is None else amount
+    if amount < 1:
+        raise invalid_request("Invalid positive integer", param="amount")
+    if amount > remaining:
+        currency = charge["currency"]
+        raise invalid_request(
+            f"Refund amount ({format_amount(amount, currency)}) is greater than unrefunded "
+            f"amount on charge ({format_amount(remaining, currency)})",
+            param="amount",
+            code="amount_too_large",
+        )
+    refund = store.put(
+        objects.base(
+            "refund",
+            "re",
+            amount=amount,
+            charge=charge["id"],
+            currency=charge["currency"],
+            metadata=metadata or {},
+            payment_intent=charge["payment_intent"],
+            reason=reason,
+            status="succeeded",
+        )
+    )
+    charge["amount_refunded"] += amount
+    charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+    store.put(charge)
+    store.emit("charge.refunded", charge)
+    return refund
+
+
+def dispute_charge(store: Store, charge: dict[str, Any]) -> dict[str, Any]:
+    """Open a fraud dispute for the whole charge; emit charge.dispute.created."""
+    dispute = store.put(
+        objects.base(
+            "dispute",
+            "dp",
+            amount=charge["amount"],
+            charge=charge["id"],
+            currency=charge["currency"],
+            evidence_details={
+                "due_by": objects.now() + 7 * 24 * 3600,
+                "has_evidence": False,
+                "past_due": False,
+                "submission_count": 0,
+            },
+            is_charge_refundable=False,
+            metadata={},
+            payment_intent=charge["payment_intent"],
+            reason="fraudulent",
+            status="needs_response",
+        )
+    )
+    charge["disputed"] = True
+    store.put(charge)
+    store.emit("charge.dispute.created", dispute)
+    return dispute

@@ -1,0 +1,34 @@
+"""Stripe's HTTP wire format on aiohttp: read form params, answer JSON objects and errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from .errors import StripeError
+from .forms import decode_form, get_list
+
+
+async def read_params(request: web.Request) -> dict[str, Any]:
+    """Decode query-string and form-body params (`a[b][0]=x`) of an API request."""
+    params = decode_form(request.query_string)
+    if request.can_read_body:
+        params.update(decode_form((await request.read()).decode("utf-8")))
+    return params
+
+
+def expand_paths(params: dict[str, Any]) -> list[str]:
+    """The `expand[]` paths a request asked for."""
+    return [str(p) for p in get_list(params, "expand")]
+
+
+def stripe_json(obj: Any, status: int = 200) -> web.Response:
+    """Answer `obj` as Stripe does: pretty JSON."""
+    return web.json_response(obj, status=status, dumps=lambda o: json.dumps(o, indent=2))
+
+
+def error_response(error: StripeError) -> web.Response:
+    """Answer a StripeError with its status and `{"error": {...}}` body."""
+    return stripe_json(error.to_json(), status=error.status)

@@ -1,0 +1,268 @@
+"""The domain's data: plain dataclasses that know nothing of Sanic, Stripe or a database."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Callable
+
+CREDIT_TYPES: tuple[str, ...] = ("article", "image", "rewrite")
+
+#: Ledger entry kinds; `free` is the welcome grant of a new user.
+LEDGER_KINDS: tuple[str, ...] = ("free", "purchase", "deduction", "reversal", "adjustment")
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601 with a `Z`, to the microsecond."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def iso_from_unix(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def unix_now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class Balances:
+    """A user's balance of each credit type. May be negative after a refund or dispute."""
+
+    article: int = 0
+    image: int = 0
+    rewrite: int = 0
+
+    def of(self, credit_type: str) -> int:
+        return int(getattr(self, credit_type))
+
+    def to_api(self) -> dict[str, int]:
+        return {f"{t}_credits": self.of(t) for t in CREDIT_TYPES}
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, int]) -> Balances:
+        return cls(**{t: int(values.get(t, 0)) for t in CREDIT_TYPES})
+
+
+@dataclass(frozen=True)
+class Site:
+    """A registered WordPress site. Its API token is kept only as a SHA-256 hash."""
+
+    site_id: str
+    instance_id: str
+    site_url: str
+    admin_email: str
+    token_hash: str
+    webhook_secret: str
+    status: str = "active"
+    disabled_reason: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    def public(self) -> dict[str, Any]:
+        """The site as shown to its plugin and to admins: never the token hash or the secret."""
+        return {
+            "site_id": self.site_id,
+            "instance_id": self.instance_id,
+            "site_url": self.site_url,
+            "admin_email": self.admin_email,
+            "status": self.status,
+            "disabled_reason": self.disabled_reason,
+            "metadata": dict(self.metadata),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class User:
+    site_id: str
+    user_id: str
+    email: str | None
+    balances: Balances
+    created_at: str
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "user_email": self.email,
+            "credits": self.balances.to_api(),
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One change to one balance. The ledger is append-only; balances are its running sums."""
+
+    transaction_id: str
+    site_id: str
+    user_id: str
+    credit_type: str
+    delta: int
+    balance_after: int
+    kind: str
+    source_ref: str
+    parent_ref: str | None = None
+    reason: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    created_at: str = field(default_factory=now_iso)
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "transaction_id": self.transaction_id,
+            "site_id": self.site_id,
+            "user_id": self.user_id,
+            "credit_type": self.credit_type,
+            "delta": self.delta,
+            "balance_after": self.balance_after,
+            "kind": self.kind,
+            "source_ref": self.source_ref,
+            "reason": self.reason,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True)
+class MoneyResult:
+    """What a money primitive did. `applied` is False when it replayed an earlier result
+    (same source_ref or idempotency key) or had nothing to do; `entry` is then the first one."""
+
+    applied: bool
+    entry: LedgerEntry | None
+    balances: Balances
+
+
+@dataclass(frozen=True)
+class DeductResult:
+    ok: bool
+    entry: LedgerEntry | None
+    balances: Balances
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Package:
+    package_id: str
+    name: str
+    credit_type: str
+    credits: int
+    price: int
+    currency: str
+    description: str = ""
+    is_popular: bool = False
+    active: bool = True
+    sort_order: int = 0
+
+    def to_api(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["id"] = self.package_id
+        return data
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    """Our record of a Stripe Checkout Session: the package's terms are frozen here at creation."""
+
+    session_id: str
+    site_id: str
+    user_id: str
+    user_email: str | None
+    package_id: str
+    credit_type: str
+    credits: int
+    amount: int
+    currency: str
+    status: str = "pending"
+    url: str | None = None
+    payment_intent_id: str | None = None
+    created_at: str = field(default_factory=now_iso)
+    expires_at: str | None = None
+    completed_at: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentIntentRecord:
+    """Our record of a Stripe PaymentIntent of the direct flow; its terms decide the grant."""
+
+    payment_intent_id: str
+    site_id: str
+    user_id: str
+    user_email: str | None
+    package_id: str
+    credit_type: str
+    credits: int
+    amount: int
+    currency: str
+    status: str = "pending"
+    created_at: str = field(default_factory=now_iso)
+    completed_at: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookDraft:
+    """A plugin webhook to enqueue: the dispatcher signs `body` with the site's secret."""
+
+    site_id: str
+    url: str
+    event: str
+    body: str
+
+
+@dataclass(frozen=True)
+class WebhookAttempt:
+    attempt: int
+    at: float
+    status_code: int | None
+    error: str | None
+    duration_ms: float | None
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "attempt": self.attempt,
+            "at": iso_from_unix(self.at),
+            "status_code": self.status_code,
+            "error": self.error,
+            "duration_ms": self.duration_ms,
+        }
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    delivery_id: str
+    site_id: str
+    event: str
+    url: str
+    body: str
+    status: str  # pending | delivered | failed
+    attempts: int
+    next_attempt_at: float | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: str
+    delivered_at: str | None = None
+    attempt_log: tuple[WebhookAttempt, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    balances_checked: int
+    differences: list[dict[str, Any]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+#: Builds the webhook for a money change from its ledger entry and the balances after it;
+#: runs inside the store's transaction so the webhook is enqueued with the change or not at all.
+NotifyFn = Callable[[LedgerEntry, Balances], WebhookDraft | None]

@@ -1,0 +1,108 @@
+"""One settings object, read from the environment, with defaults that run offline."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_WEBHOOK_RETRY_DELAYS = (60.0, 300.0, 900.0, 3600.0, 7200.0, 21600.0, 43200.0)
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _delays(raw: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(x) for x in raw.split(",") if x.strip())
+    except ValueError as exc:
+        raise ValueError(f"WEBHOOK_RETRY_DELAYS must be comma-separated seconds, got {raw!r}") \
+            from exc
+    if any(d < 0 for d in delays):
+        raise ValueError("WEBHOOK_RETRY_DELAYS must not be negative")
+    return delays
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment. Secrets stay out of `repr`."""
+
+    mongodb_url: str | None = field(default=None, repr=False)
+    mongodb_database: str = "rakubun"
+    sqlite_path: Path = Path("var/rakubun.sqlite3")
+    sqlite_synchronous: str = "FULL"
+    stripe_secret_key: str | None = field(default=None, repr=False)
+    stripe_public_key: str | None = None
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
+    stripe_api_base: str | None = None
+    stripe_currency: str = "JPY"
+    dashboard_url: str = "https://app.rakubun.com"
+    admin_api_token: str | None = field(default=None, repr=False)
+    free_article_credits: int = 5
+    free_image_credits: int = 10
+    free_rewrite_credits: int = 3
+    rate_limit_per_minute: int = 100
+    providers_file: Path | None = None
+    webhook_retry_delays: tuple[float, ...] = DEFAULT_WEBHOOK_RETRY_DELAYS
+    webhook_timeout_seconds: float = 10.0
+    webhook_poll_seconds: float = 2.0
+    max_body_bytes: int = 1_048_576
+    validate_responses: bool = False
+    access_log: bool = True
+
+    @property
+    def free_credits(self) -> dict[str, int]:
+        return {"article": self.free_article_credits, "image": self.free_image_credits,
+                "rewrite": self.free_rewrite_credits}
+
+    @property
+    def store_name(self) -> str:
+        return "mongodb" if self.mongodb_url else "sqlite"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read the settings from `env` (default: os.environ); `overrides` win."""
+        env = dict(os.environ if env is None else env)
+
+        def text(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        values: dict[str, Any] = {
+            "mongodb_url": text("MONGODB_URL"),
+            "mongodb_database": text("MONGODB_DATABASE") or "rakubun",
+            "sqlite_path": Path(text("SQLITE_PATH") or "var/rakubun.sqlite3"),
+            "sqlite_synchronous": (text("SQLITE_SYNCHRONOUS") or "FULL").upper(),
+            "stripe_secret_key": text("STRIPE_SECRET_KEY"),
+            "stripe_public_key": text("STRIPE_PUBLIC_KEY"),
+            "stripe_webhook_secret": text("STRIPE_WEBHOOK_SECRET"),
+            "stripe_api_base": text("STRIPE_API_BASE"),
+            "stripe_currency": (text("STRIPE_CURRENCY") or "JPY").upper(),
+            "dashboard_url": text("DASHBOARD_URL") or "https://app.rakubun.com",
+            "admin_api_token": text("ADMIN_API_TOKEN"),
+            "free_article_credits": _int(env, "FREE_ARTICLE_CREDITS", 5),
+            "free_image_credits": _int(env, "FREE_IMAGE_CREDITS", 10),
+            "free_rewrite_credits": _int(env, "FREE_REWRITE_CREDITS", 3),
+            "rate_limit_per_minute": _int(env, "RATE_LIMIT_PER_MINUTE", 100),
+            "providers_file": Path(p) if (p := text("PROVIDERS_FILE")) else None,
+            "webhook_retry_delays": _delays(text("WEBHOOK_RETRY_DELAYS") or "")
+            or DEFAULT_WEBHOOK_RETRY_DELAYS,
+            "validate_responses": (text("VALIDATE_RESPONSES") or "0") in ("1", "true", "yes"),
+            "access_log": (text("ACCESS_LOG") or "1") in ("1", "true", "yes"),
+        }
+        if values["sqlite_synchronous"] not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError("SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA")
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown settings: {sorted(unknown)}")
+        values.update(overrides)
+        return cls(**values)

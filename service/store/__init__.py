@@ -1,0 +1,23 @@
+"""Storage: one interface (`Store`), an embedded SQLite adapter and a MongoDB adapter."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .base import DuplicateError, Store, StoreError, UnknownGrantError
+from .sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+__all__ = ["DuplicateError", "SQLiteStore", "Store", "StoreError", "UnknownGrantError",
+           "open_store"]
+
+
+def open_store(settings: Settings) -> Store:
+    """The store the settings ask for: MongoDB when MONGODB_URL is set, else SQLite."""
+    if settings.mongodb_url:
+        from .mongo import MongoStore
+
+        return MongoStore(settings.mongodb_url, database=settings.mongodb_database)
+    return SQLiteStore(settings.sqlite_path, synchronous=settings.sqlite_synchronous)

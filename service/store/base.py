@@ -1,0 +1,251 @@
+"""The store interface: everything the service persists, with its money primitives.
+
+Every adapter (SQLite, MongoDB) must pass the same conformance suite in
+`tests/store/test_conformance.py`. Money primitives are atomic and exactly-once:
+a ledger entry and its balance change happen together or not at all, and a repeated
+`source_ref` (or idempotency key) returns the first result instead of acting again.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from ..domain.models import (
+    Balances,
+    CheckoutSession,
+    DeductResult,
+    LedgerEntry,
+    MoneyResult,
+    NotifyFn,
+    Package,
+    PaymentIntentRecord,
+    ReconcileReport,
+    Site,
+    User,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDraft,
+)
+
+
+class StoreError(Exception):
+    """Base class of store failures the service turns into envelope errors."""
+
+
+class DuplicateError(StoreError):
+    """A unique key (instance id, package id, session id) already exists."""
+
+
+class UnknownGrantError(StoreError):
+    """`reverse` named a source_ref that never granted anything."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What the service needs from a database. All methods are coroutines."""
+
+    name: str
+
+    # lifecycle
+    async def open(self) -> None:
+        """Connect, create or migrate the schema and indexes."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+    # sites
+    async def create_site(self, site: Site) -> Site:
+        """Insert a site; raise DuplicateError when its instance_id exists."""
+
+    async def get_site(self, site_id: str) -> Site | None: ...
+
+    async def get_site_by_instance(self, instance_id: str) -> Site | None: ...
+
+    async def list_sites(
+        self, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Site]:
+        """Sites, newest first."""
+
+    async def update_site(self, site_id: str, fields: dict[str, Any]) -> Site | None:
+        """Set site_url, admin_email, metadata (merged), config (replaced), status or
+        disabled_reason. Never the token hash, secret or ids."""
+
+    # users and money
+    async def ensure_user(
+        self, site_id: str, user_id: str, email: str | None, free_credits: dict[str, int]
+    ) -> User:
+        """Get the user, creating it with `free_credits` (as `free` ledger entries) on first sight.
+        A non-empty email updates the stored one."""
+
+    async def get_user(self, site_id: str, user_id: str) -> User | None: ...
+
+    async def list_users(self, site_id: str, *, limit: int = 50, offset: int = 0) -> list[User]: ...
+
+    async def grant_once(
+        self,
+        site_id: str,
+        user_id: str,
+        credit_type: str,
+        credits: int,
+        source_ref: str,
+        *,
+        kind: str = "purchase",
+        reason: str | None = None,
+        meta: dict[str, Any] | None = None,
+        notify: NotifyFn | None = None,
+    ) -> MoneyResult:
+        """Add `credits` once per `source_ref`, whatever the number of concurrent callers.
+        A repeat returns the first grant's entry with applied=False and enqueues nothing."""
+
+    async def deduct(
+        self,
+        site_id: str,
+        user_id: str,
+        credit_type: str,
+        amount: int,
+        *,
+        idempotency_key: str | None = None,
+        reason: str | None = None,
+        notify: NotifyFn | None = None,
+    ) -> DeductResult:
+        """Remove `amount` if the balance covers it (never below zero). With an idempotency key
+        a retry returns the first result (replayed=True) and deducts nothing."""
+
+    async def adjust(
+        self,
+        site_id: str,
+        user_id: str,
+        credit_type: str,
+        delta: int,
+        source_ref: str,
+        *,
+        reason: str,
+        notify: NotifyFn | None = None,
+    ) -> DeductResult:
+        """An admin adjustment, exactly once per source_ref. A negative delta must be covered
+        by the balance (ok=False otherwise)."""
+
+    async def reverse(
+        self,
+        grant_ref: str,
+        credits: int,
+        *,
+        reason: str,
+        notify: NotifyFn | None = None,
+    ) -> MoneyResult:
+        """Reverse the grant `grant_ref` up to `credits` in total (a cumulative target, capped
+        at what was granted), so replays and out-of-order refund events reverse nothing twice.
+        May drive the balance negative. Raise UnknownGrantError if nothing was granted."""
+
+    async def get_ledger_entry(self, source_ref: str) -> LedgerEntry | None: ...
+
+    async def list_ledger(
+        self,
+        *,
+        site_id: str | None = None,
+        user_id: str | None = None,
+        credit_type: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[LedgerEntry]:
+        """Ledger entries, newest first."""
+
+    async def reconcile(self) -> ReconcileReport:
+        """Compare every balance with its ledger sum."""
+
+    # packages
+    async def seed_packages(self, packages: list[Package]) -> None:
+        """Insert the default catalogue only when no package exists at all."""
+
+    async def list_packages(self, *, active_only: bool = True) -> list[Package]: ...
+
+    async def get_package(self, package_id: str) -> Package | None: ...
+
+    async def create_package(self, package: Package) -> Package:
+        """Raise DuplicateError when the id exists."""
+
+    async def update_package(self, package_id: str, fields: dict[str, Any]) -> Package | None: ...
+
+    # checkout sessions and payment intents
+    async def create_checkout_session(self, session: CheckoutSession) -> None: ...
+
+    async def get_checkout_session(self, session_id: str) -> CheckoutSession | None: ...
+
+    async def get_checkout_session_by_payment_intent(
+        self, payment_intent_id: str
+    ) -> CheckoutSession | None: ...
+
+    async def transition_checkout_session(
+        self, session_id: str, from_status: str, to_status: str, fields: dict[str, Any]
+    ) -> bool:
+        """Compare-and-set: change status only if it is `from_status`; True when it changed."""
+
+    async def create_payment_intent(self, intent: PaymentIntentRecord) -> None: ...
+
+    async def get_payment_intent(self, payment_intent_id: str) -> PaymentIntentRecord | None: ...
+
+    async def transition_payment_intent(
+        self, payment_intent_id: str, from_status: str, to_status: str, fields: dict[str, Any]
+    ) -> bool: ...
+
+    # Stripe events
+    async def stripe_event_seen(self, event_id: str) -> bool: ...
+
+    async def record_stripe_event(self, event_id: str, event_type: str, outcome: str) -> bool:
+        """Remember a processed event; False when it was already recorded."""
+
+    # plugin webhook outbox
+    async def enqueue_webhook(self, draft: WebhookDraft) -> WebhookDelivery: ...
+
+    async def claim_due_webhooks(
+        self, owner: str, *, now: float, lease_seconds: float, limit: int, include_scheduled: bool
+    ) -> list[WebhookDelivery]:
+        """Lease pending deliveries that are due (or all pending with include_scheduled) and
+        not leased by another live owner; safe with several workers or machines."""
+
+    async def record_webhook_attempt(
+        self,
+        delivery_id: str,
+        owner: str,
+        attempt: WebhookAttempt,
+        *,
+        delivered: bool,
+        next_attempt_at: float | None,
+    ) -> None:
+        """Log an attempt and release the lease: delivered, rescheduled, or failed for good
+        (not delivered and next_attempt_at None)."""
+
+    async def get_webhook_delivery(self, delivery_id: str) -> WebhookDelivery | None: ...
+
+    async def list_webhook_deliveries(
+        self, site_id: str, *, limit: int = 50, offset: int = 0
+    ) -> list[WebhookDelivery]: ...
+
+    async def retry_webhook_delivery(self, delivery_id: str, *, now: float) -> WebhookDelivery | None:
+        """Make a delivery pending and due now, whatever its state."""
+
+    async def count_pending_webhooks(self) -> int: ...
+
+    # analytics
+    async def record_generation(self, site_id: str, row: dict[str, Any]) -> None: ...
+
+    async def record_usage(self, site_id: str, report: dict[str, Any]) -> None: ...
+
+    # settings kept in the store (provider keys, Stripe display settings)
+    async def get_setting(self, key: str) -> dict[str, Any] | None: ...
+
+    async def set_setting(self, key: str, value: dict[str, Any]) -> None: ...
+
+    # rate limits
+    async def hit_rate_limit(self, key: str, window_start: int) -> int:
+        """Count one request in the window and answer the window's count so far."""
+
+    # figures
+    async def stats(self) -> dict[str, Any]:
+        """sites {total, active, disabled}, users, credits_sold/credits_spent per type,
+        revenue per currency (completed sessions and intents), webhooks per status."""
+
+
+def balances_from_rows(rows: list[tuple[str, int]]) -> Balances:
+    return Balances.from_mapping({t: b for t, b in rows})

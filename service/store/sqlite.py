@@ -1,0 +1,848 @@
+"""The embedded store: one SQLite file in WAL mode, safe with several worker processes.
+
+Each process owns one connection used from one dedicated thread, so the event loop never
+blocks on SQLite. Every money primitive runs in a `BEGIN IMMEDIATE` transaction: the
+write lock is taken up front, so concurrent callers (threads or processes) serialise on it
+and no read-modify-write can interleave. Exactly-once comes from the ledger's UNIQUE
+`source_ref`, checked inside that same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..domain.models import (
+    CREDIT_TYPES,
+    Balances,
+    CheckoutSession,
+    DeductResult,
+    LedgerEntry,
+    MoneyResult,
+    NotifyFn,
+    Package,
+    PaymentIntentRecord,
+    ReconcileReport,
+    Site,
+    User,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDraft,
+    iso_from_unix,
+    now_iso,
+    unix_now,
+)
+from .base import DuplicateError, UnknownGrantError
+from .sqlite_schema import MIGRATIONS, RATE_LIMIT_SCHEMA
+
+T = TypeVar("T")
+
+SITE_COLUMNS = (
+    "site_id, instance_id, site_url, admin_email, token_hash, webhook_secret, status,"
+    " disabled_reason, metadata, config, created_at, updated_at"
+)
+LEDGER_COLUMNS = (
+    "transaction_id, site_id, user_id, credit_type, delta, balance_after, kind, source_ref,"
+    " parent_ref, reason, meta, created_at"
+)
+PACKAGE_COLUMNS = (
+    "package_id, name, credit_type, credits, price, currency, description, is_popular, active,"
+    " sort_order"
+)
+SESSION_COLUMNS = (
+    "session_id, site_id, user_id, user_email, package_id, credit_type, credits, amount,"
+    " currency, status, url, payment_intent_id, created_at, expires_at, completed_at"
+)
+INTENT_COLUMNS = (
+    "payment_intent_id, site_id, user_id, user_email, package_id, credit_type, credits, amount,"
+    " currency, status, created_at, completed_at"
+)
+OUTBOX_COLUMNS = (
+    "delivery_id, site_id, event, url, body, status, attempts, next_attempt_at,"
+    " last_status_code, last_error, created_at, delivered_at"
+)
+
+
+def new_transaction_id() -> str:
+    return "txn_" + secrets.token_hex(12)
+
+
+def _site(row: sqlite3.Row | tuple) -> Site:
+    (site_id, instance_id, site_url, admin_email, token_hash, secret, status, reason, metadata,
+     config, created_at, updated_at) = row
+    return Site(site_id, instance_id, site_url, admin_email, token_hash, secret, status, reason,
+                json.loads(metadata), json.loads(config), created_at, updated_at)
+
+
+def _entry(row: tuple) -> LedgerEntry:
+    (txn, site_id, user_id, credit_type, delta, after, kind, source_ref, parent_ref, reason,
+     meta, created_at) = row
+    return LedgerEntry(txn, site_id, user_id, credit_type, delta, after, kind, source_ref,
+                       parent_ref, reason, json.loads(meta), created_at)
+
+
+def _package(row: tuple) -> Package:
+    pid, name, ctype, credits, price, currency, desc, popular, active, order = row
+    return Package(pid, name, ctype, credits, price, currency, desc, bool(popular), bool(active),
+                   order)
+
+
+def _delivery(row: tuple, attempts: tuple[WebhookAttempt, ...] = ()) -> WebhookDelivery:
+    return WebhookDelivery(*row, attempt_log=attempts)
+
+
+class SQLiteStore:
+    """The Store on one SQLite file (see `service.store.base.Store` for the contract)."""
+
+    name = "sqlite"
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self._executor: ThreadPoolExecutor | None = None
+        self._db: sqlite3.Connection | None = None
+        self._limits: sqlite3.Connection | None = None
+
+    # ------------------------------------------------------------------ plumbing
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._executor is not None, "store is not open"
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def _connect(self, path: Path, synchronous: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA foreign_keys=OFF")
+        return conn
+
+    def _open_sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = self._connect(self.path, self.synchronous)
+        self._limits = self._connect(self.path.with_name(self.path.name + ".ratelimit"), "OFF")
+        self._limits.executescript(RATE_LIMIT_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        def apply(c: sqlite3.Connection) -> None:
+            c.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = c.execute("SELECT version FROM schema_version").fetchone()
+            version = row[0] if row else 0
+            for number, script in enumerate(MIGRATIONS, start=1):
+                if number > version:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            c.execute(statement)
+            if row is None:
+                c.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS),))
+            else:
+                c.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
+
+        self._write(apply)
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn in one write transaction; the lock is taken up front (IMMEDIATE)."""
+        c = self._db
+        assert c is not None
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(c)
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+        return result
+
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        assert self._db is not None
+        return self._db.execute(sql, params).fetchall()
+
+    async def open(self) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        await self._run(self._open_sync)
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+
+        def close_sync() -> None:
+            for conn in (self._db, self._limits):
+                if conn is not None:
+                    conn.close()
+            self._db = self._limits = None
+
+        await self._run(close_sync)
+        self._executor.shutdown(wait=True)
+        self._executor = None
+
+    async def ping(self) -> bool:
+        return bool(await self._run(lambda: self._read("SELECT 1")[0][0] == 1))
+
+    # ------------------------------------------------------------------ sites
+    async def create_site(self, site: Site) -> Site:
+        def insert(c: sqlite3.Connection) -> Site:
+            try:
+                c.execute(
+                    f"INSERT INTO sites ({SITE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (site.site_id, site.instance_id, site.site_url, site.admin_email,
+                     site.token_hash, site.webhook_secret, site.status, site.disabled_reason,
+                     json.dumps(site.metadata), json.dumps(site.config), site.created_at,
+                     site.updated_at),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateError("instance_id") from exc
+            return site
+
+        return await self._run(self._write, insert)
+
+    async def get_site(self, site_id: str) -> Site | None:
+        rows = await self._run(
+            self._read, f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,))
+        return _site(rows[0]) if rows else None
+
+    async def get_site_by_instance(self, instance_id: str) -> Site | None:
+        rows = await self._run(
+            self._read, f"SELECT {SITE_COLUMNS} FROM sites WHERE instance_id = ?", (instance_id,))
+        return _site(rows[0]) if rows else None
+
+    async def list_sites(
+        self, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Site]:
+        where, params = ("WHERE status = ?", (status,)) if status else ("", ())
+        rows = await self._run(
+            self._read,
+            f"SELECT {SITE_COLUMNS} FROM sites {where} ORDER BY rowid DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [_site(r) for r in rows]
+
+    async def update_site(self, site_id: str, fields: dict[str, Any]) -> Site | None:
+        def update(c: sqlite3.Connection) -> Site | None:
+            row = c.execute(f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?",
+                            (site_id,)).fetchone()
+            if row is None:
+                return None
+            site = _site(row)
+            changes: dict[str, Any] = {}
+            for key in ("site_url", "admin_email", "status", "disabled_reason"):
+                if key in fields:
+                    changes[key] = fields[key]
+            if "metadata" in fields:
+                changes["metadata"] = {**site.metadata, **fields["metadata"]}
+            if "config" in fields:
+                changes["config"] = dict(fields["config"])
+            updated = replace(site, **changes, updated_at=now_iso())
+            c.execute(
+                "UPDATE sites SET site_url=?, admin_email=?, status=?, disabled_reason=?,"
+                " metadata=?, config=?, updated_at=? WHERE site_id=?",
+                (updated.site_url, updated.admin_email, updated.status, updated.disabled_reason,
+                 json.dumps(updated.metadata), json.dumps(updated.config), updated.updated_at,
+                 site_id),
+            )
+            return updated
+
+        return await self._run(self._write, update)
+
+    # ------------------------------------------------------------------ users
+    def _balances(self, c: sqlite3.Connection, site_id: str, user_id: str) -> Balances:
+        rows = c.execute(
+            "SELECT credit_type, balance FROM balances WHERE site_id=? AND user_id=?",
+            (site_id, user_id),
+        ).fetchall()
+        return Balances.from_mapping(dict(rows))
+
+    def _user(self, c: sqlite3.Connection, site_id: str, user_id: str) -> User | None:
+        row = c.execute(
+            "SELECT email, created_at FROM users WHERE site_id=? AND user_id=?",
+            (site_id, user_id),
+        ).fetchone()
+        if row is None:
+            return None
+        return User(site_id, user_id, row[0], self._balances(c, site_id, user_id), row[1])
+
+    def _create_user(self, c: sqlite3.Connection, site_id: str, user_id: str,
+                     email: str | None, free: dict[str, int]) -> None:
+        created = now_iso()
+        c.execute("INSERT INTO users VALUES (?,?,?,?)", (site_id, user_id, email, created))
+        for credit_type in CREDIT_TYPES:
+            amount = int(free.get(credit_type, 0))
+            c.execute("INSERT INTO balances VALUES (?,?,?,?)",
+                      (site_id, user_id, credit_type, amount))
+            if amount:
+                self._insert_entry(c, LedgerEntry(
+                    new_transaction_id(), site_id, user_id, credit_type, amount, amount, "free",
+                    f"free:{site_id}:{user_id}:{credit_type}", None, "welcome credits", {},
+                    created))
+
+    async def ensure_user(
+        self, site_id: str, user_id: str, email: str | None, free_credits: dict[str, int]
+    ) -> User:
+        def read() -> User | None:
+            assert self._db is not None
+            return self._user(self._db, site_id, user_id)
+
+        def create(c: sqlite3.Connection) -> User:
+            if c.execute("SELECT 1 FROM users WHERE site_id=? AND user_id=?",
+                         (site_id, user_id)).fetchone() is None:
+                self._create_user(c, site_id, user_id, email, free_credits)
+            elif email:
+                c.execute("UPDATE users SET email=? WHERE site_id=? AND user_id=?",
+                          (email, site_id, user_id))
+            user = self._user(c, site_id, user_id)
+            assert user is not None
+            return user
+
+        # The hot path is a read; write only for a new user or a changed email.
+        user = await self._run(read)
+        if user is not None and (not email or email == user.email):
+            return user
+        return await self._run(self._write, create)
+
+    async def get_user(self, site_id: str, user_id: str) -> User | None:
+        def read() -> User | None:
+            assert self._db is not None
+            return self._user(self._db, site_id, user_id)
+
+        return await self._run(read)
+
+    async def list_users(self, site_id: str, *, limit: int = 50, offset: int = 0) -> list[User]:
+        def read() -> list[User]:
+            assert self._db is not None
+            ids = self._db.execute(
+                "SELECT user_id FROM users WHERE site_id=? ORDER BY rowid LIMIT ? OFFSET ?",
+                (site_id, limit, offset)).fetchall()
+            users = [self._user(self._db, site_id, uid) for (uid,) in ids]
+            return [u for u in users if u is not None]
+
+        return await self._run(read)
+
+    # ------------------------------------------------------------------ money
+    def _insert_entry(self, c: sqlite3.Connection, e: LedgerEntry) -> None:
+        c.execute(
+            f"INSERT INTO ledger ({LEDGER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (e.transaction_id, e.site_id, e.user_id, e.credit_type, e.delta, e.balance_after,
+             e.kind, e.source_ref, e.parent_ref, e.reason, json.dumps(e.meta), e.created_at),
+        )
+
+    def _entry_by_ref(self, c: sqlite3.Connection, source_ref: str) -> LedgerEntry | None:
+        row = c.execute(f"SELECT {LEDGER_COLUMNS} FROM ledger WHERE source_ref=?",
+                        (source_ref,)).fetchone()
+        return _entry(row) if row else None
+
+    def _apply(
+        self,
+        c: sqlite3.Connection,
+        *,
+        site_id: str,
+        user_id: str,
+        credit_type: str,
+        delta: int,
+        source_ref: str,
+        kind: str,
+        floor: int | None,
+        parent_ref: str | None = None,
+        reason: str | None = None,
+        meta: dict[str, Any] | None = None,
+        notify: NotifyFn | None = None,
+    ) -> tuple[LedgerEntry | None, Balances]:
+        """Change one balance and append its ledger entry, inside the caller's transaction.
+        Answers (None, balances) when the floor forbids the change."""
+        if c.execute("SELECT 1 FROM users WHERE site_id=? AND user_id=?",
+                     (site_id, user_id)).fetchone() is None:
+            self._create_user(c, site_id, user_id, None, {})
+        row = c.execute(
+            "SELECT balance FROM balances WHERE site_id=? AND user_id=? AND credit_type=?",
+            (site_id, user_id, credit_type)).fetchone()
+        current = row[0] if row else 0
+        after = current + delta
+        if floor is not None and delta < 0 and after < floor:
+            return None, self._balances(c, site_id, user_id)
+        c.execute(
+            "INSERT INTO balances VALUES (?,?,?,?) ON CONFLICT (site_id, user_id, credit_type)"
+            " DO UPDATE SET balance = excluded.balance",
+            (site_id, user_id, credit_type, after))
+        entry = LedgerEntry(new_transaction_id(), site_id, user_id, credit_type, delta, after,
+                            kind, source_ref, parent_ref, reason, meta or {}, now_iso())
+        self._insert_entry(c, entry)
+        balances = self._balances(c, site_id, user_id)
+        if notify is not None:
+            draft = notify(entry, balances)
+            if draft is not None:
+                self._enqueue(c, draft)
+        return entry, balances
+
+    async def grant_once(
+        self,
+        site_id: str,
+        user_id: str,
+        credit_type: str,
+        credits: int,
+        source_ref: str,
+        *,
+        kind: str = "purchase",
+        reason: str | None = None,
+        meta: dict[str, Any] | None = None,
+        notify: NotifyFn | None = None,
+    ) -> MoneyResult:
+        def grant(c: sqlite3.Connection) -> MoneyResult:
+            first = self._entry_by_ref(c, source_ref)
+            if first is not None:
+                return MoneyResult(False, first, self._balances(c, first.site_id, first.user_id))
+            entry, balances = self._apply(
+                c, site_id=site_id, user_id=user_id, credit_type=credit_type, delta=credits,
+                source_ref=source_ref, kind=kind, floor=None, reason=reason, meta=meta,
+                notify=notify)
+            return MoneyResult(True, entry, balances)
+
+        return await self._run(self._write, grant)
+
+    async def deduct(
+        self,
+        site_id: str,
+        user_id: str,
+        credit_type: str,
+        amount: int,
+        *,
+        idempotency_key: str | None = None,
+        reason: str | None = None,
+        notify: NotifyFn | None = None,
+    ) -> DeductResult:
+        source_ref = (f"deduct:{site_id}:{idempotency_key}" if idempotency_key
+                      else f"deduct:{secrets.token_hex(12)}")
+
+        def deduct(c: sqlite3.Connection) -> DeductResult:
+            if idempotency_key:
+                first = self._entry_by_ref(c, source_ref)
+                if first is not None:
+                    return DeductResult(True, first, self._balances(c, site_id, user_id), True)
+            entry, balances = self._apply(
+                c, site_id=site_id, user_id=user_id, credit_type=credit_type, delta=-amount,
+                source_ref=source_ref, kind="deduction", floor=0, reason=reason, notify=notify)
+            return DeductResult(entry is not None, entry, balances)
+
+        return await self._run(self._write, deduct)
+
+    async def adjust(
+        self,
+        site_id: str,
+        user_id: str,
+        credit_type: str,
+        delta: int,
+        source_ref: str,
+        *,
+        reason: str,
+        notify: NotifyFn | None = None,
+    ) -> DeductResult:
+        def adjust(c: sqlite3.Connection) -> DeductResult:
+            first = self._entry_by_ref(c, source_ref)
+            if first is not None:
+                return DeductResult(True, first, self._balances(c, site_id, user_id), True)
+            entry, balances = self._apply(
+                c, site_id=site_id, user_id=user_id, credit_type=credit_type, delta=delta,
+                source_ref=source_ref, kind="adjustment", floor=0, reason=reason, notify=notify)
+            return DeductResult(entry is not None, entry, balances)
+
+        return await self._run(self._write, adjust)
+
+    async def reverse(
+        self,
+        grant_ref: str,
+        credits: int,
+        *,
+        reason: str,
+        notify: NotifyFn | None = None,
+    ) -> MoneyResult:
+        def reverse(c: sqlite3.Connection) -> MoneyResult:
+            grant = self._entry_by_ref(c, grant_ref)
+            if grant is None:
+                raise UnknownGrantError(grant_ref)
+            (already,) = c.execute(
+                "SELECT COALESCE(-SUM(delta), 0) FROM ledger WHERE parent_ref=?",
+                (grant_ref,)).fetchone()
+            target = min(credits, grant.delta)
+            if target <= already:
+                return MoneyResult(False, None, self._balances(c, grant.site_id, grant.user_id))
+            entry, balances = self._apply(
+                c, site_id=grant.site_id, user_id=grant.user_id, credit_type=grant.credit_type,
+                delta=-(target - already), source_ref=f"{grant_ref}#reversal:{target}",
+                kind="reversal", floor=None, parent_ref=grant_ref, reason=reason,
+                meta={"reversed_total": target}, notify=notify)
+            return MoneyResult(True, entry, balances)
+
+        return await self._run(self._write, reverse)
+
+    async def get_ledger_entry(self, source_ref: str) -> LedgerEntry | None:
+        def read() -> LedgerEntry | None:
+            assert self._db is not None
+            return self._entry_by_ref(self._db, source_ref)
+
+        return await self._run(read)
+
+    async def list_ledger(
+        self,
+        *,
+        site_id: str | None = None,
+        user_id: str | None = None,
+        credit_type: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[LedgerEntry]:
+        clauses, params = [], []
+        for column, value in (("site_id", site_id), ("user_id", user_id),
+                              ("credit_type", credit_type)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = await self._run(
+            self._read,
+            f"SELECT {LEDGER_COLUMNS} FROM ledger {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset))
+        return [_entry(r) for r in rows]
+
+    async def reconcile(self) -> ReconcileReport:
+        def check() -> ReconcileReport:
+            assert self._db is not None
+            rows = self._db.execute(
+                """
+                SELECT b.site_id, b.user_id, b.credit_type, b.balance,
+                       COALESCE((SELECT SUM(delta) FROM ledger l WHERE l.site_id = b.site_id
+                                 AND l.user_id = b.user_id AND l.credit_type = b.credit_type), 0)
+                FROM balances b
+                """).fetchall()
+            orphans = self._db.execute(
+                """
+                SELECT l.site_id, l.user_id, l.credit_type, 0, SUM(l.delta) FROM ledger l
+                WHERE NOT EXISTS (SELECT 1 FROM balances b WHERE b.site_id = l.site_id
+                                  AND b.user_id = l.user_id AND b.credit_type = l.credit_type)
+                GROUP BY l.site_id, l.user_id, l.credit_type
+                """).fetchall()
+            differences = [
+                {"site_id": s, "user_id": u, "credit_type": t, "balance": b, "ledger_sum": total}
+                for s, u, t, b, total in [*rows, *orphans] if b != total
+            ]
+            return ReconcileReport(len(rows), differences)
+
+        return await self._run(check)
+
+    # ------------------------------------------------------------------ packages
+    async def seed_packages(self, packages: list[Package]) -> None:
+        def seed(c: sqlite3.Connection) -> None:
+            if c.execute("SELECT 1 FROM packages LIMIT 1").fetchone() is None:
+                for p in packages:
+                    self._insert_package(c, p)
+
+        await self._run(self._write, seed)
+
+    def _insert_package(self, c: sqlite3.Connection, p: Package) -> None:
+        c.execute(f"INSERT INTO packages ({PACKAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                  (p.package_id, p.name, p.credit_type, p.credits, p.price, p.currency,
+                   p.description, int(p.is_popular), int(p.active), p.sort_order))
+
+    async def list_packages(self, *, active_only: bool = True) -> list[Package]:
+        where = "WHERE active = 1" if active_only else ""
+        rows = await self._run(
+            self._read,
+            f"SELECT {PACKAGE_COLUMNS} FROM packages {where} ORDER BY sort_order, package_id")
+        return [_package(r) for r in rows]
+
+    async def get_package(self, package_id: str) -> Package | None:
+        rows = await self._run(
+            self._read, f"SELECT {PACKAGE_COLUMNS} FROM packages WHERE package_id=?",
+            (package_id,))
+        return _package(rows[0]) if rows else None
+
+    async def create_package(self, package: Package) -> Package:
+        def insert(c: sqlite3.Connection) -> Package:
+            try:
+                self._insert_package(c, package)
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateError("package_id") from exc
+            return package
+
+        return await self._run(self._write, insert)
+
+    async def update_package(self, package_id: str, fields: dict[str, Any]) -> Package | None:
+        def update(c: sqlite3.Connection) -> Package | None:
+            row = c.execute(f"SELECT {PACKAGE_COLUMNS} FROM packages WHERE package_id=?",
+                            (package_id,)).fetchone()
+            if row is None:
+                return None
+            package = replace(_package(row), **fields)
+            c.execute("DELETE FROM packages WHERE package_id=?", (package_id,))
+            self._insert_package(c, package)
+            return package
+
+        return await self._run(self._write, update)
+
+    # ------------------------------------------------------------------ sessions and intents
+    async def create_checkout_session(self, session: CheckoutSession) -> None:
+        s = session
+
+        def insert(c: sqlite3.Connection) -> None:
+            try:
+                c.execute(
+                    f"INSERT INTO checkout_sessions ({SESSION_COLUMNS})"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (s.session_id, s.site_id, s.user_id, s.user_email, s.package_id,
+                     s.credit_type, s.credits, s.amount, s.currency, s.status, s.url,
+                     s.payment_intent_id, s.created_at, s.expires_at, s.completed_at))
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateError("session_id") from exc
+
+        await self._run(self._write, insert)
+
+    async def get_checkout_session(self, session_id: str) -> CheckoutSession | None:
+        rows = await self._run(
+            self._read, f"SELECT {SESSION_COLUMNS} FROM checkout_sessions WHERE session_id=?",
+            (session_id,))
+        return CheckoutSession(*rows[0]) if rows else None
+
+    async def get_checkout_session_by_payment_intent(
+        self, payment_intent_id: str
+    ) -> CheckoutSession | None:
+        rows = await self._run(
+            self._read,
+            f"SELECT {SESSION_COLUMNS} FROM checkout_sessions WHERE payment_intent_id=?",
+            (payment_intent_id,))
+        return CheckoutSession(*rows[0]) if rows else None
+
+    def _transition(self, table: str, key: str, key_value: str, from_status: str,
+                    to_status: str, fields: dict[str, Any]) -> bool:
+        allowed = {"payment_intent_id", "completed_at", "url"}
+        extra = {k: v for k, v in fields.items() if k in allowed}
+        sets = ", ".join(["status = ?", *[f"{k} = ?" for k in extra]])
+
+        def update(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                f"UPDATE {table} SET {sets} WHERE {key} = ? AND status = ?",
+                (to_status, *extra.values(), key_value, from_status))
+            return cur.rowcount == 1
+
+        return self._write(update)
+
+    async def transition_checkout_session(
+        self, session_id: str, from_status: str, to_status: str, fields: dict[str, Any]
+    ) -> bool:
+        return await self._run(self._transition, "checkout_sessions", "session_id", session_id,
+                               from_status, to_status, fields)
+
+    async def create_payment_intent(self, intent: PaymentIntentRecord) -> None:
+        i = intent
+
+        def insert(c: sqlite3.Connection) -> None:
+            try:
+                c.execute(
+                    f"INSERT INTO payment_intents ({INTENT_COLUMNS})"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (i.payment_intent_id, i.site_id, i.user_id, i.user_email, i.package_id,
+                     i.credit_type, i.credits, i.amount, i.currency, i.status, i.created_at,
+                     i.completed_at))
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateError("payment_intent_id") from exc
+
+        await self._run(self._write, insert)
+
+    async def get_payment_intent(self, payment_intent_id: str) -> PaymentIntentRecord | None:
+        rows = await self._run(
+            self._read, f"SELECT {INTENT_COLUMNS} FROM payment_intents WHERE payment_intent_id=?",
+            (payment_intent_id,))
+        return PaymentIntentRecord(*rows[0]) if rows else None
+
+    async def transition_payment_intent(
+        self, payment_intent_id: str, from_status: str, to_status: str, fields: dict[str, Any]
+    ) -> bool:
+        return await self._run(self._transition, "payment_intents", "payment_intent_id",
+                               payment_intent_id, from_status, to_status, fields)
+
+    # ------------------------------------------------------------------ Stripe events
+    async def stripe_event_seen(self, event_id: str) -> bool:
+        rows = await self._run(
+            self._read, "SELECT 1 FROM stripe_events WHERE event_id=?", (event_id,))
+        return bool(rows)
+
+    async def record_stripe_event(self, event_id: str, event_type: str, outcome: str) -> bool:
+        def insert(c: sqlite3.Connection) -> bool:
+            cur = c.execute("INSERT OR IGNORE INTO stripe_events VALUES (?,?,?,?)",
+                            (event_id, event_type, outcome, now_iso()))
+            return cur.rowcount == 1
+
+        return await self._run(self._write, insert)
+
+    # ------------------------------------------------------------------ outbox
+    def _enqueue(self, c: sqlite3.Connection, draft: WebhookDraft) -> WebhookDelivery:
+        delivery = WebhookDelivery(
+            "whd_" + secrets.token_hex(12), draft.site_id, draft.event, draft.url, draft.body,
+            "pending", 0, unix_now(), None, None, now_iso())
+        c.execute(
+            f"INSERT INTO webhook_outbox ({OUTBOX_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (delivery.delivery_id, delivery.site_id, delivery.event, delivery.url, delivery.body,
+             delivery.status, 0, delivery.next_attempt_at, None, None, delivery.created_at, None))
+        return delivery
+
+    async def enqueue_webhook(self, draft: WebhookDraft) -> WebhookDelivery:
+        return await self._run(self._write, lambda c: self._enqueue(c, draft))
+
+    async def claim_due_webhooks(
+        self, owner: str, *, now: float, lease_seconds: float, limit: int, include_scheduled: bool
+    ) -> list[WebhookDelivery]:
+        due = "" if include_scheduled else "AND next_attempt_at <= :now"
+
+        def claim(c: sqlite3.Connection) -> list[WebhookDelivery]:
+            rows = c.execute(
+                f"""
+                UPDATE webhook_outbox SET lease_owner = :owner, lease_until = :until
+                WHERE delivery_id IN (
+                    SELECT delivery_id FROM webhook_outbox
+                    WHERE status = 'pending' {due}
+                      AND (lease_until IS NULL OR lease_until < :now)
+                    ORDER BY seq LIMIT :limit)
+                RETURNING {OUTBOX_COLUMNS}
+                """,
+                {"owner": owner, "until": now + lease_seconds, "now": now, "limit": limit},
+            ).fetchall()
+            return [_delivery(r) for r in rows]
+
+        return await self._run(self._write, claim)
+
+    async def record_webhook_attempt(
+        self,
+        delivery_id: str,
+        owner: str,
+        attempt: WebhookAttempt,
+        *,
+        delivered: bool,
+        next_attempt_at: float | None,
+    ) -> None:
+        status = "delivered" if delivered else ("pending" if next_attempt_at else "failed")
+
+        def record(c: sqlite3.Connection) -> None:
+            c.execute("INSERT INTO webhook_attempts VALUES (?,?,?,?,?,?)",
+                      (delivery_id, attempt.attempt, attempt.at, attempt.status_code,
+                       attempt.error, attempt.duration_ms))
+            c.execute(
+                "UPDATE webhook_outbox SET status=?, attempts=?, next_attempt_at=?,"
+                " last_status_code=?, last_error=?, delivered_at=?, lease_owner=NULL,"
+                " lease_until=NULL WHERE delivery_id=? AND lease_owner=?",
+                (status, attempt.attempt, next_attempt_at, attempt.status_code, attempt.error,
+                 iso_from_unix(attempt.at) if delivered else None, delivery_id, owner))
+
+        await self._run(self._write, record)
+
+    def _delivery_with_attempts(self, row: tuple) -> WebhookDelivery:
+        assert self._db is not None
+        attempts = tuple(
+            WebhookAttempt(*a) for a in self._db.execute(
+                "SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts"
+                " WHERE delivery_id=? ORDER BY attempt", (row[0],)).fetchall())
+        return _delivery(row, attempts)
+
+    async def get_webhook_delivery(self, delivery_id: str) -> WebhookDelivery | None:
+        def read() -> WebhookDelivery | None:
+            rows = self._read(f"SELECT {OUTBOX_COLUMNS} FROM webhook_outbox WHERE delivery_id=?",
+                              (delivery_id,))
+            return self._delivery_with_attempts(rows[0]) if rows else None
+
+        return await self._run(read)
+
+    async def list_webhook_deliveries(
+        self, site_id: str, *, limit: int = 50, offset: int = 0
+    ) -> list[WebhookDelivery]:
+        def read() -> list[WebhookDelivery]:
+            rows = self._read(
+                f"SELECT {OUTBOX_COLUMNS} FROM webhook_outbox WHERE site_id=?"
+                " ORDER BY seq DESC LIMIT ? OFFSET ?", (site_id, limit, offset))
+            return [self._delivery_with_attempts(r) for r in rows]
+
+        return await self._run(read)
+
+    async def retry_webhook_delivery(self, delivery_id: str, *, now: float) -> WebhookDelivery | None:
+        def retry(c: sqlite3.Connection) -> None:
+            c.execute("UPDATE webhook_outbox SET status='pending', next_attempt_at=?,"
+                      " delivered_at=NULL WHERE delivery_id=?", (now, delivery_id))
+
+        await self._run(self._write, retry)
+        return await self.get_webhook_delivery(delivery_id)
+
+    async def count_pending_webhooks(self) -> int:
+        rows = await self._run(
+            self._read, "SELECT COUNT(*) FROM webhook_outbox WHERE status='pending'")
+        return int(rows[0][0])
+
+    # ------------------------------------------------------------------ analytics, settings
+    async def record_generation(self, site_id: str, row: dict[str, Any]) -> None:
+        await self._run(self._write, lambda c: c.execute(
+            "INSERT INTO analytics_generations (site_id, data, created_at) VALUES (?,?,?)",
+            (site_id, json.dumps(row, ensure_ascii=False), now_iso())))
+
+    async def record_usage(self, site_id: str, report: dict[str, Any]) -> None:
+        await self._run(self._write, lambda c: c.execute(
+            "INSERT INTO analytics_usage (site_id, data, created_at) VALUES (?,?,?)",
+            (site_id, json.dumps(report, ensure_ascii=False), now_iso())))
+
+    async def get_setting(self, key: str) -> dict[str, Any] | None:
+        rows = await self._run(self._read, "SELECT value FROM settings WHERE key=?", (key,))
+        return json.loads(rows[0][0]) if rows else None
+
+    async def set_setting(self, key: str, value: dict[str, Any]) -> None:
+        await self._run(self._write, lambda c: c.execute(
+            "INSERT INTO settings VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+            (key, json.dumps(value))))
+
+    # ------------------------------------------------------------------ rate limits
+    async def hit_rate_limit(self, key: str, window_start: int) -> int:
+        def hit() -> int:
+            c = self._limits
+            assert c is not None
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                (count,) = c.execute(
+                    "INSERT INTO rate_limits VALUES (?,?,1) ON CONFLICT (key, window_start)"
+                    " DO UPDATE SET count = count + 1 RETURNING count",
+                    (key, window_start)).fetchone()
+                # Old windows are dead weight; the first hit of a window sweeps them.
+                if count == 1:
+                    c.execute("DELETE FROM rate_limits WHERE window_start < ?", (window_start,))
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+            return int(count)
+
+        return await self._run(hit)
+
+    # ------------------------------------------------------------------ figures
+    async def stats(self) -> dict[str, Any]:
+        def read() -> dict[str, Any]:
+            q = self._read
+            sites = dict(q("SELECT status, COUNT(*) FROM sites GROUP BY status"))
+            sold = dict(q("SELECT credit_type, SUM(delta) FROM ledger WHERE kind='purchase'"
+                          " GROUP BY credit_type"))
+            spent = dict(q("SELECT credit_type, -SUM(delta) FROM ledger WHERE kind='deduction'"
+                           " GROUP BY credit_type"))
+            revenue: dict[str, int] = {}
+            for table in ("checkout_sessions", "payment_intents"):
+                for currency, total in q(f"SELECT UPPER(currency), SUM(amount) FROM {table}"
+                                         " WHERE status='completed' GROUP BY UPPER(currency)"):
+                    revenue[currency] = revenue.get(currency, 0) + int(total)
+            webhooks = dict(q("SELECT status, COUNT(*) FROM webhook_outbox GROUP BY status"))
+            return {
+                "sites": {"total": sum(sites.values()), "active": sites.get("active", 0),
+                          "disabled": sites.get("disabled", 0)},
+                "users": q("SELECT COUNT(*) FROM users")[0][0],
+                "credits_sold": {t: int(sold.get(t) or 0) for t in CREDIT_TYPES},
+                "credits_spent": {t: int(spent.get(t) or 0) for t in CREDIT_TYPES},
+                "revenue": revenue,
+                "webhooks": {k: int(v) for k, v in webhooks.items()},
+            }
+
+        return await self._run(read)
