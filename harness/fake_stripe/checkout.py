@@ -26,7 +26,9 @@ def create_session(store: Store, params: dict[str, Any], base_url: str) -> dict[
         raise invalid_request("All line items must use the same currency.", param="line_items")
     expires_at = get_int(params, "expires_at") or objects.now() + DEFAULT_LIFETIME
     if expires_at <= objects.now():
-        raise invalid_request("The `expires_at` timestamp must be in the future.", param="expires_at")
+        raise invalid_request(
+            "The `expires_at` timestamp must be in the future.", param="expires_at"
+        )
     intent_data = params.get("payment_intent_data") or {}
     total = sum(item["amount_total"] for item in items)
     session = objects.base(
@@ -67,7 +69,10 @@ def _line_item(raw: Any, index: int) -> dict[str, Any]:
         raise invalid_request("Invalid line item.", param=param)
     if "price" in raw:
         raise StripeError(
-            400, f"No such price: '{raw['price']}'", code="resource_missing", param=f"{param}[price]"
+            400,
+            f"No such price: '{raw['price']}'",
+            code="resource_missing",
+            param=f"{param}[price]",
         )
     price_data = raw.get("price_data")
     if not isinstance(price_data, dict):

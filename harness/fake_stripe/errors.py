@@ -37,16 +37,16 @@ class StripeError(Exception):
         return {"error": body}
 
 
-def invalid_request(message: str, *, param: str | None = None, code: str | None = None) -> StripeError:
+def invalid_request(
+    message: str, *, param: str | None = None, code: str | None = None
+) -> StripeError:
     """A 400 `invalid_request_error`, Stripe's answer to bad parameters."""
     return StripeError(400, message, param=param, code=code)
 
 
 def resource_missing(noun: str, object_id: str, *, param: str = "id") -> StripeError:
     """A 404 `resource_missing` for an unknown id, worded like Stripe."""
-    return StripeError(
-        404, f"No such {noun}: '{object_id}'", code="resource_missing", param=param
-    )
+    return StripeError(404, f"No such {noun}: '{object_id}'", code="resource_missing", param=param)
 
 
 def unexpected_state(message: str) -> StripeError:

@@ -16,8 +16,8 @@ API_VERSION: str = stripe.api_version  # events carry the version the pinned SDK
 _ALPHABET = string.ascii_letters + string.digits
 
 # The API request being served, so events can say which request caused them.
-current_request: ContextVar[dict[str, str | None]] = ContextVar(
-    "current_request", default={"id": None, "idempotency_key": None}
+current_request: ContextVar[dict[str, str | None] | None] = ContextVar(
+    "current_request", default=None
 )
 
 
@@ -53,7 +53,7 @@ def event(event_type: str, data_object: dict[str, Any], pending_webhooks: int) -
         api_version=API_VERSION,
         data={"object": copy.deepcopy(data_object)},
         pending_webhooks=pending_webhooks,
-        request=dict(current_request.get()),
+        request=dict(current_request.get() or {"id": None, "idempotency_key": None}),
         type=event_type,
     )
 

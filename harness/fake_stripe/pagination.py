@@ -21,9 +21,7 @@ def paginate(
     limit = get_int(params, "limit")
     limit = 10 if limit is None else limit
     if not 1 <= limit <= 100:
-        raise invalid_request(
-            "Invalid limit: must be between 1 and 100.", param="limit"
-        )
+        raise invalid_request("Invalid limit: must be between 1 and 100.", param="limit")
     ids = [item["id"] for item in items]
     after = get_str(params, "starting_after")
     before = get_str(params, "ending_before")

@@ -211,7 +211,9 @@ def card_error(intent: dict[str, Any], decline: Decline) -> StripeError:
     )
 
 
-def cancel_intent(store: Store, intent: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+def cancel_intent(
+    store: Store, intent: dict[str, Any], reason: str | None = None
+) -> dict[str, Any]:
     """Cancel an unfinished intent and emit payment_intent.canceled."""
     if intent["status"] not in CANCELABLE:
         raise unexpected_state(

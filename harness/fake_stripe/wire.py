@@ -14,7 +14,7 @@ from .forms import decode_form, get_list
 async def read_params(request: web.Request) -> dict[str, Any]:
     """Decode query-string and form-body params (`a[b][0]=x`) of an API request."""
     params = decode_form(request.query_string)
-    if request.can_read_body:
+    if request.body_exists:
         params.update(decode_form((await request.read()).decode("utf-8")))
     return params
 

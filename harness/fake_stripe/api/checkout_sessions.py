@@ -65,7 +65,9 @@ async def list_sessions(request: web.Request) -> web.Response:
     """List sessions newest first, optionally filtered by status or payment_intent."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, (*LIST_PARAMS, "status", "payment_intent"))
-    sessions = [checkout.expire_if_due(ctx.store, s) for s in ctx.store.newest_first("checkout.session")]
+    sessions = [
+        checkout.expire_if_due(ctx.store, s) for s in ctx.store.newest_first("checkout.session")
+    ]
     for field in ("status", "payment_intent"):
         wanted = get_str(params, field)
         if wanted is not None:

@@ -26,8 +26,10 @@ async def create_refund(request: web.Request) -> web.Response:
     elif charge_id:
         charge = ctx.store.get("charge", charge_id, param="charge")
     else:
-        raise invalid_request("One of the following params should be provided for this request: "
-                              "payment_intent or charge.")
+        raise invalid_request(
+            "One of the following params should be provided for this request: "
+            "payment_intent or charge."
+        )
     refund = payments.refund_charge(
         ctx.store,
         charge,

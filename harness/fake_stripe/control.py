@@ -1,0 +1,170 @@
+"""The harness control API under `/_harness/`: drive outcomes, inject faults, watch deliveries."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from . import checkout, payments
+from .context import context
+from .errors import invalid_request
+from .inspector import inspector_page
+
+routes = web.RouteTableDef()
+
+OUTCOMES = ("paid", "declined", "canceled", "expired")
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if not request.body_exists:
+        return {}
+    try:
+        body = await request.json()
+    except json.JSONDecodeError:
+        raise invalid_request("Body must be JSON.") from None
+    if not isinstance(body, dict):
+        raise invalid_request("Body must be a JSON object.")
+    return body
+
+
+def _answer(obj: Any, status: int = 200) -> web.Response:
+    return web.json_response(obj, status=status)
+
+
+@routes.post("/_harness/checkout/sessions/{id}/complete")
+async def complete_session(request: web.Request) -> web.Response:
+    """Finish a session as the customer would: outcome paid, declined, canceled or expired."""
+    store = context(request).store
+    outcome = (await _json_body(request)).get("outcome", "paid")
+    if outcome not in OUTCOMES:
+        raise invalid_request(f"outcome must be one of {', '.join(OUTCOMES)}", param="outcome")
+    session = checkout.expire_if_due(store, store.get("checkout.session", request.match_info["id"]))
+    redirect_url = None
+    if outcome == "paid":
+        checkout.pay_session(store, session)
+        redirect_url = checkout.success_redirect(session)
+    elif outcome == "declined":
+        checkout.decline_session(store, session)
+        redirect_url = session["url"]
+    elif outcome == "canceled":
+        redirect_url = session.get("cancel_url")
+    else:
+        checkout.expire_session(store, session)
+    return _answer({"session": session, "redirect_url": redirect_url})
+
+
+@routes.post("/_harness/payment_intents/{id}/succeed")
+async def succeed_intent(request: web.Request) -> web.Response:
+    """Make an unfinished intent succeed with the test card (charge + events)."""
+    store = context(request).store
+    intent = store.get("payment_intent", request.match_info["id"])
+    return _answer(payments.succeed_intent(store, intent))
+
+
+@routes.post("/_harness/payment_intents/{id}/fail")
+async def fail_intent(request: web.Request) -> web.Response:
+    """Decline an unfinished intent (payment_intent.payment_failed); answers the intent."""
+    store = context(request).store
+    intent = store.get("payment_intent", request.match_info["id"])
+    return _answer(payments.decline_intent(store, intent))
+
+
+@routes.post("/_harness/payment_intents/{id}/refund")
+async def refund_intent(request: web.Request) -> web.Response:
+    """Refund an intent's charge, fully or `{"amount": n}`; sends charge.refunded."""
+    store = context(request).store
+    amount = (await _json_body(request)).get("amount")
+    if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
+        raise invalid_request("amount must be an integer", param="amount")
+    intent = store.get("payment_intent", request.match_info["id"])
+    charge = payments.charge_of_intent(store, intent)
+    return _answer(payments.refund_charge(store, charge, amount))
+
+
+@routes.post("/_harness/payment_intents/{id}/dispute")
+async def dispute_intent(request: web.Request) -> web.Response:
+    """Open a fraud dispute on an intent's charge; sends charge.dispute.created."""
+    store = context(request).store
+    intent = store.get("payment_intent", request.match_info["id"])
+    return _answer(payments.dispute_charge(store, payments.charge_of_intent(store, intent)))
+
+
+@routes.post("/_harness/events/{id}/resend")
+async def resend_event(request: web.Request) -> web.Response:
+    """Deliver a stored event again to its endpoints (pending faults apply)."""
+    ctx = context(request)
+    event = ctx.store.get("event", request.match_info["id"])
+    ctx.webhooks.resend(event)
+    return _answer(event)
+
+
+@routes.get("/_harness/faults")
+async def get_faults(request: web.Request) -> web.Response:
+    """The faults waiting for the next deliveries."""
+    return _answer(context(request).webhooks.faults.to_json())
+
+
+@routes.post("/_harness/faults")
+async def set_faults(request: web.Request) -> web.Response:
+    """Add faults, e.g. `{"duplicate": 1, "bad_signature": true}`; they combine."""
+    faults = context(request).webhooks.faults
+    faults.update(await _json_body(request))
+    return _answer(faults.to_json())
+
+
+@routes.delete("/_harness/faults")
+async def clear_faults(request: web.Request) -> web.Response:
+    """Forget all pending faults."""
+    faults = context(request).webhooks.faults
+    faults.clear()
+    return _answer(faults.to_json())
+
+
+@routes.get("/_harness/deliveries")
+async def list_deliveries(request: web.Request) -> web.Response:
+    """Every delivery attempt, oldest first; filter with `?event_id=` or `?type=`."""
+    attempts = context(request).webhooks.attempts
+    for field in ("event_id", "type"):
+        if field in request.query:
+            attempts = [a for a in attempts if a[field] == request.query[field]]
+    return _answer(attempts)
+
+
+@routes.post("/_harness/drain")
+async def drain(request: web.Request) -> web.Response:
+    """Wait until no delivery is queued, delayed or in flight (`timeout` seconds, default 10)."""
+    body = await _json_body(request)
+    timeout = float(body.get("timeout", request.query.get("timeout", 10)))
+    try:
+        await context(request).webhooks.drain(timeout)
+    except TimeoutError as error:
+        return _answer({"idle": False, "message": str(error)}, status=504)
+    return _answer({"idle": True})
+
+
+@routes.get("/_harness/state")
+async def state_counts(request: web.Request) -> web.Response:
+    """How many sessions, intents, charges, refunds, disputes, events and deliveries exist."""
+    ctx = context(request)
+    return _answer(
+        {
+            "sessions": ctx.store.count("checkout.session"),
+            "intents": ctx.store.count("payment_intent"),
+            "charges": ctx.store.count("charge"),
+            "refunds": ctx.store.count("refund"),
+            "disputes": ctx.store.count("dispute"),
+            "events": ctx.store.count("event"),
+            "webhook_endpoints": ctx.store.count("webhook_endpoint"),
+            "deliveries": len(ctx.webhooks.attempts),
+            "pending_deliveries": ctx.webhooks.pending,
+        }
+    )
+
+
+@routes.get("/_harness/")
+async def inspector(request: web.Request) -> web.Response:
+    """An HTML page listing sessions, intents, events and deliveries, newest first."""
+    ctx = context(request)
+    return web.Response(text=inspector_page(ctx.store, ctx.webhooks), content_type="text/html")

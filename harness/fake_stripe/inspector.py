@@ -1,0 +1,99 @@
+"""The `/_harness/` HTML page: sessions, intents, events and deliveries, newest first."""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .money import format_amount
+from .state import Store
+from .templating import render
+from .webhooks import WebhookDispatcher
+
+ROW_LIMIT = 200  # the page is for eyes; the JSON routes have everything
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
+        for row in list(rows)[:ROW_LIMIT]
+    )
+    return f"<table><tr>{head}</tr>{body or '<tr><td>none yet</td></tr>'}</table>"
+
+
+def inspector_page(store: Store, webhooks: WebhookDispatcher) -> str:
+    """Render the inspector HTML."""
+    sessions = _table(
+        ("created", "id", "status", "payment", "amount", "email", "payment_intent"),
+        (
+            (
+                _when(s["created"]),
+                s["id"],
+                s["status"],
+                s["payment_status"],
+                format_amount(s["amount_total"], s["currency"]),
+                s["customer_email"] or "",
+                s["payment_intent"] or "",
+            )
+            for s in store.newest_first("checkout.session")
+        ),
+    )
+    intents = _table(
+        ("created", "id", "status", "amount", "received", "latest_charge"),
+        (
+            (
+                _when(i["created"]),
+                i["id"],
+                i["status"],
+                format_amount(i["amount"], i["currency"]),
+                format_amount(i["amount_received"], i["currency"]),
+                i["latest_charge"] or "",
+            )
+            for i in store.newest_first("payment_intent")
+        ),
+    )
+    events = _table(
+        ("created", "id", "type", "object", "pending_webhooks"),
+        (
+            (
+                _when(e["created"]),
+                e["id"],
+                e["type"],
+                e["data"]["object"].get("id", ""),
+                e["pending_webhooks"],
+            )
+            for e in store.newest_first("event")
+        ),
+    )
+    deliveries = _table(
+        ("at", "event", "type", "url", "attempt", "status", "fault"),
+        (
+            (
+                _when(a["at"]),
+                a["event_id"],
+                a["type"],
+                a["url"],
+                a["attempt"],
+                a["status_code"] if a["status_code"] is not None else "no response",
+                a["fault"] or "",
+            )
+            for a in reversed(webhooks.attempts)
+        ),
+    )
+    return render(
+        "inspector.html",
+        faults=json.dumps(webhooks.faults.to_json()),
+        pending=webhooks.pending,
+        sessions_html=sessions,
+        intents_html=intents,
+        events_html=events,
+        deliveries_html=deliveries,
+    )
