@@ -1,0 +1,95 @@
+"""The `rakubun-harness` command line: its parser, harness.json and port choice."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+from harness.cli import (
+    build_parser,
+    choose_port,
+    harness_secrets,
+    read_harness_file,
+    service_environment,
+    write_harness_file,
+)
+
+CLI = [sys.executable, "-c", "from harness.cli import main; main()"]
+
+
+def test_help_lists_the_subcommands():
+    result = subprocess.run([*CLI, "--help"], capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    for command in ("up", "buy", "trigger"):
+        assert command in result.stdout
+
+
+def test_trigger_refuses_an_unknown_event():
+    result = subprocess.run(
+        [*CLI, "trigger", "invoice.paid"], capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+
+
+def test_up_defaults_raise_the_rate_limit():
+    args = build_parser().parse_args(["up"])
+
+    assert (args.rate_limit, args.workers, args.data_dir) == (100_000, 1, ".harness")
+    assert args.api_port is None
+
+
+def test_secrets_are_made_once_and_kept(tmp_path):
+    first = harness_secrets(read_harness_file(tmp_path))
+    write_harness_file(tmp_path, {"api_url": "http://127.0.0.1:1", **first})
+
+    again = harness_secrets(read_harness_file(tmp_path))
+
+    assert again == first
+    assert first["stripe_secret_key"].startswith("sk_test_")
+    assert first["stripe_publishable_key"].startswith("pk_test_")
+    assert first["stripe_webhook_secret"].startswith("whsec_")
+    assert len(set(first.values())) == 4
+
+
+def test_harness_file_is_private(tmp_path):
+    path = write_harness_file(tmp_path, {"admin_token": "secret"})
+
+    assert path.stat().st_mode & 0o077 == 0
+
+
+def test_previous_port_is_reused_when_free():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        taken = probe.getsockname()[1]
+        assert choose_port(None, f"http://127.0.0.1:{taken}") == 0
+    assert choose_port(None, f"http://127.0.0.1:{taken}") == taken
+    assert choose_port(0, f"http://127.0.0.1:{taken}") == 0
+    assert choose_port(None, None) == 0
+
+
+def test_service_environment_configures_everything(tmp_path, monkeypatch):
+    monkeypatch.setenv("MONGODB_URL", "mongodb://elsewhere")
+    keys = harness_secrets({})
+
+    env = service_environment(
+        data_dir=tmp_path,
+        api_url="http://127.0.0.1:8000",
+        stripe_url="http://127.0.0.1:8001",
+        keys=keys,
+        webhook_secret="whsec_endpoint",
+        rate_limit=100_000,
+        mongodb_url=None,
+    )
+
+    assert "MONGODB_URL" not in env
+    assert env["SQLITE_PATH"] == str(tmp_path.resolve() / "rakubun.sqlite3")
+    assert env["STRIPE_API_BASE"] == "http://127.0.0.1:8001"
+    assert env["STRIPE_WEBHOOK_SECRET"] == "whsec_endpoint"
+    assert env["ADMIN_API_TOKEN"] == keys["admin_token"]
+    assert env["DASHBOARD_URL"] == "http://127.0.0.1:8000"
+    assert env["RATE_LIMIT_PER_MINUTE"] == "100000"
+    assert env["WEBHOOK_RETRY_DELAYS"] == "1,2,4,8,16,32,64,128"

@@ -1,0 +1,229 @@
+"""`rakubun-harness buy` and `trigger` drive the simulator and the fake's control API.
+
+The service and the fake Stripe are small in-test fakes here; test_cli_up_buy.py runs the
+real ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from harness.cli import build_parser, run_buy, run_trigger, write_harness_file
+from harness.plugin_sim import PluginSimulator, sign_body
+
+PACKAGES = [
+    {"package_id": "article_starter", "credit_type": "article", "credits": 10, "price": 750},
+    {"package_id": "image_starter", "credit_type": "image", "credits": 20, "price": 300},
+]
+
+
+@dataclass
+class FakeWorld:
+    """A fake service and a fake Stripe control API sharing one app, as `up` would wire them."""
+
+    url: str = ""
+    site_url: str = ""
+    secret: str = "whsec_plugin"
+    credits: dict[str, int] = field(
+        default_factory=lambda: {"article_credits": 5, "image_credits": 10, "rewrite_credits": 3}
+    )
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    control_calls: list[str] = field(default_factory=list)
+    send_webhooks: bool = True
+    verify_status: int = 200
+
+    async def notify(self, order: dict[str, Any]) -> None:
+        if not self.send_webhooks:
+            return
+        body = json.dumps(
+            {
+                "event": "credits_updated",
+                "data": {"user_email": order["user_email"], "credit_type": order["credit_type"]},
+            }
+        ).encode()
+        headers = {"X-Rakubun-Signature": sign_body(self.secret, body)}
+        url = f"{self.site_url}/wp-admin/admin-ajax.php?action=rakubun_webhook"
+        async with aiohttp.ClientSession() as http, http.post(url, data=body, headers=headers):
+            pass
+
+    async def grant(self, order_id: str) -> dict[str, Any]:
+        order = self.orders[order_id]
+        package = next(p for p in PACKAGES if p["package_id"] == order["package_id"])
+        self.credits[f"{package['credit_type']}_credits"] += package["credits"]
+        await self.notify(order)
+        return {"success": True, "credits_added": package["credits"], "credit_type": "article"}
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.body_exists else {}
+        path = request.path
+        if path == "/api/v1/plugins/register":
+            self.site_url = body["site_url"]
+            return web.json_response(
+                {"success": True, "api_token": "tok", "webhook_secret": self.secret}
+            )
+        if path == "/api/v1/packages":
+            return web.json_response({"success": True, "packages": {"packages": PACKAGES}})
+        if path == "/api/v1/users/credits":
+            return web.json_response({"success": True, "credits": dict(self.credits)})
+        if path == "/api/v1/checkout/sessions":
+            self.orders["cs_1"] = {**body, "paid": False}
+            return web.json_response(
+                {"success": True, "session_id": "cs_1", "url": f"{self.url}/checkout/pay/cs_1"}
+            )
+        if path == "/api/v1/checkout/verify":
+            if self.verify_status != 200:
+                return web.json_response(
+                    {"success": False, "error": "payment_not_completed", "message": "unpaid"},
+                    status=self.verify_status,
+                )
+            return web.json_response(await self.grant(body["session_id"]))
+        if path == "/api/v1/payments/create-intent":
+            self.orders["pi_1"] = {**body, "paid": False}
+            return web.json_response(
+                {"success": True, "payment_intent_id": "pi_1", "amount": 300, "currency": "jpy"}
+            )
+        if path == "/api/v1/payments/confirm":
+            self.orders["pi_1"]["confirm_body"] = body
+            answer = await self.grant("pi_1")
+            return web.json_response({**answer, "transaction_id": "tx_1"})
+        if path.startswith("/_harness/"):
+            self.control_calls.append(f"{request.method} {path} {json.dumps(body)}")
+            return web.json_response([] if path.endswith("deliveries") else {"ok": True})
+        if path.startswith("/v1/checkout/sessions"):
+            return web.json_response({"data": [{"id": "cs_newest"}], "payment_intent": "pi_9"})
+        if path.startswith("/v1/payment_intents"):
+            return web.json_response({"data": [{"id": "pi_newest"}]})
+        return web.json_response({"success": False}, status=404)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[FakeWorld]:
+    world = FakeWorld()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", world.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    world.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield world
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def harness_dir(world: FakeWorld, tmp_path: Path) -> AsyncIterator[Path]:
+    simulator = PluginSimulator(world.url, data_dir=tmp_path)
+    plugin_url = await simulator.start()
+    write_harness_file(
+        tmp_path,
+        {
+            "api_url": world.url,
+            "stripe_url": world.url,
+            "plugin_url": plugin_url,
+            "stripe_secret_key": "sk_test_x",
+        },
+    )
+    yield tmp_path
+    await simulator.stop()
+
+
+async def buy(harness_dir: Path, *extra: str) -> int:
+    args = build_parser().parse_args(["buy", "--data-dir", str(harness_dir), *extra])
+    return await args.run(args)
+
+
+async def test_checkout_purchase_passes_every_step(world, harness_dir, capsys):
+    status = await buy(harness_dir, "--webhook-timeout", "10")
+
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert world.credits["article_credits"] == 15
+    assert (
+        'POST /_harness/checkout/sessions/cs_1/complete {"outcome": "paid"}' in world.control_calls
+    )
+    assert world.orders["cs_1"]["amount"] == 750
+    assert "credits_updated  signature_valid=true  answered 200" in out
+    assert "article 5 -> 15" in out
+    assert out.rstrip().endswith("purchase complete")
+
+
+async def test_intent_purchase_confirms(world, harness_dir, capsys):
+    status = await buy(harness_dir, "--flow", "intent", "--package", "image_starter")
+
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert world.credits["image_credits"] == 30
+    assert "POST /_harness/payment_intents/pi_1/succeed {}" in world.control_calls
+    assert world.orders["pi_1"]["confirm_body"]["payment_intent_id"] == "pi_1"
+    assert "user_email" not in world.orders["pi_1"]["confirm_body"]
+
+
+async def test_failed_verify_fails_the_purchase(world, harness_dir, capsys):
+    world.verify_status = 402
+
+    status = await buy(harness_dir)
+
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "FAILED at verify: service answered 402" in out
+
+
+async def test_missing_plugin_webhook_fails_the_purchase(world, harness_dir, capsys):
+    world.send_webhooks = False
+
+    status = await buy(harness_dir, "--webhook-timeout", "0.2")
+
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "FAILED at plugin webhooks: no credits_updated" in out
+
+
+async def test_unknown_package_lists_the_known_ones(world, harness_dir, capsys):
+    status = await buy(harness_dir, "--package", "rewrite_business")
+
+    assert status == 1
+    assert "known: article_starter, image_starter" in capsys.readouterr().out
+
+
+async def test_buy_without_a_running_harness_says_how_to_start_one(tmp_path, capsys):
+    args = build_parser().parse_args(["buy", "--data-dir", str(tmp_path / "nowhere")])
+
+    assert await run_buy(args) == 1
+    assert "start `rakubun-harness up` first" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["checkout.session.expired", "--session", "cs_7"],
+            'POST /_harness/checkout/sessions/cs_7/complete {"outcome": "expired"}',
+        ),
+        (
+            ["checkout.session.completed"],
+            'POST /_harness/checkout/sessions/cs_newest/complete {"outcome": "paid"}',
+        ),
+        (
+            ["charge.refunded", "--intent", "pi_3", "--amount", "100"],
+            'POST /_harness/payment_intents/pi_3/refund {"amount": 100}',
+        ),
+        (["charge.dispute.created"], "POST /_harness/payment_intents/pi_newest/dispute {}"),
+        (
+            ["payment_intent.payment_failed", "--session", "cs_4"],
+            "POST /_harness/payment_intents/pi_9/fail {}",
+        ),
+    ],
+)
+async def test_trigger_uses_the_control_api(world, harness_dir, argv, expected):
+    args = build_parser().parse_args(["trigger", *argv, "--data-dir", str(harness_dir)])
+
+    assert await run_trigger(args) == 0
+    assert expected in world.control_calls
+    assert any(call.startswith("POST /_harness/drain") for call in world.control_calls)

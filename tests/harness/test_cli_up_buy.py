@@ -1,0 +1,149 @@
+"""End to end: `rakubun-harness up` runs the real service, `buy` completes a purchase through it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-c", "from harness.cli import main; main()"]
+READY_LINE = "rakubun-harness ready"
+STARTUP_TIMEOUT = 120
+
+
+@dataclass
+class RunningUp:
+    """A `rakubun-harness up` subprocess and what it printed until ready."""
+
+    process: asyncio.subprocess.Process
+    data_dir: Path
+    output: list[str]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return json.loads((self.data_dir / "harness.json").read_text())
+
+    async def stop(self) -> tuple[int, str]:
+        """SIGTERM and wait; answers the exit status and the rest of the output."""
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(self.process.communicate(), 60)
+        return self.process.returncode, rest.decode(errors="replace")
+
+
+async def start_up(data_dir: Path) -> RunningUp:
+    process = await asyncio.create_subprocess_exec(
+        *CLI,
+        "up",
+        "--data-dir",
+        str(data_dir),
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output: list[str] = []
+
+    async def read_until_ready() -> None:
+        assert process.stdout is not None
+        while line := await process.stdout.readline():
+            output.append(line.decode(errors="replace").rstrip("\n"))
+            if output[-1] == READY_LINE:
+                return
+        raise AssertionError("up exited before ready:\n" + "\n".join(output))
+
+    try:
+        await asyncio.wait_for(read_until_ready(), STARTUP_TIMEOUT)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(process.communicate(), 60)
+        print("\n".join(output) + rest.decode(errors="replace"))
+        raise
+    return RunningUp(process, data_dir, output)
+
+
+@pytest.fixture
+async def running_up(tmp_path: Path) -> AsyncIterator[RunningUp]:
+    up = await start_up(tmp_path / "harness")
+    yield up
+    if up.process.returncode is None:
+        await up.stop()
+
+
+async def run_cli(*argv: str, timeout: float = 180) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        *CLI,
+        *argv,
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout)
+    return process.returncode or 0, out.decode(errors="replace")
+
+
+def process_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_up_then_buy_delivers_a_signed_credits_updated(running_up):
+    settings = running_up.settings
+    for key in (
+        "api_url",
+        "stripe_url",
+        "plugin_url",
+        "admin_token",
+        "stripe_secret_key",
+        "stripe_publishable_key",
+        "stripe_webhook_secret",
+    ):
+        assert settings.get(key), key
+    assert settings["admin_token"] in "\n".join(running_up.output)
+
+    status, out = await run_cli("buy", "--data-dir", str(running_up.data_dir))
+
+    assert status == 0, out
+    async with aiohttp.ClientSession() as http:
+        url = f"{settings['plugin_url']}/_sim/webhooks?event=credits_updated"
+        async with http.get(url) as response:
+            webhooks = (await response.json())["webhooks"]
+    assert any(w["signature_valid"] and w["status"] == 200 for w in webhooks), webhooks
+
+    exit_status, rest = await running_up.stop()
+
+    assert exit_status == 0, rest
+    assert not process_is_alive(settings["service_pid"])
+
+
+async def test_restart_keeps_secrets_and_urls(tmp_path):
+    data_dir = tmp_path / "harness"
+    first = await start_up(data_dir)
+    before = first.settings
+    assert (await first.stop())[0] == 0
+
+    second = await start_up(data_dir)
+    try:
+        after = second.settings
+    finally:
+        exit_status, rest = await second.stop()
+
+    assert exit_status == 0, rest
+    for key in ("admin_token", "stripe_secret_key", "stripe_webhook_secret", "api_url"):
+        assert after[key] == before[key], key
