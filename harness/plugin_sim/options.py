@@ -62,4 +62,5 @@ class OptionsStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".json.tmp")
         partial.write_text(json.dumps(asdict(options), indent=2))
+        partial.chmod(0o600)  # the api token and webhook secret live here
         os.replace(partial, self.path)

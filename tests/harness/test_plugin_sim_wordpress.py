@@ -431,3 +431,10 @@ async def test_page_escapes_what_it_shows(registered, http):
         page = await response.text()
 
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+async def test_saved_options_are_private(registered, tmp_path):
+    saved = tmp_path / "plugin-sim.json"
+
+    assert saved.stat().st_mode & 0o077 == 0
+    assert WEBHOOK_SECRET in saved.read_text()
