@@ -1,0 +1,6 @@
+"""rakubun-dashboard: the credits and payments API of the Rakubun WordPress plugin."""
+
+from .app import Services, create_app
+from .settings import Settings
+
+__all__ = ["Services", "Settings", "create_app"]

@@ -1,0 +1,182 @@
+"""The app factory: Sanic bound to `openapi.yaml`, one store, one Stripe gateway, one dispatcher."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sanic import Sanic
+from sanic.exceptions import SanicException
+from sanic.request import Request
+from sanic.response import HTTPResponse, json
+
+from .auth import authenticate_admin, authenticate_plugin, enforce_rate_limit
+from .contract import Contract, Operation, parse_json_body
+from .domain.catalogue import DEFAULT_PACKAGES
+from .errors import SANIC_ERROR_CODES, ApiError, error_response
+from .notify import WebhookDispatcher
+from .providers import ProviderCatalogue
+from .routes import HANDLERS
+from .routes.registry import Call, Handler
+from .settings import Settings
+from .store import Store, open_store
+from .stripe_gateway import StripeGateway
+
+log = logging.getLogger("rakubun")
+access_log = logging.getLogger("rakubun.access")
+
+#: Public operations that are still rate-limited, per client address.
+RATE_LIMITED_PUBLIC = {"registerPlugin", "getAuthDebug"}
+
+
+@dataclass
+class Services:
+    """What handlers share, kept on `app.ctx.services` (no module-level connections)."""
+
+    settings: Settings
+    store: Store
+    contract: Contract
+    stripe: StripeGateway
+    providers: ProviderCatalogue
+    dispatcher: WebhookDispatcher
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def create_app(settings: Settings | None = None, *, store: Store | None = None,
+               name: str | None = None, contract: Contract | None = None) -> Sanic:
+    """Build the service. `store` overrides the one the settings name (tests pass their own)."""
+    settings = settings or Settings.from_env()
+    contract = contract or Contract.load()
+    app = Sanic(name or "rakubun_dashboard")
+    app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.KEEP_ALIVE_TIMEOUT = 30
+    store = store or open_store(settings)
+    services = Services(
+        settings=settings,
+        store=store,
+        contract=contract,
+        stripe=StripeGateway(settings),
+        providers=ProviderCatalogue.load(settings.providers_file),
+        dispatcher=WebhookDispatcher(store, settings),
+    )
+    app.ctx.services = services
+    bind_operations(app, contract, HANDLERS)
+
+    @app.before_server_start
+    async def open_store_and_seed(app: Sanic) -> None:
+        await services.store.open()
+        await services.store.seed_packages(DEFAULT_PACKAGES)
+
+    @app.after_server_start
+    async def start_dispatcher(app: Sanic) -> None:
+        app.add_task(services.dispatcher.run(), name="webhook_dispatcher")
+
+    @app.before_server_stop
+    async def stop_dispatcher(app: Sanic) -> None:
+        services.dispatcher.stop()
+        try:
+            await app.cancel_task("webhook_dispatcher", raise_exception=False)
+        except Exception:  # noqa: BLE001 - the task may already be gone
+            pass
+
+    @app.after_server_stop
+    async def close_store(app: Sanic) -> None:
+        await services.stripe.close()
+        await services.store.close()
+
+    app.error_handler.add(Exception, handle_exception)
+    return app
+
+
+def handle_exception(request: Request, exc: Exception) -> HTTPResponse:
+    """Every failure answers in the envelope; nothing leaks a traceback or a secret."""
+    if isinstance(exc, ApiError):
+        return exc.to_response()
+    if isinstance(exc, SanicException):
+        status = getattr(exc, "status_code", 500) or 500
+        code, message = SANIC_ERROR_CODES.get(status, ("error", "The request failed"))
+        headers = dict(getattr(exc, "headers", {}) or {})
+        return error_response(status, code, message, headers=headers or None)
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "An unexpected error occurred")
+
+
+def bind_operations(app: Sanic, contract: Contract, handlers: dict[str, Handler]) -> None:
+    """Route every spec operation to its handler; refuse to start if they drift apart."""
+    missing = contract.unbound_operations(handlers)
+    extra = contract.unknown_handlers(handlers)
+    if missing or extra:
+        raise RuntimeError(f"spec and handlers drift: unbound={sorted(missing)} "
+                           f"unknown={sorted(extra)}")
+    for op in contract.operations.values():
+        app.add_route(endpoint_for(op, handlers[op.operation_id]), op.sanic_uri,
+                      methods=[op.method], name=op.operation_id)
+
+
+def endpoint_for(op: Operation, handler: Handler):  # noqa: ANN201 - a Sanic route
+    async def endpoint(request: Request, **path: str) -> HTTPResponse:
+        services: Services = request.app.ctx.services
+        try:
+            response = await _serve(op, handler, request, services, path)
+        except ApiError as exc:
+            response = exc.to_response()
+        if services.settings.access_log:
+            access_log.info("%s %s %s ua=%r instance=%s", request.method, request.path,
+                            response.status, request.headers.get("user-agent", ""),
+                            request.headers.get("x-instance-id", "-"))
+        return response
+
+    endpoint.__name__ = op.operation_id
+    return endpoint
+
+
+async def _serve(op: Operation, handler: Handler, request: Request, services: Services,
+                 path: dict[str, str]) -> HTTPResponse:
+    site = None
+    if op.security == "plugin":
+        site = await authenticate_plugin(request, services)
+        await enforce_rate_limit(services, f"site:{site.site_id}")
+    elif op.security == "admin":
+        authenticate_admin(request, services.settings.admin_api_token)
+    elif op.security == "stripe":
+        # The signature is checked on the raw bytes before anything else reads the body.
+        services.stripe.verify_webhook(request.body or b"",
+                                       request.headers.get("stripe-signature"))
+    elif op.operation_id in RATE_LIMITED_PUBLIC:
+        await enforce_rate_limit(services, f"ip:{request.ip}")
+    query = {k: v[0] for k, v in request.get_args(keep_blank_values=True).items()}
+    params = op.validate_parameters(query, path, request.headers)
+    body = _read_body(op, request)
+    reply = await handler(Call(request, services, params, body, site))
+    status, data = reply if isinstance(reply, tuple) else (200, reply)
+    if services.settings.validate_responses:
+        problems = op.response_errors(status, data)
+        if problems:
+            log.error("response breaks the contract: %s %s", op.operation_id, problems)
+            raise ApiError(500, "response_contract_violation", "; ".join(problems)[:500])
+    return json(data, status=status)
+
+
+def _read_body(op: Operation, request: Request) -> Any:
+    if op.body_validator is None:
+        return None
+    raw = request.body or b""
+    if not raw.strip():
+        if op.body_required:
+            raise ApiError(400, "validation_error", "body: a JSON body is required")
+        return None
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise ApiError(415, "unsupported_media_type", "The body must be application/json")
+    body = parse_json_body(raw)
+    op.validate_body(body)
+    return body
+
+
+def new_app_name() -> str:
+    """A unique Sanic app name (Sanic keeps a registry of names per process)."""
+    return "rakubun_" + uuid.uuid4().hex[:12]

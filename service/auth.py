@@ -1,0 +1,82 @@
+"""Who is calling: plugin sites (Bearer token + X-Instance-ID), admins, and rate limits."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+from sanic.request import Request
+
+from .errors import ApiError
+
+if TYPE_CHECKING:
+    from .app import Services
+    from .domain.models import Site
+
+
+def new_api_token() -> str:
+    """A fresh API token: 32 random bytes (256 bits), URL-safe."""
+    return "rk_" + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """Tokens are stored as SHA-256: they are 256-bit random, so a slow hash buys nothing."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def authenticate_plugin(request: Request, services: Services) -> Site:
+    """The site whose token and instance id both match, compared in constant time."""
+    token = bearer_token(request)
+    if token is None:
+        raise ApiError(401, "missing_authorization",
+                       "Send Authorization: Bearer <api_token> from registration")
+    instance_id = request.headers.get("x-instance-id", "").strip()
+    if not instance_id:
+        raise ApiError(401, "missing_instance_id", "Send the X-Instance-ID header")
+    site = await services.store.get_site_by_instance(instance_id)
+    # Compare against a dummy hash when the instance is unknown, so timing tells nothing.
+    expected = site.token_hash if site is not None else hash_token("")
+    if not hmac.compare_digest(hash_token(token), expected) or site is None:
+        raise ApiError(401, "invalid_credentials",
+                       "The API token does not match this instance")
+    if not site.active:
+        raise ApiError(403, "site_disabled", "This site has been disabled",
+                       reason=site.disabled_reason or "")
+    return site
+
+
+def authenticate_admin(request: Request, admin_token: str | None) -> None:
+    if not admin_token:
+        raise ApiError(503, "admin_not_configured", "The admin API is disabled on this deployment")
+    token = bearer_token(request)
+    if token is None:
+        raise ApiError(401, "missing_authorization", "Send Authorization: Bearer <admin token>")
+    if not hmac.compare_digest(hash_token(token), hash_token(admin_token)):
+        raise ApiError(401, "invalid_credentials", "Invalid admin token")
+
+
+async def enforce_rate_limit(services: Services, key: str) -> None:
+    """Count the request in the store (shared by every worker and machine); 429 past the limit."""
+    limit = services.settings.rate_limit_per_minute
+    if limit <= 0:
+        return
+    now = time.time()
+    window = int(now // 60) * 60
+    count = await services.store.hit_rate_limit(key, window)
+    if count > limit:
+        retry_after = max(1, math.ceil(window + 60 - now))
+        raise ApiError(429, "rate_limited",
+                       f"Too many requests; retry in {retry_after} seconds",
+                       headers={"Retry-After": str(retry_after)})

@@ -1,0 +1,226 @@
+"""Contract binding: `openapi.yaml` drives the routes and the request validation.
+
+Each operation of the spec is bound by its operationId to one handler; the request's
+body, query string, path parameters and declared headers are validated with the spec's
+own schemas (no second hand-written copy). A test fails when the spec and the handlers
+drift apart (`unbound_operations`, `unknown_handlers`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from .errors import ApiError
+
+SPEC_URI = "urn:rakubun:openapi"
+SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+HTTP_METHODS = ("get", "put", "post", "delete", "patch")
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+def _pointer(*parts: str) -> str:
+    return "/".join(quote(p.replace("~", "~0").replace("/", "~1"), safe="") for p in parts)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    location: str  # query | path | header
+    required: bool
+    schema: dict[str, Any]
+    validator: Draft202012Validator
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of the spec, ready to validate requests."""
+
+    operation_id: str
+    method: str
+    path: str
+    security: str  # public | plugin | admin | stripe
+    parameters: tuple[Parameter, ...]
+    body_required: bool
+    body_validator: Draft202012Validator | None
+    response_validators: dict[str, Draft202012Validator] = field(default_factory=dict)
+
+    @property
+    def sanic_uri(self) -> str:
+        """`/api/v1/instances/{instance_id}` as Sanic writes it: `<instance_id>`."""
+        return re.sub(r"{([^}]+)}", r"<\1>", self.path)
+
+    def validate_parameters(self, query: dict[str, str], path: dict[str, str],
+                            headers: Any) -> dict[str, Any]:
+        """Coerce query strings to their schema's type and validate every declared parameter."""
+        values: dict[str, Any] = {}
+        for p in self.parameters:
+            source = {"query": query, "path": path}.get(p.location)
+            raw = headers.get(p.name) if p.location == "header" else source.get(p.name)
+            if raw is None:
+                if p.required:
+                    raise ApiError(400, "validation_error",
+                                   f"{p.location}.{p.name}: is required")
+                default = p.schema.get("default")
+                if default is not None:
+                    values[p.name] = default
+                continue
+            value = coerce(raw, p.schema)
+            error = best_match(p.validator.iter_errors(value))
+            if error is not None:
+                raise ApiError(400, "validation_error",
+                               f"{p.location}.{p.name}: {_describe(error)}")
+            values[p.name] = value
+        return values
+
+    def validate_body(self, body: Any) -> None:
+        if self.body_validator is None:
+            return
+        error = best_match(self.body_validator.iter_errors(body))
+        if error is not None:
+            where = ".".join(str(x) for x in error.absolute_path)
+            raise ApiError(400, "validation_error",
+                           f"body{'.' + where if where else ''}: {_describe(error)}")
+
+    def response_errors(self, status: int, body: Any) -> list[str]:
+        """Where an answer breaks the spec (used by tests and VALIDATE_RESPONSES)."""
+        validator = self.response_validators.get(str(status))
+        if validator is None:
+            return [f"status {status} is not documented for {self.operation_id}"]
+        return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+                for e in validator.iter_errors(body)]
+
+
+def _describe(error: ValidationError) -> str:
+    if error.validator == "not":
+        return "contains a field that cannot be set here"
+    if error.validator == "required":
+        return error.message.replace("'", "")
+    message = error.message
+    return message if len(message) <= 200 else message[:200] + "..."
+
+
+def coerce(raw: str, schema: dict[str, Any]) -> Any:
+    """Query and path values arrive as strings; turn them into the type the schema wants."""
+    kind = schema.get("type")
+    if kind == "integer" and re.fullmatch(r"-?\d{1,18}", raw):
+        return int(raw)
+    if kind == "number":
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
+    if kind == "boolean" and raw in ("true", "false"):
+        return raw == "true"
+    return raw
+
+
+class Contract:
+    """The parsed spec: operations by id, each with its validators."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        resource = Resource.from_contents(spec, default_specification=DRAFT202012)
+        self.registry: Registry = Registry().with_resource(SPEC_URI, resource)
+
+    @classmethod
+    def load(cls, path: Path = SPEC_PATH) -> Contract:
+        with open(path, encoding="utf-8") as fh:
+            return cls(yaml.safe_load(fh))
+
+    def _validator(self, *pointer_parts: str) -> Draft202012Validator:
+        ref = {"$ref": f"{SPEC_URI}#/{_pointer(*pointer_parts)}"}
+        return Draft202012Validator(ref, registry=self.registry)
+
+    def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            parts = node["$ref"].lstrip("#/").split("/")
+            target: Any = self.spec
+            for part in parts:
+                target = target[part.replace("~1", "/").replace("~0", "~")]
+            node = target
+        return node
+
+    @cached_property
+    def operations(self) -> dict[str, Operation]:
+        ops: dict[str, Operation] = {}
+        for path, item in self.spec["paths"].items():
+            shared = item.get("parameters", [])
+            for method in HTTP_METHODS:
+                op = item.get(method)
+                if op is None:
+                    continue
+                ops[op["operationId"]] = self._operation(path, method, op, shared)
+        return ops
+
+    def _operation(self, path: str, method: str, op: dict[str, Any],
+                   shared: list[dict[str, Any]]) -> Operation:
+        params = []
+        own = op.get("parameters", [])
+        located = [(raw, ("paths", path, "parameters", str(i))) for i, raw in enumerate(shared)]
+        located += [(raw, ("paths", path, method, "parameters", str(i)))
+                    for i, raw in enumerate(own)]
+        for raw, where in located:
+            param = self._resolve(raw)
+            if "$ref" in raw:
+                where = tuple(raw["$ref"].lstrip("#/").split("/"))
+            params.append(Parameter(param["name"], param["in"], bool(param.get("required")),
+                                    self._resolve(param["schema"]),
+                                    self._validator(*where, "schema")))
+        body = op.get("requestBody")
+        body_validator = None
+        if body is not None:
+            body_validator = self._validator(
+                "paths", path, method, "requestBody", "content", "application/json", "schema")
+        responses = {}
+        for status, response in op.get("responses", {}).items():
+            resolved = self._resolve(response)
+            if "application/json" in resolved.get("content", {}):
+                if "$ref" in response:
+                    parts = response["$ref"].lstrip("#/").split("/")
+                else:
+                    parts = ["paths", path, method, "responses", status]
+                responses[status] = self._validator(*parts, "content", "application/json",
+                                                    "schema")
+        return Operation(op["operationId"], method.upper(), path, _security(op),
+                         tuple(params), bool(body and body.get("required")), body_validator,
+                         responses)
+
+    def unbound_operations(self, handlers: Iterable[str]) -> set[str]:
+        return set(self.operations) - set(handlers)
+
+    def unknown_handlers(self, handlers: Iterable[str]) -> set[str]:
+        return set(handlers) - set(self.operations)
+
+
+def _security(op: dict[str, Any]) -> str:
+    requirements = op.get("security", [])
+    if not requirements:
+        return "public"
+    names = set().union(*(set(r) for r in requirements))
+    if "adminBearer" in names:
+        return "admin"
+    if "stripeSignature" in names:
+        return "stripe"
+    return "plugin"
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """Decode a JSON body or raise the envelope's `invalid_json`."""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", "The body is not valid JSON") from exc

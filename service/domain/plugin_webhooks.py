@@ -1,0 +1,58 @@
+"""Webhooks to the plugin: their URL, body and signature, exactly as the plugin verifies them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from typing import Any
+
+from .models import Balances, LedgerEntry, NotifyFn, Site, WebhookDraft, now_iso
+
+EVENTS = ("credits_updated", "config_updated", "package_updated", "plugin_disabled",
+          "plugin_enabled", "test_webhook")
+
+
+def webhook_url(site_url: str) -> str:
+    return f"{site_url.rstrip('/')}/wp-admin/admin-ajax.php?action=rakubun_webhook"
+
+
+def sign(body: bytes, secret: str) -> str:
+    """`X-Rakubun-Signature`: lowercase hex HMAC-SHA256 of the raw body bytes, no prefix."""
+    return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def draft(site: Site, event: str, data: dict[str, Any]) -> WebhookDraft:
+    """Serialise the body once; the exact bytes stored are the bytes signed and sent."""
+    body = {
+        "event": event,
+        "data": data,
+        "timestamp": now_iso(),
+        "instance_id": site.instance_id,
+        "webhook_id": "wh_" + secrets.token_hex(8),
+    }
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return WebhookDraft(site.site_id, webhook_url(site.site_url), event, text)
+
+
+def credits_updated(site: Site, *, user_email: str | None, reason: str,
+                    extra: dict[str, Any] | None = None) -> NotifyFn:
+    """A NotifyFn for a money change: `credits_updated` with `data.user_email`, which the
+    plugin needs to find the user."""
+
+    def build(entry: LedgerEntry, balances: Balances) -> WebhookDraft:
+        data = {
+            "user_email": user_email or "",
+            "user_id": entry.user_id,
+            "credit_type": entry.credit_type,
+            "change": entry.delta,
+            "credits": balances.of(entry.credit_type),
+            "remaining_credits": balances.to_api(),
+            "reason": reason,
+            "transaction_id": entry.transaction_id,
+            **(extra or {}),
+        }
+        return draft(site, "credits_updated", data)
+
+    return build

@@ -1,0 +1,255 @@
+"""Buying credits: Checkout Sessions, PaymentIntents and Stripe's events, granting exactly once.
+
+Whatever path learns of a payment first (the plugin's verify or confirm call, or Stripe's
+signed event), it grants through `store.grant_once` with the same `source_ref`
+(`checkout:<session id>` or `intent:<payment intent id>`), so the result is one grant.
+The terms of the grant (user, credit type, credits) always come from our stored record,
+which froze the package's terms at creation, never from the request or from metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+from .domain import plugin_webhooks
+from .domain.checkout_urls import cancel_url, success_url
+from .domain.models import (
+    CheckoutSession,
+    LedgerEntry,
+    MoneyResult,
+    Package,
+    PaymentIntentRecord,
+    Site,
+    iso_from_unix,
+    now_iso,
+)
+from .domain.pricing import PricingError, check_purchase_request, stripe_amount
+from .errors import ApiError
+
+log = logging.getLogger("rakubun.purchases")
+
+SESSION_LIFETIME_SECONDS = 24 * 3600
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def checkout_ref(session_id: str) -> str:
+    return f"checkout:{session_id}"
+
+
+def intent_ref(payment_intent_id: str) -> str:
+    return f"intent:{payment_intent_id}"
+
+
+async def priced_package(services: Any, body: dict[str, Any]) -> Package:
+    """The active package the request names, after checking the request agrees with it."""
+    package = await services.store.get_package(body["package_id"])
+    if package is None or not package.active:
+        raise ApiError(404, "package_not_found", f"No active package {body['package_id']}")
+    try:
+        check_purchase_request(package, body)
+    except PricingError as exc:
+        raise ApiError(400, exc.code, exc.message) from exc
+    return package
+
+
+def _metadata(site: Site, user_id: str, package: Package) -> dict[str, str]:
+    return {"site_id": site.site_id, "instance_id": site.instance_id, "user_id": user_id,
+            "package_id": package.package_id, "credit_type": package.credit_type,
+            "credits": str(package.credits)}
+
+
+# --------------------------------------------------------------------------- checkout
+async def create_checkout_session(services: Any, site: Site, body: dict[str, Any]
+                                  ) -> dict[str, Any]:
+    package = await priced_package(services, body)
+    services.stripe.require_configured()  # 500 before any write
+    user_id = str(int(body["user_id"]))
+    email = body.get("user_email") or None
+    metadata = _metadata(site, user_id, package)
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "line_items": [{
+            "price_data": {
+                "currency": package.currency.lower(),
+                "unit_amount": stripe_amount(package),
+                "product_data": {"name": package.name,
+                                 "description": package.description or package.name},
+            },
+            "quantity": 1,
+        }],
+        "success_url": success_url(body.get("return_url"), site.site_url),
+        "cancel_url": cancel_url(body.get("cancel_url"), site.site_url),
+        "client_reference_id": f"{site.site_id}:{user_id}",
+        "metadata": metadata,
+        "payment_intent_data": {"metadata": metadata},
+    }
+    if email and EMAIL.match(email):
+        params["customer_email"] = email
+    session = await services.stripe.create_checkout_session(params)
+    await services.store.ensure_user(site.site_id, user_id, email,
+                                     services.settings.free_credits)
+    await services.store.create_checkout_session(CheckoutSession(
+        session_id=session["id"], site_id=site.site_id, user_id=user_id, user_email=email,
+        package_id=package.package_id, credit_type=package.credit_type,
+        credits=package.credits, amount=package.price, currency=package.currency.upper(),
+        url=session.get("url"), expires_at=iso_from_unix(time.time() + SESSION_LIFETIME_SECONDS)))
+    return {"success": True, "session_id": session["id"], "url": session.get("url"),
+            "checkout_url": session.get("url"), "amount": package.price,
+            "currency": package.currency.upper(), "credit_type": package.credit_type,
+            "credits": package.credits, "package_id": package.package_id}
+
+
+async def own_session(services: Any, site: Site, session_id: str) -> CheckoutSession:
+    record = await services.store.get_checkout_session(session_id)
+    if record is None or record.site_id != site.site_id:
+        raise ApiError(404, "session_not_found", "Checkout session not found")
+    return record
+
+
+async def _stripe_session(services: Any, session_id: str) -> dict[str, Any]:
+    try:
+        return await services.stripe.retrieve_checkout_session(session_id)
+    except ApiError as exc:
+        if exc.code == "stripe_not_found":
+            raise ApiError(404, "session_not_found", "Checkout session not found") from exc
+        raise
+
+
+async def verify_checkout_session(services: Any, site: Site, session_id: str) -> dict[str, Any]:
+    record = await own_session(services, site, session_id)
+    first = await services.store.get_ledger_entry(checkout_ref(session_id))
+    if first is not None:
+        return await _already(services, first)
+    stripe_session = await _stripe_session(services, session_id)
+    if stripe_session.get("payment_status") not in ("paid", "no_payment_required"):
+        if stripe_session.get("status") == "expired":
+            await services.store.transition_checkout_session(session_id, "pending", "expired", {})
+        raise ApiError(402, "payment_not_completed", "The payment has not been completed",
+                       payment_status=stripe_session.get("payment_status") or "unpaid")
+    result = await grant_checkout(services, site, record, stripe_session.get("payment_intent"))
+    return grant_reply(result)
+
+
+async def checkout_session_status(services: Any, site: Site, session_id: str) -> dict[str, Any]:
+    record = await own_session(services, site, session_id)
+    payment_status = "paid" if record.status == "completed" else None
+    if record.status == "pending":
+        stripe_session = await _stripe_session(services, session_id)
+        payment_status = stripe_session.get("payment_status")
+        if stripe_session.get("status") == "expired" and await \
+                services.store.transition_checkout_session(session_id, "pending", "expired", {}):
+            record = await own_session(services, site, session_id)
+    return {"success": True, "session_id": record.session_id, "status": record.status,
+            "payment_status": payment_status, "package_id": record.package_id,
+            "credit_type": record.credit_type, "credits": record.credits,
+            "amount": record.amount, "currency": record.currency, "user_id": record.user_id,
+            "created_at": record.created_at, "expires_at": record.expires_at,
+            "completed_at": record.completed_at, "url": record.url}
+
+
+async def grant_checkout(services: Any, site: Site, record: CheckoutSession,
+                         payment_intent_id: Any) -> MoneyResult:
+    """Grant a paid session once; then mark it completed (compare-and-set)."""
+    result = await services.store.grant_once(
+        record.site_id, record.user_id, record.credit_type, record.credits,
+        checkout_ref(record.session_id), kind="purchase", reason="checkout",
+        meta={"session_id": record.session_id, "package_id": record.package_id,
+              "amount": record.amount, "currency": record.currency},
+        notify=plugin_webhooks.credits_updated(
+            site, user_email=record.user_email, reason="purchase",
+            extra={"credits_added": record.credits, "package_id": record.package_id,
+                   "session_id": record.session_id}))
+    fields = {"completed_at": now_iso()}
+    if isinstance(payment_intent_id, str):
+        fields["payment_intent_id"] = payment_intent_id
+    await services.store.transition_checkout_session(record.session_id, "pending", "completed",
+                                                     fields)
+    if result.applied:
+        services.dispatcher.wake()
+    return result
+
+
+def grant_reply(result: MoneyResult) -> dict[str, Any]:
+    entry = result.entry
+    assert entry is not None
+    return {"success": True, "status": "completed" if result.applied else "already_completed",
+            "credits_added": entry.delta, "credit_type": entry.credit_type,
+            "transaction_id": entry.transaction_id,
+            "remaining_credits": result.balances.to_api()}
+
+
+async def _already(services: Any, first: LedgerEntry) -> dict[str, Any]:
+    user = await services.store.get_user(first.site_id, first.user_id)
+    balances = user.balances if user else None
+    return grant_reply(MoneyResult(False, first, balances)) if balances else {
+        "success": True, "status": "already_completed", "credits_added": first.delta,
+        "credit_type": first.credit_type, "transaction_id": first.transaction_id,
+        "remaining_credits": {"article_credits": 0, "image_credits": 0, "rewrite_credits": 0}}
+
+
+# --------------------------------------------------------------------------- intents
+async def create_payment_intent(services: Any, site: Site, body: dict[str, Any]
+                                ) -> dict[str, Any]:
+    package = await priced_package(services, body)
+    services.stripe.require_configured()
+    user_id = str(int(body["user_id"]))
+    email = body.get("user_email") or None
+    params: dict[str, Any] = {
+        "amount": stripe_amount(package),
+        "currency": package.currency.lower(),
+        "metadata": _metadata(site, user_id, package),
+        "description": f"{package.name} ({package.credits} {package.credit_type} credits)",
+        "automatic_payment_methods": {"enabled": True},
+    }
+    if email and EMAIL.match(email):
+        params["receipt_email"] = email
+    intent = await services.stripe.create_payment_intent(params)
+    await services.store.ensure_user(site.site_id, user_id, email,
+                                     services.settings.free_credits)
+    await services.store.create_payment_intent(PaymentIntentRecord(
+        payment_intent_id=intent["id"], site_id=site.site_id, user_id=user_id,
+        user_email=email, package_id=package.package_id, credit_type=package.credit_type,
+        credits=package.credits, amount=package.price, currency=package.currency.upper()))
+    return {"success": True, "client_secret": intent["client_secret"],
+            "payment_intent_id": intent["id"], "amount": package.price,
+            "currency": package.currency.upper(), "credit_type": package.credit_type,
+            "credits": package.credits, "package_id": package.package_id}
+
+
+async def confirm_payment(services: Any, site: Site, body: dict[str, Any]) -> dict[str, Any]:
+    intent_id = body["payment_intent_id"]
+    record = await services.store.get_payment_intent(intent_id)
+    if record is None or record.site_id != site.site_id:
+        raise ApiError(404, "payment_intent_not_found", "Payment intent not found")
+    if body.get("credit_type") not in (None, record.credit_type):
+        raise ApiError(400, "credit_type_mismatch",
+                       f"This payment bought {record.credit_type} credits, "
+                       f"not {body['credit_type']}")
+    first = await services.store.get_ledger_entry(intent_ref(intent_id))
+    if first is not None:
+        return await _already(services, first)
+    intent = await services.stripe.retrieve_payment_intent(intent_id)
+    if intent.get("status") != "succeeded":
+        raise ApiError(402, "payment_not_completed", "The payment has not been completed",
+                       payment_status=intent.get("status") or "unknown")
+    return grant_reply(await grant_intent(services, site, record))
+
+
+async def grant_intent(services: Any, site: Site, record: PaymentIntentRecord) -> MoneyResult:
+    result = await services.store.grant_once(
+        record.site_id, record.user_id, record.credit_type, record.credits,
+        intent_ref(record.payment_intent_id), kind="purchase", reason="payment_intent",
+        meta={"payment_intent_id": record.payment_intent_id, "package_id": record.package_id,
+              "amount": record.amount, "currency": record.currency},
+        notify=plugin_webhooks.credits_updated(
+            site, user_email=record.user_email, reason="purchase",
+            extra={"credits_added": record.credits, "package_id": record.package_id,
+                   "payment_intent_id": record.payment_intent_id}))
+    await services.store.transition_payment_intent(record.payment_intent_id, "pending",
+                                                   "completed", {"completed_at": now_iso()})
+    if result.applied:
+        services.dispatcher.wake()
+    return result

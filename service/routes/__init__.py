@@ -1,0 +1,34 @@
+"""One module per API area; each names its handlers by the spec's operationIds."""
+
+from __future__ import annotations
+
+from . import (
+    admin,
+    analytics,
+    checkout,
+    config,
+    credits,
+    instances,
+    packages,
+    payments,
+    registration,
+    stripe_webhooks,
+    system,
+)
+from .registry import Handler
+
+MODULES = (system, registration, packages, credits, checkout, payments, instances, config,
+           analytics, stripe_webhooks, admin)
+
+
+def _merge() -> dict[str, Handler]:
+    handlers: dict[str, Handler] = {}
+    for module in MODULES:
+        overlap = set(handlers) & set(module.ops)
+        if overlap:
+            raise ValueError(f"operations bound twice: {sorted(overlap)}")
+        handlers.update(module.ops)
+    return handlers
+
+
+HANDLERS: dict[str, Handler] = _merge()

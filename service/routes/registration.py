@@ -1,0 +1,45 @@
+"""Registering a WordPress site."""
+
+from __future__ import annotations
+
+import secrets
+
+from ..auth import hash_token, new_api_token
+from ..domain.models import Site
+from ..errors import ApiError
+from ..store import DuplicateError
+from .registry import Call, Operations, Reply
+
+ops = Operations()
+
+METADATA_FIELDS = ("site_title", "wordpress_version", "plugin_version", "php_version", "theme",
+                   "timezone", "language", "post_count", "page_count", "activation_date",
+                   "last_activity")
+
+
+def new_site_id() -> str:
+    return "site_" + secrets.token_hex(8)
+
+
+@ops("registerPlugin")
+async def register_plugin(call: Call) -> Reply:
+    """Create the site; its token and secret are answered here once and never again."""
+    body = call.body
+    token = new_api_token()
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    site = Site(
+        site_id=new_site_id(),
+        instance_id=body["instance_id"],
+        site_url=body["site_url"].rstrip("/"),
+        admin_email=body["admin_email"],
+        token_hash=hash_token(token),
+        webhook_secret=secret,
+        metadata={k: body[k] for k in METADATA_FIELDS if k in body},
+    )
+    try:
+        await call.services.store.create_site(site)
+    except DuplicateError as exc:
+        # Never answer secrets here: the instance id travels in headers (old defect 5).
+        raise ApiError(409, "duplicate_instance", "This instance is already registered") from exc
+    return {"success": True, "message": "Plugin registered", "site_id": site.site_id,
+            "instance_id": site.instance_id, "api_token": token, "webhook_secret": secret}

@@ -1,0 +1,49 @@
+"""Health and header diagnostics."""
+
+from __future__ import annotations
+
+from ..auth import bearer_token
+from ..errors import ApiError
+from .registry import Call, Operations, Reply
+
+ops = Operations()
+VERSION = "1.0.0"
+
+
+@ops("getHealth")
+async def get_health(call: Call) -> Reply:
+    try:
+        healthy = await call.services.store.ping()
+    except Exception as exc:  # noqa: BLE001 - any store failure means unhealthy
+        raise ApiError(503, "store_unavailable", "The store does not answer") from exc
+    if not healthy:
+        raise ApiError(503, "store_unavailable", "The store does not answer")
+    return {"success": True, "status": "ok", "store": call.services.store.name,
+            "version": VERSION}
+
+
+@ops("getAuthDebug")
+async def get_auth_debug(call: Call) -> Reply:
+    """Which headers arrived: the token only by presence and length, never its value."""
+    headers = call.request.headers
+    authorization = headers.get("authorization")
+    token = bearer_token(call.request)
+    instance_id = headers.get("x-instance-id")
+    authenticated = False
+    if token and instance_id:
+        site = await call.services.store.get_site_by_instance(instance_id.strip())
+        from ..auth import hash_token
+
+        authenticated = site is not None and site.token_hash == hash_token(token)
+    return {
+        "success": True,
+        "authenticated": authenticated,
+        "headers": {
+            "authorization_present": authorization is not None,
+            "authorization_scheme": authorization.split(" ", 1)[0] if authorization else None,
+            "token_length": len(token) if token else 0,
+            "instance_id": instance_id,
+            "user_agent": headers.get("user-agent"),
+            "content_type": headers.get("content-type"),
+        },
+    }

@@ -1,0 +1,127 @@
+"""The one place that talks to Stripe, through the official SDK.
+
+`STRIPE_API_BASE` points the SDK elsewhere (the harness's fake Stripe in tests and
+`rakubun-harness up`). Stripe's exceptions become envelope errors here, so no handler
+ever sees a raw SDK traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import stripe
+
+from .errors import ApiError
+from .settings import Settings
+
+log = logging.getLogger("rakubun.stripe")
+
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+class StripeGateway:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: stripe.StripeClient | None = None
+        self._http: stripe.HTTPXClient | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.settings.stripe_secret_key)
+
+    def require_configured(self) -> None:
+        """Raise 500 payment_not_configured unless a secret key is set."""
+        self._stripe()
+
+    def _stripe(self) -> stripe.StripeClient:
+        if not self.settings.stripe_secret_key:
+            raise ApiError(500, "payment_not_configured", "Payment processing not configured")
+        if self._client is None:
+            base = self.settings.stripe_api_base
+            self._http = stripe.HTTPXClient(timeout=20)
+            self._client = stripe.StripeClient(
+                self.settings.stripe_secret_key,
+                base_addresses={"api": base.rstrip("/")} if base else None,
+                http_client=self._http,
+                max_network_retries=2,
+            )
+        return self._client
+
+    async def close(self) -> None:
+        if self._http is not None:
+            try:
+                await self._http.close_async()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+            self._http = None
+            self._client = None
+
+    async def _call(self, what: str, coro: Any) -> dict[str, Any]:
+        try:
+            obj = await coro
+        except stripe.CardError as exc:
+            raise ApiError(402, "card_declined", exc.user_message or "The card was declined",
+                           decline_code=getattr(exc, "code", None) or "card_declined") from exc
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "resource_missing":
+                raise ApiError(404, "stripe_not_found", f"Stripe has no such {what}") from exc
+            log.warning("Stripe refused %s: %s", what, exc.user_message)
+            raise ApiError(502, "stripe_error", f"Stripe refused the {what} request",
+                           retryable=False) from exc
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            raise ApiError(502, "stripe_unreachable", "Stripe could not be reached; retry later",
+                           retryable=True) from exc
+        except stripe.AuthenticationError as exc:
+            log.error("Stripe rejected the configured secret key")
+            raise ApiError(502, "stripe_error", "Stripe rejected this deployment's credentials",
+                           retryable=False) from exc
+        except stripe.StripeError as exc:
+            raise ApiError(502, "stripe_error", f"Stripe failed the {what} request",
+                           retryable=True) from exc
+        return obj.to_dict()
+
+    async def create_checkout_session(self, params: dict[str, Any],
+                                      idempotency_key: str | None = None) -> dict[str, Any]:
+        options = {"idempotency_key": idempotency_key} if idempotency_key else None
+        return await self._call("checkout session",
+                                self._stripe().v1.checkout.sessions.create_async(
+                                    params=params, options=options))  # type: ignore[arg-type]
+
+    async def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
+        return await self._call("checkout session",
+                                self._stripe().v1.checkout.sessions.retrieve_async(session_id))
+
+    async def create_payment_intent(self, params: dict[str, Any],
+                                    idempotency_key: str | None = None) -> dict[str, Any]:
+        options = {"idempotency_key": idempotency_key} if idempotency_key else None
+        return await self._call("payment intent",
+                                self._stripe().v1.payment_intents.create_async(
+                                    params=params, options=options))  # type: ignore[arg-type]
+
+    async def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        return await self._call("payment intent",
+                                self._stripe().v1.payment_intents.retrieve_async(
+                                    payment_intent_id))
+
+    def verify_webhook(self, payload: bytes, signature: str | None) -> None:
+        """Check `Stripe-Signature` with the SDK (tolerance 300 s); 400 when it fails."""
+        secret = self.settings.stripe_webhook_secret
+        if not secret:
+            raise ApiError(500, "payment_not_configured", "Stripe webhooks are not configured")
+        if not signature:
+            raise ApiError(400, "invalid_signature", "The Stripe-Signature header is missing")
+        try:
+            stripe.WebhookSignature.verify_header(payload, signature, secret,
+                                                  tolerance=SIGNATURE_TOLERANCE_SECONDS)
+        except stripe.SignatureVerificationError as exc:
+            raise ApiError(400, "invalid_signature",
+                           "Stripe signature verification failed") from exc
+
+    @staticmethod
+    def parse_event(payload: bytes) -> dict[str, Any]:
+        event = json.loads(payload)
+        if not isinstance(event, dict):
+            raise ApiError(400, "invalid_event", "The body is not a Stripe event")
+        return event
