@@ -494,6 +494,17 @@ def _succeeded(status: int, body: Any) -> bool:
     return status == 200 and isinstance(body, dict) and bool(body.get("success"))
 
 
+def service_refused(step: str, status: int, body: Any) -> HarnessError:
+    """The failure of a plugin call, with a hint when the service forgot the plugin."""
+    hint = ""
+    if status == 401:
+        hint = (
+            " (the service does not know this plugin's token; register anew with"
+            ' POST /_sim/register {"force": true} on the plugin simulator)'
+        )
+    return HarnessError(step, f"service answered {status}: {_short(body)}{hint}")
+
+
 def report(step: str, detail: str) -> None:
     say(f"  ok  {step:<22} {detail}")
 
@@ -555,7 +566,7 @@ async def _buy(harness: RunningHarness, args: argparse.Namespace) -> None:
 
     status, body = await harness.plugin_call("packages", "packages")
     if not _succeeded(status, body):
-        raise HarnessError("packages", f"service answered {status}: {_short(body)}")
+        raise service_refused("packages", status, body)
     package = find_package(body, args.package)
     credit_type = str(package["credit_type"])
     report(
@@ -566,7 +577,7 @@ async def _buy(harness: RunningHarness, args: argparse.Namespace) -> None:
 
     status, body = await harness.plugin_call("credits before", "credits", user)
     if not _succeeded(status, body):
-        raise HarnessError("credits before", f"service answered {status}: {_short(body)}")
+        raise service_refused("credits before", status, body)
     before = _balances(body)
     report("credits before", ", ".join(f"{k} {v}" for k, v in before.items()))
 
@@ -588,7 +599,7 @@ async def _buy(harness: RunningHarness, args: argparse.Namespace) -> None:
 
     status, body = await harness.plugin_call("credits after", "credits", user)
     if not _succeeded(status, body):
-        raise HarnessError("credits after", f"service answered {status}: {_short(body)}")
+        raise service_refused("credits after", status, body)
     after = _balances(body)
     report("credits after", ", ".join(f"{k} {before.get(k, 0)} -> {v}" for k, v in after.items()))
     grown = after.get(credit_type, 0) - before.get(credit_type, 0)
@@ -617,7 +628,7 @@ async def _drain_stripe_webhooks(harness: RunningHarness, deliveries_before: int
 async def _pay_by_checkout(harness: RunningHarness, order: dict[str, Any], *, manual: bool) -> None:
     status, body = await harness.plugin_call("checkout session", "checkout", order)
     if not _succeeded(status, body) or not body.get("session_id"):
-        raise HarnessError("checkout session", f"service answered {status}: {_short(body)}")
+        raise service_refused("checkout session", status, body)
     session_id = str(body["session_id"])
     page = body.get("url") or body.get("checkout_url")
     report("checkout session", f"{session_id}  {page}")
@@ -632,7 +643,7 @@ async def _pay_by_checkout(harness: RunningHarness, order: dict[str, Any], *, ma
 
     status, body = await harness.plugin_call("verify", "verify", {"session_id": session_id})
     if not _succeeded(status, body):
-        raise HarnessError("verify", f"service answered {status}: {_short(body)}")
+        raise service_refused("verify", status, body)
     detail = body.get("status") or f"+{body.get('credits_added')} {body.get('credit_type')}"
     report("verify", str(detail))
 
@@ -640,7 +651,7 @@ async def _pay_by_checkout(harness: RunningHarness, order: dict[str, Any], *, ma
 async def _pay_by_intent(harness: RunningHarness, order: dict[str, Any], *, manual: bool) -> None:
     status, body = await harness.plugin_call("payment intent", "create-intent", order)
     if not _succeeded(status, body) or not body.get("payment_intent_id"):
-        raise HarnessError("payment intent", f"service answered {status}: {_short(body)}")
+        raise service_refused("payment intent", status, body)
     intent_id = str(body["payment_intent_id"])
     report("payment intent", f"{intent_id}  {body.get('amount')} {body.get('currency')}")
 
@@ -660,7 +671,7 @@ async def _pay_by_intent(harness: RunningHarness, order: dict[str, Any], *, manu
     }
     status, body = await harness.plugin_call("confirm", "confirm", confirm)
     if not _succeeded(status, body):
-        raise HarnessError("confirm", f"service answered {status}: {_short(body)}")
+        raise service_refused("confirm", status, body)
     report("confirm", f"+{body.get('credits_added')} (transaction {body.get('transaction_id')})")
 
 
