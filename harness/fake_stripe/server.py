@@ -110,7 +110,11 @@ class FakeStripe:
         self.store.flush()
 
     async def drain(self, timeout: float = 10.0) -> None:
-        """Wait until no webhook delivery is queued, delayed or in flight."""
+        """Wait until no webhook delivery is queued, delayed or in flight.
+
+        An event held back by `reverse_pairs` without a partner is sent first. Raises
+        TimeoutError after `timeout` seconds (e.g. while a long retry delay is pending).
+        """
         await self.webhooks.drain(timeout)
 
     async def __aenter__(self) -> FakeStripe:

@@ -1,0 +1,112 @@
+"""A real browser pays, cancels and is declined on the hosted checkout page."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from .conftest import session_params
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian chromium at /usr/bin"),
+]
+
+
+@pytest.fixture
+async def shop() -> AsyncIterator[str]:
+    """A stand-in merchant site serving the success and cancel pages."""
+
+    async def success(request: web.Request) -> web.Response:
+        session_id = request.query.get("session_id", "")
+        return web.Response(
+            text=f"<h1>Thanks</h1><p id='sid'>{session_id}</p>", content_type="text/html"
+        )
+
+    async def cancel(request: web.Request) -> web.Response:
+        return web.Response(text="<h1>Canceled</h1>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/success", success)
+    app.router.add_get("/cancel", cancel)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def page():
+    """A Chromium page driven by Playwright (never downloads a browser)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await browser.new_page()
+        yield page
+        await browser.close()
+
+
+@pytest.fixture
+async def shop_session(stripe_client, shop):
+    """An open session whose success and cancel urls point at the local shop."""
+    params = session_params(
+        success_url=f"{shop}/success?session_id={{CHECKOUT_SESSION_ID}}",
+        cancel_url=f"{shop}/cancel",
+    )
+    return await stripe_client.v1.checkout.sessions.create_async(params=params)
+
+
+async def test_pay_lands_on_success_url_with_the_session_id(
+    page, shop, shop_session, stripe_client
+) -> None:
+    await page.goto(shop_session.url)
+    assert "¥3,000" in await page.inner_text("#total")
+
+    await page.click("#pay")
+    await page.wait_for_url(f"{shop}/success**")
+
+    assert page.url == f"{shop}/success?session_id={shop_session.id}"
+    assert await page.inner_text("#sid") == shop_session.id
+    paid = await stripe_client.v1.checkout.sessions.retrieve_async(shop_session.id)
+    assert (paid.status, paid.payment_status) == ("complete", "paid")
+
+
+async def test_cancel_lands_on_cancel_url(page, shop, shop_session, stripe_client) -> None:
+    await page.goto(shop_session.url)
+
+    await page.click("#cancel")
+    await page.wait_for_url(f"{shop}/cancel")
+
+    assert await page.inner_text("h1") == "Canceled"
+    session = await stripe_client.v1.checkout.sessions.retrieve_async(shop_session.id)
+    assert session.status == "open"
+
+
+async def test_decline_shows_the_message_and_leaves_the_session_unpaid(
+    page, shop_session, stripe_client
+) -> None:
+    await page.goto(shop_session.url)
+
+    await page.click("#decline")
+    await page.wait_for_selector("#message")
+
+    assert "Your card was declined" in await page.inner_text("#message")
+    assert page.url == shop_session.url
+    session = await stripe_client.v1.checkout.sessions.retrieve_async(shop_session.id)
+    assert (session.status, session.payment_status) == ("open", "unpaid")
