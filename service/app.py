@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -45,14 +46,20 @@ class Services:
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None,
-               name: str | None = None, contract: Contract | None = None) -> Sanic:
-    """Build the service. `store` overrides the one the settings name (tests pass their own)."""
+               name: str | None = None, contract: Contract | None = None,
+               touchup: bool = True) -> Sanic:
+    """Build the service. `store` overrides the one the settings name.
+
+    `touchup=False` turns off Sanic's start-up code rewriting, which breaks when several
+    apps start in one process (tests do).
+    """
     settings = settings or Settings.from_env()
     contract = contract or Contract.load()
     app = Sanic(name or "rakubun_dashboard")
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.KEEP_ALIVE_TIMEOUT = 30
+    app.config.TOUCHUP = touchup
     store = store or open_store(settings)
     services = Services(
         settings=settings,
@@ -72,15 +79,17 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
 
     @app.after_server_start
     async def start_dispatcher(app: Sanic) -> None:
-        app.add_task(services.dispatcher.run(), name="webhook_dispatcher")
+        app.ctx.dispatcher_task = asyncio.create_task(services.dispatcher.run())
 
     @app.before_server_stop
     async def stop_dispatcher(app: Sanic) -> None:
         services.dispatcher.stop()
-        try:
-            await app.cancel_task("webhook_dispatcher", raise_exception=False)
-        except Exception:  # noqa: BLE001 - the task may already be gone
-            pass
+        task = getattr(app.ctx, "dispatcher_task", None)
+        if task is not None:
+            try:
+                await asyncio.wait_for(task, timeout=15)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
 
     @app.after_server_stop
     async def close_store(app: Sanic) -> None:

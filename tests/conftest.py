@@ -1,0 +1,158 @@
+"""Shared fixtures: a real service on 127.0.0.1 (in this process, on a temp SQLite file),
+a real fake Stripe, a registered site, and an HTTP client."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from service.app import create_app, new_app_name
+from service.settings import Settings
+
+ADMIN_TOKEN = "admin-" + "x" * 32
+
+
+@dataclass
+class RunningService:
+    """A service answering on a real socket, with handles on its insides for assertions."""
+
+    url: str
+    app: Any
+    settings: Settings
+    http: httpx.AsyncClient
+    sites: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def services(self) -> Any:
+        return self.app.ctx.services
+
+    @property
+    def store(self) -> Any:
+        return self.services.store
+
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    async def register(self, site_url: str = "http://127.0.0.1:9", **extra: Any) -> Site:
+        instance_id = str(uuid.uuid4())
+        response = await self.http.post(f"{self.url}/api/v1/plugins/register", json={
+            "instance_id": instance_id, "site_url": site_url,
+            "admin_email": "admin@example.com", **extra})
+        assert response.status_code == 200, response.text
+        return Site(self, instance_id, response.json())
+
+
+@dataclass
+class Site:
+    """A registered site, with the plugin's headers ready."""
+
+    service: RunningService
+    instance_id: str
+    registration: dict[str, Any]
+
+    @property
+    def site_id(self) -> str:
+        return self.registration["site_id"]
+
+    @property
+    def token(self) -> str:
+        return self.registration["api_token"]
+
+    @property
+    def webhook_secret(self) -> str:
+        return self.registration["webhook_secret"]
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "X-Instance-ID": self.instance_id,
+                "User-Agent": "Rakubun-WordPress-Plugin/2.2.0", **extra}
+
+    async def get(self, path: str, **kw: Any) -> httpx.Response:
+        return await self.service.http.get(f"{self.service.url}/api/v1{path}",
+                                           headers=self.headers(), **kw)
+
+    async def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None,
+                   **kw: Any) -> httpx.Response:
+        return await self.service.http.post(f"{self.service.url}/api/v1{path}", json=json,
+                                            headers={**self.headers(), **(headers or {})}, **kw)
+
+    async def put(self, path: str, json: Any = None, **kw: Any) -> httpx.Response:
+        return await self.service.http.put(f"{self.service.url}/api/v1{path}", json=json,
+                                           headers=self.headers(), **kw)
+
+    async def credits(self, user_id: int | str = 1) -> dict[str, int]:
+        response = await self.get("/users/credits", params={"user_id": str(user_id)})
+        assert response.status_code == 200, response.text
+        return response.json()["credits"]
+
+
+def service_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "sqlite_path": tmp_path / "rakubun.sqlite3",
+        "sqlite_synchronous": "NORMAL",
+        "admin_api_token": ADMIN_TOKEN,
+        "rate_limit_per_minute": 10_000,
+        "validate_responses": True,
+        "access_log": False,
+        "webhook_retry_delays": (0.05, 0.1, 0.2),
+        "webhook_poll_seconds": 0.5,
+        "webhook_timeout_seconds": 3.0,
+    }
+    values.update(overrides)
+    return Settings.from_env({}, **values)
+
+
+@pytest.fixture
+def make_service(tmp_path: Path):
+    """Start services on real sockets; every one started is stopped at teardown."""
+    started: list[tuple[Any, Any, httpx.AsyncClient]] = []
+
+    async def start(**overrides: Any) -> RunningService:
+        settings = service_settings(tmp_path, **overrides)
+        app = create_app(settings, name=new_app_name(), touchup=False)
+        server = await app.create_server(host="127.0.0.1", port=0, return_asyncio_server=True,
+                                         access_log=False)
+        assert server is not None
+        await server.startup()
+        await server.before_start()
+        await server.after_start()
+        port = server.server.sockets[0].getsockname()[1]
+        http = httpx.AsyncClient(timeout=30)
+        started.append((app, server, http))
+        return RunningService(f"http://127.0.0.1:{port}", app, settings, http)
+
+    yield start
+
+
+@pytest.fixture(autouse=True)
+async def _stop_services(make_service):
+    yield
+    closure = make_service.__closure__ or ()
+    for cell in closure:
+        if isinstance(cell.cell_contents, list):
+            for app, server, http in reversed(cell.cell_contents):
+                await http.aclose()
+                await server.before_stop()
+                await server.close()
+                await server.after_stop()
+            cell.cell_contents.clear()
+
+
+@pytest.fixture
+async def service(make_service) -> AsyncIterator[RunningService]:
+    yield await make_service()
+
+
+@pytest.fixture
+async def site(service: RunningService) -> Site:
+    return await service.register()
+
+
+def random_secret() -> str:
+    return secrets.token_hex(8)
