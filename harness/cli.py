@@ -701,29 +701,44 @@ async def _show_plugin_webhooks(harness: RunningHarness, after: int, timeout: fl
 
 @dataclass(frozen=True)
 class Trigger:
-    """How the fake's control API produces one Stripe event."""
+    """How the fake's control API produces one Stripe event, and which objects it applies to."""
 
     target: str  # "session" or "intent"
     action: str
     body: dict[str, Any]
+    statuses: frozenset[str]  # the default target is the newest object in one of these
 
+
+OPEN_SESSION = frozenset({"open"})
+UNFINISHED_INTENT = frozenset(
+    {"requires_payment_method", "requires_confirmation", "requires_action", "processing"}
+)
+PAID_INTENT = frozenset({"succeeded"})
 
 TRIGGERS: dict[str, Trigger] = {
-    "checkout.session.completed": Trigger("session", "complete", {"outcome": "paid"}),
-    "checkout.session.expired": Trigger("session", "complete", {"outcome": "expired"}),
-    "payment_intent.succeeded": Trigger("intent", "succeed", {}),
-    "payment_intent.payment_failed": Trigger("intent", "fail", {}),
-    "charge.refunded": Trigger("intent", "refund", {}),
-    "charge.dispute.created": Trigger("intent", "dispute", {}),
+    "checkout.session.completed": Trigger("session", "complete", {"outcome": "paid"}, OPEN_SESSION),
+    "checkout.session.expired": Trigger(
+        "session", "complete", {"outcome": "expired"}, OPEN_SESSION
+    ),
+    "payment_intent.succeeded": Trigger("intent", "succeed", {}, UNFINISHED_INTENT),
+    "payment_intent.payment_failed": Trigger("intent", "fail", {}, UNFINISHED_INTENT),
+    "charge.refunded": Trigger("intent", "refund", {}, PAID_INTENT),
+    "charge.dispute.created": Trigger("intent", "dispute", {}, PAID_INTENT),
 }
 
 
-async def _newest_id(harness: RunningHarness, kind: str) -> str:
-    path = "checkout/sessions?limit=1" if kind == "session" else "payment_intents?limit=1"
-    listed = (await harness.stripe_api("find target", path)).get("data") or []
-    if not listed:
-        raise HarnessError("find target", f"the fake Stripe has no {kind} yet")
-    return str(listed[0]["id"])
+async def _newest_target(harness: RunningHarness, trigger: Trigger) -> str:
+    """The newest session or intent the event applies to (e.g. an open session to expire)."""
+    path = "checkout/sessions" if trigger.target == "session" else "payment_intents"
+    listed = (await harness.stripe_api("find target", f"{path}?limit=100")).get("data") or []
+    for item in listed:
+        if item.get("status") in trigger.statuses:
+            return str(item["id"])
+    kind = "Checkout Session" if trigger.target == "session" else "PaymentIntent"
+    wanted = " or ".join(sorted(trigger.statuses))
+    raise HarnessError(
+        "find target", f"no {kind} with status {wanted}; name one with --{trigger.target}"
+    )
 
 
 async def _trigger(harness: RunningHarness, args: argparse.Namespace) -> None:
@@ -731,7 +746,7 @@ async def _trigger(harness: RunningHarness, args: argparse.Namespace) -> None:
     if trigger.target == "session":
         if args.intent:
             raise HarnessError("arguments", f"{args.event} needs --session, not --intent")
-        target = args.session or await _newest_id(harness, "session")
+        target = args.session or await _newest_target(harness, trigger)
         path = f"checkout/sessions/{target}/{trigger.action}"
     else:
         target = args.intent
@@ -740,7 +755,7 @@ async def _trigger(harness: RunningHarness, args: argparse.Namespace) -> None:
             target = session.get("payment_intent")
             if not target:
                 raise HarnessError("find target", f"{args.session} has no payment_intent yet")
-        target = target or await _newest_id(harness, "intent")
+        target = target or await _newest_target(harness, trigger)
         path = f"payment_intents/{target}/{trigger.action}"
     body = dict(trigger.body)
     if args.amount is not None:

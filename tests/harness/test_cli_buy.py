@@ -39,6 +39,7 @@ class FakeWorld:
     control_calls: list[str] = field(default_factory=list)
     send_webhooks: bool = True
     verify_status: int = 200
+    no_open_sessions: bool = False
 
     async def notify(self, order: dict[str, Any]) -> None:
         if not self.send_webhooks:
@@ -97,10 +98,22 @@ class FakeWorld:
         if path.startswith("/_harness/"):
             self.control_calls.append(f"{request.method} {path} {json.dumps(body)}")
             return web.json_response([] if path.endswith("deliveries") else {"ok": True})
-        if path.startswith("/v1/checkout/sessions"):
-            return web.json_response({"data": [{"id": "cs_newest"}], "payment_intent": "pi_9"})
-        if path.startswith("/v1/payment_intents"):
-            return web.json_response({"data": [{"id": "pi_newest"}]})
+        if path == "/v1/checkout/sessions":
+            sessions = [
+                {"id": "cs_paid", "status": "complete"},
+                {"id": "cs_open", "status": "open"},
+            ]
+            if self.no_open_sessions:
+                sessions = sessions[:1]
+            return web.json_response({"data": sessions})
+        if path.startswith("/v1/checkout/sessions/"):
+            return web.json_response({"id": path.rsplit("/", 1)[1], "payment_intent": "pi_9"})
+        if path == "/v1/payment_intents":
+            intents = [
+                {"id": "pi_open", "status": "requires_payment_method"},
+                {"id": "pi_paid", "status": "succeeded"},
+            ]
+            return web.json_response({"data": intents})
         return web.json_response({"success": False}, status=404)
 
 
@@ -208,13 +221,14 @@ async def test_buy_without_a_running_harness_says_how_to_start_one(tmp_path, cap
         ),
         (
             ["checkout.session.completed"],
-            'POST /_harness/checkout/sessions/cs_newest/complete {"outcome": "paid"}',
+            'POST /_harness/checkout/sessions/cs_open/complete {"outcome": "paid"}',
         ),
+        (["payment_intent.succeeded"], "POST /_harness/payment_intents/pi_open/succeed {}"),
         (
             ["charge.refunded", "--intent", "pi_3", "--amount", "100"],
             'POST /_harness/payment_intents/pi_3/refund {"amount": 100}',
         ),
-        (["charge.dispute.created"], "POST /_harness/payment_intents/pi_newest/dispute {}"),
+        (["charge.dispute.created"], "POST /_harness/payment_intents/pi_paid/dispute {}"),
         (
             ["payment_intent.payment_failed", "--session", "cs_4"],
             "POST /_harness/payment_intents/pi_9/fail {}",
@@ -222,8 +236,21 @@ async def test_buy_without_a_running_harness_says_how_to_start_one(tmp_path, cap
     ],
 )
 async def test_trigger_uses_the_control_api(world, harness_dir, argv, expected):
+    """Without --session/--intent, the newest object the event applies to is the target."""
     args = build_parser().parse_args(["trigger", *argv, "--data-dir", str(harness_dir)])
 
     assert await run_trigger(args) == 0
     assert expected in world.control_calls
     assert any(call.startswith("POST /_harness/drain") for call in world.control_calls)
+
+
+async def test_trigger_without_a_fitting_target_names_the_option(world, harness_dir, capsys):
+    world.no_open_sessions = True
+    args = build_parser().parse_args(
+        ["trigger", "checkout.session.expired", "--data-dir", str(harness_dir)]
+    )
+
+    assert await run_trigger(args) == 1
+    assert (
+        "no Checkout Session with status open; name one with --session" in capsys.readouterr().out
+    )
