@@ -44,12 +44,19 @@ class RunningUp:
         return self.process.returncode, rest.decode(errors="replace")
 
 
+def store_options() -> list[str]:
+    """The embedded store, or MongoDB when the run provides one (tox -e e2e-mongo)."""
+    mongodb_url = os.environ.get("MONGODB_URL")
+    return ["--mongodb-url", mongodb_url] if mongodb_url else []
+
+
 async def start_up(data_dir: Path) -> RunningUp:
     process = await asyncio.create_subprocess_exec(
         *CLI,
         "up",
         "--data-dir",
         str(data_dir),
+        *store_options(),
         cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
