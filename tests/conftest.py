@@ -4,6 +4,7 @@ a real fake Stripe, a registered site, and an HTTP client."""
 from __future__ import annotations
 
 import secrets
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -116,7 +117,11 @@ def make_service(tmp_path: Path):
     async def start(**overrides: Any) -> RunningService:
         settings = service_settings(tmp_path, **overrides)
         app = create_app(settings, name=new_app_name(), touchup=False)
-        server = await app.create_server(host="127.0.0.1", port=0, return_asyncio_server=True,
+        # Sanic reads port 0 as "default" (8000): hand it a socket bound to a free port instead.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        server = await app.create_server(sock=sock, return_asyncio_server=True,
                                          access_log=False)
         assert server is not None
         await server.startup()
