@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import checkout, payments
+from . import charges, checkout, payments
 from .context import context
 from .errors import invalid_request
 from .inspector import inspector_page
@@ -79,8 +79,8 @@ async def refund_intent(request: web.Request) -> web.Response:
     if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
         raise invalid_request("amount must be an integer", param="amount")
     intent = store.get("payment_intent", request.match_info["id"])
-    charge = payments.charge_of_intent(store, intent)
-    return _answer(payments.refund_charge(store, charge, amount))
+    charge = charges.charge_of_intent(store, intent)
+    return _answer(charges.refund_charge(store, charge, amount))
 
 
 @routes.post("/_harness/payment_intents/{id}/dispute")
@@ -88,7 +88,7 @@ async def dispute_intent(request: web.Request) -> web.Response:
     """Open a fraud dispute on an intent's charge; sends charge.dispute.created."""
     store = context(request).store
     intent = store.get("payment_intent", request.match_info["id"])
-    return _answer(payments.dispute_charge(store, payments.charge_of_intent(store, intent)))
+    return _answer(charges.dispute_charge(store, charges.charge_of_intent(store, intent)))
 
 
 @routes.post("/_harness/events/{id}/resend")

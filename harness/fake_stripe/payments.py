@@ -1,13 +1,12 @@
-"""Where money moves: PaymentIntents succeed or are declined, charges are refunded or disputed."""
+"""PaymentIntents: created, confirmed with test cards, succeeded, declined or canceled."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from . import objects
+from . import charges, objects
 from .errors import StripeError, invalid_request, unexpected_state
-from .money import format_amount
 from .state import Store
 
 CONFIRMABLE = ("requires_confirmation", "requires_payment_method", "requires_action")
@@ -133,35 +132,7 @@ def succeed_intent(
     """Capture the full amount in a new charge; emit payment_intent.succeeded and charge.succeeded."""
     if intent["status"] not in CONFIRMABLE:
         raise unexpected_state(f"This PaymentIntent has a status of {intent['status']}.")
-    charge = store.put(
-        objects.base(
-            "charge",
-            "ch",
-            amount=intent["amount"],
-            amount_captured=intent["amount"],
-            amount_refunded=0,
-            balance_transaction=None,
-            billing_details={"email": intent.get("receipt_email"), "name": None},
-            captured=True,
-            currency=intent["currency"],
-            description=intent.get("description"),
-            disputed=False,
-            failure_code=None,
-            failure_message=None,
-            metadata=dict(intent["metadata"]),
-            outcome={
-                "network_status": "approved_by_network",
-                "seller_message": "Payment complete.",
-                "type": "authorized",
-            },
-            paid=True,
-            payment_intent=intent["id"],
-            payment_method=payment_method,
-            receipt_email=intent.get("receipt_email"),
-            refunded=False,
-            status="succeeded",
-        )
-    )
+    charge = charges.create_charge(store, intent, payment_method)
     intent.update(
         status="succeeded",
         amount_received=intent["amount"],
@@ -225,87 +196,3 @@ def cancel_intent(
     store.put(intent)
     store.emit("payment_intent.canceled", intent)
     return intent
-
-
-def charge_of_intent(store: Store, intent: dict[str, Any]) -> dict[str, Any]:
-    """The successful charge behind an intent, or a 400 if it has none."""
-    if intent["status"] != "succeeded" or not intent.get("latest_charge"):
-        raise invalid_request(
-            f"This PaymentIntent ({intent['id']}) does not have a successful charge to refund.",
-            param="payment_intent",
-            code="charge_not_refundable",
-        )
-    return store.get("charge", intent["latest_charge"])
-
-
-def refund_charge(
-    store: Store,
-    charge: dict[str, Any],
-    amount: int | None = None,
-    *,
-    reason: str | None = None,
-    metadata: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Refund `amount` (default: the rest) of a charge; emit charge.refunded with the charge."""
-    remaining = charge["amount"] - charge["amount_refunded"]
-    if remaining <= 0:
-        raise invalid_request(
-            f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
-        )
-    amount = remaining if amount is None else amount
-    if amount < 1:
-        raise invalid_request("Invalid positive integer", param="amount")
-    if amount > remaining:
-        currency = charge["currency"]
-        raise invalid_request(
-            f"Refund amount ({format_amount(amount, currency)}) is greater than unrefunded "
-            f"amount on charge ({format_amount(remaining, currency)})",
-            param="amount",
-            code="amount_too_large",
-        )
-    refund = store.put(
-        objects.base(
-            "refund",
-            "re",
-            amount=amount,
-            charge=charge["id"],
-            currency=charge["currency"],
-            metadata=metadata or {},
-            payment_intent=charge["payment_intent"],
-            reason=reason,
-            status="succeeded",
-        )
-    )
-    charge["amount_refunded"] += amount
-    charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
-    store.put(charge)
-    store.emit("charge.refunded", charge)
-    return refund
-
-
-def dispute_charge(store: Store, charge: dict[str, Any]) -> dict[str, Any]:
-    """Open a fraud dispute for the whole charge; emit charge.dispute.created."""
-    dispute = store.put(
-        objects.base(
-            "dispute",
-            "dp",
-            amount=charge["amount"],
-            charge=charge["id"],
-            currency=charge["currency"],
-            evidence_details={
-                "due_by": objects.now() + 7 * 24 * 3600,
-                "has_evidence": False,
-                "past_due": False,
-                "submission_count": 0,
-            },
-            is_charge_refundable=False,
-            metadata={},
-            payment_intent=charge["payment_intent"],
-            reason="fraudulent",
-            status="needs_response",
-        )
-    )
-    charge["disputed"] = True
-    store.put(charge)
-    store.emit("charge.dispute.created", dispute)
-    return dispute

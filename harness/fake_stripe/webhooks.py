@@ -96,9 +96,10 @@ class WebhookDispatcher:
         event = copy.deepcopy(event)  # payloads stay as they were when the event happened
         if self._held is not None and self.faults.matches(event):
             held = self._held
-            self._release_timer()
+            self._forget_held()
             self._fan_out(event, "reverse_pairs")
             self._fan_out(held, "reverse_pairs")
+            self._maybe_idle()  # the pair may have had no endpoint to go to
         elif self.faults.take_reverse(event):
             self._held = event
             self._idle.clear()
@@ -115,7 +116,7 @@ class WebhookDispatcher:
         """Send an event held by `reverse_pairs` that never got a partner."""
         held = self._held
         if held is not None:
-            self._release_timer()
+            self._forget_held()
             self._fan_out(held, "reverse_pairs")
             self._maybe_idle()
 
@@ -129,7 +130,7 @@ class WebhookDispatcher:
                 f"webhook deliveries still pending after {timeout}s: {self.pending}"
             ) from None
 
-    def _release_timer(self) -> None:
+    def _forget_held(self) -> None:
         self._held = None
         if self._held_timer is not None:
             self._held_timer.cancel()

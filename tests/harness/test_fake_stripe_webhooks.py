@@ -114,6 +114,17 @@ async def test_reverse_pairs_swaps_the_next_two_events(
     assert types(webhook_receiver) == [PAID_ORDER[1], PAID_ORDER[0], PAID_ORDER[2]]
 
 
+async def test_drain_releases_an_event_held_for_a_partner(
+    fake_stripe, stripe_client, harness_http, webhook_receiver, webhook_endpoint, open_session
+) -> None:
+    await set_faults(harness_http, reverse_pairs=True)
+
+    await stripe_client.v1.checkout.sessions.expire_async(open_session.id)
+    await fake_stripe.drain()
+
+    assert types(webhook_receiver) == ["checkout.session.expired"]
+
+
 async def test_bad_signature_fails_verification(
     fake_stripe, harness_http, webhook_receiver, webhook_endpoint, open_session
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import payments
+from .. import charges
 from ..context import context
 from ..errors import invalid_request
 from ..forms import get_int, get_metadata, get_str, reject_unknown
@@ -22,7 +22,7 @@ async def create_refund(request: web.Request) -> web.Response:
     intent_id, charge_id = get_str(params, "payment_intent"), get_str(params, "charge")
     if intent_id:
         intent = ctx.store.get("payment_intent", intent_id, param="payment_intent")
-        charge = payments.charge_of_intent(ctx.store, intent)
+        charge = charges.charge_of_intent(ctx.store, intent)
     elif charge_id:
         charge = ctx.store.get("charge", charge_id, param="charge")
     else:
@@ -30,7 +30,7 @@ async def create_refund(request: web.Request) -> web.Response:
             "One of the following params should be provided for this request: "
             "payment_intent or charge."
         )
-    refund = payments.refund_charge(
+    refund = charges.refund_charge(
         ctx.store,
         charge,
         get_int(params, "amount"),
