@@ -1,0 +1,763 @@
+"""The MongoDB store on pymongo's async client: a replica set, Atlas, or a standalone server.
+
+Every money primitive (grant_once, deduct, adjust, reverse, and the welcome credits of
+ensure_user) takes the same three steps, see `_apply`:
+
+1. reserve: insert its ledger entry in state `pending`. The ledger's UNIQUE `source_ref`
+   makes exactly one caller the owner; any other gets DuplicateKeyError and replays the
+   first entry. The ledger is permanent, so exactly-once never rests on a TTL'd document.
+2. move the balance with one conditional single-document update: a deduction's filter is
+   `{credits.<type>: {$gte: amount}}`, so it never goes below zero and loses no update.
+3. finalise the entry (`balance_after`, state `applied`) and enqueue the plugin webhook;
+   or, when the floor refused the change, delete the reservation.
+
+Which guarantee holds depends on the server, detected once in `open()` from `hello`:
+
+* replica set or mongos (`self.transactions` True): the steps run inside ONE multi-document
+  transaction (snapshot reads, majority commit), so they happen together or not at all;
+  nobody else ever sees a pending entry.
+* standalone server (`self.transactions` False): no transactions exist there, so each step
+  is its own atomic single-document write. Exactly-once and never-below-zero still hold
+  under any concurrency; all-or-nothing does not. A crash between steps 1 and 2 leaves a
+  pending entry whose credits were never moved (reconcile() reports it with its
+  source_ref), between 2 and 3 an entry without balance_after and possibly a lost plugin
+  webhook; a crash inside reverse() after its claim can lose that reversal. Run a replica
+  set (a single node will do) for money you care about.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pymongo import AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import (
+    BulkWriteError,
+    CollectionInvalid,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+)
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from ..domain.models import (
+    CREDIT_TYPES,
+    Balances,
+    CheckoutSession,
+    DeductResult,
+    LedgerEntry,
+    MoneyResult,
+    NotifyFn,
+    Package,
+    PaymentIntentRecord,
+    ReconcileReport,
+    Site,
+    User,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDraft,
+    iso_from_unix,
+    now_iso,
+)
+from .base import DuplicateError, StoreError, UnknownGrantError
+from .mongo_documents import (
+    APPLIED,
+    PACKAGE_FIELDS,
+    PENDING,
+    attempt_doc,
+    balances_from,
+    delivery_doc,
+    delivery_from,
+    entry_doc,
+    entry_from,
+    intent_doc,
+    intent_from,
+    new_balance_fields,
+    new_delivery,
+    new_transaction_id,
+    package_doc,
+    package_from,
+    session_doc,
+    session_from,
+    site_doc,
+    site_from,
+    transition_fields,
+)
+from .mongo_schema import (
+    CHECKOUT_SESSIONS,
+    INDEXES,
+    RATE_LIMIT_TTL_SECONDS,
+    VALIDATORS,
+    stale_indexes,
+    supports_transactions,
+)
+
+T = TypeVar("T")
+Session = AsyncClientSession | None
+Doc = dict[str, Any]
+
+# MongoDB error codes met while two workers create the schema at once.
+NAMESPACE_EXISTS, INDEX_NOT_FOUND = 48, 27
+
+
+# ------------------------------------------------------------------ schema
+async def create_schema(db: AsyncDatabase) -> None:
+    """Create collections, the validator and indexes; drop indexes that contradict ours.
+    Idempotent, and safe when several workers open the store at once."""
+    names = set(await db.list_collection_names())
+    for name, validator in VALIDATORS.items():
+        if name in names:
+            await db.command("collMod", name, validator=validator)
+            continue
+        try:
+            await db.create_collection(name, validator=validator)
+        except CollectionInvalid:
+            await db.command("collMod", name, validator=validator)
+        except OperationFailure as exc:
+            if exc.code != NAMESPACE_EXISTS:
+                raise
+    for name, specs in INDEXES.items():
+        collection = db[name]
+        if name in names:
+            existing = await (await collection.list_indexes()).to_list()
+            for stale in stale_indexes(existing, specs):
+                try:
+                    await collection.drop_index(stale)
+                except OperationFailure as exc:
+                    if exc.code != INDEX_NOT_FOUND:
+                        raise
+        if specs:
+            await collection.create_indexes(
+                [IndexModel(list(spec.keys), **spec.kwargs()) for spec in specs])
+
+
+# ------------------------------------------------------------------ money steps
+def _is_source_ref_clash(exc: DuplicateKeyError) -> bool:
+    details = exc.details or {}
+    if details.get("keyPattern"):
+        return "source_ref" in details["keyPattern"]
+    return "source_ref" in str(details.get("errmsg") or exc)
+
+
+async def _balances(db: AsyncDatabase, s: Session, site_id: str, user_id: str) -> Balances:
+    doc = await db.balances.find_one({"site_id": site_id, "user_id": user_id}, session=s)
+    return balances_from(doc)
+
+
+async def _touch_user(db: AsyncDatabase, s: Session, site_id: str, user_id: str) -> None:
+    """Create the user on first sight through a credit (no welcome credits then, as on SQLite)."""
+    await db.users.update_one(
+        {"site_id": site_id, "user_id": user_id},
+        {"$setOnInsert": {"email": None, "created_at": now_iso(), "welcomed": True}},
+        upsert=True, session=s)
+
+
+async def _move_balance(db: AsyncDatabase, s: Session, site_id: str, user_id: str,
+                        credit_type: str, delta: int, floor: int | None) -> Doc | None:
+    """Step 2: one atomic update of the balances document. With a floor, a decrease only
+    matches a balance that stays at or above it; None when it did not match."""
+    query: Doc = {"site_id": site_id, "user_id": user_id}
+    guarded = floor is not None and delta < 0
+    if guarded:
+        query[f"credits.{credit_type}"] = {"$gte": floor - delta}
+    return await db.balances.find_one_and_update(
+        query,
+        {"$inc": {f"credits.{credit_type}": delta},
+         "$setOnInsert": new_balance_fields(credit_type)},
+        upsert=not guarded, return_document=ReturnDocument.AFTER, session=s)
+
+
+async def _apply(
+    db: AsyncDatabase,
+    s: Session,
+    *,
+    site_id: str,
+    user_id: str,
+    credit_type: str,
+    delta: int,
+    source_ref: str,
+    kind: str,
+    floor: int | None,
+    parent_ref: str | None = None,
+    reason: str | None = None,
+    meta: dict[str, Any] | None = None,
+    notify: NotifyFn | None = None,
+) -> tuple[LedgerEntry | None, Balances]:
+    """Reserve, move, finalise (see the module docstring). Raises DuplicateKeyError when
+    `source_ref` exists; answers (None, balances) when the floor refused the change."""
+    entry = LedgerEntry(new_transaction_id(), site_id, user_id, credit_type, delta, 0, kind,
+                        source_ref, parent_ref, reason, meta or {}, now_iso())
+    if delta > 0:
+        await _touch_user(db, s, site_id, user_id)
+    await db.ledger.insert_one(entry_doc(entry, state=PENDING), session=s)
+    moved = await _move_balance(db, s, site_id, user_id, credit_type, delta, floor)
+    if moved is None:
+        await db.ledger.delete_one({"source_ref": source_ref, "state": PENDING}, session=s)
+        return None, await _balances(db, s, site_id, user_id)
+    balances = balances_from(moved)
+    entry = replace(entry, balance_after=int(moved["credits"][credit_type]))
+    await db.ledger.update_one(
+        {"source_ref": source_ref},
+        {"$set": {"balance_after": entry.balance_after, "state": APPLIED}}, session=s)
+    if notify is not None and (draft := notify(entry, balances)) is not None:
+        await db.webhook_outbox.insert_one(delivery_doc(new_delivery(draft)), session=s)
+    return entry, balances
+
+
+async def _group(db: AsyncDatabase, collection: str, match: Doc, key: Any, value: Any,
+                 s: Session = None) -> dict[Any, int]:
+    """{key: sum(value)} over the documents matching `match`."""
+    pipeline = [{"$match": match}, {"$group": {"_id": key, "total": {"$sum": value}}}]
+    cursor = await db[collection].aggregate(pipeline, session=s)
+    return {row["_id"]: int(row["total"]) async for row in cursor}
+
+
+class MongoStore:
+    """The Store on MongoDB (see `service.store.base.Store` for the contract)."""
+
+    name = "mongodb"
+
+    def __init__(self, url: str, *, database: str = "rakubun") -> None:
+        self.url = url
+        self.database = database
+        #: True on a replica set or mongos: money primitives run in transactions.
+        self.transactions = False
+        self._client: AsyncMongoClient | None = None
+        self._db: AsyncDatabase | None = None
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def db(self) -> AsyncDatabase:
+        assert self._db is not None, "store is not open"
+        return self._db
+
+    async def open(self) -> None:
+        if self._client is None:
+            self._client = AsyncMongoClient(self.url, tz_aware=True,
+                                            appname="rakubun-dashboard")
+        # Acknowledged means journaled (and on a replica set, on a majority).
+        self._db = self._client.get_database(
+            self.database, write_concern=WriteConcern(w="majority", j=True))
+        hello = await self._client.admin.command("hello")
+        self.transactions = supports_transactions(hello)
+        await create_schema(self._db)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+        self._client = self._db = None
+
+    async def ping(self) -> bool:
+        try:
+            assert self._client is not None
+            await self._client.admin.command("ping")
+        except (PyMongoError, AssertionError):
+            return False
+        return True
+
+    async def _atomic(self, op: Callable[[Session], Awaitable[T]]) -> T:
+        """Run a money operation: in one transaction on a replica set or mongos, step by step
+        (each step atomic) on a standalone server. `op` may run more than once: the
+        transaction retries it on a write conflict with another caller."""
+        if not self.transactions:
+            return await op(None)
+        assert self._client is not None
+        async with self._client.start_session() as session:
+            return await session.with_transaction(
+                op, read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern(w="majority", j=True))
+
+    async def _once(self, source_ref: str, op: Callable[[Session], Awaitable[T]],
+                    replay: Callable[[LedgerEntry], Awaitable[T]]) -> T:
+        """Run `op` once per source_ref; when that ref is already in the ledger, answer
+        `replay(first entry)` instead."""
+        for _ in range(3):
+            first = await self.db.ledger.find_one({"source_ref": source_ref})
+            if first is not None:
+                return await replay(entry_from(first))
+            try:
+                return await self._atomic(op)
+            except DuplicateKeyError as exc:
+                if not _is_source_ref_clash(exc):
+                    raise
+            # Lost the race to a concurrent caller: loop to replay its entry (or, if it
+            # was a refused reservation that is gone again, to try once more).
+        raise StoreError(f"could not settle {source_ref!r} against concurrent callers")
+
+    # ------------------------------------------------------------------ sites
+    async def create_site(self, site: Site) -> Site:
+        try:
+            await self.db.sites.insert_one(site_doc(site))
+        except DuplicateKeyError as exc:
+            raise DuplicateError("instance_id") from exc
+        return site
+
+    async def get_site(self, site_id: str) -> Site | None:
+        doc = await self.db.sites.find_one({"site_id": site_id})
+        return site_from(doc) if doc else None
+
+    async def get_site_by_instance(self, instance_id: str) -> Site | None:
+        doc = await self.db.sites.find_one({"instance_id": instance_id})
+        return site_from(doc) if doc else None
+
+    async def list_sites(
+        self, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Site]:
+        query = {"status": status} if status else {}
+        cursor = self.db.sites.find(query).sort("_id", -1).skip(offset).limit(limit)
+        return [site_from(d) async for d in cursor]
+
+    async def update_site(self, site_id: str, fields: dict[str, Any]) -> Site | None:
+        # One pipeline update: the metadata merge happens on the server, atomically.
+        stage: Doc = {k: {"$literal": fields[k]} for k in
+                      ("site_url", "admin_email", "status", "disabled_reason") if k in fields}
+        if "metadata" in fields:
+            stage["metadata"] = {"$mergeObjects": [
+                {"$ifNull": ["$metadata", {}]}, {"$literal": dict(fields["metadata"])}]}
+        if "config" in fields:
+            stage["config"] = {"$literal": dict(fields["config"])}
+        stage["updated_at"] = {"$literal": now_iso()}
+        doc = await self.db.sites.find_one_and_update(
+            {"site_id": site_id}, [{"$set": stage}], return_document=ReturnDocument.AFTER)
+        return site_from(doc) if doc else None
+
+    # ------------------------------------------------------------------ users
+    async def _user(self, doc: Doc | None) -> User | None:
+        if doc is None:
+            return None
+        balances = await _balances(self.db, None, doc["site_id"], doc["user_id"])
+        return User(doc["site_id"], doc["user_id"], doc.get("email"), balances,
+                    doc["created_at"])
+
+    async def ensure_user(
+        self, site_id: str, user_id: str, email: str | None, free_credits: dict[str, int]
+    ) -> User:
+        key = {"site_id": site_id, "user_id": user_id}
+        doc = await self.db.users.find_one(key)
+        if doc is None:
+            try:
+                await self.db.users.insert_one(
+                    {**key, "email": email, "created_at": now_iso(), "welcomed": False})
+            except DuplicateKeyError:
+                pass  # a concurrent first sight created it
+            doc = await self.db.users.find_one(key)
+            assert doc is not None
+        if not doc.get("welcomed", True):
+            # Each welcome grant is exactly-once by its source_ref, so a caller that finds
+            # the flag still down (a concurrent first sight, or a crash) may safely redo them.
+            for credit_type in CREDIT_TYPES:
+                amount = int(free_credits.get(credit_type, 0))
+                if amount:
+                    await self.grant_once(site_id, user_id, credit_type, amount,
+                                          f"free:{site_id}:{user_id}:{credit_type}",
+                                          kind="free", reason="welcome credits")
+            await self.db.users.update_one(key, {"$set": {"welcomed": True}})
+        if email and email != doc.get("email"):
+            await self.db.users.update_one(key, {"$set": {"email": email}})
+        user = await self.get_user(site_id, user_id)
+        assert user is not None
+        return user
+
+    async def get_user(self, site_id: str, user_id: str) -> User | None:
+        return await self._user(
+            await self.db.users.find_one({"site_id": site_id, "user_id": user_id}))
+
+    async def list_users(self, site_id: str, *, limit: int = 50, offset: int = 0) -> list[User]:
+        cursor = self.db.users.find({"site_id": site_id}).sort("_id", 1).skip(offset)
+        docs = await cursor.limit(limit).to_list()
+        ids = [d["user_id"] for d in docs]
+        balances = {b["user_id"]: balances_from(b) async for b in self.db.balances.find(
+            {"site_id": site_id, "user_id": {"$in": ids}})}
+        return [User(site_id, d["user_id"], d.get("email"),
+                     balances.get(d["user_id"], Balances()), d["created_at"]) for d in docs]
+
+    # ------------------------------------------------------------------ money
+    async def grant_once(
+        self,
+        site_id: str,
+        user_id: str,
+        credit_type: str,
+        credits: int,
+        source_ref: str,
+        *,
+        kind: str = "purchase",
+        reason: str | None = None,
+        meta: dict[str, Any] | None = None,
+        notify: NotifyFn | None = None,
+    ) -> MoneyResult:
+        async def grant(s: Session) -> MoneyResult:
+            entry, balances = await _apply(
+                self.db, s, site_id=site_id, user_id=user_id, credit_type=credit_type,
+                delta=credits, source_ref=source_ref, kind=kind, floor=None, reason=reason,
+                meta=meta, notify=notify)
+            return MoneyResult(True, entry, balances)
+
+        async def replay(first: LedgerEntry) -> MoneyResult:
+            balances = await _balances(self.db, None, first.site_id, first.user_id)
+            return MoneyResult(False, first, balances)
+
+        return await self._once(source_ref, grant, replay)
+
+    async def _deduct_like(self, site_id: str, user_id: str, credit_type: str, delta: int,
+                           source_ref: str, kind: str, reason: str | None,
+                           notify: NotifyFn | None) -> DeductResult:
+        """A change that the balance must cover (floor 0), once per source_ref."""
+        async def change(s: Session) -> DeductResult:
+            entry, balances = await _apply(
+                self.db, s, site_id=site_id, user_id=user_id, credit_type=credit_type,
+                delta=delta, source_ref=source_ref, kind=kind, floor=0, reason=reason,
+                notify=notify)
+            return DeductResult(entry is not None, entry, balances)
+
+        async def replay(first: LedgerEntry) -> DeductResult:
+            return DeductResult(True, first, await _balances(self.db, None, site_id, user_id),
+                                replayed=True)
+
+        return await self._once(source_ref, change, replay)
+
+    async def deduct(
+        self,
+        site_id: str,
+        user_id: str,
+        credit_type: str,
+        amount: int,
+        *,
+        idempotency_key: str | None = None,
+        reason: str | None = None,
+        notify: NotifyFn | None = None,
+    ) -> DeductResult:
+        source_ref = (f"deduct:{site_id}:{idempotency_key}" if idempotency_key
+                      else f"deduct:{secrets.token_hex(12)}")
+        return await self._deduct_like(site_id, user_id, credit_type, -amount, source_ref,
+                                       "deduction", reason, notify)
+
+    async def adjust(
+        self,
+        site_id: str,
+        user_id: str,
+        credit_type: str,
+        delta: int,
+        source_ref: str,
+        *,
+        reason: str,
+        notify: NotifyFn | None = None,
+    ) -> DeductResult:
+        return await self._deduct_like(site_id, user_id, credit_type, delta, source_ref,
+                                       "adjustment", reason, notify)
+
+    async def reverse(
+        self,
+        grant_ref: str,
+        credits: int,
+        *,
+        reason: str,
+        notify: NotifyFn | None = None,
+    ) -> MoneyResult:
+        async def take_back(s: Session) -> MoneyResult:
+            grant = await self.db.ledger.find_one({"source_ref": grant_ref}, session=s)
+            if grant is None:
+                raise UnknownGrantError(grant_ref)
+            target = min(credits, int(grant["delta"]))
+            # Compare-and-set on the grant itself: raise its reversed total to `target`
+            # only if it is below. Concurrent refunds of one grant serialise here.
+            before = await self.db.ledger.find_one_and_update(
+                {"source_ref": grant_ref, "reversed": {"$not": {"$gte": target}}},
+                {"$set": {"reversed": target}},
+                projection={"reversed": 1}, return_document=ReturnDocument.BEFORE, session=s)
+            if before is None:
+                return MoneyResult(False, None, await _balances(
+                    self.db, s, grant["site_id"], grant["user_id"]))
+            already = int(before.get("reversed") or 0)
+            entry, balances = await _apply(
+                self.db, s, site_id=grant["site_id"], user_id=grant["user_id"],
+                credit_type=grant["credit_type"], delta=-(target - already),
+                source_ref=f"{grant_ref}#reversal:{target}", kind="reversal", floor=None,
+                parent_ref=grant_ref, reason=reason, meta={"reversed_total": target},
+                notify=notify)
+            return MoneyResult(True, entry, balances)
+
+        return await self._atomic(take_back)
+
+    async def get_ledger_entry(self, source_ref: str) -> LedgerEntry | None:
+        doc = await self.db.ledger.find_one({"source_ref": source_ref})
+        return entry_from(doc) if doc else None
+
+    async def list_ledger(
+        self,
+        *,
+        site_id: str | None = None,
+        user_id: str | None = None,
+        credit_type: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[LedgerEntry]:
+        query = {k: v for k, v in (("site_id", site_id), ("user_id", user_id),
+                                   ("credit_type", credit_type)) if v is not None}
+        cursor = self.db.ledger.find(query).sort("_id", -1).skip(offset).limit(limit)
+        return [entry_from(d) async for d in cursor]
+
+    async def reconcile(self) -> ReconcileReport:
+        if not self.transactions:
+            return await self._reconcile(None)
+        assert self._client is not None
+        # One snapshot for both reads, so concurrent money moves cannot show as differences.
+        async with self._client.start_session(snapshot=True) as session:
+            return await self._reconcile(session)
+
+    async def _reconcile(self, s: Session) -> ReconcileReport:
+        group = {"$group": {"_id": ["$site_id", "$user_id", "$credit_type"],
+                            "total": {"$sum": "$delta"}}}
+        sums = {tuple(row["_id"]): int(row["total"])
+                async for row in await self.db.ledger.aggregate([group], session=s)}
+        pending: dict[tuple[str, str, str], list[str]] = {}
+        async for d in self.db.ledger.find({"state": PENDING}, session=s):
+            pending.setdefault((d["site_id"], d["user_id"], d["credit_type"]), []).append(
+                d["source_ref"])
+        differences: list[dict[str, Any]] = []
+        checked = 0
+
+        def compare(site_id: str, user_id: str, credit_type: str, balance: int) -> None:
+            total = sums.pop((site_id, user_id, credit_type), 0)
+            if balance != total:
+                row = {"site_id": site_id, "user_id": user_id, "credit_type": credit_type,
+                       "balance": balance, "ledger_sum": total}
+                if (site_id, user_id, credit_type) in pending:
+                    row["pending_refs"] = pending[(site_id, user_id, credit_type)]
+                differences.append(row)
+
+        async for doc in self.db.balances.find({}, session=s):
+            for credit_type, balance in (doc.get("credits") or {}).items():
+                checked += 1
+                compare(doc["site_id"], doc["user_id"], credit_type, int(balance))
+        for site_id, user_id, credit_type in list(sums):  # ledger entries without a balance
+            compare(site_id, user_id, credit_type, 0)
+        return ReconcileReport(checked, differences)
+
+    # ------------------------------------------------------------------ packages
+    async def seed_packages(self, packages: list[Package]) -> None:
+        if not packages or await self.db.packages.count_documents({}, limit=1):
+            return
+        try:
+            await self.db.packages.insert_many([package_doc(p) for p in packages],
+                                               ordered=False)
+        except BulkWriteError as exc:  # another worker seeded at the same moment
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+
+    async def list_packages(self, *, active_only: bool = True) -> list[Package]:
+        query = {"active": True} if active_only else {}
+        cursor = self.db.packages.find(query).sort([("sort_order", 1), ("package_id", 1)])
+        return [package_from(d) async for d in cursor]
+
+    async def get_package(self, package_id: str) -> Package | None:
+        doc = await self.db.packages.find_one({"package_id": package_id})
+        return package_from(doc) if doc else None
+
+    async def create_package(self, package: Package) -> Package:
+        try:
+            await self.db.packages.insert_one(package_doc(package))
+        except DuplicateKeyError as exc:
+            raise DuplicateError("package_id") from exc
+        return package
+
+    async def update_package(self, package_id: str, fields: dict[str, Any]) -> Package | None:
+        unknown = set(fields) - PACKAGE_FIELDS
+        if unknown:
+            raise TypeError(f"unknown package fields: {sorted(unknown)}")
+        if not fields:
+            return await self.get_package(package_id)
+        try:
+            doc = await self.db.packages.find_one_and_update(
+                {"package_id": package_id}, {"$set": dict(fields)},
+                return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError as exc:
+            raise DuplicateError("package_id") from exc
+        return package_from(doc) if doc else None
+
+    # ------------------------------------------------------------------ sessions and intents
+    async def create_checkout_session(self, session: CheckoutSession) -> None:
+        try:
+            await self.db[CHECKOUT_SESSIONS].insert_one(session_doc(session))
+        except DuplicateKeyError as exc:
+            raise DuplicateError("session_id") from exc
+
+    async def get_checkout_session(self, session_id: str) -> CheckoutSession | None:
+        doc = await self.db[CHECKOUT_SESSIONS].find_one({"session_id": session_id})
+        return session_from(doc) if doc else None
+
+    async def get_checkout_session_by_payment_intent(
+        self, payment_intent_id: str
+    ) -> CheckoutSession | None:
+        doc = await self.db[CHECKOUT_SESSIONS].find_one({"payment_intent_id": payment_intent_id})
+        return session_from(doc) if doc else None
+
+    async def transition_checkout_session(
+        self, session_id: str, from_status: str, to_status: str, fields: dict[str, Any]
+    ) -> bool:
+        result = await self.db[CHECKOUT_SESSIONS].update_one(
+            {"session_id": session_id, "status": from_status},
+            {"$set": {"status": to_status, **transition_fields(fields, dates=True)}})
+        return result.matched_count == 1
+
+    async def create_payment_intent(self, intent: PaymentIntentRecord) -> None:
+        try:
+            await self.db.payment_intents.insert_one(intent_doc(intent))
+        except DuplicateKeyError as exc:
+            raise DuplicateError("payment_intent_id") from exc
+
+    async def get_payment_intent(self, payment_intent_id: str) -> PaymentIntentRecord | None:
+        doc = await self.db.payment_intents.find_one({"payment_intent_id": payment_intent_id})
+        return intent_from(doc) if doc else None
+
+    async def transition_payment_intent(
+        self, payment_intent_id: str, from_status: str, to_status: str, fields: dict[str, Any]
+    ) -> bool:
+        result = await self.db.payment_intents.update_one(
+            {"payment_intent_id": payment_intent_id, "status": from_status},
+            {"$set": {"status": to_status, **transition_fields(fields, dates=False)}})
+        return result.matched_count == 1
+
+    # ------------------------------------------------------------------ Stripe events
+    async def stripe_event_seen(self, event_id: str) -> bool:
+        return await self.db.stripe_events.find_one({"event_id": event_id}) is not None
+
+    async def record_stripe_event(self, event_id: str, event_type: str, outcome: str) -> bool:
+        try:
+            await self.db.stripe_events.insert_one(
+                {"event_id": event_id, "type": event_type, "outcome": outcome,
+                 "processed_at": now_iso()})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ outbox
+    async def enqueue_webhook(self, draft: WebhookDraft) -> WebhookDelivery:
+        delivery = new_delivery(draft)
+        await self.db.webhook_outbox.insert_one(delivery_doc(delivery))
+        return delivery
+
+    async def claim_due_webhooks(
+        self, owner: str, *, now: float, lease_seconds: float, limit: int, include_scheduled: bool
+    ) -> list[WebhookDelivery]:
+        # Each claim is a single-document compare-and-set, so two workers (or machines)
+        # never lease the same delivery; no transaction needed.
+        query: Doc = {"status": "pending",
+                      "$or": [{"lease_until": None}, {"lease_until": {"$lt": now}}]}
+        if not include_scheduled:
+            query["next_attempt_at"] = {"$lte": now}
+        claimed: list[WebhookDelivery] = []
+        while len(claimed) < limit:
+            doc = await self.db.webhook_outbox.find_one_and_update(
+                query, {"$set": {"lease_owner": owner, "lease_until": now + lease_seconds}},
+                sort=[("_id", 1)], return_document=ReturnDocument.AFTER)
+            if doc is None:
+                break
+            claimed.append(delivery_from(doc))
+        return claimed
+
+    async def record_webhook_attempt(
+        self,
+        delivery_id: str,
+        owner: str,
+        attempt: WebhookAttempt,
+        *,
+        delivered: bool,
+        next_attempt_at: float | None,
+    ) -> None:
+        status = ("delivered" if delivered
+                  else "pending" if next_attempt_at is not None else "failed")
+        await self.db.webhook_attempts.insert_one(attempt_doc(delivery_id, attempt))
+        await self.db.webhook_outbox.update_one(
+            {"delivery_id": delivery_id, "lease_owner": owner},
+            {"$set": {"status": status, "attempts": attempt.attempt,
+                      "next_attempt_at": next_attempt_at,
+                      "last_status_code": attempt.status_code, "last_error": attempt.error,
+                      "delivered_at": iso_from_unix(attempt.at) if delivered else None,
+                      "lease_owner": None, "lease_until": None}})
+
+    async def _with_attempts(self, docs: list[Doc]) -> list[WebhookDelivery]:
+        ids = [d["delivery_id"] for d in docs]
+        attempts: dict[str, list[Doc]] = {i: [] for i in ids}
+        async for a in self.db.webhook_attempts.find({"delivery_id": {"$in": ids}}):
+            attempts[a["delivery_id"]].append(a)
+        return [delivery_from(d, attempts[d["delivery_id"]]) for d in docs]
+
+    async def get_webhook_delivery(self, delivery_id: str) -> WebhookDelivery | None:
+        doc = await self.db.webhook_outbox.find_one({"delivery_id": delivery_id})
+        return (await self._with_attempts([doc]))[0] if doc else None
+
+    async def list_webhook_deliveries(
+        self, site_id: str, *, limit: int = 50, offset: int = 0
+    ) -> list[WebhookDelivery]:
+        cursor = self.db.webhook_outbox.find({"site_id": site_id}).sort("_id", -1)
+        return await self._with_attempts(await cursor.skip(offset).limit(limit).to_list())
+
+    async def retry_webhook_delivery(self, delivery_id: str, *, now: float) -> WebhookDelivery | None:
+        await self.db.webhook_outbox.update_one(
+            {"delivery_id": delivery_id},
+            {"$set": {"status": "pending", "next_attempt_at": now, "delivered_at": None}})
+        return await self.get_webhook_delivery(delivery_id)
+
+    async def count_pending_webhooks(self) -> int:
+        return await self.db.webhook_outbox.count_documents({"status": "pending"})
+
+    # ------------------------------------------------------------------ analytics, settings
+    async def record_generation(self, site_id: str, row: dict[str, Any]) -> None:
+        await self.db.analytics.insert_one(
+            {"kind": "generation", "site_id": site_id, "data": row, "created_at": now_iso()})
+
+    async def record_usage(self, site_id: str, report: dict[str, Any]) -> None:
+        await self.db.analytics.insert_one(
+            {"kind": "usage", "site_id": site_id, "data": report, "created_at": now_iso()})
+
+    async def get_setting(self, key: str) -> dict[str, Any] | None:
+        doc = await self.db.settings.find_one({"_id": key})
+        return dict(doc["value"]) if doc else None
+
+    async def set_setting(self, key: str, value: dict[str, Any]) -> None:
+        await self.db.settings.replace_one({"_id": key}, {"_id": key, "value": value},
+                                           upsert=True)
+
+    # ------------------------------------------------------------------ rate limits
+    async def hit_rate_limit(self, key: str, window_start: int) -> int:
+        expires = datetime.fromtimestamp(window_start + RATE_LIMIT_TTL_SECONDS, UTC)
+        for _ in range(2):
+            try:
+                doc = await self.db.rate_limits.find_one_and_update(
+                    {"key": key, "window_start": window_start},
+                    {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires}},
+                    upsert=True, return_document=ReturnDocument.AFTER)
+                return int(doc["count"])
+            except DuplicateKeyError:
+                continue  # two first hits raced on the upsert: the retry increments
+        raise StoreError(f"rate limit counter {key!r} kept clashing")
+
+    # ------------------------------------------------------------------ figures
+    async def stats(self) -> dict[str, Any]:
+        db = self.db
+        sites = await _group(db, "sites", {}, "$status", 1)
+        sold = await _group(db, "ledger", {"kind": "purchase"}, "$credit_type", "$delta")
+        spent = await _group(db, "ledger", {"kind": "deduction"}, "$credit_type", "$delta")
+        revenue: dict[str, int] = {}
+        for collection in (CHECKOUT_SESSIONS, "payment_intents"):
+            totals = await _group(db, collection, {"status": "completed"},
+                                  {"$toUpper": "$currency"}, "$amount")
+            for currency, total in totals.items():
+                revenue[currency] = revenue.get(currency, 0) + total
+        webhooks = await _group(db, "webhook_outbox", {}, "$status", 1)
+        return {
+            "sites": {"total": sum(sites.values()), "active": sites.get("active", 0),
+                      "disabled": sites.get("disabled", 0)},
+            "users": await db.users.count_documents({}),
+            "credits_sold": {t: sold.get(t, 0) for t in CREDIT_TYPES},
+            "credits_spent": {t: -spent.get(t, 0) for t in CREDIT_TYPES},
+            "revenue": revenue,
+            "webhooks": webhooks,
+        }
+
