@@ -1,0 +1,91 @@
+"""Small builders of domain records for the store tests; each call makes a fresh one."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from service.domain.models import (
+    Balances,
+    CheckoutSession,
+    LedgerEntry,
+    NotifyFn,
+    Package,
+    PaymentIntentRecord,
+    Site,
+    WebhookDraft,
+)
+
+HOOK_URL = "https://wp.example.test/wp-json/rakubun/v1/webhook"
+
+
+def iso_ms(delta: timedelta = timedelta()) -> str:
+    """Now (plus delta) as ISO 8601 to the millisecond: BSON dates keep no finer precision."""
+    value = datetime.now(UTC) + delta
+    return value.replace(microsecond=value.microsecond // 1000 * 1000).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_site(**overrides: Any) -> Site:
+    token = secrets.token_hex(6)
+    values: dict[str, Any] = {
+        "site_id": f"site_{token}",
+        "instance_id": f"inst-{token}",
+        "site_url": f"https://{token}.example.test",
+        "admin_email": f"admin@{token}.example.test",
+        "token_hash": "sha256:" + secrets.token_hex(32),
+        "webhook_secret": "whsec_" + secrets.token_hex(16),
+        "metadata": {"wordpress_version": "6.8.1", "plugin_version": "2.2.0"},
+        "config": {"webhook_url": HOOK_URL},
+    }
+    values.update(overrides)
+    return Site(**values)
+
+
+def new_package(package_id: str, **overrides: Any) -> Package:
+    values: dict[str, Any] = {
+        "package_id": package_id, "name": package_id.replace("_", " ").title(),
+        "credit_type": "article", "credits": 10, "price": 750, "currency": "JPY",
+    }
+    values.update(overrides)
+    return Package(**values)
+
+
+def new_session(site_id: str, user_id: str = "42", **overrides: Any) -> CheckoutSession:
+    values: dict[str, Any] = {
+        "session_id": "cs_test_" + secrets.token_hex(12), "site_id": site_id,
+        "user_id": user_id, "user_email": "buyer@example.test", "package_id": "article_10",
+        "credit_type": "article", "credits": 10, "amount": 750, "currency": "JPY",
+        "url": "https://checkout.stripe.test/c/pay/x", "created_at": iso_ms(),
+        "expires_at": iso_ms(timedelta(hours=24)),
+    }
+    values.update(overrides)
+    return CheckoutSession(**values)
+
+
+def new_intent(site_id: str, user_id: str = "42", **overrides: Any) -> PaymentIntentRecord:
+    values: dict[str, Any] = {
+        "payment_intent_id": "pi_" + secrets.token_hex(12), "site_id": site_id,
+        "user_id": user_id, "user_email": "buyer@example.test", "package_id": "image_20",
+        "credit_type": "image", "credits": 20, "amount": 1500, "currency": "jpy",
+    }
+    values.update(overrides)
+    return PaymentIntentRecord(**values)
+
+
+def notify_plugin(event: str = "credits_updated") -> NotifyFn:
+    """A NotifyFn as the service builds one: a webhook for every money change."""
+
+    def notify(entry: LedgerEntry, balances: Balances) -> WebhookDraft:
+        body = json.dumps({"event": event, "user_id": entry.user_id,
+                           "transaction_id": entry.transaction_id,
+                           "credits": balances.to_api()})
+        return WebhookDraft(entry.site_id, HOOK_URL, event, body)
+
+    return notify
+
+
+def draft(site_id: str, event: str = "credits_updated") -> WebhookDraft:
+    return WebhookDraft(site_id, HOOK_URL, event, json.dumps({"event": event}))
