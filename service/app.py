@@ -79,6 +79,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
 
     @app.after_server_start
     async def start_dispatcher(app: Sanic) -> None:
+        # WEBHOOK_DISPATCH=0 leaves delivery to other workers or to the admin flush.
+        if not settings.webhook_dispatch:
+            return
         app.ctx.dispatcher_task = asyncio.create_task(services.dispatcher.run())
 
     @app.before_server_stop

@@ -54,6 +54,7 @@ class Settings:
     webhook_retry_delays: tuple[float, ...] = DEFAULT_WEBHOOK_RETRY_DELAYS
     webhook_timeout_seconds: float = 10.0
     webhook_poll_seconds: float = 2.0
+    webhook_dispatch: bool = True
     max_body_bytes: int = 1_048_576
     validate_responses: bool = False
     access_log: bool = True
@@ -95,6 +96,7 @@ class Settings:
             "providers_file": Path(p) if (p := text("PROVIDERS_FILE")) else None,
             "webhook_retry_delays": _delays(text("WEBHOOK_RETRY_DELAYS") or "")
             or DEFAULT_WEBHOOK_RETRY_DELAYS,
+            "webhook_dispatch": (text("WEBHOOK_DISPATCH") or "1") in ("1", "true", "yes"),
             "validate_responses": (text("VALIDATE_RESPONSES") or "0") in ("1", "true", "yes"),
             "access_log": (text("ACCESS_LOG") or "1") in ("1", "true", "yes"),
         }

@@ -7,7 +7,7 @@ import secrets
 import socket
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,14 @@ class RunningService:
     app: Any
     settings: Settings
     http: httpx.AsyncClient
-    sites: list[dict[str, Any]] = field(default_factory=list)
+    server: Any = None
+
+    async def stop(self) -> None:
+        """Stop this service now (as a shutdown would), before the test ends."""
+        if self.server is not None and self.server.is_serving():
+            await self.server.before_stop()
+            await self.server.close()
+            await self.server.after_stop()
 
     @property
     def services(self) -> Any:
@@ -110,9 +117,9 @@ def service_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def make_service(tmp_path: Path):
+async def make_service(tmp_path: Path):
     """Start services on real sockets; every one started is stopped at teardown."""
-    started: list[tuple[Any, Any, httpx.AsyncClient]] = []
+    started: list[RunningService] = []
 
     async def start(**overrides: Any) -> RunningService:
         settings = service_settings(tmp_path, **overrides)
@@ -128,25 +135,15 @@ def make_service(tmp_path: Path):
         await server.before_start()
         await server.after_start()
         port = server.server.sockets[0].getsockname()[1]
-        http = httpx.AsyncClient(timeout=30)
-        started.append((app, server, http))
-        return RunningService(f"http://127.0.0.1:{port}", app, settings, http)
+        running = RunningService(f"http://127.0.0.1:{port}", app, settings,
+                                 httpx.AsyncClient(timeout=30), server)
+        started.append(running)
+        return running
 
     yield start
-
-
-@pytest.fixture(autouse=True)
-async def _stop_services(make_service):
-    yield
-    closure = make_service.__closure__ or ()
-    for cell in closure:
-        if isinstance(cell.cell_contents, list):
-            for app, server, http in reversed(cell.cell_contents):
-                await http.aclose()
-                await server.before_stop()
-                await server.close()
-                await server.after_stop()
-            cell.cell_contents.clear()
+    for running in reversed(started):
+        await running.http.aclose()
+        await running.stop()
 
 
 @pytest.fixture

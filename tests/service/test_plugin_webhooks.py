@@ -1,0 +1,146 @@
+"""Webhooks to the plugin: from a durable outbox, signed exactly as the plugin verifies them."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+
+from tests.service.conftest import StripeWorld
+
+
+def plugin_verifies(raw_body: str, signature: str | None, secret: str) -> bool:
+    """The plugin's check: hex HMAC-SHA256 of the raw body with the site's webhook secret."""
+    expected = hmac.new(secret.encode(), raw_body.encode(), hashlib.sha256).hexdigest()
+    return signature is not None and hmac.compare_digest(expected, signature)
+
+
+async def test_a_purchase_sends_a_signed_credits_updated_with_the_user_email(make_world):
+    world: StripeWorld = await make_world(webhook_dispatch=False)
+    session_id = await world.checkout()
+    await world.pay(session_id)
+    await world.fake.drain()
+
+    flushed = await world.flush_webhooks()
+    received = world.wordpress.inbox.select(event="credits_updated")
+
+    assert flushed["delivered"] == 1
+    assert len(received) == 1
+    webhook = received[0]
+    assert webhook.status == 200 and webhook.signature_valid
+    assert plugin_verifies(webhook.raw_body, webhook.signature, world.site.webhook_secret)
+    data = json.loads(webhook.raw_body)["data"]
+    assert data["user_email"] == "editor@example.com"
+    assert data["credit_type"] == "article" and data["credits"] == 15
+
+
+async def test_every_outbound_webhook_verifies_with_the_plugins_algorithm(world: StripeWorld):
+    await world.site.post("/users/deduct-credits", json={
+        "user_id": 1, "user_email": "editor@example.com", "credit_type": "article",
+        "amount": 1})
+    admin = world.service.admin_headers()
+    base = f"{world.service.url}/api/v1/admin/sites/{world.site.site_id}"
+    await world.http.post(f"{base}/webhooks/test", headers=admin)
+    await world.http.post(f"{base}/disable", headers=admin, json={"reason": "audit"})
+    await world.http.post(f"{base}/enable", headers=admin)
+
+    received = await world.wordpress.inbox.wait_for(count=4, timeout=10)
+    events = [w.event for w in received]
+
+    assert sorted(events) == sorted(["credits_updated", "test_webhook", "plugin_disabled",
+                                     "plugin_enabled"])
+    assert all(plugin_verifies(w.raw_body, w.signature, world.site.webhook_secret)
+               for w in received)
+    assert all(w.status == 200 for w in received)
+
+
+async def test_a_plugin_that_is_down_gets_its_webhook_after_it_comes_back(make_world):
+    world: StripeWorld = await make_world(webhook_dispatch=False,
+                                          webhook_retry_delays=(3600.0, 3600.0))
+    world.wordpress.webhooks_down = True
+    session_id = await world.checkout()
+    await world.pay(session_id)
+    await world.fake.drain()
+
+    first = await world.flush_webhooks()
+    world.wordpress.webhooks_down = False
+    second = await world.flush_webhooks()
+
+    assert (first["attempted"], first["delivered"], first["pending"]) == (1, 0, 1)
+    assert (second["delivered"], second["pending"]) == (1, 0)
+    deliveries = await world.service.store.list_webhook_deliveries(world.site.site_id)
+    assert [a.status_code for a in deliveries[0].attempt_log] == [503, 200]
+    assert all(w.signature_valid for w in world.wordpress.inbox.select(event="credits_updated"))
+
+
+async def test_a_pending_webhook_survives_a_service_restart(make_world, make_service):
+    world: StripeWorld = await make_world(webhook_dispatch=False,
+                                          webhook_retry_delays=(3600.0,))
+    world.wordpress.webhooks_down = True
+    session_id = await world.checkout()
+    await world.pay(session_id)
+    await world.fake.drain()
+    await world.flush_webhooks()
+    await world.service.stop()
+
+    restarted = await make_service(sqlite_path=world.service.settings.sqlite_path,
+                                   webhook_dispatch=False)
+    world.wordpress.webhooks_down = False
+    response = await restarted.http.post(f"{restarted.url}/api/v1/admin/webhooks/flush",
+                                         headers=restarted.admin_headers())
+
+    assert response.json()["delivered"] == 1
+    accepted = [w for w in world.wordpress.inbox.select(event="credits_updated")
+                if w.status == 200]
+    assert len(accepted) == 1 and accepted[0].signature_valid
+
+
+async def test_a_delivery_that_failed_for_good_can_be_retried_by_an_admin(make_world):
+    world: StripeWorld = await make_world(webhook_dispatch=False, webhook_retry_delays=())
+    world.wordpress.webhooks_down = True
+    await world.http.post(
+        f"{world.service.url}/api/v1/admin/sites/{world.site.site_id}/webhooks/test",
+        headers=world.service.admin_headers())
+    await world.flush_webhooks()
+    [failed] = await world.service.store.list_webhook_deliveries(world.site.site_id)
+    assert failed.status == "failed"
+
+    world.wordpress.webhooks_down = False
+    retried = await world.http.post(
+        f"{world.service.url}/api/v1/admin/webhooks/{failed.delivery_id}/retry",
+        headers=world.service.admin_headers())
+    flushed = await world.flush_webhooks()
+
+    assert retried.json()["delivery"]["status"] == "pending"
+    assert flushed["delivered"] == 1
+    [delivered] = await world.service.store.list_webhook_deliveries(world.site.site_id)
+    assert delivered.status == "delivered" and delivered.attempts == 2
+
+
+async def test_the_background_dispatcher_delivers_without_being_asked(world: StripeWorld):
+    session_id = await world.checkout()
+    await world.pay(session_id)
+    await world.fake.drain()
+
+    received = await world.wordpress.inbox.wait_for(event="credits_updated", count=1,
+                                                    timeout=10)
+
+    assert len(received) == 1 and received[0].signature_valid
+
+
+async def test_two_dispatchers_never_send_the_same_attempt_twice(make_world, make_service):
+    world: StripeWorld = await make_world(webhook_dispatch=False)
+    second = await make_service(sqlite_path=world.service.settings.sqlite_path,
+                                webhook_dispatch=False)
+    for _ in range(10):
+        await world.http.post(
+            f"{world.service.url}/api/v1/admin/sites/{world.site.site_id}/webhooks/test",
+            headers=world.service.admin_headers())
+
+    results = await asyncio.gather(
+        world.service.services.dispatcher.deliver_due(),
+        second.services.dispatcher.deliver_due())
+
+    assert sum(r.delivered for r in results) == 10
+    assert len(world.wordpress.inbox.select(event="test_webhook")) == 10

@@ -1,0 +1,179 @@
+"""Stripe's signed events: verified, deduplicated, and applied exactly once."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+from tests.service.conftest import WEBHOOK_SECRET, StripeWorld
+
+SESSION_COMPLETED = "checkout.session.completed"
+
+
+def signed(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
+    t = int(time.time()) if at is None else at
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+async def post_event(world: StripeWorld, event: dict, signature: str | None):
+    payload = json.dumps(event).encode()
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers["Stripe-Signature"] = signature
+    return await world.http.post(f"{world.service.url}/api/v1/webhooks/stripe",
+                                 content=payload, headers=headers)
+
+
+def completed_event(session_id: str, event_id: str = "evt_test_1") -> dict:
+    return {"id": event_id, "object": "event", "type": SESSION_COMPLETED,
+            "data": {"object": {"id": session_id, "object": "checkout.session",
+                                "payment_status": "paid", "status": "complete",
+                                "payment_intent": "pi_x"}}}
+
+
+async def test_bad_and_stale_signatures_are_rejected_and_write_nothing(world: StripeWorld):
+    session_id = await world.checkout()
+    event = completed_event(session_id)
+    payload = json.dumps(event).encode()
+
+    cases = {
+        "missing": None,
+        "wrong secret": signed(payload, secret="whsec_wrong"),
+        "stale": signed(payload, at=int(time.time()) - 301),
+        "garbage": "not-a-signature",
+    }
+    for name, signature in cases.items():
+        response = await post_event(world, event, signature)
+        assert response.status_code == 400, name
+        assert response.json()["error"] == "invalid_signature", name
+
+    assert not await world.service.store.stripe_event_seen("evt_test_1")
+    assert await world.purchases("checkout:") == []
+
+
+async def test_a_tampered_body_is_rejected(world: StripeWorld):
+    session_id = await world.checkout()
+    signature = signed(json.dumps(completed_event(session_id)).encode())
+    tampered = completed_event(session_id)
+    tampered["data"]["object"]["id"] = "cs_other"
+    response = await post_event(world, tampered, signature)
+    assert response.status_code == 400
+
+
+async def test_fake_stripe_bad_and_stale_deliveries_are_refused_then_retried_correctly(
+        world: StripeWorld):
+    session_id = await world.checkout()
+    await world.faults(bad_signature=True, event_type=SESSION_COMPLETED)
+    await world.pay(session_id)
+    await world.fake.drain()
+
+    attempts = [d for d in world.fake.deliveries if d["type"] == SESSION_COMPLETED]
+    assert [d["status_code"] for d in attempts] == [400, 200]
+    assert (await world.site.credits())["article_credits"] == 15
+
+
+async def test_a_signed_event_for_our_session_grants_once_and_replays_are_duplicates(
+        world: StripeWorld):
+    session_id = await world.checkout()
+    await world.faults(drop=1, event_type=SESSION_COMPLETED)
+    await world.pay(session_id)
+    await world.fake.drain()
+    event = completed_event(session_id)
+    payload_sig = signed(json.dumps(event).encode())
+
+    first = await post_event(world, event, payload_sig)
+    second = await post_event(world, event, payload_sig)
+
+    assert first.json()["outcome"] == "granted"
+    assert second.json()["outcome"] == "duplicate"
+    assert len(await world.purchases("checkout:")) == 1
+
+
+async def test_unknown_event_types_are_ignored(world: StripeWorld):
+    event = {"id": "evt_unknown", "object": "event", "type": "customer.created",
+             "data": {"object": {"id": "cus_1"}}}
+    response = await post_event(world, event, signed(json.dumps(event).encode()))
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "ignored"
+
+
+async def test_webhooks_without_a_configured_secret_answer_not_configured(make_service):
+    service = await make_service()
+    response = await service.http.post(f"{service.url}/api/v1/webhooks/stripe",
+                                       content=b"{}", headers={"Stripe-Signature": "t=1,v1=x"})
+    assert (response.status_code, response.json()["error"]) == (500, "payment_not_configured")
+
+
+async def test_refund_reverses_the_refunded_share_of_the_credits(world: StripeWorld):
+    intent_id = await world.intent("image_starter")  # 20 credits for 300 JPY
+    await world.control(f"payment_intents/{intent_id}/succeed")
+    await world.fake.drain()
+
+    await world.control(f"payment_intents/{intent_id}/refund", {"amount": 150})
+    await world.fake.drain()
+    half = (await world.site.credits())["image_credits"]
+    await world.control(f"payment_intents/{intent_id}/refund", {})
+    await world.fake.drain()
+    full = (await world.site.credits())["image_credits"]
+
+    assert half == 10 + 20 - 10
+    assert full == 10
+    assert (await world.service.store.reconcile()).ok
+
+
+async def test_refund_of_a_checkout_purchase_reverses_it(world: StripeWorld):
+    session_id = await world.checkout()
+    paid = await world.pay(session_id)
+    await world.fake.drain()
+    intent_id = paid["session"]["payment_intent"]
+
+    await world.control(f"payment_intents/{intent_id}/refund", {})
+    await world.fake.drain()
+
+    assert (await world.site.credits())["article_credits"] == 5
+    reversals = [e for e in await world.service.store.list_ledger(site_id=world.site.site_id)
+                 if e.kind == "reversal"]
+    assert [e.delta for e in reversals] == [-10]
+
+
+async def test_refund_events_out_of_order_reverse_nothing_twice(world: StripeWorld):
+    intent_id = await world.intent("image_starter")
+    await world.control(f"payment_intents/{intent_id}/succeed")
+    await world.fake.drain()
+    await world.faults(reverse_pairs=True)
+
+    await world.control(f"payment_intents/{intent_id}/refund", {"amount": 150})
+    await world.control(f"payment_intents/{intent_id}/refund", {})
+    await world.fake.drain()
+
+    assert (await world.site.credits())["image_credits"] == 10
+    assert (await world.service.store.reconcile()).ok
+
+
+async def test_dispute_reverses_the_whole_purchase_and_blocks_spending(world: StripeWorld):
+    intent_id = await world.intent("image_starter")
+    await world.control(f"payment_intents/{intent_id}/succeed")
+    await world.fake.drain()
+    spend = await world.site.post("/users/deduct-credits", json={
+        "user_id": 1, "credit_type": "image", "amount": 25})
+    assert spend.status_code == 200
+
+    await world.control(f"payment_intents/{intent_id}/dispute")
+    await world.fake.drain()
+    after = await world.site.credits()
+    blocked = await world.site.post("/users/deduct-credits", json={
+        "user_id": 1, "credit_type": "image", "amount": 1})
+
+    assert after["image_credits"] == 10 + 20 - 25 - 20
+    assert (blocked.status_code, blocked.json()["error"]) == (402, "insufficient_credits")
+
+
+async def test_expired_event_marks_the_session_expired(world: StripeWorld):
+    session_id = await world.checkout()
+    await world.control(f"checkout/sessions/{session_id}/complete", {"outcome": "expired"})
+    await world.fake.drain()
+    record = await world.service.store.get_checkout_session(session_id)
+    assert record.status == "expired"
