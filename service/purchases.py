@@ -182,12 +182,10 @@ def grant_reply(result: MoneyResult) -> dict[str, Any]:
 
 
 async def _already(services: Any, first: LedgerEntry) -> dict[str, Any]:
+    """The answer to a repeat: the first grant, with the balances as they are now."""
     user = await services.store.get_user(first.site_id, first.user_id)
-    balances = user.balances if user else None
-    return grant_reply(MoneyResult(False, first, balances)) if balances else {
-        "success": True, "status": "already_completed", "credits_added": first.delta,
-        "credit_type": first.credit_type, "transaction_id": first.transaction_id,
-        "remaining_credits": {"article_credits": 0, "image_credits": 0, "rewrite_credits": 0}}
+    assert user is not None, "a grant always creates its user"
+    return grant_reply(MoneyResult(False, first, user.balances))
 
 
 # --------------------------------------------------------------------------- intents
