@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +30,20 @@ SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 
 Handler = Callable[..., Awaitable[Any]]
+
+
+#: libyaml's loader when it is compiled in: the spec parses in a fraction of the time.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@lru_cache(maxsize=8)
+def _load_shared(path: Path, mtime_ns: int) -> Contract:
+    """One Contract per file version: every app (and test) binds the same spec, and building
+    the validators is the slow part of starting an app."""
+    with open(path, encoding="utf-8") as fh:
+        contract = Contract(yaml.load(fh, Loader=_YAML_LOADER))  # noqa: S506 - a safe loader
+    contract.operations  # noqa: B018 - build the validators now, once
+    return contract
 
 
 def _pointer(*parts: str) -> str:
@@ -138,8 +152,12 @@ class Contract:
 
     @classmethod
     def load(cls, path: Path = SPEC_PATH) -> Contract:
-        with open(path, encoding="utf-8") as fh:
-            return cls(yaml.safe_load(fh))
+        """The contract of the spec at `path`, shared while the file is unchanged.
+
+        Treat it as read-only; build `Contract(spec)` from a copy to experiment.
+        """
+        path = Path(path).resolve()
+        return _load_shared(path, path.stat().st_mtime_ns)
 
     def _validator(self, *pointer_parts: str) -> Draft202012Validator:
         ref = {"$ref": f"{SPEC_URI}#/{_pointer(*pointer_parts)}"}

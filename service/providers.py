@@ -30,7 +30,7 @@ class ProviderCatalogue:
     @classmethod
     def load(cls, path: Path | None = None) -> ProviderCatalogue:
         with open(path or DEFAULT_FILE, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
+            raw = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         providers = raw["providers"]
         default = raw.get("default_provider") or next(iter(providers))
         if default not in providers:
