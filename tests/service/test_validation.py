@@ -1,0 +1,345 @@
+"""Bad input answers in the envelope with a stable code and the right status, never a 500;
+and the spec accepts every request the real plugin sends."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.contract import Contract
+from service.errors import ApiError
+
+PLUGIN_CALLS = Path("/work/shared/contract/plugin-calls.json")
+if not PLUGIN_CALLS.is_file():  # a clone outside the workspace keeps a copy under contracts/
+    PLUGIN_CALLS = Path(__file__).resolve().parents[2] / "contracts" / "plugin-calls.json"
+
+PLACEHOLDERS = {
+    "instance_id": "0b6c1f7e-2d1c-4f5e-9a57-0f4b0f6c5e11",
+    "site_url": "http://127.0.0.1:8081",
+    "api_token": "rk_" + "a" * 43,
+    "webhook_secret": "whsec_" + "b" * 43,
+    "session_id": "cs_test_a1b2c3d4",
+    "payment_intent_id": "pi_3abcdef",
+}
+
+
+def fill(value: Any) -> Any:
+    """Replace `{{name}}` placeholders the way the replayer does."""
+    if isinstance(value, str):
+        return re.sub(r"{{(\w+)}}", lambda m: PLACEHOLDERS[m.group(1)], value)
+    if isinstance(value, dict):
+        return {k: fill(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill(v) for v in value]
+    return value
+
+
+def envelope(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"] == code
+    assert isinstance(body["message"], str) and body["message"]
+    return body
+
+
+@pytest.fixture(scope="module")
+def contract() -> Contract:
+    return Contract.load()
+
+
+@pytest.fixture(scope="module")
+def plugin_calls() -> dict:
+    return json.loads(PLUGIN_CALLS.read_text(encoding="utf-8"))
+
+
+def operation_for(contract: Contract, method: str, path: str):
+    for op in contract.operations.values():
+        pattern = "^" + re.sub(r"{[^}]+}", "[^/]+", op.path) + "$"
+        if op.method == method and re.match(pattern, path):
+            return op
+    raise AssertionError(f"no operation for {method} {path}")
+
+
+# ---------------------------------------------------------------- malformed JSON
+@pytest.mark.parametrize("raw", [b"{", b"{'instance_id': 'x'}", b"not json", b"\xff\xfe{}"])
+async def test_malformed_json_is_400_invalid_json(service, raw):
+    response = await service.http.post(f"{service.url}/api/v1/plugins/register", content=raw,
+                                       headers={"Content-Type": "application/json"})
+    envelope(response, 400, "invalid_json")
+
+
+async def test_malformed_json_on_an_authenticated_call_is_400_invalid_json(site):
+    response = await site.post("/users/deduct-credits", content=b'{"user_id": 1,',
+                               headers={"Content-Type": "application/json"})
+    envelope(response, 400, "invalid_json")
+
+
+# ---------------------------------------------------------------- media type
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x", "application/xml"])
+async def test_a_body_that_is_not_json_is_415(service, content_type):
+    response = await service.http.post(
+        f"{service.url}/api/v1/plugins/register", content=b"instance_id=x",
+        headers={"Content-Type": content_type})
+    envelope(response, 415, "unsupported_media_type")
+
+
+async def test_a_body_without_a_content_type_is_415(site):
+    response = await site.service.http.post(
+        f"{site.service.url}/api/v1/users/deduct-credits", content=b'{"user_id": 1}',
+        headers={k: v for k, v in site.headers().items()})
+    envelope(response, 415, "unsupported_media_type")
+
+
+async def test_json_with_a_charset_is_accepted(service):
+    body = json.dumps({"instance_id": "inst-charset", "site_url": "https://a.example",
+                       "admin_email": "a@example.com"}).encode()
+    response = await service.http.post(f"{service.url}/api/v1/plugins/register", content=body,
+                                       headers={"Content-Type": "application/json; charset=utf-8"})
+    assert response.status_code == 200, response.text
+
+
+# ---------------------------------------------------------------- size
+async def test_a_body_over_the_limit_is_413(make_service):
+    service = await make_service(max_body_bytes=2048)
+    body = json.dumps({"instance_id": "big", "site_url": "https://a.example",
+                       "admin_email": "a@example.com", "site_title": "x" * 5000})
+    response = await service.http.post(f"{service.url}/api/v1/plugins/register", content=body,
+                                       headers={"Content-Type": "application/json"})
+    envelope(response, 413, "payload_too_large")
+    assert await service.store.get_site_by_instance("big") is None
+
+
+async def test_a_body_under_the_limit_is_served(make_service):
+    service = await make_service(max_body_bytes=2048)
+    response = await service.http.post(f"{service.url}/api/v1/plugins/register", json={
+        "instance_id": "small", "site_url": "https://a.example", "admin_email": "a@example.com"})
+    assert response.status_code == 200, response.text
+
+
+# ---------------------------------------------------------------- schema
+@pytest.mark.parametrize("body", [
+    [],
+    "a string",
+    42,
+    {"instance_id": "x", "site_url": "https://a.example"},
+    {"instance_id": 5, "site_url": "https://a.example", "admin_email": "a@example.com"},
+    {"instance_id": "x", "site_url": "ftp://a.example", "admin_email": "a@example.com"},
+    {"instance_id": "x", "site_url": "https://a.example", "admin_email": "not-an-email"},
+    {"instance_id": "x", "site_url": "https://a.example", "admin_email": "a@example.com",
+     "post_count": -1},
+    {"instance_id": "x", "site_url": "https://a.example", "admin_email": "a@example.com",
+     "activation_date": "yesterday"},
+], ids=["array", "string", "number", "missing-email", "id-number", "ftp-url", "bad-email",
+        "negative-count", "bad-date"])
+async def test_schema_violations_are_400_validation_error(service, body):
+    response = await service.http.post(f"{service.url}/api/v1/plugins/register", json=body)
+    envelope(response, 400, "validation_error")
+
+
+async def test_an_empty_required_body_is_400_validation_error(service):
+    response = await service.http.post(f"{service.url}/api/v1/plugins/register", content=b"",
+                                       headers={"Content-Type": "application/json"})
+    envelope(response, 400, "validation_error")
+
+
+async def test_the_message_names_the_offending_field(site):
+    response = await site.post("/users/deduct-credits",
+                               json={"user_id": 1, "credit_type": "article", "amount": 0})
+    body = envelope(response, 400, "validation_error")
+    assert "amount" in body["message"]
+
+
+@pytest.mark.parametrize("query", [{}, {"user_id": "abc"}, {"user_id": "0"}, {"user_id": "-3"},
+                                   {"user_id": "1" * 40}])
+async def test_bad_query_parameters_are_400_validation_error(site, query):
+    response = await site.get("/users/credits", params=query)
+    envelope(response, 400, "validation_error")
+
+
+@pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "201"}, {"limit": "ten"},
+                                   {"offset": "-1"}, {"credit_type": "video"}])
+async def test_bad_paging_parameters_are_400_validation_error(site, query):
+    response = await site.get("/users/transactions", params={"user_id": "1", **query})
+    envelope(response, 400, "validation_error")
+
+
+async def test_a_bad_path_parameter_is_400_validation_error(site):
+    response = await site.get("/instances/" + "x" * 65)
+    envelope(response, 400, "validation_error")
+
+
+async def test_a_bad_idempotency_key_header_is_400_validation_error(site):
+    response = await site.post("/users/deduct-credits",
+                               json={"user_id": 1, "credit_type": "article", "amount": 1},
+                               headers={"Idempotency-Key": "x" * 256})
+    envelope(response, 400, "validation_error")
+
+
+# ---------------------------------------------------------------- routing
+@pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v2/health", "/", "/api/v1/users"])
+async def test_an_unknown_route_is_404_not_found(service, path):
+    response = await service.http.get(f"{service.url}{path}")
+    envelope(response, 404, "not_found")
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("DELETE", "/api/v1/health"),
+    ("GET", "/api/v1/plugins/register"),
+    ("PUT", "/api/v1/users/deduct-credits"),
+    ("POST", "/api/v1/packages"),
+    ("PATCH", "/api/v1/config/provider"),
+])
+async def test_a_wrong_method_is_405_method_not_allowed(service, method, path):
+    response = await service.http.request(method, f"{service.url}{path}")
+    envelope(response, 405, "method_not_allowed")
+
+
+# ---------------------------------------------------------------- never a 500
+async def test_bad_input_of_every_class_never_answers_500(site):
+    http, url = site.service.http, site.service.url
+    attempts = [
+        await site.post("/users/deduct-credits", content=b"\x00\x01",
+                        headers={"Content-Type": "application/json"}),
+        await site.post("/users/deduct-credits", json={"user_id": {"$gt": 0},
+                                                       "credit_type": "article", "amount": 1}),
+        await site.post("/users/deduct-credits", json={"user_id": 1, "credit_type": ["article"],
+                                                       "amount": 1}),
+        await site.post("/users/deduct-credits", json={"user_id": 1, "credit_type": "article",
+                                                       "amount": 1.5}),
+        await site.post("/users/deduct-credits", json={"user_id": 1, "credit_type": "article",
+                                                       "amount": float("1e308")}),
+        await site.post("/users/deduct-credits", json={"user_id": 1, "credit_type": "article",
+                                                       "amount": 10 ** 30}),
+        await site.post("/users/deduct-credits", json={"user_id": 10 ** 30,
+                                                       "credit_type": "article", "amount": 1}),
+        await site.post("/users/deduct-credits", content=b"NaN",
+                        headers={"Content-Type": "application/json"}),
+        await site.post("/users/deduct-credits", content=b'{"amount": Infinity}',
+                        headers={"Content-Type": "application/json"}),
+        await site.get("/users/credits", params={"user_id": "1\x00"}),
+        await site.get("/users/credits", params={"user_id": "99999999999999999999"}),
+        await site.put(f"/instances/{site.instance_id}", json={}),
+        await site.put(f"/instances/{site.instance_id}", json=None),
+        await http.post(f"{url}/api/v1/plugins/register", json={"instance_id": "\u0000",
+                                                                "site_url": "x",
+                                                                "admin_email": "y"}),
+        await http.get(f"{url}/api/v1/config/provider", params={"provider": "../etc"},
+                       headers=site.headers()),
+        await http.post(f"{url}/api/v1/admin/packages", json={"package_id": "X"},
+                        headers={"Authorization": "Bearer nope"}),
+    ]
+    for response in attempts:
+        assert response.status_code < 500, (response.request.url, response.text)
+        body = response.json()
+        assert body["success"] is False and body["error"], response.text
+
+
+# ---------------------------------------------------------------- the plugin's own calls
+def test_every_plugin_call_passes_request_validation(contract, plugin_calls):
+    checked = 0
+    for call in plugin_calls["calls"]:
+        op = operation_for(contract, call["method"], call["path"])
+        headers = call["headers"]
+        if isinstance(headers, str):
+            headers = plugin_calls["header_sets"][headers]
+        headers = {k.lower(): v for k, v in fill(headers).items()}
+        query = {k: str(v) for k, v in fill(call.get("query", {})).items()}
+        op.validate_parameters(query, {}, headers)
+        if "body" in call:
+            op.validate_body(fill(call["body"]))
+        checked += 1
+    assert checked == len(plugin_calls["calls"]) >= 17
+
+
+def test_plugin_calls_use_only_operations_that_need_the_headers_they_send(contract,
+                                                                         plugin_calls):
+    for call in plugin_calls["calls"]:
+        op = operation_for(contract, call["method"], call["path"])
+        if call["name"].startswith("register"):
+            assert op.security == "public"
+        elif call["name"] != "packages":
+            assert op.security == "plugin", call["name"]
+            assert call["headers"] in ("plugin", "wordpress")
+
+
+def test_query_strings_arrive_as_strings_and_are_coerced(contract):
+    op = contract.operations["getUserCredits"]
+    params = op.validate_parameters({"user_id": "123", "user_email": "e@example.com",
+                                     "site_url": "http://x"}, {}, {})
+    assert params["user_id"] == "123"
+    paging = contract.operations["listUserTransactions"].validate_parameters(
+        {"user_id": "1", "limit": "20"}, {}, {})
+    assert paging["limit"] == 20 and paging["offset"] == 0
+
+
+DEDUCT = {"user_id": 1, "user_email": "editor@example.com", "site_url": "http://x",
+          "credit_type": "article", "amount": 1}
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"credit_type": "video"}, "credit_type"),
+    ({"credit_type": "Article"}, "credit_type"),
+    ({"amount": 0}, "amount"),
+    ({"amount": -1}, "amount"),
+    ({"amount": 10 ** 9}, "amount"),
+    ({"amount": "1"}, "amount"),
+    ({"amount": 1.5}, "amount"),
+    ({"amount": True}, "amount"),
+    ({"amount": None}, "amount"),
+    ({"user_id": 0}, "user_id"),
+    ({"user_id": -5}, "user_id"),
+    ({"user_id": "abc"}, "user_id"),
+    ({"user_id": 1.5}, "user_id"),
+    ({"user_id": None}, "user_id"),
+    ({"user_email": 7}, "user_email"),
+], ids=lambda v: json.dumps(v) if isinstance(v, dict) else v)
+def test_the_deduct_schema_rejects(contract, change, field):
+    with pytest.raises(ApiError) as raised:
+        contract.operations["deductCredits"].validate_body({**DEDUCT, **change})
+    assert raised.value.status == 400 and raised.value.code == "validation_error"
+    assert field in raised.value.message
+
+
+@pytest.mark.parametrize("missing", ["user_id", "credit_type", "amount"])
+def test_the_deduct_schema_requires(contract, missing):
+    body = {k: v for k, v in DEDUCT.items() if k != missing}
+    with pytest.raises(ApiError, match=missing):
+        contract.operations["deductCredits"].validate_body(body)
+
+
+def test_the_deduct_schema_accepts_a_user_id_as_a_string_and_extra_fields(contract):
+    contract.operations["deductCredits"].validate_body(
+        {**DEDUCT, "user_id": "12", "instance_id": "abc", "plugin_version": "2.2.0"})
+
+
+@pytest.mark.parametrize(("operation", "body"), [
+    ("createCheckoutSession", {"user_id": 1, "package_id": "article_starter", "amount": 0}),
+    ("createCheckoutSession", {"user_id": 1, "package_id": "article_starter", "amount": -750}),
+    ("createCheckoutSession", {"user_id": 1, "package_id": "article_starter",
+                               "credit_type": "video"}),
+    ("createCheckoutSession", {"user_id": 1, "package_id": "article_starter",
+                               "amount": "750"}),
+    ("createPaymentIntent", {"user_id": 1, "package_id": "image_starter",
+                             "amount": 10 ** 12}),
+    ("createPaymentIntent", {"user_id": 1, "package_id": "image_starter",
+                             "currency": "JPYEN"}),
+    ("confirmPayment", {"payment_intent_id": "pi_1", "credit_type": "video"}),
+    ("adminAdjustCredits", {"credit_type": "article", "amount": 0, "reason": "x"}),
+    ("adminAdjustCredits", {"credit_type": "video", "amount": 5, "reason": "x"}),
+    ("adminAdjustCredits", {"credit_type": "article", "amount": "5", "reason": "x"}),
+    ("adminCreatePackage", {"package_id": "p", "name": "P", "credit_type": "article",
+                            "credits": 0, "price": 100, "currency": "JPY"}),
+    ("adminCreatePackage", {"package_id": "p", "name": "P", "credit_type": "article",
+                            "credits": 10, "price": -1, "currency": "JPY"}),
+])
+def test_money_schemas_reject_unknown_types_and_non_positive_or_wrong_typed_amounts(
+        contract, operation, body):
+    with pytest.raises(ApiError) as raised:
+        contract.operations[operation].validate_body(body)
+    assert raised.value.code == "validation_error"
