@@ -10,14 +10,17 @@ from typing import Any
 DEFAULT_WEBHOOK_RETRY_DELAYS = (60.0, 300.0, 900.0, 3600.0, 7200.0, 21600.0, 43200.0)
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
+def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 0) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
 
 
 def _delays(raw: str) -> tuple[float, ...]:
@@ -92,7 +95,8 @@ class Settings:
             "free_article_credits": _int(env, "FREE_ARTICLE_CREDITS", 5),
             "free_image_credits": _int(env, "FREE_IMAGE_CREDITS", 10),
             "free_rewrite_credits": _int(env, "FREE_REWRITE_CREDITS", 3),
-            "rate_limit_per_minute": _int(env, "RATE_LIMIT_PER_MINUTE", 100),
+            "rate_limit_per_minute": _int(env, "RATE_LIMIT_PER_MINUTE", 100),  # 0: no limit
+            "max_body_bytes": _int(env, "MAX_BODY_BYTES", 1_048_576, minimum=1),
             "providers_file": Path(p) if (p := text("PROVIDERS_FILE")) else None,
             "webhook_retry_delays": _delays(text("WEBHOOK_RETRY_DELAYS") or "")
             or DEFAULT_WEBHOOK_RETRY_DELAYS,

@@ -1,0 +1,104 @@
+"""`rakubun-service`: the console script that runs the API on the embedded store."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+SCRIPT = Path(sys.executable).with_name("rakubun-service")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The parent's environment without the service's own variables, plus `extra`."""
+    own = ("MONGODB_URL", "STRIPE_", "ADMIN_API_TOKEN", "SQLITE_", "RATE_LIMIT", "FREE_",
+           "OPENAI_API_KEY", "NOVITA_API_KEY")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
+    env.update(extra)
+    return env
+
+
+def test_the_console_script_is_installed():
+    assert SCRIPT.is_file()
+
+
+def test_help_names_the_options_and_exits_0():
+    result = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60,
+                            env=clean_env())
+    assert result.returncode == 0, result.stderr
+    for option in ("--host", "--port", "--workers"):
+        assert option in result.stdout
+
+
+def test_a_bad_setting_stops_it_before_it_serves(tmp_path):
+    result = subprocess.run([str(SCRIPT), "--port", str(free_port())], capture_output=True,
+                            text=True, timeout=60,
+                            env=clean_env(SQLITE_PATH=str(tmp_path / "db.sqlite3"),
+                                          RATE_LIMIT_PER_MINUTE="lots"))
+    assert result.returncode != 0
+    assert "RATE_LIMIT_PER_MINUTE" in result.stderr
+
+
+@pytest.fixture
+def running_service(tmp_path):
+    port = free_port()
+    db = tmp_path / "var" / "rakubun.sqlite3"
+    secret = "sk_test_never_in_the_log_0123456789"
+    process = subprocess.Popen(
+        [str(SCRIPT), "--host", "127.0.0.1", "--port", str(port)],
+        env=clean_env(SQLITE_PATH=str(db), STRIPE_SECRET_KEY=secret, ADMIN_API_TOKEN="adm-" * 8),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        health = None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                health = httpx.get(f"{url}/api/v1/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)  # polling for the port to open, bounded by the deadline
+        assert health is not None, "the service never answered"
+        yield url, health, db, process, secret
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_it_starts_on_the_embedded_store_and_answers_health(running_service):
+    url, health, db, process, _ = running_service
+    assert health.status_code == 200, health.text
+    assert health.json()["success"] is True
+    assert health.json()["store"] == "sqlite"
+    assert db.is_file()
+    packages = httpx.get(f"{url}/api/v1/packages", timeout=5)
+    assert packages.status_code == 200
+    assert packages.json()["packages"]["articles"]
+
+
+def test_it_stops_cleanly_and_never_logs_secrets(running_service):
+    url, _, _, process, secret = running_service
+    httpx.post(f"{url}/api/v1/plugins/register", timeout=5, json={
+        "instance_id": "cli-site", "site_url": "https://a.example",
+        "admin_email": "a@example.com"})
+    process.terminate()
+    output, _ = process.communicate(timeout=20)
+    assert process.returncode == 0, output
+    assert secret not in output
+    assert "rk_" not in output  # no API token either
