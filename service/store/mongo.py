@@ -138,24 +138,21 @@ async def create_schema(db: AsyncDatabase) -> None:
 
 
 # ------------------------------------------------------------------ money steps
-def _is_source_ref_clash(exc: DuplicateKeyError) -> bool:
-    details = exc.details or {}
-    if details.get("keyPattern"):
-        return "source_ref" in details["keyPattern"]
-    return "source_ref" in str(details.get("errmsg") or exc)
-
-
 async def _balances(db: AsyncDatabase, s: Session, site_id: str, user_id: str) -> Balances:
     doc = await db.balances.find_one({"site_id": site_id, "user_id": user_id}, session=s)
     return balances_from(doc)
 
 
 async def _touch_user(db: AsyncDatabase, s: Session, site_id: str, user_id: str) -> None:
-    """Create the user on first sight through a credit (no welcome credits then, as on SQLite)."""
+    """Create the user and its balances on first sight through a credit (no welcome credits
+    then, as on SQLite), before the reservation, so step 2 finds its document."""
+    key = {"site_id": site_id, "user_id": user_id}
     await db.users.update_one(
-        {"site_id": site_id, "user_id": user_id},
-        {"$setOnInsert": {"email": None, "created_at": now_iso(), "welcomed": True}},
+        key, {"$setOnInsert": {"email": None, "created_at": now_iso(), "welcomed": True}},
         upsert=True, session=s)
+    await db.balances.update_one(
+        key, {"$setOnInsert": {"credits": dict.fromkeys(CREDIT_TYPES, 0)}}, upsert=True,
+        session=s)
 
 
 async def _move_balance(db: AsyncDatabase, s: Session, site_id: str, user_id: str,
@@ -223,11 +220,14 @@ class MongoStore:
 
     name = "mongodb"
 
-    def __init__(self, url: str, *, database: str = "rakubun") -> None:
+    def __init__(self, url: str, *, database: str = "rakubun",
+                 client: AsyncMongoClient | None = None) -> None:
+        """`client`, when given, is used instead of connecting to `url` (and left open)."""
         self.url = url
         self.database = database
         #: True on a replica set or mongos: money primitives run in transactions.
         self.transactions = False
+        self._given_client = client
         self._client: AsyncMongoClient | None = None
         self._db: AsyncDatabase | None = None
 
@@ -239,8 +239,8 @@ class MongoStore:
 
     async def open(self) -> None:
         if self._client is None:
-            self._client = AsyncMongoClient(self.url, tz_aware=True,
-                                            appname="rakubun-dashboard")
+            self._client = self._given_client or AsyncMongoClient(
+                self.url, tz_aware=True, appname="rakubun-dashboard")
         # Acknowledged means journaled (and on a replica set, on a majority).
         self._db = self._client.get_database(
             self.database, write_concern=WriteConcern(w="majority", j=True))
@@ -249,7 +249,7 @@ class MongoStore:
         await create_schema(self._db)
 
     async def close(self) -> None:
-        if self._client is not None:
+        if self._client is not None and self._client is not self._given_client:
             await self._client.close()
         self._client = self._db = None
 
@@ -277,6 +277,7 @@ class MongoStore:
                     replay: Callable[[LedgerEntry], Awaitable[T]]) -> T:
         """Run `op` once per source_ref; when that ref is already in the ledger, answer
         `replay(first entry)` instead."""
+        clash: DuplicateKeyError | None = None
         for _ in range(3):
             first = await self.db.ledger.find_one({"source_ref": source_ref})
             if first is not None:
@@ -284,11 +285,12 @@ class MongoStore:
             try:
                 return await self._atomic(op)
             except DuplicateKeyError as exc:
-                if not _is_source_ref_clash(exc):
-                    raise
-            # Lost the race to a concurrent caller: loop to replay its entry (or, if it
-            # was a refused reservation that is gone again, to try once more).
-        raise StoreError(f"could not settle {source_ref!r} against concurrent callers")
+                # Most likely a concurrent caller reserved source_ref first: the next turn
+                # replays its entry (or, if its reservation was refused and is gone, tries
+                # again). Any other unique key that raced is worth one more try, too.
+                clash = exc
+        raise StoreError(f"could not settle {source_ref!r} against concurrent callers") \
+            from clash
 
     # ------------------------------------------------------------------ sites
     async def create_site(self, site: Site) -> Site:
@@ -511,9 +513,9 @@ class MongoStore:
             return await self._reconcile(session)
 
     async def _reconcile(self, s: Session) -> ReconcileReport:
-        group = {"$group": {"_id": ["$site_id", "$user_id", "$credit_type"],
+        group = {"$group": {"_id": {"s": "$site_id", "u": "$user_id", "t": "$credit_type"},
                             "total": {"$sum": "$delta"}}}
-        sums = {tuple(row["_id"]): int(row["total"])
+        sums = {(row["_id"]["s"], row["_id"]["u"], row["_id"]["t"]): int(row["total"])
                 async for row in await self.db.ledger.aggregate([group], session=s)}
         pending: dict[tuple[str, str, str], list[str]] = {}
         async for d in self.db.ledger.find({"state": PENDING}, session=s):

@@ -1,9 +1,11 @@
 """The backends every store test runs against.
 
-SQLite always (a fresh file per test). MongoDB when MONGODB_URL is set, else a throwaway
-single-node replica set in Docker through testcontainers when a Docker engine answers,
-else those runs skip with one line saying why. Each Mongo test gets its own database,
-dropped afterwards.
+- `sqlite`: always, a fresh file per test.
+- `mongo`: a real MongoDB. MONGODB_URL when set, else a throwaway single-node replica set in
+  Docker through testcontainers when a Docker engine answers, else skipped with one line
+  saying why. Each test gets its own database, dropped afterwards.
+- `mongomock`: MongoStore's standalone path (no transactions) on mongomock through an async
+  shim (`mongomock_async.py`), when mongomock is installed: the adapter's logic, offline.
 """
 
 from __future__ import annotations
@@ -85,7 +87,26 @@ class MongoBackend:
         self.raw.close()
 
 
-Backend = SQLiteBackend | MongoBackend
+class MongomockBackend(MongoBackend):
+    """MongoStore on one in-memory mongomock server (see mongomock_async.py)."""
+
+    name = "mongomock"
+
+    def __init__(self) -> None:
+        import mongomock
+
+        self.url = "mongodb://mongomock.invalid"
+        self.database = "rakubun_test"
+        self.raw = mongomock.MongoClient(tz_aware=True)
+
+    def make(self) -> Store:
+        from .mongomock_async import AsyncMongoClient
+
+        return MongoStore(self.url, database=self.database,
+                          client=AsyncMongoClient(self.raw))  # type: ignore[arg-type]
+
+
+Backend = SQLiteBackend | MongoBackend | MongomockBackend
 
 
 def docker_answers() -> bool:
@@ -150,10 +171,14 @@ def mongodb_url() -> Iterator[str]:
         yield container_url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("mongo", marks=pytest.mark.mongo)])
+@pytest.fixture(params=["sqlite", pytest.param("mongo", marks=pytest.mark.mongo), "mongomock"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "sqlite":
         yield SQLiteBackend(tmp_path / "rakubun.sqlite3")
+        return
+    if request.param == "mongomock":
+        pytest.importorskip("mongomock", reason="mongomock not installed")
+        yield MongomockBackend()
         return
     url = request.getfixturevalue("mongodb_url")
     mongo = MongoBackend(url, f"rakubun_test_{uuid.uuid4().hex[:12]}")
