@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ..auth import bearer_token
+import hmac
+import re
+
+from ..auth import bearer_token, hash_token
 from ..errors import ApiError
 from .registry import Call, Operations, Reply
 
@@ -22,6 +25,14 @@ async def get_health(call: Call) -> Reply:
             "version": VERSION}
 
 
+def _scheme(authorization: str | None) -> str | None:
+    """The scheme word only; a header without one may be a bare token and is not echoed."""
+    scheme, space, _ = (authorization or "").partition(" ")
+    if space and re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,19}", scheme):
+        return scheme
+    return None
+
+
 @ops("getAuthDebug")
 async def get_auth_debug(call: Call) -> Reply:
     """Which headers arrived: the token only by presence and length, never its value."""
@@ -32,15 +43,14 @@ async def get_auth_debug(call: Call) -> Reply:
     authenticated = False
     if token and instance_id:
         site = await call.services.store.get_site_by_instance(instance_id.strip())
-        from ..auth import hash_token
-
-        authenticated = site is not None and site.token_hash == hash_token(token)
+        authenticated = site is not None and hmac.compare_digest(site.token_hash,
+                                                                 hash_token(token))
     return {
         "success": True,
         "authenticated": authenticated,
         "headers": {
             "authorization_present": authorization is not None,
-            "authorization_scheme": authorization.split(" ", 1)[0] if authorization else None,
+            "authorization_scheme": _scheme(authorization),
             "token_length": len(token) if token else 0,
             "instance_id": instance_id,
             "user_agent": headers.get("user-agent"),
