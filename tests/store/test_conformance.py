@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 
@@ -30,8 +31,13 @@ async def balance(store: Store, site_id: str, user_id: str = "42",
 
 
 # ---------------------------------------------------------------------------- lifecycle
-async def test_store_satisfies_the_protocol_and_answers_ping(store: Store) -> None:
+async def test_store_implements_the_protocol_and_answers_ping(store: Store) -> None:
     assert isinstance(store, Store)
+    for name, method in inspect.getmembers(Store, inspect.isfunction):
+        if not name.startswith("_"):
+            ours = getattr(type(store), name)
+            assert inspect.iscoroutinefunction(ours), name
+            assert inspect.signature(ours) == inspect.signature(method), name
     assert await store.ping() is True
 
 

@@ -1,0 +1,234 @@
+"""The MongoDB schema and document mapping, checked without a server."""
+
+from __future__ import annotations
+
+import inspect
+from datetime import datetime
+from typing import Any
+
+import bson
+import pytest
+from bson.codec_options import CodecOptions
+from pymongo import IndexModel
+
+from service.domain.models import LedgerEntry, WebhookAttempt
+from service.store import Store
+from service.store.mongo import MongoStore
+from service.store.mongo_documents import (
+    delivery_doc,
+    delivery_from,
+    entry_doc,
+    entry_from,
+    new_balance_fields,
+    new_delivery,
+    session_doc,
+    session_from,
+)
+from service.store.mongo_schema import (
+    CHECKOUT_SESSION_VALIDATOR,
+    CHECKOUT_SESSIONS,
+    INDEXES,
+    PENDING_SESSION_GRACE_SECONDS,
+    IndexSpec,
+    stale_indexes,
+    supports_transactions,
+)
+
+from .builders import draft, new_session
+
+BSON_TYPES: dict[str, Any] = {
+    "string": str, "date": datetime, "object": dict, "int": int, "null": type(None),
+    "number": (int, float), "objectId": bson.ObjectId, "bool": bool,
+}
+
+
+def schema_errors(doc: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """The parts of `$jsonSchema` the validator uses: required, bsonType, enum."""
+    errors = [f"missing {name}" for name in schema.get("required", []) if name not in doc]
+    for name, rule in schema.get("properties", {}).items():
+        if name not in doc:
+            continue
+        value = doc[name]
+        kinds = rule["bsonType"] if isinstance(rule["bsonType"], list) else [rule["bsonType"]]
+        if isinstance(value, bool) or not isinstance(value, tuple(BSON_TYPES[k] for k in kinds)):
+            errors.append(f"{name}: {value!r} is not {kinds}")
+        if "enum" in rule and value not in rule["enum"]:
+            errors.append(f"{name}: {value!r} not in {rule['enum']}")
+    return errors
+
+
+def index(collection: str, name: str) -> IndexSpec:
+    return next(spec for spec in INDEXES[collection] if spec.name == name)
+
+
+# ---------------------------------------------------------------------------- indexes
+def test_pending_checkout_sessions_expire_through_a_partial_ttl_index() -> None:
+    ttl = index(CHECKOUT_SESSIONS, "expires_at_pending_ttl")
+    assert ttl.keys == (("expires_at", 1),)
+    assert ttl.options["partialFilterExpression"] == {"status": "pending"}
+    assert ttl.options["expireAfterSeconds"] == PENDING_SESSION_GRACE_SECONDS
+    assert PENDING_SESSION_GRACE_SECONDS > 3 * 24 * 3600  # Stripe retries webhooks for 3 days
+
+
+def test_no_ttl_index_touches_paid_sessions_or_the_ledger() -> None:
+    ttls = {(collection, spec.name) for collection, specs in INDEXES.items() for spec in specs
+            if "expireAfterSeconds" in spec.options}
+    assert ttls == {(CHECKOUT_SESSIONS, "expires_at_pending_ttl"),
+                    ("rate_limits", "expires_at_ttl")}
+
+
+def test_checkout_sessions_keep_the_seeds_indexes_with_session_id_unique() -> None:
+    assert index(CHECKOUT_SESSIONS, "site_id_1_user_id_1").keys == (("site_id", 1),
+                                                                    ("user_id", 1))
+    session_id = index(CHECKOUT_SESSIONS, "session_id_1")
+    assert session_id.keys == (("session_id", 1),)
+    assert session_id.options == {"unique": True}
+
+
+@pytest.mark.parametrize(("collection", "name", "keys"), [
+    ("ledger", "source_ref_unique", (("source_ref", 1),)),
+    ("sites", "instance_id_unique", (("instance_id", 1),)),
+    ("packages", "package_id_unique", (("package_id", 1),)),
+    ("stripe_events", "event_id_unique", (("event_id", 1),)),
+    ("webhook_outbox", "delivery_id_unique", (("delivery_id", 1),)),
+    ("balances", "site_user_unique", (("site_id", 1), ("user_id", 1))),
+])
+def test_exactly_once_rests_on_unique_indexes(collection: str, name: str,
+                                              keys: tuple[tuple[str, int], ...]) -> None:
+    spec = index(collection, name)
+    assert (spec.keys, spec.options.get("unique")) == (keys, True)
+
+
+def test_ledger_is_indexed_for_reversals_and_per_user_listing() -> None:
+    assert index("ledger", "parent_ref").keys == (("parent_ref", 1),)
+    assert index("ledger", "site_user_newest").keys == (("site_id", 1), ("user_id", 1),
+                                                        ("_id", -1))
+
+
+def test_every_index_spec_is_a_valid_pymongo_index_model() -> None:
+    for specs in INDEXES.values():
+        for spec in specs:
+            document = IndexModel(list(spec.keys), **spec.kwargs()).document
+            assert document["name"] == spec.name
+
+
+# ---------------------------------------------------------------------------- stale indexes
+SEED_INDEXES = [
+    {"v": 2, "key": {"_id": 1}, "name": "_id_"},
+    {"v": 2, "key": {"expires_at": 1}, "name": "expires_at_1", "expireAfterSeconds": 0},
+    {"v": 2, "key": {"site_id": 1, "user_id": 1}, "name": "site_id_1_user_id_1"},
+    {"v": 2, "key": {"session_id": 1}, "name": "session_id_1"},
+]
+
+
+def test_the_seeds_ttl_and_non_unique_session_index_are_dropped() -> None:
+    assert stale_indexes(SEED_INDEXES, INDEXES[CHECKOUT_SESSIONS]) == \
+        ["expires_at_1", "session_id_1"]
+
+
+def test_our_own_indexes_are_never_stale() -> None:
+    ours = [{"key": dict(spec.keys), "name": spec.name, **spec.options}
+            for spec in INDEXES[CHECKOUT_SESSIONS]]
+    ours[0]["key"] = {k: float(v) for k, v in ours[0]["key"].items()}  # servers may say 1.0
+    assert stale_indexes([SEED_INDEXES[0], *ours], INDEXES[CHECKOUT_SESSIONS]) == []
+
+
+def test_a_ttl_with_another_grace_is_replaced() -> None:
+    old = {"key": {"expires_at": 1}, "name": "expires_at_pending_ttl",
+           "expireAfterSeconds": 0, "partialFilterExpression": {"status": "pending"}}
+    assert stale_indexes([old], INDEXES[CHECKOUT_SESSIONS]) == ["expires_at_pending_ttl"]
+
+
+# ---------------------------------------------------------------------------- validator
+def test_validator_is_the_seeds_with_our_string_ids() -> None:
+    schema = CHECKOUT_SESSION_VALIDATOR["$jsonSchema"]
+    assert schema["required"] == ["site_id", "user_id", "session_id", "package_id",
+                                  "created_at"]
+    properties = schema["properties"]
+    assert properties["site_id"] == {"bsonType": "string"}
+    assert properties["user_id"] == {"bsonType": "string"}
+    assert properties["status"]["enum"] == ["pending", "completed", "expired"]
+    assert properties["credit_type"]["enum"] == ["article", "image", "rewrite"]
+    assert properties["created_at"] == {"bsonType": "date"}
+
+
+def test_a_stored_session_satisfies_the_validator() -> None:
+    schema = CHECKOUT_SESSION_VALIDATOR["$jsonSchema"]
+    assert schema_errors(session_doc(new_session("site_1")), schema) == []
+    assert schema_errors(session_doc(new_session("site_1", user_email=None,
+                                                 expires_at=None)), schema) == []
+
+
+def test_the_validator_rejects_the_seeds_id_types_and_unknown_statuses() -> None:
+    schema = CHECKOUT_SESSION_VALIDATOR["$jsonSchema"]
+    doc = session_doc(new_session("site_1"))
+    assert schema_errors({**doc, "user_id": 42}, schema)
+    assert schema_errors({**doc, "site_id": bson.ObjectId()}, schema)
+    assert schema_errors({**doc, "status": "paid"}, schema)
+    assert schema_errors({**doc, "created_at": "2025-11-06T00:00:00Z"}, schema)
+    assert schema_errors({k: v for k, v in doc.items() if k != "session_id"}, schema)
+
+
+# ---------------------------------------------------------------------------- documents
+def bson_round_trip(doc: dict[str, Any]) -> dict[str, Any]:
+    return bson.decode(bson.encode(doc), codec_options=CodecOptions(tz_aware=True))
+
+
+def test_session_dates_are_bson_dates_and_read_back_to_the_millisecond() -> None:
+    session = new_session("site_1", created_at="2025-11-06T00:15:45.948491Z",
+                          completed_at="2025-11-06T00:20:00.000000Z")
+    doc = session_doc(session)
+    assert all(isinstance(doc[k], datetime) for k in ("created_at", "expires_at",
+                                                     "completed_at"))
+    back = session_from(bson_round_trip(doc))
+    assert back.created_at == "2025-11-06T00:15:45.948000Z"
+    assert back.completed_at == session.completed_at
+    assert back.expires_at == session.expires_at  # the builder keeps milliseconds
+
+
+def test_ledger_entries_round_trip_and_start_unreversed() -> None:
+    entry = LedgerEntry("txn_1", "site_1", "42", "image", 20, 20, "purchase", "checkout:cs_1",
+                        None, "checkout", {"session_id": "cs_1"}, "2025-11-06T00:00:00.000001Z")
+    doc = entry_doc(entry, state="pending")
+    assert (doc["state"], doc["reversed"]) == ("pending", 0)
+    assert entry_from(bson_round_trip(doc)) == entry
+
+
+def test_deliveries_round_trip_with_their_attempt_log() -> None:
+    delivery = new_delivery(draft("site_1"))
+    doc = delivery_doc(delivery)
+    assert (doc["lease_owner"], doc["lease_until"]) == (None, None)
+    attempts = [{"delivery_id": delivery.delivery_id, "attempt": n, "at": 10.0 + n,
+                 "status_code": 500, "error": "boom", "duration_ms": 1.5} for n in (2, 1)]
+    back = delivery_from(bson_round_trip(doc), attempts)
+    assert back.delivery_id == delivery.delivery_id
+    assert back.attempt_log == (WebhookAttempt(1, 11.0, 500, "boom", 1.5),
+                                WebhookAttempt(2, 12.0, 500, "boom", 1.5))
+
+
+def test_a_new_balance_document_zeroes_every_other_credit_type() -> None:
+    assert new_balance_fields("image") == {"credits.article": 0, "credits.rewrite": 0}
+
+
+# ---------------------------------------------------------------------------- topology
+@pytest.mark.parametrize(("hello", "transactions"), [
+    ({"isWritablePrimary": True, "setName": "rs0", "logicalSessionTimeoutMinutes": 30}, True),
+    ({"isWritablePrimary": True, "msg": "isdbgrid", "logicalSessionTimeoutMinutes": 30}, True),
+    ({"isWritablePrimary": True, "logicalSessionTimeoutMinutes": 30}, False),
+    ({"isWritablePrimary": True, "setName": "rs0"}, False),
+])
+def test_transactions_are_used_only_on_a_replica_set_or_mongos(
+        hello: dict[str, Any], transactions: bool) -> None:
+    assert supports_transactions(hello) is transactions
+
+
+# ---------------------------------------------------------------------------- the adapter
+def test_mongo_store_implements_every_store_method_with_its_signature() -> None:
+    store = MongoStore("mongodb://localhost:27017", database="rakubun_test")
+    assert isinstance(store, Store)
+    for name, method in inspect.getmembers(Store, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        ours = getattr(MongoStore, name)
+        assert inspect.iscoroutinefunction(ours), name
+        assert inspect.signature(ours) == inspect.signature(method), name
