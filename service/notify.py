@@ -43,6 +43,9 @@ class WebhookDispatcher:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._wake: asyncio.Event | None = None
         self._stopping = False
+        # One round at a time per process: an admin flush waits for the background round's
+        # in-flight attempts instead of answering while they still hold their leases.
+        self._round = asyncio.Lock()
         self._client: httpx.AsyncClient | None = None
 
     def wake(self) -> None:
@@ -79,6 +82,10 @@ class WebhookDispatcher:
     async def deliver_due(self, *, include_scheduled: bool = False,
                           limit: int = 50) -> FlushResult:
         """Claim and attempt due deliveries (all pending ones with include_scheduled)."""
+        async with self._round:
+            return await self._deliver_due(include_scheduled, limit)
+
+    async def _deliver_due(self, include_scheduled: bool, limit: int) -> FlushResult:
         attempted = delivered = 0
         while True:
             batch = await self.store.claim_due_webhooks(
