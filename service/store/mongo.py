@@ -27,6 +27,7 @@ Which guarantee holds depends on the server, detected once in `open()` from `hel
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -102,26 +103,43 @@ T = TypeVar("T")
 Session = AsyncClientSession | None
 Doc = dict[str, Any]
 
-# MongoDB error codes met while two workers create the schema at once.
-NAMESPACE_EXISTS, INDEX_NOT_FOUND = 48, 27
+log = logging.getLogger(__name__)
+
+# MongoDB error codes met while creating the schema (two workers at once, a least-privilege
+# user without collMod).
+NAMESPACE_EXISTS, INDEX_NOT_FOUND, UNAUTHORIZED = 48, 27, 13
 
 
 # ------------------------------------------------------------------ schema
+async def _set_validator(db: AsyncDatabase, name: str, validator: Doc) -> None:
+    """Replace a collection's validator only when it differs: collMod needs the dbAdmin
+    role, which an application user may lack, and an old validator is not fatal."""
+    async for info in await db.list_collections(filter={"name": name}):
+        if info.get("options", {}).get("validator") == validator:
+            return
+    try:
+        await db.command("collMod", name, validator=validator)
+    except OperationFailure as exc:
+        if exc.code != UNAUTHORIZED:
+            raise
+        log.warning("cannot update the validator of %s (no collMod privilege)", name)
+
+
 async def create_schema(db: AsyncDatabase) -> None:
     """Create collections, the validator and indexes; drop indexes that contradict ours.
     Idempotent, and safe when several workers open the store at once."""
     names = set(await db.list_collection_names())
     for name, validator in VALIDATORS.items():
-        if name in names:
-            await db.command("collMod", name, validator=validator)
-            continue
         try:
-            await db.create_collection(name, validator=validator)
+            if name not in names:
+                await db.create_collection(name, validator=validator)
+                continue
         except CollectionInvalid:
-            await db.command("collMod", name, validator=validator)
+            pass  # another worker created it a moment ago
         except OperationFailure as exc:
             if exc.code != NAMESPACE_EXISTS:
                 raise
+        await _set_validator(db, name, validator)
     for name, specs in INDEXES.items():
         collection = db[name]
         if name in names:

@@ -723,7 +723,8 @@ class SQLiteStore:
         delivered: bool,
         next_attempt_at: float | None,
     ) -> None:
-        status = "delivered" if delivered else ("pending" if next_attempt_at else "failed")
+        status = ("delivered" if delivered
+                  else "pending" if next_attempt_at is not None else "failed")
 
         def record(c: sqlite3.Connection) -> None:
             c.execute("INSERT INTO webhook_attempts VALUES (?,?,?,?,?,?)",

@@ -110,8 +110,9 @@ class AsyncCollection:
 
 
 class AsyncDatabase:
-    def __init__(self, db: mongomock.Database) -> None:
+    def __init__(self, db: mongomock.Database, validators: dict[str, Any]) -> None:
         self._db = db
+        self._validators = validators  # mongomock keeps none: remembered, not applied
 
     def __getitem__(self, name: str) -> AsyncCollection:
         return AsyncCollection(self._db[name])
@@ -122,12 +123,19 @@ class AsyncDatabase:
     async def list_collection_names(self, **kwargs: Any) -> list[str]:
         return self._db.list_collection_names()
 
+    async def list_collections(self, filter: dict[str, Any]) -> AsyncCursor:
+        names = [n for n in self._db.list_collection_names() if n == filter["name"]]
+        return AsyncCursor(iter([{"name": n, "options": {"validator": self._validators.get(n)}}
+                                 for n in names]))
+
     async def create_collection(self, name: str, **kwargs: Any) -> AsyncCollection:
-        kwargs.pop("validator", None)  # mongomock keeps no validators
+        self._validators[name] = kwargs.pop("validator", None)
         return AsyncCollection(self._db.create_collection(name, **_plain(kwargs)))
 
     async def command(self, name: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return {"ok": 1}  # collMod of the validator: nothing to keep
+        if name == "collMod":
+            self._validators[args[0]] = kwargs.get("validator")
+        return {"ok": 1}
 
 
 class AsyncAdmin:
@@ -141,9 +149,10 @@ class AsyncMongoClient:
     def __init__(self, server: mongomock.MongoClient) -> None:
         self.server = server
         self.admin = AsyncAdmin()
+        self.validators: dict[str, Any] = {}
 
     def get_database(self, name: str, **kwargs: Any) -> AsyncDatabase:
-        return AsyncDatabase(self.server[name])
+        return AsyncDatabase(self.server[name], self.validators)
 
     async def close(self) -> None:
         pass
