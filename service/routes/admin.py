@@ -166,7 +166,13 @@ async def create_package(call: Call) -> Reply:
     return 201, {"success": True, "package": package.to_api()}
 
 
+#: What an update may change; a package's id and credit type are fixed.
+UPDATABLE_PACKAGE_FIELDS = ("name", "credits", "price", "currency", "description", "is_popular",
+                            "active", "sort_order")
+
+
 async def _update_package(call: Call, fields: dict[str, Any], action: str) -> Reply:
+    fields = {k: v for k, v in fields.items() if k in UPDATABLE_PACKAGE_FIELDS}
     if "currency" in fields:
         fields = {**fields, "currency": fields["currency"].upper()}
     package = await call.services.store.update_package(call.params["package_id"], fields)
