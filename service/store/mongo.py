@@ -23,6 +23,9 @@ Which guarantee holds depends on the server, detected once in `open()` from `hel
   source_ref), between 2 and 3 an entry without balance_after and possibly a lost plugin
   webhook; a crash inside reverse() after its claim can lose that reversal. Run a replica
   set (a single node will do) for money you care about.
+
+Outside money, every write is one single-document operation in both modes (compare-and-set
+status transitions, outbox leases, counters). Needs MongoDB 5.0+ (snapshot reads).
 """
 
 from __future__ import annotations
