@@ -1,28 +1,9 @@
 """The MongoDB store on pymongo's async client: a replica set, Atlas, or a standalone server.
 
-Every money primitive (grant_once, deduct, adjust, reverse, and the welcome credits of
-ensure_user) takes the same three steps, see `_apply`:
-
-1. reserve: insert its ledger entry in state `pending`. The ledger's UNIQUE `source_ref`
-   makes exactly one caller the owner; any other gets DuplicateKeyError and replays the
-   first entry. The ledger is permanent, so exactly-once never rests on a TTL'd document.
-2. move the balance with one conditional single-document update: a deduction's filter is
-   `{credits.<type>: {$gte: amount}}`, so it never goes below zero and loses no update.
-3. finalise the entry (`balance_after`, state `applied`) and enqueue the plugin webhook;
-   or, when the floor refused the change, delete the reservation.
-
-Which guarantee holds depends on the server, detected once in `open()` from `hello`:
-
-* replica set or mongos (`self.transactions` True): the steps run inside ONE multi-document
-  transaction (snapshot reads, majority commit), so they happen together or not at all;
-  nobody else ever sees a pending entry.
-* standalone server (`self.transactions` False): no transactions exist there, so each step
-  is its own atomic single-document write. Exactly-once and never-below-zero still hold
-  under any concurrency; all-or-nothing does not. A crash between steps 1 and 2 leaves a
-  pending entry whose credits were never moved (reconcile() reports it with its
-  source_ref), between 2 and 3 an entry without balance_after and possibly a lost plugin
-  webhook; a crash inside reverse() after its claim can lose that reversal. Run a replica
-  set (a single node will do) for money you care about.
+Money moves in `mongo_money.py`, which says what is guaranteed where: on a replica set or
+mongos (detected in `open()` from `hello`) every money primitive runs in one multi-document
+transaction; on a standalone server each of its steps is one atomic single-document write,
+exactly-once and never below zero, but not all-or-nothing across a crash.
 
 Outside money, every write is one single-document operation in both modes (compare-and-set
 status transitions, outbox leases, counters). Needs MongoDB 5.0+ (snapshot reads).
@@ -33,7 +14,6 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -71,20 +51,16 @@ from ..domain.models import (
 )
 from .base import DuplicateError, StoreError, UnknownGrantError
 from .mongo_documents import (
-    APPLIED,
     PACKAGE_FIELDS,
     PENDING,
     attempt_doc,
     balances_from,
     delivery_doc,
     delivery_from,
-    entry_doc,
     entry_from,
     intent_doc,
     intent_from,
-    new_balance_fields,
     new_delivery,
-    new_transaction_id,
     package_doc,
     package_from,
     session_doc,
@@ -93,6 +69,7 @@ from .mongo_documents import (
     site_from,
     transition_fields,
 )
+from .mongo_money import apply_change, balances_of
 from .mongo_schema import (
     CHECKOUT_SESSIONS,
     INDEXES,
@@ -156,76 +133,6 @@ async def create_schema(db: AsyncDatabase) -> None:
         if specs:
             await collection.create_indexes(
                 [IndexModel(list(spec.keys), **spec.kwargs()) for spec in specs])
-
-
-# ------------------------------------------------------------------ money steps
-async def _balances(db: AsyncDatabase, s: Session, site_id: str, user_id: str) -> Balances:
-    doc = await db.balances.find_one({"site_id": site_id, "user_id": user_id}, session=s)
-    return balances_from(doc)
-
-
-async def _touch_user(db: AsyncDatabase, s: Session, site_id: str, user_id: str) -> None:
-    """Create the user and its balances on first sight through a credit (no welcome credits
-    then, as on SQLite), before the reservation, so step 2 finds its document."""
-    key = {"site_id": site_id, "user_id": user_id}
-    await db.users.update_one(
-        key, {"$setOnInsert": {"email": None, "created_at": now_iso(), "welcomed": True}},
-        upsert=True, session=s)
-    await db.balances.update_one(
-        key, {"$setOnInsert": {"credits": dict.fromkeys(CREDIT_TYPES, 0)}}, upsert=True,
-        session=s)
-
-
-async def _move_balance(db: AsyncDatabase, s: Session, site_id: str, user_id: str,
-                        credit_type: str, delta: int, floor: int | None) -> Doc | None:
-    """Step 2: one atomic update of the balances document. With a floor, a decrease only
-    matches a balance that stays at or above it; None when it did not match."""
-    query: Doc = {"site_id": site_id, "user_id": user_id}
-    guarded = floor is not None and delta < 0
-    if guarded:
-        query[f"credits.{credit_type}"] = {"$gte": floor - delta}
-    return await db.balances.find_one_and_update(
-        query,
-        {"$inc": {f"credits.{credit_type}": delta},
-         "$setOnInsert": new_balance_fields(credit_type)},
-        upsert=not guarded, return_document=ReturnDocument.AFTER, session=s)
-
-
-async def _apply(
-    db: AsyncDatabase,
-    s: Session,
-    *,
-    site_id: str,
-    user_id: str,
-    credit_type: str,
-    delta: int,
-    source_ref: str,
-    kind: str,
-    floor: int | None,
-    parent_ref: str | None = None,
-    reason: str | None = None,
-    meta: dict[str, Any] | None = None,
-    notify: NotifyFn | None = None,
-) -> tuple[LedgerEntry | None, Balances]:
-    """Reserve, move, finalise (see the module docstring). Raises DuplicateKeyError when
-    `source_ref` exists; answers (None, balances) when the floor refused the change."""
-    entry = LedgerEntry(new_transaction_id(), site_id, user_id, credit_type, delta, 0, kind,
-                        source_ref, parent_ref, reason, meta or {}, now_iso())
-    if delta > 0:
-        await _touch_user(db, s, site_id, user_id)
-    await db.ledger.insert_one(entry_doc(entry, state=PENDING), session=s)
-    moved = await _move_balance(db, s, site_id, user_id, credit_type, delta, floor)
-    if moved is None:
-        await db.ledger.delete_one({"source_ref": source_ref, "state": PENDING}, session=s)
-        return None, await _balances(db, s, site_id, user_id)
-    balances = balances_from(moved)
-    entry = replace(entry, balance_after=int(moved["credits"][credit_type]))
-    await db.ledger.update_one(
-        {"source_ref": source_ref},
-        {"$set": {"balance_after": entry.balance_after, "state": APPLIED}}, session=s)
-    if notify is not None and (draft := notify(entry, balances)) is not None:
-        await db.webhook_outbox.insert_one(delivery_doc(new_delivery(draft)), session=s)
-    return entry, balances
 
 
 async def _group(db: AsyncDatabase, collection: str, match: Doc, key: Any, value: Any,
@@ -354,7 +261,7 @@ class MongoStore:
     async def _user(self, doc: Doc | None) -> User | None:
         if doc is None:
             return None
-        balances = await _balances(self.db, None, doc["site_id"], doc["user_id"])
+        balances = await balances_of(self.db, None, doc["site_id"], doc["user_id"])
         return User(doc["site_id"], doc["user_id"], doc.get("email"), balances,
                     doc["created_at"])
 
@@ -415,14 +322,14 @@ class MongoStore:
         notify: NotifyFn | None = None,
     ) -> MoneyResult:
         async def grant(s: Session) -> MoneyResult:
-            entry, balances = await _apply(
+            entry, balances = await apply_change(
                 self.db, s, site_id=site_id, user_id=user_id, credit_type=credit_type,
                 delta=credits, source_ref=source_ref, kind=kind, floor=None, reason=reason,
                 meta=meta, notify=notify)
             return MoneyResult(True, entry, balances)
 
         async def replay(first: LedgerEntry) -> MoneyResult:
-            balances = await _balances(self.db, None, first.site_id, first.user_id)
+            balances = await balances_of(self.db, None, first.site_id, first.user_id)
             return MoneyResult(False, first, balances)
 
         return await self._once(source_ref, grant, replay)
@@ -432,14 +339,14 @@ class MongoStore:
                            notify: NotifyFn | None) -> DeductResult:
         """A change that the balance must cover (floor 0), once per source_ref."""
         async def change(s: Session) -> DeductResult:
-            entry, balances = await _apply(
+            entry, balances = await apply_change(
                 self.db, s, site_id=site_id, user_id=user_id, credit_type=credit_type,
                 delta=delta, source_ref=source_ref, kind=kind, floor=0, reason=reason,
                 notify=notify)
             return DeductResult(entry is not None, entry, balances)
 
         async def replay(first: LedgerEntry) -> DeductResult:
-            return DeductResult(True, first, await _balances(self.db, None, site_id, user_id),
+            return DeductResult(True, first, await balances_of(self.db, None, site_id, user_id),
                                 replayed=True)
 
         return await self._once(source_ref, change, replay)
@@ -494,10 +401,10 @@ class MongoStore:
                 {"$set": {"reversed": target}},
                 projection={"reversed": 1}, return_document=ReturnDocument.BEFORE, session=s)
             if before is None:
-                return MoneyResult(False, None, await _balances(
+                return MoneyResult(False, None, await balances_of(
                     self.db, s, grant["site_id"], grant["user_id"]))
             already = int(before.get("reversed") or 0)
-            entry, balances = await _apply(
+            entry, balances = await apply_change(
                 self.db, s, site_id=grant["site_id"], user_id=grant["user_id"],
                 credit_type=grant["credit_type"], delta=-(target - already),
                 source_ref=f"{grant_ref}#reversal:{target}", kind="reversal", floor=None,
@@ -721,7 +628,9 @@ class MongoStore:
         cursor = self.db.webhook_outbox.find({"site_id": site_id}).sort("_id", -1)
         return await self._with_attempts(await cursor.skip(offset).limit(limit).to_list())
 
-    async def retry_webhook_delivery(self, delivery_id: str, *, now: float) -> WebhookDelivery | None:
+    async def retry_webhook_delivery(
+        self, delivery_id: str, *, now: float
+    ) -> WebhookDelivery | None:
         await self.db.webhook_outbox.update_one(
             {"delivery_id": delivery_id},
             {"$set": {"status": "pending", "next_attempt_at": now, "delivered_at": None}})

@@ -55,7 +55,8 @@ def to_iso(value: datetime | str | None) -> str | None:
 
 def _build(cls: type[T], doc: dict[str, Any]) -> T:
     """The dataclass `cls` from the document's fields of the same names."""
-    return cls(**{f.name: doc[f.name] for f in fields(cls) if f.name in doc})  # type: ignore[arg-type]
+    values = {f.name: doc[f.name] for f in fields(cls) if f.name in doc}  # type: ignore[arg-type]
+    return cls(**values)
 
 
 # ------------------------------------------------------------------ sites, packages

@@ -243,7 +243,8 @@ async def test_opening_a_seed_database_replaces_its_dangerous_indexes() -> None:
     seed.create_indexes([IndexModel([("expires_at", 1)], expireAfterSeconds=0),
                          IndexModel([("site_id", 1), ("user_id", 1)]),
                          IndexModel([("session_id", 1)])])
-    store = MongoStore("mongodb://seed.invalid", client=AsyncMongoClient(server))  # type: ignore[arg-type]
+    client: Any = AsyncMongoClient(server)
+    store = MongoStore("mongodb://seed.invalid", client=client)
     await store.open()
     indexes = {i["name"]: i for i in seed.list_indexes()}
     assert "expires_at_1" not in indexes
