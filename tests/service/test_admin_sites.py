@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 
 def assert_error(response, status: int, code: str) -> dict:
     assert response.status_code == status, response.text
@@ -179,6 +177,6 @@ async def test_a_delivery_can_be_retried_and_an_unknown_one_is_404(service, site
                  "delivery_not_found")
 
 
-@pytest.mark.parametrize("site_id", ["bad id", "x" * 65])
-async def test_a_malformed_site_id_is_400(service, site_id):
-    assert_error(await admin(service, "GET", f"/sites/{site_id}"), 400, "validation_error")
+async def test_a_malformed_site_id_is_400(service):
+    for site_id in ("bad id", "x" * 65, "a.b"):
+        assert_error(await admin(service, "GET", f"/sites/{site_id}"), 400, "validation_error")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import httpx
-import pytest
 
 from service.contract import Contract
 
@@ -33,11 +32,11 @@ async def test_missing_authorization_is_401_missing_authorization(site):
     assert_error(await credits(site, headers), 401, "missing_authorization")
 
 
-@pytest.mark.parametrize("value", ["", "Bearer", "Basic dXNlcjpwYXNz", "Token abc", "bearer"])
-async def test_an_authorization_that_is_not_a_bearer_token_is_401_missing_authorization(
-        site, value):
-    assert_error(await credits(site, site.headers(Authorization=value)), 401,
-                 "missing_authorization")
+async def test_an_authorization_that_is_not_a_bearer_token_is_401_missing_authorization(site):
+    for value in ("", "Bearer", "Basic dXNlcjpwYXNz", "Token abc", "bearer", site.token):
+        response = await credits(site, site.headers(Authorization=value))
+        assert response.status_code == 401, value
+        assert_error(response, 401, "missing_authorization")
 
 
 async def test_missing_instance_id_is_401_missing_instance_id(site):
@@ -99,11 +98,11 @@ async def test_the_user_agent_is_never_required(site):
     assert response.status_code == 200, response.text
 
 
-@pytest.mark.parametrize("agent", ["WordPress/6.8.1; https://blog.example.com",
-                                   "curl/8.0", "Rakubun-WordPress-Plugin/1.0.0"])
-async def test_any_user_agent_is_accepted(site, agent):
-    response = await credits(site, site.headers(**{"User-Agent": agent}))
-    assert response.status_code == 200, response.text
+async def test_any_user_agent_is_accepted(site):
+    for agent in ("WordPress/6.8.1; https://blog.example.com", "curl/8.0",
+                  "Rakubun-WordPress-Plugin/1.0.0"):
+        response = await credits(site, site.headers(**{"User-Agent": agent}))
+        assert response.status_code == 200, (agent, response.text)
 
 
 async def test_every_plugin_operation_refuses_a_call_without_credentials(site):
@@ -151,11 +150,11 @@ async def test_auth_debug_says_unauthenticated_for_a_wrong_or_missing_token(site
     assert missing.json()["headers"]["token_length"] == 0
 
 
-@pytest.mark.parametrize("authorization", ["{token}", "Token{token}", "Bearer{token}"])
-async def test_auth_debug_never_echoes_a_token_sent_without_a_scheme(site, authorization):
-    value = authorization.format(token=site.token)
-    response = await site.service.http.get(f"{site.service.url}/api/v1/auth/debug",
-                                           headers=site.headers(Authorization=value))
-    assert response.status_code == 200, response.text
-    assert site.token not in response.text
-    assert response.json()["headers"]["authorization_present"] is True
+async def test_auth_debug_never_echoes_a_token_sent_without_a_scheme(site):
+    for value in (site.token, f"Token{site.token}", f"Bearer{site.token}",
+                  f"Bearer {site.token}"):
+        response = await site.service.http.get(f"{site.service.url}/api/v1/auth/debug",
+                                               headers=site.headers(Authorization=value))
+        assert response.status_code == 200, response.text
+        assert site.token not in response.text, value
+        assert response.json()["headers"]["authorization_present"] is True

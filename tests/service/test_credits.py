@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 FREE = {"article_credits": 5, "image_credits": 10, "rewrite_credits": 3}
 
 
@@ -240,6 +238,7 @@ async def test_an_unknown_user_has_no_transactions_and_is_not_created(site):
     assert await site.service.store.get_user(site.site_id, "404") is None
 
 
-@pytest.mark.parametrize("params", [{"user_id": "1", "limit": "500"}, {"limit": "5"}])
-async def test_bad_transaction_queries_are_400(site, params):
-    assert_error(await site.get("/users/transactions", params=params), 400, "validation_error")
+async def test_bad_transaction_queries_are_400(site):
+    for params in ({"user_id": "1", "limit": "500"}, {"limit": "5"}):
+        assert_error(await site.get("/users/transactions", params=params), 400,
+                     "validation_error")

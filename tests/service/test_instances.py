@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 
 def assert_error(response, status: int, code: str) -> dict:
     assert response.status_code == status, response.text
@@ -51,15 +49,15 @@ async def test_an_update_changes_the_metadata_and_keeps_the_rest(site):
     assert stored.admin_email == "new-admin@example.com"
 
 
-@pytest.mark.parametrize("field", ["api_token", "webhook_secret", "token_hash", "status",
-                                   "site_id", "instance_id"])
-async def test_an_update_cannot_touch_tokens_secrets_status_or_ids(site, field):
+async def test_an_update_cannot_touch_tokens_secrets_status_or_ids(site):
     before = await site.service.store.get_site(site.site_id)
-    response = await site.put(f"/instances/{site.instance_id}",
-                              json={"theme": "T", field: "attacker-value"})
-    assert_error(response, 400, "validation_error")
-    after = await site.service.store.get_site(site.site_id)
-    assert after == before
+    for field in ("api_token", "webhook_secret", "token_hash", "status", "site_id",
+                  "instance_id"):
+        response = await site.put(f"/instances/{site.instance_id}",
+                                  json={"theme": "T", field: "attacker-value"})
+        assert response.status_code == 400, field
+        assert_error(response, 400, "validation_error")
+    assert await site.service.store.get_site(site.site_id) == before
     assert (await site.get(f"/instances/{site.instance_id}")).status_code == 200
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-import pytest
-
 REGISTRATION = {
     "site_url": "https://blog.example.com/",
     "site_title": "テストブログ",
@@ -110,12 +108,12 @@ async def test_a_duplicate_instance_is_409_without_any_secret(service):
     assert await site_count(service) == 1
 
 
-@pytest.mark.parametrize("missing", ["instance_id", "site_url", "admin_email"])
-async def test_a_missing_required_field_is_400_and_creates_nothing(service, missing):
-    body = {"instance_id": "missing", **REGISTRATION}
-    body.pop(missing)
-    body_text = assert_error(await register(service, **body), 400, "validation_error")
-    assert missing in body_text["message"]
+async def test_a_missing_required_field_is_400_and_creates_nothing(service):
+    for missing in ("instance_id", "site_url", "admin_email"):
+        body = {"instance_id": "missing", **REGISTRATION}
+        body.pop(missing)
+        answer = assert_error(await register(service, **body), 400, "validation_error")
+        assert missing in answer["message"]
     assert await site_count(service) == 0
 
 
