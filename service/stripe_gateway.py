@@ -115,7 +115,8 @@ class StripeGateway:
         try:
             stripe.WebhookSignature.verify_header(payload, signature, secret,
                                                   tolerance=SIGNATURE_TOLERANCE_SECONDS)
-        except stripe.SignatureVerificationError as exc:
+        except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
+            # Stripe signs UTF-8 text; bytes that are not UTF-8 cannot carry its signature.
             raise ApiError(400, "invalid_signature",
                            "Stripe signature verification failed") from exc
 
