@@ -236,9 +236,34 @@ def _security(op: dict[str, Any]) -> str:
     return "plugin"
 
 
+#: No request the plugin or an admin sends nests deeper; deeper bodies only exhaust the stack.
+MAX_JSON_DEPTH = 32
+
+
 def parse_json_body(raw: bytes) -> Any:
     """Decode a JSON body or raise the envelope's `invalid_json`."""
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, "invalid_json", "The body is not valid JSON") from exc
+    if _depth_exceeds(body, MAX_JSON_DEPTH):
+        raise ApiError(400, "invalid_json",
+                       f"The body nests deeper than {MAX_JSON_DEPTH} levels")
+    return body
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Iterative, so measuring a deep body cannot exhaust the stack either."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False

@@ -74,6 +74,18 @@ async def test_malformed_json_is_400_invalid_json(service):
         envelope(response, 400, "invalid_json")
 
 
+async def test_absurdly_nested_json_is_400_invalid_json(site):
+    for depth in (40, 900, 5000, 200_000):
+        raw = b'{"user_id": 1, "x": ' + b"[" * depth + b"]" * depth + b"}"
+        response = await site.post("/analytics/usage", content=raw,
+                                   headers={"Content-Type": "application/json"})
+        assert response.status_code == 400, (depth, response.text)
+        envelope(response, 400, "invalid_json")
+    reasonable = {"generations": [{"user_id": "1", "created_at": "2025-11-06 09:20:01"}],
+                  "sync_period": {"from": "2025-11-06 08:20:01"}, "extra": [[[{"a": [1]}]]]}
+    assert (await site.post("/analytics/usage", json=reasonable)).status_code == 200
+
+
 async def test_malformed_json_on_an_authenticated_call_is_400_invalid_json(site):
     response = await site.post("/users/deduct-credits", content=b'{"user_id": 1,',
                                headers={"Content-Type": "application/json"})
