@@ -111,6 +111,12 @@ def handle_exception(request: Request, exc: Exception) -> HTTPResponse:
         status = getattr(exc, "status_code", 500) or 500
         code, message = SANIC_ERROR_CODES.get(status, ("error", "The request failed"))
         headers = dict(getattr(exc, "headers", {}) or {})
+        if status == 405 and not any(name.lower() == "allow" for name in headers):
+            # Sanic names the allowed methods of static paths only; the spec knows them all.
+            contract: Contract = request.app.ctx.services.contract
+            allowed = contract.allowed_methods(request.path)
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
         return error_response(status, code, message, headers=headers or None)
     log.exception("unhandled error on %s %s", request.method, request.path)
     return error_response(500, "internal_error", "An unexpected error occurred")
@@ -126,7 +132,8 @@ def bind_operations(app: Sanic, contract: Contract, handlers: dict[str, Handler]
     for op in contract.operations.values():
         # Every answer is JSON; naming the format spares Sanic parsing each handler's source.
         app.add_route(endpoint_for(op, handlers[op.operation_id]), op.sanic_uri,
-                      methods=[op.method], name=op.operation_id, error_format="json")
+                      methods=[op.method], name=op.operation_id, error_format="json",
+                      unquote=True)
 
 
 def endpoint_for(op: Operation, handler: Handler):  # noqa: ANN201 - a Sanic route

@@ -77,6 +77,11 @@ class Operation:
         """`/api/v1/instances/{instance_id}` as Sanic writes it: `<instance_id>`."""
         return re.sub(r"{([^}]+)}", r"<\1>", self.path)
 
+    def matches(self, path: str) -> bool:
+        """Whether a request path is this operation's path (any value in each parameter)."""
+        literals = re.split(r"{[^}]+}", self.path)
+        return re.fullmatch("[^/]+".join(map(re.escape, literals)), path) is not None
+
     def validate_parameters(self, query: dict[str, str], path: dict[str, str],
                             headers: Any) -> dict[str, Any]:
         """Coerce query strings to their schema's type and validate every declared parameter."""
@@ -216,6 +221,10 @@ class Contract:
         return Operation(op["operationId"], method.upper(), path, _security(op),
                          tuple(params), bool(body and body.get("required")), body_validator,
                          responses)
+
+    def allowed_methods(self, path: str) -> list[str]:
+        """The methods the spec declares for a request path (for `Allow` on a 405)."""
+        return sorted({op.method for op in self.operations.values() if op.matches(path)})
 
     def unbound_operations(self, handlers: Iterable[str]) -> set[str]:
         return set(self.operations) - set(handlers)
