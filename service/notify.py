@@ -27,6 +27,7 @@ from .store import Store
 log = logging.getLogger("rakubun.webhooks")
 
 LEASE_SECONDS = 60.0
+BATCH_SIZE = 50
 USER_AGENT = "Rakubun-Dashboard/1.0"
 
 
@@ -62,10 +63,13 @@ class WebhookDispatcher:
         self._wake = asyncio.Event()
         try:
             while not self._stopping:
+                full = False
                 try:
-                    await self.deliver_due()
+                    full = (await self.deliver_due()).attempted >= BATCH_SIZE
                 except Exception:  # noqa: BLE001 - the loop must survive a bad round
                     log.exception("webhook dispatch round failed")
+                if full:
+                    continue  # a backlog: next batch now, with a flush free to go first
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.settings.webhook_poll_seconds)
                 except TimeoutError:
@@ -80,25 +84,18 @@ class WebhookDispatcher:
             self._client = None
 
     async def deliver_due(self, *, include_scheduled: bool = False,
-                          limit: int = 50) -> FlushResult:
-        """Claim and attempt due deliveries (all pending ones with include_scheduled)."""
+                          limit: int = BATCH_SIZE) -> FlushResult:
+        """Claim and attempt one batch of due deliveries (scheduled retries too with
+        include_scheduled). One batch per round keeps a flush's wait for the lock bounded."""
         async with self._round:
             return await self._deliver_due(include_scheduled, limit)
 
     async def _deliver_due(self, include_scheduled: bool, limit: int) -> FlushResult:
-        attempted = delivered = 0
-        while True:
-            batch = await self.store.claim_due_webhooks(
-                self.owner, now=time.time(), lease_seconds=LEASE_SECONDS, limit=limit,
-                include_scheduled=include_scheduled)
-            if not batch:
-                return FlushResult(attempted, delivered)
-            results = await asyncio.gather(*(self._attempt(d) for d in batch))
-            attempted += len(results)
-            delivered += sum(results)
-            if include_scheduled:
-                # One attempt each per flush: a failing endpoint must not loop here.
-                return FlushResult(attempted, delivered)
+        batch = await self.store.claim_due_webhooks(
+            self.owner, now=time.time(), lease_seconds=LEASE_SECONDS, limit=limit,
+            include_scheduled=include_scheduled)
+        results = await asyncio.gather(*(self._attempt(d) for d in batch))
+        return FlushResult(len(results), sum(results))
 
     async def _attempt(self, delivery: WebhookDelivery) -> bool:
         site = await self.store.get_site(delivery.site_id)
@@ -122,7 +119,7 @@ class WebhookDispatcher:
                 status_code = response.status_code
                 if not 200 <= status_code < 300:
                     error = f"HTTP {status_code}"
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:  # a bad site_url fails only its own
                 error = f"{type(exc).__name__}: {exc}"[:300]
         ok = error is None
         delays = self.settings.webhook_retry_delays
