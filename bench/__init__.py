@@ -1,0 +1,2 @@
+"""Benchmarks: the hot endpoints under wrk, each next to a bare Sanic baseline, with
+correctness checks after every load. Run `python -m bench --help`."""

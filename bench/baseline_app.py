@@ -1,0 +1,69 @@
+"""The baseline: a bare Sanic app answering a JSON body of the size it is asked for.
+
+`GET|POST /json/<size>` answers `{"success": true, "padding": "xxx..."}` encoded by
+Sanic's `json()` on every request, exactly `size` bytes long, so each scenario can be
+compared with a server that does nothing but HTTP and JSON encoding.
+`POST /wp-admin/admin-ajax.php` stands in for the WordPress site that receives the
+service's plugin webhooks (one per deduction), so those deliveries succeed as in production.
+Run it as `python -m bench.baseline_app --port P --workers N`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json as stdlib_json
+from functools import lru_cache, partial
+from typing import Any
+
+from sanic import Sanic
+from sanic.request import Request
+from sanic.response import HTTPResponse, json
+from sanic.worker.loader import AppLoader
+
+EMPTY_BODY = {"success": True, "padding": ""}
+
+
+@lru_cache(maxsize=64)
+def body_of_size(size: int) -> dict[str, Any]:
+    """A JSON object that encodes (compactly) to `size` bytes, or as close above as it can."""
+    fixed = len(stdlib_json.dumps(EMPTY_BODY, separators=(",", ":")))
+    return {"success": True, "padding": "x" * max(0, size - fixed)}
+
+
+def create_baseline_app(name: str = "bench_baseline") -> Sanic:
+    app = Sanic(name)
+    app.config.KEEP_ALIVE_TIMEOUT = 30
+
+    @app.route("/json/<size:int>", methods=["GET", "POST"])
+    async def sized_json(request: Request, size: int) -> HTTPResponse:
+        return json(body_of_size(size))
+
+    @app.post("/wp-admin/admin-ajax.php")
+    async def plugin_webhook_sink(request: Request) -> HTTPResponse:
+        return json({"success": True})
+
+    @app.get("/health")
+    async def health(request: Request) -> HTTPResponse:
+        return json({"success": True})
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.baseline_app")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    loader = AppLoader(factory=partial(create_baseline_app))
+    app = loader.load()
+    app.prepare(host=args.host, port=args.port, workers=args.workers, access_log=False,
+                motd=False, single_process=args.workers == 1)
+    if args.workers == 1:
+        Sanic.serve_single(primary=app)
+    else:
+        Sanic.serve(primary=app, app_loader=loader)
+
+
+if __name__ == "__main__":
+    main()

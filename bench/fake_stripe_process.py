@@ -1,0 +1,37 @@
+"""The harness's fake Stripe as a standalone process, for the bench's checkout load.
+
+`python -m bench.fake_stripe_process --port P --secret-key K` serves until SIGTERM.
+No webhook endpoint is registered: the checkout load should cost what creating a session
+costs, and the webhook scenario sends its own pre-signed events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from harness.fake_stripe import FakeStripe
+
+
+async def serve(port: int, secret_key: str) -> None:
+    fake = FakeStripe(secret_key=secret_key)
+    await fake.start("127.0.0.1", port)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    await fake.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.fake_stripe_process")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--secret-key", required=True)
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args.port, args.secret_key))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The child processes a bench run needs: the service, the baseline app, the fake Stripe.
+
+Each runs in its own process group, logs to a file in the run's temp dir, and is stopped
+with SIGTERM (then SIGKILL for the whole group, so no Sanic worker outlives its parent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+HOST = "127.0.0.1"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ProcessFailed(RuntimeError):
+    """A child process exited, or never answered its readiness URL."""
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+class ChildProcess:
+    """One server as a child process, ready once `ready_path` answers 200."""
+
+    def __init__(self, name: str, command: list[str], *, port: int, ready_path: str,
+                 log_path: Path, env: Mapping[str, str] | None = None) -> None:
+        self.name = name
+        self.command = command
+        self.port = port
+        self.url = f"http://{HOST}:{port}"
+        self.ready_path = ready_path
+        self.log_path = log_path
+        self.env = dict(env if env is not None else os.environ)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    async def start(self, timeout: float = 30.0) -> str:
+        """Start the process and wait until it answers; answers its base url."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command, env=self.env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        await self._wait_ready(timeout)
+        return self.url
+
+    async def _wait_ready(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with httpx.AsyncClient(timeout=2) as http:
+            while loop.time() < deadline:
+                if self.process is None or self.process.poll() is not None:
+                    raise ProcessFailed(f"{self.name} exited before answering; "
+                                        f"last lines of {self.log_path}:\n{self.log_tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(self.url + self.ready_path)).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)
+        raise ProcessFailed(f"{self.name} did not answer {self.ready_path} within "
+                            f"{timeout:.0f}s; last lines of {self.log_path}:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        if not self.log_path.is_file():
+            return "(no output)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL for the whole group if it lingers."""
+        process = self.process
+        if process is None:
+            return
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while process.poll() is None and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        self.process = None
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def service_process(*, workers: int, env: Mapping[str, str], log_path: Path) -> ChildProcess:
+    """`rakubun-service` on a free port, configured by `env` only."""
+    port = free_port()
+    command = [sys.executable, "-c", "from service.cli import main; main()", "--host", HOST,
+               "--port", str(port), "--workers", str(workers), "--log-level", "WARNING"]
+    return ChildProcess("service", command, port=port, ready_path="/api/v1/health",
+                        log_path=log_path, env=env)
+
+
+def baseline_process(*, workers: int, log_path: Path) -> ChildProcess:
+    """The bare Sanic app of `bench.baseline_app` on a free port."""
+    port = free_port()
+    command = python_module("bench.baseline_app", "--port", str(port), "--workers", str(workers))
+    return ChildProcess("baseline", command, port=port, ready_path="/health", log_path=log_path)
+
+
+def fake_stripe_process(*, secret_key: str, log_path: Path) -> ChildProcess:
+    """The harness's fake Stripe, in its own process so it has its own interpreter lock."""
+    port = free_port()
+    command = python_module("bench.fake_stripe_process", "--port", str(port),
+                            "--secret-key", secret_key)
+    return ChildProcess("fake Stripe", command, port=port, ready_path="/_harness/faults",
+                        log_path=log_path)

@@ -1,0 +1,133 @@
+"""The results: a text table, a JSON file and a PNG chart, plus the machine they came from."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .run import RunReport
+
+COLUMNS = ("scenario", "req/s", "p50 ms", "p99 ms", "errors", "baseline req/s", "ratio",
+           "backlog s", "checks")
+
+
+def machine() -> dict[str, Any]:
+    """nproc, CPU model, kernel, Python and wrk versions."""
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=5)
+        wrk_version = (wrk.stdout or wrk.stderr).splitlines()[0].split(" Copyright")[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        wrk_version = "unknown"
+    return {"nproc": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
+            "python": platform.python_version(), "wrk": wrk_version}
+
+
+def table_rows(report: RunReport) -> list[tuple[str, ...]]:
+    rows = []
+    for row in report.rows:
+        failed = [c.name for c in row.checks if not c.ok]
+        rows.append((
+            row.title,
+            f"{row.service.requests_per_second:.0f}",
+            f"{row.service.latency_us['p50'] / 1000:.1f}",
+            f"{row.service.latency_us['p99'] / 1000:.1f}",
+            str(row.errors),
+            f"{row.baseline.requests_per_second:.0f}",
+            f"{row.ratio:.2f}",
+            f"{row.outbox_drain_s:.1f}",
+            "ok" if not failed else "FAIL: " + ", ".join(failed),
+        ))
+    return rows
+
+
+def _aligned(cells: Sequence[str], widths: Sequence[int]) -> str:
+    return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                     for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+
+def format_table(reports: Sequence[RunReport]) -> str:
+    """A plain-text table per run, columns aligned."""
+    blocks = []
+    for report in reports:
+        rows = table_rows(report)
+        widths = [max(len(COLUMNS[i]), *(len(r[i]) for r in rows)) if rows else len(COLUMNS[i])
+                  for i in range(len(COLUMNS))]
+
+        def line(cells: Sequence[str], widths: Sequence[int] = widths) -> str:
+            return _aligned(cells, widths)
+
+        title = report.config.label + (f"  (run failed: {report.error})" if report.error else "")
+        blocks.append("\n".join([title, line(COLUMNS), line(["-" * w for w in widths]),
+                                 *(line(r) for r in rows)]))
+    return "\n\n".join(blocks)
+
+
+def markdown_table(reports: Sequence[RunReport]) -> str:
+    """The same figures as a Markdown table (for the README)."""
+    head = ("run", *COLUMNS)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for report in reports:
+        for cells in table_rows(report):
+            lines.append("| " + " | ".join((report.config.label, *cells)) + " |")
+    return "\n".join(lines)
+
+
+def write_json(path: Path, reports: Sequence[RunReport], *, options: dict[str, Any],
+               skipped: Sequence[str]) -> None:
+    data = {"machine": machine(), "options": options, "skipped": list(skipped),
+            "ok": all(r.ok for r in reports), "runs": [r.to_json() for r in reports]}
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_chart(path: Path, reports: Sequence[RunReport]) -> None:
+    """Requests/s per scenario, each run next to its baseline, and p99 latency."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    reports = [r for r in reports if r.rows]
+    if not reports:
+        return
+    keys = [row.key for row in reports[0].rows]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
+    width = 0.8 / len(reports)
+    for i, report in enumerate(reports):
+        by_key = {row.key: row for row in report.rows}
+        xs = [k + (i - (len(reports) - 1) / 2) * width for k in range(len(keys))]
+        rps = [by_key[k].service.requests_per_second if k in by_key else 0 for k in keys]
+        base = [by_key[k].baseline.requests_per_second if k in by_key else 0 for k in keys]
+        p99 = [by_key[k].service.latency_us["p99"] / 1000 if k in by_key else 0 for k in keys]
+        bars = top.bar(xs, rps, width, label=report.config.label)
+        top.bar(xs, base, width, fill=False, edgecolor=bars.patches[0].get_facecolor(),
+                linestyle="--", label=f"baseline, {report.config.label}")
+        for x, value, b in zip(xs, rps, base, strict=True):
+            if b:
+                top.annotate(f"{value / b:.2f}x", (x, value), ha="center", va="bottom",
+                             fontsize=7)
+        bottom.bar(xs, p99, width, label=report.config.label,
+                   color=bars.patches[0].get_facecolor())
+    top.set_yscale("log")
+    top.set_ylabel("requests/s (log; dashed: bare Sanic baseline)")
+    top.legend(fontsize=7, ncol=2)
+    bottom.set_ylabel("p99 latency (ms)")
+    bottom.set_xticks(range(len(keys)))
+    bottom.set_xticklabels(keys, rotation=20, ha="right")
+    bottom.legend(fontsize=7)
+    fig.suptitle("rakubun-dashboard under wrk, against a bare Sanic app of the same body size")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,149 @@
+"""One load: pre-built requests in, a `LoadResult` out, measured by wrk and `load.lua`.
+
+The Lua script stops sending at the deadline and wrk runs one grace second more, so every
+request sent is answered inside the run: `sent == received` makes the counts exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LUA_SCRIPT = Path(__file__).with_name("load.lua")
+RESULT_PREFIX = "BENCH_RESULT "
+GRACE_SECONDS = 1
+WRK_TIMEOUT_SECONDS = 10
+
+
+class WrkMissing(RuntimeError):
+    """wrk is not installed (Debian: `apt-get install wrk`)."""
+
+
+class WrkFailed(RuntimeError):
+    """wrk exited without the script's result line."""
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One request of a scenario, before it is rendered for a given host."""
+
+    method: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+
+    def render(self, host: str, path: str | None = None) -> bytes:
+        """The raw HTTP/1.1 bytes wrk sends (keep-alive is HTTP/1.1's default)."""
+        lines = [f"{self.method} {path or self.path} HTTP/1.1", f"Host: {host}"]
+        lines += [f"{name}: {value}" for name, value in self.headers.items()]
+        if self.body is not None:
+            lines.append(f"Content-Length: {len(self.body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + (self.body or b"")
+
+
+def request_file_bytes(raw_requests: Sequence[bytes]) -> bytes:
+    """The records `load.lua` reads: "<length>\\n<raw request>" each."""
+    return b"".join(b"%d\n%s" % (len(raw), raw) for raw in raw_requests)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one wrk run saw. Latencies in microseconds, as wrk reports them."""
+
+    sent: int
+    received: int
+    body_bytes: int
+    window_s: float
+    statuses: dict[int, int]
+    socket_errors: dict[str, int]
+    latency_us: dict[str, float]
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.received / self.window_s if self.window_s > 0 else 0.0
+
+    @property
+    def mean_body_bytes(self) -> int:
+        return round(self.body_bytes / self.received) if self.received else 0
+
+    @property
+    def unanswered(self) -> int:
+        return max(0, self.sent - self.received)
+
+    def count(self, *statuses: int) -> int:
+        return sum(self.statuses.get(s, 0) for s in statuses)
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for s, n in self.statuses.items() if s >= 500)
+
+    def errors(self, expected: frozenset[int]) -> int:
+        """Unexpected statuses, socket errors and requests left unanswered."""
+        unexpected = sum(n for s, n in self.statuses.items() if s not in expected)
+        return unexpected + sum(self.socket_errors.values()) + self.unanswered
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sent": self.sent, "received": self.received, "window_s": self.window_s,
+                "mean_body_bytes": self.mean_body_bytes,
+                "requests_per_second": round(self.requests_per_second, 1),
+                "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+                "socket_errors": self.socket_errors, "latency_us": self.latency_us}
+
+
+def parse_wrk_output(stdout: str) -> LoadResult:
+    """The `BENCH_RESULT {...}` line that `load.lua`'s done() prints."""
+    for line in stdout.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            data = json.loads(line[len(RESULT_PREFIX):])
+            return LoadResult(
+                sent=int(data["sent"]), received=int(data["received"]),
+                body_bytes=int(data["body_bytes"]),
+                window_s=float(data["window_s"]),
+                statuses={int(k): int(v) for k, v in data["statuses"].items()},
+                socket_errors={k: int(v) for k, v in data["socket_errors"].items()},
+                latency_us={k: float(v) for k, v in data["latency_us"].items()})
+    raise WrkFailed(f"no {RESULT_PREFIX.strip()} line in wrk's output:\n{stdout[-2000:]}")
+
+
+def wrk_path() -> str:
+    path = shutil.which("wrk")
+    if path is None:
+        raise WrkMissing("wrk is not installed; on Debian: apt-get install wrk")
+    return path
+
+
+async def run_wrk(url: str, raw_requests: Sequence[bytes], *, seconds: int, connections: int,
+                  threads: int, work_dir: Path, name: str,
+                  on_tick: Callable[[float], None] | None = None) -> LoadResult:
+    """Replay `raw_requests` round-robin against `url` for `seconds`, then collect."""
+    request_file = work_dir / f"{name}.requests"
+    request_file.write_bytes(request_file_bytes(raw_requests))
+    threads = max(1, min(threads, connections))
+    command = [wrk_path(), "-t", str(threads), "-c", str(connections),
+               "-d", f"{seconds + GRACE_SECONDS}s", "--timeout", f"{WRK_TIMEOUT_SECONDS}s",
+               "-s", str(LUA_SCRIPT), url, "--", str(request_file), str(seconds), str(threads)]
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    communicate = asyncio.ensure_future(process.communicate())
+    while not communicate.done():
+        await asyncio.wait({communicate}, timeout=0.5)
+        if on_tick is not None:
+            on_tick(loop.time() - started)
+    stdout, _ = communicate.result()
+    text = stdout.decode(errors="replace")
+    if process.returncode != 0:
+        raise WrkFailed(f"wrk exited with {process.returncode}:\n{text[-2000:]}")
+    return parse_wrk_output(text)
+
+
+def whole_seconds(seconds: float) -> int:
+    """wrk takes whole seconds."""
+    return max(1, math.ceil(seconds))
