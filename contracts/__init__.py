@@ -1,0 +1,1 @@
+"""Contract suites: schemathesis against the spec, the plugin as consumer, Stripe events."""
