@@ -142,7 +142,7 @@ def endpoint_for(op: Operation, handler: Handler):  # noqa: ANN201 - a Sanic rou
         try:
             response = await _serve(op, handler, request, services, path)
         except ApiError as exc:
-            response = exc.to_response()
+            response = _error_answer(op, exc, services)
         if services.settings.access_log:
             access_log.info("%s %s %s ua=%r instance=%s", request.method, request.path,
                             response.status, request.headers.get("user-agent", ""),
@@ -151,6 +151,18 @@ def endpoint_for(op: Operation, handler: Handler):  # noqa: ANN201 - a Sanic rou
 
     endpoint.__name__ = op.operation_id
     return endpoint
+
+
+def _error_answer(op: Operation, exc: ApiError, services: Services) -> HTTPResponse:
+    """The envelope of `exc`; with VALIDATE_RESPONSES, errors must be documented too."""
+    if services.settings.validate_responses and exc.code != "response_contract_violation":
+        body = {"success": False, "error": exc.code, "message": exc.message, **exc.extra}
+        problems = op.response_errors(exc.status, body)
+        if problems:
+            log.error("error response breaks the contract: %s %s", op.operation_id, problems)
+            return error_response(500, "response_contract_violation",
+                                  f"{exc.status} {exc.code}: " + "; ".join(problems)[:450])
+    return exc.to_response()
 
 
 async def _serve(op: Operation, handler: Handler, request: Request, services: Services,
