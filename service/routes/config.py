@@ -16,7 +16,10 @@ async def effective(call: Call, provider: str | None = None) -> dict[str, Any]:
     site = call.own_site
     name = provider or site.config.get("provider") or catalogue.default_provider
     if name not in catalogue:
-        raise ApiError(404, "provider_not_found", f"Unknown provider {name}")
+        if provider is not None:
+            raise ApiError(404, "provider_not_found", f"Unknown provider {name}")
+        # The site's stored choice left the catalogue: serve the default, not an error.
+        name = catalogue.default_provider
     stored = await call.services.store.get_setting(f"provider:{name}")
     overrides = site.config if site.config.get("provider", name) == name else {}
     return catalogue.resolve(name, stored, overrides)
@@ -51,9 +54,9 @@ async def list_providers(call: Call) -> Reply:
     catalogue = call.services.providers
     providers = [catalogue.summary(name, await call.services.store.get_setting(f"provider:{name}"))
                  for name in catalogue.providers]
+    choice = call.own_site.config.get("provider")
     return {"success": True, "providers": providers,
-            "default_provider": call.own_site.config.get("provider")
-            or catalogue.default_provider}
+            "default_provider": choice if choice in catalogue else catalogue.default_provider}
 
 
 @ops("getOpenAIConfig")

@@ -199,3 +199,29 @@ async def test_config_needs_authentication(service):
     for kind in ("provider", "providers", "openai", "article", "image", "rewrite", "stripe"):
         response = await service.http.get(f"{service.url}/api/v1/config/{kind}")
         assert_error(response, 401, "missing_authorization")
+
+
+async def test_a_choice_the_catalogue_no_longer_has_falls_back_to_the_default(make_service,
+                                                                              tmp_path):
+    first = await make_service()
+    site = await first.register()
+    await site.put("/config/provider", json={"provider": "novita"})
+    slim = tmp_path / "providers.yaml"
+    slim.write_text("""
+default_provider: openai
+providers:
+  openai:
+    base_url: https://api.openai.com/v1
+    models: {article: [gpt-4o], image: [dall-e-3], rewrite: [gpt-4o-mini]}
+    defaults: {model_article: gpt-4o, model_image: dall-e-3, model_rewrite: gpt-4o-mini,
+               max_tokens: 4000, temperature: 0.7}
+""", encoding="utf-8")
+    second = await make_service(providers_file=slim)  # same store, smaller catalogue
+    moved = type(site)(second, site.instance_id, site.registration)
+    for kind in ("provider", "providers", "article", "image", "openai"):
+        response = await moved.get(f"/config/{kind}")
+        assert response.status_code == 200, (kind, response.text)
+    assert (await moved.get("/config/provider")).json()["provider"] == "openai"
+    assert (await moved.get("/config/providers")).json()["default_provider"] == "openai"
+    assert_error(await moved.get("/config/provider", params={"provider": "novita"}), 404,
+                 "provider_not_found")
