@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 
@@ -148,3 +149,17 @@ async def test_registration_needs_no_authorization(service):
         "instance_id": "anon", "site_url": "http://localhost:8080",
         "admin_email": "a@example.com"})
     assert response.status_code == 200, response.text
+
+
+async def test_concurrent_registrations_of_one_instance_create_one_site(service):
+    responses = await asyncio.gather(*(register(service, instance_id="race", **REGISTRATION)
+                                       for _ in range(6)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [409] * 5
+    winner = next(r for r in responses if r.status_code == 200).json()
+    for loser in (r for r in responses if r.status_code == 409):
+        assert winner["api_token"] not in loser.text
+        assert "api_token" not in loser.json()
+    stored = await service.store.get_site_by_instance("race")
+    assert stored.site_id == winner["site_id"]
+    assert await site_count(service) == 1
