@@ -30,7 +30,7 @@ async def test_plugin_endpoint_down_then_up_gets_its_webhook(harness, wordpress)
     await harness.sim("POST", "up")
     recovered = await harness.flush_webhooks()
 
-    assert recovered["delivered"] == 1 and recovered["pending"] == 0, recovered
+    assert recovered["pending"] == 0, recovered  # delivered by this flush (or a retry just before)
     [delivery] = [d for d in await harness.site_webhooks(wordpress.site_id)
                   if d["event"] == "credits_updated"]
     assert delivery["status"] == "delivered", delivery
