@@ -225,3 +225,17 @@ providers:
     assert (await moved.get("/config/providers")).json()["default_provider"] == "openai"
     assert_error(await moved.get("/config/provider", params={"provider": "novita"}), 404,
                  "provider_not_found")
+
+
+async def test_keys_tokens_and_secrets_are_never_logged(make_service, caplog):
+    caplog.set_level("DEBUG")
+    service = await make_service(access_log=True, stripe_secret_key="sk_test_logged_never")
+    site = await service.register()
+    await set_key(service)
+    for kind in ("provider", "article", "image", "rewrite", "openai"):
+        assert (await site.get(f"/config/{kind}")).status_code == 200
+    await site.get("/config/provider", params={"provider": "nope"})
+    await site.service.http.get(f"{service.url}/api/v1/auth/debug", headers=site.headers())
+    assert "/api/v1/config/article" in caplog.text  # the access log is on
+    for secret in (OPENAI_KEY, site.token, site.webhook_secret, "sk_test_logged_never"):
+        assert secret not in caplog.text
