@@ -62,6 +62,7 @@ async def test_an_update_cannot_touch_tokens_secrets_status_or_ids(site):
 
 
 async def test_bad_updates_are_400(site):
-    for body in ({}, {"admin_email": "nope"}, {"site_url": "nope"}, {"post_count": -2}):
+    for body in ({}, {"admin_email": "nope"}, {"site_url": "nope"}, {"post_count": -2},
+                 {"activation_date": "yesterday"}, {"activation_date": {"nested": 1}}):
         assert_error(await site.put(f"/instances/{site.instance_id}", json=body), 400,
                      "validation_error")
