@@ -233,17 +233,18 @@ async def test_charge_dispute_created_reverses_the_whole_purchase(stripe_world):
     assert await stripe_world.credits() == FREE
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a refund that arrives before the grant is answered 200 `not_granted` and recorded, so "
-    "Stripe never retries it; the grant that follows (event or verify) is never reversed"))
-async def test_refund_before_the_grant_still_reverses_it(stripe_world):
+async def test_refund_before_the_grant_is_retried_by_stripe_and_then_reverses_it(stripe_world):
     session_id = await stripe_world.checkout("article_starter")
     ids = await stripe_world.pay(session_id)
     refunded = await stripe_world.event("charge.refunded.full", **ids)
-    await stripe_world.send(refunded)
+    body = event_body(refunded)
 
+    early = await stripe_world.post(body, signature_header(body))
     await stripe_world.send(await stripe_world.event("checkout.session.completed", **ids))
+    retried = await stripe_world.send(refunded)
 
+    assert (early.status_code, early.json()["error"]) == (409, "grant_pending")
+    assert retried == "reversed"
     assert await stripe_world.credits() == FREE
 
 

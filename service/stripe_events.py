@@ -12,6 +12,8 @@ from typing import Any
 
 from . import purchases
 from .domain import plugin_webhooks
+from .domain.models import PaymentIntentRecord
+from .errors import ApiError
 from .store import UnknownGrantError
 
 log = logging.getLogger("rakubun.stripe")
@@ -24,6 +26,7 @@ async def handle_event(services: Any, event: dict[str, Any]) -> str:
         return "duplicate"
     obj = event.get("data", {}).get("object") or {}
     handler = HANDLERS.get(event_type)
+    # A handler that raises (e.g. 409 grant_pending) leaves the event unrecorded: Stripe retries.
     outcome = await handler(services, obj) if handler else "ignored"
     await services.store.record_stripe_event(event_id, event_type, outcome)
     return outcome
@@ -82,15 +85,23 @@ async def _grant_of(services: Any, payment_intent_id: str | None) -> tuple[str, 
     return None
 
 
-async def _reverse(services: Any, payment_intent_id: str | None, share: tuple[int, int],
+async def _reverse(services: Any, obj: dict[str, Any], share: tuple[int, int],
                    reason: str) -> str:
+    """Reverse the refunded (or disputed) share of the credits a payment bought."""
+    payment_intent_id = _id(obj.get("payment_intent"))
     found = await _grant_of(services, payment_intent_id)
     if found is None:
+        await _retry_if_ours(services, obj)
         return "ignored"
     ref, record = found
     site = await services.store.get_site(record.site_id)
     if site is None:
         return "ignored"
+    if await services.store.get_ledger_entry(ref) is None:
+        if not isinstance(record, PaymentIntentRecord):
+            await _retry_if_ours(services, obj, known=True)
+        # A refunded charge proves the direct payment succeeded: grant it, then reverse.
+        await purchases.grant_intent(services, site, record)
     refunded, total = share
     credits = record.credits if total <= 0 else (record.credits * refunded) // total
     try:
@@ -99,21 +110,33 @@ async def _reverse(services: Any, payment_intent_id: str | None, share: tuple[in
             notify=plugin_webhooks.credits_updated(site, user_email=record.user_email,
                                                    reason=reason))
     except UnknownGrantError:
-        return "not_granted"
+        await _retry_if_ours(services, obj, known=True)
+        raise
     if result.applied:
         services.dispatcher.wake()
         return "reversed"
     return "already_reversed"
 
 
+async def _retry_if_ours(services: Any, obj: dict[str, Any], *, known: bool = False) -> None:
+    """A refund that overtook the grant of one of our payments (Stripe does not promise
+    order): answer 409 so Stripe delivers it again after the grant, instead of recording it
+    as done and leaving the refunded credits with the user. Foreign payments are ignored."""
+    site_id = (obj.get("metadata") or {}).get("site_id")
+    if known or (site_id and await services.store.get_site(str(site_id)) is not None):
+        raise ApiError(409, "grant_pending",
+                       "This payment has not been granted yet; Stripe will deliver the event "
+                       "again", retryable=True)
+
+
 async def _charge_refunded(services: Any, obj: dict[str, Any]) -> str:
     amount = int(obj.get("amount") or 0)
     refunded = int(obj.get("amount_refunded") or 0)
-    return await _reverse(services, _id(obj.get("payment_intent")), (refunded, amount), "refund")
+    return await _reverse(services, obj, (refunded, amount), "refund")
 
 
 async def _dispute_created(services: Any, obj: dict[str, Any]) -> str:
-    return await _reverse(services, _id(obj.get("payment_intent")), (1, 1), "dispute")
+    return await _reverse(services, obj, (1, 1), "dispute")
 
 
 def _id(value: Any) -> str | None:

@@ -177,3 +177,27 @@ async def test_expired_event_marks_the_session_expired(world: StripeWorld):
     await world.fake.drain()
     record = await world.service.store.get_checkout_session(session_id)
     assert record.status == "expired"
+
+
+async def test_a_direct_payment_refunded_before_its_grant_is_granted_then_reversed(
+        world: StripeWorld):
+    intent_id = await world.intent("image_starter")
+    await world.faults(drop=1, event_type="payment_intent.succeeded")
+    await world.control(f"payment_intents/{intent_id}/succeed")
+    await world.fake.drain()
+
+    await world.control(f"payment_intents/{intent_id}/refund", {})
+    await world.fake.drain()
+    confirm = await world.confirm(intent_id)
+
+    assert (await world.site.credits())["image_credits"] == 10
+    assert confirm.json()["status"] == "already_completed"
+    assert len(await world.purchases("intent:")) == 1
+
+
+async def test_a_refund_of_a_foreign_payment_is_ignored(world: StripeWorld):
+    event = {"id": "evt_foreign_refund", "object": "event", "type": "charge.refunded",
+             "data": {"object": {"id": "ch_x", "object": "charge", "payment_intent": "pi_other",
+                                 "amount": 1000, "amount_refunded": 1000, "metadata": {}}}}
+    response = await post_event(world, event, signed(json.dumps(event).encode()))
+    assert (response.status_code, response.json()["outcome"]) == (200, "ignored")
