@@ -26,7 +26,8 @@ from referencing.jsonschema import DRAFT202012
 from .errors import ApiError
 
 SPEC_URI = "urn:rakubun:openapi"
-SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+# `service/openapi.yaml` links to the repository's root `openapi.yaml`; a wheel ships a copy.
+SPEC_PATH = Path(__file__).with_name("openapi.yaml")
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 
 Handler = Callable[..., Awaitable[Any]]
