@@ -20,6 +20,7 @@ from .domain.models import (
     CheckoutSession,
     LedgerEntry,
     MoneyResult,
+    NotifyFn,
     Package,
     PaymentIntentRecord,
     Site,
@@ -158,10 +159,10 @@ async def grant_checkout(services: Any, site: Site, record: CheckoutSession,
         checkout_ref(record.session_id), kind="purchase", reason="checkout",
         meta={"session_id": record.session_id, "package_id": record.package_id,
               "amount": record.amount, "currency": record.currency},
-        notify=plugin_webhooks.credits_updated(
-            site, user_email=record.user_email, reason="purchase",
-            extra={"credits_added": record.credits, "package_id": record.package_id,
-                   "session_id": record.session_id}))
+        notify=await credits_notice(
+            services, site, record.user_id, record.user_email, "purchase",
+            {"credits_added": record.credits, "package_id": record.package_id,
+             "session_id": record.session_id}))
     fields = {"completed_at": now_iso()}
     if isinstance(payment_intent_id, str):
         fields["payment_intent_id"] = payment_intent_id
@@ -170,6 +171,16 @@ async def grant_checkout(services: Any, site: Site, record: CheckoutSession,
     if result.applied:
         services.dispatcher.wake()
     return result
+
+
+async def credits_notice(services: Any, site: Site, user_id: str, email: str | None,
+                         reason: str, extra: dict[str, Any] | None = None) -> NotifyFn:
+    """The `credits_updated` builder for a user, with the stored email when the purchase
+    carried none."""
+    if not email:
+        user = await services.store.get_user(site.site_id, user_id)
+        email = user.email if user else None
+    return plugin_webhooks.credits_updated(site, user_email=email, reason=reason, extra=extra)
 
 
 def grant_reply(result: MoneyResult) -> dict[str, Any]:
@@ -242,10 +253,10 @@ async def grant_intent(services: Any, site: Site, record: PaymentIntentRecord) -
         intent_ref(record.payment_intent_id), kind="purchase", reason="payment_intent",
         meta={"payment_intent_id": record.payment_intent_id, "package_id": record.package_id,
               "amount": record.amount, "currency": record.currency},
-        notify=plugin_webhooks.credits_updated(
-            site, user_email=record.user_email, reason="purchase",
-            extra={"credits_added": record.credits, "package_id": record.package_id,
-                   "payment_intent_id": record.payment_intent_id}))
+        notify=await credits_notice(
+            services, site, record.user_id, record.user_email, "purchase",
+            {"credits_added": record.credits, "package_id": record.package_id,
+             "payment_intent_id": record.payment_intent_id}))
     await services.store.transition_payment_intent(record.payment_intent_id, "pending",
                                                    "completed", {"completed_at": now_iso()})
     if result.applied:

@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 from . import purchases
-from .domain import plugin_webhooks
 from .domain.models import PaymentIntentRecord
 from .errors import ApiError
 from .store import UnknownGrantError
@@ -107,8 +106,8 @@ async def _reverse(services: Any, obj: dict[str, Any], share: tuple[int, int],
     try:
         result = await services.store.reverse(
             ref, credits, reason=reason,
-            notify=plugin_webhooks.credits_updated(site, user_email=record.user_email,
-                                                   reason=reason))
+            notify=await purchases.credits_notice(services, site, record.user_id,
+                                                  record.user_email, reason))
     except UnknownGrantError:
         await _retry_if_ours(services, obj, known=True)
         raise

@@ -39,11 +39,14 @@ def draft(site: Site, event: str, data: dict[str, Any]) -> WebhookDraft:
 def credits_updated(site: Site, *, user_email: str | None, reason: str,
                     extra: dict[str, Any] | None = None) -> NotifyFn:
     """A NotifyFn for a money change: `credits_updated` with `data.user_email`, which the
-    plugin needs to find the user."""
+    plugin needs to find the user. Without an email it sends nothing: the plugin would refuse
+    the webhook, and the outbox would retry one that can never succeed."""
 
-    def build(entry: LedgerEntry, balances: Balances) -> WebhookDraft:
+    def build(entry: LedgerEntry, balances: Balances) -> WebhookDraft | None:
+        if not user_email:
+            return None
         data = {
-            "user_email": user_email or "",
+            "user_email": user_email,
             "user_id": entry.user_id,
             "credit_type": entry.credit_type,
             "change": entry.delta,

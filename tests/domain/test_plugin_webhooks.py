@@ -68,3 +68,9 @@ def test_credits_updated_carries_the_user_email_the_plugin_needs():
 def test_the_plugin_handles_every_event_we_send():
     assert set(EVENTS) == {"credits_updated", "config_updated", "package_updated",
                            "plugin_disabled", "plugin_enabled", "test_webhook"}
+
+
+def test_credits_updated_is_not_sent_without_an_email():
+    entry = LedgerEntry("txn_1", "site_1", "7", "image", 20, 30, "purchase", "ref")
+    build = credits_updated(SITE, user_email=None, reason="purchase")
+    assert build(entry, Balances(image=30)) is None

@@ -144,3 +144,25 @@ async def test_two_dispatchers_never_send_the_same_attempt_twice(make_world, mak
 
     assert sum(r.delivered for r in results) == 10
     assert len(world.wordpress.inbox.select(event="test_webhook")) == 10
+
+
+async def test_a_purchase_without_an_email_uses_the_users_stored_email(make_world):
+    world: StripeWorld = await make_world(webhook_dispatch=False)
+    await world.site.get("/users/credits", params={"user_id": "3",
+                                                   "user_email": "stored@example.com"})
+    session_id = await world.checkout(user_id=3, user_email="")
+    await world.pay(session_id)
+    await world.fake.drain()
+    await world.flush_webhooks()
+
+    [webhook] = world.wordpress.inbox.select(event="credits_updated")
+    assert json.loads(webhook.raw_body)["data"]["user_email"] == "stored@example.com"
+
+
+async def test_a_user_without_any_email_gets_no_webhook_that_could_never_succeed(
+        make_world):
+    world: StripeWorld = await make_world(webhook_dispatch=False)
+    response = await world.site.post("/users/deduct-credits", json={
+        "user_id": 4, "credit_type": "article", "amount": 1})
+    assert response.status_code == 200
+    assert await world.service.store.list_webhook_deliveries(world.site.site_id) == []
