@@ -362,7 +362,7 @@ class MongoStore:
         reason: str | None = None,
         notify: NotifyFn | None = None,
     ) -> DeductResult:
-        source_ref = (f"deduct:{site_id}:{idempotency_key}" if idempotency_key
+        source_ref = (f"deduct:{site_id}:{user_id}:{idempotency_key}" if idempotency_key
                       else f"deduct:{secrets.token_hex(12)}")
         return await self._deduct_like(site_id, user_id, credit_type, -amount, source_ref,
                                        "deduction", reason, notify)

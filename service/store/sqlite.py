@@ -416,7 +416,7 @@ class SQLiteStore:
         reason: str | None = None,
         notify: NotifyFn | None = None,
     ) -> DeductResult:
-        source_ref = (f"deduct:{site_id}:{idempotency_key}" if idempotency_key
+        source_ref = (f"deduct:{site_id}:{user_id}:{idempotency_key}" if idempotency_key
                       else f"deduct:{secrets.token_hex(12)}")
 
         def deduct(c: sqlite3.Connection) -> DeductResult:

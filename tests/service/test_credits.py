@@ -242,3 +242,15 @@ async def test_bad_transaction_queries_are_400(site):
     for params in ({"user_id": "1", "limit": "500"}, {"limit": "5"}):
         assert_error(await site.get("/users/transactions", params=params), 400,
                      "validation_error")
+
+
+async def test_an_idempotency_key_is_scoped_to_its_user(site):
+    key = {"Idempotency-Key": "generation-42"}
+    first = await site.post("/users/deduct-credits", headers=key, json={
+        "user_id": 1, "credit_type": "article", "amount": 1})
+    other = await site.post("/users/deduct-credits", headers=key, json={
+        "user_id": 2, "credit_type": "article", "amount": 1})
+
+    assert first.json()["transaction_id"] != other.json()["transaction_id"]
+    assert (await site.credits(1))["article_credits"] == 4
+    assert (await site.credits(2))["article_credits"] == 4

@@ -45,7 +45,7 @@ async def stream(path: Path, tag: str, site_id: str, user_id: str, lane: int) ->
             deducted = await store.deduct(site_id, user_id, "article", 1, idempotency_key=ref,
                                           notify=notify)
             txn = deducted.entry.transaction_id if deducted.entry else "-"
-            ack(f"deduct deduct:{site_id}:{ref} {int(deducted.ok)} {txn}")
+            ack(f"deduct deduct:{site_id}:{user_id}:{ref} {int(deducted.ok)} {txn}")
         i += 1
 
 

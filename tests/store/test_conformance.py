@@ -294,12 +294,12 @@ async def test_list_ledger_newest_first_with_filters(store: Store, site_id: str)
     other = (await store.create_site(new_site())).site_id
     await store.grant_once(other, "1", "article", 9, "g3")
     assert [e.source_ref for e in await store.list_ledger(site_id=site_id)] == \
-        [f"deduct:{site_id}:d1", "g2", "g1"]
+        [f"deduct:{site_id}:1:d1", "g2", "g1"]
     assert [e.source_ref for e in await store.list_ledger(site_id=site_id, user_id="1")] == \
-        [f"deduct:{site_id}:d1", "g1"]
+        [f"deduct:{site_id}:1:d1", "g1"]
     assert [e.source_ref for e in await store.list_ledger(credit_type="image")] == ["g2"]
     assert [e.source_ref for e in await store.list_ledger(limit=2, offset=1)] == \
-        [f"deduct:{site_id}:d1", "g2"]
+        [f"deduct:{site_id}:1:d1", "g2"]
     assert await store.get_ledger_entry("missing") is None
 
 

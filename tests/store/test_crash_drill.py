@@ -96,7 +96,7 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_operation_and_doubles_no
             again = await store.grant_once(site_id, "42", "article", 3, grant_ref)
             assert not again.applied
             key = next(ref for kind, ref, ok, _ in (a for a in acknowledged if a[0] == "deduct")
-                       if ok == "1").removeprefix(f"deduct:{site_id}:")
+                       if ok == "1").removeprefix(f"deduct:{site_id}:42:")
             assert (await store.deduct(site_id, "42", "article", 1,
                                        idempotency_key=key)).replayed
             assert (await store.get_user(site_id, "42")).balances == before
