@@ -57,6 +57,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     contract = contract or Contract.load()
     app = Sanic(name or "rakubun_dashboard")
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    # Sanic's ceiling (default 8 KB): the longest valid query string, percent-encoded, fits.
+    app.config.REQUEST_MAX_HEADER_SIZE = 16_384
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.KEEP_ALIVE_TIMEOUT = 30
     app.config.TOUCHUP = touchup
