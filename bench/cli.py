@@ -1,8 +1,8 @@
 """`python -m bench`: measure the hot endpoints against a bare Sanic baseline, check
 correctness after every load, and write the table, JSON and chart.
 
-Exit status: 0 when every check passed, 1 when a check failed, 2 when the bench could
-not run (wrk missing, a process that would not start).
+Exit status: 0 when every check passed, 1 when a check failed or a run broke off, 2 when
+the bench could not run at all (wrk missing, the fake Stripe would not start).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from .run import (
     RunConfig,
     RunReport,
 )
-from .wrk import WrkMissing, wrk_path
+from .service_api import ApiCallFailed
+from .wrk import WrkFailed, WrkMissing, wrk_path
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -114,7 +115,7 @@ async def bench(args: argparse.Namespace) -> int:
                 run = ConfigRun(config, options, stripe_url, progress)
                 try:
                     reports.append(await run.run())
-                except ProcessFailed as exc:
+                except (ProcessFailed, WrkFailed, ApiCallFailed) as exc:
                     run.report.error = str(exc).splitlines()[0]
                     progress.say(f"!! {config.label}: {exc}")
                     reports.append(run.report)

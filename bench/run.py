@@ -182,7 +182,7 @@ class ConfigRun:
         await api.wait_for_outbox(OUTBOX_TIMEOUT)
 
         plan: dict[str, tuple[Callable[[], Scenario], int]] = {
-            "packages": (scenarios.list_packages, o.duration),
+            "packages": (lambda: scenarios.list_packages(site), o.duration),
             "credits": (lambda: scenarios.user_credits(site, spread), o.duration),
             "deduct_spread": (lambda: scenarios.deduct_credits(
                 site, spread, key="deduct_spread",

@@ -1,5 +1,6 @@
 """The measured scenarios: which requests wrk replays, which answers are expected, and what
-each successful answer must do to the balances."""
+each successful answer must do to the balances. Requests are shaped like the plugin's own
+calls (contracts/plugin-calls.json): same headers, query and body fields."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from harness.fake_stripe import stripe_signature
 
-from .service_api import PLUGIN_USER_AGENT, BenchSite
+from .service_api import BenchSite, user_email
 from .wrk import HttpRequest
 
 API = "/api/v1"
@@ -45,15 +47,18 @@ def _body(data: object) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
 
 
-def list_packages() -> Scenario:
-    request = HttpRequest("GET", f"{API}/packages", {"User-Agent": PLUGIN_USER_AGENT})
+def list_packages(site: BenchSite) -> Scenario:
+    """Public, but the plugin sends its usual headers anyway."""
+    request = HttpRequest("GET", f"{API}/packages", site.plugin_headers())
     return Scenario("packages", "GET /packages", (request,))
 
 
 def user_credits(site: BenchSite, user_ids: Sequence[int]) -> Scenario:
     headers = site.plugin_headers()
-    requests = tuple(HttpRequest("GET", f"{API}/users/credits?user_id={u}", headers)
-                     for u in user_ids)
+    requests = tuple(
+        HttpRequest("GET", f"{API}/users/credits?" + urlencode(
+            {"user_id": u, "user_email": user_email(u), "site_url": site.site_url}), headers)
+        for u in user_ids)
     return Scenario("credits", f"GET /users/credits, {len(user_ids)} users", requests)
 
 
@@ -61,22 +66,27 @@ def deduct_credits(site: BenchSite, user_ids: Sequence[int], *, key: str, title:
                    amount: int = 1, credit_type: str = "article",
                    expected: frozenset[int] = frozenset({200}),
                    exhausts_user: str | None = None) -> Scenario:
-    headers = {**site.plugin_headers(), **JSON}
+    """Each success also enqueues a `credits_updated` webhook to the site (the user has an
+    email), delivered by the service to the baseline's sink."""
+    headers = site.plugin_headers()
     requests = tuple(
         HttpRequest("POST", f"{API}/users/deduct-credits", headers, _body(
-            {"user_id": u, "credit_type": credit_type, "amount": amount,
-             "site_url": "http://bench.example"}))
+            {"user_id": u, "user_email": user_email(u), "site_url": site.site_url,
+             "credit_type": credit_type, "amount": amount}))
         for u in user_ids)
     return Scenario(key, title, requests, expected, Deduction(credit_type, amount),
                     exhausts_user)
 
 
 def checkout_sessions(site: BenchSite, user_ids: Sequence[int]) -> Scenario:
-    headers = {**site.plugin_headers(), **JSON}
+    headers = site.wordpress_headers()
+    page = f"{site.site_url}/wp-admin/admin.php?page=rakubun-ai-purchase"
     requests = tuple(
         HttpRequest("POST", f"{API}/checkout/sessions", headers, _body(
-            {"user_id": u, "package_id": "article_starter", "credit_type": "article",
-             "amount": 750, "currency": "JPY"}))
+            {"user_id": u, "user_email": user_email(u), "credit_type": "article",
+             "package_id": "article_starter", "amount": 750, "currency": "JPY",
+             "return_url": page + "&session_id={CHECKOUT_SESSION_ID}&status=success",
+             "cancel_url": page + "&status=cancel"}))
         for u in user_ids)
     return Scenario("checkout", "POST /checkout/sessions (fake Stripe)", requests)
 

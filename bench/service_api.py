@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-PLUGIN_USER_AGENT = "Rakubun-WordPress-Plugin/2.2.0 (bench)"
+#: As in contracts/plugin-calls.json (the plugin's own calls).
+PLUGIN_USER_AGENT = "Rakubun-WordPress-Plugin/2.2.0"
 ADMIN_PAGE = 200
 
 
@@ -26,10 +27,20 @@ class BenchSite:
     site_id: str
     instance_id: str
     api_token: str
+    site_url: str
 
     def plugin_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_token}", "X-Instance-ID": self.instance_id,
-                "User-Agent": PLUGIN_USER_AGENT}
+        """The plugin's API client (credits, deductions)."""
+        return {"Authorization": f"Bearer {self.api_token}", "Content-Type": "application/json",
+                "X-Instance-ID": self.instance_id, "User-Agent": PLUGIN_USER_AGENT}
+
+    def wordpress_headers(self) -> dict[str, str]:
+        """WordPress's HTTP API, which the plugin's purchase page uses."""
+        return {**self.plugin_headers(), "User-Agent": f"WordPress/6.8.1; {self.site_url}"}
+
+
+def user_email(user_id: int) -> str:
+    return f"user{user_id}@example.com"
 
 
 #: user_id -> {"article_credits": n, "image_credits": n, "rewrite_credits": n}
@@ -59,12 +70,13 @@ class ServiceApi:
         body = await self._call("POST", "/plugins/register", json={
             "instance_id": instance_id, "site_url": site_url,
             "admin_email": "bench@example.com", "site_title": "bench"})
-        return BenchSite(body["site_id"], instance_id, body["api_token"])
+        return BenchSite(body["site_id"], instance_id, body["api_token"], site_url)
 
     async def credits(self, site: BenchSite, user_id: int) -> dict[str, int]:
-        """GET /users/credits (creates the user with the free credits on first sight)."""
-        body = await self._call("GET", "/users/credits", params={"user_id": str(user_id)},
-                                headers=site.plugin_headers())
+        """GET /users/credits (creates the user, with an email and the free credits)."""
+        body = await self._call("GET", "/users/credits", headers=site.plugin_headers(), params={
+            "user_id": str(user_id), "user_email": user_email(user_id),
+            "site_url": site.site_url})
         return body["credits"]
 
     async def top_up(self, site: BenchSite, user_id: int, credit_type: str, amount: int) -> None:
@@ -75,7 +87,7 @@ class ServiceApi:
 
     async def seed_users(self, site: BenchSite, user_ids: Iterable[int], credit_type: str,
                          top_up: int) -> None:
-        """Create each user (free credits), then add `top_up` credits of `credit_type`."""
+        """Create each user (email, free credits), then add `top_up` credits of `credit_type`."""
         async def seed(user_id: int) -> None:
             await self.credits(site, user_id)
             if top_up:
