@@ -239,7 +239,7 @@ def stripe_overrides(stripe_url: str) -> dict[str, Any]:
             "stripe_public_key": STRIPE_PUBLIC_KEY}
 
 
-
+# -- the pytest suites' target ------------------------------------------------------------------
 
 #: The fuzzer registers sites at made-up URLs (unresolvable names, unroutable addresses) and
 #: every package change notifies every site: fail those deliveries fast and retry them late,
