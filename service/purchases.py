@@ -151,25 +151,33 @@ async def checkout_session_status(services: Any, site: Site, session_id: str) ->
             "completed_at": record.completed_at, "url": record.url}
 
 
+async def _grant_purchase(services: Any, site: Site,
+                          record: CheckoutSession | PaymentIntentRecord, ref: str,
+                          identity: dict[str, str]) -> MoneyResult:
+    """Grant a purchase record's frozen terms once under `ref`, notifying the plugin."""
+    result = await services.store.grant_once(
+        record.site_id, record.user_id, record.credit_type, record.credits, ref,
+        kind="purchase", reason=ref.split(":", 1)[0],
+        meta={**identity, "package_id": record.package_id, "amount": record.amount,
+              "currency": record.currency},
+        notify=await credits_notice(
+            services, site, record.user_id, record.user_email, "purchase",
+            {"credits_added": record.credits, "package_id": record.package_id, **identity}))
+    if result.applied:
+        services.dispatcher.wake()
+    return result
+
+
 async def grant_checkout(services: Any, site: Site, record: CheckoutSession,
                          payment_intent_id: Any) -> MoneyResult:
     """Grant a paid session once; then mark it completed (compare-and-set)."""
-    result = await services.store.grant_once(
-        record.site_id, record.user_id, record.credit_type, record.credits,
-        checkout_ref(record.session_id), kind="purchase", reason="checkout",
-        meta={"session_id": record.session_id, "package_id": record.package_id,
-              "amount": record.amount, "currency": record.currency},
-        notify=await credits_notice(
-            services, site, record.user_id, record.user_email, "purchase",
-            {"credits_added": record.credits, "package_id": record.package_id,
-             "session_id": record.session_id}))
+    result = await _grant_purchase(services, site, record, checkout_ref(record.session_id),
+                                   {"session_id": record.session_id})
     fields = {"completed_at": now_iso()}
     if isinstance(payment_intent_id, str):
         fields["payment_intent_id"] = payment_intent_id
     await services.store.transition_checkout_session(record.session_id, "pending", "completed",
                                                      fields)
-    if result.applied:
-        services.dispatcher.wake()
     return result
 
 
@@ -248,17 +256,10 @@ async def confirm_payment(services: Any, site: Site, body: dict[str, Any]) -> di
 
 
 async def grant_intent(services: Any, site: Site, record: PaymentIntentRecord) -> MoneyResult:
-    result = await services.store.grant_once(
-        record.site_id, record.user_id, record.credit_type, record.credits,
-        intent_ref(record.payment_intent_id), kind="purchase", reason="payment_intent",
-        meta={"payment_intent_id": record.payment_intent_id, "package_id": record.package_id,
-              "amount": record.amount, "currency": record.currency},
-        notify=await credits_notice(
-            services, site, record.user_id, record.user_email, "purchase",
-            {"credits_added": record.credits, "package_id": record.package_id,
-             "payment_intent_id": record.payment_intent_id}))
+    """Grant a succeeded direct payment once; then mark it completed (compare-and-set)."""
+    result = await _grant_purchase(services, site, record,
+                                   intent_ref(record.payment_intent_id),
+                                   {"payment_intent_id": record.payment_intent_id})
     await services.store.transition_payment_intent(record.payment_intent_id, "pending",
                                                    "completed", {"completed_at": now_iso()})
-    if result.applied:
-        services.dispatcher.wake()
     return result
