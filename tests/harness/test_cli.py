@@ -6,14 +6,10 @@ import socket
 import subprocess
 import sys
 
-from harness.cli import (
-    build_parser,
-    choose_port,
-    harness_secrets,
-    read_harness_file,
-    service_environment,
-    write_harness_file,
-)
+from harness.cli import build_parser
+from harness.ports import choose_port
+from harness.service_process import service_environment
+from harness.state import harness_secrets, read_harness_file, write_harness_file
 
 CLI = [sys.executable, "-c", "from harness.cli import main; main()"]
 

@@ -16,8 +16,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from harness.cli import build_parser, run_buy, run_trigger, write_harness_file
+from harness.buy import run_buy
+from harness.cli import build_parser
 from harness.plugin_sim import PluginSimulator, sign_body
+from harness.state import write_harness_file
+from harness.trigger import run_trigger
 
 PACKAGES = [
     {"package_id": "article_starter", "credit_type": "article", "credits": 10, "price": 750},

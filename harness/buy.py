@@ -1,0 +1,201 @@
+"""`rakubun-harness buy`: buy a credit package through a running `up`, as a WordPress user would."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from harness.console import report, say, short
+from harness.errors import HarnessError
+from harness.running_harness import RunningHarness, drain_stripe_webhooks
+from harness.state import load_running_harness
+
+
+def _succeeded(status: int, body: Any) -> bool:
+    return status == 200 and isinstance(body, dict) and bool(body.get("success"))
+
+
+def service_refused(step: str, status: int, body: Any) -> HarnessError:
+    """The failure of a plugin call, with a hint when the service forgot the plugin."""
+    hint = ""
+    if status == 401:
+        hint = (
+            " (the service does not know this plugin's token; register anew with"
+            ' POST /_sim/register {"force": true} on the plugin simulator)'
+        )
+    return HarnessError(step, f"service answered {status}: {short(body)}{hint}")
+
+
+def find_package(packages_body: Any, package_id: str) -> dict[str, Any]:
+    """The package from GET /packages: the flat `packages.packages` list, else the groups."""
+    groups = packages_body.get("packages") if isinstance(packages_body, dict) else None
+    if not isinstance(groups, dict):
+        raise HarnessError("packages", f"no `packages` object in {short(packages_body)}")
+    flat = groups.get("packages") or [
+        package for key in ("articles", "images", "rewrites") for package in groups.get(key) or []
+    ]
+    for package in flat:
+        if package_id in (package.get("package_id"), package.get("id")):
+            return dict(package)
+    known = sorted(str(p.get("package_id") or p.get("id")) for p in flat)
+    raise HarnessError("packages", f"no package {package_id!r}; known: {', '.join(known)}")
+
+
+def _balances(body: Any) -> dict[str, int]:
+    credits = body.get("credits") if isinstance(body, dict) else None
+    if not isinstance(credits, dict):
+        raise HarnessError("credits", f"no `credits` object in {short(body)}")
+    return {
+        key.removesuffix("_credits"): int(value)
+        for key, value in credits.items()
+        if key.endswith("_credits")
+    }
+
+
+async def _wait_for_enter(prompt: str) -> None:
+    say(prompt)
+    with contextlib.suppress(EOFError):
+        await asyncio.to_thread(input)
+
+
+async def run_buy(args: argparse.Namespace) -> int:
+    """Buy one package like a WordPress user would; exit status 0 only if every step passed."""
+    try:
+        settings = load_running_harness(Path(args.data_dir))
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
+            await _buy(RunningHarness(settings, http), args)
+    except HarnessError as error:
+        say(f"FAILED at {error}")
+        return 1
+    say("purchase complete")
+    return 0
+
+
+async def _buy(harness: RunningHarness, args: argparse.Namespace) -> None:
+    user = {"user_id": args.user_id, "user_email": args.email}
+
+    registration = await harness.sim("register", "POST", "register", {})
+    already = " (already registered)" if registration.get("already_registered") else ""
+    report("register", f"instance {registration['instance_id']}{already}")
+
+    status, body = await harness.plugin_call("packages", "packages")
+    if not _succeeded(status, body):
+        raise service_refused("packages", status, body)
+    package = find_package(body, args.package)
+    credit_type = str(package["credit_type"])
+    report(
+        "packages",
+        f"{args.package}: {package['credits']} {credit_type} credits for "
+        f"{package['price']} {package.get('currency', 'JPY')}",
+    )
+
+    status, body = await harness.plugin_call("credits before", "credits", user)
+    if not _succeeded(status, body):
+        raise service_refused("credits before", status, body)
+    before = _balances(body)
+    report("credits before", ", ".join(f"{k} {v}" for k, v in before.items()))
+
+    seen = (await harness.sim("webhooks", "GET", "webhooks"))["last_seq"]
+    deliveries_before = len(await harness.stripe_control("deliveries", "deliveries", method="GET"))
+    order = {
+        **user,
+        "credit_type": credit_type,
+        "package_id": args.package,
+        "amount": package["price"],
+        "currency": package.get("currency", "JPY"),
+    }
+    if args.flow == "checkout":
+        await _pay_by_checkout(harness, order, manual=args.manual)
+    else:
+        await _pay_by_intent(harness, order, manual=args.manual)
+
+    await drain_stripe_webhooks(harness, deliveries_before)
+
+    status, body = await harness.plugin_call("credits after", "credits", user)
+    if not _succeeded(status, body):
+        raise service_refused("credits after", status, body)
+    after = _balances(body)
+    report("credits after", ", ".join(f"{k} {before.get(k, 0)} -> {v}" for k, v in after.items()))
+    grown = after.get(credit_type, 0) - before.get(credit_type, 0)
+    if grown != int(package["credits"]):
+        raise HarnessError(
+            "credits after", f"{credit_type} grew by {grown}, expected {package['credits']}"
+        )
+
+    await _show_plugin_webhooks(harness, seen, args.webhook_timeout)
+
+
+async def _pay_by_checkout(harness: RunningHarness, order: dict[str, Any], *, manual: bool) -> None:
+    status, body = await harness.plugin_call("checkout session", "checkout", order)
+    if not _succeeded(status, body) or not body.get("session_id"):
+        raise service_refused("checkout session", status, body)
+    session_id = str(body["session_id"])
+    page = body.get("url") or body.get("checkout_url")
+    report("checkout session", f"{session_id}  {page}")
+
+    if manual:
+        await _wait_for_enter(f"Open {page} in a browser, pay or decline, then press Enter.")
+    else:
+        paid = await harness.stripe_control(
+            "pay", f"checkout/sessions/{session_id}/complete", {"outcome": "paid"}
+        )
+        report("pay", f"paid; Stripe redirects to {paid.get('redirect_url')}")
+
+    status, body = await harness.plugin_call("verify", "verify", {"session_id": session_id})
+    if not _succeeded(status, body):
+        raise service_refused("verify", status, body)
+    detail = body.get("status") or f"+{body.get('credits_added')} {body.get('credit_type')}"
+    report("verify", str(detail))
+
+
+async def _pay_by_intent(harness: RunningHarness, order: dict[str, Any], *, manual: bool) -> None:
+    status, body = await harness.plugin_call("payment intent", "create-intent", order)
+    if not _succeeded(status, body) or not body.get("payment_intent_id"):
+        raise service_refused("payment intent", status, body)
+    intent_id = str(body["payment_intent_id"])
+    report("payment intent", f"{intent_id}  {body.get('amount')} {body.get('currency')}")
+
+    if manual:
+        await _wait_for_enter(
+            f"Complete {intent_id} (e.g. `rakubun-harness trigger payment_intent.succeeded "
+            f"--intent {intent_id}`), then press Enter."
+        )
+    else:
+        await harness.stripe_control("pay", f"payment_intents/{intent_id}/succeed", {})
+        report("pay", "succeeded")
+
+    confirm = {
+        "payment_intent_id": intent_id,
+        "user_id": order["user_id"],
+        "credit_type": order["credit_type"],
+    }
+    status, body = await harness.plugin_call("confirm", "confirm", confirm)
+    if not _succeeded(status, body):
+        raise service_refused("confirm", status, body)
+    report("confirm", f"+{body.get('credits_added')} (transaction {body.get('transaction_id')})")
+
+
+async def _show_plugin_webhooks(harness: RunningHarness, after: int, timeout: float) -> None:
+    step = "plugin webhooks"
+    await harness.sim(
+        step, "GET", f"webhooks?event=credits_updated&after={after}&wait={timeout}&count=1"
+    )
+    received = (await harness.sim(step, "GET", f"webhooks?after={after}"))["webhooks"]
+    say("  plugin webhooks received:")
+    for webhook in received:
+        data = webhook.get("data") if isinstance(webhook.get("data"), dict) else {}
+        say(
+            f"    #{webhook['seq']} {webhook['event']}  "
+            f"signature_valid={str(webhook['signature_valid']).lower()}  "
+            f"answered {webhook['status']}  {short(data, 160)}"
+        )
+    credits_updated = [w for w in received if w["event"] == "credits_updated"]
+    if not credits_updated:
+        raise HarnessError(step, f"no credits_updated reached the plugin within {timeout:g}s")
+    if not any(w["signature_valid"] and w["status"] == 200 for w in credits_updated):
+        raise HarnessError(step, "no credits_updated had a valid signature and a 200 answer")

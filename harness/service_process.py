@@ -1,0 +1,141 @@
+"""The service as `up` runs it: a `rakubun-service` child process configured by environment."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import aiohttp
+
+from harness.errors import HarnessError, Interrupted
+from harness.ports import HOST
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+PLUGIN_WEBHOOK_RETRY_DELAYS = "1,2,4,8,16,32,64,128"
+
+
+class ServiceProcess:
+    """`rakubun-service` as a child process in its own process group, logging to a file."""
+
+    def __init__(self, *, port: int, workers: int, env: Mapping[str, str], log_path: Path) -> None:
+        self.port = port
+        self.url = f"http://{HOST}:{port}"
+        self.command = [
+            sys.executable,
+            "-c",
+            "from service.cli import main; main()",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
+        self.env = dict(env)
+        self.log_path = log_path
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                *self.command,
+                env=self.env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,  # our signal handler, not the terminal, stops it
+            )
+
+    @property
+    def exited(self) -> bool:
+        return self.process is None or self.process.returncode is not None
+
+    def log_tail(self, lines: int = 30) -> str:
+        if not self.log_path.is_file():
+            return "(no output)"
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:]) or "(no output)"
+
+    async def wait_healthy(self, timeout: float, stopping: asyncio.Event) -> None:
+        """Poll /api/v1/health until 200; fail with the log's tail if the service exits."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        health = f"{self.url}/api/v1/health"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            while loop.time() < deadline:
+                if stopping.is_set():
+                    raise Interrupted()
+                if self.exited:
+                    raise HarnessError(
+                        "service",
+                        f"exited with status {self.process and self.process.returncode} "
+                        f"before answering {health}; last lines of {self.log_path}:\n"
+                        f"{self.log_tail()}",
+                    )
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with http.get(health) as response:
+                        if response.status == 200:
+                            return
+                await asyncio.sleep(0.1)
+        raise HarnessError(
+            "service",
+            f"{health} did not answer 200 within {timeout:.0f}s; last lines of "
+            f"{self.log_path}:\n{self.log_tail()}",
+        )
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL for the whole group if it lingers."""
+        process = self.process
+        if process is None:
+            return
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), timeout)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                await process.wait()
+        # Sanic's workers share the group; none may outlive their parent.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGTERM)
+
+
+def service_environment(
+    *,
+    data_dir: Path,
+    api_url: str,
+    stripe_url: str,
+    keys: Mapping[str, str],
+    webhook_secret: str,
+    rate_limit: int,
+    mongodb_url: str | None,
+) -> dict[str, str]:
+    """The service's whole configuration: environment variables only."""
+    env = dict(os.environ)
+    env.pop("MONGODB_URL", None)  # the embedded store unless --mongodb-url says otherwise
+    source_root = str(PACKAGE_ROOT.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, env.get("PYTHONPATH")]))
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "SQLITE_PATH": str((data_dir / "rakubun.sqlite3").resolve()),
+            "STRIPE_API_BASE": stripe_url,
+            "STRIPE_SECRET_KEY": keys["stripe_secret_key"],
+            "STRIPE_PUBLIC_KEY": keys["stripe_publishable_key"],
+            "STRIPE_WEBHOOK_SECRET": webhook_secret,
+            "DASHBOARD_URL": api_url,
+            "ADMIN_API_TOKEN": keys["admin_token"],
+            "RATE_LIMIT_PER_MINUTE": str(rate_limit),
+            "WEBHOOK_RETRY_DELAYS": PLUGIN_WEBHOOK_RETRY_DELAYS,
+        }
+    )
+    if mongodb_url:
+        env["MONGODB_URL"] = mongodb_url
+    return env
