@@ -4,17 +4,16 @@ Each process owns one connection used from one dedicated thread, so the event lo
 blocks on SQLite. Every money primitive runs in a `BEGIN IMMEDIATE` transaction: the
 write lock is taken up front, so concurrent callers (threads or processes) serialise on it
 and no read-modify-write can interleave. Exactly-once comes from the ledger's UNIQUE
-`source_ref`, checked inside that same transaction.
+`source_ref`, checked inside that same transaction. Writes queued together share one
+transaction and one COMMIT, each in its own savepoint (see `sqlite_writer.py`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,6 +40,7 @@ from ..domain.models import (
 )
 from .base import DuplicateError, UnknownGrantError
 from .sqlite_schema import MIGRATIONS, RATE_LIMIT_SCHEMA
+from .sqlite_writer import SQLiteWriter
 
 T = TypeVar("T")
 
@@ -106,15 +106,18 @@ class SQLiteStore:
     def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
         self.path = Path(path)
         self.synchronous = synchronous
-        self._executor: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
         self._limits: sqlite3.Connection | None = None
+        self.writer = SQLiteWriter(lambda: self._db)
 
     # ------------------------------------------------------------------ plumbing
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        assert self._executor is not None, "store is not open"
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        """Run fn(*args) on the store's thread, between write transactions."""
+        return await self.writer.call(fn, *args)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn in a write transaction (IMMEDIATE); answers once it is committed."""
+        return await self.writer.write(fn)
 
     def _connect(self, path: Path, synchronous: str) -> sqlite3.Connection:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -129,49 +132,35 @@ class SQLiteStore:
         self._db = self._connect(self.path, self.synchronous)
         self._limits = self._connect(self.path.with_name(self.path.name + ".ratelimit"), "OFF")
         self._limits.executescript(RATE_LIMIT_SCHEMA)
-        self._migrate()
 
-    def _migrate(self) -> None:
-        def apply(c: sqlite3.Connection) -> None:
-            c.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = c.execute("SELECT version FROM schema_version").fetchone()
-            version = row[0] if row else 0
-            for number, script in enumerate(MIGRATIONS, start=1):
-                if number > version:
-                    for statement in script.split(";"):
-                        if statement.strip():
-                            c.execute(statement)
-            if row is None:
-                c.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS),))
-            else:
-                c.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
-
-        self._write(apply)
-
-    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run fn in one write transaction; the lock is taken up front (IMMEDIATE)."""
-        c = self._db
-        assert c is not None
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            result = fn(c)
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        c.execute("COMMIT")
-        return result
+    @staticmethod
+    def _migrate(c: sqlite3.Connection) -> None:
+        c.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = c.execute("SELECT version FROM schema_version").fetchone()
+        version = row[0] if row else 0
+        for number, script in enumerate(MIGRATIONS, start=1):
+            if number > version:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+        if row is None:
+            c.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS),))
+        else:
+            c.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
 
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
         assert self._db is not None
         return self._db.execute(sql, params).fetchall()
 
     async def open(self) -> None:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        if self.writer.running:
+            return
+        self.writer.start()
         await self._run(self._open_sync)
+        await self._write(self._migrate)
 
     async def close(self) -> None:
-        if self._executor is None:
+        if not self.writer.running:
             return
 
         def close_sync() -> None:
@@ -181,8 +170,7 @@ class SQLiteStore:
             self._db = self._limits = None
 
         await self._run(close_sync)
-        self._executor.shutdown(wait=True)
-        self._executor = None
+        self.writer.stop()
 
     async def ping(self) -> bool:
         return bool(await self._run(lambda: self._read("SELECT 1")[0][0] == 1))
@@ -202,7 +190,7 @@ class SQLiteStore:
                 raise DuplicateError("instance_id") from exc
             return site
 
-        return await self._run(self._write, insert)
+        return await self._write(insert)
 
     async def get_site(self, site_id: str) -> Site | None:
         rows = await self._run(
@@ -250,7 +238,7 @@ class SQLiteStore:
             )
             return updated
 
-        return await self._run(self._write, update)
+        return await self._write(update)
 
     # ------------------------------------------------------------------ users
     def _balances(self, c: sqlite3.Connection, site_id: str, user_id: str) -> Balances:
@@ -305,7 +293,7 @@ class SQLiteStore:
         user = await self._run(read)
         if user is not None and (not email or email == user.email):
             return user
-        return await self._run(self._write, create)
+        return await self._write(create)
 
     async def get_user(self, site_id: str, user_id: str) -> User | None:
         def read() -> User | None:
@@ -403,7 +391,7 @@ class SQLiteStore:
                 notify=notify)
             return MoneyResult(True, entry, balances)
 
-        return await self._run(self._write, grant)
+        return await self._write(grant)
 
     async def deduct(
         self,
@@ -429,7 +417,7 @@ class SQLiteStore:
                 source_ref=source_ref, kind="deduction", floor=0, reason=reason, notify=notify)
             return DeductResult(entry is not None, entry, balances)
 
-        return await self._run(self._write, deduct)
+        return await self._write(deduct)
 
     async def adjust(
         self,
@@ -451,7 +439,7 @@ class SQLiteStore:
                 source_ref=source_ref, kind="adjustment", floor=0, reason=reason, notify=notify)
             return DeductResult(entry is not None, entry, balances)
 
-        return await self._run(self._write, adjust)
+        return await self._write(adjust)
 
     async def reverse(
         self,
@@ -478,7 +466,7 @@ class SQLiteStore:
                 meta={"reversed_total": target}, notify=notify)
             return MoneyResult(True, entry, balances)
 
-        return await self._run(self._write, reverse)
+        return await self._write(reverse)
 
     async def get_ledger_entry(self, source_ref: str) -> LedgerEntry | None:
         def read() -> LedgerEntry | None:
@@ -541,7 +529,7 @@ class SQLiteStore:
                 for p in packages:
                     self._insert_package(c, p)
 
-        await self._run(self._write, seed)
+        await self._write(seed)
 
     def _insert_package(self, c: sqlite3.Connection, p: Package) -> None:
         c.execute(f"INSERT INTO packages ({PACKAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -569,7 +557,7 @@ class SQLiteStore:
                 raise DuplicateError("package_id") from exc
             return package
 
-        return await self._run(self._write, insert)
+        return await self._write(insert)
 
     async def update_package(self, package_id: str, fields: dict[str, Any]) -> Package | None:
         def update(c: sqlite3.Connection) -> Package | None:
@@ -582,7 +570,7 @@ class SQLiteStore:
             self._insert_package(c, package)
             return package
 
-        return await self._run(self._write, update)
+        return await self._write(update)
 
     # ------------------------------------------------------------------ sessions and intents
     async def create_checkout_session(self, session: CheckoutSession) -> None:
@@ -599,7 +587,7 @@ class SQLiteStore:
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError("session_id") from exc
 
-        await self._run(self._write, insert)
+        await self._write(insert)
 
     async def get_checkout_session(self, session_id: str) -> CheckoutSession | None:
         rows = await self._run(
@@ -616,8 +604,8 @@ class SQLiteStore:
             (payment_intent_id,))
         return CheckoutSession(*rows[0]) if rows else None
 
-    def _transition(self, table: str, key: str, key_value: str, from_status: str,
-                    to_status: str, fields: dict[str, Any]) -> bool:
+    async def _transition(self, table: str, key: str, key_value: str, from_status: str,
+                          to_status: str, fields: dict[str, Any]) -> bool:
         allowed = {"payment_intent_id", "completed_at", "url"}
         extra = {k: v for k, v in fields.items() if k in allowed}
         sets = ", ".join(["status = ?", *[f"{k} = ?" for k in extra]])
@@ -628,12 +616,12 @@ class SQLiteStore:
                 (to_status, *extra.values(), key_value, from_status))
             return cur.rowcount == 1
 
-        return self._write(update)
+        return await self._write(update)
 
     async def transition_checkout_session(
         self, session_id: str, from_status: str, to_status: str, fields: dict[str, Any]
     ) -> bool:
-        return await self._run(self._transition, "checkout_sessions", "session_id", session_id,
+        return await self._transition("checkout_sessions", "session_id", session_id,
                                from_status, to_status, fields)
 
     async def create_payment_intent(self, intent: PaymentIntentRecord) -> None:
@@ -650,7 +638,7 @@ class SQLiteStore:
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError("payment_intent_id") from exc
 
-        await self._run(self._write, insert)
+        await self._write(insert)
 
     async def get_payment_intent(self, payment_intent_id: str) -> PaymentIntentRecord | None:
         rows = await self._run(
@@ -661,7 +649,7 @@ class SQLiteStore:
     async def transition_payment_intent(
         self, payment_intent_id: str, from_status: str, to_status: str, fields: dict[str, Any]
     ) -> bool:
-        return await self._run(self._transition, "payment_intents", "payment_intent_id",
+        return await self._transition("payment_intents", "payment_intent_id",
                                payment_intent_id, from_status, to_status, fields)
 
     # ------------------------------------------------------------------ Stripe events
@@ -676,7 +664,7 @@ class SQLiteStore:
                             (event_id, event_type, outcome, now_iso()))
             return cur.rowcount == 1
 
-        return await self._run(self._write, insert)
+        return await self._write(insert)
 
     # ------------------------------------------------------------------ outbox
     def _enqueue(self, c: sqlite3.Connection, draft: WebhookDraft) -> WebhookDelivery:
@@ -690,7 +678,7 @@ class SQLiteStore:
         return delivery
 
     async def enqueue_webhook(self, draft: WebhookDraft) -> WebhookDelivery:
-        return await self._run(self._write, lambda c: self._enqueue(c, draft))
+        return await self._write(lambda c: self._enqueue(c, draft))
 
     async def claim_due_webhooks(
         self, owner: str, *, now: float, lease_seconds: float, limit: int, include_scheduled: bool
@@ -712,7 +700,7 @@ class SQLiteStore:
             ).fetchall()
             return [_delivery(r) for r in rows]
 
-        return await self._run(self._write, claim)
+        return await self._write(claim)
 
     async def record_webhook_attempt(
         self,
@@ -737,7 +725,7 @@ class SQLiteStore:
                 (status, attempt.attempt, next_attempt_at, attempt.status_code, attempt.error,
                  iso_from_unix(attempt.at) if delivered else None, delivery_id, owner))
 
-        await self._run(self._write, record)
+        await self._write(record)
 
     def _delivery_with_attempts(self, row: tuple) -> WebhookDelivery:
         assert self._db is not None
@@ -771,7 +759,7 @@ class SQLiteStore:
             c.execute("UPDATE webhook_outbox SET status='pending', next_attempt_at=?,"
                       " delivered_at=NULL WHERE delivery_id=?", (now, delivery_id))
 
-        await self._run(self._write, retry)
+        await self._write(retry)
         return await self.get_webhook_delivery(delivery_id)
 
     async def count_pending_webhooks(self) -> int:
@@ -781,12 +769,12 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------ analytics, settings
     async def record_generation(self, site_id: str, row: dict[str, Any]) -> None:
-        await self._run(self._write, lambda c: c.execute(
+        await self._write(lambda c: c.execute(
             "INSERT INTO analytics_generations (site_id, data, created_at) VALUES (?,?,?)",
             (site_id, json.dumps(row, ensure_ascii=False), now_iso())))
 
     async def record_usage(self, site_id: str, report: dict[str, Any]) -> None:
-        await self._run(self._write, lambda c: c.execute(
+        await self._write(lambda c: c.execute(
             "INSERT INTO analytics_usage (site_id, data, created_at) VALUES (?,?,?)",
             (site_id, json.dumps(report, ensure_ascii=False), now_iso())))
 
@@ -795,7 +783,7 @@ class SQLiteStore:
         return json.loads(rows[0][0]) if rows else None
 
     async def set_setting(self, key: str, value: dict[str, Any]) -> None:
-        await self._run(self._write, lambda c: c.execute(
+        await self._write(lambda c: c.execute(
             "INSERT INTO settings VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
             (key, json.dumps(value))))
 

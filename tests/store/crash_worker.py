@@ -2,8 +2,9 @@
 
     python crash_worker.py STORE_FILE RUN_TAG SITE_ID USER_ID
 
-Two streams run at once, each on its own store (own connection, as two workers have).
-After each operation has returned it prints one line and flushes:
+Six streams run at once: two on a store each (own connection, as two workers have), four
+sharing a third store, so their writes are committed in groups. After each operation has
+returned it prints one line and flushes:
 
     grant <source_ref> <transaction_id>
     deduct <source_ref> <ok 0|1> <transaction_id or ->
@@ -31,9 +32,7 @@ def ack(line: str) -> None:
     sys.stdout.flush()
 
 
-async def stream(path: Path, tag: str, site_id: str, user_id: str, lane: int) -> None:
-    store = SQLiteStore(path)
-    await store.open()
+async def stream(store: SQLiteStore, tag: str, site_id: str, user_id: str, lane: int) -> None:
     i = 0
     while True:
         ref = f"drill:{tag}:{lane}:{i}"
@@ -51,7 +50,12 @@ async def stream(path: Path, tag: str, site_id: str, user_id: str, lane: int) ->
 
 async def main() -> None:
     path, tag, site_id, user_id = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-    await asyncio.gather(*(stream(path, tag, site_id, user_id, lane) for lane in (0, 1)))
+    stores = [SQLiteStore(path) for _ in range(3)]
+    for store in stores:
+        await store.open()
+    lanes = {0: stores[0], 1: stores[1], 2: stores[2], 3: stores[2], 4: stores[2], 5: stores[2]}
+    await asyncio.gather(*(stream(store, tag, site_id, user_id, lane)
+                           for lane, store in lanes.items()))
 
 
 if __name__ == "__main__":

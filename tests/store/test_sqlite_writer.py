@@ -1,0 +1,195 @@
+"""Group commit in the SQLite store's thread: queued writes share one COMMIT, each in its
+own savepoint, and nothing is acknowledged before that COMMIT."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.store import SQLiteStore
+from service.store.sqlite_writer import SQLiteWriter
+
+from .builders import new_site, notify_plugin
+
+Job = Callable[[sqlite3.Connection], Any]
+
+
+def insert(name: str) -> Job:
+    def job(c: sqlite3.Connection) -> str:
+        c.execute("INSERT INTO items (name) VALUES (?)", (name,))
+        return name
+
+    return job
+
+
+def names(path: Path) -> set[str]:
+    """What a second connection sees: only what is committed."""
+    with sqlite3.connect(path) as other:
+        rows = other.execute("SELECT name FROM items").fetchall()
+    other.close()
+    return {name for (name,) in rows}
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "writer.sqlite3"
+    with sqlite3.connect(path) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE items (name TEXT PRIMARY KEY)")
+        setup.execute("CREATE TABLE parents (id TEXT PRIMARY KEY)")
+        setup.execute("CREATE TABLE children (id TEXT, parent_id TEXT REFERENCES parents (id)"
+                      " DEFERRABLE INITIALLY DEFERRED)")
+    setup.close()
+    yield path
+
+
+@pytest.fixture
+async def writer(db_path: Path) -> AsyncIterator[SQLiteWriter]:
+    conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    writer = SQLiteWriter(lambda: conn)
+    writer.start()
+    yield writer
+    writer.stop()
+    conn.close()
+
+
+async def queue_while_held(writer: SQLiteWriter, *jobs: Job) -> list[asyncio.Future[Any]]:
+    """Queue jobs while the thread is busy, so it finds them all at once: one batch."""
+    gate = threading.Event()
+    held = asyncio.ensure_future(writer.call(gate.wait))
+    futures = [asyncio.ensure_future(writer.write(job)) for job in jobs]
+    await asyncio.sleep(0)  # every job reaches the queue
+    gate.set()
+    await held
+    return futures
+
+
+# ---------------------------------------------------------------------------- savepoints
+async def test_a_failing_job_rolls_back_alone_and_the_rest_of_its_batch_commits(
+        writer: SQLiteWriter, db_path: Path) -> None:
+    def fails(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO items (name) VALUES ('b')")
+        raise ValueError("this job fails")
+
+    futures = await queue_while_held(writer, insert("a"), fails, insert("a"), insert("c"))
+    results = await asyncio.gather(*futures, return_exceptions=True)
+
+    assert results[0] == "a" and results[3] == "c"
+    assert isinstance(results[1], ValueError)
+    assert isinstance(results[2], sqlite3.IntegrityError)  # saw the first job's 'a'
+    assert names(db_path) == {"a", "c"}
+    assert (writer.batches_committed, writer.jobs_committed) == (1, 4)
+
+
+async def test_a_job_sees_what_the_jobs_before_it_in_its_batch_wrote(
+        writer: SQLiteWriter) -> None:
+    def count(c: sqlite3.Connection) -> int:
+        return int(c.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    futures = await queue_while_held(writer, insert("a"), count, insert("b"), count)
+    assert await asyncio.gather(*futures) == ["a", 1, "b", 2]
+    assert writer.batches_committed == 1
+
+
+# ---------------------------------------------------------------------------- durability
+async def test_a_write_is_answered_only_once_its_batch_is_committed(
+        writer: SQLiteWriter, db_path: Path) -> None:
+    def slow(c: sqlite3.Connection) -> str:
+        time.sleep(0.3)  # the batch stays open well after the first job is done
+        return insert("slow")(c)
+
+    first, second = await queue_while_held(writer, insert("first"), slow)
+    assert await first == "first"
+    assert "first" in names(db_path)
+    assert await second == "slow"
+    assert names(db_path) == {"first", "slow"}
+    assert writer.batches_committed == 1
+
+
+async def test_when_the_commit_fails_every_job_of_the_batch_fails_and_nothing_stays(
+        writer: SQLiteWriter, db_path: Path) -> None:
+    def orphan(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO children VALUES ('c1', 'no-such-parent')")  # checked at COMMIT
+
+    futures = await queue_while_held(writer, insert("a"), orphan)
+    results = await asyncio.gather(*futures, return_exceptions=True)
+
+    assert all(isinstance(r, sqlite3.IntegrityError) for r in results), results
+    assert names(db_path) == set()
+    assert writer.batches_committed == 0
+    assert await writer.write(insert("after")) == "after"  # the writer goes on
+    assert names(db_path) == {"after"}
+
+
+async def test_reads_never_see_a_batch_before_it_commits(
+        writer: SQLiteWriter, db_path: Path) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+
+    def slow(c: sqlite3.Connection) -> str:
+        time.sleep(0.1)
+        return insert("slow")(c)
+
+    def read() -> set[str]:
+        return {n for (n,) in conn.execute("SELECT name FROM items").fetchall()}
+
+    gate = threading.Event()
+    held = asyncio.ensure_future(writer.call(gate.wait))
+    write = asyncio.ensure_future(writer.write(slow))
+    seen = asyncio.ensure_future(writer.call(read))
+    await asyncio.sleep(0)
+    gate.set()
+    await held
+    assert await write == "slow"
+    assert await seen == {"slow"}  # run after the COMMIT, never in the open transaction
+    conn.close()
+
+
+# ---------------------------------------------------------------------------- the store
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "rakubun.sqlite3")
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def test_concurrent_deducts_share_commits_and_each_answer_is_already_durable(
+        store: SQLiteStore) -> None:
+    site = await store.create_site(new_site())
+    await store.grant_once(site.site_id, "42", "article", 150, "checkout:cs_batch")
+    before = (store.writer.batches_committed, store.writer.jobs_committed)
+    other = sqlite3.connect(store.path)
+
+    async def deduct_and_look(n: int) -> tuple[bool, bool]:
+        key = f"key-{n % 180}"  # 20 keys sent twice: one deduction each
+        result = await store.deduct(site.site_id, "42", "article", 1, idempotency_key=key,
+                                    notify=notify_plugin())
+        if not result.ok:
+            return False, True
+        assert result.entry is not None
+        visible = other.execute("SELECT 1 FROM ledger WHERE transaction_id=?",
+                                (result.entry.transaction_id,)).fetchone() is not None
+        return not result.replayed, visible
+
+    results = await asyncio.gather(*(deduct_and_look(n) for n in range(200)))
+    other.close()
+
+    assert all(visible for _, visible in results)
+    assert sum(applied for applied, _ in results) == 150
+    user = await store.get_user(site.site_id, "42")
+    assert user is not None and user.balances.article == 0
+    assert (await store.reconcile()).ok
+    assert await store.count_pending_webhooks() == 150  # one per deduction, none replayed
+    batches = store.writer.batches_committed - before[0]
+    jobs = store.writer.jobs_committed - before[1]
+    assert jobs == 200
+    assert batches < jobs // 2, f"{batches} commits for {jobs} writes"
