@@ -15,7 +15,9 @@ import os
 import secrets
 import socket
 import time
+import urllib.request
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -48,6 +50,7 @@ class WebhookDispatcher:
         # in-flight attempts instead of answering while they still hold their leases.
         self._round = asyncio.Lock()
         self._client: aiohttp.ClientSession | None = None
+        self._proxies: dict[str, str] = {}
 
     def wake(self) -> None:
         """Deliver soon: something was just enqueued by this process."""
@@ -116,7 +119,8 @@ class WebhookDispatcher:
             }
             try:
                 async with self._http().post(delivery.url, data=body, headers=headers,
-                                             allow_redirects=False) as response:
+                                             allow_redirects=False,
+                                             proxy=self._proxy_for(delivery.url)) as response:
                     await response.read()  # read to the end so the connection is reused
                     status_code = response.status
                 if not 200 <= status_code < 300:
@@ -144,7 +148,18 @@ class WebhookDispatcher:
         # cost (1-2.5 ms of event-loop CPU under load) the largest cost of a deduction.
         if self._client is None:
             seconds = self.settings.webhook_timeout_seconds
+            # Proxies come from the environment (as httpx did), read once here: aiohttp's
+            # trust_env re-reads the environment and ~/.netrc in a thread on every request.
+            self._proxies = urllib.request.getproxies()
             self._client = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=None, connect=seconds, sock_read=seconds),
-                trust_env=True)  # proxies from the environment, as httpx did
+                trust_env=False)
         return self._client
+
+    def _proxy_for(self, url: str) -> str | None:
+        if not self._proxies:
+            return None
+        parts = urlsplit(url)
+        if urllib.request.proxy_bypass(parts.hostname or ""):
+            return None
+        return self._proxies.get(parts.scheme)
