@@ -285,7 +285,9 @@ class AsyncCollection:
                 raise MissingSessionError(
                     f"{self.full_name}.{op} called inside a transaction without its session="
                     if session is None else f"{self.full_name}.{op} with another session")
-            if op in WRITES and inside.in_transaction:
+            if op in WRITES:
+                if not inside.in_transaction:
+                    raise OperationFailure(f"{op} in a snapshot session (they only read)", 263)
                 inside.remember(self._c)
             return self._validated(op, call)
         async with self._server.lock:

@@ -251,3 +251,16 @@ async def test_newest_first_follows_creation_time_not_object_id(make_store) -> N
     tie_b = await store.create_site(new_site(created_at="2025-12-31T00:00:00.000000Z"))
     assert [s.site_id for s in await store.list_sites()] == \
         [later.site_id, earlier.site_id, tie_b.site_id, tie_a.site_id]
+
+
+async def test_reconcile_reads_one_snapshot_with_its_session(make_store) -> None:
+    store = make_store(ShimServer())
+    await store.open()
+    site = await store.create_site(new_site())
+    await store.grant_once(site.site_id, "42", "article", 10, "checkout:cs_1")
+    client = store._client
+    async with client.start_session(snapshot=True) as session:
+        with pytest.raises(MissingSessionError):  # inside a snapshot, a call needs it too
+            await store.db.ledger.count_documents({})
+        report = await store._reconcile(session)
+    assert report.ok
