@@ -19,5 +19,8 @@ def open_store(settings: Settings) -> Store:
     if settings.mongodb_url:
         from .mongo import MongoStore
 
-        return MongoStore(settings.mongodb_url, database=settings.mongodb_database)
+        return MongoStore(
+            settings.mongodb_url, database=settings.mongodb_database,
+            server_selection_timeout_ms=settings.mongodb_server_selection_timeout_ms,
+            timeout_ms=settings.mongodb_timeout_ms)
     return SQLiteStore(settings.sqlite_path, synchronous=settings.sqlite_synchronous)

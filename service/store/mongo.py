@@ -1,24 +1,26 @@
-"""The MongoDB store on pymongo's async client: a replica set, Atlas, or a standalone server.
+"""The MongoDB store on pymongo's async client: a replica set (one node is enough), Atlas,
+or a sharded cluster's mongos, of MongoDB 5.0 or newer.
 
-Money moves in `mongo_money.py`, which says what is guaranteed where: on a replica set or
-mongos (detected in `open()` from `hello`) every money primitive runs in one multi-document
-transaction; on a standalone server each of its steps is one atomic single-document write,
-exactly-once and never below zero, but not all-or-nothing across a crash.
+Money moves one way, in `mongo_money.py`: every money primitive runs in one multi-document
+transaction (snapshot reads, majority commit, on the primary). `open()` reads `hello` and
+refuses a standalone server, which has no transactions, and anything older than 5.0.
 
-Outside money, every write is one single-document operation in both modes (compare-and-set
-status transitions, outbox leases, counters). Needs MongoDB 5.0+ (snapshot reads).
+Outside money, every write is one single-document operation (compare-and-set status
+transitions, outbox leases, counters). Reads and transactions go to the primary whatever
+the URL's readPreference says: a money decision read from a lagging secondary is wrong.
 """
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
-from pymongo import AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo import AsyncMongoClient, IndexModel, ReadPreference, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     BulkWriteError,
@@ -51,6 +53,8 @@ from ..domain.models import (
 )
 from .base import DuplicateError, StoreError, UnknownGrantError
 from .mongo_documents import (
+    NEWEST_FIRST,
+    OLDEST_FIRST,
     PACKAGE_FIELDS,
     PENDING,
     attempt_doc,
@@ -75,39 +79,90 @@ from .mongo_schema import (
     INDEXES,
     RATE_LIMIT_TTL_SECONDS,
     VALIDATORS,
-    stale_indexes,
-    supports_transactions,
+    IndexChange,
+    MongoSetupError,
+    index_changes,
+    server_refusal,
 )
 
 T = TypeVar("T")
 Session = AsyncClientSession | None
 Doc = dict[str, Any]
 
-log = logging.getLogger(__name__)
+#: The database when neither MONGODB_DATABASE nor the URL names one.
+DEFAULT_DATABASE = "rakubun"
 
-# MongoDB error codes met while creating the schema (two workers at once, a least-privilege
-# user without collMod).
-NAMESPACE_EXISTS, INDEX_NOT_FOUND, UNAUTHORIZED = 48, 27, 13
+# MongoDB error codes met while creating the schema: two workers at once, an index that
+# holds our index's name or key pattern with other options.
+NAMESPACE_EXISTS, INDEX_NOT_FOUND = 48, 27
+INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT = 85, 86
+
+
+def database_from_url(url: str) -> str | None:
+    """The database a MongoDB URL names in its path (`mongodb://host/<db>?...`), if any."""
+    rest = url.split("://", 1)[-1]
+    path = rest.split("?", 1)[0].partition("/")[2]
+    return unquote(path) or None
 
 
 # ------------------------------------------------------------------ schema
 async def _set_validator(db: AsyncDatabase, name: str, validator: Doc) -> None:
-    """Replace a collection's validator only when it differs: collMod needs the dbAdmin
-    role, which an application user may lack, and an old validator is not fatal."""
+    """Replace a collection's validator when it differs. A validator we cannot replace fails
+    start-up: a stale one (the seed's wants an ObjectId site_id and an int user_id) would
+    reject every checkout session at request time instead."""
     async for info in await db.list_collections(filter={"name": name}):
         if info.get("options", {}).get("validator") == validator:
             return
     try:
         await db.command("collMod", name, validator=validator)
     except OperationFailure as exc:
-        if exc.code != UNAUTHORIZED:
+        raise MongoSetupError(
+            f"cannot replace the validator of {db.name}.{name} ({exc.details or exc}):"
+            " collMod needs the dbAdmin role. Start once as a user with dbAdmin on"
+            f" {db.name}, or have an administrator run the collMod with the validator in"
+            " service/store/mongo_schema.py, then restart.") from exc
+
+
+async def _drop_index(collection: AsyncCollection, name: str) -> None:
+    try:
+        await collection.drop_index(name)
+    except OperationFailure as exc:
+        if exc.code != INDEX_NOT_FOUND:  # another worker dropped it a moment ago
             raise
-        log.warning("cannot update the validator of %s (no collMod privilege)", name)
+
+
+async def _build_index(collection: AsyncCollection, change: IndexChange) -> None:
+    """Build the new index, then drop the ones it replaces. When the server will not hold
+    both at once (same name or key pattern), drop the old first: never a unique one
+    (`index_changes` refuses those), so no guarantee lapses in between."""
+    spec = change.spec
+    model = IndexModel(list(spec.keys), **spec.kwargs())
+    try:
+        try:
+            await collection.create_indexes([model])
+        except OperationFailure as exc:
+            conflict = exc.code in (INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT)
+            if not (conflict and change.replaces):
+                raise
+            for old in change.replaces:
+                await _drop_index(collection, old)
+            await collection.create_indexes([model])
+            return
+    except OperationFailure as exc:
+        raise MongoSetupError(
+            f"cannot build the index {spec.name!r} ({dict(spec.keys)}, {spec.options}) on"
+            f" {collection.full_name}: {exc.details or exc}. Remove what stands in its way (an"
+            " index of the same name or keys, or documents that break its uniqueness),"
+            " then restart.") from exc
+    for old in change.replaces:
+        if old != spec.name:  # (a namesake would have blocked the build)
+            await _drop_index(collection, old)
 
 
 async def create_schema(db: AsyncDatabase) -> None:
-    """Create collections, the validator and indexes; drop indexes that contradict ours.
-    Idempotent, and safe when several workers open the store at once."""
+    """Create collections, validators and indexes; replace indexes that contradict ours.
+    Idempotent, and safe when several workers open the store at once. Raises
+    MongoSetupError, saying what to do, when the database cannot be brought in line."""
     names = set(await db.list_collection_names())
     for name, validator in VALIDATORS.items():
         try:
@@ -122,17 +177,9 @@ async def create_schema(db: AsyncDatabase) -> None:
         await _set_validator(db, name, validator)
     for name, specs in INDEXES.items():
         collection = db[name]
-        if name in names:
-            existing = await (await collection.list_indexes()).to_list()
-            for stale in stale_indexes(existing, specs):
-                try:
-                    await collection.drop_index(stale)
-                except OperationFailure as exc:
-                    if exc.code != INDEX_NOT_FOUND:
-                        raise
-        if specs:
-            await collection.create_indexes(
-                [IndexModel(list(spec.keys), **spec.kwargs()) for spec in specs])
+        existing = await (await collection.list_indexes()).to_list() if name in names else []
+        for change in index_changes(name, existing, specs):
+            await _build_index(collection, change)
 
 
 async def _group(db: AsyncDatabase, collection: str, match: Doc, key: Any, value: Any,
@@ -148,13 +195,17 @@ class MongoStore:
 
     name = "mongodb"
 
-    def __init__(self, url: str, *, database: str = "rakubun",
-                 client: AsyncMongoClient | None = None) -> None:
-        """`client`, when given, is used instead of connecting to `url` (and left open)."""
+    def __init__(self, url: str, *, database: str | None = None,
+                 client: AsyncMongoClient | None = None,
+                 server_selection_timeout_ms: int = 5000, timeout_ms: int = 10000) -> None:
+        """`database` (MONGODB_DATABASE) wins; else the one `url` names; else "rakubun".
+        `client`, when given, is used instead of connecting to `url` (and left open).
+        The timeouts bound finding a server and each operation (pymongo's timeoutMS: a
+        transaction's retries included); they win over the same options in the URL."""
         self.url = url
-        self.database = database
-        #: True on a replica set or mongos: money primitives run in transactions.
-        self.transactions = False
+        self.database = database or database_from_url(url) or DEFAULT_DATABASE
+        self.server_selection_timeout_ms = server_selection_timeout_ms
+        self.timeout_ms = timeout_ms
         self._given_client = client
         self._client: AsyncMongoClient | None = None
         self._db: AsyncDatabase | None = None
@@ -165,16 +216,32 @@ class MongoStore:
         assert self._db is not None, "store is not open"
         return self._db
 
-    async def open(self) -> None:
+    def connect(self) -> AsyncMongoClient:
+        """The client (not yet connected: pymongo connects on first use)."""
         if self._client is None:
             self._client = self._given_client or AsyncMongoClient(
-                self.url, tz_aware=True, appname="rakubun-dashboard")
-        # Acknowledged means journaled (and on a replica set, on a majority).
+                self.url, tz_aware=True, appname="rakubun-dashboard",
+                read_preference=ReadPreference.PRIMARY,
+                serverSelectionTimeoutMS=self.server_selection_timeout_ms,
+                timeoutMS=self.timeout_ms)
+        # Acknowledged means journaled on a majority; reads from the primary only.
         self._db = self._client.get_database(
-            self.database, write_concern=WriteConcern(w="majority", j=True))
-        hello = await self._client.admin.command("hello")
-        self.transactions = supports_transactions(hello)
-        await create_schema(self._db)
+            self.database, read_preference=ReadPreference.PRIMARY,
+            write_concern=WriteConcern(w="majority", j=True))
+        return self._client
+
+    async def open(self) -> None:
+        """Connect, refuse a server that cannot hold our money, bring the schema in line.
+        Raises MongoSetupError saying what to do."""
+        client = self.connect()
+        try:
+            refusal = server_refusal(await client.admin.command("hello"))
+            if refusal:
+                raise MongoSetupError(refusal)
+            await create_schema(self.db)
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         if self._client is not None and self._client is not self._given_client:
@@ -189,22 +256,23 @@ class MongoStore:
             return False
         return True
 
-    async def _atomic(self, op: Callable[[Session], Awaitable[T]]) -> T:
-        """Run a money operation: in one transaction on a replica set or mongos, step by step
-        (each step atomic) on a standalone server. `op` may run more than once: the
-        transaction retries it on a write conflict with another caller."""
-        if not self.transactions:
-            return await op(None)
-        assert self._client is not None
+    async def _atomic(self, op: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        """Run a money operation in one transaction, the only way money moves. `op` must
+        pass its session to every call and may run more than once: `with_transaction`
+        retries it from the start on a transient error (a write conflict with another
+        caller, a primary stepping down)."""
+        assert self._client is not None, "store is not open"
         async with self._client.start_session() as session:
             return await session.with_transaction(
                 op, read_concern=ReadConcern("snapshot"),
-                write_concern=WriteConcern(w="majority", j=True))
+                write_concern=WriteConcern(w="majority", j=True),
+                read_preference=ReadPreference.PRIMARY)
 
-    async def _once(self, source_ref: str, op: Callable[[Session], Awaitable[T]],
+    async def _once(self, source_ref: str, op: Callable[[AsyncClientSession], Awaitable[T]],
                     replay: Callable[[LedgerEntry], Awaitable[T]]) -> T:
         """Run `op` once per source_ref; when that ref is already in the ledger, answer
-        `replay(first entry)` instead."""
+        `replay(first entry)` instead. A ledger entry is committed with its balance move,
+        so the lookup sees a finished operation or none, never one in progress."""
         clash: DuplicateKeyError | None = None
         for _ in range(3):
             first = await self.db.ledger.find_one({"source_ref": source_ref})
@@ -240,7 +308,7 @@ class MongoStore:
         self, *, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> list[Site]:
         query = {"status": status} if status else {}
-        cursor = self.db.sites.find(query).sort("_id", -1).skip(offset).limit(limit)
+        cursor = self.db.sites.find(query).sort(NEWEST_FIRST).skip(offset).limit(limit)
         return [site_from(d) async for d in cursor]
 
     async def update_site(self, site_id: str, fields: dict[str, Any]) -> Site | None:
@@ -299,7 +367,7 @@ class MongoStore:
             await self.db.users.find_one({"site_id": site_id, "user_id": user_id}))
 
     async def list_users(self, site_id: str, *, limit: int = 50, offset: int = 0) -> list[User]:
-        cursor = self.db.users.find({"site_id": site_id}).sort("_id", 1).skip(offset)
+        cursor = self.db.users.find({"site_id": site_id}).sort(OLDEST_FIRST).skip(offset)
         docs = await cursor.limit(limit).to_list()
         ids = [d["user_id"] for d in docs]
         balances = {b["user_id"]: balances_from(b) async for b in self.db.balances.find(
@@ -321,7 +389,7 @@ class MongoStore:
         meta: dict[str, Any] | None = None,
         notify: NotifyFn | None = None,
     ) -> MoneyResult:
-        async def grant(s: Session) -> MoneyResult:
+        async def grant(s: AsyncClientSession) -> MoneyResult:
             entry, balances = await apply_change(
                 self.db, s, site_id=site_id, user_id=user_id, credit_type=credit_type,
                 delta=credits, source_ref=source_ref, kind=kind, floor=None, reason=reason,
@@ -338,7 +406,7 @@ class MongoStore:
                            source_ref: str, kind: str, reason: str | None,
                            notify: NotifyFn | None) -> DeductResult:
         """A change that the balance must cover (floor 0), once per source_ref."""
-        async def change(s: Session) -> DeductResult:
+        async def change(s: AsyncClientSession) -> DeductResult:
             entry, balances = await apply_change(
                 self.db, s, site_id=site_id, user_id=user_id, credit_type=credit_type,
                 delta=delta, source_ref=source_ref, kind=kind, floor=0, reason=reason,
@@ -389,7 +457,7 @@ class MongoStore:
         reason: str,
         notify: NotifyFn | None = None,
     ) -> MoneyResult:
-        async def take_back(s: Session) -> MoneyResult:
+        async def take_back(s: AsyncClientSession) -> MoneyResult:
             grant = await self.db.ledger.find_one({"source_ref": grant_ref}, session=s)
             if grant is None:
                 raise UnknownGrantError(grant_ref)
@@ -429,13 +497,11 @@ class MongoStore:
     ) -> list[LedgerEntry]:
         query = {k: v for k, v in (("site_id", site_id), ("user_id", user_id),
                                    ("credit_type", credit_type)) if v is not None}
-        cursor = self.db.ledger.find(query).sort("_id", -1).skip(offset).limit(limit)
+        cursor = self.db.ledger.find(query).sort(NEWEST_FIRST).skip(offset).limit(limit)
         return [entry_from(d) async for d in cursor]
 
     async def reconcile(self) -> ReconcileReport:
-        if not self.transactions:
-            return await self._reconcile(None)
-        assert self._client is not None
+        assert self._client is not None, "store is not open"
         # One snapshot for both reads, so concurrent money moves cannot show as differences.
         async with self._client.start_session(snapshot=True) as session:
             return await self._reconcile(session)
@@ -585,7 +651,7 @@ class MongoStore:
         while len(claimed) < limit:
             doc = await self.db.webhook_outbox.find_one_and_update(
                 query, {"$set": {"lease_owner": owner, "lease_until": now + lease_seconds}},
-                sort=[("_id", 1)], return_document=ReturnDocument.AFTER)
+                sort=OLDEST_FIRST, return_document=ReturnDocument.AFTER)
             if doc is None:
                 break
             claimed.append(delivery_from(doc))
@@ -625,7 +691,7 @@ class MongoStore:
     async def list_webhook_deliveries(
         self, site_id: str, *, limit: int = 50, offset: int = 0
     ) -> list[WebhookDelivery]:
-        cursor = self.db.webhook_outbox.find({"site_id": site_id}).sort("_id", -1)
+        cursor = self.db.webhook_outbox.find({"site_id": site_id}).sort(NEWEST_FIRST)
         return await self._with_attempts(await cursor.skip(offset).limit(limit).to_list())
 
     async def retry_webhook_delivery(

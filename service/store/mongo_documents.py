@@ -1,8 +1,10 @@
 """Domain dataclasses to MongoDB documents and back: pure functions, no server needed.
 
 Documents keep the dataclasses' field names. Our own ids live in their own fields with
-unique indexes; `_id` stays the server's ObjectId, whose order is insertion order, so
-"newest first" sorts on `_id`. Timestamps stay ISO strings, except in checkout sessions,
+unique indexes; `_id` stays the server's ObjectId. "Newest first" sorts on `created_at`,
+then `_id` (see NEWEST_FIRST): an ObjectId's order is only its creating client's clock to
+the second and then a per-process counter, so it is not creation order across workers.
+Timestamps stay ISO strings, except in checkout sessions,
 whose seed schema wants BSON dates (and the TTL index needs one): those are read back at
 BSON's millisecond precision.
 """
@@ -31,9 +33,15 @@ from ..domain.models import (
 
 T = TypeVar("T")
 
-#: Ledger entry states. Inside a transaction `pending` is never visible to anyone else;
-#: on a standalone server it marks a money primitive between its steps.
+#: Ledger entry states. Entries are written `applied`, inside the transaction that moves
+#: their balance; `pending` was written only by the retired standalone path, and
+#: reconcile() still names such leftovers.
 PENDING, APPLIED = "pending", "applied"
+
+#: Sort orders on `created_at` (ISO strings of one format, so they sort in time order) with
+#: `_id` to break ties.
+NEWEST_FIRST = [("created_at", -1), ("_id", -1)]
+OLDEST_FIRST = [("created_at", 1), ("_id", 1)]
 
 SESSION_DATES = ("created_at", "expires_at", "completed_at")
 

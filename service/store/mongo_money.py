@@ -1,33 +1,24 @@
 """Where money changes on MongoDB: the steps of every money primitive of `MongoStore`.
 
 Every money primitive (grant_once, deduct, adjust, reverse, and the welcome credits of
-ensure_user) takes the same three steps, see `apply_change`:
+ensure_user) runs inside ONE multi-document transaction (`MongoStore._atomic`: snapshot
+reads, majority commit, primary), so its steps happen together or not at all and nobody
+else ever sees them half done. `MongoStore.open()` refuses a server without transactions
+(a standalone), so there is no other way money moves. See `apply_change`:
 
-1. reserve: insert its ledger entry in state `pending`. The ledger's UNIQUE `source_ref`
-   makes exactly one caller the owner; any other gets DuplicateKeyError and replays the
-   first entry. The ledger is permanent, so exactly-once never rests on a TTL'd document.
-2. move the balance with one conditional single-document update: a deduction's filter is
-   `{credits.<type>: {$gte: amount}}`, so it never goes below zero and loses no update.
-3. finalise the entry (`balance_after`, state `applied`) and enqueue the plugin webhook;
-   or, when the floor refused the change, delete the reservation.
+1. move the balance with one conditional update: a decrease under a floor matches only
+   `{credits.<type>: {$gte: floor + amount}}`, so it never goes below zero;
+2. insert the ledger entry with its `balance_after`. The ledger's UNIQUE `source_ref` makes
+   exactly one caller the owner: any other gets DuplicateKeyError (or a write conflict,
+   which `with_transaction` retries) and its transaction, balance move included, aborts;
+3. enqueue the plugin webhook in the outbox.
 
-Which guarantee holds depends on the server, detected in `MongoStore.open()` from `hello`:
-
-* replica set or mongos (`MongoStore.transactions` True): the steps run inside ONE multi-document
-  transaction (snapshot reads, majority commit), so they happen together or not at all;
-  nobody else ever sees a pending entry.
-* standalone server (`MongoStore.transactions` False): no transactions exist there, so each step
-  is its own atomic single-document write. Exactly-once and never-below-zero still hold
-  under any concurrency; all-or-nothing does not. A crash between steps 1 and 2 leaves a
-  pending entry whose credits were never moved (reconcile() reports it with its
-  source_ref), between 2 and 3 an entry without balance_after and possibly a lost plugin
-  webhook; a crash inside reverse() after its claim can lose that reversal. Run a replica
-  set (a single node will do) for money you care about.
+A transaction may run more than once (`with_transaction` retries it on a transient error),
+so every step here is safe to redo from the start: nothing is kept between attempts.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -37,7 +28,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 from ..domain.models import CREDIT_TYPES, Balances, LedgerEntry, NotifyFn, now_iso
 from .mongo_documents import (
     APPLIED,
-    PENDING,
     balances_from,
     delivery_doc,
     entry_doc,
@@ -57,7 +47,7 @@ async def balances_of(db: AsyncDatabase, s: Session, site_id: str, user_id: str)
 
 async def touch_user(db: AsyncDatabase, s: Session, site_id: str, user_id: str) -> None:
     """Create the user and its balances on first sight through a credit (no welcome credits
-    then, as on SQLite), before the reservation, so step 2 finds its document."""
+    then, as on SQLite), so step 1 finds its document."""
     key = {"site_id": site_id, "user_id": user_id}
     await db.users.update_one(
         key, {"$setOnInsert": {"email": None, "created_at": now_iso(), "welcomed": True}},
@@ -69,7 +59,7 @@ async def touch_user(db: AsyncDatabase, s: Session, site_id: str, user_id: str) 
 
 async def move_balance(db: AsyncDatabase, s: Session, site_id: str, user_id: str,
                         credit_type: str, delta: int, floor: int | None) -> Doc | None:
-    """Step 2: one atomic update of the balances document. With a floor, a decrease only
+    """Step 1: one atomic update of the balances document. With a floor, a decrease only
     matches a balance that stays at or above it; None when it did not match."""
     query: Doc = {"site_id": site_id, "user_id": user_id}
     guarded = floor is not None and delta < 0
@@ -84,7 +74,7 @@ async def move_balance(db: AsyncDatabase, s: Session, site_id: str, user_id: str
 
 async def apply_change(
     db: AsyncDatabase,
-    s: Session,
+    s: AsyncClientSession,
     *,
     site_id: str,
     user_id: str,
@@ -98,22 +88,21 @@ async def apply_change(
     meta: dict[str, Any] | None = None,
     notify: NotifyFn | None = None,
 ) -> tuple[LedgerEntry | None, Balances]:
-    """Reserve, move, finalise (see the module docstring). Raises DuplicateKeyError when
-    `source_ref` exists; answers (None, balances) when the floor refused the change."""
-    entry = LedgerEntry(new_transaction_id(), site_id, user_id, credit_type, delta, 0, kind,
-                        source_ref, parent_ref, reason, meta or {}, now_iso())
+    """Move, record, notify (see the module docstring), inside the transaction of `s`.
+    Raises DuplicateKeyError when `source_ref` exists; answers (None, balances) when the
+    floor refused the change, having written nothing."""
+    if not s.in_transaction:
+        raise RuntimeError("money moves only inside a transaction (MongoStore._atomic)")
     if delta > 0:
         await touch_user(db, s, site_id, user_id)
-    await db.ledger.insert_one(entry_doc(entry, state=PENDING), session=s)
     moved = await move_balance(db, s, site_id, user_id, credit_type, delta, floor)
     if moved is None:
-        await db.ledger.delete_one({"source_ref": source_ref, "state": PENDING}, session=s)
         return None, await balances_of(db, s, site_id, user_id)
     balances = balances_from(moved)
-    entry = replace(entry, balance_after=int(moved["credits"][credit_type]))
-    await db.ledger.update_one(
-        {"source_ref": source_ref},
-        {"$set": {"balance_after": entry.balance_after, "state": APPLIED}}, session=s)
+    entry = LedgerEntry(new_transaction_id(), site_id, user_id, credit_type, delta,
+                        int(moved["credits"][credit_type]), kind, source_ref, parent_ref,
+                        reason, meta or {}, now_iso())
+    await db.ledger.insert_one(entry_doc(entry, state=APPLIED), session=s)
     if notify is not None and (draft := notify(entry, balances)) is not None:
         await db.webhook_outbox.insert_one(delivery_doc(new_delivery(draft)), session=s)
     return entry, balances

@@ -1,4 +1,5 @@
-"""What exists in a MongoDB database of ours: collections, indexes and the one validator.
+"""What a MongoDB server and database of ours must be: the server we accept, collections,
+indexes and the one validator.
 
 Plain data and pure functions, so they are tested without a server
 (`tests/store/test_mongo_schema.py`); `service.store.mongo` applies them on `open()`.
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain.models import CREDIT_TYPES
+from .base import StoreError
 
 CHECKOUT_SESSIONS = "stripe_checkout_sessions"
 
@@ -58,7 +60,8 @@ INDEXES: dict[str, list[IndexSpec]] = {
         _index(("source_ref", UP), name="source_ref_unique", unique=True),
         _index(("transaction_id", UP), name="transaction_id_unique", unique=True),
         _index(("parent_ref", UP), name="parent_ref", sparse=True),
-        _index(("site_id", UP), ("user_id", UP), ("_id", DOWN), name="site_user_newest"),
+        _index(("site_id", UP), ("user_id", UP), ("created_at", DOWN), ("_id", DOWN),
+               name="site_user_newest"),
         _index(("kind", UP), ("credit_type", UP), name="kind_credit_type"),
     ],
     "packages": [
@@ -83,7 +86,7 @@ INDEXES: dict[str, list[IndexSpec]] = {
     "webhook_outbox": [
         _index(("delivery_id", UP), name="delivery_id_unique", unique=True),
         _index(("status", UP), ("next_attempt_at", UP), name="status_due"),
-        _index(("site_id", UP), ("_id", DOWN), name="site_newest"),
+        _index(("site_id", UP), ("created_at", DOWN), ("_id", DOWN), name="site_newest"),
     ],
     "webhook_attempts": [
         _index(("delivery_id", UP), ("attempt", UP), name="delivery_attempt"),
@@ -126,34 +129,90 @@ CHECKOUT_SESSION_VALIDATOR: dict[str, Any] = {
 VALIDATORS: dict[str, dict[str, Any]] = {CHECKOUT_SESSIONS: CHECKOUT_SESSION_VALIDATOR}
 
 
-def supports_transactions(hello: dict[str, Any]) -> bool:
-    """True when the `hello` reply comes from a replica-set member or a mongos, the servers
-    that run multi-document transactions; False for a standalone server."""
+class MongoSetupError(StoreError):
+    """The server or database cannot run this service as it is; the message says what to do."""
+
+
+#: MongoDB 5.0, the first with snapshot reads in transactions (`hello.maxWireVersion`).
+MIN_WIRE_VERSION = 13
+
+REPLICA_SET_NEEDED = (
+    "MongoDB at MONGODB_URL is a standalone server. Money moves in multi-document"
+    " transactions, which only a replica set (or a sharded cluster's mongos) runs; a one-node"
+    " replica set is enough: start mongod with --replSet rs0, run rs.initiate() once in"
+    " mongosh, and add ?replicaSet=rs0 to MONGODB_URL.")
+
+
+def server_refusal(hello: dict[str, Any]) -> str | None:
+    """Why the server that answered `hello` cannot hold our money, or None when it can: a
+    replica-set member or a mongos, with sessions, of MongoDB 5.0 or newer."""
+    if "setName" not in hello and hello.get("msg") != "isdbgrid":
+        return REPLICA_SET_NEEDED
     if "logicalSessionTimeoutMinutes" not in hello:
-        return False
-    return "setName" in hello or hello.get("msg") == "isdbgrid"
+        return ("MongoDB at MONGODB_URL runs without sessions, so it has no transactions;"
+                " enable sessions (a replica set of MongoDB 5.0+ has them).")
+    if int(hello.get("maxWireVersion", 0)) < MIN_WIRE_VERSION:
+        return (f"MongoDB at MONGODB_URL speaks wire version {hello.get('maxWireVersion')};"
+                " MongoDB 5.0 or newer (wire version 13+) is needed for snapshot reads in"
+                " transactions. Upgrade the server.")
+    return None
+
+
+# ---------------------------------------------------------------------------- index changes
+_OPTIONS = ("unique", "sparse", "expireAfterSeconds", "partialFilterExpression")
+
+
+def _key_pattern(index: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    # Servers may answer 1.0 for 1; text, 2dsphere and hashed keys are strings.
+    return tuple((k, int(v) if isinstance(v, int | float) else v)
+                 for k, v in dict(index["key"]).items())
+
+
+def _known_kind(index: dict[str, Any]) -> bool:
+    """An ordinary ascending/descending index: the only kind we compare or ever drop."""
+    return all(v in (UP, DOWN) for _, v in _key_pattern(index))
 
 
 def _same_options(existing: dict[str, Any], spec: IndexSpec) -> bool:
-    relevant = ("unique", "sparse", "expireAfterSeconds", "partialFilterExpression")
-    have = {k: existing[k] for k in relevant if k in existing and existing[k] is not False}
-    want = {k: v for k, v in spec.options.items() if k in relevant and v is not False}
+    have = {k: existing[k] for k in _OPTIONS if k in existing and existing[k] is not False}
+    want = {k: v for k, v in spec.options.items() if k in _OPTIONS and v is not False}
     return have == want
 
 
-def stale_indexes(existing: list[dict[str, Any]], wanted: list[IndexSpec]) -> list[str]:
-    """Names of existing indexes to drop before creating `wanted`: any that shares a name or
-    a key pattern with a wanted index but differs in options. This removes the seed's TTL on
-    `expires_at`, which deleted paid sessions, and its non-unique `session_id_1`."""
-    stale = []
-    for index in existing:
-        if index.get("name") == "_id_":
+@dataclass(frozen=True)
+class IndexChange:
+    """Build `spec`, then drop `replaces`: existing indexes that hold its name or key pattern
+    with other options. All of them are plain, non-unique indexes."""
+
+    spec: IndexSpec
+    replaces: tuple[str, ...] = ()
+
+
+def index_changes(collection: str, existing: list[dict[str, Any]],
+                  wanted: list[IndexSpec]) -> list[IndexChange]:
+    """What to build so that `wanted` exists, given the `existing` indexes (listIndexes).
+
+    An index equal to a wanted one (any name) needs nothing. Indexes of unknown kinds (text,
+    2dsphere, hashed...) are left alone. A unique index is never dropped automatically: one
+    that differs from ours raises MongoSetupError saying what to do, since dropping it would
+    open a window without its guarantee."""
+    current = [i for i in existing if i.get("name") != "_id_"]
+    changes = []
+    for spec in wanted:
+        if any(_key_pattern(i) == spec.keys and _same_options(i, spec) for i in current):
             continue
-        keys = tuple((k, int(v)) for k, v in dict(index["key"]).items())
-        for spec in wanted:
-            if (index["name"] == spec.name or keys == spec.keys) and not (
-                index["name"] == spec.name and keys == spec.keys and _same_options(index, spec)
-            ):
-                stale.append(index["name"])
-                break
-    return stale
+        replaces = []
+        for index in current:
+            if index["name"] != spec.name and _key_pattern(index) != spec.keys:
+                continue
+            if not _known_kind(index):
+                continue  # if it blocks ours, building ours fails start-up with its name
+            if index.get("unique"):
+                raise MongoSetupError(
+                    f"the unique index {index['name']!r} on {collection} differs from ours"
+                    f" ({dict(spec.keys)}, {spec.kwargs()}); unique indexes are never dropped"
+                    " automatically. Check that nothing relies on it, drop it by hand"
+                    f" (db.{collection}.dropIndex({index['name']!r})), then restart.")
+            replaces.append(index["name"])
+        changes.append(IndexChange(spec, tuple(replaces)))
+    return changes

@@ -1,33 +1,232 @@
 """mongomock behind the face of pymongo's AsyncMongoClient, for the `mongomock` backend.
 
-It runs MongoStore's standalone-server path (no transactions) without a server: every
-call first yields to the event loop, so concurrent coroutines interleave between the
+This is NOT MongoDB. mongomock checks the shapes of what MongoStore sends, not MongoDB's
+semantics; the real server runs in the hosted-CI workflow (`tox -e e2e-mongo`) and wherever
+MONGODB_URL or a Docker engine exists (the `mongo` backend). So that the offline run still
+catches what a lenient fake would hide, this shim is strict where MongoStore's guarantees
+live:
+
+- it answers `hello` as a replica-set primary of MongoDB 7 (a test can make it a standalone);
+- `with_transaction` runs its callback holding the whole server: other callers wait, so
+  nobody sees a transaction's writes before it commits (stricter than MongoDB's snapshot
+  isolation, which likewise shows only committed data); a callback that raises is rolled
+  back (the collections it wrote are restored);
+- every transaction's first attempt fails at commit, after all its writes, with a simulated
+  transient error (`TransientTransactionError`, as a write conflict does); it is rolled back
+  and the callback runs again from the start: proof that callbacks are safe to re-run;
+- inside a transaction, an operation called without its `session=` raises
+  MissingSessionError (MongoDB would quietly run it outside the transaction);
+- collections' `$jsonSchema` validators are applied to every write (error 121), through the
+  `jsonschema` library with BSON types added;
+- index builds conflict as a server's do (codes 85 and 86), and the options mongomock forgets
+  (partialFilterExpression, sparse) come back from listIndexes.
+
+Every call first yields to the event loop, so concurrent coroutines interleave between the
 adapter's steps as concurrent clients do, while each call stays atomic as one server
-operation is. It checks the adapter's logic, not MongoDB's semantics: the `mongo` backend
-(a real server) does that.
+operation is.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextvars
+import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import bson
+import jsonschema
 import mongomock
-from pymongo import ReturnDocument
+from pymongo import IndexModel, ReturnDocument
+from pymongo.errors import OperationFailure, PyMongoError, WriteError
 
-STANDALONE_HELLO = {"isWritablePrimary": True, "maxWireVersion": 21,
-                    "logicalSessionTimeoutMinutes": 30}
+REPLICA_SET_HELLO: dict[str, Any] = {
+    "isWritablePrimary": True, "setName": "rs0", "hosts": ["127.0.0.1:27017"],
+    "maxWireVersion": 21, "logicalSessionTimeoutMinutes": 30, "ok": 1.0}
+STANDALONE_HELLO: dict[str, Any] = {
+    "isWritablePrimary": True, "maxWireVersion": 21, "logicalSessionTimeoutMinutes": 30,
+    "ok": 1.0}
+
+WRITES = frozenset({
+    "insert_one", "insert_many", "update_one", "update_many", "replace_one", "delete_one",
+    "delete_many", "find_one_and_update", "find_one_and_replace", "find_one_and_delete",
+    "bulk_write"})
+
+INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT, INDEX_NOT_FOUND = 85, 86, 27
 
 
-def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:
-    kwargs.pop("session", None)
-    return kwargs
+class MissingSessionError(AssertionError):
+    """An operation inside a transaction was called without its transaction's session."""
 
 
+#: The session whose transaction (or snapshot) the current task is inside.
+_inside: contextvars.ContextVar[AsyncSession | None] = contextvars.ContextVar(
+    "mongomock_shim_session", default=None)
+
+
+# ---------------------------------------------------------------------------- validators
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+BSON_TYPES: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list | tuple),
+    "bool": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "int": _is_int,
+    "long": _is_int,
+    "double": lambda v: isinstance(v, float),
+    "decimal": lambda v: isinstance(v, bson.Decimal128),
+    "number": lambda v: _is_int(v) or isinstance(v, float | bson.Decimal128),
+    "date": lambda v: isinstance(v, datetime.datetime),
+    "objectId": lambda v: isinstance(v, bson.ObjectId),
+}
+
+def _type_check(check: Callable[[Any], bool]) -> Callable[[Any, Any], bool]:
+    return lambda _checker, value: check(value)
+
+
+_BsonValidator = jsonschema.validators.extend(
+    jsonschema.Draft4Validator,  # MongoDB's $jsonSchema is draft 4 with bsonType added
+    type_checker=jsonschema.Draft4Validator.TYPE_CHECKER.redefine_many(
+        {name: _type_check(check) for name, check in BSON_TYPES.items()}))
+
+
+def json_schema(rule: Any) -> Any:
+    """A `$jsonSchema` as a JSON schema: `bsonType` becomes `type`, over our BSON types."""
+    if isinstance(rule, dict):
+        return {("type" if k == "bsonType" else k): json_schema(v) for k, v in rule.items()}
+    if isinstance(rule, list):
+        return [json_schema(v) for v in rule]
+    return rule
+
+
+def validation_errors(doc: dict[str, Any], validator: dict[str, Any]) -> list[str]:
+    """Why `doc` fails a collection validator (only `$jsonSchema` is understood)."""
+    if set(validator) != {"$jsonSchema"}:
+        raise NotImplementedError(f"the shim applies only $jsonSchema validators: {validator}")
+    schema = _BsonValidator(json_schema(validator["$jsonSchema"]))
+    return [f"{'.'.join(map(str, e.path)) or '<doc>'}: {e.message}"
+            for e in schema.iter_errors(doc)]
+
+
+# ---------------------------------------------------------------------------- the server
+class ShimServer:
+    """One in-memory server, shared by every client (and store) a test opens on it."""
+
+    def __init__(self, *, hello: dict[str, Any] | None = None,
+                 retry_every_transaction: bool = True, refuse_collmod: bool = False) -> None:
+        self.mongo = mongomock.MongoClient(tz_aware=True)
+        self.hello = dict(REPLICA_SET_HELLO if hello is None else hello)
+        self.retry_every_transaction = retry_every_transaction
+        self.refuse_collmod = refuse_collmod
+        self.validators: dict[tuple[str, str], dict[str, Any]] = {}
+        self.index_options: dict[tuple[str, str, str], dict[str, Any]] = {}
+        #: Held by a transaction or snapshot from start to end; every other call waits.
+        self.lock = asyncio.Lock()
+        self.transaction_options: list[dict[str, Any]] = []
+        self.commits = 0
+        self.transient_retries = 0
+        self.rollbacks = 0
+
+
+def _transient_error() -> OperationFailure:
+    return OperationFailure(
+        "WriteConflict (simulated by the mongomock shim at commit)", code=112,
+        details={"code": 112, "codeName": "WriteConflict",
+                 "errorLabels": ["TransientTransactionError"]})
+
+
+class AsyncSession:
+    """A client session: `with_transaction`, or a snapshot held for the session's life."""
+
+    def __init__(self, server: ShimServer, *, snapshot: bool = False) -> None:
+        self._server = server
+        self.snapshot = snapshot
+        self.in_transaction = False
+        self._saved: dict[tuple[str, str], tuple[mongomock.Collection, list[Any]]] = {}
+        self._token: contextvars.Token[AsyncSession | None] | None = None
+
+    async def __aenter__(self) -> AsyncSession:
+        if self.snapshot:  # one consistent view for every read of the session
+            _refuse_nesting()
+            await self._server.lock.acquire()
+            self._token = _inside.set(self)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _inside.reset(self._token)
+            self._token = None
+            self._server.lock.release()
+
+    def remember(self, collection: mongomock.Collection) -> None:
+        """Keep a collection's documents before the transaction first writes to it."""
+        key = (collection.database.name, collection.name)
+        if key not in self._saved:
+            self._saved[key] = (collection, list(collection.find({})))
+
+    def _roll_back(self) -> None:
+        for collection, docs in self._saved.values():
+            _restore(collection, docs)
+        self._saved = {}
+        self._server.rollbacks += 1
+
+    async def with_transaction(self, callback: Callable[[AsyncSession], Awaitable[Any]],
+                               read_concern: Any = None, write_concern: Any = None,
+                               read_preference: Any = None,
+                               max_commit_time_ms: int | None = None) -> Any:
+        """pymongo's contract: run `callback(session)`; on a TransientTransactionError abort
+        and run it again; any other error aborts and propagates."""
+        _refuse_nesting()
+        server = self._server
+        server.transaction_options.append({
+            "read_concern": read_concern, "write_concern": write_concern,
+            "read_preference": read_preference})
+        async with server.lock:
+            token = _inside.set(self)
+            try:
+                for attempt in (1, 2, 3):
+                    self.in_transaction, self._saved = True, {}
+                    try:
+                        result = await callback(self)
+                        if attempt == 1 and server.retry_every_transaction:
+                            raise _transient_error()
+                    except BaseException as exc:
+                        self._roll_back()
+                        if (isinstance(exc, PyMongoError) and attempt < 3
+                                and exc.has_error_label("TransientTransactionError")):
+                            server.transient_retries += 1
+                            continue
+                        raise
+                    finally:
+                        self.in_transaction = False
+                    server.commits += 1
+                    return result
+                raise AssertionError("unreachable")
+            finally:
+                _inside.reset(token)
+
+
+def _refuse_nesting() -> None:
+    if _inside.get() is not None:
+        raise MissingSessionError("a transaction or snapshot started inside another one")
+
+
+def _restore(collection: mongomock.Collection, docs: list[Any]) -> None:
+    collection.delete_many({})
+    if docs:
+        collection.insert_many(docs)
+
+
+# ---------------------------------------------------------------------------- collections
 class AsyncCursor:
-    def __init__(self, cursor: Any) -> None:
+    def __init__(self, collection: AsyncCollection, cursor: Any, session: Any) -> None:
+        self._collection = collection
         self._cursor = cursor
+        self._session = session
 
     def sort(self, *args: Any, **kwargs: Any) -> AsyncCursor:
         self._cursor = self._cursor.sort(*args, **kwargs)
@@ -42,8 +241,7 @@ class AsyncCursor:
         return self
 
     async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
-        await asyncio.sleep(0)
-        return list(self._cursor)
+        return await self._collection.run("find", lambda: list(self._cursor), self._session)
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         for doc in await self.to_list():
@@ -70,89 +268,195 @@ def _evaluate(expression: Any, doc: dict[str, Any]) -> Any:
 
 
 class AsyncCollection:
-    def __init__(self, collection: mongomock.Collection) -> None:
+    def __init__(self, server: ShimServer, collection: mongomock.Collection) -> None:
+        self._server = server
         self._c = collection
+        self.name = collection.name
+        self.full_name = collection.full_name
+        self._key = (collection.database.name, collection.name)
 
-    def find(self, *args: Any, **kwargs: Any) -> AsyncCursor:
-        return AsyncCursor(self._c.find(*args, **_plain(kwargs)))
-
-    async def aggregate(self, pipeline: list[dict[str, Any]], **kwargs: Any) -> AsyncCursor:
+    async def run(self, op: str, call: Callable[[], Any], session: Any) -> Any:
+        """Run one server operation: in the caller's transaction when it has one (which
+        then needs its session), else after any running transaction has finished."""
         await asyncio.sleep(0)
-        return AsyncCursor(iter(list(self._c.aggregate(pipeline, **_plain(kwargs)))))
+        inside = _inside.get()
+        if inside is not None:
+            if session is not inside:
+                raise MissingSessionError(
+                    f"{self.full_name}.{op} called inside a transaction without its session="
+                    if session is None else f"{self.full_name}.{op} with another session")
+            if op in WRITES:
+                if not inside.in_transaction:
+                    raise OperationFailure(f"{op} in a snapshot session (they only read)", 263)
+                inside.remember(self._c)
+            return self._validated(op, call)
+        async with self._server.lock:
+            return self._validated(op, call)
 
-    async def list_indexes(self, **kwargs: Any) -> AsyncCursor:
-        await asyncio.sleep(0)
-        return AsyncCursor(iter(list(self._c.list_indexes())))
+    def _validated(self, op: str, call: Callable[[], Any]) -> Any:
+        validator = self._server.validators.get(self._key) if op in WRITES else None
+        if validator is None:
+            return call()
+        before = list(self._c.find({}))
+        result = call()
+        old = {d["_id"]: d for d in before}
+        for doc in self._c.find({}):
+            if old.get(doc["_id"]) != doc and (errors := validation_errors(doc, validator)):
+                _restore(self._c, before)
+                raise WriteError("Document failed validation", 121,
+                                 {"code": 121, "errmsg": "Document failed validation",
+                                  "errInfo": {"details": errors}})
+        return result
 
-    async def find_one_and_update(self, query: dict[str, Any], update: Any,
-                                  **kwargs: Any) -> dict[str, Any] | None:
-        await asyncio.sleep(0)
+    def find(self, *args: Any, session: Any = None, **kwargs: Any) -> AsyncCursor:
+        return AsyncCursor(self, self._c.find(*args, **kwargs), session)
+
+    async def aggregate(self, pipeline: list[dict[str, Any]], *, session: Any = None,
+                        **kwargs: Any) -> AsyncCursor:
+        rows = await self.run("aggregate", lambda: list(self._c.aggregate(pipeline, **kwargs)),
+                              session)
+        return AsyncCursor(self, iter(rows), session)
+
+    async def list_indexes(self, *, session: Any = None) -> AsyncCursor:
+        def listed() -> list[dict[str, Any]]:
+            return [{**i, **self._server.index_options.get((*self._key, i["name"]), {})}
+                    for i in self._c.list_indexes()]
+        return AsyncCursor(self, iter(await self.run("list_indexes", listed, session)),
+                           session)
+
+    async def create_indexes(self, models: list[IndexModel], *, session: Any = None,
+                             **kwargs: Any) -> list[str]:
+        return await self.run("create_indexes", lambda: [self._create_index(m) for m in models],
+                              session)
+
+    def _create_index(self, model: IndexModel) -> str:
+        """Build one index, refusing as a server does one that clashes with an existing
+        index by name or key pattern."""
+        want = dict(model.document)
+        keys, name = dict(want.pop("key")), want.pop("name")
+        for index in self._c.list_indexes():
+            have = {**index, **self._server.index_options.get((*self._key, index["name"]), {})}
+            have_keys = {k: int(v) if isinstance(v, float) else v
+                         for k, v in dict(have.pop("key")).items()}
+            have.pop("v", None)
+            have_name = have.pop("name")
+            if have_name != name and have_keys != keys:
+                continue
+            if have_name == name and have_keys != keys:
+                raise OperationFailure(f"index {name} exists with other keys",
+                                       INDEX_KEY_SPECS_CONFLICT)
+            if have != want or have_name != name:
+                raise OperationFailure(f"an index like {name} exists with other options or"
+                                       f" another name ({have_name})", INDEX_OPTIONS_CONFLICT)
+            return name  # the same index: nothing to do
+        self._c.create_indexes([model])
+        remembered = {k: want[k] for k in ("partialFilterExpression", "sparse") if k in want}
+        self._server.index_options[(*self._key, name)] = remembered
+        return name
+
+    async def drop_index(self, name: str, *, session: Any = None) -> None:
+        def drop() -> None:
+            if name not in {i["name"] for i in self._c.list_indexes()}:
+                raise OperationFailure(f"index not found with name [{name}]", INDEX_NOT_FOUND)
+            self._c.drop_index(name)
+            self._server.index_options.pop((*self._key, name), None)
+        await self.run("drop_index", drop, session)
+
+    async def find_one_and_update(self, query: dict[str, Any], update: Any, *,
+                                  session: Any = None, **kwargs: Any) -> dict[str, Any] | None:
         if not isinstance(update, list):
-            return self._c.find_one_and_update(query, update, **_plain(kwargs))
-        # A pipeline update (one $set stage), evaluated here: mongomock lacks $mergeObjects.
-        doc = self._c.find_one(query)
-        if doc is None:
-            return None
-        (stage,) = update
-        values = {k: _evaluate(v, doc) for k, v in stage["$set"].items()}
-        self._c.update_one({"_id": doc["_id"]}, {"$set": values})
-        after = kwargs.get("return_document") == ReturnDocument.AFTER
-        return self._c.find_one({"_id": doc["_id"]}) if after else doc
+            return await self.run("find_one_and_update",
+                                  lambda: self._c.find_one_and_update(query, update, **kwargs),
+                                  session)
+
+        def pipeline_update() -> dict[str, Any] | None:
+            # One $set stage, evaluated here: mongomock lacks $mergeObjects.
+            doc = self._c.find_one(query)
+            if doc is None:
+                return None
+            (stage,) = update
+            values = {k: _evaluate(v, doc) for k, v in stage["$set"].items()}
+            self._c.update_one({"_id": doc["_id"]}, {"$set": values})
+            after = kwargs.get("return_document") == ReturnDocument.AFTER
+            return self._c.find_one({"_id": doc["_id"]}) if after else doc
+
+        return await self.run("find_one_and_update", pipeline_update, session)
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._c, name)
 
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            await asyncio.sleep(0)
-            return method(*args, **_plain(kwargs))
+        async def call(*args: Any, session: Any = None, **kwargs: Any) -> Any:
+            return await self.run(name, lambda: method(*args, **kwargs), session)
 
         return call
 
 
 class AsyncDatabase:
-    def __init__(self, db: mongomock.Database, validators: dict[str, Any]) -> None:
+    def __init__(self, server: ShimServer, db: mongomock.Database) -> None:
+        self._server = server
         self._db = db
-        self._validators = validators  # mongomock keeps none: remembered, not applied
+        self.name = db.name
 
     def __getitem__(self, name: str) -> AsyncCollection:
-        return AsyncCollection(self._db[name])
+        return AsyncCollection(self._server, self._db[name])
 
     def __getattr__(self, name: str) -> AsyncCollection:
-        return AsyncCollection(self._db[name])
+        return AsyncCollection(self._server, self._db[name])
 
     async def list_collection_names(self, **kwargs: Any) -> list[str]:
         return self._db.list_collection_names()
 
     async def list_collections(self, filter: dict[str, Any]) -> AsyncCursor:
         names = [n for n in self._db.list_collection_names() if n == filter["name"]]
-        return AsyncCursor(iter([{"name": n, "options": {"validator": self._validators.get(n)}}
-                                 for n in names]))
+        infos = [{"name": n, "options": {"validator": self._server.validators.get((self.name, n))}}
+                 for n in names]
+        return AsyncCursor(self[filter["name"]], iter(infos), None)
 
     async def create_collection(self, name: str, **kwargs: Any) -> AsyncCollection:
-        self._validators[name] = kwargs.pop("validator", None)
-        return AsyncCollection(self._db.create_collection(name, **_plain(kwargs)))
+        validator = kwargs.pop("validator", None)
+        collection = self._db.create_collection(name, **kwargs)
+        if validator is not None:
+            self._server.validators[(self.name, name)] = validator
+        return AsyncCollection(self._server, collection)
 
     async def command(self, name: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        if name == "collMod":
-            self._validators[args[0]] = kwargs.get("validator")
+        if name != "collMod":
+            raise NotImplementedError(f"the shim does not run {name}")
+        if self._server.refuse_collmod:
+            raise OperationFailure(f"not authorized on {self.name} to execute command"
+                                   " { collMod: ... }", 13, {"code": 13,
+                                                            "codeName": "Unauthorized"})
+        if "validator" in kwargs:
+            self._server.validators[(self.name, args[0])] = kwargs["validator"]
         return {"ok": 1}
 
 
 class AsyncAdmin:
+    def __init__(self, server: ShimServer) -> None:
+        self._server = server
+
     async def command(self, name: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return dict(STANDALONE_HELLO) if name == "hello" else {"ok": 1}
+        if name == "hello":
+            return dict(self._server.hello)
+        if name == "ping":
+            return {"ok": 1.0}
+        raise NotImplementedError(f"the shim does not run {name}")
 
 
 class AsyncMongoClient:
-    """One mongomock server, shared by every store a test opens on it."""
+    """A client of one ShimServer (a fresh one when none is given)."""
 
-    def __init__(self, server: mongomock.MongoClient) -> None:
-        self.server = server
-        self.admin = AsyncAdmin()
-        self.validators: dict[str, Any] = {}
+    def __init__(self, server: ShimServer | None = None) -> None:
+        self.server = server or ShimServer()
+        self.admin = AsyncAdmin(self.server)
+        self.database_options: dict[str, dict[str, Any]] = {}
 
     def get_database(self, name: str, **kwargs: Any) -> AsyncDatabase:
-        return AsyncDatabase(self.server[name], self.validators)
+        self.database_options[name] = kwargs
+        return AsyncDatabase(self.server, self.server.mongo[name])
+
+    def start_session(self, *, snapshot: bool = False, **kwargs: Any) -> AsyncSession:
+        return AsyncSession(self.server, snapshot=snapshot)
 
     async def close(self) -> None:
         pass

@@ -645,3 +645,17 @@ async def test_concurrent_partial_refunds_of_one_grant_never_exceed_it(
         for i, target in enumerate([3, 5, 8, 5, 3, 8, 10, 12, 10, 1] * 3)))
     assert await balance(store, site_id) == 0
     assert (await store.reconcile()).ok
+
+
+async def test_a_refused_deduct_is_never_replayed_as_success_to_a_concurrent_caller(
+        store: Store, site_id: str, open_store: OpenStore) -> None:
+    # Two callers with one idempotency key, neither covered: a caller must never answer
+    # success by finding the other's operation while it is still in progress.
+    await funded(store, site_id, credits=5)
+    stores = [store] + [await open_store() for _ in range(3)]
+    results = await asyncio.gather(*(
+        stores[i % len(stores)].deduct(site_id, "42", "article", 10, idempotency_key="gen-x")
+        for i in range(8)))
+    assert [r.ok for r in results] == [False] * 8
+    assert await balance(store, site_id) == 5
+    assert (await store.reconcile()).ok

@@ -13,7 +13,7 @@ from pymongo import IndexModel
 
 from service.domain.models import LedgerEntry, WebhookAttempt
 from service.store import Store
-from service.store.mongo import MongoStore
+from service.store.mongo import MongoStore, database_from_url
 from service.store.mongo_documents import (
     delivery_doc,
     delivery_from,
@@ -29,9 +29,12 @@ from service.store.mongo_schema import (
     CHECKOUT_SESSIONS,
     INDEXES,
     PENDING_SESSION_GRACE_SECONDS,
+    REPLICA_SET_NEEDED,
+    IndexChange,
     IndexSpec,
-    stale_indexes,
-    supports_transactions,
+    MongoSetupError,
+    index_changes,
+    server_refusal,
 )
 
 from .builders import draft, new_session
@@ -101,8 +104,13 @@ def test_exactly_once_rests_on_unique_indexes(collection: str, name: str,
 
 def test_ledger_is_indexed_for_reversals_and_per_user_listing() -> None:
     assert index("ledger", "parent_ref").keys == (("parent_ref", 1),)
-    assert index("ledger", "site_user_newest").keys == (("site_id", 1), ("user_id", 1),
-                                                        ("_id", -1))
+    assert index("ledger", "site_user_newest").keys == (
+        ("site_id", 1), ("user_id", 1), ("created_at", -1), ("_id", -1))
+
+
+def test_newest_first_listings_are_indexed_by_creation_time_then_id() -> None:
+    assert index("webhook_outbox", "site_newest").keys == (
+        ("site_id", 1), ("created_at", -1), ("_id", -1))
 
 
 def test_every_index_spec_is_a_valid_pymongo_index_model() -> None:
@@ -112,7 +120,7 @@ def test_every_index_spec_is_a_valid_pymongo_index_model() -> None:
             assert document["name"] == spec.name
 
 
-# ---------------------------------------------------------------------------- stale indexes
+# ---------------------------------------------------------------------------- index changes
 SEED_INDEXES = [
     {"v": 2, "key": {"_id": 1}, "name": "_id_"},
     {"v": 2, "key": {"expires_at": 1}, "name": "expires_at_1", "expireAfterSeconds": 0},
@@ -121,22 +129,67 @@ SEED_INDEXES = [
 ]
 
 
-def test_the_seeds_ttl_and_non_unique_session_index_are_dropped() -> None:
-    assert stale_indexes(SEED_INDEXES, INDEXES[CHECKOUT_SESSIONS]) == \
-        ["expires_at_1", "session_id_1"]
+def ours(collection: str) -> list[dict[str, Any]]:
+    """Our indexes of `collection` as listIndexes answers them."""
+    return [{"v": 2, "key": dict(spec.keys), "name": spec.name, **spec.options}
+            for spec in INDEXES[collection]]
 
 
-def test_our_own_indexes_are_never_stale() -> None:
-    ours = [{"key": dict(spec.keys), "name": spec.name, **spec.options}
-            for spec in INDEXES[CHECKOUT_SESSIONS]]
-    ours[0]["key"] = {k: float(v) for k, v in ours[0]["key"].items()}  # servers may say 1.0
-    assert stale_indexes([SEED_INDEXES[0], *ours], INDEXES[CHECKOUT_SESSIONS]) == []
+def test_the_seeds_ttl_and_non_unique_session_index_are_replaced() -> None:
+    changes = index_changes(CHECKOUT_SESSIONS, SEED_INDEXES, INDEXES[CHECKOUT_SESSIONS])
+    assert {c.spec.name: c.replaces for c in changes} == {
+        "session_id_1": ("session_id_1",),
+        "payment_intent_id": (),
+        "expires_at_pending_ttl": ("expires_at_1",),
+    }
+
+
+def test_our_own_indexes_need_no_change() -> None:
+    existing = ours(CHECKOUT_SESSIONS)
+    existing[0]["key"] = {k: float(v) for k, v in existing[0]["key"].items()}  # servers say 1.0
+    assert index_changes(CHECKOUT_SESSIONS, [SEED_INDEXES[0], *existing],
+                         INDEXES[CHECKOUT_SESSIONS]) == []
+
+
+def test_an_equal_index_under_another_name_is_kept() -> None:
+    existing = [{"key": {"source_ref": 1}, "name": "source_ref_1", "unique": True}]
+    assert "source_ref_unique" not in {c.spec.name for c in
+                                       index_changes("ledger", existing, INDEXES["ledger"])}
 
 
 def test_a_ttl_with_another_grace_is_replaced() -> None:
     old = {"key": {"expires_at": 1}, "name": "expires_at_pending_ttl",
            "expireAfterSeconds": 0, "partialFilterExpression": {"status": "pending"}}
-    assert stale_indexes([old], INDEXES[CHECKOUT_SESSIONS]) == ["expires_at_pending_ttl"]
+    wanted = index(CHECKOUT_SESSIONS, "expires_at_pending_ttl")
+    assert index_changes(CHECKOUT_SESSIONS, [old], [wanted]) == \
+        [IndexChange(wanted, ("expires_at_pending_ttl",))]
+
+
+def test_an_index_changing_its_keys_replaces_the_old_one_of_its_name() -> None:
+    old = {"key": {"site_id": 1, "user_id": 1, "_id": -1}, "name": "site_user_newest"}
+    wanted = index("ledger", "site_user_newest")
+    assert index_changes("ledger", [old], [wanted]) == [IndexChange(wanted, ("site_user_newest",))]
+
+
+@pytest.mark.parametrize("existing", [
+    {"key": {"source_ref": 1}, "name": "source_ref_unique", "unique": True,
+     "partialFilterExpression": {"kind": "purchase"}},
+    {"key": {"source_ref": 1, "site_id": 1}, "name": "source_ref_unique", "unique": True},
+    {"key": {"source_ref": 1}, "name": "source_ref_1", "unique": True, "sparse": True},
+])
+def test_a_unique_index_that_differs_is_never_dropped(existing: dict[str, Any]) -> None:
+    with pytest.raises(MongoSetupError, match="never dropped automatically") as raised:
+        index_changes("ledger", [existing], INDEXES["ledger"])
+    assert f"dropIndex('{existing['name']}')" in str(raised.value)
+
+
+@pytest.mark.parametrize("kind", ["text", "2dsphere", "hashed", "2d"])
+def test_indexes_of_unknown_kinds_are_left_alone(kind: str) -> None:
+    existing = [{"key": {"source_ref": kind}, "name": "source_ref_unique"},
+                {"key": {"transaction_id": kind}, "name": f"transaction_id_{kind}"}]
+    changes = index_changes("ledger", existing, INDEXES["ledger"])
+    assert all(c.replaces == () for c in changes)
+    assert {c.spec.name for c in changes} == {spec.name for spec in INDEXES["ledger"]}
 
 
 # ---------------------------------------------------------------------------- validator
@@ -210,16 +263,56 @@ def test_a_new_balance_document_zeroes_every_other_credit_type() -> None:
     assert new_balance_fields("image") == {"credits.article": 0, "credits.rewrite": 0}
 
 
-# ---------------------------------------------------------------------------- topology
-@pytest.mark.parametrize(("hello", "transactions"), [
-    ({"isWritablePrimary": True, "setName": "rs0", "logicalSessionTimeoutMinutes": 30}, True),
-    ({"isWritablePrimary": True, "msg": "isdbgrid", "logicalSessionTimeoutMinutes": 30}, True),
-    ({"isWritablePrimary": True, "logicalSessionTimeoutMinutes": 30}, False),
-    ({"isWritablePrimary": True, "setName": "rs0"}, False),
+# ---------------------------------------------------------------------------- the server
+RS = {"isWritablePrimary": True, "setName": "rs0", "maxWireVersion": 21,
+      "logicalSessionTimeoutMinutes": 30}
+
+
+@pytest.mark.parametrize("hello", [
+    RS,
+    {**RS, "maxWireVersion": 13},  # MongoDB 5.0
+    {"isWritablePrimary": True, "msg": "isdbgrid", "maxWireVersion": 21,
+     "logicalSessionTimeoutMinutes": 30},  # a mongos
 ])
-def test_transactions_are_used_only_on_a_replica_set_or_mongos(
-        hello: dict[str, Any], transactions: bool) -> None:
-    assert supports_transactions(hello) is transactions
+def test_replica_sets_and_mongos_of_5_0_or_newer_are_accepted(hello: dict[str, Any]) -> None:
+    assert server_refusal(hello) is None
+
+
+def test_a_standalone_server_is_refused_with_how_to_make_a_replica_set() -> None:
+    standalone = {k: v for k, v in RS.items() if k != "setName"}
+    assert server_refusal(standalone) == REPLICA_SET_NEEDED
+    for step in ("--replSet rs0", "rs.initiate()", "?replicaSet=rs0", "one-node replica set"):
+        assert step in REPLICA_SET_NEEDED
+
+
+@pytest.mark.parametrize(("hello", "says"), [
+    ({**RS, "maxWireVersion": 12}, "MongoDB 5.0 or newer"),  # 4.4
+    ({**RS, "maxWireVersion": 9}, "MongoDB 5.0 or newer"),  # 4.4
+    ({k: v for k, v in RS.items() if k != "logicalSessionTimeoutMinutes"}, "sessions"),
+])
+def test_servers_without_snapshot_transactions_are_refused(hello: dict[str, Any],
+                                                           says: str) -> None:
+    refusal = server_refusal(hello)
+    assert refusal is not None and says in refusal
+
+
+@pytest.mark.parametrize(("url", "database"), [
+    ("mongodb://127.0.0.1:27017", None),
+    ("mongodb://127.0.0.1:27017/", None),
+    ("mongodb://127.0.0.1:27017/?replicaSet=rs0", None),
+    ("mongodb://user:p%40ss@h1:27017,h2:27017/shop?replicaSet=rs0", "shop"),
+    ("mongodb+srv://user:pw@cluster0.example.net/rakubun_prod?retryWrites=true", "rakubun_prod"),
+    ("mongodb://127.0.0.1/my%20db", "my db"),
+])
+def test_the_database_comes_from_the_url_path(url: str, database: str | None) -> None:
+    assert database_from_url(url) == database
+
+
+def test_mongodb_database_wins_over_the_url_and_rakubun_is_the_last_resort() -> None:
+    url = "mongodb://127.0.0.1:27017/shop?replicaSet=rs0"
+    assert MongoStore(url).database == "shop"
+    assert MongoStore(url, database="override").database == "override"
+    assert MongoStore("mongodb://127.0.0.1:27017/?replicaSet=rs0").database == "rakubun"
 
 
 # ---------------------------------------------------------------------------- the adapter
@@ -235,22 +328,22 @@ def test_mongo_store_implements_every_store_method_with_its_signature() -> None:
 
 
 async def test_opening_a_seed_database_replaces_its_dangerous_indexes() -> None:
-    mongomock = pytest.importorskip("mongomock", reason="mongomock not installed")
-    from .mongomock_async import AsyncMongoClient
+    pytest.importorskip("mongomock", reason="mongomock not installed")
+    from .mongomock_async import AsyncMongoClient, ShimServer  # not MongoDB: shapes only
 
-    server = mongomock.MongoClient(tz_aware=True)
-    seed = server["rakubun"][CHECKOUT_SESSIONS]
+    server = ShimServer()
+    seed = server.mongo["rakubun"][CHECKOUT_SESSIONS]
     seed.create_indexes([IndexModel([("expires_at", 1)], expireAfterSeconds=0),
                          IndexModel([("site_id", 1), ("user_id", 1)]),
                          IndexModel([("session_id", 1)])])
     client: Any = AsyncMongoClient(server)
-    store = MongoStore("mongodb://seed.invalid", client=client)
+    store = MongoStore("mongodb://seed.invalid/?replicaSet=rs0", client=client)
     await store.open()
-    indexes = {i["name"]: i for i in seed.list_indexes()}
+    indexes = {i["name"]: i for i in await (await store.db[CHECKOUT_SESSIONS].list_indexes())
+               .to_list()}
     assert "expires_at_1" not in indexes
-    # (mongomock forgets partialFilterExpression; the spec tests above check it)
     assert indexes["expires_at_pending_ttl"]["expireAfterSeconds"] == \
         PENDING_SESSION_GRACE_SECONDS
+    assert indexes["expires_at_pending_ttl"]["partialFilterExpression"] == {"status": "pending"}
     assert indexes["session_id_1"]["unique"] is True
-    assert store.transactions is False  # the shim answers `hello` as a standalone server
     await store.close()
