@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -50,14 +51,19 @@ def wait_until(ready, what: str, process: subprocess.Popen[bytes], log: Path) ->
 
 
 def stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
+    """Stop a process started in its own session, with every worker it forked."""
+    if process is None:
         return
-    process.terminate()
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(30)
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, signum)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(30)
+            break
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def copy_tree(source: Path, target: Path) -> None:
@@ -90,7 +96,8 @@ class MariaDB:
                 ["mariadbd", "--no-defaults", f"--datadir={data}", f"--socket={self.socket}",
                  "--skip-networking", "--user=root", f"--pid-file={self.root / 'mysqld.pid'}",
                  f"--log-error={log}", "--innodb-buffer-pool-size=32M"],
-                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT)
+                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                start_new_session=True)
         wait_until(lambda: self.query("SELECT 1", check=False) == 0, "MariaDB", self.process, log)
 
     def query(self, sql: str, *, check: bool = True) -> int:
@@ -211,7 +218,7 @@ class WordPress:
             self.process = subprocess.Popen(
                 ["php", "-S", f"127.0.0.1:{self.port}", "-t", str(self.tree)],
                 cwd=self.tree, env=env, stdin=subprocess.DEVNULL, stdout=output,
-                stderr=subprocess.STDOUT)
+                stderr=subprocess.STDOUT, start_new_session=True)
 
         def answers() -> bool:
             with socket.socket() as probe:
