@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -137,6 +138,23 @@ async def test_up_then_buy_delivers_a_signed_credits_updated(running_up):
 
     assert exit_status == 0, rest
     assert not process_is_alive(settings["service_pid"])
+
+
+async def test_up_prints_each_delivery_live_like_stripe_listen(running_up):
+    settings = running_up.settings
+
+    status, out = await run_cli("buy", "--data-dir", str(running_up.data_dir))
+    assert status == 0, out
+    exit_status, rest = await running_up.stop()
+
+    assert exit_status == 0, rest
+    stripe_url = f"{settings['api_url']}/api/v1/webhooks/stripe"
+    plugin_url = f"{settings['plugin_url']}/wp-admin/admin-ajax.php?action=rakubun_webhook"
+    [event_id] = re.findall(r"  --> checkout\.session\.completed \[(evt_\w+)\]$", rest, re.M)
+    assert re.search(rf"  <--  \[200\] POST {re.escape(stripe_url)} \[{event_id}\]$",
+                     rest, re.M), rest
+    assert re.search(r"  --> plugin credits_updated$", rest, re.M), rest
+    assert re.search(rf"  <--  \[200\] POST {re.escape(plugin_url)}$", rest, re.M), rest
 
 
 async def test_restart_keeps_secrets_and_urls(tmp_path):
