@@ -15,8 +15,9 @@ from typing import Any
 
 import aiohttp
 
-from harness.console import plugin_delivery_lines, say, stripe_delivery_lines
+from harness.console import say
 from harness.errors import HarnessError, Interrupted
+from harness.live_deliveries import WordPressDeliveryWatcher, print_in_process_deliveries
 from harness.ports import HOST, choose_port, free_port
 from harness.service_process import PACKAGE_ROOT, ServiceProcess, service_environment
 from harness.state import harness_secrets, read_harness_file, write_harness_file
@@ -24,7 +25,6 @@ from harness.state import harness_secrets, read_harness_file, write_harness_file
 SERVICE_LOG = "service.log"
 READY_LINE = "rakubun-harness ready"
 STRIPE_WEBHOOK_PATH = "/api/v1/webhooks/stripe"
-PLUGIN_WEBHOOK_PATH = "/wp-admin/admin-ajax.php?action=rakubun_webhook"
 WORDPRESS_README = PACKAGE_ROOT / "wordpress" / "README.md"
 
 
@@ -55,23 +55,6 @@ def wordpress_hint(api_url: str) -> list[str]:
         f"  2. in wp-config.php: define('RAKUBUN_HARNESS_API_URL', '{api_url}');",
         "  3. webhooks reach WordPress only if its site URL is reachable from this machine",
     ]
-
-
-def print_deliveries_live(fake: Any, plugin: Any) -> None:
-    """Print each Stripe → service and service → plugin webhook as it happens."""
-    webhook_url = f"{plugin.site_url}{PLUGIN_WEBHOOK_PATH}"
-
-    def stripe_attempt(attempt: dict[str, Any]) -> None:
-        for line in stripe_delivery_lines(attempt):
-            say(line)
-
-    def plugin_received(webhook: Any) -> None:
-        for line in plugin_delivery_lines(webhook.event, webhook.status, webhook_url,
-                                          webhook.signature_valid):
-            say(line)
-
-    fake.webhooks.observers.append(stripe_attempt)
-    plugin.inbox.observers.append(plugin_received)
 
 
 async def run_up(args: argparse.Namespace) -> int:
@@ -160,12 +143,16 @@ async def run_up(args: argparse.Namespace) -> int:
             READY_LINE,
         ]:
             say(line)
-        print_deliveries_live(fake, plugin)
+        print_in_process_deliveries(fake, plugin)
+        watcher = WordPressDeliveryWatcher(api_url, keys["admin_token"], plugin.site_url)
+        watching = asyncio.create_task(watcher.watch(stopping))
 
         stop_requested = asyncio.create_task(stopping.wait())
         service_exited = asyncio.create_task(service.process.wait())  # type: ignore[union-attr]
         await asyncio.wait({stop_requested, service_exited}, return_when=asyncio.FIRST_COMPLETED)
         stop_requested.cancel()
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
         if not stopping.is_set():
             say(f"the service exited unexpectedly; last lines of {service.log_path}:")
             say(service.log_tail())

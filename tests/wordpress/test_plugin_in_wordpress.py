@@ -7,6 +7,8 @@ and run in file order; each reads the state it starts from instead of assuming i
 
 from __future__ import annotations
 
+import asyncio
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -84,6 +86,17 @@ async def credits_updated_for(dashboard: HarnessUp, wordpress: WordPress,
             and delivery.get("body", {}).get("data", {}).get("session_id") == session_id]
 
 
+async def printed(dashboard: HarnessUp, pattern: str, timeout: float = 15.0) -> bool:
+    """Whether `up` prints a line matching `pattern` within `timeout` (it polls once a second)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not re.search(pattern, dashboard.output, re.M):
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
+
+
 # -- the tests -----------------------------------------------------------------------------------
 
 
@@ -112,6 +125,9 @@ async def test_buying_a_package_through_the_hosted_checkout(activated, dashboard
         PACKAGE_CREDITS]
     [delivery] = await credits_updated_for(dashboard, activated, session_id)
     assert (delivery["status"], delivery["last_status_code"]) == ("delivered", 200)
+    webhook_url = f"{activated.url}/wp-admin/admin-ajax.php?action=rakubun_webhook"
+    assert await printed(dashboard, rf"  <--  \[200\] POST {re.escape(webhook_url)}$"), (
+        dashboard.output)
 
     await page.goto(return_url)
 
