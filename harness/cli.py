@@ -37,7 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
         "up", help="start service, fake Stripe and plugin simulator, wired together"
     )
     data_dir_option(up)
-    port_help = "port on 127.0.0.1 (0: any free port; default: the previous run's if free)"
+    up.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address the three servers bind (default: 127.0.0.1; 0.0.0.0 lets a WordPress in"
+        " a container reach them, e.g. at host.docker.internal)",
+    )
+    port_help = "port (0: any free port; default: the previous run's if free)"
     up.add_argument("--api-port", type=int, help=f"service {port_help}")
     up.add_argument("--stripe-port", type=int, help=f"fake Stripe {port_help}")
     up.add_argument("--plugin-port", type=int, help=f"plugin simulator {port_help}")

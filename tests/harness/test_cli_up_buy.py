@@ -51,13 +51,14 @@ def store_options() -> list[str]:
     return ["--mongodb-url", mongodb_url] if mongodb_url else []
 
 
-async def start_up(data_dir: Path) -> RunningUp:
+async def start_up(data_dir: Path, *options: str) -> RunningUp:
     process = await asyncio.create_subprocess_exec(
         *CLI,
         "up",
         "--data-dir",
         str(data_dir),
         *store_options(),
+        *options,
         cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -155,6 +156,32 @@ async def test_up_prints_each_delivery_live_like_stripe_listen(running_up):
                      rest, re.M), rest
     assert re.search(r"  --> plugin credits_updated$", rest, re.M), rest
     assert re.search(rf"  <--  \[200\] POST {re.escape(plugin_url)}$", rest, re.M), rest
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local IPv4 addresses with a socket listening on `port` (from /proc, nothing is sent)."""
+    addresses = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, port_hex = local.split(":")
+        if state == "0A" and int(port_hex, 16) == port:
+            addresses.add(".".join(str(b) for b in reversed(bytes.fromhex(address))))
+    return addresses
+
+
+async def test_up_host_binds_every_interface_and_keeps_loopback_urls(tmp_path):
+    up = await start_up(tmp_path / "harness", "--host", "0.0.0.0")
+    try:
+        settings = up.settings
+        ports = {key: int(settings[key].rsplit(":", 1)[1])
+                 for key in ("api_url", "stripe_url", "plugin_url")}
+        bound = {key: listening_addresses(port) for key, port in ports.items()}
+    finally:
+        exit_status, rest = await up.stop()
+
+    assert exit_status == 0, rest
+    assert all(settings[key].startswith("http://127.0.0.1:") for key in ports), settings
+    assert bound == {key: {"0.0.0.0"} for key in ports}
 
 
 async def test_restart_keeps_secrets_and_urls(tmp_path):
