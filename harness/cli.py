@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         help="seconds to wait for the plugin's credits_updated webhook (default: 30)",
     )
+    buy.add_argument(
+        "--json", action="store_true",
+        help="print one JSON document on stdout for scripts (progress goes to stderr)",
+    )
     buy.set_defaults(run=run_buy)
 
     trigger = commands.add_parser(
@@ -99,9 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data_dir_option(trigger)
     target = trigger.add_mutually_exclusive_group()
-    target.add_argument("--session", help="Checkout Session id (default: the newest)")
-    target.add_argument("--intent", help="PaymentIntent id (default: the newest)")
+    target.add_argument(
+        "--session", help="Checkout Session id (default: the newest open one, else a new one)"
+    )
+    target.add_argument(
+        "--intent", help="PaymentIntent id (default: the newest fitting one, else a new one)"
+    )
     trigger.add_argument("--amount", type=int, help="refund amount (charge.refunded)")
+    trigger.add_argument(
+        "--json", action="store_true",
+        help="print one JSON document on stdout for scripts (progress goes to stderr)",
+    )
     trigger.set_defaults(run=run_trigger)
     return parser
 

@@ -158,6 +158,23 @@ async def test_up_prints_each_delivery_live_like_stripe_listen(running_up):
     assert re.search(rf"  <--  \[200\] POST {re.escape(plugin_url)}$", rest, re.M), rest
 
 
+async def test_trigger_on_a_fresh_up_creates_the_session_and_grants(running_up):
+    settings = running_up.settings
+
+    status, out = await run_cli("trigger", "checkout.session.completed", "--json",
+                                "--data-dir", str(running_up.data_dir))
+
+    assert status == 0, out
+    document = json.loads(out.splitlines()[-1])
+    assert document["ok"] is True and document["created"].startswith("cs_"), document
+    assert document["target"] == document["created"]
+    async with aiohttp.ClientSession() as http:
+        url = f"{settings['plugin_url']}/_sim/webhooks?event=credits_updated&wait=30&count=1"
+        async with http.get(url) as response:
+            webhooks = (await response.json())["webhooks"]
+    assert [w["data"].get("session_id") for w in webhooks] == [document["created"]]
+
+
 def listening_addresses(port: int) -> set[str]:
     """Local IPv4 addresses with a socket listening on `port` (from /proc, nothing is sent)."""
     addresses = set()
