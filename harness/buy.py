@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from harness.console import report, say, short
+from harness.console import emit_json, json_transcript, note, report, say, short
 from harness.errors import HarnessError
 from harness.running_harness import RunningHarness, drain_stripe_webhooks
 from harness.state import load_running_harness
@@ -64,15 +64,23 @@ async def _wait_for_enter(prompt: str) -> None:
 
 
 async def run_buy(args: argparse.Namespace) -> int:
-    """Buy one package like a WordPress user would; exit status 0 only if every step passed."""
-    try:
-        settings = load_running_harness(Path(args.data_dir))
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
-            await _buy(RunningHarness(settings, http), args)
-    except HarnessError as error:
-        say(f"FAILED at {error}")
-        return 1
-    say("purchase complete")
+    """Buy one package like a WordPress user would; exit status 0 only if every step passed.
+
+    With --json, stdout gets one JSON document (ids, balances, webhooks, steps).
+    """
+    with json_transcript(getattr(args, "json", False)) as transcript:
+        try:
+            settings = load_running_harness(Path(args.data_dir))
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
+                await _buy(RunningHarness(settings, http), args)
+        except HarnessError as error:
+            say(f"FAILED at {error}")
+            if transcript is not None:
+                emit_json(transcript.document(ok=False, failed_at=error.step, error=str(error)))
+            return 1
+        say("purchase complete")
+        if transcript is not None:
+            emit_json(transcript.document(ok=True))
     return 0
 
 
@@ -82,6 +90,7 @@ async def _buy(harness: RunningHarness, args: argparse.Namespace) -> None:
     registration = await harness.sim("register", "POST", "register", {})
     already = " (already registered)" if registration.get("already_registered") else ""
     report("register", f"instance {registration['instance_id']}{already}")
+    note(instance_id=registration["instance_id"], package_id=args.package, flow=args.flow)
 
     status, body = await harness.plugin_call("packages", "packages")
     if not _succeeded(status, body):
@@ -98,6 +107,7 @@ async def _buy(harness: RunningHarness, args: argparse.Namespace) -> None:
     if not _succeeded(status, body):
         raise service_refused("credits before", status, body)
     before = _balances(body)
+    note(credits_before=before)
     report("credits before", ", ".join(f"{k} {v}" for k, v in before.items()))
 
     seen = (await harness.sim("webhooks", "GET", "webhooks"))["last_seq"]
@@ -120,6 +130,7 @@ async def _buy(harness: RunningHarness, args: argparse.Namespace) -> None:
     if not _succeeded(status, body):
         raise service_refused("credits after", status, body)
     after = _balances(body)
+    note(credits_after=after)
     report("credits after", ", ".join(f"{k} {before.get(k, 0)} -> {v}" for k, v in after.items()))
     grown = after.get(credit_type, 0) - before.get(credit_type, 0)
     if grown != int(package["credits"]):
@@ -136,6 +147,7 @@ async def _pay_by_checkout(harness: RunningHarness, order: dict[str, Any], *, ma
         raise service_refused("checkout session", status, body)
     session_id = str(body["session_id"])
     page = body.get("url") or body.get("checkout_url")
+    note(session_id=session_id, checkout_url=page)
     report("checkout session", f"{session_id}  {page}")
 
     if manual:
@@ -158,6 +170,7 @@ async def _pay_by_intent(harness: RunningHarness, order: dict[str, Any], *, manu
     if not _succeeded(status, body) or not body.get("payment_intent_id"):
         raise service_refused("payment intent", status, body)
     intent_id = str(body["payment_intent_id"])
+    note(payment_intent_id=intent_id)
     report("payment intent", f"{intent_id}  {body.get('amount')} {body.get('currency')}")
 
     if manual:
@@ -194,6 +207,9 @@ async def _show_plugin_webhooks(harness: RunningHarness, after: int, timeout: fl
             f"signature_valid={str(webhook['signature_valid']).lower()}  "
             f"answered {webhook['status']}  {short(data, 160)}"
         )
+    note(plugin_webhooks=[
+        {"seq": w["seq"], "event": w["event"], "status": w["status"],
+         "signature_valid": w["signature_valid"]} for w in received])
     credits_updated = [w for w in received if w["event"] == "credits_updated"]
     if not credits_updated:
         raise HarnessError(step, f"no credits_updated reached the plugin within {timeout:g}s")

@@ -37,7 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
         "up", help="start service, fake Stripe and plugin simulator, wired together"
     )
     data_dir_option(up)
-    port_help = "port on 127.0.0.1 (0: any free port; default: the previous run's if free)"
+    up.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address the three servers bind (default: 127.0.0.1; 0.0.0.0 lets a WordPress in"
+        " a container reach them, e.g. at host.docker.internal)",
+    )
+    port_help = "port (0: any free port; default: the previous run's if free)"
     up.add_argument("--api-port", type=int, help=f"service {port_help}")
     up.add_argument("--stripe-port", type=int, help=f"fake Stripe {port_help}")
     up.add_argument("--plugin-port", type=int, help=f"plugin simulator {port_help}")
@@ -83,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         help="seconds to wait for the plugin's credits_updated webhook (default: 30)",
     )
+    buy.add_argument(
+        "--json", action="store_true",
+        help="print one JSON document on stdout for scripts (progress goes to stderr)",
+    )
     buy.set_defaults(run=run_buy)
 
     trigger = commands.add_parser(
@@ -93,9 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data_dir_option(trigger)
     target = trigger.add_mutually_exclusive_group()
-    target.add_argument("--session", help="Checkout Session id (default: the newest)")
-    target.add_argument("--intent", help="PaymentIntent id (default: the newest)")
+    target.add_argument(
+        "--session", help="Checkout Session id (default: the newest open one, else a new one)"
+    )
+    target.add_argument(
+        "--intent", help="PaymentIntent id (default: the newest fitting one, else a new one)"
+    )
     trigger.add_argument("--amount", type=int, help="refund amount (charge.refunded)")
+    trigger.add_argument(
+        "--json", action="store_true",
+        help="print one JSON document on stdout for scripts (progress goes to stderr)",
+    )
     trigger.set_defaults(run=run_trigger)
     return parser
 

@@ -6,6 +6,12 @@ import contextlib
 import socket
 
 HOST = "127.0.0.1"
+EVERY_INTERFACE = ("0.0.0.0", "::")
+
+
+def url_host(bind_host: str) -> str:
+    """The host to put in URLs for servers bound to `bind_host` (loopback for every interface)."""
+    return HOST if bind_host in EVERY_INTERFACE else bind_host
 
 
 def free_port() -> int:

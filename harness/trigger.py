@@ -9,7 +9,8 @@ from typing import Any
 
 import aiohttp
 
-from harness.console import report, say, short
+from harness.buy import find_package, service_refused
+from harness.console import emit_json, json_transcript, note, report, say, short
 from harness.errors import HarnessError
 from harness.running_harness import RunningHarness, drain_stripe_webhooks
 from harness.state import load_running_harness
@@ -43,18 +44,53 @@ TRIGGERS: dict[str, Trigger] = {
 }
 
 
-async def _newest_target(harness: RunningHarness, trigger: Trigger) -> str:
+FIXTURE_PACKAGE = "article_starter"
+FIXTURE_USER = {"user_id": 1, "user_email": "editor@example.com"}
+
+
+async def _newest_target(harness: RunningHarness, trigger: Trigger) -> str | None:
     """The newest session or intent the event applies to (e.g. an open session to expire)."""
     path = "checkout/sessions" if trigger.target == "session" else "payment_intents"
     listed = (await harness.stripe_api("find target", f"{path}?limit=100")).get("data") or []
     for item in listed:
         if item.get("status") in trigger.statuses:
             return str(item["id"])
+    return None
+
+
+async def _create_target(harness: RunningHarness, trigger: Trigger) -> str:
+    """Make the object the event needs, as `stripe trigger` does, through the plugin's calls.
+
+    The plugin simulator registers if it has not, then opens a Checkout Session or creates a
+    PaymentIntent for a starter package; a refund or dispute first needs the intent paid.
+    """
+    step = "create target"
+    await harness.sim(step, "POST", "register", {})
+    status, body = await harness.plugin_call(step, "packages")
+    if status != 200:
+        raise service_refused(step, status, body)
+    package = find_package(body, FIXTURE_PACKAGE)
+    order = {**FIXTURE_USER, "package_id": FIXTURE_PACKAGE,
+             "credit_type": package["credit_type"], "amount": package["price"],
+             "currency": package.get("currency", "JPY")}
+    if trigger.target == "session":
+        status, body = await harness.plugin_call(step, "checkout", order)
+        created = body.get("session_id") if isinstance(body, dict) else None
+    else:
+        status, body = await harness.plugin_call(step, "create-intent", order)
+        created = body.get("payment_intent_id") if isinstance(body, dict) else None
+    if status != 200 or not created:
+        raise service_refused(step, status, body)
+    if trigger.statuses == PAID_INTENT:
+        await harness.stripe_control(step, f"payment_intents/{created}/succeed", {})
     kind = "Checkout Session" if trigger.target == "session" else "PaymentIntent"
-    wanted = " or ".join(sorted(trigger.statuses))
-    raise HarnessError(
-        "find target", f"no {kind} with status {wanted}; name one with --{trigger.target}"
-    )
+    report(step, f"{kind} {created} for {FIXTURE_PACKAGE}")
+    note(created=str(created))
+    return str(created)
+
+
+async def _target(harness: RunningHarness, trigger: Trigger) -> str:
+    return await _newest_target(harness, trigger) or await _create_target(harness, trigger)
 
 
 async def _trigger(harness: RunningHarness, args: argparse.Namespace) -> None:
@@ -62,7 +98,7 @@ async def _trigger(harness: RunningHarness, args: argparse.Namespace) -> None:
     if trigger.target == "session":
         if args.intent:
             raise HarnessError("arguments", f"{args.event} needs --session, not --intent")
-        target = args.session or await _newest_target(harness, trigger)
+        target = args.session or await _target(harness, trigger)
         path = f"checkout/sessions/{target}/{trigger.action}"
     else:
         target = args.intent
@@ -71,24 +107,33 @@ async def _trigger(harness: RunningHarness, args: argparse.Namespace) -> None:
             target = session.get("payment_intent")
             if not target:
                 raise HarnessError("find target", f"{args.session} has no payment_intent yet")
-        target = target or await _newest_target(harness, trigger)
+        target = target or await _target(harness, trigger)
         path = f"payment_intents/{target}/{trigger.action}"
     body = dict(trigger.body)
     if args.amount is not None:
         body["amount"] = args.amount
     deliveries_before = len(await harness.stripe_control("deliveries", "deliveries", method="GET"))
     answer = await harness.stripe_control(args.event, path, body)
+    note(event=args.event, target=target, answer=answer)
     report(args.event, f"{target}: {short(answer, 300)}")
     await drain_stripe_webhooks(harness, deliveries_before)
 
 
 async def run_trigger(args: argparse.Namespace) -> int:
-    """Make the fake Stripe produce one event against a running `up`."""
-    try:
-        settings = load_running_harness(Path(args.data_dir))
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-            await _trigger(RunningHarness(settings, http), args)
-    except HarnessError as error:
-        say(f"FAILED at {error}")
-        return 1
+    """Make the fake Stripe produce one event against a running `up`.
+
+    With --json, stdout gets one JSON document (event, target, created object, steps).
+    """
+    with json_transcript(getattr(args, "json", False)) as transcript:
+        try:
+            settings = load_running_harness(Path(args.data_dir))
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+                await _trigger(RunningHarness(settings, http), args)
+        except HarnessError as error:
+            say(f"FAILED at {error}")
+            if transcript is not None:
+                emit_json(transcript.document(ok=False, failed_at=error.step, error=str(error)))
+            return 1
+        if transcript is not None:
+            emit_json(transcript.document(ok=True))
     return 0

@@ -17,7 +17,8 @@ import aiohttp
 
 from harness.console import say
 from harness.errors import HarnessError, Interrupted
-from harness.ports import HOST, choose_port, free_port
+from harness.live_deliveries import WordPressDeliveryWatcher, print_in_process_deliveries
+from harness.ports import choose_port, free_port, url_host
 from harness.service_process import PACKAGE_ROOT, ServiceProcess, service_environment
 from harness.state import harness_secrets, read_harness_file, write_harness_file
 
@@ -79,11 +80,12 @@ async def run_up(args: argparse.Namespace) -> int:
     plugin: PluginSimulator | None = None
     service: ServiceProcess | None = None
     try:
+        bind_host = args.host
         stripe_url = await fake.start(
-            host=HOST, port=choose_port(args.stripe_port, saved.get("stripe_url"))
+            host=bind_host, port=choose_port(args.stripe_port, saved.get("stripe_url"))
         )
         api_port = choose_port(args.api_port, saved.get("api_url")) or free_port()
-        api_url = f"http://{HOST}:{api_port}"
+        api_url = f"http://{url_host(bind_host)}:{api_port}"
         endpoint = await replace_stripe_webhook_endpoint(
             fake,
             stripe_url,
@@ -95,7 +97,7 @@ async def run_up(args: argparse.Namespace) -> int:
 
         plugin = PluginSimulator(api_url, data_dir=data_dir)
         plugin_url = await plugin.start(
-            host=HOST, port=choose_port(args.plugin_port, saved.get("plugin_url"))
+            host=bind_host, port=choose_port(args.plugin_port, saved.get("plugin_url"))
         )
 
         service = ServiceProcess(
@@ -111,6 +113,8 @@ async def run_up(args: argparse.Namespace) -> int:
                 mongodb_url=args.mongodb_url,
             ),
             log_path=data_dir / SERVICE_LOG,
+            host=bind_host,
+            url_host=url_host(bind_host),
         )
         await service.start()
         await service.wait_healthy(args.startup_timeout, stopping)
@@ -142,11 +146,16 @@ async def run_up(args: argparse.Namespace) -> int:
             READY_LINE,
         ]:
             say(line)
+        print_in_process_deliveries(fake, plugin)
+        watcher = WordPressDeliveryWatcher(api_url, keys["admin_token"], plugin.site_url)
+        watching = asyncio.create_task(watcher.watch(stopping))
 
         stop_requested = asyncio.create_task(stopping.wait())
         service_exited = asyncio.create_task(service.process.wait())  # type: ignore[union-attr]
         await asyncio.wait({stop_requested, service_exited}, return_when=asyncio.FIRST_COMPLETED)
         stop_requested.cancel()
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
         if not stopping.is_set():
             say(f"the service exited unexpectedly; last lines of {service.log_path}:")
             say(service.log_tail())

@@ -8,7 +8,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -58,6 +58,8 @@ class WebhookDispatcher:
         self.hold_timeout = hold_timeout
         self.faults = Faults()
         self.attempts: list[dict[str, Any]] = []
+        # Called with each attempt as it is recorded (`rakubun-harness up` prints them live).
+        self.observers: list[Callable[[dict[str, Any]], None]] = []
         self._queues: dict[str, asyncio.Queue[WebhookDelivery]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._timers: set[asyncio.TimerHandle] = set()
@@ -233,18 +235,22 @@ class WebhookDispatcher:
         fault: str | None = None,
         at: float | None = None,
     ) -> None:
-        self.attempts.append(
-            {
-                "event_id": delivery.event["id"],
-                "type": delivery.event["type"],
-                "url": delivery.url,
-                "endpoint_id": delivery.endpoint_id,
-                "status_code": status,
-                "attempt": delivery.attempt,
-                "at": at if at is not None else time.time(),
-                "fault": fault or delivery.fault_label,
-            }
-        )
+        attempt = {
+            "event_id": delivery.event["id"],
+            "type": delivery.event["type"],
+            "url": delivery.url,
+            "endpoint_id": delivery.endpoint_id,
+            "status_code": status,
+            "attempt": delivery.attempt,
+            "at": at if at is not None else time.time(),
+            "fault": fault or delivery.fault_label,
+        }
+        self.attempts.append(attempt)
+        for observer in self.observers:
+            try:
+                observer(attempt)
+            except Exception:  # a broken observer must not stop deliveries
+                log.exception("webhook attempt observer failed")
 
     def _settle(self, delivery: WebhookDelivery) -> None:
         # The stored event counts endpoints still owed a delivery, like Stripe's pending_webhooks.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -33,6 +34,8 @@ class WebhookInbox:
         self._webhooks: list[ReceivedWebhook] = []
         self._last_seq = 0
         self._arrival = asyncio.Event()
+        # Called with each webhook as it arrives (`rakubun-harness up` prints them live).
+        self.observers: list[Callable[[ReceivedWebhook], None]] = []
 
     @property
     def last_seq(self) -> int:
@@ -47,6 +50,8 @@ class WebhookInbox:
         self._webhooks.append(webhook)
         self._arrival.set()
         self._arrival = asyncio.Event()
+        for observer in self.observers:
+            observer(webhook)
 
     def clear(self) -> None:
         self._webhooks.clear()

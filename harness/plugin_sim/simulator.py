@@ -20,6 +20,7 @@ from harness.plugin_sim.wordpress import (
     add_wordpress_routes,
     process_webhook,
 )
+from harness.ports import url_host
 
 SECRET_FIELDS = ("api_token", "webhook_secret")
 REDACTED = "[kept by the plugin simulator]"
@@ -76,7 +77,7 @@ class PluginSimulator:
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         bound_port = self._runner.addresses[0][1]
-        self._url = f"http://{host}:{bound_port}"
+        self._url = f"http://{url_host(host)}:{bound_port}"
         return self._url
 
     async def stop(self) -> None:

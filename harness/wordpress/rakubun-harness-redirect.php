@@ -74,3 +74,112 @@ function rakubun_harness_pre_http_request($preempt, $args, $url) {
     return wp_remote_request($target, $args);
 }
 add_filter('pre_http_request', 'rakubun_harness_pre_http_request', 10, 3);
+
+/*
+ * Credentials per dashboard. The plugin keeps one instance id, token, webhook secret and
+ * registration status; a dashboard that did not issue them answers 401 (and 409 to a new
+ * registration of the same instance). Production keeps the real options; each harness base
+ * gets its own copy in rakubun_harness_credentials, so switching back needs no new
+ * registration and removing this file leaves production's credentials as they were.
+ */
+
+/** The options the plugin's registration writes. */
+const RAKUBUN_HARNESS_CREDENTIAL_OPTIONS = array(
+    'rakubun_ai_instance_id',
+    'rakubun_ai_api_token',
+    'rakubun_ai_webhook_secret',
+    'rakubun_ai_registration_status',
+);
+
+/** Where every harness dashboard's credentials live: base URL => option name => value. */
+const RAKUBUN_HARNESS_CREDENTIALS = 'rakubun_harness_credentials';
+
+/** The credentials kept for the configured harness ($base), as an array. */
+function rakubun_harness_credentials_for($base) {
+    $all = get_option(RAKUBUN_HARNESS_CREDENTIALS, array());
+    return (is_array($all) && isset($all[$base]) && is_array($all[$base])) ? $all[$base] : array();
+}
+
+/**
+ * pre_option_{name}: the harness's own value. Returning false would fall through to the real
+ * (production) option, so an unset value answers the caller's default or ''.
+ */
+function rakubun_harness_pre_option_credential($pre, $option, $default = false) {
+    $base = rakubun_harness_api_base();
+    if ($base === '') {
+        return $pre;
+    }
+    $kept = rakubun_harness_credentials_for($base);
+    if (array_key_exists($option, $kept)) {
+        return $kept[$option];
+    }
+    return false === $default ? '' : $default;
+}
+
+/** Store $value as the configured harness's $option; no-op when no harness is configured. */
+function rakubun_harness_keep_credential($option, $value) {
+    $base = rakubun_harness_api_base();
+    $all = get_option(RAKUBUN_HARNESS_CREDENTIALS, array());
+    if (!is_array($all)) {
+        $all = array();
+    }
+    $kept = isset($all[$base]) && is_array($all[$base]) ? $all[$base] : array();
+    $kept[$option] = $value;
+    $all[$base] = $kept;
+    update_option(RAKUBUN_HARNESS_CREDENTIALS, $all, false);
+}
+
+/**
+ * pre_update_option_{name}: keep the value for the harness and answer the old real value,
+ * which makes update_option leave the production option untouched.
+ */
+function rakubun_harness_pre_update_credential($value, $old_value, $option) {
+    if (rakubun_harness_api_base() === '') {
+        return $value;
+    }
+    rakubun_harness_keep_credential($option, $value);
+    remove_filter("pre_option_{$option}", 'rakubun_harness_pre_option_credential', 10);
+    $real = get_option($option);
+    add_filter("pre_option_{$option}", 'rakubun_harness_pre_option_credential', 10, 3);
+    return $real;
+}
+
+/**
+ * add_option has no pre-filter and only inserts an absent option: move what it inserted
+ * into the harness's credentials and delete the row, so production stays as it was.
+ */
+function rakubun_harness_added_credential($option, $value) {
+    if (!in_array($option, RAKUBUN_HARNESS_CREDENTIAL_OPTIONS, true) || rakubun_harness_api_base() === '') {
+        return;
+    }
+    rakubun_harness_keep_credential($option, $value);
+    delete_option($option);
+}
+
+foreach (RAKUBUN_HARNESS_CREDENTIAL_OPTIONS as $rakubun_harness_option) {
+    add_filter("pre_option_{$rakubun_harness_option}", 'rakubun_harness_pre_option_credential', 10, 3);
+    add_filter("pre_update_option_{$rakubun_harness_option}", 'rakubun_harness_pre_update_credential', 10, 3);
+}
+unset($rakubun_harness_option);
+add_action('added_option', 'rakubun_harness_added_credential', 10, 2);
+
+/**
+ * The plugin caches each user's balance for 5 minutes (transient rakubun_ai_credits_{id});
+ * after a switch that would show the previous dashboard's balance, so drop it once.
+ */
+function rakubun_harness_forget_balances_after_a_switch() {
+    $base = rakubun_harness_api_base();
+    $current = $base === '' ? RAKUBUN_HARNESS_PRODUCTION_BASE : $base;
+    $previous = get_option('rakubun_harness_dashboard', '');
+    if ($previous === $current) {
+        return;
+    }
+    global $wpdb;
+    $wpdb->query(
+        "DELETE FROM {$wpdb->options} WHERE option_name LIKE '\\_transient\\_rakubun\\_ai\\_credits\\_%'"
+        . " OR option_name LIKE '\\_transient\\_timeout\\_rakubun\\_ai\\_credits\\_%'"
+    );
+    wp_cache_flush();
+    update_option('rakubun_harness_dashboard', $current, true);
+}
+add_action('muplugins_loaded', 'rakubun_harness_forget_balances_after_a_switch');

@@ -43,6 +43,7 @@ class FakeWorld:
     send_webhooks: bool = True
     verify_status: int = 200
     no_open_sessions: bool = False
+    no_intents: bool = False
 
     async def notify(self, order: dict[str, Any]) -> None:
         if not self.send_webhooks:
@@ -116,7 +117,7 @@ class FakeWorld:
                 {"id": "pi_open", "status": "requires_payment_method"},
                 {"id": "pi_paid", "status": "succeeded"},
             ]
-            return web.json_response({"data": intents})
+            return web.json_response({"data": [] if self.no_intents else intents})
         return web.json_response({"success": False}, status=404)
 
 
@@ -247,13 +248,67 @@ async def test_trigger_uses_the_control_api(world, harness_dir, argv, expected):
     assert any(call.startswith("POST /_harness/drain") for call in world.control_calls)
 
 
-async def test_trigger_without_a_fitting_target_names_the_option(world, harness_dir, capsys):
-    world.no_open_sessions = True
-    args = build_parser().parse_args(
-        ["trigger", "checkout.session.expired", "--data-dir", str(harness_dir)]
-    )
+async def trigger(harness_dir: Path, *argv: str) -> int:
+    args = build_parser().parse_args(["trigger", *argv, "--data-dir", str(harness_dir)])
+    return await run_trigger(args)
 
-    assert await run_trigger(args) == 1
-    assert (
-        "no Checkout Session with status open; name one with --session" in capsys.readouterr().out
-    )
+
+async def test_trigger_without_a_fitting_session_opens_one_through_the_plugin(world, harness_dir):
+    world.no_open_sessions = True
+
+    assert await trigger(harness_dir, "checkout.session.expired") == 0
+
+    assert world.orders["cs_1"]["package_id"] == "article_starter"
+    assert world.orders["cs_1"]["user_email"] == "editor@example.com"
+    assert 'POST /_harness/checkout/sessions/cs_1/complete {"outcome": "expired"}' in (
+        world.control_calls)
+
+
+async def test_trigger_refund_without_a_paid_intent_creates_and_pays_one(world, harness_dir):
+    world.no_intents = True
+
+    assert await trigger(harness_dir, "charge.refunded") == 0
+
+    paid_then_refunded = [call for call in world.control_calls if "/payment_intents/" in call]
+    assert paid_then_refunded == ["POST /_harness/payment_intents/pi_1/succeed {}",
+                                  "POST /_harness/payment_intents/pi_1/refund {}"]
+
+
+async def test_trigger_json_prints_one_document_on_stdout(world, harness_dir, capsys):
+    world.no_intents = True
+
+    assert await trigger(harness_dir, "payment_intent.succeeded", "--json") == 0
+
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["ok"] is True
+    assert (document["event"], document["target"], document["created"]) == (
+        "payment_intent.succeeded", "pi_1", "pi_1")
+    assert [step["step"] for step in document["steps"]][:1] == ["create target"]
+    assert "ok  payment_intent.succeeded" in captured.err
+
+
+async def test_buy_json_prints_ids_and_balances(world, harness_dir, capsys):
+    status = await buy(harness_dir, "--json", "--webhook-timeout", "10")
+
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert status == 0, captured.err
+    assert document["ok"] is True
+    assert document["session_id"] == "cs_1"
+    assert document["credits_before"]["article"] == 5
+    assert document["credits_after"]["article"] == 15
+    assert [(w["event"], w["status"], w["signature_valid"])
+            for w in document["plugin_webhooks"]] == [("credits_updated", 200, True)]
+    assert "purchase complete" in captured.err
+
+
+async def test_buy_json_reports_the_failed_step(world, harness_dir, capsys):
+    world.verify_status = 402
+
+    status = await buy(harness_dir, "--json")
+
+    document = json.loads(capsys.readouterr().out)
+    assert status == 1
+    assert (document["ok"], document["failed_at"]) == (False, "verify")
+    assert "402" in document["error"]

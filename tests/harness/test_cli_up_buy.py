@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -50,13 +51,14 @@ def store_options() -> list[str]:
     return ["--mongodb-url", mongodb_url] if mongodb_url else []
 
 
-async def start_up(data_dir: Path) -> RunningUp:
+async def start_up(data_dir: Path, *options: str) -> RunningUp:
     process = await asyncio.create_subprocess_exec(
         *CLI,
         "up",
         "--data-dir",
         str(data_dir),
         *store_options(),
+        *options,
         cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -137,6 +139,66 @@ async def test_up_then_buy_delivers_a_signed_credits_updated(running_up):
 
     assert exit_status == 0, rest
     assert not process_is_alive(settings["service_pid"])
+
+
+async def test_up_prints_each_delivery_live_like_stripe_listen(running_up):
+    settings = running_up.settings
+
+    status, out = await run_cli("buy", "--data-dir", str(running_up.data_dir))
+    assert status == 0, out
+    exit_status, rest = await running_up.stop()
+
+    assert exit_status == 0, rest
+    stripe_url = f"{settings['api_url']}/api/v1/webhooks/stripe"
+    plugin_url = f"{settings['plugin_url']}/wp-admin/admin-ajax.php?action=rakubun_webhook"
+    [event_id] = re.findall(r"  --> checkout\.session\.completed \[(evt_\w+)\]$", rest, re.M)
+    assert re.search(rf"  <--  \[200\] POST {re.escape(stripe_url)} \[{event_id}\]$",
+                     rest, re.M), rest
+    assert re.search(r"  --> plugin credits_updated$", rest, re.M), rest
+    assert re.search(rf"  <--  \[200\] POST {re.escape(plugin_url)}$", rest, re.M), rest
+
+
+async def test_trigger_on_a_fresh_up_creates_the_session_and_grants(running_up):
+    settings = running_up.settings
+
+    status, out = await run_cli("trigger", "checkout.session.completed", "--json",
+                                "--data-dir", str(running_up.data_dir))
+
+    assert status == 0, out
+    document = json.loads(out.splitlines()[-1])
+    assert document["ok"] is True and document["created"].startswith("cs_"), document
+    assert document["target"] == document["created"]
+    async with aiohttp.ClientSession() as http:
+        url = f"{settings['plugin_url']}/_sim/webhooks?event=credits_updated&wait=30&count=1"
+        async with http.get(url) as response:
+            webhooks = (await response.json())["webhooks"]
+    assert [w["data"].get("session_id") for w in webhooks] == [document["created"]]
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local IPv4 addresses with a socket listening on `port` (from /proc, nothing is sent)."""
+    addresses = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, port_hex = local.split(":")
+        if state == "0A" and int(port_hex, 16) == port:
+            addresses.add(".".join(str(b) for b in reversed(bytes.fromhex(address))))
+    return addresses
+
+
+async def test_up_host_binds_every_interface_and_keeps_loopback_urls(tmp_path):
+    up = await start_up(tmp_path / "harness", "--host", "0.0.0.0")
+    try:
+        settings = up.settings
+        ports = {key: int(settings[key].rsplit(":", 1)[1])
+                 for key in ("api_url", "stripe_url", "plugin_url")}
+        bound = {key: listening_addresses(port) for key, port in ports.items()}
+    finally:
+        exit_status, rest = await up.stop()
+
+    assert exit_status == 0, rest
+    assert all(settings[key].startswith("http://127.0.0.1:") for key in ports), settings
+    assert bound == {key: {"0.0.0.0"} for key in ports}
 
 
 async def test_restart_keeps_secrets_and_urls(tmp_path):
