@@ -227,6 +227,13 @@ class Store(Protocol):
 
     async def count_pending_webhooks(self) -> int: ...
 
+    async def outbox_backlog(self) -> dict[str, Any]:
+        """The outbox's backlog: `pending` and `failed` counts, and `oldest_pending_at`
+        (the ISO creation time of the oldest pending delivery, or None)."""
+
+    async def count_ledger_entries(self) -> dict[str, int]:
+        """Ledger entries per kind (`purchase`, `reversal`, `deduction`, ...), ever written."""
+
     # analytics
     async def record_generation(self, site_id: str, row: dict[str, Any]) -> None: ...
 

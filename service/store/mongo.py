@@ -639,6 +639,17 @@ class MongoStore:
     async def count_pending_webhooks(self) -> int:
         return await self.db.webhook_outbox.count_documents({"status": "pending"})
 
+    async def outbox_backlog(self) -> dict[str, Any]:
+        outbox = self.db.webhook_outbox
+        oldest = await outbox.find_one({"status": "pending"}, {"created_at": 1},
+                                       sort=[("created_at", 1)])
+        return {"pending": await outbox.count_documents({"status": "pending"}),
+                "failed": await outbox.count_documents({"status": "failed"}),
+                "oldest_pending_at": oldest["created_at"] if oldest else None}
+
+    async def count_ledger_entries(self) -> dict[str, int]:
+        return await _group(self.db, "ledger", {}, "$kind", 1)
+
     # ------------------------------------------------------------------ analytics, settings
     async def record_generation(self, site_id: str, row: dict[str, Any]) -> None:
         await self.db.analytics.insert_one(

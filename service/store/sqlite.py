@@ -767,6 +767,19 @@ class SQLiteStore:
             self._read, "SELECT COUNT(*) FROM webhook_outbox WHERE status='pending'")
         return int(rows[0][0])
 
+    async def outbox_backlog(self) -> dict[str, Any]:
+        rows = await self._run(
+            self._read, "SELECT status, COUNT(*), MIN(created_at) FROM webhook_outbox"
+                        " WHERE status IN ('pending', 'failed') GROUP BY status")
+        found = {status: (int(count), oldest) for status, count, oldest in rows}
+        return {"pending": found.get("pending", (0, None))[0],
+                "failed": found.get("failed", (0, None))[0],
+                "oldest_pending_at": found.get("pending", (0, None))[1]}
+
+    async def count_ledger_entries(self) -> dict[str, int]:
+        rows = await self._run(self._read, "SELECT kind, COUNT(*) FROM ledger GROUP BY kind")
+        return {kind: int(count) for kind, count in rows}
+
     # ------------------------------------------------------------------ analytics, settings
     async def record_generation(self, site_id: str, row: dict[str, Any]) -> None:
         await self._write(lambda c: c.execute(
