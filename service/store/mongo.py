@@ -49,7 +49,7 @@ from ..domain.models import (
     iso_from_unix,
     now_iso,
 )
-from .base import DuplicateError, StoreError, UnknownGrantError
+from .base import DuplicateError, ReversedGrant, StoreError, UnknownGrantError, net_revenue
 from .mongo_documents import (
     PACKAGE_FIELDS,
     PENDING,
@@ -388,6 +388,7 @@ class MongoStore:
         *,
         reason: str,
         notify: NotifyFn | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> MoneyResult:
         async def take_back(s: Session) -> MoneyResult:
             grant = await self.db.ledger.find_one({"source_ref": grant_ref}, session=s)
@@ -408,7 +409,8 @@ class MongoStore:
                 self.db, s, site_id=grant["site_id"], user_id=grant["user_id"],
                 credit_type=grant["credit_type"], delta=-(target - already),
                 source_ref=f"{grant_ref}#reversal:{target}", kind="reversal", floor=None,
-                parent_ref=grant_ref, reason=reason, meta={"reversed_total": target},
+                parent_ref=grant_ref, reason=reason,
+                meta={**(meta or {}), "reversed_total": target},
                 notify=notify)
             return MoneyResult(True, entry, balances)
 
@@ -700,7 +702,20 @@ class MongoStore:
             "users": await db.users.count_documents({}),
             "credits_sold": {t: sold.get(t, 0) for t in CREDIT_TYPES},
             "credits_spent": {t: -spent.get(t, 0) for t in CREDIT_TYPES},
-            "revenue": revenue,
+            "revenue": net_revenue(revenue, await self._reversed_grants()),
             "webhooks": webhooks,
         }
 
+    async def _reversed_grants(self) -> list[ReversedGrant]:
+        taken: dict[str, tuple[int, int | None]] = {}
+        async for doc in self.db.ledger.find({"kind": "reversal"},
+                                             {"parent_ref": 1, "delta": 1, "meta": 1}):
+            credits, returned = taken.get(doc["parent_ref"], (0, None))
+            amount = (doc.get("meta") or {}).get("amount_reversed")
+            if amount is not None:
+                returned = max(int(amount), returned or 0)
+            taken[doc["parent_ref"]] = (credits - int(doc["delta"]), returned)
+        grants = self.db.ledger.find({"source_ref": {"$in": list(taken)}},
+                                     {"source_ref": 1, "delta": 1, "meta": 1})
+        return [ReversedGrant(g.get("meta") or {}, int(g["delta"]), *taken[g["source_ref"]])
+                async for g in grants]
