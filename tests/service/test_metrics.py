@@ -137,3 +137,16 @@ async def test_counts_add_up_across_two_workers(two_workers):
                      operation="listPackages", status="200") == requests
     assert len([line for line in access if line["operation"] == "listPackages"]) == requests
     assert all(line["request_id"] != "-" for line in access)
+
+
+async def test_failed_stripe_calls_are_counted_by_code(make_world):
+    world = await make_world(stripe_secret_key="sk_test_not_the_fakes_key")
+    package = await world.service.store.get_package("image_starter")
+    response = await world.site.post("/payments/create-intent", json={
+        "user_id": 1, "credit_type": package.credit_type, "package_id": package.package_id,
+        "amount": package.price, "currency": package.currency})
+    assert (response.status_code, response.json()["error"]) == (502, "stripe_error")
+    scrape = samples((await world.http.get(f"{world.service.url}/metrics",
+                                           headers=world.service.admin_headers())).text)
+    assert value(scrape, "rakubun_stripe_api_errors_total", code="stripe_error") == 1
+    assert "sk_test_not_the_fakes_key" not in str(scrape)
