@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings.from_env()
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
-    fresh_metrics_dir()
+    if args.workers > 1:
+        fresh_metrics_dir()  # the workers are spawned: they import prometheus_client afresh
     loader = AppLoader(factory=partial(build_app, settings, args.log_level))
     app = loader.load()
     app.prepare(host=args.host, port=args.port, workers=args.workers, access_log=False,

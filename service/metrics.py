@@ -2,9 +2,10 @@
 figures read from the store at scrape time (the same for every worker and machine).
 
 Workers are processes, so per-process counters use prometheus_client's multiprocess mode when
-`PROMETHEUS_MULTIPROC_DIR` is set (`rakubun-service` sets a fresh directory per run): every
-worker writes its values to files there and a scrape, on any worker, sums them all. Without
-it (one process, the tests) the values live in this app's own registry.
+`PROMETHEUS_MULTIPROC_DIR` is set before the worker imports it (`rakubun-service --workers N`
+sets a fresh directory per run): every worker writes its values to files there and a scrape,
+on any worker, sums them all. In one process (one worker, the tests) the values live in this
+app's own registry.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -31,7 +32,9 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.multiprocess_dir = os.environ.get(MULTIPROCESS_DIR) or None
+        # prometheus_client chooses files or memory once, when first imported: follow it.
+        in_files = values.ValueClass is not values.MutexValue
+        self.multiprocess_dir = os.environ.get(MULTIPROCESS_DIR) if in_files else None
         self.requests = Counter(
             "rakubun_http_requests", "HTTP requests answered, by operationId and status",
             ["operation", "status"], registry=self.registry)

@@ -80,11 +80,12 @@ async def test_requests_latency_ledger_and_outbox_are_counted(make_service):
 
 
 # ---------------------------------------------------------------- two worker processes
-@pytest.fixture
-def two_workers(tmp_path):
+@pytest.fixture(params=[2, 1], ids=["2-workers", "1-worker"])
+def workers(request, tmp_path):
     port = free_port()
     process = subprocess.Popen(
-        [str(SCRIPT), "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        [str(SCRIPT), "--host", "127.0.0.1", "--port", str(port), "--workers",
+         str(request.param)],
         env=clean_env(SQLITE_PATH=str(tmp_path / "db.sqlite3"), ADMIN_API_TOKEN=ADMIN_TOKEN,
                       LOG_FORMAT="json", ACCESS_LOG="1", WEBHOOK_DISPATCH="0"),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -97,7 +98,7 @@ def two_workers(tmp_path):
                 break
             except httpx.TransportError:
                 time.sleep(0.05)  # polling for the port to open, bounded by the deadline
-        yield url, process
+        yield url, process, request.param
     finally:
         process.terminate()
         try:
@@ -107,8 +108,8 @@ def two_workers(tmp_path):
             process.wait()
 
 
-async def test_counts_add_up_across_two_workers(two_workers):
-    url, process = two_workers
+async def test_counts_add_up_across_workers(workers):
+    url, process, count = workers
     requests = 80
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     # A fresh connection per request, many at once, so both workers accept some.
@@ -129,7 +130,7 @@ async def test_counts_add_up_across_two_workers(two_workers):
     access = [json.loads(line) for line in stderr.splitlines()
               if line.startswith("{") and '"rakubun.access"' in line]
     served_by = {line["pid"] for line in access if line["operation"] == "listPackages"}
-    assert len(served_by) == 2, "one worker served every request: nothing to add up"
+    assert len(served_by) == count, "one worker served every request: nothing to add up"
     for scrape in scrapes:  # whichever worker answered the scrape, the sum is the same
         assert value(scrape, "rakubun_http_requests_total",
                      operation="listPackages", status="200") == requests
