@@ -11,13 +11,15 @@ from typing import Any
 from sanic import Sanic
 from sanic.exceptions import SanicException
 from sanic.request import Request
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse, json, raw
 
 from .auth import authenticate_admin, authenticate_plugin, enforce_rate_limit
 from .contract import Contract, Operation, parse_json_body
 from .domain.catalogue import DEFAULT_PACKAGES
 from .errors import SANIC_ERROR_CODES, ApiError, error_response
+from .metrics import CONTENT_TYPE, Metrics
 from .notify import WebhookDispatcher
+from .observability import install as install_observability
 from .providers import ProviderCatalogue
 from .routes import HANDLERS
 from .routes.registry import Call, Handler
@@ -26,10 +28,12 @@ from .store import Store, open_store
 from .stripe_gateway import StripeGateway
 
 log = logging.getLogger("rakubun")
-access_log = logging.getLogger("rakubun.access")
 
 #: Public operations that are still rate-limited, per client address.
 RATE_LIMITED_PUBLIC = {"registerPlugin", "getAuthDebug"}
+
+#: Routes served outside `openapi.yaml`: Prometheus scrapes text, not the plugin's JSON API.
+OUTSIDE_CONTRACT = {"/metrics": "getMetrics"}
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Services:
     stripe: StripeGateway
     providers: ProviderCatalogue
     dispatcher: WebhookDispatcher
+    metrics: Metrics = field(default_factory=Metrics)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -62,6 +67,10 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.KEEP_ALIVE_TIMEOUT = 30
     app.config.TOUCHUP = touchup
+    # Behind proxies, Sanic reads the client address from the headers these name.
+    app.config.PROXIES_COUNT = settings.proxies_count
+    app.config.REAL_IP_HEADER = settings.real_ip_header
+    app.config.FORWARDED_SECRET = settings.forwarded_secret
     store = store or open_store(settings)
     services = Services(
         settings=settings,
@@ -72,7 +81,11 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
         dispatcher=WebhookDispatcher(store, settings),
     )
     app.ctx.services = services
+    services.stripe.on_error = lambda code: services.metrics.stripe_errors.labels(code).inc()
     bind_operations(app, contract, HANDLERS)
+    app.add_route(serve_metrics, "/metrics", methods=["GET"],
+                  name=OUTSIDE_CONTRACT["/metrics"], error_format="json")
+    install_observability(app, settings, services.metrics.record_request)
 
     @app.before_server_start
     async def open_store_and_seed(app: Sanic) -> None:
@@ -145,10 +158,6 @@ def endpoint_for(op: Operation, handler: Handler):  # noqa: ANN201 - a Sanic rou
             response = await _serve(op, handler, request, services, path)
         except ApiError as exc:
             response = _error_answer(op, exc, services)
-        if services.settings.access_log:
-            access_log.info("%s %s %s ua=%r instance=%s", request.method, request.path,
-                            response.status, request.headers.get("user-agent", ""),
-                            request.headers.get("x-instance-id", "-"))
         return response
 
     endpoint.__name__ = op.operation_id
@@ -172,6 +181,7 @@ async def _serve(op: Operation, handler: Handler, request: Request, services: Se
     site = None
     if op.security == "plugin":
         site = await authenticate_plugin(request, services)
+        request.ctx.site_id = site.site_id
         await enforce_rate_limit(services, f"site:{site.site_id}")
     elif op.security == "admin":
         authenticate_admin(request, services.settings.admin_api_token)
@@ -180,7 +190,9 @@ async def _serve(op: Operation, handler: Handler, request: Request, services: Se
         services.stripe.verify_webhook(request.body or b"",
                                        request.headers.get("stripe-signature"))
     elif op.operation_id in RATE_LIMITED_PUBLIC:
-        await enforce_rate_limit(services, f"ip:{request.ip}")
+        # remote_addr is the client the trusted proxies report (PROXIES_COUNT, REAL_IP_HEADER,
+        # FORWARDED_SECRET); without proxies it is empty and the peer's address counts.
+        await enforce_rate_limit(services, f"ip:{request.remote_addr or request.ip}")
     query = {k: v[0] for k, v in request.get_args(keep_blank_values=True).items()}
     params = op.validate_parameters(query, path, request.headers)
     body = _read_body(op, request)
@@ -209,6 +221,16 @@ def _read_body(op: Operation, request: Request) -> Any:
     body = parse_json_body(raw)
     op.validate_body(body)
     return body
+
+
+async def serve_metrics(request: Request) -> HTTPResponse:
+    """Prometheus text format, behind METRICS_TOKEN (or the admin token when it is unset)."""
+    services: Services = request.app.ctx.services
+    settings = services.settings
+    authenticate_admin(request, settings.metrics_token or settings.admin_api_token)
+    figures = {"outbox": await services.store.outbox_backlog(),
+               "ledger": await services.store.count_ledger_entries()}
+    return raw(services.metrics.exposition(figures), content_type=CONTENT_TYPE)
 
 
 def new_app_name() -> str:

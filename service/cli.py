@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
+import atexit
+import os
+import shutil
+import tempfile
 from functools import partial
 
 from sanic import Sanic
@@ -13,10 +15,21 @@ from sanic.worker.loader import AppLoader
 from .settings import Settings
 
 
-def build_app(settings: Settings) -> Sanic:
+def build_app(settings: Settings, log_level: str = "INFO") -> Sanic:
+    """The app of one worker process (each configures its own logging)."""
     from .app import create_app
+    from .observability import configure_logging
 
+    configure_logging(settings, log_level)
     return create_app(settings)
+
+
+def fresh_metrics_dir() -> None:
+    """A directory per run where every worker writes its metrics (prometheus_client's
+    multiprocess mode); set before any worker imports prometheus_client, removed at exit."""
+    path = tempfile.mkdtemp(prefix="rakubun-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,13 +42,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
-    loader = AppLoader(factory=partial(build_app, settings))
+    if args.workers > 1:
+        fresh_metrics_dir()  # the workers are spawned: they import prometheus_client afresh
+    loader = AppLoader(factory=partial(build_app, settings, args.log_level))
     app = loader.load()
     app.prepare(host=args.host, port=args.port, workers=args.workers, access_log=False,
                 motd=False, single_process=args.workers == 1)

@@ -23,6 +23,23 @@ def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 0) -> i
     return value
 
 
+#: The spellings a boolean setting accepts, in any case; anything else refuses start-up.
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.lower() in TRUE_WORDS:
+        return True
+    if raw.lower() in FALSE_WORDS:
+        return False
+    raise ValueError(f"{name} must be one of {'/'.join(TRUE_WORDS)} or "
+                     f"{'/'.join(FALSE_WORDS)} (any case), got {raw!r}")
+
+
 def _delays(raw: str) -> tuple[float, ...]:
     try:
         delays = tuple(float(x) for x in raw.split(",") if x.strip())
@@ -63,6 +80,11 @@ class Settings:
     max_body_bytes: int = 1_048_576
     validate_responses: bool = False
     access_log: bool = True
+    log_format: str = "text"
+    metrics_token: str | None = field(default=None, repr=False)
+    proxies_count: int = 0
+    real_ip_header: str | None = None
+    forwarded_secret: str | None = field(default=None, repr=False)
 
     @property
     def free_credits(self) -> dict[str, int]:
@@ -105,10 +127,17 @@ class Settings:
             "providers_file": Path(p) if (p := text("PROVIDERS_FILE")) else None,
             "webhook_retry_delays": _delays(text("WEBHOOK_RETRY_DELAYS") or "")
             or DEFAULT_WEBHOOK_RETRY_DELAYS,
-            "webhook_dispatch": (text("WEBHOOK_DISPATCH") or "1") in ("1", "true", "yes"),
-            "validate_responses": (text("VALIDATE_RESPONSES") or "0") in ("1", "true", "yes"),
-            "access_log": (text("ACCESS_LOG") or "1") in ("1", "true", "yes"),
+            "webhook_dispatch": _bool(env, "WEBHOOK_DISPATCH", True),
+            "validate_responses": _bool(env, "VALIDATE_RESPONSES", False),
+            "access_log": _bool(env, "ACCESS_LOG", True),
+            "log_format": (text("LOG_FORMAT") or "text").lower(),
+            "metrics_token": text("METRICS_TOKEN"),
+            "proxies_count": _int(env, "PROXIES_COUNT", 0),
+            "real_ip_header": text("REAL_IP_HEADER"),
+            "forwarded_secret": text("FORWARDED_SECRET"),
         }
+        if values["log_format"] not in ("text", "json"):
+            raise ValueError(f"LOG_FORMAT must be text or json, got {values['log_format']!r}")
         if values["sqlite_synchronous"] not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError("SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA")
         known = {f.name for f in fields(cls)}

@@ -103,11 +103,14 @@ async def _reverse(services: Any, obj: dict[str, Any], share: tuple[int, int],
         await purchases.grant_intent(services, site, record)
     refunded, total = share
     credits = record.credits if total <= 0 else (record.credits * refunded) // total
+    # The money given back so far, for the admin stats' net revenue.
+    returned = record.amount if total <= 0 else (record.amount * refunded) // total
     try:
         result = await services.store.reverse(
             ref, credits, reason=reason,
             notify=await purchases.credits_notice(services, site, record.user_id,
-                                                  record.user_email, reason))
+                                                  record.user_email, reason),
+            meta={"amount_reversed": returned})
     except UnknownGrantError:
         await _retry_if_ours(services, obj, known=True)
         raise

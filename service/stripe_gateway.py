@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import stripe
@@ -26,6 +27,8 @@ class StripeGateway:
         self.settings = settings
         self._client: stripe.StripeClient | None = None
         self._http: stripe.HTTPXClient | None = None
+        #: Told the error code of every failed Stripe API call (the metrics count them).
+        self.on_error: Callable[[str], None] | None = None
 
     @property
     def configured(self) -> bool:
@@ -59,6 +62,14 @@ class StripeGateway:
             self._client = None
 
     async def _call(self, what: str, coro: Any) -> dict[str, Any]:
+        try:
+            return await self._answer(what, coro)
+        except ApiError as exc:
+            if self.on_error is not None:
+                self.on_error(exc.code)
+            raise
+
+    async def _answer(self, what: str, coro: Any) -> dict[str, Any]:
         try:
             obj = await coro
         except stripe.CardError as exc:

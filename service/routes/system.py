@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import hmac
 import re
+from importlib.metadata import PackageNotFoundError, version
 
 from ..auth import bearer_token, hash_token
 from ..errors import ApiError
+from ..metrics import pending_age
 from .registry import Call, Operations, Reply
 
 ops = Operations()
-VERSION = "1.0.0"
+
+
+def package_version() -> str:
+    """The installed package's version, from its metadata (pyproject's `version`)."""
+    try:
+        return version("rakubun-dashboard")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 @ops("getHealth")
@@ -21,8 +30,12 @@ async def get_health(call: Call) -> Reply:
         raise ApiError(503, "store_unavailable", "The store does not answer") from exc
     if not healthy:
         raise ApiError(503, "store_unavailable", "The store does not answer")
+    backlog = await call.services.store.outbox_backlog()
     return {"success": True, "status": "ok", "store": call.services.store.name,
-            "version": VERSION}
+            "version": package_version(),
+            "outbox": {"pending": backlog["pending"], "failed": backlog["failed"],
+                       "oldest_pending_age_seconds": round(
+                           pending_age(backlog["oldest_pending_at"]), 3)}}
 
 
 def _scheme(authorization: str | None) -> str | None:

@@ -8,6 +8,7 @@ a ledger entry and its balance change happen together or not at all, and a repea
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..domain.models import (
@@ -133,10 +134,12 @@ class Store(Protocol):
         *,
         reason: str,
         notify: NotifyFn | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> MoneyResult:
         """Reverse the grant `grant_ref` up to `credits` in total (a cumulative target, capped
         at what was granted), so replays and out-of-order refund events reverse nothing twice.
-        May drive the balance negative. Raise UnknownGrantError if nothing was granted."""
+        May drive the balance negative. Raise UnknownGrantError if nothing was granted.
+        `meta` (e.g. `amount_reversed`, the money returned so far) joins the entry's meta."""
 
     async def get_ledger_entry(self, source_ref: str) -> LedgerEntry | None: ...
 
@@ -227,6 +230,13 @@ class Store(Protocol):
 
     async def count_pending_webhooks(self) -> int: ...
 
+    async def outbox_backlog(self) -> dict[str, Any]:
+        """The outbox's backlog: `pending` and `failed` counts, and `oldest_pending_at`
+        (the ISO creation time of the oldest pending delivery, or None)."""
+
+    async def count_ledger_entries(self) -> dict[str, int]:
+        """Ledger entries per kind (`purchase`, `reversal`, `deduction`, ...), ever written."""
+
     # analytics
     async def record_generation(self, site_id: str, row: dict[str, Any]) -> None: ...
 
@@ -244,7 +254,33 @@ class Store(Protocol):
     # figures
     async def stats(self) -> dict[str, Any]:
         """sites {total, active, disabled}, users, credits_sold/credits_spent per type,
-        revenue per currency (completed sessions and intents), webhooks per status."""
+        revenue per currency (completed sessions and intents, less what refunds and disputes
+        took back: see `net_revenue`), webhooks per status."""
+
+
+@dataclass(frozen=True)
+class ReversedGrant:
+    """What refunds and disputes took back from one purchase grant, as the ledger says."""
+
+    grant_meta: dict[str, Any]  # the purchase's `amount` and `currency`
+    granted: int  # credits the purchase granted
+    reversed: int  # credits its reversals took back in total
+    amount_reversed: int | None  # money returned, when the reversal recorded it
+
+
+def net_revenue(gross: dict[str, int], reversals: list[ReversedGrant]) -> dict[str, int]:
+    """Revenue per currency less the money each reversed purchase gave back: the recorded
+    `amount_reversed`, else the purchase's amount in proportion to the credits reversed."""
+    net = dict(gross)
+    for r in reversals:
+        amount, currency = r.grant_meta.get("amount"), r.grant_meta.get("currency")
+        if not isinstance(amount, int) or not currency or r.granted <= 0:
+            continue  # not a purchase: no money to take back
+        returned = (r.amount_reversed if r.amount_reversed is not None
+                    else amount * min(r.reversed, r.granted) // r.granted)
+        key = str(currency).upper()
+        net[key] = net.get(key, 0) - min(max(returned, 0), amount)
+    return net
 
 
 def balances_from_rows(rows: list[tuple[str, int]]) -> Balances:

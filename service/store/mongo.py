@@ -51,7 +51,7 @@ from ..domain.models import (
     iso_from_unix,
     now_iso,
 )
-from .base import DuplicateError, StoreError, UnknownGrantError
+from .base import DuplicateError, ReversedGrant, StoreError, UnknownGrantError, net_revenue
 from .mongo_documents import (
     NEWEST_FIRST,
     OLDEST_FIRST,
@@ -456,6 +456,7 @@ class MongoStore:
         *,
         reason: str,
         notify: NotifyFn | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> MoneyResult:
         async def take_back(s: AsyncClientSession) -> MoneyResult:
             grant = await self.db.ledger.find_one({"source_ref": grant_ref}, session=s)
@@ -476,7 +477,8 @@ class MongoStore:
                 self.db, s, site_id=grant["site_id"], user_id=grant["user_id"],
                 credit_type=grant["credit_type"], delta=-(target - already),
                 source_ref=f"{grant_ref}#reversal:{target}", kind="reversal", floor=None,
-                parent_ref=grant_ref, reason=reason, meta={"reversed_total": target},
+                parent_ref=grant_ref, reason=reason,
+                meta={**(meta or {}), "reversed_total": target},
                 notify=notify)
             return MoneyResult(True, entry, balances)
 
@@ -705,6 +707,17 @@ class MongoStore:
     async def count_pending_webhooks(self) -> int:
         return await self.db.webhook_outbox.count_documents({"status": "pending"})
 
+    async def outbox_backlog(self) -> dict[str, Any]:
+        outbox = self.db.webhook_outbox
+        oldest = await outbox.find_one({"status": "pending"}, {"created_at": 1},
+                                       sort=[("created_at", 1)])
+        return {"pending": await outbox.count_documents({"status": "pending"}),
+                "failed": await outbox.count_documents({"status": "failed"}),
+                "oldest_pending_at": oldest["created_at"] if oldest else None}
+
+    async def count_ledger_entries(self) -> dict[str, int]:
+        return await _group(self.db, "ledger", {}, "$kind", 1)
+
     # ------------------------------------------------------------------ analytics, settings
     async def record_generation(self, site_id: str, row: dict[str, Any]) -> None:
         await self.db.analytics.insert_one(
@@ -755,7 +768,20 @@ class MongoStore:
             "users": await db.users.count_documents({}),
             "credits_sold": {t: sold.get(t, 0) for t in CREDIT_TYPES},
             "credits_spent": {t: -spent.get(t, 0) for t in CREDIT_TYPES},
-            "revenue": revenue,
+            "revenue": net_revenue(revenue, await self._reversed_grants()),
             "webhooks": webhooks,
         }
 
+    async def _reversed_grants(self) -> list[ReversedGrant]:
+        taken: dict[str, tuple[int, int | None]] = {}
+        async for doc in self.db.ledger.find({"kind": "reversal"},
+                                             {"parent_ref": 1, "delta": 1, "meta": 1}):
+            credits, returned = taken.get(doc["parent_ref"], (0, None))
+            amount = (doc.get("meta") or {}).get("amount_reversed")
+            if amount is not None:
+                returned = max(int(amount), returned or 0)
+            taken[doc["parent_ref"]] = (credits - int(doc["delta"]), returned)
+        grants = self.db.ledger.find({"source_ref": {"$in": list(taken)}},
+                                     {"source_ref": 1, "delta": 1, "meta": 1})
+        return [ReversedGrant(g.get("meta") or {}, int(g["delta"]), *taken[g["source_ref"]])
+                async for g in grants]

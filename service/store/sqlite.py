@@ -38,7 +38,7 @@ from ..domain.models import (
     now_iso,
     unix_now,
 )
-from .base import DuplicateError, UnknownGrantError
+from .base import DuplicateError, ReversedGrant, UnknownGrantError, net_revenue
 from .sqlite_schema import MIGRATIONS, RATE_LIMIT_SCHEMA
 from .sqlite_writer import SQLiteWriter
 
@@ -448,6 +448,7 @@ class SQLiteStore:
         *,
         reason: str,
         notify: NotifyFn | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> MoneyResult:
         def reverse(c: sqlite3.Connection) -> MoneyResult:
             grant = self._entry_by_ref(c, grant_ref)
@@ -463,7 +464,7 @@ class SQLiteStore:
                 c, site_id=grant.site_id, user_id=grant.user_id, credit_type=grant.credit_type,
                 delta=-(target - already), source_ref=f"{grant_ref}#reversal:{target}",
                 kind="reversal", floor=None, parent_ref=grant_ref, reason=reason,
-                meta={"reversed_total": target}, notify=notify)
+                meta={**(meta or {}), "reversed_total": target}, notify=notify)
             return MoneyResult(True, entry, balances)
 
         return await self._write(reverse)
@@ -767,6 +768,19 @@ class SQLiteStore:
             self._read, "SELECT COUNT(*) FROM webhook_outbox WHERE status='pending'")
         return int(rows[0][0])
 
+    async def outbox_backlog(self) -> dict[str, Any]:
+        rows = await self._run(
+            self._read, "SELECT status, COUNT(*), MIN(created_at) FROM webhook_outbox"
+                        " WHERE status IN ('pending', 'failed') GROUP BY status")
+        found = {status: (int(count), oldest) for status, count, oldest in rows}
+        return {"pending": found.get("pending", (0, None))[0],
+                "failed": found.get("failed", (0, None))[0],
+                "oldest_pending_at": found.get("pending", (0, None))[1]}
+
+    async def count_ledger_entries(self) -> dict[str, int]:
+        rows = await self._run(self._read, "SELECT kind, COUNT(*) FROM ledger GROUP BY kind")
+        return {kind: int(count) for kind, count in rows}
+
     # ------------------------------------------------------------------ analytics, settings
     async def record_generation(self, site_id: str, row: dict[str, Any]) -> None:
         await self._write(lambda c: c.execute(
@@ -823,6 +837,14 @@ class SQLiteStore:
                 for currency, total in q(f"SELECT UPPER(currency), SUM(amount) FROM {table}"
                                          " WHERE status='completed' GROUP BY UPPER(currency)"):
                     revenue[currency] = revenue.get(currency, 0) + int(total)
+            reversals = [
+                ReversedGrant(json.loads(meta), int(granted), int(taken),
+                              None if returned is None else int(returned))
+                for meta, granted, taken, returned in q(
+                    "SELECT g.meta, g.delta, -SUM(r.delta),"
+                    " MAX(json_extract(r.meta, '$.amount_reversed'))"
+                    " FROM ledger r JOIN ledger g ON g.source_ref = r.parent_ref"
+                    " WHERE r.kind = 'reversal' GROUP BY r.parent_ref")]
             webhooks = dict(q("SELECT status, COUNT(*) FROM webhook_outbox GROUP BY status"))
             return {
                 "sites": {"total": sum(sites.values()), "active": sites.get("active", 0),
@@ -830,7 +852,7 @@ class SQLiteStore:
                 "users": q("SELECT COUNT(*) FROM users")[0][0],
                 "credits_sold": {t: int(sold.get(t) or 0) for t in CREDIT_TYPES},
                 "credits_spent": {t: int(spent.get(t) or 0) for t in CREDIT_TYPES},
-                "revenue": revenue,
+                "revenue": net_revenue(revenue, reversals),
                 "webhooks": {k: int(v) for k, v in webhooks.items()},
             }
 

@@ -51,6 +51,17 @@ def test_a_bad_setting_stops_it_before_it_serves(tmp_path):
     assert "RATE_LIMIT_PER_MINUTE" in result.stderr
 
 
+@pytest.mark.parametrize("name", ["WEBHOOK_DISPATCH", "ACCESS_LOG"])
+def test_an_unknown_boolean_spelling_stops_it_naming_the_variable(tmp_path, name):
+    result = subprocess.run([str(SCRIPT), "--port", str(free_port())], capture_output=True,
+                            text=True, timeout=60,
+                            env=clean_env(SQLITE_PATH=str(tmp_path / "db.sqlite3"),
+                                          **{name: "enabled"}))
+    assert result.returncode != 0
+    assert name in result.stderr and "'enabled'" in result.stderr
+    assert not (tmp_path / "db.sqlite3").exists()
+
+
 @pytest.fixture
 def running_service(tmp_path):
     port = free_port()

@@ -126,6 +126,20 @@ def test_the_router_sends_every_operation_to_its_handler(contract, tmp_path):
         assert handler.__name__ == op.operation_id
 
 
+def test_the_only_routes_outside_the_spec_are_the_declared_operator_ones(contract, tmp_path):
+    from service.app import OUTSIDE_CONTRACT
+
+    app = create_app(Settings.from_env({}, sqlite_path=tmp_path / "db.sqlite3"),
+                     name=new_app_name(), touchup=False)
+    app.router.finalize()
+    spec_ids = {op.operation_id for op in contract.operations.values()}
+    routed = {route.name.rsplit(".", 1)[-1]: "/" + route.path.lstrip("/")
+              for route in app.router.routes}
+    outside = {path: name for name, path in routed.items() if name not in spec_ids}
+    assert outside == OUTSIDE_CONTRACT
+    assert not set(OUTSIDE_CONTRACT) & set(contract.spec["paths"])
+
+
 # ---------------------------------------------------------------- the spec itself
 def test_the_spec_is_valid_openapi(contract):
     validate(contract.spec)

@@ -127,3 +127,58 @@ async def test_a_limit_of_zero_turns_limiting_off(make_service):
     site = await service.register()
     for _ in range(5):
         assert (await credits(site)).status_code == 200
+
+
+# ---------------------------------------------------------------- behind proxies
+async def debug_from(service, headers: dict[str, str]) -> int:
+    response = await service.http.get(f"{service.url}/api/v1/auth/debug", headers=headers)
+    return response.status_code
+
+
+FORGERIES = [
+    {"X-Forwarded-For": "203.0.113.1"}, {"X-Forwarded-For": "203.0.113.2"},
+    {"X-Real-IP": "203.0.113.3"}, {"Forwarded": "for=203.0.113.4"},
+    {"Forwarded": "for=203.0.113.5;secret=guessed"},
+]
+
+
+@pytest.mark.parametrize("settings", [
+    {}, {"real_ip_header": None, "proxies_count": 0},
+    {"forwarded_secret": "the-proxy-secret"},
+], ids=["defaults", "no-proxies", "forwarded-secret-not-sent"])
+async def test_forged_client_headers_do_not_split_the_limit(make_service, settings):
+    service = await make_service(rate_limit_per_minute=2, **settings)
+
+    async def scenario() -> None:
+        statuses = [await debug_from(service, headers) for headers in FORGERIES[:3]]
+        assert statuses == [200, 200, 429]
+
+    await in_one_window(scenario)
+
+
+TRUSTED = {
+    "proxies-count": ({"proxies_count": 1}, "X-Forwarded-For", "{ip}"),
+    "real-ip-header": ({"real_ip_header": "X-Real-IP"}, "X-Real-IP", "{ip}"),
+    "forwarded-secret": ({"forwarded_secret": "the-proxy-secret"}, "Forwarded",
+                         "for={ip};secret=the-proxy-secret"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRUSTED))
+async def test_the_limit_keys_on_the_client_the_trusted_proxy_reports(make_service, name):
+    settings, header, template = TRUSTED[name]
+    service = await make_service(rate_limit_per_minute=2, **settings)
+
+    def client(ip: str) -> dict[str, str]:
+        return {header: template.format(ip=ip)}
+
+    async def scenario() -> None:
+        # Three clients behind the proxy, each under its own limit...
+        for ip in ("198.51.100.1", "198.51.100.2", "198.51.100.3"):
+            assert await debug_from(service, client(ip)) == 200
+        # ...and the first one's third call is its own 429.
+        assert await debug_from(service, client("198.51.100.1")) == 200
+        assert await debug_from(service, client("198.51.100.1")) == 429
+        assert await debug_from(service, client("198.51.100.4")) == 200
+
+    await in_one_window(scenario)

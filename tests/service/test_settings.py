@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from service.settings import DEFAULT_WEBHOOK_RETRY_DELAYS, Settings
+from service.settings import DEFAULT_WEBHOOK_RETRY_DELAYS, FALSE_WORDS, TRUE_WORDS, Settings
 
 SECRETS = {
     "MONGODB_URL": "mongodb://user:mongo-password@db:27017",
@@ -134,3 +137,56 @@ def test_settings_are_immutable():
 def test_the_process_environment_is_the_default_source(monkeypatch):
     monkeypatch.setenv("RATE_LIMIT_PER_MINUTE", "42")
     assert Settings.from_env().rate_limit_per_minute == 42
+
+
+# ---------------------------------------------------------------- booleans say no
+BOOLEAN_FIELDS = [f.name for f in fields(Settings) if f.type in (bool, "bool")]
+TRUE_SPELLINGS = ["1", "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", " on "]
+FALSE_SPELLINGS = ["0", "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"]
+
+
+def test_the_boolean_settings_are_found():
+    assert {"webhook_dispatch", "validate_responses", "access_log"} <= set(BOOLEAN_FIELDS)
+
+
+@pytest.mark.parametrize("name", BOOLEAN_FIELDS)
+@pytest.mark.parametrize("raw", TRUE_SPELLINGS)
+def test_every_boolean_accepts_the_true_spellings(name, raw):
+    assert getattr(Settings.from_env({name.upper(): raw}), name) is True
+
+
+@pytest.mark.parametrize("name", BOOLEAN_FIELDS)
+@pytest.mark.parametrize("raw", FALSE_SPELLINGS)
+def test_every_boolean_accepts_the_false_spellings(name, raw):
+    assert getattr(Settings.from_env({name.upper(): raw}), name) is False
+
+
+@pytest.mark.parametrize("name", BOOLEAN_FIELDS)
+@given(raw=st.text(min_size=1, max_size=8).filter(
+    lambda s: s.strip() and s.strip().lower() not in TRUE_WORDS + FALSE_WORDS))
+def test_every_boolean_refuses_any_other_spelling_naming_the_variable(name, raw):
+    with pytest.raises(ValueError, match=name.upper()):
+        Settings.from_env({name.upper(): raw})
+
+
+@pytest.mark.parametrize("raw", ["2", "enabled", "y", "t", "nope", "offf"])
+def test_webhook_dispatch_is_not_silently_turned_off(raw):
+    with pytest.raises(ValueError, match="WEBHOOK_DISPATCH"):
+        Settings.from_env({"WEBHOOK_DISPATCH": raw})
+
+
+def test_operations_settings_are_read():
+    settings = Settings.from_env({"LOG_FORMAT": "JSON", "METRICS_TOKEN": "metrics-secret",
+                                  "PROXIES_COUNT": "1", "REAL_IP_HEADER": "X-Real-IP",
+                                  "FORWARDED_SECRET": "fwd-secret"})
+    assert settings.log_format == "json"
+    assert settings.metrics_token == "metrics-secret"
+    assert settings.proxies_count == 1
+    assert settings.real_ip_header == "X-Real-IP"
+    assert settings.forwarded_secret == "fwd-secret"
+    assert "metrics-secret" not in repr(settings) and "fwd-secret" not in repr(settings)
+
+
+def test_a_bad_log_format_raises():
+    with pytest.raises(ValueError, match="LOG_FORMAT"):
+        Settings.from_env({"LOG_FORMAT": "xml"})

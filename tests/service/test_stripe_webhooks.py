@@ -201,3 +201,21 @@ async def test_a_refund_of_a_foreign_payment_is_ignored(world: StripeWorld):
                                  "amount": 1000, "amount_refunded": 1000, "metadata": {}}}}
     response = await post_event(world, event, signed(json.dumps(event).encode()))
     assert (response.status_code, response.json()["outcome"]) == (200, "ignored")
+
+
+async def test_admin_stats_revenue_is_net_of_refunds_and_disputes(world: StripeWorld):
+    intents = [await world.intent("image_starter") for _ in range(3)]  # 300 JPY each
+    for intent_id in intents:
+        await world.control(f"payment_intents/{intent_id}/succeed")
+    await world.fake.drain()
+    kept, refunded, disputed = intents
+
+    await world.control(f"payment_intents/{refunded}/refund", {"amount": 100})
+    await world.control(f"payment_intents/{disputed}/dispute")
+    await world.fake.drain()
+    response = await world.http.get(f"{world.service.url}/api/v1/admin/stats",
+                                    headers=world.service.admin_headers())
+
+    assert response.status_code == 200, response.text
+    # 100 JPY refunded exactly (6 of 20 credits would have said 90), the dispute took all 300.
+    assert response.json()["revenue"] == {"JPY": 900 - 100 - 300}

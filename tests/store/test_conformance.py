@@ -659,3 +659,59 @@ async def test_a_refused_deduct_is_never_replayed_as_success_to_a_concurrent_cal
     assert [r.ok for r in results] == [False] * 8
     assert await balance(store, site_id) == 5
     assert (await store.reconcile()).ok
+
+
+async def test_stats_revenue_is_net_of_refunds_and_disputes(store: Store, site_id: str) -> None:
+    def purchase(ref: str, credits: int, amount: int, currency: str = "JPY"):
+        return store.grant_once(site_id, "1", "article", credits, ref, kind="purchase",
+                                meta={"amount": amount, "currency": currency})
+
+    sold = [new_session(site_id, amount=1000, currency="JPY", credits=10) for _ in range(3)]
+    sold.append(new_session(site_id, amount=500, currency="usd", credits=5))
+    for session in sold:
+        await store.create_checkout_session(session)
+        await store.transition_checkout_session(session.session_id, "pending", "completed", {})
+        await purchase(f"checkout:{session.session_id}", session.credits, session.amount,
+                       session.currency)
+    refunded, disputed, partly, dollars = (f"checkout:{s.session_id}" for s in sold)
+    await store.reverse(refunded, 10, reason="refund", meta={"amount_reversed": 1000})
+    await store.reverse(disputed, 10, reason="dispute")  # no amount recorded: in proportion
+    await store.reverse(partly, 1, reason="refund", meta={"amount_reversed": 150})
+    await store.reverse(partly, 1, reason="refund", meta={"amount_reversed": 150})  # replay
+    await store.reverse(dollars, 2, reason="refund")  # 2 of 5 credits: 200 of 500
+    assert (await store.stats())["revenue"] == {"JPY": 3000 - 1000 - 1000 - 150,
+                                                "USD": 500 - 200}
+
+
+async def test_a_reversal_keeps_the_meta_it_is_given(store: Store, site_id: str) -> None:
+    await store.grant_once(site_id, "1", "article", 10, "checkout:m", kind="purchase")
+    result = await store.reverse("checkout:m", 4, reason="refund",
+                                 meta={"amount_reversed": 400})
+    assert result.entry is not None
+    assert result.entry.meta == {"amount_reversed": 400, "reversed_total": 4}
+    stored = await store.get_ledger_entry(result.entry.source_ref)
+    assert stored is not None and stored.meta["amount_reversed"] == 400
+
+
+async def test_outbox_backlog_and_ledger_counts(store: Store, site_id: str) -> None:
+    assert await store.outbox_backlog() == {"pending": 0, "failed": 0,
+                                            "oldest_pending_at": None}
+    first = await store.enqueue_webhook(draft(site_id))
+    await store.enqueue_webhook(draft(site_id))
+    given_up = await store.enqueue_webhook(draft(site_id))
+    [claimed] = [d for d in await store.claim_due_webhooks(
+        "w", now=time.time(), lease_seconds=30, limit=5, include_scheduled=False)
+        if d.delivery_id == given_up.delivery_id]
+    await store.record_webhook_attempt(
+        claimed.delivery_id, "w", WebhookAttempt(1, time.time(), 500, "HTTP 500", 3.0),
+        delivered=False, next_attempt_at=None)
+    backlog = await store.outbox_backlog()
+    assert backlog["pending"] == 2 and backlog["failed"] == 1
+    assert backlog["oldest_pending_at"] == first.created_at
+    await funded(store, site_id, credits=5)
+    await store.deduct(site_id, "42", "article", 1)
+    await store.deduct(site_id, "42", "article", 1)
+    await store.reverse(f"fund:{site_id}:42", 1, reason="refund")
+    counts = await store.count_ledger_entries()
+    assert counts["deduction"] == 2 and counts["reversal"] == 1
+    assert sum(counts.values()) == 4

