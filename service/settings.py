@@ -61,6 +61,7 @@ class Settings:
     max_body_bytes: int = 1_048_576
     validate_responses: bool = False
     access_log: bool = True
+    api_docs: bool = True
 
     @property
     def free_credits(self) -> dict[str, int]:
@@ -103,6 +104,7 @@ class Settings:
             "webhook_dispatch": (text("WEBHOOK_DISPATCH") or "1") in ("1", "true", "yes"),
             "validate_responses": (text("VALIDATE_RESPONSES") or "0") in ("1", "true", "yes"),
             "access_log": (text("ACCESS_LOG") or "1") in ("1", "true", "yes"),
+            "api_docs": (text("API_DOCS") or "1") in ("1", "true", "yes"),
         }
         if values["sqlite_synchronous"] not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError("SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA")

@@ -126,6 +126,22 @@ def test_the_router_sends_every_operation_to_its_handler(contract, tmp_path):
         assert handler.__name__ == op.operation_id
 
 
+def test_every_route_is_a_spec_operation_or_a_file_of_the_docs_page(contract, tmp_path):
+    """Beside the operations, the app serves only the reference page's scripts and styles."""
+    app = create_app(Settings.from_env({}, sqlite_path=tmp_path / "db.sqlite3"),
+                     name=new_app_name(), touchup=False)
+    others = [(route.path, route.methods) for route in app.router.routes
+              if route.name.rsplit(".", 1)[-1] not in contract.operations]
+    assert others and all(path.startswith("api/v1/docs/assets/") and "<" not in path
+                          and methods <= {"GET", "HEAD"} for path, methods in others), others
+
+
+def test_without_the_docs_page_every_route_is_a_spec_operation(contract, tmp_path):
+    app = create_app(Settings.from_env({}, sqlite_path=tmp_path / "db.sqlite3", api_docs=False),
+                     name=new_app_name(), touchup=False)
+    assert not [r.path for r in app.router.routes if r.path.startswith("api/v1/docs/assets")]
+
+
 # ---------------------------------------------------------------- the spec itself
 def test_the_spec_is_valid_openapi(contract):
     validate(contract.spec)
@@ -234,7 +250,8 @@ def test_plugin_operations_need_the_token_and_the_instance_id_together(contract)
 
 def test_security_of_each_area(contract):
     by_id = contract.operations
-    public = {"getHealth", "getAuthDebug", "registerPlugin", "listPackages"}
+    public = {"getHealth", "getAuthDebug", "registerPlugin", "listPackages",
+              "getOpenApiJson", "getOpenApiYaml", "getApiDocs"}
     for op_id in public:
         assert by_id[op_id].security == "public", op_id
     assert by_id["receiveStripeWebhook"].security == "stripe"
