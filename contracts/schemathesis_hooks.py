@@ -3,7 +3,7 @@
 Loaded by `hooks = "contracts.schemathesis_hooks"` in schemathesis.toml (or
 `SCHEMATHESIS_HOOKS=contracts.schemathesis_hooks`), from the repository root:
 
-    schemathesis run openapi.yaml --url http://127.0.0.1:<port>
+    schemathesis run http://127.0.0.1:<port>/api/v1/openapi.json
 
 Plugin operations authenticate as a site registered on the target when the run starts;
 admin operations with RAKUBUN_ADMIN_TOKEN, else the `admin_token` of the harness.json of

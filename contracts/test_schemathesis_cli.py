@@ -1,5 +1,6 @@
-"""Fuzzing as a user does it: `rakubun-harness up`, then the `schemathesis` command with the
-repository's schemathesis.toml (its hooks register a site and find the admin token)."""
+"""Fuzzing as a user does it: `rakubun-harness up`, then the `schemathesis` command on the
+spec the service serves, with the repository's schemathesis.toml (its hooks register a site
+and find the admin token)."""
 
 from __future__ import annotations
 
@@ -67,15 +68,17 @@ def harness_up(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 def test_schemathesis_run_against_the_harness_passes(harness_up: dict[str, Any]) -> None:
-    # What the README tells users to run, with a small budget and no randomness for CI.
-    command = [sys.executable, "-m", "schemathesis.cli", "run", "openapi.yaml",
-               "--url", harness_up["api_url"], "--max-examples", "10",
+    # What the README tells users to run: the contract the service serves, whose `servers`
+    # names the service (no --url); a small budget and no randomness for CI.
+    command = [sys.executable, "-m", "schemathesis.cli", "run",
+               f"{harness_up['api_url']}/api/v1/openapi.json", "--max-examples", "10",
                "--generation-deterministic", "--no-color"]
     env = {**os.environ, "RAKUBUN_HARNESS_DIR": harness_up["data_dir"]}
     env.pop("RAKUBUN_ADMIN_TOKEN", None)
     run = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                          timeout=FUZZ_SECONDS)
     assert run.returncode == 0, f"{' '.join(command)}\n{run.stdout[-20000:]}\n{run.stderr[-5000:]}"
+    assert f"Loaded specification from {harness_up['api_url']}/api/v1/openapi.json" in run.stdout
     # The hooks took part: a site registered for the run, admin calls let in.
     sites = httpx.get(f"{harness_up['api_url']}/api/v1/admin/sites?limit=200", timeout=10,
                       headers={"Authorization": f"Bearer {harness_up['admin_token']}"})

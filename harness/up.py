@@ -135,6 +135,7 @@ async def run_up(args: argparse.Namespace) -> int:
         )
         for line in [
             f"service (API)   {api_url}/api/v1",
+            f"API reference   {api_url}/api/v1/docs   (the contract: {api_url}/api/v1/openapi.json)",
             f"fake Stripe     {stripe_url}   (inspector: {stripe_url}/_harness/)",
             f"plugin (WP)     {plugin_url}   (received webhooks: {plugin_url}/_sim/webhooks)",
             f"admin token     {keys['admin_token']}",

@@ -13,6 +13,7 @@ from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse, json, raw
 
+from .api_reference import ApiReference, mount_docs_assets
 from .auth import authenticate_admin, authenticate_plugin, enforce_rate_limit
 from .contract import Contract, Operation, parse_json_body
 from .domain.catalogue import DEFAULT_PACKAGES
@@ -46,6 +47,7 @@ class Services:
     stripe: StripeGateway
     providers: ProviderCatalogue
     dispatcher: WebhookDispatcher
+    reference: ApiReference
     metrics: Metrics = field(default_factory=Metrics)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
         stripe=StripeGateway(settings),
         providers=ProviderCatalogue.load(settings.providers_file),
         dispatcher=WebhookDispatcher(store, settings),
+        reference=ApiReference.for_spec(contract.spec, page_enabled=settings.api_docs),
     )
     app.ctx.services = services
     services.stripe.on_error = lambda code: services.metrics.stripe_errors.labels(code).inc()
@@ -86,6 +89,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app.add_route(serve_metrics, "/metrics", methods=["GET"],
                   name=OUTSIDE_CONTRACT["/metrics"], error_format="json")
     install_observability(app, settings, services.metrics.record_request)
+    if settings.api_docs:
+        mount_docs_assets(app)
 
     @app.before_server_start
     async def open_store_and_seed(app: Sanic) -> None:
@@ -197,6 +202,8 @@ async def _serve(op: Operation, handler: Handler, request: Request, services: Se
     params = op.validate_parameters(query, path, request.headers)
     body = _read_body(op, request)
     reply = await handler(Call(request, services, params, body, site))
+    if isinstance(reply, HTTPResponse):
+        return _whole_answer(op, reply, services)
     status, data = reply if isinstance(reply, tuple) else (200, reply)
     if services.settings.validate_responses:
         problems = op.response_errors(status, data)
@@ -204,6 +211,17 @@ async def _serve(op: Operation, handler: Handler, request: Request, services: Se
             log.error("response breaks the contract: %s %s", op.operation_id, problems)
             raise ApiError(500, "response_contract_violation", "; ".join(problems)[:500])
     return json(data, status=status)
+
+
+def _whole_answer(op: Operation, response: HTTPResponse, services: Services) -> HTTPResponse:
+    """A document answered as it is (the contract as YAML, a page): its status and media type
+    must be documented too."""
+    if services.settings.validate_responses:
+        problems = op.media_errors(response.status, response.content_type, response.body or b"")
+        if problems:
+            log.error("response breaks the contract: %s %s", op.operation_id, problems)
+            raise ApiError(500, "response_contract_violation", "; ".join(problems)[:500])
+    return response
 
 
 def _read_body(op: Operation, request: Request) -> Any:

@@ -72,6 +72,8 @@ class Operation:
     body_required: bool
     body_validator: Draft202012Validator | None
     response_validators: dict[str, Draft202012Validator] = field(default_factory=dict)
+    #: The media types documented per status (empty: an answer without a body, such as 304).
+    response_media: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def sanic_uri(self) -> str:
@@ -122,6 +124,20 @@ class Operation:
             return [f"status {status} is not documented for {self.operation_id}"]
         return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
                 for e in validator.iter_errors(body)]
+
+    def media_errors(self, status: int, content_type: str | None, body: bytes) -> list[str]:
+        """Where a whole answer (not a JSON reply) breaks the spec: its status and media type."""
+        media = self.response_media.get(str(status))
+        if media is None:
+            return [f"status {status} is not documented for {self.operation_id}"]
+        if not media:
+            return [] if not body else [f"status {status} has no body in the spec"]
+        answered = (content_type or "").split(";", 1)[0].strip().lower()
+        if answered not in media:
+            return [f"{answered or 'no media type'} is not documented for status {status}"]
+        if answered == "application/json":
+            return self.response_errors(status, json.loads(body))
+        return []
 
 
 def _describe(error: ValidationError) -> str:
@@ -210,8 +226,10 @@ class Contract:
             body_validator = self._validator(
                 "paths", path, method, "requestBody", "content", "application/json", "schema")
         responses = {}
+        media = {}
         for status, response in op.get("responses", {}).items():
             resolved = self._resolve(response)
+            media[status] = frozenset(resolved.get("content", {}))
             if "application/json" in resolved.get("content", {}):
                 if "$ref" in response:
                     parts = response["$ref"].lstrip("#/").split("/")
@@ -221,7 +239,7 @@ class Contract:
                                                     "schema")
         return Operation(op["operationId"], method.upper(), path, _security(op),
                          tuple(params), bool(body and body.get("required")), body_validator,
-                         responses)
+                         responses, media)
 
     def allowed_methods(self, path: str) -> list[str]:
         """The methods the spec declares for a request path (for `Allow` on a 405)."""

@@ -85,6 +85,7 @@ class Settings:
     proxies_count: int = 0
     real_ip_header: str | None = None
     forwarded_secret: str | None = field(default=None, repr=False)
+    api_docs: bool = True
 
     @property
     def free_credits(self) -> dict[str, int]:
@@ -135,6 +136,7 @@ class Settings:
             "proxies_count": _int(env, "PROXIES_COUNT", 0),
             "real_ip_header": text("REAL_IP_HEADER"),
             "forwarded_secret": text("FORWARDED_SECRET"),
+            "api_docs": _bool(env, "API_DOCS", True),
         }
         if values["log_format"] not in ("text", "json"):
             raise ValueError(f"LOG_FORMAT must be text or json, got {values['log_format']!r}")

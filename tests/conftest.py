@@ -18,6 +18,16 @@ from service.app import create_app, new_app_name
 from service.settings import Settings
 
 ADMIN_TOKEN = "admin-" + "x" * 32
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @dataclass
@@ -158,3 +168,15 @@ async def site(service: RunningService) -> Site:
 
 def random_secret() -> str:
     return secrets.token_hex(8)
+
+
+@pytest.fixture
+async def page():
+    """A Chromium page driven by Playwright (never downloads a browser)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await browser.new_page()
+        yield page
+        await browser.close()

@@ -14,6 +14,9 @@ from .templating import render
 from .webhooks import WebhookDispatcher
 
 ROW_LIMIT = 200  # the page is for eyes; the JSON routes have everything
+#: Where a rakubun service takes Stripe's events, and where it serves its API reference.
+SERVICE_WEBHOOK_PATH = "/api/v1/webhooks/stripe"
+SERVICE_DOCS_PATH = "/api/v1/docs"
 
 
 def _when(timestamp: float) -> str:
@@ -27,6 +30,15 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
         for row in list(rows)[:ROW_LIMIT]
     )
     return f"<table><tr>{head}</tr>{body or '<tr><td>none yet</td></tr>'}</table>"
+
+
+def api_reference_links(store: Store) -> str:
+    """Links to the API reference of each service this fake sends events to."""
+    urls = sorted({e["url"].removesuffix(SERVICE_WEBHOOK_PATH) + SERVICE_DOCS_PATH
+                   for e in store.newest_first("webhook_endpoint")
+                   if e["url"].endswith(SERVICE_WEBHOOK_PATH)})
+    links = " · ".join(f'<a href="{html.escape(u)}">{html.escape(u)}</a>' for u in urls)
+    return links or "no service receives this fake's events yet"
 
 
 def inspector_page(store: Store, webhooks: WebhookDispatcher) -> str:
@@ -92,6 +104,7 @@ def inspector_page(store: Store, webhooks: WebhookDispatcher) -> str:
         "inspector.html",
         faults=json.dumps(webhooks.faults.to_json()),
         pending=webhooks.pending,
+        api_reference_html=api_reference_links(store),
         sessions_html=sessions,
         intents_html=intents,
         events_html=events,

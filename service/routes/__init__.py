@@ -11,6 +11,7 @@ from . import (
     instances,
     packages,
     payments,
+    reference,
     registration,
     stripe_webhooks,
     system,
@@ -18,7 +19,7 @@ from . import (
 from .registry import Handler
 
 MODULES = (system, registration, packages, credits, checkout, payments, instances, config,
-           analytics, stripe_webhooks, admin)
+           analytics, stripe_webhooks, admin, reference)
 
 
 def _merge() -> dict[str, Handler]:

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sanic.request import Request
+from sanic.response import HTTPResponse
 
 if TYPE_CHECKING:
     from ..app import Services
     from ..domain.models import Site
 
-#: A handler answers a dict (status 200) or (status, dict), or raises ApiError.
-Reply = dict[str, Any] | tuple[int, dict[str, Any]]
+#: A handler answers a dict (status 200) or (status, dict), or raises ApiError; a document
+#: that is not JSON (the contract as YAML, a page) is a whole response.
+Reply = dict[str, Any] | tuple[int, dict[str, Any]] | HTTPResponse
 
 
 @dataclass

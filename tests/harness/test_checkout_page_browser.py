@@ -8,18 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from .conftest import session_params
+from tests.conftest import CHROMIUM
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from .conftest import session_params
 
 pytestmark = [
     pytest.mark.browser,
@@ -48,18 +39,6 @@ async def shop() -> AsyncIterator[str]:
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     await runner.cleanup()
-
-
-@pytest.fixture
-async def page():
-    """A Chromium page driven by Playwright (never downloads a browser)."""
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = await browser.new_page()
-        yield page
-        await browser.close()
 
 
 @pytest.fixture

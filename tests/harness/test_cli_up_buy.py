@@ -216,3 +216,18 @@ async def test_restart_keeps_secrets_and_urls(tmp_path):
     assert exit_status == 0, rest
     for key in ("admin_token", "stripe_secret_key", "stripe_webhook_secret", "api_url"):
         assert after[key] == before[key], key
+
+
+async def test_up_prints_the_api_reference_and_the_inspector_links_to_it(running_up):
+    settings = running_up.settings
+    docs_url = f"{settings['api_url']}/api/v1/docs"
+    assert any(line.split()[:3] == ["API", "reference", docs_url]
+               for line in running_up.output), running_up.output
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(docs_url) as response:
+            assert response.status == 200
+            assert response.content_type == "text/html"
+        async with http.get(f"{settings['stripe_url']}/_harness/") as response:
+            inspector = await response.text()
+    assert f'<a href="{docs_url}">' in inspector

@@ -165,3 +165,17 @@ async def test_sdk_errors_carry_stripe_error_fields(stripe_client) -> None:
         assert error.error.type == "invalid_request_error"
         assert error.param == "id"
         assert "No such payment_intent: 'pi_unknown'" in error.user_message
+
+
+async def test_inspector_links_to_the_api_reference_of_each_service_it_sends_events_to(
+    fake_stripe, harness_http, webhook_endpoint
+) -> None:
+    before = await harness_http.get("/_harness/")
+    fake_stripe.add_webhook_endpoint("http://127.0.0.1:9/api/v1/webhooks/stripe")
+
+    page = await harness_http.get("/_harness/")
+
+    assert "no service receives this fake's events yet" in before.text
+    assert '<a href="http://127.0.0.1:9/api/v1/docs">' in page.text
+    # The other endpoint (a plain webhook receiver) is no rakubun service: no link for it.
+    assert page.text.count("/api/v1/docs\">") == 1

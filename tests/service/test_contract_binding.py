@@ -126,18 +126,29 @@ def test_the_router_sends_every_operation_to_its_handler(contract, tmp_path):
         assert handler.__name__ == op.operation_id
 
 
-def test_the_only_routes_outside_the_spec_are_the_declared_operator_ones(contract, tmp_path):
+def test_the_only_routes_outside_the_spec_are_the_operator_ones_and_the_docs_files(
+        contract, tmp_path):
+    """Beside the operations, the app serves `/metrics` and the reference page's files."""
     from service.app import OUTSIDE_CONTRACT
 
     app = create_app(Settings.from_env({}, sqlite_path=tmp_path / "db.sqlite3"),
                      name=new_app_name(), touchup=False)
     app.router.finalize()
-    spec_ids = {op.operation_id for op in contract.operations.values()}
-    routed = {route.name.rsplit(".", 1)[-1]: "/" + route.path.lstrip("/")
-              for route in app.router.routes}
-    outside = {path: name for name, path in routed.items() if name not in spec_ids}
-    assert outside == OUTSIDE_CONTRACT
+    outside = [("/" + route.path.lstrip("/"), route.name.rsplit(".", 1)[-1], route.methods)
+               for route in app.router.routes
+               if route.name.rsplit(".", 1)[-1] not in contract.operations]
+    operator = {path: name for path, name, _ in outside if path in OUTSIDE_CONTRACT}
+    docs = [(path, methods) for path, _, methods in outside if path not in OUTSIDE_CONTRACT]
+    assert operator == OUTSIDE_CONTRACT
     assert not set(OUTSIDE_CONTRACT) & set(contract.spec["paths"])
+    assert docs and all(path.startswith("/api/v1/docs/assets/") and "<" not in path
+                        and methods <= {"GET", "HEAD"} for path, methods in docs), docs
+
+
+def test_without_the_docs_page_every_route_is_a_spec_operation(contract, tmp_path):
+    app = create_app(Settings.from_env({}, sqlite_path=tmp_path / "db.sqlite3", api_docs=False),
+                     name=new_app_name(), touchup=False)
+    assert not [r.path for r in app.router.routes if r.path.startswith("api/v1/docs/assets")]
 
 
 # ---------------------------------------------------------------- the spec itself
@@ -248,7 +259,8 @@ def test_plugin_operations_need_the_token_and_the_instance_id_together(contract)
 
 def test_security_of_each_area(contract):
     by_id = contract.operations
-    public = {"getHealth", "getAuthDebug", "registerPlugin", "listPackages"}
+    public = {"getHealth", "getAuthDebug", "registerPlugin", "listPackages",
+              "getOpenApiJson", "getOpenApiYaml", "getApiDocs"}
     for op_id in public:
         assert by_id[op_id].security == "public", op_id
     assert by_id["receiveStripeWebhook"].security == "stripe"
