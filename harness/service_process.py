@@ -134,6 +134,10 @@ def service_environment(
             "ADMIN_API_TOKEN": keys["admin_token"],
             "RATE_LIMIT_PER_MINUTE": str(rate_limit),
             "WEBHOOK_RETRY_DELAYS": PLUGIN_WEBHOOK_RETRY_DELAYS,
+            # A local WordPress (and the simulator) listens on loopback or a private network.
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1",
+            # Every local site may read the provider keys, as before the approval policy.
+            "PROVIDER_KEY_POLICY": "all",
         }
     )
     if mongodb_url:

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_WEBHOOK_RETRY_DELAYS = (60.0, 300.0, 900.0, 3600.0, 7200.0, 21600.0, 43200.0)
+#: `all`: every site gets the provider keys; `approved`: only sites an admin approved.
+PROVIDER_KEY_POLICIES = ("all", "approved")
 
 
 def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 0) -> int:
@@ -58,6 +60,9 @@ class Settings:
     webhook_timeout_seconds: float = 10.0
     webhook_poll_seconds: float = 2.0
     webhook_dispatch: bool = True
+    # Local development only: webhooks may go to loopback and private networks.
+    webhook_allow_private_targets: bool = False
+    provider_key_policy: str = "approved"
     max_body_bytes: int = 1_048_576
     validate_responses: bool = False
     access_log: bool = True
@@ -101,6 +106,9 @@ class Settings:
             "webhook_retry_delays": _delays(text("WEBHOOK_RETRY_DELAYS") or "")
             or DEFAULT_WEBHOOK_RETRY_DELAYS,
             "webhook_dispatch": (text("WEBHOOK_DISPATCH") or "1") in ("1", "true", "yes"),
+            "webhook_allow_private_targets":
+                (text("WEBHOOK_ALLOW_PRIVATE_TARGETS") or "0") in ("1", "true", "yes"),
+            "provider_key_policy": (text("PROVIDER_KEY_POLICY") or "approved").lower(),
             "validate_responses": (text("VALIDATE_RESPONSES") or "0") in ("1", "true", "yes"),
             "access_log": (text("ACCESS_LOG") or "1") in ("1", "true", "yes"),
         }
@@ -111,4 +119,6 @@ class Settings:
         if unknown:
             raise TypeError(f"unknown settings: {sorted(unknown)}")
         values.update(overrides)
+        if values["provider_key_policy"] not in PROVIDER_KEY_POLICIES:
+            raise ValueError("PROVIDER_KEY_POLICY must be all or approved")
         return cls(**values)
