@@ -41,7 +41,10 @@ class ServiceProcess:
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        with self.log_path.open("ab") as log:
+        # The log may show request bodies and settings: readable by its owner only.
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # a log from an earlier run may have been created 0644
+        with os.fdopen(fd, "ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 *self.command,
                 env=self.env,
