@@ -257,6 +257,20 @@ class SQLiteStore:
 
         return await self._write(update)
 
+    async def reassign_instance(self, site_id: str, instance_id: str,
+                                token_hash: str) -> Site | None:
+        def reassign(c: sqlite3.Connection) -> Site | None:
+            try:
+                c.execute("UPDATE sites SET instance_id=?, token_hash=?, updated_at=?"
+                          " WHERE site_id=?", (instance_id, token_hash, now_iso(), site_id))
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateError("instance_id") from exc
+            row = c.execute(f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?",
+                            (site_id,)).fetchone()
+            return _site(row) if row else None
+
+        return await self._write(reassign)
+
     # ------------------------------------------------------------------ users
     def _balances(self, c: sqlite3.Connection, site_id: str, user_id: str) -> Balances:
         rows = c.execute(
