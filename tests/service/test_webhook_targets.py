@@ -31,10 +31,13 @@ REFUSED_SITE_URLS = [
     ("http://169.254.169.254/latest/meta-data", "site_url_not_public"),
     ("http://100.64.1.1/", "site_url_not_public"),
     ("http://localhost:8080", "site_url_not_public"),
-    ("http://user:pass@blog.example.com", "invalid_site_url"),
-    ("https://blog.example.com/?x=", "invalid_site_url"),
-    ("https://blog.example.com/#top", "invalid_site_url"),
+    # The schema (SiteUrl) already refuses userinfo, queries and fragments.
+    ("http://user:pass@blog.example.com", "validation_error"),
+    ("https://blog.example.com/?x=", "validation_error"),
+    ("https://blog.example.com/#top", "validation_error"),
     ("https://blog.example.com:0", "invalid_site_url"),
+    ("https://blog.example.com:99999", "invalid_site_url"),
+    ("https://bad!host.example.com", "invalid_site_url"),
 ]
 
 
