@@ -221,6 +221,11 @@ class WebhookDispatcher:
         """
         allow_private = self.settings.webhook_allow_private_targets
         host = check_delivery_url(url, allow_private=allow_private)
+        if self._guard is not None and host.lower().rstrip(".") in self._guard.exempt \
+                and not allow_private:
+            # The proxy's own name is resolved unchecked: a site may not name it.
+            raise WebhookTargetError("site_url_not_public",
+                                     f"Webhooks may not be sent to {host}, the webhook proxy")
         proxy = self._proxy_for(url)
         if proxy is not None and self._guard is not None and ":" not in host:
             try:

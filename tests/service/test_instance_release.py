@@ -21,8 +21,9 @@ async def register(service: RunningService, instance_id: str, site_url: str):
 
 
 async def squatted(service: RunningService) -> Site:
-    """A site that registered first, with a balance change in its ledger."""
-    squatter = await service.register(site_url="https://squatter.example.com")
+    """A site that registered first, with a balance change in its ledger (its webhook goes to
+    127.0.0.1, where nothing listens on the discard port)."""
+    squatter = await service.register(site_url="http://127.0.0.1:9/squatter")
     spent = await squatter.post("/users/deduct-credits", json={
         "user_id": 1, "user_email": "u@example.com", "credit_type": "article", "amount": 2})
     assert spent.status_code == 200, spent.text
@@ -31,11 +32,11 @@ async def squatted(service: RunningService) -> Site:
 
 async def test_the_owner_registers_after_a_release_with_new_credentials(service):
     squatter = await squatted(service)
-    refused = await register(service, squatter.instance_id, "https://owner.example.com")
+    refused = await register(service, squatter.instance_id, "http://127.0.0.1:9/owner")
     assert refused.status_code == 409
 
     released = await release(service, squatter.instance_id)
-    again = await register(service, squatter.instance_id, "https://owner.example.com")
+    again = await register(service, squatter.instance_id, "http://127.0.0.1:9/owner")
 
     assert released.status_code == 200, released.text
     assert released.json()["released_instance_id"] == squatter.instance_id
@@ -46,14 +47,14 @@ async def test_the_owner_registers_after_a_release_with_new_credentials(service)
     assert owner["webhook_secret"] != squatter.webhook_secret
     owner_site = Site(service, squatter.instance_id, owner)
     assert (await owner_site.get(f"/instances/{squatter.instance_id}")).json()["instance"][
-        "site_url"] == "https://owner.example.com"
+        "site_url"] == "http://127.0.0.1:9/owner"
 
 
 async def test_the_old_token_answers_401_after_the_release(service):
     squatter = await squatted(service)
     await release(service, squatter.instance_id)
     before_reregistration = await squatter.get("/users/credits", params={"user_id": "1"})
-    await register(service, squatter.instance_id, "https://owner.example.com")
+    await register(service, squatter.instance_id, "http://127.0.0.1:9/owner")
     after_reregistration = await squatter.get("/users/credits", params={"user_id": "1"})
 
     for response in (before_reregistration, after_reregistration):
@@ -96,9 +97,9 @@ async def test_release_needs_the_admin_token(service, site):
 async def test_an_instance_can_be_released_again_after_reregistration(service):
     squatter = await squatted(service)
     await release(service, squatter.instance_id)
-    second = (await register(service, squatter.instance_id, "https://second.example.com")).json()
+    second = (await register(service, squatter.instance_id, "http://127.0.0.1:9/second")).json()
     assert (await release(service, squatter.instance_id)).status_code == 200
-    third = await register(service, squatter.instance_id, "https://third.example.com")
+    third = await register(service, squatter.instance_id, "http://127.0.0.1:9/third")
 
     assert third.status_code == 200, third.text
     assert len({squatter.site_id, second["site_id"], third.json()["site_id"]}) == 3

@@ -138,15 +138,20 @@ async def test_a_change_of_access_tells_the_plugin_once(make_service):
 async def test_site_overrides_survive_approval_and_approval_survives_overrides(make_service):
     service = await approved_policy_service(make_service)
     site = await service.register()
-    await set_access(service, site, True)
     overridden = await service.http.put(
         f"{service.url}/api/v1/admin/sites/{site.site_id}/config",
         json={"model_article": "gpt-4o-mini"}, headers=service.admin_headers())
     assert overridden.status_code == 200, overridden.text
+    before = (await site.get("/config/provider")).json()
+    assert before["api_key"] is None and before["model_article"] == "gpt-4o-mini"
 
+    assert (await set_access(service, site, True)).status_code == 200
+    await service.http.put(f"{service.url}/api/v1/admin/sites/{site.site_id}/config",
+                           json={"max_tokens": 1234}, headers=service.admin_headers())
     body = (await site.get("/config/provider")).json()
 
     assert body["api_key"] == OPENAI_KEY and body["model_article"] == "gpt-4o-mini"
+    assert body["max_tokens"] == 1234
 
 
 async def test_under_the_all_policy_every_site_reads_the_key(make_service):

@@ -258,3 +258,17 @@ async def test_through_a_proxy_the_name_is_checked_before_the_proxy_is_asked(
     delivered = await send_test_webhook(service, public_site.site_id)
     assert delivered["status"] == "delivered"
     assert listener.connections == 1  # the proxy, on 127.0.0.1, is the operator's: not refused
+
+
+async def test_a_site_cannot_name_the_proxy_whose_name_goes_unchecked(
+        make_service, listener, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", f"http://proxy.example.com:{listener.port}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,proxy.example.com")
+    service = await make_service(webhook_allow_private_targets=False, webhook_dispatch=False)
+    await with_stub_resolver(service, {"proxy.example.com": ["127.0.0.1"]})
+    site = await service.register(site_url=f"http://proxy.example.com:{listener.port}")
+
+    delivery = await send_test_webhook(service, site.site_id)
+
+    assert delivery["status"] == "failed" and "proxy" in delivery["last_error"]
+    assert listener.connections == 0
