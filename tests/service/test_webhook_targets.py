@@ -16,6 +16,7 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from service.notify import WebhookDispatcher
+from service.settings import Settings
 from tests.conftest import RunningService
 
 REFUSED_SITE_URLS = [
@@ -129,6 +130,13 @@ async def send_test_webhook(service: RunningService, site_id: str) -> dict:
     [delivery] = [d for d in listed.json()["deliveries"]
                   if d["delivery_id"] == sent.json()["delivery"]["delivery_id"]]
     return delivery
+
+
+def test_private_targets_are_refused_unless_the_setting_allows_them():
+    assert Settings.from_env({}).webhook_allow_private_targets is False
+    assert Settings.from_env({"WEBHOOK_ALLOW_PRIVATE_TARGETS": "1"}).webhook_allow_private_targets
+    assert not Settings.from_env({"WEBHOOK_ALLOW_PRIVATE_TARGETS": "0"}) \
+        .webhook_allow_private_targets
 
 
 # ---------------------------------------------------------------- registration and updates
