@@ -129,6 +129,7 @@ def service_env(config: RunConfig, options: BenchOptions, *, stripe_url: str,
         "ADMIN_API_TOKEN": admin_token,
         "RATE_LIMIT_PER_MINUTE": "1000000000",
         "ACCESS_LOG": "0",
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1",  # the bench's WordPress listens on 127.0.0.1
     })
     if options.synchronous:
         env["SQLITE_SYNCHRONOUS"] = options.synchronous

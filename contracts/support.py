@@ -189,13 +189,14 @@ class ServiceThread:
     @classmethod
     def start(cls, tmp_path: Path, **overrides: Any) -> ServiceThread:
         from service.app import create_app, new_app_name
-        from tests.conftest import service_settings
+        from tests.conftest import service_settings, without_dns
 
         settings = service_settings(tmp_path, **overrides)
         runner = LoopThread("rakubun-service")
 
         async def serve() -> tuple[Any, Any, str]:
-            app = create_app(settings, name=new_app_name(), touchup=False)
+            # Fuzzed site URLs name made-up hosts: never look them up in DNS.
+            app = without_dns(create_app(settings, name=new_app_name(), touchup=False))
             # Sanic reads port 0 as 8000: hand it a socket already bound to a free port.
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

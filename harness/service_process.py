@@ -42,7 +42,10 @@ class ServiceProcess:
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        with self.log_path.open("ab") as log:
+        # The log may show request bodies and settings: readable by its owner only.
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # a log from an earlier run may have been created 0644
+        with os.fdopen(fd, "ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 *self.command,
                 env=self.env,
@@ -135,6 +138,10 @@ def service_environment(
             "ADMIN_API_TOKEN": keys["admin_token"],
             "RATE_LIMIT_PER_MINUTE": str(rate_limit),
             "WEBHOOK_RETRY_DELAYS": PLUGIN_WEBHOOK_RETRY_DELAYS,
+            # A local WordPress (and the simulator) listens on loopback or a private network.
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1",
+            # Every local site may read the provider keys, as before the approval policy.
+            "PROVIDER_KEY_POLICY": "all",
         }
     )
     if mongodb_url:

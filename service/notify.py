@@ -5,11 +5,18 @@ crash never loses one. Every worker runs a dispatcher; each claims due deliverie
 lease, so several workers or machines never send the same attempt twice. Failures are
 retried with the configured backoff (by default 8 attempts over about 21 hours); every
 attempt is recorded.
+
+Only public hosts receive webhooks (`service.domain.webhook_targets`): the URL's host is
+checked before each attempt, and every address a name resolves to is checked by the
+connector's resolver before a socket is opened, so a name that later resolves to 127.0.0.1
+is refused too. A refused attempt fails the delivery at once with its reason: no retry
+would change the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import secrets
@@ -20,9 +27,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from .domain.models import WebhookAttempt, WebhookDelivery
 from .domain.plugin_webhooks import sign
+from .domain.webhook_targets import WebhookTargetError, check_address, check_delivery_url
 from .settings import Settings
 from .store import Store
 
@@ -39,10 +48,44 @@ class FlushResult:
     delivered: int
 
 
+class TargetGuardResolver(AbstractResolver):
+    """A resolver that refuses names resolving to a non-public address, before any connect.
+
+    `exempt` hosts (the configured proxies) are resolved unchecked: they are the operator's,
+    not a site's.
+    """
+
+    def __init__(self, inner: AbstractResolver, *, allow_private: bool,
+                 exempt: frozenset[str] = frozenset()) -> None:
+        self.inner = inner
+        self.allow_private = allow_private
+        self.exempt = exempt
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        results = await self.inner.resolve(host, port, family)
+        if host.lower().rstrip(".") not in self.exempt:
+            for result in results:
+                address = ipaddress.ip_address(result["host"].split("%", 1)[0])
+                try:
+                    check_address(address, allow_private=self.allow_private)
+                except WebhookTargetError as exc:
+                    raise WebhookTargetError(exc.code, f"{host} resolves to {address}: "
+                                             + exc.message) from None
+        return results
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
 class WebhookDispatcher:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, *,
+                 resolver: AbstractResolver | None = None) -> None:
+        """`resolver` answers names (aiohttp's default when None); the guard wraps it."""
         self.store = store
         self.settings = settings
+        self.resolver = resolver
+        self._guard: TargetGuardResolver | None = None
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._wake: asyncio.Event | None = None
         self._stopping = False
@@ -85,6 +128,9 @@ class WebhookDispatcher:
         if self._client is not None:
             await self._client.close()
             self._client = None
+        if self._guard is not None:
+            await self._guard.close()  # the connector closes only resolvers it made
+            self._guard = None
 
     async def deliver_due(self, *, include_scheduled: bool = False,
                           limit: int = BATCH_SIZE) -> FlushResult:
@@ -106,6 +152,7 @@ class WebhookDispatcher:
         started = time.time()
         status_code: int | None = None
         error: str | None = None
+        refused = False
         if site is None:
             error = "site no longer exists"
         else:
@@ -118,20 +165,24 @@ class WebhookDispatcher:
                 "X-Rakubun-Delivery": delivery.delivery_id,
             }
             try:
-                async with self._http().post(delivery.url, data=body, headers=headers,
-                                             allow_redirects=False,
-                                             proxy=self._proxy_for(delivery.url)) as response:
+                http = self._http()
+                proxy = await self._checked_target(delivery.url)
+                async with http.post(delivery.url, data=body, headers=headers,
+                                     allow_redirects=False, proxy=proxy) as response:
                     await response.read()  # read to the end so the connection is reused
                     status_code = response.status
                 if not 200 <= status_code < 300:
                     error = f"HTTP {status_code}"
+            except WebhookTargetError as exc:
+                refused = True
+                error = f"refused ({exc.code}): {exc.message}"[:300]
             # ValueError: a bad site_url fails only its own delivery.
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
         ok = error is None
         delays = self.settings.webhook_retry_delays
         next_at = None
-        if not ok and site is not None and number <= len(delays):
+        if not ok and site is not None and not refused and number <= len(delays):
             next_at = time.time() + delays[number - 1]
         await self.store.record_webhook_attempt(
             delivery.delivery_id, self.owner,
@@ -151,15 +202,52 @@ class WebhookDispatcher:
             # Proxies come from the environment (as httpx did), read once here: aiohttp's
             # trust_env re-reads the environment and ~/.netrc in a thread on every request.
             self._proxies = urllib.request.getproxies()
+            exempt = frozenset(host for url in self._proxies.values()
+                               if (host := _hostname(url)))
+            self._guard = TargetGuardResolver(
+                self.resolver or aiohttp.DefaultResolver(),
+                allow_private=self.settings.webhook_allow_private_targets, exempt=exempt)
             self._client = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(resolver=self._guard),
                 timeout=aiohttp.ClientTimeout(total=None, connect=seconds, sock_read=seconds),
                 trust_env=False)
         return self._client
 
+    async def _checked_target(self, url: str) -> str | None:
+        """Refuse a URL whose host is not public; answer the proxy to send it through.
+
+        Sent directly, a name's addresses are checked by the connector's resolver. Through a
+        proxy the proxy resolves it, so the name is resolved and checked here first.
+        """
+        allow_private = self.settings.webhook_allow_private_targets
+        host = check_delivery_url(url, allow_private=allow_private)
+        if self._guard is not None and host.lower().rstrip(".") in self._guard.exempt \
+                and not allow_private:
+            # The proxy's own name is resolved unchecked: a site may not name it.
+            raise WebhookTargetError("site_url_not_public",
+                                     f"Webhooks may not be sent to {host}, the webhook proxy")
+        proxy = self._proxy_for(url)
+        if proxy is not None and self._guard is not None and ":" not in host:
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                port = urlsplit(url).port or 0
+                await self._guard.resolve(host, port, socket.AF_UNSPEC)
+        return proxy
+
     def _proxy_for(self, url: str) -> str | None:
+        """The environment's proxy for `url`, or None (read by `_http()`)."""
         if not self._proxies:
             return None
         parts = urlsplit(url)
         if urllib.request.proxy_bypass(parts.hostname or ""):
             return None
         return self._proxies.get(parts.scheme)
+
+
+def _hostname(url: str) -> str | None:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.rstrip(".") if host else None

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_WEBHOOK_RETRY_DELAYS = (60.0, 300.0, 900.0, 3600.0, 7200.0, 21600.0, 43200.0)
+#: `all`: every site gets the provider keys; `approved`: only sites an admin approved.
+PROVIDER_KEY_POLICIES = ("all", "approved")
 
 
 def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 0) -> int:
@@ -77,6 +79,9 @@ class Settings:
     webhook_timeout_seconds: float = 10.0
     webhook_poll_seconds: float = 2.0
     webhook_dispatch: bool = True
+    # Local development only: webhooks may go to loopback and private networks.
+    webhook_allow_private_targets: bool = False
+    provider_key_policy: str = "approved"
     max_body_bytes: int = 1_048_576
     validate_responses: bool = False
     access_log: bool = True
@@ -137,6 +142,8 @@ class Settings:
             "real_ip_header": text("REAL_IP_HEADER"),
             "forwarded_secret": text("FORWARDED_SECRET"),
             "api_docs": _bool(env, "API_DOCS", True),
+            "webhook_allow_private_targets": _bool(env, "WEBHOOK_ALLOW_PRIVATE_TARGETS", False),
+            "provider_key_policy": (text("PROVIDER_KEY_POLICY") or "approved").lower(),
         }
         if values["log_format"] not in ("text", "json"):
             raise ValueError(f"LOG_FORMAT must be text or json, got {values['log_format']!r}")
@@ -147,4 +154,6 @@ class Settings:
         if unknown:
             raise TypeError(f"unknown settings: {sorted(unknown)}")
         values.update(overrides)
+        if values["provider_key_policy"] not in PROVIDER_KEY_POLICIES:
+            raise ValueError("PROVIDER_KEY_POLICY must be all or approved")
         return cls(**values)

@@ -122,6 +122,7 @@ class Store:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         snapshot = {name: getattr(self, name) for name in _PERSISTED}
+        # mkstemp creates the file 0600, kept by the replace: it holds webhook endpoint secrets.
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".fake-stripe.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(snapshot, f)

@@ -9,13 +9,12 @@ import secrets
 from typing import Any
 
 from .models import Balances, LedgerEntry, NotifyFn, Site, WebhookDraft, now_iso
+from .webhook_targets import webhook_url
+
+__all__ = ["EVENTS", "credits_updated", "draft", "sign", "webhook_url"]
 
 EVENTS = ("credits_updated", "config_updated", "package_updated", "plugin_disabled",
           "plugin_enabled", "test_webhook")
-
-
-def webhook_url(site_url: str) -> str:
-    return f"{site_url.rstrip('/')}/wp-admin/admin-ajax.php?action=rakubun_webhook"
 
 
 def sign(body: bytes, secret: str) -> str:

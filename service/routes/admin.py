@@ -7,11 +7,12 @@ import secrets
 import time
 from typing import Any
 
+from ..auth import hash_token, new_api_token
 from ..domain import plugin_webhooks
 from ..domain.models import Package, Site, iso_from_unix
 from ..errors import ApiError
 from ..store import DuplicateError
-from .config import stripe_display
+from .config import PROVIDER_ACCESS, provider_access_approved, stripe_display
 from .credits import user_key
 from .registry import Call, Operations, Reply
 
@@ -25,8 +26,14 @@ async def _site(call: Call) -> Site:
     return site
 
 
+#: A released site's instance id: a `/` no registration can use, then the site's own id.
+RELEASED_PREFIX = "released/"
+
+
 def _site_view(site: Site) -> dict[str, Any]:
-    return {**site.public(), "config": dict(site.config)}
+    return {**site.public(), "config": dict(site.config),
+            "provider_access": "approved" if provider_access_approved(site) else "not_approved",
+            "released": site.instance_id.startswith(RELEASED_PREFIX)}
 
 
 async def _notify(call: Call, site: Site, event: str, data: dict[str, Any]) -> None:
@@ -77,6 +84,10 @@ async def disable_site(call: Call) -> Reply:
 @ops("adminEnableSite")
 async def enable_site(call: Call) -> Reply:
     site = await _site(call)
+    if site.instance_id.startswith(RELEASED_PREFIX):
+        raise ApiError(409, "site_released",
+                       "This site's instance was released; its history stays, it cannot be "
+                       "enabled again")
     updated = await call.services.store.update_site(
         site.site_id, {"status": "active", "disabled_reason": None})
     assert updated is not None
@@ -96,6 +107,49 @@ async def set_site_config(call: Call) -> Reply:
     assert updated is not None
     await _notify(call, updated, "config_updated", {"scope": "site", "keys": sorted(call.body)})
     return {"success": True, "config": config}
+
+
+@ops("adminSetProviderAccess")
+async def set_provider_access(call: Call) -> Reply:
+    """Approve (or revoke) a site for the deployment's provider keys (PROVIDER_KEY_POLICY)."""
+    site = await _site(call)
+    approved = bool(call.body["approved"])
+    config = {k: v for k, v in site.config.items() if k != PROVIDER_ACCESS}
+    if approved:
+        config[PROVIDER_ACCESS] = "approved"
+    updated = await call.services.store.update_site(site.site_id, {"config": config})
+    assert updated is not None
+    if approved != provider_access_approved(site):
+        # The plugin drops its cached provider settings on config_updated.
+        await _notify(call, updated, "config_updated",
+                      {"scope": "provider_access", "approved": approved})
+    return {"success": True, "site": _site_view(updated)}
+
+
+@ops("adminReleaseInstance")
+async def release_instance(call: Call) -> Reply:
+    """Free an instance id for its next registration; the site holding it keeps its history.
+
+    The site is renamed to `released/<site_id>`, disabled, and its token replaced by one
+    nobody knows, so the old token answers 401 and the next registration of the instance
+    id gets a new site with new credentials. Users, ledger and deliveries stay on the old
+    site id.
+    """
+    instance_id = call.params["instance_id"]
+    store = call.services.store
+    site = await store.get_site_by_instance(instance_id)
+    if site is None:
+        raise ApiError(404, "instance_not_found", "No site holds this instance id")
+    # Disabled first: a crash between the two writes leaves the id held and the call repeatable.
+    await store.update_site(site.site_id, {
+        "status": "disabled", "disabled_reason": "Instance released by the administrator",
+        "metadata": {"released_instance_id": instance_id,
+                     "released_at": iso_from_unix(time.time())}})
+    updated = await store.reassign_instance(site.site_id, RELEASED_PREFIX + site.site_id,
+                                            hash_token(new_api_token()))
+    assert updated is not None
+    return {"success": True, "released_instance_id": instance_id,
+            "site": _site_view(updated)}
 
 
 @ops("adminListSiteUsers")

@@ -1,13 +1,37 @@
-"""AI provider and Stripe settings, as the plugin reads them."""
+"""AI provider and Stripe settings, as the plugin reads them.
+
+The deployment's provider keys go only to sites the policy allows: every site with
+`PROVIDER_KEY_POLICY=all`, else only sites an admin approved
+(`PUT /admin/sites/{site_id}/provider-access`). Other sites get the same settings with
+`api_key: null` and `api_key_withheld` saying why; the plugin reads an empty key as "not
+configured" and says so instead of generating.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..domain.models import Site
 from ..errors import ApiError
 from .registry import Call, Operations, Reply
 
 ops = Operations()
+
+#: Where a site's approval is kept: in its config, beside the admin's provider overrides.
+PROVIDER_ACCESS = "provider_access"
+WITHHELD = {"reason": "provider_access_not_approved",
+            "message": "This site is not approved for the deployment's provider keys; "
+                       "ask the administrator to approve it"}
+
+
+def provider_access_approved(site: Site) -> bool:
+    return site.config.get(PROVIDER_ACCESS) == "approved"
+
+
+def may_read_keys(call: Call) -> bool:
+    """Whether this site may read the deployment's provider keys (PROVIDER_KEY_POLICY)."""
+    return call.services.settings.provider_key_policy == "all" \
+        or provider_access_approved(call.own_site)
 
 
 async def effective(call: Call, provider: str | None = None) -> dict[str, Any]:
@@ -22,19 +46,28 @@ async def effective(call: Call, provider: str | None = None) -> dict[str, Any]:
         name = catalogue.default_provider
     stored = await call.services.store.get_setting(f"provider:{name}")
     overrides = site.config if site.config.get("provider", name) == name else {}
-    return catalogue.resolve(name, stored, overrides)
+    settings = catalogue.resolve(name, stored, overrides)
+    if not may_read_keys(call):
+        settings = {**settings, "api_key": None}
+    return settings
 
 
-def provider_reply(settings: dict[str, Any]) -> dict[str, Any]:
+def withheld(call: Call) -> dict[str, Any]:
+    """`api_key_withheld` for an answer whose key the policy kept back, else nothing."""
+    return {} if may_read_keys(call) else {"api_key_withheld": dict(WITHHELD)}
+
+
+def provider_reply(call: Call, settings: dict[str, Any]) -> dict[str, Any]:
     return {"success": True, "provider": settings["provider"], "api_key": settings["api_key"],
             "base_url": settings["base_url"], "model_article": settings["model_article"],
             "model_image": settings["model_image"], "model_rewrite": settings["model_rewrite"],
-            "max_tokens": settings["max_tokens"], "temperature": settings["temperature"]}
+            "max_tokens": settings["max_tokens"], "temperature": settings["temperature"],
+            **withheld(call)}
 
 
 @ops("getProviderConfig")
 async def get_provider_config(call: Call) -> Reply:
-    return provider_reply(await effective(call, call.params.get("provider")))
+    return provider_reply(call, await effective(call, call.params.get("provider")))
 
 
 @ops("setProviderChoice")
@@ -46,7 +79,7 @@ async def set_provider_choice(call: Call) -> Reply:
     config = {**site.config, "provider": name}
     updated = await call.services.store.update_site(site.site_id, {"config": config})
     call.site = updated or site
-    return provider_reply(await effective(call, name))
+    return provider_reply(call, await effective(call, name))
 
 
 @ops("listProviders")
@@ -65,7 +98,8 @@ async def get_openai_config(call: Call) -> Reply:
         else await effective(call)
     return {"success": True, "api_key": settings["api_key"], "model": settings["model_article"],
             "image_model": settings["model_image"], "max_tokens": settings["max_tokens"],
-            "temperature": settings["temperature"], "base_url": settings["base_url"]}
+            "temperature": settings["temperature"], "base_url": settings["base_url"],
+            **withheld(call)}
 
 
 @ops("getArticleConfig")
@@ -75,7 +109,7 @@ async def get_article_config(call: Call) -> Reply:
             "config": {"provider": s["provider"], "api_key": s["api_key"],
                        "model": s["model_article"], "temperature": s["temperature"],
                        "max_tokens": s["max_tokens"], "system_prompt": s["system_prompt"],
-                       "base_url": s["base_url"]}}
+                       "base_url": s["base_url"]}, **withheld(call)}
 
 
 @ops("getImageConfig")
@@ -85,11 +119,14 @@ async def get_image_config(call: Call) -> Reply:
             "sizes": list(call.services.providers.image_sizes),
             "config": {"provider": s["provider"], "api_key": s["api_key"],
                        "model": s["model_image"], "quality": s["image_quality"] or "standard",
-                       "base_url": s["base_url"]}}
+                       "base_url": s["base_url"]}, **withheld(call)}
 
 
 @ops("getRewriteConfig")
 async def get_rewrite_config(call: Call) -> Reply:
+    if not may_read_keys(call):
+        # Not a keyless 200: the plugin caches a successful rewrite config for an hour.
+        raise ApiError(403, WITHHELD["reason"], WITHHELD["message"])
     s = await effective(call)
     if not s["api_key"]:
         raise ApiError(404, "no_provider_key",

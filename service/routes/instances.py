@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ApiError
-from .registration import METADATA_FIELDS
+from .registration import METADATA_FIELDS, checked_site_url
 from .registry import Call, Operations, Reply
 
 ops = Operations()
@@ -27,9 +27,10 @@ async def update_instance(call: Call) -> Reply:
     _own_instance(call)
     body = call.body
     fields: dict = {"metadata": {k: body[k] for k in METADATA_FIELDS if k in body}}
-    for key in ("site_url", "admin_email"):
-        if key in body:
-            fields[key] = body[key].rstrip("/") if key == "site_url" else body[key]
+    if "site_url" in body:
+        fields["site_url"] = checked_site_url(call, body["site_url"])
+    if "admin_email" in body:
+        fields["admin_email"] = body["admin_email"]
     site = await call.services.store.update_site(call.own_site.site_id, fields)
     if site is None:
         raise ApiError(404, "instance_not_found", "Instance not found")

@@ -6,6 +6,7 @@ import secrets
 
 from ..auth import hash_token, new_api_token
 from ..domain.models import Site
+from ..domain.webhook_targets import WebhookTargetError, parse_site_url
 from ..errors import ApiError
 from ..store import DuplicateError
 from .registry import Call, Operations, Reply
@@ -21,6 +22,15 @@ def new_site_id() -> str:
     return "site_" + secrets.token_hex(8)
 
 
+def checked_site_url(call: Call, raw: str) -> str:
+    """The site URL as stored, or 400 when webhooks may not go there (see webhook_targets)."""
+    try:
+        return parse_site_url(
+            raw, allow_private=call.services.settings.webhook_allow_private_targets).url
+    except WebhookTargetError as exc:
+        raise ApiError(400, exc.code, exc.message) from exc
+
+
 @ops("registerPlugin")
 async def register_plugin(call: Call) -> Reply:
     """Create the site; its token and secret are answered here once and never again."""
@@ -30,7 +40,7 @@ async def register_plugin(call: Call) -> Reply:
     site = Site(
         site_id=new_site_id(),
         instance_id=body["instance_id"],
-        site_url=body["site_url"].rstrip("/"),
+        site_url=checked_site_url(call, body["site_url"]),
         admin_email=body["admin_email"],
         token_hash=hash_token(token),
         webhook_secret=secret,

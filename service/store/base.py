@@ -72,6 +72,11 @@ class Store(Protocol):
         """Set site_url, admin_email, metadata (merged), config (replaced), status or
         disabled_reason. Never the token hash, secret or ids."""
 
+    async def reassign_instance(self, site_id: str, instance_id: str,
+                                token_hash: str) -> Site | None:
+        """Give a site another instance id and token hash in one write (an admin releasing
+        its instance id); None for an unknown site, DuplicateError when the id is taken."""
+
     # users and money
     async def ensure_user(
         self, site_id: str, user_id: str, email: str | None, free_credits: dict[str, int]

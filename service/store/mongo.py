@@ -325,6 +325,18 @@ class MongoStore:
             {"site_id": site_id}, [{"$set": stage}], return_document=ReturnDocument.AFTER)
         return site_from(doc) if doc else None
 
+    async def reassign_instance(self, site_id: str, instance_id: str,
+                                token_hash: str) -> Site | None:
+        try:
+            doc = await self.db.sites.find_one_and_update(
+                {"site_id": site_id},
+                {"$set": {"instance_id": instance_id, "token_hash": token_hash,
+                          "updated_at": now_iso()}},
+                return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError as exc:
+            raise DuplicateError("instance_id") from exc
+        return site_from(doc) if doc else None
+
     # ------------------------------------------------------------------ users
     async def _user(self, doc: Doc | None) -> User | None:
         if doc is None:

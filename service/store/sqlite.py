@@ -10,7 +10,9 @@ transaction and one COMMIT, each in its own savepoint (see `sqlite_writer.py`).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -98,6 +100,18 @@ def _delivery(row: tuple, attempts: tuple[WebhookAttempt, ...] = ()) -> WebhookD
     return WebhookDelivery(*row, attempt_log=attempts)
 
 
+def owner_only(path: Path) -> None:
+    """Create the database file readable by its owner only (it holds every site's webhook
+    secret and the provider keys), or tighten an existing one and its -wal and -shm.
+    SQLite creates -wal and -shm with the database file's mode."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for companion in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if companion.stat().st_mode & 0o077:
+                companion.chmod(0o600)
+
+
 class SQLiteStore:
     """The Store on one SQLite file (see `service.store.base.Store` for the contract)."""
 
@@ -129,8 +143,11 @@ class SQLiteStore:
 
     def _open_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        limits = self.path.with_name(self.path.name + ".ratelimit")
+        for path in (self.path, limits):
+            owner_only(path)
         self._db = self._connect(self.path, self.synchronous)
-        self._limits = self._connect(self.path.with_name(self.path.name + ".ratelimit"), "OFF")
+        self._limits = self._connect(limits, "OFF")
         self._limits.executescript(RATE_LIMIT_SCHEMA)
 
     @staticmethod
@@ -239,6 +256,20 @@ class SQLiteStore:
             return updated
 
         return await self._write(update)
+
+    async def reassign_instance(self, site_id: str, instance_id: str,
+                                token_hash: str) -> Site | None:
+        def reassign(c: sqlite3.Connection) -> Site | None:
+            try:
+                c.execute("UPDATE sites SET instance_id=?, token_hash=?, updated_at=?"
+                          " WHERE site_id=?", (instance_id, token_hash, now_iso(), site_id))
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateError("instance_id") from exc
+            row = c.execute(f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?",
+                            (site_id,)).fetchone()
+            return _site(row) if row else None
+
+        return await self._write(reassign)
 
     # ------------------------------------------------------------------ users
     def _balances(self, c: sqlite3.Connection, site_id: str, user_id: str) -> Balances:

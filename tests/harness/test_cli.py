@@ -89,3 +89,5 @@ def test_service_environment_configures_everything(tmp_path, monkeypatch):
     assert env["DASHBOARD_URL"] == "http://127.0.0.1:8000"
     assert env["RATE_LIMIT_PER_MINUTE"] == "100000"
     assert env["WEBHOOK_RETRY_DELAYS"] == "1,2,4,8,16,32,64,128"
+    assert env["WEBHOOK_ALLOW_PRIVATE_TARGETS"] == "1"
+    assert env["PROVIDER_KEY_POLICY"] == "all"

@@ -27,6 +27,8 @@ async def test_state_is_saved_after_each_change(fake_stripe, stripe_client, tmp_
 
     assert session.id in saved["tables"]["checkout.session"]
     assert not list(tmp_path.glob(".fake-stripe.*.tmp"))  # written via a temp file, then replaced
+    # It holds webhook endpoint secrets: readable by its owner only, whatever the umask.
+    assert (tmp_path / STATE_FILE).stat().st_mode & 0o777 == 0o600
 
 
 async def test_restart_from_data_dir_keeps_objects_endpoints_and_idempotency(tmp_path) -> None:

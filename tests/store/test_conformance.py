@@ -97,6 +97,21 @@ async def test_update_of_an_unknown_site_answers_none(store: Store) -> None:
     assert await store.update_site("site_missing", {"status": "disabled"}) is None
 
 
+async def test_reassign_instance_frees_the_old_id_and_replaces_the_token(store: Store) -> None:
+    site = await store.create_site(new_site())
+    other = await store.create_site(new_site())
+
+    moved = await store.reassign_instance(site.site_id, f"released/{site.site_id}", "new-hash")
+
+    assert moved is not None and moved.instance_id == f"released/{site.site_id}"
+    assert moved.token_hash == "new-hash" and moved.webhook_secret == site.webhook_secret
+    assert await store.get_site_by_instance(site.instance_id) is None
+    assert await store.create_site(new_site(instance_id=site.instance_id))
+    with pytest.raises(DuplicateError):
+        await store.reassign_instance(site.site_id, other.instance_id, "x")
+    assert await store.reassign_instance("site_missing", "free-id", "x") is None
+
+
 # ---------------------------------------------------------------------------- users
 async def test_ensure_user_grants_free_credits_as_free_ledger_entries(
         store: Store, site_id: str) -> None:
