@@ -130,6 +130,7 @@ def service_env(config: RunConfig, options: BenchOptions, *, stripe_url: str,
         "RATE_LIMIT_PER_MINUTE": "1000000000",
         "ACCESS_LOG": "0",
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1",  # the bench's WordPress listens on 127.0.0.1
+        "WEBHOOK_LOOPBACK_ONLY": "1",  # and nothing else is ever a target
     })
     if options.synchronous:
         env["SQLITE_SYNCHRONOUS"] = options.synchronous

@@ -31,7 +31,13 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from .domain.models import WebhookAttempt, WebhookDelivery
 from .domain.plugin_webhooks import sign
-from .domain.webhook_targets import WebhookTargetError, check_address, check_delivery_url
+from .domain.webhook_targets import (
+    WebhookTargetError,
+    check_address,
+    check_delivery_url,
+    check_loopback,
+    literal_address,
+)
 from .settings import Settings
 from .store import Store
 
@@ -56,9 +62,10 @@ class TargetGuardResolver(AbstractResolver):
     """
 
     def __init__(self, inner: AbstractResolver, *, allow_private: bool,
-                 exempt: frozenset[str] = frozenset()) -> None:
+                 loopback_only: bool = False, exempt: frozenset[str] = frozenset()) -> None:
         self.inner = inner
         self.allow_private = allow_private
+        self.loopback_only = loopback_only
         self.exempt = exempt
 
     async def resolve(self, host: str, port: int = 0,
@@ -69,6 +76,8 @@ class TargetGuardResolver(AbstractResolver):
                 address = ipaddress.ip_address(result["host"].split("%", 1)[0])
                 try:
                     check_address(address, allow_private=self.allow_private)
+                    if self.loopback_only:
+                        check_loopback(address)
                 except WebhookTargetError as exc:
                     raise WebhookTargetError(exc.code, f"{host} resolves to {address}: "
                                              + exc.message) from None
@@ -206,7 +215,8 @@ class WebhookDispatcher:
                                if (host := _hostname(url)))
             self._guard = TargetGuardResolver(
                 self.resolver or aiohttp.DefaultResolver(),
-                allow_private=self.settings.webhook_allow_private_targets, exempt=exempt)
+                allow_private=self.settings.webhook_allow_private_targets,
+                loopback_only=self.settings.webhook_loopback_only, exempt=exempt)
             self._client = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(resolver=self._guard),
                 timeout=aiohttp.ClientTimeout(total=None, connect=seconds, sock_read=seconds),
@@ -221,6 +231,11 @@ class WebhookDispatcher:
         """
         allow_private = self.settings.webhook_allow_private_targets
         host = check_delivery_url(url, allow_private=allow_private)
+        if self.settings.webhook_loopback_only:
+            # A literal address never reaches the resolver: check it here.
+            address = literal_address(host)
+            if address is not None:
+                check_loopback(address)
         if self._guard is not None and host.lower().rstrip(".") in self._guard.exempt \
                 and not allow_private:
             # The proxy's own name is resolved unchecked: a site may not name it.

@@ -81,6 +81,7 @@ class Settings:
     webhook_dispatch: bool = True
     # Local development only: webhooks may go to loopback and private networks.
     webhook_allow_private_targets: bool = False
+    webhook_loopback_only: bool = False
     provider_key_policy: str = "approved"
     max_body_bytes: int = 1_048_576
     validate_responses: bool = False
@@ -143,6 +144,7 @@ class Settings:
             "forwarded_secret": text("FORWARDED_SECRET"),
             "api_docs": _bool(env, "API_DOCS", True),
             "webhook_allow_private_targets": _bool(env, "WEBHOOK_ALLOW_PRIVATE_TARGETS", False),
+            "webhook_loopback_only": _bool(env, "WEBHOOK_LOOPBACK_ONLY", False),
             "provider_key_policy": (text("PROVIDER_KEY_POLICY") or "approved").lower(),
         }
         if values["log_format"] not in ("text", "json"):

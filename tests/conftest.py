@@ -3,6 +3,7 @@ a real fake Stripe, a registered site, and an HTTP client."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 import uuid
@@ -19,6 +20,10 @@ from service.app import create_app, new_app_name
 from service.settings import Settings
 
 ADMIN_TOKEN = "admin-" + "x" * 32
+
+# Services the suites start as processes (`rakubun-harness up`, `rakubun-service`) inherit it:
+# whatever site URL a test or a fuzzer registers, no webhook leaves the machine.
+os.environ.setdefault("WEBHOOK_LOOPBACK_ONLY", "1")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -146,6 +151,8 @@ def service_settings(tmp_path: Path, **overrides: Any) -> Settings:
         # The suites' WordPress stand-ins listen on 127.0.0.1 and read every provider key,
         # as under `rakubun-harness up`; the tests of those rules turn these off.
         "webhook_allow_private_targets": True,
+        # Whatever site URL a test (or a fuzzer) registers, no webhook leaves the machine.
+        "webhook_loopback_only": True,
         "provider_key_policy": "all",
     }
     values.update(overrides)

@@ -159,6 +159,16 @@ def check_address(address: IPAddress, *, allow_private: bool) -> None:
                              f"Webhooks may not be sent to {address}, a {reason} address")
 
 
+def check_loopback(address: IPAddress) -> None:
+    """Under `WEBHOOK_LOOPBACK_ONLY` (the test suites): refuse every address but loopback, so
+    fuzzed site URLs never send traffic off the machine."""
+    inner = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    if (inner or address).is_loopback:
+        return
+    raise WebhookTargetError("site_url_not_loopback",
+                             f"Webhooks go to loopback only here, not to {address}")
+
+
 def _ascii_host(host: str) -> str:
     """A host name in its ASCII (IDNA) form, lowercased; IDNA also folds full-width digits."""
     try:

@@ -16,6 +16,7 @@ from service.domain.webhook_targets import (
     WebhookTargetError,
     check_address,
     check_delivery_url,
+    check_loopback,
     non_public_reason,
     parse_ipv4_spelling,
     parse_site_url,
@@ -237,3 +238,17 @@ def test_no_spelling_of_a_non_public_address_is_accepted(network, offset, parts,
 @given(st.from_regex(r"\A[a-z][a-z0-9-]{0,20}(\.[a-z][a-z0-9-]{0,20}){1,3}\Z"))
 def test_names_are_not_mistaken_for_addresses(name):
     assert parse_ipv4_spelling(name) is None
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"])
+def test_loopback_only_accepts_loopback(address):
+    check_loopback(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "10.0.0.1", "192.168.1.1", "0.0.0.0",
+                                     "169.254.169.254", "::ffff:93.184.216.34", "2001:4860::1",
+                                     "fe80::1", "64:ff9b::7f00:1"])
+def test_loopback_only_refuses_everything_else(address):
+    with pytest.raises(WebhookTargetError) as refused:
+        check_loopback(ipaddress.ip_address(address))
+    assert refused.value.code == "site_url_not_loopback"

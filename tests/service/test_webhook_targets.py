@@ -253,7 +253,9 @@ async def test_through_a_proxy_the_name_is_checked_before_the_proxy_is_asked(
     # The listener plays the proxy: it is where a proxied delivery would connect.
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{listener.port}")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # the test's own calls to the service
-    service = await make_service(webhook_allow_private_targets=False, webhook_dispatch=False)
+    # Every connection goes to the proxy on 127.0.0.1, so loopback-only may be off here.
+    service = await make_service(webhook_allow_private_targets=False, webhook_dispatch=False,
+                                 webhook_loopback_only=False)
     await with_stub_resolver(service, {"blog.example.com": ["127.0.0.1"],
                                        "public.example.com": ["93.184.216.34"]})
     refused_site = await service.register(site_url="http://blog.example.com")
@@ -280,3 +282,37 @@ async def test_a_site_cannot_name_the_proxy_whose_name_goes_unchecked(
 
     assert delivery["status"] == "failed" and "proxy" in delivery["last_error"]
     assert listener.connections == 0
+
+
+# ---------------------------------------------------------------- loopback only (the suites)
+async def test_loopback_only_refuses_a_public_address_before_any_connection(make_service):
+    # The suites' services run with WEBHOOK_LOOPBACK_ONLY: a fuzzed public site URL is refused
+    # by the guard (no socket is opened for a refused target), recorded as failed for good.
+    service = await make_service(webhook_dispatch=False)
+    assert service.settings.webhook_loopback_only
+    site = await service.register(site_url="http://93.184.216.34/blog")
+
+    delivery = await send_test_webhook(service, site.site_id)
+
+    assert delivery["status"] == "failed" and delivery["next_attempt_at"] is None
+    assert "site_url_not_loopback" in delivery["last_error"]
+
+
+async def test_loopback_only_refuses_a_name_resolving_to_a_public_address(make_service):
+    service = await make_service(webhook_dispatch=False)
+    stub = await with_stub_resolver(service, {"blog.example.com": ["93.184.216.34"]})
+    site = await service.register(site_url="http://blog.example.com")
+
+    delivery = await send_test_webhook(service, site.site_id)
+
+    assert "blog.example.com" in stub.asked
+    assert delivery["status"] == "failed" and "site_url_not_loopback" in delivery["last_error"]
+
+
+async def test_loopback_only_still_delivers_to_loopback(make_service, listener):
+    service = await make_service(webhook_dispatch=False)
+    site = await service.register(site_url=f"http://127.0.0.1:{listener.port}")
+
+    delivery = await send_test_webhook(service, site.site_id)
+
+    assert delivery["status"] == "delivered" and listener.connections == 1
