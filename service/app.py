@@ -14,7 +14,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
 from .auth import authenticate_admin, authenticate_plugin, enforce_rate_limit
-from .contract import Contract, Operation, parse_json_body
+from .contract import Contract, Operation, check_header_text, parse_json_body, parse_query
 from .domain.catalogue import DEFAULT_PACKAGES
 from .errors import SANIC_ERROR_CODES, ApiError, error_response
 from .notify import WebhookDispatcher
@@ -169,6 +169,10 @@ def _error_answer(op: Operation, exc: ApiError, services: Services) -> HTTPRespo
 
 async def _serve(op: Operation, handler: Handler, request: Request, services: Services,
                  path: dict[str, str]) -> HTTPResponse:
+    # Text is checked once, here, before anything reads it: a header or query byte that is
+    # not UTF-8 answers 400 before authentication, the store or Stripe see it.
+    check_header_text(request.headers)
+    query = parse_query(request.query_string)
     site = None
     if op.security == "plugin":
         site = await authenticate_plugin(request, services)
@@ -181,7 +185,6 @@ async def _serve(op: Operation, handler: Handler, request: Request, services: Se
                                        request.headers.get("stripe-signature"))
     elif op.operation_id in RATE_LIMITED_PUBLIC:
         await enforce_rate_limit(services, f"ip:{request.ip}")
-    query = {k: v[0] for k, v in request.get_args(keep_blank_values=True).items()}
     params = op.validate_parameters(query, path, request.headers)
     body = _read_body(op, request)
     reply = await handler(Call(request, services, params, body, site))
@@ -200,6 +203,8 @@ def _read_body(op: Operation, request: Request) -> Any:
     raw = request.body or b""
     if not raw.strip():
         if op.body_required:
+            # An absent body lacks every required field: name them as for `{}`.
+            op.validate_body({})
             raise ApiError(400, "validation_error", "body: a JSON body is required")
         return None
     content_type = request.headers.get("content-type", "")

@@ -49,7 +49,13 @@ from ..domain.models import (
     iso_from_unix,
     now_iso,
 )
-from .base import DuplicateError, StoreError, UnknownGrantError
+from .base import (
+    DuplicateError,
+    IdempotencyKeyReused,
+    StoreError,
+    UnknownGrantError,
+    same_request,
+)
 from .mongo_documents import (
     PACKAGE_FIELDS,
     PENDING,
@@ -346,6 +352,9 @@ class MongoStore:
             return DeductResult(entry is not None, entry, balances)
 
         async def replay(first: LedgerEntry) -> DeductResult:
+            if first.site_id != site_id or not same_request(
+                    first, user_id=user_id, credit_type=credit_type, delta=delta, reason=reason):
+                raise IdempotencyKeyReused(source_ref)
             return DeductResult(True, first, await balances_of(self.db, None, site_id, user_id),
                                 replayed=True)
 

@@ -137,7 +137,6 @@ SCHEMA_VIOLATIONS = {
     "array": [],
     "string": "a string",
     "number": 42,
-    "missing-email": {"instance_id": "x", "site_url": "https://a.example"},
     "id-number": {"instance_id": 5, "site_url": "https://a.example",
                   "admin_email": "a@example.com"},
     "ftp-url": {"instance_id": "x", "site_url": "ftp://a.example",
@@ -159,10 +158,19 @@ async def test_schema_violations_are_400_validation_error(service):
     assert await service.store.list_sites() == []
 
 
-async def test_an_empty_required_body_is_400_validation_error(service):
+async def test_an_empty_required_body_names_every_missing_field(service):
     response = await service.http.post(f"{service.url}/api/v1/plugins/register", content=b"",
                                        headers={"Content-Type": "application/json"})
-    envelope(response, 400, "validation_error")
+    body = envelope(response, 400, "invalid_request")
+    assert body["message"] == "Missing required fields: instance_id, site_url, admin_email"
+
+
+async def test_a_missing_field_is_400_invalid_request_naming_it(service):
+    response = await service.http.post(f"{service.url}/api/v1/plugins/register", json={
+        "instance_id": "x", "site_url": "https://a.example"})
+    body = envelope(response, 400, "invalid_request")
+    assert body["message"] == "Missing required fields: admin_email"
+    assert await service.store.list_sites() == []
 
 
 async def test_the_message_names_the_offending_field(site):
@@ -172,8 +180,13 @@ async def test_the_message_names_the_offending_field(site):
     assert "amount" in body["message"]
 
 
+async def test_a_missing_query_parameter_is_400_invalid_request(site):
+    body = envelope(await site.get("/users/credits"), 400, "invalid_request")
+    assert body["message"] == "Missing required fields: user_id"
+
+
 async def test_bad_query_parameters_are_400_validation_error(site):
-    for query in ({}, {"user_id": "abc"}, {"user_id": "0"}, {"user_id": "-3"},
+    for query in ({"user_id": "abc"}, {"user_id": "0"}, {"user_id": "-3"},
                   {"user_id": "1" * 40}):
         response = await site.get("/users/credits", params=query)
         assert response.status_code == 400, query
@@ -332,13 +345,15 @@ def test_the_deduct_schema_accepts_a_user_id_as_a_string_and_extra_fields(contra
         {**DEDUCT, "user_id": "12", "instance_id": "abc", "plugin_version": "2.2.0"})
 
 
+CHECKOUT = {"user_id": 1, "user_email": "editor@example.com", "credit_type": "article",
+            "package_id": "article_starter", "amount": 750}
+
+
 @pytest.mark.parametrize(("operation", "body"), [
-    ("createCheckoutSession", {"user_id": 1, "package_id": "article_starter", "amount": 0}),
-    ("createCheckoutSession", {"user_id": 1, "package_id": "article_starter", "amount": -750}),
-    ("createCheckoutSession", {"user_id": 1, "package_id": "article_starter",
-                               "credit_type": "video"}),
-    ("createCheckoutSession", {"user_id": 1, "package_id": "article_starter",
-                               "amount": "750"}),
+    ("createCheckoutSession", {**CHECKOUT, "amount": 0}),
+    ("createCheckoutSession", {**CHECKOUT, "amount": -750}),
+    ("createCheckoutSession", {**CHECKOUT, "credit_type": "video"}),
+    ("createCheckoutSession", {**CHECKOUT, "amount": "750"}),
     ("createPaymentIntent", {"user_id": 1, "package_id": "image_starter",
                              "amount": 10 ** 12}),
     ("createPaymentIntent", {"user_id": 1, "package_id": "image_starter",
