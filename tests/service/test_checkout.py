@@ -208,3 +208,21 @@ async def test_stripe_unreachable_answers_502_retryable(make_service):
     assert response.status_code == 502
     assert response.json()["error"] == "stripe_unreachable"
     assert response.json()["retryable"] is True
+
+
+async def test_text_that_is_not_unicode_creates_no_stripe_object(world: StripeWorld):
+    """A lone surrogate or a non-UTF-8 header answers 400 before Stripe is called."""
+    body = ('{"user_id": 1, "user_email": "%s", "credit_type": "article",'
+            ' "package_id": "article_starter", "amount": 750, "currency": "JPY"}')
+    json_headers = {"Content-Type": "application/json"}
+    for path in ("/checkout/sessions", "/payments/create-intent"):
+        for email in ("\\ud800", "ed\\udfff@example.com"):
+            response = await world.site.post(path, content=(body % email).encode(),
+                                             headers=json_headers)
+            assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
+        response = await world.site.post(path, content=(body % "ed@example.com").encode(),
+                                         headers={**json_headers, "X-Instance-ID": b"\xff"})
+        assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
+    state = (await world.http.get(f"{world.fake.url}/_harness/state")).json()
+    assert (state["sessions"], state["intents"]) == (0, 0)
+    assert await world.service.store.get_user(world.site.site_id, "1") is None
