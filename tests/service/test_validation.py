@@ -391,9 +391,7 @@ async def test_a_lone_surrogate_in_a_json_string_is_400_and_writes_nothing(servi
                                    headers={"Content-Type": "application/json"})
         envelope(response, 400, "invalid_request")
     assert await service.store.get_user(site.site_id, "7") is None
-
-
-async def test_a_surrogate_pair_is_text(site):
+    # A surrogate pair is one character, and text.
     response = await site.post("/users/deduct-credits", headers={
         "Content-Type": "application/json"}, content=(
         b'{"user_id": 3, "credit_type": "article", "amount": 1, "note": "\\ud83d\\ude00"}'))
@@ -457,11 +455,6 @@ async def test_checkout_without_the_seeds_fields_names_every_missing_one(site):
     body = envelope(response, 400, "invalid_request")
     assert body["message"] == ("Missing required fields: user_id, user_email, credit_type, "
                                "package_id, amount")
-
-
-def test_other_schema_errors_keep_their_code_when_no_field_is_missing(contract):
-    with pytest.raises(ApiError) as raised:
-        contract.operations["createCheckoutSession"].validate_body(
-            {**CHECKOUT, "amount": "750", "extra": 1})
-    assert raised.value.code == "validation_error"
-    assert "amount" in raised.value.message
+    # Other schema errors keep their code when no field is missing.
+    response = await site.post("/checkout/sessions", json={**CHECKOUT, "amount": "750"})
+    assert "amount" in envelope(response, 400, "validation_error")["message"]
