@@ -14,7 +14,14 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
 from .auth import authenticate_admin, authenticate_plugin, enforce_rate_limit
-from .contract import Contract, Operation, check_header_text, parse_json_body, parse_query
+from .contract import (
+    Contract,
+    Operation,
+    check_header_text,
+    check_path_text,
+    parse_json_body,
+    parse_query,
+)
 from .domain.catalogue import DEFAULT_PACKAGES
 from .errors import SANIC_ERROR_CODES, ApiError, error_response
 from .notify import WebhookDispatcher
@@ -169,9 +176,10 @@ def _error_answer(op: Operation, exc: ApiError, services: Services) -> HTTPRespo
 
 async def _serve(op: Operation, handler: Handler, request: Request, services: Services,
                  path: dict[str, str]) -> HTTPResponse:
-    # Text is checked once, here, before anything reads it: a header or query byte that is
-    # not UTF-8 answers 400 before authentication, the store or Stripe see it.
+    # Text is checked once, here, before anything reads it: a header, path or query byte
+    # that is not UTF-8 answers 400 before authentication, the store or Stripe see it.
     check_header_text(request.headers)
+    check_path_text(request.path)
     query = parse_query(request.query_string)
     site = None
     if op.security == "plugin":

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -338,6 +338,15 @@ def check_header_text(headers: Mapping[str, str]) -> None:
     for name, value in headers.items():
         if not is_text(value):
             raise not_text(f"header {name}")
+
+
+def check_path_text(raw_path: str) -> None:
+    """The path, percent-decoded, must be UTF-8: Sanic would hand its parameters on with
+    U+FFFD in place of the bytes."""
+    try:
+        unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise not_text("path") from exc
 
 
 def parse_query(query_string: str) -> dict[str, str]:

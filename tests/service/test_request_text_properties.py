@@ -1,6 +1,7 @@
-"""Property: whatever text a request carries in a string field, a header or the query -- lone
-surrogates, control characters, bytes that are not UTF-8 -- the answer is below 500, a 4xx is
-the envelope, and a 4xx writes nothing (no store row, no Stripe object).
+"""Property: whatever text a request carries in a string field, a header, the path or the
+query -- lone surrogates, control characters, bytes that are not UTF-8 -- the answer is below
+500, text that is not Unicode answers 400, a 4xx is the envelope, and a 4xx writes nothing
+(no store row, no Stripe object).
 
 Driven by the spec: every operation of `Contract.load().operations` is exercised, from its
 documented request example, so a new operation is covered without editing this file.
@@ -132,7 +133,7 @@ async def test_any_text_anywhere_answers_below_500_and_a_4xx_writes_nothing(
     op = CONTRACT.operations[operation_id]
     path, query, headers, body = base_request(op, world)
     targets = ["header:Authorization", "header:X-Instance-ID", "query:x"]
-    targets += [f"{p.location}:{p.name}" for p in op.parameters if p.location != "path"]
+    targets += [f"{p.location}:{p.name}" for p in op.parameters]
     if body is not None:
         targets += [("body", where) for where in string_leaves(body)]
     target = data.draw(st.sampled_from(targets), label="target")
@@ -145,6 +146,10 @@ async def test_any_text_anywhere_answers_below_500_and_a_4xx_writes_nothing(
         raw = data.draw(HEADER_VALUES, label="bytes")
         headers[target.removeprefix("header:")] = raw
         unicode = is_unicode(raw)
+    elif target.startswith("path:"):
+        raw = data.draw(QUERY_BYTES, label="bytes")
+        path[target.removeprefix("path:")] = quote_from_bytes(raw, safe="")
+        unicode = is_unicode(raw) or not raw
     else:
         name = target.removeprefix("query:")
         raw = data.draw(QUERY_BYTES, label="bytes")

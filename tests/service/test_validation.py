@@ -435,6 +435,14 @@ async def test_a_query_that_is_not_utf8_is_400_not_replaced(service, site, query
     assert await service.store.get_user(site.site_id, "1") is None
 
 
+async def test_a_path_that_is_not_utf8_is_400(service, site):
+    for path in ("/admin/webhooks/%ff/retry", "/admin/webhooks/whd_%ed%a0%80/retry"):
+        response = await service.http.post(f"{service.url}/api/v1{path}",
+                                            headers=service.admin_headers())
+        assert envelope(response, 400, "invalid_request")["message"].startswith("path")
+    envelope(await site.get("/instances/%c3"), 400, "invalid_request")
+
+
 async def test_control_characters_in_an_email_are_400(site):
     for email in ("a\x00b@example.com", "ed\n@example.com", "\x7f"):
         response = await site.post("/users/deduct-credits", json={
