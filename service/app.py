@@ -15,7 +15,14 @@ from sanic.response import HTTPResponse, json, raw
 
 from .api_reference import ApiReference, mount_docs_assets
 from .auth import authenticate_admin, authenticate_plugin, enforce_rate_limit
-from .contract import Contract, Operation, parse_json_body
+from .contract import (
+    Contract,
+    Operation,
+    check_header_text,
+    check_path_text,
+    parse_json_body,
+    parse_query,
+)
 from .domain.catalogue import DEFAULT_PACKAGES
 from .errors import SANIC_ERROR_CODES, ApiError, error_response
 from .metrics import CONTENT_TYPE, Metrics
@@ -183,6 +190,11 @@ def _error_answer(op: Operation, exc: ApiError, services: Services) -> HTTPRespo
 
 async def _serve(op: Operation, handler: Handler, request: Request, services: Services,
                  path: dict[str, str]) -> HTTPResponse:
+    # Text is checked once, here, before anything reads it: a header, path or query byte
+    # that is not UTF-8 answers 400 before authentication, the store or Stripe see it.
+    check_header_text(request.headers)
+    check_path_text(request.path)
+    query = parse_query(request.query_string)
     site = None
     if op.security == "plugin":
         site = await authenticate_plugin(request, services)
@@ -198,7 +210,6 @@ async def _serve(op: Operation, handler: Handler, request: Request, services: Se
         # remote_addr is the client the trusted proxies report (PROXIES_COUNT, REAL_IP_HEADER,
         # FORWARDED_SECRET); without proxies it is empty and the peer's address counts.
         await enforce_rate_limit(services, f"ip:{request.remote_addr or request.ip}")
-    query = {k: v[0] for k, v in request.get_args(keep_blank_values=True).items()}
     params = op.validate_parameters(query, path, request.headers)
     body = _read_body(op, request)
     reply = await handler(Call(request, services, params, body, site))
@@ -230,6 +241,8 @@ def _read_body(op: Operation, request: Request) -> Any:
     raw = request.body or b""
     if not raw.strip():
         if op.body_required:
+            # An absent body lacks every required field: name them as for `{}`.
+            op.validate_body({})
             raise ApiError(400, "validation_error", "body: a JSON body is required")
         return None
     content_type = request.headers.get("content-type", "")

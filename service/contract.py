@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -89,13 +89,13 @@ class Operation:
                             headers: Any) -> dict[str, Any]:
         """Coerce query strings to their schema's type and validate every declared parameter."""
         values: dict[str, Any] = {}
+        missing = []
         for p in self.parameters:
             source = {"query": query, "path": path}.get(p.location)
             raw = headers.get(p.name) if p.location == "header" else source.get(p.name)
             if raw is None:
                 if p.required:
-                    raise ApiError(400, "validation_error",
-                                   f"{p.location}.{p.name}: is required")
+                    missing.append(p.name)
                 default = p.schema.get("default")
                 if default is not None:
                     values[p.name] = default
@@ -106,12 +106,20 @@ class Operation:
                 raise ApiError(400, "validation_error",
                                f"{p.location}.{p.name}: {_describe(error)}")
             values[p.name] = value
+        if missing:
+            raise missing_fields(missing)
         return values
 
     def validate_body(self, body: Any) -> None:
+        """Every missing required field at once (`invalid_request`), else the most relevant
+        schema error (`validation_error`)."""
         if self.body_validator is None:
             return
-        error = best_match(self.body_validator.iter_errors(body))
+        errors = list(self.body_validator.iter_errors(body))
+        missing = _missing_required(errors)
+        if missing:
+            raise missing_fields(missing)
+        error = best_match(errors)
         if error is not None:
             where = ".".join(str(x) for x in error.absolute_path)
             raise ApiError(400, "validation_error",
@@ -138,6 +146,28 @@ class Operation:
         if answered == "application/json":
             return self.response_errors(status, json.loads(body))
         return []
+
+
+def missing_fields(names: list[str]) -> ApiError:
+    """The seed's answer to a request without some required fields: all of them, named."""
+    return ApiError(400, "invalid_request", "Missing required fields: " + ", ".join(names))
+
+
+def _missing_required(errors: list[ValidationError]) -> list[str]:
+    """The required fields absent from the shallowest object that lacks some, in the schema's
+    `required` order (nested ones as `parent.field`)."""
+    found = [e for e in errors if e.validator == "required" and isinstance(e.instance, dict)]
+    if not found:
+        return []
+    first = min(found, key=lambda e: len(e.absolute_path))
+    prefix = "".join(f"{part}." for part in first.absolute_path)
+    names: list[str] = []
+    for error in found:
+        if error.absolute_path != first.absolute_path:
+            continue
+        names += [prefix + str(name) for name in error.validator_value
+                  if name not in error.instance and prefix + str(name) not in names]
+    return names
 
 
 def _describe(error: ValidationError) -> str:
@@ -269,29 +299,85 @@ MAX_JSON_DEPTH = 32
 
 
 def parse_json_body(raw: bytes) -> Any:
-    """Decode a JSON body or raise the envelope's `invalid_json`."""
+    """Decode a JSON body or raise the envelope's `invalid_json`; a string that is not
+    Unicode text (a lone surrogate escape such as `"\\ud800"`, which Python's json accepts)
+    raises `invalid_request` naming where it is."""
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, "invalid_json", "The body is not valid JSON") from exc
-    if _depth_exceeds(body, MAX_JSON_DEPTH):
-        raise ApiError(400, "invalid_json",
-                       f"The body nests deeper than {MAX_JSON_DEPTH} levels")
+    _check_tree(body, MAX_JSON_DEPTH)
     return body
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    """Iterative, so measuring a deep body cannot exhaust the stack either."""
-    stack = [(value, 1)]
+def _check_tree(value: Any, limit: int) -> None:
+    """Depth and text of every key and string, iteratively, so a deep body cannot exhaust
+    the stack either."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
     while stack:
-        node, depth = stack.pop()
+        node, where = stack.pop()
+        if isinstance(node, str):
+            if not is_text(node):
+                raise not_text(".".join(("body", *where)))
+            continue
         if isinstance(node, dict):
-            children = node.values()
+            children = [(child, (*where, key)) for key, child in node.items()]
+            for key in node:
+                if not is_text(key):
+                    raise not_text(".".join(("body", *where)) + " (a key)")
         elif isinstance(node, list):
-            children = node
+            children = [(child, (*where, str(i))) for i, child in enumerate(node)]
         else:
             continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
+        if len(where) >= limit:
+            raise ApiError(400, "invalid_json",
+                           f"The body nests deeper than {limit} levels")
+        stack.extend(children)
+
+
+# ---------------------------------------------------------------- text the request carries
+def is_text(value: str) -> bool:
+    """Whether `value` is Unicode text: no lone surrogate (a JSON escape like \\ud800, or a
+    header byte that was not UTF-8, which Sanic keeps as a surrogate escape)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def not_text(where: str) -> ApiError:
+    return ApiError(400, "invalid_request", f"{where}: not valid UTF-8 / Unicode text")
+
+
+def check_header_text(headers: Mapping[str, str]) -> None:
+    """Every header value must be UTF-8 text; Sanic hands other bytes on as surrogate escapes,
+    which break hashing, logging and the store further on."""
+    for name, value in headers.items():
+        if not is_text(value):
+            raise not_text(f"header {name}")
+
+
+def check_path_text(raw_path: str) -> None:
+    """The path, percent-decoded, must be UTF-8: Sanic would hand its parameters on with
+    U+FFFD in place of the bytes."""
+    try:
+        unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise not_text("path") from exc
+
+
+def parse_query(query_string: str) -> dict[str, str]:
+    """The query's parameters (the first of a repeated one), strictly UTF-8 after
+    percent-decoding: a byte that is not UTF-8 is refused, never replaced with U+FFFD."""
+    try:
+        pairs = parse_qsl(query_string, keep_blank_values=True, encoding="utf-8",
+                          errors="strict")
+    except UnicodeDecodeError as exc:
+        raise not_text("query") from exc
+    query: dict[str, str] = {}
+    for name, value in pairs:
+        if not (is_text(name) and is_text(value)):
+            raise not_text("query")
+        query.setdefault(name, value)
+    return query

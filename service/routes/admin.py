@@ -11,9 +11,10 @@ from ..auth import hash_token, new_api_token
 from ..domain import plugin_webhooks
 from ..domain.models import Package, Site, iso_from_unix
 from ..errors import ApiError
-from ..store import DuplicateError
+from ..store import DuplicateError, IdempotencyKeyReused
+from ..store.base import same_request
 from .config import PROVIDER_ACCESS, provider_access_approved, stripe_display
-from .credits import user_key
+from .credits import key_reused, user_key
 from .registry import Call, Operations, Reply
 
 ops = Operations()
@@ -167,13 +168,25 @@ async def adjust_credits(call: Call) -> Reply:
     body = call.body
     user_id = user_key(call.params["user_id"])
     store = call.services.store
-    user = await store.ensure_user(site.site_id, user_id, None, call.services.settings.free_credits)
     adjustment_id = body.get("adjustment_id") or "adj_" + secrets.token_hex(12)
-    result = await store.adjust(
-        site.site_id, user_id, body["credit_type"], body["amount"],
-        f"adjustment:{site.site_id}:{adjustment_id}", reason=body["reason"],
-        notify=plugin_webhooks.credits_updated(site, user_email=user.email, reason="adjustment",
-                                               extra={"note": body["reason"]}))
+    # An adjustment_id names one adjustment of the site: its user, type, amount and reason.
+    source_ref = f"adjustment:{site.site_id}:{adjustment_id}"
+    first = await store.get_ledger_entry(source_ref)
+    if first is not None and not same_request(first, user_id=user_id,
+                                              credit_type=body["credit_type"],
+                                              delta=body["amount"], reason=body["reason"]):
+        # Refused before ensure_user, so a reuse for a new user creates nobody.
+        raise key_reused("adjustment_id")
+    user = await store.ensure_user(site.site_id, user_id, None, call.services.settings.free_credits)
+    try:
+        result = await store.adjust(
+            site.site_id, user_id, body["credit_type"], body["amount"], source_ref,
+            reason=body["reason"],
+            notify=plugin_webhooks.credits_updated(site, user_email=user.email,
+                                                   reason="adjustment",
+                                                   extra={"note": body["reason"]}))
+    except IdempotencyKeyReused as exc:
+        raise key_reused("adjustment_id") from exc
     if not result.ok or result.entry is None:
         raise ApiError(409, "insufficient_credits", "The balance is smaller than the adjustment",
                        remaining_credits=result.balances.to_api())

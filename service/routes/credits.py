@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..domain import plugin_webhooks
 from ..errors import ApiError
+from ..store import IdempotencyKeyReused
 from .registry import Call, Operations, Reply
 
 ops = Operations()
@@ -12,6 +13,12 @@ ops = Operations()
 def user_key(value: int | str) -> str:
     """WordPress user ids arrive as numbers (JSON) or strings (query); we key by the string."""
     return str(int(value))
+
+
+def key_reused(name: str) -> ApiError:
+    """A key that settled a different request: Stripe's answer, never the first result."""
+    return ApiError(409, "idempotency_key_reused",
+                    f"This {name} was already used for a different request")
 
 
 @ops("getUserCredits")
@@ -33,12 +40,15 @@ async def deduct_credits(call: Call) -> Reply:
     store = call.services.store
     user = await store.ensure_user(site.site_id, user_id, email,
                                    call.services.settings.free_credits)
-    result = await store.deduct(
-        site.site_id, user_id, body["credit_type"], body["amount"],
-        idempotency_key=call.params.get("Idempotency-Key"),
-        reason="generation",
-        notify=plugin_webhooks.credits_updated(site, user_email=email or user.email,
-                                               reason="deduction"))
+    try:
+        result = await store.deduct(
+            site.site_id, user_id, body["credit_type"], body["amount"],
+            idempotency_key=call.params.get("Idempotency-Key"),
+            reason="generation",
+            notify=plugin_webhooks.credits_updated(site, user_email=email or user.email,
+                                                   reason="deduction"))
+    except IdempotencyKeyReused as exc:
+        raise key_reused("Idempotency-Key") from exc
     if not result.ok or result.entry is None:
         raise ApiError(402, "insufficient_credits",
                        f"Not enough {body['credit_type']} credits",

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import DuplicateError, Store, StoreError, UnknownGrantError
+from .base import DuplicateError, IdempotencyKeyReused, Store, StoreError, UnknownGrantError
 from .sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from ..settings import Settings
 
-__all__ = ["DuplicateError", "SQLiteStore", "Store", "StoreError", "UnknownGrantError",
-           "open_store"]
+__all__ = ["DuplicateError", "IdempotencyKeyReused", "SQLiteStore", "Store", "StoreError",
+           "UnknownGrantError", "open_store"]
 
 
 def open_store(settings: Settings) -> Store:

@@ -41,6 +41,18 @@ class UnknownGrantError(StoreError):
     """`reverse` named a source_ref that never granted anything."""
 
 
+class IdempotencyKeyReused(StoreError):
+    """An idempotency key (or adjustment id) already settled a different request."""
+
+
+def same_request(first: LedgerEntry, *, user_id: str, credit_type: str, delta: int,
+                 reason: str | None) -> bool:
+    """Whether a repeated key asks for what its first entry did. The entry, written with the
+    key's reservation, holds the request's whole fingerprint: user, type, amount, reason."""
+    return (first.user_id, first.credit_type, first.delta, first.reason) == (
+        user_id, credit_type, delta, reason)
+
+
 @runtime_checkable
 class Store(Protocol):
     """What the service needs from a database. All methods are coroutines."""
@@ -116,7 +128,9 @@ class Store(Protocol):
         notify: NotifyFn | None = None,
     ) -> DeductResult:
         """Remove `amount` if the balance covers it (never below zero). With an idempotency key
-        a retry returns the first result (replayed=True) and deducts nothing."""
+        (scoped to the site's user) a retry returns the first result (replayed=True) and
+        deducts nothing; a retry asking for another type, amount or reason raises
+        IdempotencyKeyReused and writes nothing."""
 
     async def adjust(
         self,
@@ -130,7 +144,8 @@ class Store(Protocol):
         notify: NotifyFn | None = None,
     ) -> DeductResult:
         """An admin adjustment, exactly once per source_ref. A negative delta must be covered
-        by the balance (ok=False otherwise)."""
+        by the balance (ok=False otherwise). A source_ref that settled another user, type,
+        delta or reason raises IdempotencyKeyReused and writes nothing."""
 
     async def reverse(
         self,

@@ -51,7 +51,15 @@ from ..domain.models import (
     iso_from_unix,
     now_iso,
 )
-from .base import DuplicateError, ReversedGrant, StoreError, UnknownGrantError, net_revenue
+from .base import (
+    DuplicateError,
+    IdempotencyKeyReused,
+    ReversedGrant,
+    StoreError,
+    UnknownGrantError,
+    net_revenue,
+    same_request,
+)
 from .mongo_documents import (
     NEWEST_FIRST,
     OLDEST_FIRST,
@@ -426,6 +434,9 @@ class MongoStore:
             return DeductResult(entry is not None, entry, balances)
 
         async def replay(first: LedgerEntry) -> DeductResult:
+            if first.site_id != site_id or not same_request(
+                    first, user_id=user_id, credit_type=credit_type, delta=delta, reason=reason):
+                raise IdempotencyKeyReused(source_ref)
             return DeductResult(True, first, await balances_of(self.db, None, site_id, user_id),
                                 replayed=True)
 

@@ -40,7 +40,14 @@ from ..domain.models import (
     now_iso,
     unix_now,
 )
-from .base import DuplicateError, ReversedGrant, UnknownGrantError, net_revenue
+from .base import (
+    DuplicateError,
+    IdempotencyKeyReused,
+    ReversedGrant,
+    UnknownGrantError,
+    net_revenue,
+    same_request,
+)
 from .sqlite_schema import MIGRATIONS, RATE_LIMIT_SCHEMA
 from .sqlite_writer import SQLiteWriter
 
@@ -442,6 +449,9 @@ class SQLiteStore:
             if idempotency_key:
                 first = self._entry_by_ref(c, source_ref)
                 if first is not None:
+                    if not same_request(first, user_id=user_id, credit_type=credit_type,
+                                        delta=-amount, reason=reason):
+                        raise IdempotencyKeyReused(source_ref)
                     return DeductResult(True, first, self._balances(c, site_id, user_id), True)
             entry, balances = self._apply(
                 c, site_id=site_id, user_id=user_id, credit_type=credit_type, delta=-amount,
@@ -464,6 +474,10 @@ class SQLiteStore:
         def adjust(c: sqlite3.Connection) -> DeductResult:
             first = self._entry_by_ref(c, source_ref)
             if first is not None:
+                if first.site_id != site_id or not same_request(
+                        first, user_id=user_id, credit_type=credit_type, delta=delta,
+                        reason=reason):
+                    raise IdempotencyKeyReused(source_ref)
                 return DeductResult(True, first, self._balances(c, site_id, user_id), True)
             entry, balances = self._apply(
                 c, site_id=site_id, user_id=user_id, credit_type=credit_type, delta=delta,

@@ -159,3 +159,27 @@ async def test_reconcile_proves_every_balance_equals_its_ledger(service, site):
     report = response.json()
     assert report["ok"] is True and report["differences"] == []
     assert report["balances_checked"] == 3
+
+
+async def test_an_adjustment_id_reused_for_another_user_is_409_and_creates_nobody(service, site):
+    first = await adjust(service, site.site_id, user_id="1", adjustment_id="adj-user")
+    assert first.status_code == 200, first.text
+    entries = await service.store.list_ledger(site_id=site.site_id, limit=500)
+    response = await adjust(service, site.site_id, user_id="2", adjustment_id="adj-user")
+    assert_error(response, 409, "idempotency_key_reused")
+    assert await service.store.get_user(site.site_id, "2") is None
+    assert await service.store.list_ledger(site_id=site.site_id, limit=500) == entries
+
+
+async def test_an_adjustment_id_reused_with_another_body_is_409_and_writes_nothing(service, site):
+    first = await adjust(service, site.site_id, adjustment_id="adj-body")
+    assert first.status_code == 200, first.text
+    entries = await service.store.list_ledger(site_id=site.site_id, limit=500)
+    for change in ({"amount": 6}, {"amount": -5}, {"credit_type": "image"},
+                   {"reason": "Another reason"}):
+        response = await adjust(service, site.site_id, adjustment_id="adj-body", **change)
+        assert_error(response, 409, "idempotency_key_reused")
+    assert await service.store.list_ledger(site_id=site.site_id, limit=500) == entries
+    assert (await site.credits(1))["article_credits"] == 5 + 5
+    again = await adjust(service, site.site_id, adjustment_id="adj-body")
+    assert again.json()["status"] == "already_completed"

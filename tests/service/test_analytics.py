@@ -80,8 +80,9 @@ async def test_analytics_writes_no_credits(site):
 
 
 async def test_bad_analytics_are_400_and_store_nothing(site):
+    missing = {k: v for k, v in GENERATION.items() if k != "content_type"}
+    assert_error(await site.post("/analytics/generation", json=missing), 400, "invalid_request")
     bad_generations = [
-        {k: v for k, v in GENERATION.items() if k != "content_type"},
         {**GENERATION, "prompt": "x" * 2001},
         {**GENERATION, "result_length": -5},
         {**GENERATION, "result_length": "many"},

@@ -99,16 +99,18 @@ async def test_twenty_concurrent_verifies_and_webhooks_grant_once(world: StripeW
 
 
 async def test_price_tampering_is_rejected(world: StripeWorld):
+    who = {"user_id": 1, "user_email": "editor@example.com"}
     cheap = await world.site.post("/checkout/sessions", json={
-        "user_id": 1, "package_id": "article_pro", "credit_type": "article", "amount": 1,
+        **who, "package_id": "article_pro", "credit_type": "article", "amount": 1,
         "currency": "JPY"})
     wrong_type = await world.site.post("/checkout/sessions", json={
-        "user_id": 1, "package_id": "article_pro", "credit_type": "image", "amount": 3000,
+        **who, "package_id": "article_pro", "credit_type": "image", "amount": 3000,
         "currency": "JPY"})
     wrong_currency = await world.site.post("/checkout/sessions", json={
-        "user_id": 1, "package_id": "article_pro", "amount": 3000, "currency": "USD"})
+        **who, "package_id": "article_pro", "credit_type": "article", "amount": 3000,
+        "currency": "USD"})
     unknown = await world.site.post("/checkout/sessions", json={
-        "user_id": 1, "package_id": "article_mega"})
+        **who, "package_id": "article_mega", "credit_type": "article", "amount": 750})
 
     assert (cheap.status_code, cheap.json()["error"]) == (400, "amount_mismatch")
     assert (wrong_type.status_code, wrong_type.json()["error"]) == (400, "credit_type_mismatch")
@@ -191,7 +193,8 @@ async def test_checkout_without_stripe_answers_payment_not_configured(make_servi
     service = await make_service()
     site = await service.register()
     response = await site.post("/checkout/sessions", json={
-        "user_id": 1, "package_id": "article_starter", "amount": 750, "currency": "JPY"})
+        "user_id": 1, "user_email": "editor@example.com", "credit_type": "article",
+        "package_id": "article_starter", "amount": 750, "currency": "JPY"})
     assert (response.status_code, response.json()["error"]) == (500, "payment_not_configured")
 
 
@@ -200,7 +203,26 @@ async def test_stripe_unreachable_answers_502_retryable(make_service):
                                  stripe_api_base="http://127.0.0.1:9")
     site = await service.register()
     response = await site.post("/checkout/sessions", json={
-        "user_id": 1, "package_id": "article_starter"})
+        "user_id": 1, "user_email": "editor@example.com", "credit_type": "article",
+        "package_id": "article_starter", "amount": 750})
     assert response.status_code == 502
     assert response.json()["error"] == "stripe_unreachable"
     assert response.json()["retryable"] is True
+
+
+async def test_text_that_is_not_unicode_creates_no_stripe_object(world: StripeWorld):
+    """A lone surrogate or a non-UTF-8 header answers 400 before Stripe is called."""
+    body = ('{"user_id": 1, "user_email": "%s", "credit_type": "article",'
+            ' "package_id": "article_starter", "amount": 750, "currency": "JPY"}')
+    json_headers = {"Content-Type": "application/json"}
+    for path in ("/checkout/sessions", "/payments/create-intent"):
+        for email in ("\\ud800", "ed\\udfff@example.com"):
+            response = await world.site.post(path, content=(body % email).encode(),
+                                             headers=json_headers)
+            assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
+        response = await world.site.post(path, content=(body % "ed@example.com").encode(),
+                                         headers={**json_headers, "X-Instance-ID": b"\xff"})
+        assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
+    state = (await world.http.get(f"{world.fake.url}/_harness/state")).json()
+    assert (state["sessions"], state["intents"]) == (0, 0)
+    assert await world.service.store.get_user(world.site.site_id, "1") is None

@@ -88,7 +88,8 @@ async def test_one_sites_choice_does_not_change_another(service, site):
 
 
 async def test_put_provider_requires_a_provider(site):
-    assert_error(await site.put("/config/provider", json={}), 400, "validation_error")
+    body = assert_error(await site.put("/config/provider", json={}), 400, "invalid_request")
+    assert body["message"].startswith("Missing required fields: ")
 
 
 async def test_providers_lists_the_catalogue_without_keys(service, site):

@@ -179,8 +179,9 @@ async def test_bad_deductions_are_400_and_write_nothing(site):
     for missing in ("user_id", "credit_type", "amount"):
         body = deduction(user_id=9)
         body.pop(missing)
-        assert_error(await site.post("/users/deduct-credits", json=body), 400,
-                     "validation_error")
+        response = await site.post("/users/deduct-credits", json=body)
+        assert_error(response, 400, "invalid_request")
+        assert response.json()["message"] == f"Missing required fields: {missing}"
     assert await site.service.store.get_user(site.site_id, "9") is None
     assert await ledger(site) == []
     assert await site.service.store.list_webhook_deliveries(site.site_id) == []
@@ -239,9 +240,10 @@ async def test_an_unknown_user_has_no_transactions_and_is_not_created(site):
 
 
 async def test_bad_transaction_queries_are_400(site):
-    for params in ({"user_id": "1", "limit": "500"}, {"limit": "5"}):
-        assert_error(await site.get("/users/transactions", params=params), 400,
-                     "validation_error")
+    assert_error(await site.get("/users/transactions", params={"user_id": "1", "limit": "500"}),
+                 400, "validation_error")
+    assert_error(await site.get("/users/transactions", params={"limit": "5"}), 400,
+                 "invalid_request")
 
 
 async def test_an_idempotency_key_is_scoped_to_its_user(site):
@@ -254,3 +256,24 @@ async def test_an_idempotency_key_is_scoped_to_its_user(site):
     assert first.json()["transaction_id"] != other.json()["transaction_id"]
     assert (await site.credits(1))["article_credits"] == 4
     assert (await site.credits(2))["article_credits"] == 4
+
+
+async def test_an_idempotency_key_reused_for_another_request_is_409_and_writes_nothing(site):
+    key = {"Idempotency-Key": "generation-7"}
+    first = await site.post("/users/deduct-credits", headers=key, json=deduction(amount=2))
+    assert first.status_code == 200, first.text
+    entries = await ledger(site)
+    deliveries = [d.delivery_id
+                  for d in await site.service.store.list_webhook_deliveries(site.site_id)]
+    for change in ({"credit_type": "image"}, {"amount": 1}, {"amount": 3},
+                   {"credit_type": "rewrite", "amount": 2}):
+        response = await site.post("/users/deduct-credits", headers=key,
+                                   json=deduction(amount=2) | change)
+        assert_error(response, 409, "idempotency_key_reused")
+    assert await ledger(site) == entries
+    assert [d.delivery_id for d in await site.service.store.list_webhook_deliveries(
+        site.site_id)] == deliveries
+    assert await site.credits(1) == {**FREE, "article_credits": 3}
+    again = await site.post("/users/deduct-credits", headers=key, json=deduction(amount=2))
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    assert again.json()["transaction_id"] == first.json()["transaction_id"]

@@ -137,7 +137,6 @@ SCHEMA_VIOLATIONS = {
     "array": [],
     "string": "a string",
     "number": 42,
-    "missing-email": {"instance_id": "x", "site_url": "https://a.example"},
     "id-number": {"instance_id": 5, "site_url": "https://a.example",
                   "admin_email": "a@example.com"},
     "ftp-url": {"instance_id": "x", "site_url": "ftp://a.example",
@@ -159,10 +158,19 @@ async def test_schema_violations_are_400_validation_error(service):
     assert await service.store.list_sites() == []
 
 
-async def test_an_empty_required_body_is_400_validation_error(service):
+async def test_an_empty_required_body_names_every_missing_field(service):
     response = await service.http.post(f"{service.url}/api/v1/plugins/register", content=b"",
                                        headers={"Content-Type": "application/json"})
-    envelope(response, 400, "validation_error")
+    body = envelope(response, 400, "invalid_request")
+    assert body["message"] == "Missing required fields: instance_id, site_url, admin_email"
+
+
+async def test_a_missing_field_is_400_invalid_request_naming_it(service):
+    response = await service.http.post(f"{service.url}/api/v1/plugins/register", json={
+        "instance_id": "x", "site_url": "https://a.example"})
+    body = envelope(response, 400, "invalid_request")
+    assert body["message"] == "Missing required fields: admin_email"
+    assert await service.store.list_sites() == []
 
 
 async def test_the_message_names_the_offending_field(site):
@@ -172,8 +180,13 @@ async def test_the_message_names_the_offending_field(site):
     assert "amount" in body["message"]
 
 
+async def test_a_missing_query_parameter_is_400_invalid_request(site):
+    body = envelope(await site.get("/users/credits"), 400, "invalid_request")
+    assert body["message"] == "Missing required fields: user_id"
+
+
 async def test_bad_query_parameters_are_400_validation_error(site):
-    for query in ({}, {"user_id": "abc"}, {"user_id": "0"}, {"user_id": "-3"},
+    for query in ({"user_id": "abc"}, {"user_id": "0"}, {"user_id": "-3"},
                   {"user_id": "1" * 40}):
         response = await site.get("/users/credits", params=query)
         assert response.status_code == 400, query
@@ -332,13 +345,15 @@ def test_the_deduct_schema_accepts_a_user_id_as_a_string_and_extra_fields(contra
         {**DEDUCT, "user_id": "12", "instance_id": "abc", "plugin_version": "2.2.0"})
 
 
+CHECKOUT = {"user_id": 1, "user_email": "editor@example.com", "credit_type": "article",
+            "package_id": "article_starter", "amount": 750}
+
+
 @pytest.mark.parametrize(("operation", "body"), [
-    ("createCheckoutSession", {"user_id": 1, "package_id": "article_starter", "amount": 0}),
-    ("createCheckoutSession", {"user_id": 1, "package_id": "article_starter", "amount": -750}),
-    ("createCheckoutSession", {"user_id": 1, "package_id": "article_starter",
-                               "credit_type": "video"}),
-    ("createCheckoutSession", {"user_id": 1, "package_id": "article_starter",
-                               "amount": "750"}),
+    ("createCheckoutSession", {**CHECKOUT, "amount": 0}),
+    ("createCheckoutSession", {**CHECKOUT, "amount": -750}),
+    ("createCheckoutSession", {**CHECKOUT, "credit_type": "video"}),
+    ("createCheckoutSession", {**CHECKOUT, "amount": "750"}),
     ("createPaymentIntent", {"user_id": 1, "package_id": "image_starter",
                              "amount": 10 ** 12}),
     ("createPaymentIntent", {"user_id": 1, "package_id": "image_starter",
@@ -357,3 +372,97 @@ def test_money_schemas_reject_unknown_types_and_non_positive_or_wrong_typed_amou
     with pytest.raises(ApiError) as raised:
         contract.operations[operation].validate_body(body)
     assert raised.value.code == "validation_error"
+
+
+# ---------------------------------------------------------------- text that is not Unicode
+async def test_a_lone_surrogate_in_a_json_string_is_400_and_writes_nothing(service, site):
+    raw = (b'{"instance_id": "surrogate-site", "site_url": "https://a.example",'
+           b' "admin_email": "a@example.com", "site_title": "\\ud800"}')
+    response = await service.http.post(f"{service.url}/api/v1/plugins/register", content=raw,
+                                       headers={"Content-Type": "application/json"})
+    body = envelope(response, 400, "invalid_request")
+    assert "body.site_title" in body["message"]
+    assert await service.store.get_site_by_instance("surrogate-site") is None
+    for raw in (b'{"user_id": 7, "credit_type": "article", "amount": 1, "user_email": "\\udfff"}',
+                b'{"user_id": 7, "credit_type": "article", "amount": 1, "\\ud800": 1}',
+                b'{"user_id": 7, "generation_type": "article", "x": ["\\udbff\\u0041"]}'):
+        path = "/analytics/generation" if b"generation_type" in raw else "/users/deduct-credits"
+        response = await site.post(path, content=raw,
+                                   headers={"Content-Type": "application/json"})
+        envelope(response, 400, "invalid_request")
+    assert await service.store.get_user(site.site_id, "7") is None
+    # A surrogate pair is one character, and text.
+    response = await site.post("/users/deduct-credits", headers={
+        "Content-Type": "application/json"}, content=(
+        b'{"user_id": 3, "credit_type": "article", "amount": 1, "note": "\\ud83d\\ude00"}'))
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(("header", "value"), [
+    ("Authorization", b"Bearer \xff\xfe"), ("Authorization", b"Bearer rk_\xe9"),
+    ("X-Instance-ID", b"\xff"), ("X-Instance-ID", b"inst\xc3"),
+    ("Idempotency-Key", b"key-\x80"), ("User-Agent", b"WordPress/\xff")])
+async def test_a_header_that_is_not_utf8_is_400_on_every_kind_of_operation(
+        service, site, header, value):
+    calls = [
+        ("POST", "/users/deduct-credits", {**site.headers(), header: value},
+         {"user_id": 8, "credit_type": "article", "amount": 1}),
+        ("GET", "/users/credits?user_id=8", {**site.headers(), header: value}, None),
+        ("GET", "/auth/debug", {header: value}, None),
+        ("GET", "/health", {header: value}, None),
+        ("GET", "/admin/sites", {**service.admin_headers(), header: value}, None),
+        ("POST", "/plugins/register", {header: value},
+         {"instance_id": "hdr", "site_url": "https://a.example", "admin_email": "a@b.example"}),
+    ]
+    for method, path, headers, body in calls:
+        response = await service.http.request(method, f"{service.url}/api/v1{path}",
+                                              headers=headers, json=body)
+        envelope(response, 400, "invalid_request")
+        assert "header" in response.json()["message"]
+    assert await service.store.get_user(site.site_id, "8") is None
+    assert await service.store.get_site_by_instance("hdr") is None
+
+
+@pytest.mark.parametrize("query", [
+    "user_id=1&user_email=%ff", "user_id=1&user_email=%ed%a0%80", "user_id=%c3",
+    "user_id=1&%fe=1"])
+async def test_a_query_that_is_not_utf8_is_400_not_replaced(service, site, query):
+    response = await site.get(f"/users/credits?{query}")
+    envelope(response, 400, "invalid_request")
+    response = await service.http.get(f"{service.url}/api/v1/admin/sites?{query}",
+                                      headers=service.admin_headers())
+    envelope(response, 400, "invalid_request")
+    assert await service.store.get_user(site.site_id, "1") is None
+
+
+async def test_a_path_that_is_not_utf8_is_400(service, site):
+    for path in ("/admin/webhooks/%ff/retry", "/admin/webhooks/whd_%ed%a0%80/retry"):
+        response = await service.http.post(f"{service.url}/api/v1{path}",
+                                            headers=service.admin_headers())
+        assert envelope(response, 400, "invalid_request")["message"].startswith("path")
+    envelope(await site.get("/instances/%c3"), 400, "invalid_request")
+
+
+async def test_control_characters_in_an_email_are_400(site):
+    for email in ("a\x00b@example.com", "ed\n@example.com", "\x7f"):
+        response = await site.post("/users/deduct-credits", json={
+            "user_id": 5, "user_email": email, "credit_type": "article", "amount": 1})
+        envelope(response, 400, "validation_error")
+        response = await site.get("/users/credits", params={"user_id": "5", "user_email": email})
+        envelope(response, 400, "validation_error")
+    assert await site.service.store.get_user(site.site_id, "5") is None
+
+
+# ---------------------------------------------------------------- missing required fields
+async def test_checkout_without_the_seeds_fields_names_every_missing_one(site):
+    response = await site.post("/checkout/sessions",
+                               json={"user_id": 1, "package_id": "article_starter"})
+    body = envelope(response, 400, "invalid_request")
+    assert body["message"] == "Missing required fields: user_email, credit_type, amount"
+    response = await site.post("/checkout/sessions", json={})
+    body = envelope(response, 400, "invalid_request")
+    assert body["message"] == ("Missing required fields: user_id, user_email, credit_type, "
+                               "package_id, amount")
+    # Other schema errors keep their code when no field is missing.
+    response = await site.post("/checkout/sessions", json={**CHECKOUT, "amount": "750"})
+    assert "amount" in envelope(response, 400, "validation_error")["message"]

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from service.domain.models import Balances, WebhookAttempt
-from service.store import DuplicateError, Store, UnknownGrantError
+from service.store import DuplicateError, IdempotencyKeyReused, Store, UnknownGrantError
 
 from .builders import draft, new_intent, new_package, new_session, new_site, notify_plugin
 
@@ -227,6 +227,29 @@ async def test_deduct_with_an_idempotency_key_replays_the_first_result(
     assert await balance(store, site_id) == 2
 
 
+@pytest.mark.parametrize("change", [
+    {"credit_type": "image"}, {"amount": 5}, {"reason": "another"}])
+async def test_an_idempotency_key_reused_for_another_request_raises_and_writes_nothing(
+        store: Store, site_id: str, change: dict) -> None:
+    await funded(store, site_id, credits=10)
+    await store.grant_once(site_id, "42", "image", 10, "fund-image")
+    request = {"credit_type": "article", "amount": 4, "reason": "generation", **change}
+    first = await store.deduct(site_id, "42", "article", 4, idempotency_key="gen-1",
+                               reason="generation", notify=notify_plugin())
+    ledger = await store.list_ledger(site_id=site_id)
+    with pytest.raises(IdempotencyKeyReused):
+        await store.deduct(site_id, "42", request["credit_type"], request["amount"],
+                           idempotency_key="gen-1", reason=request["reason"],
+                           notify=notify_plugin())
+    assert await store.list_ledger(site_id=site_id) == ledger
+    assert len(await store.list_webhook_deliveries(site_id)) == 1
+    assert await balance(store, site_id) == 6
+    assert await balance(store, site_id, credit_type="image") == 10
+    again = await store.deduct(site_id, "42", "article", 4, idempotency_key="gen-1",
+                               reason="generation")
+    assert again.replayed and again.entry == first.entry
+
+
 async def test_deduct_enqueues_its_webhook_in_the_same_operation(
         store: Store, site_id: str) -> None:
     await funded(store, site_id, credits=5)
@@ -253,6 +276,23 @@ async def test_adjust_changes_the_balance_once_per_source_ref(store: Store, site
     assert down.ok
     assert down.entry is not None and down.entry.kind == "adjustment"
     assert await balance(store, site_id) == 3
+
+
+@pytest.mark.parametrize(("user_id", "credit_type", "delta", "reason"), [
+    ("43", "article", 5, "goodwill"), ("42", "image", 5, "goodwill"),
+    ("42", "article", 6, "goodwill"), ("42", "article", 5, "another")])
+async def test_adjust_reusing_a_source_ref_for_another_request_raises_and_writes_nothing(
+        store: Store, site_id: str, user_id: str, credit_type: str, delta: int,
+        reason: str) -> None:
+    await funded(store, site_id, credits=10)
+    up = await store.adjust(site_id, "42", "article", 5, "admin:9", reason="goodwill")
+    ledger = await store.list_ledger(site_id=site_id)
+    with pytest.raises(IdempotencyKeyReused):
+        await store.adjust(site_id, user_id, credit_type, delta, "admin:9", reason=reason)
+    assert await store.list_ledger(site_id=site_id) == ledger
+    assert await balance(store, site_id) == 15
+    assert await store.get_user(site_id, "43") is None
+    assert (await store.get_ledger_entry("admin:9")) == up.entry
 
 
 async def test_adjust_below_zero_is_refused(store: Store, site_id: str) -> None:
