@@ -19,6 +19,7 @@ from ..domain.models import (
     NotifyFn,
     Package,
     PaymentIntentRecord,
+    PurchaseCompletion,
     ReconcileReport,
     Site,
     User,
@@ -94,9 +95,12 @@ class Store(Protocol):
         reason: str | None = None,
         meta: dict[str, Any] | None = None,
         notify: NotifyFn | None = None,
+        purchase: PurchaseCompletion | None = None,
     ) -> MoneyResult:
         """Add `credits` once per `source_ref`, whatever the number of concurrent callers.
-        A repeat returns the first grant's entry with applied=False and enqueues nothing."""
+        A repeat returns the first grant's entry with applied=False and enqueues nothing.
+        With `purchase`, its record becomes `completed` (from any status, with the payment
+        intent id and completed_at it lacked) in the same transaction, on a repeat too."""
 
     async def deduct(
         self,
@@ -132,11 +136,17 @@ class Store(Protocol):
         credits: int,
         *,
         reason: str,
+        bucket: str = "refund",
+        version: int | None = None,
         notify: NotifyFn | None = None,
     ) -> MoneyResult:
-        """Reverse the grant `grant_ref` up to `credits` in total (a cumulative target, capped
-        at what was granted), so replays and out-of-order refund events reverse nothing twice.
-        May drive the balance negative. Raise UnknownGrantError if nothing was granted."""
+        """Set `bucket`'s cumulative target to `credits` (the grant's refunds, or one dispute),
+        unless the bucket holds a report with a higher `version` (None: `credits` itself, a
+        target that only grows). Then move the grant's reversed total to the sum of its
+        buckets' targets, capped at what was granted: a `reversal` entry when it grows, a
+        `restore` entry when it shrinks (a dispute won). Replays and reordered reports
+        converge. May drive the balance negative. Raise UnknownGrantError if nothing was
+        granted."""
 
     async def get_ledger_entry(self, source_ref: str) -> LedgerEntry | None: ...
 
@@ -175,6 +185,10 @@ class Store(Protocol):
     async def get_checkout_session_by_payment_intent(
         self, payment_intent_id: str
     ) -> CheckoutSession | None: ...
+
+    async def link_checkout_payment_intent(self, session_id: str,
+                                           payment_intent_id: str) -> bool:
+        """Record the session's payment intent if it has none yet; True when it was set."""
 
     async def transition_checkout_session(
         self, session_id: str, from_status: str, to_status: str, fields: dict[str, Any]
@@ -245,6 +259,28 @@ class Store(Protocol):
     async def stats(self) -> dict[str, Any]:
         """sites {total, active, disabled}, users, credits_sold/credits_spent per type,
         revenue per currency (completed sessions and intents), webhooks per status."""
+
+
+#: The bucket of reversals made before reversals had buckets (they were refunds or disputes
+#: that only ever grew).
+LEGACY_BUCKET = "refund"
+
+Targets = dict[str, tuple[int, int]]  # bucket -> (target credits, version)
+
+
+def next_targets(targets: Targets, bucket: str, credits: int, version: int | None) -> Targets:
+    """The buckets after one report: it replaces its bucket's target unless the bucket holds
+    a newer report (higher version). Version None is `credits`: a target that only grows."""
+    version = credits if version is None else version
+    current = targets.get(bucket)
+    if current is not None and current[1] > version:
+        return dict(targets)
+    return {**targets, bucket: (max(credits, 0), version)}
+
+
+def reversed_total(granted: int, targets: Targets) -> int:
+    """How much of a grant its buckets take back together: never more than was granted."""
+    return max(0, min(granted, sum(target for target, _ in targets.values())))
 
 
 def balances_from_rows(rows: list[tuple[str, int]]) -> Balances:
