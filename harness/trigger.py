@@ -19,7 +19,7 @@ from harness.state import load_running_harness
 class Trigger:
     """How the fake's control API produces one Stripe event, and which objects it applies to."""
 
-    target: str  # "session" or "intent"
+    target: str  # "session", "intent" or "dispute"
     action: str
     body: dict[str, Any]
     statuses: frozenset[str]  # the default target is the newest object in one of these
@@ -30,6 +30,7 @@ UNFINISHED_INTENT = frozenset(
     {"requires_payment_method", "requires_confirmation", "requires_action", "processing"}
 )
 PAID_INTENT = frozenset({"succeeded"})
+OPEN_DISPUTE = frozenset({"needs_response", "under_review"})
 
 TRIGGERS: dict[str, Trigger] = {
     "checkout.session.completed": Trigger("session", "complete", {"outcome": "paid"}, OPEN_SESSION),
@@ -40,20 +41,28 @@ TRIGGERS: dict[str, Trigger] = {
     "payment_intent.payment_failed": Trigger("intent", "fail", {}, UNFINISHED_INTENT),
     "charge.refunded": Trigger("intent", "refund", {}, PAID_INTENT),
     "charge.dispute.created": Trigger("intent", "dispute", {}, PAID_INTENT),
+    "charge.dispute.funds_withdrawn": Trigger("intent", "dispute", {}, PAID_INTENT),
+    # A won dispute sends funds_reinstated then closed; `charge.dispute.closed` closes it lost.
+    "charge.dispute.funds_reinstated": Trigger("dispute", "close", {"outcome": "won"}, OPEN_DISPUTE),
+    "charge.dispute.closed": Trigger("dispute", "close", {"outcome": "lost"}, OPEN_DISPUTE),
 }
 
+PATHS = {"session": "checkout/sessions", "intent": "payment_intents", "dispute": "disputes"}
+KINDS = {"session": "Checkout Session", "intent": "PaymentIntent", "dispute": "Dispute"}
 
-async def _newest_target(harness: RunningHarness, trigger: Trigger) -> str:
-    """The newest session or intent the event applies to (e.g. an open session to expire)."""
-    path = "checkout/sessions" if trigger.target == "session" else "payment_intents"
-    listed = (await harness.stripe_api("find target", f"{path}?limit=100")).get("data") or []
+
+async def _newest_target(harness: RunningHarness, trigger: Trigger, query: str = "") -> str:
+    """The newest session, intent or dispute the event applies to (e.g. an open session to
+    expire)."""
+    path = f"{PATHS[trigger.target]}?limit=100{query}"
+    listed = (await harness.stripe_api("find target", path)).get("data") or []
     for item in listed:
         if item.get("status") in trigger.statuses:
             return str(item["id"])
-    kind = "Checkout Session" if trigger.target == "session" else "PaymentIntent"
     wanted = " or ".join(sorted(trigger.statuses))
+    hint = "--intent" if trigger.target == "dispute" else f"--{trigger.target}"
     raise HarnessError(
-        "find target", f"no {kind} with status {wanted}; name one with --{trigger.target}"
+        "find target", f"no {KINDS[trigger.target]} with status {wanted}; name one with {hint}"
     )
 
 
@@ -64,6 +73,12 @@ async def _trigger(harness: RunningHarness, args: argparse.Namespace) -> None:
             raise HarnessError("arguments", f"{args.event} needs --session, not --intent")
         target = args.session or await _newest_target(harness, trigger)
         path = f"checkout/sessions/{target}/{trigger.action}"
+    elif trigger.target == "dispute":
+        if args.session:
+            raise HarnessError("arguments", f"{args.event} needs --intent, not --session")
+        query = f"&payment_intent={args.intent}" if args.intent else ""
+        target = await _newest_target(harness, trigger, query)
+        path = f"disputes/{target}/{trigger.action}"
     else:
         target = args.intent
         if not target and args.session:
