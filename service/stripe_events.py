@@ -172,17 +172,22 @@ async def _ensure_granted(services: Any, purchase: Purchase) -> None:
 
 
 async def _set_reversal(services: Any, obj: dict[str, Any], taken: int, total: int | None,
-                        *, bucket: str, version: int | None, reason: str) -> str:
+                        *, bucket: str, version: int | None, reason: str,
+                        round_up: bool = False) -> str:
     """Set one bucket's share (money `taken` of `total`, by default the price we recorded)
-    of the credits a payment bought."""
+    of the credits a payment bought, rounded down (refunds) or up (disputes): a charge
+    refunded in part and disputed for the rest then takes back every credit."""
     purchase = await _purchase_of(services, obj)
     if purchase is None:
         return "ignored"
     await _ensure_granted(services, purchase)
     record = purchase.record
     total = record.amount if total is None else total
-    credits = record.credits if total <= 0 else min(record.credits,
-                                                    record.credits * taken // total)
+    if total <= 0:
+        credits = record.credits
+    else:
+        share = -(-record.credits * taken // total) if round_up else record.credits * taken // total
+        credits = min(record.credits, share)
     result = await services.store.reverse(
         purchase.ref, credits, reason=reason, bucket=bucket, version=version,
         notify=await purchases.credits_notice(services, purchase.site, record.user_id,
@@ -209,7 +214,7 @@ async def _dispute(services: Any, obj: dict[str, Any], reverses: bool, closed: b
     return await _set_reversal(
         services, obj, disputed, None, bucket=f"dispute:{obj.get('id')}",
         version=CLOSED_REPORT if closed else OPEN_REPORT,
-        reason="dispute" if reverses else "dispute_won")
+        reason="dispute" if reverses else "dispute_won", round_up=True)
 
 
 async def _dispute_changed(services: Any, obj: dict[str, Any]) -> str:
