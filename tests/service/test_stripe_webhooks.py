@@ -277,3 +277,27 @@ async def test_a_late_completed_event_completes_an_expired_session_so_its_refund
     refunds = [d["status_code"] for d in world.fake.deliveries if d["type"] == "charge.refunded"]
     assert refunds == [200]
     assert (await world.site.credits())["article_credits"] == 5
+
+
+async def test_a_refund_stripe_does_not_report_paid_yet_is_refused_and_left_unrecorded(
+        world: StripeWorld):
+    session_id = await world.checkout()
+    assert await world.service.store.link_checkout_payment_intent(session_id, "pi_not_paid")
+    event = {"id": "evt_refund_unpaid", "object": "event", "type": "charge.refunded",
+             "data": {"object": {"id": "ch_y", "object": "charge", "payment_intent": "pi_not_paid",
+                                 "amount": 750, "amount_refunded": 750, "metadata": {}}}}
+
+    response = await post_event(world, event, signed(json.dumps(event).encode()))
+
+    assert (response.status_code, response.json()["error"]) == (409, "grant_pending")
+    assert not await world.service.store.stripe_event_seen("evt_refund_unpaid")
+    assert await world.purchases("checkout:") == []
+
+
+async def test_a_dispute_of_a_foreign_payment_is_ignored(world: StripeWorld):
+    event = {"id": "evt_foreign_dispute", "object": "event", "type": "charge.dispute.created",
+             "data": {"object": {"id": "dp_x", "object": "dispute", "amount": 1000,
+                                 "charge": "ch_x", "payment_intent": "pi_other",
+                                 "metadata": {}, "status": "needs_response"}}}
+    response = await post_event(world, event, signed(json.dumps(event).encode()))
+    assert (response.status_code, response.json()["outcome"]) == (200, "ignored")
