@@ -160,7 +160,7 @@ async def play(world: World, kind: str, history: History, order: tuple[str, ...]
                "funds_withdrawn": of("charge.dispute.funds_withdrawn"),
                "funds_reinstated": of("charge.dispute.funds_reinstated"),
                "dispute_closed": of("charge.dispute.closed")}
-    stepped = [e["id"] for es in by_step.values() for e in es]
+    stepped = [e["id"] for step in order if step != "plugin" for e in by_step[step]]
     queue: list[Callable[[], Awaitable[Any]]] = []
     for step in order:
         if step == "plugin":
