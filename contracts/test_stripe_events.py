@@ -65,7 +65,8 @@ def test_expected_fixtures_are_recorded():
         "checkout.session.completed", "checkout.session.async_payment_succeeded",
         "checkout.session.async_payment_failed", "checkout.session.expired",
         "payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded",
-        "charge.dispute.created"}
+        "charge.dispute.created", "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated", "charge.dispute.closed"}
 
 
 def test_signature_matches_the_stripe_sdk():
@@ -211,7 +212,7 @@ async def test_charge_refunded_reverses_the_refunded_share(stripe_world):
     assert await stripe_world.send(full) == "reversed"
     assert await stripe_world.send(partial) == "duplicate"
     late_partial = await stripe_world.event("charge.refunded.partial", **ids)
-    assert await stripe_world.send(late_partial) == "already_reversed"  # older, smaller total
+    assert await stripe_world.send(late_partial) == "unchanged"  # older, smaller total
 
     reversals = await stripe_world.ledger("reversal")
     assert sorted(e.delta for e in reversals) == [-6, -4]
@@ -226,26 +227,64 @@ async def test_charge_dispute_created_reverses_the_whole_purchase(stripe_world):
 
     assert await stripe_world.send(dispute) == "reversed"
     assert await stripe_world.send(
-        await stripe_world.event("charge.dispute.created", **ids)) == "already_reversed"
+        await stripe_world.event("charge.dispute.created", **ids)) == "unchanged"
 
     [reversal] = await stripe_world.ledger("reversal")
     assert (reversal.delta, reversal.reason) == (-10, "dispute")
     assert await stripe_world.credits() == FREE
 
 
-async def test_refund_before_the_grant_is_retried_by_stripe_and_then_reverses_it(stripe_world):
+async def test_refund_before_the_grant_grants_then_reverses_it(stripe_world):
     session_id = await stripe_world.checkout("article_starter")
     ids = await stripe_world.pay(session_id)
     refunded = await stripe_world.event("charge.refunded.full", **ids)
-    body = event_body(refunded)
 
-    early = await stripe_world.post(body, signature_header(body))
-    await stripe_world.send(await stripe_world.event("checkout.session.completed", **ids))
-    retried = await stripe_world.send(refunded)
+    assert await stripe_world.send(refunded) == "reversed"
+    assert await stripe_world.send(
+        await stripe_world.event("checkout.session.completed", **ids)) == "already_granted"
 
-    assert (early.status_code, early.json()["error"]) == (409, "grant_pending")
-    assert retried == "reversed"
     assert await stripe_world.credits() == FREE
+    assert len(await stripe_world.ledger("purchase")) == 1
+    assert await stripe_world.session_status(session_id) == "completed"
+
+
+async def test_dispute_before_the_grant_is_applied_not_dropped(stripe_world):
+    """The Dispute carries no metadata: it is ours by its payment intent, which Stripe's
+    Checkout Session list resolves before the completed event ever arrived."""
+    session_id = await stripe_world.checkout("article_starter")
+    ids = await stripe_world.pay(session_id)
+    disputed = await stripe_world.event("charge.dispute.created", **ids)
+
+    assert await stripe_world.send(disputed) == "reversed"
+    assert await stripe_world.send(
+        await stripe_world.event("checkout.session.completed", **ids)) == "already_granted"
+
+    assert await stripe_world.credits() == FREE
+    [reversal] = await stripe_world.ledger("reversal")
+    assert (reversal.delta, reversal.parent_ref) == (-10, f"checkout:{session_id}")
+
+
+@pytest.mark.parametrize("closing, credits, restores", [
+    (["charge.dispute.funds_reinstated", "charge.dispute.closed.won"], 15, 1),
+    (["charge.dispute.closed.won", "charge.dispute.funds_reinstated"], 15, 1),
+    (["charge.dispute.closed.lost"], 5, 0),
+])
+async def test_a_closed_dispute_restores_when_won_and_keeps_the_reversal_when_lost(
+        stripe_world, closing, credits, restores):
+    ids = await _granted_checkout(stripe_world)
+    opened = [await stripe_world.event(n, **ids)
+              for n in ("charge.dispute.created", "charge.dispute.funds_withdrawn")]
+    closed = [await stripe_world.event(n, **ids) for n in closing]
+
+    outcomes = [await stripe_world.send(e) for e in [*opened, *closed]]
+    late = await stripe_world.send(await stripe_world.event("charge.dispute.created", **ids))
+
+    assert outcomes == ["reversed", "unchanged", *(["restored", "unchanged"][:len(closing)]
+                                                   if restores else ["unchanged"])]
+    assert late == "unchanged", "a report of the open dispute never undoes its outcome"
+    assert (await stripe_world.credits())["article_credits"] == credits
+    assert len(await stripe_world.ledger("restore")) == restores
+    assert (await stripe_world.store.reconcile()).ok
 
 
 # -- what the service does not handle ----------------------------------------------------------

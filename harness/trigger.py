@@ -20,7 +20,7 @@ from harness.state import load_running_harness
 class Trigger:
     """How the fake's control API produces one Stripe event, and which objects it applies to."""
 
-    target: str  # "session" or "intent"
+    target: str  # "session", "intent" or "dispute"
     action: str
     body: dict[str, Any]
     statuses: frozenset[str]  # the default target is the newest object in one of these
@@ -31,6 +31,7 @@ UNFINISHED_INTENT = frozenset(
     {"requires_payment_method", "requires_confirmation", "requires_action", "processing"}
 )
 PAID_INTENT = frozenset({"succeeded"})
+OPEN_DISPUTE = frozenset({"needs_response", "under_review"})
 
 TRIGGERS: dict[str, Trigger] = {
     "checkout.session.completed": Trigger("session", "complete", {"outcome": "paid"}, OPEN_SESSION),
@@ -41,17 +42,25 @@ TRIGGERS: dict[str, Trigger] = {
     "payment_intent.payment_failed": Trigger("intent", "fail", {}, UNFINISHED_INTENT),
     "charge.refunded": Trigger("intent", "refund", {}, PAID_INTENT),
     "charge.dispute.created": Trigger("intent", "dispute", {}, PAID_INTENT),
+    "charge.dispute.funds_withdrawn": Trigger("intent", "dispute", {}, PAID_INTENT),
+    # A won dispute sends funds_reinstated then closed; `charge.dispute.closed` closes it lost.
+    "charge.dispute.funds_reinstated": Trigger("dispute", "close", {"outcome": "won"}, OPEN_DISPUTE),
+    "charge.dispute.closed": Trigger("dispute", "close", {"outcome": "lost"}, OPEN_DISPUTE),
 }
 
+PATHS = {"session": "checkout/sessions", "intent": "payment_intents", "dispute": "disputes"}
+KINDS = {"session": "Checkout Session", "intent": "PaymentIntent", "dispute": "Dispute"}
 
 FIXTURE_PACKAGE = "article_starter"
 FIXTURE_USER = {"user_id": 1, "user_email": "editor@example.com"}
 
 
-async def _newest_target(harness: RunningHarness, trigger: Trigger) -> str | None:
-    """The newest session or intent the event applies to (e.g. an open session to expire)."""
-    path = "checkout/sessions" if trigger.target == "session" else "payment_intents"
-    listed = (await harness.stripe_api("find target", f"{path}?limit=100")).get("data") or []
+async def _newest_target(harness: RunningHarness, trigger: Trigger,
+                         query: str = "") -> str | None:
+    """The newest session, intent or dispute the event applies to (e.g. an open session to
+    expire), or None."""
+    path = f"{PATHS[trigger.target]}?limit=100{query}"
+    listed = (await harness.stripe_api("find target", path)).get("data") or []
     for item in listed:
         if item.get("status") in trigger.statuses:
             return str(item["id"])
@@ -83,14 +92,23 @@ async def _create_target(harness: RunningHarness, trigger: Trigger) -> str:
         raise service_refused(step, status, body)
     if trigger.statuses == PAID_INTENT:
         await harness.stripe_control(step, f"payment_intents/{created}/succeed", {})
-    kind = "Checkout Session" if trigger.target == "session" else "PaymentIntent"
-    report(step, f"{kind} {created} for {FIXTURE_PACKAGE}")
+    report(step, f"{KINDS[trigger.target]} {created} for {FIXTURE_PACKAGE}")
     note(created=str(created))
     return str(created)
 
 
 async def _target(harness: RunningHarness, trigger: Trigger) -> str:
     return await _newest_target(harness, trigger) or await _create_target(harness, trigger)
+
+
+async def _open_dispute(harness: RunningHarness, trigger: Trigger, query: str) -> str:
+    """The newest dispute the event applies to; disputes are opened, not created here."""
+    found = await _newest_target(harness, trigger, query)
+    if found is None:
+        wanted = " or ".join(sorted(trigger.statuses))
+        raise HarnessError("find target", f"no Dispute with status {wanted}; open one with "
+                           "`rakubun-harness trigger charge.dispute.created` or name --intent")
+    return found
 
 
 async def _trigger(harness: RunningHarness, args: argparse.Namespace) -> None:
@@ -100,6 +118,12 @@ async def _trigger(harness: RunningHarness, args: argparse.Namespace) -> None:
             raise HarnessError("arguments", f"{args.event} needs --session, not --intent")
         target = args.session or await _target(harness, trigger)
         path = f"checkout/sessions/{target}/{trigger.action}"
+    elif trigger.target == "dispute":
+        if args.session:
+            raise HarnessError("arguments", f"{args.event} needs --intent, not --session")
+        query = f"&payment_intent={args.intent}" if args.intent else ""
+        target = await _open_dispute(harness, trigger, query)
+        path = f"disputes/{target}/{trigger.action}"
     else:
         target = args.intent
         if not target and args.session:

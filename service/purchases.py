@@ -23,9 +23,9 @@ from .domain.models import (
     NotifyFn,
     Package,
     PaymentIntentRecord,
+    PurchaseCompletion,
     Site,
     iso_from_unix,
-    now_iso,
 )
 from .domain.pricing import PricingError, check_purchase_request, stripe_amount
 from .errors import ApiError
@@ -125,6 +125,10 @@ async def verify_checkout_session(services: Any, site: Site, session_id: str) ->
     if first is not None:
         return await _already(services, first)
     stripe_session = await _stripe_session(services, session_id)
+    if isinstance(stripe_session.get("payment_intent"), str):
+        # Learnt now, so a refund or dispute of this payment finds its purchase.
+        await services.store.link_checkout_payment_intent(session_id,
+                                                          stripe_session["payment_intent"])
     if stripe_session.get("payment_status") not in ("paid", "no_payment_required"):
         if stripe_session.get("status") == "expired":
             await services.store.transition_checkout_session(session_id, "pending", "expired", {})
@@ -153,8 +157,9 @@ async def checkout_session_status(services: Any, site: Site, session_id: str) ->
 
 async def _grant_purchase(services: Any, site: Site,
                           record: CheckoutSession | PaymentIntentRecord, ref: str,
-                          identity: dict[str, str]) -> MoneyResult:
-    """Grant a purchase record's frozen terms once under `ref`, notifying the plugin."""
+                          identity: dict[str, str], purchase: PurchaseCompletion) -> MoneyResult:
+    """Grant a purchase record's frozen terms once under `ref`, notifying the plugin; the
+    record becomes `completed` in the same transaction."""
     result = await services.store.grant_once(
         record.site_id, record.user_id, record.credit_type, record.credits, ref,
         kind="purchase", reason=ref.split(":", 1)[0],
@@ -162,7 +167,8 @@ async def _grant_purchase(services: Any, site: Site,
               "currency": record.currency},
         notify=await credits_notice(
             services, site, record.user_id, record.user_email, "purchase",
-            {"credits_added": record.credits, "package_id": record.package_id, **identity}))
+            {"credits_added": record.credits, "package_id": record.package_id, **identity}),
+        purchase=purchase)
     if result.applied:
         services.dispatcher.wake()
     return result
@@ -170,15 +176,12 @@ async def _grant_purchase(services: Any, site: Site,
 
 async def grant_checkout(services: Any, site: Site, record: CheckoutSession,
                          payment_intent_id: Any) -> MoneyResult:
-    """Grant a paid session once; then mark it completed (compare-and-set)."""
-    result = await _grant_purchase(services, site, record, checkout_ref(record.session_id),
-                                   {"session_id": record.session_id})
-    fields = {"completed_at": now_iso()}
-    if isinstance(payment_intent_id, str):
-        fields["payment_intent_id"] = payment_intent_id
-    await services.store.transition_checkout_session(record.session_id, "pending", "completed",
-                                                     fields)
-    return result
+    """Grant a paid session once and mark it completed (whatever its status, even expired)
+    with its payment intent, together."""
+    intent = payment_intent_id if isinstance(payment_intent_id, str) else None
+    return await _grant_purchase(services, site, record, checkout_ref(record.session_id),
+                                 {"session_id": record.session_id},
+                                 PurchaseCompletion("checkout", record.session_id, intent))
 
 
 async def credits_notice(services: Any, site: Site, user_id: str, email: str | None,
@@ -256,10 +259,7 @@ async def confirm_payment(services: Any, site: Site, body: dict[str, Any]) -> di
 
 
 async def grant_intent(services: Any, site: Site, record: PaymentIntentRecord) -> MoneyResult:
-    """Grant a succeeded direct payment once; then mark it completed (compare-and-set)."""
-    result = await _grant_purchase(services, site, record,
-                                   intent_ref(record.payment_intent_id),
-                                   {"payment_intent_id": record.payment_intent_id})
-    await services.store.transition_payment_intent(record.payment_intent_id, "pending",
-                                                   "completed", {"completed_at": now_iso()})
-    return result
+    """Grant a succeeded direct payment once and mark it completed, together."""
+    return await _grant_purchase(services, site, record, intent_ref(record.payment_intent_id),
+                                 {"payment_intent_id": record.payment_intent_id},
+                                 PurchaseCompletion("intent", record.payment_intent_id))

@@ -1,21 +1,48 @@
 """Stripe's signed events: each type's effect on our records, deduplicated by event id.
 
 The signature has been verified before anything here runs. Handling is idempotent on its
-own (grants and reversals are exactly-once by reference), so an event processed twice
-concurrently is harmless; the processed-event table only saves work on Stripe's retries.
+own (grants are exactly-once by reference, reversals are cumulative targets), so an event
+processed twice concurrently is harmless; the processed-event table only saves work on
+Stripe's retries. An event is recorded only after it was applied: one that cannot be
+applied yet raises (409 `grant_pending`, or 502 when Stripe cannot be asked), so Stripe
+delivers it again.
+
+Money events (refunds, disputes) find our purchase by the ids Stripe puts on them: the
+payment intent (or the charge's payment intent), never `metadata`, which a Dispute lacks.
+A checkout session's payment intent is stored as soon as we learn it; for one we have not
+learnt yet, Stripe is asked which Checkout Session carries it.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from . import purchases
-from .domain.models import PaymentIntentRecord
+from .domain.models import CheckoutSession, PaymentIntentRecord, Site
 from .errors import ApiError
-from .store import UnknownGrantError
 
 log = logging.getLogger("rakubun.stripe")
+
+PAID = ("paid", "no_payment_required")
+
+#: What a dispute's status means for the credits it bought: True takes the disputed share
+#: back (Stripe withdrew the funds), False leaves it with the buyer. Inquiries (`warning_*`)
+#: move no funds; `won` reinstates them; `lost` keeps them withdrawn.
+DISPUTE_REVERSES = {
+    "warning_needs_response": False,
+    "warning_under_review": False,
+    "warning_closed": False,
+    "needs_response": True,
+    "under_review": True,
+    "won": False,
+    "lost": True,
+    "prevented": False,
+}
+#: Statuses after which a dispute never changes: their report outranks any earlier one.
+DISPUTE_CLOSED = frozenset({"warning_closed", "won", "lost", "prevented"})
+OPEN_REPORT, CLOSED_REPORT = 1, 2
 
 
 async def handle_event(services: Any, event: dict[str, Any]) -> str:
@@ -31,16 +58,21 @@ async def handle_event(services: Any, event: dict[str, Any]) -> str:
     return outcome
 
 
+# --------------------------------------------------------------------------- payments
 async def _session_paid(services: Any, obj: dict[str, Any]) -> str:
     record = await services.store.get_checkout_session(str(obj.get("id")))
     if record is None:
         return "ignored"
-    if obj.get("payment_status") not in ("paid", "no_payment_required"):
+    payment_intent_id = _id(obj.get("payment_intent"))
+    if obj.get("payment_status") not in PAID:
+        if payment_intent_id:
+            await services.store.link_checkout_payment_intent(record.session_id,
+                                                              payment_intent_id)
         return "awaiting_payment"
     site = await services.store.get_site(record.site_id)
     if site is None:
         return "ignored"
-    result = await purchases.grant_checkout(services, site, record, obj.get("payment_intent"))
+    result = await purchases.grant_checkout(services, site, record, payment_intent_id)
     return "granted" if result.applied else "already_granted"
 
 
@@ -71,81 +103,144 @@ async def _intent_failed(services: Any, obj: dict[str, Any]) -> str:
     return "ignored" if record is None else "payment_failed"
 
 
-async def _grant_of(services: Any, payment_intent_id: str | None) -> tuple[str, Any] | None:
-    """The grant reference and record bought by a payment intent (direct or via checkout)."""
-    if not payment_intent_id:
-        return None
-    intent = await services.store.get_payment_intent(payment_intent_id)
-    if intent is not None:
-        return purchases.intent_ref(payment_intent_id), intent
-    session = await services.store.get_checkout_session_by_payment_intent(payment_intent_id)
-    if session is not None:
-        return purchases.checkout_ref(session.session_id), session
-    return None
+# --------------------------------------------------------------------------- money back
+@dataclass(frozen=True)
+class Purchase:
+    """One of our purchases, as a money event about it resolves to."""
+
+    ref: str
+    record: CheckoutSession | PaymentIntentRecord
+    site: Site
 
 
-async def _reverse(services: Any, obj: dict[str, Any], share: tuple[int, int],
-                   reason: str) -> str:
-    """Reverse the refunded (or disputed) share of the credits a payment bought."""
+async def _purchase_of(services: Any, obj: dict[str, Any]) -> Purchase | None:
+    """Our purchase a charge, refund or dispute is about, by its payment intent; None when
+    the payment is not ours."""
     payment_intent_id = _id(obj.get("payment_intent"))
-    found = await _grant_of(services, payment_intent_id)
+    charge_id = _id(obj.get("charge"))
+    if payment_intent_id is None and charge_id:
+        charge = await services.stripe.retrieve_charge(charge_id)
+        payment_intent_id = _id(charge.get("payment_intent"))
+    if payment_intent_id is None:
+        return None
+    store = services.store
+    record: CheckoutSession | PaymentIntentRecord | None
+    record = await store.get_payment_intent(payment_intent_id)
+    if record is not None:
+        ref = purchases.intent_ref(payment_intent_id)
+    else:
+        record = await store.get_checkout_session_by_payment_intent(payment_intent_id)
+        if record is None:
+            record = await _session_learnt_from_stripe(services, payment_intent_id)
+        if record is None:
+            return None
+        ref = purchases.checkout_ref(record.session_id)
+    site = await store.get_site(record.site_id)
+    return None if site is None else Purchase(ref, record, site)
+
+
+async def _session_learnt_from_stripe(services: Any, payment_intent_id: str
+                                      ) -> CheckoutSession | None:
+    """Ask Stripe which Checkout Session carries the payment intent; if it is one of ours,
+    store the link (the completed event that would have told us may not have come yet)."""
+    found = await services.stripe.find_checkout_session(payment_intent_id)
     if found is None:
-        await _retry_if_ours(services, obj)
-        return "ignored"
-    ref, record = found
-    site = await services.store.get_site(record.site_id)
-    if site is None:
-        return "ignored"
-    if await services.store.get_ledger_entry(ref) is None:
-        if not isinstance(record, PaymentIntentRecord):
-            await _retry_if_ours(services, obj, known=True)
-        # A refunded charge proves the direct payment succeeded: grant it, then reverse.
-        await purchases.grant_intent(services, site, record)
-    refunded, total = share
-    credits = record.credits if total <= 0 else (record.credits * refunded) // total
-    # The money given back so far, for the admin stats' net revenue.
-    returned = record.amount if total <= 0 else (record.amount * refunded) // total
-    try:
-        result = await services.store.reverse(
-            ref, credits, reason=reason,
-            notify=await purchases.credits_notice(services, site, record.user_id,
-                                                  record.user_email, reason),
-            meta={"amount_reversed": returned})
-    except UnknownGrantError:
-        await _retry_if_ours(services, obj, known=True)
-        raise
-    if result.applied:
-        services.dispatcher.wake()
-        return "reversed"
-    return "already_reversed"
+        return None
+    record = await services.store.get_checkout_session(str(found.get("id")))
+    if record is None:
+        return None
+    await services.store.link_checkout_payment_intent(record.session_id, payment_intent_id)
+    return await services.store.get_checkout_session(record.session_id)
 
 
-async def _retry_if_ours(services: Any, obj: dict[str, Any], *, known: bool = False) -> None:
-    """A refund that overtook the grant of one of our payments (Stripe does not promise
-    order): answer 409 so Stripe delivers it again after the grant, instead of recording it
-    as done and leaving the refunded credits with the user. Foreign payments are ignored."""
-    site_id = (obj.get("metadata") or {}).get("site_id")
-    if known or (site_id and await services.store.get_site(str(site_id)) is not None):
+async def _ensure_granted(services: Any, purchase: Purchase) -> None:
+    """A refund or dispute proves the payment succeeded: grant it first if no event or call
+    did yet, so the money coming back is taken from credits the buyer holds."""
+    if await services.store.get_ledger_entry(purchase.ref) is not None:
+        return
+    record = purchase.record
+    if isinstance(record, PaymentIntentRecord):
+        await purchases.grant_intent(services, purchase.site, record)
+        return
+    stripe_session = await services.stripe.retrieve_checkout_session(record.session_id)
+    if stripe_session.get("payment_status") not in PAID:
         raise ApiError(409, "grant_pending",
                        "This payment has not been granted yet; Stripe will deliver the event "
                        "again", retryable=True)
+    await purchases.grant_checkout(services, purchase.site, record,
+                                   _id(stripe_session.get("payment_intent")))
+
+
+async def _set_reversal(services: Any, obj: dict[str, Any], taken: int, total: int | None,
+                        *, bucket: str, version: int | None, reason: str,
+                        round_up: bool = False) -> str:
+    """Set one bucket's share (money `taken` of `total`, by default the price we recorded)
+    of the credits a payment bought, rounded down (refunds) or up (disputes): a charge
+    refunded in part and disputed for the rest then takes back every credit."""
+    purchase = await _purchase_of(services, obj)
+    if purchase is None:
+        return "ignored"
+    await _ensure_granted(services, purchase)
+    record = purchase.record
+    total = record.amount if total is None else total
+    if total <= 0:
+        credits = record.credits
+    else:
+        share = -(-record.credits * taken // total) if round_up else record.credits * taken // total
+        credits = min(record.credits, share)
+    # This bucket's money given back, for the admin stats' net revenue.
+    returned = record.amount if total <= 0 else min(record.amount, record.amount * taken // total)
+    result = await services.store.reverse(
+        purchase.ref, credits, reason=reason, bucket=bucket, version=version,
+        notify=await purchases.credits_notice(services, purchase.site, record.user_id,
+                                              record.user_email, reason),
+        meta={"amount_reversed": returned})
+    if not result.applied:
+        return "unchanged"  # a replay, or a report older than what the buckets hold
+    services.dispatcher.wake()
+    assert result.entry is not None
+    return "reversed" if result.entry.delta < 0 else "restored"
 
 
 async def _charge_refunded(services: Any, obj: dict[str, Any]) -> str:
     amount = int(obj.get("amount") or 0)
     refunded = int(obj.get("amount_refunded") or 0)
-    return await _reverse(services, obj, (refunded, amount), "refund")
+    # amount_refunded only grows, so the target may only grow (version None).
+    return await _set_reversal(services, obj, refunded, amount, bucket="refund",
+                               version=None, reason="refund")
 
 
-async def _dispute_created(services: Any, obj: dict[str, Any]) -> str:
-    return await _reverse(services, obj, (1, 1), "dispute")
+async def _dispute(services: Any, obj: dict[str, Any], reverses: bool, closed: bool) -> str:
+    """Set a dispute's bucket: its share when the funds are withdrawn, 0 when they are not
+    (or were reinstated). A closed dispute's report outranks any report of it still open."""
+    disputed = int(obj.get("amount") or 0) if reverses else 0
+    return await _set_reversal(
+        services, obj, disputed, None, bucket=f"dispute:{obj.get('id')}",
+        version=CLOSED_REPORT if closed else OPEN_REPORT,
+        reason="dispute" if reverses else "dispute_won", round_up=True)
+
+
+async def _dispute_changed(services: Any, obj: dict[str, Any]) -> str:
+    """created, updated, closed: the dispute's status says where its funds are."""
+    status = str(obj.get("status"))
+    if status not in DISPUTE_REVERSES:
+        return "ignored"
+    return await _dispute(services, obj, DISPUTE_REVERSES[status], status in DISPUTE_CLOSED)
+
+
+async def _dispute_funds_withdrawn(services: Any, obj: dict[str, Any]) -> str:
+    return await _dispute(services, obj, True, obj.get("status") in DISPUTE_CLOSED)
+
+
+async def _dispute_funds_reinstated(services: Any, obj: dict[str, Any]) -> str:
+    return await _dispute(services, obj, False, True)
 
 
 def _id(value: Any) -> str | None:
     """Stripe sends a related object as its id, or expanded as an object with an id."""
     if isinstance(value, dict):
-        return value.get("id")
-    return value if isinstance(value, str) else None
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
 
 
 HANDLERS = {
@@ -156,5 +251,9 @@ HANDLERS = {
     "payment_intent.succeeded": _intent_succeeded,
     "payment_intent.payment_failed": _intent_failed,
     "charge.refunded": _charge_refunded,
-    "charge.dispute.created": _dispute_created,
+    "charge.dispute.created": _dispute_changed,
+    "charge.dispute.updated": _dispute_changed,
+    "charge.dispute.closed": _dispute_changed,
+    "charge.dispute.funds_withdrawn": _dispute_funds_withdrawn,
+    "charge.dispute.funds_reinstated": _dispute_funds_reinstated,
 }

@@ -116,6 +116,17 @@ class StripeGateway:
                                 self._stripe().v1.payment_intents.retrieve_async(
                                     payment_intent_id))
 
+    async def find_checkout_session(self, payment_intent_id: str) -> dict[str, Any] | None:
+        """The Checkout Session that carries a payment intent, if any (Stripe's list filter)."""
+        page = await self._call("checkout session",
+                                self._stripe().v1.checkout.sessions.list_async(
+                                    params={"payment_intent": payment_intent_id, "limit": 1}))
+        data = page.get("data") or []
+        return data[0] if data else None
+
+    async def retrieve_charge(self, charge_id: str) -> dict[str, Any]:
+        return await self._call("charge", self._stripe().v1.charges.retrieve_async(charge_id))
+
     def verify_webhook(self, payload: bytes, signature: str | None) -> None:
         """Check `Stripe-Signature` with the SDK (tolerance 300 s); 400 when it fails."""
         secret = self.settings.stripe_webhook_secret

@@ -99,13 +99,24 @@ def refund_charge(
     return refund
 
 
-def dispute_charge(store: Store, charge: dict[str, Any]) -> dict[str, Any]:
-    """Open a fraud dispute for the whole charge; emit charge.dispute.created."""
+DISPUTE_OUTCOMES = ("won", "lost")
+
+
+def dispute_charge(store: Store, charge: dict[str, Any], amount: int | None = None
+                   ) -> dict[str, Any]:
+    """Open a fraud dispute for `amount` (default: what is not refunded yet), as Stripe does
+    for a card dispute: the funds are withdrawn at once. Emits charge.dispute.created, then
+    charge.dispute.funds_withdrawn."""
+    remaining = charge["amount"] - charge["amount_refunded"]
+    amount = remaining if amount is None else amount
+    if amount < 1 or amount > charge["amount"]:
+        raise invalid_request("Invalid dispute amount", param="amount")
     dispute = store.put(
         objects.base(
             "dispute",
             "dp",
-            amount=charge["amount"],
+            amount=amount,
+            balance_transactions=[],
             charge=charge["id"],
             currency=charge["currency"],
             evidence_details={
@@ -124,4 +135,23 @@ def dispute_charge(store: Store, charge: dict[str, Any]) -> dict[str, Any]:
     charge["disputed"] = True
     store.put(charge)
     store.emit("charge.dispute.created", dispute)
+    store.emit("charge.dispute.funds_withdrawn", dispute)
+    return dispute
+
+
+def close_dispute(store: Store, dispute: dict[str, Any], outcome: str) -> dict[str, Any]:
+    """Close an open dispute as the card network decided. Won: the funds come back
+    (charge.dispute.funds_reinstated, then charge.dispute.closed); lost: charge.dispute.closed."""
+    if outcome not in DISPUTE_OUTCOMES:
+        raise invalid_request("outcome must be won or lost", param="outcome")
+    if dispute["status"] not in ("needs_response", "under_review"):
+        raise invalid_request(
+            f"Dispute {dispute['id']} is already closed ({dispute['status']}).",
+            code="dispute_already_closed",
+        )
+    dispute["status"] = outcome
+    store.put(dispute)
+    if outcome == "won":
+        store.emit("charge.dispute.funds_reinstated", dispute)
+    store.emit("charge.dispute.closed", dispute)
     return dispute

@@ -75,20 +75,37 @@ async def fail_intent(request: web.Request) -> web.Response:
 async def refund_intent(request: web.Request) -> web.Response:
     """Refund an intent's charge, fully or `{"amount": n}`; sends charge.refunded."""
     store = context(request).store
-    amount = (await _json_body(request)).get("amount")
-    if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
-        raise invalid_request("amount must be an integer", param="amount")
+    amount = _optional_amount(await _json_body(request))
     intent = store.get("payment_intent", request.match_info["id"])
     charge = charges.charge_of_intent(store, intent)
     return _answer(charges.refund_charge(store, charge, amount))
 
 
+def _optional_amount(body: dict[str, Any]) -> int | None:
+    amount = body.get("amount")
+    if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
+        raise invalid_request("amount must be an integer", param="amount")
+    return amount
+
+
 @routes.post("/_harness/payment_intents/{id}/dispute")
 async def dispute_intent(request: web.Request) -> web.Response:
-    """Open a fraud dispute on an intent's charge; sends charge.dispute.created."""
+    """Open a fraud dispute on an intent's charge, for `{"amount": n}` or what is not
+    refunded; sends charge.dispute.created and charge.dispute.funds_withdrawn."""
     store = context(request).store
+    amount = _optional_amount(await _json_body(request))
     intent = store.get("payment_intent", request.match_info["id"])
-    return _answer(charges.dispute_charge(store, charges.charge_of_intent(store, intent)))
+    charge = charges.charge_of_intent(store, intent)
+    return _answer(charges.dispute_charge(store, charge, amount))
+
+
+@routes.post("/_harness/disputes/{id}/close")
+async def close_dispute(request: web.Request) -> web.Response:
+    """Close a dispute `{"outcome": "won"}` (funds_reinstated + closed) or `"lost"` (closed)."""
+    store = context(request).store
+    outcome = (await _json_body(request)).get("outcome")
+    dispute = store.get("dispute", request.match_info["id"])
+    return _answer(charges.close_dispute(store, dispute, str(outcome)))
 
 
 @routes.post("/_harness/events/{id}/resend")

@@ -11,7 +11,10 @@ from typing import Any
 CREDIT_TYPES: tuple[str, ...] = ("article", "image", "rewrite")
 
 #: Ledger entry kinds; `free` is the welcome grant of a new user.
-LEDGER_KINDS: tuple[str, ...] = ("free", "purchase", "deduction", "reversal", "adjustment")
+#: `reversal` takes back part of a purchase (refund, dispute); `restore` gives it back (a
+#: dispute won, funds reinstated).
+LEDGER_KINDS: tuple[str, ...] = ("free", "purchase", "deduction", "reversal", "restore",
+                                 "adjustment")
 
 
 def now_iso() -> str:
@@ -207,6 +210,17 @@ class PaymentIntentRecord:
     status: str = "pending"
     created_at: str = field(default_factory=now_iso)
     completed_at: str | None = None
+
+
+@dataclass(frozen=True)
+class PurchaseCompletion:
+    """The purchase record a grant completes in the same transaction: its status becomes
+    `completed` (from pending or expired), with the payment intent and time it lacked."""
+
+    kind: str  # "checkout" (a CheckoutSession) or "intent" (a PaymentIntentRecord)
+    record_id: str
+    payment_intent_id: str | None = None
+    completed_at: str = field(default_factory=now_iso)
 
 
 @dataclass(frozen=True)

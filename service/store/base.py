@@ -8,6 +8,7 @@ a ledger entry and its balance change happen together or not at all, and a repea
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -20,6 +21,7 @@ from ..domain.models import (
     NotifyFn,
     Package,
     PaymentIntentRecord,
+    PurchaseCompletion,
     ReconcileReport,
     Site,
     User,
@@ -112,9 +114,12 @@ class Store(Protocol):
         reason: str | None = None,
         meta: dict[str, Any] | None = None,
         notify: NotifyFn | None = None,
+        purchase: PurchaseCompletion | None = None,
     ) -> MoneyResult:
         """Add `credits` once per `source_ref`, whatever the number of concurrent callers.
-        A repeat returns the first grant's entry with applied=False and enqueues nothing."""
+        A repeat returns the first grant's entry with applied=False and enqueues nothing.
+        With `purchase`, its record becomes `completed` (from any status, with the payment
+        intent id and completed_at it lacked) in the same transaction, on a repeat too."""
 
     async def deduct(
         self,
@@ -153,13 +158,19 @@ class Store(Protocol):
         credits: int,
         *,
         reason: str,
+        bucket: str = "refund",
+        version: int | None = None,
         notify: NotifyFn | None = None,
         meta: dict[str, Any] | None = None,
     ) -> MoneyResult:
-        """Reverse the grant `grant_ref` up to `credits` in total (a cumulative target, capped
-        at what was granted), so replays and out-of-order refund events reverse nothing twice.
-        May drive the balance negative. Raise UnknownGrantError if nothing was granted.
-        `meta` (e.g. `amount_reversed`, the money returned so far) joins the entry's meta."""
+        """Set `bucket`'s cumulative target to `credits` (the grant's refunds, or one dispute),
+        unless the bucket holds a report with a higher `version` (None: `credits` itself, a
+        target that only grows). Then move the grant's reversed total to the sum of its
+        buckets' targets, capped at what was granted: a `reversal` entry when it grows, a
+        `restore` entry when it shrinks (a dispute won). Replays and reordered reports
+        converge. May drive the balance negative. Raise UnknownGrantError if nothing was
+        granted.
+        `meta` joins the ledger entry's meta."""
 
     async def get_ledger_entry(self, source_ref: str) -> LedgerEntry | None: ...
 
@@ -198,6 +209,10 @@ class Store(Protocol):
     async def get_checkout_session_by_payment_intent(
         self, payment_intent_id: str
     ) -> CheckoutSession | None: ...
+
+    async def link_checkout_payment_intent(self, session_id: str,
+                                           payment_intent_id: str) -> bool:
+        """Record the session's payment intent if it has none yet; True when it was set."""
 
     async def transition_checkout_session(
         self, session_id: str, from_status: str, to_status: str, fields: dict[str, Any]
@@ -284,8 +299,27 @@ class ReversedGrant:
 
     grant_meta: dict[str, Any]  # the purchase's `amount` and `currency`
     granted: int  # credits the purchase granted
-    reversed: int  # credits its reversals took back in total
-    amount_reversed: int | None  # money returned, when the reversal recorded it
+    reversed: int  # credits its reversal and restore entries took back, net
+    amount_reversed: int | None  # money given back, when every entry recorded its bucket's
+
+
+def fold_reversals(entries: Iterable[tuple[str, int, dict[str, Any]]]
+                   ) -> dict[str, tuple[int, int | None]]:
+    """Per grant, from its reversal and restore entries (`parent_ref`, `delta`, `meta`, oldest
+    first): the credits taken back, net, and the money: the latest `amount_reversed` of each
+    bucket (refunds; each dispute), summed; None when an entry recorded no amount."""
+    credits: dict[str, int] = {}
+    money: dict[str, dict[str, int] | None] = {}
+    for parent_ref, delta, meta in entries:
+        credits[parent_ref] = credits.get(parent_ref, 0) - delta
+        buckets = money.setdefault(parent_ref, {})
+        amount = meta.get("amount_reversed")
+        if buckets is None or not isinstance(amount, int):
+            money[parent_ref] = None
+            continue
+        buckets[str(meta.get("bucket", LEGACY_BUCKET))] = amount
+    return {ref: (taken, None if (b := money[ref]) is None else sum(b.values()))
+            for ref, taken in credits.items()}
 
 
 def net_revenue(gross: dict[str, int], reversals: list[ReversedGrant]) -> dict[str, int]:
@@ -301,6 +335,28 @@ def net_revenue(gross: dict[str, int], reversals: list[ReversedGrant]) -> dict[s
         key = str(currency).upper()
         net[key] = net.get(key, 0) - min(max(returned, 0), amount)
     return net
+
+
+#: The bucket of reversals made before reversals had buckets (they were refunds or disputes
+#: that only ever grew).
+LEGACY_BUCKET = "refund"
+
+Targets = dict[str, tuple[int, int]]  # bucket -> (target credits, version)
+
+
+def next_targets(targets: Targets, bucket: str, credits: int, version: int | None) -> Targets:
+    """The buckets after one report: it replaces its bucket's target unless the bucket holds
+    a newer report (higher version). Version None is `credits`: a target that only grows."""
+    version = credits if version is None else version
+    current = targets.get(bucket)
+    if current is not None and current[1] > version:
+        return dict(targets)
+    return {**targets, bucket: (max(credits, 0), version)}
+
+
+def reversed_total(granted: int, targets: Targets) -> int:
+    """How much of a grant its buckets take back together: never more than was granted."""
+    return max(0, min(granted, sum(target for target, _ in targets.values())))
 
 
 def balances_from_rows(rows: list[tuple[str, int]]) -> Balances:

@@ -42,6 +42,7 @@ from ..domain.models import (
     NotifyFn,
     Package,
     PaymentIntentRecord,
+    PurchaseCompletion,
     ReconcileReport,
     Site,
     User,
@@ -57,7 +58,10 @@ from .base import (
     ReversedGrant,
     StoreError,
     UnknownGrantError,
+    fold_reversals,
     net_revenue,
+    next_targets,
+    reversed_total,
     same_request,
 )
 from .mongo_documents import (
@@ -81,7 +85,7 @@ from .mongo_documents import (
     site_from,
     transition_fields,
 )
-from .mongo_money import apply_change, balances_of
+from .mongo_money import apply_change, balances_of, complete_purchase, reversal_targets
 from .mongo_schema import (
     CHECKOUT_SESSIONS,
     INDEXES,
@@ -408,8 +412,11 @@ class MongoStore:
         reason: str | None = None,
         meta: dict[str, Any] | None = None,
         notify: NotifyFn | None = None,
+        purchase: PurchaseCompletion | None = None,
     ) -> MoneyResult:
         async def grant(s: AsyncClientSession) -> MoneyResult:
+            if purchase is not None:
+                await complete_purchase(self.db, s, purchase)
             entry, balances = await apply_change(
                 self.db, s, site_id=site_id, user_id=user_id, credit_type=credit_type,
                 delta=credits, source_ref=source_ref, kind=kind, floor=None, reason=reason,
@@ -417,6 +424,8 @@ class MongoStore:
             return MoneyResult(True, entry, balances)
 
         async def replay(first: LedgerEntry) -> MoneyResult:
+            if purchase is not None:
+                await complete_purchase(self.db, None, purchase)
             balances = await balances_of(self.db, None, first.site_id, first.user_id)
             return MoneyResult(False, first, balances)
 
@@ -478,31 +487,40 @@ class MongoStore:
         credits: int,
         *,
         reason: str,
+        bucket: str = "refund",
+        version: int | None = None,
         notify: NotifyFn | None = None,
         meta: dict[str, Any] | None = None,
     ) -> MoneyResult:
         async def take_back(s: AsyncClientSession) -> MoneyResult:
-            grant = await self.db.ledger.find_one({"source_ref": grant_ref}, session=s)
-            if grant is None:
-                raise UnknownGrantError(grant_ref)
-            target = min(credits, int(grant["delta"]))
-            # Compare-and-set on the grant itself: raise its reversed total to `target`
-            # only if it is below. Concurrent refunds of one grant serialise here.
-            before = await self.db.ledger.find_one_and_update(
-                {"source_ref": grant_ref, "reversed": {"$not": {"$gte": target}}},
-                {"$set": {"reversed": target}},
-                projection={"reversed": 1}, return_document=ReturnDocument.BEFORE, session=s)
-            if before is None:
+            for _ in range(100):
+                grant = await self.db.ledger.find_one({"source_ref": grant_ref}, session=s)
+                if grant is None:
+                    raise UnknownGrantError(grant_ref)
+                targets = next_targets(reversal_targets(grant), bucket, credits, version)
+                already = int(grant.get("reversed") or 0)
+                wanted = reversed_total(int(grant["delta"]), targets)
+                revision = int(grant.get("revision") or 0)
+                # Compare-and-set on the grant itself: concurrent reports serialise here.
+                changed = await self.db.ledger.update_one(
+                    {"source_ref": grant_ref, "revision": grant.get("revision")},
+                    {"$set": {"reversed": wanted, "revision": revision + 1, "reversals": {
+                        b: {"target": t, "version": v} for b, (t, v) in targets.items()}}},
+                    session=s)
+                if changed.matched_count == 1:
+                    break
+            else:
+                raise StoreError(f"could not settle the reversals of {grant_ref!r}")
+            if wanted == already:
                 return MoneyResult(False, None, await balances_of(
                     self.db, s, grant["site_id"], grant["user_id"]))
-            already = int(before.get("reversed") or 0)
+            delta = already - wanted
             entry, balances = await apply_change(
                 self.db, s, site_id=grant["site_id"], user_id=grant["user_id"],
-                credit_type=grant["credit_type"], delta=-(target - already),
-                source_ref=f"{grant_ref}#reversal:{target}", kind="reversal", floor=None,
-                parent_ref=grant_ref, reason=reason,
-                meta={**(meta or {}), "reversed_total": target},
-                notify=notify)
+                credit_type=grant["credit_type"], delta=delta,
+                source_ref=f"{grant_ref}#{revision + 1}",
+                kind="reversal" if delta < 0 else "restore", floor=None, parent_ref=grant_ref,
+                reason=reason, meta={**(meta or {}), "reversed_total": wanted, "bucket": bucket}, notify=notify)
             return MoneyResult(True, entry, balances)
 
         return await self._atomic(take_back)
@@ -617,6 +635,13 @@ class MongoStore:
     ) -> CheckoutSession | None:
         doc = await self.db[CHECKOUT_SESSIONS].find_one({"payment_intent_id": payment_intent_id})
         return session_from(doc) if doc else None
+
+    async def link_checkout_payment_intent(self, session_id: str,
+                                           payment_intent_id: str) -> bool:
+        result = await self.db[CHECKOUT_SESSIONS].update_one(
+            {"session_id": session_id, "payment_intent_id": None},
+            {"$set": {"payment_intent_id": payment_intent_id}})
+        return result.matched_count == 1
 
     async def transition_checkout_session(
         self, session_id: str, from_status: str, to_status: str, fields: dict[str, Any]
@@ -796,14 +821,11 @@ class MongoStore:
         }
 
     async def _reversed_grants(self) -> list[ReversedGrant]:
-        taken: dict[str, tuple[int, int | None]] = {}
-        async for doc in self.db.ledger.find({"kind": "reversal"},
-                                             {"parent_ref": 1, "delta": 1, "meta": 1}):
-            credits, returned = taken.get(doc["parent_ref"], (0, None))
-            amount = (doc.get("meta") or {}).get("amount_reversed")
-            if amount is not None:
-                returned = max(int(amount), returned or 0)
-            taken[doc["parent_ref"]] = (credits - int(doc["delta"]), returned)
+        entries = self.db.ledger.find({"kind": {"$in": ["reversal", "restore"]}},
+                                      {"parent_ref": 1, "delta": 1, "meta": 1}
+                                      ).sort(OLDEST_FIRST)
+        taken = fold_reversals([(d["parent_ref"], int(d["delta"]), d.get("meta") or {})
+                                async for d in entries])
         grants = self.db.ledger.find({"source_ref": {"$in": list(taken)}},
                                      {"source_ref": 1, "delta": 1, "meta": 1})
         return [ReversedGrant(g.get("meta") or {}, int(g["delta"]), *taken[g["source_ref"]])

@@ -104,8 +104,9 @@ def new_balance_fields(credit_type: str) -> dict[str, int]:
 
 
 def entry_doc(entry: LedgerEntry, *, state: str) -> dict[str, Any]:
-    # `reversed` is how much of this entry reverse() has taken back: its compare-and-set
-    # guard, so concurrent refunds of one grant cannot both act.
+    # `reversed` is how much of this entry reverse() has taken back; reverse() adds its
+    # buckets (`reversals`) and `revision`, the compare-and-set guard that serialises
+    # concurrent refunds and disputes of one grant.
     return {**asdict(entry), "state": state, "reversed": 0}
 
 

@@ -25,7 +25,15 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ..domain.models import CREDIT_TYPES, Balances, LedgerEntry, NotifyFn, now_iso
+from ..domain.models import (
+    CREDIT_TYPES,
+    Balances,
+    LedgerEntry,
+    NotifyFn,
+    PurchaseCompletion,
+    now_iso,
+)
+from .base import LEGACY_BUCKET, Targets
 from .mongo_documents import (
     APPLIED,
     balances_from,
@@ -34,7 +42,9 @@ from .mongo_documents import (
     new_balance_fields,
     new_delivery,
     new_transaction_id,
+    to_date,
 )
+from .mongo_schema import CHECKOUT_SESSIONS
 
 Session = AsyncClientSession | None
 Doc = dict[str, Any]
@@ -106,3 +116,32 @@ async def apply_change(
     if notify is not None and (draft := notify(entry, balances)) is not None:
         await db.webhook_outbox.insert_one(delivery_doc(new_delivery(draft)), session=s)
     return entry, balances
+
+
+async def complete_purchase(db: AsyncDatabase, s: Session, purchase: PurchaseCompletion) -> None:
+    """Mark a purchase record completed (whatever its status), keeping the payment intent
+    and completion time it already has; inside the grant's transaction."""
+    checkout = purchase.kind == "checkout"
+    collection = db[CHECKOUT_SESSIONS] if checkout else db.payment_intents
+    key = {"session_id" if checkout else "payment_intent_id": purchase.record_id}
+    doc = await collection.find_one(key, session=s)
+    if doc is None:
+        return
+    fields: Doc = {"status": "completed"}
+    if not doc.get("completed_at"):
+        # Sessions keep dates as BSON dates, intents as ISO strings.
+        fields["completed_at"] = (to_date(purchase.completed_at) if checkout
+                                  else purchase.completed_at)
+    if checkout and purchase.payment_intent_id and not doc.get("payment_intent_id"):
+        fields["payment_intent_id"] = purchase.payment_intent_id
+    await collection.update_one(key, {"$set": fields}, session=s)
+
+
+def reversal_targets(grant: Doc) -> Targets:
+    """A grant's buckets as stored on its ledger document (`reversals`)."""
+    stored = grant.get("reversals") or {}
+    targets = {b: (int(v["target"]), int(v["version"])) for b, v in stored.items()}
+    already = int(grant.get("reversed") or 0)
+    if not targets and already:
+        targets[LEGACY_BUCKET] = (already, already)  # reversed before buckets existed
+    return targets

@@ -30,6 +30,7 @@ from ..domain.models import (
     NotifyFn,
     Package,
     PaymentIntentRecord,
+    PurchaseCompletion,
     ReconcileReport,
     Site,
     User,
@@ -41,11 +42,15 @@ from ..domain.models import (
     unix_now,
 )
 from .base import (
+    LEGACY_BUCKET,
     DuplicateError,
     IdempotencyKeyReused,
     ReversedGrant,
     UnknownGrantError,
+    fold_reversals,
     net_revenue,
+    next_targets,
+    reversed_total,
     same_request,
 )
 from .sqlite_schema import MIGRATIONS, RATE_LIMIT_SCHEMA
@@ -418,8 +423,11 @@ class SQLiteStore:
         reason: str | None = None,
         meta: dict[str, Any] | None = None,
         notify: NotifyFn | None = None,
+        purchase: PurchaseCompletion | None = None,
     ) -> MoneyResult:
         def grant(c: sqlite3.Connection) -> MoneyResult:
+            if purchase is not None:
+                self._complete(c, purchase)
             first = self._entry_by_ref(c, source_ref)
             if first is not None:
                 return MoneyResult(False, first, self._balances(c, first.site_id, first.user_id))
@@ -430,6 +438,21 @@ class SQLiteStore:
             return MoneyResult(True, entry, balances)
 
         return await self._write(grant)
+
+    @staticmethod
+    def _complete(c: sqlite3.Connection, purchase: PurchaseCompletion) -> None:
+        """Mark the purchase record completed, keeping a payment intent or time it has."""
+        if purchase.kind == "checkout":
+            c.execute(
+                "UPDATE checkout_sessions SET status = 'completed',"
+                " completed_at = COALESCE(completed_at, ?),"
+                " payment_intent_id = COALESCE(payment_intent_id, ?) WHERE session_id = ?",
+                (purchase.completed_at, purchase.payment_intent_id, purchase.record_id))
+        else:
+            c.execute(
+                "UPDATE payment_intents SET status = 'completed',"
+                " completed_at = COALESCE(completed_at, ?) WHERE payment_intent_id = ?",
+                (purchase.completed_at, purchase.record_id))
 
     async def deduct(
         self,
@@ -492,6 +515,8 @@ class SQLiteStore:
         credits: int,
         *,
         reason: str,
+        bucket: str = "refund",
+        version: int | None = None,
         notify: NotifyFn | None = None,
         meta: dict[str, Any] | None = None,
     ) -> MoneyResult:
@@ -499,17 +524,29 @@ class SQLiteStore:
             grant = self._entry_by_ref(c, grant_ref)
             if grant is None:
                 raise UnknownGrantError(grant_ref)
-            (already,) = c.execute(
-                "SELECT COALESCE(-SUM(delta), 0) FROM ledger WHERE parent_ref=?",
+            (already, changes) = c.execute(
+                "SELECT COALESCE(-SUM(delta), 0), COUNT(*) FROM ledger WHERE parent_ref=?",
                 (grant_ref,)).fetchone()
-            target = min(credits, grant.delta)
-            if target <= already:
+            targets = {b: (t, v) for b, t, v in c.execute(
+                "SELECT bucket, target, version FROM reversal_targets WHERE grant_ref=?",
+                (grant_ref,))}
+            if not targets and already:
+                targets[LEGACY_BUCKET] = (already, already)  # reversed before buckets existed
+            updated = next_targets(targets, bucket, credits, version)
+            for b, (t, v) in updated.items():
+                if targets.get(b) != (t, v):
+                    c.execute("INSERT OR REPLACE INTO reversal_targets VALUES (?,?,?,?)",
+                              (grant_ref, b, t, v))
+            wanted = reversed_total(grant.delta, updated)
+            if wanted == already:
                 return MoneyResult(False, None, self._balances(c, grant.site_id, grant.user_id))
+            delta = already - wanted
             entry, balances = self._apply(
                 c, site_id=grant.site_id, user_id=grant.user_id, credit_type=grant.credit_type,
-                delta=-(target - already), source_ref=f"{grant_ref}#reversal:{target}",
-                kind="reversal", floor=None, parent_ref=grant_ref, reason=reason,
-                meta={**(meta or {}), "reversed_total": target}, notify=notify)
+                delta=delta, source_ref=f"{grant_ref}#{changes + 1}",
+                kind="reversal" if delta < 0 else "restore", floor=None, parent_ref=grant_ref,
+                reason=reason, meta={**(meta or {}), "reversed_total": wanted, "bucket": bucket},
+                notify=notify)
             return MoneyResult(True, entry, balances)
 
         return await self._write(reverse)
@@ -649,6 +686,17 @@ class SQLiteStore:
             f"SELECT {SESSION_COLUMNS} FROM checkout_sessions WHERE payment_intent_id=?",
             (payment_intent_id,))
         return CheckoutSession(*rows[0]) if rows else None
+
+    async def link_checkout_payment_intent(self, session_id: str,
+                                           payment_intent_id: str) -> bool:
+        def link(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "UPDATE checkout_sessions SET payment_intent_id = ?"
+                " WHERE session_id = ? AND payment_intent_id IS NULL",
+                (payment_intent_id, session_id))
+            return cur.rowcount == 1
+
+        return await self._write(link)
 
     async def _transition(self, table: str, key: str, key_value: str, from_status: str,
                           to_status: str, fields: dict[str, Any]) -> bool:
@@ -882,14 +930,15 @@ class SQLiteStore:
                 for currency, total in q(f"SELECT UPPER(currency), SUM(amount) FROM {table}"
                                          " WHERE status='completed' GROUP BY UPPER(currency)"):
                     revenue[currency] = revenue.get(currency, 0) + int(total)
-            reversals = [
-                ReversedGrant(json.loads(meta), int(granted), int(taken),
-                              None if returned is None else int(returned))
-                for meta, granted, taken, returned in q(
-                    "SELECT g.meta, g.delta, -SUM(r.delta),"
-                    " MAX(json_extract(r.meta, '$.amount_reversed'))"
-                    " FROM ledger r JOIN ledger g ON g.source_ref = r.parent_ref"
-                    " WHERE r.kind = 'reversal' GROUP BY r.parent_ref")]
+            taken = fold_reversals(
+                (ref, int(delta), json.loads(meta)) for ref, delta, meta in q(
+                    "SELECT parent_ref, delta, meta FROM ledger"
+                    " WHERE kind IN ('reversal', 'restore') ORDER BY seq"))
+            grants = q("SELECT source_ref, meta, delta FROM ledger WHERE source_ref IN"
+                       " (SELECT DISTINCT parent_ref FROM ledger"
+                       "  WHERE kind IN ('reversal', 'restore'))")
+            reversals = [ReversedGrant(json.loads(meta), int(granted), *taken[ref])
+                         for ref, meta, granted in grants]
             webhooks = dict(q("SELECT status, COUNT(*) FROM webhook_outbox GROUP BY status"))
             return {
                 "sites": {"total": sum(sites.values()), "active": sites.get("active", 0),

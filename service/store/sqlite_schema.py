@@ -144,6 +144,16 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 2: each reason a grant is taken back (its refunds, each dispute) keeps its own target
+    """
+    CREATE TABLE reversal_targets (
+        grant_ref TEXT NOT NULL,
+        bucket TEXT NOT NULL,
+        target INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (grant_ref, bucket)
+    );
+    """,
 ]
 
 #: Rate-limit counters live in a second file without fsync: losing a minute's counts in a

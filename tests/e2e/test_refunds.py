@@ -53,3 +53,25 @@ async def test_dispute_reverses_the_whole_purchase(harness, wordpress):
     await assert_settled(wordpress, payments={intent_ref(intent): 20}, credits=FREE,
                          reversals=1)
     assert len(await _reversal_webhooks(wordpress, "dispute")) == 1
+
+
+async def test_dispute_before_the_grant_then_won_restores_the_purchase(harness, wordpress):
+    """The completed event is lost, the buyer disputes before anyone verifies, the merchant
+    wins: the dispute's event grants and reverses, the verify finds the grant, the won
+    dispute restores it."""
+    session_id = await wordpress.checkout("article_starter")  # 10 credits
+    await harness.faults(drop=1, event_type="checkout.session.completed")
+    payment_intent_id = (await harness.pay(session_id))["payment_intent"]
+    await harness.drain()
+    dispute = await harness.stripe_control(f"payment_intents/{payment_intent_id}/dispute")
+    await harness.drain()
+    assert (await wordpress.credits())["article"] == FREE["article"]
+    assert (await wordpress.verify(session_id))[0] == 200
+
+    await harness.stripe_control(f"disputes/{dispute['id']}/close", {"outcome": "won"})
+    await harness.drain()
+
+    [restore] = await wordpress.entries("restore")
+    assert (restore["delta"], restore["reason"]) == (10, "dispute_won")
+    await assert_settled(wordpress, payments={checkout_ref(session_id): 10},
+                         credits={**FREE, "article": 15}, reversals=1)

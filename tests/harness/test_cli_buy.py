@@ -118,6 +118,15 @@ class FakeWorld:
                 {"id": "pi_paid", "status": "succeeded"},
             ]
             return web.json_response({"data": [] if self.no_intents else intents})
+        if path == "/v1/disputes":
+            disputes = [
+                {"id": "dp_won", "status": "won", "payment_intent": "pi_paid"},
+                {"id": "dp_open", "status": "needs_response", "payment_intent": "pi_paid"},
+            ]
+            wanted = request.query.get("payment_intent")
+            return web.json_response(
+                {"data": [d for d in disputes if wanted in (None, d["payment_intent"])]}
+            )
         return web.json_response({"success": False}, status=404)
 
 
@@ -233,6 +242,14 @@ async def test_buy_without_a_running_harness_says_how_to_start_one(tmp_path, cap
             'POST /_harness/payment_intents/pi_3/refund {"amount": 100}',
         ),
         (["charge.dispute.created"], "POST /_harness/payment_intents/pi_paid/dispute {}"),
+        (
+            ["charge.dispute.closed"],
+            'POST /_harness/disputes/dp_open/close {"outcome": "lost"}',
+        ),
+        (
+            ["charge.dispute.funds_reinstated", "--intent", "pi_paid"],
+            'POST /_harness/disputes/dp_open/close {"outcome": "won"}',
+        ),
         (
             ["payment_intent.payment_failed", "--session", "cs_4"],
             "POST /_harness/payment_intents/pi_9/fail {}",

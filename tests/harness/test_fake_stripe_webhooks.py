@@ -325,17 +325,21 @@ async def test_refund_sends_charge_refunded_with_the_charge(
     assert charge.metadata.to_dict() == {"user_id": "42", "package": "credits_100"}
 
 
-async def test_dispute_sends_charge_dispute_created(
+async def test_dispute_sends_charge_dispute_created_and_funds_withdrawn(
     fake_stripe, stripe_client, harness_http, webhook_receiver, webhook_endpoint, open_session
 ) -> None:
     intent_id = (await pay(harness_http, open_session.id))["session"]["payment_intent"]
+    await harness_http.post(f"/_harness/payment_intents/{intent_id}/refund", json={"amount": 1000})
 
     answer = await harness_http.post(f"/_harness/payment_intents/{intent_id}/dispute")
     await fake_stripe.drain()
 
-    event = verified(webhook_receiver.received, webhook_endpoint["secret"])[-1]
-    dispute = event.data.object
-    assert event.type == "charge.dispute.created"
+    events = verified(webhook_receiver.received, webhook_endpoint["secret"])[-2:]
+    assert [e.type for e in events] == [
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+    ]
+    dispute = events[0].data.object
     assert dispute.id == answer.json()["id"] and dispute.id.startswith("dp_")
     intent = await stripe_client.v1.payment_intents.retrieve_async(intent_id)
     assert (dispute.object, dispute.charge, dispute.payment_intent) == (
@@ -344,8 +348,33 @@ async def test_dispute_sends_charge_dispute_created(
         intent_id,
     )
     assert (dispute.amount, dispute.currency, dispute.reason, dispute.status) == (
-        3000,
+        2000,  # what the refund left
         "jpy",
         "fraudulent",
         "needs_response",
     )
+
+
+async def test_closing_a_dispute_sends_what_stripe_sends_for_its_outcome(
+    fake_stripe, stripe_client, harness_http, webhook_receiver, webhook_endpoint, open_session
+) -> None:
+    intent_id = (await pay(harness_http, open_session.id))["session"]["payment_intent"]
+    opened = (await harness_http.post(f"/_harness/payment_intents/{intent_id}/dispute")).json()
+    await fake_stripe.drain()
+    before = len(webhook_receiver.received)
+
+    won = await harness_http.post(f"/_harness/disputes/{opened['id']}/close",
+                                  json={"outcome": "won"})
+    again = await harness_http.post(f"/_harness/disputes/{opened['id']}/close",
+                                    json={"outcome": "lost"})
+    await fake_stripe.drain()
+
+    events = verified(webhook_receiver.received, webhook_endpoint["secret"])[before:]
+    assert [(e.type, e.data.object.status) for e in events] == [
+        ("charge.dispute.funds_reinstated", "won"),
+        ("charge.dispute.closed", "won"),
+    ]
+    assert won.json()["status"] == "won"
+    assert again.status_code == 400
+    listed = await stripe_client.v1.disputes.list_async(params={"payment_intent": intent_id})
+    assert [(d.id, d.status) for d in listed.data] == [(opened["id"], "won")]

@@ -219,3 +219,103 @@ async def test_admin_stats_revenue_is_net_of_refunds_and_disputes(world: StripeW
     assert response.status_code == 200, response.text
     # 100 JPY refunded exactly (6 of 20 credits would have said 90), the dispute took all 300.
     assert response.json()["revenue"] == {"JPY": 900 - 100 - 300}
+
+
+async def test_a_dispute_before_the_grant_reverses_the_purchase_the_verify_then_grants(
+        world: StripeWorld):
+    session_id = await world.checkout()
+    await world.faults(drop=1, event_type=SESSION_COMPLETED)
+    paid = await world.pay(session_id)
+    await world.fake.drain()
+
+    await world.control(f"payment_intents/{paid['session']['payment_intent']}/dispute")
+    await world.fake.drain()
+    verify = await world.verify(session_id)
+
+    assert verify.status_code == 200, verify.text
+    assert verify.json()["status"] == "already_completed"
+    assert (await world.site.credits())["article_credits"] == 5
+    assert len(await world.purchases("checkout:")) == 1
+    assert (await world.service.store.reconcile()).ok
+
+
+async def test_a_dispute_naming_only_its_charge_is_resolved_through_stripe(world: StripeWorld):
+    intent_id = await world.intent("image_starter")  # 20 credits for 300 JPY
+    await world.control(f"payment_intents/{intent_id}/succeed")
+    await world.fake.drain()
+    charge = world.fake.store.get("charge", world.fake.store.get(
+        "payment_intent", intent_id)["latest_charge"])
+    event = {"id": "evt_dispute_by_charge", "object": "event", "type": "charge.dispute.created",
+             "data": {"object": {"id": "dp_by_charge", "object": "dispute", "amount": 300,
+                                 "charge": charge["id"], "payment_intent": None,
+                                 "metadata": {}, "status": "needs_response"}}}
+
+    response = await post_event(world, event, signed(json.dumps(event).encode()))
+
+    assert (response.status_code, response.json()["outcome"]) == (200, "reversed")
+    assert (await world.site.credits())["image_credits"] == 10
+
+
+async def test_a_won_dispute_gives_the_credits_back_and_a_lost_one_keeps_them_reversed(
+        world: StripeWorld):
+    won, lost = [await world.intent("image_starter") for _ in range(2)]
+    for intent_id in (won, lost):
+        await world.control(f"payment_intents/{intent_id}/succeed")
+    await world.fake.drain()
+    disputes = {i: await world.control(f"payment_intents/{i}/dispute") for i in (won, lost)}
+    await world.fake.drain()
+    assert (await world.site.credits())["image_credits"] == 10
+
+    await world.control(f"disputes/{disputes[won]['id']}/close", {"outcome": "won"})
+    await world.control(f"disputes/{disputes[lost]['id']}/close", {"outcome": "lost"})
+    await world.fake.drain()
+
+    assert (await world.site.credits())["image_credits"] == 10 + 20
+    entries = await world.service.store.list_ledger(site_id=world.site.site_id)
+    assert sorted((e.kind, e.delta) for e in entries if e.parent_ref) == [
+        ("restore", 20), ("reversal", -20), ("reversal", -20)]
+    assert (await world.service.store.reconcile()).ok
+
+
+async def test_a_late_completed_event_completes_an_expired_session_so_its_refund_reverses(
+        world: StripeWorld):
+    session_id = await world.checkout()
+    assert await world.service.store.transition_checkout_session(session_id, "pending",
+                                                                 "expired", {})
+    paid = await world.pay(session_id)
+    await world.fake.drain()
+    record = await world.service.store.get_checkout_session(session_id)
+    intent_id = paid["session"]["payment_intent"]
+
+    await world.control(f"payment_intents/{intent_id}/refund", {})
+    await world.fake.drain()
+
+    assert (record.status, record.payment_intent_id) == ("completed", intent_id)
+    assert record.completed_at is not None
+    refunds = [d["status_code"] for d in world.fake.deliveries if d["type"] == "charge.refunded"]
+    assert refunds == [200]
+    assert (await world.site.credits())["article_credits"] == 5
+
+
+async def test_a_refund_stripe_does_not_report_paid_yet_is_refused_and_left_unrecorded(
+        world: StripeWorld):
+    session_id = await world.checkout()
+    assert await world.service.store.link_checkout_payment_intent(session_id, "pi_not_paid")
+    event = {"id": "evt_refund_unpaid", "object": "event", "type": "charge.refunded",
+             "data": {"object": {"id": "ch_y", "object": "charge", "payment_intent": "pi_not_paid",
+                                 "amount": 750, "amount_refunded": 750, "metadata": {}}}}
+
+    response = await post_event(world, event, signed(json.dumps(event).encode()))
+
+    assert (response.status_code, response.json()["error"]) == (409, "grant_pending")
+    assert not await world.service.store.stripe_event_seen("evt_refund_unpaid")
+    assert await world.purchases("checkout:") == []
+
+
+async def test_a_dispute_of_a_foreign_payment_is_ignored(world: StripeWorld):
+    event = {"id": "evt_foreign_dispute", "object": "event", "type": "charge.dispute.created",
+             "data": {"object": {"id": "dp_x", "object": "dispute", "amount": 1000,
+                                 "charge": "ch_x", "payment_intent": "pi_other",
+                                 "metadata": {}, "status": "needs_response"}}}
+    response = await post_event(world, event, signed(json.dumps(event).encode()))
+    assert (response.status_code, response.json()["outcome"]) == (200, "ignored")

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from service.domain.models import Balances, WebhookAttempt
+from service.domain.models import Balances, PurchaseCompletion, WebhookAttempt
 from service.store import DuplicateError, IdempotencyKeyReused, Store, UnknownGrantError
 
 from .builders import draft, new_intent, new_package, new_session, new_site, notify_plugin
@@ -339,6 +339,84 @@ async def test_reverse_may_go_negative_and_a_negative_balance_blocks_deducting(
 async def test_reverse_of_an_unknown_ref_raises(store: Store) -> None:
     with pytest.raises(UnknownGrantError):
         await store.reverse("checkout:never", 1, reason="refund")
+
+
+async def test_reverse_buckets_add_up_and_a_lowered_dispute_target_restores(
+        store: Store, site_id: str) -> None:
+    await store.grant_once(site_id, "42", "article", 10, "checkout:cs_b")
+    refund = await store.reverse("checkout:cs_b", 3, reason="refund")
+    dispute = await store.reverse("checkout:cs_b", 5, reason="dispute", bucket="dispute:dp_1",
+                                  version=1)
+    won = await store.reverse("checkout:cs_b", 0, reason="dispute", bucket="dispute:dp_1",
+                              version=2, notify=notify_plugin())
+    late = await store.reverse("checkout:cs_b", 5, reason="dispute", bucket="dispute:dp_1",
+                               version=1)
+    assert [r.entry.delta for r in (refund, dispute, won)] == [-3, -5, 5]
+    assert won.entry.kind == "restore" and won.entry.parent_ref == "checkout:cs_b"
+    assert not late.applied, "an older report of a dispute never overrides its outcome"
+    assert await balance(store, site_id) == 7
+    assert await store.count_pending_webhooks() == 1
+    assert (await store.reconcile()).ok
+
+
+async def test_reverse_buckets_together_are_capped_at_the_grant_in_any_order(
+        store: Store, site_id: str) -> None:
+    for order, ref in (((0, 1, 2), "checkout:cs_o1"), ((1, 0, 2), "checkout:cs_o2")):
+        await store.grant_once(site_id, "42", "article", 10, ref)
+        reports = [("refund", 10, None), ("dispute:dp", 10, 1), ("dispute:dp", 0, 2)]
+        for i in order:
+            bucket, credits, version = reports[i]
+            await store.reverse(ref, credits, reason="x", bucket=bucket, version=version)
+        children = [e for e in await store.list_ledger(site_id=site_id) if e.parent_ref == ref]
+        assert sum(e.delta for e in children) == -10, order
+    assert await balance(store, site_id) == 0
+    assert (await store.reconcile()).ok
+
+
+async def test_grant_with_a_purchase_completes_its_record_in_the_same_write(
+        store: Store, site_id: str) -> None:
+    session, intent = new_session(site_id), new_intent(site_id)
+    await store.create_checkout_session(session)
+    await store.create_payment_intent(intent)
+    await store.transition_checkout_session(session.session_id, "pending", "expired", {})
+    done = "2030-01-02T03:04:05.678000Z"
+    await store.grant_once(site_id, "42", "article", 10, f"checkout:{session.session_id}",
+                           purchase=PurchaseCompletion("checkout", session.session_id,
+                                                       "pi_late", done))
+    await store.grant_once(site_id, "42", "image", 20, f"intent:{intent.payment_intent_id}",
+                           purchase=PurchaseCompletion("intent", intent.payment_intent_id,
+                                                       None, done))
+    stored = await store.get_checkout_session(session.session_id)
+    assert (stored.status, stored.payment_intent_id, stored.completed_at) == \
+        ("completed", "pi_late", done)
+    assert (await store.get_checkout_session_by_payment_intent("pi_late")) == stored
+    paid = await store.get_payment_intent(intent.payment_intent_id)
+    assert (paid.status, paid.completed_at) == ("completed", done)
+
+
+async def test_a_repeated_grant_completes_a_record_left_behind_and_keeps_its_fields(
+        store: Store, site_id: str) -> None:
+    session = new_session(site_id, payment_intent_id="pi_first")
+    await store.create_checkout_session(session)
+    ref = f"checkout:{session.session_id}"
+    await store.grant_once(site_id, "42", "article", 10, ref)
+    again = await store.grant_once(
+        site_id, "42", "article", 10, ref,
+        purchase=PurchaseCompletion("checkout", session.session_id, "pi_other"))
+    stored = await store.get_checkout_session(session.session_id)
+    assert not again.applied
+    assert (stored.status, stored.payment_intent_id) == ("completed", "pi_first")
+    assert await balance(store, site_id) == 10
+
+
+async def test_link_checkout_payment_intent_sets_it_once(store: Store, site_id: str) -> None:
+    session = new_session(site_id)
+    await store.create_checkout_session(session)
+    assert await store.link_checkout_payment_intent(session.session_id, "pi_1")
+    assert not await store.link_checkout_payment_intent(session.session_id, "pi_2")
+    assert not await store.link_checkout_payment_intent("cs_missing", "pi_3")
+    found = await store.get_checkout_session_by_payment_intent("pi_1")
+    assert found is not None and found.session_id == session.session_id
 
 
 # ---------------------------------------------------------------------------- ledger
@@ -743,7 +821,7 @@ async def test_a_reversal_keeps_the_meta_it_is_given(store: Store, site_id: str)
     result = await store.reverse("checkout:m", 4, reason="refund",
                                  meta={"amount_reversed": 400})
     assert result.entry is not None
-    assert result.entry.meta == {"amount_reversed": 400, "reversed_total": 4}
+    assert result.entry.meta == {"amount_reversed": 400, "reversed_total": 4, "bucket": "refund"}
     stored = await store.get_ledger_entry(result.entry.source_ref)
     assert stored is not None and stored.meta["amount_reversed"] == 400
 
@@ -770,3 +848,21 @@ async def test_outbox_backlog_and_ledger_counts(store: Store, site_id: str) -> N
     counts = await store.count_ledger_entries()
     assert counts["deduction"] == 2 and counts["reversal"] == 1
     assert sum(counts.values()) == 4
+
+
+async def test_stats_revenue_gives_back_what_a_won_dispute_restored(store: Store,
+                                                                   site_id: str) -> None:
+    session = new_session(site_id, amount=1000, currency="JPY", credits=10)
+    await store.create_checkout_session(session)
+    await store.transition_checkout_session(session.session_id, "pending", "completed", {})
+    ref = f"checkout:{session.session_id}"
+    await store.grant_once(site_id, "1", "article", 10, ref, kind="purchase",
+                           meta={"amount": 1000, "currency": "JPY"})
+    await store.reverse(ref, 2, reason="refund", meta={"amount_reversed": 200})
+    await store.reverse(ref, 8, reason="dispute", bucket="dispute:dp_1", version=1,
+                        meta={"amount_reversed": 800})
+    assert (await store.stats())["revenue"] == {"JPY": 0}
+    await store.reverse(ref, 0, reason="dispute_won", bucket="dispute:dp_1", version=2,
+                        meta={"amount_reversed": 0})
+    assert (await store.stats())["revenue"] == {"JPY": 1000 - 200}
+    assert (await store.reconcile()).ok

@@ -38,3 +38,16 @@ async def retrieve_dispute(request: web.Request) -> web.Response:
     ctx, params = context(request), await read_params(request)
     dispute = ctx.store.get("dispute", request.match_info["id"])
     return stripe_json(ctx.store.expanded(dispute, expand_paths(params)))
+
+
+@routes.get("/v1/disputes")
+async def list_disputes(request: web.Request) -> web.Response:
+    """List disputes newest first, optionally for one payment_intent or charge."""
+    ctx, params = context(request), await read_params(request)
+    reject_unknown(params, (*LIST_PARAMS, "payment_intent", "charge"))
+    disputes = ctx.store.newest_first("dispute")
+    for field in ("payment_intent", "charge"):
+        wanted = get_str(params, field)
+        if wanted is not None:
+            disputes = [d for d in disputes if d[field] == wanted]
+    return stripe_json(paginate(disputes, params, "/v1/disputes"))
