@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from harness.plugin_sim import OptionsStore, PluginOptions, php_json_encode, sign_body
-from tests.e2e.harness_up import HarnessUp
+from harness.testing import HarnessProcess
 
 CALLS_FILE = Path(__file__).with_name("plugin-calls.json")
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
@@ -41,14 +41,10 @@ MISSING = object()
 
 
 @pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[HarnessUp]:
-    """`rakubun-harness up` as a subprocess; SIGTERM at teardown must exit cleanly."""
-    up = await HarnessUp.start(tmp_path / "harness")
-    try:
-        yield up
-    finally:
-        status = await up.stop()
-    assert status == 0, up.output
+def harness(rakubun_harness: HarnessProcess) -> HarnessProcess:
+    """`rakubun-harness up` as a subprocess (the harness's pytest plugin); SIGTERM at
+    teardown must exit cleanly."""
+    return rakubun_harness
 
 
 def read_path(body: Any, path: str) -> Any:
@@ -74,7 +70,7 @@ def keys_anywhere(value: Any) -> set[str]:
 class Replay:
     """Sends the contract's calls with `{{name}}` filled from what earlier answers gave."""
 
-    up: HarnessUp
+    up: HarnessProcess
     contract: dict[str, Any]
     values: dict[str, str] = field(default_factory=dict)
 
@@ -130,7 +126,7 @@ class Replay:
         return body
 
 
-async def keep_credentials_in_wordpress(up: HarnessUp, values: dict[str, str]) -> None:
+async def keep_credentials_in_wordpress(up: HarnessProcess, values: dict[str, str]) -> None:
     """The plugin stores its token and secret as WordPress options after registering.
 
     The stand-in reads its options when it starts, so restart `up` (same data dir, same
