@@ -1,6 +1,6 @@
 """Fixtures of the contract suites.
 
-Stripe contract: `stripe_world`, the service in-process (`make_service`, from tests/conftest.py)
+Stripe contract: `stripe_world`, the service in-process (`make_service`, from tests/support/)
 with a fake Stripe and a registered site; helpers live in contracts/stripe_world.py.
 
 Schemathesis: `schema_service`, the service the schemathesis suites fuzz (the real app on
@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from contracts.stripe_world import StripeEventWorld, new_fake_stripe, stripe_settings
-from contracts.support import SCHEMA_TARGET, ServiceThread
-from tests.conftest import make_service  # noqa: F401 - the in-process service fixture
+from contracts.support import SCHEMA_TARGET
+from tests.support.fixtures import make_service  # noqa: F401 - the in-process service fixture
+from tests.support.service import ServiceThread
 
 
 @pytest.fixture

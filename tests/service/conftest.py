@@ -12,7 +12,7 @@ import pytest
 
 from harness.fake_stripe import FakeStripe
 from harness.plugin_sim import PluginSimulator
-from tests.conftest import RunningService, Site
+from tests.support.service import RunningService, Site
 
 STRIPE_KEY = "sk_test_service_suite"
 WEBHOOK_SECRET = "whsec_service_suite_secret"
