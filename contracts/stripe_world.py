@@ -8,11 +8,9 @@ fixtures the tests sign and post themselves.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import hmac
 import json
-import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from typing import Any
 import httpx
 
 from harness.fake_stripe import FakeStripe
+from tests.support.plugin_calls import fill_placeholders as fill
 
 FIXTURES = Path(__file__).parent / "fixtures" / "stripe_events"
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
@@ -29,7 +28,6 @@ WEBHOOK_PATH = "/api/v1/webhooks/stripe"
 STRIPE_KEY = "sk_test_stripe_contract"
 WEBHOOK_SECRET = "whsec_stripe_contract_" + "k" * 24
 TOLERANCE_SECONDS = 300
-PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
 # -- fixtures ----------------------------------------------------------------------------------
@@ -43,17 +41,6 @@ def fixture_names() -> list[str]:
 def load_fixture(name: str) -> dict[str, Any]:
     """A recorded event as stored, `{{placeholders}}` and all."""
     return dict(json.loads((FIXTURES / f"{name}.json").read_text()))
-
-
-def fill(value: Any, values: dict[str, str]) -> Any:
-    """Replace `{{name}}` in every string of a JSON value; an unknown name is an error."""
-    if isinstance(value, str):
-        return PLACEHOLDER.sub(lambda m: values[m.group(1)], value)
-    if isinstance(value, dict):
-        return {k: fill(v, values) for k, v in value.items()}
-    if isinstance(value, list):
-        return [fill(v, values) for v in value]
-    return copy.deepcopy(value)
 
 
 def new_event_id() -> str:

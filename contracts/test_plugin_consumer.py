@@ -11,11 +11,9 @@ signed `credits_updated` carrying `data.user_email` for each purchase.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,9 +21,8 @@ import pytest
 
 from harness.plugin_sim import OptionsStore, PluginOptions, php_json_encode, sign_body
 from harness.testing import HarnessProcess
+from tests.support.plugin_calls import fill_placeholders, load_plugin_calls
 
-CALLS_FILE = Path(__file__).with_name("plugin-calls.json")
-PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 USER_EMAIL = "editor@example.com"
 
 JSON_TYPES: dict[str, Callable[[Any], bool]] = {
@@ -75,13 +72,7 @@ class Replay:
     values: dict[str, str] = field(default_factory=dict)
 
     def fill(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return PLACEHOLDER.sub(lambda m: self.values[m.group(1)], value)
-        if isinstance(value, dict):
-            return {k: self.fill(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.fill(v) for v in value]
-        return value
+        return fill_placeholders(value, self.values)
 
     def headers(self, call: dict[str, Any]) -> dict[str, str]:
         headers = call["headers"]
@@ -139,7 +130,7 @@ async def keep_credentials_in_wordpress(up: HarnessProcess, values: dict[str, st
 
 
 async def test_the_plugin_calls_replayed_in_order_keep_working(harness):
-    contract = json.loads(CALLS_FILE.read_text())
+    contract = load_plugin_calls()
     replay = Replay(harness, contract, {"instance_id": str(uuid.uuid4()),
                                         "site_url": harness.plugin_url})
 
