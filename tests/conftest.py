@@ -7,7 +7,12 @@ import secrets
 
 import pytest
 
-from tests.support.fixtures import make_service, service, site  # noqa: F401 - fixtures by name
+from tests.support.fixtures import (  # noqa: F401 - fixtures by name
+    httpserver_listen_address,
+    make_service,
+    service,
+    site,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

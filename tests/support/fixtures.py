@@ -40,3 +40,9 @@ async def service(make_service) -> AsyncIterator[RunningService]:
 @pytest.fixture
 async def site(service: RunningService) -> Site:
     return await service.register()
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address() -> tuple[str, int]:
+    """pytest-httpserver's capturing server listens on 127.0.0.1 (any free port)."""
+    return ("127.0.0.1", 0)
