@@ -7,7 +7,7 @@ import hmac
 import json
 import time
 
-from tests.service.conftest import WEBHOOK_SECRET, StripeWorld
+from tests.support.stripe import WEBHOOK_SECRET, StripeWorld
 
 SESSION_COMPLETED = "checkout.session.completed"
 
