@@ -1,7 +1,8 @@
 """Fixtures of the contract suites.
 
-Stripe contract: `stripe_world`, the service in-process (`make_service`, from tests/conftest.py)
-with a fake Stripe and a registered site; helpers live in contracts/stripe_world.py.
+Stripe contract: `stripe_world`, the suites' one Stripe world (`tests/support/stripe.py`): the
+service in-process with a fake Stripe and a registered site, the events signed and posted by
+the tests themselves.
 
 Schemathesis: `schema_service`, the service the schemathesis suites fuzz (the real app on
 127.0.0.1 in a thread, temp SQLite, Stripe pointed at a fake Stripe, admin token set, rate
@@ -12,26 +13,24 @@ stops when the session ends.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
-from contracts.stripe_world import StripeEventWorld, new_fake_stripe, stripe_settings
-from contracts.support import SCHEMA_TARGET, ServiceThread
-from tests.conftest import make_service  # noqa: F401 - the in-process service fixture
+from contracts.support import SCHEMA_TARGET
+from tests.support.fixtures import (  # noqa: F401 - fixtures by name
+    fake_stripe,
+    make_service,
+    make_world,
+)
+from tests.support.service import ServiceThread
+from tests.support.stripe import StripeWorld
 
 
 @pytest.fixture
-async def stripe_world(make_service, tmp_path: Path) -> AsyncIterator[StripeEventWorld]:  # noqa: F811
-    """The service with its webhook secret set, a fake Stripe, and a registered site."""
-    fake = new_fake_stripe(tmp_path / "fake-stripe")
-    await fake.start()
-    try:
-        service = await make_service(**stripe_settings(fake))
-        yield StripeEventWorld(service, fake, await service.register())
-    finally:
-        await fake.stop()
+async def stripe_world(make_world) -> StripeWorld:  # noqa: F811 - the imported fixture
+    """The service with its webhook secret set, a fake Stripe, and a registered site; no
+    event reaches the service but the recorded ones a test posts, and no plugin webhook
+    leaves it."""
+    return await make_world(deliver_events=False, wordpress=False, webhook_dispatch=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""What the schemathesis suites share: the service and a fake Stripe on real sockets in
-background threads (schemathesis calls are synchronous), and auth from a freshly registered site.
+"""What the schemathesis suites share: the service (`tests.support.service.ServiceThread`)
+and a fake Stripe on real sockets in background threads (schemathesis calls are synchronous),
+and auth from a freshly registered site.
 
 Nothing here registers hooks or auth globally; `contracts/schemathesis_hooks.py` does that for
 the `schemathesis` CLI, the pytest suites attach `SiteAuth` to their own schema.
@@ -7,21 +8,21 @@ the `schemathesis` CLI, the pytest suites attach `SiteAuth` to their own schema.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import shutil
-import socket
 import tempfile
 import threading
 import uuid
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:  # the schemathesis CLI's hooks import this module without the service
+    from tests.support.service import ServiceThread
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPEC_PATH = REPO_ROOT / "openapi.yaml"
@@ -30,8 +31,6 @@ API_PREFIX = "/api/v1"
 STRIPE_KEY = "sk_test_contract_suite"
 STRIPE_WEBHOOK_SECRET = "whsec_contract_suite_secret"
 STRIPE_PUBLIC_KEY = "pk_test_contract_suite"
-
-T = TypeVar("T")
 
 
 # -- credentials -------------------------------------------------------------------------------
@@ -67,18 +66,11 @@ def register_site(api_url: str, *, timeout: float = 10.0) -> SiteCredentials:
 
 
 def security_of(operation: Any) -> str:
-    """`plugin`, `admin`, `stripe` or `public`, from the operation's `security` in the spec."""
-    requirements = operation.definition.raw.get("security")
-    if requirements is None:
-        requirements = operation.schema.raw_schema.get("security", [])
-    names = {name for requirement in requirements for name in requirement}
-    if "adminBearer" in names:
-        return "admin"
-    if "stripeSignature" in names:
-        return "stripe"
-    if "pluginBearer" in names or "instanceId" in names:
-        return "plugin"
-    return "public"
+    """`plugin`, `admin`, `stripe` or `public`: how the service itself reads the operation's
+    `security` in the spec (`service.contract`), so the fuzzer authenticates as it checks."""
+    from service.contract import Contract
+
+    return Contract.load().operations[operation.definition.raw["operationId"]].security
 
 
 #: How the service writes an API token (`service.auth.new_api_token`).
@@ -151,88 +143,6 @@ def harness_settings(data_dir: str | os.PathLike[str] | None = None) -> dict[str
     return dict(json.loads(path.read_text()))
 
 
-# -- background servers -------------------------------------------------------------------------
-
-
-class LoopThread:
-    """An event loop running in a daemon thread; `call` runs a coroutine on it and waits."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(15)
-        self.loop.close()
-
-
-@dataclass
-class ServiceThread:
-    """The real service on 127.0.0.1 (Sanic, temp SQLite), served from a background loop."""
-
-    url: str
-    app: Any
-    settings: Any
-    _runner: LoopThread
-    _server: Any
-
-    @classmethod
-    def start(cls, tmp_path: Path, **overrides: Any) -> ServiceThread:
-        from service.app import create_app, new_app_name
-        from tests.conftest import service_settings, without_dns
-
-        settings = service_settings(tmp_path, **overrides)
-        runner = LoopThread("rakubun-service")
-
-        async def serve() -> tuple[Any, Any, str]:
-            # Fuzzed site URLs name made-up hosts: never look them up in DNS.
-            app = without_dns(create_app(settings, name=new_app_name(), touchup=False))
-            # Sanic reads port 0 as 8000: hand it a socket already bound to a free port.
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("127.0.0.1", 0))
-            server = await app.create_server(sock=sock, return_asyncio_server=True,
-                                             access_log=False)
-            assert server is not None
-            await server.startup()
-            await server.before_start()
-            await server.after_start()
-            port = server.server.sockets[0].getsockname()[1]
-            return app, server, f"http://127.0.0.1:{port}"
-
-        try:
-            app, server, url = runner.call(serve())
-        except BaseException:
-            runner.stop()
-            raise
-        return cls(url, app, settings, runner, server)
-
-    @property
-    def admin_token(self) -> str:
-        return str(self.settings.admin_api_token)
-
-    def stop(self) -> None:
-        async def shutdown() -> None:
-            await self._server.before_stop()
-            await self._server.close()
-            await self._server.after_stop()
-
-        try:
-            self._runner.call(shutdown(), timeout=30)
-        finally:
-            self._runner.stop()
-
-
 def stripe_overrides(stripe_url: str) -> dict[str, Any]:
     """Service settings that point its Stripe gateway at a fake Stripe."""
     return {"stripe_secret_key": STRIPE_KEY, "stripe_api_base": stripe_url,
@@ -269,6 +179,7 @@ class SchemaTarget:
         with self._lock:
             if self.service is None:
                 from harness.fake_stripe import run_fake_stripe_in_thread
+                from tests.support.service import ServiceThread
 
                 self._data_dir = Path(tempfile.mkdtemp(prefix="rakubun-schema-"))
                 self.stripe = run_fake_stripe_in_thread(

@@ -11,21 +11,18 @@ signed `credits_updated` carrying `data.user_email` for each purchase.
 from __future__ import annotations
 
 import json
-import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from harness.plugin_sim import OptionsStore, PluginOptions, php_json_encode, sign_body
-from tests.e2e.harness_up import HarnessUp
+from harness.testing import HarnessProcess
+from tests.support.plugin_calls import fill_placeholders, load_plugin_calls
 
-CALLS_FILE = Path(__file__).with_name("plugin-calls.json")
-PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 USER_EMAIL = "editor@example.com"
 
 JSON_TYPES: dict[str, Callable[[Any], bool]] = {
@@ -41,14 +38,10 @@ MISSING = object()
 
 
 @pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[HarnessUp]:
-    """`rakubun-harness up` as a subprocess; SIGTERM at teardown must exit cleanly."""
-    up = await HarnessUp.start(tmp_path / "harness")
-    try:
-        yield up
-    finally:
-        status = await up.stop()
-    assert status == 0, up.output
+def harness(rakubun_harness: HarnessProcess) -> HarnessProcess:
+    """`rakubun-harness up` as a subprocess (the harness's pytest plugin); SIGTERM at
+    teardown must exit cleanly."""
+    return rakubun_harness
 
 
 def read_path(body: Any, path: str) -> Any:
@@ -74,18 +67,12 @@ def keys_anywhere(value: Any) -> set[str]:
 class Replay:
     """Sends the contract's calls with `{{name}}` filled from what earlier answers gave."""
 
-    up: HarnessUp
+    up: HarnessProcess
     contract: dict[str, Any]
     values: dict[str, str] = field(default_factory=dict)
 
     def fill(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return PLACEHOLDER.sub(lambda m: self.values[m.group(1)], value)
-        if isinstance(value, dict):
-            return {k: self.fill(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.fill(v) for v in value]
-        return value
+        return fill_placeholders(value, self.values)
 
     def headers(self, call: dict[str, Any]) -> dict[str, str]:
         headers = call["headers"]
@@ -130,7 +117,7 @@ class Replay:
         return body
 
 
-async def keep_credentials_in_wordpress(up: HarnessUp, values: dict[str, str]) -> None:
+async def keep_credentials_in_wordpress(up: HarnessProcess, values: dict[str, str]) -> None:
     """The plugin stores its token and secret as WordPress options after registering.
 
     The stand-in reads its options when it starts, so restart `up` (same data dir, same
@@ -143,7 +130,7 @@ async def keep_credentials_in_wordpress(up: HarnessUp, values: dict[str, str]) -
 
 
 async def test_the_plugin_calls_replayed_in_order_keep_working(harness):
-    contract = json.loads(CALLS_FILE.read_text())
+    contract = load_plugin_calls()
     replay = Replay(harness, contract, {"instance_id": str(uuid.uuid4()),
                                         "site_url": harness.plugin_url})
 

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from contracts.support import REPO_ROOT
+from harness.up import READY_LINE
 
-READY_LINE = "rakubun-harness ready"
 STARTUP_SECONDS = 90
 FUZZ_SECONDS = 600
 

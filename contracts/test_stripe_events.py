@@ -14,7 +14,7 @@ import pytest
 import stripe
 from stripe._api_version import _ApiVersion
 
-from contracts.stripe_world import (
+from tests.support.stripe import (
     WEBHOOK_SECRET,
     event_body,
     fixture_names,
@@ -88,7 +88,7 @@ def test_signature_matches_the_stripe_sdk():
 
 async def test_checkout_session_completed_grants_once(stripe_world):
     session_id = await stripe_world.checkout("article_starter")
-    ids = await stripe_world.pay(session_id)
+    ids = await stripe_world.pay_for_ids(session_id)
     completed = await stripe_world.event("checkout.session.completed", **ids)
 
     assert await stripe_world.send(completed) == "granted"
@@ -196,7 +196,7 @@ async def test_payment_intent_payment_failed_grants_nothing(stripe_world):
 
 async def _granted_checkout(stripe_world) -> dict[str, str]:
     session_id = await stripe_world.checkout("article_starter")  # 10 credits for 750 JPY
-    ids = await stripe_world.pay(session_id)
+    ids = await stripe_world.pay_for_ids(session_id)
     assert await stripe_world.send(
         await stripe_world.event("checkout.session.completed", **ids)) == "granted"
     return ids
@@ -236,7 +236,7 @@ async def test_charge_dispute_created_reverses_the_whole_purchase(stripe_world):
 
 async def test_refund_before_the_grant_grants_then_reverses_it(stripe_world):
     session_id = await stripe_world.checkout("article_starter")
-    ids = await stripe_world.pay(session_id)
+    ids = await stripe_world.pay_for_ids(session_id)
     refunded = await stripe_world.event("charge.refunded.full", **ids)
 
     assert await stripe_world.send(refunded) == "reversed"
@@ -252,7 +252,7 @@ async def test_dispute_before_the_grant_is_applied_not_dropped(stripe_world):
     """The Dispute carries no metadata: it is ours by its payment intent, which Stripe's
     Checkout Session list resolves before the completed event ever arrived."""
     session_id = await stripe_world.checkout("article_starter")
-    ids = await stripe_world.pay(session_id)
+    ids = await stripe_world.pay_for_ids(session_id)
     disputed = await stripe_world.event("charge.dispute.created", **ids)
 
     assert await stripe_world.send(disputed) == "reversed"

@@ -16,8 +16,8 @@ import pytest
 import stripe
 import yaml
 
-from contracts.stripe_world import (
-    SPEC_PATH,
+from contracts.support import SPEC_PATH
+from tests.support.stripe import (
     TOLERANCE_SECONDS,
     WEBHOOK_SECRET,
     event_body,
@@ -68,7 +68,7 @@ def documented_responses() -> dict[str, Any]:
 
 async def _paid_checkout_event(world) -> dict[str, Any]:
     session_id = await world.checkout("article_starter")
-    return await world.event("checkout.session.completed", **await world.pay(session_id))
+    return await world.event("checkout.session.completed", **await world.pay_for_ids(session_id))
 
 
 async def _nothing_written(world, event: dict[str, Any]) -> None:

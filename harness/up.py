@@ -1,7 +1,8 @@
 """`rakubun-harness up`: fake Stripe, plugin simulator and service, wired together.
 
-The fake Stripe and the simulator run in this process, the service as a subprocess;
-harness.json tells `buy`, `trigger` and other tools where they listen.
+`Harness` (an async context manager) runs the fake Stripe and the simulator in this process
+and the service as a subprocess; `run_up` is the command around it. harness.json tells
+`buy`, `trigger` and other tools where they listen.
 """
 
 from __future__ import annotations
@@ -57,37 +58,97 @@ def wordpress_hint(api_url: str) -> list[str]:
     ]
 
 
-async def run_up(args: argparse.Namespace) -> int:
-    """Start fake Stripe, plugin simulator and service; serve until SIGINT/SIGTERM."""
-    from harness.fake_stripe import FakeStripe
-    from harness.plugin_sim import PluginSimulator
+class Harness:
+    """The fake Stripe and the plugin simulator in this process, the service as a subprocess,
+    wired together and described in `<data_dir>/harness.json`; an async context manager.
 
-    data_dir = Path(args.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    saved = read_harness_file(data_dir)
-    keys = harness_secrets(saved)
+        async with Harness(tmp_path / "harness") as harness:
+            ...  # harness.api_url, harness.stripe_url, harness.plugin_url, harness.admin_token
 
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stopping.set)
+    Leaving the block (or a failed start) stops whatever had started. Port arguments: None
+    reuses the previous run's port when free, 0 picks any free port. `stopping`, when set
+    during start-up, abandons it with `Interrupted`.
+    """
 
-    fake = FakeStripe(
-        secret_key=keys["stripe_secret_key"],
-        publishable_key=keys["stripe_publishable_key"],
-        data_dir=data_dir,
-    )
-    plugin: PluginSimulator | None = None
-    service: ServiceProcess | None = None
-    try:
-        bind_host = args.host
-        stripe_url = await fake.start(
-            host=bind_host, port=choose_port(args.stripe_port, saved.get("stripe_url"))
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        host: str = "127.0.0.1",
+        api_port: int | None = None,
+        stripe_port: int | None = None,
+        plugin_port: int | None = None,
+        rate_limit: int = 100_000,
+        workers: int = 1,
+        mongodb_url: str | None = None,
+        startup_timeout: float = 60.0,
+        stopping: asyncio.Event | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.host = host
+        self.ports = {"api": api_port, "stripe": stripe_port, "plugin": plugin_port}
+        self.rate_limit = rate_limit
+        self.workers = workers
+        self.mongodb_url = mongodb_url
+        self.startup_timeout = startup_timeout
+        self.stopping = stopping or asyncio.Event()
+        self.fake: Any = None
+        self.plugin: Any = None
+        self.service: ServiceProcess | None = None
+        #: harness.json as written for this run (empty until started).
+        self.settings: dict[str, Any] = {}
+        self.harness_file: Path | None = None
+
+    # -- where things are ---------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        return str(self.settings["api_url"])
+
+    @property
+    def stripe_url(self) -> str:
+        return str(self.settings["stripe_url"])
+
+    @property
+    def plugin_url(self) -> str:
+        return str(self.settings["plugin_url"])
+
+    @property
+    def admin_token(self) -> str:
+        return str(self.settings["admin_token"])
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Harness:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def _start(self) -> None:
+        from harness.fake_stripe import FakeStripe
+        from harness.plugin_sim import PluginSimulator
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        saved = read_harness_file(self.data_dir)
+        keys = harness_secrets(saved)
+        self.fake = FakeStripe(
+            secret_key=keys["stripe_secret_key"],
+            publishable_key=keys["stripe_publishable_key"],
+            data_dir=self.data_dir,
         )
-        api_port = choose_port(args.api_port, saved.get("api_url")) or free_port()
-        api_url = f"http://{url_host(bind_host)}:{api_port}"
+        stripe_url = await self.fake.start(
+            host=self.host, port=choose_port(self.ports["stripe"], saved.get("stripe_url"))
+        )
+        api_port = choose_port(self.ports["api"], saved.get("api_url")) or free_port()
+        api_url = f"http://{url_host(self.host)}:{api_port}"
         endpoint = await replace_stripe_webhook_endpoint(
-            fake,
+            self.fake,
             stripe_url,
             keys["stripe_secret_key"],
             api_url + STRIPE_WEBHOOK_PATH,
@@ -95,74 +156,118 @@ async def run_up(args: argparse.Namespace) -> int:
         )
         webhook_secret = str(endpoint.get("secret") or keys["stripe_webhook_secret"])
 
-        plugin = PluginSimulator(api_url, data_dir=data_dir)
-        plugin_url = await plugin.start(
-            host=bind_host, port=choose_port(args.plugin_port, saved.get("plugin_url"))
+        self.plugin = PluginSimulator(api_url, data_dir=self.data_dir)
+        plugin_url = await self.plugin.start(
+            host=self.host, port=choose_port(self.ports["plugin"], saved.get("plugin_url"))
         )
 
-        service = ServiceProcess(
+        self.service = ServiceProcess(
             port=api_port,
-            workers=args.workers,
+            workers=self.workers,
             env=service_environment(
-                data_dir=data_dir,
+                data_dir=self.data_dir,
                 api_url=api_url,
                 stripe_url=stripe_url,
                 keys=keys,
                 webhook_secret=webhook_secret,
-                rate_limit=args.rate_limit,
-                mongodb_url=args.mongodb_url,
+                rate_limit=self.rate_limit,
+                mongodb_url=self.mongodb_url,
             ),
-            log_path=data_dir / SERVICE_LOG,
-            host=bind_host,
-            url_host=url_host(bind_host),
+            log_path=self.data_dir / SERVICE_LOG,
+            host=self.host,
+            url_host=url_host(self.host),
         )
-        await service.start()
-        await service.wait_healthy(args.startup_timeout, stopping)
+        await self.service.start()
+        await self.service.wait_healthy(self.startup_timeout, self.stopping)
 
-        harness_file = write_harness_file(
-            data_dir,
-            {
-                "api_url": api_url,
-                "stripe_url": stripe_url,
-                "plugin_url": plugin_url,
-                **keys,
-                "stripe_webhook_secret": webhook_secret,
-                "stripe_webhook_endpoint_id": endpoint.get("id"),
-                "service_log": str(service.log_path),
-                "service_pid": service.process.pid if service.process else None,
-                "started_at": datetime.now(UTC).isoformat(),
-            },
-        )
-        for line in [
+        self.settings = {
+            "api_url": api_url,
+            "stripe_url": stripe_url,
+            "plugin_url": plugin_url,
+            **keys,
+            "stripe_webhook_secret": webhook_secret,
+            "stripe_webhook_endpoint_id": endpoint.get("id"),
+            "service_log": str(self.service.log_path),
+            "service_pid": self.service.process.pid if self.service.process else None,
+            "started_at": datetime.now(UTC).isoformat(),
+        }
+        self.harness_file = write_harness_file(self.data_dir, self.settings)
+
+    async def serve(self) -> bool:
+        """Wait until `stopping` is set (True) or the service exits on its own (False)."""
+        assert self.service is not None and self.service.process is not None, "not started"
+        stop_requested = asyncio.create_task(self.stopping.wait())
+        service_exited = asyncio.create_task(self.service.process.wait())
+        await asyncio.wait({stop_requested, service_exited}, return_when=asyncio.FIRST_COMPLETED)
+        stop_requested.cancel()
+        service_exited.cancel()
+        return self.stopping.is_set()
+
+    async def stop(self) -> None:
+        """Stop the service, the simulator and the fake Stripe; each gets its chance."""
+        if self.service is not None:
+            await _quietly("service", self.service.stop())
+        if self.plugin is not None:
+            await _quietly("plugin simulator", self.plugin.stop())
+        if self.fake is not None:
+            await _quietly("fake Stripe", self.fake.stop())
+        self.service = self.plugin = self.fake = None
+
+    def banner(self) -> list[str]:
+        """What `up` prints once ready: the URLs, the admin token, where things are."""
+        api_url, stripe_url, plugin_url = self.api_url, self.stripe_url, self.plugin_url
+        return [
             f"service (API)   {api_url}/api/v1",
             f"API reference   {api_url}/api/v1/docs   (the contract: {api_url}/api/v1/openapi.json)",
             f"fake Stripe     {stripe_url}   (inspector: {stripe_url}/_harness/)",
             f"plugin (WP)     {plugin_url}   (received webhooks: {plugin_url}/_sim/webhooks)",
-            f"admin token     {keys['admin_token']}",
-            f"settings        {harness_file}",
-            f"service log     {service.log_path}",
+            f"admin token     {self.admin_token}",
+            f"settings        {self.harness_file}",
+            f"service log     {self.settings['service_log']}",
             "",
             *wordpress_hint(api_url),
             "",
             READY_LINE,
-        ]:
-            say(line)
-        print_in_process_deliveries(fake, plugin)
-        watcher = WordPressDeliveryWatcher(api_url, keys["admin_token"], plugin.site_url)
-        watching = asyncio.create_task(watcher.watch(stopping))
+        ]
 
-        stop_requested = asyncio.create_task(stopping.wait())
-        service_exited = asyncio.create_task(service.process.wait())  # type: ignore[union-attr]
-        await asyncio.wait({stop_requested, service_exited}, return_when=asyncio.FIRST_COMPLETED)
-        stop_requested.cancel()
-        watching.cancel()
-        await asyncio.gather(watching, return_exceptions=True)
-        if not stopping.is_set():
-            say(f"the service exited unexpectedly; last lines of {service.log_path}:")
-            say(service.log_tail())
-            return 1
-        say("stopping")
-        return 0
+
+async def run_up(args: argparse.Namespace) -> int:
+    """`rakubun-harness up`: start a `Harness`, print its URLs, serve until SIGINT/SIGTERM."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    harness = Harness(
+        args.data_dir,
+        host=args.host,
+        api_port=args.api_port,
+        stripe_port=args.stripe_port,
+        plugin_port=args.plugin_port,
+        rate_limit=args.rate_limit,
+        workers=args.workers,
+        mongodb_url=args.mongodb_url,
+        startup_timeout=args.startup_timeout,
+        stopping=stopping,
+    )
+    try:
+        async with harness:
+            for line in harness.banner():
+                say(line)
+            print_in_process_deliveries(harness.fake, harness.plugin)
+            watcher = WordPressDeliveryWatcher(
+                harness.api_url, harness.admin_token, harness.plugin.site_url
+            )
+            watching = asyncio.create_task(watcher.watch(stopping))
+            stopped_on_request = await harness.serve()
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
+            if not stopped_on_request:
+                assert harness.service is not None
+                say(f"the service exited unexpectedly; last lines of {harness.service.log_path}:")
+                say(harness.service.log_tail())
+                return 1
+            say("stopping")
+            return 0
     except Interrupted:
         say("interrupted before ready; stopping")
         return 0
@@ -173,11 +278,6 @@ async def run_up(args: argparse.Namespace) -> int:
         say(f"rakubun-harness up failed: {error}")
         return 1
     finally:
-        if service is not None:
-            await _quietly("service", service.stop())
-        if plugin is not None:
-            await _quietly("plugin simulator", plugin.stop())
-        await _quietly("fake Stripe", fake.stop())
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
 

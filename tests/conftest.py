@@ -1,29 +1,19 @@
 """Shared fixtures: a real service on 127.0.0.1 (in this process, on a temp SQLite file),
-a real fake Stripe, a registered site, and an HTTP client."""
+a registered site, and a browser page. The service itself comes from `tests/support/`."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
 
-from service.app import create_app, new_app_name
-from service.settings import Settings
+from tests.support.fixtures import (  # noqa: F401 - fixtures by name
+    httpserver_listen_address,
+    make_service,
+    service,
+    site,
+)
 
-ADMIN_TOKEN = "admin-" + "x" * 32
-
-# Services the suites start as processes (`rakubun-harness up`, `rakubun-service`) inherit it:
-# whatever site URL a test or a fuzzer registers, no webhook leaves the machine.
-os.environ.setdefault("WEBHOOK_LOOPBACK_ONLY", "1")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -34,169 +24,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-@dataclass
-class RunningService:
-    """A service answering on a real socket, with handles on its insides for assertions."""
-
-    url: str
-    app: Any
-    settings: Settings
-    http: httpx.AsyncClient
-    server: Any = None
-
-    async def stop(self) -> None:
-        """Stop this service now (as a shutdown would), before the test ends."""
-        if self.server is not None and self.server.is_serving():
-            await self.server.before_stop()
-            await self.server.close()
-            await self.server.after_stop()
-
-    @property
-    def services(self) -> Any:
-        return self.app.ctx.services
-
-    @property
-    def store(self) -> Any:
-        return self.services.store
-
-    def admin_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-    async def register(self, site_url: str = "http://127.0.0.1:9", **extra: Any) -> Site:
-        instance_id = str(uuid.uuid4())
-        response = await self.http.post(f"{self.url}/api/v1/plugins/register", json={
-            "instance_id": instance_id, "site_url": site_url,
-            "admin_email": "admin@example.com", **extra})
-        assert response.status_code == 200, response.text
-        return Site(self, instance_id, response.json())
-
-
-@dataclass
-class Site:
-    """A registered site, with the plugin's headers ready."""
-
-    service: RunningService
-    instance_id: str
-    registration: dict[str, Any]
-
-    @property
-    def site_id(self) -> str:
-        return self.registration["site_id"]
-
-    @property
-    def token(self) -> str:
-        return self.registration["api_token"]
-
-    @property
-    def webhook_secret(self) -> str:
-        return self.registration["webhook_secret"]
-
-    def headers(self, **extra: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}", "X-Instance-ID": self.instance_id,
-                "User-Agent": "Rakubun-WordPress-Plugin/2.2.0", **extra}
-
-    async def get(self, path: str, **kw: Any) -> httpx.Response:
-        return await self.service.http.get(f"{self.service.url}/api/v1{path}",
-                                           headers=self.headers(), **kw)
-
-    async def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None,
-                   **kw: Any) -> httpx.Response:
-        return await self.service.http.post(f"{self.service.url}/api/v1{path}", json=json,
-                                            headers={**self.headers(), **(headers or {})}, **kw)
-
-    async def put(self, path: str, json: Any = None, **kw: Any) -> httpx.Response:
-        return await self.service.http.put(f"{self.service.url}/api/v1{path}", json=json,
-                                           headers=self.headers(), **kw)
-
-    async def credits(self, user_id: int | str = 1) -> dict[str, int]:
-        response = await self.get("/users/credits", params={"user_id": str(user_id)})
-        assert response.status_code == 200, response.text
-        return response.json()["credits"]
-
-
-class NoDnsResolver(AbstractResolver):
-    """The tests' services send webhooks to 127.0.0.1 only: `localhost` resolves, every other
-    name fails here without asking DNS (a test needing a name gives its own resolver)."""
-
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
-        if host.lower().rstrip(".") != "localhost":
-            raise OSError(f"tests resolve no names ({host})")
-        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET,
-                 "proto": 0, "flags": socket.AI_NUMERICHOST}]
-
-    async def close(self) -> None:
-        pass
-
-
-def without_dns(app: Any) -> Any:
-    """Give the app's webhook dispatcher the NoDnsResolver (before its first delivery)."""
-    app.ctx.services.dispatcher.resolver = NoDnsResolver()
-    return app
-
-
-def service_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "sqlite_path": tmp_path / "rakubun.sqlite3",
-        "sqlite_synchronous": "NORMAL",
-        "admin_api_token": ADMIN_TOKEN,
-        "rate_limit_per_minute": 10_000,
-        "validate_responses": True,
-        "access_log": False,
-        "webhook_retry_delays": (0.05, 0.1, 0.2),
-        "webhook_poll_seconds": 0.5,
-        "webhook_timeout_seconds": 3.0,
-        # The suites' WordPress stand-ins listen on 127.0.0.1 and read every provider key,
-        # as under `rakubun-harness up`; the tests of those rules turn these off.
-        "webhook_allow_private_targets": True,
-        # Whatever site URL a test (or a fuzzer) registers, no webhook leaves the machine.
-        "webhook_loopback_only": True,
-        "provider_key_policy": "all",
-    }
-    values.update(overrides)
-    return Settings.from_env({}, **values)
-
-
-@pytest.fixture
-async def make_service(tmp_path: Path):
-    """Start services on real sockets; every one started is stopped at teardown."""
-    started: list[RunningService] = []
-
-    async def start(**overrides: Any) -> RunningService:
-        settings = service_settings(tmp_path, **overrides)
-        app = without_dns(create_app(settings, name=new_app_name(), touchup=False))
-        # Sanic reads port 0 as "default" (8000): hand it a socket bound to a free port instead.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        server = await app.create_server(sock=sock, return_asyncio_server=True,
-                                         access_log=False)
-        assert server is not None
-        await server.startup()
-        await server.before_start()
-        await server.after_start()
-        port = server.server.sockets[0].getsockname()[1]
-        running = RunningService(f"http://127.0.0.1:{port}", app, settings,
-                                 httpx.AsyncClient(timeout=30), server)
-        started.append(running)
-        return running
-
-    yield start
-    for running in reversed(started):
-        await running.http.aclose()
-        await running.stop()
-
-
-@pytest.fixture
-async def service(make_service) -> AsyncIterator[RunningService]:
-    yield await make_service()
-
-
-@pytest.fixture
-async def site(service: RunningService) -> Site:
-    return await service.register()
 
 
 def random_secret() -> str:

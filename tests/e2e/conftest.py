@@ -1,28 +1,31 @@
-"""One `rakubun-harness up` per test (real processes, real HTTP), and the plugin on its
-WordPress stand-in registered with the service."""
+"""One `rakubun-harness up` per test (real processes, real HTTP), from the harness's pytest
+plugin (`harness/pytest_plugin.py`), and the plugin on its WordPress stand-in registered with
+the service."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+import os
 
 import pytest
 
-from .harness_up import HarnessUp
+from harness.testing import HarnessProcess
+
 from .wordpress import WordPressSite
 
 
 @pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[HarnessUp]:
-    """A running `up` on a fresh data dir; stopped at teardown, which must exit cleanly."""
-    up = await HarnessUp.start(tmp_path / "harness")
-    try:
-        yield up
-    finally:
-        status = await up.stop()
-    assert status == 0, up.output
+def rakubun_harness_options() -> list[str]:
+    """The embedded SQLite store, or MongoDB when the run provides one (tox -e e2e-mongo)."""
+    mongodb_url = os.environ.get("MONGODB_URL")
+    return ["--mongodb-url", mongodb_url] if mongodb_url else []
 
 
 @pytest.fixture
-async def wordpress(harness: HarnessUp) -> WordPressSite:
+def harness(rakubun_harness: HarnessProcess) -> HarnessProcess:
+    """The plugin's running `up`: stopped at teardown, which must exit cleanly."""
+    return rakubun_harness
+
+
+@pytest.fixture
+async def wordpress(harness: HarnessProcess) -> WordPressSite:
     return await WordPressSite.activate(harness)

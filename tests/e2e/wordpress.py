@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.plugin_sim import OptionsStore
-
-from .harness_up import HarnessUp
+from harness.testing import HarnessProcess
 
 USER_EMAIL = "editor@example.com"
 
@@ -21,12 +20,12 @@ USER_EMAIL = "editor@example.com"
 class WordPressSite:
     """The plugin installed on the simulator's WordPress, registered with the service."""
 
-    up: HarnessUp
+    up: HarnessProcess
     instance_id: str
     site_id: str
 
     @classmethod
-    async def activate(cls, up: HarnessUp) -> WordPressSite:
+    async def activate(cls, up: HarnessProcess) -> WordPressSite:
         """Activate the plugin: it registers with the service and keeps token and secret."""
         outcome = await up.sim("POST", "register")
         assert outcome["success"], outcome

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 import stripe
-from aiohttp import web
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from harness.fake_stripe import FakeStripe
 
@@ -61,33 +62,32 @@ class Received:
 
 @dataclass
 class WebhookReceiver:
-    """A local endpoint that records raw webhook requests and answers scripted statuses."""
+    """A local endpoint (pytest-httpserver) that records raw webhook requests and answers
+    scripted statuses."""
 
-    url: str = ""
+    server: HTTPServer
     received: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)  # answered in turn, then 200
 
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append(Received(await request.text(), dict(request.headers)))
+    @property
+    def url(self) -> str:
+        return self.server.url_for("/webhook")
+
+    def handle(self, request: Request) -> Response:
+        self.received.append(Received(request.get_data(as_text=True), dict(request.headers)))
         status = self.statuses.pop(0) if self.statuses else 200
-        return web.Response(status=status, text="ok")
+        return Response("ok", status=status)
 
     def event_ids(self) -> list[str]:
         return [r.event_id for r in self.received]
 
 
 @pytest.fixture
-async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
-    """A running WebhookReceiver on 127.0.0.1."""
-    receiver = WebhookReceiver()
-    app = web.Application()
-    app.router.add_post("/webhook", receiver.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhook"
-    yield receiver
-    await runner.cleanup()
+def webhook_receiver(httpserver: HTTPServer) -> WebhookReceiver:
+    """A WebhookReceiver on 127.0.0.1 (pytest-httpserver's server, cleared after each test)."""
+    receiver = WebhookReceiver(httpserver)
+    httpserver.expect_request("/webhook", method="POST").respond_with_handler(receiver.handle)
+    return receiver
 
 
 @pytest.fixture

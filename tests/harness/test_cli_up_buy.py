@@ -17,11 +17,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from harness.up import READY_LINE
+
 pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "from harness.cli import main; main()"]
-READY_LINE = "rakubun-harness ready"
 STARTUP_TIMEOUT = 120
 
 

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
-import pytest
 import stripe
 
 from harness.fake_stripe import FakeStripe, run_fake_stripe_in_thread
@@ -66,32 +63,8 @@ async def test_restart_from_data_dir_keeps_objects_endpoints_and_idempotency(tmp
     assert (same_endpoint["id"], same_endpoint["secret"]) == (endpoint["id"], endpoint["secret"])
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    received: list[tuple[str, str]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-        self.received.append((body, self.headers["Stripe-Signature"]))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def threaded_receiver():
-    _Recorder.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", _Recorder.received
-    server.shutdown()
-    server.server_close()
-
-
-def test_fake_runs_in_a_thread_for_synchronous_code(threaded_receiver) -> None:
-    url, received = threaded_receiver
+def test_fake_runs_in_a_thread_for_synchronous_code(webhook_receiver) -> None:
+    url = webhook_receiver.url
     with run_fake_stripe_in_thread(
         secret_key="sk_test_thread", retry_delays=FAST_RETRIES
     ) as handle:
@@ -106,7 +79,8 @@ def test_fake_runs_in_a_thread_for_synchronous_code(threaded_receiver) -> None:
         handle.drain(5)
 
         assert answer.json()["session"]["payment_status"] == "paid"
-        events = [stripe.Webhook.construct_event(b, s, endpoint["secret"]) for b, s in received]
+        events = [stripe.Webhook.construct_event(r.body, r.signature, endpoint["secret"])
+                  for r in webhook_receiver.received]
         assert [e.type for e in events][0] == "checkout.session.completed"
         assert len(events) == 3
         assert handle.fake.url == handle.url

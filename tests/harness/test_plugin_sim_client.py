@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from harness.plugin_sim import CALLS, PluginClient, php_json_encode
+from tests.support.plugin_calls import fill_placeholders, load_plugin_calls
 
 INSTANCE_ID = "550e8400-e29b-41d4-a716-446655440000"
 SITE_URL = "http://wp.example.test"
@@ -219,28 +219,8 @@ async def test_api_base_accepts_the_origin_or_the_plugin_base(server, base_suffi
 # -- replay of the shared contract --------------------------------------------------------------
 
 
-def _contract_path() -> Path | None:
-    candidates = [os.environ.get("RAKUBUN_PLUGIN_CALLS"), REPO_ROOT / "contracts/plugin-calls.json"]
-    return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
-
-
-def _fill(value: Any, values: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        for name, filled in values.items():
-            value = value.replace("{{" + name + "}}", filled)
-        return value
-    if isinstance(value, dict):
-        return {key: _fill(item, values) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_fill(item, values) for item in value]
-    return value
-
-
 async def test_every_contract_call_is_replayed_exactly(client, server):
-    path = _contract_path()
-    if path is None:
-        pytest.skip("plugin-calls.json not found (contracts/ or $RAKUBUN_PLUGIN_CALLS)")
-    contract = json.loads(path.read_text())
+    contract = load_plugin_calls()
     values = {
         "site_url": SITE_URL,
         "instance_id": INSTANCE_ID,
@@ -261,7 +241,7 @@ async def test_every_contract_call_is_replayed_exactly(client, server):
         request = server.last
 
         headers = call["headers"]
-        expected_headers = _fill(
+        expected_headers = fill_placeholders(
             contract["header_sets"][headers] if isinstance(headers, str) else headers, values
         )
         assert request["method"] == call["method"], name
@@ -270,8 +250,8 @@ async def test_every_contract_call_is_replayed_exactly(client, server):
         if "Authorization" not in expected_headers:
             assert "Authorization" not in request["headers"], name
             assert "X-Instance-ID" not in request["headers"], name
-        assert request["query"] == _fill(call.get("query", {}), values), name
-        expected_body = _fill(call.get("body"), values)
+        assert request["query"] == fill_placeholders(call.get("query", {}), values), name
+        expected_body = fill_placeholders(call.get("body"), values)
         assert (json.loads(request["raw"]) if request["raw"] else None) == expected_body, name
 
     assert {call["name"] for call in contract["calls"]} <= set(CALLS)

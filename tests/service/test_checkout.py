@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import parse_qs, urlsplit
 
-from tests.service.conftest import StripeWorld
+from tests.support.stripe import StripeWorld
 
 SESSION_COMPLETED = "checkout.session.completed"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.conftest import RunningService, Site
+from tests.support.service import RunningService, Site
 
 
 async def release(service: RunningService, instance_id: str):

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ADMIN_TOKEN
 from tests.service.test_cli import SCRIPT, clean_env, free_port
+from tests.support.service import ADMIN_TOKEN
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:

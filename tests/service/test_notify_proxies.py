@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from service.notify import WebhookDispatcher
-from tests.conftest import service_settings
+from tests.support.service import service_settings
 
 
 async def test_proxies_come_from_the_environment_and_no_proxy_is_honoured(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.service.conftest import StripeWorld
+from tests.support.stripe import StripeWorld
 
 INTENT_SUCCEEDED = "payment_intent.succeeded"
 

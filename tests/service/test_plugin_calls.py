@@ -4,16 +4,13 @@ headers and bodies against a running service: each gets the status and fields th
 from __future__ import annotations
 
 import json
-import re
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-PLUGIN_CALLS = Path("/work/shared/contract/plugin-calls.json")
-if not PLUGIN_CALLS.is_file():  # a clone outside the workspace keeps a copy under contracts/
-    PLUGIN_CALLS = Path(__file__).resolve().parents[2] / "contracts" / "plugin-calls.json"
+from tests.support.plugin_calls import fill_placeholders as fill
+from tests.support.plugin_calls import load_plugin_calls
 
 #: Calls that move money through Stripe; the payment suites replay those.
 PAYMENT_PATHS = ("/api/v1/checkout/", "/api/v1/payments/")
@@ -29,22 +26,8 @@ JSON_TYPES = {
 }
 
 
-def load_calls() -> dict[str, Any]:
-    return json.loads(PLUGIN_CALLS.read_text(encoding="utf-8"))
-
-
 def non_payment_calls() -> list[dict[str, Any]]:
-    return [c for c in load_calls()["calls"] if not c["path"].startswith(PAYMENT_PATHS)]
-
-
-def fill(value: Any, values: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        return re.sub(r"{{(\w+)}}", lambda m: values[m.group(1)], value)
-    if isinstance(value, dict):
-        return {k: fill(v, values) for k, v in value.items()}
-    if isinstance(value, list):
-        return [fill(v, values) for v in value]
-    return value
+    return [c for c in load_plugin_calls()["calls"] if not c["path"].startswith(PAYMENT_PATHS)]
 
 
 def field(body: Any, path: str) -> Any:
@@ -78,7 +61,7 @@ def no_provider_keys_in_the_environment(monkeypatch):
 async def test_the_plugins_calls_get_what_the_plugin_reads(make_service,
                                                            no_provider_keys_in_the_environment):
     service = await make_service(stripe_public_key="pk_test_plugin_calls")
-    spec = load_calls()
+    spec = load_plugin_calls()
     values = {"instance_id": str(uuid.uuid4()), "site_url": "http://127.0.0.1:9"}
     for call in non_payment_calls():
         headers = call["headers"]

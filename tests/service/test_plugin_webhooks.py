@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 
-from tests.service.conftest import StripeWorld
+from tests.support.stripe import StripeWorld
 
 
 def plugin_verifies(raw_body: str, signature: str | None, secret: str) -> bool:

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from service.settings import Settings
-from tests.conftest import RunningService, Site
+from tests.support.service import RunningService, Site
 
 OPENAI_KEY = "sk-test-openai-key-value-0001"
 #: Every config call that carries a key, and where the key sits in its answer.

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.contract import Contract, Operation
-from tests.service.conftest import StripeWorld
+from tests.support.stripe import StripeWorld
 
 CONTRACT = Contract.load()
 

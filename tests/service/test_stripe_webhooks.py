@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 
-from tests.service.conftest import WEBHOOK_SECRET, StripeWorld
+from tests.support.stripe import WEBHOOK_SECRET, StripeWorld, signature_header
 
 SESSION_COMPLETED = "checkout.session.completed"
 
 
 def signed(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
-    t = int(time.time()) if at is None else at
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
+    return signature_header(payload, secret, at)
 
 
 async def post_event(world: StripeWorld, event: dict, signature: str | None):

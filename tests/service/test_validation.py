@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from service.contract import Contract
 from service.errors import ApiError
-
-PLUGIN_CALLS = Path("/work/shared/contract/plugin-calls.json")
-if not PLUGIN_CALLS.is_file():  # a clone outside the workspace keeps a copy under contracts/
-    PLUGIN_CALLS = Path(__file__).resolve().parents[2] / "contracts" / "plugin-calls.json"
+from tests.support.plugin_calls import fill_placeholders, load_plugin_calls
 
 PLACEHOLDERS = {
     "instance_id": "0b6c1f7e-2d1c-4f5e-9a57-0f4b0f6c5e11",
@@ -29,13 +25,7 @@ PLACEHOLDERS = {
 
 def fill(value: Any) -> Any:
     """Replace `{{name}}` placeholders the way the replayer does."""
-    if isinstance(value, str):
-        return re.sub(r"{{(\w+)}}", lambda m: PLACEHOLDERS[m.group(1)], value)
-    if isinstance(value, dict):
-        return {k: fill(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [fill(v) for v in value]
-    return value
+    return fill_placeholders(value, PLACEHOLDERS)
 
 
 def envelope(response, status: int, code: str) -> dict:
@@ -54,7 +44,7 @@ def contract() -> Contract:
 
 @pytest.fixture(scope="module")
 def plugin_calls() -> dict:
-    return json.loads(PLUGIN_CALLS.read_text(encoding="utf-8"))
+    return load_plugin_calls()
 
 
 def operation_for(contract: Contract, method: str, path: str):

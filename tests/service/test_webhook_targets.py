@@ -17,7 +17,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from service.notify import WebhookDispatcher
 from service.settings import Settings
-from tests.conftest import RunningService
+from tests.support.service import RunningService
 
 REFUSED_SITE_URLS = [
     ("http://127.0.0.1:8080", "site_url_not_public"),

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import pytest_asyncio
 
-from tests.e2e.harness_up import HarnessUp
+from harness.testing import HarnessProcess
 
 from .stack import ADMIN_PASSWORD, ADMIN_USER, MariaDB, WordPress, free_port, missing_tools
 
@@ -68,8 +68,8 @@ def wordpress(plugin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         database.stop()
 
 
-async def _start_harness(path: Path) -> AsyncIterator[HarnessUp]:
-    up = await HarnessUp.start(path)
+async def _start_harness(path: Path) -> AsyncIterator[HarnessProcess]:
+    up = await HarnessProcess.start(path)
     try:
         yield up
     finally:
@@ -78,14 +78,14 @@ async def _start_harness(path: Path) -> AsyncIterator[HarnessUp]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def dashboard(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HarnessUp]:
+async def dashboard(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HarnessProcess]:
     """The harness WordPress registers with first."""
     async for up in _start_harness(tmp_path_factory.mktemp("dashboard-a")):
         yield up
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def other_dashboard(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HarnessUp]:
+async def other_dashboard(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HarnessProcess]:
     """A second harness, as another developer's or another branch's."""
     async for up in _start_harness(tmp_path_factory.mktemp("dashboard-b")):
         yield up
@@ -131,7 +131,7 @@ async def page(browser_page, request: pytest.FixtureRequest):
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def activated(wordpress: WordPress, dashboard: HarnessUp, browser_page) -> WordPress:
+async def activated(wordpress: WordPress, dashboard: HarnessProcess, browser_page) -> WordPress:
     """Point WordPress at the first dashboard, log in, and activate the plugin by clicking."""
     wordpress.set_option("rakubun_harness_api_url", dashboard.api_url)
     page = browser_page

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.e2e.harness_up import HarnessUp
+from harness.testing import HarnessProcess
 
 from .conftest import toggle_plugin
 from .stack import WordPress
@@ -37,7 +37,7 @@ async def shown_article_balance(page) -> int:
     return int((await page.inner_text(".credits-count-articles")).strip())
 
 
-async def start_checkout(page, wordpress: WordPress, dashboard: HarnessUp) -> None:
+async def start_checkout(page, wordpress: WordPress, dashboard: HarnessProcess) -> None:
     """Buy → Checkout: the browser lands on the fake Stripe's hosted page."""
     await open_purchase_page(page, wordpress)
     await page.click(f"button[onclick*=\"'{PACKAGE}'\"]")
@@ -45,7 +45,7 @@ async def start_checkout(page, wordpress: WordPress, dashboard: HarnessUp) -> No
     await page.wait_for_url(f"{dashboard.stripe_url}/**")
 
 
-async def buy(page, wordpress: WordPress, dashboard: HarnessUp) -> tuple[str, str]:
+async def buy(page, wordpress: WordPress, dashboard: HarnessProcess) -> tuple[str, str]:
     """Buy a package and pay; answers the return URL WordPress showed and the session id."""
     await start_checkout(page, wordpress, dashboard)
     await page.click("#pay")
@@ -57,26 +57,26 @@ async def buy(page, wordpress: WordPress, dashboard: HarnessUp) -> tuple[str, st
 # -- what the dashboard recorded -----------------------------------------------------------------
 
 
-async def site_of(dashboard: HarnessUp, wordpress: WordPress) -> list[dict[str, Any]]:
+async def site_of(dashboard: HarnessProcess, wordpress: WordPress) -> list[dict[str, Any]]:
     """The dashboard's sites registered from this WordPress."""
     sites = (await dashboard.admin("GET", "sites", limit=200))["sites"]
     return [site for site in sites if site.get("site_url") == wordpress.url]
 
 
-async def purchases(dashboard: HarnessUp, wordpress: WordPress) -> list[dict[str, Any]]:
+async def purchases(dashboard: HarnessProcess, wordpress: WordPress) -> list[dict[str, Any]]:
     [site] = await site_of(dashboard, wordpress)
     return [entry for entry in await dashboard.ledger(site["site_id"])
             if entry["kind"] == "purchase"]
 
 
-async def ledger_article_balance(dashboard: HarnessUp, wordpress: WordPress) -> int:
+async def ledger_article_balance(dashboard: HarnessProcess, wordpress: WordPress) -> int:
     """The article credits the dashboard's ledger holds for this WordPress (all users)."""
     [site] = await site_of(dashboard, wordpress)
     return sum(entry["delta"] for entry in await dashboard.ledger(site["site_id"])
                if entry["credit_type"] == "article")
 
 
-async def credits_updated_for(dashboard: HarnessUp, wordpress: WordPress,
+async def credits_updated_for(dashboard: HarnessProcess, wordpress: WordPress,
                               session_id: str) -> list[dict[str, Any]]:
     """The service's credits_updated deliveries to WordPress for one checkout session."""
     await dashboard.flush_webhooks()
@@ -86,7 +86,7 @@ async def credits_updated_for(dashboard: HarnessUp, wordpress: WordPress,
             and delivery.get("body", {}).get("data", {}).get("session_id") == session_id]
 
 
-async def printed(dashboard: HarnessUp, pattern: str, timeout: float = 15.0) -> bool:
+async def printed(dashboard: HarnessProcess, pattern: str, timeout: float = 15.0) -> bool:
     """Whether `up` prints a line matching `pattern` within `timeout` (it polls once a second)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -1,59 +1,50 @@
-"""What the Stripe contract suites share: recorded event fixtures, Stripe's signature scheme,
-and a world of the real service (in-process) with a fake Stripe holding the objects the
-events talk about.
+"""The one Stripe world of the suites that test grants, refunds and disputes: the real service
+(in-process), a fake Stripe on 127.0.0.1 the real SDK talks to, a registered site (on a
+WordPress plugin simulator that receives the service's webhooks, when asked), and Stripe's
+side of things: recorded event fixtures and Stripe's signature scheme.
 
-No webhook endpoint is registered at the fake: the events the service sees are only the
-fixtures the tests sign and post themselves.
+`tests/service/` lets the fake deliver its events to the service; the Stripe contract suites
+(`contracts/`) sign and post the recorded events themselves (`deliver_events=False`).
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import hmac
 import json
-import re
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from harness.fake_stripe import FakeStripe
+from harness.plugin_sim import PluginSimulator
+from tests.support.plugin_calls import REPO_ROOT, fill_placeholders
+from tests.support.service import RunningService, Site
 
-FIXTURES = Path(__file__).parent / "fixtures" / "stripe_events"
-SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+STRIPE_KEY = "sk_test_service_suite"
+WEBHOOK_SECRET = "whsec_service_suite_secret"
+STRIPE_PUBLIC_KEY = "pk_test_suite"
 WEBHOOK_PATH = "/api/v1/webhooks/stripe"
-STRIPE_KEY = "sk_test_stripe_contract"
-WEBHOOK_SECRET = "whsec_stripe_contract_" + "k" * 24
 TOLERANCE_SECONDS = 300
-PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+RETURN_URL = ("{site}/wp-admin/admin.php?page=rakubun-ai-purchase"
+              "&session_id={{CHECKOUT_SESSION_ID}}&status=success")
+EVENT_FIXTURES = REPO_ROOT / "contracts" / "fixtures" / "stripe_events"
 
 
-# -- fixtures ----------------------------------------------------------------------------------
+# -- recorded events and Stripe's signature scheme -------------------------------------------
 
 
 def fixture_names() -> list[str]:
     """Every recorded event, by file name without `.json`."""
-    return sorted(path.stem for path in FIXTURES.glob("*.json"))
+    return sorted(path.stem for path in EVENT_FIXTURES.glob("*.json"))
 
 
 def load_fixture(name: str) -> dict[str, Any]:
     """A recorded event as stored, `{{placeholders}}` and all."""
-    return dict(json.loads((FIXTURES / f"{name}.json").read_text()))
-
-
-def fill(value: Any, values: dict[str, str]) -> Any:
-    """Replace `{{name}}` in every string of a JSON value; an unknown name is an error."""
-    if isinstance(value, str):
-        return PLACEHOLDER.sub(lambda m: values[m.group(1)], value)
-    if isinstance(value, dict):
-        return {k: fill(v, values) for k, v in value.items()}
-    if isinstance(value, list):
-        return [fill(v, values) for v in value]
-    return copy.deepcopy(value)
+    return dict(json.loads((EVENT_FIXTURES / f"{name}.json").read_text()))
 
 
 def new_event_id() -> str:
@@ -63,9 +54,6 @@ def new_event_id() -> str:
 def event_body(event: dict[str, Any]) -> bytes:
     """The bytes Stripe posts: pretty-printed JSON, as its webhooks are."""
     return json.dumps(event, indent=2, ensure_ascii=False).encode()
-
-
-# -- Stripe-Signature --------------------------------------------------------------------------
 
 
 def v1_signature(payload: bytes, secret: str, timestamp: int) -> str:
@@ -80,29 +68,24 @@ def signature_header(payload: bytes, secret: str = WEBHOOK_SECRET,
     return f"t={t},v1={v1_signature(payload, secret, t)}"
 
 
-# -- the world ---------------------------------------------------------------------------------
-
-
-def new_fake_stripe(data_dir: Path) -> FakeStripe:
-    """A fake Stripe (not started) that accepts the key the service is given."""
-    return FakeStripe(secret_key=STRIPE_KEY, data_dir=data_dir)
-
-
 def stripe_settings(fake: FakeStripe) -> dict[str, Any]:
     """Service settings pointing the gateway at the fake, with the webhook secret set."""
     return {"stripe_secret_key": STRIPE_KEY, "stripe_api_base": fake.url,
-            "stripe_webhook_secret": WEBHOOK_SECRET, "stripe_public_key": "pk_test_contract",
-            "webhook_dispatch": False}
+            "stripe_webhook_secret": WEBHOOK_SECRET, "stripe_public_key": STRIPE_PUBLIC_KEY}
+
+
+# -- the world ---------------------------------------------------------------------------------
 
 
 @dataclass
-class StripeEventWorld:
-    """The service, the fake Stripe holding the session or intent an event refers to, and a
-    registered site whose user 1 buys."""
+class StripeWorld:
+    """The service, the fake Stripe holding the sessions and intents, and a registered site
+    whose users buy (on the plugin simulator `wordpress`, when the world has one)."""
 
-    service: Any  # tests.conftest.RunningService
+    service: RunningService
     fake: FakeStripe
-    site: Any  # tests.conftest.Site
+    wordpress: PluginSimulator | None
+    site: Site
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -114,27 +97,52 @@ class StripeEventWorld:
 
     # -- purchases, created through the service's API -------------------------------------
 
-    async def _buy(self, path: str, package_id: str) -> dict[str, Any]:
-        package = await self.store.get_package(package_id)
-        response = await self.site.post(path, json={
-            "user_id": 1, "user_email": "editor@example.com", "package_id": package_id,
-            "credit_type": package.credit_type, "amount": package.price,
-            "currency": package.currency})
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    async def checkout(self, package_id: str = "article_starter") -> str:
+    async def checkout(self, package_id: str = "article_starter", user_id: int = 1,
+                       **overrides: Any) -> str:
         """A Checkout Session created by the plugin's call; answers its id."""
-        return str((await self._buy("/checkout/sessions", package_id))["session_id"])
+        package = await self.store.get_package(package_id)
+        body = {"user_id": user_id, "user_email": "editor@example.com",
+                "credit_type": package.credit_type, "package_id": package_id,
+                "amount": package.price, "currency": package.currency}
+        if self.wordpress is not None:
+            body["return_url"] = RETURN_URL.format(site=self.wordpress.url)
+            body["cancel_url"] = f"{self.wordpress.url}/wp-admin/admin.php?status=cancel"
+        response = await self.site.post("/checkout/sessions", json={**body, **overrides})
+        assert response.status_code == 200, response.text
+        return str(response.json()["session_id"])
 
-    async def intent(self, package_id: str = "image_starter") -> str:
+    async def intent(self, package_id: str = "image_starter", user_id: int = 1) -> str:
         """A PaymentIntent created by the plugin's call; answers its id."""
-        return str((await self._buy("/payments/create-intent", package_id))["payment_intent_id"])
+        package = await self.store.get_package(package_id)
+        response = await self.site.post("/payments/create-intent", json={
+            "user_id": user_id, "user_email": "editor@example.com",
+            "credit_type": package.credit_type, "package_id": package_id,
+            "amount": package.price, "currency": package.currency})
+        assert response.status_code == 200, response.text
+        return str(response.json()["payment_intent_id"])
+
+    async def verify(self, session_id: str) -> httpx.Response:
+        return await self.site.post("/checkout/verify", json={"session_id": session_id})
+
+    async def confirm(self, payment_intent_id: str, **body: Any) -> httpx.Response:
+        return await self.site.post("/payments/confirm", json={
+            "payment_intent_id": payment_intent_id, "user_id": 1, **body})
+
+    # -- the fake Stripe ------------------------------------------------------------------
 
     async def control(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The fake's `/_harness/` control API; anything but 200 fails the test."""
         response = await self.http.post(f"{self.fake.url}/_harness/{path}", json=body or {})
         assert response.status_code == 200, response.text
         return dict(response.json())
+
+    async def faults(self, **faults: Any) -> None:
+        await self.control("faults", faults)
+
+    async def pay(self, session_id: str) -> dict[str, Any]:
+        """Pay the session at the fake; answers the control API's answer (`session`, ...)."""
+        return await self.control(f"checkout/sessions/{session_id}/complete",
+                                  {"outcome": "paid"})
 
     async def latest_charge(self, payment_intent_id: str) -> str:
         response = await self.http.get(f"{self.fake.url}/v1/payment_intents/{payment_intent_id}",
@@ -142,11 +150,9 @@ class StripeEventWorld:
         assert response.status_code == 200, response.text
         return str(response.json()["latest_charge"])
 
-    async def pay(self, session_id: str) -> dict[str, str]:
+    async def pay_for_ids(self, session_id: str) -> dict[str, str]:
         """Pay the session at the fake; answers the ids its events carry."""
-        session = (await self.control(f"checkout/sessions/{session_id}/complete",
-                                      {"outcome": "paid"}))["session"]
-        intent_id = session["payment_intent"]
+        intent_id = (await self.pay(session_id))["session"]["payment_intent"]
         return {"session_id": session_id, "payment_intent_id": intent_id,
                 "charge_id": await self.latest_charge(intent_id)}
 
@@ -156,7 +162,15 @@ class StripeEventWorld:
         return {"payment_intent_id": payment_intent_id,
                 "charge_id": await self.latest_charge(payment_intent_id)}
 
-    # -- events -----------------------------------------------------------------------------
+    def events(self, event_type: str) -> list[str]:
+        """Ids of the events of a type the fake has sent (or dropped), oldest first."""
+        seen: list[str] = []
+        for d in self.fake.deliveries:
+            if d["type"] == event_type and d["event_id"] not in seen:
+                seen.append(d["event_id"])
+        return seen
+
+    # -- recorded events, signed and posted as Stripe does ------------------------------------
 
     async def event(self, name: str, **ids: str) -> dict[str, Any]:
         """A recorded event with this world's ids filled in (a fresh event id by default)."""
@@ -172,7 +186,7 @@ class StripeEventWorld:
                   "package_id": record.package_id if record else "article_starter",
                   "credit_type": record.credit_type if record else "article",
                   "credits": str(record.credits) if record else "10", **ids}
-        return dict(fill(load_fixture(name), values))
+        return dict(fill_placeholders(load_fixture(name), values))
 
     async def post(self, body: bytes, signature: str | None) -> httpx.Response:
         """POST raw bytes to the webhook endpoint with this Stripe-Signature (None: none)."""
@@ -201,6 +215,10 @@ class StripeEventWorld:
         entries = await self.store.list_ledger(site_id=self.site.site_id, limit=500)
         return [e for e in entries if kind is None or e.kind == kind]
 
+    async def purchases(self, ref_prefix: str) -> list[Any]:
+        entries = await self.store.list_ledger(site_id=self.site.site_id, limit=500)
+        return [e for e in entries if e.source_ref.startswith(ref_prefix) and e.delta > 0]
+
     async def session_status(self, session_id: str) -> str:
         record = await self.store.get_checkout_session(session_id)
         assert record is not None
@@ -208,3 +226,9 @@ class StripeEventWorld:
 
     async def event_recorded(self, event_id: str) -> bool:
         return bool(await self.store.stripe_event_seen(event_id))
+
+    async def flush_webhooks(self) -> dict[str, Any]:
+        response = await self.http.post(f"{self.service.url}/api/v1/admin/webhooks/flush",
+                                        headers=self.service.admin_headers())
+        assert response.status_code == 200, response.text
+        return dict(response.json())
