@@ -53,36 +53,47 @@ class Table(dict[str, Any]):
     """A dict that remembers which keys were read or written since the last flush.
 
     A read counts because callers change what `find()` returned in place, then `put()` it
-    or not; the flush compares what it serializes with what it saved last.
+    or not; the flush compares what it serializes with what it saved last. `touched` keeps
+    new keys in insertion order, so the journal replays them in the order lists show them.
     """
 
     def __init__(self, name: str, items: dict[str, Any] | None = None) -> None:
         super().__init__(items or {})
         self.name = name
-        self.touched: set[str] = set()
+        self.touched: dict[str, None] = {}
+
+    def _touch(self, key: str) -> None:
+        self.touched[key] = None
+
+    def _touch_new(self, key: str) -> None:
+        if super().__contains__(key):
+            self.touched[key] = None
+        else:
+            self.touched.pop(key, None)
+            self.touched[key] = None
 
     def __getitem__(self, key: str) -> Any:
-        self.touched.add(key)
+        self._touch(key)
         return super().__getitem__(key)
 
     def get(self, key: str, default: Any = None) -> Any:
-        self.touched.add(key)
+        self._touch(key)
         return super().get(key, default)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.touched.add(key)
+        self._touch_new(key)
         super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:
-        self.touched.add(key)
+        self._touch(key)
         super().__delitem__(key)
 
     def setdefault(self, key: str, default: Any = None) -> Any:
-        self.touched.add(key)
+        self._touch_new(key)
         return super().setdefault(key, default)
 
     def pop(self, key: str, *default: Any) -> Any:
-        self.touched.add(key)
+        self._touch(key)
         return super().pop(key, *default)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
@@ -178,8 +189,10 @@ class Store:
         """Journal every touched key whose value changed since it was last saved."""
         lines: list[str] = []
         for table in list(self._collections()):
-            keys = set(table) | table.touched if self._recheck_all else table.touched
-            table.touched = set()
+            keys = list(table.touched)
+            if self._recheck_all:
+                keys = list(dict.keys(table)) + [k for k in keys if k not in table]
+            table.touched = {}
             if self.path is None:
                 continue
             for key in keys:
@@ -244,7 +257,7 @@ class Store:
         )
         write_snapshot(path, self._snapshot_lines())
         for table in self._collections():
-            table.touched = set()
+            table.touched = {}
 
     def _replay(self, record: list[Any]) -> None:
         name, key = record[0], record[1]
