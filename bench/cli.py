@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from .fake_stripe_bench import FILLED_OBJECTS, FakeStripeRun
+from .fake_stripe_bench import LOADS as STRIPE_LOADS
 from .processes import ProcessFailed, fake_stripe_process
 from .progress import Progress
 from .report import format_table, machine, markdown_table, write_chart, write_json
@@ -103,7 +104,7 @@ async def bench(args: argparse.Namespace) -> int:
     if args.fake_stripe == "only":
         runs = []
     m = machine()
-    stripe_steps = 0 if args.fake_stripe == "skip" else 6  # three rows, two loads each
+    stripe_steps = 0 if args.fake_stripe == "skip" else STRIPE_LOADS
     progress = Progress(len(runs) * len(args.only) * 2 + stripe_steps)
     progress.say(f"bench: {m['nproc']} x {m['cpu_model']}, {m['wrk']}; {len(runs)} runs x "
                  f"{len(args.only)} scenarios, {args.duration}s each (+{args.baseline_duration}s "

@@ -7,7 +7,7 @@ fill, localstripe by design: it pickles its whole store on every write).
 |---|---|---|
 | `stripe_payment_intents` | `POST /v1/payment_intents` | localstripe, the same requests |
 | `stripe_checkout_sessions` | `POST /v1/checkout/sessions` | localstripe's `POST /v1/payment_intents` (it has no Checkout Sessions) |
-| `stripe_filled` | `POST /v1/payment_intents` on a store of 50,000 objects | our fake, empty, measured just before |
+| `stripe_filled` | `POST /v1/payment_intents` on a store of 50,000 objects | our fake, empty, running alongside (loads alternate) |
 
 Checks: no 5xx, every request answered, and each 200 stored exactly one object; after the
 filled load the fake is killed with SIGKILL and restarted from its data dir, and every
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
@@ -33,6 +34,8 @@ from .wrk import HttpRequest, LoadResult, run_wrk
 
 FAKE_STRIPE_KEYS = ("stripe_payment_intents", "stripe_checkout_sessions", "stripe_filled")
 FILLED_OBJECTS = 50_000
+FILLED_ORDER = ("empty", "full", "full", "empty")  # the filled row's loads, in turn
+LOADS = 4 + len(FILLED_ORDER)  # progress steps of a whole fake-Stripe run
 CUSTOMERS = 500  # the requests' metadata walks over this many users, as the service's do
 FORM = {"Authorization": f"Bearer {STRIPE_SECRET_KEY}",
         "Content-Type": "application/x-www-form-urlencoded"}
@@ -130,8 +133,8 @@ class FakeStripeRun:
                                    log_path=self.options.log_dir / "fake-stripe-bench.log")
 
     async def _load(self, target: ChildProcess, requests: tuple[HttpRequest, ...],
-                    label: str, name: str) -> LoadResult:
-        seconds = self.options.duration
+                    label: str, name: str, seconds: int | None = None) -> LoadResult:
+        seconds = seconds or self.options.duration
         self.progress.start(label)
         host = f"{HOST}:{target.port}"
         result = await run_wrk(
@@ -177,35 +180,66 @@ class FakeStripeRun:
         return Row(key, title, result, baseline, frozenset({200}), checks, 0.0)
 
     async def _filled_against_empty(self) -> Row:
+        """Both fakes run side by side; loads alternate empty, full, full, empty, so that a
+        change in the machine's other load during the row hits both sides alike."""
         key = "stripe_filled"
         requests = payment_intent_requests()
-        empty, empty_checks, fake = await self._measure_fake(
-            self._fresh_dir(f"{key}-empty"), requests, "intents",
-            "fake Stripe · POST /v1/payment_intents, empty", f"{key}-empty")
-        await fake.stop()
-
         data_dir = self._fresh_dir(key)
         self.progress.say(f"   filling a data dir with {self.filled_objects:,} objects ...")
         await asyncio.to_thread(fill_data_dir, data_dir, self.filled_objects)
         title = f"POST /v1/payment_intents, {self.filled_objects:,} stored vs empty"
-        result, checks, fake = await self._measure_fake(
-            data_dir, requests, "intents", f"fake Stripe · {title}", key)
+        sides = {"empty": self._fake(self._fresh_dir(f"{key}-empty")),
+                 "full": self._fake(data_dir)}
+        loads: dict[str, list[LoadResult]] = {"empty": [], "full": []}
+        seconds = max(2, self.options.duration // 2)
         try:
-            acknowledged = (await stored_counts(fake.url))["intents"]
-            if fake.process is not None:
-                os.kill(fake.process.pid, signal.SIGKILL)
+            await asyncio.gather(*(fake.start(timeout=120) for fake in sides.values()))
+            before = {name: (await stored_counts(fake.url))["intents"]
+                      for name, fake in sides.items()}
+            for n, name in enumerate(FILLED_ORDER):
+                label = (f"fake Stripe · POST /v1/payment_intents, "
+                         f"{'empty' if name == 'empty' else f'{self.filled_objects:,} stored'}")
+                loads[name].append(await self._load(sides[name], requests, label,
+                                                    f"{key}-{n}-{name}", seconds))
+            acknowledged = {name: (await stored_counts(fake.url))["intents"]
+                            for name, fake in sides.items()}
+            process = sides["full"].process
+            if process is not None:
+                os.kill(process.pid, signal.SIGKILL)
         finally:
-            await fake.stop()
+            await asyncio.gather(*(fake.stop() for fake in sides.values()))
         restarted = self._fake(data_dir)
         await restarted.start(timeout=120)
         try:
             restored = (await stored_counts(restarted.url))["intents"]
         finally:
             await restarted.stop()
-        checks += [Check(f"empty {c.name}", c.ok, c.detail) for c in empty_checks]
-        checks.append(Check("kill -9, restart: all there", restored == acknowledged,
-                            f"{acknowledged} intents before SIGKILL, {restored} after restart"))
+        result, empty = merged(loads["full"]), merged(loads["empty"])
+        checks = [*_answer_checks(result), *(Check(f"empty {c.name}", c.ok, c.detail)
+                                             for c in _answer_checks(empty))]
+        for name, side in (("full", result), ("empty", empty)):
+            stored = acknowledged[name] - before[name]
+            checks.append(Check(f"{name}: one object per 200", stored == side.count(200),
+                                f"{stored} intents stored, {side.count(200)} answered 200"))
+        checks.append(Check("kill -9, restart: all there", restored == acknowledged["full"],
+                            f"{acknowledged['full']} intents before SIGKILL, "
+                            f"{restored} after restart"))
         return Row(key, title, result, empty, frozenset({200}), checks, 0.0)
+
+
+def merged(results: list[LoadResult]) -> LoadResult:
+    """Several loads as one: counts and windows added, latencies the worst of them."""
+    statuses: Counter[int] = Counter()
+    sockets: Counter[str] = Counter()
+    for r in results:
+        statuses.update(r.statuses)
+        sockets.update(r.socket_errors)
+    return LoadResult(
+        sent=sum(r.sent for r in results), received=sum(r.received for r in results),
+        body_bytes=sum(r.body_bytes for r in results),
+        window_s=sum(r.window_s for r in results), statuses=dict(statuses),
+        socket_errors=dict(sockets),
+        latency_us={k: max(r.latency_us[k] for r in results) for k in results[0].latency_us})
 
 
 def _answer_checks(result: LoadResult) -> list[Check]:
