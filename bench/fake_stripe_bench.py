@@ -7,10 +7,11 @@ fill, localstripe by design: it pickles its whole store on every write).
 |---|---|---|
 | `stripe_payment_intents` | `POST /v1/payment_intents` | localstripe, the same requests |
 | `stripe_checkout_sessions` | `POST /v1/checkout/sessions` | localstripe's `POST /v1/payment_intents` (it has no Checkout Sessions) |
-| `stripe_filled` | `POST /v1/payment_intents` on a store of 50,000 objects | our fake, empty, running alongside (loads alternate) |
+| `stripe_filled` | `POST /v1/payment_intents` on a store of 50,000 objects | our fake, empty, running alongside (the loads take turns) |
 
-Checks: no 5xx, every request answered, and each 200 stored exactly one object; after the
-filled load the fake is killed with SIGKILL and restarted from its data dir, and every
+Checks: no 5xx, every request answered, and each 200 stored exactly one object; in the
+filled row, the server CPU time per request full is within 10% of empty, and after its
+loads the full fake is killed with SIGKILL and restarted from its data dir, and every
 acknowledged object is still there.
 """
 
@@ -34,7 +35,8 @@ from .wrk import HttpRequest, LoadResult, run_wrk
 
 FAKE_STRIPE_KEYS = ("stripe_payment_intents", "stripe_checkout_sessions", "stripe_filled")
 FILLED_OBJECTS = 50_000
-FILLED_ORDER = ("empty", "full", "full", "empty")  # the filled row's loads, in turn
+# The filled row's loads in turn (ABBA twice): drift in the shared machine's load hits both.
+FILLED_ORDER = ("full", "empty", "empty", "full", "full", "empty", "empty", "full")  # the filled row's loads, in turn
 LOADS = 4 + len(FILLED_ORDER)  # progress steps of a whole fake-Stripe run
 CUSTOMERS = 500  # the requests' metadata walks over this many users, as the service's do
 FORM = {"Authorization": f"Bearer {STRIPE_SECRET_KEY}",
@@ -180,8 +182,9 @@ class FakeStripeRun:
         return Row(key, title, result, baseline, frozenset({200}), checks, 0.0)
 
     async def _filled_against_empty(self) -> Row:
-        """Both fakes run side by side; loads alternate empty, full, full, empty, so that a
-        change in the machine's other load during the row hits both sides alike."""
+        """Both fakes run side by side and take turns (FILLED_ORDER), so that a change in the
+        machine's other load during the row hits both sides alike; the server CPU time per
+        request, which hardly depends on that load, is compared as a check."""
         key = "stripe_filled"
         requests = payment_intent_requests()
         data_dir = self._fresh_dir(key)
@@ -191,7 +194,8 @@ class FakeStripeRun:
         sides = {"empty": self._fake(self._fresh_dir(f"{key}-empty")),
                  "full": self._fake(data_dir)}
         loads: dict[str, list[LoadResult]] = {"empty": [], "full": []}
-        seconds = max(2, self.options.duration // 2)
+        cpu = {"empty": 0.0, "full": 0.0}  # server CPU seconds spent under load
+        seconds = max(2, 2 * self.options.duration // len(FILLED_ORDER))
         try:
             await asyncio.gather(*(fake.start(timeout=120) for fake in sides.values()))
             before = {name: (await stored_counts(fake.url))["intents"]
@@ -199,8 +203,10 @@ class FakeStripeRun:
             for n, name in enumerate(FILLED_ORDER):
                 label = (f"fake Stripe · POST /v1/payment_intents, "
                          f"{'empty' if name == 'empty' else f'{self.filled_objects:,} stored'}")
+                cpu_before = cpu_seconds(sides[name])
                 loads[name].append(await self._load(sides[name], requests, label,
                                                     f"{key}-{n}-{name}", seconds))
+                cpu[name] += cpu_seconds(sides[name]) - cpu_before
             acknowledged = {name: (await stored_counts(fake.url))["intents"]
                             for name, fake in sides.items()}
             process = sides["full"].process
@@ -221,10 +227,25 @@ class FakeStripeRun:
             stored = acknowledged[name] - before[name]
             checks.append(Check(f"{name}: one object per 200", stored == side.count(200),
                                 f"{stored} intents stored, {side.count(200)} answered 200"))
+        per_request = {name: cpu[name] / max(1, side.received) * 1e6
+                       for name, side in (("full", result), ("empty", empty))}
+        checks.append(Check("CPU per request within 10%",
+                            per_request["full"] <= 1.1 * per_request["empty"],
+                            f"server CPU per request: {per_request['full']:.0f} us full, "
+                            f"{per_request['empty']:.0f} us empty"))
         checks.append(Check("kill -9, restart: all there", restored == acknowledged["full"],
                             f"{acknowledged['full']} intents before SIGKILL, "
                             f"{restored} after restart"))
         return Row(key, title, result, empty, frozenset({200}), checks, 0.0)
+
+
+def cpu_seconds(child: ChildProcess) -> float:
+    """User plus system CPU time of a child so far (Linux `/proc/<pid>/stat`): unlike
+    requests per second, it hardly moves with what else the shared machine runs."""
+    if child.process is None:
+        return 0.0
+    fields = Path(f"/proc/{child.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def merged(results: list[LoadResult]) -> LoadResult:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,6 +78,7 @@ async def run_up(args: argparse.Namespace) -> int:
         publishable_key=keys["stripe_publishable_key"],
         data_dir=data_dir,
     )
+    gc.freeze()  # the fake's loaded state lives as long as we do: keep full GC passes off it
     plugin: PluginSimulator | None = None
     service: ServiceProcess | None = None
     try:
