@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -22,7 +23,10 @@ def sdk(fake_url: str, http_client: stripe.HTTPXClient, key: str = "sk_test_harn
 async def test_state_is_saved_after_each_change(fake_stripe, stripe_client, tmp_path) -> None:
     session = await stripe_client.v1.checkout.sessions.create_async(params=session_params())
 
-    saved = Store(tmp_path)  # what a restart would load, read while the fake still runs
+    # What a restart would load, read from a copy: opening a data dir compacts its journal.
+    (tmp_path / "copy").mkdir()
+    shutil.copy(tmp_path / STATE_FILE, tmp_path / "copy" / STATE_FILE)
+    saved = Store(tmp_path / "copy")
 
     assert saved.find("checkout.session", session.id)["url"] == session.url
     assert not list(tmp_path.glob(".fake-stripe.*.tmp"))  # written via a temp file, then replaced
