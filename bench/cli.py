@@ -14,6 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
+
+from .fake_stripe_bench import FILLED_OBJECTS, FakeStripeRun
+from .fake_stripe_bench import LOADS as STRIPE_LOADS
 from .processes import ProcessFailed, fake_stripe_process
 from .progress import Progress
 from .report import format_table, machine, markdown_table, write_chart, write_json
@@ -58,6 +62,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="where results.json, results.png and logs go (default bench/results)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 2 s per scenario, 50 users")
+    parser.add_argument("--fake-stripe", choices=("also", "only", "skip"), default="also",
+                        help="the fake Stripe's own rows (against localstripe, and with "
+                             "--filled-objects stored): also (default), only, or skip")
+    parser.add_argument("--filled-objects", type=int, default=FILLED_OBJECTS, metavar="N",
+                        help=f"objects stored for the fake Stripe's filled row "
+                             f"(default {FILLED_OBJECTS:,})")
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.users = 2, min(args.users, 50)
@@ -91,8 +101,11 @@ async def bench(args: argparse.Namespace) -> int:
     results.mkdir(parents=True, exist_ok=True)
     (results / "logs").mkdir(exist_ok=True)
     runs, skipped = plan_runs(args.workers, os.environ.get("MONGODB_URL", "").strip() or None)
+    if args.fake_stripe == "only":
+        runs = []
     m = machine()
-    progress = Progress(len(runs) * len(args.only) * 2)
+    stripe_steps = 0 if args.fake_stripe == "skip" else STRIPE_LOADS
+    progress = Progress(len(runs) * len(args.only) * 2 + stripe_steps)
     progress.say(f"bench: {m['nproc']} x {m['cpu_model']}, {m['wrk']}; {len(runs)} runs x "
                  f"{len(args.only)} scenarios, {args.duration}s each (+{args.baseline_duration}s "
                  f"baseline), {args.concurrency} connections")
@@ -121,6 +134,15 @@ async def bench(args: argparse.Namespace) -> int:
                     reports.append(run.report)
         finally:
             await stripe.stop()
+        if args.fake_stripe != "skip":
+            progress.say("== fake Stripe against localstripe (fresh processes per row) ...")
+            stripe_run = FakeStripeRun(options, progress, args.filled_objects)
+            try:
+                reports.append(await stripe_run.run())
+            except (ProcessFailed, WrkFailed, httpx.HTTPError) as exc:
+                stripe_run.report.error = (str(exc).splitlines() or [repr(exc)])[0]
+                progress.say(f"!! fake Stripe: {stripe_run.report.error}")
+                reports.append(stripe_run.report)
 
     elapsed = time.monotonic() - started
     print()

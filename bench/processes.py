@@ -114,10 +114,22 @@ def baseline_process(*, workers: int, log_path: Path) -> ChildProcess:
     return ChildProcess("baseline", command, port=port, ready_path="/health", log_path=log_path)
 
 
-def fake_stripe_process(*, secret_key: str, log_path: Path) -> ChildProcess:
+def fake_stripe_process(*, secret_key: str, log_path: Path,
+                        data_dir: Path | None = None) -> ChildProcess:
     """The harness's fake Stripe, in its own process so it has its own interpreter lock."""
     port = free_port()
     command = python_module("bench.fake_stripe_process", "--port", str(port),
                             "--secret-key", secret_key)
+    if data_dir is not None:
+        command += ["--data-dir", str(data_dir)]
     return ChildProcess("fake Stripe", command, port=port, ready_path="/_harness/faults",
+                        log_path=log_path)
+
+
+def localstripe_process(*, state_dir: Path, log_path: Path) -> ChildProcess:
+    """localstripe (a bench-only extra) on 127.0.0.1, its pickle kept in `state_dir`."""
+    port = free_port()
+    command = python_module("bench.localstripe_process", "--port", str(port),
+                            "--state-dir", str(state_dir))
+    return ChildProcess("localstripe", command, port=port, ready_path="/js.stripe.com/v3/",
                         log_path=log_path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
@@ -251,6 +252,7 @@ async def run_up(args: argparse.Namespace) -> int:
     )
     try:
         async with harness:
+            gc.freeze()  # the fake's loaded state lives as long as we do: keep full GC off it
             for line in harness.banner():
                 say(line)
             print_in_process_deliveries(harness.fake, harness.plugin)

@@ -37,7 +37,6 @@ async def idempotent_replay(request: web.Request, handler: Handler) -> web.Strea
         raise
     if isinstance(response, web.Response) and response.status < 500:
         records[key].update(status=response.status, body=response.text, created=objects.now())
-        context(request).store.dirty = True
     else:
         del records[key]
     return response

@@ -25,7 +25,10 @@ def is_api(request: web.Request) -> bool:
 
 @web.middleware
 async def stripe_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn StripeErrors and unknown API routes into Stripe error bodies; save state after."""
+    """Turn StripeErrors and unknown API routes into Stripe error bodies; save state after.
+
+    The answer leaves only once its changes are journaled and fsynced (see `journal.py`).
+    """
     try:
         return await handler(request)
     except StripeError as error:
@@ -41,7 +44,9 @@ async def stripe_errors(request: web.Request, handler: Handler) -> web.StreamRes
         log.exception("fake stripe failed on %s %s", request.method, request.path)
         return error_response(StripeError(500, "Internal fake error.", type="api_error"))
     finally:
-        context(request).store.flush()
+        store = context(request).store
+        store.flush()
+        await store.synced()
 
 
 @web.middleware

@@ -23,7 +23,13 @@ current_request: ContextVar[dict[str, str | None] | None] = ContextVar(
 
 def random_token(length: int = 24) -> str:
     """A random base62 string like the tail of a Stripe id."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    # One draw from the OS for the whole token: a draw per character cost a fifth of a create.
+    number = secrets.randbelow(len(_ALPHABET) ** length)
+    digits = []
+    for _ in range(length):
+        number, digit = divmod(number, len(_ALPHABET))
+        digits.append(_ALPHABET[digit])
+    return "".join(digits)
 
 
 def new_id(prefix: str) -> str:

@@ -41,8 +41,9 @@ async def _to_inspector(request: web.Request) -> web.Response:
 class FakeStripe:
     """A stateful fake Stripe that the official SDK talks to when its API base points here.
 
-    With `data_dir`, state is loaded from `data_dir/fake-stripe.json` when the fake is built
-    and saved there after every change. Pending webhook deliveries are not persisted.
+    With `data_dir`, state is loaded from `data_dir/fake-stripe.jsonl` when the fake is built
+    and journaled there before each answer that changed it (a `fake-stripe.json` from older
+    versions is read once). Pending webhook deliveries are not persisted.
     """
 
     def __init__(
@@ -83,7 +84,6 @@ class FakeStripe:
             endpoint = existing[0]
             if secret:
                 self.store.webhook_secrets[endpoint["id"]] = secret
-                self.store.dirty = True
             result = with_secret(self.store, endpoint)
         else:
             result = create_endpoint(self.store, url, ["*"], secret=secret)
@@ -107,7 +107,7 @@ class FakeStripe:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        self.store.flush()
+        await self.store.close()
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until no webhook delivery is queued, delayed or in flight.

@@ -259,7 +259,6 @@ class WebhookDispatcher:
         event = self.store.find("event", delivery.event["id"])
         if event is not None and event["pending_webhooks"] > 0:
             event["pending_webhooks"] -= 1
-            self.store.dirty = True
             self.store.flush()
 
     def _maybe_idle(self) -> None:

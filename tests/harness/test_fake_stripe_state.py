@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import shutil
 
 import httpx
 import stripe
 
 from harness.fake_stripe import FakeStripe, run_fake_stripe_in_thread
-from harness.fake_stripe.state import STATE_FILE
+from harness.fake_stripe.state import STATE_FILE, Store
 
 from .conftest import FAST_RETRIES, session_params
 
@@ -20,9 +20,12 @@ def sdk(fake_url: str, http_client: stripe.HTTPXClient, key: str = "sk_test_harn
 async def test_state_is_saved_after_each_change(fake_stripe, stripe_client, tmp_path) -> None:
     session = await stripe_client.v1.checkout.sessions.create_async(params=session_params())
 
-    saved = json.loads((tmp_path / STATE_FILE).read_text())
+    # What a restart would load, read from a copy: opening a data dir compacts its journal.
+    (tmp_path / "copy").mkdir()
+    shutil.copy(tmp_path / STATE_FILE, tmp_path / "copy" / STATE_FILE)
+    saved = Store(tmp_path / "copy")
 
-    assert session.id in saved["tables"]["checkout.session"]
+    assert saved.find("checkout.session", session.id)["url"] == session.url
     assert not list(tmp_path.glob(".fake-stripe.*.tmp"))  # written via a temp file, then replaced
     # It holds webhook endpoint secrets: readable by its owner only, whatever the umask.
     assert (tmp_path / STATE_FILE).stat().st_mode & 0o777 == 0o600
