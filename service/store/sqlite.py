@@ -1,7 +1,8 @@
 """The embedded store: one SQLite file in WAL mode, safe with several worker processes.
 
-Each process owns one connection used from one dedicated thread, so the event loop never
-blocks on SQLite. Every money primitive runs in a `BEGIN IMMEDIATE` transaction: the
+Each process writes through one connection used from one dedicated thread and reads through
+a second connection on a second thread (WAL lets reads run while a write commits), so the
+event loop never blocks on SQLite and a read never waits in the writers' queue. Every money primitive runs in a `BEGIN IMMEDIATE` transaction: the
 write lock is taken up front, so concurrent callers (threads or processes) serialise on it
 and no read-modify-write can interleave. Exactly-once comes from the ledger's UNIQUE
 `source_ref`, checked inside that same transaction. Writes queued together share one
@@ -128,13 +129,25 @@ class SQLiteStore:
         self.path = Path(path)
         self.synchronous = synchronous
         self._db: sqlite3.Connection | None = None
+        self._rdb: sqlite3.Connection | None = None  # reads only, on the reader's thread
         self._limits: sqlite3.Connection | None = None
         self.writer = SQLiteWriter(lambda: self._db)
+        self.reader = SQLiteWriter(lambda: self._rdb, name="sqlite-read")
 
     # ------------------------------------------------------------------ plumbing
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(*args) on the store's thread, between write transactions."""
-        return await self.writer.call(fn, *args)
+        """Run fn(*args) on the reader's thread, in one read transaction: every query of fn
+        sees the same committed snapshot, whatever the writer commits meanwhile."""
+        return await self.reader.call(self._snapshot, fn, *args)
+
+    def _snapshot(self, fn: Callable[..., T], *args: Any) -> T:
+        c = self._rdb
+        assert c is not None, "store is not open"
+        c.execute("BEGIN")
+        try:
+            return fn(*args)
+        finally:
+            c.execute("COMMIT")
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run fn in a write transaction (IMMEDIATE); answers once it is committed."""
@@ -157,6 +170,10 @@ class SQLiteStore:
         self._limits = self._connect(limits, "OFF")
         self._limits.executescript(RATE_LIMIT_SCHEMA)
 
+    def _open_reader(self) -> None:
+        self._rdb = self._connect(self.path, self.synchronous)
+        self._rdb.execute("PRAGMA query_only=ON")
+
     @staticmethod
     def _migrate(c: sqlite3.Connection) -> None:
         c.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -173,15 +190,17 @@ class SQLiteStore:
             c.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
 
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
-        assert self._db is not None
-        return self._db.execute(sql, params).fetchall()
+        assert self._rdb is not None
+        return self._rdb.execute(sql, params).fetchall()
 
     async def open(self) -> None:
         if self.writer.running:
             return
         self.writer.start()
-        await self._run(self._open_sync)
+        self.reader.start()
+        await self.writer.call(self._open_sync)
         await self._write(self._migrate)
+        await self.reader.call(self._open_reader)
 
     async def close(self) -> None:
         if not self.writer.running:
@@ -193,7 +212,14 @@ class SQLiteStore:
                     conn.close()
             self._db = self._limits = None
 
-        await self._run(close_sync)
+        def close_reader() -> None:
+            if self._rdb is not None:
+                self._rdb.close()
+            self._rdb = None
+
+        await self.reader.call(close_reader)
+        self.reader.stop()
+        await self.writer.call(close_sync)
         self.writer.stop()
 
     async def ping(self) -> bool:
@@ -313,8 +339,8 @@ class SQLiteStore:
         self, site_id: str, user_id: str, email: str | None, free_credits: dict[str, int]
     ) -> User:
         def read() -> User | None:
-            assert self._db is not None
-            return self._user(self._db, site_id, user_id)
+            assert self._rdb is not None
+            return self._user(self._rdb, site_id, user_id)
 
         def create(c: sqlite3.Connection) -> User:
             if c.execute("SELECT 1 FROM users WHERE site_id=? AND user_id=?",
@@ -335,18 +361,18 @@ class SQLiteStore:
 
     async def get_user(self, site_id: str, user_id: str) -> User | None:
         def read() -> User | None:
-            assert self._db is not None
-            return self._user(self._db, site_id, user_id)
+            assert self._rdb is not None
+            return self._user(self._rdb, site_id, user_id)
 
         return await self._run(read)
 
     async def list_users(self, site_id: str, *, limit: int = 50, offset: int = 0) -> list[User]:
         def read() -> list[User]:
-            assert self._db is not None
-            ids = self._db.execute(
+            assert self._rdb is not None
+            ids = self._rdb.execute(
                 "SELECT user_id FROM users WHERE site_id=? ORDER BY rowid LIMIT ? OFFSET ?",
                 (site_id, limit, offset)).fetchall()
-            users = [self._user(self._db, site_id, uid) for (uid,) in ids]
+            users = [self._user(self._rdb, site_id, uid) for (uid,) in ids]
             return [u for u in users if u is not None]
 
         return await self._run(read)
@@ -516,8 +542,8 @@ class SQLiteStore:
 
     async def get_ledger_entry(self, source_ref: str) -> LedgerEntry | None:
         def read() -> LedgerEntry | None:
-            assert self._db is not None
-            return self._entry_by_ref(self._db, source_ref)
+            assert self._rdb is not None
+            return self._entry_by_ref(self._rdb, source_ref)
 
         return await self._run(read)
 
@@ -545,15 +571,15 @@ class SQLiteStore:
 
     async def reconcile(self) -> ReconcileReport:
         def check() -> ReconcileReport:
-            assert self._db is not None
-            rows = self._db.execute(
+            assert self._rdb is not None
+            rows = self._rdb.execute(
                 """
                 SELECT b.site_id, b.user_id, b.credit_type, b.balance,
                        COALESCE((SELECT SUM(delta) FROM ledger l WHERE l.site_id = b.site_id
                                  AND l.user_id = b.user_id AND l.credit_type = b.credit_type), 0)
                 FROM balances b
                 """).fetchall()
-            orphans = self._db.execute(
+            orphans = self._rdb.execute(
                 """
                 SELECT l.site_id, l.user_id, l.credit_type, 0, SUM(l.delta) FROM ledger l
                 WHERE NOT EXISTS (SELECT 1 FROM balances b WHERE b.site_id = l.site_id
@@ -774,9 +800,9 @@ class SQLiteStore:
         await self._write(record)
 
     def _delivery_with_attempts(self, row: tuple) -> WebhookDelivery:
-        assert self._db is not None
+        assert self._rdb is not None
         attempts = tuple(
-            WebhookAttempt(*a) for a in self._db.execute(
+            WebhookAttempt(*a) for a in self._rdb.execute(
                 "SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts"
                 " WHERE delivery_id=? ORDER BY attempt", (row[0],)).fetchall())
         return _delivery(row, attempts)
@@ -866,7 +892,7 @@ class SQLiteStore:
             c.execute("COMMIT")
             return int(count)
 
-        return await self._run(hit)
+        return await self.writer.call(hit)
 
     # ------------------------------------------------------------------ figures
     async def stats(self) -> dict[str, Any]:

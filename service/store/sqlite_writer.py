@@ -11,8 +11,9 @@ transaction, each in its own SAVEPOINT, then commits once:
 - no future is resolved before the COMMIT returns, so nothing is acknowledged before it
   is durable; if the COMMIT (or the transaction) fails, every job of the batch fails.
 
-Reads (`call`) run on the same thread, only between batches, so they never see a batch
-that is not committed yet.
+Plain calls (`call`) run on the same thread, only between batches, so they never see a
+batch that is not committed yet. The store also runs a second instance of this class, with
+calls only, as its reader: one thread over a read-only connection.
 """
 
 from __future__ import annotations
