@@ -8,12 +8,13 @@ a safe charset), the User-Agent and the instance id; tokens and secrets never ap
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 
@@ -36,11 +37,17 @@ access_log = logging.getLogger("rakubun.access")
 RecordFn = Callable[[str, int, float], None]
 
 
+#: Fresh ids: 16 random hex digits per process, then a 16-digit counter (32 hex digits, as a
+#: uuid4's hex): unique without a system call per request.
+_ID_PREFIX = secrets.token_hex(8)
+_id_numbers = itertools.count(1)
+
+
 def request_id_for(header: str | None) -> str:
     """The caller's id when it is plain and bounded, else a fresh one."""
     if header is not None and REQUEST_ID.fullmatch(header):
         return header
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_id_numbers):016x}"
 
 
 class RequestIdFilter(logging.Filter):
