@@ -42,6 +42,7 @@ from ..domain.models import (
     unix_now,
 )
 from .base import (
+    CACHED,
     DuplicateError,
     IdempotencyKeyReused,
     ReversedGrant,
@@ -189,6 +190,21 @@ class SQLiteStore:
         else:
             c.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
 
+    @staticmethod
+    def _cache_versions_table(c: sqlite3.Connection) -> None:
+        c.execute("CREATE TABLE IF NOT EXISTS cache_versions"
+                  " (name TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+        c.executemany("INSERT OR IGNORE INTO cache_versions VALUES (?, 0)",
+                      [(name,) for name in CACHED])
+
+    @staticmethod
+    def _bump(c: sqlite3.Connection, name: str) -> None:
+        """Tell every worker's cache of `name` that it changed (in the writer's transaction)."""
+        c.execute("UPDATE cache_versions SET version = version + 1 WHERE name = ?", (name,))
+
+    async def cache_versions(self) -> dict[str, int]:
+        return dict(await self._run(self._read, "SELECT name, version FROM cache_versions"))
+
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
         assert self._rdb is not None
         return self._rdb.execute(sql, params).fetchall()
@@ -200,6 +216,7 @@ class SQLiteStore:
         self.reader.start()
         await self.writer.call(self._open_sync)
         await self._write(self._migrate)
+        await self._write(self._cache_versions_table)
         await self.reader.call(self._open_reader)
 
     async def close(self) -> None:
@@ -286,6 +303,7 @@ class SQLiteStore:
                  json.dumps(updated.metadata), json.dumps(updated.config), updated.updated_at,
                  site_id),
             )
+            self._bump(c, "sites")
             return updated
 
         return await self._write(update)
@@ -298,6 +316,7 @@ class SQLiteStore:
                           " WHERE site_id=?", (instance_id, token_hash, now_iso(), site_id))
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError("instance_id") from exc
+            self._bump(c, "sites")
             row = c.execute(f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?",
                             (site_id,)).fetchone()
             return _site(row) if row else None
@@ -604,6 +623,7 @@ class SQLiteStore:
         await self._write(seed)
 
     def _insert_package(self, c: sqlite3.Connection, p: Package) -> None:
+        self._bump(c, "packages")
         c.execute(f"INSERT INTO packages ({PACKAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                   (p.package_id, p.name, p.credit_type, p.credits, p.price, p.currency,
                    p.description, int(p.is_popular), int(p.active), p.sort_order))
@@ -873,18 +893,18 @@ class SQLiteStore:
             (key, json.dumps(value))))
 
     # ------------------------------------------------------------------ rate limits
-    async def hit_rate_limit(self, key: str, window_start: int) -> int:
+    async def hit_rate_limit(self, key: str, window_start: int, amount: int = 1) -> int:
         def hit() -> int:
             c = self._limits
             assert c is not None
             c.execute("BEGIN IMMEDIATE")
             try:
                 (count,) = c.execute(
-                    "INSERT INTO rate_limits VALUES (?,?,1) ON CONFLICT (key, window_start)"
-                    " DO UPDATE SET count = count + 1 RETURNING count",
-                    (key, window_start)).fetchone()
-                # Old windows are dead weight; the first hit of a window sweeps them.
-                if count == 1:
+                    "INSERT INTO rate_limits VALUES (?,?,?) ON CONFLICT (key, window_start)"
+                    " DO UPDATE SET count = count + excluded.count RETURNING count",
+                    (key, window_start, amount)).fetchone()
+                # Old windows are dead weight; the first hits of a window sweep them.
+                if count == amount:
                     c.execute("DELETE FROM rate_limits WHERE window_start < ?", (window_start,))
             except BaseException:
                 c.execute("ROLLBACK")
