@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json as stdlib_json
 import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sanic import Sanic
 from sanic.exceptions import SanicException
 from sanic.request import Request
@@ -72,7 +74,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     """
     settings = settings or Settings.from_env()
     contract = contract or Contract.load()
-    app = Sanic(name or "rakubun_dashboard")
+    app = Sanic(name or "rakubun_dashboard", dumps=dumps_json)
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     # Sanic's ceiling (default 8 KB): the longest valid query string, percent-encoded, fits.
     app.config.REQUEST_MAX_HEADER_SIZE = 16_384
@@ -146,6 +148,15 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
 
     app.error_handler.add(Exception, handle_exception)
     return app
+
+
+def dumps_json(value: Any, **_: Any) -> bytes:
+    """Every JSON answer, encoded by orjson (compact UTF-8; several times faster than json);
+    what orjson refuses (an int past 64 bits, a key that is not a string) goes to json."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return stdlib_json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def handle_exception(request: Request, exc: Exception) -> HTTPResponse:
