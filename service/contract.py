@@ -375,6 +375,8 @@ def _check_tree(value: Any, limit: int) -> None:
 def is_text(value: str) -> bool:
     """Whether `value` is Unicode text: no lone surrogate (a JSON escape like \\ud800, or a
     header byte that was not UTF-8, which Sanic keeps as a surrogate escape)."""
+    if value.isascii():  # almost every value: no encoding needed to know
+        return True
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
