@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import secrets
-import time
 from typing import TYPE_CHECKING
 
 from sanic.request import Request
@@ -45,7 +43,7 @@ async def authenticate_plugin(request: Request, services: Services) -> Site:
     instance_id = request.headers.get("x-instance-id", "").strip()
     if not instance_id:
         raise ApiError(401, "missing_instance_id", "Send the X-Instance-ID header")
-    site = await services.store.get_site_by_instance(instance_id)
+    site = await services.store.cached_site_by_instance(instance_id)
     # Compare against a dummy hash when the instance is unknown, so timing tells nothing.
     expected = site.token_hash if site is not None else hash_token("")
     if not hmac.compare_digest(hash_token(token), expected) or site is None:
@@ -68,15 +66,6 @@ def authenticate_admin(request: Request, admin_token: str | None) -> None:
 
 
 async def enforce_rate_limit(services: Services, key: str) -> None:
-    """Count the request in the store (shared by every worker and machine); 429 past the limit."""
-    limit = services.settings.rate_limit_per_minute
-    if limit <= 0:
-        return
-    now = time.time()
-    window = int(now // 60) * 60
-    count = await services.store.hit_rate_limit(key, window)
-    if count > limit:
-        retry_after = max(1, math.ceil(window + 60 - now))
-        raise ApiError(429, "rate_limited",
-                       f"Too many requests; retry in {retry_after} seconds",
-                       headers={"Retry-After": str(retry_after)})
+    """Count the request (shared by every worker and machine through the store, in batches:
+    see `service.rate_limits`); 429 past the limit."""
+    await services.rate_limiter.hit(key)

@@ -45,10 +45,18 @@ class Metrics:
             "rakubun_stripe_api_errors", "Stripe API calls that failed, by our error code",
             ["code"], registry=self.registry)
 
+        #: The labelled children per (operation, status): `labels()` looks them up under a
+        #: lock and builds a key on every call; a request only needs the dict lookup.
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+
     def record_request(self, operation: str, status: int, seconds: float) -> None:
-        labels = (operation, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        children = self._children.get((operation, status))
+        if children is None:
+            labels = (operation, str(status))
+            children = self._children[(operation, status)] = (
+                self.requests.labels(*labels), self.latency.labels(*labels))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def exposition(self, store_figures: dict[str, Any]) -> bytes:
         """The text format: the process counters (summed over workers) and the store's figures."""

@@ -8,12 +8,16 @@ a safe charset), the User-Agent and the instance id; tokens and secrets never ap
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import json
 import logging
+import logging.handlers
+import queue
 import re
+import secrets
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 
@@ -36,11 +40,17 @@ access_log = logging.getLogger("rakubun.access")
 RecordFn = Callable[[str, int, float], None]
 
 
+#: Fresh ids: 16 random hex digits per process, then a 16-digit counter (32 hex digits, as a
+#: uuid4's hex): unique without a system call per request.
+_ID_PREFIX = secrets.token_hex(8)
+_id_numbers = itertools.count(1)
+
+
 def request_id_for(header: str | None) -> str:
     """The caller's id when it is plain and bounded, else a fresh one."""
     if header is not None and REQUEST_ID.fullmatch(header):
         return header
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_id_numbers):016x}"
 
 
 class RequestIdFilter(logging.Filter):
@@ -73,20 +83,47 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
 
+class _DeferredQueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the writer thread as they are: formatting and writing happen there,
+    off the event loop (the stdlib handler formats here, on the caller's thread)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+_listener: logging.handlers.QueueListener | None = None
+
+
 def configure_logging(settings: Settings, level: str = "INFO") -> None:
-    """One stderr handler on the root logger, in the format LOG_FORMAT names (each worker
-    process calls this: Sanic's workers do not inherit the parent's logging)."""
+    """One stderr handler on the root logger, in the format LOG_FORMAT names, written by a
+    thread of its own: the event loop only stamps the request id and queues each record
+    (each worker process calls this: Sanic's workers do not inherit the parent's logging)."""
+    global _listener
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "rakubun", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    _stop_listener()
+    writer = logging.StreamHandler(sys.stderr)
+    writer.setFormatter(JsonFormatter() if settings.log_format == "json"
+                        else logging.Formatter(TEXT_FORMAT))
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handler = _DeferredQueueHandler(records)
     handler.rakubun = True  # type: ignore[attr-defined]
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(JsonFormatter() if settings.log_format == "json"
-                         else logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(RequestIdFilter())  # here: the request id lives in this task's context
+    _listener = logging.handlers.QueueListener(records, writer)
+    _listener.start()
     root.addHandler(handler)
     root.setLevel(level.upper())
+
+
+@atexit.register
+def _stop_listener() -> None:
+    """Write what is queued, then end the writer thread (also at exit)."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        _listener = None
 
 
 def install(app: Sanic, settings: Settings, record: RecordFn | None = None) -> None:

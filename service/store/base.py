@@ -55,6 +55,11 @@ def same_request(first: LedgerEntry, *, user_id: str, credit_type: str, delta: i
         user_id, credit_type, delta, reason)
 
 
+#: What workers may cache, each with a version counter in the store that every write of it
+#: bumps (`Store.cache_versions`): sites (authentication) and packages (the catalogue).
+CACHED = ("sites", "packages")
+
+
 @runtime_checkable
 class Store(Protocol):
     """What the service needs from a database. All methods are coroutines."""
@@ -282,9 +287,15 @@ class Store(Protocol):
 
     async def set_setting(self, key: str, value: dict[str, Any]) -> None: ...
 
+    # what workers cache
+    async def cache_versions(self) -> dict[str, int]:
+        """The version counter of each name in CACHED: a write of sites or packages bumps its
+        counter, so every worker of every machine can tell its cache is stale."""
+        ...
+
     # rate limits
-    async def hit_rate_limit(self, key: str, window_start: int) -> int:
-        """Count one request in the window and answer the window's count so far."""
+    async def hit_rate_limit(self, key: str, window_start: int, amount: int = 1) -> int:
+        """Count `amount` requests in the window and answer the window's count so far."""
 
     # figures
     async def stats(self) -> dict[str, Any]:

@@ -53,6 +53,7 @@ from ..domain.models import (
     now_iso,
 )
 from .base import (
+    CACHED,
     DuplicateError,
     IdempotencyKeyReused,
     ReversedGrant,
@@ -99,6 +100,9 @@ from .mongo_schema import (
 
 T = TypeVar("T")
 Session = AsyncClientSession | None
+
+#: One document per name in CACHED: `{_id: "sites", version: n}`.
+CACHE_VERSIONS = "cache_versions"
 Doc = dict[str, Any]
 
 #: The database when neither MONGODB_DATABASE nor the URL names one.
@@ -335,6 +339,7 @@ class MongoStore:
         stage["updated_at"] = {"$literal": now_iso()}
         doc = await self.db.sites.find_one_and_update(
             {"site_id": site_id}, [{"$set": stage}], return_document=ReturnDocument.AFTER)
+        await self._bump("sites")
         return site_from(doc) if doc else None
 
     async def reassign_instance(self, site_id: str, instance_id: str,
@@ -347,6 +352,7 @@ class MongoStore:
                 return_document=ReturnDocument.AFTER)
         except DuplicateKeyError as exc:
             raise DuplicateError("instance_id") from exc
+        await self._bump("sites")
         return site_from(doc) if doc else None
 
     # ------------------------------------------------------------------ users
@@ -588,6 +594,7 @@ class MongoStore:
         except BulkWriteError as exc:  # another worker seeded at the same moment
             if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
                 raise
+        await self._bump("packages")
 
     async def list_packages(self, *, active_only: bool = True) -> list[Package]:
         query = {"active": True} if active_only else {}
@@ -603,6 +610,7 @@ class MongoStore:
             await self.db.packages.insert_one(package_doc(package))
         except DuplicateKeyError as exc:
             raise DuplicateError("package_id") from exc
+        await self._bump("packages")
         return package
 
     async def update_package(self, package_id: str, fields: dict[str, Any]) -> Package | None:
@@ -617,6 +625,7 @@ class MongoStore:
                 return_document=ReturnDocument.AFTER)
         except DuplicateKeyError as exc:
             raise DuplicateError("package_id") from exc
+        await self._bump("packages")
         return package_from(doc) if doc else None
 
     # ------------------------------------------------------------------ sessions and intents
@@ -783,14 +792,26 @@ class MongoStore:
         await self.db.settings.replace_one({"_id": key}, {"_id": key, "value": value},
                                            upsert=True)
 
+    # ------------------------------------------------------------------ what workers cache
+    async def _bump(self, name: str) -> None:
+        """Tell every worker's cache of `name` (on every machine) that it changed. Bumped
+        after the write it follows, so a cache that saw the new version reads the new data."""
+        await self.db[CACHE_VERSIONS].update_one({"_id": name}, {"$inc": {"version": 1}},
+                                                 upsert=True)
+
+    async def cache_versions(self) -> dict[str, int]:
+        found = {doc["_id"]: int(doc["version"])
+                 async for doc in self.db[CACHE_VERSIONS].find({})}
+        return {name: found.get(name, 0) for name in CACHED}
+
     # ------------------------------------------------------------------ rate limits
-    async def hit_rate_limit(self, key: str, window_start: int) -> int:
+    async def hit_rate_limit(self, key: str, window_start: int, amount: int = 1) -> int:
         expires = datetime.fromtimestamp(window_start + RATE_LIMIT_TTL_SECONDS, UTC)
         for _ in range(2):
             try:
                 doc = await self.db.rate_limits.find_one_and_update(
                     {"key": key, "window_start": window_start},
-                    {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires}},
+                    {"$inc": {"count": amount}, "$setOnInsert": {"expires_at": expires}},
                     upsert=True, return_document=ReturnDocument.AFTER)
                 return int(doc["count"])
             except DuplicateKeyError:

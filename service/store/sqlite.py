@@ -1,7 +1,8 @@
 """The embedded store: one SQLite file in WAL mode, safe with several worker processes.
 
-Each process owns one connection used from one dedicated thread, so the event loop never
-blocks on SQLite. Every money primitive runs in a `BEGIN IMMEDIATE` transaction: the
+Each process writes through one connection used from one dedicated thread and reads through
+a second connection on a second thread (WAL lets reads run while a write commits), so the
+event loop never blocks on SQLite and a read never waits in the writers' queue. Every money primitive runs in a `BEGIN IMMEDIATE` transaction: the
 write lock is taken up front, so concurrent callers (threads or processes) serialise on it
 and no read-modify-write can interleave. Exactly-once comes from the ledger's UNIQUE
 `source_ref`, checked inside that same transaction. Writes queued together share one
@@ -42,6 +43,7 @@ from ..domain.models import (
     unix_now,
 )
 from .base import (
+    CACHED,
     LEGACY_BUCKET,
     DuplicateError,
     IdempotencyKeyReused,
@@ -133,13 +135,25 @@ class SQLiteStore:
         self.path = Path(path)
         self.synchronous = synchronous
         self._db: sqlite3.Connection | None = None
+        self._rdb: sqlite3.Connection | None = None  # reads only, on the reader's thread
         self._limits: sqlite3.Connection | None = None
         self.writer = SQLiteWriter(lambda: self._db)
+        self.reader = SQLiteWriter(lambda: self._rdb, name="sqlite-read")
 
     # ------------------------------------------------------------------ plumbing
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(*args) on the store's thread, between write transactions."""
-        return await self.writer.call(fn, *args)
+        """Run fn(*args) on the reader's thread, in one read transaction: every query of fn
+        sees the same committed snapshot, whatever the writer commits meanwhile."""
+        return await self.reader.call(self._snapshot, fn, *args)
+
+    def _snapshot(self, fn: Callable[..., T], *args: Any) -> T:
+        c = self._rdb
+        assert c is not None, "store is not open"
+        c.execute("BEGIN")
+        try:
+            return fn(*args)
+        finally:
+            c.execute("COMMIT")
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run fn in a write transaction (IMMEDIATE); answers once it is committed."""
@@ -162,6 +176,10 @@ class SQLiteStore:
         self._limits = self._connect(limits, "OFF")
         self._limits.executescript(RATE_LIMIT_SCHEMA)
 
+    def _open_reader(self) -> None:
+        self._rdb = self._connect(self.path, self.synchronous)
+        self._rdb.execute("PRAGMA query_only=ON")
+
     @staticmethod
     def _migrate(c: sqlite3.Connection) -> None:
         c.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -177,16 +195,34 @@ class SQLiteStore:
         else:
             c.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
 
+    @staticmethod
+    def _cache_versions_table(c: sqlite3.Connection) -> None:
+        c.execute("CREATE TABLE IF NOT EXISTS cache_versions"
+                  " (name TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+        c.executemany("INSERT OR IGNORE INTO cache_versions VALUES (?, 0)",
+                      [(name,) for name in CACHED])
+
+    @staticmethod
+    def _bump(c: sqlite3.Connection, name: str) -> None:
+        """Tell every worker's cache of `name` that it changed (in the writer's transaction)."""
+        c.execute("UPDATE cache_versions SET version = version + 1 WHERE name = ?", (name,))
+
+    async def cache_versions(self) -> dict[str, int]:
+        return dict(await self._run(self._read, "SELECT name, version FROM cache_versions"))
+
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
-        assert self._db is not None
-        return self._db.execute(sql, params).fetchall()
+        assert self._rdb is not None
+        return self._rdb.execute(sql, params).fetchall()
 
     async def open(self) -> None:
         if self.writer.running:
             return
         self.writer.start()
-        await self._run(self._open_sync)
+        self.reader.start()
+        await self.writer.call(self._open_sync)
         await self._write(self._migrate)
+        await self._write(self._cache_versions_table)
+        await self.reader.call(self._open_reader)
 
     async def close(self) -> None:
         if not self.writer.running:
@@ -198,7 +234,14 @@ class SQLiteStore:
                     conn.close()
             self._db = self._limits = None
 
-        await self._run(close_sync)
+        def close_reader() -> None:
+            if self._rdb is not None:
+                self._rdb.close()
+            self._rdb = None
+
+        await self.reader.call(close_reader)
+        self.reader.stop()
+        await self.writer.call(close_sync)
         self.writer.stop()
 
     async def ping(self) -> bool:
@@ -265,6 +308,7 @@ class SQLiteStore:
                  json.dumps(updated.metadata), json.dumps(updated.config), updated.updated_at,
                  site_id),
             )
+            self._bump(c, "sites")
             return updated
 
         return await self._write(update)
@@ -277,6 +321,7 @@ class SQLiteStore:
                           " WHERE site_id=?", (instance_id, token_hash, now_iso(), site_id))
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError("instance_id") from exc
+            self._bump(c, "sites")
             row = c.execute(f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?",
                             (site_id,)).fetchone()
             return _site(row) if row else None
@@ -318,8 +363,8 @@ class SQLiteStore:
         self, site_id: str, user_id: str, email: str | None, free_credits: dict[str, int]
     ) -> User:
         def read() -> User | None:
-            assert self._db is not None
-            return self._user(self._db, site_id, user_id)
+            assert self._rdb is not None
+            return self._user(self._rdb, site_id, user_id)
 
         def create(c: sqlite3.Connection) -> User:
             if c.execute("SELECT 1 FROM users WHERE site_id=? AND user_id=?",
@@ -340,18 +385,18 @@ class SQLiteStore:
 
     async def get_user(self, site_id: str, user_id: str) -> User | None:
         def read() -> User | None:
-            assert self._db is not None
-            return self._user(self._db, site_id, user_id)
+            assert self._rdb is not None
+            return self._user(self._rdb, site_id, user_id)
 
         return await self._run(read)
 
     async def list_users(self, site_id: str, *, limit: int = 50, offset: int = 0) -> list[User]:
         def read() -> list[User]:
-            assert self._db is not None
-            ids = self._db.execute(
+            assert self._rdb is not None
+            ids = self._rdb.execute(
                 "SELECT user_id FROM users WHERE site_id=? ORDER BY rowid LIMIT ? OFFSET ?",
                 (site_id, limit, offset)).fetchall()
-            users = [self._user(self._db, site_id, uid) for (uid,) in ids]
+            users = [self._user(self._rdb, site_id, uid) for (uid,) in ids]
             return [u for u in users if u is not None]
 
         return await self._run(read)
@@ -553,8 +598,8 @@ class SQLiteStore:
 
     async def get_ledger_entry(self, source_ref: str) -> LedgerEntry | None:
         def read() -> LedgerEntry | None:
-            assert self._db is not None
-            return self._entry_by_ref(self._db, source_ref)
+            assert self._rdb is not None
+            return self._entry_by_ref(self._rdb, source_ref)
 
         return await self._run(read)
 
@@ -582,15 +627,15 @@ class SQLiteStore:
 
     async def reconcile(self) -> ReconcileReport:
         def check() -> ReconcileReport:
-            assert self._db is not None
-            rows = self._db.execute(
+            assert self._rdb is not None
+            rows = self._rdb.execute(
                 """
                 SELECT b.site_id, b.user_id, b.credit_type, b.balance,
                        COALESCE((SELECT SUM(delta) FROM ledger l WHERE l.site_id = b.site_id
                                  AND l.user_id = b.user_id AND l.credit_type = b.credit_type), 0)
                 FROM balances b
                 """).fetchall()
-            orphans = self._db.execute(
+            orphans = self._rdb.execute(
                 """
                 SELECT l.site_id, l.user_id, l.credit_type, 0, SUM(l.delta) FROM ledger l
                 WHERE NOT EXISTS (SELECT 1 FROM balances b WHERE b.site_id = l.site_id
@@ -615,6 +660,7 @@ class SQLiteStore:
         await self._write(seed)
 
     def _insert_package(self, c: sqlite3.Connection, p: Package) -> None:
+        self._bump(c, "packages")
         c.execute(f"INSERT INTO packages ({PACKAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                   (p.package_id, p.name, p.credit_type, p.credits, p.price, p.currency,
                    p.description, int(p.is_popular), int(p.active), p.sort_order))
@@ -822,9 +868,9 @@ class SQLiteStore:
         await self._write(record)
 
     def _delivery_with_attempts(self, row: tuple) -> WebhookDelivery:
-        assert self._db is not None
+        assert self._rdb is not None
         attempts = tuple(
-            WebhookAttempt(*a) for a in self._db.execute(
+            WebhookAttempt(*a) for a in self._rdb.execute(
                 "SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts"
                 " WHERE delivery_id=? ORDER BY attempt", (row[0],)).fetchall())
         return _delivery(row, attempts)
@@ -895,18 +941,18 @@ class SQLiteStore:
             (key, json.dumps(value))))
 
     # ------------------------------------------------------------------ rate limits
-    async def hit_rate_limit(self, key: str, window_start: int) -> int:
+    async def hit_rate_limit(self, key: str, window_start: int, amount: int = 1) -> int:
         def hit() -> int:
             c = self._limits
             assert c is not None
             c.execute("BEGIN IMMEDIATE")
             try:
                 (count,) = c.execute(
-                    "INSERT INTO rate_limits VALUES (?,?,1) ON CONFLICT (key, window_start)"
-                    " DO UPDATE SET count = count + 1 RETURNING count",
-                    (key, window_start)).fetchone()
-                # Old windows are dead weight; the first hit of a window sweeps them.
-                if count == 1:
+                    "INSERT INTO rate_limits VALUES (?,?,?) ON CONFLICT (key, window_start)"
+                    " DO UPDATE SET count = count + excluded.count RETURNING count",
+                    (key, window_start, amount)).fetchone()
+                # Old windows are dead weight; the first hits of a window sweep them.
+                if count == amount:
                     c.execute("DELETE FROM rate_limits WHERE window_start < ?", (window_start,))
             except BaseException:
                 c.execute("ROLLBACK")
@@ -914,7 +960,7 @@ class SQLiteStore:
             c.execute("COMMIT")
             return int(count)
 
-        return await self._run(hit)
+        return await self.writer.call(hit)
 
     # ------------------------------------------------------------------ figures
     async def stats(self) -> dict[str, Any]:

@@ -701,6 +701,43 @@ async def test_concurrent_rate_limit_hits_are_all_counted(store: Store,
     assert sorted(counts) == list(range(1, 41))
 
 
+async def test_rate_limit_hits_add_up_in_batches(store: Store, open_store: OpenStore) -> None:
+    window = int(time.time() // 60) * 60
+    other = await open_store()
+    assert await store.hit_rate_limit("site:batch", window, 5) == 5
+    assert await other.hit_rate_limit("site:batch", window, 7) == 12
+    assert await store.hit_rate_limit("site:batch", window) == 13
+
+
+async def test_every_write_of_sites_and_packages_moves_its_cache_version(
+        store: Store, open_store: OpenStore) -> None:
+    """What workers cache is kept fresh through these counters, read through another
+    connection (another worker, or another machine on the same MongoDB)."""
+    other = await open_store()
+    site = await store.create_site(new_site())
+    writes = {
+        "sites": [lambda: store.update_site(site.site_id, {"status": "disabled"}),
+                  lambda: store.reassign_instance(site.site_id, "inst-moved", "hash-2")],
+        "packages": [lambda: store.create_package(new_package("pkg_cached")),
+                     lambda: store.update_package("pkg_cached", {"active": False})],
+    }
+    for name, steps in writes.items():
+        for step in steps:
+            before = await other.cache_versions()
+            await step()
+            after = await other.cache_versions()
+            assert after[name] > before[name], name
+            unmoved = [n for n in after if n != name]
+            assert all(after[n] == before[n] for n in unmoved), (name, before, after)
+    # Reads and money leave the counters alone.
+    before = await other.cache_versions()
+    await store.get_site_by_instance("inst-moved")
+    await store.list_packages()
+    await store.ensure_user(site.site_id, "1", None, FREE)
+    await store.deduct(site.site_id, "1", "article", 1)
+    assert await other.cache_versions() == before
+
+
 async def test_stats_figures(store: Store, site_id: str) -> None:
     await store.create_site(new_site(status="disabled"))
     await store.ensure_user(site_id, "1", None, FREE)

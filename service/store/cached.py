@@ -1,0 +1,128 @@
+"""A worker's cache of what every plugin call reads and almost nothing writes: the site of an
+instance id (authentication) and the active packages (the public catalogue).
+
+Staleness is bounded through the store, not through signals between processes: every write of
+sites or packages bumps a version counter in the store (`Store.cache_versions`, in the same
+transaction on SQLite, right after the write on MongoDB), and a worker reads the counters at
+most every `check_every` seconds, at its next request, dropping what it cached when they moved.
+So a site disabled through the admin API of any worker, on any machine sharing the store, is
+refused by every worker within `check_every` seconds (0.25 by default), and at once by the
+worker that wrote it.
+
+Correctness of the order: the counters are read before the data they vouch for is loaded,
+and a load that raced with a local write or a version change is not kept (`_generation`), so
+a cached entry is never older than the versions the worker last saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from ..domain.models import Package, Site
+from .base import Store
+
+#: Seconds between two reads of the version counters (per worker).
+CHECK_EVERY = 0.25
+#: Sites kept per worker; past it the cache starts over (each entry is a small dataclass).
+MAX_SITES = 10_000
+
+
+class CachedStore:
+    """`store` with cached reads for the hot path; every other call goes to `store` as is."""
+
+    def __init__(self, store: Store, *, check_every: float = CHECK_EVERY) -> None:
+        self.inner = store
+        self.check_every = check_every
+        self._versions: dict[str, int] | None = None
+        self._checked_at = float("-inf")
+        self._checking: asyncio.Future[None] | None = None
+        self._generation = 0
+        self._sites: dict[str, Site] = {}
+        self._packages: list[Package] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    # ------------------------------------------------------------------ cached reads
+    async def cached_site_by_instance(self, instance_id: str) -> Site | None:
+        """`get_site_by_instance`, at most `check_every` seconds stale (unknown ids are not
+        cached: a registration is seen at once)."""
+        await self._revalidate()
+        site = self._sites.get(instance_id)
+        if site is not None:
+            return site
+        generation = self._generation
+        site = await self.get_site_by_instance(instance_id)
+        if site is not None and generation == self._generation:
+            if len(self._sites) >= MAX_SITES:
+                self._sites.clear()
+            self._sites[instance_id] = site
+        return site
+
+    async def cached_packages(self) -> list[Package]:
+        """`list_packages(active_only=True)`, at most `check_every` seconds stale."""
+        await self._revalidate()
+        if self._packages is not None:
+            return self._packages
+        generation = self._generation
+        packages = await self.list_packages(active_only=True)
+        if generation == self._generation:
+            self._packages = packages
+        return packages
+
+    def invalidate(self) -> None:
+        self._generation += 1
+        self._sites.clear()
+        self._packages = None
+
+    async def _revalidate(self) -> None:
+        if time.monotonic() - self._checked_at < self.check_every:
+            return
+        if self._checking is None:
+            self._checking = asyncio.ensure_future(self._check())
+        await asyncio.shield(self._checking)
+
+    async def _check(self) -> None:
+        started = time.monotonic()
+        try:
+            versions = await self.inner.cache_versions()
+            if versions != self._versions:
+                self.invalidate()
+                self._versions = versions
+            self._checked_at = started
+        finally:
+            self._checking = None
+
+    # ------------------------------------------------------------------ writes seen at once
+    async def update_site(self, site_id: str, fields: dict[str, Any]) -> Site | None:
+        try:
+            return await self.inner.update_site(site_id, fields)
+        finally:
+            self.invalidate()
+
+    async def reassign_instance(self, site_id: str, instance_id: str,
+                                token_hash: str) -> Site | None:
+        try:
+            return await self.inner.reassign_instance(site_id, instance_id, token_hash)
+        finally:
+            self.invalidate()
+
+    async def seed_packages(self, packages: list[Package]) -> None:
+        try:
+            await self.inner.seed_packages(packages)
+        finally:
+            self.invalidate()
+
+    async def create_package(self, package: Package) -> Package:
+        try:
+            return await self.inner.create_package(package)
+        finally:
+            self.invalidate()
+
+    async def update_package(self, package_id: str, fields: dict[str, Any]) -> Package | None:
+        try:
+            return await self.inner.update_package(package_id, fields)
+        finally:
+            self.invalidate()

@@ -1,0 +1,69 @@
+"""A worker's cache of sites and packages (`service.store.cached`), on each adapter (SQLite;
+MongoDB when one answers; mongomock checks the calls' shapes only, not MongoDB): fresh through
+the store's version counters whatever connection (worker, machine) wrote."""
+
+from __future__ import annotations
+
+from service.store.cached import CachedStore
+
+from .builders import new_package, new_site
+
+
+async def test_a_site_written_elsewhere_is_seen_at_the_next_version_check(store, open_store):
+    other_worker = await open_store()
+    site = await store.create_site(new_site())
+    cache = CachedStore(store, check_every=3600)
+    assert (await cache.cached_site_by_instance(site.instance_id)).active
+    await other_worker.update_site(site.site_id, {"status": "disabled"})
+    # Within check_every the cache answers what it holds...
+    assert (await cache.cached_site_by_instance(site.instance_id)).active
+    # ...and the first check after it sees the counter moved.
+    cache.check_every = 0
+    assert not (await cache.cached_site_by_instance(site.instance_id)).active
+
+
+async def test_a_write_through_the_cache_is_seen_at_once(store):
+    site = await store.create_site(new_site())
+    cache = CachedStore(store, check_every=3600)
+    await cache.cached_site_by_instance(site.instance_id)
+    await cache.update_site(site.site_id, {"status": "disabled"})
+    assert not (await cache.cached_site_by_instance(site.instance_id)).active
+    await cache.reassign_instance(site.site_id, "inst-new", site.token_hash)
+    assert await cache.cached_site_by_instance(site.instance_id) is None
+    assert (await cache.cached_site_by_instance("inst-new")).site_id == site.site_id
+
+
+async def test_unknown_instances_are_not_cached(store, open_store):
+    cache = CachedStore(store, check_every=3600)
+    assert await cache.cached_site_by_instance("inst-later") is None
+    site = await (await open_store()).create_site(new_site(instance_id="inst-later"))
+    assert (await cache.cached_site_by_instance("inst-later")).site_id == site.site_id
+
+
+async def test_packages_follow_their_counter(store, open_store):
+    other_worker = await open_store()
+    await store.create_package(new_package("pkg_a"))
+    cache = CachedStore(store, check_every=3600)
+    assert [p.package_id for p in await cache.cached_packages()] == ["pkg_a"]
+    await other_worker.update_package("pkg_a", {"active": False})
+    assert [p.package_id for p in await cache.cached_packages()] == ["pkg_a"]
+    cache.check_every = 0
+    assert await cache.cached_packages() == []
+
+
+async def test_a_load_that_raced_a_local_write_is_not_kept(store):
+    site = await store.create_site(new_site())
+    cache = CachedStore(store, check_every=3600)
+    await cache.cached_site_by_instance("warm-the-versions")
+    real = store.get_site_by_instance
+
+    async def slow_read(instance_id):
+        found = await real(instance_id)  # the old row...
+        await store.update_site(site.site_id, {"status": "disabled"})
+        cache.invalidate()  # ...while this worker disables it
+        return found
+
+    cache.get_site_by_instance = slow_read
+    assert (await cache.cached_site_by_instance(site.instance_id)).active
+    del cache.get_site_by_instance
+    assert not (await cache.cached_site_by_instance(site.instance_id)).active
