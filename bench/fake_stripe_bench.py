@@ -85,7 +85,7 @@ def fill_data_dir(data_dir: Path, objects: int) -> None:
             "metadata": {"user_id": str(i)}}, "http://127.0.0.1")
     for i in range(objects - objects // 2):
         payment_intents.create_intent(store, amount=750, currency="jpy",
-                               metadata={"user_id": str(i)})
+                                      metadata={"user_id": str(i)})
     store.flush()
     asyncio.run(store.close())
 
