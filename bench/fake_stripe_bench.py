@@ -72,20 +72,20 @@ def checkout_session_requests() -> tuple[HttpRequest, ...]:
 
 def fill_data_dir(data_dir: Path, objects: int) -> None:
     """Journal `objects` stored objects into `data_dir`: half sessions, half intents."""
-    from harness.fake_stripe import checkout, payments
+    from harness.fake_stripe import checkout_sessions, payment_intents
     from harness.fake_stripe.state import Store
 
     store = Store(data_dir)
     for i in range(objects // 2):
-        checkout.create_session(store, {
+        checkout_sessions.create_session(store, {
             "mode": "payment", "success_url": "http://127.0.0.1/ok",
             "line_items": [{"price_data": {"currency": "jpy", "unit_amount": 750,
                                            "product_data": {"name": "Article credits"}},
                             "quantity": 1}],
             "metadata": {"user_id": str(i)}}, "http://127.0.0.1")
     for i in range(objects - objects // 2):
-        payments.create_intent(store, amount=750, currency="jpy",
-                               metadata={"user_id": str(i)})
+        payment_intents.create_intent(store, amount=750, currency="jpy",
+                                      metadata={"user_id": str(i)})
     store.flush()
     asyncio.run(store.close())
 

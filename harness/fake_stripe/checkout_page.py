@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import checkout
+from . import checkout_sessions
 from .context import context
 from .errors import StripeError
 from .money import format_amount
@@ -31,7 +31,7 @@ def render_page(
             item["quantity"],
             html.escape(format_amount(item["amount_total"], currency)),
         )
-        for item in checkout.line_items(store, session)
+        for item in checkout_sessions.line_items(store, session)
     )
     if message is None and session["status"] != "open":
         message = {
@@ -77,7 +77,7 @@ def _session_or_404(request: web.Request) -> dict[str, Any]:
     session = context(request).store.find("checkout.session", request.match_info["id"])
     if session is None:
         raise web.HTTPNotFound(text="No such checkout session.", content_type="text/plain")
-    return checkout.expire_if_due(context(request).store, session)
+    return checkout_sessions.expire_if_due(context(request).store, session)
 
 
 @routes.get("/checkout/pay/{id}")
@@ -94,10 +94,10 @@ async def submit_page(request: web.Request) -> web.StreamResponse:
     action = (await request.post()).get("action")
     try:
         if action == "pay":
-            checkout.pay_session(store, session)
-            target = checkout.success_redirect(session)
+            checkout_sessions.pay_session(store, session)
+            target = checkout_sessions.success_redirect(session)
         elif action == "decline":
-            checkout.decline_session(store, session)
+            checkout_sessions.decline_session(store, session)
             return _html(render_page(store, session, DECLINED, error=True))
         elif action == "cancel":
             target = session.get("cancel_url")

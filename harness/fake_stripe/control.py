@@ -7,10 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from . import charges, checkout, payments
+from . import charges, checkout_sessions, disputes, payment_intents, refunds
 from .context import context
 from .errors import invalid_request
 from .inspector import inspector_page
+from .resources import SERVED
 
 routes = web.RouteTableDef()
 
@@ -40,18 +41,19 @@ async def complete_session(request: web.Request) -> web.Response:
     outcome = (await _json_body(request)).get("outcome", "paid")
     if outcome not in OUTCOMES:
         raise invalid_request(f"outcome must be one of {', '.join(OUTCOMES)}", param="outcome")
-    session = checkout.expire_if_due(store, store.get("checkout.session", request.match_info["id"]))
+    session = store.get("checkout.session", request.match_info["id"])
+    checkout_sessions.expire_if_due(store, session)
     redirect_url = None
     if outcome == "paid":
-        checkout.pay_session(store, session)
-        redirect_url = checkout.success_redirect(session)
+        checkout_sessions.pay_session(store, session)
+        redirect_url = checkout_sessions.success_redirect(session)
     elif outcome == "declined":
-        checkout.decline_session(store, session)
+        checkout_sessions.decline_session(store, session)
         redirect_url = session["url"]
     elif outcome == "canceled":
         redirect_url = session.get("cancel_url")
     else:
-        checkout.expire_session(store, session)
+        checkout_sessions.expire_session(store, session)
     return _answer({"session": session, "redirect_url": redirect_url})
 
 
@@ -60,7 +62,7 @@ async def succeed_intent(request: web.Request) -> web.Response:
     """Make an unfinished intent succeed with the test card (charge + events)."""
     store = context(request).store
     intent = store.get("payment_intent", request.match_info["id"])
-    return _answer(payments.succeed_intent(store, intent))
+    return _answer(payment_intents.succeed_intent(store, intent))
 
 
 @routes.post("/_harness/payment_intents/{id}/fail")
@@ -68,7 +70,7 @@ async def fail_intent(request: web.Request) -> web.Response:
     """Decline an unfinished intent (payment_intent.payment_failed); answers the intent."""
     store = context(request).store
     intent = store.get("payment_intent", request.match_info["id"])
-    return _answer(payments.decline_intent(store, intent))
+    return _answer(payment_intents.decline_intent(store, intent))
 
 
 @routes.post("/_harness/payment_intents/{id}/refund")
@@ -78,7 +80,7 @@ async def refund_intent(request: web.Request) -> web.Response:
     amount = _optional_amount(await _json_body(request))
     intent = store.get("payment_intent", request.match_info["id"])
     charge = charges.charge_of_intent(store, intent)
-    return _answer(charges.refund_charge(store, charge, amount))
+    return _answer(refunds.refund_charge(store, charge, amount))
 
 
 def _optional_amount(body: dict[str, Any]) -> int | None:
@@ -96,7 +98,7 @@ async def dispute_intent(request: web.Request) -> web.Response:
     amount = _optional_amount(await _json_body(request))
     intent = store.get("payment_intent", request.match_info["id"])
     charge = charges.charge_of_intent(store, intent)
-    return _answer(charges.dispute_charge(store, charge, amount))
+    return _answer(disputes.dispute_charge(store, charge, amount))
 
 
 @routes.post("/_harness/disputes/{id}/close")
@@ -105,7 +107,7 @@ async def close_dispute(request: web.Request) -> web.Response:
     store = context(request).store
     outcome = (await _json_body(request)).get("outcome")
     dispute = store.get("dispute", request.match_info["id"])
-    return _answer(charges.close_dispute(store, dispute, str(outcome)))
+    return _answer(disputes.close_dispute(store, dispute, str(outcome)))
 
 
 @routes.post("/_harness/events/{id}/resend")
@@ -167,13 +169,7 @@ async def state_counts(request: web.Request) -> web.Response:
     ctx = context(request)
     return _answer(
         {
-            "sessions": ctx.store.count("checkout.session"),
-            "intents": ctx.store.count("payment_intent"),
-            "charges": ctx.store.count("charge"),
-            "refunds": ctx.store.count("refund"),
-            "disputes": ctx.store.count("dispute"),
-            "events": ctx.store.count("event"),
-            "webhook_endpoints": ctx.store.count("webhook_endpoint"),
+            **{r.count: ctx.store.count(r.object) for r in SERVED if r.count},
             "deliveries": len(ctx.webhooks.attempts),
             "pending_deliveries": ctx.webhooks.pending,
         }

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .money import format_amount
+from .resources import CHECKOUT_SESSION, EVENT, PAYMENT_INTENT, WEBHOOK_ENDPOINT
 from .state import Store
 from .templating import render
 from .webhooks import WebhookDispatcher
@@ -35,7 +36,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 def api_reference_links(store: Store) -> str:
     """Links to the API reference of each service this fake sends events to."""
     urls = sorted({e["url"].removesuffix(SERVICE_WEBHOOK_PATH) + SERVICE_DOCS_PATH
-                   for e in store.newest_first("webhook_endpoint")
+                   for e in store.newest_first(WEBHOOK_ENDPOINT.object)
                    if e["url"].endswith(SERVICE_WEBHOOK_PATH)})
     links = " · ".join(f'<a href="{html.escape(u)}">{html.escape(u)}</a>' for u in urls)
     return links or "no service receives this fake's events yet"
@@ -55,7 +56,7 @@ def inspector_page(store: Store, webhooks: WebhookDispatcher) -> str:
                 s["customer_email"] or "",
                 s["payment_intent"] or "",
             )
-            for s in store.newest_first("checkout.session")
+            for s in store.newest_first(CHECKOUT_SESSION.object)
         ),
     )
     intents = _table(
@@ -69,7 +70,7 @@ def inspector_page(store: Store, webhooks: WebhookDispatcher) -> str:
                 format_amount(i["amount_received"], i["currency"]),
                 i["latest_charge"] or "",
             )
-            for i in store.newest_first("payment_intent")
+            for i in store.newest_first(PAYMENT_INTENT.object)
         ),
     )
     events = _table(
@@ -82,7 +83,7 @@ def inspector_page(store: Store, webhooks: WebhookDispatcher) -> str:
                 e["data"]["object"].get("id", ""),
                 e["pending_webhooks"],
             )
-            for e in store.newest_first("event")
+            for e in store.newest_first(EVENT.object)
         ),
     )
     deliveries = _table(

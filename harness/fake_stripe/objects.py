@@ -11,6 +11,8 @@ from typing import Any
 
 import stripe
 
+from .resources import EVENT, Resource
+
 API_VERSION: str = stripe.api_version  # events carry the version the pinned SDK expects
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -33,7 +35,7 @@ def random_token(length: int = 24) -> str:
 
 
 def new_id(prefix: str) -> str:
-    """A fresh id such as `pi_3Nx...`; prefixes follow Stripe (`cs_test`, `pi`, `ch`, ...)."""
+    """A fresh id such as `pi_3Nx...`; objects take their prefix from `resources.py`."""
     return f"{prefix}_{random_token()}"
 
 
@@ -42,9 +44,9 @@ def now() -> int:
     return int(time.time())
 
 
-def base(object_name: str, prefix: str, **fields: Any) -> dict[str, Any]:
+def base(resource: Resource, **fields: Any) -> dict[str, Any]:
     """The fields every Stripe object has, followed by `fields`."""
-    obj: dict[str, Any] = {"id": new_id(prefix), "object": object_name}
+    obj: dict[str, Any] = {"id": new_id(resource.prefix), "object": resource.object}
     obj.update(fields)
     obj.setdefault("created", now())
     obj.setdefault("livemode", False)
@@ -54,8 +56,7 @@ def base(object_name: str, prefix: str, **fields: Any) -> dict[str, Any]:
 def event(event_type: str, data_object: dict[str, Any], pending_webhooks: int) -> dict[str, Any]:
     """A Stripe event whose `data.object` is a snapshot of `data_object` taken now."""
     return base(
-        "event",
-        "evt",
+        EVENT,
         api_version=API_VERSION,
         data={"object": copy.deepcopy(data_object)},
         pending_webhooks=pending_webhooks,

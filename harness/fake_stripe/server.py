@@ -11,11 +11,11 @@ from aiohttp import web
 from . import checkout_page, control
 from .api import add_api_routes
 from .context import CONTEXT, FakeContext
-from .endpoints import create_endpoint, with_secret
 from .faults import Faults
 from .idempotency import idempotent_replay
 from .middleware import request_ids, require_api_key, stripe_errors
 from .state import Store
+from .webhook_endpoints import create_endpoint, with_secret
 from .webhooks import WebhookDispatcher
 
 DEFAULT_RETRY_DELAYS = (1, 2, 4, 8, 16, 32)

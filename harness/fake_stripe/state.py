@@ -12,24 +12,13 @@ import pathlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import objects
+from . import objects, resources
 from .errors import resource_missing
 from .journal import Journal, delete_line, put_line, read_records, write_snapshot
 
 STATE_FILE = "fake-stripe.jsonl"
 LEGACY_STATE_FILE = "fake-stripe.json"  # one JSON snapshot, rewritten on every change
 
-# Stripe's wording for "No such <noun>: 'id'" per object type.
-_NOUNS = {"webhook_endpoint": "webhook endpoint", "payment_intent": "payment_intent"}
-_KIND_BY_PREFIX = {
-    "cs": "checkout.session",
-    "pi": "payment_intent",
-    "ch": "charge",
-    "re": "refund",
-    "dp": "dispute",
-    "evt": "event",
-    "we": "webhook_endpoint",
-}
 _SIDE_TABLES = ("idempotency", "line_items", "webhook_secrets", "payment_intent_data")
 _OBJECTS = "tables/"  # collection name prefix of the object tables: "tables/payment_intent"
 
@@ -38,7 +27,8 @@ EventListener = Callable[[dict[str, Any]], None]
 
 def kind_of(object_id: str) -> str | None:
     """The object type an id belongs to, from its prefix (`pi_...` -> `payment_intent`)."""
-    return _KIND_BY_PREFIX.get(object_id.split("_", 1)[0])
+    resource = resources.of_id(object_id)
+    return resource.object if resource and resource.path else None
 
 
 def subscribes(endpoint: dict[str, Any], event_type: str) -> bool:
@@ -129,7 +119,7 @@ class Store:
         """Return the stored object or raise Stripe's 404 `resource_missing`."""
         obj = self.find(kind, object_id)
         if obj is None:
-            raise resource_missing(_NOUNS.get(kind, kind), object_id, param=param)
+            raise resource_missing(resources.noun(kind), object_id, param=param)
         return obj
 
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,13 @@ import stripe
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.fake_stripe import FakeStripe, charges, checkout, endpoints, payments
+from harness.fake_stripe import (
+    FakeStripe,
+    checkout_sessions,
+    payment_intents,
+    refunds,
+    webhook_endpoints,
+)
 from harness.fake_stripe.errors import StripeError
 from harness.fake_stripe.state import STATE_FILE, Store
 
@@ -35,7 +41,7 @@ def snapshot(store: Store) -> dict[str, Any]:
 
 
 def _session(store: Store) -> dict[str, Any]:
-    return checkout.create_session(store, session_params(), BASE_URL)
+    return checkout_sessions.create_session(store, session_params(), BASE_URL)
 
 
 def _open_sessions(store: Store) -> list[dict[str, Any]]:
@@ -45,22 +51,25 @@ def _open_sessions(store: Store) -> list[dict[str, Any]]:
 def apply(store: Store, op: str, pick: int) -> None:
     """One change of the kind a request makes, through the fake's own domain functions."""
     if op == "intent":
-        payments.create_intent(store, amount=100 + pick, currency="jpy", metadata={"n": str(pick)})
+        payment_intents.create_intent(
+            store, amount=100 + pick, currency="jpy", metadata={"n": str(pick)}
+        )
     elif op == "session":
         _session(store)
     elif op in ("pay", "expire") and (open_ := _open_sessions(store)):
         session = store.get("checkout.session", open_[pick % len(open_)]["id"])
-        (checkout.pay_session if op == "pay" else checkout.expire_session)(store, session)
+        act = checkout_sessions.pay_session if op == "pay" else checkout_sessions.expire_session
+        act(store, session)
     elif op == "refund" and (paid := store.newest_first("charge")):
         charge = store.get("charge", paid[pick % len(paid)]["id"])
         if charge["amount_refunded"] < charge["amount"]:
-            charges.refund_charge(store, charge, 1)
+            refunds.refund_charge(store, charge, 1)
     elif op == "endpoint":
-        endpoints.create_endpoint(store, f"http://127.0.0.1:9/{pick}", ["*"])
+        webhook_endpoints.create_endpoint(store, f"http://127.0.0.1:9/{pick}", ["*"])
     elif op in ("disable", "delete") and (all_ := store.newest_first("webhook_endpoint")):
         endpoint = store.get("webhook_endpoint", all_[pick % len(all_)]["id"])
         if op == "disable":
-            endpoints.update_endpoint(store, endpoint, disabled=True)
+            webhook_endpoints.update_endpoint(store, endpoint, disabled=True)
         else:
             store.remove("webhook_endpoint", endpoint["id"])
             store.webhook_secrets.pop(endpoint["id"], None)
@@ -108,7 +117,7 @@ def test_restart_restores_everything_after_many_writes(tmp_path_factory, steps) 
 async def test_a_change_is_appended_not_a_rewrite_of_the_whole_state(tmp_path) -> None:
     filled = Store(tmp_path)
     for i in range(2000):
-        payments.create_intent(filled, amount=100, currency="jpy", metadata={"n": str(i)})
+        payment_intents.create_intent(filled, amount=100, currency="jpy", metadata={"n": str(i)})
     filled.flush()
     fake = FakeStripe(data_dir=tmp_path, retry_delays=FAST_RETRIES)
     await fake.start()

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from harness.fake_stripe import charges, checkout, payments
+from harness.fake_stripe import checkout_sessions, disputes, payment_intents, refunds
 from harness.fake_stripe.state import Store as StripeState
 from service import purchases, stripe_events
 from service.domain.models import CheckoutSession, PaymentIntentRecord, Site
@@ -107,7 +107,7 @@ class World:
 
 
 def paid_checkout(world: World, user_id: str) -> tuple[str, str, CheckoutSession]:
-    session = checkout.create_session(world.stripe, {
+    session = checkout_sessions.create_session(world.stripe, {
         "mode": "payment", "success_url": "https://wp.example.test/ok",
         "line_items": [{"quantity": "1", "price_data": {
             "currency": "jpy", "unit_amount": str(PRICE), "product_data": {"name": "Pack"}}}],
@@ -116,18 +116,18 @@ def paid_checkout(world: World, user_id: str) -> tuple[str, str, CheckoutSession
                              user_id=user_id, user_email=None, package_id="pack",
                              credit_type="article", credits=CREDITS, amount=PRICE,
                              currency="JPY")
-    checkout.pay_session(world.stripe, session)
+    checkout_sessions.pay_session(world.stripe, session)
     intent = world.stripe.get("payment_intent", session["payment_intent"])
     return purchases.checkout_ref(session["id"]), intent["latest_charge"], record
 
 
 def paid_intent(world: World, user_id: str) -> tuple[str, str, PaymentIntentRecord]:
-    intent = payments.create_intent(world.stripe, amount=PRICE, currency="jpy")
+    intent = payment_intents.create_intent(world.stripe, amount=PRICE, currency="jpy")
     record = PaymentIntentRecord(payment_intent_id=intent["id"], site_id=world.site.site_id,
                                  user_id=user_id, user_email=None, package_id="pack",
                                  credit_type="image", credits=CREDITS, amount=PRICE,
                                  currency="JPY")
-    payments.succeed_intent(world.stripe, intent)
+    payment_intents.succeed_intent(world.stripe, intent)
     return purchases.intent_ref(intent["id"]), intent["latest_charge"], record
 
 
@@ -144,10 +144,10 @@ async def play(world: World, kind: str, history: History, order: tuple[str, ...]
         await world.store.create_payment_intent(record)
     charge = world.stripe.get("charge", charge_id)
     for amount in history.refunds:
-        charges.refund_charge(world.stripe, charge, amount)
-    dispute = charges.dispute_charge(world.stripe, charge,
+        refunds.refund_charge(world.stripe, charge, amount)
+    dispute = disputes.dispute_charge(world.stripe, charge,
                                      None if sum(history.refunds) < PRICE else PRICE)
-    charges.close_dispute(world.stripe, dispute, "won" if history.dispute_won else "lost")
+    disputes.close_dispute(world.stripe, dispute, "won" if history.dispute_won else "lost")
 
     paid_type = "checkout.session.completed" if kind == "checkout" else "payment_intent.succeeded"
     def of(event_type: str) -> list[dict[str, Any]]:

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import charges, checkout_sessions, events, payment_intents, refunds, webhook_endpoints
+from . import (
+    charges,
+    checkout_sessions,
+    disputes,
+    events,
+    payment_intents,
+    refunds,
+    webhook_endpoints,
+)
 
 ROUTE_TABLES = (
     checkout_sessions.routes,
     payment_intents.routes,
     refunds.routes,
     charges.routes,
+    disputes.routes,
     events.routes,
     webhook_endpoints.routes,
 )

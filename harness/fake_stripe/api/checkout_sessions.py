@@ -6,12 +6,14 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import checkout
+from .. import checkout_sessions
 from ..context import FakeContext, context
 from ..forms import get_str, reject_unknown
 from ..pagination import LIST_PARAMS, paginate
+from ..resources import CHECKOUT_SESSION
 from ..wire import expand_paths, read_params, stripe_json
 
+RESOURCE = CHECKOUT_SESSION
 routes = web.RouteTableDef()
 
 CREATE_PARAMS = (
@@ -38,8 +40,8 @@ def render(ctx: FakeContext, session: dict[str, Any], expand: list[str]) -> dict
 
 
 def _line_items_list(ctx: FakeContext, session: dict[str, Any], params: dict[str, Any]) -> dict:
-    url = f"/v1/checkout/sessions/{session['id']}/line_items"
-    return paginate(checkout.line_items(ctx.store, session), params, url)
+    url = f"{RESOURCE.url}/{session['id']}/line_items"
+    return paginate(checkout_sessions.line_items(ctx.store, session), params, url)
 
 
 @routes.post("/v1/checkout/sessions")
@@ -47,7 +49,7 @@ async def create_session(request: web.Request) -> web.Response:
     """Create a Checkout Session whose `url` is the fake's hosted payment page."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, CREATE_PARAMS)
-    session = checkout.create_session(ctx.store, params, ctx.base_url)
+    session = checkout_sessions.create_session(ctx.store, params, ctx.base_url)
     return stripe_json(render(ctx, session, expand_paths(params)))
 
 
@@ -55,8 +57,8 @@ async def create_session(request: web.Request) -> web.Response:
 async def retrieve_session(request: web.Request) -> web.Response:
     """Retrieve a session (expiring it first if its time has passed)."""
     ctx, params = context(request), await read_params(request)
-    session = ctx.store.get("checkout.session", request.match_info["id"])
-    checkout.expire_if_due(ctx.store, session)
+    session = ctx.store.get(RESOURCE.object, request.match_info["id"])
+    checkout_sessions.expire_if_due(ctx.store, session)
     return stripe_json(render(ctx, session, expand_paths(params)))
 
 
@@ -65,15 +67,14 @@ async def list_sessions(request: web.Request) -> web.Response:
     """List sessions newest first, optionally filtered by status or payment_intent."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, (*LIST_PARAMS, "status", "payment_intent"))
-    sessions = [
-        checkout.expire_if_due(ctx.store, s) for s in ctx.store.newest_first("checkout.session")
-    ]
+    stored = ctx.store.newest_first(RESOURCE.object)
+    sessions = [checkout_sessions.expire_if_due(ctx.store, s) for s in stored]
     for field in ("status", "payment_intent"):
         wanted = get_str(params, field)
         if wanted is not None:
             sessions = [s for s in sessions if s[field] == wanted]
     expand = [p.removeprefix("data.") for p in expand_paths(params)]
-    page = paginate(sessions, params, "/v1/checkout/sessions", lambda s: render(ctx, s, expand))
+    page = paginate(sessions, params, RESOURCE.url, lambda s: render(ctx, s, expand))
     return stripe_json(page)
 
 
@@ -82,8 +83,8 @@ async def expire_session(request: web.Request) -> web.Response:
     """Expire an open session; emits checkout.session.expired."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, ())
-    session = ctx.store.get("checkout.session", request.match_info["id"])
-    checkout.expire_session(ctx.store, session)
+    session = ctx.store.get(RESOURCE.object, request.match_info["id"])
+    checkout_sessions.expire_session(ctx.store, session)
     return stripe_json(render(ctx, session, expand_paths(params)))
 
 
@@ -91,5 +92,5 @@ async def expire_session(request: web.Request) -> web.Response:
 async def list_line_items(request: web.Request) -> web.Response:
     """The session's line items as a Stripe list."""
     ctx, params = context(request), await read_params(request)
-    session = ctx.store.get("checkout.session", request.match_info["id"])
+    session = ctx.store.get(RESOURCE.object, request.match_info["id"])
     return stripe_json(_line_items_list(ctx, session, params))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import payments
+from .. import payment_intents
 from ..context import context
 from ..forms import get_bool, get_int, get_metadata, get_str, reject_unknown
 from ..pagination import LIST_PARAMS, paginate
+from ..resources import PAYMENT_INTENT
 from ..wire import expand_paths, read_params, stripe_json
 
+RESOURCE = PAYMENT_INTENT
 routes = web.RouteTableDef()
 
 CREATE_PARAMS = (
@@ -31,7 +33,7 @@ async def create_intent(request: web.Request) -> web.Response:
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, CREATE_PARAMS)
     automatic = params.get("automatic_payment_methods") or {}
-    intent = payments.create_intent(
+    intent = payment_intents.create_intent(
         ctx.store,
         amount=get_int(params, "amount", required=True) or 0,
         currency=get_str(params, "currency", required=True) or "",
@@ -42,7 +44,7 @@ async def create_intent(request: web.Request) -> web.Response:
         automatic_payment_methods=isinstance(automatic, dict) and get_bool(automatic, "enabled"),
     )
     if get_bool(params, "confirm"):
-        payments.confirm_intent(ctx.store, intent)
+        payment_intents.confirm_intent(ctx.store, intent)
     return stripe_json(ctx.store.expanded(intent, expand_paths(params)))
 
 
@@ -50,7 +52,7 @@ async def create_intent(request: web.Request) -> web.Response:
 async def retrieve_intent(request: web.Request) -> web.Response:
     """Retrieve an intent (`expand[]=latest_charge` works)."""
     ctx, params = context(request), await read_params(request)
-    intent = ctx.store.get("payment_intent", request.match_info["id"])
+    intent = ctx.store.get(RESOURCE.object, request.match_info["id"])
     return stripe_json(ctx.store.expanded(intent, expand_paths(params)))
 
 
@@ -60,8 +62,8 @@ async def list_intents(request: web.Request) -> web.Response:
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, LIST_PARAMS)
     expand = [p.removeprefix("data.") for p in expand_paths(params)]
-    intents = ctx.store.newest_first("payment_intent")
-    page = paginate(intents, params, "/v1/payment_intents", lambda i: ctx.store.expanded(i, expand))
+    intents = ctx.store.newest_first(RESOURCE.object)
+    page = paginate(intents, params, RESOURCE.url, lambda i: ctx.store.expanded(i, expand))
     return stripe_json(page)
 
 
@@ -70,8 +72,8 @@ async def confirm_intent(request: web.Request) -> web.Response:
     """Confirm with a test PaymentMethod: `pm_card_visa` succeeds, `pm_card_chargeDeclined` is a 402."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, ("payment_method", "receipt_email", "return_url"))
-    intent = ctx.store.get("payment_intent", request.match_info["id"])
-    payments.confirm_intent(ctx.store, intent, get_str(params, "payment_method"))
+    intent = ctx.store.get(RESOURCE.object, request.match_info["id"])
+    payment_intents.confirm_intent(ctx.store, intent, get_str(params, "payment_method"))
     return stripe_json(ctx.store.expanded(intent, expand_paths(params)))
 
 
@@ -80,6 +82,6 @@ async def cancel_intent(request: web.Request) -> web.Response:
     """Cancel an unfinished intent."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, ("cancellation_reason",))
-    intent = ctx.store.get("payment_intent", request.match_info["id"])
-    payments.cancel_intent(ctx.store, intent, get_str(params, "cancellation_reason"))
+    intent = ctx.store.get(RESOURCE.object, request.match_info["id"])
+    payment_intents.cancel_intent(ctx.store, intent, get_str(params, "cancellation_reason"))
     return stripe_json(ctx.store.expanded(intent, expand_paths(params)))

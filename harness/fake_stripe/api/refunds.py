@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import charges
+from .. import charges, refunds
 from ..context import context
 from ..errors import invalid_request
 from ..forms import get_int, get_metadata, get_str, reject_unknown
 from ..pagination import LIST_PARAMS, paginate
+from ..resources import REFUND
 from ..wire import expand_paths, read_params, stripe_json
 
+RESOURCE = REFUND
 routes = web.RouteTableDef()
 
 
@@ -30,7 +32,7 @@ async def create_refund(request: web.Request) -> web.Response:
             "One of the following params should be provided for this request: "
             "payment_intent or charge."
         )
-    refund = charges.refund_charge(
+    refund = refunds.refund_charge(
         ctx.store,
         charge,
         get_int(params, "amount"),
@@ -44,7 +46,7 @@ async def create_refund(request: web.Request) -> web.Response:
 async def retrieve_refund(request: web.Request) -> web.Response:
     """Retrieve a refund."""
     ctx, params = context(request), await read_params(request)
-    refund = ctx.store.get("refund", request.match_info["id"])
+    refund = ctx.store.get(RESOURCE.object, request.match_info["id"])
     return stripe_json(ctx.store.expanded(refund, expand_paths(params)))
 
 
@@ -53,9 +55,9 @@ async def list_refunds(request: web.Request) -> web.Response:
     """List refunds newest first, optionally for one payment_intent or charge."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, (*LIST_PARAMS, "payment_intent", "charge"))
-    refunds = ctx.store.newest_first("refund")
+    listed = ctx.store.newest_first(RESOURCE.object)
     for field in ("payment_intent", "charge"):
         wanted = get_str(params, field)
         if wanted is not None:
-            refunds = [r for r in refunds if r[field] == wanted]
-    return stripe_json(paginate(refunds, params, "/v1/refunds"))
+            listed = [r for r in listed if r[field] == wanted]
+    return stripe_json(paginate(listed, params, RESOURCE.url))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import endpoints, objects
+from .. import objects, webhook_endpoints
 from ..context import context
 from ..forms import get_bool, get_list, get_metadata, get_str, reject_unknown
 from ..pagination import LIST_PARAMS, paginate
+from ..resources import WEBHOOK_ENDPOINT
 from ..wire import read_params, stripe_json
 
+RESOURCE = WEBHOOK_ENDPOINT
 routes = web.RouteTableDef()
 
 
@@ -18,7 +20,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
     """Register an endpoint; the response (only this one) includes its signing secret."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, ("url", "enabled_events", "description", "metadata", "api_version"))
-    endpoint = endpoints.create_endpoint(
+    endpoint = webhook_endpoints.create_endpoint(
         ctx.store,
         get_str(params, "url", required=True) or "",
         [str(e) for e in get_list(params, "enabled_events")],
@@ -31,7 +33,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
 @routes.get("/v1/webhook_endpoints/{id}")
 async def retrieve_endpoint(request: web.Request) -> web.Response:
     """Retrieve an endpoint (without its secret, as Stripe)."""
-    return stripe_json(context(request).store.get("webhook_endpoint", request.match_info["id"]))
+    return stripe_json(context(request).store.get(RESOURCE.object, request.match_info["id"]))
 
 
 @routes.post("/v1/webhook_endpoints/{id}")
@@ -39,8 +41,8 @@ async def update_endpoint(request: web.Request) -> web.Response:
     """Update url, enabled_events or `disabled`."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, ("url", "enabled_events", "disabled", "description", "metadata"))
-    endpoint = ctx.store.get("webhook_endpoint", request.match_info["id"])
-    endpoints.update_endpoint(
+    endpoint = ctx.store.get(RESOURCE.object, request.match_info["id"])
+    webhook_endpoints.update_endpoint(
         ctx.store,
         endpoint,
         url=get_str(params, "url"),
@@ -55,14 +57,14 @@ async def list_endpoints(request: web.Request) -> web.Response:
     """List endpoints newest first."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, LIST_PARAMS)
-    endpoints_ = ctx.store.newest_first("webhook_endpoint")
-    return stripe_json(paginate(endpoints_, params, "/v1/webhook_endpoints"))
+    endpoints_ = ctx.store.newest_first(RESOURCE.object)
+    return stripe_json(paginate(endpoints_, params, RESOURCE.url))
 
 
 @routes.delete("/v1/webhook_endpoints/{id}")
 async def delete_endpoint(request: web.Request) -> web.Response:
     """Delete an endpoint; later events are no longer sent to it."""
     ctx = context(request)
-    endpoint = ctx.store.remove("webhook_endpoint", request.match_info["id"])
+    endpoint = ctx.store.remove(RESOURCE.object, request.match_info["id"])
     ctx.store.webhook_secrets.pop(endpoint["id"], None)
     return stripe_json(objects.deleted(endpoint))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import objects, payments
+from . import objects, payment_intents
 from .errors import StripeError, invalid_request
 from .forms import get_int, get_metadata, get_str
+from .resources import CHECKOUT_SESSION, LINE_ITEM, PRICE, PRODUCT
 from .state import Store
 
 DEFAULT_LIFETIME = 24 * 3600  # Stripe's default: sessions expire after 24 hours
@@ -32,8 +33,7 @@ def create_session(store: Store, params: dict[str, Any], base_url: str) -> dict[
     intent_data = params.get("payment_intent_data") or {}
     total = sum(item["amount_total"] for item in items)
     session = objects.base(
-        "checkout.session",
-        "cs_test",
+        CHECKOUT_SESSION,
         amount_subtotal=total,
         amount_total=total,
         cancel_url=get_str(params, "cancel_url"),
@@ -90,17 +90,15 @@ def _line_item(raw: Any, index: int) -> dict[str, Any]:
     if quantity < 1 or unit_amount < 0:
         raise invalid_request("Quantity and unit_amount must be positive.", param=param)
     price = objects.base(
-        "price",
-        "price",
+        PRICE,
         active=True,
         currency=currency,
-        product=objects.new_id("prod"),
+        product=objects.new_id(PRODUCT.prefix),
         type="one_time",
         unit_amount=unit_amount,
     )
     return objects.base(
-        "item",
-        "li",
+        LINE_ITEM,
         amount_discount=0,
         amount_subtotal=unit_amount * quantity,
         amount_tax=0,
@@ -137,7 +135,7 @@ def _session_intent(store: Store, session: dict[str, Any]) -> dict[str, Any]:
     data = store.payment_intent_data.setdefault(session["id"], {"metadata": {}})
     if data.get("payment_intent"):
         return store.get("payment_intent", data["payment_intent"])
-    intent = payments.create_intent(
+    intent = payment_intents.create_intent(
         store,
         amount=session["amount_total"],
         currency=session["currency"],
@@ -166,7 +164,7 @@ def pay_session(store: Store, session: dict[str, Any]) -> dict[str, Any]:
     )
     store.put(session)
     store.emit("checkout.session.completed", session)
-    payments.succeed_intent(store, intent, "pm_card_visa")
+    payment_intents.succeed_intent(store, intent, "pm_card_visa")
     return session
 
 
@@ -174,7 +172,7 @@ def decline_session(store: Store, session: dict[str, Any]) -> dict[str, Any]:
     """Try the declining test card: the session stays open; emits payment_intent.payment_failed."""
     expire_if_due(store, session)
     _require_open(session)
-    payments.decline_intent(store, _session_intent(store, session))
+    payment_intents.decline_intent(store, _session_intent(store, session))
     return session
 
 
@@ -190,7 +188,7 @@ def expire_session(store: Store, session: dict[str, Any]) -> dict[str, Any]:
     store.emit("checkout.session.expired", session)
     intent_id = store.payment_intent_data.get(session["id"], {}).get("payment_intent")
     if intent_id:
-        payments.cancel_intent(store, store.get("payment_intent", intent_id), "abandoned")
+        payment_intents.cancel_intent(store, store.get("payment_intent", intent_id), "abandoned")
     return session
 
 

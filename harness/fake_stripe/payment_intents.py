@@ -7,6 +7,7 @@ from typing import Any
 
 from . import charges, objects
 from .errors import StripeError, invalid_request, unexpected_state
+from .resources import PAYMENT_INTENT
 from .state import Store
 
 CONFIRMABLE = ("requires_confirmation", "requires_payment_method", "requires_action")
@@ -64,8 +65,7 @@ def create_intent(
     if payment_method is not None:
         check_payment_method(payment_method)
     intent = objects.base(
-        "payment_intent",
-        "pi",
+        PAYMENT_INTENT,
         amount=amount,
         amount_capturable=0,
         amount_received=0,

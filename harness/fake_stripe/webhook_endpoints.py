@@ -6,6 +6,7 @@ from typing import Any
 
 from . import objects
 from .errors import invalid_request
+from .resources import WEBHOOK_ENDPOINT
 from .signature import new_webhook_secret
 from .state import Store
 
@@ -23,8 +24,7 @@ def create_endpoint(
     _check(url, enabled_events)
     endpoint = store.put(
         objects.base(
-            "webhook_endpoint",
-            "we",
+            WEBHOOK_ENDPOINT,
             api_version=None,
             application=None,
             description=description,

@@ -1,0 +1,66 @@
+"""Disputes: opened on a charge (funds withdrawn at once), then won or lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import objects
+from .errors import invalid_request
+from .resources import DISPUTE
+from .state import Store
+
+DISPUTE_OUTCOMES = ("won", "lost")
+
+
+def dispute_charge(store: Store, charge: dict[str, Any], amount: int | None = None
+                   ) -> dict[str, Any]:
+    """Open a fraud dispute for `amount` (default: what is not refunded yet), as Stripe does
+    for a card dispute: the funds are withdrawn at once. Emits charge.dispute.created, then
+    charge.dispute.funds_withdrawn."""
+    remaining = charge["amount"] - charge["amount_refunded"]
+    amount = remaining if amount is None else amount
+    if amount < 1 or amount > charge["amount"]:
+        raise invalid_request("Invalid dispute amount", param="amount")
+    dispute = store.put(
+        objects.base(
+            DISPUTE,
+            amount=amount,
+            balance_transactions=[],
+            charge=charge["id"],
+            currency=charge["currency"],
+            evidence_details={
+                "due_by": objects.now() + 7 * 24 * 3600,
+                "has_evidence": False,
+                "past_due": False,
+                "submission_count": 0,
+            },
+            is_charge_refundable=False,
+            metadata={},
+            payment_intent=charge["payment_intent"],
+            reason="fraudulent",
+            status="needs_response",
+        )
+    )
+    charge["disputed"] = True
+    store.put(charge)
+    store.emit("charge.dispute.created", dispute)
+    store.emit("charge.dispute.funds_withdrawn", dispute)
+    return dispute
+
+
+def close_dispute(store: Store, dispute: dict[str, Any], outcome: str) -> dict[str, Any]:
+    """Close an open dispute as the card network decided. Won: the funds come back
+    (charge.dispute.funds_reinstated, then charge.dispute.closed); lost: charge.dispute.closed."""
+    if outcome not in DISPUTE_OUTCOMES:
+        raise invalid_request("outcome must be won or lost", param="outcome")
+    if dispute["status"] not in ("needs_response", "under_review"):
+        raise invalid_request(
+            f"Dispute {dispute['id']} is already closed ({dispute['status']}).",
+            code="dispute_already_closed",
+        )
+    dispute["status"] = outcome
+    store.put(dispute)
+    if outcome == "won":
+        store.emit("charge.dispute.funds_reinstated", dispute)
+    store.emit("charge.dispute.closed", dispute)
+    return dispute

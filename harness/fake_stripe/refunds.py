@@ -1,0 +1,55 @@
+"""Refunds: part or all of a charge's money back; emits charge.refunded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import objects
+from .errors import invalid_request
+from .money import format_amount
+from .resources import REFUND
+from .state import Store
+
+
+def refund_charge(
+    store: Store,
+    charge: dict[str, Any],
+    amount: int | None = None,
+    *,
+    reason: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Refund `amount` (default: the rest) of a charge; emit charge.refunded with the charge."""
+    remaining = charge["amount"] - charge["amount_refunded"]
+    if remaining <= 0:
+        raise invalid_request(
+            f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
+        )
+    amount = remaining if amount is None else amount
+    if amount < 1:
+        raise invalid_request("Invalid positive integer", param="amount")
+    if amount > remaining:
+        currency = charge["currency"]
+        raise invalid_request(
+            f"Refund amount ({format_amount(amount, currency)}) is greater than unrefunded "
+            f"amount on charge ({format_amount(remaining, currency)})",
+            param="amount",
+            code="amount_too_large",
+        )
+    refund = store.put(
+        objects.base(
+            REFUND,
+            amount=amount,
+            charge=charge["id"],
+            currency=charge["currency"],
+            metadata=metadata or {},
+            payment_intent=charge["payment_intent"],
+            reason=reason,
+            status="succeeded",
+        )
+    )
+    charge["amount_refunded"] += amount
+    charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+    store.put(charge)
+    store.emit("charge.refunded", charge)
+    return refund
