@@ -6,7 +6,6 @@ import asyncio
 import json as stdlib_json
 import logging
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -17,6 +16,7 @@ from sanic.response import HTTPResponse, json, raw
 
 from .api_reference import ApiReference, mount_docs_assets
 from .auth import authenticate_admin, authenticate_plugin, enforce_rate_limit
+from .context import App, AppContext, Services
 from .contract import (
     Contract,
     Operation,
@@ -27,7 +27,7 @@ from .contract import (
 )
 from .domain.catalogue import DEFAULT_PACKAGES
 from .errors import SANIC_ERROR_CODES, ApiError, error_response
-from .metrics import CONTENT_TYPE, Metrics
+from .metrics import CONTENT_TYPE
 from .notify import WebhookDispatcher
 from .observability import install as install_observability
 from .providers import ProviderCatalogue
@@ -48,25 +48,9 @@ RATE_LIMITED_PUBLIC = {"registerPlugin", "getAuthDebug"}
 OUTSIDE_CONTRACT = {"/metrics": "getMetrics"}
 
 
-@dataclass
-class Services:
-    """What handlers share, kept on `app.ctx.services` (no module-level connections)."""
-
-    settings: Settings
-    store: CachedStore
-    contract: Contract
-    stripe: StripeGateway
-    providers: ProviderCatalogue
-    dispatcher: WebhookDispatcher
-    reference: ApiReference
-    rate_limiter: RateLimiter
-    metrics: Metrics = field(default_factory=Metrics)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 def create_app(settings: Settings | None = None, *, store: Store | None = None,
                name: str | None = None, contract: Contract | None = None,
-               touchup: bool = True) -> Sanic:
+               touchup: bool = True) -> App:
     """Build the service. `store` overrides the one the settings name.
 
     `touchup=False` turns off Sanic's start-up code rewriting, which breaks when several
@@ -74,17 +58,6 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     """
     settings = settings or Settings.from_env()
     contract = contract or Contract.load()
-    app = Sanic(name or "rakubun_dashboard", dumps=dumps_json)
-    app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
-    # Sanic's ceiling (default 8 KB): the longest valid query string, percent-encoded, fits.
-    app.config.REQUEST_MAX_HEADER_SIZE = 16_384
-    app.config.FALLBACK_ERROR_FORMAT = "json"
-    app.config.KEEP_ALIVE_TIMEOUT = 30
-    app.config.TOUCHUP = touchup
-    # Behind proxies, Sanic reads the client address from the headers these name.
-    app.config.PROXIES_COUNT = settings.proxies_count
-    app.config.REAL_IP_HEADER = settings.real_ip_header
-    app.config.FORWARDED_SECRET = settings.forwarded_secret
     # Sites and packages are cached per worker, kept fresh through the store's version counters.
     store = CachedStore(store or open_store(settings))
     services = Services(
@@ -97,7 +70,17 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
         reference=ApiReference.for_spec(contract.spec, page_enabled=settings.api_docs),
         rate_limiter=RateLimiter(store, settings.rate_limit_per_minute),
     )
-    app.ctx.services = services
+    app: App = Sanic(name or "rakubun_dashboard", ctx=AppContext(services), dumps=dumps_json)
+    app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    # Sanic's ceiling (default 8 KB): the longest valid query string, percent-encoded, fits.
+    app.config.REQUEST_MAX_HEADER_SIZE = 16_384
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.KEEP_ALIVE_TIMEOUT = 30
+    app.config.TOUCHUP = touchup
+    # Behind proxies, Sanic reads the client address from the headers these name.
+    app.config.PROXIES_COUNT = settings.proxies_count
+    app.config.REAL_IP_HEADER = settings.real_ip_header
+    app.config.FORWARDED_SECRET = settings.forwarded_secret
     services.stripe.on_error = lambda code: services.metrics.stripe_errors.labels(code).inc()
     bind_operations(app, contract, HANDLERS)
     app.add_route(serve_metrics, "/metrics", methods=["GET"],
@@ -107,34 +90,32 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
         mount_docs_assets(app)
 
     @app.before_server_start
-    async def open_store_and_seed(app: Sanic) -> None:
+    async def open_store_and_seed(app: App) -> None:
         await services.store.open()
         await services.store.seed_packages(DEFAULT_PACKAGES)
 
     @app.after_server_start
-    async def start_rate_limit_writer(app: Sanic) -> None:
-        app.ctx.rate_limits_stop = asyncio.Event()
-        app.ctx.rate_limits_task = asyncio.create_task(
-            services.rate_limiter.run(app.ctx.rate_limits_stop))
+    async def start_rate_limit_writer(app: App) -> None:
+        stop = app.ctx.rate_limits_stop = asyncio.Event()
+        app.ctx.rate_limits_task = asyncio.create_task(services.rate_limiter.run(stop))
 
     @app.before_server_stop
-    async def stop_rate_limit_writer(app: Sanic) -> None:
-        stop = getattr(app.ctx, "rate_limits_stop", None)
-        if stop is not None:
-            stop.set()
+    async def stop_rate_limit_writer(app: App) -> None:
+        if app.ctx.rate_limits_stop is not None and app.ctx.rate_limits_task is not None:
+            app.ctx.rate_limits_stop.set()
             await app.ctx.rate_limits_task
 
     @app.after_server_start
-    async def start_dispatcher(app: Sanic) -> None:
+    async def start_dispatcher(app: App) -> None:
         # WEBHOOK_DISPATCH=0 leaves delivery to other workers or to the admin flush.
         if not settings.webhook_dispatch:
             return
         app.ctx.dispatcher_task = asyncio.create_task(services.dispatcher.run())
 
     @app.before_server_stop
-    async def stop_dispatcher(app: Sanic) -> None:
+    async def stop_dispatcher(app: App) -> None:
         services.dispatcher.stop()
-        task = getattr(app.ctx, "dispatcher_task", None)
+        task = app.ctx.dispatcher_task
         if task is not None:
             try:
                 await asyncio.wait_for(task, timeout=15)
@@ -142,7 +123,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
                 task.cancel()
 
     @app.after_server_stop
-    async def close_store(app: Sanic) -> None:
+    async def close_store(app: App) -> None:
         await services.stripe.close()
         await services.store.close()
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import TYPE_CHECKING
 
 from sanic.request import Request
 
+from .context import Services
+from .domain.models import Site
 from .errors import ApiError
-
-if TYPE_CHECKING:
-    from .app import Services
-    from .domain.models import Site
 
 
 def new_api_token() -> str:

@@ -14,6 +14,7 @@ import re
 import time
 from typing import Any
 
+from .context import Services
 from .domain import plugin_webhooks
 from .domain.checkout_urls import cancel_url, success_url
 from .domain.models import (
@@ -44,7 +45,7 @@ def intent_ref(payment_intent_id: str) -> str:
     return f"intent:{payment_intent_id}"
 
 
-async def priced_package(services: Any, body: dict[str, Any]) -> Package:
+async def priced_package(services: Services, body: dict[str, Any]) -> Package:
     """The active package the request names, after checking the request agrees with it."""
     package = await services.store.get_package(body["package_id"])
     if package is None or not package.active:
@@ -63,7 +64,7 @@ def _metadata(site: Site, user_id: str, package: Package) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- checkout
-async def create_checkout_session(services: Any, site: Site, body: dict[str, Any]
+async def create_checkout_session(services: Services, site: Site, body: dict[str, Any]
                                   ) -> dict[str, Any]:
     package = await priced_package(services, body)
     services.stripe.require_configured()  # 500 before any write
@@ -103,14 +104,14 @@ async def create_checkout_session(services: Any, site: Site, body: dict[str, Any
             "credits": package.credits, "package_id": package.package_id}
 
 
-async def own_session(services: Any, site: Site, session_id: str) -> CheckoutSession:
+async def own_session(services: Services, site: Site, session_id: str) -> CheckoutSession:
     record = await services.store.get_checkout_session(session_id)
     if record is None or record.site_id != site.site_id:
         raise ApiError(404, "session_not_found", "Checkout session not found")
     return record
 
 
-async def _stripe_session(services: Any, session_id: str) -> dict[str, Any]:
+async def _stripe_session(services: Services, session_id: str) -> dict[str, Any]:
     try:
         return await services.stripe.retrieve_checkout_session(session_id)
     except ApiError as exc:
@@ -119,7 +120,7 @@ async def _stripe_session(services: Any, session_id: str) -> dict[str, Any]:
         raise
 
 
-async def verify_checkout_session(services: Any, site: Site, session_id: str) -> dict[str, Any]:
+async def verify_checkout_session(services: Services, site: Site, session_id: str) -> dict[str, Any]:
     record = await own_session(services, site, session_id)
     first = await services.store.get_ledger_entry(checkout_ref(session_id))
     if first is not None:
@@ -138,7 +139,7 @@ async def verify_checkout_session(services: Any, site: Site, session_id: str) ->
     return grant_reply(result)
 
 
-async def checkout_session_status(services: Any, site: Site, session_id: str) -> dict[str, Any]:
+async def checkout_session_status(services: Services, site: Site, session_id: str) -> dict[str, Any]:
     record = await own_session(services, site, session_id)
     payment_status = "paid" if record.status == "completed" else None
     if record.status == "pending":
@@ -155,7 +156,7 @@ async def checkout_session_status(services: Any, site: Site, session_id: str) ->
             "completed_at": record.completed_at, "url": record.url}
 
 
-async def _grant_purchase(services: Any, site: Site,
+async def _grant_purchase(services: Services, site: Site,
                           record: CheckoutSession | PaymentIntentRecord, ref: str,
                           identity: dict[str, str], purchase: PurchaseCompletion) -> MoneyResult:
     """Grant a purchase record's frozen terms once under `ref`, notifying the plugin; the
@@ -174,7 +175,7 @@ async def _grant_purchase(services: Any, site: Site,
     return result
 
 
-async def grant_checkout(services: Any, site: Site, record: CheckoutSession,
+async def grant_checkout(services: Services, site: Site, record: CheckoutSession,
                          payment_intent_id: Any) -> MoneyResult:
     """Grant a paid session once and mark it completed (whatever its status, even expired)
     with its payment intent, together."""
@@ -184,7 +185,7 @@ async def grant_checkout(services: Any, site: Site, record: CheckoutSession,
                                  PurchaseCompletion("checkout", record.session_id, intent))
 
 
-async def credits_notice(services: Any, site: Site, user_id: str, email: str | None,
+async def credits_notice(services: Services, site: Site, user_id: str, email: str | None,
                          reason: str, extra: dict[str, Any] | None = None) -> NotifyFn:
     """The `credits_updated` builder for a user, with the stored email when the purchase
     carried none."""
@@ -203,7 +204,7 @@ def grant_reply(result: MoneyResult) -> dict[str, Any]:
             "remaining_credits": result.balances.to_api()}
 
 
-async def _already(services: Any, first: LedgerEntry) -> dict[str, Any]:
+async def _already(services: Services, first: LedgerEntry) -> dict[str, Any]:
     """The answer to a repeat: the first grant, with the balances as they are now."""
     user = await services.store.get_user(first.site_id, first.user_id)
     assert user is not None, "a grant always creates its user"
@@ -211,7 +212,7 @@ async def _already(services: Any, first: LedgerEntry) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- intents
-async def create_payment_intent(services: Any, site: Site, body: dict[str, Any]
+async def create_payment_intent(services: Services, site: Site, body: dict[str, Any]
                                 ) -> dict[str, Any]:
     package = await priced_package(services, body)
     services.stripe.require_configured()
@@ -239,7 +240,7 @@ async def create_payment_intent(services: Any, site: Site, body: dict[str, Any]
             "credits": package.credits, "package_id": package.package_id}
 
 
-async def confirm_payment(services: Any, site: Site, body: dict[str, Any]) -> dict[str, Any]:
+async def confirm_payment(services: Services, site: Site, body: dict[str, Any]) -> dict[str, Any]:
     intent_id = body["payment_intent_id"]
     record = await services.store.get_payment_intent(intent_id)
     if record is None or record.site_id != site.site_id:
@@ -258,7 +259,7 @@ async def confirm_payment(services: Any, site: Site, body: dict[str, Any]) -> di
     return grant_reply(await grant_intent(services, site, record))
 
 
-async def grant_intent(services: Any, site: Site, record: PaymentIntentRecord) -> MoneyResult:
+async def grant_intent(services: Services, site: Site, record: PaymentIntentRecord) -> MoneyResult:
     """Grant a succeeded direct payment once and mark it completed, together."""
     return await _grant_purchase(services, site, record, intent_ref(record.payment_intent_id),
                                  {"payment_intent_id": record.payment_intent_id},

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import purchases
+from .context import Services
 from .domain.models import CheckoutSession, PaymentIntentRecord, Site
 from .errors import ApiError
 
@@ -45,7 +46,7 @@ DISPUTE_CLOSED = frozenset({"warning_closed", "won", "lost", "prevented"})
 OPEN_REPORT, CLOSED_REPORT = 1, 2
 
 
-async def handle_event(services: Any, event: dict[str, Any]) -> str:
+async def handle_event(services: Services, event: dict[str, Any]) -> str:
     """Apply one event and answer its outcome (`granted`, `duplicate`, `ignored`, ...)."""
     event_id, event_type = event["id"], event["type"]
     if await services.store.stripe_event_seen(event_id):
@@ -59,7 +60,7 @@ async def handle_event(services: Any, event: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- payments
-async def _session_paid(services: Any, obj: dict[str, Any]) -> str:
+async def _session_paid(services: Services, obj: dict[str, Any]) -> str:
     record = await services.store.get_checkout_session(str(obj.get("id")))
     if record is None:
         return "ignored"
@@ -76,18 +77,18 @@ async def _session_paid(services: Any, obj: dict[str, Any]) -> str:
     return "granted" if result.applied else "already_granted"
 
 
-async def _session_failed(services: Any, obj: dict[str, Any]) -> str:
+async def _session_failed(services: Services, obj: dict[str, Any]) -> str:
     record = await services.store.get_checkout_session(str(obj.get("id")))
     return "ignored" if record is None else "payment_failed"
 
 
-async def _session_expired(services: Any, obj: dict[str, Any]) -> str:
+async def _session_expired(services: Services, obj: dict[str, Any]) -> str:
     changed = await services.store.transition_checkout_session(
         str(obj.get("id")), "pending", "expired", {})
     return "expired" if changed else "ignored"
 
 
-async def _intent_succeeded(services: Any, obj: dict[str, Any]) -> str:
+async def _intent_succeeded(services: Services, obj: dict[str, Any]) -> str:
     record = await services.store.get_payment_intent(str(obj.get("id")))
     if record is None or obj.get("status") != "succeeded":
         return "ignored"
@@ -98,7 +99,7 @@ async def _intent_succeeded(services: Any, obj: dict[str, Any]) -> str:
     return "granted" if result.applied else "already_granted"
 
 
-async def _intent_failed(services: Any, obj: dict[str, Any]) -> str:
+async def _intent_failed(services: Services, obj: dict[str, Any]) -> str:
     record = await services.store.get_payment_intent(str(obj.get("id")))
     return "ignored" if record is None else "payment_failed"
 
@@ -113,7 +114,7 @@ class Purchase:
     site: Site
 
 
-async def _purchase_of(services: Any, obj: dict[str, Any]) -> Purchase | None:
+async def _purchase_of(services: Services, obj: dict[str, Any]) -> Purchase | None:
     """Our purchase a charge, refund or dispute is about, by its payment intent; None when
     the payment is not ours."""
     payment_intent_id = _id(obj.get("payment_intent"))
@@ -139,7 +140,7 @@ async def _purchase_of(services: Any, obj: dict[str, Any]) -> Purchase | None:
     return None if site is None else Purchase(ref, record, site)
 
 
-async def _session_learnt_from_stripe(services: Any, payment_intent_id: str
+async def _session_learnt_from_stripe(services: Services, payment_intent_id: str
                                       ) -> CheckoutSession | None:
     """Ask Stripe which Checkout Session carries the payment intent; if it is one of ours,
     store the link (the completed event that would have told us may not have come yet)."""
@@ -153,7 +154,7 @@ async def _session_learnt_from_stripe(services: Any, payment_intent_id: str
     return await services.store.get_checkout_session(record.session_id)
 
 
-async def _ensure_granted(services: Any, purchase: Purchase) -> None:
+async def _ensure_granted(services: Services, purchase: Purchase) -> None:
     """A refund or dispute proves the payment succeeded: grant it first if no event or call
     did yet, so the money coming back is taken from credits the buyer holds."""
     if await services.store.get_ledger_entry(purchase.ref) is not None:
@@ -171,7 +172,7 @@ async def _ensure_granted(services: Any, purchase: Purchase) -> None:
                                    _id(stripe_session.get("payment_intent")))
 
 
-async def _set_reversal(services: Any, obj: dict[str, Any], taken: int, total: int | None,
+async def _set_reversal(services: Services, obj: dict[str, Any], taken: int, total: int | None,
                         *, bucket: str, version: int | None, reason: str,
                         round_up: bool = False) -> str:
     """Set one bucket's share (money `taken` of `total`, by default the price we recorded)
@@ -202,7 +203,7 @@ async def _set_reversal(services: Any, obj: dict[str, Any], taken: int, total: i
     return "reversed" if result.entry.delta < 0 else "restored"
 
 
-async def _charge_refunded(services: Any, obj: dict[str, Any]) -> str:
+async def _charge_refunded(services: Services, obj: dict[str, Any]) -> str:
     amount = int(obj.get("amount") or 0)
     refunded = int(obj.get("amount_refunded") or 0)
     # amount_refunded only grows, so the target may only grow (version None).
@@ -210,7 +211,7 @@ async def _charge_refunded(services: Any, obj: dict[str, Any]) -> str:
                                version=None, reason="refund")
 
 
-async def _dispute(services: Any, obj: dict[str, Any], reverses: bool, closed: bool) -> str:
+async def _dispute(services: Services, obj: dict[str, Any], reverses: bool, closed: bool) -> str:
     """Set a dispute's bucket: its share when the funds are withdrawn, 0 when they are not
     (or were reinstated). A closed dispute's report outranks any report of it still open."""
     disputed = int(obj.get("amount") or 0) if reverses else 0
@@ -220,7 +221,7 @@ async def _dispute(services: Any, obj: dict[str, Any], reverses: bool, closed: b
         reason="dispute" if reverses else "dispute_won", round_up=True)
 
 
-async def _dispute_changed(services: Any, obj: dict[str, Any]) -> str:
+async def _dispute_changed(services: Services, obj: dict[str, Any]) -> str:
     """created, updated, closed: the dispute's status says where its funds are."""
     status = str(obj.get("status"))
     if status not in DISPUTE_REVERSES:
@@ -228,11 +229,11 @@ async def _dispute_changed(services: Any, obj: dict[str, Any]) -> str:
     return await _dispute(services, obj, DISPUTE_REVERSES[status], status in DISPUTE_CLOSED)
 
 
-async def _dispute_funds_withdrawn(services: Any, obj: dict[str, Any]) -> str:
+async def _dispute_funds_withdrawn(services: Services, obj: dict[str, Any]) -> str:
     return await _dispute(services, obj, True, obj.get("status") in DISPUTE_CLOSED)
 
 
-async def _dispute_funds_reinstated(services: Any, obj: dict[str, Any]) -> str:
+async def _dispute_funds_reinstated(services: Services, obj: dict[str, Any]) -> str:
     return await _dispute(services, obj, False, True)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..context import Services
 from ..domain.models import Site
 from ..errors import ApiError
 from .registry import Call, Operations, Reply
@@ -138,7 +139,7 @@ async def get_rewrite_config(call: Call) -> Reply:
                        "base_url": s["base_url"]}}
 
 
-async def stripe_display(services: Any) -> dict[str, Any]:
+async def stripe_display(services: Services) -> dict[str, Any]:
     """Publishable Stripe settings: the admin's stored values over the environment's."""
     stored = await services.store.get_setting("stripe") or {}
     settings = services.settings

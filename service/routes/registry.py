@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-if TYPE_CHECKING:
-    from ..app import Services
-    from ..domain.models import Site
+from ..context import Services
+from ..domain.models import Site
 
 #: A handler answers a dict (status 200) or (status, dict), or raises ApiError; a document
 #: that is not JSON (the contract as YAML, a page) is a whole response.
