@@ -26,7 +26,14 @@ from .contract import (
     parse_query,
 )
 from .domain.catalogue import DEFAULT_PACKAGES
-from .errors import SANIC_ERROR_CODES, ApiError, error_response
+from .errors import (
+    SANIC_ERROR_CODES,
+    ApiError,
+    ResponseContractViolation,
+    UnsupportedMediaType,
+    ValidationFailed,
+    error_response,
+)
 from .metrics import CONTENT_TYPE
 from .notify import WebhookDispatcher
 from .observability import install as install_observability
@@ -230,7 +237,7 @@ async def _serve(op: Operation, handler: Handler, request: Request, services: Se
         problems = op.response_errors(status, data)
         if problems:
             log.error("response breaks the contract: %s %s", op.operation_id, problems)
-            raise ApiError(500, "response_contract_violation", "; ".join(problems)[:500])
+            raise ResponseContractViolation("; ".join(problems)[:500])
     return json(data, status=status)
 
 
@@ -241,7 +248,7 @@ def _whole_answer(op: Operation, response: HTTPResponse, services: Services) -> 
         problems = op.media_errors(response.status, response.content_type, response.body or b"")
         if problems:
             log.error("response breaks the contract: %s %s", op.operation_id, problems)
-            raise ApiError(500, "response_contract_violation", "; ".join(problems)[:500])
+            raise ResponseContractViolation("; ".join(problems)[:500])
     return response
 
 
@@ -253,12 +260,12 @@ def _read_body(op: Operation, request: Request) -> Any:
         if op.body_required:
             # An absent body lacks every required field: name them as for `{}`.
             op.validate_body({})
-            raise ApiError(400, "validation_error", "body: a JSON body is required")
+            raise ValidationFailed("body: a JSON body is required")
         return None
     content_type = request.headers.get("content-type", "")
     media = content_type.split(";", 1)[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
-        raise ApiError(415, "unsupported_media_type", "The body must be application/json")
+        raise UnsupportedMediaType()
     body = parse_json_body(raw)
     op.validate_body(body)
     return body

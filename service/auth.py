@@ -10,7 +10,13 @@ from sanic.request import Request
 
 from .context import Services
 from .domain.models import Site
-from .errors import ApiError
+from .errors import (
+    AdminNotConfigured,
+    InvalidCredentials,
+    MissingAuthorization,
+    MissingInstanceId,
+    SiteDisabled,
+)
 
 
 def new_api_token() -> str:
@@ -35,31 +41,28 @@ async def authenticate_plugin(request: Request, services: Services) -> Site:
     """The site whose token and instance id both match, compared in constant time."""
     token = bearer_token(request)
     if token is None:
-        raise ApiError(401, "missing_authorization",
-                       "Send Authorization: Bearer <api_token> from registration")
+        raise MissingAuthorization("Send Authorization: Bearer <api_token> from registration")
     instance_id = request.headers.get("x-instance-id", "").strip()
     if not instance_id:
-        raise ApiError(401, "missing_instance_id", "Send the X-Instance-ID header")
+        raise MissingInstanceId()
     site = await services.store.cached_site_by_instance(instance_id)
     # Compare against a dummy hash when the instance is unknown, so timing tells nothing.
     expected = site.token_hash if site is not None else hash_token("")
     if not hmac.compare_digest(hash_token(token), expected) or site is None:
-        raise ApiError(401, "invalid_credentials",
-                       "The API token does not match this instance")
+        raise InvalidCredentials("The API token does not match this instance")
     if not site.active:
-        raise ApiError(403, "site_disabled", "This site has been disabled",
-                       reason=site.disabled_reason or "")
+        raise SiteDisabled(reason=site.disabled_reason or "")
     return site
 
 
 def authenticate_admin(request: Request, admin_token: str | None) -> None:
     if not admin_token:
-        raise ApiError(503, "admin_not_configured", "The admin API is disabled on this deployment")
+        raise AdminNotConfigured()
     token = bearer_token(request)
     if token is None:
-        raise ApiError(401, "missing_authorization", "Send Authorization: Bearer <admin token>")
+        raise MissingAuthorization("Send Authorization: Bearer <admin token>")
     if not hmac.compare_digest(hash_token(token), hash_token(admin_token)):
-        raise ApiError(401, "invalid_credentials", "Invalid admin token")
+        raise InvalidCredentials("Invalid admin token")
 
 
 async def enforce_rate_limit(services: Services, key: str) -> None:

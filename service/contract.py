@@ -24,7 +24,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from .errors import ApiError
+from .errors import ApiError, InvalidJson, InvalidRequest, ValidationFailed
 
 SPEC_URI = "urn:rakubun:openapi"
 # `service/openapi.yaml` links to the repository's root `openapi.yaml`; a wheel ships a copy.
@@ -117,8 +117,7 @@ class Operation:
                 continue
             error = best_match(p.validator.iter_errors(value))
             if error is not None:
-                raise ApiError(400, "validation_error",
-                               f"{p.location}.{p.name}: {_describe(error)}")
+                raise ValidationFailed(f"{p.location}.{p.name}: {_describe(error)}")
             values[p.name] = value
         if missing:
             raise missing_fields(missing)
@@ -137,8 +136,7 @@ class Operation:
         error = best_match(errors)
         if error is not None:
             where = ".".join(str(x) for x in error.absolute_path)
-            raise ApiError(400, "validation_error",
-                           f"body{'.' + where if where else ''}: {_describe(error)}")
+            raise ValidationFailed(f"body{'.' + where if where else ''}: {_describe(error)}")
 
     def response_errors(self, status: int, body: Any) -> list[str]:
         """Where an answer breaks the spec (used by tests and VALIDATE_RESPONSES)."""
@@ -165,7 +163,7 @@ class Operation:
 
 def missing_fields(names: list[str]) -> ApiError:
     """The seed's answer to a request without some required fields: all of them, named."""
-    return ApiError(400, "invalid_request", "Missing required fields: " + ", ".join(names))
+    return InvalidRequest("Missing required fields: " + ", ".join(names))
 
 
 def _missing_required(errors: list[ValidationError]) -> list[str]:
@@ -341,7 +339,7 @@ def parse_json_body(raw: bytes) -> Any:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise ApiError(400, "invalid_json", "The body is not valid JSON") from exc
+        raise InvalidJson() from exc
     _check_tree(body, MAX_JSON_DEPTH)
     return body
 
@@ -366,8 +364,7 @@ def _check_tree(value: Any, limit: int) -> None:
         else:
             continue
         if len(where) >= limit:
-            raise ApiError(400, "invalid_json",
-                           f"The body nests deeper than {limit} levels")
+            raise InvalidJson(f"The body nests deeper than {limit} levels")
         stack.extend(children)
 
 
@@ -385,7 +382,7 @@ def is_text(value: str) -> bool:
 
 
 def not_text(where: str) -> ApiError:
-    return ApiError(400, "invalid_request", f"{where}: not valid UTF-8 / Unicode text")
+    return InvalidRequest(f"{where}: not valid UTF-8 / Unicode text")
 
 
 def check_header_text(headers: Mapping[str, str]) -> None:

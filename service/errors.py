@@ -1,8 +1,14 @@
-"""Errors and the one envelope every failure answers with."""
+"""Errors and the one envelope every failure answers with.
+
+Each error a client can receive is named once below, with its status, its stable code and
+a default message; handlers raise it by name (`raise SessionNotFound()`), passing a message
+only when it names the thing at hand. `tests/service/test_error_catalogue.py` holds the
+catalogue and the codes `openapi.yaml` documents to each other.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from sanic.response import HTTPResponse, json
 
@@ -10,15 +16,21 @@ from sanic.response import HTTPResponse, json
 class ApiError(Exception):
     """An error the client should see: an HTTP status, a stable code and a message.
 
-    Extra keyword fields (e.g. `remaining_credits`, `retryable`) are added to the body.
+    Subclasses set `status`, `code` and `message`; extra keyword fields (e.g.
+    `remaining_credits`, `retryable`) are added to the body.
     """
 
-    def __init__(self, status: int, code: str, message: str, *,
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    message: str = "An unexpected error occurred"
+    #: True for errors of the service's own checks that the spec does not promise clients.
+    internal: ClassVar[bool] = False
+
+    def __init__(self, message: str | None = None, *,
                  headers: dict[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
         self.headers = headers or {}
         self.extra = extra
 
@@ -32,6 +44,213 @@ def error_response(status: int, code: str, message: str, *,
     """`{"success": false, "error": code, "message": message, ...extra}` with `status`."""
     body = {"success": False, "error": code, "message": message, **extra}
     return json(body, status=status, headers=headers)
+
+
+# 400: the request cannot be served as sent.
+class ValidationFailed(ApiError):
+    status, code, message = 400, "validation_error", "The request breaks the schema"
+
+
+class InvalidJson(ApiError):
+    status, code, message = 400, "invalid_json", "The body is not valid JSON"
+
+
+class InvalidRequest(ApiError):
+    status, code, message = 400, "invalid_request", "The request could not be read"
+
+
+class AmountMismatch(ApiError):
+    status, code, message = 400, "amount_mismatch", "The amount differs from the package price"
+
+
+class CreditTypeMismatch(ApiError):
+    status, code, message = 400, "credit_type_mismatch", "The credit type differs from the package"
+
+
+class InvalidSiteUrl(ApiError):
+    status, code, message = 400, "invalid_site_url", "The site URL is not valid"
+
+
+class SiteUrlNotPublic(ApiError):
+    status, code, message = 400, "site_url_not_public", "Webhooks may not be sent to this site URL"
+
+
+class InvalidSignature(ApiError):
+    status, code, message = 400, "invalid_signature", "Stripe signature verification failed"
+
+
+class InvalidEvent(ApiError):
+    status, code, message = 400, "invalid_event", "The body is not a Stripe event"
+
+
+# 401, 403: who is calling, and may they.
+class MissingAuthorization(ApiError):
+    status, code, message = 401, "missing_authorization", "Send Authorization: Bearer <token>"
+
+
+class MissingInstanceId(ApiError):
+    status, code, message = 401, "missing_instance_id", "Send the X-Instance-ID header"
+
+
+class InvalidCredentials(ApiError):
+    status, code, message = 401, "invalid_credentials", "The credentials are not valid"
+
+
+class SiteDisabled(ApiError):
+    status, code, message = 403, "site_disabled", "This site has been disabled"
+
+
+class ProviderAccessNotApproved(ApiError):
+    status, code, message = 403, "provider_access_not_approved", (
+        "This site is not approved for the deployment's provider keys; "
+        "ask the administrator to approve it")
+
+
+# 402: money has not moved, or not enough of it.
+class PaymentNotCompleted(ApiError):
+    status, code, message = 402, "payment_not_completed", "The payment has not been completed"
+
+
+class CardDeclined(ApiError):
+    status, code, message = 402, "card_declined", "The card was declined"
+
+
+class InsufficientCredits(ApiError):
+    """A deduction larger than the balance (the plugin contract: 402)."""
+
+    status, code, message = 402, "insufficient_credits", "Not enough credits"
+
+
+# 404: the thing named does not exist here.
+class NotFound(ApiError):
+    status, code, message = 404, "not_found", "No such endpoint"
+
+
+class PackageNotFound(ApiError):
+    status, code, message = 404, "package_not_found", "Package not found"
+
+
+class NoPackages(ApiError):
+    status, code, message = 404, "no_packages", "No credit packages are available"
+
+
+class SessionNotFound(ApiError):
+    status, code, message = 404, "session_not_found", "Checkout session not found"
+
+
+class PaymentIntentNotFound(ApiError):
+    status, code, message = 404, "payment_intent_not_found", "Payment intent not found"
+
+
+class StripeNotFound(ApiError):
+    status, code, message = 404, "stripe_not_found", "Stripe has no such object"
+
+
+class InstanceNotFound(ApiError):
+    status, code, message = 404, "instance_not_found", "Instance not found"
+
+
+class SiteNotFound(ApiError):
+    status, code, message = 404, "site_not_found", "Site not found"
+
+
+class ProviderNotFound(ApiError):
+    status, code, message = 404, "provider_not_found", "Unknown provider"
+
+
+class NoProviderKey(ApiError):
+    status, code, message = 404, "no_provider_key", (
+        "No API key is configured for the rewrite provider")
+
+
+class NoStripeKey(ApiError):
+    status, code, message = 404, "no_stripe_key", "Stripe is not configured"
+
+
+class DeliveryNotFound(ApiError):
+    status, code, message = 404, "delivery_not_found", "Webhook delivery not found"
+
+
+# 409: the request conflicts with what is stored.
+class DuplicateInstance(ApiError):
+    status, code, message = 409, "duplicate_instance", "This instance is already registered"
+
+
+class DuplicatePackage(ApiError):
+    status, code, message = 409, "duplicate_package", "A package with this id exists"
+
+
+class IdempotencyKeyConflict(ApiError):
+    status, code, message = 409, "idempotency_key_reused", (
+        "This key was already used for a different request")
+
+
+class AdjustmentExceedsBalance(ApiError):
+    """An administrator's negative adjustment larger than the balance: a conflict with
+    the stored balance (409), unlike a plugin's deduction (`InsufficientCredits`, 402)."""
+
+    status, code, message = 409, "insufficient_credits", (
+        "The balance is smaller than the adjustment")
+
+
+class SiteReleased(ApiError):
+    status, code, message = 409, "site_released", (
+        "This site's instance was released; its history stays, it cannot be enabled again")
+
+
+class GrantPending(ApiError):
+    status, code, message = 409, "grant_pending", (
+        "This payment has not been granted yet; Stripe will deliver the event again")
+
+
+# 415, 429: how the request arrived.
+class UnsupportedMediaType(ApiError):
+    status, code, message = 415, "unsupported_media_type", "The body must be application/json"
+
+
+class RateLimited(ApiError):
+    status, code, message = 429, "rate_limited", "Too many requests"
+
+
+# 5xx: the deployment or Stripe cannot serve the request.
+class PaymentNotConfigured(ApiError):
+    status, code, message = 500, "payment_not_configured", "Payment processing not configured"
+
+
+class ResponseContractViolation(ApiError):
+    """An answer that breaks the spec, caught by VALIDATE_RESPONSES (development only)."""
+
+    status, code, message = 500, "response_contract_violation", "The answer breaks the spec"
+    internal = True
+
+
+class StripeError(ApiError):
+    status, code, message = 502, "stripe_error", "Stripe failed the request"
+
+
+class StripeUnreachable(ApiError):
+    status, code, message = 502, "stripe_unreachable", "Stripe could not be reached; retry later"
+
+
+class AdminNotConfigured(ApiError):
+    status, code, message = 503, "admin_not_configured", (
+        "The admin API is disabled on this deployment")
+
+
+class StoreUnavailable(ApiError):
+    status, code, message = 503, "store_unavailable", "The store does not answer"
+
+
+#: Every named error, in the order above.
+CATALOGUE: tuple[type[ApiError], ...] = tuple(ApiError.__subclasses__())
+
+
+def error_for(code: str, status: int) -> type[ApiError]:
+    """The catalogue's error with `code` and `status`, for a domain error that names its code."""
+    for kind in CATALOGUE:
+        if kind.code == code and kind.status == status:
+            return kind
+    raise LookupError(f"no {status} {code} in the error catalogue")
 
 
 # Statuses of Sanic's own exceptions, in our vocabulary.

@@ -29,7 +29,15 @@ from .domain.models import (
     iso_from_unix,
 )
 from .domain.pricing import PricingError, check_purchase_request, stripe_amount
-from .errors import ApiError
+from .errors import (
+    CreditTypeMismatch,
+    PackageNotFound,
+    PaymentIntentNotFound,
+    PaymentNotCompleted,
+    SessionNotFound,
+    StripeNotFound,
+    error_for,
+)
 
 log = logging.getLogger("rakubun.purchases")
 
@@ -49,11 +57,11 @@ async def priced_package(services: Services, body: dict[str, Any]) -> Package:
     """The active package the request names, after checking the request agrees with it."""
     package = await services.store.get_package(body["package_id"])
     if package is None or not package.active:
-        raise ApiError(404, "package_not_found", f"No active package {body['package_id']}")
+        raise PackageNotFound(f"No active package {body['package_id']}")
     try:
         check_purchase_request(package, body)
     except PricingError as exc:
-        raise ApiError(400, exc.code, exc.message) from exc
+        raise error_for(exc.code, 400)(exc.message) from exc
     return package
 
 
@@ -107,17 +115,15 @@ async def create_checkout_session(services: Services, site: Site, body: dict[str
 async def own_session(services: Services, site: Site, session_id: str) -> CheckoutSession:
     record = await services.store.get_checkout_session(session_id)
     if record is None or record.site_id != site.site_id:
-        raise ApiError(404, "session_not_found", "Checkout session not found")
+        raise SessionNotFound()
     return record
 
 
 async def _stripe_session(services: Services, session_id: str) -> dict[str, Any]:
     try:
         return await services.stripe.retrieve_checkout_session(session_id)
-    except ApiError as exc:
-        if exc.code == "stripe_not_found":
-            raise ApiError(404, "session_not_found", "Checkout session not found") from exc
-        raise
+    except StripeNotFound as exc:
+        raise SessionNotFound() from exc
 
 
 async def verify_checkout_session(services: Services, site: Site, session_id: str) -> dict[str, Any]:
@@ -133,8 +139,7 @@ async def verify_checkout_session(services: Services, site: Site, session_id: st
     if stripe_session.get("payment_status") not in ("paid", "no_payment_required"):
         if stripe_session.get("status") == "expired":
             await services.store.transition_checkout_session(session_id, "pending", "expired", {})
-        raise ApiError(402, "payment_not_completed", "The payment has not been completed",
-                       payment_status=stripe_session.get("payment_status") or "unpaid")
+        raise PaymentNotCompleted(payment_status=stripe_session.get("payment_status") or "unpaid")
     result = await grant_checkout(services, site, record, stripe_session.get("payment_intent"))
     return grant_reply(result)
 
@@ -244,18 +249,16 @@ async def confirm_payment(services: Services, site: Site, body: dict[str, Any]) 
     intent_id = body["payment_intent_id"]
     record = await services.store.get_payment_intent(intent_id)
     if record is None or record.site_id != site.site_id:
-        raise ApiError(404, "payment_intent_not_found", "Payment intent not found")
+        raise PaymentIntentNotFound()
     if body.get("credit_type") not in (None, record.credit_type):
-        raise ApiError(400, "credit_type_mismatch",
-                       f"This payment bought {record.credit_type} credits, "
-                       f"not {body['credit_type']}")
+        raise CreditTypeMismatch(f"This payment bought {record.credit_type} credits, "
+                                 f"not {body['credit_type']}")
     first = await services.store.get_ledger_entry(intent_ref(intent_id))
     if first is not None:
         return await _already(services, first)
     intent = await services.stripe.retrieve_payment_intent(intent_id)
     if intent.get("status") != "succeeded":
-        raise ApiError(402, "payment_not_completed", "The payment has not been completed",
-                       payment_status=intent.get("status") or "unknown")
+        raise PaymentNotCompleted(payment_status=intent.get("status") or "unknown")
     return grant_reply(await grant_intent(services, site, record))
 
 

@@ -21,7 +21,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from .errors import ApiError
+from .errors import RateLimited
 from .store import Store
 
 log = logging.getLogger("rakubun.rate_limits")
@@ -58,9 +58,8 @@ class RateLimiter:
             await self._write(key, counter)
         if counter.total + counter.pending > self.limit:
             retry_after = max(1, math.ceil(window + 60 - now))
-            raise ApiError(429, "rate_limited",
-                           f"Too many requests; retry in {retry_after} seconds",
-                           headers={"Retry-After": str(retry_after)})
+            raise RateLimited(f"Too many requests; retry in {retry_after} seconds",
+                              headers={"Retry-After": str(retry_after)})
 
     async def _write(self, key: str, counter: _Counter) -> None:
         amount, counter.pending = counter.pending, 0

@@ -22,7 +22,7 @@ from typing import Any
 from . import purchases
 from .context import Services
 from .domain.models import CheckoutSession, PaymentIntentRecord, Site
-from .errors import ApiError
+from .errors import GrantPending
 
 log = logging.getLogger("rakubun.stripe")
 
@@ -165,9 +165,7 @@ async def _ensure_granted(services: Services, purchase: Purchase) -> None:
         return
     stripe_session = await services.stripe.retrieve_checkout_session(record.session_id)
     if stripe_session.get("payment_status") not in PAID:
-        raise ApiError(409, "grant_pending",
-                       "This payment has not been granted yet; Stripe will deliver the event "
-                       "again", retryable=True)
+        raise GrantPending(retryable=True)
     await purchases.grant_checkout(services, purchase.site, record,
                                    _id(stripe_session.get("payment_intent")))
 

@@ -14,7 +14,16 @@ from typing import Any
 
 import stripe
 
-from .errors import ApiError
+from .errors import (
+    ApiError,
+    CardDeclined,
+    InvalidEvent,
+    InvalidSignature,
+    PaymentNotConfigured,
+    StripeError,
+    StripeNotFound,
+    StripeUnreachable,
+)
 from .settings import Settings
 
 log = logging.getLogger("rakubun.stripe")
@@ -40,7 +49,7 @@ class StripeGateway:
 
     def _stripe(self) -> stripe.StripeClient:
         if not self.settings.stripe_secret_key:
-            raise ApiError(500, "payment_not_configured", "Payment processing not configured")
+            raise PaymentNotConfigured()
         if self._client is None:
             base = self.settings.stripe_api_base
             self._http = stripe.HTTPXClient(timeout=20)
@@ -73,24 +82,23 @@ class StripeGateway:
         try:
             obj = await coro
         except stripe.CardError as exc:
-            raise ApiError(402, "card_declined", exc.user_message or "The card was declined",
-                           decline_code=getattr(exc, "code", None) or "card_declined") from exc
+            raise CardDeclined(exc.user_message or "The card was declined",
+                               decline_code=getattr(exc, "code", None) or "card_declined") from exc
         except stripe.InvalidRequestError as exc:
             if exc.code == "resource_missing":
-                raise ApiError(404, "stripe_not_found", f"Stripe has no such {what}") from exc
+                raise StripeNotFound(f"Stripe has no such {what}") from exc
             log.warning("Stripe refused %s: %s", what, exc.user_message)
-            raise ApiError(502, "stripe_error", f"Stripe refused the {what} request",
-                           retryable=False) from exc
+            raise StripeError(f"Stripe refused the {what} request",
+                              retryable=False) from exc
         except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
-            raise ApiError(502, "stripe_unreachable", "Stripe could not be reached; retry later",
-                           retryable=True) from exc
+            raise StripeUnreachable(retryable=True) from exc
         except stripe.AuthenticationError as exc:
             log.error("Stripe rejected the configured secret key")
-            raise ApiError(502, "stripe_error", "Stripe rejected this deployment's credentials",
-                           retryable=False) from exc
+            raise StripeError("Stripe rejected this deployment's credentials",
+                              retryable=False) from exc
         except stripe.StripeError as exc:
-            raise ApiError(502, "stripe_error", f"Stripe failed the {what} request",
-                           retryable=True) from exc
+            raise StripeError(f"Stripe failed the {what} request",
+                              retryable=True) from exc
         return obj.to_dict()
 
     async def create_checkout_session(self, params: dict[str, Any],
@@ -131,20 +139,19 @@ class StripeGateway:
         """Check `Stripe-Signature` with the SDK (tolerance 300 s); 400 when it fails."""
         secret = self.settings.stripe_webhook_secret
         if not secret:
-            raise ApiError(500, "payment_not_configured", "Stripe webhooks are not configured")
+            raise PaymentNotConfigured("Stripe webhooks are not configured")
         if not signature:
-            raise ApiError(400, "invalid_signature", "The Stripe-Signature header is missing")
+            raise InvalidSignature("The Stripe-Signature header is missing")
         try:
             stripe.WebhookSignature.verify_header(payload, signature, secret,
                                                   tolerance=SIGNATURE_TOLERANCE_SECONDS)
         except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
             # Stripe signs UTF-8 text; bytes that are not UTF-8 cannot carry its signature.
-            raise ApiError(400, "invalid_signature",
-                           "Stripe signature verification failed") from exc
+            raise InvalidSignature() from exc
 
     @staticmethod
     def parse_event(payload: bytes) -> dict[str, Any]:
         event = json.loads(payload)
         if not isinstance(event, dict):
-            raise ApiError(400, "invalid_event", "The body is not a Stripe event")
+            raise InvalidEvent()
         return event

@@ -10,7 +10,16 @@ from typing import Any
 from ..auth import hash_token, new_api_token
 from ..domain import plugin_webhooks
 from ..domain.models import Package, Site, iso_from_unix
-from ..errors import ApiError
+from ..errors import (
+    AdjustmentExceedsBalance,
+    DeliveryNotFound,
+    DuplicatePackage,
+    InstanceNotFound,
+    PackageNotFound,
+    ProviderNotFound,
+    SiteNotFound,
+    SiteReleased,
+)
 from ..store import DuplicateError, IdempotencyKeyReused
 from ..store.base import same_request
 from .config import PROVIDER_ACCESS, provider_access_approved, stripe_display
@@ -23,7 +32,7 @@ ops = Operations()
 async def _site(call: Call) -> Site:
     site = await call.services.store.get_site(call.params["site_id"])
     if site is None:
-        raise ApiError(404, "site_not_found", "Site not found")
+        raise SiteNotFound()
     return site
 
 
@@ -86,9 +95,7 @@ async def disable_site(call: Call) -> Reply:
 async def enable_site(call: Call) -> Reply:
     site = await _site(call)
     if site.instance_id.startswith(RELEASED_PREFIX):
-        raise ApiError(409, "site_released",
-                       "This site's instance was released; its history stays, it cannot be "
-                       "enabled again")
+        raise SiteReleased()
     updated = await call.services.store.update_site(
         site.site_id, {"status": "active", "disabled_reason": None})
     assert updated is not None
@@ -102,7 +109,7 @@ async def set_site_config(call: Call) -> Reply:
     site = await _site(call)
     provider = call.body.get("provider")
     if provider is not None and provider not in call.services.providers:
-        raise ApiError(404, "provider_not_found", f"Unknown provider {provider}")
+        raise ProviderNotFound(f"Unknown provider {provider}")
     config = {**site.config, **call.body}
     updated = await call.services.store.update_site(site.site_id, {"config": config})
     assert updated is not None
@@ -140,7 +147,7 @@ async def release_instance(call: Call) -> Reply:
     store = call.services.store
     site = await store.get_site_by_instance(instance_id)
     if site is None:
-        raise ApiError(404, "instance_not_found", "No site holds this instance id")
+        raise InstanceNotFound("No site holds this instance id")
     # Disabled first: a crash between the two writes leaves the id held and the call repeatable.
     await store.update_site(site.site_id, {
         "status": "disabled", "disabled_reason": "Instance released by the administrator",
@@ -188,8 +195,7 @@ async def adjust_credits(call: Call) -> Reply:
     except IdempotencyKeyReused as exc:
         raise key_reused("adjustment_id") from exc
     if not result.ok or result.entry is None:
-        raise ApiError(409, "insufficient_credits", "The balance is smaller than the adjustment",
-                       remaining_credits=result.balances.to_api())
+        raise AdjustmentExceedsBalance(remaining_credits=result.balances.to_api())
     if not result.replayed:
         call.services.dispatcher.wake()
     return {"success": True, "status": "already_completed" if result.replayed else "completed",
@@ -227,7 +233,7 @@ async def create_package(call: Call) -> Reply:
     try:
         await call.services.store.create_package(package)
     except DuplicateError as exc:
-        raise ApiError(409, "duplicate_package", "A package with this id exists") from exc
+        raise DuplicatePackage() from exc
     await _notify_all(call, "package_updated", {"action": "created",
                                                 "package": package.to_api()})
     return 201, {"success": True, "package": package.to_api()}
@@ -244,7 +250,7 @@ async def _update_package(call: Call, fields: dict[str, Any], action: str) -> Re
         fields = {**fields, "currency": fields["currency"].upper()}
     package = await call.services.store.update_package(call.params["package_id"], fields)
     if package is None:
-        raise ApiError(404, "package_not_found", "Package not found")
+        raise PackageNotFound()
     await _notify_all(call, "package_updated", {"action": action, "package": package.to_api()})
     return {"success": True, "package": package.to_api()}
 
@@ -298,7 +304,7 @@ async def set_provider_config(call: Call) -> Reply:
     name = call.params["provider"]
     catalogue = call.services.providers
     if name not in catalogue:
-        raise ApiError(404, "provider_not_found", f"Unknown provider {name}")
+        raise ProviderNotFound(f"Unknown provider {name}")
     key = f"provider:{name}"
     stored = {**(await call.services.store.get_setting(key) or {}), **call.body}
     await call.services.store.set_setting(key, stored)
@@ -344,7 +350,7 @@ async def retry_webhook_delivery(call: Call) -> Reply:
     delivery = await call.services.store.retry_webhook_delivery(call.params["delivery_id"],
                                                                 now=time.time())
     if delivery is None:
-        raise ApiError(404, "delivery_not_found", "Webhook delivery not found")
+        raise DeliveryNotFound()
     call.services.dispatcher.wake()
     return {"success": True, "delivery": _delivery_view(delivery)}
 

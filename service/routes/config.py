@@ -13,16 +13,15 @@ from typing import Any
 
 from ..context import Services
 from ..domain.models import Site
-from ..errors import ApiError
+from ..errors import NoProviderKey, NoStripeKey, ProviderAccessNotApproved, ProviderNotFound
 from .registry import Call, Operations, Reply
 
 ops = Operations()
 
 #: Where a site's approval is kept: in its config, beside the admin's provider overrides.
 PROVIDER_ACCESS = "provider_access"
-WITHHELD = {"reason": "provider_access_not_approved",
-            "message": "This site is not approved for the deployment's provider keys; "
-                       "ask the administrator to approve it"}
+WITHHELD = {"reason": ProviderAccessNotApproved.code,
+            "message": ProviderAccessNotApproved.message}
 
 
 def provider_access_approved(site: Site) -> bool:
@@ -42,7 +41,7 @@ async def effective(call: Call, provider: str | None = None) -> dict[str, Any]:
     name = provider or site.config.get("provider") or catalogue.default_provider
     if name not in catalogue:
         if provider is not None:
-            raise ApiError(404, "provider_not_found", f"Unknown provider {name}")
+            raise ProviderNotFound(f"Unknown provider {name}")
         # The site's stored choice left the catalogue: serve the default, not an error.
         name = catalogue.default_provider
     stored = await call.services.store.get_setting(f"provider:{name}")
@@ -75,7 +74,7 @@ async def get_provider_config(call: Call) -> Reply:
 async def set_provider_choice(call: Call) -> Reply:
     name = call.body["provider"]
     if name not in call.services.providers:
-        raise ApiError(404, "provider_not_found", f"Unknown provider {name}")
+        raise ProviderNotFound(f"Unknown provider {name}")
     site = call.own_site
     config = {**site.config, "provider": name}
     updated = await call.services.store.update_site(site.site_id, {"config": config})
@@ -127,11 +126,10 @@ async def get_image_config(call: Call) -> Reply:
 async def get_rewrite_config(call: Call) -> Reply:
     if not may_read_keys(call):
         # Not a keyless 200: the plugin caches a successful rewrite config for an hour.
-        raise ApiError(403, WITHHELD["reason"], WITHHELD["message"])
+        raise ProviderAccessNotApproved()
     s = await effective(call)
     if not s["api_key"]:
-        raise ApiError(404, "no_provider_key",
-                       "No API key is configured for the rewrite provider")
+        raise NoProviderKey()
     return {"success": True, "models": list(s["models"].get("rewrite", [])),
             "config": {"provider": s["provider"], "api_key": s["api_key"],
                        "model": s["model_rewrite"], "temperature": s["temperature"],
@@ -155,5 +153,5 @@ async def stripe_display(services: Services) -> dict[str, Any]:
 async def get_stripe_config(call: Call) -> Reply:
     display = await stripe_display(call.services)
     if not display["public_key"]:
-        raise ApiError(404, "no_stripe_key", "Stripe is not configured")
+        raise NoStripeKey()
     return {"success": True, **display}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..domain import plugin_webhooks
-from ..errors import ApiError
+from ..errors import ApiError, IdempotencyKeyConflict, InsufficientCredits
 from ..store import IdempotencyKeyReused
 from .registry import Call, Operations, Reply
 
@@ -17,8 +17,7 @@ def user_key(value: int | str) -> str:
 
 def key_reused(name: str) -> ApiError:
     """A key that settled a different request: Stripe's answer, never the first result."""
-    return ApiError(409, "idempotency_key_reused",
-                    f"This {name} was already used for a different request")
+    return IdempotencyKeyConflict(f"This {name} was already used for a different request")
 
 
 @ops("getUserCredits")
@@ -50,9 +49,8 @@ async def deduct_credits(call: Call) -> Reply:
     except IdempotencyKeyReused as exc:
         raise key_reused("Idempotency-Key") from exc
     if not result.ok or result.entry is None:
-        raise ApiError(402, "insufficient_credits",
-                       f"Not enough {body['credit_type']} credits",
-                       remaining_credits=result.balances.to_api())
+        raise InsufficientCredits(f"Not enough {body['credit_type']} credits",
+                                  remaining_credits=result.balances.to_api())
     if not result.replayed:
         call.services.dispatcher.wake()
     return {"success": True, "credit_type": result.entry.credit_type,

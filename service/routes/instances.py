@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import ApiError
+from ..errors import InstanceNotFound
 from .registration import METADATA_FIELDS, checked_site_url
 from .registry import Call, Operations, Reply
 
@@ -12,7 +12,7 @@ ops = Operations()
 def _own_instance(call: Call) -> None:
     if call.params["instance_id"] != call.own_site.instance_id:
         # Another site's record is indistinguishable from a missing one.
-        raise ApiError(404, "instance_not_found", "Instance not found")
+        raise InstanceNotFound()
 
 
 @ops("getInstance")
@@ -33,5 +33,5 @@ async def update_instance(call: Call) -> Reply:
         fields["admin_email"] = body["admin_email"]
     site = await call.services.store.update_site(call.own_site.site_id, fields)
     if site is None:
-        raise ApiError(404, "instance_not_found", "Instance not found")
+        raise InstanceNotFound()
     return {"success": True, "instance": site.public()}

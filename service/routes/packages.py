@@ -6,7 +6,7 @@ from typing import Any
 
 from ..domain.catalogue import group_packages
 from ..domain.models import Package
-from ..errors import ApiError
+from ..errors import NoPackages
 from .registry import Call, Operations, Reply
 
 ops = Operations()
@@ -16,7 +16,7 @@ ops = Operations()
 async def list_packages(call: Call) -> Reply:
     packages = await call.services.store.cached_packages()
     if not packages:
-        raise ApiError(404, "no_packages", "No credit packages are available")
+        raise NoPackages()
     return {"success": True, "packages": _grouped(packages)}
 
 

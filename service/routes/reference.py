@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanic.response import HTTPResponse
 
 from ..api_reference import DOCS_CSP, ApiReference, origin_of
-from ..errors import ApiError
+from ..errors import NotFound
 from .registry import Call, Operations, Reply
 
 ops = Operations()
@@ -37,7 +37,7 @@ async def get_openapi_yaml(call: Call) -> Reply:
 async def get_api_docs(call: Call) -> Reply:
     page = call.services.reference.page
     if page is None:
-        raise ApiError(404, "not_found", "The API reference page is turned off on this deployment")
+        raise NotFound("The API reference page is turned off on this deployment")
     return HTTPResponse(page, content_type="text/html; charset=utf-8", headers={
         "Content-Security-Policy": DOCS_CSP, "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer"})

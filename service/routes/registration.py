@@ -7,7 +7,7 @@ import secrets
 from ..auth import hash_token, new_api_token
 from ..domain.models import Site
 from ..domain.webhook_targets import WebhookTargetError, parse_site_url
-from ..errors import ApiError
+from ..errors import DuplicateInstance, error_for
 from ..store import DuplicateError
 from .registry import Call, Operations, Reply
 
@@ -28,7 +28,7 @@ def checked_site_url(call: Call, raw: str) -> str:
         return parse_site_url(
             raw, allow_private=call.services.settings.webhook_allow_private_targets).url
     except WebhookTargetError as exc:
-        raise ApiError(400, exc.code, exc.message) from exc
+        raise error_for(exc.code, 400)(exc.message) from exc
 
 
 @ops("registerPlugin")
@@ -50,6 +50,6 @@ async def register_plugin(call: Call) -> Reply:
         await call.services.store.create_site(site)
     except DuplicateError as exc:
         # Never answer secrets here: the instance id travels in headers (old defect 5).
-        raise ApiError(409, "duplicate_instance", "This instance is already registered") from exc
+        raise DuplicateInstance() from exc
     return {"success": True, "message": "Plugin registered", "site_id": site.site_id,
             "instance_id": site.instance_id, "api_token": token, "webhook_secret": secret}

@@ -7,7 +7,7 @@ import re
 from importlib.metadata import PackageNotFoundError, version
 
 from ..auth import bearer_token, hash_token
-from ..errors import ApiError
+from ..errors import StoreUnavailable
 from ..metrics import pending_age
 from .registry import Call, Operations, Reply
 
@@ -27,9 +27,9 @@ async def get_health(call: Call) -> Reply:
     try:
         healthy = await call.services.store.ping()
     except Exception as exc:  # noqa: BLE001 - any store failure means unhealthy
-        raise ApiError(503, "store_unavailable", "The store does not answer") from exc
+        raise StoreUnavailable() from exc
     if not healthy:
-        raise ApiError(503, "store_unavailable", "The store does not answer")
+        raise StoreUnavailable()
     backlog = await call.services.store.outbox_backlog()
     return {"success": True, "status": "ok", "store": call.services.store.name,
             "version": package_version(),
