@@ -57,8 +57,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     loader = AppLoader(factory=partial(create_baseline_app))
     app = loader.load()
-    app.prepare(host=args.host, port=args.port, workers=args.workers, access_log=False,
-                motd=False, single_process=args.workers == 1)
+    app.prepare(
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        motd=False,
+        single_process=args.workers == 1,
+    )
     if args.workers == 1:
         Sanic.serve_single(primary=app)
     else:

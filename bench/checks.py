@@ -28,15 +28,21 @@ def every_request_answered(result: LoadResult) -> Check:
     """Exact counts need every request sent to be answered inside the run."""
     sockets = sum(result.socket_errors.values())
     ok = result.unanswered == 0 and sockets == 0
-    return Check("all answered", ok,
-                 f"sent {result.sent}, answered {result.received}, socket errors {sockets}")
+    return Check(
+        "all answered",
+        ok,
+        f"sent {result.sent}, answered {result.received}, socket errors {sockets}",
+    )
 
 
 def reconcile_ok(report: dict[str, Any]) -> Check:
     differences = report.get("differences") or []
-    return Check("reconcile", bool(report.get("ok")) and not differences,
-                 f"{report.get('balances_checked', '?')} balances checked, "
-                 f"{len(differences)} differ from the ledger")
+    return Check(
+        "reconcile",
+        bool(report.get("ok")) and not differences,
+        f"{report.get('balances_checked', '?')} balances checked, "
+        f"{len(differences)} differ from the ledger",
+    )
 
 
 def total(balances: Balances, credit_type: str) -> int:
@@ -44,39 +50,54 @@ def total(balances: Balances, credit_type: str) -> int:
     return sum(credits.get(key, 0) for credits in balances.values())
 
 
-def credits_removed(before: Balances, after: Balances, credit_type: str, successes: int,
-                    amount: int) -> Check:
+def credits_removed(
+    before: Balances, after: Balances, credit_type: str, successes: int, amount: int
+) -> Check:
     """Credits that left the balances equal the successful deductions times their amount,
     and no other credit type moved."""
     removed = total(before, credit_type) - total(after, credit_type)
     expected = successes * amount
-    others_moved = [t for t in ("article", "image", "rewrite")
-                    if t != credit_type and total(before, t) != total(after, t)]
+    others_moved = [
+        t
+        for t in ("article", "image", "rewrite")
+        if t != credit_type and total(before, t) != total(after, t)
+    ]
     detail = f"removed {removed} {credit_type} credits; {successes} successes x {amount}"
     if others_moved:
         detail += f"; {', '.join(others_moved)} moved too"
-    return Check("credits removed = successes", removed == expected and not others_moved,
-                 detail)
+    return Check("credits removed = successes", removed == expected and not others_moved, detail)
 
 
 def no_negative_balance(after: Balances) -> Check:
-    negative = [(user, key, value) for user, credits in after.items()
-                for key, value in credits.items() if value < 0]
-    return Check("none below zero", not negative,
-                 f"{len(negative)} negative balances" + (f", e.g. {negative[0]}" if negative else ""))
+    negative = [
+        (user, key, value)
+        for user, credits in after.items()
+        for key, value in credits.items()
+        if value < 0
+    ]
+    return Check(
+        "none below zero",
+        not negative,
+        f"{len(negative)} negative balances" + (f", e.g. {negative[0]}" if negative else ""),
+    )
 
 
 def user_exhausted(after: Balances, user_id: str, credit_type: str, refusals: int) -> Check:
     """The overdrawn user ends at exactly zero and the requests past that were refused."""
     left = after.get(user_id, {}).get(f"{credit_type}_credits")
-    return Check("spent to zero, then 402", left == 0 and refusals > 0,
-                 f"user {user_id} has {left} {credit_type} credits left; {refusals} refused")
+    return Check(
+        "spent to zero, then 402",
+        left == 0 and refusals > 0,
+        f"user {user_id} has {left} {credit_type} credits left; {refusals} refused",
+    )
 
 
 def outbox_drained(drained: bool, seconds: float) -> Check:
-    return Check("webhooks delivered", drained,
-                 f"plugin webhook outbox {'empty' if drained else 'still pending'} "
-                 f"after {seconds:.1f}s")
+    return Check(
+        "webhooks delivered",
+        drained,
+        f"plugin webhook outbox {'empty' if drained else 'still pending'} after {seconds:.1f}s",
+    )
 
 
 def all_ok(checks: list[Check]) -> bool:

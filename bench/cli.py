@@ -39,35 +39,82 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Load the service's hot endpoints with wrk on 127.0.0.1, next to a bare "
-                    "Sanic app answering JSON of the same size; check correctness after "
-                    "each load. Runs with 1 worker, then with --workers N.")
-    parser.add_argument("--workers", type=int, default=2, metavar="N",
-                        help="workers of the second run (default 2; 1 skips it)")
-    parser.add_argument("--duration", type=int, default=8, metavar="S",
-                        help="seconds of load per scenario (default 8)")
-    parser.add_argument("--baseline-duration", type=int, default=None, metavar="S",
-                        help="seconds of load per baseline (default half of --duration, min 2)")
-    parser.add_argument("--concurrency", type=int, default=32, metavar="C",
-                        help="open connections (default 32)")
-    parser.add_argument("--users", type=int, default=500, metavar="U",
-                        help="users the spread scenarios walk over (default 500)")
-    parser.add_argument("--wrk-threads", type=int, default=1, metavar="T",
-                        help="wrk threads (default 1: on 2 cores the server needs the rest)")
-    parser.add_argument("--synchronous", choices=("OFF", "NORMAL", "FULL", "EXTRA"),
-                        help="SQLITE_SYNCHRONOUS for the service (default: the service's own)")
-    parser.add_argument("--only", default=",".join(SCENARIO_KEYS), metavar="KEYS",
-                        help="comma-separated scenarios to run (default all: "
-                             + ", ".join(SCENARIO_KEYS) + ")")
-    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, metavar="DIR",
-                        help="where results.json, results.png and logs go (default bench/results)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 2 s per scenario, 50 users")
-    parser.add_argument("--fake-stripe", choices=("also", "only", "skip"), default="also",
-                        help="the fake Stripe's own rows (against localstripe, and with "
-                             "--filled-objects stored): also (default), only, or skip")
-    parser.add_argument("--filled-objects", type=int, default=FILLED_OBJECTS, metavar="N",
-                        help=f"objects stored for the fake Stripe's filled row "
-                             f"(default {FILLED_OBJECTS:,})")
+        "Sanic app answering JSON of the same size; check correctness after "
+        "each load. Runs with 1 worker, then with --workers N.",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="workers of the second run (default 2; 1 skips it)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=int,
+        default=8,
+        metavar="S",
+        help="seconds of load per scenario (default 8)",
+    )
+    parser.add_argument(
+        "--baseline-duration",
+        type=int,
+        default=None,
+        metavar="S",
+        help="seconds of load per baseline (default half of --duration, min 2)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=32, metavar="C", help="open connections (default 32)"
+    )
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=500,
+        metavar="U",
+        help="users the spread scenarios walk over (default 500)",
+    )
+    parser.add_argument(
+        "--wrk-threads",
+        type=int,
+        default=1,
+        metavar="T",
+        help="wrk threads (default 1: on 2 cores the server needs the rest)",
+    )
+    parser.add_argument(
+        "--synchronous",
+        choices=("OFF", "NORMAL", "FULL", "EXTRA"),
+        help="SQLITE_SYNCHRONOUS for the service (default: the service's own)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(SCENARIO_KEYS),
+        metavar="KEYS",
+        help="comma-separated scenarios to run (default all: " + ", ".join(SCENARIO_KEYS) + ")",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=DEFAULT_RESULTS,
+        metavar="DIR",
+        help="where results.json, results.png and logs go (default bench/results)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 2 s per scenario, 50 users"
+    )
+    parser.add_argument(
+        "--fake-stripe",
+        choices=("also", "only", "skip"),
+        default="also",
+        help="the fake Stripe's own rows (against localstripe, and with "
+        "--filled-objects stored): also (default), only, or skip",
+    )
+    parser.add_argument(
+        "--filled-objects",
+        type=int,
+        default=FILLED_OBJECTS,
+        metavar="N",
+        help=f"objects stored for the fake Stripe's filled row (default {FILLED_OBJECTS:,})",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.users = 2, min(args.users, 50)
@@ -77,10 +124,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--only takes some of {', '.join(SCENARIO_KEYS)}; got {unknown}")
     if args.baseline_duration is None:
         args.baseline_duration = max(1 if args.quick else 2, args.duration // 2)
-    if min(args.duration, args.baseline_duration, args.concurrency, args.users,
-           args.wrk_threads, args.workers) < 1:
-        parser.error("durations, --concurrency, --users, --wrk-threads and --workers "
-                     "must be at least 1")
+    if (
+        min(
+            args.duration,
+            args.baseline_duration,
+            args.concurrency,
+            args.users,
+            args.wrk_threads,
+            args.workers,
+        )
+        < 1
+    ):
+        parser.error(
+            "durations, --concurrency, --users, --wrk-threads and --workers must be at least 1"
+        )
     return args
 
 
@@ -106,22 +163,31 @@ async def bench(args: argparse.Namespace) -> int:
     m = machine()
     stripe_steps = 0 if args.fake_stripe == "skip" else STRIPE_LOADS
     progress = Progress(len(runs) * len(args.only) * 2 + stripe_steps)
-    progress.say(f"bench: {m['nproc']} x {m['cpu_model']}, {m['wrk']}; {len(runs)} runs x "
-                 f"{len(args.only)} scenarios, {args.duration}s each (+{args.baseline_duration}s "
-                 f"baseline), {args.concurrency} connections")
+    progress.say(
+        f"bench: {m['nproc']} x {m['cpu_model']}, {m['wrk']}; {len(runs)} runs x "
+        f"{len(args.only)} scenarios, {args.duration}s each (+{args.baseline_duration}s "
+        f"baseline), {args.concurrency} connections"
+    )
     for reason in skipped:
         progress.say(reason)
     started = time.monotonic()
     reports: list[RunReport] = []
     with tempfile.TemporaryDirectory(prefix="rakubun-bench-") as tmp:
         options = BenchOptions(
-            duration=args.duration, baseline_duration=args.baseline_duration,
-            overdraw_duration=min(args.duration, 3), concurrency=args.concurrency,
-            wrk_threads=args.wrk_threads, users=args.users, synchronous=args.synchronous,
+            duration=args.duration,
+            baseline_duration=args.baseline_duration,
+            overdraw_duration=min(args.duration, 3),
+            concurrency=args.concurrency,
+            wrk_threads=args.wrk_threads,
+            users=args.users,
+            synchronous=args.synchronous,
             only=args.only,
-            work_dir=Path(tmp), log_dir=results / "logs")
-        stripe = fake_stripe_process(secret_key=STRIPE_SECRET_KEY,
-                                     log_path=options.log_dir / "fake-stripe.log")
+            work_dir=Path(tmp),
+            log_dir=results / "logs",
+        )
+        stripe = fake_stripe_process(
+            secret_key=STRIPE_SECRET_KEY, log_path=options.log_dir / "fake-stripe.log"
+        )
         try:
             stripe_url = await stripe.start()
             for config in runs:
@@ -152,8 +218,10 @@ async def bench(args: argparse.Namespace) -> int:
     write_chart(results / "results.png", reports)
     (results / "results.md").write_text(markdown_table(reports) + "\n")
     ok = all(r.ok for r in reports)
-    print(f"\n{'all checks passed' if ok else 'CHECKS FAILED'} in {elapsed:.0f}s; "
-          f"wrote {results / 'results.json'}, results.png, results.md")
+    print(
+        f"\n{'all checks passed' if ok else 'CHECKS FAILED'} in {elapsed:.0f}s; "
+        f"wrote {results / 'results.json'}, results.png, results.md"
+    )
     return 0 if ok else 1
 
 

@@ -30,8 +30,7 @@ def main(argv: list[str] | None = None) -> None:
             pickle.dump(store, f, protocol=pickle.HIGHEST_PROTOCOL)
 
     resources.Store.dump_to_disk = dump_to_disk  # type: ignore[method-assign]
-    web.run_app(server.app, host="127.0.0.1", port=args.port, access_log=None,
-                print=None)
+    web.run_app(server.app, host="127.0.0.1", port=args.port, access_log=None, print=None)
 
 
 if __name__ == "__main__":

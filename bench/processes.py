@@ -36,8 +36,16 @@ def free_port() -> int:
 class ChildProcess:
     """One server as a child process, ready once `ready_path` answers 200."""
 
-    def __init__(self, name: str, command: list[str], *, port: int, ready_path: str,
-                 log_path: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        *,
+        port: int,
+        ready_path: str,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.command = command
         self.port = port
@@ -51,8 +59,14 @@ class ChildProcess:
         """Start the process and wait until it answers; answers its base url."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.command, env=self.env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                self.command,
+                env=self.env,
+                cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         await self._wait_ready(timeout)
         return self.url
 
@@ -62,14 +76,18 @@ class ChildProcess:
         async with httpx.AsyncClient(timeout=2) as http:
             while loop.time() < deadline:
                 if self.process is None or self.process.poll() is not None:
-                    raise ProcessFailed(f"{self.name} exited before answering; "
-                                        f"last lines of {self.log_path}:\n{self.log_tail()}")
+                    raise ProcessFailed(
+                        f"{self.name} exited before answering; "
+                        f"last lines of {self.log_path}:\n{self.log_tail()}"
+                    )
                 with contextlib.suppress(httpx.HTTPError):
                     if (await http.get(self.url + self.ready_path)).status_code == 200:
                         return
                 await asyncio.sleep(0.1)
-        raise ProcessFailed(f"{self.name} did not answer {self.ready_path} within "
-                            f"{timeout:.0f}s; last lines of {self.log_path}:\n{self.log_tail()}")
+        raise ProcessFailed(
+            f"{self.name} did not answer {self.ready_path} within "
+            f"{timeout:.0f}s; last lines of {self.log_path}:\n{self.log_tail()}"
+        )
 
     def log_tail(self, lines: int = 20) -> str:
         if not self.log_path.is_file():
@@ -101,10 +119,22 @@ def python_module(module: str, *args: str) -> list[str]:
 def service_process(*, workers: int, env: Mapping[str, str], log_path: Path) -> ChildProcess:
     """`rakubun-service` on a free port, configured by `env` only."""
     port = free_port()
-    command = [sys.executable, "-c", "from service.cli import main; main()", "--host", HOST,
-               "--port", str(port), "--workers", str(workers), "--log-level", "WARNING"]
-    return ChildProcess("service", command, port=port, ready_path="/api/v1/health",
-                        log_path=log_path, env=env)
+    command = [
+        sys.executable,
+        "-c",
+        "from service.cli import main; main()",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "WARNING",
+    ]
+    return ChildProcess(
+        "service", command, port=port, ready_path="/api/v1/health", log_path=log_path, env=env
+    )
 
 
 def baseline_process(*, workers: int, log_path: Path) -> ChildProcess:
@@ -114,22 +144,27 @@ def baseline_process(*, workers: int, log_path: Path) -> ChildProcess:
     return ChildProcess("baseline", command, port=port, ready_path="/health", log_path=log_path)
 
 
-def fake_stripe_process(*, secret_key: str, log_path: Path,
-                        data_dir: Path | None = None) -> ChildProcess:
+def fake_stripe_process(
+    *, secret_key: str, log_path: Path, data_dir: Path | None = None
+) -> ChildProcess:
     """The harness's fake Stripe, in its own process so it has its own interpreter lock."""
     port = free_port()
-    command = python_module("bench.fake_stripe_process", "--port", str(port),
-                            "--secret-key", secret_key)
+    command = python_module(
+        "bench.fake_stripe_process", "--port", str(port), "--secret-key", secret_key
+    )
     if data_dir is not None:
         command += ["--data-dir", str(data_dir)]
-    return ChildProcess("fake Stripe", command, port=port, ready_path="/_harness/faults",
-                        log_path=log_path)
+    return ChildProcess(
+        "fake Stripe", command, port=port, ready_path="/_harness/faults", log_path=log_path
+    )
 
 
 def localstripe_process(*, state_dir: Path, log_path: Path) -> ChildProcess:
     """localstripe (a bench-only extra) on 127.0.0.1, its pickle kept in `state_dir`."""
     port = free_port()
-    command = python_module("bench.localstripe_process", "--port", str(port),
-                            "--state-dir", str(state_dir))
-    return ChildProcess("localstripe", command, port=port, ready_path="/js.stripe.com/v3/",
-                        log_path=log_path)
+    command = python_module(
+        "bench.localstripe_process", "--port", str(port), "--state-dir", str(state_dir)
+    )
+    return ChildProcess(
+        "localstripe", command, port=port, ready_path="/js.stripe.com/v3/", log_path=log_path
+    )

@@ -12,8 +12,17 @@ from typing import Any
 
 from .run import RunReport
 
-COLUMNS = ("scenario", "req/s", "p50 ms", "p99 ms", "errors", "baseline req/s", "ratio",
-           "backlog s", "checks")
+COLUMNS = (
+    "scenario",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "errors",
+    "baseline req/s",
+    "ratio",
+    "backlog s",
+    "checks",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -31,31 +40,40 @@ def machine() -> dict[str, Any]:
         wrk_version = (wrk.stdout or wrk.stderr).splitlines()[0].split(" Copyright")[0]
     except (OSError, IndexError, subprocess.SubprocessError):
         wrk_version = "unknown"
-    return {"nproc": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
-            "python": platform.python_version(), "wrk": wrk_version}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "wrk": wrk_version,
+    }
 
 
 def table_rows(report: RunReport) -> list[tuple[str, ...]]:
     rows = []
     for row in report.rows:
         failed = [c.name for c in row.checks if not c.ok]
-        rows.append((
-            row.title,
-            f"{row.service.requests_per_second:.0f}",
-            f"{row.service.latency_us['p50'] / 1000:.1f}",
-            f"{row.service.latency_us['p99'] / 1000:.1f}",
-            str(row.errors),
-            f"{row.baseline.requests_per_second:.0f}",
-            f"{row.ratio:.2f}",
-            f"{row.outbox_drain_s:.1f}",
-            "ok" if not failed else "FAIL: " + ", ".join(failed),
-        ))
+        rows.append(
+            (
+                row.title,
+                f"{row.service.requests_per_second:.0f}",
+                f"{row.service.latency_us['p50'] / 1000:.1f}",
+                f"{row.service.latency_us['p99'] / 1000:.1f}",
+                str(row.errors),
+                f"{row.baseline.requests_per_second:.0f}",
+                f"{row.ratio:.2f}",
+                f"{row.outbox_drain_s:.1f}",
+                "ok" if not failed else "FAIL: " + ", ".join(failed),
+            )
+        )
     return rows
 
 
 def _aligned(cells: Sequence[str], widths: Sequence[int]) -> str:
-    return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                     for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+    return "  ".join(
+        c.ljust(w) if i == 0 else c.rjust(w)
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+    )
 
 
 def format_table(reports: Sequence[RunReport]) -> str:
@@ -63,15 +81,20 @@ def format_table(reports: Sequence[RunReport]) -> str:
     blocks = []
     for report in reports:
         rows = table_rows(report)
-        widths = [max(len(COLUMNS[i]), *(len(r[i]) for r in rows)) if rows else len(COLUMNS[i])
-                  for i in range(len(COLUMNS))]
+        widths = [
+            max(len(COLUMNS[i]), *(len(r[i]) for r in rows)) if rows else len(COLUMNS[i])
+            for i in range(len(COLUMNS))
+        ]
 
         def line(cells: Sequence[str], widths: Sequence[int] = widths) -> str:
             return _aligned(cells, widths)
 
         title = report.config.label + (f"  (run failed: {report.error})" if report.error else "")
-        blocks.append("\n".join([title, line(COLUMNS), line(["-" * w for w in widths]),
-                                 *(line(r) for r in rows)]))
+        blocks.append(
+            "\n".join(
+                [title, line(COLUMNS), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+            )
+        )
     return "\n\n".join(blocks)
 
 
@@ -85,10 +108,16 @@ def markdown_table(reports: Sequence[RunReport]) -> str:
     return "\n".join(lines)
 
 
-def write_json(path: Path, reports: Sequence[RunReport], *, options: dict[str, Any],
-               skipped: Sequence[str]) -> None:
-    data = {"machine": machine(), "options": options, "skipped": list(skipped),
-            "ok": all(r.ok for r in reports), "runs": [r.to_json() for r in reports]}
+def write_json(
+    path: Path, reports: Sequence[RunReport], *, options: dict[str, Any], skipped: Sequence[str]
+) -> None:
+    data = {
+        "machine": machine(),
+        "options": options,
+        "skipped": list(skipped),
+        "ok": all(r.ok for r in reports),
+        "runs": [r.to_json() for r in reports],
+    }
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
@@ -112,14 +141,19 @@ def write_chart(path: Path, reports: Sequence[RunReport]) -> None:
         base = [by_key[k].baseline.requests_per_second if k in by_key else 0 for k in keys]
         p99 = [by_key[k].service.latency_us["p99"] / 1000 if k in by_key else 0 for k in keys]
         bars = top.bar(xs, rps, width, label=report.config.label)
-        top.bar(xs, base, width, fill=False, edgecolor=bars.patches[0].get_facecolor(),
-                linestyle="--", label=f"baseline, {report.config.label}")
+        top.bar(
+            xs,
+            base,
+            width,
+            fill=False,
+            edgecolor=bars.patches[0].get_facecolor(),
+            linestyle="--",
+            label=f"baseline, {report.config.label}",
+        )
         for x, value, b in zip(xs, rps, base, strict=True):
             if b:
-                top.annotate(f"{value / b:.2f}x", (x, value), ha="center", va="bottom",
-                             fontsize=7)
-        bottom.bar(xs, p99, width, label=report.config.label,
-                   color=bars.patches[0].get_facecolor())
+                top.annotate(f"{value / b:.2f}x", (x, value), ha="center", va="bottom", fontsize=7)
+        bottom.bar(xs, p99, width, label=report.config.label, color=bars.patches[0].get_facecolor())
     top.set_yscale("log")
     top.set_ylabel("requests/s (log; dashed: bare Sanic baseline)")
     top.legend(fontsize=7, ncol=2)

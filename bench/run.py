@@ -84,15 +84,21 @@ class Row:
         return checks.all_ok(self.checks)
 
     def to_json(self) -> dict[str, Any]:
-        return {"scenario": self.key, "title": self.title, "ok": self.ok,
-                "requests_per_second": round(self.service.requests_per_second, 1),
-                "p50_ms": round(self.service.latency_us["p50"] / 1000, 2),
-                "p99_ms": round(self.service.latency_us["p99"] / 1000, 2),
-                "errors": self.errors, "ratio_to_baseline": round(self.ratio, 3),
-                "baseline_requests_per_second": round(self.baseline.requests_per_second, 1),
-                "outbox_drain_s": round(self.outbox_drain_s, 2),
-                "service": self.service.to_json(), "baseline": self.baseline.to_json(),
-                "checks": [c.to_json() for c in self.checks]}
+        return {
+            "scenario": self.key,
+            "title": self.title,
+            "ok": self.ok,
+            "requests_per_second": round(self.service.requests_per_second, 1),
+            "p50_ms": round(self.service.latency_us["p50"] / 1000, 2),
+            "p99_ms": round(self.service.latency_us["p99"] / 1000, 2),
+            "errors": self.errors,
+            "ratio_to_baseline": round(self.ratio, 3),
+            "baseline_requests_per_second": round(self.baseline.requests_per_second, 1),
+            "outbox_drain_s": round(self.outbox_drain_s, 2),
+            "service": self.service.to_json(),
+            "baseline": self.baseline.to_json(),
+            "checks": [c.to_json() for c in self.checks],
+        }
 
 
 @dataclass
@@ -106,32 +112,52 @@ class RunReport:
         return self.error is None and all(r.ok for r in self.rows)
 
     def to_json(self) -> dict[str, Any]:
-        return {"label": self.config.label, "store": self.config.store,
-                "workers": self.config.workers, "ok": self.ok, "error": self.error,
-                "rows": [r.to_json() for r in self.rows]}
+        return {
+            "label": self.config.label,
+            "store": self.config.store,
+            "workers": self.config.workers,
+            "ok": self.ok,
+            "error": self.error,
+            "rows": [r.to_json() for r in self.rows],
+        }
 
 
-SCENARIO_KEYS = ("packages", "credits", "deduct_spread", "deduct_hot", "deduct_overdrawn",
-                 "checkout", "webhooks")
+SCENARIO_KEYS = (
+    "packages",
+    "credits",
+    "deduct_spread",
+    "deduct_hot",
+    "deduct_overdrawn",
+    "checkout",
+    "webhooks",
+)
 
 
-def service_env(config: RunConfig, options: BenchOptions, *, stripe_url: str,
-                admin_token: str, webhook_secret: str) -> dict[str, str]:
+def service_env(
+    config: RunConfig,
+    options: BenchOptions,
+    *,
+    stripe_url: str,
+    admin_token: str,
+    webhook_secret: str,
+) -> dict[str, str]:
     """The service's whole configuration: environment variables, as in production."""
     env = dict(os.environ)
     env.pop("MONGODB_URL", None)
-    env.update({
-        "PYTHONUNBUFFERED": "1",
-        "SQLITE_PATH": str(options.work_dir / config.key / "rakubun.sqlite3"),
-        "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
-        "STRIPE_API_BASE": stripe_url,
-        "STRIPE_WEBHOOK_SECRET": webhook_secret,
-        "ADMIN_API_TOKEN": admin_token,
-        "RATE_LIMIT_PER_MINUTE": "1000000000",
-        "ACCESS_LOG": "0",
-        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1",  # the bench's WordPress listens on 127.0.0.1
-        "WEBHOOK_LOOPBACK_ONLY": "1",  # and nothing else is ever a target
-    })
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "SQLITE_PATH": str(options.work_dir / config.key / "rakubun.sqlite3"),
+            "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
+            "STRIPE_API_BASE": stripe_url,
+            "STRIPE_WEBHOOK_SECRET": webhook_secret,
+            "ADMIN_API_TOKEN": admin_token,
+            "RATE_LIMIT_PER_MINUTE": "1000000000",
+            "ACCESS_LOG": "0",
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1",  # the bench's WordPress listens on 127.0.0.1
+            "WEBHOOK_LOOPBACK_ONLY": "1",  # and nothing else is ever a target
+        }
+    )
     if options.synchronous:
         env["SQLITE_SYNCHRONOUS"] = options.synchronous
     if config.mongodb_url:
@@ -141,20 +167,30 @@ def service_env(config: RunConfig, options: BenchOptions, *, stripe_url: str,
 
 
 class ConfigRun:
-    def __init__(self, config: RunConfig, options: BenchOptions, stripe_url: str,
-                 progress: Progress) -> None:
+    def __init__(
+        self, config: RunConfig, options: BenchOptions, stripe_url: str, progress: Progress
+    ) -> None:
         self.config = config
         self.options = options
         self.progress = progress
         self.admin_token = "bench-admin-" + secrets.token_hex(16)
         self.webhook_secret = "whsec_" + secrets.token_hex(24)
         (options.work_dir / config.key).mkdir(parents=True, exist_ok=True)
-        self.env = service_env(config, options, stripe_url=stripe_url,
-                               admin_token=self.admin_token, webhook_secret=self.webhook_secret)
-        self.service = service_process(workers=config.workers, env=self.env,
-                                       log_path=options.log_dir / f"{config.key}-service.log")
-        self.baseline = baseline_process(workers=config.workers,
-                                         log_path=options.log_dir / f"{config.key}-baseline.log")
+        self.env = service_env(
+            config,
+            options,
+            stripe_url=stripe_url,
+            admin_token=self.admin_token,
+            webhook_secret=self.webhook_secret,
+        )
+        self.service = service_process(
+            workers=config.workers,
+            env=self.env,
+            log_path=options.log_dir / f"{config.key}-service.log",
+        )
+        self.baseline = baseline_process(
+            workers=config.workers, log_path=options.log_dir / f"{config.key}-baseline.log"
+        )
         self.report = RunReport(config)
 
     async def run(self) -> RunReport:
@@ -186,20 +222,42 @@ class ConfigRun:
         plan: dict[str, tuple[Callable[[], Scenario], int]] = {
             "packages": (lambda: scenarios.list_packages(site), o.duration),
             "credits": (lambda: scenarios.user_credits(site, spread), o.duration),
-            "deduct_spread": (lambda: scenarios.deduct_credits(
-                site, spread, key="deduct_spread",
-                title=f"POST /users/deduct-credits, {len(spread)} users"), o.duration),
-            "deduct_hot": (lambda: scenarios.deduct_credits(
-                site, [HOT_USER], key="deduct_hot",
-                title="POST /users/deduct-credits, one hot user"), o.duration),
-            "deduct_overdrawn": (lambda: scenarios.deduct_credits(
-                site, [OVERDRAWN_USER], key="deduct_overdrawn",
-                title=f"POST /users/deduct-credits, user with {OVERDRAWN_CREDITS} (402s)",
-                expected=frozenset({200, 402}), exhausts_user=str(OVERDRAWN_USER)),
-             o.overdraw_duration),
+            "deduct_spread": (
+                lambda: scenarios.deduct_credits(
+                    site,
+                    spread,
+                    key="deduct_spread",
+                    title=f"POST /users/deduct-credits, {len(spread)} users",
+                ),
+                o.duration,
+            ),
+            "deduct_hot": (
+                lambda: scenarios.deduct_credits(
+                    site,
+                    [HOT_USER],
+                    key="deduct_hot",
+                    title="POST /users/deduct-credits, one hot user",
+                ),
+                o.duration,
+            ),
+            "deduct_overdrawn": (
+                lambda: scenarios.deduct_credits(
+                    site,
+                    [OVERDRAWN_USER],
+                    key="deduct_overdrawn",
+                    title=f"POST /users/deduct-credits, user with {OVERDRAWN_CREDITS} (402s)",
+                    expected=frozenset({200, 402}),
+                    exhausts_user=str(OVERDRAWN_USER),
+                ),
+                o.overdraw_duration,
+            ),
             "checkout": (lambda: scenarios.checkout_sessions(site, spread), o.duration),
-            "webhooks": (lambda: scenarios.stripe_webhooks(
-                scenarios.signed_event_requests(events, self.webhook_secret)), o.duration),
+            "webhooks": (
+                lambda: scenarios.stripe_webhooks(
+                    scenarios.signed_event_requests(events, self.webhook_secret)
+                ),
+                o.duration,
+            ),
         }
         assert tuple(plan) == SCENARIO_KEYS
         for key in o.only:
@@ -210,65 +268,100 @@ class ConfigRun:
         """Deliver every event once, so the load replays duplicates (Stripe's retries)."""
         requests = scenarios.signed_event_requests(events, self.webhook_secret)
         answers = await asyncio.gather(
-            *(api.send(r.method, r.path, r.headers, r.body) for r in requests))
+            *(api.send(r.method, r.path, r.headers, r.body) for r in requests)
+        )
         refused = [a.status_code for a in answers if a.status_code != 200]
         if refused:
-            raise RuntimeError(f"the service refused {len(refused)} first event deliveries "
-                               f"(statuses {sorted(set(refused))})")
+            raise RuntimeError(
+                f"the service refused {len(refused)} first event deliveries "
+                f"(statuses {sorted(set(refused))})"
+            )
 
-    async def _load(self, target: ChildProcess, raw: list[bytes], seconds: int,
-                    name: str) -> LoadResult:
+    async def _load(
+        self, target: ChildProcess, raw: list[bytes], seconds: int, name: str
+    ) -> LoadResult:
         return await run_wrk(
-            target.url, raw, seconds=seconds, connections=self.options.concurrency,
-            threads=self.options.wrk_threads, work_dir=self.options.work_dir, name=name,
-            on_tick=lambda elapsed: self.progress.tick(elapsed, seconds + 1))
+            target.url,
+            raw,
+            seconds=seconds,
+            connections=self.options.concurrency,
+            threads=self.options.wrk_threads,
+            work_dir=self.options.work_dir,
+            name=name,
+            on_tick=lambda elapsed: self.progress.tick(elapsed, seconds + 1),
+        )
 
-    async def _measure(self, api: ServiceApi, site: BenchSite, scenario: Scenario,
-                       seconds: int) -> Row:
+    async def _measure(
+        self, api: ServiceApi, site: BenchSite, scenario: Scenario, seconds: int
+    ) -> Row:
         label = f"{self.config.label} · {scenario.title}"
         self.progress.start(label)
         before = await api.balances(site)
         host = f"{HOST}:{self.service.port}"
-        result = await self._load(self.service, [r.render(host) for r in scenario.requests],
-                                  seconds, f"{self.config.key}-{scenario.key}")
+        result = await self._load(
+            self.service,
+            [r.render(host) for r in scenario.requests],
+            seconds,
+            f"{self.config.key}-{scenario.key}",
+        )
         drained, waited = await api.wait_for_outbox(OUTBOX_TIMEOUT)
         after = await api.balances(site)
-        found = self._checks(scenario, result, before, after, await api.reconcile(),
-                             drained, waited)
+        found = self._checks(
+            scenario, result, before, after, await api.reconcile(), drained, waited
+        )
         failed = [c for c in found if not c.ok]
         self.progress.finish(
             f"{result.requests_per_second:8.0f} req/s  p99 {result.latency_us['p99'] / 1000:6.1f} ms"
-            + ("  checks ok" if not failed else
-               "  CHECK FAILED: " + "; ".join(f"{c.name} ({c.detail})" for c in failed)))
+            + (
+                "  checks ok"
+                if not failed
+                else "  CHECK FAILED: " + "; ".join(f"{c.name} ({c.detail})" for c in failed)
+            )
+        )
 
         size = result.mean_body_bytes
-        self.progress.start(f"{self.config.label} · baseline, {size} B JSON "
-                            f"({scenario.requests[0].method})")
+        self.progress.start(
+            f"{self.config.label} · baseline, {size} B JSON ({scenario.requests[0].method})"
+        )
         bhost = f"{HOST}:{self.baseline.port}"
         raw = [r.render(bhost, f"/json/{size}") for r in scenario.requests[:BASELINE_SAMPLE]]
-        baseline = await self._load(self.baseline, raw, self.options.baseline_duration,
-                                    f"{self.config.key}-{scenario.key}-baseline")
-        self.progress.finish(f"{baseline.requests_per_second:8.0f} req/s  "
-                             f"p99 {baseline.latency_us['p99'] / 1000:6.1f} ms")
-        return Row(scenario.key, scenario.title, result, baseline, scenario.expected, found,
-                   waited)
+        baseline = await self._load(
+            self.baseline,
+            raw,
+            self.options.baseline_duration,
+            f"{self.config.key}-{scenario.key}-baseline",
+        )
+        self.progress.finish(
+            f"{baseline.requests_per_second:8.0f} req/s  "
+            f"p99 {baseline.latency_us['p99'] / 1000:6.1f} ms"
+        )
+        return Row(scenario.key, scenario.title, result, baseline, scenario.expected, found, waited)
 
     @staticmethod
-    def _checks(scenario: Scenario, result: LoadResult, before: Balances, after: Balances,
-                reconcile: dict[str, Any], drained: bool, waited: float) -> list[Check]:
+    def _checks(
+        scenario: Scenario,
+        result: LoadResult,
+        before: Balances,
+        after: Balances,
+        reconcile: dict[str, Any],
+        drained: bool,
+        waited: float,
+    ) -> list[Check]:
         credit_type = scenario.deduction.credit_type if scenario.deduction else "article"
         found = [
             checks.no_server_errors(result),
             checks.every_request_answered(result),
             checks.reconcile_ok(reconcile),
-            checks.credits_removed(before, after, credit_type, result.count(200),
-                                   scenario.credits_removed_per_success),
+            checks.credits_removed(
+                before, after, credit_type, result.count(200), scenario.credits_removed_per_success
+            ),
             checks.no_negative_balance(after),
             checks.outbox_drained(drained, waited),
         ]
         if scenario.exhausts_user is not None:
-            found.append(checks.user_exhausted(after, scenario.exhausts_user, credit_type,
-                                               result.count(402)))
+            found.append(
+                checks.user_exhausted(after, scenario.exhausts_user, credit_type, result.count(402))
+            )
         return found
 
     def _drop_mongo_database(self) -> None:

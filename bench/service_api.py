@@ -31,8 +31,12 @@ class BenchSite:
 
     def plugin_headers(self) -> dict[str, str]:
         """The plugin's API client (credits, deductions)."""
-        return {"Authorization": f"Bearer {self.api_token}", "Content-Type": "application/json",
-                "X-Instance-ID": self.instance_id, "User-Agent": PLUGIN_USER_AGENT}
+        return {
+            "Authorization": f"Bearer {self.api_token}",
+            "Content-Type": "application/json",
+            "X-Instance-ID": self.instance_id,
+            "User-Agent": PLUGIN_USER_AGENT,
+        }
 
     def wordpress_headers(self) -> dict[str, str]:
         """WordPress's HTTP API, which the plugin's purchase page uses."""
@@ -61,33 +65,52 @@ class ServiceApi:
         async with self._parallel:
             response = await self.http.request(method, path, **kwargs)
         if response.status_code != 200:
-            raise ApiCallFailed(f"{method} {path} answered {response.status_code}: "
-                                f"{response.text[:300]}")
+            raise ApiCallFailed(
+                f"{method} {path} answered {response.status_code}: {response.text[:300]}"
+            )
         return response.json()
 
     async def register_site(self, site_url: str) -> BenchSite:
         instance_id = str(uuid.uuid4())
-        body = await self._call("POST", "/plugins/register", json={
-            "instance_id": instance_id, "site_url": site_url,
-            "admin_email": "bench@example.com", "site_title": "bench"})
+        body = await self._call(
+            "POST",
+            "/plugins/register",
+            json={
+                "instance_id": instance_id,
+                "site_url": site_url,
+                "admin_email": "bench@example.com",
+                "site_title": "bench",
+            },
+        )
         return BenchSite(body["site_id"], instance_id, body["api_token"], site_url)
 
     async def credits(self, site: BenchSite, user_id: int) -> dict[str, int]:
         """GET /users/credits (creates the user, with an email and the free credits)."""
-        body = await self._call("GET", "/users/credits", headers=site.plugin_headers(), params={
-            "user_id": str(user_id), "user_email": user_email(user_id),
-            "site_url": site.site_url})
+        body = await self._call(
+            "GET",
+            "/users/credits",
+            headers=site.plugin_headers(),
+            params={
+                "user_id": str(user_id),
+                "user_email": user_email(user_id),
+                "site_url": site.site_url,
+            },
+        )
         return body["credits"]
 
     async def top_up(self, site: BenchSite, user_id: int, credit_type: str, amount: int) -> None:
         await self._call(
-            "POST", f"/admin/sites/{site.site_id}/users/{user_id}/credits",
+            "POST",
+            f"/admin/sites/{site.site_id}/users/{user_id}/credits",
             headers=self.admin_headers,
-            json={"credit_type": credit_type, "amount": amount, "reason": "bench seed"})
+            json={"credit_type": credit_type, "amount": amount, "reason": "bench seed"},
+        )
 
-    async def seed_users(self, site: BenchSite, user_ids: Iterable[int], credit_type: str,
-                         top_up: int) -> None:
+    async def seed_users(
+        self, site: BenchSite, user_ids: Iterable[int], credit_type: str, top_up: int
+    ) -> None:
         """Create each user (email, free credits), then add `top_up` credits of `credit_type`."""
+
         async def seed(user_id: int) -> None:
             await self.credits(site, user_id)
             if top_up:
@@ -100,9 +123,12 @@ class ServiceApi:
         found: Balances = {}
         offset = 0
         while True:
-            body = await self._call("GET", f"/admin/sites/{site.site_id}/users",
-                                    headers=self.admin_headers,
-                                    params={"limit": ADMIN_PAGE, "offset": offset})
+            body = await self._call(
+                "GET",
+                f"/admin/sites/{site.site_id}/users",
+                headers=self.admin_headers,
+                params={"limit": ADMIN_PAGE, "offset": offset},
+            )
             for user in body["users"]:
                 found[str(user["user_id"])] = dict(user["credits"])
             if len(body["users"]) < ADMIN_PAGE:
@@ -130,8 +156,10 @@ class ServiceApi:
     async def get_raw(self, path: str, headers: dict[str, str]) -> httpx.Response:
         return await self.http.get(path, headers=headers)
 
-    async def send(self, method: str, path: str, headers: dict[str, str],
-                   body: bytes | None) -> httpx.Response:
+    async def send(
+        self, method: str, path: str, headers: dict[str, str], body: bytes | None
+    ) -> httpx.Response:
         """One request exactly as a scenario sends it (used to size the baseline's answer)."""
-        return await self.http.request(method, path.removeprefix("/api/v1"), headers=headers,
-                                       content=body)
+        return await self.http.request(
+            method, path.removeprefix("/api/v1"), headers=headers, content=body
+        )

@@ -89,25 +89,32 @@ class LoadResult:
         return unexpected + sum(self.socket_errors.values()) + self.unanswered
 
     def to_json(self) -> dict[str, Any]:
-        return {"sent": self.sent, "received": self.received, "window_s": self.window_s,
-                "mean_body_bytes": self.mean_body_bytes,
-                "requests_per_second": round(self.requests_per_second, 1),
-                "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-                "socket_errors": self.socket_errors, "latency_us": self.latency_us}
+        return {
+            "sent": self.sent,
+            "received": self.received,
+            "window_s": self.window_s,
+            "mean_body_bytes": self.mean_body_bytes,
+            "requests_per_second": round(self.requests_per_second, 1),
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "socket_errors": self.socket_errors,
+            "latency_us": self.latency_us,
+        }
 
 
 def parse_wrk_output(stdout: str) -> LoadResult:
     """The `BENCH_RESULT {...}` line that `load.lua`'s done() prints."""
     for line in stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
-            data = json.loads(line[len(RESULT_PREFIX):])
+            data = json.loads(line[len(RESULT_PREFIX) :])
             return LoadResult(
-                sent=int(data["sent"]), received=int(data["received"]),
+                sent=int(data["sent"]),
+                received=int(data["received"]),
                 body_bytes=int(data["body_bytes"]),
                 window_s=float(data["window_s"]),
                 statuses={int(k): int(v) for k, v in data["statuses"].items()},
                 socket_errors={k: int(v) for k, v in data["socket_errors"].items()},
-                latency_us={k: float(v) for k, v in data["latency_us"].items()})
+                latency_us={k: float(v) for k, v in data["latency_us"].items()},
+            )
     raise WrkFailed(f"no {RESULT_PREFIX.strip()} line in wrk's output:\n{stdout[-2000:]}")
 
 
@@ -118,18 +125,42 @@ def wrk_path() -> str:
     return path
 
 
-async def run_wrk(url: str, raw_requests: Sequence[bytes], *, seconds: int, connections: int,
-                  threads: int, work_dir: Path, name: str,
-                  on_tick: Callable[[float], None] | None = None) -> LoadResult:
+async def run_wrk(
+    url: str,
+    raw_requests: Sequence[bytes],
+    *,
+    seconds: int,
+    connections: int,
+    threads: int,
+    work_dir: Path,
+    name: str,
+    on_tick: Callable[[float], None] | None = None,
+) -> LoadResult:
     """Replay `raw_requests` round-robin against `url` for `seconds`, then collect."""
     request_file = work_dir / f"{name}.requests"
     request_file.write_bytes(request_file_bytes(raw_requests))
     threads = max(1, min(threads, connections))
-    command = [wrk_path(), "-t", str(threads), "-c", str(connections),
-               "-d", f"{seconds + GRACE_SECONDS}s", "--timeout", f"{WRK_TIMEOUT_SECONDS}s",
-               "-s", str(LUA_SCRIPT), url, "--", str(request_file), str(seconds), str(threads)]
+    command = [
+        wrk_path(),
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds + GRACE_SECONDS}s",
+        "--timeout",
+        f"{WRK_TIMEOUT_SECONDS}s",
+        "-s",
+        str(LUA_SCRIPT),
+        url,
+        "--",
+        str(request_file),
+        str(seconds),
+        str(threads),
+    ]
     process = await asyncio.create_subprocess_exec(
-        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
     loop = asyncio.get_running_loop()
     started = loop.time()
     communicate = asyncio.ensure_future(process.communicate())

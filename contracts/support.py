@@ -52,17 +52,26 @@ class SiteCredentials:
 def register_site(api_url: str, *, timeout: float = 10.0) -> SiteCredentials:
     """Register a fresh WordPress site (a new instance id) and answer its credentials."""
     instance_id = f"contract-{uuid.uuid4()}"
-    response = httpx.post(f"{api_url.rstrip('/')}{API_PREFIX}/plugins/register", timeout=timeout,
-                          json={"instance_id": instance_id,
-                                "site_url": "http://127.0.0.1:9/contract-site",
-                                "admin_email": "contract@example.com",
-                                "site_title": "schemathesis", "plugin_version": "2.2.0"})
+    response = httpx.post(
+        f"{api_url.rstrip('/')}{API_PREFIX}/plugins/register",
+        timeout=timeout,
+        json={
+            "instance_id": instance_id,
+            "site_url": "http://127.0.0.1:9/contract-site",
+            "admin_email": "contract@example.com",
+            "site_title": "schemathesis",
+            "plugin_version": "2.2.0",
+        },
+    )
     if response.status_code != 200:
-        raise RuntimeError(f"registering a site at {api_url} answered "
-                           f"{response.status_code}: {response.text[:300]}")
+        raise RuntimeError(
+            f"registering a site at {api_url} answered "
+            f"{response.status_code}: {response.text[:300]}"
+        )
     body = response.json()
-    return SiteCredentials(body["site_id"], body["instance_id"], body["api_token"],
-                           body["webhook_secret"])
+    return SiteCredentials(
+        body["site_id"], body["instance_id"], body["api_token"], body["webhook_secret"]
+    )
 
 
 def security_of(operation: Any) -> str:
@@ -83,8 +92,12 @@ def carried_site_headers(case: Any) -> dict[str, str] | None:
     headers = case.headers or {}
     authorization = headers.get("Authorization")
     instance_id = headers.get("X-Instance-ID")
-    if (isinstance(authorization, str) and ISSUED_BEARER.fullmatch(authorization)
-            and isinstance(instance_id, str) and instance_id):
+    if (
+        isinstance(authorization, str)
+        and ISSUED_BEARER.fullmatch(authorization)
+        and isinstance(instance_id, str)
+        and instance_id
+    ):
         return {"Authorization": authorization, "X-Instance-ID": instance_id}
     return None
 
@@ -145,9 +158,12 @@ def harness_settings(data_dir: str | os.PathLike[str] | None = None) -> dict[str
 
 def stripe_overrides(stripe_url: str) -> dict[str, Any]:
     """Service settings that point its Stripe gateway at a fake Stripe."""
-    return {"stripe_secret_key": STRIPE_KEY, "stripe_api_base": stripe_url,
-            "stripe_webhook_secret": STRIPE_WEBHOOK_SECRET,
-            "stripe_public_key": STRIPE_PUBLIC_KEY}
+    return {
+        "stripe_secret_key": STRIPE_KEY,
+        "stripe_api_base": stripe_url,
+        "stripe_webhook_secret": STRIPE_WEBHOOK_SECRET,
+        "stripe_public_key": STRIPE_PUBLIC_KEY,
+    }
 
 
 # -- the pytest suites' target ------------------------------------------------------------------
@@ -183,13 +199,17 @@ class SchemaTarget:
 
                 self._data_dir = Path(tempfile.mkdtemp(prefix="rakubun-schema-"))
                 self.stripe = run_fake_stripe_in_thread(
-                    secret_key=STRIPE_KEY, publishable_key=STRIPE_PUBLIC_KEY,
-                    retry_delays=(0.05, 0.1))
-                self.service = ServiceThread.start(self._data_dir, **FUZZED_SERVICE_SETTINGS,
-                                                   **stripe_overrides(self.stripe.url))
+                    secret_key=STRIPE_KEY,
+                    publishable_key=STRIPE_PUBLIC_KEY,
+                    retry_delays=(0.05, 0.1),
+                )
+                self.service = ServiceThread.start(
+                    self._data_dir, **FUZZED_SERVICE_SETTINGS, **stripe_overrides(self.stripe.url)
+                )
                 # Payments completed on the fake reach the service as signed events.
-                self.stripe.add_webhook_endpoint(f"{self.service.url}/api/v1/webhooks/stripe",
-                                                 secret=STRIPE_WEBHOOK_SECRET)
+                self.stripe.add_webhook_endpoint(
+                    f"{self.service.url}/api/v1/webhooks/stripe", secret=STRIPE_WEBHOOK_SECRET
+                )
             return self.service
 
     def stop(self) -> None:
@@ -214,8 +234,9 @@ def load_contract_schema(service: ServiceThread) -> Any:
     import schemathesis
 
     # The users' schemathesis.toml: same checks and generation; its hooks' auth yields to ours.
-    schema = schemathesis.openapi.from_path(SPEC_PATH,
-                                            config=schemathesis.Config.from_path(CONFIG_PATH))
+    schema = schemathesis.openapi.from_path(
+        SPEC_PATH, config=schemathesis.Config.from_path(CONFIG_PATH)
+    )
     schema.config.update(base_url=service.url)
     schema.auth(refresh_interval=None)(SiteAuth.with_admin_token(service.admin_token))
     return schema

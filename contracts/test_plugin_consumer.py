@@ -76,21 +76,27 @@ class Replay:
 
     def headers(self, call: dict[str, Any]) -> dict[str, str]:
         headers = call["headers"]
-        return self.fill(self.contract["header_sets"][headers] if isinstance(headers, str)
-                         else headers)
+        return self.fill(
+            self.contract["header_sets"][headers] if isinstance(headers, str) else headers
+        )
 
     async def send(self, call: dict[str, Any]) -> httpx.Response:
         body = php_json_encode(self.fill(call["body"])) if "body" in call else None
         return await self.up.http.request(
-            call["method"], self.up.api_url + call["path"], headers=self.headers(call),
-            params=self.fill(call.get("query")), content=body)
+            call["method"],
+            self.up.api_url + call["path"],
+            headers=self.headers(call),
+            params=self.fill(call.get("query")),
+            content=body,
+        )
 
     async def between(self, step: str) -> None:
         """A payment-side step the contract names, done through the fake Stripe."""
         steps: dict[str, Callable[[], Awaitable[Any]]] = {
             "pay the checkout session": lambda: self.up.pay(self.values["session_id"]),
             "make the payment intent succeed": lambda: self.up.stripe_control(
-                f"payment_intents/{self.values['payment_intent_id']}/succeed"),
+                f"payment_intents/{self.values['payment_intent_id']}/succeed"
+            ),
         }
         assert step in steps, f"the replayer does not know how to {step!r}"
         await steps[step]()
@@ -123,16 +129,22 @@ async def keep_credentials_in_wordpress(up: HarnessProcess, values: dict[str, st
     The stand-in reads its options when it starts, so restart `up` (same data dir, same
     ports) for it to check the service's webhooks with this registration's secret.
     """
-    OptionsStore(up.data_dir).save(PluginOptions(
-        instance_id=values["instance_id"], api_token=values["api_token"],
-        webhook_secret=values["webhook_secret"], registered_site_url=values["site_url"]))
+    OptionsStore(up.data_dir).save(
+        PluginOptions(
+            instance_id=values["instance_id"],
+            api_token=values["api_token"],
+            webhook_secret=values["webhook_secret"],
+            registered_site_url=values["site_url"],
+        )
+    )
     await up.restart()
 
 
 async def test_the_plugin_calls_replayed_in_order_keep_working(harness):
     contract = load_plugin_calls()
-    replay = Replay(harness, contract, {"instance_id": str(uuid.uuid4()),
-                                        "site_url": harness.plugin_url})
+    replay = Replay(
+        harness, contract, {"instance_id": str(uuid.uuid4()), "site_url": harness.plugin_url}
+    )
 
     for call in contract["calls"]:
         if "between" in call:
@@ -141,8 +153,7 @@ async def test_the_plugin_calls_replayed_in_order_keep_working(harness):
         for name, path in call.get("captures", {}).items():
             replay.values[name] = read_path(body, path)
         if call["name"] == "register":
-            replay.values.update(api_token=body["api_token"],
-                                 webhook_secret=body["webhook_secret"])
+            replay.values.update(api_token=body["api_token"], webhook_secret=body["webhook_secret"])
             await keep_credentials_in_wordpress(harness, replay.values)
 
     flushed = await harness.flush_webhooks()
@@ -155,6 +166,7 @@ async def test_the_plugin_calls_replayed_in_order_keep_working(harness):
         assert webhook["signature_valid"] and webhook["status"] == 200, webhook
         assert webhook["data"]["user_email"] == USER_EMAIL, webhook
         # The plugin's own check, done here too: hex HMAC-SHA256 of the raw body.
-        assert webhook["signature"] == sign_body(replay.values["webhook_secret"],
-                                                 webhook["raw_body"].encode())
+        assert webhook["signature"] == sign_body(
+            replay.values["webhook_secret"], webhook["raw_body"].encode()
+        )
         assert json.loads(webhook["raw_body"])["instance_id"] == replay.values["instance_id"]

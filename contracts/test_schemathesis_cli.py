@@ -30,11 +30,26 @@ def harness_up(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """`rakubun-harness up` as a process on a temp data dir; answers its harness.json."""
     data_dir = tmp_path / "harness"
     process = subprocess.Popen(
-        [sys.executable, "-c", "from harness.cli import main; main()", "up",
-         "--data-dir", str(data_dir), "--api-port", "0", "--stripe-port", "0",
-         "--plugin-port", "0"],
-        cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-c",
+            "from harness.cli import main; main()",
+            "up",
+            "--data-dir",
+            str(data_dir),
+            "--api-port",
+            "0",
+            "--stripe-port",
+            "0",
+            "--plugin-port",
+            "0",
+        ],
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: queue.Queue[str | None] = queue.Queue()
     output: list[str] = []
 
@@ -70,21 +85,35 @@ def harness_up(tmp_path: Path) -> Iterator[dict[str, Any]]:
 def test_schemathesis_run_against_the_harness_passes(harness_up: dict[str, Any]) -> None:
     # What the README tells users to run: the contract the service serves, whose `servers`
     # names the service (no --url); a small budget and no randomness for CI.
-    command = [sys.executable, "-m", "schemathesis.cli", "run",
-               f"{harness_up['api_url']}/api/v1/openapi.json", "--max-examples", "10",
-               "--generation-deterministic", "--no-color"]
+    command = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        f"{harness_up['api_url']}/api/v1/openapi.json",
+        "--max-examples",
+        "10",
+        "--generation-deterministic",
+        "--no-color",
+    ]
     env = {**os.environ, "RAKUBUN_HARNESS_DIR": harness_up["data_dir"]}
     env.pop("RAKUBUN_ADMIN_TOKEN", None)
-    run = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                         timeout=FUZZ_SECONDS)
+    run = subprocess.run(
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=FUZZ_SECONDS
+    )
     assert run.returncode == 0, f"{' '.join(command)}\n{run.stdout[-20000:]}\n{run.stderr[-5000:]}"
     assert f"Loaded specification from {harness_up['api_url']}/api/v1/openapi.json" in run.stdout
     # The hooks took part: a site registered for the run, admin calls let in.
-    sites = httpx.get(f"{harness_up['api_url']}/api/v1/admin/sites?limit=200", timeout=10,
-                      headers={"Authorization": f"Bearer {harness_up['admin_token']}"})
+    sites = httpx.get(
+        f"{harness_up['api_url']}/api/v1/admin/sites?limit=200",
+        timeout=10,
+        headers={"Authorization": f"Bearer {harness_up['admin_token']}"},
+    )
     assert sites.status_code == 200, sites.text
     # The fuzzer may release the hooks' instance (adminReleaseInstance, linked from the
     # instance_id it read): the released site names the id it held.
-    held = [site["metadata"].get("released_instance_id") or site["instance_id"]
-            for site in sites.json()["sites"]]
+    held = [
+        site["metadata"].get("released_instance_id") or site["instance_id"]
+        for site in sites.json()["sites"]
+    ]
     assert any(str(instance_id).startswith("contract-") for instance_id in held)

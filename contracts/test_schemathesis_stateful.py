@@ -58,8 +58,11 @@ def price_like_the_plugin(operation_id: str, case: schemathesis.Case) -> None:
     catalogue = answer.json()["packages"]["packages"] if answer.status_code == 200 else []
     for package in catalogue:
         if package["package_id"] == case.body.get("package_id"):
-            case.body.update(amount=package["price"], currency=package["currency"],
-                             credit_type=package["credit_type"])
+            case.body.update(
+                amount=package["price"],
+                currency=package["currency"],
+                credit_type=package["credit_type"],
+            )
 
 
 def reopen_the_catalogue() -> None:
@@ -71,8 +74,12 @@ def reopen_the_catalogue() -> None:
     seeded = {package.package_id for package in DEFAULT_PACKAGES}
     for package in listed.json()["packages"]:
         if package["package_id"] in seeded and not package.get("active", True):
-            answer = httpx.put(f"{service.url}/api/v1/admin/packages/{package['package_id']}",
-                               json={"active": True}, headers=admin, timeout=10)
+            answer = httpx.put(
+                f"{service.url}/api/v1/admin/packages/{package['package_id']}",
+                json={"active": True},
+                headers=admin,
+                timeout=10,
+            )
             assert answer.status_code == 200, answer.text
 
 
@@ -111,8 +118,11 @@ class PurchaseSequences(schema.as_state_machine()):  # type: ignore[misc]
             pay_on_fake_stripe(case.operation.definition.raw["operationId"], response.json())
 
     def teardown(self) -> None:
-        answer = httpx.post(f"{service.url}/api/v1/admin/reconcile", timeout=30,
-                            headers={"Authorization": f"Bearer {service.admin_token}"})
+        answer = httpx.post(
+            f"{service.url}/api/v1/admin/reconcile",
+            timeout=30,
+            headers={"Authorization": f"Bearer {service.admin_token}"},
+        )
         assert answer.status_code == 200, answer.text
         report = answer.json()
         assert report["ok"], f"balances differ from their ledger: {report['differences']}"
@@ -138,8 +148,12 @@ def is_inconsistent_replay(error: BaseException) -> bool:
     traceback = error.__traceback__
     while traceback is not None and traceback.tb_next is not None:
         traceback = traceback.tb_next
-    return (isinstance(error, AssertionError) and traceback is not None
-            and traceback.tb_frame.f_globals.get("__name__") == "hypothesis.internal.conjecture.datatree")
+    return (
+        isinstance(error, AssertionError)
+        and traceback is not None
+        and traceback.tb_frame.f_globals.get("__name__")
+        == "hypothesis.internal.conjecture.datatree"
+    )
 
 
 def test_linked_sequences_keep_the_contract() -> None:
@@ -161,8 +175,8 @@ def test_linked_sequences_keep_the_contract() -> None:
             if not is_inconsistent_replay(error):
                 error.add_note(f"stateful run with @seed({run})")
                 raise
-        if (PurchaseSequences.scenarios >= SCENARIOS
-                or time.monotonic() - started > BUDGET_SECONDS):
+        if PurchaseSequences.scenarios >= SCENARIOS or time.monotonic() - started > BUDGET_SECONDS:
             break
     assert PurchaseSequences.scenarios >= SCENARIOS // 4, (
-        f"only {PurchaseSequences.scenarios} scenarios ran in {run + 1} runs")
+        f"only {PurchaseSequences.scenarios} scenarios ran in {run + 1} runs"
+    )

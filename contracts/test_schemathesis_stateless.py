@@ -14,7 +14,8 @@ schema = load_contract_schema(SCHEMA_TARGET.start())
 
 
 @schema.parametrize()
-@settings(max_examples=100, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=100, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 def test_operation_keeps_its_contract(case: schemathesis.Case) -> None:
     case.call_and_validate()

@@ -31,8 +31,13 @@ OMITTED = {
     "checkout.session": {"line_items"},
     "charge": {"refunds", "level3"},
 }
-SDK_CLASSES = {"checkout.session": stripe.checkout.Session, "payment_intent": stripe.PaymentIntent,
-               "charge": stripe.Charge, "dispute": stripe.Dispute, "event": stripe.Event}
+SDK_CLASSES = {
+    "checkout.session": stripe.checkout.Session,
+    "payment_intent": stripe.PaymentIntent,
+    "charge": stripe.Charge,
+    "dispute": stripe.Dispute,
+    "event": stripe.Event,
+}
 
 
 def sdk_fields(cls: type) -> set[str]:
@@ -62,11 +67,18 @@ def test_fixture_has_the_pinned_api_version_shape(name):
 
 def test_expected_fixtures_are_recorded():
     assert {load_fixture(n)["type"] for n in fixture_names()} >= {
-        "checkout.session.completed", "checkout.session.async_payment_succeeded",
-        "checkout.session.async_payment_failed", "checkout.session.expired",
-        "payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded",
-        "charge.dispute.created", "charge.dispute.funds_withdrawn",
-        "charge.dispute.funds_reinstated", "charge.dispute.closed"}
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "checkout.session.async_payment_failed",
+        "checkout.session.expired",
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "charge.refunded",
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+        "charge.dispute.closed",
+    }
 
 
 def test_signature_matches_the_stripe_sdk():
@@ -74,11 +86,11 @@ def test_signature_matches_the_stripe_sdk():
     header = signature_header(body, timestamp=1_795_680_000)
 
     t, v1 = (part.split("=", 1)[1] for part in header.split(","))
-    assert v1 == stripe.WebhookSignature._compute_signature(f"{t}.{body.decode()}",
-                                                            WEBHOOK_SECRET)
+    assert v1 == stripe.WebhookSignature._compute_signature(f"{t}.{body.decode()}", WEBHOOK_SECRET)
     assert v1 == v1_signature(body, WEBHOOK_SECRET, int(t))
-    assert stripe.WebhookSignature.verify_header(body, signature_header(body), WEBHOOK_SECRET,
-                                                 tolerance=300)
+    assert stripe.WebhookSignature.verify_header(
+        body, signature_header(body), WEBHOOK_SECRET, tolerance=300
+    )
     parsed = stripe.Webhook.construct_event(body, signature_header(body), WEBHOOK_SECRET)
     assert parsed.data.object.object == "checkout.session"
 
@@ -114,8 +126,10 @@ async def test_async_payment_succeeded_grants_after_an_unpaid_completion(stripe_
     assert await stripe_world.session_status(session_id) == "pending"
 
     succeeded = await stripe_world.event(
-        "checkout.session.async_payment_succeeded", session_id=session_id,
-        payment_intent_id=unpaid["data"]["object"]["payment_intent"])
+        "checkout.session.async_payment_succeeded",
+        session_id=session_id,
+        payment_intent_id=unpaid["data"]["object"]["payment_intent"],
+    )
     assert await stripe_world.send(succeeded) == "granted"
     assert await stripe_world.credits() == {**FREE, "article_credits": 15}
     assert await stripe_world.session_status(session_id) == "completed"
@@ -125,8 +139,10 @@ async def test_async_payment_failed_grants_nothing(stripe_world):
     session_id = await stripe_world.checkout("article_starter")
     unpaid = await stripe_world.event("checkout.session.completed.unpaid", session_id=session_id)
     failed = await stripe_world.event(
-        "checkout.session.async_payment_failed", session_id=session_id,
-        payment_intent_id=unpaid["data"]["object"]["payment_intent"])
+        "checkout.session.async_payment_failed",
+        session_id=session_id,
+        payment_intent_id=unpaid["data"]["object"]["payment_intent"],
+    )
 
     assert await stripe_world.send(unpaid) == "awaiting_payment"
     assert await stripe_world.send(failed) == "payment_failed"
@@ -151,8 +167,9 @@ async def test_checkout_session_expired_expires_the_session(stripe_world):
 
 
 async def test_completed_event_for_a_session_we_never_created_is_ignored(stripe_world):
-    stranger = await stripe_world.event("checkout.session.completed",
-                                        session_id="cs_test_from_another_integration")
+    stranger = await stripe_world.event(
+        "checkout.session.completed", session_id="cs_test_from_another_integration"
+    )
 
     assert await stripe_world.send(stranger) == "ignored"
     assert await stripe_world.ledger("purchase") == []
@@ -169,8 +186,10 @@ async def test_payment_intent_succeeded_grants_once(stripe_world):
     assert await stripe_world.send(succeeded) == "granted"
     assert await stripe_world.send(succeeded) == "duplicate"
 
-    confirm = await stripe_world.site.post("/payments/confirm", json={
-        "payment_intent_id": intent_id, "user_id": 1, "credit_type": "image"})
+    confirm = await stripe_world.site.post(
+        "/payments/confirm",
+        json={"payment_intent_id": intent_id, "user_id": 1, "credit_type": "image"},
+    )
     assert confirm.status_code == 200, confirm.text
     assert confirm.json()["status"] == "already_completed"
     assert confirm.json()["credits_added"] == 20
@@ -182,8 +201,7 @@ async def test_payment_intent_succeeded_grants_once(stripe_world):
 async def test_payment_intent_payment_failed_grants_nothing(stripe_world):
     intent_id = await stripe_world.intent("image_starter")
     await stripe_world.control(f"payment_intents/{intent_id}/fail")
-    failed = await stripe_world.event("payment_intent.payment_failed",
-                                      payment_intent_id=intent_id)
+    failed = await stripe_world.event("payment_intent.payment_failed", payment_intent_id=intent_id)
 
     assert await stripe_world.send(failed) == "payment_failed"
 
@@ -197,8 +215,10 @@ async def test_payment_intent_payment_failed_grants_nothing(stripe_world):
 async def _granted_checkout(stripe_world) -> dict[str, str]:
     session_id = await stripe_world.checkout("article_starter")  # 10 credits for 750 JPY
     ids = await stripe_world.pay_for_ids(session_id)
-    assert await stripe_world.send(
-        await stripe_world.event("checkout.session.completed", **ids)) == "granted"
+    assert (
+        await stripe_world.send(await stripe_world.event("checkout.session.completed", **ids))
+        == "granted"
+    )
     return ids
 
 
@@ -226,8 +246,10 @@ async def test_charge_dispute_created_reverses_the_whole_purchase(stripe_world):
     dispute = await stripe_world.event("charge.dispute.created", **ids)
 
     assert await stripe_world.send(dispute) == "reversed"
-    assert await stripe_world.send(
-        await stripe_world.event("charge.dispute.created", **ids)) == "unchanged"
+    assert (
+        await stripe_world.send(await stripe_world.event("charge.dispute.created", **ids))
+        == "unchanged"
+    )
 
     [reversal] = await stripe_world.ledger("reversal")
     assert (reversal.delta, reversal.reason) == (-10, "dispute")
@@ -240,8 +262,10 @@ async def test_refund_before_the_grant_grants_then_reverses_it(stripe_world):
     refunded = await stripe_world.event("charge.refunded.full", **ids)
 
     assert await stripe_world.send(refunded) == "reversed"
-    assert await stripe_world.send(
-        await stripe_world.event("checkout.session.completed", **ids)) == "already_granted"
+    assert (
+        await stripe_world.send(await stripe_world.event("checkout.session.completed", **ids))
+        == "already_granted"
+    )
 
     assert await stripe_world.credits() == FREE
     assert len(await stripe_world.ledger("purchase")) == 1
@@ -256,31 +280,42 @@ async def test_dispute_before_the_grant_is_applied_not_dropped(stripe_world):
     disputed = await stripe_world.event("charge.dispute.created", **ids)
 
     assert await stripe_world.send(disputed) == "reversed"
-    assert await stripe_world.send(
-        await stripe_world.event("checkout.session.completed", **ids)) == "already_granted"
+    assert (
+        await stripe_world.send(await stripe_world.event("checkout.session.completed", **ids))
+        == "already_granted"
+    )
 
     assert await stripe_world.credits() == FREE
     [reversal] = await stripe_world.ledger("reversal")
     assert (reversal.delta, reversal.parent_ref) == (-10, f"checkout:{session_id}")
 
 
-@pytest.mark.parametrize("closing, credits, restores", [
-    (["charge.dispute.funds_reinstated", "charge.dispute.closed.won"], 15, 1),
-    (["charge.dispute.closed.won", "charge.dispute.funds_reinstated"], 15, 1),
-    (["charge.dispute.closed.lost"], 5, 0),
-])
+@pytest.mark.parametrize(
+    "closing, credits, restores",
+    [
+        (["charge.dispute.funds_reinstated", "charge.dispute.closed.won"], 15, 1),
+        (["charge.dispute.closed.won", "charge.dispute.funds_reinstated"], 15, 1),
+        (["charge.dispute.closed.lost"], 5, 0),
+    ],
+)
 async def test_a_closed_dispute_restores_when_won_and_keeps_the_reversal_when_lost(
-        stripe_world, closing, credits, restores):
+    stripe_world, closing, credits, restores
+):
     ids = await _granted_checkout(stripe_world)
-    opened = [await stripe_world.event(n, **ids)
-              for n in ("charge.dispute.created", "charge.dispute.funds_withdrawn")]
+    opened = [
+        await stripe_world.event(n, **ids)
+        for n in ("charge.dispute.created", "charge.dispute.funds_withdrawn")
+    ]
     closed = [await stripe_world.event(n, **ids) for n in closing]
 
     outcomes = [await stripe_world.send(e) for e in [*opened, *closed]]
     late = await stripe_world.send(await stripe_world.event("charge.dispute.created", **ids))
 
-    assert outcomes == ["reversed", "unchanged", *(["restored", "unchanged"][:len(closing)]
-                                                   if restores else ["unchanged"])]
+    assert outcomes == [
+        "reversed",
+        "unchanged",
+        *(["restored", "unchanged"][: len(closing)] if restores else ["unchanged"]),
+    ]
     assert late == "unchanged", "a report of the open dispute never undoes its outcome"
     assert (await stripe_world.credits())["article_credits"] == credits
     assert len(await stripe_world.ledger("restore")) == restores

@@ -36,27 +36,39 @@ def _tampered(body: bytes, now: int) -> tuple[bytes, str | None]:
 REJECTED: dict[str, Vector] = {
     "wrong secret": lambda body, now: (body, signature_header(body, "whsec_wrong", now)),
     "stale timestamp": lambda body, now: (
-        body, signature_header(body, timestamp=now - TOLERANCE_SECONDS - 30)),
+        body,
+        signature_header(body, timestamp=now - TOLERANCE_SECONDS - 30),
+    ),
     "tampered body": _tampered,
     "timestamp changed after signing": lambda body, now: (
-        body, f"t={now + 1},v1={v1_signature(body, WEBHOOK_SECRET, now)}"),
+        body,
+        f"t={now + 1},v1={v1_signature(body, WEBHOOK_SECRET, now)}",
+    ),
     "only a v0 signature": lambda body, now: (
-        body, f"t={now},v0={v1_signature(body, WEBHOOK_SECRET, now)}"),
+        body,
+        f"t={now},v0={v1_signature(body, WEBHOOK_SECRET, now)}",
+    ),
     "missing header": lambda body, now: (body, None),
     "empty header": lambda body, now: (body, ""),
     "garbage header": lambda body, now: (body, "garbage"),
     "non-numeric timestamp": lambda body, now: (
-        body, f"t=yesterday,v1={v1_signature(body, WEBHOOK_SECRET, now)}"),
+        body,
+        f"t=yesterday,v1={v1_signature(body, WEBHOOK_SECRET, now)}",
+    ),
     "no timestamp": lambda body, now: (body, f"v1={v1_signature(body, WEBHOOK_SECRET, now)}"),
 }
 
 ACCEPTED: dict[str, Vector] = {
     "valid": lambda body, now: (body, signature_header(body, timestamp=now)),
     "several v1 values, one valid": lambda body, now: (
-        body, f"t={now},v1={'0' * 64},v1={v1_signature(body, WEBHOOK_SECRET, now)},"
-              f"v1={v1_signature(body, 'whsec_rolled_secret', now)}"),
+        body,
+        f"t={now},v1={'0' * 64},v1={v1_signature(body, WEBHOOK_SECRET, now)},"
+        f"v1={v1_signature(body, 'whsec_rolled_secret', now)}",
+    ),
     "v0 and v1 side by side": lambda body, now: (
-        body, f"t={now},v1={v1_signature(body, WEBHOOK_SECRET, now)},v0={'f' * 64}"),
+        body,
+        f"t={now},v1={v1_signature(body, WEBHOOK_SECRET, now)},v0={'f' * 64}",
+    ),
     "four minutes old": lambda body, now: (body, signature_header(body, timestamp=now - 240)),
 }
 
@@ -84,8 +96,9 @@ async def test_bad_signature_is_refused_and_writes_nothing(stripe_world, name):
     event = await _paid_checkout_event(stripe_world)
     body, header = REJECTED[name](event_body(event), int(time.time()))
     with pytest.raises(stripe.SignatureVerificationError):
-        stripe.WebhookSignature.verify_header(body, header, WEBHOOK_SECRET,
-                                              tolerance=TOLERANCE_SECONDS)
+        stripe.WebhookSignature.verify_header(
+            body, header, WEBHOOK_SECRET, tolerance=TOLERANCE_SECONDS
+        )
 
     response = await stripe_world.post(body, header)
 
@@ -100,8 +113,9 @@ async def test_bad_signature_is_refused_and_writes_nothing(stripe_world, name):
 async def test_signature_stripe_accepts_is_accepted(stripe_world, name):
     event = await _paid_checkout_event(stripe_world)
     body, header = ACCEPTED[name](event_body(event), int(time.time()))
-    assert stripe.WebhookSignature.verify_header(body, header, WEBHOOK_SECRET,
-                                                 tolerance=TOLERANCE_SECONDS)
+    assert stripe.WebhookSignature.verify_header(
+        body, header, WEBHOOK_SECRET, tolerance=TOLERANCE_SECONDS
+    )
 
     response = await stripe_world.post(body, header)
 

@@ -207,9 +207,17 @@ async def _show_plugin_webhooks(harness: RunningHarness, after: int, timeout: fl
             f"signature_valid={str(webhook['signature_valid']).lower()}  "
             f"answered {webhook['status']}  {short(data, 160)}"
         )
-    note(plugin_webhooks=[
-        {"seq": w["seq"], "event": w["event"], "status": w["status"],
-         "signature_valid": w["signature_valid"]} for w in received])
+    note(
+        plugin_webhooks=[
+            {
+                "seq": w["seq"],
+                "event": w["event"],
+                "status": w["status"],
+                "signature_valid": w["signature_valid"],
+            }
+            for w in received
+        ]
+    )
     credits_updated = [w for w in received if w["event"] == "credits_updated"]
     if not credits_updated:
         raise HarnessError(step, f"no credits_updated reached the plugin within {timeout:g}s")

@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for the plugin's credits_updated webhook (default: 30)",
     )
     buy.add_argument(
-        "--json", action="store_true",
+        "--json",
+        action="store_true",
         help="print one JSON document on stdout for scripts (progress goes to stderr)",
     )
     buy.set_defaults(run=run_buy)
@@ -111,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     trigger.add_argument("--amount", type=int, help="refund amount (charge.refunded)")
     trigger.add_argument(
-        "--json", action="store_true",
+        "--json",
+        action="store_true",
         help="print one JSON document on stdout for scripts (progress goes to stderr)",
     )
     trigger.set_defaults(run=run_trigger)

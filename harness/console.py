@@ -23,8 +23,9 @@ class Transcript:
     steps: list[dict[str, str]] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
 
-    def document(self, *, ok: bool, failed_at: str | None = None,
-                 error: str | None = None) -> dict[str, Any]:
+    def document(
+        self, *, ok: bool, failed_at: str | None = None, error: str | None = None
+    ) -> dict[str, Any]:
         failure = {} if ok else {"failed_at": failed_at, "error": error}
         return {"ok": ok, **failure, **self.facts, "steps": self.steps}
 
@@ -91,8 +92,9 @@ def stripe_delivery_lines(attempt: dict[str, Any]) -> list[str]:
     return [sent, f"{when}  <--  {answered} POST {attempt['url']} {event}"]
 
 
-def plugin_delivery_lines(event: str | None, status: int, url: str,
-                          signature_valid: bool) -> list[str]:
+def plugin_delivery_lines(
+    event: str | None, status: int, url: str, signature_valid: bool
+) -> list[str]:
     """One service → plugin webhook as the plugin simulator received and answered it."""
     when = _clock()
     name = event or "(unreadable body)"

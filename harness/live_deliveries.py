@@ -28,8 +28,9 @@ def print_in_process_deliveries(fake: Any, plugin: Any) -> None:
             say(line)
 
     def plugin_received(webhook: Any) -> None:
-        for line in plugin_delivery_lines(webhook.event, webhook.status, webhook_url,
-                                          webhook.signature_valid):
+        for line in plugin_delivery_lines(
+            webhook.event, webhook.status, webhook_url, webhook.signature_valid
+        ):
             say(line)
 
     fake.webhooks.observers.append(stripe_attempt)
@@ -86,4 +87,6 @@ class WordPressDeliveryWatcher:
                 status = attempt.get("status_code")
                 shown = status if status is not None else "ERR"
                 say(f"{attempt['at'][:19].replace('T', ' ')}   --> plugin {delivery['event']}")
-                say(f"{attempt['at'][:19].replace('T', ' ')}  <--  [{shown}] POST {delivery['url']}")
+                say(
+                    f"{attempt['at'][:19].replace('T', ' ')}  <--  [{shown}] POST {delivery['url']}"
+                )

@@ -40,8 +40,9 @@ def rakubun_harness_options() -> list[str]:
 
 
 @async_fixture
-async def rakubun_harness(tmp_path: Path,
-                          rakubun_harness_options: list[str]) -> AsyncIterator[HarnessProcess]:
+async def rakubun_harness(
+    tmp_path: Path, rakubun_harness_options: list[str]
+) -> AsyncIterator[HarnessProcess]:
     """A running `rakubun-harness up` on a fresh data dir; stopped at teardown, which must
     exit cleanly."""
     from harness.testing import HarnessProcess

@@ -22,8 +22,16 @@ PLUGIN_WEBHOOK_RETRY_DELAYS = "1,2,4,8,16,32,64,128"
 class ServiceProcess:
     """`rakubun-service` as a child process in its own process group, logging to a file."""
 
-    def __init__(self, *, port: int, workers: int, env: Mapping[str, str], log_path: Path,
-                 host: str = HOST, url_host: str = HOST) -> None:
+    def __init__(
+        self,
+        *,
+        port: int,
+        workers: int,
+        env: Mapping[str, str],
+        log_path: Path,
+        host: str = HOST,
+        url_host: str = HOST,
+    ) -> None:
         self.port = port
         self.url = f"http://{url_host}:{port}"
         self.command = [

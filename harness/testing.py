@@ -58,18 +58,21 @@ class FakeStripeControl:
     def __init__(self, up: HarnessProcess) -> None:
         self._up = up
 
-    async def control(self, path: str, body: dict[str, Any] | None = None, *,
-                      method: str = "POST") -> Any:
+    async def control(
+        self, path: str, body: dict[str, Any] | None = None, *, method: str = "POST"
+    ) -> Any:
         """`{stripe_url}/_harness/{path}`; anything but 200 fails the test."""
-        response = await self._up.http.request(method, f"{self._up.stripe_url}/_harness/{path}",
-                                               json=body if method != "GET" else None)
+        response = await self._up.http.request(
+            method, f"{self._up.stripe_url}/_harness/{path}", json=body if method != "GET" else None
+        )
         assert response.status_code == 200, f"{method} _harness/{path}: {response.text}"
         return response.json()
 
     async def pay(self, session_id: str, outcome: str = "paid") -> dict[str, Any]:
         """Finish the hosted checkout as the customer: paid, declined, canceled or expired."""
-        answer = await self.control(f"checkout/sessions/{session_id}/complete",
-                                    {"outcome": outcome})
+        answer = await self.control(
+            f"checkout/sessions/{session_id}/complete", {"outcome": outcome}
+        )
         return dict(answer["session"])
 
     async def faults(self, **faults: Any) -> None:
@@ -84,8 +87,9 @@ class FakeStripeControl:
 
     async def deliveries(self, **filters: str) -> list[dict[str, Any]]:
         """The fake's Stripe webhook attempts (`event_id=`, `type=`), oldest first."""
-        response = await self._up.http.get(f"{self._up.stripe_url}/_harness/deliveries",
-                                           params=filters)
+        response = await self._up.http.get(
+            f"{self._up.stripe_url}/_harness/deliveries", params=filters
+        )
         assert response.status_code == 200, response.text
         return list(response.json())
 
@@ -109,8 +113,9 @@ class SimulatedPlugin:
 
     async def sim(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """`{plugin_url}/_sim/{path}`; anything but 200 fails the test."""
-        response = await self._up.http.request(method, f"{self._up.plugin_url}/_sim/{path}",
-                                               json=body if method != "GET" else None)
+        response = await self._up.http.request(
+            method, f"{self._up.plugin_url}/_sim/{path}", json=body if method != "GET" else None
+        )
         assert response.status_code == 200, f"{method} _sim/{path}: {response.text}"
         return response.json()
 
@@ -125,8 +130,9 @@ class SimulatedPlugin:
 
     async def webhooks(self, event: str | None = None) -> list[dict[str, Any]]:
         """What WordPress received, in arrival order."""
-        response = await self._up.http.get(f"{self._up.plugin_url}/_sim/webhooks",
-                                           params={"event": event} if event else None)
+        response = await self._up.http.get(
+            f"{self._up.plugin_url}/_sim/webhooks", params={"event": event} if event else None
+        )
         assert response.status_code == 200, response.text
         return list(response.json()["webhooks"])
 
@@ -165,7 +171,11 @@ class HarnessProcess:
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 [*UP_COMMAND, "--data-dir", str(data_dir), *options],
-                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
             output = _read_from(log_path, offset)
@@ -175,8 +185,10 @@ class HarnessProcess:
                 if process.poll() is None:
                     process.kill()
                     process.wait(STOP_TIMEOUT)
-                raise HarnessFailed(f"`up` was not ready (exit status {process.returncode}):\n"
-                                    f"{output}\n{_service_log_tail(data_dir)}")
+                raise HarnessFailed(
+                    f"`up` was not ready (exit status {process.returncode}):\n"
+                    f"{output}\n{_service_log_tail(data_dir)}"
+                )
             await asyncio.sleep(0.05)
         settings = json.loads((data_dir / "harness.json").read_text())
         return cls(data_dir, process, settings, options)
@@ -202,11 +214,17 @@ class HarnessProcess:
         status = await self.stop()
         if status != 0:
             raise HarnessFailed(f"`up` exited with {status} when stopped:\n{self.output}")
-        ports = [(option, self.settings[key].rsplit(":", 1)[1])
-                 for option, key in (("--api-port", "api_url"), ("--stripe-port", "stripe_url"),
-                                     ("--plugin-port", "plugin_url"))]
-        again = await HarnessProcess.start(self.data_dir, *self.options,
-                                           *(word for pair in ports for word in pair))
+        ports = [
+            (option, self.settings[key].rsplit(":", 1)[1])
+            for option, key in (
+                ("--api-port", "api_url"),
+                ("--stripe-port", "stripe_url"),
+                ("--plugin-port", "plugin_url"),
+            )
+        ]
+        again = await HarnessProcess.start(
+            self.data_dir, *self.options, *(word for pair in ports for word in pair)
+        )
         self.process, self.settings, self.http = again.process, again.settings, again.http
 
     @property
@@ -241,8 +259,9 @@ class HarnessProcess:
     def stripe(self) -> FakeStripeControl:
         return FakeStripeControl(self)
 
-    async def stripe_control(self, path: str, body: dict[str, Any] | None = None, *,
-                             method: str = "POST") -> Any:
+    async def stripe_control(
+        self, path: str, body: dict[str, Any] | None = None, *, method: str = "POST"
+    ) -> Any:
         return await self.stripe.control(path, body, method=method)
 
     async def pay(self, session_id: str, outcome: str = "paid") -> dict[str, Any]:
@@ -284,8 +303,12 @@ class HarnessProcess:
     # -- the service's admin API ----------------------------------------------------------------
 
     async def admin(self, method: str, path: str, **params: Any) -> Any:
-        response = await self.http.request(method, f"{self.api_url}/api/v1/admin/{path}",
-                                           headers=self.admin_headers, params=params or None)
+        response = await self.http.request(
+            method,
+            f"{self.api_url}/api/v1/admin/{path}",
+            headers=self.admin_headers,
+            params=params or None,
+        )
         assert response.status_code == 200, f"{method} admin/{path}: {response.text}"
         return response.json()
 
@@ -298,12 +321,10 @@ class HarnessProcess:
         return next(s["site_id"] for s in sites if s["instance_id"] == instance_id)
 
     async def ledger(self, site_id: str) -> list[dict[str, Any]]:
-        return list((await self.admin("GET", "ledger", site_id=site_id, limit=200))
-                    ["transactions"])
+        return list((await self.admin("GET", "ledger", site_id=site_id, limit=200))["transactions"])
 
     async def site_webhooks(self, site_id: str) -> list[dict[str, Any]]:
-        return list((await self.admin("GET", f"sites/{site_id}/webhooks", limit=200))
-                    ["deliveries"])
+        return list((await self.admin("GET", f"sites/{site_id}/webhooks", limit=200))["deliveries"])
 
     async def reconcile(self) -> dict[str, Any]:
         return dict(await self.admin("POST", "reconcile"))

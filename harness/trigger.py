@@ -44,7 +44,9 @@ TRIGGERS: dict[str, Trigger] = {
     "charge.dispute.created": Trigger("intent", "dispute", {}, PAID_INTENT),
     "charge.dispute.funds_withdrawn": Trigger("intent", "dispute", {}, PAID_INTENT),
     # A won dispute sends funds_reinstated then closed; `charge.dispute.closed` closes it lost.
-    "charge.dispute.funds_reinstated": Trigger("dispute", "close", {"outcome": "won"}, OPEN_DISPUTE),
+    "charge.dispute.funds_reinstated": Trigger(
+        "dispute", "close", {"outcome": "won"}, OPEN_DISPUTE
+    ),
     "charge.dispute.closed": Trigger("dispute", "close", {"outcome": "lost"}, OPEN_DISPUTE),
 }
 
@@ -55,8 +57,7 @@ FIXTURE_PACKAGE = "article_starter"
 FIXTURE_USER = {"user_id": 1, "user_email": "editor@example.com"}
 
 
-async def _newest_target(harness: RunningHarness, trigger: Trigger,
-                         query: str = "") -> str | None:
+async def _newest_target(harness: RunningHarness, trigger: Trigger, query: str = "") -> str | None:
     """The newest session, intent or dispute the event applies to (e.g. an open session to
     expire), or None."""
     path = f"{PATHS[trigger.target]}?limit=100{query}"
@@ -79,9 +80,13 @@ async def _create_target(harness: RunningHarness, trigger: Trigger) -> str:
     if status != 200:
         raise service_refused(step, status, body)
     package = find_package(body, FIXTURE_PACKAGE)
-    order = {**FIXTURE_USER, "package_id": FIXTURE_PACKAGE,
-             "credit_type": package["credit_type"], "amount": package["price"],
-             "currency": package.get("currency", "JPY")}
+    order = {
+        **FIXTURE_USER,
+        "package_id": FIXTURE_PACKAGE,
+        "credit_type": package["credit_type"],
+        "amount": package["price"],
+        "currency": package.get("currency", "JPY"),
+    }
     if trigger.target == "session":
         status, body = await harness.plugin_call(step, "checkout", order)
         created = body.get("session_id") if isinstance(body, dict) else None
@@ -106,8 +111,11 @@ async def _open_dispute(harness: RunningHarness, trigger: Trigger, query: str) -
     found = await _newest_target(harness, trigger, query)
     if found is None:
         wanted = " or ".join(sorted(trigger.statuses))
-        raise HarnessError("find target", f"no Dispute with status {wanted}; open one with "
-                           "`rakubun-harness trigger charge.dispute.created` or name --intent")
+        raise HarnessError(
+            "find target",
+            f"no Dispute with status {wanted}; open one with "
+            "`rakubun-harness trigger charge.dispute.created` or name --intent",
+        )
     return found
 
 

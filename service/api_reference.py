@@ -23,9 +23,11 @@ from sanic import Sanic
 #: Where the page's scripts, styles and icon are served (Sanic static routes, not operations).
 ASSETS_PATH = "/api/v1/docs/assets"
 #: The page loads from this origin only; Swagger UI's stylesheet embeds its icons as data: URIs.
-DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-            "form-action 'self'; frame-ancestors 'none'")
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 MEDIA_TYPES = {"json": "application/json", "yaml": "application/yaml"}
 #: Serialised variants kept per app: one per (format, origin) that clients name.
 MAX_SERVED_DOCUMENTS = 32
@@ -33,7 +35,8 @@ PAGE_DIR = Path(__file__).with_name("docs_page")
 
 _ORIGIN_HOST = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
-    r"[A-Za-z0-9])?\.?(?::\d{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::\d{1,5})?")
+    r"[A-Za-z0-9])?\.?(?::\d{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::\d{1,5})?"
+)
 _YAML_DUMPER_BASE: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -80,13 +83,18 @@ class SpecDocuments:
         return served
 
     def _serialise(self, fmt: str, server: str) -> ServedDocument:
-        document = {**self._spec, "servers": [
-            {"url": server, "description": "this service, at the address the request reached"}]}
+        document = {
+            **self._spec,
+            "servers": [
+                {"url": server, "description": "this service, at the address the request reached"}
+            ],
+        }
         if fmt == "json":
             text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
         else:
-            text = yaml.dump(document, Dumper=_PlainDumper, sort_keys=False,
-                             allow_unicode=True, width=100)
+            text = yaml.dump(
+                document, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=100
+            )
         body = text.encode("utf-8")
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         return ServedDocument(body, etag, MEDIA_TYPES[fmt])
@@ -116,8 +124,9 @@ def asset_files() -> dict[str, Path]:
     """The files the page loads, by name under ASSETS_PATH."""
     spec = importlib.util.find_spec("swagger_ui")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the docs page needs the swagger-ui-py package (API_DOCS=0 to go "
-                           "without it)")
+        raise RuntimeError(
+            "the docs page needs the swagger-ui-py package (API_DOCS=0 to go without it)"
+        )
     # Only the static files are used; the package's own routes and template are not.
     swagger = Path(next(iter(spec.submodule_search_locations))) / "static"
     return {

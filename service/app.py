@@ -55,9 +55,14 @@ RATE_LIMITED_PUBLIC = {"registerPlugin", "getAuthDebug"}
 OUTSIDE_CONTRACT = {"/metrics": "getMetrics"}
 
 
-def create_app(settings: Settings | None = None, *, store: Store | None = None,
-               name: str | None = None, contract: Contract | None = None,
-               touchup: bool = True) -> App:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    name: str | None = None,
+    contract: Contract | None = None,
+    touchup: bool = True,
+) -> App:
     """Build the service. `store` overrides the one the settings name.
 
     `touchup=False` turns off Sanic's start-up code rewriting, which breaks when several
@@ -90,8 +95,13 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app.config.FORWARDED_SECRET = settings.forwarded_secret
     services.stripe.on_error = lambda code: services.metrics.stripe_errors.labels(code).inc()
     bind_operations(app, contract, HANDLERS)
-    app.add_route(serve_metrics, "/metrics", methods=["GET"],
-                  name=OUTSIDE_CONTRACT["/metrics"], error_format="json")
+    app.add_route(
+        serve_metrics,
+        "/metrics",
+        methods=["GET"],
+        name=OUTSIDE_CONTRACT["/metrics"],
+        error_format="json",
+    )
     install_observability(app, settings, services.metrics.record_request)
     if settings.api_docs:
         mount_docs_assets(app)
@@ -171,13 +181,19 @@ def bind_operations(app: Sanic, contract: Contract, handlers: dict[str, Handler]
     missing = contract.unbound_operations(handlers)
     extra = contract.unknown_handlers(handlers)
     if missing or extra:
-        raise RuntimeError(f"spec and handlers drift: unbound={sorted(missing)} "
-                           f"unknown={sorted(extra)}")
+        raise RuntimeError(
+            f"spec and handlers drift: unbound={sorted(missing)} unknown={sorted(extra)}"
+        )
     for op in contract.operations.values():
         # Every answer is JSON; naming the format spares Sanic parsing each handler's source.
-        app.add_route(endpoint_for(op, handlers[op.operation_id]), op.sanic_uri,
-                      methods=[op.method], name=op.operation_id, error_format="json",
-                      unquote=True)
+        app.add_route(
+            endpoint_for(op, handlers[op.operation_id]),
+            op.sanic_uri,
+            methods=[op.method],
+            name=op.operation_id,
+            error_format="json",
+            unquote=True,
+        )
 
 
 def endpoint_for(op: Operation, handler: Handler):  # noqa: ANN201 - a Sanic route
@@ -200,13 +216,17 @@ def _error_answer(op: Operation, exc: ApiError, services: Services) -> HTTPRespo
         problems = op.response_errors(exc.status, body)
         if problems:
             log.error("error response breaks the contract: %s %s", op.operation_id, problems)
-            return error_response(500, "response_contract_violation",
-                                  f"{exc.status} {exc.code}: " + "; ".join(problems)[:450])
+            return error_response(
+                500,
+                "response_contract_violation",
+                f"{exc.status} {exc.code}: " + "; ".join(problems)[:450],
+            )
     return exc.to_response()
 
 
-async def _serve(op: Operation, handler: Handler, request: Request, services: Services,
-                 path: dict[str, str]) -> HTTPResponse:
+async def _serve(
+    op: Operation, handler: Handler, request: Request, services: Services, path: dict[str, str]
+) -> HTTPResponse:
     # Text is checked once, here, before anything reads it: a header, path or query byte
     # that is not UTF-8 answers 400 before authentication, the store or Stripe see it.
     check_header_text(request.headers)
@@ -221,8 +241,7 @@ async def _serve(op: Operation, handler: Handler, request: Request, services: Se
         authenticate_admin(request, services.settings.admin_api_token)
     elif op.security == "stripe":
         # The signature is checked on the raw bytes before anything else reads the body.
-        services.stripe.verify_webhook(request.body or b"",
-                                       request.headers.get("stripe-signature"))
+        services.stripe.verify_webhook(request.body or b"", request.headers.get("stripe-signature"))
     elif op.operation_id in RATE_LIMITED_PUBLIC:
         # remote_addr is the client the trusted proxies report (PROXIES_COUNT, REAL_IP_HEADER,
         # FORWARDED_SECRET); without proxies it is empty and the peer's address counts.
@@ -276,8 +295,10 @@ async def serve_metrics(request: Request) -> HTTPResponse:
     services: Services = request.app.ctx.services
     settings = services.settings
     authenticate_admin(request, settings.metrics_token or settings.admin_api_token)
-    figures = {"outbox": await services.store.outbox_backlog(),
-               "ledger": await services.store.count_ledger_entries()}
+    figures = {
+        "outbox": await services.store.outbox_backlog(),
+        "ledger": await services.store.count_ledger_entries(),
+    }
     return raw(services.metrics.exposition(figures), content_type=CONTENT_TYPE)
 
 

@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="rakubun-service",
         description="Run the Rakubun dashboard API. Configuration comes from the environment "
-                    "(MONGODB_URL or SQLITE_PATH, STRIPE_*, ADMIN_API_TOKEN, ...; see README).")
+        "(MONGODB_URL or SQLITE_PATH, STRIPE_*, ADMIN_API_TOKEN, ...; see README).",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1)
@@ -50,8 +51,14 @@ def main(argv: list[str] | None = None) -> None:
         fresh_metrics_dir()  # the workers are spawned: they import prometheus_client afresh
     loader = AppLoader(factory=partial(build_app, settings, args.log_level))
     app = loader.load()
-    app.prepare(host=args.host, port=args.port, workers=args.workers, access_log=False,
-                motd=False, single_process=args.workers == 1)
+    app.prepare(
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        motd=False,
+        single_process=args.workers == 1,
+    )
     if args.workers == 1:
         Sanic.serve_single(primary=app)
     else:

@@ -96,8 +96,9 @@ class Operation:
         literals = re.split(r"{[^}]+}", self.path)
         return re.fullmatch("[^/]+".join(map(re.escape, literals)), path) is not None
 
-    def validate_parameters(self, query: dict[str, str], path: dict[str, str],
-                            headers: Any) -> dict[str, Any]:
+    def validate_parameters(
+        self, query: dict[str, str], path: dict[str, str], headers: Any
+    ) -> dict[str, Any]:
         """Coerce query strings to their schema's type and validate every declared parameter."""
         values: dict[str, Any] = {}
         missing = []
@@ -143,8 +144,10 @@ class Operation:
         validator = self.response_validators.get(str(status))
         if validator is None:
             return [f"status {status} is not documented for {self.operation_id}"]
-        return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-                for e in validator.iter_errors(body)]
+        return [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(body)
+        ]
 
     def media_errors(self, status: int, content_type: str | None, body: bytes) -> list[str]:
         """Where a whole answer (not a JSON reply) breaks the spec: its status and media type."""
@@ -178,8 +181,11 @@ def _missing_required(errors: list[ValidationError]) -> list[str]:
     for error in found:
         if error.absolute_path != first.absolute_path:
             continue
-        names += [prefix + str(name) for name in error.validator_value
-                  if name not in error.instance and prefix + str(name) not in names]
+        names += [
+            prefix + str(name)
+            for name in error.validator_value
+            if name not in error.instance and prefix + str(name) not in names
+        ]
     return names
 
 
@@ -235,7 +241,8 @@ class Contract:
         which writes the messages and has the last word."""
         ref = {"$ref": f"{SPEC_URI}#/{_pointer(*pointer_parts)}"}
         compiled = jsonschema_rs.Draft202012Validator(
-            ref, registry=self.compiled_registry, validate_formats=False)
+            ref, registry=self.compiled_registry, validate_formats=False
+        )
 
         def is_valid(value: Any) -> bool:
             try:
@@ -266,27 +273,34 @@ class Contract:
                 ops[op["operationId"]] = self._operation(path, method, op, shared)
         return ops
 
-    def _operation(self, path: str, method: str, op: dict[str, Any],
-                   shared: list[dict[str, Any]]) -> Operation:
+    def _operation(
+        self, path: str, method: str, op: dict[str, Any], shared: list[dict[str, Any]]
+    ) -> Operation:
         params = []
         own = op.get("parameters", [])
         located = [(raw, ("paths", path, "parameters", str(i))) for i, raw in enumerate(shared)]
-        located += [(raw, ("paths", path, method, "parameters", str(i)))
-                    for i, raw in enumerate(own)]
+        located += [
+            (raw, ("paths", path, method, "parameters", str(i))) for i, raw in enumerate(own)
+        ]
         for raw, where in located:
             param = self._resolve(raw)
             if "$ref" in raw:
                 where = tuple(raw["$ref"].lstrip("#/").split("/"))
-            params.append(Parameter(param["name"], param["in"], bool(param.get("required")),
-                                    self._resolve(param["schema"]),
-                                    self._validator(*where, "schema"),
-                                    self._is_valid(*where, "schema")))
+            params.append(
+                Parameter(
+                    param["name"],
+                    param["in"],
+                    bool(param.get("required")),
+                    self._resolve(param["schema"]),
+                    self._validator(*where, "schema"),
+                    self._is_valid(*where, "schema"),
+                )
+            )
         body = op.get("requestBody")
         body_validator = None
         body_is_valid = _never
         if body is not None:
-            where = ("paths", path, method, "requestBody", "content", "application/json",
-                     "schema")
+            where = ("paths", path, method, "requestBody", "content", "application/json", "schema")
             body_validator = self._validator(*where)
             body_is_valid = self._is_valid(*where)
         responses = {}
@@ -299,11 +313,19 @@ class Contract:
                     parts = response["$ref"].lstrip("#/").split("/")
                 else:
                     parts = ["paths", path, method, "responses", status]
-                responses[status] = self._validator(*parts, "content", "application/json",
-                                                    "schema")
-        return Operation(op["operationId"], method.upper(), path, _security(op),
-                         tuple(params), bool(body and body.get("required")), body_validator,
-                         responses, media, body_is_valid)
+                responses[status] = self._validator(*parts, "content", "application/json", "schema")
+        return Operation(
+            op["operationId"],
+            method.upper(),
+            path,
+            _security(op),
+            tuple(params),
+            bool(body and body.get("required")),
+            body_validator,
+            responses,
+            media,
+            body_is_valid,
+        )
 
     def allowed_methods(self, path: str) -> list[str]:
         """The methods the spec declares for a request path (for `Allow` on a 405)."""
@@ -406,8 +428,7 @@ def parse_query(query_string: str) -> dict[str, str]:
     """The query's parameters (the first of a repeated one), strictly UTF-8 after
     percent-decoding: a byte that is not UTF-8 is refused, never replaced with U+FFFD."""
     try:
-        pairs = parse_qsl(query_string, keep_blank_values=True, encoding="utf-8",
-                          errors="strict")
+        pairs = parse_qsl(query_string, keep_blank_values=True, encoding="utf-8", errors="strict")
     except UnicodeDecodeError as exc:
         raise not_text("query") from exc
     query: dict[str, str] = {}

@@ -26,8 +26,9 @@ class ApiError(Exception):
     #: True for errors of the service's own checks that the spec does not promise clients.
     internal: ClassVar[bool] = False
 
-    def __init__(self, message: str | None = None, *,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self, message: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         if message is not None:
             self.message = message
         super().__init__(self.message)
@@ -35,12 +36,14 @@ class ApiError(Exception):
         self.extra = extra
 
     def to_response(self) -> HTTPResponse:
-        return error_response(self.status, self.code, self.message, headers=self.headers,
-                              **self.extra)
+        return error_response(
+            self.status, self.code, self.message, headers=self.headers, **self.extra
+        )
 
 
-def error_response(status: int, code: str, message: str, *,
-                   headers: dict[str, str] | None = None, **extra: Any) -> HTTPResponse:
+def error_response(
+    status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> HTTPResponse:
     """`{"success": false, "error": code, "message": message, ...extra}` with `status`."""
     body = {"success": False, "error": code, "message": message, **extra}
     return json(body, status=status, headers=headers)
@@ -101,9 +104,14 @@ class SiteDisabled(ApiError):
 
 
 class ProviderAccessNotApproved(ApiError):
-    status, code, message = 403, "provider_access_not_approved", (
-        "This site is not approved for the deployment's provider keys; "
-        "ask the administrator to approve it")
+    status, code, message = (
+        403,
+        "provider_access_not_approved",
+        (
+            "This site is not approved for the deployment's provider keys; "
+            "ask the administrator to approve it"
+        ),
+    )
 
 
 # 402: money has not moved, or not enough of it.
@@ -159,8 +167,11 @@ class ProviderNotFound(ApiError):
 
 
 class NoProviderKey(ApiError):
-    status, code, message = 404, "no_provider_key", (
-        "No API key is configured for the rewrite provider")
+    status, code, message = (
+        404,
+        "no_provider_key",
+        ("No API key is configured for the rewrite provider"),
+    )
 
 
 class NoStripeKey(ApiError):
@@ -181,26 +192,38 @@ class DuplicatePackage(ApiError):
 
 
 class IdempotencyKeyConflict(ApiError):
-    status, code, message = 409, "idempotency_key_reused", (
-        "This key was already used for a different request")
+    status, code, message = (
+        409,
+        "idempotency_key_reused",
+        ("This key was already used for a different request"),
+    )
 
 
 class AdjustmentExceedsBalance(ApiError):
     """An administrator's negative adjustment larger than the balance: a conflict with
     the stored balance (409), unlike a plugin's deduction (`InsufficientCredits`, 402)."""
 
-    status, code, message = 409, "insufficient_credits", (
-        "The balance is smaller than the adjustment")
+    status, code, message = (
+        409,
+        "insufficient_credits",
+        ("The balance is smaller than the adjustment"),
+    )
 
 
 class SiteReleased(ApiError):
-    status, code, message = 409, "site_released", (
-        "This site's instance was released; its history stays, it cannot be enabled again")
+    status, code, message = (
+        409,
+        "site_released",
+        ("This site's instance was released; its history stays, it cannot be enabled again"),
+    )
 
 
 class GrantPending(ApiError):
-    status, code, message = 409, "grant_pending", (
-        "This payment has not been granted yet; Stripe will deliver the event again")
+    status, code, message = (
+        409,
+        "grant_pending",
+        ("This payment has not been granted yet; Stripe will deliver the event again"),
+    )
 
 
 # 415, 429: how the request arrived.
@@ -233,8 +256,11 @@ class StripeUnreachable(ApiError):
 
 
 class AdminNotConfigured(ApiError):
-    status, code, message = 503, "admin_not_configured", (
-        "The admin API is disabled on this deployment")
+    status, code, message = (
+        503,
+        "admin_not_configured",
+        ("The admin API is disabled on this deployment"),
+    )
 
 
 class StoreUnavailable(ApiError):

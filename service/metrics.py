@@ -36,14 +36,24 @@ class Metrics:
         in_files = values.ValueClass is not values.MutexValue
         self.multiprocess_dir = os.environ.get(MULTIPROCESS_DIR) if in_files else None
         self.requests = Counter(
-            "rakubun_http_requests", "HTTP requests answered, by operationId and status",
-            ["operation", "status"], registry=self.registry)
+            "rakubun_http_requests",
+            "HTTP requests answered, by operationId and status",
+            ["operation", "status"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "rakubun_http_request_duration_seconds", "Time to answer, by operationId and status",
-            ["operation", "status"], buckets=LATENCY_BUCKETS, registry=self.registry)
+            "rakubun_http_request_duration_seconds",
+            "Time to answer, by operationId and status",
+            ["operation", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.stripe_errors = Counter(
-            "rakubun_stripe_api_errors", "Stripe API calls that failed, by our error code",
-            ["code"], registry=self.registry)
+            "rakubun_stripe_api_errors",
+            "Stripe API calls that failed, by our error code",
+            ["code"],
+            registry=self.registry,
+        )
 
         #: The labelled children per (operation, status): `labels()` looks them up under a
         #: lock and builds a key on every call; a request only needs the dict lookup.
@@ -54,7 +64,9 @@ class Metrics:
         if children is None:
             labels = (operation, str(status))
             children = self._children[(operation, status)] = (
-                self.requests.labels(*labels), self.latency.labels(*labels))
+                self.requests.labels(*labels),
+                self.latency.labels(*labels),
+            )
         children[0].inc()
         children[1].observe(seconds)
 
@@ -79,19 +91,25 @@ class StoreFigures:
 
     def collect(self) -> Iterator[Metric]:
         outbox = self.figures["outbox"]
-        backlog = GaugeMetricFamily("rakubun_webhook_outbox_deliveries",
-                                    "Plugin webhook deliveries waiting or given up, by status",
-                                    labels=["status"])
+        backlog = GaugeMetricFamily(
+            "rakubun_webhook_outbox_deliveries",
+            "Plugin webhook deliveries waiting or given up, by status",
+            labels=["status"],
+        )
         backlog.add_metric(["pending"], outbox["pending"])
         backlog.add_metric(["failed"], outbox["failed"])
         yield backlog
-        yield GaugeMetricFamily("rakubun_webhook_outbox_oldest_pending_age_seconds",
-                                "Age of the oldest pending plugin webhook delivery (0: none)",
-                                value=pending_age(outbox.get("oldest_pending_at")))
-        ledger = CounterMetricFamily("rakubun_ledger_entries",
-                                     "Ledger entries ever written, by kind (purchase: grants, "
-                                     "reversal: refunds and disputes, deduction: spent credits)",
-                                     labels=["kind"])
+        yield GaugeMetricFamily(
+            "rakubun_webhook_outbox_oldest_pending_age_seconds",
+            "Age of the oldest pending plugin webhook delivery (0: none)",
+            value=pending_age(outbox.get("oldest_pending_at")),
+        )
+        ledger = CounterMetricFamily(
+            "rakubun_ledger_entries",
+            "Ledger entries ever written, by kind (purchase: grants, "
+            "reversal: refunds and disputes, deduction: spent credits)",
+            labels=["kind"],
+        )
         counts = self.figures["ledger"]
         for kind in sorted({"purchase", "reversal", "deduction", *counts}):
             ledger.add_metric([kind], counts.get(kind, 0))

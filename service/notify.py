@@ -61,15 +61,22 @@ class TargetGuardResolver(AbstractResolver):
     not a site's.
     """
 
-    def __init__(self, inner: AbstractResolver, *, allow_private: bool,
-                 loopback_only: bool = False, exempt: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        inner: AbstractResolver,
+        *,
+        allow_private: bool,
+        loopback_only: bool = False,
+        exempt: frozenset[str] = frozenset(),
+    ) -> None:
         self.inner = inner
         self.allow_private = allow_private
         self.loopback_only = loopback_only
         self.exempt = exempt
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = await self.inner.resolve(host, port, family)
         if host.lower().rstrip(".") not in self.exempt:
             for result in results:
@@ -79,8 +86,9 @@ class TargetGuardResolver(AbstractResolver):
                     if self.loopback_only:
                         check_loopback(address)
                 except WebhookTargetError as exc:
-                    raise WebhookTargetError(exc.code, f"{host} resolves to {address}: "
-                                             + exc.message) from None
+                    raise WebhookTargetError(
+                        exc.code, f"{host} resolves to {address}: " + exc.message
+                    ) from None
         return results
 
     async def close(self) -> None:
@@ -88,8 +96,9 @@ class TargetGuardResolver(AbstractResolver):
 
 
 class WebhookDispatcher:
-    def __init__(self, store: Store, settings: Settings, *,
-                 resolver: AbstractResolver | None = None) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, *, resolver: AbstractResolver | None = None
+    ) -> None:
         """`resolver` answers names (aiohttp's default when None); the guard wraps it."""
         self.store = store
         self.settings = settings
@@ -141,8 +150,9 @@ class WebhookDispatcher:
             await self._guard.close()  # the connector closes only resolvers it made
             self._guard = None
 
-    async def deliver_due(self, *, include_scheduled: bool = False,
-                          limit: int = BATCH_SIZE) -> FlushResult:
+    async def deliver_due(
+        self, *, include_scheduled: bool = False, limit: int = BATCH_SIZE
+    ) -> FlushResult:
         """Claim and attempt one batch of due deliveries (scheduled retries too with
         include_scheduled). One batch per round keeps a flush's wait for the lock bounded."""
         async with self._round:
@@ -150,8 +160,12 @@ class WebhookDispatcher:
 
     async def _deliver_due(self, include_scheduled: bool, limit: int) -> FlushResult:
         batch = await self.store.claim_due_webhooks(
-            self.owner, now=time.time(), lease_seconds=LEASE_SECONDS, limit=limit,
-            include_scheduled=include_scheduled)
+            self.owner,
+            now=time.time(),
+            lease_seconds=LEASE_SECONDS,
+            limit=limit,
+            include_scheduled=include_scheduled,
+        )
         results = await asyncio.gather(*(self._attempt(d) for d in batch))
         return FlushResult(len(results), sum(results))
 
@@ -176,8 +190,9 @@ class WebhookDispatcher:
             try:
                 http = self._http()
                 proxy = await self._checked_target(delivery.url)
-                async with http.post(delivery.url, data=body, headers=headers,
-                                     allow_redirects=False, proxy=proxy) as response:
+                async with http.post(
+                    delivery.url, data=body, headers=headers, allow_redirects=False, proxy=proxy
+                ) as response:
                     await response.read()  # read to the end so the connection is reused
                     status_code = response.status
                 if not 200 <= status_code < 300:
@@ -194,13 +209,22 @@ class WebhookDispatcher:
         if not ok and site is not None and not refused and number <= len(delays):
             next_at = time.time() + delays[number - 1]
         await self.store.record_webhook_attempt(
-            delivery.delivery_id, self.owner,
-            WebhookAttempt(number, started, status_code, error,
-                           round((time.time() - started) * 1000, 2)),
-            delivered=ok, next_attempt_at=next_at)
+            delivery.delivery_id,
+            self.owner,
+            WebhookAttempt(
+                number, started, status_code, error, round((time.time() - started) * 1000, 2)
+            ),
+            delivered=ok,
+            next_attempt_at=next_at,
+        )
         if not ok:
-            log.info("webhook %s (%s) attempt %d failed: %s", delivery.delivery_id,
-                     delivery.event, number, error)
+            log.info(
+                "webhook %s (%s) attempt %d failed: %s",
+                delivery.delivery_id,
+                delivery.event,
+                number,
+                error,
+            )
         return ok
 
     def _http(self) -> aiohttp.ClientSession:
@@ -211,16 +235,18 @@ class WebhookDispatcher:
             # Proxies come from the environment (as httpx did), read once here: aiohttp's
             # trust_env re-reads the environment and ~/.netrc in a thread on every request.
             self._proxies = urllib.request.getproxies()
-            exempt = frozenset(host for url in self._proxies.values()
-                               if (host := _hostname(url)))
+            exempt = frozenset(host for url in self._proxies.values() if (host := _hostname(url)))
             self._guard = TargetGuardResolver(
                 self.resolver or aiohttp.DefaultResolver(),
                 allow_private=self.settings.webhook_allow_private_targets,
-                loopback_only=self.settings.webhook_loopback_only, exempt=exempt)
+                loopback_only=self.settings.webhook_loopback_only,
+                exempt=exempt,
+            )
             self._client = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(resolver=self._guard),
                 timeout=aiohttp.ClientTimeout(total=None, connect=seconds, sock_read=seconds),
-                trust_env=False)
+                trust_env=False,
+            )
         return self._client
 
     async def _checked_target(self, url: str) -> str | None:
@@ -236,11 +262,15 @@ class WebhookDispatcher:
             address = literal_address(host)
             if address is not None:
                 check_loopback(address)
-        if self._guard is not None and host.lower().rstrip(".") in self._guard.exempt \
-                and not allow_private:
+        if (
+            self._guard is not None
+            and host.lower().rstrip(".") in self._guard.exempt
+            and not allow_private
+        ):
             # The proxy's own name is resolved unchecked: a site may not name it.
-            raise WebhookTargetError("site_url_not_public",
-                                     f"Webhooks may not be sent to {host}, the webhook proxy")
+            raise WebhookTargetError(
+                "site_url_not_public", f"Webhooks may not be sent to {host}, the webhook proxy"
+            )
         proxy = self._proxy_for(url)
         if proxy is not None and self._guard is not None and ":" not in host:
             try:

@@ -105,8 +105,9 @@ def configure_logging(settings: Settings, level: str = "INFO") -> None:
             root.removeHandler(handler)
     _stop_listener()
     writer = logging.StreamHandler(sys.stderr)
-    writer.setFormatter(JsonFormatter() if settings.log_format == "json"
-                        else logging.Formatter(TEXT_FORMAT))
+    writer.setFormatter(
+        JsonFormatter() if settings.log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    )
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     handler = _DeferredQueueHandler(records)
     handler.rakubun = True  # type: ignore[attr-defined]
@@ -173,7 +174,14 @@ def log_access(request: Request, status: int, operation: str, seconds: float) ->
         "request_id": request.ctx.request_id,
     }
     access_log.info(
-        "%s %s %s op=%s %.2fms site=%s instance=%s ua=%r", request.method, request.path,
-        status, operation, fields["duration_ms"], fields["site_id"], fields["instance"],
-        fields["ua"], extra={"access": fields, "request_id": request.ctx.request_id})
-
+        "%s %s %s op=%s %.2fms site=%s instance=%s ua=%r",
+        request.method,
+        request.path,
+        status,
+        operation,
+        fields["duration_ms"],
+        fields["site_id"],
+        fields["instance"],
+        fields["ua"],
+        extra={"access": fields, "request_id": request.ctx.request_id},
+    )

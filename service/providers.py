@@ -15,8 +15,15 @@ from typing import Any
 import yaml
 
 DEFAULT_FILE = Path(__file__).with_name("providers.yaml")
-SETTING_KEYS = ("model_article", "model_image", "model_rewrite", "max_tokens", "temperature",
-                "image_quality", "system_prompt")
+SETTING_KEYS = (
+    "model_article",
+    "model_image",
+    "model_rewrite",
+    "max_tokens",
+    "temperature",
+    "image_quality",
+    "system_prompt",
+)
 
 
 @dataclass(frozen=True)
@@ -35,14 +42,20 @@ class ProviderCatalogue:
         default = raw.get("default_provider") or next(iter(providers))
         if default not in providers:
             raise ValueError(f"default_provider {default!r} is not in the catalogue")
-        return cls(default, providers, list(raw.get("image_sizes", [])),
-                   list(raw.get("rewrite_strategies", [])), raw.get("system_prompt", ""))
+        return cls(
+            default,
+            providers,
+            list(raw.get("image_sizes", [])),
+            list(raw.get("rewrite_strategies", [])),
+            raw.get("system_prompt", ""),
+        )
 
     def __contains__(self, name: str) -> bool:
         return name in self.providers
 
-    def resolve(self, name: str, stored: dict[str, Any] | None,
-                site_overrides: dict[str, Any] | None) -> dict[str, Any]:
+    def resolve(
+        self, name: str, stored: dict[str, Any] | None, site_overrides: dict[str, Any] | None
+    ) -> dict[str, Any]:
         """The effective settings of provider `name` for one site, key included."""
         entry = self.providers[name]
         stored = stored or {}

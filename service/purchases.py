@@ -66,14 +66,20 @@ async def priced_package(services: Services, body: dict[str, Any]) -> Package:
 
 
 def _metadata(site: Site, user_id: str, package: Package) -> dict[str, str]:
-    return {"site_id": site.site_id, "instance_id": site.instance_id, "user_id": user_id,
-            "package_id": package.package_id, "credit_type": package.credit_type,
-            "credits": str(package.credits)}
+    return {
+        "site_id": site.site_id,
+        "instance_id": site.instance_id,
+        "user_id": user_id,
+        "package_id": package.package_id,
+        "credit_type": package.credit_type,
+        "credits": str(package.credits),
+    }
 
 
 # --------------------------------------------------------------------------- checkout
-async def create_checkout_session(services: Services, site: Site, body: dict[str, Any]
-                                  ) -> dict[str, Any]:
+async def create_checkout_session(
+    services: Services, site: Site, body: dict[str, Any]
+) -> dict[str, Any]:
     package = await priced_package(services, body)
     services.stripe.require_configured()  # 500 before any write
     user_id = str(int(body["user_id"]))
@@ -81,15 +87,19 @@ async def create_checkout_session(services: Services, site: Site, body: dict[str
     metadata = _metadata(site, user_id, package)
     params: dict[str, Any] = {
         "mode": "payment",
-        "line_items": [{
-            "price_data": {
-                "currency": package.currency.lower(),
-                "unit_amount": stripe_amount(package),
-                "product_data": {"name": package.name,
-                                 "description": package.description or package.name},
-            },
-            "quantity": 1,
-        }],
+        "line_items": [
+            {
+                "price_data": {
+                    "currency": package.currency.lower(),
+                    "unit_amount": stripe_amount(package),
+                    "product_data": {
+                        "name": package.name,
+                        "description": package.description or package.name,
+                    },
+                },
+                "quantity": 1,
+            }
+        ],
         "success_url": success_url(body.get("return_url"), site.site_url),
         "cancel_url": cancel_url(body.get("cancel_url"), site.site_url),
         "client_reference_id": f"{site.site_id}:{user_id}",
@@ -99,17 +109,33 @@ async def create_checkout_session(services: Services, site: Site, body: dict[str
     if email and EMAIL.match(email):
         params["customer_email"] = email
     session = await services.stripe.create_checkout_session(params)
-    await services.store.ensure_user(site.site_id, user_id, email,
-                                     services.settings.free_credits)
-    await services.store.create_checkout_session(CheckoutSession(
-        session_id=session["id"], site_id=site.site_id, user_id=user_id, user_email=email,
-        package_id=package.package_id, credit_type=package.credit_type,
-        credits=package.credits, amount=package.price, currency=package.currency.upper(),
-        url=session.get("url"), expires_at=iso_from_unix(time.time() + SESSION_LIFETIME_SECONDS)))
-    return {"success": True, "session_id": session["id"], "url": session.get("url"),
-            "checkout_url": session.get("url"), "amount": package.price,
-            "currency": package.currency.upper(), "credit_type": package.credit_type,
-            "credits": package.credits, "package_id": package.package_id}
+    await services.store.ensure_user(site.site_id, user_id, email, services.settings.free_credits)
+    await services.store.create_checkout_session(
+        CheckoutSession(
+            session_id=session["id"],
+            site_id=site.site_id,
+            user_id=user_id,
+            user_email=email,
+            package_id=package.package_id,
+            credit_type=package.credit_type,
+            credits=package.credits,
+            amount=package.price,
+            currency=package.currency.upper(),
+            url=session.get("url"),
+            expires_at=iso_from_unix(time.time() + SESSION_LIFETIME_SECONDS),
+        )
+    )
+    return {
+        "success": True,
+        "session_id": session["id"],
+        "url": session.get("url"),
+        "checkout_url": session.get("url"),
+        "amount": package.price,
+        "currency": package.currency.upper(),
+        "credit_type": package.credit_type,
+        "credits": package.credits,
+        "package_id": package.package_id,
+    }
 
 
 async def own_session(services: Services, site: Site, session_id: str) -> CheckoutSession:
@@ -126,7 +152,9 @@ async def _stripe_session(services: Services, session_id: str) -> dict[str, Any]
         raise SessionNotFound() from exc
 
 
-async def verify_checkout_session(services: Services, site: Site, session_id: str) -> dict[str, Any]:
+async def verify_checkout_session(
+    services: Services, site: Site, session_id: str
+) -> dict[str, Any]:
     record = await own_session(services, site, session_id)
     first = await services.store.get_ledger_entry(checkout_ref(session_id))
     if first is not None:
@@ -134,8 +162,9 @@ async def verify_checkout_session(services: Services, site: Site, session_id: st
     stripe_session = await _stripe_session(services, session_id)
     if isinstance(stripe_session.get("payment_intent"), str):
         # Learnt now, so a refund or dispute of this payment finds its purchase.
-        await services.store.link_checkout_payment_intent(session_id,
-                                                          stripe_session["payment_intent"])
+        await services.store.link_checkout_payment_intent(
+            session_id, stripe_session["payment_intent"]
+        )
     if stripe_session.get("payment_status") not in ("paid", "no_payment_required"):
         if stripe_session.get("status") == "expired":
             await services.store.transition_checkout_session(session_id, "pending", "expired", {})
@@ -144,54 +173,101 @@ async def verify_checkout_session(services: Services, site: Site, session_id: st
     return grant_reply(result)
 
 
-async def checkout_session_status(services: Services, site: Site, session_id: str) -> dict[str, Any]:
+async def checkout_session_status(
+    services: Services, site: Site, session_id: str
+) -> dict[str, Any]:
     record = await own_session(services, site, session_id)
     payment_status = "paid" if record.status == "completed" else None
     if record.status == "pending":
         stripe_session = await _stripe_session(services, session_id)
         payment_status = stripe_session.get("payment_status")
-        if stripe_session.get("status") == "expired" and await \
-                services.store.transition_checkout_session(session_id, "pending", "expired", {}):
+        if stripe_session.get(
+            "status"
+        ) == "expired" and await services.store.transition_checkout_session(
+            session_id, "pending", "expired", {}
+        ):
             record = await own_session(services, site, session_id)
-    return {"success": True, "session_id": record.session_id, "status": record.status,
-            "payment_status": payment_status, "package_id": record.package_id,
-            "credit_type": record.credit_type, "credits": record.credits,
-            "amount": record.amount, "currency": record.currency, "user_id": record.user_id,
-            "created_at": record.created_at, "expires_at": record.expires_at,
-            "completed_at": record.completed_at, "url": record.url}
+    return {
+        "success": True,
+        "session_id": record.session_id,
+        "status": record.status,
+        "payment_status": payment_status,
+        "package_id": record.package_id,
+        "credit_type": record.credit_type,
+        "credits": record.credits,
+        "amount": record.amount,
+        "currency": record.currency,
+        "user_id": record.user_id,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+        "completed_at": record.completed_at,
+        "url": record.url,
+    }
 
 
-async def _grant_purchase(services: Services, site: Site,
-                          record: CheckoutSession | PaymentIntentRecord, ref: str,
-                          identity: dict[str, str], purchase: PurchaseCompletion) -> MoneyResult:
+async def _grant_purchase(
+    services: Services,
+    site: Site,
+    record: CheckoutSession | PaymentIntentRecord,
+    ref: str,
+    identity: dict[str, str],
+    purchase: PurchaseCompletion,
+) -> MoneyResult:
     """Grant a purchase record's frozen terms once under `ref`, notifying the plugin; the
     record becomes `completed` in the same transaction."""
     result = await services.store.grant_once(
-        record.site_id, record.user_id, record.credit_type, record.credits, ref,
-        kind="purchase", reason=ref.split(":", 1)[0],
-        meta={**identity, "package_id": record.package_id, "amount": record.amount,
-              "currency": record.currency},
+        record.site_id,
+        record.user_id,
+        record.credit_type,
+        record.credits,
+        ref,
+        kind="purchase",
+        reason=ref.split(":", 1)[0],
+        meta={
+            **identity,
+            "package_id": record.package_id,
+            "amount": record.amount,
+            "currency": record.currency,
+        },
         notify=await credits_notice(
-            services, site, record.user_id, record.user_email, "purchase",
-            {"credits_added": record.credits, "package_id": record.package_id, **identity}),
-        purchase=purchase)
+            services,
+            site,
+            record.user_id,
+            record.user_email,
+            "purchase",
+            {"credits_added": record.credits, "package_id": record.package_id, **identity},
+        ),
+        purchase=purchase,
+    )
     if result.applied:
         services.dispatcher.wake()
     return result
 
 
-async def grant_checkout(services: Services, site: Site, record: CheckoutSession,
-                         payment_intent_id: Any) -> MoneyResult:
+async def grant_checkout(
+    services: Services, site: Site, record: CheckoutSession, payment_intent_id: Any
+) -> MoneyResult:
     """Grant a paid session once and mark it completed (whatever its status, even expired)
     with its payment intent, together."""
     intent = payment_intent_id if isinstance(payment_intent_id, str) else None
-    return await _grant_purchase(services, site, record, checkout_ref(record.session_id),
-                                 {"session_id": record.session_id},
-                                 PurchaseCompletion("checkout", record.session_id, intent))
+    return await _grant_purchase(
+        services,
+        site,
+        record,
+        checkout_ref(record.session_id),
+        {"session_id": record.session_id},
+        PurchaseCompletion("checkout", record.session_id, intent),
+    )
 
 
-async def credits_notice(services: Services, site: Site, user_id: str, email: str | None,
-                         reason: str, extra: dict[str, Any] | None = None) -> NotifyFn:
+async def credits_notice(
+    services: Services,
+    site: Site,
+    user_id: str,
+    email: str | None,
+    reason: str,
+    extra: dict[str, Any] | None = None,
+) -> NotifyFn:
     """The `credits_updated` builder for a user, with the stored email when the purchase
     carried none."""
     if not email:
@@ -203,10 +279,14 @@ async def credits_notice(services: Services, site: Site, user_id: str, email: st
 def grant_reply(result: MoneyResult) -> dict[str, Any]:
     entry = result.entry
     assert entry is not None
-    return {"success": True, "status": "completed" if result.applied else "already_completed",
-            "credits_added": entry.delta, "credit_type": entry.credit_type,
-            "transaction_id": entry.transaction_id,
-            "remaining_credits": result.balances.to_api()}
+    return {
+        "success": True,
+        "status": "completed" if result.applied else "already_completed",
+        "credits_added": entry.delta,
+        "credit_type": entry.credit_type,
+        "transaction_id": entry.transaction_id,
+        "remaining_credits": result.balances.to_api(),
+    }
 
 
 async def _already(services: Services, first: LedgerEntry) -> dict[str, Any]:
@@ -217,8 +297,9 @@ async def _already(services: Services, first: LedgerEntry) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- intents
-async def create_payment_intent(services: Services, site: Site, body: dict[str, Any]
-                                ) -> dict[str, Any]:
+async def create_payment_intent(
+    services: Services, site: Site, body: dict[str, Any]
+) -> dict[str, Any]:
     package = await priced_package(services, body)
     services.stripe.require_configured()
     user_id = str(int(body["user_id"]))
@@ -233,16 +314,30 @@ async def create_payment_intent(services: Services, site: Site, body: dict[str, 
     if email and EMAIL.match(email):
         params["receipt_email"] = email
     intent = await services.stripe.create_payment_intent(params)
-    await services.store.ensure_user(site.site_id, user_id, email,
-                                     services.settings.free_credits)
-    await services.store.create_payment_intent(PaymentIntentRecord(
-        payment_intent_id=intent["id"], site_id=site.site_id, user_id=user_id,
-        user_email=email, package_id=package.package_id, credit_type=package.credit_type,
-        credits=package.credits, amount=package.price, currency=package.currency.upper()))
-    return {"success": True, "client_secret": intent["client_secret"],
-            "payment_intent_id": intent["id"], "amount": package.price,
-            "currency": package.currency.upper(), "credit_type": package.credit_type,
-            "credits": package.credits, "package_id": package.package_id}
+    await services.store.ensure_user(site.site_id, user_id, email, services.settings.free_credits)
+    await services.store.create_payment_intent(
+        PaymentIntentRecord(
+            payment_intent_id=intent["id"],
+            site_id=site.site_id,
+            user_id=user_id,
+            user_email=email,
+            package_id=package.package_id,
+            credit_type=package.credit_type,
+            credits=package.credits,
+            amount=package.price,
+            currency=package.currency.upper(),
+        )
+    )
+    return {
+        "success": True,
+        "client_secret": intent["client_secret"],
+        "payment_intent_id": intent["id"],
+        "amount": package.price,
+        "currency": package.currency.upper(),
+        "credit_type": package.credit_type,
+        "credits": package.credits,
+        "package_id": package.package_id,
+    }
 
 
 async def confirm_payment(services: Services, site: Site, body: dict[str, Any]) -> dict[str, Any]:
@@ -251,8 +346,9 @@ async def confirm_payment(services: Services, site: Site, body: dict[str, Any]) 
     if record is None or record.site_id != site.site_id:
         raise PaymentIntentNotFound()
     if body.get("credit_type") not in (None, record.credit_type):
-        raise CreditTypeMismatch(f"This payment bought {record.credit_type} credits, "
-                                 f"not {body['credit_type']}")
+        raise CreditTypeMismatch(
+            f"This payment bought {record.credit_type} credits, not {body['credit_type']}"
+        )
     first = await services.store.get_ledger_entry(intent_ref(intent_id))
     if first is not None:
         return await _already(services, first)
@@ -264,6 +360,11 @@ async def confirm_payment(services: Services, site: Site, body: dict[str, Any]) 
 
 async def grant_intent(services: Services, site: Site, record: PaymentIntentRecord) -> MoneyResult:
     """Grant a succeeded direct payment once and mark it completed, together."""
-    return await _grant_purchase(services, site, record, intent_ref(record.payment_intent_id),
-                                 {"payment_intent_id": record.payment_intent_id},
-                                 PurchaseCompletion("intent", record.payment_intent_id))
+    return await _grant_purchase(
+        services,
+        site,
+        record,
+        intent_ref(record.payment_intent_id),
+        {"payment_intent_id": record.payment_intent_id},
+        PurchaseCompletion("intent", record.payment_intent_id),
+    )

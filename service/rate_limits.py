@@ -58,8 +58,10 @@ class RateLimiter:
             await self._write(key, counter)
         if counter.total + counter.pending > self.limit:
             retry_after = max(1, math.ceil(window + 60 - now))
-            raise RateLimited(f"Too many requests; retry in {retry_after} seconds",
-                              headers={"Retry-After": str(retry_after)})
+            raise RateLimited(
+                f"Too many requests; retry in {retry_after} seconds",
+                headers={"Retry-After": str(retry_after)},
+            )
 
     async def _write(self, key: str, counter: _Counter) -> None:
         amount, counter.pending = counter.pending, 0

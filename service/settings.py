@@ -38,16 +38,19 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
         return True
     if raw.lower() in FALSE_WORDS:
         return False
-    raise ValueError(f"{name} must be one of {'/'.join(TRUE_WORDS)} or "
-                     f"{'/'.join(FALSE_WORDS)} (any case), got {raw!r}")
+    raise ValueError(
+        f"{name} must be one of {'/'.join(TRUE_WORDS)} or "
+        f"{'/'.join(FALSE_WORDS)} (any case), got {raw!r}"
+    )
 
 
 def _delays(raw: str) -> tuple[float, ...]:
     try:
         delays = tuple(float(x) for x in raw.split(",") if x.strip())
     except ValueError as exc:
-        raise ValueError(f"WEBHOOK_RETRY_DELAYS must be comma-separated seconds, got {raw!r}") \
-            from exc
+        raise ValueError(
+            f"WEBHOOK_RETRY_DELAYS must be comma-separated seconds, got {raw!r}"
+        ) from exc
     if any(d < 0 for d in delays):
         raise ValueError("WEBHOOK_RETRY_DELAYS must not be negative")
     return delays
@@ -95,8 +98,11 @@ class Settings:
 
     @property
     def free_credits(self) -> dict[str, int]:
-        return {"article": self.free_article_credits, "image": self.free_image_credits,
-                "rewrite": self.free_rewrite_credits}
+        return {
+            "article": self.free_article_credits,
+            "image": self.free_image_credits,
+            "rewrite": self.free_rewrite_credits,
+        }
 
     @property
     def store_name(self) -> str:
@@ -115,7 +121,8 @@ class Settings:
             "mongodb_url": text("MONGODB_URL"),
             "mongodb_database": text("MONGODB_DATABASE"),
             "mongodb_server_selection_timeout_ms": _int(
-                env, "MONGODB_SERVER_SELECTION_TIMEOUT_MS", 5000, minimum=1),
+                env, "MONGODB_SERVER_SELECTION_TIMEOUT_MS", 5000, minimum=1
+            ),
             "mongodb_timeout_ms": _int(env, "MONGODB_TIMEOUT_MS", 10000, minimum=1),
             "sqlite_path": Path(text("SQLITE_PATH") or "var/rakubun.sqlite3"),
             "sqlite_synchronous": (text("SQLITE_SYNCHRONOUS") or "FULL").upper(),

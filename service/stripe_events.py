@@ -67,8 +67,7 @@ async def _session_paid(services: Services, obj: dict[str, Any]) -> str:
     payment_intent_id = _id(obj.get("payment_intent"))
     if obj.get("payment_status") not in PAID:
         if payment_intent_id:
-            await services.store.link_checkout_payment_intent(record.session_id,
-                                                              payment_intent_id)
+            await services.store.link_checkout_payment_intent(record.session_id, payment_intent_id)
         return "awaiting_payment"
     site = await services.store.get_site(record.site_id)
     if site is None:
@@ -84,7 +83,8 @@ async def _session_failed(services: Services, obj: dict[str, Any]) -> str:
 
 async def _session_expired(services: Services, obj: dict[str, Any]) -> str:
     changed = await services.store.transition_checkout_session(
-        str(obj.get("id")), "pending", "expired", {})
+        str(obj.get("id")), "pending", "expired", {}
+    )
     return "expired" if changed else "ignored"
 
 
@@ -140,8 +140,9 @@ async def _purchase_of(services: Services, obj: dict[str, Any]) -> Purchase | No
     return None if site is None else Purchase(ref, record, site)
 
 
-async def _session_learnt_from_stripe(services: Services, payment_intent_id: str
-                                      ) -> CheckoutSession | None:
+async def _session_learnt_from_stripe(
+    services: Services, payment_intent_id: str
+) -> CheckoutSession | None:
     """Ask Stripe which Checkout Session carries the payment intent; if it is one of ours,
     store the link (the completed event that would have told us may not have come yet)."""
     found = await services.stripe.find_checkout_session(payment_intent_id)
@@ -166,13 +167,22 @@ async def _ensure_granted(services: Services, purchase: Purchase) -> None:
     stripe_session = await services.stripe.retrieve_checkout_session(record.session_id)
     if stripe_session.get("payment_status") not in PAID:
         raise GrantPending(retryable=True)
-    await purchases.grant_checkout(services, purchase.site, record,
-                                   _id(stripe_session.get("payment_intent")))
+    await purchases.grant_checkout(
+        services, purchase.site, record, _id(stripe_session.get("payment_intent"))
+    )
 
 
-async def _set_reversal(services: Services, obj: dict[str, Any], taken: int, total: int | None,
-                        *, bucket: str, version: int | None, reason: str,
-                        round_up: bool = False) -> str:
+async def _set_reversal(
+    services: Services,
+    obj: dict[str, Any],
+    taken: int,
+    total: int | None,
+    *,
+    bucket: str,
+    version: int | None,
+    reason: str,
+    round_up: bool = False,
+) -> str:
     """Set one bucket's share (money `taken` of `total`, by default the price we recorded)
     of the credits a payment bought, rounded down (refunds) or up (disputes): a charge
     refunded in part and disputed for the rest then takes back every credit."""
@@ -190,10 +200,16 @@ async def _set_reversal(services: Services, obj: dict[str, Any], taken: int, tot
     # This bucket's money given back, for the admin stats' net revenue.
     returned = record.amount if total <= 0 else min(record.amount, record.amount * taken // total)
     result = await services.store.reverse(
-        purchase.ref, credits, reason=reason, bucket=bucket, version=version,
-        notify=await purchases.credits_notice(services, purchase.site, record.user_id,
-                                              record.user_email, reason),
-        meta={"amount_reversed": returned})
+        purchase.ref,
+        credits,
+        reason=reason,
+        bucket=bucket,
+        version=version,
+        notify=await purchases.credits_notice(
+            services, purchase.site, record.user_id, record.user_email, reason
+        ),
+        meta={"amount_reversed": returned},
+    )
     if not result.applied:
         return "unchanged"  # a replay, or a report older than what the buckets hold
     services.dispatcher.wake()
@@ -205,8 +221,9 @@ async def _charge_refunded(services: Services, obj: dict[str, Any]) -> str:
     amount = int(obj.get("amount") or 0)
     refunded = int(obj.get("amount_refunded") or 0)
     # amount_refunded only grows, so the target may only grow (version None).
-    return await _set_reversal(services, obj, refunded, amount, bucket="refund",
-                               version=None, reason="refund")
+    return await _set_reversal(
+        services, obj, refunded, amount, bucket="refund", version=None, reason="refund"
+    )
 
 
 async def _dispute(services: Services, obj: dict[str, Any], reverses: bool, closed: bool) -> str:
@@ -214,9 +231,15 @@ async def _dispute(services: Services, obj: dict[str, Any], reverses: bool, clos
     (or were reinstated). A closed dispute's report outranks any report of it still open."""
     disputed = int(obj.get("amount") or 0) if reverses else 0
     return await _set_reversal(
-        services, obj, disputed, None, bucket=f"dispute:{obj.get('id')}",
+        services,
+        obj,
+        disputed,
+        None,
+        bucket=f"dispute:{obj.get('id')}",
         version=CLOSED_REPORT if closed else OPEN_REPORT,
-        reason="dispute" if reverses else "dispute_won", round_up=True)
+        reason="dispute" if reverses else "dispute_won",
+        round_up=True,
+    )
 
 
 async def _dispute_changed(services: Services, obj: dict[str, Any]) -> str:

@@ -82,53 +82,62 @@ class StripeGateway:
         try:
             obj = await coro
         except stripe.CardError as exc:
-            raise CardDeclined(exc.user_message or "The card was declined",
-                               decline_code=getattr(exc, "code", None) or "card_declined") from exc
+            raise CardDeclined(
+                exc.user_message or "The card was declined",
+                decline_code=getattr(exc, "code", None) or "card_declined",
+            ) from exc
         except stripe.InvalidRequestError as exc:
             if exc.code == "resource_missing":
                 raise StripeNotFound(f"Stripe has no such {what}") from exc
             log.warning("Stripe refused %s: %s", what, exc.user_message)
-            raise StripeError(f"Stripe refused the {what} request",
-                              retryable=False) from exc
+            raise StripeError(f"Stripe refused the {what} request", retryable=False) from exc
         except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
             raise StripeUnreachable(retryable=True) from exc
         except stripe.AuthenticationError as exc:
             log.error("Stripe rejected the configured secret key")
-            raise StripeError("Stripe rejected this deployment's credentials",
-                              retryable=False) from exc
+            raise StripeError(
+                "Stripe rejected this deployment's credentials", retryable=False
+            ) from exc
         except stripe.StripeError as exc:
-            raise StripeError(f"Stripe failed the {what} request",
-                              retryable=True) from exc
+            raise StripeError(f"Stripe failed the {what} request", retryable=True) from exc
         return obj.to_dict()
 
-    async def create_checkout_session(self, params: dict[str, Any],
-                                      idempotency_key: str | None = None) -> dict[str, Any]:
+    async def create_checkout_session(
+        self, params: dict[str, Any], idempotency_key: str | None = None
+    ) -> dict[str, Any]:
         options = {"idempotency_key": idempotency_key} if idempotency_key else None
-        return await self._call("checkout session",
-                                self._stripe().v1.checkout.sessions.create_async(
-                                    params=params, options=options))  # type: ignore[arg-type]
+        return await self._call(
+            "checkout session",
+            self._stripe().v1.checkout.sessions.create_async(params=params, options=options),
+        )  # type: ignore[arg-type]
 
     async def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
-        return await self._call("checkout session",
-                                self._stripe().v1.checkout.sessions.retrieve_async(session_id))
+        return await self._call(
+            "checkout session", self._stripe().v1.checkout.sessions.retrieve_async(session_id)
+        )
 
-    async def create_payment_intent(self, params: dict[str, Any],
-                                    idempotency_key: str | None = None) -> dict[str, Any]:
+    async def create_payment_intent(
+        self, params: dict[str, Any], idempotency_key: str | None = None
+    ) -> dict[str, Any]:
         options = {"idempotency_key": idempotency_key} if idempotency_key else None
-        return await self._call("payment intent",
-                                self._stripe().v1.payment_intents.create_async(
-                                    params=params, options=options))  # type: ignore[arg-type]
+        return await self._call(
+            "payment intent",
+            self._stripe().v1.payment_intents.create_async(params=params, options=options),
+        )  # type: ignore[arg-type]
 
     async def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
-        return await self._call("payment intent",
-                                self._stripe().v1.payment_intents.retrieve_async(
-                                    payment_intent_id))
+        return await self._call(
+            "payment intent", self._stripe().v1.payment_intents.retrieve_async(payment_intent_id)
+        )
 
     async def find_checkout_session(self, payment_intent_id: str) -> dict[str, Any] | None:
         """The Checkout Session that carries a payment intent, if any (Stripe's list filter)."""
-        page = await self._call("checkout session",
-                                self._stripe().v1.checkout.sessions.list_async(
-                                    params={"payment_intent": payment_intent_id, "limit": 1}))
+        page = await self._call(
+            "checkout session",
+            self._stripe().v1.checkout.sessions.list_async(
+                params={"payment_intent": payment_intent_id, "limit": 1}
+            ),
+        )
         data = page.get("data") or []
         return data[0] if data else None
 
@@ -143,8 +152,9 @@ class StripeGateway:
         if not signature:
             raise InvalidSignature("The Stripe-Signature header is missing")
         try:
-            stripe.WebhookSignature.verify_header(payload, signature, secret,
-                                                  tolerance=SIGNATURE_TOLERANCE_SECONDS)
+            stripe.WebhookSignature.verify_header(
+                payload, signature, secret, tolerance=SIGNATURE_TOLERANCE_SECONDS
+            )
         except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
             # Stripe signs UTF-8 text; bytes that are not UTF-8 cannot carry its signature.
             raise InvalidSignature() from exc

@@ -103,8 +103,11 @@ def test_one_job_runs_e2e_mongo_on_a_mongodb_7_replica_set(workflow):
 
 def test_jobs_use_python_3_11(workflow):
     for name, job in workflow["jobs"].items():
-        versions = [s["with"]["python-version"] for s in job["steps"]
-                    if s.get("uses", "").startswith("actions/setup-python")]
+        versions = [
+            s["with"]["python-version"]
+            for s in job["steps"]
+            if s.get("uses", "").startswith("actions/setup-python")
+        ]
         image = job.get("container", "")
         assert versions == ["3.11"] or str(image).startswith("python:3.11"), name
 
@@ -126,8 +129,9 @@ def test_the_constraints_pin_every_dependency_within_its_range():
         requirement = Requirement(raw)
         name = canonicalize_name(requirement.name)
         assert name in pinned, f"{name} is not pinned"
-        assert requirement.specifier.contains(pinned[name], prereleases=True), \
+        assert requirement.specifier.contains(pinned[name], prereleases=True), (
             f"{name}=={pinned[name]} is outside {requirement.specifier}"
+        )
 
 
 def test_tox_and_ruff_are_pinned():
@@ -146,8 +150,11 @@ def test_stripe_is_held_to_the_major_version_the_fixtures_were_recorded_with():
     versions = {json.loads(f.read_text())["api_version"] for f in fixtures}
     assert versions == {stripe.api_version}, "the installed SDK speaks the fixtures' version"
     major = Version(stripe.VERSION).major
-    (spec,) = [Requirement(r).specifier for r in project()["dependencies"]
-               if Requirement(r).name == "stripe"]
+    (spec,) = [
+        Requirement(r).specifier
+        for r in project()["dependencies"]
+        if Requirement(r).name == "stripe"
+    ]
     assert spec.contains(f"{major}.0.0") and spec.contains(f"{major}.99.0")
     assert not spec.contains(f"{major - 1}.99.0") and not spec.contains(f"{major + 1}.0.0")
     assert pins()["stripe"].major == major
@@ -155,6 +162,6 @@ def test_stripe_is_held_to_the_major_version_the_fixtures_were_recorded_with():
 
 def test_ci_run_installs_tox_from_the_constraints():
     script = (ROOT / ".ci" / "run").read_text()
-    export = script.index('export PIP_CONSTRAINT=')
+    export = script.index("export PIP_CONSTRAINT=")
     assert export < script.index("pip install -q tox")
     assert shlex.split(script[export:].splitlines()[0])[1].startswith("PIP_CONSTRAINT=")

@@ -24,20 +24,31 @@ def settings_variables() -> set[str]:
     """Every environment variable `Settings.from_env` reads: the upper-case string literals
     passed to its readers (`text("X")`, `_int(env, "X", ...)`, `_bool(env, "X", ...)`)."""
     tree = ast.parse((ROOT / "service" / "settings.py").read_text())
-    from_env = next(node for node in ast.walk(tree)
-                    if isinstance(node, ast.FunctionDef) and node.name == "from_env")
-    return {arg.value for call in ast.walk(from_env) if isinstance(call, ast.Call)
-            for arg in call.args
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
-            and ENV_NAME.fullmatch(arg.value)}
+    from_env = next(
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and node.name == "from_env"
+    )
+    return {
+        arg.value
+        for call in ast.walk(from_env)
+        if isinstance(call, ast.Call)
+        for arg in call.args
+        if isinstance(arg, ast.Constant)
+        and isinstance(arg.value, str)
+        and ENV_NAME.fullmatch(arg.value)
+    }
 
 
 def dockerfile() -> list[tuple[str, str]]:
     """(instruction, arguments) per instruction, continuation lines joined."""
     text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
     lines = [line.strip() for line in text.splitlines()]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1])
-            for line in lines if line and not line.startswith("#")]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1])
+        for line in lines
+        if line and not line.startswith("#")
+    ]
 
 
 def instructions(name: str) -> list[str]:
@@ -61,8 +72,9 @@ def api(compose) -> dict:
 
 @pytest.fixture(scope="module")
 def mongo(compose) -> dict:
-    (service,) = [s for s in compose["services"].values()
-                  if str(s.get("image", "")).startswith("mongo:")]
+    (service,) = [
+        s for s in compose["services"].values() if str(s.get("image", "")).startswith("mongo:")
+    ]
     return service
 
 
@@ -78,8 +90,15 @@ def health_path(contract: Contract) -> str:
 # ---------------------------------------------------------------- the settings
 def test_the_settings_variables_are_found():
     found = settings_variables()
-    assert {"MONGODB_URL", "ADMIN_API_TOKEN", "WEBHOOK_DISPATCH", "RATE_LIMIT_PER_MINUTE",
-            "LOG_FORMAT", "METRICS_TOKEN", "PROXIES_COUNT"} <= found
+    assert {
+        "MONGODB_URL",
+        "ADMIN_API_TOKEN",
+        "WEBHOOK_DISPATCH",
+        "RATE_LIMIT_PER_MINUTE",
+        "LOG_FORMAT",
+        "METRICS_TOKEN",
+        "PROXIES_COUNT",
+    } <= found
 
 
 def test_every_variable_compose_sets_is_a_setting(api):
@@ -99,8 +118,10 @@ def test_compose_values_are_ones_the_settings_accept(api):
     from service.settings import Settings
 
     # ${NAME:-default} as compose would expand it with nothing in the shell.
-    env = {name: re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", str(value))
-           for name, value in api["environment"].items()}
+    env = {
+        name: re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", str(value))
+        for name, value in api["environment"].items()
+    }
     settings = Settings.from_env(env)
     assert settings.store_name == "mongodb"
     assert settings.webhook_dispatch and settings.access_log
@@ -110,13 +131,25 @@ def test_compose_values_are_ones_the_settings_accept(api):
 def test_every_readme_setting_is_in_compose_or_left_out_for_a_reason(api):
     readme = (ROOT / "README.md").read_text()
     documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)`", readme, flags=re.M))
-    documented |= {name for row in re.findall(r"^\| (`[A-Z].*?) \|", readme, flags=re.M)
-                   for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row)}
+    documented |= {
+        name
+        for row in re.findall(r"^\| (`[A-Z].*?) \|", readme, flags=re.M)
+        for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row)
+    }
     # SQLite's settings do not apply on MongoDB; the rest are tests' and fakes' switches.
-    left_out = {"SQLITE_PATH", "SQLITE_SYNCHRONOUS", "STRIPE_API_BASE", "VALIDATE_RESPONSES",
-                "PROVIDERS_FILE", "REAL_IP_HEADER", "FORWARDED_SECRET", "WEBHOOK_LOOPBACK_ONLY"}
-    assert documented - left_out <= set(api["environment"]), \
-        sorted(documented - left_out - set(api["environment"]))
+    left_out = {
+        "SQLITE_PATH",
+        "SQLITE_SYNCHRONOUS",
+        "STRIPE_API_BASE",
+        "VALIDATE_RESPONSES",
+        "PROVIDERS_FILE",
+        "REAL_IP_HEADER",
+        "FORWARDED_SECRET",
+        "WEBHOOK_LOOPBACK_ONLY",
+    }
+    assert documented - left_out <= set(api["environment"]), sorted(
+        documented - left_out - set(api["environment"])
+    )
 
 
 # ---------------------------------------------------------------- the image
@@ -195,8 +228,9 @@ async def test_the_healthcheck_command_passes_on_a_live_service_and_fails_withou
 
     async def exit_code(url: str) -> int:
         code = command[-1].replace(f"http://127.0.0.1:{port}", url)
-        process = await asyncio.create_subprocess_exec(sys.executable, *command[1:-1], code,
-                                                       stderr=asyncio.subprocess.DEVNULL)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *command[1:-1], code, stderr=asyncio.subprocess.DEVNULL
+        )
         return await asyncio.wait_for(process.wait(), timeout=30)
 
     assert await exit_code(service.url) == 0

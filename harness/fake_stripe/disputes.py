@@ -12,8 +12,9 @@ from .state import Store
 DISPUTE_OUTCOMES = ("won", "lost")
 
 
-def dispute_charge(store: Store, charge: dict[str, Any], amount: int | None = None
-                   ) -> dict[str, Any]:
+def dispute_charge(
+    store: Store, charge: dict[str, Any], amount: int | None = None
+) -> dict[str, Any]:
     """Open a fraud dispute for `amount` (default: what is not refunded yet), as Stripe does
     for a card dispute: the funds are withdrawn at once. Emits charge.dispute.created, then
     charge.dispute.funds_withdrawn."""

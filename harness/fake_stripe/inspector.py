@@ -35,9 +35,13 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def api_reference_links(store: Store) -> str:
     """Links to the API reference of each service this fake sends events to."""
-    urls = sorted({e["url"].removesuffix(SERVICE_WEBHOOK_PATH) + SERVICE_DOCS_PATH
-                   for e in store.newest_first(WEBHOOK_ENDPOINT.object)
-                   if e["url"].endswith(SERVICE_WEBHOOK_PATH)})
+    urls = sorted(
+        {
+            e["url"].removesuffix(SERVICE_WEBHOOK_PATH) + SERVICE_DOCS_PATH
+            for e in store.newest_first(WEBHOOK_ENDPOINT.object)
+            if e["url"].endswith(SERVICE_WEBHOOK_PATH)
+        }
+    )
     links = " · ".join(f'<a href="{html.escape(u)}">{html.escape(u)}</a>' for u in urls)
     return links or "no service receives this fake's events yet"
 

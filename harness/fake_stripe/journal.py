@@ -73,7 +73,7 @@ class Journal:
         """Write `text` to the file now (one write call for the whole batch)."""
         data = text.encode("utf-8")
         while data:
-            data = data[os.write(self._fd, data):]
+            data = data[os.write(self._fd, data) :]
         self._written += 1
 
     async def synced(self) -> None:

@@ -39,9 +39,7 @@ class Resource:
 CHECKOUT_SESSION = Resource(
     "checkout.session", "cs_test", "checkout.session", "checkout/sessions", "sessions"
 )
-PAYMENT_INTENT = Resource(
-    "payment_intent", "pi", "payment_intent", "payment_intents", "intents"
-)
+PAYMENT_INTENT = Resource("payment_intent", "pi", "payment_intent", "payment_intents", "intents")
 CHARGE = Resource("charge", "ch", "charge", "charges", "charges")
 REFUND = Resource("refund", "re", "refund", "refunds", "refunds")
 DISPUTE = Resource("dispute", "dp", "dispute", "disputes", "disputes")

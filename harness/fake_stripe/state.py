@@ -252,7 +252,7 @@ class Store:
     def _replay(self, record: list[Any]) -> None:
         name, key = record[0], record[1]
         if name.startswith(_OBJECTS):
-            table = self._table(name[len(_OBJECTS):])
+            table = self._table(name[len(_OBJECTS) :])
         elif name in _SIDE_TABLES:
             table = getattr(self, name)
         else:

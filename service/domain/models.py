@@ -13,8 +13,14 @@ CREDIT_TYPES: tuple[str, ...] = ("article", "image", "rewrite")
 #: Ledger entry kinds; `free` is the welcome grant of a new user.
 #: `reversal` takes back part of a purchase (refund, dispute); `restore` gives it back (a
 #: dispute won, funds reinstated).
-LEDGER_KINDS: tuple[str, ...] = ("free", "purchase", "deduction", "reversal", "restore",
-                                 "adjustment")
+LEDGER_KINDS: tuple[str, ...] = (
+    "free",
+    "purchase",
+    "deduction",
+    "reversal",
+    "restore",
+    "adjustment",
+)
 
 
 def now_iso() -> str:

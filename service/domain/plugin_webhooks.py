@@ -13,8 +13,14 @@ from .webhook_targets import webhook_url
 
 __all__ = ["EVENTS", "credits_updated", "draft", "sign", "webhook_url"]
 
-EVENTS = ("credits_updated", "config_updated", "package_updated", "plugin_disabled",
-          "plugin_enabled", "test_webhook")
+EVENTS = (
+    "credits_updated",
+    "config_updated",
+    "package_updated",
+    "plugin_disabled",
+    "plugin_enabled",
+    "test_webhook",
+)
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -35,8 +41,9 @@ def draft(site: Site, event: str, data: dict[str, Any]) -> WebhookDraft:
     return WebhookDraft(site.site_id, webhook_url(site.site_url), event, text)
 
 
-def credits_updated(site: Site, *, user_email: str | None, reason: str,
-                    extra: dict[str, Any] | None = None) -> NotifyFn:
+def credits_updated(
+    site: Site, *, user_email: str | None, reason: str, extra: dict[str, Any] | None = None
+) -> NotifyFn:
     """A NotifyFn for a money change: `credits_updated` with `data.user_email`, which the
     plugin needs to find the user. Without an email it sends nothing: the plugin would refuse
     the webhook, and the outbox would retry one that can never succeed."""

@@ -8,7 +8,8 @@ from .models import Package
 
 #: Currencies whose smallest unit is the unit itself (Stripe's list).
 ZERO_DECIMAL_CURRENCIES = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
+    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
+)
 
 
 class PricingError(Exception):
@@ -28,16 +29,19 @@ def check_purchase_request(package: Package, request: dict[str, Any]) -> None:
         raise PricingError(
             "credit_type_mismatch",
             f"The package {package.package_id} sells {package.credit_type} credits, "
-            f"not {credit_type}")
+            f"not {credit_type}",
+        )
     amount = request.get("amount")
     currency = request.get("currency")
     if (amount is not None and amount != package.price) or (
-            currency is not None and currency.upper() != package.currency.upper()):
+        currency is not None and currency.upper() != package.currency.upper()
+    ):
         raise PricingError(
             "amount_mismatch",
             f"The package {package.package_id} costs {package.price} {package.currency}, "
             f"not {amount if amount is not None else package.price} "
-            f"{(currency or package.currency).upper()}")
+            f"{(currency or package.currency).upper()}",
+        )
 
 
 def stripe_amount(package: Package) -> int:

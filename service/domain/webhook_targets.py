@@ -82,7 +82,8 @@ def parse_ipv4_spelling(host: str) -> ipaddress.IPv4Address | None:
                 numbers.append(int(label))
         except ValueError as exc:  # an octal part with an 8 or a 9
             raise WebhookTargetError(
-                "invalid_site_url", f"{host!r} is not a valid IPv4 address") from exc
+                "invalid_site_url", f"{host!r} is not a valid IPv4 address"
+            ) from exc
     *leading, last = numbers
     if len(numbers) > 4 or any(n > 255 for n in leading) or last >= 256 ** (5 - len(numbers)):
         raise WebhookTargetError("invalid_site_url", f"{host!r} is not a valid IPv4 address")
@@ -99,7 +100,8 @@ def literal_address(host: str) -> IPAddress | None:
             return ipaddress.IPv6Address(host[1:-1].split("%", 1)[0])
         except ValueError as exc:
             raise WebhookTargetError(
-                "invalid_site_url", f"{host!r} is not a valid IPv6 address") from exc
+                "invalid_site_url", f"{host!r} is not a valid IPv6 address"
+            ) from exc
     if ":" in host:
         try:
             return ipaddress.IPv6Address(host.split("%", 1)[0])
@@ -129,12 +131,14 @@ def non_public_reason(address: IPAddress) -> str | None:
         inner = embedded_ipv4(address)
         if inner is not None:
             return non_public_reason(inner)
-    for kind, flag in (("loopback", address.is_loopback),
-                       ("unspecified", address.is_unspecified),
-                       ("link-local", address.is_link_local),
-                       ("multicast", address.is_multicast),
-                       ("private", address.is_private),
-                       ("reserved", address.is_reserved)):
+    for kind, flag in (
+        ("loopback", address.is_loopback),
+        ("unspecified", address.is_unspecified),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("private", address.is_private),
+        ("reserved", address.is_reserved),
+    ):
         if flag:
             return kind
     if any(address in network for network in _SPECIAL_PURPOSE):
@@ -155,8 +159,9 @@ def check_address(address: IPAddress, *, allow_private: bool) -> None:
     reason = non_public_reason(address)
     if reason is None or (allow_private and reason not in ALWAYS_REFUSED):
         return
-    raise WebhookTargetError("site_url_not_public",
-                             f"Webhooks may not be sent to {address}, a {reason} address")
+    raise WebhookTargetError(
+        "site_url_not_public", f"Webhooks may not be sent to {address}, a {reason} address"
+    )
 
 
 def check_loopback(address: IPAddress) -> None:
@@ -165,8 +170,9 @@ def check_loopback(address: IPAddress) -> None:
     inner = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
     if (inner or address).is_loopback:
         return
-    raise WebhookTargetError("site_url_not_loopback",
-                             f"Webhooks go to loopback only here, not to {address}")
+    raise WebhookTargetError(
+        "site_url_not_loopback", f"Webhooks go to loopback only here, not to {address}"
+    )
 
 
 def _ascii_host(host: str) -> str:
@@ -174,8 +180,7 @@ def _ascii_host(host: str) -> str:
     try:
         return host.encode("idna").decode("ascii").lower()
     except UnicodeError as exc:
-        raise WebhookTargetError("invalid_site_url", f"{host!r} is not a valid host name") \
-            from exc
+        raise WebhookTargetError("invalid_site_url", f"{host!r} is not a valid host name") from exc
 
 
 def check_host(host: str, *, allow_private: bool) -> IPAddress | None:
@@ -191,8 +196,9 @@ def check_host(host: str, *, allow_private: bool) -> IPAddress | None:
     if not name or not all(_HOST_LABEL.match(label) for label in name.split(".")):
         raise WebhookTargetError("invalid_site_url", f"{host!r} is not a valid host name")
     if not allow_private and (name in _LOCAL_NAMES or name.endswith(_LOCAL_SUFFIXES)):
-        raise WebhookTargetError("site_url_not_public",
-                                 f"Webhooks may not be sent to {name} (this machine)")
+        raise WebhookTargetError(
+            "site_url_not_public", f"Webhooks may not be sent to {name} (this machine)"
+        )
     return None
 
 
@@ -203,13 +209,15 @@ def check_delivery_url(url: str, *, allow_private: bool) -> str:
         parts = urlsplit(url)
         host = parts.hostname or ""
     except ValueError as exc:
-        raise WebhookTargetError("invalid_site_url", f"The webhook URL is not valid: {exc}") \
-            from exc
+        raise WebhookTargetError(
+            "invalid_site_url", f"The webhook URL is not valid: {exc}"
+        ) from exc
     if parts.scheme.lower() not in ("http", "https") or not host:
         raise WebhookTargetError("invalid_site_url", "The webhook URL must be http(s) with a host")
     if "@" in parts.netloc:
-        raise WebhookTargetError("invalid_site_url",
-                                 "The webhook URL may not carry a user name or password")
+        raise WebhookTargetError(
+            "invalid_site_url", "The webhook URL may not carry a user name or password"
+        )
     check_host(f"[{host}]" if ":" in host else host, allow_private=allow_private)
     return host
 
@@ -231,11 +239,13 @@ def parse_site_url(raw: str, *, allow_private: bool) -> SiteUrl:
         raise WebhookTargetError("invalid_site_url", "The site URL must be http or https")
     netloc = parts.netloc
     if "@" in netloc:
-        raise WebhookTargetError("invalid_site_url",
-                                 "The site URL may not carry a user name or password")
+        raise WebhookTargetError(
+            "invalid_site_url", "The site URL may not carry a user name or password"
+        )
     if "?" in text or "#" in text:
-        raise WebhookTargetError("invalid_site_url",
-                                 "The site URL may not carry a query or a fragment")
+        raise WebhookTargetError(
+            "invalid_site_url", "The site URL may not carry a query or a fragment"
+        )
     host = netloc.rsplit(":", 1)[0] if port is not None or netloc.endswith(":") else netloc
     if not host:
         raise WebhookTargetError("invalid_site_url", "The site URL has no host")

@@ -18,8 +18,20 @@ from . import (
 )
 from .registry import Handler
 
-MODULES = (system, registration, packages, credits, checkout, payments, instances, config,
-           analytics, stripe_webhooks, admin, reference)
+MODULES = (
+    system,
+    registration,
+    packages,
+    credits,
+    checkout,
+    payments,
+    instances,
+    config,
+    analytics,
+    stripe_webhooks,
+    admin,
+    reference,
+)
 
 
 def _merge() -> dict[str, Handler]:

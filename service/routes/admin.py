@@ -41,9 +41,12 @@ RELEASED_PREFIX = "released/"
 
 
 def _site_view(site: Site) -> dict[str, Any]:
-    return {**site.public(), "config": dict(site.config),
-            "provider_access": "approved" if provider_access_approved(site) else "not_approved",
-            "released": site.instance_id.startswith(RELEASED_PREFIX)}
+    return {
+        **site.public(),
+        "config": dict(site.config),
+        "provider_access": "approved" if provider_access_approved(site) else "not_approved",
+        "released": site.instance_id.startswith(RELEASED_PREFIX),
+    }
 
 
 async def _notify(call: Call, site: Site, event: str, data: dict[str, Any]) -> None:
@@ -68,10 +71,15 @@ async def _notify_all(call: Call, event: str, data: dict[str, Any]) -> None:
 @ops("adminListSites")
 async def list_sites(call: Call) -> Reply:
     limit, offset = call.params["limit"], call.params["offset"]
-    sites = await call.services.store.list_sites(status=call.params.get("status"),
-                                                 limit=limit, offset=offset)
-    return {"success": True, "sites": [_site_view(s) for s in sites], "limit": limit,
-            "offset": offset}
+    sites = await call.services.store.list_sites(
+        status=call.params.get("status"), limit=limit, offset=offset
+    )
+    return {
+        "success": True,
+        "sites": [_site_view(s) for s in sites],
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 @ops("adminGetSite")
@@ -84,7 +92,8 @@ async def disable_site(call: Call) -> Reply:
     site = await _site(call)
     reason = (call.body or {}).get("reason") or "Disabled by the administrator"
     updated = await call.services.store.update_site(
-        site.site_id, {"status": "disabled", "disabled_reason": reason})
+        site.site_id, {"status": "disabled", "disabled_reason": reason}
+    )
     assert updated is not None
     if site.active:
         await _notify(call, updated, "plugin_disabled", {"reason": reason})
@@ -97,7 +106,8 @@ async def enable_site(call: Call) -> Reply:
     if site.instance_id.startswith(RELEASED_PREFIX):
         raise SiteReleased()
     updated = await call.services.store.update_site(
-        site.site_id, {"status": "active", "disabled_reason": None})
+        site.site_id, {"status": "active", "disabled_reason": None}
+    )
     assert updated is not None
     if not site.active:
         await _notify(call, updated, "plugin_enabled", {})
@@ -129,8 +139,9 @@ async def set_provider_access(call: Call) -> Reply:
     assert updated is not None
     if approved != provider_access_approved(site):
         # The plugin drops its cached provider settings on config_updated.
-        await _notify(call, updated, "config_updated",
-                      {"scope": "provider_access", "approved": approved})
+        await _notify(
+            call, updated, "config_updated", {"scope": "provider_access", "approved": approved}
+        )
     return {"success": True, "site": _site_view(updated)}
 
 
@@ -149,15 +160,22 @@ async def release_instance(call: Call) -> Reply:
     if site is None:
         raise InstanceNotFound("No site holds this instance id")
     # Disabled first: a crash between the two writes leaves the id held and the call repeatable.
-    await store.update_site(site.site_id, {
-        "status": "disabled", "disabled_reason": "Instance released by the administrator",
-        "metadata": {"released_instance_id": instance_id,
-                     "released_at": iso_from_unix(time.time())}})
-    updated = await store.reassign_instance(site.site_id, RELEASED_PREFIX + site.site_id,
-                                            hash_token(new_api_token()))
+    await store.update_site(
+        site.site_id,
+        {
+            "status": "disabled",
+            "disabled_reason": "Instance released by the administrator",
+            "metadata": {
+                "released_instance_id": instance_id,
+                "released_at": iso_from_unix(time.time()),
+            },
+        },
+    )
+    updated = await store.reassign_instance(
+        site.site_id, RELEASED_PREFIX + site.site_id, hash_token(new_api_token())
+    )
     assert updated is not None
-    return {"success": True, "released_instance_id": instance_id,
-            "site": _site_view(updated)}
+    return {"success": True, "released_instance_id": instance_id, "site": _site_view(updated)}
 
 
 @ops("adminListSiteUsers")
@@ -165,8 +183,7 @@ async def list_site_users(call: Call) -> Reply:
     site = await _site(call)
     limit, offset = call.params["limit"], call.params["offset"]
     users = await call.services.store.list_users(site.site_id, limit=limit, offset=offset)
-    return {"success": True, "users": [u.to_api() for u in users], "limit": limit,
-            "offset": offset}
+    return {"success": True, "users": [u.to_api() for u in users], "limit": limit, "offset": offset}
 
 
 @ops("adminAdjustCredits")
@@ -179,29 +196,42 @@ async def adjust_credits(call: Call) -> Reply:
     # An adjustment_id names one adjustment of the site: its user, type, amount and reason.
     source_ref = f"adjustment:{site.site_id}:{adjustment_id}"
     first = await store.get_ledger_entry(source_ref)
-    if first is not None and not same_request(first, user_id=user_id,
-                                              credit_type=body["credit_type"],
-                                              delta=body["amount"], reason=body["reason"]):
+    if first is not None and not same_request(
+        first,
+        user_id=user_id,
+        credit_type=body["credit_type"],
+        delta=body["amount"],
+        reason=body["reason"],
+    ):
         # Refused before ensure_user, so a reuse for a new user creates nobody.
         raise key_reused("adjustment_id")
     user = await store.ensure_user(site.site_id, user_id, None, call.services.settings.free_credits)
     try:
         result = await store.adjust(
-            site.site_id, user_id, body["credit_type"], body["amount"], source_ref,
+            site.site_id,
+            user_id,
+            body["credit_type"],
+            body["amount"],
+            source_ref,
             reason=body["reason"],
-            notify=plugin_webhooks.credits_updated(site, user_email=user.email,
-                                                   reason="adjustment",
-                                                   extra={"note": body["reason"]}))
+            notify=plugin_webhooks.credits_updated(
+                site, user_email=user.email, reason="adjustment", extra={"note": body["reason"]}
+            ),
+        )
     except IdempotencyKeyReused as exc:
         raise key_reused("adjustment_id") from exc
     if not result.ok or result.entry is None:
         raise AdjustmentExceedsBalance(remaining_credits=result.balances.to_api())
     if not result.replayed:
         call.services.dispatcher.wake()
-    return {"success": True, "status": "already_completed" if result.replayed else "completed",
-            "transaction_id": result.entry.transaction_id,
-            "credit_type": result.entry.credit_type, "amount": result.entry.delta,
-            "remaining_credits": result.balances.to_api()}
+    return {
+        "success": True,
+        "status": "already_completed" if result.replayed else "completed",
+        "transaction_id": result.entry.transaction_id,
+        "credit_type": result.entry.credit_type,
+        "amount": result.entry.delta,
+        "remaining_credits": result.balances.to_api(),
+    }
 
 
 @ops("adminListLedger")
@@ -209,10 +239,19 @@ async def list_ledger(call: Call) -> Reply:
     limit, offset = call.params["limit"], call.params["offset"]
     user_id = call.params.get("user_id")
     entries = await call.services.store.list_ledger(
-        site_id=call.params.get("site_id"), user_id=user_key(user_id) if user_id else None,
-        credit_type=call.params.get("credit_type"), limit=limit + 1, offset=offset)
-    return {"success": True, "transactions": [e.to_api() for e in entries[:limit]],
-            "limit": limit, "offset": offset, "has_more": len(entries) > limit}
+        site_id=call.params.get("site_id"),
+        user_id=user_key(user_id) if user_id else None,
+        credit_type=call.params.get("credit_type"),
+        limit=limit + 1,
+        offset=offset,
+    )
+    return {
+        "success": True,
+        "transactions": [e.to_api() for e in entries[:limit]],
+        "limit": limit,
+        "offset": offset,
+        "has_more": len(entries) > limit,
+    }
 
 
 # ---------------------------------------------------------------- packages
@@ -226,22 +265,36 @@ async def list_packages(call: Call) -> Reply:
 async def create_package(call: Call) -> Reply:
     body = call.body
     package = Package(
-        package_id=body["package_id"], name=body["name"], credit_type=body["credit_type"],
-        credits=body["credits"], price=body["price"], currency=body["currency"].upper(),
-        description=body.get("description", ""), is_popular=body.get("is_popular", False),
-        active=body.get("active", True), sort_order=body.get("sort_order", 100))
+        package_id=body["package_id"],
+        name=body["name"],
+        credit_type=body["credit_type"],
+        credits=body["credits"],
+        price=body["price"],
+        currency=body["currency"].upper(),
+        description=body.get("description", ""),
+        is_popular=body.get("is_popular", False),
+        active=body.get("active", True),
+        sort_order=body.get("sort_order", 100),
+    )
     try:
         await call.services.store.create_package(package)
     except DuplicateError as exc:
         raise DuplicatePackage() from exc
-    await _notify_all(call, "package_updated", {"action": "created",
-                                                "package": package.to_api()})
+    await _notify_all(call, "package_updated", {"action": "created", "package": package.to_api()})
     return 201, {"success": True, "package": package.to_api()}
 
 
 #: What an update may change; a package's id and credit type are fixed.
-UPDATABLE_PACKAGE_FIELDS = ("name", "credits", "price", "currency", "description", "is_popular",
-                            "active", "sort_order")
+UPDATABLE_PACKAGE_FIELDS = (
+    "name",
+    "credits",
+    "price",
+    "currency",
+    "description",
+    "is_popular",
+    "active",
+    "sort_order",
+)
 
 
 async def _update_package(call: Call, fields: dict[str, Any], action: str) -> Reply:
@@ -268,10 +321,13 @@ async def deactivate_package(call: Call) -> Reply:
 # ---------------------------------------------------------------- config
 async def _stripe_view(call: Call) -> dict[str, Any]:
     settings = call.services.settings
-    return {"success": True, "secret_key_configured": bool(settings.stripe_secret_key),
-            "webhook_secret_configured": bool(settings.stripe_webhook_secret),
-            "api_base": settings.stripe_api_base or "https://api.stripe.com",
-            **await stripe_display(call.services)}
+    return {
+        "success": True,
+        "secret_key_configured": bool(settings.stripe_secret_key),
+        "webhook_secret_configured": bool(settings.stripe_webhook_secret),
+        "api_base": settings.stripe_api_base or "https://api.stripe.com",
+        **await stripe_display(call.services),
+    }
 
 
 @ops("adminGetStripeConfig")
@@ -293,10 +349,11 @@ async def set_stripe_config(call: Call) -> Reply:
 @ops("adminListProviderConfig")
 async def list_provider_config(call: Call) -> Reply:
     catalogue = call.services.providers
-    providers = [catalogue.summary(name, await call.services.store.get_setting(f"provider:{name}"))
-                 for name in catalogue.providers]
-    return {"success": True, "providers": providers,
-            "default_provider": catalogue.default_provider}
+    providers = [
+        catalogue.summary(name, await call.services.store.get_setting(f"provider:{name}"))
+        for name in catalogue.providers
+    ]
+    return {"success": True, "providers": providers, "default_provider": catalogue.default_provider}
 
 
 @ops("adminSetProviderConfig")
@@ -308,22 +365,36 @@ async def set_provider_config(call: Call) -> Reply:
     key = f"provider:{name}"
     stored = {**(await call.services.store.get_setting(key) or {}), **call.body}
     await call.services.store.set_setting(key, stored)
-    await _notify_all(call, "config_updated",
-                      {"scope": "provider", "provider": name,
-                       "keys": sorted(k for k in call.body if k != "api_key")
-                       + (["api_key"] if "api_key" in call.body else [])})
+    await _notify_all(
+        call,
+        "config_updated",
+        {
+            "scope": "provider",
+            "provider": name,
+            "keys": sorted(k for k in call.body if k != "api_key")
+            + (["api_key"] if "api_key" in call.body else []),
+        },
+    )
     return {"success": True, "provider": catalogue.summary(name, stored)}
 
 
 # ---------------------------------------------------------------- webhooks
 def _delivery_view(d: Any) -> dict[str, Any]:
-    return {"delivery_id": d.delivery_id, "site_id": d.site_id, "event": d.event, "url": d.url,
-            "status": d.status, "attempts": d.attempts,
-            "next_attempt_at": iso_from_unix(d.next_attempt_at) if d.status == "pending"
-            else None,
-            "last_status_code": d.last_status_code, "last_error": d.last_error,
-            "created_at": d.created_at, "delivered_at": d.delivered_at,
-            "body": json.loads(d.body), "attempt_log": [a.to_api() for a in d.attempt_log]}
+    return {
+        "delivery_id": d.delivery_id,
+        "site_id": d.site_id,
+        "event": d.event,
+        "url": d.url,
+        "status": d.status,
+        "attempts": d.attempts,
+        "next_attempt_at": iso_from_unix(d.next_attempt_at) if d.status == "pending" else None,
+        "last_status_code": d.last_status_code,
+        "last_error": d.last_error,
+        "created_at": d.created_at,
+        "delivered_at": d.delivered_at,
+        "body": json.loads(d.body),
+        "attempt_log": [a.to_api() for a in d.attempt_log],
+    }
 
 
 @ops("adminListWebhookDeliveries")
@@ -331,24 +402,33 @@ async def list_webhook_deliveries(call: Call) -> Reply:
     site = await _site(call)
     limit, offset = call.params["limit"], call.params["offset"]
     deliveries = await call.services.store.list_webhook_deliveries(
-        site.site_id, limit=limit, offset=offset)
-    return {"success": True, "deliveries": [_delivery_view(d) for d in deliveries],
-            "limit": limit, "offset": offset}
+        site.site_id, limit=limit, offset=offset
+    )
+    return {
+        "success": True,
+        "deliveries": [_delivery_view(d) for d in deliveries],
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 @ops("adminSendTestWebhook")
 async def send_test_webhook(call: Call) -> Reply:
     site = await _site(call)
-    delivery = await call.services.store.enqueue_webhook(plugin_webhooks.draft(
-        site, "test_webhook", {"message": "Test webhook from the Rakubun dashboard"}))
+    delivery = await call.services.store.enqueue_webhook(
+        plugin_webhooks.draft(
+            site, "test_webhook", {"message": "Test webhook from the Rakubun dashboard"}
+        )
+    )
     call.services.dispatcher.wake()
     return {"success": True, "delivery": _delivery_view(delivery)}
 
 
 @ops("adminRetryWebhookDelivery")
 async def retry_webhook_delivery(call: Call) -> Reply:
-    delivery = await call.services.store.retry_webhook_delivery(call.params["delivery_id"],
-                                                                now=time.time())
+    delivery = await call.services.store.retry_webhook_delivery(
+        call.params["delivery_id"], now=time.time()
+    )
     if delivery is None:
         raise DeliveryNotFound()
     call.services.dispatcher.wake()
@@ -359,8 +439,12 @@ async def retry_webhook_delivery(call: Call) -> Reply:
 async def flush_webhooks(call: Call) -> Reply:
     result = await call.services.dispatcher.deliver_due(include_scheduled=True)
     pending = await call.services.store.count_pending_webhooks()
-    return {"success": True, "attempted": result.attempted, "delivered": result.delivered,
-            "pending": pending}
+    return {
+        "success": True,
+        "attempted": result.attempted,
+        "delivered": result.delivered,
+        "pending": pending,
+    }
 
 
 # ---------------------------------------------------------------- figures
@@ -372,6 +456,9 @@ async def get_stats(call: Call) -> Reply:
 @ops("adminReconcile")
 async def reconcile(call: Call) -> Reply:
     report = await call.services.store.reconcile()
-    return {"success": True, "ok": report.ok, "balances_checked": report.balances_checked,
-            "differences": report.differences}
-
+    return {
+        "success": True,
+        "ok": report.ok,
+        "balances_checked": report.balances_checked,
+        "differences": report.differences,
+    }

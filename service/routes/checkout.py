@@ -15,11 +15,13 @@ async def create_checkout_session(call: Call) -> Reply:
 
 @ops("getCheckoutSession")
 async def get_checkout_session(call: Call) -> Reply:
-    return await purchases.checkout_session_status(call.services, call.own_site,
-                                                   call.params["session_id"])
+    return await purchases.checkout_session_status(
+        call.services, call.own_site, call.params["session_id"]
+    )
 
 
 @ops("verifyCheckoutSession")
 async def verify_checkout_session(call: Call) -> Reply:
-    return await purchases.verify_checkout_session(call.services, call.own_site,
-                                                   call.body["session_id"])
+    return await purchases.verify_checkout_session(
+        call.services, call.own_site, call.body["session_id"]
+    )

@@ -20,8 +20,7 @@ ops = Operations()
 
 #: Where a site's approval is kept: in its config, beside the admin's provider overrides.
 PROVIDER_ACCESS = "provider_access"
-WITHHELD = {"reason": ProviderAccessNotApproved.code,
-            "message": ProviderAccessNotApproved.message}
+WITHHELD = {"reason": ProviderAccessNotApproved.code, "message": ProviderAccessNotApproved.message}
 
 
 def provider_access_approved(site: Site) -> bool:
@@ -30,8 +29,9 @@ def provider_access_approved(site: Site) -> bool:
 
 def may_read_keys(call: Call) -> bool:
     """Whether this site may read the deployment's provider keys (PROVIDER_KEY_POLICY)."""
-    return call.services.settings.provider_key_policy == "all" \
-        or provider_access_approved(call.own_site)
+    return call.services.settings.provider_key_policy == "all" or provider_access_approved(
+        call.own_site
+    )
 
 
 async def effective(call: Call, provider: str | None = None) -> dict[str, Any]:
@@ -58,11 +58,18 @@ def withheld(call: Call) -> dict[str, Any]:
 
 
 def provider_reply(call: Call, settings: dict[str, Any]) -> dict[str, Any]:
-    return {"success": True, "provider": settings["provider"], "api_key": settings["api_key"],
-            "base_url": settings["base_url"], "model_article": settings["model_article"],
-            "model_image": settings["model_image"], "model_rewrite": settings["model_rewrite"],
-            "max_tokens": settings["max_tokens"], "temperature": settings["temperature"],
-            **withheld(call)}
+    return {
+        "success": True,
+        "provider": settings["provider"],
+        "api_key": settings["api_key"],
+        "base_url": settings["base_url"],
+        "model_article": settings["model_article"],
+        "model_image": settings["model_image"],
+        "model_rewrite": settings["model_rewrite"],
+        "max_tokens": settings["max_tokens"],
+        "temperature": settings["temperature"],
+        **withheld(call),
+    }
 
 
 @ops("getProviderConfig")
@@ -85,41 +92,72 @@ async def set_provider_choice(call: Call) -> Reply:
 @ops("listProviders")
 async def list_providers(call: Call) -> Reply:
     catalogue = call.services.providers
-    providers = [catalogue.summary(name, await call.services.store.get_setting(f"provider:{name}"))
-                 for name in catalogue.providers]
+    providers = [
+        catalogue.summary(name, await call.services.store.get_setting(f"provider:{name}"))
+        for name in catalogue.providers
+    ]
     choice = call.own_site.config.get("provider")
-    return {"success": True, "providers": providers,
-            "default_provider": choice if choice in catalogue else catalogue.default_provider}
+    return {
+        "success": True,
+        "providers": providers,
+        "default_provider": choice if choice in catalogue else catalogue.default_provider,
+    }
 
 
 @ops("getOpenAIConfig")
 async def get_openai_config(call: Call) -> Reply:
-    settings = await effective(call, "openai") if "openai" in call.services.providers \
+    settings = (
+        await effective(call, "openai")
+        if "openai" in call.services.providers
         else await effective(call)
-    return {"success": True, "api_key": settings["api_key"], "model": settings["model_article"],
-            "image_model": settings["model_image"], "max_tokens": settings["max_tokens"],
-            "temperature": settings["temperature"], "base_url": settings["base_url"],
-            **withheld(call)}
+    )
+    return {
+        "success": True,
+        "api_key": settings["api_key"],
+        "model": settings["model_article"],
+        "image_model": settings["model_image"],
+        "max_tokens": settings["max_tokens"],
+        "temperature": settings["temperature"],
+        "base_url": settings["base_url"],
+        **withheld(call),
+    }
 
 
 @ops("getArticleConfig")
 async def get_article_config(call: Call) -> Reply:
     s = await effective(call)
-    return {"success": True, "models": list(s["models"].get("article", [])),
-            "config": {"provider": s["provider"], "api_key": s["api_key"],
-                       "model": s["model_article"], "temperature": s["temperature"],
-                       "max_tokens": s["max_tokens"], "system_prompt": s["system_prompt"],
-                       "base_url": s["base_url"]}, **withheld(call)}
+    return {
+        "success": True,
+        "models": list(s["models"].get("article", [])),
+        "config": {
+            "provider": s["provider"],
+            "api_key": s["api_key"],
+            "model": s["model_article"],
+            "temperature": s["temperature"],
+            "max_tokens": s["max_tokens"],
+            "system_prompt": s["system_prompt"],
+            "base_url": s["base_url"],
+        },
+        **withheld(call),
+    }
 
 
 @ops("getImageConfig")
 async def get_image_config(call: Call) -> Reply:
     s = await effective(call)
-    return {"success": True, "models": list(s["models"].get("image", [])),
-            "sizes": list(call.services.providers.image_sizes),
-            "config": {"provider": s["provider"], "api_key": s["api_key"],
-                       "model": s["model_image"], "quality": s["image_quality"] or "standard",
-                       "base_url": s["base_url"]}, **withheld(call)}
+    return {
+        "success": True,
+        "models": list(s["models"].get("image", [])),
+        "sizes": list(call.services.providers.image_sizes),
+        "config": {
+            "provider": s["provider"],
+            "api_key": s["api_key"],
+            "model": s["model_image"],
+            "quality": s["image_quality"] or "standard",
+            "base_url": s["base_url"],
+        },
+        **withheld(call),
+    }
 
 
 @ops("getRewriteConfig")
@@ -130,11 +168,18 @@ async def get_rewrite_config(call: Call) -> Reply:
     s = await effective(call)
     if not s["api_key"]:
         raise NoProviderKey()
-    return {"success": True, "models": list(s["models"].get("rewrite", [])),
-            "config": {"provider": s["provider"], "api_key": s["api_key"],
-                       "model": s["model_rewrite"], "temperature": s["temperature"],
-                       "strategies": list(call.services.providers.rewrite_strategies),
-                       "base_url": s["base_url"]}}
+    return {
+        "success": True,
+        "models": list(s["models"].get("rewrite", [])),
+        "config": {
+            "provider": s["provider"],
+            "api_key": s["api_key"],
+            "model": s["model_rewrite"],
+            "temperature": s["temperature"],
+            "strategies": list(call.services.providers.rewrite_strategies),
+            "base_url": s["base_url"],
+        },
+    }
 
 
 async def stripe_display(services: Services) -> dict[str, Any]:
@@ -145,8 +190,11 @@ async def stripe_display(services: Services) -> dict[str, Any]:
     test_mode = stored.get("test_mode")
     if test_mode is None:
         test_mode = not (public_key or "").startswith("pk_live_")
-    return {"public_key": public_key, "currency": stored.get("currency")
-            or settings.stripe_currency, "test_mode": bool(test_mode)}
+    return {
+        "public_key": public_key,
+        "currency": stored.get("currency") or settings.stripe_currency,
+        "test_mode": bool(test_mode),
+    }
 
 
 @ops("getStripeConfig")

@@ -19,8 +19,9 @@ def _document(call: Call, fmt: str) -> HTTPResponse:
     headers = {"ETag": served.etag, "Cache-Control": "no-cache", "Vary": "Host"}
     if served.matches(request.headers.get("if-none-match")):
         return HTTPResponse(status=304, headers=headers)
-    return HTTPResponse(served.body, headers=headers,
-                        content_type=f"{served.media_type}; charset=utf-8")
+    return HTTPResponse(
+        served.body, headers=headers, content_type=f"{served.media_type}; charset=utf-8"
+    )
 
 
 @ops("getOpenApiJson")
@@ -38,6 +39,12 @@ async def get_api_docs(call: Call) -> Reply:
     page = call.services.reference.page
     if page is None:
         raise NotFound("The API reference page is turned off on this deployment")
-    return HTTPResponse(page, content_type="text/html; charset=utf-8", headers={
-        "Content-Security-Policy": DOCS_CSP, "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer"})
+    return HTTPResponse(
+        page,
+        content_type="text/html; charset=utf-8",
+        headers={
+            "Content-Security-Policy": DOCS_CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )

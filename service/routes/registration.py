@@ -13,9 +13,19 @@ from .registry import Call, Operations, Reply
 
 ops = Operations()
 
-METADATA_FIELDS = ("site_title", "wordpress_version", "plugin_version", "php_version", "theme",
-                   "timezone", "language", "post_count", "page_count", "activation_date",
-                   "last_activity")
+METADATA_FIELDS = (
+    "site_title",
+    "wordpress_version",
+    "plugin_version",
+    "php_version",
+    "theme",
+    "timezone",
+    "language",
+    "post_count",
+    "page_count",
+    "activation_date",
+    "last_activity",
+)
 
 
 def new_site_id() -> str:
@@ -26,7 +36,8 @@ def checked_site_url(call: Call, raw: str) -> str:
     """The site URL as stored, or 400 when webhooks may not go there (see webhook_targets)."""
     try:
         return parse_site_url(
-            raw, allow_private=call.services.settings.webhook_allow_private_targets).url
+            raw, allow_private=call.services.settings.webhook_allow_private_targets
+        ).url
     except WebhookTargetError as exc:
         raise error_for(exc.code, 400)(exc.message) from exc
 
@@ -51,5 +62,11 @@ async def register_plugin(call: Call) -> Reply:
     except DuplicateError as exc:
         # Never answer secrets here: the instance id travels in headers (old defect 5).
         raise DuplicateInstance() from exc
-    return {"success": True, "message": "Plugin registered", "site_id": site.site_id,
-            "instance_id": site.instance_id, "api_token": token, "webhook_secret": secret}
+    return {
+        "success": True,
+        "message": "Plugin registered",
+        "site_id": site.site_id,
+        "instance_id": site.instance_id,
+        "api_token": token,
+        "webhook_secret": secret,
+    }

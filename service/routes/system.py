@@ -31,11 +31,17 @@ async def get_health(call: Call) -> Reply:
     if not healthy:
         raise StoreUnavailable()
     backlog = await call.services.store.outbox_backlog()
-    return {"success": True, "status": "ok", "store": call.services.store.name,
-            "version": package_version(),
-            "outbox": {"pending": backlog["pending"], "failed": backlog["failed"],
-                       "oldest_pending_age_seconds": round(
-                           pending_age(backlog["oldest_pending_at"]), 3)}}
+    return {
+        "success": True,
+        "status": "ok",
+        "store": call.services.store.name,
+        "version": package_version(),
+        "outbox": {
+            "pending": backlog["pending"],
+            "failed": backlog["failed"],
+            "oldest_pending_age_seconds": round(pending_age(backlog["oldest_pending_at"]), 3),
+        },
+    }
 
 
 def _scheme(authorization: str | None) -> str | None:
@@ -56,8 +62,7 @@ async def get_auth_debug(call: Call) -> Reply:
     authenticated = False
     if token and instance_id:
         site = await call.services.store.get_site_by_instance(instance_id.strip())
-        authenticated = site is not None and hmac.compare_digest(site.token_hash,
-                                                                 hash_token(token))
+        authenticated = site is not None and hmac.compare_digest(site.token_hash, hash_token(token))
     return {
         "success": True,
         "authenticated": authenticated,

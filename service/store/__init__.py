@@ -10,8 +10,15 @@ from .sqlite import SQLiteStore
 if TYPE_CHECKING:
     from ..settings import Settings
 
-__all__ = ["DuplicateError", "IdempotencyKeyReused", "SQLiteStore", "Store", "StoreError",
-           "UnknownGrantError", "open_store"]
+__all__ = [
+    "DuplicateError",
+    "IdempotencyKeyReused",
+    "SQLiteStore",
+    "Store",
+    "StoreError",
+    "UnknownGrantError",
+    "open_store",
+]
 
 
 def open_store(settings: Settings) -> Store:
@@ -20,7 +27,9 @@ def open_store(settings: Settings) -> Store:
         from .mongo import MongoStore
 
         return MongoStore(
-            settings.mongodb_url, database=settings.mongodb_database,
+            settings.mongodb_url,
+            database=settings.mongodb_database,
             server_selection_timeout_ms=settings.mongodb_server_selection_timeout_ms,
-            timeout_ms=settings.mongodb_timeout_ms)
+            timeout_ms=settings.mongodb_timeout_ms,
+        )
     return SQLiteStore(settings.sqlite_path, synchronous=settings.sqlite_synchronous)

@@ -47,12 +47,17 @@ class IdempotencyKeyReused(StoreError):
     """An idempotency key (or adjustment id) already settled a different request."""
 
 
-def same_request(first: LedgerEntry, *, user_id: str, credit_type: str, delta: int,
-                 reason: str | None) -> bool:
+def same_request(
+    first: LedgerEntry, *, user_id: str, credit_type: str, delta: int, reason: str | None
+) -> bool:
     """Whether a repeated key asks for what its first entry did. The entry, written with the
     key's reservation, holds the request's whole fingerprint: user, type, amount, reason."""
     return (first.user_id, first.credit_type, first.delta, first.reason) == (
-        user_id, credit_type, delta, reason)
+        user_id,
+        credit_type,
+        delta,
+        reason,
+    )
 
 
 #: What workers may cache, each with a version counter in the store that every write of it
@@ -91,8 +96,9 @@ class Store(Protocol):
         """Set site_url, admin_email, metadata (merged), config (replaced), status or
         disabled_reason. Never the token hash, secret or ids."""
 
-    async def reassign_instance(self, site_id: str, instance_id: str,
-                                token_hash: str) -> Site | None:
+    async def reassign_instance(
+        self, site_id: str, instance_id: str, token_hash: str
+    ) -> Site | None:
         """Give a site another instance id and token hash in one write (an admin releasing
         its instance id); None for an unknown site, DuplicateError when the id is taken."""
 
@@ -215,8 +221,7 @@ class Store(Protocol):
         self, payment_intent_id: str
     ) -> CheckoutSession | None: ...
 
-    async def link_checkout_payment_intent(self, session_id: str,
-                                           payment_intent_id: str) -> bool:
+    async def link_checkout_payment_intent(self, session_id: str, payment_intent_id: str) -> bool:
         """Record the session's payment intent if it has none yet; True when it was set."""
 
     async def transition_checkout_session(
@@ -265,7 +270,9 @@ class Store(Protocol):
         self, site_id: str, *, limit: int = 50, offset: int = 0
     ) -> list[WebhookDelivery]: ...
 
-    async def retry_webhook_delivery(self, delivery_id: str, *, now: float) -> WebhookDelivery | None:
+    async def retry_webhook_delivery(
+        self, delivery_id: str, *, now: float
+    ) -> WebhookDelivery | None:
         """Make a delivery pending and due now, whatever its state."""
 
     async def count_pending_webhooks(self) -> int: ...
@@ -314,8 +321,9 @@ class ReversedGrant:
     amount_reversed: int | None  # money given back, when every entry recorded its bucket's
 
 
-def fold_reversals(entries: Iterable[tuple[str, int, dict[str, Any]]]
-                   ) -> dict[str, tuple[int, int | None]]:
+def fold_reversals(
+    entries: Iterable[tuple[str, int, dict[str, Any]]],
+) -> dict[str, tuple[int, int | None]]:
     """Per grant, from its reversal and restore entries (`parent_ref`, `delta`, `meta`, oldest
     first): the credits taken back, net, and the money: the latest `amount_reversed` of each
     bucket (refunds; each dispute), summed; None when an entry recorded no amount."""
@@ -329,8 +337,10 @@ def fold_reversals(entries: Iterable[tuple[str, int, dict[str, Any]]]
             money[parent_ref] = None
             continue
         buckets[str(meta.get("bucket", LEGACY_BUCKET))] = amount
-    return {ref: (taken, None if (b := money[ref]) is None else sum(b.values()))
-            for ref, taken in credits.items()}
+    return {
+        ref: (taken, None if (b := money[ref]) is None else sum(b.values()))
+        for ref, taken in credits.items()
+    }
 
 
 def net_revenue(gross: dict[str, int], reversals: list[ReversedGrant]) -> dict[str, int]:
@@ -341,8 +351,11 @@ def net_revenue(gross: dict[str, int], reversals: list[ReversedGrant]) -> dict[s
         amount, currency = r.grant_meta.get("amount"), r.grant_meta.get("currency")
         if not isinstance(amount, int) or not currency or r.granted <= 0:
             continue  # not a purchase: no money to take back
-        returned = (r.amount_reversed if r.amount_reversed is not None
-                    else amount * min(r.reversed, r.granted) // r.granted)
+        returned = (
+            r.amount_reversed
+            if r.amount_reversed is not None
+            else amount * min(r.reversed, r.granted) // r.granted
+        )
         key = str(currency).upper()
         net[key] = net.get(key, 0) - min(max(returned, 0), amount)
     return net

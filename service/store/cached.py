@@ -102,8 +102,9 @@ class CachedStore:
         finally:
             self.invalidate()
 
-    async def reassign_instance(self, site_id: str, instance_id: str,
-                                token_hash: str) -> Site | None:
+    async def reassign_instance(
+        self, site_id: str, instance_id: str, token_hash: str
+    ) -> Site | None:
         try:
             return await self.inner.reassign_instance(site_id, instance_id, token_hash)
         finally:

@@ -136,7 +136,8 @@ async def _set_validator(db: AsyncDatabase, name: str, validator: Doc) -> None:
             f"cannot replace the validator of {db.name}.{name} ({exc.details or exc}):"
             " collMod needs the dbAdmin role. Start once as a user with dbAdmin on"
             f" {db.name}, or have an administrator run the collMod with the validator in"
-            " service/store/mongo_schema.py, then restart.") from exc
+            " service/store/mongo_schema.py, then restart."
+        ) from exc
 
 
 async def _drop_index(collection: AsyncCollection, name: str) -> None:
@@ -169,7 +170,8 @@ async def _build_index(collection: AsyncCollection, change: IndexChange) -> None
             f"cannot build the index {spec.name!r} ({dict(spec.keys)}, {spec.options}) on"
             f" {collection.full_name}: {exc.details or exc}. Remove what stands in its way (an"
             " index of the same name or keys, or documents that break its uniqueness),"
-            " then restart.") from exc
+            " then restart."
+        ) from exc
     for old in change.replaces:
         if old != spec.name:  # (a namesake would have blocked the build)
             await _drop_index(collection, old)
@@ -198,8 +200,9 @@ async def create_schema(db: AsyncDatabase) -> None:
             await _build_index(collection, change)
 
 
-async def _group(db: AsyncDatabase, collection: str, match: Doc, key: Any, value: Any,
-                 s: Session = None) -> dict[Any, int]:
+async def _group(
+    db: AsyncDatabase, collection: str, match: Doc, key: Any, value: Any, s: Session = None
+) -> dict[Any, int]:
     """{key: sum(value)} over the documents matching `match`."""
     pipeline = [{"$match": match}, {"$group": {"_id": key, "total": {"$sum": value}}}]
     cursor = await db[collection].aggregate(pipeline, session=s)
@@ -211,9 +214,15 @@ class MongoStore:
 
     name = "mongodb"
 
-    def __init__(self, url: str, *, database: str | None = None,
-                 client: AsyncMongoClient | None = None,
-                 server_selection_timeout_ms: int = 5000, timeout_ms: int = 10000) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        database: str | None = None,
+        client: AsyncMongoClient | None = None,
+        server_selection_timeout_ms: int = 5000,
+        timeout_ms: int = 10000,
+    ) -> None:
         """`database` (MONGODB_DATABASE) wins; else the one `url` names; else "rakubun".
         `client`, when given, is used instead of connecting to `url` (and left open).
         The timeouts bound finding a server and each operation (pymongo's timeoutMS: a
@@ -236,14 +245,19 @@ class MongoStore:
         """The client (not yet connected: pymongo connects on first use)."""
         if self._client is None:
             self._client = self._given_client or AsyncMongoClient(
-                self.url, tz_aware=True, appname="rakubun-dashboard",
+                self.url,
+                tz_aware=True,
+                appname="rakubun-dashboard",
                 read_preference=ReadPreference.PRIMARY,
                 serverSelectionTimeoutMS=self.server_selection_timeout_ms,
-                timeoutMS=self.timeout_ms)
+                timeoutMS=self.timeout_ms,
+            )
         # Acknowledged means journaled on a majority; reads from the primary only.
         self._db = self._client.get_database(
-            self.database, read_preference=ReadPreference.PRIMARY,
-            write_concern=WriteConcern(w="majority", j=True))
+            self.database,
+            read_preference=ReadPreference.PRIMARY,
+            write_concern=WriteConcern(w="majority", j=True),
+        )
         return self._client
 
     async def open(self) -> None:
@@ -280,12 +294,18 @@ class MongoStore:
         assert self._client is not None, "store is not open"
         async with self._client.start_session() as session:
             return await session.with_transaction(
-                op, read_concern=ReadConcern("snapshot"),
+                op,
+                read_concern=ReadConcern("snapshot"),
                 write_concern=WriteConcern(w="majority", j=True),
-                read_preference=ReadPreference.PRIMARY)
+                read_preference=ReadPreference.PRIMARY,
+            )
 
-    async def _once(self, source_ref: str, op: Callable[[AsyncClientSession], Awaitable[T]],
-                    replay: Callable[[LedgerEntry], Awaitable[T]]) -> T:
+    async def _once(
+        self,
+        source_ref: str,
+        op: Callable[[AsyncClientSession], Awaitable[T]],
+        replay: Callable[[LedgerEntry], Awaitable[T]],
+    ) -> T:
         """Run `op` once per source_ref; when that ref is already in the ledger, answer
         `replay(first entry)` instead. A ledger entry is committed with its balance move,
         so the lookup sees a finished operation or none, never one in progress."""
@@ -301,8 +321,7 @@ class MongoStore:
                 # replays its entry (or, if its reservation was refused and is gone, tries
                 # again). Any other unique key that raced is worth one more try, too.
                 clash = exc
-        raise StoreError(f"could not settle {source_ref!r} against concurrent callers") \
-            from clash
+        raise StoreError(f"could not settle {source_ref!r} against concurrent callers") from clash
 
     # ------------------------------------------------------------------ sites
     async def create_site(self, site: Site) -> Site:
@@ -329,27 +348,42 @@ class MongoStore:
 
     async def update_site(self, site_id: str, fields: dict[str, Any]) -> Site | None:
         # One pipeline update: the metadata merge happens on the server, atomically.
-        stage: Doc = {k: {"$literal": fields[k]} for k in
-                      ("site_url", "admin_email", "status", "disabled_reason") if k in fields}
+        stage: Doc = {
+            k: {"$literal": fields[k]}
+            for k in ("site_url", "admin_email", "status", "disabled_reason")
+            if k in fields
+        }
         if "metadata" in fields:
-            stage["metadata"] = {"$mergeObjects": [
-                {"$ifNull": ["$metadata", {}]}, {"$literal": dict(fields["metadata"])}]}
+            stage["metadata"] = {
+                "$mergeObjects": [
+                    {"$ifNull": ["$metadata", {}]},
+                    {"$literal": dict(fields["metadata"])},
+                ]
+            }
         if "config" in fields:
             stage["config"] = {"$literal": dict(fields["config"])}
         stage["updated_at"] = {"$literal": now_iso()}
         doc = await self.db.sites.find_one_and_update(
-            {"site_id": site_id}, [{"$set": stage}], return_document=ReturnDocument.AFTER)
+            {"site_id": site_id}, [{"$set": stage}], return_document=ReturnDocument.AFTER
+        )
         await self._bump("sites")
         return site_from(doc) if doc else None
 
-    async def reassign_instance(self, site_id: str, instance_id: str,
-                                token_hash: str) -> Site | None:
+    async def reassign_instance(
+        self, site_id: str, instance_id: str, token_hash: str
+    ) -> Site | None:
         try:
             doc = await self.db.sites.find_one_and_update(
                 {"site_id": site_id},
-                {"$set": {"instance_id": instance_id, "token_hash": token_hash,
-                          "updated_at": now_iso()}},
-                return_document=ReturnDocument.AFTER)
+                {
+                    "$set": {
+                        "instance_id": instance_id,
+                        "token_hash": token_hash,
+                        "updated_at": now_iso(),
+                    }
+                },
+                return_document=ReturnDocument.AFTER,
+            )
         except DuplicateKeyError as exc:
             raise DuplicateError("instance_id") from exc
         await self._bump("sites")
@@ -360,8 +394,7 @@ class MongoStore:
         if doc is None:
             return None
         balances = await balances_of(self.db, None, doc["site_id"], doc["user_id"])
-        return User(doc["site_id"], doc["user_id"], doc.get("email"), balances,
-                    doc["created_at"])
+        return User(doc["site_id"], doc["user_id"], doc.get("email"), balances, doc["created_at"])
 
     async def ensure_user(
         self, site_id: str, user_id: str, email: str | None, free_credits: dict[str, int]
@@ -371,7 +404,8 @@ class MongoStore:
         if doc is None:
             try:
                 await self.db.users.insert_one(
-                    {**key, "email": email, "created_at": now_iso(), "welcomed": False})
+                    {**key, "email": email, "created_at": now_iso(), "welcomed": False}
+                )
             except DuplicateKeyError:
                 pass  # a concurrent first sight created it
             doc = await self.db.users.find_one(key)
@@ -382,9 +416,15 @@ class MongoStore:
             for credit_type in CREDIT_TYPES:
                 amount = int(free_credits.get(credit_type, 0))
                 if amount:
-                    await self.grant_once(site_id, user_id, credit_type, amount,
-                                          f"free:{site_id}:{user_id}:{credit_type}",
-                                          kind="free", reason="welcome credits")
+                    await self.grant_once(
+                        site_id,
+                        user_id,
+                        credit_type,
+                        amount,
+                        f"free:{site_id}:{user_id}:{credit_type}",
+                        kind="free",
+                        reason="welcome credits",
+                    )
             await self.db.users.update_one(key, {"$set": {"welcomed": True}})
         if email and email != doc.get("email"):
             await self.db.users.update_one(key, {"$set": {"email": email}})
@@ -394,16 +434,27 @@ class MongoStore:
 
     async def get_user(self, site_id: str, user_id: str) -> User | None:
         return await self._user(
-            await self.db.users.find_one({"site_id": site_id, "user_id": user_id}))
+            await self.db.users.find_one({"site_id": site_id, "user_id": user_id})
+        )
 
     async def list_users(self, site_id: str, *, limit: int = 50, offset: int = 0) -> list[User]:
         cursor = self.db.users.find({"site_id": site_id}).sort(OLDEST_FIRST).skip(offset)
         docs = await cursor.limit(limit).to_list()
         ids = [d["user_id"] for d in docs]
-        balances = {b["user_id"]: balances_from(b) async for b in self.db.balances.find(
-            {"site_id": site_id, "user_id": {"$in": ids}})}
-        return [User(site_id, d["user_id"], d.get("email"),
-                     balances.get(d["user_id"], Balances()), d["created_at"]) for d in docs]
+        balances = {
+            b["user_id"]: balances_from(b)
+            async for b in self.db.balances.find({"site_id": site_id, "user_id": {"$in": ids}})
+        }
+        return [
+            User(
+                site_id,
+                d["user_id"],
+                d.get("email"),
+                balances.get(d["user_id"], Balances()),
+                d["created_at"],
+            )
+            for d in docs
+        ]
 
     # ------------------------------------------------------------------ money
     async def grant_once(
@@ -424,9 +475,19 @@ class MongoStore:
             if purchase is not None:
                 await complete_purchase(self.db, s, purchase)
             entry, balances = await apply_change(
-                self.db, s, site_id=site_id, user_id=user_id, credit_type=credit_type,
-                delta=credits, source_ref=source_ref, kind=kind, floor=None, reason=reason,
-                meta=meta, notify=notify)
+                self.db,
+                s,
+                site_id=site_id,
+                user_id=user_id,
+                credit_type=credit_type,
+                delta=credits,
+                source_ref=source_ref,
+                kind=kind,
+                floor=None,
+                reason=reason,
+                meta=meta,
+                notify=notify,
+            )
             return MoneyResult(True, entry, balances)
 
         async def replay(first: LedgerEntry) -> MoneyResult:
@@ -437,23 +498,43 @@ class MongoStore:
 
         return await self._once(source_ref, grant, replay)
 
-    async def _deduct_like(self, site_id: str, user_id: str, credit_type: str, delta: int,
-                           source_ref: str, kind: str, reason: str | None,
-                           notify: NotifyFn | None) -> DeductResult:
+    async def _deduct_like(
+        self,
+        site_id: str,
+        user_id: str,
+        credit_type: str,
+        delta: int,
+        source_ref: str,
+        kind: str,
+        reason: str | None,
+        notify: NotifyFn | None,
+    ) -> DeductResult:
         """A change that the balance must cover (floor 0), once per source_ref."""
+
         async def change(s: AsyncClientSession) -> DeductResult:
             entry, balances = await apply_change(
-                self.db, s, site_id=site_id, user_id=user_id, credit_type=credit_type,
-                delta=delta, source_ref=source_ref, kind=kind, floor=0, reason=reason,
-                notify=notify)
+                self.db,
+                s,
+                site_id=site_id,
+                user_id=user_id,
+                credit_type=credit_type,
+                delta=delta,
+                source_ref=source_ref,
+                kind=kind,
+                floor=0,
+                reason=reason,
+                notify=notify,
+            )
             return DeductResult(entry is not None, entry, balances)
 
         async def replay(first: LedgerEntry) -> DeductResult:
             if first.site_id != site_id or not same_request(
-                    first, user_id=user_id, credit_type=credit_type, delta=delta, reason=reason):
+                first, user_id=user_id, credit_type=credit_type, delta=delta, reason=reason
+            ):
                 raise IdempotencyKeyReused(source_ref)
-            return DeductResult(True, first, await balances_of(self.db, None, site_id, user_id),
-                                replayed=True)
+            return DeductResult(
+                True, first, await balances_of(self.db, None, site_id, user_id), replayed=True
+            )
 
         return await self._once(source_ref, change, replay)
 
@@ -468,10 +549,14 @@ class MongoStore:
         reason: str | None = None,
         notify: NotifyFn | None = None,
     ) -> DeductResult:
-        source_ref = (f"deduct:{site_id}:{user_id}:{idempotency_key}" if idempotency_key
-                      else f"deduct:{secrets.token_hex(12)}")
-        return await self._deduct_like(site_id, user_id, credit_type, -amount, source_ref,
-                                       "deduction", reason, notify)
+        source_ref = (
+            f"deduct:{site_id}:{user_id}:{idempotency_key}"
+            if idempotency_key
+            else f"deduct:{secrets.token_hex(12)}"
+        )
+        return await self._deduct_like(
+            site_id, user_id, credit_type, -amount, source_ref, "deduction", reason, notify
+        )
 
     async def adjust(
         self,
@@ -484,8 +569,9 @@ class MongoStore:
         reason: str,
         notify: NotifyFn | None = None,
     ) -> DeductResult:
-        return await self._deduct_like(site_id, user_id, credit_type, delta, source_ref,
-                                       "adjustment", reason, notify)
+        return await self._deduct_like(
+            site_id, user_id, credit_type, delta, source_ref, "adjustment", reason, notify
+        )
 
     async def reverse(
         self,
@@ -510,23 +596,41 @@ class MongoStore:
                 # Compare-and-set on the grant itself: concurrent reports serialise here.
                 changed = await self.db.ledger.update_one(
                     {"source_ref": grant_ref, "revision": grant.get("revision")},
-                    {"$set": {"reversed": wanted, "revision": revision + 1, "reversals": {
-                        b: {"target": t, "version": v} for b, (t, v) in targets.items()}}},
-                    session=s)
+                    {
+                        "$set": {
+                            "reversed": wanted,
+                            "revision": revision + 1,
+                            "reversals": {
+                                b: {"target": t, "version": v} for b, (t, v) in targets.items()
+                            },
+                        }
+                    },
+                    session=s,
+                )
                 if changed.matched_count == 1:
                     break
             else:
                 raise StoreError(f"could not settle the reversals of {grant_ref!r}")
             if wanted == already:
-                return MoneyResult(False, None, await balances_of(
-                    self.db, s, grant["site_id"], grant["user_id"]))
+                return MoneyResult(
+                    False, None, await balances_of(self.db, s, grant["site_id"], grant["user_id"])
+                )
             delta = already - wanted
             entry, balances = await apply_change(
-                self.db, s, site_id=grant["site_id"], user_id=grant["user_id"],
-                credit_type=grant["credit_type"], delta=delta,
+                self.db,
+                s,
+                site_id=grant["site_id"],
+                user_id=grant["user_id"],
+                credit_type=grant["credit_type"],
+                delta=delta,
                 source_ref=f"{grant_ref}#{revision + 1}",
-                kind="reversal" if delta < 0 else "restore", floor=None, parent_ref=grant_ref,
-                reason=reason, meta={**(meta or {}), "reversed_total": wanted, "bucket": bucket}, notify=notify)
+                kind="reversal" if delta < 0 else "restore",
+                floor=None,
+                parent_ref=grant_ref,
+                reason=reason,
+                meta={**(meta or {}), "reversed_total": wanted, "bucket": bucket},
+                notify=notify,
+            )
             return MoneyResult(True, entry, balances)
 
         return await self._atomic(take_back)
@@ -544,8 +648,11 @@ class MongoStore:
         limit: int = 50,
         offset: int = 0,
     ) -> list[LedgerEntry]:
-        query = {k: v for k, v in (("site_id", site_id), ("user_id", user_id),
-                                   ("credit_type", credit_type)) if v is not None}
+        query = {
+            k: v
+            for k, v in (("site_id", site_id), ("user_id", user_id), ("credit_type", credit_type))
+            if v is not None
+        }
         cursor = self.db.ledger.find(query).sort(NEWEST_FIRST).skip(offset).limit(limit)
         return [entry_from(d) async for d in cursor]
 
@@ -556,22 +663,34 @@ class MongoStore:
             return await self._reconcile(session)
 
     async def _reconcile(self, s: Session) -> ReconcileReport:
-        group = {"$group": {"_id": {"s": "$site_id", "u": "$user_id", "t": "$credit_type"},
-                            "total": {"$sum": "$delta"}}}
-        sums = {(row["_id"]["s"], row["_id"]["u"], row["_id"]["t"]): int(row["total"])
-                async for row in await self.db.ledger.aggregate([group], session=s)}
+        group = {
+            "$group": {
+                "_id": {"s": "$site_id", "u": "$user_id", "t": "$credit_type"},
+                "total": {"$sum": "$delta"},
+            }
+        }
+        sums = {
+            (row["_id"]["s"], row["_id"]["u"], row["_id"]["t"]): int(row["total"])
+            async for row in await self.db.ledger.aggregate([group], session=s)
+        }
         pending: dict[tuple[str, str, str], list[str]] = {}
         async for d in self.db.ledger.find({"state": PENDING}, session=s):
             pending.setdefault((d["site_id"], d["user_id"], d["credit_type"]), []).append(
-                d["source_ref"])
+                d["source_ref"]
+            )
         differences: list[dict[str, Any]] = []
         checked = 0
 
         def compare(site_id: str, user_id: str, credit_type: str, balance: int) -> None:
             total = sums.pop((site_id, user_id, credit_type), 0)
             if balance != total:
-                row = {"site_id": site_id, "user_id": user_id, "credit_type": credit_type,
-                       "balance": balance, "ledger_sum": total}
+                row = {
+                    "site_id": site_id,
+                    "user_id": user_id,
+                    "credit_type": credit_type,
+                    "balance": balance,
+                    "ledger_sum": total,
+                }
                 if (site_id, user_id, credit_type) in pending:
                     row["pending_refs"] = pending[(site_id, user_id, credit_type)]
                 differences.append(row)
@@ -589,8 +708,7 @@ class MongoStore:
         if not packages or await self.db.packages.count_documents({}, limit=1):
             return
         try:
-            await self.db.packages.insert_many([package_doc(p) for p in packages],
-                                               ordered=False)
+            await self.db.packages.insert_many([package_doc(p) for p in packages], ordered=False)
         except BulkWriteError as exc:  # another worker seeded at the same moment
             if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
                 raise
@@ -621,8 +739,10 @@ class MongoStore:
             return await self.get_package(package_id)
         try:
             doc = await self.db.packages.find_one_and_update(
-                {"package_id": package_id}, {"$set": dict(fields)},
-                return_document=ReturnDocument.AFTER)
+                {"package_id": package_id},
+                {"$set": dict(fields)},
+                return_document=ReturnDocument.AFTER,
+            )
         except DuplicateKeyError as exc:
             raise DuplicateError("package_id") from exc
         await self._bump("packages")
@@ -645,11 +765,11 @@ class MongoStore:
         doc = await self.db[CHECKOUT_SESSIONS].find_one({"payment_intent_id": payment_intent_id})
         return session_from(doc) if doc else None
 
-    async def link_checkout_payment_intent(self, session_id: str,
-                                           payment_intent_id: str) -> bool:
+    async def link_checkout_payment_intent(self, session_id: str, payment_intent_id: str) -> bool:
         result = await self.db[CHECKOUT_SESSIONS].update_one(
             {"session_id": session_id, "payment_intent_id": None},
-            {"$set": {"payment_intent_id": payment_intent_id}})
+            {"$set": {"payment_intent_id": payment_intent_id}},
+        )
         return result.matched_count == 1
 
     async def transition_checkout_session(
@@ -657,7 +777,8 @@ class MongoStore:
     ) -> bool:
         result = await self.db[CHECKOUT_SESSIONS].update_one(
             {"session_id": session_id, "status": from_status},
-            {"$set": {"status": to_status, **transition_fields(fields, dates=True)}})
+            {"$set": {"status": to_status, **transition_fields(fields, dates=True)}},
+        )
         return result.matched_count == 1
 
     async def create_payment_intent(self, intent: PaymentIntentRecord) -> None:
@@ -675,7 +796,8 @@ class MongoStore:
     ) -> bool:
         result = await self.db.payment_intents.update_one(
             {"payment_intent_id": payment_intent_id, "status": from_status},
-            {"$set": {"status": to_status, **transition_fields(fields, dates=False)}})
+            {"$set": {"status": to_status, **transition_fields(fields, dates=False)}},
+        )
         return result.matched_count == 1
 
     # ------------------------------------------------------------------ Stripe events
@@ -685,8 +807,13 @@ class MongoStore:
     async def record_stripe_event(self, event_id: str, event_type: str, outcome: str) -> bool:
         try:
             await self.db.stripe_events.insert_one(
-                {"event_id": event_id, "type": event_type, "outcome": outcome,
-                 "processed_at": now_iso()})
+                {
+                    "event_id": event_id,
+                    "type": event_type,
+                    "outcome": outcome,
+                    "processed_at": now_iso(),
+                }
+            )
         except DuplicateKeyError:
             return False
         return True
@@ -702,15 +829,20 @@ class MongoStore:
     ) -> list[WebhookDelivery]:
         # Each claim is a single-document compare-and-set, so two workers (or machines)
         # never lease the same delivery; no transaction needed.
-        query: Doc = {"status": "pending",
-                      "$or": [{"lease_until": None}, {"lease_until": {"$lt": now}}]}
+        query: Doc = {
+            "status": "pending",
+            "$or": [{"lease_until": None}, {"lease_until": {"$lt": now}}],
+        }
         if not include_scheduled:
             query["next_attempt_at"] = {"$lte": now}
         claimed: list[WebhookDelivery] = []
         while len(claimed) < limit:
             doc = await self.db.webhook_outbox.find_one_and_update(
-                query, {"$set": {"lease_owner": owner, "lease_until": now + lease_seconds}},
-                sort=OLDEST_FIRST, return_document=ReturnDocument.AFTER)
+                query,
+                {"$set": {"lease_owner": owner, "lease_until": now + lease_seconds}},
+                sort=OLDEST_FIRST,
+                return_document=ReturnDocument.AFTER,
+            )
             if doc is None:
                 break
             claimed.append(delivery_from(doc))
@@ -725,16 +857,25 @@ class MongoStore:
         delivered: bool,
         next_attempt_at: float | None,
     ) -> None:
-        status = ("delivered" if delivered
-                  else "pending" if next_attempt_at is not None else "failed")
+        status = (
+            "delivered" if delivered else "pending" if next_attempt_at is not None else "failed"
+        )
         await self.db.webhook_attempts.insert_one(attempt_doc(delivery_id, attempt))
         await self.db.webhook_outbox.update_one(
             {"delivery_id": delivery_id, "lease_owner": owner},
-            {"$set": {"status": status, "attempts": attempt.attempt,
-                      "next_attempt_at": next_attempt_at,
-                      "last_status_code": attempt.status_code, "last_error": attempt.error,
-                      "delivered_at": iso_from_unix(attempt.at) if delivered else None,
-                      "lease_owner": None, "lease_until": None}})
+            {
+                "$set": {
+                    "status": status,
+                    "attempts": attempt.attempt,
+                    "next_attempt_at": next_attempt_at,
+                    "last_status_code": attempt.status_code,
+                    "last_error": attempt.error,
+                    "delivered_at": iso_from_unix(attempt.at) if delivered else None,
+                    "lease_owner": None,
+                    "lease_until": None,
+                }
+            },
+        )
 
     async def _with_attempts(self, docs: list[Doc]) -> list[WebhookDelivery]:
         ids = [d["delivery_id"] for d in docs]
@@ -758,7 +899,8 @@ class MongoStore:
     ) -> WebhookDelivery | None:
         await self.db.webhook_outbox.update_one(
             {"delivery_id": delivery_id},
-            {"$set": {"status": "pending", "next_attempt_at": now, "delivered_at": None}})
+            {"$set": {"status": "pending", "next_attempt_at": now, "delivered_at": None}},
+        )
         return await self.get_webhook_delivery(delivery_id)
 
     async def count_pending_webhooks(self) -> int:
@@ -766,11 +908,14 @@ class MongoStore:
 
     async def outbox_backlog(self) -> dict[str, Any]:
         outbox = self.db.webhook_outbox
-        oldest = await outbox.find_one({"status": "pending"}, {"created_at": 1},
-                                       sort=[("created_at", 1)])
-        return {"pending": await outbox.count_documents({"status": "pending"}),
-                "failed": await outbox.count_documents({"status": "failed"}),
-                "oldest_pending_at": oldest["created_at"] if oldest else None}
+        oldest = await outbox.find_one(
+            {"status": "pending"}, {"created_at": 1}, sort=[("created_at", 1)]
+        )
+        return {
+            "pending": await outbox.count_documents({"status": "pending"}),
+            "failed": await outbox.count_documents({"status": "failed"}),
+            "oldest_pending_at": oldest["created_at"] if oldest else None,
+        }
 
     async def count_ledger_entries(self) -> dict[str, int]:
         return await _group(self.db, "ledger", {}, "$kind", 1)
@@ -778,30 +923,31 @@ class MongoStore:
     # ------------------------------------------------------------------ analytics, settings
     async def record_generation(self, site_id: str, row: dict[str, Any]) -> None:
         await self.db.analytics.insert_one(
-            {"kind": "generation", "site_id": site_id, "data": row, "created_at": now_iso()})
+            {"kind": "generation", "site_id": site_id, "data": row, "created_at": now_iso()}
+        )
 
     async def record_usage(self, site_id: str, report: dict[str, Any]) -> None:
         await self.db.analytics.insert_one(
-            {"kind": "usage", "site_id": site_id, "data": report, "created_at": now_iso()})
+            {"kind": "usage", "site_id": site_id, "data": report, "created_at": now_iso()}
+        )
 
     async def get_setting(self, key: str) -> dict[str, Any] | None:
         doc = await self.db.settings.find_one({"_id": key})
         return dict(doc["value"]) if doc else None
 
     async def set_setting(self, key: str, value: dict[str, Any]) -> None:
-        await self.db.settings.replace_one({"_id": key}, {"_id": key, "value": value},
-                                           upsert=True)
+        await self.db.settings.replace_one({"_id": key}, {"_id": key, "value": value}, upsert=True)
 
     # ------------------------------------------------------------------ what workers cache
     async def _bump(self, name: str) -> None:
         """Tell every worker's cache of `name` (on every machine) that it changed. Bumped
         after the write it follows, so a cache that saw the new version reads the new data."""
-        await self.db[CACHE_VERSIONS].update_one({"_id": name}, {"$inc": {"version": 1}},
-                                                 upsert=True)
+        await self.db[CACHE_VERSIONS].update_one(
+            {"_id": name}, {"$inc": {"version": 1}}, upsert=True
+        )
 
     async def cache_versions(self) -> dict[str, int]:
-        found = {doc["_id"]: int(doc["version"])
-                 async for doc in self.db[CACHE_VERSIONS].find({})}
+        found = {doc["_id"]: int(doc["version"]) async for doc in self.db[CACHE_VERSIONS].find({})}
         return {name: found.get(name, 0) for name in CACHED}
 
     # ------------------------------------------------------------------ rate limits
@@ -812,7 +958,9 @@ class MongoStore:
                 doc = await self.db.rate_limits.find_one_and_update(
                     {"key": key, "window_start": window_start},
                     {"$inc": {"count": amount}, "$setOnInsert": {"expires_at": expires}},
-                    upsert=True, return_document=ReturnDocument.AFTER)
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
                 return int(doc["count"])
             except DuplicateKeyError:
                 continue  # two first hits raced on the upsert: the retry increments
@@ -826,14 +974,18 @@ class MongoStore:
         spent = await _group(db, "ledger", {"kind": "deduction"}, "$credit_type", "$delta")
         revenue: dict[str, int] = {}
         for collection in (CHECKOUT_SESSIONS, "payment_intents"):
-            totals = await _group(db, collection, {"status": "completed"},
-                                  {"$toUpper": "$currency"}, "$amount")
+            totals = await _group(
+                db, collection, {"status": "completed"}, {"$toUpper": "$currency"}, "$amount"
+            )
             for currency, total in totals.items():
                 revenue[currency] = revenue.get(currency, 0) + total
         webhooks = await _group(db, "webhook_outbox", {}, "$status", 1)
         return {
-            "sites": {"total": sum(sites.values()), "active": sites.get("active", 0),
-                      "disabled": sites.get("disabled", 0)},
+            "sites": {
+                "total": sum(sites.values()),
+                "active": sites.get("active", 0),
+                "disabled": sites.get("disabled", 0),
+            },
             "users": await db.users.count_documents({}),
             "credits_sold": {t: sold.get(t, 0) for t in CREDIT_TYPES},
             "credits_spent": {t: -spent.get(t, 0) for t in CREDIT_TYPES},
@@ -842,12 +994,16 @@ class MongoStore:
         }
 
     async def _reversed_grants(self) -> list[ReversedGrant]:
-        entries = self.db.ledger.find({"kind": {"$in": ["reversal", "restore"]}},
-                                      {"parent_ref": 1, "delta": 1, "meta": 1}
-                                      ).sort(OLDEST_FIRST)
-        taken = fold_reversals([(d["parent_ref"], int(d["delta"]), d.get("meta") or {})
-                                async for d in entries])
-        grants = self.db.ledger.find({"source_ref": {"$in": list(taken)}},
-                                     {"source_ref": 1, "delta": 1, "meta": 1})
-        return [ReversedGrant(g.get("meta") or {}, int(g["delta"]), *taken[g["source_ref"]])
-                async for g in grants]
+        entries = self.db.ledger.find(
+            {"kind": {"$in": ["reversal", "restore"]}}, {"parent_ref": 1, "delta": 1, "meta": 1}
+        ).sort(OLDEST_FIRST)
+        taken = fold_reversals(
+            [(d["parent_ref"], int(d["delta"]), d.get("meta") or {}) async for d in entries]
+        )
+        grants = self.db.ledger.find(
+            {"source_ref": {"$in": list(taken)}}, {"source_ref": 1, "delta": 1, "meta": 1}
+        )
+        return [
+            ReversedGrant(g.get("meta") or {}, int(g["delta"]), *taken[g["source_ref"]])
+            async for g in grants
+        ]

@@ -151,8 +151,18 @@ def transition_fields(fields_: dict[str, Any], *, dates: bool) -> dict[str, Any]
 # ------------------------------------------------------------------ outbox
 def new_delivery(draft: WebhookDraft) -> WebhookDelivery:
     return WebhookDelivery(
-        "whd_" + secrets.token_hex(12), draft.site_id, draft.event, draft.url, draft.body,
-        "pending", 0, unix_now(), None, None, now_iso())
+        "whd_" + secrets.token_hex(12),
+        draft.site_id,
+        draft.event,
+        draft.url,
+        draft.body,
+        "pending",
+        0,
+        unix_now(),
+        None,
+        None,
+        now_iso(),
+    )
 
 
 def delivery_doc(delivery: WebhookDelivery) -> dict[str, Any]:
@@ -161,11 +171,14 @@ def delivery_doc(delivery: WebhookDelivery) -> dict[str, Any]:
     return {**doc, "lease_owner": None, "lease_until": None}
 
 
-def delivery_from(doc: dict[str, Any],
-                  attempts: list[dict[str, Any]] | None = None) -> WebhookDelivery:
+def delivery_from(
+    doc: dict[str, Any], attempts: list[dict[str, Any]] | None = None
+) -> WebhookDelivery:
     log = tuple(attempt_from(a) for a in sorted(attempts or [], key=lambda a: a["attempt"]))
-    return WebhookDelivery(**{f.name: doc.get(f.name) for f in fields(WebhookDelivery)
-                              if f.name != "attempt_log"}, attempt_log=log)
+    return WebhookDelivery(
+        **{f.name: doc.get(f.name) for f in fields(WebhookDelivery) if f.name != "attempt_log"},
+        attempt_log=log,
+    )
 
 
 def attempt_doc(delivery_id: str, attempt: WebhookAttempt) -> dict[str, Any]:

@@ -60,15 +60,25 @@ async def touch_user(db: AsyncDatabase, s: Session, site_id: str, user_id: str) 
     then, as on SQLite), so step 1 finds its document."""
     key = {"site_id": site_id, "user_id": user_id}
     await db.users.update_one(
-        key, {"$setOnInsert": {"email": None, "created_at": now_iso(), "welcomed": True}},
-        upsert=True, session=s)
+        key,
+        {"$setOnInsert": {"email": None, "created_at": now_iso(), "welcomed": True}},
+        upsert=True,
+        session=s,
+    )
     await db.balances.update_one(
-        key, {"$setOnInsert": {"credits": dict.fromkeys(CREDIT_TYPES, 0)}}, upsert=True,
-        session=s)
+        key, {"$setOnInsert": {"credits": dict.fromkeys(CREDIT_TYPES, 0)}}, upsert=True, session=s
+    )
 
 
-async def move_balance(db: AsyncDatabase, s: Session, site_id: str, user_id: str,
-                        credit_type: str, delta: int, floor: int | None) -> Doc | None:
+async def move_balance(
+    db: AsyncDatabase,
+    s: Session,
+    site_id: str,
+    user_id: str,
+    credit_type: str,
+    delta: int,
+    floor: int | None,
+) -> Doc | None:
     """Step 1: one atomic update of the balances document. With a floor, a decrease only
     matches a balance that stays at or above it; None when it did not match."""
     query: Doc = {"site_id": site_id, "user_id": user_id}
@@ -77,9 +87,14 @@ async def move_balance(db: AsyncDatabase, s: Session, site_id: str, user_id: str
         query[f"credits.{credit_type}"] = {"$gte": floor - delta}
     return await db.balances.find_one_and_update(
         query,
-        {"$inc": {f"credits.{credit_type}": delta},
-         "$setOnInsert": new_balance_fields(credit_type)},
-        upsert=not guarded, return_document=ReturnDocument.AFTER, session=s)
+        {
+            "$inc": {f"credits.{credit_type}": delta},
+            "$setOnInsert": new_balance_fields(credit_type),
+        },
+        upsert=not guarded,
+        return_document=ReturnDocument.AFTER,
+        session=s,
+    )
 
 
 async def apply_change(
@@ -109,9 +124,20 @@ async def apply_change(
     if moved is None:
         return None, await balances_of(db, s, site_id, user_id)
     balances = balances_from(moved)
-    entry = LedgerEntry(new_transaction_id(), site_id, user_id, credit_type, delta,
-                        int(moved["credits"][credit_type]), kind, source_ref, parent_ref,
-                        reason, meta or {}, now_iso())
+    entry = LedgerEntry(
+        new_transaction_id(),
+        site_id,
+        user_id,
+        credit_type,
+        delta,
+        int(moved["credits"][credit_type]),
+        kind,
+        source_ref,
+        parent_ref,
+        reason,
+        meta or {},
+        now_iso(),
+    )
     await db.ledger.insert_one(entry_doc(entry, state=APPLIED), session=s)
     if notify is not None and (draft := notify(entry, balances)) is not None:
         await db.webhook_outbox.insert_one(delivery_doc(new_delivery(draft)), session=s)
@@ -130,8 +156,9 @@ async def complete_purchase(db: AsyncDatabase, s: Session, purchase: PurchaseCom
     fields: Doc = {"status": "completed"}
     if not doc.get("completed_at"):
         # Sessions keep dates as BSON dates, intents as ISO strings.
-        fields["completed_at"] = (to_date(purchase.completed_at) if checkout
-                                  else purchase.completed_at)
+        fields["completed_at"] = (
+            to_date(purchase.completed_at) if checkout else purchase.completed_at
+        )
     if checkout and purchase.payment_intent_id and not doc.get("payment_intent_id"):
         fields["payment_intent_id"] = purchase.payment_intent_id
     await collection.update_one(key, {"$set": fields}, session=s)

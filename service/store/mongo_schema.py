@@ -60,8 +60,13 @@ INDEXES: dict[str, list[IndexSpec]] = {
         _index(("source_ref", UP), name="source_ref_unique", unique=True),
         _index(("transaction_id", UP), name="transaction_id_unique", unique=True),
         _index(("parent_ref", UP), name="parent_ref", sparse=True),
-        _index(("site_id", UP), ("user_id", UP), ("created_at", DOWN), ("_id", DOWN),
-               name="site_user_newest"),
+        _index(
+            ("site_id", UP),
+            ("user_id", UP),
+            ("created_at", DOWN),
+            ("_id", DOWN),
+            name="site_user_newest",
+        ),
         _index(("kind", UP), ("credit_type", UP), name="kind_credit_type"),
     ],
     "packages": [
@@ -72,9 +77,12 @@ INDEXES: dict[str, list[IndexSpec]] = {
         _index(("session_id", UP), name="session_id_1", unique=True),
         _index(("payment_intent_id", UP), name="payment_intent_id", sparse=True),
         # Only unpaid sessions expire: a paid one is our record of a sale.
-        _index(("expires_at", UP), name="expires_at_pending_ttl",
-               expireAfterSeconds=PENDING_SESSION_GRACE_SECONDS,
-               partialFilterExpression={"status": "pending"}),
+        _index(
+            ("expires_at", UP),
+            name="expires_at_pending_ttl",
+            expireAfterSeconds=PENDING_SESSION_GRACE_SECONDS,
+            partialFilterExpression={"status": "pending"},
+        ),
     ],
     "payment_intents": [
         _index(("payment_intent_id", UP), name="payment_intent_id_unique", unique=True),
@@ -140,7 +148,8 @@ REPLICA_SET_NEEDED = (
     "MongoDB at MONGODB_URL is a standalone server. Money moves in multi-document"
     " transactions, which only a replica set (or a sharded cluster's mongos) runs; a one-node"
     " replica set is enough: start mongod with --replSet rs0, run rs.initiate() once in"
-    " mongosh, and add ?replicaSet=rs0 to MONGODB_URL.")
+    " mongosh, and add ?replicaSet=rs0 to MONGODB_URL."
+)
 
 
 def server_refusal(hello: dict[str, Any]) -> str | None:
@@ -149,12 +158,16 @@ def server_refusal(hello: dict[str, Any]) -> str | None:
     if "setName" not in hello and hello.get("msg") != "isdbgrid":
         return REPLICA_SET_NEEDED
     if "logicalSessionTimeoutMinutes" not in hello:
-        return ("MongoDB at MONGODB_URL runs without sessions, so it has no transactions;"
-                " enable sessions (a replica set of MongoDB 5.0+ has them).")
+        return (
+            "MongoDB at MONGODB_URL runs without sessions, so it has no transactions;"
+            " enable sessions (a replica set of MongoDB 5.0+ has them)."
+        )
     if int(hello.get("maxWireVersion", 0)) < MIN_WIRE_VERSION:
-        return (f"MongoDB at MONGODB_URL speaks wire version {hello.get('maxWireVersion')};"
-                " MongoDB 5.0 or newer (wire version 13+) is needed for snapshot reads in"
-                " transactions. Upgrade the server.")
+        return (
+            f"MongoDB at MONGODB_URL speaks wire version {hello.get('maxWireVersion')};"
+            " MongoDB 5.0 or newer (wire version 13+) is needed for snapshot reads in"
+            " transactions. Upgrade the server."
+        )
     return None
 
 
@@ -164,8 +177,9 @@ _OPTIONS = ("unique", "sparse", "expireAfterSeconds", "partialFilterExpression")
 
 def _key_pattern(index: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     # Servers may answer 1.0 for 1; text, 2dsphere and hashed keys are strings.
-    return tuple((k, int(v) if isinstance(v, int | float) else v)
-                 for k, v in dict(index["key"]).items())
+    return tuple(
+        (k, int(v) if isinstance(v, int | float) else v) for k, v in dict(index["key"]).items()
+    )
 
 
 def _known_kind(index: dict[str, Any]) -> bool:
@@ -188,8 +202,9 @@ class IndexChange:
     replaces: tuple[str, ...] = ()
 
 
-def index_changes(collection: str, existing: list[dict[str, Any]],
-                  wanted: list[IndexSpec]) -> list[IndexChange]:
+def index_changes(
+    collection: str, existing: list[dict[str, Any]], wanted: list[IndexSpec]
+) -> list[IndexChange]:
     """What to build so that `wanted` exists, given the `existing` indexes (listIndexes).
 
     An index equal to a wanted one (any name) needs nothing. Indexes of unknown kinds (text,
@@ -212,7 +227,8 @@ def index_changes(collection: str, existing: list[dict[str, Any]],
                     f"the unique index {index['name']!r} on {collection} differs from ours"
                     f" ({dict(spec.keys)}, {spec.kwargs()}); unique indexes are never dropped"
                     " automatically. Check that nothing relies on it, drop it by hand"
-                    f" (db.{collection}.dropIndex({index['name']!r})), then restart.")
+                    f" (db.{collection}.dropIndex({index['name']!r})), then restart."
+                )
             replaces.append(index["name"])
         changes.append(IndexChange(spec, tuple(replaces)))
     return changes

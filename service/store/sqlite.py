@@ -91,23 +91,72 @@ def new_transaction_id() -> str:
 
 
 def _site(row: sqlite3.Row | tuple) -> Site:
-    (site_id, instance_id, site_url, admin_email, token_hash, secret, status, reason, metadata,
-     config, created_at, updated_at) = row
-    return Site(site_id, instance_id, site_url, admin_email, token_hash, secret, status, reason,
-                json.loads(metadata), json.loads(config), created_at, updated_at)
+    (
+        site_id,
+        instance_id,
+        site_url,
+        admin_email,
+        token_hash,
+        secret,
+        status,
+        reason,
+        metadata,
+        config,
+        created_at,
+        updated_at,
+    ) = row
+    return Site(
+        site_id,
+        instance_id,
+        site_url,
+        admin_email,
+        token_hash,
+        secret,
+        status,
+        reason,
+        json.loads(metadata),
+        json.loads(config),
+        created_at,
+        updated_at,
+    )
 
 
 def _entry(row: tuple) -> LedgerEntry:
-    (txn, site_id, user_id, credit_type, delta, after, kind, source_ref, parent_ref, reason,
-     meta, created_at) = row
-    return LedgerEntry(txn, site_id, user_id, credit_type, delta, after, kind, source_ref,
-                       parent_ref, reason, json.loads(meta), created_at)
+    (
+        txn,
+        site_id,
+        user_id,
+        credit_type,
+        delta,
+        after,
+        kind,
+        source_ref,
+        parent_ref,
+        reason,
+        meta,
+        created_at,
+    ) = row
+    return LedgerEntry(
+        txn,
+        site_id,
+        user_id,
+        credit_type,
+        delta,
+        after,
+        kind,
+        source_ref,
+        parent_ref,
+        reason,
+        json.loads(meta),
+        created_at,
+    )
 
 
 def _package(row: tuple) -> Package:
     pid, name, ctype, credits, price, currency, desc, popular, active, order = row
-    return Package(pid, name, ctype, credits, price, currency, desc, bool(popular), bool(active),
-                   order)
+    return Package(
+        pid, name, ctype, credits, price, currency, desc, bool(popular), bool(active), order
+    )
 
 
 def _delivery(row: tuple, attempts: tuple[WebhookAttempt, ...] = ()) -> WebhookDelivery:
@@ -197,10 +246,13 @@ class SQLiteStore:
 
     @staticmethod
     def _cache_versions_table(c: sqlite3.Connection) -> None:
-        c.execute("CREATE TABLE IF NOT EXISTS cache_versions"
-                  " (name TEXT PRIMARY KEY, version INTEGER NOT NULL)")
-        c.executemany("INSERT OR IGNORE INTO cache_versions VALUES (?, 0)",
-                      [(name,) for name in CACHED])
+        c.execute(
+            "CREATE TABLE IF NOT EXISTS cache_versions"
+            " (name TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+        )
+        c.executemany(
+            "INSERT OR IGNORE INTO cache_versions VALUES (?, 0)", [(name,) for name in CACHED]
+        )
 
     @staticmethod
     def _bump(c: sqlite3.Connection, name: str) -> None:
@@ -253,10 +305,20 @@ class SQLiteStore:
             try:
                 c.execute(
                     f"INSERT INTO sites ({SITE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (site.site_id, site.instance_id, site.site_url, site.admin_email,
-                     site.token_hash, site.webhook_secret, site.status, site.disabled_reason,
-                     json.dumps(site.metadata), json.dumps(site.config), site.created_at,
-                     site.updated_at),
+                    (
+                        site.site_id,
+                        site.instance_id,
+                        site.site_url,
+                        site.admin_email,
+                        site.token_hash,
+                        site.webhook_secret,
+                        site.status,
+                        site.disabled_reason,
+                        json.dumps(site.metadata),
+                        json.dumps(site.config),
+                        site.created_at,
+                        site.updated_at,
+                    ),
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError("instance_id") from exc
@@ -266,12 +328,14 @@ class SQLiteStore:
 
     async def get_site(self, site_id: str) -> Site | None:
         rows = await self._run(
-            self._read, f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,))
+            self._read, f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,)
+        )
         return _site(rows[0]) if rows else None
 
     async def get_site_by_instance(self, instance_id: str) -> Site | None:
         rows = await self._run(
-            self._read, f"SELECT {SITE_COLUMNS} FROM sites WHERE instance_id = ?", (instance_id,))
+            self._read, f"SELECT {SITE_COLUMNS} FROM sites WHERE instance_id = ?", (instance_id,)
+        )
         return _site(rows[0]) if rows else None
 
     async def list_sites(
@@ -287,8 +351,9 @@ class SQLiteStore:
 
     async def update_site(self, site_id: str, fields: dict[str, Any]) -> Site | None:
         def update(c: sqlite3.Connection) -> Site | None:
-            row = c.execute(f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?",
-                            (site_id,)).fetchone()
+            row = c.execute(
+                f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,)
+            ).fetchone()
             if row is None:
                 return None
             site = _site(row)
@@ -304,26 +369,37 @@ class SQLiteStore:
             c.execute(
                 "UPDATE sites SET site_url=?, admin_email=?, status=?, disabled_reason=?,"
                 " metadata=?, config=?, updated_at=? WHERE site_id=?",
-                (updated.site_url, updated.admin_email, updated.status, updated.disabled_reason,
-                 json.dumps(updated.metadata), json.dumps(updated.config), updated.updated_at,
-                 site_id),
+                (
+                    updated.site_url,
+                    updated.admin_email,
+                    updated.status,
+                    updated.disabled_reason,
+                    json.dumps(updated.metadata),
+                    json.dumps(updated.config),
+                    updated.updated_at,
+                    site_id,
+                ),
             )
             self._bump(c, "sites")
             return updated
 
         return await self._write(update)
 
-    async def reassign_instance(self, site_id: str, instance_id: str,
-                                token_hash: str) -> Site | None:
+    async def reassign_instance(
+        self, site_id: str, instance_id: str, token_hash: str
+    ) -> Site | None:
         def reassign(c: sqlite3.Connection) -> Site | None:
             try:
-                c.execute("UPDATE sites SET instance_id=?, token_hash=?, updated_at=?"
-                          " WHERE site_id=?", (instance_id, token_hash, now_iso(), site_id))
+                c.execute(
+                    "UPDATE sites SET instance_id=?, token_hash=?, updated_at=? WHERE site_id=?",
+                    (instance_id, token_hash, now_iso(), site_id),
+                )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError("instance_id") from exc
             self._bump(c, "sites")
-            row = c.execute(f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?",
-                            (site_id,)).fetchone()
+            row = c.execute(
+                f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,)
+            ).fetchone()
             return _site(row) if row else None
 
         return await self._write(reassign)
@@ -345,19 +421,39 @@ class SQLiteStore:
             return None
         return User(site_id, user_id, row[0], self._balances(c, site_id, user_id), row[1])
 
-    def _create_user(self, c: sqlite3.Connection, site_id: str, user_id: str,
-                     email: str | None, free: dict[str, int]) -> None:
+    def _create_user(
+        self,
+        c: sqlite3.Connection,
+        site_id: str,
+        user_id: str,
+        email: str | None,
+        free: dict[str, int],
+    ) -> None:
         created = now_iso()
         c.execute("INSERT INTO users VALUES (?,?,?,?)", (site_id, user_id, email, created))
         for credit_type in CREDIT_TYPES:
             amount = int(free.get(credit_type, 0))
-            c.execute("INSERT INTO balances VALUES (?,?,?,?)",
-                      (site_id, user_id, credit_type, amount))
+            c.execute(
+                "INSERT INTO balances VALUES (?,?,?,?)", (site_id, user_id, credit_type, amount)
+            )
             if amount:
-                self._insert_entry(c, LedgerEntry(
-                    new_transaction_id(), site_id, user_id, credit_type, amount, amount, "free",
-                    f"free:{site_id}:{user_id}:{credit_type}", None, "welcome credits", {},
-                    created))
+                self._insert_entry(
+                    c,
+                    LedgerEntry(
+                        new_transaction_id(),
+                        site_id,
+                        user_id,
+                        credit_type,
+                        amount,
+                        amount,
+                        "free",
+                        f"free:{site_id}:{user_id}:{credit_type}",
+                        None,
+                        "welcome credits",
+                        {},
+                        created,
+                    ),
+                )
 
     async def ensure_user(
         self, site_id: str, user_id: str, email: str | None, free_credits: dict[str, int]
@@ -367,12 +463,18 @@ class SQLiteStore:
             return self._user(self._rdb, site_id, user_id)
 
         def create(c: sqlite3.Connection) -> User:
-            if c.execute("SELECT 1 FROM users WHERE site_id=? AND user_id=?",
-                         (site_id, user_id)).fetchone() is None:
+            if (
+                c.execute(
+                    "SELECT 1 FROM users WHERE site_id=? AND user_id=?", (site_id, user_id)
+                ).fetchone()
+                is None
+            ):
                 self._create_user(c, site_id, user_id, email, free_credits)
             elif email:
-                c.execute("UPDATE users SET email=? WHERE site_id=? AND user_id=?",
-                          (email, site_id, user_id))
+                c.execute(
+                    "UPDATE users SET email=? WHERE site_id=? AND user_id=?",
+                    (email, site_id, user_id),
+                )
             user = self._user(c, site_id, user_id)
             assert user is not None
             return user
@@ -395,7 +497,8 @@ class SQLiteStore:
             assert self._rdb is not None
             ids = self._rdb.execute(
                 "SELECT user_id FROM users WHERE site_id=? ORDER BY rowid LIMIT ? OFFSET ?",
-                (site_id, limit, offset)).fetchall()
+                (site_id, limit, offset),
+            ).fetchall()
             users = [self._user(self._rdb, site_id, uid) for (uid,) in ids]
             return [u for u in users if u is not None]
 
@@ -405,13 +508,26 @@ class SQLiteStore:
     def _insert_entry(self, c: sqlite3.Connection, e: LedgerEntry) -> None:
         c.execute(
             f"INSERT INTO ledger ({LEDGER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (e.transaction_id, e.site_id, e.user_id, e.credit_type, e.delta, e.balance_after,
-             e.kind, e.source_ref, e.parent_ref, e.reason, json.dumps(e.meta), e.created_at),
+            (
+                e.transaction_id,
+                e.site_id,
+                e.user_id,
+                e.credit_type,
+                e.delta,
+                e.balance_after,
+                e.kind,
+                e.source_ref,
+                e.parent_ref,
+                e.reason,
+                json.dumps(e.meta),
+                e.created_at,
+            ),
         )
 
     def _entry_by_ref(self, c: sqlite3.Connection, source_ref: str) -> LedgerEntry | None:
-        row = c.execute(f"SELECT {LEDGER_COLUMNS} FROM ledger WHERE source_ref=?",
-                        (source_ref,)).fetchone()
+        row = c.execute(
+            f"SELECT {LEDGER_COLUMNS} FROM ledger WHERE source_ref=?", (source_ref,)
+        ).fetchone()
         return _entry(row) if row else None
 
     def _apply(
@@ -432,12 +548,17 @@ class SQLiteStore:
     ) -> tuple[LedgerEntry | None, Balances]:
         """Change one balance and append its ledger entry, inside the caller's transaction.
         Answers (None, balances) when the floor forbids the change."""
-        if c.execute("SELECT 1 FROM users WHERE site_id=? AND user_id=?",
-                     (site_id, user_id)).fetchone() is None:
+        if (
+            c.execute(
+                "SELECT 1 FROM users WHERE site_id=? AND user_id=?", (site_id, user_id)
+            ).fetchone()
+            is None
+        ):
             self._create_user(c, site_id, user_id, None, {})
         row = c.execute(
             "SELECT balance FROM balances WHERE site_id=? AND user_id=? AND credit_type=?",
-            (site_id, user_id, credit_type)).fetchone()
+            (site_id, user_id, credit_type),
+        ).fetchone()
         current = row[0] if row else 0
         after = current + delta
         if floor is not None and delta < 0 and after < floor:
@@ -445,9 +566,22 @@ class SQLiteStore:
         c.execute(
             "INSERT INTO balances VALUES (?,?,?,?) ON CONFLICT (site_id, user_id, credit_type)"
             " DO UPDATE SET balance = excluded.balance",
-            (site_id, user_id, credit_type, after))
-        entry = LedgerEntry(new_transaction_id(), site_id, user_id, credit_type, delta, after,
-                            kind, source_ref, parent_ref, reason, meta or {}, now_iso())
+            (site_id, user_id, credit_type, after),
+        )
+        entry = LedgerEntry(
+            new_transaction_id(),
+            site_id,
+            user_id,
+            credit_type,
+            delta,
+            after,
+            kind,
+            source_ref,
+            parent_ref,
+            reason,
+            meta or {},
+            now_iso(),
+        )
         self._insert_entry(c, entry)
         balances = self._balances(c, site_id, user_id)
         if notify is not None:
@@ -477,9 +611,18 @@ class SQLiteStore:
             if first is not None:
                 return MoneyResult(False, first, self._balances(c, first.site_id, first.user_id))
             entry, balances = self._apply(
-                c, site_id=site_id, user_id=user_id, credit_type=credit_type, delta=credits,
-                source_ref=source_ref, kind=kind, floor=None, reason=reason, meta=meta,
-                notify=notify)
+                c,
+                site_id=site_id,
+                user_id=user_id,
+                credit_type=credit_type,
+                delta=credits,
+                source_ref=source_ref,
+                kind=kind,
+                floor=None,
+                reason=reason,
+                meta=meta,
+                notify=notify,
+            )
             return MoneyResult(True, entry, balances)
 
         return await self._write(grant)
@@ -492,12 +635,14 @@ class SQLiteStore:
                 "UPDATE checkout_sessions SET status = 'completed',"
                 " completed_at = COALESCE(completed_at, ?),"
                 " payment_intent_id = COALESCE(payment_intent_id, ?) WHERE session_id = ?",
-                (purchase.completed_at, purchase.payment_intent_id, purchase.record_id))
+                (purchase.completed_at, purchase.payment_intent_id, purchase.record_id),
+            )
         else:
             c.execute(
                 "UPDATE payment_intents SET status = 'completed',"
                 " completed_at = COALESCE(completed_at, ?) WHERE payment_intent_id = ?",
-                (purchase.completed_at, purchase.record_id))
+                (purchase.completed_at, purchase.record_id),
+            )
 
     async def deduct(
         self,
@@ -510,20 +655,37 @@ class SQLiteStore:
         reason: str | None = None,
         notify: NotifyFn | None = None,
     ) -> DeductResult:
-        source_ref = (f"deduct:{site_id}:{user_id}:{idempotency_key}" if idempotency_key
-                      else f"deduct:{secrets.token_hex(12)}")
+        source_ref = (
+            f"deduct:{site_id}:{user_id}:{idempotency_key}"
+            if idempotency_key
+            else f"deduct:{secrets.token_hex(12)}"
+        )
 
         def deduct(c: sqlite3.Connection) -> DeductResult:
             if idempotency_key:
                 first = self._entry_by_ref(c, source_ref)
                 if first is not None:
-                    if not same_request(first, user_id=user_id, credit_type=credit_type,
-                                        delta=-amount, reason=reason):
+                    if not same_request(
+                        first,
+                        user_id=user_id,
+                        credit_type=credit_type,
+                        delta=-amount,
+                        reason=reason,
+                    ):
                         raise IdempotencyKeyReused(source_ref)
                     return DeductResult(True, first, self._balances(c, site_id, user_id), True)
             entry, balances = self._apply(
-                c, site_id=site_id, user_id=user_id, credit_type=credit_type, delta=-amount,
-                source_ref=source_ref, kind="deduction", floor=0, reason=reason, notify=notify)
+                c,
+                site_id=site_id,
+                user_id=user_id,
+                credit_type=credit_type,
+                delta=-amount,
+                source_ref=source_ref,
+                kind="deduction",
+                floor=0,
+                reason=reason,
+                notify=notify,
+            )
             return DeductResult(entry is not None, entry, balances)
 
         return await self._write(deduct)
@@ -543,13 +705,22 @@ class SQLiteStore:
             first = self._entry_by_ref(c, source_ref)
             if first is not None:
                 if first.site_id != site_id or not same_request(
-                        first, user_id=user_id, credit_type=credit_type, delta=delta,
-                        reason=reason):
+                    first, user_id=user_id, credit_type=credit_type, delta=delta, reason=reason
+                ):
                     raise IdempotencyKeyReused(source_ref)
                 return DeductResult(True, first, self._balances(c, site_id, user_id), True)
             entry, balances = self._apply(
-                c, site_id=site_id, user_id=user_id, credit_type=credit_type, delta=delta,
-                source_ref=source_ref, kind="adjustment", floor=0, reason=reason, notify=notify)
+                c,
+                site_id=site_id,
+                user_id=user_id,
+                credit_type=credit_type,
+                delta=delta,
+                source_ref=source_ref,
+                kind="adjustment",
+                floor=0,
+                reason=reason,
+                notify=notify,
+            )
             return DeductResult(entry is not None, entry, balances)
 
         return await self._write(adjust)
@@ -571,27 +742,42 @@ class SQLiteStore:
                 raise UnknownGrantError(grant_ref)
             (already, changes) = c.execute(
                 "SELECT COALESCE(-SUM(delta), 0), COUNT(*) FROM ledger WHERE parent_ref=?",
-                (grant_ref,)).fetchone()
-            targets = {b: (t, v) for b, t, v in c.execute(
-                "SELECT bucket, target, version FROM reversal_targets WHERE grant_ref=?",
-                (grant_ref,))}
+                (grant_ref,),
+            ).fetchone()
+            targets = {
+                b: (t, v)
+                for b, t, v in c.execute(
+                    "SELECT bucket, target, version FROM reversal_targets WHERE grant_ref=?",
+                    (grant_ref,),
+                )
+            }
             if not targets and already:
                 targets[LEGACY_BUCKET] = (already, already)  # reversed before buckets existed
             updated = next_targets(targets, bucket, credits, version)
             for b, (t, v) in updated.items():
                 if targets.get(b) != (t, v):
-                    c.execute("INSERT OR REPLACE INTO reversal_targets VALUES (?,?,?,?)",
-                              (grant_ref, b, t, v))
+                    c.execute(
+                        "INSERT OR REPLACE INTO reversal_targets VALUES (?,?,?,?)",
+                        (grant_ref, b, t, v),
+                    )
             wanted = reversed_total(grant.delta, updated)
             if wanted == already:
                 return MoneyResult(False, None, self._balances(c, grant.site_id, grant.user_id))
             delta = already - wanted
             entry, balances = self._apply(
-                c, site_id=grant.site_id, user_id=grant.user_id, credit_type=grant.credit_type,
-                delta=delta, source_ref=f"{grant_ref}#{changes + 1}",
-                kind="reversal" if delta < 0 else "restore", floor=None, parent_ref=grant_ref,
-                reason=reason, meta={**(meta or {}), "reversed_total": wanted, "bucket": bucket},
-                notify=notify)
+                c,
+                site_id=grant.site_id,
+                user_id=grant.user_id,
+                credit_type=grant.credit_type,
+                delta=delta,
+                source_ref=f"{grant_ref}#{changes + 1}",
+                kind="reversal" if delta < 0 else "restore",
+                floor=None,
+                parent_ref=grant_ref,
+                reason=reason,
+                meta={**(meta or {}), "reversed_total": wanted, "bucket": bucket},
+                notify=notify,
+            )
             return MoneyResult(True, entry, balances)
 
         return await self._write(reverse)
@@ -613,8 +799,11 @@ class SQLiteStore:
         offset: int = 0,
     ) -> list[LedgerEntry]:
         clauses, params = [], []
-        for column, value in (("site_id", site_id), ("user_id", user_id),
-                              ("credit_type", credit_type)):
+        for column, value in (
+            ("site_id", site_id),
+            ("user_id", user_id),
+            ("credit_type", credit_type),
+        ):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
@@ -622,7 +811,8 @@ class SQLiteStore:
         rows = await self._run(
             self._read,
             f"SELECT {LEDGER_COLUMNS} FROM ledger {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
-            (*params, limit, offset))
+            (*params, limit, offset),
+        )
         return [_entry(r) for r in rows]
 
     async def reconcile(self) -> ReconcileReport:
@@ -634,17 +824,20 @@ class SQLiteStore:
                        COALESCE((SELECT SUM(delta) FROM ledger l WHERE l.site_id = b.site_id
                                  AND l.user_id = b.user_id AND l.credit_type = b.credit_type), 0)
                 FROM balances b
-                """).fetchall()
+                """
+            ).fetchall()
             orphans = self._rdb.execute(
                 """
                 SELECT l.site_id, l.user_id, l.credit_type, 0, SUM(l.delta) FROM ledger l
                 WHERE NOT EXISTS (SELECT 1 FROM balances b WHERE b.site_id = l.site_id
                                   AND b.user_id = l.user_id AND b.credit_type = l.credit_type)
                 GROUP BY l.site_id, l.user_id, l.credit_type
-                """).fetchall()
+                """
+            ).fetchall()
             differences = [
                 {"site_id": s, "user_id": u, "credit_type": t, "balance": b, "ledger_sum": total}
-                for s, u, t, b, total in [*rows, *orphans] if b != total
+                for s, u, t, b, total in [*rows, *orphans]
+                if b != total
             ]
             return ReconcileReport(len(rows), differences)
 
@@ -661,21 +854,34 @@ class SQLiteStore:
 
     def _insert_package(self, c: sqlite3.Connection, p: Package) -> None:
         self._bump(c, "packages")
-        c.execute(f"INSERT INTO packages ({PACKAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                  (p.package_id, p.name, p.credit_type, p.credits, p.price, p.currency,
-                   p.description, int(p.is_popular), int(p.active), p.sort_order))
+        c.execute(
+            f"INSERT INTO packages ({PACKAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                p.package_id,
+                p.name,
+                p.credit_type,
+                p.credits,
+                p.price,
+                p.currency,
+                p.description,
+                int(p.is_popular),
+                int(p.active),
+                p.sort_order,
+            ),
+        )
 
     async def list_packages(self, *, active_only: bool = True) -> list[Package]:
         where = "WHERE active = 1" if active_only else ""
         rows = await self._run(
             self._read,
-            f"SELECT {PACKAGE_COLUMNS} FROM packages {where} ORDER BY sort_order, package_id")
+            f"SELECT {PACKAGE_COLUMNS} FROM packages {where} ORDER BY sort_order, package_id",
+        )
         return [_package(r) for r in rows]
 
     async def get_package(self, package_id: str) -> Package | None:
         rows = await self._run(
-            self._read, f"SELECT {PACKAGE_COLUMNS} FROM packages WHERE package_id=?",
-            (package_id,))
+            self._read, f"SELECT {PACKAGE_COLUMNS} FROM packages WHERE package_id=?", (package_id,)
+        )
         return _package(rows[0]) if rows else None
 
     async def create_package(self, package: Package) -> Package:
@@ -690,8 +896,9 @@ class SQLiteStore:
 
     async def update_package(self, package_id: str, fields: dict[str, Any]) -> Package | None:
         def update(c: sqlite3.Connection) -> Package | None:
-            row = c.execute(f"SELECT {PACKAGE_COLUMNS} FROM packages WHERE package_id=?",
-                            (package_id,)).fetchone()
+            row = c.execute(
+                f"SELECT {PACKAGE_COLUMNS} FROM packages WHERE package_id=?", (package_id,)
+            ).fetchone()
             if row is None:
                 return None
             package = replace(_package(row), **fields)
@@ -710,9 +917,24 @@ class SQLiteStore:
                 c.execute(
                     f"INSERT INTO checkout_sessions ({SESSION_COLUMNS})"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (s.session_id, s.site_id, s.user_id, s.user_email, s.package_id,
-                     s.credit_type, s.credits, s.amount, s.currency, s.status, s.url,
-                     s.payment_intent_id, s.created_at, s.expires_at, s.completed_at))
+                    (
+                        s.session_id,
+                        s.site_id,
+                        s.user_id,
+                        s.user_email,
+                        s.package_id,
+                        s.credit_type,
+                        s.credits,
+                        s.amount,
+                        s.currency,
+                        s.status,
+                        s.url,
+                        s.payment_intent_id,
+                        s.created_at,
+                        s.expires_at,
+                        s.completed_at,
+                    ),
+                )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError("session_id") from exc
 
@@ -720,8 +942,10 @@ class SQLiteStore:
 
     async def get_checkout_session(self, session_id: str) -> CheckoutSession | None:
         rows = await self._run(
-            self._read, f"SELECT {SESSION_COLUMNS} FROM checkout_sessions WHERE session_id=?",
-            (session_id,))
+            self._read,
+            f"SELECT {SESSION_COLUMNS} FROM checkout_sessions WHERE session_id=?",
+            (session_id,),
+        )
         return CheckoutSession(*rows[0]) if rows else None
 
     async def get_checkout_session_by_payment_intent(
@@ -730,22 +954,30 @@ class SQLiteStore:
         rows = await self._run(
             self._read,
             f"SELECT {SESSION_COLUMNS} FROM checkout_sessions WHERE payment_intent_id=?",
-            (payment_intent_id,))
+            (payment_intent_id,),
+        )
         return CheckoutSession(*rows[0]) if rows else None
 
-    async def link_checkout_payment_intent(self, session_id: str,
-                                           payment_intent_id: str) -> bool:
+    async def link_checkout_payment_intent(self, session_id: str, payment_intent_id: str) -> bool:
         def link(c: sqlite3.Connection) -> bool:
             cur = c.execute(
                 "UPDATE checkout_sessions SET payment_intent_id = ?"
                 " WHERE session_id = ? AND payment_intent_id IS NULL",
-                (payment_intent_id, session_id))
+                (payment_intent_id, session_id),
+            )
             return cur.rowcount == 1
 
         return await self._write(link)
 
-    async def _transition(self, table: str, key: str, key_value: str, from_status: str,
-                          to_status: str, fields: dict[str, Any]) -> bool:
+    async def _transition(
+        self,
+        table: str,
+        key: str,
+        key_value: str,
+        from_status: str,
+        to_status: str,
+        fields: dict[str, Any],
+    ) -> bool:
         allowed = {"payment_intent_id", "completed_at", "url"}
         extra = {k: v for k, v in fields.items() if k in allowed}
         sets = ", ".join(["status = ?", *[f"{k} = ?" for k in extra]])
@@ -753,7 +985,8 @@ class SQLiteStore:
         def update(c: sqlite3.Connection) -> bool:
             cur = c.execute(
                 f"UPDATE {table} SET {sets} WHERE {key} = ? AND status = ?",
-                (to_status, *extra.values(), key_value, from_status))
+                (to_status, *extra.values(), key_value, from_status),
+            )
             return cur.rowcount == 1
 
         return await self._write(update)
@@ -761,8 +994,9 @@ class SQLiteStore:
     async def transition_checkout_session(
         self, session_id: str, from_status: str, to_status: str, fields: dict[str, Any]
     ) -> bool:
-        return await self._transition("checkout_sessions", "session_id", session_id,
-                               from_status, to_status, fields)
+        return await self._transition(
+            "checkout_sessions", "session_id", session_id, from_status, to_status, fields
+        )
 
     async def create_payment_intent(self, intent: PaymentIntentRecord) -> None:
         i = intent
@@ -772,9 +1006,21 @@ class SQLiteStore:
                 c.execute(
                     f"INSERT INTO payment_intents ({INTENT_COLUMNS})"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (i.payment_intent_id, i.site_id, i.user_id, i.user_email, i.package_id,
-                     i.credit_type, i.credits, i.amount, i.currency, i.status, i.created_at,
-                     i.completed_at))
+                    (
+                        i.payment_intent_id,
+                        i.site_id,
+                        i.user_id,
+                        i.user_email,
+                        i.package_id,
+                        i.credit_type,
+                        i.credits,
+                        i.amount,
+                        i.currency,
+                        i.status,
+                        i.created_at,
+                        i.completed_at,
+                    ),
+                )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError("payment_intent_id") from exc
 
@@ -782,26 +1028,37 @@ class SQLiteStore:
 
     async def get_payment_intent(self, payment_intent_id: str) -> PaymentIntentRecord | None:
         rows = await self._run(
-            self._read, f"SELECT {INTENT_COLUMNS} FROM payment_intents WHERE payment_intent_id=?",
-            (payment_intent_id,))
+            self._read,
+            f"SELECT {INTENT_COLUMNS} FROM payment_intents WHERE payment_intent_id=?",
+            (payment_intent_id,),
+        )
         return PaymentIntentRecord(*rows[0]) if rows else None
 
     async def transition_payment_intent(
         self, payment_intent_id: str, from_status: str, to_status: str, fields: dict[str, Any]
     ) -> bool:
-        return await self._transition("payment_intents", "payment_intent_id",
-                               payment_intent_id, from_status, to_status, fields)
+        return await self._transition(
+            "payment_intents",
+            "payment_intent_id",
+            payment_intent_id,
+            from_status,
+            to_status,
+            fields,
+        )
 
     # ------------------------------------------------------------------ Stripe events
     async def stripe_event_seen(self, event_id: str) -> bool:
         rows = await self._run(
-            self._read, "SELECT 1 FROM stripe_events WHERE event_id=?", (event_id,))
+            self._read, "SELECT 1 FROM stripe_events WHERE event_id=?", (event_id,)
+        )
         return bool(rows)
 
     async def record_stripe_event(self, event_id: str, event_type: str, outcome: str) -> bool:
         def insert(c: sqlite3.Connection) -> bool:
-            cur = c.execute("INSERT OR IGNORE INTO stripe_events VALUES (?,?,?,?)",
-                            (event_id, event_type, outcome, now_iso()))
+            cur = c.execute(
+                "INSERT OR IGNORE INTO stripe_events VALUES (?,?,?,?)",
+                (event_id, event_type, outcome, now_iso()),
+            )
             return cur.rowcount == 1
 
         return await self._write(insert)
@@ -809,12 +1066,35 @@ class SQLiteStore:
     # ------------------------------------------------------------------ outbox
     def _enqueue(self, c: sqlite3.Connection, draft: WebhookDraft) -> WebhookDelivery:
         delivery = WebhookDelivery(
-            "whd_" + secrets.token_hex(12), draft.site_id, draft.event, draft.url, draft.body,
-            "pending", 0, unix_now(), None, None, now_iso())
+            "whd_" + secrets.token_hex(12),
+            draft.site_id,
+            draft.event,
+            draft.url,
+            draft.body,
+            "pending",
+            0,
+            unix_now(),
+            None,
+            None,
+            now_iso(),
+        )
         c.execute(
             f"INSERT INTO webhook_outbox ({OUTBOX_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (delivery.delivery_id, delivery.site_id, delivery.event, delivery.url, delivery.body,
-             delivery.status, 0, delivery.next_attempt_at, None, None, delivery.created_at, None))
+            (
+                delivery.delivery_id,
+                delivery.site_id,
+                delivery.event,
+                delivery.url,
+                delivery.body,
+                delivery.status,
+                0,
+                delivery.next_attempt_at,
+                None,
+                None,
+                delivery.created_at,
+                None,
+            ),
+        )
         return delivery
 
     async def enqueue_webhook(self, draft: WebhookDraft) -> WebhookDelivery:
@@ -851,34 +1131,57 @@ class SQLiteStore:
         delivered: bool,
         next_attempt_at: float | None,
     ) -> None:
-        status = ("delivered" if delivered
-                  else "pending" if next_attempt_at is not None else "failed")
+        status = (
+            "delivered" if delivered else "pending" if next_attempt_at is not None else "failed"
+        )
 
         def record(c: sqlite3.Connection) -> None:
-            c.execute("INSERT INTO webhook_attempts VALUES (?,?,?,?,?,?)",
-                      (delivery_id, attempt.attempt, attempt.at, attempt.status_code,
-                       attempt.error, attempt.duration_ms))
+            c.execute(
+                "INSERT INTO webhook_attempts VALUES (?,?,?,?,?,?)",
+                (
+                    delivery_id,
+                    attempt.attempt,
+                    attempt.at,
+                    attempt.status_code,
+                    attempt.error,
+                    attempt.duration_ms,
+                ),
+            )
             c.execute(
                 "UPDATE webhook_outbox SET status=?, attempts=?, next_attempt_at=?,"
                 " last_status_code=?, last_error=?, delivered_at=?, lease_owner=NULL,"
                 " lease_until=NULL WHERE delivery_id=? AND lease_owner=?",
-                (status, attempt.attempt, next_attempt_at, attempt.status_code, attempt.error,
-                 iso_from_unix(attempt.at) if delivered else None, delivery_id, owner))
+                (
+                    status,
+                    attempt.attempt,
+                    next_attempt_at,
+                    attempt.status_code,
+                    attempt.error,
+                    iso_from_unix(attempt.at) if delivered else None,
+                    delivery_id,
+                    owner,
+                ),
+            )
 
         await self._write(record)
 
     def _delivery_with_attempts(self, row: tuple) -> WebhookDelivery:
         assert self._rdb is not None
         attempts = tuple(
-            WebhookAttempt(*a) for a in self._rdb.execute(
+            WebhookAttempt(*a)
+            for a in self._rdb.execute(
                 "SELECT attempt, at, status_code, error, duration_ms FROM webhook_attempts"
-                " WHERE delivery_id=? ORDER BY attempt", (row[0],)).fetchall())
+                " WHERE delivery_id=? ORDER BY attempt",
+                (row[0],),
+            ).fetchall()
+        )
         return _delivery(row, attempts)
 
     async def get_webhook_delivery(self, delivery_id: str) -> WebhookDelivery | None:
         def read() -> WebhookDelivery | None:
-            rows = self._read(f"SELECT {OUTBOX_COLUMNS} FROM webhook_outbox WHERE delivery_id=?",
-                              (delivery_id,))
+            rows = self._read(
+                f"SELECT {OUTBOX_COLUMNS} FROM webhook_outbox WHERE delivery_id=?", (delivery_id,)
+            )
             return self._delivery_with_attempts(rows[0]) if rows else None
 
         return await self._run(read)
@@ -889,32 +1192,44 @@ class SQLiteStore:
         def read() -> list[WebhookDelivery]:
             rows = self._read(
                 f"SELECT {OUTBOX_COLUMNS} FROM webhook_outbox WHERE site_id=?"
-                " ORDER BY seq DESC LIMIT ? OFFSET ?", (site_id, limit, offset))
+                " ORDER BY seq DESC LIMIT ? OFFSET ?",
+                (site_id, limit, offset),
+            )
             return [self._delivery_with_attempts(r) for r in rows]
 
         return await self._run(read)
 
-    async def retry_webhook_delivery(self, delivery_id: str, *, now: float) -> WebhookDelivery | None:
+    async def retry_webhook_delivery(
+        self, delivery_id: str, *, now: float
+    ) -> WebhookDelivery | None:
         def retry(c: sqlite3.Connection) -> None:
-            c.execute("UPDATE webhook_outbox SET status='pending', next_attempt_at=?,"
-                      " delivered_at=NULL WHERE delivery_id=?", (now, delivery_id))
+            c.execute(
+                "UPDATE webhook_outbox SET status='pending', next_attempt_at=?,"
+                " delivered_at=NULL WHERE delivery_id=?",
+                (now, delivery_id),
+            )
 
         await self._write(retry)
         return await self.get_webhook_delivery(delivery_id)
 
     async def count_pending_webhooks(self) -> int:
         rows = await self._run(
-            self._read, "SELECT COUNT(*) FROM webhook_outbox WHERE status='pending'")
+            self._read, "SELECT COUNT(*) FROM webhook_outbox WHERE status='pending'"
+        )
         return int(rows[0][0])
 
     async def outbox_backlog(self) -> dict[str, Any]:
         rows = await self._run(
-            self._read, "SELECT status, COUNT(*), MIN(created_at) FROM webhook_outbox"
-                        " WHERE status IN ('pending', 'failed') GROUP BY status")
+            self._read,
+            "SELECT status, COUNT(*), MIN(created_at) FROM webhook_outbox"
+            " WHERE status IN ('pending', 'failed') GROUP BY status",
+        )
         found = {status: (int(count), oldest) for status, count, oldest in rows}
-        return {"pending": found.get("pending", (0, None))[0],
-                "failed": found.get("failed", (0, None))[0],
-                "oldest_pending_at": found.get("pending", (0, None))[1]}
+        return {
+            "pending": found.get("pending", (0, None))[0],
+            "failed": found.get("failed", (0, None))[0],
+            "oldest_pending_at": found.get("pending", (0, None))[1],
+        }
 
     async def count_ledger_entries(self) -> dict[str, int]:
         rows = await self._run(self._read, "SELECT kind, COUNT(*) FROM ledger GROUP BY kind")
@@ -922,23 +1237,32 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------ analytics, settings
     async def record_generation(self, site_id: str, row: dict[str, Any]) -> None:
-        await self._write(lambda c: c.execute(
-            "INSERT INTO analytics_generations (site_id, data, created_at) VALUES (?,?,?)",
-            (site_id, json.dumps(row, ensure_ascii=False), now_iso())))
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO analytics_generations (site_id, data, created_at) VALUES (?,?,?)",
+                (site_id, json.dumps(row, ensure_ascii=False), now_iso()),
+            )
+        )
 
     async def record_usage(self, site_id: str, report: dict[str, Any]) -> None:
-        await self._write(lambda c: c.execute(
-            "INSERT INTO analytics_usage (site_id, data, created_at) VALUES (?,?,?)",
-            (site_id, json.dumps(report, ensure_ascii=False), now_iso())))
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO analytics_usage (site_id, data, created_at) VALUES (?,?,?)",
+                (site_id, json.dumps(report, ensure_ascii=False), now_iso()),
+            )
+        )
 
     async def get_setting(self, key: str) -> dict[str, Any] | None:
         rows = await self._run(self._read, "SELECT value FROM settings WHERE key=?", (key,))
         return json.loads(rows[0][0]) if rows else None
 
     async def set_setting(self, key: str, value: dict[str, Any]) -> None:
-        await self._write(lambda c: c.execute(
-            "INSERT INTO settings VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
-            (key, json.dumps(value))))
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO settings VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                (key, json.dumps(value)),
+            )
+        )
 
     # ------------------------------------------------------------------ rate limits
     async def hit_rate_limit(self, key: str, window_start: int, amount: int = 1) -> int:
@@ -950,7 +1274,8 @@ class SQLiteStore:
                 (count,) = c.execute(
                     "INSERT INTO rate_limits VALUES (?,?,?) ON CONFLICT (key, window_start)"
                     " DO UPDATE SET count = count + excluded.count RETURNING count",
-                    (key, window_start, amount)).fetchone()
+                    (key, window_start, amount),
+                ).fetchone()
                 # Old windows are dead weight; the first hits of a window sweep them.
                 if count == amount:
                     c.execute("DELETE FROM rate_limits WHERE window_start < ?", (window_start,))
@@ -967,28 +1292,48 @@ class SQLiteStore:
         def read() -> dict[str, Any]:
             q = self._read
             sites = dict(q("SELECT status, COUNT(*) FROM sites GROUP BY status"))
-            sold = dict(q("SELECT credit_type, SUM(delta) FROM ledger WHERE kind='purchase'"
-                          " GROUP BY credit_type"))
-            spent = dict(q("SELECT credit_type, -SUM(delta) FROM ledger WHERE kind='deduction'"
-                           " GROUP BY credit_type"))
+            sold = dict(
+                q(
+                    "SELECT credit_type, SUM(delta) FROM ledger WHERE kind='purchase'"
+                    " GROUP BY credit_type"
+                )
+            )
+            spent = dict(
+                q(
+                    "SELECT credit_type, -SUM(delta) FROM ledger WHERE kind='deduction'"
+                    " GROUP BY credit_type"
+                )
+            )
             revenue: dict[str, int] = {}
             for table in ("checkout_sessions", "payment_intents"):
-                for currency, total in q(f"SELECT UPPER(currency), SUM(amount) FROM {table}"
-                                         " WHERE status='completed' GROUP BY UPPER(currency)"):
+                for currency, total in q(
+                    f"SELECT UPPER(currency), SUM(amount) FROM {table}"
+                    " WHERE status='completed' GROUP BY UPPER(currency)"
+                ):
                     revenue[currency] = revenue.get(currency, 0) + int(total)
             taken = fold_reversals(
-                (ref, int(delta), json.loads(meta)) for ref, delta, meta in q(
+                (ref, int(delta), json.loads(meta))
+                for ref, delta, meta in q(
                     "SELECT parent_ref, delta, meta FROM ledger"
-                    " WHERE kind IN ('reversal', 'restore') ORDER BY seq"))
-            grants = q("SELECT source_ref, meta, delta FROM ledger WHERE source_ref IN"
-                       " (SELECT DISTINCT parent_ref FROM ledger"
-                       "  WHERE kind IN ('reversal', 'restore'))")
-            reversals = [ReversedGrant(json.loads(meta), int(granted), *taken[ref])
-                         for ref, meta, granted in grants]
+                    " WHERE kind IN ('reversal', 'restore') ORDER BY seq"
+                )
+            )
+            grants = q(
+                "SELECT source_ref, meta, delta FROM ledger WHERE source_ref IN"
+                " (SELECT DISTINCT parent_ref FROM ledger"
+                "  WHERE kind IN ('reversal', 'restore'))"
+            )
+            reversals = [
+                ReversedGrant(json.loads(meta), int(granted), *taken[ref])
+                for ref, meta, granted in grants
+            ]
             webhooks = dict(q("SELECT status, COUNT(*) FROM webhook_outbox GROUP BY status"))
             return {
-                "sites": {"total": sum(sites.values()), "active": sites.get("active", 0),
-                          "disabled": sites.get("disabled", 0)},
+                "sites": {
+                    "total": sum(sites.values()),
+                    "active": sites.get("active", 0),
+                    "disabled": sites.get("disabled", 0),
+                },
                 "users": q("SELECT COUNT(*) FROM users")[0][0],
                 "credits_sold": {t: int(sold.get(t) or 0) for t in CREDIT_TYPES},
                 "credits_spent": {t: int(spent.get(t) or 0) for t in CREDIT_TYPES},

@@ -87,8 +87,13 @@ _STOP = object()
 class SQLiteWriter:
     """One thread that owns a SQLite connection and commits queued writes together."""
 
-    def __init__(self, connection: Callable[[], sqlite3.Connection | None], *,
-                 max_batch: int = 64, name: str = "sqlite") -> None:
+    def __init__(
+        self,
+        connection: Callable[[], sqlite3.Connection | None],
+        *,
+        max_batch: int = 64,
+        name: str = "sqlite",
+    ) -> None:
         self._connection = connection
         self.max_batch = max_batch
         self._name = name
@@ -121,8 +126,9 @@ class SQLiteWriter:
         """Run fn(connection) in a write transaction; answers once that is committed."""
         return await self._submit(fn, (), is_write=True)
 
-    async def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...], *,
-                      is_write: bool) -> Any:
+    async def _submit(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], *, is_write: bool
+    ) -> Any:
         assert self._thread is not None, "store is not open"
         reply = _Reply(asyncio.get_running_loop())
         self._queue.put(_Job(fn, args, is_write, reply))

@@ -16,30 +16,46 @@ from bench.run import Row, RunConfig, RunReport
 from bench.wrk import HttpRequest, LoadResult, WrkFailed, parse_wrk_output, request_file_bytes
 
 
-def load_result(statuses: dict[int, int], *, sent: int | None = None, window_s: float = 2.0,
-                socket_errors: dict[str, int] | None = None) -> LoadResult:
+def load_result(
+    statuses: dict[int, int],
+    *,
+    sent: int | None = None,
+    window_s: float = 2.0,
+    socket_errors: dict[str, int] | None = None,
+) -> LoadResult:
     received = sum(statuses.values())
-    return LoadResult(sent=received if sent is None else sent, received=received,
-                      body_bytes=received * 100, window_s=window_s, statuses=statuses,
-                      socket_errors=socket_errors or {"connect": 0, "read": 0, "write": 0,
-                                                      "timeout": 0},
-                      latency_us={"p50": 1500.0, "p90": 3000.0, "p99": 9000.0,
-                                  "max": 12000.0, "mean": 1800.0})
+    return LoadResult(
+        sent=received if sent is None else sent,
+        received=received,
+        body_bytes=received * 100,
+        window_s=window_s,
+        statuses=statuses,
+        socket_errors=socket_errors or {"connect": 0, "read": 0, "write": 0, "timeout": 0},
+        latency_us={"p50": 1500.0, "p90": 3000.0, "p99": 9000.0, "max": 12000.0, "mean": 1800.0},
+    )
 
 
 def balances(**article_by_user: int) -> dict[str, dict[str, int]]:
-    return {user: {"article_credits": n, "image_credits": 10, "rewrite_credits": 3}
-            for user, n in article_by_user.items()}
+    return {
+        user: {"article_credits": n, "image_credits": 10, "rewrite_credits": 3}
+        for user, n in article_by_user.items()
+    }
 
 
 # --------------------------------------------------------------------------- requests
 def test_a_post_renders_as_raw_http_with_its_length() -> None:
-    request = HttpRequest("POST", "/api/v1/users/deduct-credits",
-                          {"Content-Type": "application/json"}, b'{"amount":1}')
+    request = HttpRequest(
+        "POST",
+        "/api/v1/users/deduct-credits",
+        {"Content-Type": "application/json"},
+        b'{"amount":1}',
+    )
     raw = request.render("127.0.0.1:8000")
-    assert raw == (b"POST /api/v1/users/deduct-credits HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n"
-                   b"Content-Type: application/json\r\nContent-Length: 12\r\n\r\n"
-                   b'{"amount":1}')
+    assert raw == (
+        b"POST /api/v1/users/deduct-credits HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 12\r\n\r\n"
+        b'{"amount":1}'
+    )
 
 
 def test_the_baseline_replays_the_same_request_on_another_path() -> None:
@@ -53,10 +69,16 @@ def test_the_request_file_is_length_prefixed_records() -> None:
 
 # --------------------------------------------------------------------------- wrk's result
 def test_the_result_line_of_load_lua_is_parsed() -> None:
-    line = {"sent": 10, "received": 9, "body_bytes": 900, "window_s": 2.0, "completed": 9,
-            "statuses": {"200": 7, "402": 1, "503": 1},
-            "socket_errors": {"connect": 0, "read": 1, "write": 0, "timeout": 0},
-            "latency_us": {"p50": 1000, "p90": 2000, "p99": 5000, "max": 7000, "mean": 1200.5}}
+    line = {
+        "sent": 10,
+        "received": 9,
+        "body_bytes": 900,
+        "window_s": 2.0,
+        "completed": 9,
+        "statuses": {"200": 7, "402": 1, "503": 1},
+        "socket_errors": {"connect": 0, "read": 1, "write": 0, "timeout": 0},
+        "latency_us": {"p50": 1000, "p90": 2000, "p99": 5000, "max": 7000, "mean": 1200.5},
+    }
     result = parse_wrk_output("Running 3s test\nBENCH_RESULT " + json.dumps(line) + "\n")
     assert result.statuses == {200: 7, 402: 1, 503: 1}
     assert result.requests_per_second == 4.5
@@ -75,14 +97,16 @@ def test_output_without_the_result_line_is_a_failure() -> None:
 
 # --------------------------------------------------------------------------- checks
 def test_credits_removed_equal_successes_times_amount() -> None:
-    check = checks.credits_removed(balances(a=100, b=50), balances(a=97, b=49), "article",
-                                   successes=4, amount=1)
+    check = checks.credits_removed(
+        balances(a=100, b=50), balances(a=97, b=49), "article", successes=4, amount=1
+    )
     assert check.ok, check.detail
 
 
 def test_a_deduction_that_moved_more_credits_than_answered_fails() -> None:
-    check = checks.credits_removed(balances(a=100), balances(a=95), "article",
-                                   successes=4, amount=1)
+    check = checks.credits_removed(
+        balances(a=100), balances(a=95), "article", successes=4, amount=1
+    )
     assert not check.ok
     assert "removed 5" in check.detail
 
@@ -108,8 +132,8 @@ def test_five_hundreds_and_unanswered_requests_fail() -> None:
     assert not checks.no_server_errors(load_result({200: 5, 500: 1})).ok
     assert not checks.every_request_answered(load_result({200: 5}, sent=6)).ok
     assert not checks.every_request_answered(
-        load_result({200: 5}, socket_errors={"connect": 0, "read": 2, "write": 0,
-                                             "timeout": 0})).ok
+        load_result({200: 5}, socket_errors={"connect": 0, "read": 2, "write": 0, "timeout": 0})
+    ).ok
 
 
 def test_an_overdrawn_user_must_end_at_zero_with_refusals() -> None:
@@ -126,9 +150,15 @@ def test_the_baseline_answers_exactly_the_size_asked(size: int) -> None:
 
 # --------------------------------------------------------------------------- report, options
 def test_the_table_shows_the_ratio_to_the_baseline_and_failed_checks() -> None:
-    row = Row("credits", "GET /users/credits", load_result({200: 4000}),
-              load_result({200: 20000}), frozenset({200}),
-              [checks.Check("reconcile", False, "1 differs")], outbox_drain_s=0.0)
+    row = Row(
+        "credits",
+        "GET /users/credits",
+        load_result({200: 4000}),
+        load_result({200: 20000}),
+        frozenset({200}),
+        [checks.Check("reconcile", False, "1 differs")],
+        outbox_drain_s=0.0,
+    )
     report = RunReport(RunConfig("sqlite", 1), [row])
     table = format_table([report])
     assert "0.20" in table and "FAIL: reconcile" in table and "2000" in table

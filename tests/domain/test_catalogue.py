@@ -6,9 +6,13 @@ from service.domain.catalogue import DEFAULT_PACKAGES, group_packages
 from service.domain.models import Package
 
 CONTRACT_CATALOGUE = {
-    "article_starter": (10, 750), "article_pro": (50, 3000), "article_business": (100, 5500),
-    "image_starter": (20, 300), "image_pro": (100, 1200),
-    "rewrite_starter": (50, 3000), "rewrite_pro": (150, 8000),
+    "article_starter": (10, 750),
+    "article_pro": (50, 3000),
+    "article_business": (100, 5500),
+    "image_starter": (20, 300),
+    "image_pro": (100, 1200),
+    "rewrite_starter": (50, 3000),
+    "rewrite_pro": (150, 8000),
 }
 
 
@@ -28,15 +32,22 @@ def test_grouping_sorts_packages_into_the_plugins_keys_and_a_flat_list():
     assert [p["package_id"] for p in grouped["images"]] == ["image_starter", "image_pro"]
     assert len(grouped["rewrites"]) == 3
     assert [p["package_id"] for p in grouped["packages"]] == [
-        p.package_id for p in DEFAULT_PACKAGES]
+        p.package_id for p in DEFAULT_PACKAGES
+    ]
 
 
 def test_every_grouped_package_carries_id_and_price():
     for package in group_packages(DEFAULT_PACKAGES)["packages"]:
         assert package["id"] == package["package_id"]
         assert isinstance(package["price"], int)
-        assert set(package) >= {"name", "credit_type", "credits", "currency", "description",
-                                "is_popular"}
+        assert set(package) >= {
+            "name",
+            "credit_type",
+            "credits",
+            "currency",
+            "description",
+            "is_popular",
+        }
 
 
 def test_an_empty_group_is_an_empty_list():

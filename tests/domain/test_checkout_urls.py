@@ -67,5 +67,7 @@ def test_without_a_cancel_url_the_purchase_page_is_the_default():
 
 
 def test_the_purchase_page_of_a_site_in_a_subdirectory():
-    assert purchase_page("https://example.com/blog/") == \
-        "https://example.com/blog/wp-admin/admin.php?page=rakubun-ai-purchase"
+    assert (
+        purchase_page("https://example.com/blog/")
+        == "https://example.com/blog/wp-admin/admin.php?page=rakubun-ai-purchase"
+    )

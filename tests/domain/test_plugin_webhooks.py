@@ -9,13 +9,21 @@ import json
 from service.domain.models import Balances, LedgerEntry, Site
 from service.domain.plugin_webhooks import EVENTS, credits_updated, draft, sign, webhook_url
 
-SITE = Site(site_id="site_1", instance_id="inst-1", site_url="https://blog.example.com/",
-            admin_email="a@example.com", token_hash="h", webhook_secret="whsec_test_secret")
+SITE = Site(
+    site_id="site_1",
+    instance_id="inst-1",
+    site_url="https://blog.example.com/",
+    admin_email="a@example.com",
+    token_hash="h",
+    webhook_secret="whsec_test_secret",
+)
 
 
 def test_the_url_is_the_plugins_admin_ajax_action():
-    assert webhook_url("https://blog.example.com/") == \
-        "https://blog.example.com/wp-admin/admin-ajax.php?action=rakubun_webhook"
+    assert (
+        webhook_url("https://blog.example.com/")
+        == "https://blog.example.com/wp-admin/admin-ajax.php?action=rakubun_webhook"
+    )
 
 
 def test_the_signature_is_lowercase_hex_hmac_sha256_of_the_raw_bytes_without_prefix():
@@ -46,28 +54,40 @@ def test_a_draft_is_serialised_once_with_event_data_and_instance():
 
 
 def test_every_draft_has_its_own_id():
-    assert json.loads(draft(SITE, "test_webhook", {}).body)["webhook_id"] != \
+    assert (
         json.loads(draft(SITE, "test_webhook", {}).body)["webhook_id"]
+        != json.loads(draft(SITE, "test_webhook", {}).body)["webhook_id"]
+    )
 
 
 def test_credits_updated_carries_the_user_email_the_plugin_needs():
     entry = LedgerEntry("txn_1", "site_1", "7", "image", 20, 30, "purchase", "ref")
     balances = Balances(article=5, image=30, rewrite=3)
-    wh = credits_updated(SITE, user_email="ed@example.com", reason="purchase",
-                         extra={"package_id": "image_starter"})(entry, balances)
+    wh = credits_updated(
+        SITE, user_email="ed@example.com", reason="purchase", extra={"package_id": "image_starter"}
+    )(entry, balances)
     assert wh.event == "credits_updated"
     data = json.loads(wh.body)["data"]
     assert data["user_email"] == "ed@example.com"
     assert data["user_id"] == "7" and data["credit_type"] == "image"
     assert data["change"] == 20 and data["credits"] == 30
-    assert data["remaining_credits"] == {"article_credits": 5, "image_credits": 30,
-                                         "rewrite_credits": 3}
+    assert data["remaining_credits"] == {
+        "article_credits": 5,
+        "image_credits": 30,
+        "rewrite_credits": 3,
+    }
     assert data["transaction_id"] == "txn_1" and data["package_id"] == "image_starter"
 
 
 def test_the_plugin_handles_every_event_we_send():
-    assert set(EVENTS) == {"credits_updated", "config_updated", "package_updated",
-                           "plugin_disabled", "plugin_enabled", "test_webhook"}
+    assert set(EVENTS) == {
+        "credits_updated",
+        "config_updated",
+        "package_updated",
+        "plugin_disabled",
+        "plugin_enabled",
+        "test_webhook",
+    }
 
 
 def test_credits_updated_is_not_sent_without_an_email():

@@ -17,14 +17,17 @@ STARTER = next(p for p in DEFAULT_PACKAGES if p.package_id == "article_starter")
 USD = Package("usd_pack", "USD Pack", "image", 10, 499, "USD")
 
 
-@pytest.mark.parametrize("request_body", [
-    {},
-    {"amount": 750, "currency": "JPY", "credit_type": "article"},
-    {"amount": 750},
-    {"currency": "jpy"},
-    {"credit_type": "article"},
-    {"amount": None, "currency": None, "credit_type": None},
-])
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        {},
+        {"amount": 750, "currency": "JPY", "credit_type": "article"},
+        {"amount": 750},
+        {"currency": "jpy"},
+        {"credit_type": "article"},
+        {"amount": None, "currency": None, "credit_type": None},
+    ],
+)
 def test_a_request_that_agrees_with_the_package_passes(request_body):
     check_purchase_request(STARTER, request_body)
 

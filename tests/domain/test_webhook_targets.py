@@ -62,9 +62,19 @@ NON_PUBLIC = [
     ("192.0.0.8", "special-purpose"),
 ]
 
-PUBLIC = ["8.8.8.8", "1.1.1.1", "93.184.216.34", "172.15.255.255", "172.32.0.1",
-          "100.63.255.255", "100.128.0.1", "169.253.255.255", "2606:4700::1111",
-          "2a00:1450:4001::200e", "::ffff:8.8.8.8"]
+PUBLIC = [
+    "8.8.8.8",
+    "1.1.1.1",
+    "93.184.216.34",
+    "172.15.255.255",
+    "172.32.0.1",
+    "100.63.255.255",
+    "100.128.0.1",
+    "169.253.255.255",
+    "2606:4700::1111",
+    "2a00:1450:4001::200e",
+    "::ffff:8.8.8.8",
+]
 
 
 @pytest.mark.parametrize(("address", "kind"), NON_PUBLIC)
@@ -83,82 +93,144 @@ def test_public_addresses_are_allowed(address):
     check_address(ip, allow_private=False)
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "10.1.2.3", "172.20.0.5",
-                                     "192.168.1.10", "fd12::5", "::ffff:127.0.0.1",
-                                     "100.64.0.1"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "::1",
+        "10.1.2.3",
+        "172.20.0.5",
+        "192.168.1.10",
+        "fd12::5",
+        "::ffff:127.0.0.1",
+        "100.64.0.1",
+    ],
+)
 def test_local_development_allows_loopback_and_private_networks(address):
     check_address(ipaddress.ip_address(address), allow_private=True)
 
 
-@pytest.mark.parametrize("address", ["0.0.0.0", "::", "169.254.169.254", "fe80::1",
-                                     "224.0.0.1", "ff02::1", "::ffff:169.254.169.254"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "0.0.0.0",
+        "::",
+        "169.254.169.254",
+        "fe80::1",
+        "224.0.0.1",
+        "ff02::1",
+        "::ffff:169.254.169.254",
+    ],
+)
 def test_even_local_development_refuses_unspecified_link_local_and_multicast(address):
     with pytest.raises(WebhookTargetError):
         check_address(ipaddress.ip_address(address), allow_private=True)
 
 
 # ---------------------------------------------------------------- site URLs
-@pytest.mark.parametrize("host", [
-    "127.0.0.1", "127.1", "127.0.1", "2130706433", "0177.0.0.1", "0x7f.0.0.1", "0x7f000001",
-    "0x7F.1", "017700000001", "127.0.0.1.", "[::1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]",
-    "0.0.0.0", "0", "10.0.0.1", "012.0.0.1", "172.16.0.1", "192.168.1.1", "0xc0.0xa8.1.1",
-    "169.254.169.254", "0xa9fea9fe", "2852039166", "[fc00::1]", "[fe80::1]", "100.64.0.1",
-    "localhost", "LOCALHOST", "localhost.", "wordpress.localhost", "１２７.０.０.１",
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "127.1",
+        "127.0.1",
+        "2130706433",
+        "0177.0.0.1",
+        "0x7f.0.0.1",
+        "0x7f000001",
+        "0x7F.1",
+        "017700000001",
+        "127.0.0.1.",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+        "0.0.0.0",
+        "0",
+        "10.0.0.1",
+        "012.0.0.1",
+        "172.16.0.1",
+        "192.168.1.1",
+        "0xc0.0xa8.1.1",
+        "169.254.169.254",
+        "0xa9fea9fe",
+        "2852039166",
+        "[fc00::1]",
+        "[fe80::1]",
+        "100.64.0.1",
+        "localhost",
+        "LOCALHOST",
+        "localhost.",
+        "wordpress.localhost",
+        "１２７.０.０.１",
+    ],
+)
 def test_registration_refuses_hosts_that_are_not_public(host):
     with pytest.raises(WebhookTargetError) as refused:
         parse_site_url(f"http://{host}:8080/blog", allow_private=False)
     assert refused.value.code == "site_url_not_public"
 
 
-@pytest.mark.parametrize(("url", "why"), [
-    ("ftp://blog.example.com", "scheme"),
-    ("file:///etc/passwd", "scheme"),
-    ("gopher://blog.example.com", "scheme"),
-    ("javascript:alert(1)", "scheme"),
-    ("http://user:pass@blog.example.com", "userinfo"),
-    ("http://user@blog.example.com", "userinfo"),
-    ("https://blog.example.com@127.0.0.1", "userinfo"),
-    ("https://blog.example.com/?", "query"),
-    ("https://blog.example.com/?x=1", "query"),
-    ("https://blog.example.com/path?x=1/", "query"),
-    ("https://blog.example.com/#", "fragment"),
-    ("https://blog.example.com/#frag", "fragment"),
-    ("http://", "no host"),
-    ("http://:80/", "no host"),
-    ("http://blog.example.com:0/", "port"),
-    ("http://blog.example.com:99999/", "port"),
-    ("http://blog.example.com:port/", "port"),
-    ("http://bad_host!.example.com/", "host"),
-    ("http://%31%32%37.0.0.1/", "host"),
-    ("http://1.2.3.4.5/", "address"),
-    ("http://1.2.3.256/", "address"),
-    ("http://1.2.3.09/", "address"),
-    ("http://example.123/", "address"),
-    ("http://[::1/", "address"),
-    ("http://[zz::1]/", "address"),
-])
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("ftp://blog.example.com", "scheme"),
+        ("file:///etc/passwd", "scheme"),
+        ("gopher://blog.example.com", "scheme"),
+        ("javascript:alert(1)", "scheme"),
+        ("http://user:pass@blog.example.com", "userinfo"),
+        ("http://user@blog.example.com", "userinfo"),
+        ("https://blog.example.com@127.0.0.1", "userinfo"),
+        ("https://blog.example.com/?", "query"),
+        ("https://blog.example.com/?x=1", "query"),
+        ("https://blog.example.com/path?x=1/", "query"),
+        ("https://blog.example.com/#", "fragment"),
+        ("https://blog.example.com/#frag", "fragment"),
+        ("http://", "no host"),
+        ("http://:80/", "no host"),
+        ("http://blog.example.com:0/", "port"),
+        ("http://blog.example.com:99999/", "port"),
+        ("http://blog.example.com:port/", "port"),
+        ("http://bad_host!.example.com/", "host"),
+        ("http://%31%32%37.0.0.1/", "host"),
+        ("http://1.2.3.4.5/", "address"),
+        ("http://1.2.3.256/", "address"),
+        ("http://1.2.3.09/", "address"),
+        ("http://example.123/", "address"),
+        ("http://[::1/", "address"),
+        ("http://[zz::1]/", "address"),
+    ],
+)
 def test_registration_refuses_malformed_site_urls(url, why):
     with pytest.raises(WebhookTargetError) as refused:
         parse_site_url(url, allow_private=False)
     assert refused.value.code == "invalid_site_url", why
 
 
-@pytest.mark.parametrize(("url", "stored"), [
-    ("https://blog.example.com", "https://blog.example.com"),
-    ("https://blog.example.com/", "https://blog.example.com"),
-    ("HTTPS://Blog.Example.com/wp/", "https://Blog.Example.com/wp"),
-    ("http://blog.example.com:8080/sub/dir/", "http://blog.example.com:8080/sub/dir"),
-    ("http://8.8.8.8", "http://8.8.8.8"),
-    ("https://例え.jp", "https://例え.jp"),
-    ("http://a-b.c_d.example", "http://a-b.c_d.example"),
-])
+@pytest.mark.parametrize(
+    ("url", "stored"),
+    [
+        ("https://blog.example.com", "https://blog.example.com"),
+        ("https://blog.example.com/", "https://blog.example.com"),
+        ("HTTPS://Blog.Example.com/wp/", "https://Blog.Example.com/wp"),
+        ("http://blog.example.com:8080/sub/dir/", "http://blog.example.com:8080/sub/dir"),
+        ("http://8.8.8.8", "http://8.8.8.8"),
+        ("https://例え.jp", "https://例え.jp"),
+        ("http://a-b.c_d.example", "http://a-b.c_d.example"),
+    ],
+)
 def test_public_site_urls_are_stored_without_a_trailing_slash(url, stored):
     assert parse_site_url(url, allow_private=False).url == stored
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost:8080/wp",
-                                 "http://192.168.1.20", "http://wordpress:80"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080",
+        "http://localhost:8080/wp",
+        "http://192.168.1.20",
+        "http://wordpress:80",
+    ],
+)
 def test_local_development_accepts_loopback_and_private_site_urls(url):
     assert parse_site_url(url, allow_private=True).url == url
 
@@ -166,26 +238,35 @@ def test_local_development_accepts_loopback_and_private_site_urls(url):
 def test_delivery_refuses_stored_urls_that_predate_the_rules():
     allowed = check_delivery_url(
         "https://blog.example.com/wp-admin/admin-ajax.php?action=rakubun_webhook",
-        allow_private=False)
+        allow_private=False,
+    )
     assert allowed == "blog.example.com"
-    for url in ("http://127.0.0.1:9/wp-admin/admin-ajax.php?action=rakubun_webhook",
-                "http://[::1]:9/x", "http://u:p@blog.example.com/x", "ftp://blog.example.com/x",
-                "http://2130706433/x", "http://localhost/x"):
+    for url in (
+        "http://127.0.0.1:9/wp-admin/admin-ajax.php?action=rakubun_webhook",
+        "http://[::1]:9/x",
+        "http://u:p@blog.example.com/x",
+        "ftp://blog.example.com/x",
+        "http://2130706433/x",
+        "http://localhost/x",
+    ):
         with pytest.raises(WebhookTargetError):
             check_delivery_url(url, allow_private=False)
 
 
 # ---------------------------------------------------------------- the webhook URL
-@pytest.mark.parametrize(("site", "expected"), [
-    ("https://blog.example.com", "https://blog.example.com/wp-admin/admin-ajax.php"),
-    ("https://blog.example.com/", "https://blog.example.com/wp-admin/admin-ajax.php"),
-    ("https://example.com/blog", "https://example.com/blog/wp-admin/admin-ajax.php"),
-    ("https://example.com/blog/", "https://example.com/blog/wp-admin/admin-ajax.php"),
-    # Stored before the rules: a query or fragment no longer swallows the webhook's path.
-    ("https://example.com/x?y=1", "https://example.com/x/wp-admin/admin-ajax.php"),
-    ("https://example.com/x?y=1/../../", "https://example.com/x/wp-admin/admin-ajax.php"),
-    ("https://example.com/x#y", "https://example.com/x/wp-admin/admin-ajax.php"),
-])
+@pytest.mark.parametrize(
+    ("site", "expected"),
+    [
+        ("https://blog.example.com", "https://blog.example.com/wp-admin/admin-ajax.php"),
+        ("https://blog.example.com/", "https://blog.example.com/wp-admin/admin-ajax.php"),
+        ("https://example.com/blog", "https://example.com/blog/wp-admin/admin-ajax.php"),
+        ("https://example.com/blog/", "https://example.com/blog/wp-admin/admin-ajax.php"),
+        # Stored before the rules: a query or fragment no longer swallows the webhook's path.
+        ("https://example.com/x?y=1", "https://example.com/x/wp-admin/admin-ajax.php"),
+        ("https://example.com/x?y=1/../../", "https://example.com/x/wp-admin/admin-ajax.php"),
+        ("https://example.com/x#y", "https://example.com/x/wp-admin/admin-ajax.php"),
+    ],
+)
 def test_the_webhook_url_is_joined_so_its_path_and_action_survive(site, expected):
     assert webhook_url(site) == expected + "?action=rakubun_webhook"
 
@@ -194,7 +275,7 @@ def test_the_webhook_url_is_joined_so_its_path_and_action_survive(site, expected
 def _spell(address: int, parts: int, radixes: list[str]) -> str:
     """`address` written in `parts` parts (the last one takes the remaining bytes)."""
     octets = address.to_bytes(4, "big")
-    numbers = [*octets[:parts - 1], int.from_bytes(octets[parts - 1:], "big")]
+    numbers = [*octets[: parts - 1], int.from_bytes(octets[parts - 1 :], "big")]
     out = []
     for number, radix in zip(numbers, radixes, strict=False):
         if radix == "hex":
@@ -221,11 +302,23 @@ def test_every_ipv4_spelling_reads_as_inet_aton_reads_it(spelling):
     assert parse_ipv4_spelling(spelling) == expected
 
 
-@given(st.sampled_from(["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-                        "169.254.0.0/16", "0.0.0.0/8", "100.64.0.0/10"]),
-       st.integers(0, 2**32 - 1), st.integers(1, 4),
-       st.lists(st.sampled_from(["dec", "octal", "hex"]), min_size=4, max_size=4),
-       st.sampled_from(["", "."]))
+@given(
+    st.sampled_from(
+        [
+            "127.0.0.0/8",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "169.254.0.0/16",
+            "0.0.0.0/8",
+            "100.64.0.0/10",
+        ]
+    ),
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 4),
+    st.lists(st.sampled_from(["dec", "octal", "hex"]), min_size=4, max_size=4),
+    st.sampled_from(["", "."]),
+)
 def test_no_spelling_of_a_non_public_address_is_accepted(network, offset, parts, radixes, dot):
     net = ipaddress.IPv4Network(network)
     address = int(net.network_address) + offset % net.num_addresses
@@ -245,9 +338,20 @@ def test_loopback_only_accepts_loopback(address):
     check_loopback(ipaddress.ip_address(address))
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "10.0.0.1", "192.168.1.1", "0.0.0.0",
-                                     "169.254.169.254", "::ffff:93.184.216.34", "2001:4860::1",
-                                     "fe80::1", "64:ff9b::7f00:1"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.216.34",
+        "10.0.0.1",
+        "192.168.1.1",
+        "0.0.0.0",
+        "169.254.169.254",
+        "::ffff:93.184.216.34",
+        "2001:4860::1",
+        "fe80::1",
+        "64:ff9b::7f00:1",
+    ],
+)
 def test_loopback_only_refuses_everything_else(address):
     with pytest.raises(WebhookTargetError) as refused:
         check_loopback(ipaddress.ip_address(address))

@@ -21,8 +21,9 @@ async def test_checkout_paid_grants_once_and_tells_wordpress(harness, wordpress)
     assert status == 200, body
     assert body["credits_added"] == 10 and body["credit_type"] == "article"
     assert (await wordpress.session_status(session_id))["status"] == "completed"
-    await assert_settled(wordpress, payments={checkout_ref(session_id): 10},
-                         credits={**FREE, "article": 15})
+    await assert_settled(
+        wordpress, payments={checkout_ref(session_id): 10}, credits={**FREE, "article": 15}
+    )
 
 
 async def test_checkout_declined_then_paid_grants_once(harness, wordpress):
@@ -43,8 +44,9 @@ async def test_checkout_declined_then_paid_grants_once(harness, wordpress):
 
     assert status == 200, body
     assert body["credits_added"] == 100 and body["credit_type"] == "image"
-    await assert_settled(wordpress, payments={checkout_ref(session_id): 100},
-                         credits={**FREE, "image": 110})
+    await assert_settled(
+        wordpress, payments={checkout_ref(session_id): 100}, credits={**FREE, "image": 110}
+    )
 
 
 async def test_checkout_expired_grants_nothing(harness, wordpress):

@@ -12,8 +12,9 @@ FREE = {"article": 5, "image": 10, "rewrite": 3}
 
 
 async def _reversal_webhooks(wordpress, reason: str) -> list[dict]:
-    return [w for w in await wordpress.delivered_credits_updated()
-            if w["data"].get("reason") == reason]
+    return [
+        w for w in await wordpress.delivered_credits_updated() if w["data"].get("reason") == reason
+    ]
 
 
 async def test_refund_reverses_the_refunded_share(harness, wordpress):
@@ -31,8 +32,9 @@ async def test_refund_reverses_the_refunded_share(harness, wordpress):
 
     reversals = sorted(await wordpress.entries("reversal"), key=lambda e: e["created_at"])
     assert [(e["delta"], e["reason"]) for e in reversals] == [(-4, "refund"), (-6, "refund")]
-    await assert_settled(wordpress, payments={checkout_ref(session_id): 10},
-                         credits=FREE, reversals=2)
+    await assert_settled(
+        wordpress, payments={checkout_ref(session_id): 10}, credits=FREE, reversals=2
+    )
     webhooks = await _reversal_webhooks(wordpress, "refund")
     assert [(w["data"]["change"], w["data"]["credits"]) for w in webhooks] == [(-4, 11), (-6, 5)]
     assert all(w["data"]["user_email"] == "editor@example.com" for w in webhooks)
@@ -50,8 +52,7 @@ async def test_dispute_reverses_the_whole_purchase(harness, wordpress):
 
     [reversal] = await wordpress.entries("reversal")
     assert (reversal["delta"], reversal["reason"]) == (-20, "dispute")
-    await assert_settled(wordpress, payments={intent_ref(intent): 20}, credits=FREE,
-                         reversals=1)
+    await assert_settled(wordpress, payments={intent_ref(intent): 20}, credits=FREE, reversals=1)
     assert len(await _reversal_webhooks(wordpress, "dispute")) == 1
 
 
@@ -73,5 +74,9 @@ async def test_dispute_before_the_grant_then_won_restores_the_purchase(harness, 
 
     [restore] = await wordpress.entries("restore")
     assert (restore["delta"], restore["reason"]) == (10, "dispute_won")
-    await assert_settled(wordpress, payments={checkout_ref(session_id): 10},
-                         credits={**FREE, "article": 15}, reversals=1)
+    await assert_settled(
+        wordpress,
+        payments={checkout_ref(session_id): 10},
+        credits={**FREE, "article": 15},
+        reversals=1,
+    )

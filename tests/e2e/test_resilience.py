@@ -20,8 +20,9 @@ async def test_plugin_endpoint_down_then_up_gets_its_webhook(harness, wordpress)
     assert (await wordpress.verify(session_id))[0] == 200
 
     failed = await harness.flush_webhooks()
-    [delivery] = [d for d in await harness.site_webhooks(wordpress.site_id)
-                  if d["event"] == "credits_updated"]
+    [delivery] = [
+        d for d in await harness.site_webhooks(wordpress.site_id) if d["event"] == "credits_updated"
+    ]
     assert failed["delivered"] == 0 and failed["pending"] == 1, failed
     assert delivery["status"] == "pending" and delivery["attempts"] >= 1, delivery
     assert {a["status_code"] for a in delivery["attempt_log"]} == {503}, delivery
@@ -31,14 +32,16 @@ async def test_plugin_endpoint_down_then_up_gets_its_webhook(harness, wordpress)
     recovered = await harness.flush_webhooks()
 
     assert recovered["pending"] == 0, recovered  # delivered by this flush (or a retry just before)
-    [delivery] = [d for d in await harness.site_webhooks(wordpress.site_id)
-                  if d["event"] == "credits_updated"]
+    [delivery] = [
+        d for d in await harness.site_webhooks(wordpress.site_id) if d["event"] == "credits_updated"
+    ]
     assert delivery["status"] == "delivered", delivery
     assert delivery["attempt_log"][-1]["status_code"] == 200
     refused = [w for w in await harness.plugin_webhooks("credits_updated") if w["status"] == 503]
     assert len(refused) == delivery["attempts"] - 1
-    await assert_settled(wordpress, payments={checkout_ref(session_id): 10},
-                         credits={**FREE, "article": 15})
+    await assert_settled(
+        wordpress, payments={checkout_ref(session_id): 10}, credits={**FREE, "article": 15}
+    )
 
 
 async def test_service_restarted_between_payment_and_webhook_grants_once(harness, wordpress):
@@ -59,5 +62,6 @@ async def test_service_restarted_between_payment_and_webhook_grants_once(harness
     assert status == 200 and body["status"] == "already_completed", body
     await harness.resend(event_id)  # Stripe retrying once more changes nothing
     await harness.drain()
-    await assert_settled(wordpress, payments={checkout_ref(session_id): 10},
-                         credits={**FREE, "article": 15})
+    await assert_settled(
+        wordpress, payments={checkout_ref(session_id): 10}, credits={**FREE, "article": 15}
+    )

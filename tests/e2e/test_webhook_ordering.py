@@ -24,8 +24,9 @@ async def test_webhook_before_verify_grants_once(harness, wordpress):
     assert status == 200, body
     assert body["status"] == "already_completed"
     assert body["credits_added"] == 10
-    await assert_settled(wordpress, payments={checkout_ref(session_id): 10},
-                         credits={**FREE, "article": 15})
+    await assert_settled(
+        wordpress, payments={checkout_ref(session_id): 10}, credits={**FREE, "article": 15}
+    )
 
 
 async def test_verify_before_webhook_grants_once(harness, wordpress):
@@ -47,8 +48,9 @@ async def test_verify_before_webhook_grants_once(harness, wordpress):
     attempts = await harness.deliveries(event_id=event_id)
     assert [a["fault"] for a in attempts] == ["dropped", None]
     assert attempts[-1]["status_code"] == 200
-    await assert_settled(wordpress, payments={checkout_ref(session_id): 10},
-                         credits={**FREE, "article": 15})
+    await assert_settled(
+        wordpress, payments={checkout_ref(session_id): 10}, credits={**FREE, "article": 15}
+    )
 
 
 async def test_duplicated_and_reordered_webhooks_grant_once(harness, wordpress):
@@ -71,9 +73,13 @@ async def test_duplicated_and_reordered_webhooks_grant_once(harness, wordpress):
     copies = await harness.deliveries(event_id=duplicated_event)
     assert len(copies) == 4 and all(c["status_code"] == 200 for c in copies), copies
     log = [(a["type"], a["event_id"], a["fault"]) for a in await harness.deliveries()]
-    session_pair = [i for i, (kind, event_id, fault) in enumerate(log)
-                    if fault and "reverse_pairs" in fault
-                    and (event_id == reordered_event or kind == "payment_intent.succeeded")]
+    session_pair = [
+        i
+        for i, (kind, event_id, fault) in enumerate(log)
+        if fault
+        and "reverse_pairs" in fault
+        and (event_id == reordered_event or kind == "payment_intent.succeeded")
+    ]
     assert log[session_pair[0]][0] == "payment_intent.succeeded", log  # the partner went first
     assert log[session_pair[1]][1] == reordered_event, log
     for session_id in (duplicated, reordered):
@@ -83,5 +89,10 @@ async def test_duplicated_and_reordered_webhooks_grant_once(harness, wordpress):
     assert status == 200 and body["status"] == "already_completed", body
     await assert_settled(
         wordpress,
-        payments={checkout_ref(duplicated): 10, checkout_ref(reordered): 20, intent_ref(intent): 20},
-        credits={**FREE, "article": 15, "image": 50})
+        payments={
+            checkout_ref(duplicated): 10,
+            checkout_ref(reordered): 20,
+            intent_ref(intent): 20,
+        },
+        credits={**FREE, "article": 15, "image": 50},
+    )

@@ -45,9 +45,13 @@ class WordPressSite:
     async def checkout(self, package_id: str = "article_starter") -> str:
         """Start a hosted checkout for a package; answers the session id."""
         package = await self.package(package_id)
-        status, body = await self.call("checkout", package_id=package_id,
-                                       credit_type=package["credit_type"],
-                                       amount=package["price"], currency=package["currency"])
+        status, body = await self.call(
+            "checkout",
+            package_id=package_id,
+            credit_type=package["credit_type"],
+            amount=package["price"],
+            currency=package["currency"],
+        )
         assert status == 200 and body["success"], body
         return str(body["session_id"])
 
@@ -57,16 +61,22 @@ class WordPressSite:
     async def create_intent(self, package_id: str = "image_starter") -> str:
         """Start a direct PaymentIntent purchase; answers the intent id."""
         package = await self.package(package_id)
-        status, body = await self.call("create-intent", package_id=package_id,
-                                       credit_type=package["credit_type"],
-                                       amount=package["price"], currency=package["currency"])
+        status, body = await self.call(
+            "create-intent",
+            package_id=package_id,
+            credit_type=package["credit_type"],
+            amount=package["price"],
+            currency=package["currency"],
+        )
         assert status == 200 and body["success"], body
         return str(body["payment_intent_id"])
 
-    async def confirm(self, payment_intent_id: str, credit_type: str = "image"
-                      ) -> tuple[int, dict[str, Any]]:
-        return await self.call("confirm", payment_intent_id=payment_intent_id,
-                               credit_type=credit_type)
+    async def confirm(
+        self, payment_intent_id: str, credit_type: str = "image"
+    ) -> tuple[int, dict[str, Any]]:
+        return await self.call(
+            "confirm", payment_intent_id=payment_intent_id, credit_type=credit_type
+        )
 
     async def credits(self, user_id: int = 1) -> dict[str, int]:
         status, body = await self.call("credits", user_id=user_id)
@@ -78,8 +88,11 @@ class WordPressSite:
         options = OptionsStore(self.up.data_dir).load()
         response = await self.up.http.get(
             f"{self.up.api_url}/api/v1/checkout/sessions/{session_id}",
-            headers={"Authorization": f"Bearer {options.api_token}",
-                     "X-Instance-ID": options.instance_id})
+            headers={
+                "Authorization": f"Bearer {options.api_token}",
+                "X-Instance-ID": options.instance_id,
+            },
+        )
         assert response.status_code == 200, response.text
         return dict(response.json())
 
@@ -104,8 +117,9 @@ def intent_ref(payment_intent_id: str) -> str:
     return f"intent:{payment_intent_id}"
 
 
-async def assert_settled(site: WordPressSite, *, payments: dict[str, int],
-                         credits: dict[str, int], reversals: int = 0) -> None:
+async def assert_settled(
+    site: WordPressSite, *, payments: dict[str, int], credits: dict[str, int], reversals: int = 0
+) -> None:
     """The end state of every flow.
 
     `payments` maps each payment's grant reference (`checkout:cs_…`/`intent:pi_…`) to the

@@ -278,7 +278,8 @@ async def test_trigger_without_a_fitting_session_opens_one_through_the_plugin(wo
     assert world.orders["cs_1"]["package_id"] == "article_starter"
     assert world.orders["cs_1"]["user_email"] == "editor@example.com"
     assert 'POST /_harness/checkout/sessions/cs_1/complete {"outcome": "expired"}' in (
-        world.control_calls)
+        world.control_calls
+    )
 
 
 async def test_trigger_refund_without_a_paid_intent_creates_and_pays_one(world, harness_dir):
@@ -287,8 +288,10 @@ async def test_trigger_refund_without_a_paid_intent_creates_and_pays_one(world, 
     assert await trigger(harness_dir, "charge.refunded") == 0
 
     paid_then_refunded = [call for call in world.control_calls if "/payment_intents/" in call]
-    assert paid_then_refunded == ["POST /_harness/payment_intents/pi_1/succeed {}",
-                                  "POST /_harness/payment_intents/pi_1/refund {}"]
+    assert paid_then_refunded == [
+        "POST /_harness/payment_intents/pi_1/succeed {}",
+        "POST /_harness/payment_intents/pi_1/refund {}",
+    ]
 
 
 async def test_trigger_json_prints_one_document_on_stdout(world, harness_dir, capsys):
@@ -300,7 +303,10 @@ async def test_trigger_json_prints_one_document_on_stdout(world, harness_dir, ca
     document = json.loads(captured.out)
     assert document["ok"] is True
     assert (document["event"], document["target"], document["created"]) == (
-        "payment_intent.succeeded", "pi_1", "pi_1")
+        "payment_intent.succeeded",
+        "pi_1",
+        "pi_1",
+    )
     assert [step["step"] for step in document["steps"]][:1] == ["create target"]
     assert "ok  payment_intent.succeeded" in captured.err
 
@@ -315,8 +321,9 @@ async def test_buy_json_prints_ids_and_balances(world, harness_dir, capsys):
     assert document["session_id"] == "cs_1"
     assert document["credits_before"]["article"] == 5
     assert document["credits_after"]["article"] == 15
-    assert [(w["event"], w["status"], w["signature_valid"])
-            for w in document["plugin_webhooks"]] == [("credits_updated", 200, True)]
+    assert [
+        (w["event"], w["status"], w["signature_valid"]) for w in document["plugin_webhooks"]
+    ] == [("credits_updated", 200, True)]
     assert "purchase complete" in captured.err
 
 

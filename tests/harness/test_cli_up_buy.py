@@ -153,8 +153,9 @@ async def test_up_prints_each_delivery_live_like_stripe_listen(running_up):
     stripe_url = f"{settings['api_url']}/api/v1/webhooks/stripe"
     plugin_url = f"{settings['plugin_url']}/wp-admin/admin-ajax.php?action=rakubun_webhook"
     [event_id] = re.findall(r"  --> checkout\.session\.completed \[(evt_\w+)\]$", rest, re.M)
-    assert re.search(rf"  <--  \[200\] POST {re.escape(stripe_url)} \[{event_id}\]$",
-                     rest, re.M), rest
+    assert re.search(rf"  <--  \[200\] POST {re.escape(stripe_url)} \[{event_id}\]$", rest, re.M), (
+        rest
+    )
     assert re.search(r"  --> plugin credits_updated$", rest, re.M), rest
     assert re.search(rf"  <--  \[200\] POST {re.escape(plugin_url)}$", rest, re.M), rest
 
@@ -162,8 +163,9 @@ async def test_up_prints_each_delivery_live_like_stripe_listen(running_up):
 async def test_trigger_on_a_fresh_up_creates_the_session_and_grants(running_up):
     settings = running_up.settings
 
-    status, out = await run_cli("trigger", "checkout.session.completed", "--json",
-                                "--data-dir", str(running_up.data_dir))
+    status, out = await run_cli(
+        "trigger", "checkout.session.completed", "--json", "--data-dir", str(running_up.data_dir)
+    )
 
     assert status == 0, out
     document = json.loads(out.splitlines()[-1])
@@ -191,8 +193,10 @@ async def test_up_host_binds_every_interface_and_keeps_loopback_urls(tmp_path):
     up = await start_up(tmp_path / "harness", "--host", "0.0.0.0")
     try:
         settings = up.settings
-        ports = {key: int(settings[key].rsplit(":", 1)[1])
-                 for key in ("api_url", "stripe_url", "plugin_url")}
+        ports = {
+            key: int(settings[key].rsplit(":", 1)[1])
+            for key in ("api_url", "stripe_url", "plugin_url")
+        }
         bound = {key: listening_addresses(port) for key, port in ports.items()}
     finally:
         exit_status, rest = await up.stop()
@@ -222,8 +226,9 @@ async def test_restart_keeps_secrets_and_urls(tmp_path):
 async def test_up_prints_the_api_reference_and_the_inspector_links_to_it(running_up):
     settings = running_up.settings
     docs_url = f"{settings['api_url']}/api/v1/docs"
-    assert any(line.split()[:3] == ["API", "reference", docs_url]
-               for line in running_up.output), running_up.output
+    assert any(line.split()[:3] == ["API", "reference", docs_url] for line in running_up.output), (
+        running_up.output
+    )
 
     async with aiohttp.ClientSession() as http:
         async with http.get(docs_url) as response:

@@ -178,4 +178,4 @@ async def test_inspector_links_to_the_api_reference_of_each_service_it_sends_eve
     assert "no service receives this fake's events yet" in before.text
     assert '<a href="http://127.0.0.1:9/api/v1/docs">' in page.text
     # The other endpoint (a plain webhook receiver) is no rakubun service: no link for it.
-    assert page.text.count("/api/v1/docs\">") == 1
+    assert page.text.count('/api/v1/docs">') == 1

@@ -83,16 +83,30 @@ def apply(store: Store, op: str, pick: int) -> None:
         event["pending_webhooks"] += 1
 
 
-OPS = ("intent", "session", "pay", "expire", "refund", "endpoint", "disable", "delete",
-       "idempotency", "settle")
+OPS = (
+    "intent",
+    "session",
+    "pay",
+    "expire",
+    "refund",
+    "endpoint",
+    "disable",
+    "delete",
+    "idempotency",
+    "settle",
+)
 steps = st.lists(
-    st.tuples(st.sampled_from(OPS), st.integers(0, 1000), st.sampled_from(("flush", "restart", ""))),
+    st.tuples(
+        st.sampled_from(OPS), st.integers(0, 1000), st.sampled_from(("flush", "restart", ""))
+    ),
     min_size=1,
     max_size=40,
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(steps=steps)
 def test_restart_restores_everything_after_many_writes(tmp_path_factory, steps) -> None:
     data_dir = tmp_path_factory.mktemp("state")
@@ -136,7 +150,7 @@ async def test_a_change_is_appended_not_a_rewrite_of_the_whole_state(tmp_path) -
         await fake.stop()
 
     assert after.startswith(before)
-    appended = after[len(before):]
+    appended = after[len(before) :]
     assert intent.id.encode() in appended
     assert len(appended) < 4096  # one intent, not 2,000
 

@@ -24,8 +24,9 @@ def test_every_api_module_serves_one_registered_resource_under_its_path(name: st
     assert module.RESOURCE in SERVED
     assert module.RESOURCE.module == name
     paths = {route.path for route in module.routes}
-    assert paths and all(p == module.RESOURCE.url or p.startswith(module.RESOURCE.url + "/")
-                         for p in paths)
+    assert paths and all(
+        p == module.RESOURCE.url or p.startswith(module.RESOURCE.url + "/") for p in paths
+    )
     assert module.routes in api.ROUTE_TABLES
 
 
@@ -40,8 +41,12 @@ def test_each_served_resource_is_built_in_the_logic_module_named_like_its_api_mo
             continue
         tree = ast.parse(pathlib.Path(fake_stripe.__path__[0], f"{module.name}.py").read_text())
         for call in ast.walk(tree):
-            if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                    and call.func.attr == "base" and isinstance(call.args[0], ast.Name)):
+            if (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "base"
+                and isinstance(call.args[0], ast.Name)
+            ):
                 resource = getattr(resources, call.args[0].id)
                 built_in.setdefault(resource.object, set()).add(module.name)
 

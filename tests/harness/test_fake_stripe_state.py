@@ -82,8 +82,10 @@ def test_fake_runs_in_a_thread_for_synchronous_code(webhook_receiver) -> None:
         handle.drain(5)
 
         assert answer.json()["session"]["payment_status"] == "paid"
-        events = [stripe.Webhook.construct_event(r.body, r.signature, endpoint["secret"])
-                  for r in webhook_receiver.received]
+        events = [
+            stripe.Webhook.construct_event(r.body, r.signature, endpoint["secret"])
+            for r in webhook_receiver.received
+        ]
         assert [e.type for e in events][0] == "checkout.session.completed"
         assert len(events) == 3
         assert handle.fake.url == handle.url

@@ -363,10 +363,12 @@ async def test_closing_a_dispute_sends_what_stripe_sends_for_its_outcome(
     await fake_stripe.drain()
     before = len(webhook_receiver.received)
 
-    won = await harness_http.post(f"/_harness/disputes/{opened['id']}/close",
-                                  json={"outcome": "won"})
-    again = await harness_http.post(f"/_harness/disputes/{opened['id']}/close",
-                                    json={"outcome": "lost"})
+    won = await harness_http.post(
+        f"/_harness/disputes/{opened['id']}/close", json={"outcome": "won"}
+    )
+    again = await harness_http.post(
+        f"/_harness/disputes/{opened['id']}/close", json={"outcome": "lost"}
+    )
     await fake_stripe.drain()
 
     events = verified(webhook_receiver.received, webhook_endpoint["secret"])[before:]

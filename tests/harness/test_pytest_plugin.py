@@ -19,7 +19,8 @@ def test_the_package_declares_the_plugin_as_a_pytest11_entry_point():
 
 
 def test_this_run_loaded_the_plugin_and_none_of_its_fixtures_is_autouse(
-        request: pytest.FixtureRequest):
+    request: pytest.FixtureRequest,
+):
     manager = request.config.pluginmanager
 
     assert manager.get_plugin("rakubun_harness") is not None
@@ -29,9 +30,16 @@ def test_this_run_loaded_the_plugin_and_none_of_its_fixtures_is_autouse(
 
 def test_loading_the_plugin_imports_neither_the_harness_nor_an_http_client():
     loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, harness.pytest_plugin; "
-         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-         "('harness', 'httpx', 'aiohttp', 'service')))"],
-        capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, harness.pytest_plugin; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('harness', 'httpx', 'aiohttp', 'service')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
     assert loaded.stdout.strip() == "['harness', 'harness.pytest_plugin']"

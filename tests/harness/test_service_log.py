@@ -37,7 +37,8 @@ async def test_the_service_log_is_created_0600(tmp_path: Path, permissive_umask:
 
 
 async def test_an_older_world_readable_log_is_tightened_and_appended_to(
-        tmp_path: Path, permissive_umask: None) -> None:
+    tmp_path: Path, permissive_umask: None
+) -> None:
     log_path = tmp_path / "service.log"
     log_path.write_text("earlier run\n")
     log_path.chmod(0o644)

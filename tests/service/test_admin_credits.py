@@ -17,33 +17,40 @@ async def adjust(service, site_id: str, user_id: str = "1", **body):
     return await service.http.post(
         f"{service.url}/api/v1/admin/sites/{site_id}/users/{user_id}/credits",
         json={"credit_type": "article", "amount": 5, "reason": "Compensation", **body},
-        headers=service.admin_headers())
+        headers=service.admin_headers(),
+    )
 
 
 async def ledger(service, **params):
-    response = await service.http.get(f"{service.url}/api/v1/admin/ledger", params=params,
-                                      headers=service.admin_headers())
+    response = await service.http.get(
+        f"{service.url}/api/v1/admin/ledger", params=params, headers=service.admin_headers()
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
 
 async def test_an_adjustment_is_one_ledger_entry_with_its_own_source_ref(service, site):
     await site.credits(1)
-    response = await adjust(service, site.site_id, amount=7, reason="Failed generation",
-                            adjustment_id="adj-001")
+    response = await adjust(
+        service, site.site_id, amount=7, reason="Failed generation", adjustment_id="adj-001"
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "completed" and body["amount"] == 7
     assert body["remaining_credits"]["article_credits"] == 12
-    entries = [e for e in await service.store.list_ledger(site_id=site.site_id)
-               if e.kind == "adjustment"]
+    entries = [
+        e for e in await service.store.list_ledger(site_id=site.site_id) if e.kind == "adjustment"
+    ]
     assert len(entries) == 1
     entry = entries[0]
     assert entry.transaction_id == body["transaction_id"]
     assert entry.reason == "Failed generation" and entry.delta == 7
     assert "adj-001" in entry.source_ref
-    other_refs = {e.source_ref for e in await service.store.list_ledger(site_id=site.site_id)
-                  if e.kind != "adjustment"}
+    other_refs = {
+        e.source_ref
+        for e in await service.store.list_ledger(site_id=site.site_id)
+        if e.kind != "adjustment"
+    }
     assert entry.source_ref not in other_refs
 
 
@@ -53,8 +60,9 @@ async def test_an_adjustment_happens_once_per_adjustment_id(service, site):
     assert again.status_code == 200
     assert again.json()["status"] == "already_completed"
     assert again.json()["transaction_id"] == first.json()["transaction_id"]
-    concurrent = await asyncio.gather(*(adjust(service, site.site_id, adjustment_id="adj-race")
-                                        for _ in range(5)))
+    concurrent = await asyncio.gather(
+        *(adjust(service, site.site_id, adjustment_id="adj-race") for _ in range(5))
+    )
     assert len({r.json()["transaction_id"] for r in concurrent}) == 1
     assert (await site.credits(1))["article_credits"] == 5 + 5 + 5
 
@@ -69,8 +77,11 @@ async def test_an_adjustment_tells_the_plugin_with_the_users_email(service, site
     await site.get("/users/credits", params={"user_id": "1", "user_email": "ed@example.com"})
     await adjust(service, site.site_id, amount=3, credit_type="image", adjustment_id="adj-n")
     await adjust(service, site.site_id, amount=3, credit_type="image", adjustment_id="adj-n")
-    deliveries = [d for d in await service.store.list_webhook_deliveries(site.site_id)
-                  if d.event == "credits_updated"]
+    deliveries = [
+        d
+        for d in await service.store.list_webhook_deliveries(site.site_id)
+        if d.event == "credits_updated"
+    ]
     assert len(deliveries) == 1
     data = json.loads(deliveries[0].body)["data"]
     assert data["user_email"] == "ed@example.com"
@@ -83,23 +94,35 @@ async def test_a_negative_adjustment_within_the_balance_applies(service, site):
     assert response.json()["remaining_credits"]["article_credits"] == 0
 
 
-async def test_a_negative_adjustment_beyond_the_balance_is_409_and_changes_nothing(service,
-                                                                                  site):
+async def test_a_negative_adjustment_beyond_the_balance_is_409_and_changes_nothing(service, site):
     await site.credits(1)
     before = await service.store.list_ledger(site_id=site.site_id)
-    body = assert_error(await adjust(service, site.site_id, amount=-6, adjustment_id="adj-neg"),
-                        409, "insufficient_credits")
+    body = assert_error(
+        await adjust(service, site.site_id, amount=-6, adjustment_id="adj-neg"),
+        409,
+        "insufficient_credits",
+    )
     assert body["remaining_credits"]["article_credits"] == 5
     assert await service.store.list_ledger(site_id=site.site_id) == before
-    assert [d for d in await service.store.list_webhook_deliveries(site.site_id)
-            if d.event == "credits_updated"] == []
+    assert [
+        d
+        for d in await service.store.list_webhook_deliveries(site.site_id)
+        if d.event == "credits_updated"
+    ] == []
 
 
 async def test_bad_adjustments_are_400_and_write_nothing(service, site):
-    for body in ({"amount": 0}, {"amount": "5"}, {"credit_type": "video"}, {"reason": ""},
-                 {"amount": 10 ** 7}, {"adjustment_id": "has space"}):
-        assert_error(await adjust(service, site.site_id, user_id="8", **body), 400,
-                     "validation_error")
+    for body in (
+        {"amount": 0},
+        {"amount": "5"},
+        {"credit_type": "video"},
+        {"reason": ""},
+        {"amount": 10**7},
+        {"adjustment_id": "has space"},
+    ):
+        assert_error(
+            await adjust(service, site.site_id, user_id="8", **body), 400, "validation_error"
+        )
     assert_error(await adjust(service, site.site_id, user_id="abc"), 400, "validation_error")
     assert await service.store.get_user(site.site_id, "8") is None
     assert await service.store.list_ledger(site_id=site.site_id) == []
@@ -131,14 +154,20 @@ async def test_the_ledger_filters_by_site_user_and_credit_type(service, site):
 
 async def test_stats_count_sites_users_and_credits(service, site):
     other = await service.register()
-    await service.http.post(f"{service.url}/api/v1/admin/sites/{other.site_id}/disable",
-                            json={}, headers=service.admin_headers())
-    await site.post("/users/deduct-credits", json={"user_id": 1, "credit_type": "article",
-                                                   "amount": 2})
-    await site.post("/users/deduct-credits", json={"user_id": 2, "credit_type": "image",
-                                                   "amount": 4})
-    response = await service.http.get(f"{service.url}/api/v1/admin/stats",
-                                      headers=service.admin_headers())
+    await service.http.post(
+        f"{service.url}/api/v1/admin/sites/{other.site_id}/disable",
+        json={},
+        headers=service.admin_headers(),
+    )
+    await site.post(
+        "/users/deduct-credits", json={"user_id": 1, "credit_type": "article", "amount": 2}
+    )
+    await site.post(
+        "/users/deduct-credits", json={"user_id": 2, "credit_type": "image", "amount": 4}
+    )
+    response = await service.http.get(
+        f"{service.url}/api/v1/admin/stats", headers=service.admin_headers()
+    )
     assert response.status_code == 200, response.text
     stats = response.json()
     assert stats["sites"] == {"total": 2, "active": 1, "disabled": 1}
@@ -150,11 +179,13 @@ async def test_stats_count_sites_users_and_credits(service, site):
 
 async def test_reconcile_proves_every_balance_equals_its_ledger(service, site):
     await site.credits(1)
-    await site.post("/users/deduct-credits", json={"user_id": 1, "credit_type": "article",
-                                                   "amount": 1})
+    await site.post(
+        "/users/deduct-credits", json={"user_id": 1, "credit_type": "article", "amount": 1}
+    )
     await adjust(service, site.site_id, amount=3)
-    response = await service.http.post(f"{service.url}/api/v1/admin/reconcile",
-                                       headers=service.admin_headers())
+    response = await service.http.post(
+        f"{service.url}/api/v1/admin/reconcile", headers=service.admin_headers()
+    )
     assert response.status_code == 200, response.text
     report = response.json()
     assert report["ok"] is True and report["differences"] == []
@@ -175,8 +206,12 @@ async def test_an_adjustment_id_reused_with_another_body_is_409_and_writes_nothi
     first = await adjust(service, site.site_id, adjustment_id="adj-body")
     assert first.status_code == 200, first.text
     entries = await service.store.list_ledger(site_id=site.site_id, limit=500)
-    for change in ({"amount": 6}, {"amount": -5}, {"credit_type": "image"},
-                   {"reason": "Another reason"}):
+    for change in (
+        {"amount": 6},
+        {"amount": -5},
+        {"credit_type": "image"},
+        {"reason": "Another reason"},
+    ):
         response = await adjust(service, site.site_id, adjustment_id="adj-body", **change)
         assert_error(response, 409, "idempotency_key_reused")
     assert await service.store.list_ledger(site_id=site.site_id, limit=500) == entries

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import json
 
-NEW_PACKAGE = {"package_id": "image_business", "name": "Image Business", "credit_type": "image",
-               "credits": 300, "price": 3000, "currency": "jpy",
-               "description": "300 image credits", "is_popular": True}
+NEW_PACKAGE = {
+    "package_id": "image_business",
+    "name": "Image Business",
+    "credit_type": "image",
+    "credits": 300,
+    "price": 3000,
+    "currency": "jpy",
+    "description": "300 image credits",
+    "is_popular": True,
+}
 
 
 def assert_error(response, status: int, code: str) -> dict:
@@ -17,14 +24,16 @@ def assert_error(response, status: int, code: str) -> dict:
 
 
 async def admin(service, method: str, path: str, **kw):
-    return await service.http.request(method, f"{service.url}/api/v1/admin{path}",
-                                      headers=service.admin_headers(), **kw)
+    return await service.http.request(
+        method, f"{service.url}/api/v1/admin{path}", headers=service.admin_headers(), **kw
+    )
 
 
 async def package_events(service, site_id: str) -> list[dict]:
     deliveries = await service.store.list_webhook_deliveries(site_id, limit=200)
-    return [json.loads(d.body)["data"] for d in reversed(deliveries)
-            if d.event == "package_updated"]
+    return [
+        json.loads(d.body)["data"] for d in reversed(deliveries) if d.event == "package_updated"
+    ]
 
 
 async def public_catalogue(service) -> dict[str, dict]:
@@ -64,8 +73,9 @@ async def test_a_duplicate_package_id_is_409(service, site):
 
 
 async def test_an_update_changes_the_price_and_is_told(service, site):
-    response = await admin(service, "PUT", "/packages/article_starter",
-                           json={"price": 700, "is_popular": True})
+    response = await admin(
+        service, "PUT", "/packages/article_starter", json={"price": 700, "is_popular": True}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["package"]["price"] == 700
     assert (await public_catalogue(service))["article_starter"]["price"] == 700
@@ -74,10 +84,18 @@ async def test_an_update_changes_the_price_and_is_told(service, site):
 
 
 async def test_an_update_cannot_change_the_id_or_credit_type(service, site):
-    for body in ({"credit_type": "image"}, {"package_id": "other"}, {}, {"price": 0},
-                 {"price": 700, "colour": "red"}):
-        assert_error(await admin(service, "PUT", "/packages/article_starter", json=body), 400,
-                     "validation_error")
+    for body in (
+        {"credit_type": "image"},
+        {"package_id": "other"},
+        {},
+        {"price": 0},
+        {"price": 700, "colour": "red"},
+    ):
+        assert_error(
+            await admin(service, "PUT", "/packages/article_starter", json=body),
+            400,
+            "validation_error",
+        )
     assert (await public_catalogue(service))["article_starter"]["credit_type"] == "article"
     assert await package_events(service, site.site_id) == []
 
@@ -95,16 +113,24 @@ async def test_deactivation_removes_the_package_from_sale_and_is_told(service, s
 
 
 async def test_changing_an_unknown_package_is_404(service, site):
-    assert_error(await admin(service, "PUT", "/packages/nope", json={"price": 5}), 404,
-                 "package_not_found")
+    assert_error(
+        await admin(service, "PUT", "/packages/nope", json={"price": 5}), 404, "package_not_found"
+    )
     assert_error(await admin(service, "DELETE", "/packages/nope"), 404, "package_not_found")
     assert await package_events(service, site.site_id) == []
 
 
 async def test_bad_packages_are_400_and_create_nothing(service):
-    for change in ({"credits": 0}, {"price": -1}, {"price": "3000"}, {"credit_type": "video"},
-                   {"currency": "YEN!"}, {"package_id": "Has Caps"}, {"name": ""},
-                   {"colour": "red"}):
+    for change in (
+        {"credits": 0},
+        {"price": -1},
+        {"price": "3000"},
+        {"credit_type": "video"},
+        {"currency": "YEN!"},
+        {"package_id": "Has Caps"},
+        {"name": ""},
+        {"colour": "red"},
+    ):
         response = await admin(service, "POST", "/packages", json={**NEW_PACKAGE, **change})
         assert_error(response, 400, "validation_error")
     assert await service.store.get_package("image_business") is None

@@ -6,19 +6,38 @@ import json
 import sqlite3
 
 GENERATION = {
-    "user_id": 1, "user_email": "editor@example.com", "site_url": "http://127.0.0.1:9",
-    "content_type": "article", "prompt": "京都の紅葉スポットについて", "result_length": 4210,
-    "credits_used": 1, "timestamp": "2025-11-06 09:20:01",
+    "user_id": 1,
+    "user_email": "editor@example.com",
+    "site_url": "http://127.0.0.1:9",
+    "content_type": "article",
+    "prompt": "京都の紅葉スポットについて",
+    "result_length": 4210,
+    "credits_used": 1,
+    "timestamp": "2025-11-06 09:20:01",
 }
 
 USAGE = {
     "site_url": "http://127.0.0.1:9",
     "instance_id": "filled-in",
     "sync_period": {"from": "2025-11-06 08:20:01", "to": "2025-11-06 09:20:01"},
-    "generations": [{"user_id": "1", "content_type": "article", "prompt": "京都",
-                     "result_length": "4210", "created_at": "2025-11-06 09:20:01"}],
-    "transactions": [{"user_id": "1", "transaction_type": "purchase", "credit_type": "article",
-                      "amount": "10", "created_at": "2025-11-06 09:19:00"}],
+    "generations": [
+        {
+            "user_id": "1",
+            "content_type": "article",
+            "prompt": "京都",
+            "result_length": "4210",
+            "created_at": "2025-11-06 09:20:01",
+        }
+    ],
+    "transactions": [
+        {
+            "user_id": "1",
+            "transaction_type": "purchase",
+            "credit_type": "article",
+            "amount": "10",
+            "created_at": "2025-11-06 09:19:00",
+        }
+    ],
     "total_users": "2",
     "plugin_version": "2.2.0",
 }
@@ -47,16 +66,17 @@ async def test_a_generation_is_recorded_for_the_site(site):
 
 
 async def test_a_generation_with_numbers_as_strings_is_accepted(site):
-    response = await site.post("/analytics/generation", json={
-        **GENERATION, "user_id": "1", "result_length": "4210", "credits_used": "1"})
+    response = await site.post(
+        "/analytics/generation",
+        json={**GENERATION, "user_id": "1", "result_length": "4210", "credits_used": "1"},
+    )
     assert response.status_code == 200, response.text
     [(_, data)] = stored_rows(site.service, "analytics_generations")
     assert data["result_length"] == "4210"
 
 
 async def test_a_usage_report_with_numbers_as_strings_is_stored(site):
-    response = await site.post("/analytics/usage", json={**USAGE,
-                                                         "instance_id": site.instance_id})
+    response = await site.post("/analytics/usage", json={**USAGE, "instance_id": site.instance_id})
     assert response.status_code == 200, response.text
     assert response.json()["success"] is True
     [(site_id, data)] = stored_rows(site.service, "analytics_usage")
@@ -67,9 +87,15 @@ async def test_a_usage_report_with_numbers_as_strings_is_stored(site):
 
 
 async def test_an_empty_usage_report_is_accepted(site):
-    response = await site.post("/analytics/usage", json={
-        "site_url": "http://127.0.0.1:9", "generations": [], "transactions": [],
-        "total_users": 0})
+    response = await site.post(
+        "/analytics/usage",
+        json={
+            "site_url": "http://127.0.0.1:9",
+            "generations": [],
+            "transactions": [],
+            "total_users": 0,
+        },
+    )
     assert response.status_code == 200, response.text
 
 
@@ -89,10 +115,12 @@ async def test_bad_analytics_are_400_and_store_nothing(site):
         {**GENERATION, "timestamp": "yesterday"},
     ]
     for body in bad_generations:
-        assert_error(await site.post("/analytics/generation", json=body), 400,
-                     "validation_error")
-    for body in ({**USAGE, "generations": "none"}, {**USAGE, "total_users": "two"},
-                 {**USAGE, "sync_period": {"from": "last hour"}}):
+        assert_error(await site.post("/analytics/generation", json=body), 400, "validation_error")
+    for body in (
+        {**USAGE, "generations": "none"},
+        {**USAGE, "total_users": "two"},
+        {**USAGE, "sync_period": {"from": "last hour"}},
+    ):
         assert_error(await site.post("/analytics/usage", json=body), 400, "validation_error")
     assert stored_rows(site.service, "analytics_generations") == []
     assert stored_rows(site.service, "analytics_usage") == []

@@ -46,22 +46,25 @@ async def docs_page(page, service):
 async def test_the_page_lists_every_operation_of_the_spec(docs_page) -> None:
     listed = set(await docs_page.eval_on_selector_all(".opblock", "els => els.map(e => e.id)"))
 
-    expected = {f"operations-{tag}-{op['operationId']}"
-                for item in Contract.load().spec["paths"].values()
-                for method, op in item.items() if method in ("get", "put", "post", "delete")
-                for tag in op["tags"]}
+    expected = {
+        f"operations-{tag}-{op['operationId']}"
+        for item in Contract.load().spec["paths"].values()
+        for method, op in item.items()
+        if method in ("get", "put", "post", "delete")
+        for tag in op["tags"]
+    }
     assert listed == expected
     assert len(expected) == len(Contract.load().operations)
 
 
-async def test_try_it_out_runs_a_plugin_call_with_the_sites_credentials(docs_page, site,
-                                                                       service) -> None:
+async def test_try_it_out_runs_a_plugin_call_with_the_sites_credentials(
+    docs_page, site, service
+) -> None:
     page = docs_page
     assert await service.store.get_user(site.site_id, "7") is None
     await page.click("button.authorize")
     for scheme, value in (("pluginBearer", site.token), ("instanceId", site.instance_id)):
-        form = page.locator(".auth-container").filter(
-            has=page.locator("h4", has_text=scheme))
+        form = page.locator(".auth-container").filter(has=page.locator("h4", has_text=scheme))
         await form.locator("input").fill(value)
         await form.locator("button.authorize").click()
     await page.locator(".modal-ux button.close-modal").click()

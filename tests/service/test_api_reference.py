@@ -34,7 +34,8 @@ def repository_spec() -> dict:
 # ---------------------------------------------------------------- the documents
 @pytest.mark.parametrize("path", DOCUMENTS)
 async def test_the_served_document_is_the_repositorys_apart_from_servers(
-        service, repository_spec, path) -> None:
+    service, repository_spec, path
+) -> None:
     response = await service.http.get(service.url + path)
 
     assert response.status_code == 200, response.text
@@ -67,26 +68,37 @@ async def test_the_document_is_the_contract_the_app_is_bound_to(make_service) ->
 
 async def test_servers_names_the_host_the_request_came_to(service) -> None:
     for path, parse in DOCUMENTS.items():
-        response = await service.http.get(service.url + path,
-                                          headers={"Host": "api.example.test:8443"})
-        assert parse(response.text)["servers"] == [{
-            "url": "http://api.example.test:8443",
-            "description": "this service, at the address the request reached"}]
+        response = await service.http.get(
+            service.url + path, headers={"Host": "api.example.test:8443"}
+        )
+        assert parse(response.text)["servers"] == [
+            {
+                "url": "http://api.example.test:8443",
+                "description": "this service, at the address the request reached",
+            }
+        ]
 
 
 async def test_servers_follows_the_forwarded_scheme_and_host_of_a_trusted_proxy(service) -> None:
     service.app.config.PROXIES_COUNT = 1
     service.app.config.REAL_IP_HEADER = None
-    response = await service.http.get(f"{service.url}/api/v1/openapi.json", headers={
-        "X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.rakubun.example",
-        "X-Forwarded-For": "203.0.113.9"})
+    response = await service.http.get(
+        f"{service.url}/api/v1/openapi.json",
+        headers={
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "app.rakubun.example",
+            "X-Forwarded-For": "203.0.113.9",
+        },
+    )
 
     assert response.json()["servers"][0]["url"] == "https://app.rakubun.example"
 
 
 async def test_an_untrusted_forwarded_host_is_ignored(service) -> None:
-    response = await service.http.get(f"{service.url}/api/v1/openapi.json", headers={
-        "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"})
+    response = await service.http.get(
+        f"{service.url}/api/v1/openapi.json",
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"},
+    )
 
     assert response.json()["servers"][0]["url"] == service.url
 
@@ -101,7 +113,7 @@ def test_an_origin_is_a_host_the_url_parser_reads_back_or_relative(host: str) ->
     assert re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", host)
 
 
-@pytest.mark.parametrize("host", ["", "a b", "x/y", "h\"ost", "host:port", "[::1", "é.example"])
+@pytest.mark.parametrize("host", ["", "a b", "x/y", 'h"ost', "host:port", "[::1", "é.example"])
 def test_a_host_that_is_no_host_gives_a_relative_server(host: str) -> None:
     assert origin_of("http", host) == "/"
 
@@ -119,8 +131,7 @@ async def test_the_etag_answers_304_without_a_body(service, path) -> None:
     assert re.fullmatch(r'"[0-9a-f]{32}"', etag)
 
     for if_none_match in (etag, f"W/{etag}", f'"other", {etag}', "*"):
-        again = await service.http.get(service.url + path,
-                                       headers={"If-None-Match": if_none_match})
+        again = await service.http.get(service.url + path, headers={"If-None-Match": if_none_match})
         assert again.status_code == 304, if_none_match
         assert again.content == b""
         assert again.headers["etag"] == etag
@@ -128,8 +139,9 @@ async def test_the_etag_answers_304_without_a_body(service, path) -> None:
 
 @pytest.mark.parametrize("path", DOCUMENTS)
 async def test_another_etag_gets_the_document(service, path) -> None:
-    response = await service.http.get(service.url + path,
-                                      headers={"If-None-Match": '"0123", W/"abc"'})
+    response = await service.http.get(
+        service.url + path, headers={"If-None-Match": '"0123", W/"abc"'}
+    )
     assert response.status_code == 200
     assert response.content
 
@@ -145,8 +157,10 @@ async def test_the_etag_changes_with_the_host_and_the_format(service) -> None:
 
 async def test_the_etag_of_one_host_does_not_match_another(service) -> None:
     a = await service.http.get(f"{service.url}/api/v1/openapi.json", headers={"Host": "a.test"})
-    b = await service.http.get(f"{service.url}/api/v1/openapi.json",
-                               headers={"Host": "b.test", "If-None-Match": a.headers["etag"]})
+    b = await service.http.get(
+        f"{service.url}/api/v1/openapi.json",
+        headers={"Host": "b.test", "If-None-Match": a.headers["etag"]},
+    )
     assert b.status_code == 200 and b.json()["servers"][0]["url"] == "http://b.test"
 
 
@@ -213,9 +227,16 @@ async def test_the_page_loads_everything_from_this_service(service) -> None:
     assert "/api/v1/openapi.json" in links.urls
 
 
-@pytest.mark.parametrize(("name", "media"), [
-    ("swagger-ui-bundle.js", "text/javascript"), ("docs.js", "text/javascript"),
-    ("swagger-ui.css", "text/css"), ("docs.css", "text/css"), ("favicon-32x32.png", "image/png")])
+@pytest.mark.parametrize(
+    ("name", "media"),
+    [
+        ("swagger-ui-bundle.js", "text/javascript"),
+        ("docs.js", "text/javascript"),
+        ("swagger-ui.css", "text/css"),
+        ("docs.css", "text/css"),
+        ("favicon-32x32.png", "image/png"),
+    ],
+)
 async def test_the_page_files_are_served_with_their_media_types(service, name, media) -> None:
     response = await service.http.get(f"{service.url}/api/v1/docs/assets/{name}")
 
@@ -235,8 +256,11 @@ async def test_api_docs_0_turns_the_page_off_but_not_the_documents(make_service)
 
     page = await service.http.get(f"{service.url}/api/v1/docs")
     assert page.status_code == 404
-    assert page.json() == {"success": False, "error": "not_found",
-                           "message": "The API reference page is turned off on this deployment"}
+    assert page.json() == {
+        "success": False,
+        "error": "not_found",
+        "message": "The API reference page is turned off on this deployment",
+    }
     asset = await service.http.get(f"{service.url}/api/v1/docs/assets/docs.js")
     assert asset.status_code == 404
     document = await service.http.get(f"{service.url}/api/v1/openapi.json")
@@ -250,9 +274,10 @@ def test_the_page_is_on_unless_api_docs_is_0() -> None:
 
 
 async def test_the_documents_need_no_credentials_and_ignore_wrong_ones(service) -> None:
-    response = await service.http.get(f"{service.url}/api/v1/openapi.json",
-                                      headers={"Authorization": "Bearer wrong",
-                                               "X-Instance-ID": "nobody"})
+    response = await service.http.get(
+        f"{service.url}/api/v1/openapi.json",
+        headers={"Authorization": "Bearer wrong", "X-Instance-ID": "nobody"},
+    )
     assert response.status_code == 200
 
 

@@ -87,7 +87,8 @@ async def test_twenty_concurrent_verifies_and_webhooks_grant_once(world: StripeW
 
     results = await asyncio.gather(
         *(world.verify(session_id) for _ in range(20)),
-        *(world.control(f"events/{event_id}/resend") for _ in range(5)))
+        *(world.control(f"events/{event_id}/resend") for _ in range(5)),
+    )
     await world.fake.drain()
 
     statuses = [r.json()["status"] for r in results[:20]]
@@ -100,17 +101,40 @@ async def test_twenty_concurrent_verifies_and_webhooks_grant_once(world: StripeW
 
 async def test_price_tampering_is_rejected(world: StripeWorld):
     who = {"user_id": 1, "user_email": "editor@example.com"}
-    cheap = await world.site.post("/checkout/sessions", json={
-        **who, "package_id": "article_pro", "credit_type": "article", "amount": 1,
-        "currency": "JPY"})
-    wrong_type = await world.site.post("/checkout/sessions", json={
-        **who, "package_id": "article_pro", "credit_type": "image", "amount": 3000,
-        "currency": "JPY"})
-    wrong_currency = await world.site.post("/checkout/sessions", json={
-        **who, "package_id": "article_pro", "credit_type": "article", "amount": 3000,
-        "currency": "USD"})
-    unknown = await world.site.post("/checkout/sessions", json={
-        **who, "package_id": "article_mega", "credit_type": "article", "amount": 750})
+    cheap = await world.site.post(
+        "/checkout/sessions",
+        json={
+            **who,
+            "package_id": "article_pro",
+            "credit_type": "article",
+            "amount": 1,
+            "currency": "JPY",
+        },
+    )
+    wrong_type = await world.site.post(
+        "/checkout/sessions",
+        json={
+            **who,
+            "package_id": "article_pro",
+            "credit_type": "image",
+            "amount": 3000,
+            "currency": "JPY",
+        },
+    )
+    wrong_currency = await world.site.post(
+        "/checkout/sessions",
+        json={
+            **who,
+            "package_id": "article_pro",
+            "credit_type": "article",
+            "amount": 3000,
+            "currency": "USD",
+        },
+    )
+    unknown = await world.site.post(
+        "/checkout/sessions",
+        json={**who, "package_id": "article_mega", "credit_type": "article", "amount": 750},
+    )
 
     assert (cheap.status_code, cheap.json()["error"]) == (400, "amount_mismatch")
     assert (wrong_type.status_code, wrong_type.json()["error"]) == (400, "credit_type_mismatch")
@@ -121,12 +145,19 @@ async def test_price_tampering_is_rejected(world: StripeWorld):
 
 
 async def test_the_stripe_session_carries_the_package_price_and_the_literal_template(
-        world: StripeWorld):
-    session_id = await world.checkout("article_pro", return_url=(
-        f"{world.wordpress.url}/wp-admin/admin.php?page=rakubun-ai-purchase"
-        "&session_id=%7BCHECKOUT_SESSION_ID%7D&status=success"))
-    response = await world.http.get(f"{world.fake.url}/v1/checkout/sessions/{session_id}",
-                                    headers={"Authorization": "Bearer sk_test_service_suite"})
+    world: StripeWorld,
+):
+    session_id = await world.checkout(
+        "article_pro",
+        return_url=(
+            f"{world.wordpress.url}/wp-admin/admin.php?page=rakubun-ai-purchase"
+            "&session_id=%7BCHECKOUT_SESSION_ID%7D&status=success"
+        ),
+    )
+    response = await world.http.get(
+        f"{world.fake.url}/v1/checkout/sessions/{session_id}",
+        headers={"Authorization": "Bearer sk_test_service_suite"},
+    )
     stripe_session = response.json()
 
     assert stripe_session["amount_total"] == 3000 and stripe_session["currency"] == "jpy"
@@ -192,19 +223,35 @@ async def test_session_status_reports_pending_then_completed(world: StripeWorld)
 async def test_checkout_without_stripe_answers_payment_not_configured(make_service):
     service = await make_service()
     site = await service.register()
-    response = await site.post("/checkout/sessions", json={
-        "user_id": 1, "user_email": "editor@example.com", "credit_type": "article",
-        "package_id": "article_starter", "amount": 750, "currency": "JPY"})
+    response = await site.post(
+        "/checkout/sessions",
+        json={
+            "user_id": 1,
+            "user_email": "editor@example.com",
+            "credit_type": "article",
+            "package_id": "article_starter",
+            "amount": 750,
+            "currency": "JPY",
+        },
+    )
     assert (response.status_code, response.json()["error"]) == (500, "payment_not_configured")
 
 
 async def test_stripe_unreachable_answers_502_retryable(make_service):
-    service = await make_service(stripe_secret_key="sk_test_x",
-                                 stripe_api_base="http://127.0.0.1:9")
+    service = await make_service(
+        stripe_secret_key="sk_test_x", stripe_api_base="http://127.0.0.1:9"
+    )
     site = await service.register()
-    response = await site.post("/checkout/sessions", json={
-        "user_id": 1, "user_email": "editor@example.com", "credit_type": "article",
-        "package_id": "article_starter", "amount": 750})
+    response = await site.post(
+        "/checkout/sessions",
+        json={
+            "user_id": 1,
+            "user_email": "editor@example.com",
+            "credit_type": "article",
+            "package_id": "article_starter",
+            "amount": 750,
+        },
+    )
     assert response.status_code == 502
     assert response.json()["error"] == "stripe_unreachable"
     assert response.json()["retryable"] is True
@@ -212,16 +259,22 @@ async def test_stripe_unreachable_answers_502_retryable(make_service):
 
 async def test_text_that_is_not_unicode_creates_no_stripe_object(world: StripeWorld):
     """A lone surrogate or a non-UTF-8 header answers 400 before Stripe is called."""
-    body = ('{"user_id": 1, "user_email": "%s", "credit_type": "article",'
-            ' "package_id": "article_starter", "amount": 750, "currency": "JPY"}')
+    body = (
+        '{"user_id": 1, "user_email": "%s", "credit_type": "article",'
+        ' "package_id": "article_starter", "amount": 750, "currency": "JPY"}'
+    )
     json_headers = {"Content-Type": "application/json"}
     for path in ("/checkout/sessions", "/payments/create-intent"):
         for email in ("\\ud800", "ed\\udfff@example.com"):
-            response = await world.site.post(path, content=(body % email).encode(),
-                                             headers=json_headers)
+            response = await world.site.post(
+                path, content=(body % email).encode(), headers=json_headers
+            )
             assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
-        response = await world.site.post(path, content=(body % "ed@example.com").encode(),
-                                         headers={**json_headers, "X-Instance-ID": b"\xff"})
+        response = await world.site.post(
+            path,
+            content=(body % "ed@example.com").encode(),
+            headers={**json_headers, "X-Instance-ID": b"\xff"},
+        )
         assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
     state = (await world.http.get(f"{world.fake.url}/_harness/state")).json()
     assert (state["sessions"], state["intents"]) == (0, 0)

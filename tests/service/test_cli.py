@@ -23,8 +23,16 @@ def free_port() -> int:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The parent's environment without the service's own variables, plus `extra`."""
-    own = ("MONGODB_URL", "STRIPE_", "ADMIN_API_TOKEN", "SQLITE_", "RATE_LIMIT", "FREE_",
-           "OPENAI_API_KEY", "NOVITA_API_KEY")
+    own = (
+        "MONGODB_URL",
+        "STRIPE_",
+        "ADMIN_API_TOKEN",
+        "SQLITE_",
+        "RATE_LIMIT",
+        "FREE_",
+        "OPENAI_API_KEY",
+        "NOVITA_API_KEY",
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
     env.update(extra)
     return env
@@ -35,28 +43,35 @@ def test_the_console_script_is_installed():
 
 
 def test_help_names_the_options_and_exits_0():
-    result = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60,
-                            env=clean_env())
+    result = subprocess.run(
+        [str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60, env=clean_env()
+    )
     assert result.returncode == 0, result.stderr
     for option in ("--host", "--port", "--workers"):
         assert option in result.stdout
 
 
 def test_a_bad_setting_stops_it_before_it_serves(tmp_path):
-    result = subprocess.run([str(SCRIPT), "--port", str(free_port())], capture_output=True,
-                            text=True, timeout=60,
-                            env=clean_env(SQLITE_PATH=str(tmp_path / "db.sqlite3"),
-                                          RATE_LIMIT_PER_MINUTE="lots"))
+    result = subprocess.run(
+        [str(SCRIPT), "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(SQLITE_PATH=str(tmp_path / "db.sqlite3"), RATE_LIMIT_PER_MINUTE="lots"),
+    )
     assert result.returncode != 0
     assert "RATE_LIMIT_PER_MINUTE" in result.stderr
 
 
 @pytest.mark.parametrize("name", ["WEBHOOK_DISPATCH", "ACCESS_LOG"])
 def test_an_unknown_boolean_spelling_stops_it_naming_the_variable(tmp_path, name):
-    result = subprocess.run([str(SCRIPT), "--port", str(free_port())], capture_output=True,
-                            text=True, timeout=60,
-                            env=clean_env(SQLITE_PATH=str(tmp_path / "db.sqlite3"),
-                                          **{name: "enabled"}))
+    result = subprocess.run(
+        [str(SCRIPT), "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(SQLITE_PATH=str(tmp_path / "db.sqlite3"), **{name: "enabled"}),
+    )
     assert result.returncode != 0
     assert name in result.stderr and "'enabled'" in result.stderr
     assert not (tmp_path / "db.sqlite3").exists()
@@ -70,7 +85,10 @@ def running_service(tmp_path):
     process = subprocess.Popen(
         [str(SCRIPT), "--host", "127.0.0.1", "--port", str(port)],
         env=clean_env(SQLITE_PATH=str(db), STRIPE_SECRET_KEY=secret, ADMIN_API_TOKEN="adm-" * 8),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -105,9 +123,15 @@ def test_it_starts_on_the_embedded_store_and_answers_health(running_service):
 
 def test_it_stops_cleanly_and_never_logs_secrets(running_service):
     url, _, _, process, secret = running_service
-    httpx.post(f"{url}/api/v1/plugins/register", timeout=5, json={
-        "instance_id": "cli-site", "site_url": "https://a.example",
-        "admin_email": "a@example.com"})
+    httpx.post(
+        f"{url}/api/v1/plugins/register",
+        timeout=5,
+        json={
+            "instance_id": "cli-site",
+            "site_url": "https://a.example",
+            "admin_email": "a@example.com",
+        },
+    )
     process.terminate()
     output, _ = process.communicate(timeout=20)
     assert process.returncode == 0, output

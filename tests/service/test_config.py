@@ -22,8 +22,9 @@ def assert_error(response, status: int, code: str) -> dict:
 
 
 async def admin_put(service, path: str, body: dict):
-    response = await service.http.put(f"{service.url}/api/v1/admin{path}", json=body,
-                                      headers=service.admin_headers())
+    response = await service.http.put(
+        f"{service.url}/api/v1/admin{path}", json=body, headers=service.admin_headers()
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -59,12 +60,15 @@ async def test_the_key_can_come_from_the_environment(site, monkeypatch):
 
 
 async def test_an_unknown_provider_is_404_provider_not_found(site):
-    assert_error(await site.get("/config/provider", params={"provider": "skynet"}), 404,
-                 "provider_not_found")
-    assert_error(await site.put("/config/provider", json={"provider": "skynet"}), 404,
-                 "provider_not_found")
-    assert_error(await site.get("/config/provider", params={"provider": "Open AI"}), 400,
-                 "validation_error")
+    assert_error(
+        await site.get("/config/provider", params={"provider": "skynet"}), 404, "provider_not_found"
+    )
+    assert_error(
+        await site.put("/config/provider", json={"provider": "skynet"}), 404, "provider_not_found"
+    )
+    assert_error(
+        await site.get("/config/provider", params={"provider": "Open AI"}), 400, "validation_error"
+    )
 
 
 async def test_the_sites_provider_choice_is_stored_and_used(site):
@@ -132,8 +136,7 @@ async def test_image_config_has_the_fields_the_plugin_reads(site):
     assert "dall-e-3" in body["models"]
 
 
-async def test_rewrite_config_is_404_without_a_key_and_200_after_the_admin_sets_one(
-        service, site):
+async def test_rewrite_config_is_404_without_a_key_and_200_after_the_admin_sets_one(service, site):
     assert_error(await site.get("/config/rewrite"), 404, "no_provider_key")
     await set_key(service)
     response = await site.get("/config/rewrite")
@@ -146,18 +149,29 @@ async def test_rewrite_config_is_404_without_a_key_and_200_after_the_admin_sets_
 
 
 async def test_deployment_settings_override_the_catalogue(service, site):
-    await set_key(service, model_article="gpt-4.1", max_tokens=2000, temperature=0.2,
-                  base_url="https://proxy.example/v1")
+    await set_key(
+        service,
+        model_article="gpt-4.1",
+        max_tokens=2000,
+        temperature=0.2,
+        base_url="https://proxy.example/v1",
+    )
     config = (await site.get("/config/article")).json()["config"]
-    assert (config["model"], config["max_tokens"], config["temperature"], config["base_url"]) \
-        == ("gpt-4.1", 2000, 0.2, "https://proxy.example/v1")
+    assert (config["model"], config["max_tokens"], config["temperature"], config["base_url"]) == (
+        "gpt-4.1",
+        2000,
+        0.2,
+        "https://proxy.example/v1",
+    )
 
 
 async def test_per_site_overrides_show_up_for_that_site_only(service, site):
     other = await service.register()
-    await admin_put(service, f"/sites/{site.site_id}/config",
-                    {"model_article": "gpt-4o-mini", "max_tokens": 3000,
-                     "image_quality": "hd"})
+    await admin_put(
+        service,
+        f"/sites/{site.site_id}/config",
+        {"model_article": "gpt-4o-mini", "max_tokens": 3000, "image_quality": "hd"},
+    )
     mine = (await site.get("/config/article")).json()["config"]
     assert (mine["model"], mine["max_tokens"]) == ("gpt-4o-mini", 3000)
     assert (await site.get("/config/image")).json()["config"]["quality"] == "hd"
@@ -166,9 +180,11 @@ async def test_per_site_overrides_show_up_for_that_site_only(service, site):
 
 
 async def test_an_admin_override_of_an_unknown_provider_is_404(service, site):
-    response = await service.http.put(f"{service.url}/api/v1/admin/sites/{site.site_id}/config",
-                                      json={"provider": "skynet"},
-                                      headers=service.admin_headers())
+    response = await service.http.put(
+        f"{service.url}/api/v1/admin/sites/{site.site_id}/config",
+        json={"provider": "skynet"},
+        headers=service.admin_headers(),
+    )
     assert_error(response, 404, "provider_not_found")
 
 
@@ -178,13 +194,18 @@ async def test_stripe_config_is_404_without_a_public_key(site):
 
 
 async def test_stripe_config_answers_the_public_key_from_the_settings(make_service):
-    service = await make_service(stripe_public_key="pk_test_settings",
-                                 stripe_secret_key="sk_test_never_shown")
+    service = await make_service(
+        stripe_public_key="pk_test_settings", stripe_secret_key="sk_test_never_shown"
+    )
     site = await service.register()
     response = await site.get("/config/stripe")
     assert response.status_code == 200, response.text
-    assert response.json() == {"success": True, "public_key": "pk_test_settings",
-                               "currency": "JPY", "test_mode": True}
+    assert response.json() == {
+        "success": True,
+        "public_key": "pk_test_settings",
+        "currency": "JPY",
+        "test_mode": True,
+    }
     assert "sk_test_never_shown" not in response.text
 
 
@@ -202,13 +223,15 @@ async def test_config_needs_authentication(service):
         assert_error(response, 401, "missing_authorization")
 
 
-async def test_a_choice_the_catalogue_no_longer_has_falls_back_to_the_default(make_service,
-                                                                              tmp_path):
+async def test_a_choice_the_catalogue_no_longer_has_falls_back_to_the_default(
+    make_service, tmp_path
+):
     first = await make_service()
     site = await first.register()
     await site.put("/config/provider", json={"provider": "novita"})
     slim = tmp_path / "providers.yaml"
-    slim.write_text("""
+    slim.write_text(
+        """
 default_provider: openai
 providers:
   openai:
@@ -216,7 +239,9 @@ providers:
     models: {article: [gpt-4o], image: [dall-e-3], rewrite: [gpt-4o-mini]}
     defaults: {model_article: gpt-4o, model_image: dall-e-3, model_rewrite: gpt-4o-mini,
                max_tokens: 4000, temperature: 0.7}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     second = await make_service(providers_file=slim)  # same store, smaller catalogue
     moved = type(site)(second, site.instance_id, site.registration)
     for kind in ("provider", "providers", "article", "image", "openai"):
@@ -224,8 +249,11 @@ providers:
         assert response.status_code == 200, (kind, response.text)
     assert (await moved.get("/config/provider")).json()["provider"] == "openai"
     assert (await moved.get("/config/providers")).json()["default_provider"] == "openai"
-    assert_error(await moved.get("/config/provider", params={"provider": "novita"}), 404,
-                 "provider_not_found")
+    assert_error(
+        await moved.get("/config/provider", params={"provider": "novita"}),
+        404,
+        "provider_not_found",
+    )
 
 
 async def test_keys_tokens_and_secrets_are_never_logged(make_service, caplog):

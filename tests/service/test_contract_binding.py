@@ -116,8 +116,11 @@ def test_the_app_refuses_to_start_when_spec_and_handlers_drift(contract, monkeyp
 
 
 def test_the_router_sends_every_operation_to_its_handler(contract, tmp_path):
-    app = create_app(Settings.from_env({}, sqlite_path=tmp_path / "db.sqlite3"),
-                     name=new_app_name(), touchup=False)
+    app = create_app(
+        Settings.from_env({}, sqlite_path=tmp_path / "db.sqlite3"),
+        name=new_app_name(),
+        touchup=False,
+    )
     app.router.finalize()
     for op in contract.operations.values():
         concrete = re.sub(r"{[^}]+}", "x1", op.path)
@@ -127,27 +130,38 @@ def test_the_router_sends_every_operation_to_its_handler(contract, tmp_path):
 
 
 def test_the_only_routes_outside_the_spec_are_the_operator_ones_and_the_docs_files(
-        contract, tmp_path):
+    contract, tmp_path
+):
     """Beside the operations, the app serves `/metrics` and the reference page's files."""
     from service.app import OUTSIDE_CONTRACT
 
-    app = create_app(Settings.from_env({}, sqlite_path=tmp_path / "db.sqlite3"),
-                     name=new_app_name(), touchup=False)
+    app = create_app(
+        Settings.from_env({}, sqlite_path=tmp_path / "db.sqlite3"),
+        name=new_app_name(),
+        touchup=False,
+    )
     app.router.finalize()
-    outside = [("/" + route.path.lstrip("/"), route.name.rsplit(".", 1)[-1], route.methods)
-               for route in app.router.routes
-               if route.name.rsplit(".", 1)[-1] not in contract.operations]
+    outside = [
+        ("/" + route.path.lstrip("/"), route.name.rsplit(".", 1)[-1], route.methods)
+        for route in app.router.routes
+        if route.name.rsplit(".", 1)[-1] not in contract.operations
+    ]
     operator = {path: name for path, name, _ in outside if path in OUTSIDE_CONTRACT}
     docs = [(path, methods) for path, _, methods in outside if path not in OUTSIDE_CONTRACT]
     assert operator == OUTSIDE_CONTRACT
     assert not set(OUTSIDE_CONTRACT) & set(contract.spec["paths"])
-    assert docs and all(path.startswith("/api/v1/docs/assets/") and "<" not in path
-                        and methods <= {"GET", "HEAD"} for path, methods in docs), docs
+    assert docs and all(
+        path.startswith("/api/v1/docs/assets/") and "<" not in path and methods <= {"GET", "HEAD"}
+        for path, methods in docs
+    ), docs
 
 
 def test_without_the_docs_page_every_route_is_a_spec_operation(contract, tmp_path):
-    app = create_app(Settings.from_env({}, sqlite_path=tmp_path / "db.sqlite3", api_docs=False),
-                     name=new_app_name(), touchup=False)
+    app = create_app(
+        Settings.from_env({}, sqlite_path=tmp_path / "db.sqlite3", api_docs=False),
+        name=new_app_name(),
+        touchup=False,
+    )
     assert not [r.path for r in app.router.routes if r.path.startswith("api/v1/docs/assets")]
 
 
@@ -164,8 +178,11 @@ def test_the_spec_file_is_the_one_the_service_loads():
     assert SPEC_PATH.name == "openapi.yaml" and SPEC_PATH.is_file()
 
 
-@pytest.mark.parametrize(("method", "path"), REQUIRED_OPERATIONS + REQUIRED_ADMIN_PATHS,
-                         ids=[f"{m} {p}" for m, p in REQUIRED_OPERATIONS + REQUIRED_ADMIN_PATHS])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    REQUIRED_OPERATIONS + REQUIRED_ADMIN_PATHS,
+    ids=[f"{m} {p}" for m, p in REQUIRED_OPERATIONS + REQUIRED_ADMIN_PATHS],
+)
 def test_the_spec_lists_the_operation(contract, method, path):
     item = contract.spec["paths"].get(path)
     assert item is not None, f"{path} is missing"
@@ -200,8 +217,9 @@ def test_every_4xx_and_5xx_answer_is_the_error_envelope(contract):
             schema = resolve(contract, response)["content"]["application/json"]["schema"]
             if schema != envelope:
                 # An envelope with extra fields (402 insufficient_credits) builds on Error.
-                assert envelope in resolve(contract, schema).get("allOf", []), \
+                assert envelope in resolve(contract, schema).get("allOf", []), (
                     f"{method} {path} {status}"
+                )
 
 
 def test_every_operation_with_a_body_documents_400_413_and_415(contract):
@@ -239,8 +257,9 @@ def test_every_operation_with_parameters_documents_400(contract):
 
 def test_security_schemes_cover_plugin_admin_and_stripe(contract):
     schemes = contract.spec["components"]["securitySchemes"]
-    bearer = [name for name, s in schemes.items()
-              if s["type"] == "http" and s["scheme"] == "bearer"]
+    bearer = [
+        name for name, s in schemes.items() if s["type"] == "http" and s["scheme"] == "bearer"
+    ]
     assert len(bearer) >= 2  # the site's token and the admin token
     headers = {s.get("name"): name for name, s in schemes.items() if s["type"] == "apiKey"}
     assert "X-Instance-ID" in headers
@@ -259,8 +278,15 @@ def test_plugin_operations_need_the_token_and_the_instance_id_together(contract)
 
 def test_security_of_each_area(contract):
     by_id = contract.operations
-    public = {"getHealth", "getAuthDebug", "registerPlugin", "listPackages",
-              "getOpenApiJson", "getOpenApiYaml", "getApiDocs"}
+    public = {
+        "getHealth",
+        "getAuthDebug",
+        "registerPlugin",
+        "listPackages",
+        "getOpenApiJson",
+        "getOpenApiYaml",
+        "getApiDocs",
+    }
     for op_id in public:
         assert by_id[op_id].security == "public", op_id
     assert by_id["receiveStripeWebhook"].security == "stripe"
@@ -280,8 +306,7 @@ def test_every_json_example_of_a_response_matches_its_schema(contract):
             examples = [media["example"]] if "example" in media else []
             examples += [e["value"] for e in media.get("examples", {}).values()]
             for example in examples:
-                assert op.response_errors(int(status), example) == [], \
-                    f"{op.operation_id} {status}"
+                assert op.response_errors(int(status), example) == [], f"{op.operation_id} {status}"
 
 
 def test_every_json_example_of_a_request_matches_its_schema(contract):

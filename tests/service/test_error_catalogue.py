@@ -43,8 +43,7 @@ def property_names(node: Any) -> set[str]:
     """Every schema property name: a backticked field like `adjustment_id` is not a code."""
     names: set[str] = set()
     if isinstance(node, dict):
-        names.update(node.get("properties", {}) if isinstance(node.get("properties"), dict)
-                     else ())
+        names.update(node.get("properties", {}) if isinstance(node.get("properties"), dict) else ())
         for value in node.values():
             names |= property_names(value)
     elif isinstance(node, list):
@@ -65,8 +64,7 @@ def documented_codes(spec: dict[str, Any]) -> set[str]:
     codes: set[str] = set()
     for _, response in error_responses(spec):
         codes.update(example_errors(response))
-        codes.update(c for c in CODE.findall(response.get("description", ""))
-                     if c not in fields)
+        codes.update(c for c in CODE.findall(response.get("description", "")) if c not in fields)
     return codes
 
 
@@ -90,8 +88,12 @@ def test_each_example_status_is_the_catalogues(spec: dict[str, Any]) -> None:
     """Where an operation's own error example names its status, the catalogue agrees."""
     declared = {(kind.status, kind.code) for kind in CATALOGUE}
     declared |= set(((status, code) for status, (code, _) in SANIC_ERROR_CODES.items()))
-    shown = {(status, code) for status, response in error_responses(spec)
-             if status is not None for code in example_errors(response)}
+    shown = {
+        (status, code)
+        for status, response in error_responses(spec)
+        if status is not None
+        for code in example_errors(response)
+    }
     assert shown - declared == set()
 
 
@@ -108,8 +110,9 @@ def test_each_error_is_declared_once() -> None:
 
 def test_an_error_answers_its_status_code_message_and_fields() -> None:
     kind = error_for("insufficient_credits", 402)
-    response = kind("Not enough article credits", remaining_credits={"article_credits": 0}) \
-        .to_response()
+    response = kind(
+        "Not enough article credits", remaining_credits={"article_credits": 0}
+    ).to_response()
     assert response.status == 402
     assert b'"error":"insufficient_credits"' in response.body
     assert b'"message":"Not enough article credits"' in response.body

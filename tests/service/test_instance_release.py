@@ -12,20 +12,25 @@ from tests.support.service import RunningService, Site
 async def release(service: RunningService, instance_id: str):
     return await service.http.post(
         f"{service.url}/api/v1/admin/instances/{instance_id}/release",
-        headers=service.admin_headers())
+        headers=service.admin_headers(),
+    )
 
 
 async def register(service: RunningService, instance_id: str, site_url: str):
-    return await service.http.post(f"{service.url}/api/v1/plugins/register", json={
-        "instance_id": instance_id, "site_url": site_url, "admin_email": "owner@example.com"})
+    return await service.http.post(
+        f"{service.url}/api/v1/plugins/register",
+        json={"instance_id": instance_id, "site_url": site_url, "admin_email": "owner@example.com"},
+    )
 
 
 async def squatted(service: RunningService) -> Site:
     """A site that registered first, with a balance change in its ledger (its webhook goes to
     127.0.0.1, where nothing listens on the discard port)."""
     squatter = await service.register(site_url="http://127.0.0.1:9/squatter")
-    spent = await squatter.post("/users/deduct-credits", json={
-        "user_id": 1, "user_email": "u@example.com", "credit_type": "article", "amount": 2})
+    spent = await squatter.post(
+        "/users/deduct-credits",
+        json={"user_id": 1, "user_email": "u@example.com", "credit_type": "article", "amount": 2},
+    )
     assert spent.status_code == 200, spent.text
     return squatter
 
@@ -47,7 +52,8 @@ async def test_the_owner_registers_after_a_release_with_new_credentials(service)
     assert owner["webhook_secret"] != squatter.webhook_secret
     owner_site = Site(service, squatter.instance_id, owner)
     assert (await owner_site.get(f"/instances/{squatter.instance_id}")).json()["instance"][
-        "site_url"] == "http://127.0.0.1:9/owner"
+        "site_url"
+    ] == "http://127.0.0.1:9/owner"
 
 
 async def test_the_old_token_answers_401_after_the_release(service):
@@ -74,10 +80,12 @@ async def test_the_released_site_keeps_its_users_and_ledger_and_stays_disabled(s
     assert any(e.delta == -2 for e in ledger)
     enable = await service.http.post(
         f"{service.url}/api/v1/admin/sites/{squatter.site_id}/enable",
-        headers=service.admin_headers())
+        headers=service.admin_headers(),
+    )
     assert enable.status_code == 409 and enable.json()["error"] == "site_released"
-    reconcile = await service.http.post(f"{service.url}/api/v1/admin/reconcile",
-                                        headers=service.admin_headers())
+    reconcile = await service.http.post(
+        f"{service.url}/api/v1/admin/reconcile", headers=service.admin_headers()
+    )
     assert reconcile.json()["ok"] is True
 
 
@@ -89,7 +97,8 @@ async def test_releasing_an_instance_nobody_holds_is_404(service):
 async def test_release_needs_the_admin_token(service, site):
     response = await service.http.post(
         f"{service.url}/api/v1/admin/instances/{site.instance_id}/release",
-        headers={"Authorization": f"Bearer {site.token}"})
+        headers={"Authorization": f"Bearer {site.token}"},
+    )
     assert response.status_code == 401
     assert (await site.get("/users/credits", params={"user_id": "1"})).status_code == 200
 

@@ -58,18 +58,36 @@ async def test_requests_latency_ledger_and_outbox_are_counted(make_service):
     service = await make_service(webhook_dispatch=False)
     site = await service.register()
     for _ in range(3):
-        assert (await site.post("/users/deduct-credits", json={
-            "user_id": 1, "user_email": "u@example.com", "credit_type": "article",
-            "amount": 1})).status_code == 200
+        assert (
+            await site.post(
+                "/users/deduct-credits",
+                json={
+                    "user_id": 1,
+                    "user_email": "u@example.com",
+                    "credit_type": "article",
+                    "amount": 1,
+                },
+            )
+        ).status_code == 200
     await site.get("/users/credits")  # 400: user_id is required
-    scrape = samples((await service.http.get(f"{service.url}/metrics",
-                                             headers=service.admin_headers())).text)
-    assert value(scrape, "rakubun_http_requests_total",
-                 operation="deductCredits", status="200") == 3
-    assert value(scrape, "rakubun_http_requests_total",
-                 operation="getUserCredits", status="400") == 1
-    assert value(scrape, "rakubun_http_request_duration_seconds_count",
-                 operation="deductCredits", status="200") == 3
+    scrape = samples(
+        (await service.http.get(f"{service.url}/metrics", headers=service.admin_headers())).text
+    )
+    assert (
+        value(scrape, "rakubun_http_requests_total", operation="deductCredits", status="200") == 3
+    )
+    assert (
+        value(scrape, "rakubun_http_requests_total", operation="getUserCredits", status="400") == 1
+    )
+    assert (
+        value(
+            scrape,
+            "rakubun_http_request_duration_seconds_count",
+            operation="deductCredits",
+            status="200",
+        )
+        == 3
+    )
     assert value(scrape, "rakubun_ledger_entries_total", kind="deduction") == 3
     assert value(scrape, "rakubun_ledger_entries_total", kind="purchase") == 0
     pending = value(scrape, "rakubun_webhook_outbox_deliveries", status="pending")
@@ -84,11 +102,18 @@ async def test_requests_latency_ledger_and_outbox_are_counted(make_service):
 def workers(request, tmp_path):
     port = free_port()
     process = subprocess.Popen(
-        [str(SCRIPT), "--host", "127.0.0.1", "--port", str(port), "--workers",
-         str(request.param)],
-        env=clean_env(SQLITE_PATH=str(tmp_path / "db.sqlite3"), ADMIN_API_TOKEN=ADMIN_TOKEN,
-                      LOG_FORMAT="json", ACCESS_LOG="1", WEBHOOK_DISPATCH="0"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        [str(SCRIPT), "--host", "127.0.0.1", "--port", str(port), "--workers", str(request.param)],
+        env=clean_env(
+            SQLITE_PATH=str(tmp_path / "db.sqlite3"),
+            ADMIN_API_TOKEN=ADMIN_TOKEN,
+            LOG_FORMAT="json",
+            ACCESS_LOG="1",
+            WEBHOOK_DISPATCH="0",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -112,6 +137,7 @@ async def test_counts_add_up_across_workers(workers):
     url, process, count = workers
     requests = 80
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
     # A fresh connection per request, many at once, so both workers accept some.
     async def one() -> int:
         async with httpx.AsyncClient(timeout=30) as http:
@@ -127,15 +153,27 @@ async def test_counts_add_up_across_workers(workers):
         scrapes.append(samples(response.text))
     process.terminate()
     _, stderr = process.communicate(timeout=30)
-    access = [json.loads(line) for line in stderr.splitlines()
-              if line.startswith("{") and '"rakubun.access"' in line]
+    access = [
+        json.loads(line)
+        for line in stderr.splitlines()
+        if line.startswith("{") and '"rakubun.access"' in line
+    ]
     served_by = {line["pid"] for line in access if line["operation"] == "listPackages"}
     assert len(served_by) == count, "one worker served every request: nothing to add up"
     for scrape in scrapes:  # whichever worker answered the scrape, the sum is the same
-        assert value(scrape, "rakubun_http_requests_total",
-                     operation="listPackages", status="200") == requests
-        assert value(scrape, "rakubun_http_request_duration_seconds_count",
-                     operation="listPackages", status="200") == requests
+        assert (
+            value(scrape, "rakubun_http_requests_total", operation="listPackages", status="200")
+            == requests
+        )
+        assert (
+            value(
+                scrape,
+                "rakubun_http_request_duration_seconds_count",
+                operation="listPackages",
+                status="200",
+            )
+            == requests
+        )
     assert len([line for line in access if line["operation"] == "listPackages"]) == requests
     assert all(line["request_id"] != "-" for line in access)
 
@@ -143,11 +181,23 @@ async def test_counts_add_up_across_workers(workers):
 async def test_failed_stripe_calls_are_counted_by_code(make_world):
     world = await make_world(stripe_secret_key="sk_test_not_the_fakes_key")
     package = await world.service.store.get_package("image_starter")
-    response = await world.site.post("/payments/create-intent", json={
-        "user_id": 1, "credit_type": package.credit_type, "package_id": package.package_id,
-        "amount": package.price, "currency": package.currency})
+    response = await world.site.post(
+        "/payments/create-intent",
+        json={
+            "user_id": 1,
+            "credit_type": package.credit_type,
+            "package_id": package.package_id,
+            "amount": package.price,
+            "currency": package.currency,
+        },
+    )
     assert (response.status_code, response.json()["error"]) == (502, "stripe_error")
-    scrape = samples((await world.http.get(f"{world.service.url}/metrics",
-                                           headers=world.service.admin_headers())).text)
+    scrape = samples(
+        (
+            await world.http.get(
+                f"{world.service.url}/metrics", headers=world.service.admin_headers()
+            )
+        ).text
+    )
     assert value(scrape, "rakubun_stripe_api_errors_total", code="stripe_error") == 1
     assert "sk_test_not_the_fakes_key" not in str(scrape)

@@ -54,8 +54,9 @@ def test_no_header_gets_a_fresh_id_each_time():
 # ---------------------------------------------------------------- every answer echoes it
 async def test_the_callers_id_is_echoed_and_logged(logged):
     service, caplog = logged
-    response = await service.http.get(f"{service.url}/api/v1/health",
-                                      headers={"X-Request-ID": "lb-42.abc"})
+    response = await service.http.get(
+        f"{service.url}/api/v1/health", headers={"X-Request-ID": "lb-42.abc"}
+    )
     assert response.headers["x-request-id"] == "lb-42.abc"
     (line,) = access_lines(caplog)
     assert line["request_id"] == "lb-42.abc"
@@ -66,8 +67,9 @@ async def test_the_callers_id_is_echoed_and_logged(logged):
 @pytest.mark.parametrize("header", ["x" * 129, "has space", "new\tline", "é".encode()])
 async def test_an_unsafe_id_is_replaced(logged, header):
     service, caplog = logged
-    response = await service.http.get(f"{service.url}/api/v1/health",
-                                      headers={"X-Request-ID": header})
+    response = await service.http.get(
+        f"{service.url}/api/v1/health", headers={"X-Request-ID": header}
+    )
     echoed = response.headers["x-request-id"]
     assert GENERATED.fullmatch(echoed)
     assert access_lines(caplog)[0]["request_id"] == echoed
@@ -80,13 +82,23 @@ async def failures(service, site):
     http = service.http
     return [
         (http.get(f"{base}/users/credits", params={"user_id": "1"}), 401, "getUserCredits"),
-        (http.get(f"{base}/admin/sites", headers={"Authorization": "Bearer wrong-admin"}),
-         401, "adminListSites"),
+        (
+            http.get(f"{base}/admin/sites", headers={"Authorization": "Bearer wrong-admin"}),
+            401,
+            "adminListSites",
+        ),
         (site.post("/users/deduct-credits", json={"user_id": 1}), 400, "deductCredits"),
         (http.get(f"{base}/no/such/endpoint"), 404, "-"),
         (http.delete(f"{base}/packages"), 405, "-"),
-        (http.post(f"{base}/plugins/register", content=b"{" + b" " * 4096 + b"}",
-                   headers={"Content-Type": "application/json"}), 413, "-"),
+        (
+            http.post(
+                f"{base}/plugins/register",
+                content=b"{" + b" " * 4096 + b"}",
+                headers={"Content-Type": "application/json"},
+            ),
+            413,
+            "-",
+        ),
     ]
 
 
@@ -114,8 +126,9 @@ async def test_an_unexpected_failure_is_logged_with_its_request_id(logged, monke
         raise RuntimeError("the disk caught fire")
 
     monkeypatch.setattr(service.store, "list_packages", broken)
-    response = await service.http.get(f"{service.url}/api/v1/packages",
-                                      headers={"X-Request-ID": "fire-1"})
+    response = await service.http.get(
+        f"{service.url}/api/v1/packages", headers={"X-Request-ID": "fire-1"}
+    )
     assert response.status_code == 500
     assert response.headers["x-request-id"] == "fire-1"
     mine = [r for r in caplog.records if getattr(r, "request_id", None) == "fire-1"]
@@ -145,10 +158,16 @@ async def test_no_access_line_when_it_is_off(make_service, caplog):
 
 # ---------------------------------------------------------------- JSON lines
 def test_json_lines_carry_the_access_fields_and_the_request_id():
-    record = logging.LogRecord("rakubun.access", logging.INFO, __file__, 1, "GET / %s", (200,),
-                               None)
-    record.access = {"operation": "getHealth", "status": 200, "duration_ms": 1.5,
-                     "site_id": "-", "request_id": "r-1"}
+    record = logging.LogRecord(
+        "rakubun.access", logging.INFO, __file__, 1, "GET / %s", (200,), None
+    )
+    record.access = {
+        "operation": "getHealth",
+        "status": 200,
+        "duration_ms": 1.5,
+        "site_id": "-",
+        "request_id": "r-1",
+    }
     RequestIdFilter().filter(record)
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "GET / 200"

@@ -24,10 +24,19 @@ async def test_intent_happy_path_grants_the_stored_package(world: StripeWorld):
 
 
 async def test_create_intent_answers_what_the_plugin_reads(world: StripeWorld):
-    response = await world.site.post("/payments/create-intent", json={
-        "user_id": 1, "user_email": "editor@example.com", "site_url": world.wordpress.url,
-        "credit_type": "image", "package_id": "image_starter", "amount": 300,
-        "currency": "JPY", "instance_id": world.site.instance_id})
+    response = await world.site.post(
+        "/payments/create-intent",
+        json={
+            "user_id": 1,
+            "user_email": "editor@example.com",
+            "site_url": world.wordpress.url,
+            "credit_type": "image",
+            "package_id": "image_starter",
+            "amount": 300,
+            "currency": "JPY",
+            "instance_id": world.site.instance_id,
+        },
+    )
     body = response.json()
     assert response.status_code == 200
     assert body["client_secret"].startswith(body["payment_intent_id"] + "_secret_")
@@ -69,8 +78,9 @@ async def test_cross_site_confirm_is_rejected(world: StripeWorld):
     await world.fake.drain()
     other = await world.service.register()
 
-    response = await other.post("/payments/confirm", json={"payment_intent_id": intent_id,
-                                                          "user_id": 1})
+    response = await other.post(
+        "/payments/confirm", json={"payment_intent_id": intent_id, "user_id": 1}
+    )
 
     assert (response.status_code, response.json()["error"]) == (404, "payment_intent_not_found")
     assert (await other.credits())["image_credits"] == 10
@@ -85,7 +95,8 @@ async def test_twenty_concurrent_confirms_and_webhooks_grant_once(world: StripeW
 
     results = await asyncio.gather(
         *(world.confirm(intent_id) for _ in range(20)),
-        *(world.control(f"events/{event_id}/resend") for _ in range(5)))
+        *(world.control(f"events/{event_id}/resend") for _ in range(5)),
+    )
     await world.fake.drain()
 
     assert all(r.status_code == 200 for r in results[:20])

@@ -47,9 +47,19 @@ def keys_anywhere(body: Any) -> set[str]:
 
 def test_the_replay_covers_every_non_payment_call():
     names = [c["name"] for c in non_payment_calls()]
-    assert names == ["register", "register-again", "packages", "credits", "deduct",
-                     "config-stripe", "config-provider", "config-article", "config-image",
-                     "analytics-generation", "analytics-usage"]
+    assert names == [
+        "register",
+        "register-again",
+        "packages",
+        "credits",
+        "deduct",
+        "config-stripe",
+        "config-provider",
+        "config-article",
+        "config-image",
+        "analytics-generation",
+        "analytics-usage",
+    ]
 
 
 @pytest.fixture
@@ -58,8 +68,9 @@ def no_provider_keys_in_the_environment(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-async def test_the_plugins_calls_get_what_the_plugin_reads(make_service,
-                                                           no_provider_keys_in_the_environment):
+async def test_the_plugins_calls_get_what_the_plugin_reads(
+    make_service, no_provider_keys_in_the_environment
+):
     service = await make_service(stripe_public_key="pk_test_plugin_calls")
     spec = load_plugin_calls()
     values = {"instance_id": str(uuid.uuid4()), "site_url": "http://127.0.0.1:9"}
@@ -73,10 +84,8 @@ async def test_the_plugins_calls_get_what_the_plugin_reads(make_service,
             kwargs["params"] = fill(call["query"], values)
         if "body" in call:
             # the plugin sends json_encode()d bytes with its own Content-Type header
-            kwargs["content"] = json.dumps(fill(call["body"], values),
-                                           ensure_ascii=False).encode()
-        response = await service.http.request(call["method"], service.url + call["path"],
-                                              **kwargs)
+            kwargs["content"] = json.dumps(fill(call["body"], values), ensure_ascii=False).encode()
+        response = await service.http.request(call["method"], service.url + call["path"], **kwargs)
         name = call["name"]
         assert response.status_code == call["status"], (name, response.text)
         body = response.json()

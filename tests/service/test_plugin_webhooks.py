@@ -36,9 +36,15 @@ async def test_a_purchase_sends_a_signed_credits_updated_with_the_user_email(mak
 
 
 async def test_every_outbound_webhook_verifies_with_the_plugins_algorithm(world: StripeWorld):
-    await world.site.post("/users/deduct-credits", json={
-        "user_id": 1, "user_email": "editor@example.com", "credit_type": "article",
-        "amount": 1})
+    await world.site.post(
+        "/users/deduct-credits",
+        json={
+            "user_id": 1,
+            "user_email": "editor@example.com",
+            "credit_type": "article",
+            "amount": 1,
+        },
+    )
     admin = world.service.admin_headers()
     base = f"{world.service.url}/api/v1/admin/sites/{world.site.site_id}"
     await world.http.post(f"{base}/webhooks/test", headers=admin)
@@ -48,16 +54,19 @@ async def test_every_outbound_webhook_verifies_with_the_plugins_algorithm(world:
     received = await world.wordpress.inbox.wait_for(count=4, timeout=10)
     events = [w.event for w in received]
 
-    assert sorted(events) == sorted(["credits_updated", "test_webhook", "plugin_disabled",
-                                     "plugin_enabled"])
-    assert all(plugin_verifies(w.raw_body, w.signature, world.site.webhook_secret)
-               for w in received)
+    assert sorted(events) == sorted(
+        ["credits_updated", "test_webhook", "plugin_disabled", "plugin_enabled"]
+    )
+    assert all(
+        plugin_verifies(w.raw_body, w.signature, world.site.webhook_secret) for w in received
+    )
     assert all(w.status == 200 for w in received)
 
 
 async def test_a_plugin_that_is_down_gets_its_webhook_after_it_comes_back(make_world):
-    world: StripeWorld = await make_world(webhook_dispatch=False,
-                                          webhook_retry_delays=(3600.0, 3600.0))
+    world: StripeWorld = await make_world(
+        webhook_dispatch=False, webhook_retry_delays=(3600.0, 3600.0)
+    )
     world.wordpress.webhooks_down = True
     session_id = await world.checkout()
     await world.pay(session_id)
@@ -75,8 +84,7 @@ async def test_a_plugin_that_is_down_gets_its_webhook_after_it_comes_back(make_w
 
 
 async def test_a_pending_webhook_survives_a_service_restart(make_world, make_service):
-    world: StripeWorld = await make_world(webhook_dispatch=False,
-                                          webhook_retry_delays=(3600.0,))
+    world: StripeWorld = await make_world(webhook_dispatch=False, webhook_retry_delays=(3600.0,))
     world.wordpress.webhooks_down = True
     session_id = await world.checkout()
     await world.pay(session_id)
@@ -84,15 +92,16 @@ async def test_a_pending_webhook_survives_a_service_restart(make_world, make_ser
     await world.flush_webhooks()
     await world.service.stop()
 
-    restarted = await make_service(sqlite_path=world.service.settings.sqlite_path,
-                                   webhook_dispatch=False)
+    restarted = await make_service(
+        sqlite_path=world.service.settings.sqlite_path, webhook_dispatch=False
+    )
     world.wordpress.webhooks_down = False
-    response = await restarted.http.post(f"{restarted.url}/api/v1/admin/webhooks/flush",
-                                         headers=restarted.admin_headers())
+    response = await restarted.http.post(
+        f"{restarted.url}/api/v1/admin/webhooks/flush", headers=restarted.admin_headers()
+    )
 
     assert response.json()["delivered"] == 1
-    accepted = [w for w in world.wordpress.inbox.select(event="credits_updated")
-                if w.status == 200]
+    accepted = [w for w in world.wordpress.inbox.select(event="credits_updated") if w.status == 200]
     assert len(accepted) == 1 and accepted[0].signature_valid
 
 
@@ -101,7 +110,8 @@ async def test_a_delivery_that_failed_for_good_can_be_retried_by_an_admin(make_w
     world.wordpress.webhooks_down = True
     await world.http.post(
         f"{world.service.url}/api/v1/admin/sites/{world.site.site_id}/webhooks/test",
-        headers=world.service.admin_headers())
+        headers=world.service.admin_headers(),
+    )
     await world.flush_webhooks()
     [failed] = await world.service.store.list_webhook_deliveries(world.site.site_id)
     assert failed.status == "failed"
@@ -109,7 +119,8 @@ async def test_a_delivery_that_failed_for_good_can_be_retried_by_an_admin(make_w
     world.wordpress.webhooks_down = False
     retried = await world.http.post(
         f"{world.service.url}/api/v1/admin/webhooks/{failed.delivery_id}/retry",
-        headers=world.service.admin_headers())
+        headers=world.service.admin_headers(),
+    )
     flushed = await world.flush_webhooks()
 
     assert retried.json()["delivery"]["status"] == "pending"
@@ -123,24 +134,25 @@ async def test_the_background_dispatcher_delivers_without_being_asked(world: Str
     await world.pay(session_id)
     await world.fake.drain()
 
-    received = await world.wordpress.inbox.wait_for(event="credits_updated", count=1,
-                                                    timeout=10)
+    received = await world.wordpress.inbox.wait_for(event="credits_updated", count=1, timeout=10)
 
     assert len(received) == 1 and received[0].signature_valid
 
 
 async def test_two_dispatchers_never_send_the_same_attempt_twice(make_world, make_service):
     world: StripeWorld = await make_world(webhook_dispatch=False)
-    second = await make_service(sqlite_path=world.service.settings.sqlite_path,
-                                webhook_dispatch=False)
+    second = await make_service(
+        sqlite_path=world.service.settings.sqlite_path, webhook_dispatch=False
+    )
     for _ in range(10):
         await world.http.post(
             f"{world.service.url}/api/v1/admin/sites/{world.site.site_id}/webhooks/test",
-            headers=world.service.admin_headers())
+            headers=world.service.admin_headers(),
+        )
 
     results = await asyncio.gather(
-        world.service.services.dispatcher.deliver_due(),
-        second.services.dispatcher.deliver_due())
+        world.service.services.dispatcher.deliver_due(), second.services.dispatcher.deliver_due()
+    )
 
     assert sum(r.delivered for r in results) == 10
     assert len(world.wordpress.inbox.select(event="test_webhook")) == 10
@@ -148,8 +160,9 @@ async def test_two_dispatchers_never_send_the_same_attempt_twice(make_world, mak
 
 async def test_a_purchase_without_an_email_uses_the_users_stored_email(make_world):
     world: StripeWorld = await make_world(webhook_dispatch=False)
-    await world.site.get("/users/credits", params={"user_id": "3",
-                                                   "user_email": "stored@example.com"})
+    await world.site.get(
+        "/users/credits", params={"user_id": "3", "user_email": "stored@example.com"}
+    )
     session_id = await world.checkout(user_id=3, user_email="")
     await world.pay(session_id)
     await world.fake.drain()
@@ -159,10 +172,10 @@ async def test_a_purchase_without_an_email_uses_the_users_stored_email(make_worl
     assert json.loads(webhook.raw_body)["data"]["user_email"] == "stored@example.com"
 
 
-async def test_a_user_without_any_email_gets_no_webhook_that_could_never_succeed(
-        make_world):
+async def test_a_user_without_any_email_gets_no_webhook_that_could_never_succeed(make_world):
     world: StripeWorld = await make_world(webhook_dispatch=False)
-    response = await world.site.post("/users/deduct-credits", json={
-        "user_id": 4, "credit_type": "article", "amount": 1})
+    response = await world.site.post(
+        "/users/deduct-credits", json={"user_id": 4, "credit_type": "article", "amount": 1}
+    )
     assert response.status_code == 200
     assert await world.service.store.list_webhook_deliveries(world.site.site_id) == []

@@ -31,8 +31,10 @@ def no_provider_keys_in_the_environment(monkeypatch):
 async def approved_policy_service(make_service) -> RunningService:
     service = await make_service(provider_key_policy="approved")
     response = await service.http.put(
-        f"{service.url}/api/v1/admin/config/providers/openai", json={"api_key": OPENAI_KEY},
-        headers=service.admin_headers())
+        f"{service.url}/api/v1/admin/config/providers/openai",
+        json={"api_key": OPENAI_KEY},
+        headers=service.admin_headers(),
+    )
     assert response.status_code == 200, response.text
     return service
 
@@ -40,7 +42,9 @@ async def approved_policy_service(make_service) -> RunningService:
 async def set_access(service: RunningService, site: Site, approved: bool):
     return await service.http.put(
         f"{service.url}/api/v1/admin/sites/{site.site_id}/provider-access",
-        json={"approved": approved}, headers=service.admin_headers())
+        json={"approved": approved},
+        headers=service.admin_headers(),
+    )
 
 
 def key_of(body: dict, where: tuple[str, ...]):
@@ -58,7 +62,8 @@ def test_the_service_defaults_to_approved_sites_only():
 
 @pytest.mark.parametrize(("path", "where"), KEYED_CALLS)
 async def test_a_site_not_approved_gets_its_settings_without_the_key_and_a_reason(
-        make_service, path, where):
+    make_service, path, where
+):
     service = await approved_policy_service(make_service)
     site = await service.register()
 
@@ -129,10 +134,11 @@ async def test_a_change_of_access_tells_the_plugin_once(make_service):
         await set_access(service, site, approved)
 
     deliveries = await service.store.list_webhook_deliveries(site.site_id, limit=50)
-    told = [json.loads(d.body)["data"] for d in reversed(deliveries)
-            if d.event == "config_updated"]
-    assert told == [{"scope": "provider_access", "approved": True},
-                    {"scope": "provider_access", "approved": False}]
+    told = [json.loads(d.body)["data"] for d in reversed(deliveries) if d.event == "config_updated"]
+    assert told == [
+        {"scope": "provider_access", "approved": True},
+        {"scope": "provider_access", "approved": False},
+    ]
 
 
 async def test_site_overrides_survive_approval_and_approval_survives_overrides(make_service):
@@ -140,14 +146,19 @@ async def test_site_overrides_survive_approval_and_approval_survives_overrides(m
     site = await service.register()
     overridden = await service.http.put(
         f"{service.url}/api/v1/admin/sites/{site.site_id}/config",
-        json={"model_article": "gpt-4o-mini"}, headers=service.admin_headers())
+        json={"model_article": "gpt-4o-mini"},
+        headers=service.admin_headers(),
+    )
     assert overridden.status_code == 200, overridden.text
     before = (await site.get("/config/provider")).json()
     assert before["api_key"] is None and before["model_article"] == "gpt-4o-mini"
 
     assert (await set_access(service, site, True)).status_code == 200
-    await service.http.put(f"{service.url}/api/v1/admin/sites/{site.site_id}/config",
-                           json={"max_tokens": 1234}, headers=service.admin_headers())
+    await service.http.put(
+        f"{service.url}/api/v1/admin/sites/{site.site_id}/config",
+        json={"max_tokens": 1234},
+        headers=service.admin_headers(),
+    )
     body = (await site.get("/config/provider")).json()
 
     assert body["api_key"] == OPENAI_KEY and body["model_article"] == "gpt-4o-mini"
@@ -156,8 +167,11 @@ async def test_site_overrides_survive_approval_and_approval_survives_overrides(m
 
 async def test_under_the_all_policy_every_site_reads_the_key(make_service):
     service = await make_service(provider_key_policy="all")
-    await service.http.put(f"{service.url}/api/v1/admin/config/providers/openai",
-                           json={"api_key": OPENAI_KEY}, headers=service.admin_headers())
+    await service.http.put(
+        f"{service.url}/api/v1/admin/config/providers/openai",
+        json={"api_key": OPENAI_KEY},
+        headers=service.admin_headers(),
+    )
     site = await service.register()
 
     body = (await site.get("/config/openai")).json()
@@ -169,5 +183,7 @@ async def test_provider_access_of_an_unknown_site_is_404(make_service):
     service = await make_service(provider_key_policy="approved")
     response = await service.http.put(
         f"{service.url}/api/v1/admin/sites/site_missing/provider-access",
-        json={"approved": True}, headers=service.admin_headers())
+        json={"approved": True},
+        headers=service.admin_headers(),
+    )
     assert response.status_code == 404 and response.json()["error"] == "site_not_found"

@@ -46,8 +46,11 @@ async def test_the_call_past_the_limit_is_429_with_retry_after(make_service):
         for _ in range(3):
             assert (await credits(site)).status_code == 200
         assert_rate_limited(await credits(site))
-        assert_rate_limited(await site.post("/users/deduct-credits", json={
-            "user_id": 1, "credit_type": "article", "amount": 1}))
+        assert_rate_limited(
+            await site.post(
+                "/users/deduct-credits", json={"user_id": 1, "credit_type": "article", "amount": 1}
+            )
+        )
         # the refused deduction spent nothing
         assert (await service.store.get_user(site.site_id, "1")).balances.article == 5
 
@@ -87,8 +90,9 @@ async def test_the_limit_counts_only_authenticated_site_calls(make_service):
     service = await make_service(rate_limit_per_minute=2)
     site = await service.register()
     for _ in range(4):  # the public catalogue is not counted against the site
-        assert (await service.http.get(f"{service.url}/api/v1/packages",
-                                       headers=site.headers())).status_code == 200
+        assert (
+            await service.http.get(f"{service.url}/api/v1/packages", headers=site.headers())
+        ).status_code == 200
     assert (await credits(site)).status_code == 200
 
 
@@ -99,8 +103,10 @@ async def test_a_forged_token_does_not_spend_the_sites_limit(make_service):
         site = await service.register()
         for _ in range(4):
             response = await site.service.http.get(
-                f"{service.url}/api/v1/users/credits", params={"user_id": "1"},
-                headers=site.headers(Authorization="Bearer rk_forged"))
+                f"{service.url}/api/v1/users/credits",
+                params={"user_id": "1"},
+                headers=site.headers(Authorization="Bearer rk_forged"),
+            )
             assert response.status_code == 401
         assert (await credits(site)).status_code == 200
 
@@ -114,8 +120,14 @@ async def test_registration_is_limited_per_client_address(make_service):
         await service.register()
         await service.register()
         third = f"third-{uuid.uuid4()}"
-        response = await service.http.post(f"{service.url}/api/v1/plugins/register", json={
-            "instance_id": third, "site_url": "https://a.example", "admin_email": "a@example.com"})
+        response = await service.http.post(
+            f"{service.url}/api/v1/plugins/register",
+            json={
+                "instance_id": third,
+                "site_url": "https://a.example",
+                "admin_email": "a@example.com",
+            },
+        )
         assert_rate_limited(response)
         assert await service.store.get_site_by_instance(third) is None
 
@@ -136,16 +148,23 @@ async def debug_from(service, headers: dict[str, str]) -> int:
 
 
 FORGERIES = [
-    {"X-Forwarded-For": "203.0.113.1"}, {"X-Forwarded-For": "203.0.113.2"},
-    {"X-Real-IP": "203.0.113.3"}, {"Forwarded": "for=203.0.113.4"},
+    {"X-Forwarded-For": "203.0.113.1"},
+    {"X-Forwarded-For": "203.0.113.2"},
+    {"X-Real-IP": "203.0.113.3"},
+    {"Forwarded": "for=203.0.113.4"},
     {"Forwarded": "for=203.0.113.5;secret=guessed"},
 ]
 
 
-@pytest.mark.parametrize("settings", [
-    {}, {"real_ip_header": None, "proxies_count": 0},
-    {"forwarded_secret": "the-proxy-secret"},
-], ids=["defaults", "no-proxies", "forwarded-secret-not-sent"])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"real_ip_header": None, "proxies_count": 0},
+        {"forwarded_secret": "the-proxy-secret"},
+    ],
+    ids=["defaults", "no-proxies", "forwarded-secret-not-sent"],
+)
 async def test_forged_client_headers_do_not_split_the_limit(make_service, settings):
     service = await make_service(rate_limit_per_minute=2, **settings)
 
@@ -159,8 +178,11 @@ async def test_forged_client_headers_do_not_split_the_limit(make_service, settin
 TRUSTED = {
     "proxies-count": ({"proxies_count": 1}, "X-Forwarded-For", "{ip}"),
     "real-ip-header": ({"real_ip_header": "X-Real-IP"}, "X-Real-IP", "{ip}"),
-    "forwarded-secret": ({"forwarded_secret": "the-proxy-secret"}, "Forwarded",
-                         "for={ip};secret=the-proxy-secret"),
+    "forwarded-secret": (
+        {"forwarded_secret": "the-proxy-secret"},
+        "Forwarded",
+        "for={ip};secret=the-proxy-secret",
+    ),
 }
 
 

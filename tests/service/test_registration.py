@@ -31,8 +31,11 @@ def assert_error(response, status: int, code: str) -> dict:
 
 
 async def register(service, **body):
-    return await service.http.post(f"{service.url}/api/v1/plugins/register", json=body,
-                                   headers={"User-Agent": "Rakubun-WordPress-Plugin/2.2.0"})
+    return await service.http.post(
+        f"{service.url}/api/v1/plugins/register",
+        json=body,
+        headers={"User-Agent": "Rakubun-WordPress-Plugin/2.2.0"},
+    )
 
 
 async def site_count(service) -> int:
@@ -84,21 +87,28 @@ async def test_the_site_record_keeps_the_plugin_metadata(service):
 async def test_the_new_token_works_at_once(service):
     body = (await register(service, instance_id="works", **REGISTRATION)).json()
     response = await service.http.get(
-        f"{service.url}/api/v1/users/credits", params={"user_id": "1"},
-        headers={"Authorization": f"Bearer {body['api_token']}", "X-Instance-ID": "works"})
+        f"{service.url}/api/v1/users/credits",
+        params={"user_id": "1"},
+        headers={"Authorization": f"Bearer {body['api_token']}", "X-Instance-ID": "works"},
+    )
     assert response.status_code == 200, response.text
 
 
 async def test_registration_accepts_unknown_extra_fields(service):
-    response = await register(service, instance_id="extra", **REGISTRATION,
-                              multisite=False, locale_extra={"a": 1})
+    response = await register(
+        service, instance_id="extra", **REGISTRATION, multisite=False, locale_extra={"a": 1}
+    )
     assert response.status_code == 200, response.text
 
 
 async def test_a_duplicate_instance_is_409_without_any_secret(service):
     first = (await register(service, instance_id="dup", **REGISTRATION)).json()
-    response = await register(service, instance_id="dup", site_url="https://other.example",
-                              admin_email="attacker@example.com")
+    response = await register(
+        service,
+        instance_id="dup",
+        site_url="https://other.example",
+        admin_email="attacker@example.com",
+    )
     body = assert_error(response, 409, "duplicate_instance")
     assert "api_token" not in body and "webhook_secret" not in body
     assert first["api_token"] not in response.text
@@ -145,15 +155,21 @@ async def test_malformed_values_are_400_and_create_nothing(service):
 
 
 async def test_registration_needs_no_authorization(service):
-    response = await service.http.post(f"{service.url}/api/v1/plugins/register", json={
-        "instance_id": "anon", "site_url": "http://localhost:8080",
-        "admin_email": "a@example.com"})
+    response = await service.http.post(
+        f"{service.url}/api/v1/plugins/register",
+        json={
+            "instance_id": "anon",
+            "site_url": "http://localhost:8080",
+            "admin_email": "a@example.com",
+        },
+    )
     assert response.status_code == 200, response.text
 
 
 async def test_concurrent_registrations_of_one_instance_create_one_site(service):
-    responses = await asyncio.gather(*(register(service, instance_id="race", **REGISTRATION)
-                                       for _ in range(6)))
+    responses = await asyncio.gather(
+        *(register(service, instance_id="race", **REGISTRATION) for _ in range(6))
+    )
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [409] * 5
     winner = next(r for r in responses if r.status_code == 200).json()

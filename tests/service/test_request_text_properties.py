@@ -24,18 +24,32 @@ from tests.support.stripe import StripeWorld
 CONTRACT = Contract.load()
 
 #: Path parameters by name; the registered site fills in its own ids.
-PATH_VALUES = {"user_id": "1", "session_id": "cs_test_none", "package_id": "article_starter",
-               "provider": "openai", "delivery_id": "whd_none"}
+PATH_VALUES = {
+    "user_id": "1",
+    "session_id": "cs_test_none",
+    "package_id": "article_starter",
+    "provider": "openai",
+    "delivery_id": "whd_none",
+}
 
 #: Text as an attacker writes it: any character, surrogates and controls made likely.
-TEXT = st.text(st.one_of(st.characters(categories=["Cs"]), st.characters(categories=["Cc"]),
-                         st.characters(codec="utf-8"), st.characters()), max_size=12)
+TEXT = st.text(
+    st.one_of(
+        st.characters(categories=["Cs"]),
+        st.characters(categories=["Cc"]),
+        st.characters(codec="utf-8"),
+        st.characters(),
+    ),
+    max_size=12,
+)
 #: Header bytes a client can put on the wire (h11 refuses CR, LF and NUL; so does HTTP).
 HEADER_BYTES = st.binary(max_size=12).map(
-    lambda raw: b"v" + bytes(b for b in raw if b >= 0x20 and b != 0x7f) + b"v")
+    lambda raw: b"v" + bytes(b for b in raw if b >= 0x20 and b != 0x7F) + b"v"
+)
 HEADER_VALUES = st.one_of(HEADER_BYTES, HEADER_BYTES.map(lambda raw: b"Bearer " + raw))
-QUERY_BYTES = st.one_of(st.binary(max_size=12),
-                        TEXT.map(lambda t: t.encode("utf-8", "surrogatepass")))
+QUERY_BYTES = st.one_of(
+    st.binary(max_size=12), TEXT.map(lambda t: t.encode("utf-8", "surrogatepass"))
+)
 
 
 def is_unicode(raw: bytes) -> bool:
@@ -71,8 +85,9 @@ def put(value: Any, where: tuple[Any, ...], text: str) -> Any:
     if not where:
         return text
     copy = dict(value) if isinstance(value, dict) else list(value)
-    copy[where[0]] = put(copy[where[0]] if where[0] in copy or isinstance(copy, list) else {},
-                         where[1:], text)
+    copy[where[0]] = put(
+        copy[where[0]] if where[0] in copy or isinstance(copy, list) else {}, where[1:], text
+    )
     return copy
 
 
@@ -90,13 +105,19 @@ def local_urls(value: Any, url: str) -> Any:
 def row_counts(world: StripeWorld) -> dict[str, int]:
     """Rows of every table of the store, and every object of the fake Stripe."""
     with sqlite3.connect(world.service.settings.sqlite_path) as db:
-        tables = [name for (name,) in db.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
+        tables = [
+            name
+            for (name,) in db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
         counts = {t: db.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}
     db.close()
     stripe = world.fake.store
-    counts |= {f"stripe:{kind}": stripe.count(kind)
-               for kind in ("checkout.session", "payment_intent", "charge", "refund")}
+    counts |= {
+        f"stripe:{kind}": stripe.count(kind)
+        for kind in ("checkout.session", "payment_intent", "charge", "refund")
+    }
     return counts
 
 
@@ -124,11 +145,16 @@ async def quiet_world(make_world) -> StripeWorld:
 
 
 @pytest.mark.parametrize("operation_id", sorted(CONTRACT.operations))
-@settings(max_examples=30, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 async def test_any_text_anywhere_answers_below_500_and_a_4xx_writes_nothing(
-        quiet_world: StripeWorld, operation_id: str, data: st.DataObject) -> None:
+    quiet_world: StripeWorld, operation_id: str, data: st.DataObject
+) -> None:
     world = quiet_world
     op = CONTRACT.operations[operation_id]
     path, query, headers, body = base_request(op, world)

@@ -36,30 +36,34 @@ def test_defaults_run_offline_on_sqlite():
 
 
 def test_every_documented_variable_is_read():
-    settings = Settings.from_env({
-        **SECRETS,
-        "MONGODB_DATABASE": "rk",
-        "MONGODB_SERVER_SELECTION_TIMEOUT_MS": "1500",
-        "MONGODB_TIMEOUT_MS": "3000",
-        "SQLITE_PATH": "/tmp/x.sqlite3",
-        "STRIPE_PUBLIC_KEY": "pk_test_1",
-        "STRIPE_API_BASE": "http://127.0.0.1:12111",
-        "STRIPE_CURRENCY": "usd",
-        "DASHBOARD_URL": "https://dash.example",
-        "FREE_ARTICLE_CREDITS": "1",
-        "FREE_IMAGE_CREDITS": "2",
-        "FREE_REWRITE_CREDITS": "0",
-        "RATE_LIMIT_PER_MINUTE": "7",
-        "MAX_BODY_BYTES": "4096",
-        "WEBHOOK_RETRY_DELAYS": "1, 2.5,10",
-        "VALIDATE_RESPONSES": "1",
-        "ACCESS_LOG": "0",
-    })
+    settings = Settings.from_env(
+        {
+            **SECRETS,
+            "MONGODB_DATABASE": "rk",
+            "MONGODB_SERVER_SELECTION_TIMEOUT_MS": "1500",
+            "MONGODB_TIMEOUT_MS": "3000",
+            "SQLITE_PATH": "/tmp/x.sqlite3",
+            "STRIPE_PUBLIC_KEY": "pk_test_1",
+            "STRIPE_API_BASE": "http://127.0.0.1:12111",
+            "STRIPE_CURRENCY": "usd",
+            "DASHBOARD_URL": "https://dash.example",
+            "FREE_ARTICLE_CREDITS": "1",
+            "FREE_IMAGE_CREDITS": "2",
+            "FREE_REWRITE_CREDITS": "0",
+            "RATE_LIMIT_PER_MINUTE": "7",
+            "MAX_BODY_BYTES": "4096",
+            "WEBHOOK_RETRY_DELAYS": "1, 2.5,10",
+            "VALIDATE_RESPONSES": "1",
+            "ACCESS_LOG": "0",
+        }
+    )
     assert settings.mongodb_url == SECRETS["MONGODB_URL"]
     assert settings.store_name == "mongodb"
     assert settings.mongodb_database == "rk"
-    assert (settings.mongodb_server_selection_timeout_ms, settings.mongodb_timeout_ms) == \
-        (1500, 3000)
+    assert (settings.mongodb_server_selection_timeout_ms, settings.mongodb_timeout_ms) == (
+        1500,
+        3000,
+    )
     assert settings.sqlite_path == Path("/tmp/x.sqlite3")
     assert settings.stripe_secret_key == SECRETS["STRIPE_SECRET_KEY"]
     assert settings.stripe_webhook_secret == SECRETS["STRIPE_WEBHOOK_SECRET"]
@@ -77,16 +81,24 @@ def test_every_documented_variable_is_read():
 
 
 def test_blank_values_mean_the_default():
-    settings = Settings.from_env({"MONGODB_URL": "  ", "RATE_LIMIT_PER_MINUTE": "",
-                                  "ADMIN_API_TOKEN": ""})
+    settings = Settings.from_env(
+        {"MONGODB_URL": "  ", "RATE_LIMIT_PER_MINUTE": "", "ADMIN_API_TOKEN": ""}
+    )
     assert settings.mongodb_url is None
     assert settings.rate_limit_per_minute == 100
     assert settings.admin_api_token is None
 
 
-@pytest.mark.parametrize("name", ["FREE_ARTICLE_CREDITS", "FREE_IMAGE_CREDITS",
-                                  "FREE_REWRITE_CREDITS", "RATE_LIMIT_PER_MINUTE",
-                                  "MAX_BODY_BYTES"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "FREE_ARTICLE_CREDITS",
+        "FREE_IMAGE_CREDITS",
+        "FREE_REWRITE_CREDITS",
+        "RATE_LIMIT_PER_MINUTE",
+        "MAX_BODY_BYTES",
+    ],
+)
 @pytest.mark.parametrize("raw", ["ten", "1.5", "0x10"])
 def test_a_bad_integer_raises_naming_the_variable(name, raw):
     with pytest.raises(ValueError, match=name):
@@ -162,8 +174,11 @@ def test_every_boolean_accepts_the_false_spellings(name, raw):
 
 
 @pytest.mark.parametrize("name", BOOLEAN_FIELDS)
-@given(raw=st.text(min_size=1, max_size=8).filter(
-    lambda s: s.strip() and s.strip().lower() not in TRUE_WORDS + FALSE_WORDS))
+@given(
+    raw=st.text(min_size=1, max_size=8).filter(
+        lambda s: s.strip() and s.strip().lower() not in TRUE_WORDS + FALSE_WORDS
+    )
+)
 def test_every_boolean_refuses_any_other_spelling_naming_the_variable(name, raw):
     with pytest.raises(ValueError, match=name.upper()):
         Settings.from_env({name.upper(): raw})
@@ -176,9 +191,15 @@ def test_webhook_dispatch_is_not_silently_turned_off(raw):
 
 
 def test_operations_settings_are_read():
-    settings = Settings.from_env({"LOG_FORMAT": "JSON", "METRICS_TOKEN": "metrics-secret",
-                                  "PROXIES_COUNT": "1", "REAL_IP_HEADER": "X-Real-IP",
-                                  "FORWARDED_SECRET": "fwd-secret"})
+    settings = Settings.from_env(
+        {
+            "LOG_FORMAT": "JSON",
+            "METRICS_TOKEN": "metrics-secret",
+            "PROXIES_COUNT": "1",
+            "REAL_IP_HEADER": "X-Real-IP",
+            "FORWARDED_SECRET": "fwd-secret",
+        }
+    )
     assert settings.log_format == "json"
     assert settings.metrics_token == "metrics-secret"
     assert settings.proxies_count == 1

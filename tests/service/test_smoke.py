@@ -5,5 +5,8 @@ async def test_health_answers_with_the_store(service):
 
 
 async def test_new_user_gets_free_credits(site):
-    assert await site.credits(7) == {"article_credits": 5, "image_credits": 10,
-                                     "rewrite_credits": 3}
+    assert await site.credits(7) == {
+        "article_credits": 5,
+        "image_credits": 10,
+        "rewrite_credits": 3,
+    }

@@ -19,15 +19,26 @@ async def post_event(world: StripeWorld, event: dict, signature: str | None):
     headers = {"Content-Type": "application/json"}
     if signature is not None:
         headers["Stripe-Signature"] = signature
-    return await world.http.post(f"{world.service.url}/api/v1/webhooks/stripe",
-                                 content=payload, headers=headers)
+    return await world.http.post(
+        f"{world.service.url}/api/v1/webhooks/stripe", content=payload, headers=headers
+    )
 
 
 def completed_event(session_id: str, event_id: str = "evt_test_1") -> dict:
-    return {"id": event_id, "object": "event", "type": SESSION_COMPLETED,
-            "data": {"object": {"id": session_id, "object": "checkout.session",
-                                "payment_status": "paid", "status": "complete",
-                                "payment_intent": "pi_x"}}}
+    return {
+        "id": event_id,
+        "object": "event",
+        "type": SESSION_COMPLETED,
+        "data": {
+            "object": {
+                "id": session_id,
+                "object": "checkout.session",
+                "payment_status": "paid",
+                "status": "complete",
+                "payment_intent": "pi_x",
+            }
+        },
+    }
 
 
 async def test_bad_and_stale_signatures_are_rejected_and_write_nothing(world: StripeWorld):
@@ -60,7 +71,8 @@ async def test_a_tampered_body_is_rejected(world: StripeWorld):
 
 
 async def test_fake_stripe_bad_and_stale_deliveries_are_refused_then_retried_correctly(
-        world: StripeWorld):
+    world: StripeWorld,
+):
     session_id = await world.checkout()
     await world.faults(bad_signature=True, event_type=SESSION_COMPLETED)
     await world.pay(session_id)
@@ -72,7 +84,8 @@ async def test_fake_stripe_bad_and_stale_deliveries_are_refused_then_retried_cor
 
 
 async def test_a_signed_event_for_our_session_grants_once_and_replays_are_duplicates(
-        world: StripeWorld):
+    world: StripeWorld,
+):
     session_id = await world.checkout()
     await world.faults(drop=1, event_type=SESSION_COMPLETED)
     await world.pay(session_id)
@@ -89,8 +102,12 @@ async def test_a_signed_event_for_our_session_grants_once_and_replays_are_duplic
 
 
 async def test_unknown_event_types_are_ignored(world: StripeWorld):
-    event = {"id": "evt_unknown", "object": "event", "type": "customer.created",
-             "data": {"object": {"id": "cus_1"}}}
+    event = {
+        "id": "evt_unknown",
+        "object": "event",
+        "type": "customer.created",
+        "data": {"object": {"id": "cus_1"}},
+    }
     response = await post_event(world, event, signed(json.dumps(event).encode()))
     assert response.status_code == 200
     assert response.json()["outcome"] == "ignored"
@@ -98,8 +115,11 @@ async def test_unknown_event_types_are_ignored(world: StripeWorld):
 
 async def test_webhooks_without_a_configured_secret_answer_not_configured(make_service):
     service = await make_service()
-    response = await service.http.post(f"{service.url}/api/v1/webhooks/stripe",
-                                       content=b"{}", headers={"Stripe-Signature": "t=1,v1=x"})
+    response = await service.http.post(
+        f"{service.url}/api/v1/webhooks/stripe",
+        content=b"{}",
+        headers={"Stripe-Signature": "t=1,v1=x"},
+    )
     assert (response.status_code, response.json()["error"]) == (500, "payment_not_configured")
 
 
@@ -130,8 +150,11 @@ async def test_refund_of_a_checkout_purchase_reverses_it(world: StripeWorld):
     await world.fake.drain()
 
     assert (await world.site.credits())["article_credits"] == 5
-    reversals = [e for e in await world.service.store.list_ledger(site_id=world.site.site_id)
-                 if e.kind == "reversal"]
+    reversals = [
+        e
+        for e in await world.service.store.list_ledger(site_id=world.site.site_id)
+        if e.kind == "reversal"
+    ]
     assert [e.delta for e in reversals] == [-10]
 
 
@@ -153,15 +176,17 @@ async def test_dispute_reverses_the_whole_purchase_and_blocks_spending(world: St
     intent_id = await world.intent("image_starter")
     await world.control(f"payment_intents/{intent_id}/succeed")
     await world.fake.drain()
-    spend = await world.site.post("/users/deduct-credits", json={
-        "user_id": 1, "credit_type": "image", "amount": 25})
+    spend = await world.site.post(
+        "/users/deduct-credits", json={"user_id": 1, "credit_type": "image", "amount": 25}
+    )
     assert spend.status_code == 200
 
     await world.control(f"payment_intents/{intent_id}/dispute")
     await world.fake.drain()
     after = await world.site.credits()
-    blocked = await world.site.post("/users/deduct-credits", json={
-        "user_id": 1, "credit_type": "image", "amount": 1})
+    blocked = await world.site.post(
+        "/users/deduct-credits", json={"user_id": 1, "credit_type": "image", "amount": 1}
+    )
 
     assert after["image_credits"] == 10 + 20 - 25 - 20
     assert (blocked.status_code, blocked.json()["error"]) == (402, "insufficient_credits")
@@ -176,7 +201,8 @@ async def test_expired_event_marks_the_session_expired(world: StripeWorld):
 
 
 async def test_a_direct_payment_refunded_before_its_grant_is_granted_then_reversed(
-        world: StripeWorld):
+    world: StripeWorld,
+):
     intent_id = await world.intent("image_starter")
     await world.faults(drop=1, event_type="payment_intent.succeeded")
     await world.control(f"payment_intents/{intent_id}/succeed")
@@ -192,9 +218,21 @@ async def test_a_direct_payment_refunded_before_its_grant_is_granted_then_revers
 
 
 async def test_a_refund_of_a_foreign_payment_is_ignored(world: StripeWorld):
-    event = {"id": "evt_foreign_refund", "object": "event", "type": "charge.refunded",
-             "data": {"object": {"id": "ch_x", "object": "charge", "payment_intent": "pi_other",
-                                 "amount": 1000, "amount_refunded": 1000, "metadata": {}}}}
+    event = {
+        "id": "evt_foreign_refund",
+        "object": "event",
+        "type": "charge.refunded",
+        "data": {
+            "object": {
+                "id": "ch_x",
+                "object": "charge",
+                "payment_intent": "pi_other",
+                "amount": 1000,
+                "amount_refunded": 1000,
+                "metadata": {},
+            }
+        },
+    }
     response = await post_event(world, event, signed(json.dumps(event).encode()))
     assert (response.status_code, response.json()["outcome"]) == (200, "ignored")
 
@@ -209,8 +247,9 @@ async def test_admin_stats_revenue_is_net_of_refunds_and_disputes(world: StripeW
     await world.control(f"payment_intents/{refunded}/refund", {"amount": 100})
     await world.control(f"payment_intents/{disputed}/dispute")
     await world.fake.drain()
-    response = await world.http.get(f"{world.service.url}/api/v1/admin/stats",
-                                    headers=world.service.admin_headers())
+    response = await world.http.get(
+        f"{world.service.url}/api/v1/admin/stats", headers=world.service.admin_headers()
+    )
 
     assert response.status_code == 200, response.text
     # 100 JPY refunded exactly (6 of 20 credits would have said 90), the dispute took all 300.
@@ -218,7 +257,8 @@ async def test_admin_stats_revenue_is_net_of_refunds_and_disputes(world: StripeW
 
 
 async def test_a_dispute_before_the_grant_reverses_the_purchase_the_verify_then_grants(
-        world: StripeWorld):
+    world: StripeWorld,
+):
     session_id = await world.checkout()
     await world.faults(drop=1, event_type=SESSION_COMPLETED)
     paid = await world.pay(session_id)
@@ -239,12 +279,25 @@ async def test_a_dispute_naming_only_its_charge_is_resolved_through_stripe(world
     intent_id = await world.intent("image_starter")  # 20 credits for 300 JPY
     await world.control(f"payment_intents/{intent_id}/succeed")
     await world.fake.drain()
-    charge = world.fake.store.get("charge", world.fake.store.get(
-        "payment_intent", intent_id)["latest_charge"])
-    event = {"id": "evt_dispute_by_charge", "object": "event", "type": "charge.dispute.created",
-             "data": {"object": {"id": "dp_by_charge", "object": "dispute", "amount": 300,
-                                 "charge": charge["id"], "payment_intent": None,
-                                 "metadata": {}, "status": "needs_response"}}}
+    charge = world.fake.store.get(
+        "charge", world.fake.store.get("payment_intent", intent_id)["latest_charge"]
+    )
+    event = {
+        "id": "evt_dispute_by_charge",
+        "object": "event",
+        "type": "charge.dispute.created",
+        "data": {
+            "object": {
+                "id": "dp_by_charge",
+                "object": "dispute",
+                "amount": 300,
+                "charge": charge["id"],
+                "payment_intent": None,
+                "metadata": {},
+                "status": "needs_response",
+            }
+        },
+    }
 
     response = await post_event(world, event, signed(json.dumps(event).encode()))
 
@@ -253,7 +306,8 @@ async def test_a_dispute_naming_only_its_charge_is_resolved_through_stripe(world
 
 
 async def test_a_won_dispute_gives_the_credits_back_and_a_lost_one_keeps_them_reversed(
-        world: StripeWorld):
+    world: StripeWorld,
+):
     won, lost = [await world.intent("image_starter") for _ in range(2)]
     for intent_id in (won, lost):
         await world.control(f"payment_intents/{intent_id}/succeed")
@@ -269,15 +323,20 @@ async def test_a_won_dispute_gives_the_credits_back_and_a_lost_one_keeps_them_re
     assert (await world.site.credits())["image_credits"] == 10 + 20
     entries = await world.service.store.list_ledger(site_id=world.site.site_id)
     assert sorted((e.kind, e.delta) for e in entries if e.parent_ref) == [
-        ("restore", 20), ("reversal", -20), ("reversal", -20)]
+        ("restore", 20),
+        ("reversal", -20),
+        ("reversal", -20),
+    ]
     assert (await world.service.store.reconcile()).ok
 
 
 async def test_a_late_completed_event_completes_an_expired_session_so_its_refund_reverses(
-        world: StripeWorld):
+    world: StripeWorld,
+):
     session_id = await world.checkout()
-    assert await world.service.store.transition_checkout_session(session_id, "pending",
-                                                                 "expired", {})
+    assert await world.service.store.transition_checkout_session(
+        session_id, "pending", "expired", {}
+    )
     paid = await world.pay(session_id)
     await world.fake.drain()
     record = await world.service.store.get_checkout_session(session_id)
@@ -294,12 +353,25 @@ async def test_a_late_completed_event_completes_an_expired_session_so_its_refund
 
 
 async def test_a_refund_stripe_does_not_report_paid_yet_is_refused_and_left_unrecorded(
-        world: StripeWorld):
+    world: StripeWorld,
+):
     session_id = await world.checkout()
     assert await world.service.store.link_checkout_payment_intent(session_id, "pi_not_paid")
-    event = {"id": "evt_refund_unpaid", "object": "event", "type": "charge.refunded",
-             "data": {"object": {"id": "ch_y", "object": "charge", "payment_intent": "pi_not_paid",
-                                 "amount": 750, "amount_refunded": 750, "metadata": {}}}}
+    event = {
+        "id": "evt_refund_unpaid",
+        "object": "event",
+        "type": "charge.refunded",
+        "data": {
+            "object": {
+                "id": "ch_y",
+                "object": "charge",
+                "payment_intent": "pi_not_paid",
+                "amount": 750,
+                "amount_refunded": 750,
+                "metadata": {},
+            }
+        },
+    }
 
     response = await post_event(world, event, signed(json.dumps(event).encode()))
 
@@ -309,9 +381,21 @@ async def test_a_refund_stripe_does_not_report_paid_yet_is_refused_and_left_unre
 
 
 async def test_a_dispute_of_a_foreign_payment_is_ignored(world: StripeWorld):
-    event = {"id": "evt_foreign_dispute", "object": "event", "type": "charge.dispute.created",
-             "data": {"object": {"id": "dp_x", "object": "dispute", "amount": 1000,
-                                 "charge": "ch_x", "payment_intent": "pi_other",
-                                 "metadata": {}, "status": "needs_response"}}}
+    event = {
+        "id": "evt_foreign_dispute",
+        "object": "event",
+        "type": "charge.dispute.created",
+        "data": {
+            "object": {
+                "id": "dp_x",
+                "object": "dispute",
+                "amount": 1000,
+                "charge": "ch_x",
+                "payment_intent": "pi_other",
+                "metadata": {},
+                "status": "needs_response",
+            }
+        },
+    }
     response = await post_event(world, event, signed(json.dumps(event).encode()))
     assert (response.status_code, response.json()["outcome"]) == (200, "ignored")

@@ -28,18 +28,21 @@ async def test_health_is_503_store_unavailable_when_the_store_is_gone(service):
 async def test_health_reports_the_installed_package_version(service):
     body = (await service.http.get(f"{service.url}/api/v1/health")).json()
     assert body["version"] == version("rakubun-dashboard")
-    assert body["version"] == tomllib.loads((ROOT / "pyproject.toml").read_text())[
-        "project"]["version"]
+    assert (
+        body["version"]
+        == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    )
 
 
 async def test_health_reports_the_outbox_backlog(make_service):
     service = await make_service(webhook_dispatch=False)
     site = await service.register()
     quiet = await service.http.get(f"{service.url}/api/v1/health")
-    assert quiet.json()["outbox"] == {"pending": 0, "failed": 0,
-                                      "oldest_pending_age_seconds": 0}
-    await site.post("/users/deduct-credits", json={
-        "user_id": 1, "user_email": "u@example.com", "credit_type": "article", "amount": 1})
+    assert quiet.json()["outbox"] == {"pending": 0, "failed": 0, "oldest_pending_age_seconds": 0}
+    await site.post(
+        "/users/deduct-credits",
+        json={"user_id": 1, "user_email": "u@example.com", "credit_type": "article", "amount": 1},
+    )
     outbox = (await service.http.get(f"{service.url}/api/v1/health")).json()["outbox"]
     assert outbox["pending"] == 1 and outbox["failed"] == 0
     assert outbox["oldest_pending_age_seconds"] > 0

@@ -58,67 +58,107 @@ def operation_for(contract: Contract, method: str, path: str):
 # ---------------------------------------------------------------- malformed JSON
 async def test_malformed_json_is_400_invalid_json(service):
     for raw in (b"{", b"{'instance_id': 'x'}", b"not json", b"\xff\xfe{}", b'{"a": 1} trailing'):
-        response = await service.http.post(f"{service.url}/api/v1/plugins/register",
-                                           content=raw,
-                                           headers={"Content-Type": "application/json"})
+        response = await service.http.post(
+            f"{service.url}/api/v1/plugins/register",
+            content=raw,
+            headers={"Content-Type": "application/json"},
+        )
         envelope(response, 400, "invalid_json")
 
 
 async def test_absurdly_nested_json_is_400_invalid_json(site):
     for depth in (40, 900, 5000, 200_000):
         raw = b'{"user_id": 1, "x": ' + b"[" * depth + b"]" * depth + b"}"
-        response = await site.post("/analytics/usage", content=raw,
-                                   headers={"Content-Type": "application/json"})
+        response = await site.post(
+            "/analytics/usage", content=raw, headers={"Content-Type": "application/json"}
+        )
         assert response.status_code == 400, (depth, response.text)
         envelope(response, 400, "invalid_json")
-    reasonable = {"generations": [{"user_id": "1", "created_at": "2025-11-06 09:20:01"}],
-                  "sync_period": {"from": "2025-11-06 08:20:01"}, "extra": [[[{"a": [1]}]]]}
+    reasonable = {
+        "generations": [{"user_id": "1", "created_at": "2025-11-06 09:20:01"}],
+        "sync_period": {"from": "2025-11-06 08:20:01"},
+        "extra": [[[{"a": [1]}]]],
+    }
     assert (await site.post("/analytics/usage", json=reasonable)).status_code == 200
 
 
 async def test_malformed_json_on_an_authenticated_call_is_400_invalid_json(site):
-    response = await site.post("/users/deduct-credits", content=b'{"user_id": 1,',
-                               headers={"Content-Type": "application/json"})
+    response = await site.post(
+        "/users/deduct-credits",
+        content=b'{"user_id": 1,',
+        headers={"Content-Type": "application/json"},
+    )
     envelope(response, 400, "invalid_json")
 
 
 # ---------------------------------------------------------------- media type
 async def test_a_body_that_is_not_json_is_415(service):
-    for content_type in ("text/plain", "application/x-www-form-urlencoded",
-                         "multipart/form-data; boundary=x", "application/xml"):
+    for content_type in (
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+    ):
         response = await service.http.post(
-            f"{service.url}/api/v1/plugins/register", content=b"instance_id=x",
-            headers={"Content-Type": content_type})
+            f"{service.url}/api/v1/plugins/register",
+            content=b"instance_id=x",
+            headers={"Content-Type": content_type},
+        )
         envelope(response, 415, "unsupported_media_type")
     assert await service.store.list_sites() == []
 
 
 async def test_a_body_without_a_content_type_is_415(site):
     response = await site.service.http.post(
-        f"{site.service.url}/api/v1/users/deduct-credits", content=b'{"user_id": 1}',
-        headers={k: v for k, v in site.headers().items()})
+        f"{site.service.url}/api/v1/users/deduct-credits",
+        content=b'{"user_id": 1}',
+        headers={k: v for k, v in site.headers().items()},
+    )
     envelope(response, 415, "unsupported_media_type")
 
 
 async def test_json_with_a_charset_is_accepted(service):
-    body = json.dumps({"instance_id": "inst-charset", "site_url": "https://a.example",
-                       "admin_email": "a@example.com"}).encode()
-    response = await service.http.post(f"{service.url}/api/v1/plugins/register", content=body,
-                                       headers={"Content-Type": "application/json; charset=utf-8"})
+    body = json.dumps(
+        {
+            "instance_id": "inst-charset",
+            "site_url": "https://a.example",
+            "admin_email": "a@example.com",
+        }
+    ).encode()
+    response = await service.http.post(
+        f"{service.url}/api/v1/plugins/register",
+        content=body,
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
     assert response.status_code == 200, response.text
 
 
 # ---------------------------------------------------------------- size
 async def test_a_body_over_the_limit_is_413_and_one_under_it_is_served(make_service):
     service = await make_service(max_body_bytes=2048)
-    body = json.dumps({"instance_id": "big", "site_url": "https://a.example",
-                       "admin_email": "a@example.com", "site_title": "x" * 5000})
-    response = await service.http.post(f"{service.url}/api/v1/plugins/register", content=body,
-                                       headers={"Content-Type": "application/json"})
+    body = json.dumps(
+        {
+            "instance_id": "big",
+            "site_url": "https://a.example",
+            "admin_email": "a@example.com",
+            "site_title": "x" * 5000,
+        }
+    )
+    response = await service.http.post(
+        f"{service.url}/api/v1/plugins/register",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
     envelope(response, 413, "payload_too_large")
     assert await service.store.get_site_by_instance("big") is None
-    response = await service.http.post(f"{service.url}/api/v1/plugins/register", json={
-        "instance_id": "small", "site_url": "https://a.example", "admin_email": "a@example.com"})
+    response = await service.http.post(
+        f"{service.url}/api/v1/plugins/register",
+        json={
+            "instance_id": "small",
+            "site_url": "https://a.example",
+            "admin_email": "a@example.com",
+        },
+    )
     assert response.status_code == 200, response.text
 
 
@@ -127,16 +167,29 @@ SCHEMA_VIOLATIONS = {
     "array": [],
     "string": "a string",
     "number": 42,
-    "id-number": {"instance_id": 5, "site_url": "https://a.example",
-                  "admin_email": "a@example.com"},
-    "ftp-url": {"instance_id": "x", "site_url": "ftp://a.example",
-                "admin_email": "a@example.com"},
-    "bad-email": {"instance_id": "x", "site_url": "https://a.example",
-                  "admin_email": "not-an-email"},
-    "negative-count": {"instance_id": "x", "site_url": "https://a.example",
-                       "admin_email": "a@example.com", "post_count": -1},
-    "bad-date": {"instance_id": "x", "site_url": "https://a.example",
-                 "admin_email": "a@example.com", "activation_date": "yesterday"},
+    "id-number": {
+        "instance_id": 5,
+        "site_url": "https://a.example",
+        "admin_email": "a@example.com",
+    },
+    "ftp-url": {"instance_id": "x", "site_url": "ftp://a.example", "admin_email": "a@example.com"},
+    "bad-email": {
+        "instance_id": "x",
+        "site_url": "https://a.example",
+        "admin_email": "not-an-email",
+    },
+    "negative-count": {
+        "instance_id": "x",
+        "site_url": "https://a.example",
+        "admin_email": "a@example.com",
+        "post_count": -1,
+    },
+    "bad-date": {
+        "instance_id": "x",
+        "site_url": "https://a.example",
+        "admin_email": "a@example.com",
+        "activation_date": "yesterday",
+    },
 }
 
 
@@ -149,23 +202,29 @@ async def test_schema_violations_are_400_validation_error(service):
 
 
 async def test_an_empty_required_body_names_every_missing_field(service):
-    response = await service.http.post(f"{service.url}/api/v1/plugins/register", content=b"",
-                                       headers={"Content-Type": "application/json"})
+    response = await service.http.post(
+        f"{service.url}/api/v1/plugins/register",
+        content=b"",
+        headers={"Content-Type": "application/json"},
+    )
     body = envelope(response, 400, "invalid_request")
     assert body["message"] == "Missing required fields: instance_id, site_url, admin_email"
 
 
 async def test_a_missing_field_is_400_invalid_request_naming_it(service):
-    response = await service.http.post(f"{service.url}/api/v1/plugins/register", json={
-        "instance_id": "x", "site_url": "https://a.example"})
+    response = await service.http.post(
+        f"{service.url}/api/v1/plugins/register",
+        json={"instance_id": "x", "site_url": "https://a.example"},
+    )
     body = envelope(response, 400, "invalid_request")
     assert body["message"] == "Missing required fields: admin_email"
     assert await service.store.list_sites() == []
 
 
 async def test_the_message_names_the_offending_field(site):
-    response = await site.post("/users/deduct-credits",
-                               json={"user_id": 1, "credit_type": "article", "amount": 0})
+    response = await site.post(
+        "/users/deduct-credits", json={"user_id": 1, "credit_type": "article", "amount": 0}
+    )
     body = envelope(response, 400, "validation_error")
     assert "amount" in body["message"]
 
@@ -176,13 +235,17 @@ async def test_a_missing_query_parameter_is_400_invalid_request(site):
 
 
 async def test_bad_query_parameters_are_400_validation_error(site):
-    for query in ({"user_id": "abc"}, {"user_id": "0"}, {"user_id": "-3"},
-                  {"user_id": "1" * 40}):
+    for query in ({"user_id": "abc"}, {"user_id": "0"}, {"user_id": "-3"}, {"user_id": "1" * 40}):
         response = await site.get("/users/credits", params=query)
         assert response.status_code == 400, query
         envelope(response, 400, "validation_error")
-    for query in ({"limit": "0"}, {"limit": "201"}, {"limit": "ten"}, {"offset": "-1"},
-                  {"credit_type": "video"}):
+    for query in (
+        {"limit": "0"},
+        {"limit": "201"},
+        {"limit": "ten"},
+        {"offset": "-1"},
+        {"credit_type": "video"},
+    ):
         response = await site.get("/users/transactions", params={"user_id": "1", **query})
         assert response.status_code == 400, query
         envelope(response, 400, "validation_error")
@@ -194,9 +257,11 @@ async def test_a_bad_path_parameter_is_400_validation_error(site):
 
 
 async def test_a_bad_idempotency_key_header_is_400_validation_error(site):
-    response = await site.post("/users/deduct-credits",
-                               json={"user_id": 1, "credit_type": "article", "amount": 1},
-                               headers={"Idempotency-Key": "x" * 256})
+    response = await site.post(
+        "/users/deduct-credits",
+        json={"user_id": 1, "credit_type": "article", "amount": 1},
+        headers={"Idempotency-Key": "x" * 256},
+    )
     envelope(response, 400, "validation_error")
 
 
@@ -209,9 +274,13 @@ async def test_an_unknown_route_is_404_not_found(service):
 
 
 async def test_a_wrong_method_is_405_method_not_allowed(service):
-    for method, path in (("DELETE", "/api/v1/health"), ("GET", "/api/v1/plugins/register"),
-                         ("PUT", "/api/v1/users/deduct-credits"), ("POST", "/api/v1/packages"),
-                         ("PATCH", "/api/v1/config/provider")):
+    for method, path in (
+        ("DELETE", "/api/v1/health"),
+        ("GET", "/api/v1/plugins/register"),
+        ("PUT", "/api/v1/users/deduct-credits"),
+        ("POST", "/api/v1/packages"),
+        ("PATCH", "/api/v1/config/provider"),
+    ):
         response = await service.http.request(method, f"{service.url}{path}")
         assert response.status_code == 405, (method, path)
         envelope(response, 405, "method_not_allowed")
@@ -221,35 +290,55 @@ async def test_a_wrong_method_is_405_method_not_allowed(service):
 async def test_bad_input_of_every_class_never_answers_500(site):
     http, url = site.service.http, site.service.url
     attempts = [
-        await site.post("/users/deduct-credits", content=b"\x00\x01",
-                        headers={"Content-Type": "application/json"}),
-        await site.post("/users/deduct-credits", json={"user_id": {"$gt": 0},
-                                                       "credit_type": "article", "amount": 1}),
-        await site.post("/users/deduct-credits", json={"user_id": 1, "credit_type": ["article"],
-                                                       "amount": 1}),
-        await site.post("/users/deduct-credits", json={"user_id": 1, "credit_type": "article",
-                                                       "amount": 1.5}),
-        await site.post("/users/deduct-credits", json={"user_id": 1, "credit_type": "article",
-                                                       "amount": float("1e308")}),
-        await site.post("/users/deduct-credits", json={"user_id": 1, "credit_type": "article",
-                                                       "amount": 10 ** 30}),
-        await site.post("/users/deduct-credits", json={"user_id": 10 ** 30,
-                                                       "credit_type": "article", "amount": 1}),
-        await site.post("/users/deduct-credits", content=b"NaN",
-                        headers={"Content-Type": "application/json"}),
-        await site.post("/users/deduct-credits", content=b'{"amount": Infinity}',
-                        headers={"Content-Type": "application/json"}),
+        await site.post(
+            "/users/deduct-credits",
+            content=b"\x00\x01",
+            headers={"Content-Type": "application/json"},
+        ),
+        await site.post(
+            "/users/deduct-credits",
+            json={"user_id": {"$gt": 0}, "credit_type": "article", "amount": 1},
+        ),
+        await site.post(
+            "/users/deduct-credits", json={"user_id": 1, "credit_type": ["article"], "amount": 1}
+        ),
+        await site.post(
+            "/users/deduct-credits", json={"user_id": 1, "credit_type": "article", "amount": 1.5}
+        ),
+        await site.post(
+            "/users/deduct-credits",
+            json={"user_id": 1, "credit_type": "article", "amount": float("1e308")},
+        ),
+        await site.post(
+            "/users/deduct-credits", json={"user_id": 1, "credit_type": "article", "amount": 10**30}
+        ),
+        await site.post(
+            "/users/deduct-credits", json={"user_id": 10**30, "credit_type": "article", "amount": 1}
+        ),
+        await site.post(
+            "/users/deduct-credits", content=b"NaN", headers={"Content-Type": "application/json"}
+        ),
+        await site.post(
+            "/users/deduct-credits",
+            content=b'{"amount": Infinity}',
+            headers={"Content-Type": "application/json"},
+        ),
         await site.get("/users/credits", params={"user_id": "1\x00"}),
         await site.get("/users/credits", params={"user_id": "99999999999999999999"}),
         await site.put(f"/instances/{site.instance_id}", json={}),
         await site.put(f"/instances/{site.instance_id}", json=None),
-        await http.post(f"{url}/api/v1/plugins/register", json={"instance_id": "\u0000",
-                                                                "site_url": "x",
-                                                                "admin_email": "y"}),
-        await http.get(f"{url}/api/v1/config/provider", params={"provider": "../etc"},
-                       headers=site.headers()),
-        await http.post(f"{url}/api/v1/admin/packages", json={"package_id": "X"},
-                        headers={"Authorization": "Bearer nope"}),
+        await http.post(
+            f"{url}/api/v1/plugins/register",
+            json={"instance_id": "\u0000", "site_url": "x", "admin_email": "y"},
+        ),
+        await http.get(
+            f"{url}/api/v1/config/provider", params={"provider": "../etc"}, headers=site.headers()
+        ),
+        await http.post(
+            f"{url}/api/v1/admin/packages",
+            json={"package_id": "X"},
+            headers={"Authorization": "Bearer nope"},
+        ),
     ]
     for response in attempts:
         assert response.status_code < 500, (response.request.url, response.text)
@@ -274,8 +363,7 @@ def test_every_plugin_call_passes_request_validation(contract, plugin_calls):
     assert checked == len(plugin_calls["calls"]) >= 17
 
 
-def test_plugin_calls_use_only_operations_that_need_the_headers_they_send(contract,
-                                                                         plugin_calls):
+def test_plugin_calls_use_only_operations_that_need_the_headers_they_send(contract, plugin_calls):
     for call in plugin_calls["calls"]:
         op = operation_for(contract, call["method"], call["path"])
         if call["name"].startswith("register"):
@@ -287,35 +375,46 @@ def test_plugin_calls_use_only_operations_that_need_the_headers_they_send(contra
 
 def test_query_strings_arrive_as_strings_and_are_coerced(contract):
     op = contract.operations["getUserCredits"]
-    params = op.validate_parameters({"user_id": "123", "user_email": "e@example.com",
-                                     "site_url": "http://x"}, {}, {})
+    params = op.validate_parameters(
+        {"user_id": "123", "user_email": "e@example.com", "site_url": "http://x"}, {}, {}
+    )
     assert params["user_id"] == "123"
     paging = contract.operations["listUserTransactions"].validate_parameters(
-        {"user_id": "1", "limit": "20"}, {}, {})
+        {"user_id": "1", "limit": "20"}, {}, {}
+    )
     assert paging["limit"] == 20 and paging["offset"] == 0
 
 
-DEDUCT = {"user_id": 1, "user_email": "editor@example.com", "site_url": "http://x",
-          "credit_type": "article", "amount": 1}
+DEDUCT = {
+    "user_id": 1,
+    "user_email": "editor@example.com",
+    "site_url": "http://x",
+    "credit_type": "article",
+    "amount": 1,
+}
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"credit_type": "video"}, "credit_type"),
-    ({"credit_type": "Article"}, "credit_type"),
-    ({"amount": 0}, "amount"),
-    ({"amount": -1}, "amount"),
-    ({"amount": 10 ** 9}, "amount"),
-    ({"amount": "1"}, "amount"),
-    ({"amount": 1.5}, "amount"),
-    ({"amount": True}, "amount"),
-    ({"amount": None}, "amount"),
-    ({"user_id": 0}, "user_id"),
-    ({"user_id": -5}, "user_id"),
-    ({"user_id": "abc"}, "user_id"),
-    ({"user_id": 1.5}, "user_id"),
-    ({"user_id": None}, "user_id"),
-    ({"user_email": 7}, "user_email"),
-], ids=lambda v: json.dumps(v) if isinstance(v, dict) else v)
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"credit_type": "video"}, "credit_type"),
+        ({"credit_type": "Article"}, "credit_type"),
+        ({"amount": 0}, "amount"),
+        ({"amount": -1}, "amount"),
+        ({"amount": 10**9}, "amount"),
+        ({"amount": "1"}, "amount"),
+        ({"amount": 1.5}, "amount"),
+        ({"amount": True}, "amount"),
+        ({"amount": None}, "amount"),
+        ({"user_id": 0}, "user_id"),
+        ({"user_id": -5}, "user_id"),
+        ({"user_id": "abc"}, "user_id"),
+        ({"user_id": 1.5}, "user_id"),
+        ({"user_id": None}, "user_id"),
+        ({"user_email": 7}, "user_email"),
+    ],
+    ids=lambda v: json.dumps(v) if isinstance(v, dict) else v,
+)
 def test_the_deduct_schema_rejects(contract, change, field):
     with pytest.raises(ApiError) as raised:
         contract.operations["deductCredits"].validate_body({**DEDUCT, **change})
@@ -332,33 +431,59 @@ def test_the_deduct_schema_requires(contract, missing):
 
 def test_the_deduct_schema_accepts_a_user_id_as_a_string_and_extra_fields(contract):
     contract.operations["deductCredits"].validate_body(
-        {**DEDUCT, "user_id": "12", "instance_id": "abc", "plugin_version": "2.2.0"})
+        {**DEDUCT, "user_id": "12", "instance_id": "abc", "plugin_version": "2.2.0"}
+    )
 
 
-CHECKOUT = {"user_id": 1, "user_email": "editor@example.com", "credit_type": "article",
-            "package_id": "article_starter", "amount": 750}
+CHECKOUT = {
+    "user_id": 1,
+    "user_email": "editor@example.com",
+    "credit_type": "article",
+    "package_id": "article_starter",
+    "amount": 750,
+}
 
 
-@pytest.mark.parametrize(("operation", "body"), [
-    ("createCheckoutSession", {**CHECKOUT, "amount": 0}),
-    ("createCheckoutSession", {**CHECKOUT, "amount": -750}),
-    ("createCheckoutSession", {**CHECKOUT, "credit_type": "video"}),
-    ("createCheckoutSession", {**CHECKOUT, "amount": "750"}),
-    ("createPaymentIntent", {"user_id": 1, "package_id": "image_starter",
-                             "amount": 10 ** 12}),
-    ("createPaymentIntent", {"user_id": 1, "package_id": "image_starter",
-                             "currency": "JPYEN"}),
-    ("confirmPayment", {"payment_intent_id": "pi_1", "credit_type": "video"}),
-    ("adminAdjustCredits", {"credit_type": "article", "amount": 0, "reason": "x"}),
-    ("adminAdjustCredits", {"credit_type": "video", "amount": 5, "reason": "x"}),
-    ("adminAdjustCredits", {"credit_type": "article", "amount": "5", "reason": "x"}),
-    ("adminCreatePackage", {"package_id": "p", "name": "P", "credit_type": "article",
-                            "credits": 0, "price": 100, "currency": "JPY"}),
-    ("adminCreatePackage", {"package_id": "p", "name": "P", "credit_type": "article",
-                            "credits": 10, "price": -1, "currency": "JPY"}),
-])
+@pytest.mark.parametrize(
+    ("operation", "body"),
+    [
+        ("createCheckoutSession", {**CHECKOUT, "amount": 0}),
+        ("createCheckoutSession", {**CHECKOUT, "amount": -750}),
+        ("createCheckoutSession", {**CHECKOUT, "credit_type": "video"}),
+        ("createCheckoutSession", {**CHECKOUT, "amount": "750"}),
+        ("createPaymentIntent", {"user_id": 1, "package_id": "image_starter", "amount": 10**12}),
+        ("createPaymentIntent", {"user_id": 1, "package_id": "image_starter", "currency": "JPYEN"}),
+        ("confirmPayment", {"payment_intent_id": "pi_1", "credit_type": "video"}),
+        ("adminAdjustCredits", {"credit_type": "article", "amount": 0, "reason": "x"}),
+        ("adminAdjustCredits", {"credit_type": "video", "amount": 5, "reason": "x"}),
+        ("adminAdjustCredits", {"credit_type": "article", "amount": "5", "reason": "x"}),
+        (
+            "adminCreatePackage",
+            {
+                "package_id": "p",
+                "name": "P",
+                "credit_type": "article",
+                "credits": 0,
+                "price": 100,
+                "currency": "JPY",
+            },
+        ),
+        (
+            "adminCreatePackage",
+            {
+                "package_id": "p",
+                "name": "P",
+                "credit_type": "article",
+                "credits": 10,
+                "price": -1,
+                "currency": "JPY",
+            },
+        ),
+    ],
+)
 def test_money_schemas_reject_unknown_types_and_non_positive_or_wrong_typed_amounts(
-        contract, operation, body):
+    contract, operation, body
+):
     with pytest.raises(ApiError) as raised:
         contract.operations[operation].validate_body(body)
     assert raised.value.code == "validation_error"
@@ -366,77 +491,114 @@ def test_money_schemas_reject_unknown_types_and_non_positive_or_wrong_typed_amou
 
 # ---------------------------------------------------------------- text that is not Unicode
 async def test_a_lone_surrogate_in_a_json_string_is_400_and_writes_nothing(service, site):
-    raw = (b'{"instance_id": "surrogate-site", "site_url": "https://a.example",'
-           b' "admin_email": "a@example.com", "site_title": "\\ud800"}')
-    response = await service.http.post(f"{service.url}/api/v1/plugins/register", content=raw,
-                                       headers={"Content-Type": "application/json"})
+    raw = (
+        b'{"instance_id": "surrogate-site", "site_url": "https://a.example",'
+        b' "admin_email": "a@example.com", "site_title": "\\ud800"}'
+    )
+    response = await service.http.post(
+        f"{service.url}/api/v1/plugins/register",
+        content=raw,
+        headers={"Content-Type": "application/json"},
+    )
     body = envelope(response, 400, "invalid_request")
     assert "body.site_title" in body["message"]
     assert await service.store.get_site_by_instance("surrogate-site") is None
-    for raw in (b'{"user_id": 7, "credit_type": "article", "amount": 1, "user_email": "\\udfff"}',
-                b'{"user_id": 7, "credit_type": "article", "amount": 1, "\\ud800": 1}',
-                b'{"user_id": 7, "generation_type": "article", "x": ["\\udbff\\u0041"]}'):
+    for raw in (
+        b'{"user_id": 7, "credit_type": "article", "amount": 1, "user_email": "\\udfff"}',
+        b'{"user_id": 7, "credit_type": "article", "amount": 1, "\\ud800": 1}',
+        b'{"user_id": 7, "generation_type": "article", "x": ["\\udbff\\u0041"]}',
+    ):
         path = "/analytics/generation" if b"generation_type" in raw else "/users/deduct-credits"
-        response = await site.post(path, content=raw,
-                                   headers={"Content-Type": "application/json"})
+        response = await site.post(path, content=raw, headers={"Content-Type": "application/json"})
         envelope(response, 400, "invalid_request")
     assert await service.store.get_user(site.site_id, "7") is None
     # A surrogate pair is one character, and text.
-    response = await site.post("/users/deduct-credits", headers={
-        "Content-Type": "application/json"}, content=(
-        b'{"user_id": 3, "credit_type": "article", "amount": 1, "note": "\\ud83d\\ude00"}'))
+    response = await site.post(
+        "/users/deduct-credits",
+        headers={"Content-Type": "application/json"},
+        content=(
+            b'{"user_id": 3, "credit_type": "article", "amount": 1, "note": "\\ud83d\\ude00"}'
+        ),
+    )
     assert response.status_code == 200, response.text
 
 
-@pytest.mark.parametrize(("header", "value"), [
-    ("Authorization", b"Bearer \xff\xfe"), ("Authorization", b"Bearer rk_\xe9"),
-    ("X-Instance-ID", b"\xff"), ("X-Instance-ID", b"inst\xc3"),
-    ("Idempotency-Key", b"key-\x80"), ("User-Agent", b"WordPress/\xff")])
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("Authorization", b"Bearer \xff\xfe"),
+        ("Authorization", b"Bearer rk_\xe9"),
+        ("X-Instance-ID", b"\xff"),
+        ("X-Instance-ID", b"inst\xc3"),
+        ("Idempotency-Key", b"key-\x80"),
+        ("User-Agent", b"WordPress/\xff"),
+    ],
+)
 async def test_a_header_that_is_not_utf8_is_400_on_every_kind_of_operation(
-        service, site, header, value):
+    service, site, header, value
+):
     calls = [
-        ("POST", "/users/deduct-credits", {**site.headers(), header: value},
-         {"user_id": 8, "credit_type": "article", "amount": 1}),
+        (
+            "POST",
+            "/users/deduct-credits",
+            {**site.headers(), header: value},
+            {"user_id": 8, "credit_type": "article", "amount": 1},
+        ),
         ("GET", "/users/credits?user_id=8", {**site.headers(), header: value}, None),
         ("GET", "/auth/debug", {header: value}, None),
         ("GET", "/health", {header: value}, None),
         ("GET", "/admin/sites", {**service.admin_headers(), header: value}, None),
-        ("POST", "/plugins/register", {header: value},
-         {"instance_id": "hdr", "site_url": "https://a.example", "admin_email": "a@b.example"}),
+        (
+            "POST",
+            "/plugins/register",
+            {header: value},
+            {"instance_id": "hdr", "site_url": "https://a.example", "admin_email": "a@b.example"},
+        ),
     ]
     for method, path, headers, body in calls:
-        response = await service.http.request(method, f"{service.url}/api/v1{path}",
-                                              headers=headers, json=body)
+        response = await service.http.request(
+            method, f"{service.url}/api/v1{path}", headers=headers, json=body
+        )
         envelope(response, 400, "invalid_request")
         assert "header" in response.json()["message"]
     assert await service.store.get_user(site.site_id, "8") is None
     assert await service.store.get_site_by_instance("hdr") is None
 
 
-@pytest.mark.parametrize("query", [
-    "user_id=1&user_email=%ff", "user_id=1&user_email=%ed%a0%80", "user_id=%c3",
-    "user_id=1&%fe=1"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "user_id=1&user_email=%ff",
+        "user_id=1&user_email=%ed%a0%80",
+        "user_id=%c3",
+        "user_id=1&%fe=1",
+    ],
+)
 async def test_a_query_that_is_not_utf8_is_400_not_replaced(service, site, query):
     response = await site.get(f"/users/credits?{query}")
     envelope(response, 400, "invalid_request")
-    response = await service.http.get(f"{service.url}/api/v1/admin/sites?{query}",
-                                      headers=service.admin_headers())
+    response = await service.http.get(
+        f"{service.url}/api/v1/admin/sites?{query}", headers=service.admin_headers()
+    )
     envelope(response, 400, "invalid_request")
     assert await service.store.get_user(site.site_id, "1") is None
 
 
 async def test_a_path_that_is_not_utf8_is_400(service, site):
     for path in ("/admin/webhooks/%ff/retry", "/admin/webhooks/whd_%ed%a0%80/retry"):
-        response = await service.http.post(f"{service.url}/api/v1{path}",
-                                            headers=service.admin_headers())
+        response = await service.http.post(
+            f"{service.url}/api/v1{path}", headers=service.admin_headers()
+        )
         assert envelope(response, 400, "invalid_request")["message"].startswith("path")
     envelope(await site.get("/instances/%c3"), 400, "invalid_request")
 
 
 async def test_control_characters_in_an_email_are_400(site):
     for email in ("a\x00b@example.com", "ed\n@example.com", "\x7f"):
-        response = await site.post("/users/deduct-credits", json={
-            "user_id": 5, "user_email": email, "credit_type": "article", "amount": 1})
+        response = await site.post(
+            "/users/deduct-credits",
+            json={"user_id": 5, "user_email": email, "credit_type": "article", "amount": 1},
+        )
         envelope(response, 400, "validation_error")
         response = await site.get("/users/credits", params={"user_id": "5", "user_email": email})
         envelope(response, 400, "validation_error")
@@ -445,14 +607,16 @@ async def test_control_characters_in_an_email_are_400(site):
 
 # ---------------------------------------------------------------- missing required fields
 async def test_checkout_without_the_seeds_fields_names_every_missing_one(site):
-    response = await site.post("/checkout/sessions",
-                               json={"user_id": 1, "package_id": "article_starter"})
+    response = await site.post(
+        "/checkout/sessions", json={"user_id": 1, "package_id": "article_starter"}
+    )
     body = envelope(response, 400, "invalid_request")
     assert body["message"] == "Missing required fields: user_email, credit_type, amount"
     response = await site.post("/checkout/sessions", json={})
     body = envelope(response, 400, "invalid_request")
-    assert body["message"] == ("Missing required fields: user_id, user_email, credit_type, "
-                               "package_id, amount")
+    assert body["message"] == (
+        "Missing required fields: user_id, user_email, credit_type, package_id, amount"
+    )
     # Other schema errors keep their code when no field is missing.
     response = await site.post("/checkout/sessions", json={**CHECKOUT, "amount": "750"})
     assert "amount" in envelope(response, 400, "validation_error")["message"]

@@ -19,13 +19,43 @@ PARAMETERS = [(op, p) for op in OPERATIONS for p in op.parameters]
 
 #: Values near the spec's own: its enums, examples and boundaries, plus text that trips
 #: regular-expression dialects (a trailing newline, Unicode digits, controls, surrogates).
-TRICKY_TEXT = ["", "1", "1\n", "01", "٣", "\u00a0", "a\x00", "\x7f", "\ud800", "x" * 300,
-               "article", "image", "rewrite", "http://127.0.0.1:9", "u@example.com",
-               "9" * 16, "9" * 17, "-1", "1.0", "true"]
-SCALARS = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-           | st.floats(allow_nan=False) | st.sampled_from(TRICKY_TEXT) | st.text(max_size=20))
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+TRICKY_TEXT = [
+    "",
+    "1",
+    "1\n",
+    "01",
+    "٣",
+    "\u00a0",
+    "a\x00",
+    "\x7f",
+    "\ud800",
+    "x" * 300,
+    "article",
+    "image",
+    "rewrite",
+    "http://127.0.0.1:9",
+    "u@example.com",
+    "9" * 16,
+    "9" * 17,
+    "-1",
+    "1.0",
+    "true",
+]
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.sampled_from(TRICKY_TEXT)
+    | st.text(max_size=20)
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 def _resolve(node: dict[str, Any]) -> dict[str, Any]:
@@ -38,8 +68,12 @@ def _resolve(node: dict[str, Any]) -> dict[str, Any]:
 def _fields(op) -> list[str]:
     schema = _resolve(op.body_validator.schema)
     names: set[str] = set()
-    for node in [schema, *schema.get("allOf", []), *schema.get("oneOf", []),
-                 *schema.get("anyOf", [])]:
+    for node in [
+        schema,
+        *schema.get("allOf", []),
+        *schema.get("oneOf", []),
+        *schema.get("anyOf", []),
+    ]:
         names |= set(_resolve(node).get("properties", {}))
     return sorted(names) or ["x"]
 
@@ -53,8 +87,9 @@ def _python_errors(validator, value: Any) -> list[Any]:
 def test_a_body_the_compiled_validator_accepts_has_no_error(data):
     op = data.draw(st.sampled_from(BODIES), label="operation")
     fields = _fields(op)
-    body = data.draw(st.dictionaries(st.sampled_from(fields), JSON, max_size=len(fields))
-                     | JSON, label="body")
+    body = data.draw(
+        st.dictionaries(st.sampled_from(fields), JSON, max_size=len(fields)) | JSON, label="body"
+    )
     if op.body_is_valid(body):
         assert _python_errors(op.body_validator, body) == [], (op.operation_id, body)
 
@@ -65,8 +100,11 @@ def test_a_parameter_the_compiled_validator_accepts_has_no_error(data):
     op, parameter = data.draw(st.sampled_from(PARAMETERS), label="parameter")
     value = data.draw(SCALARS, label="value")
     if parameter.is_valid(value):
-        assert _python_errors(parameter.validator, value) == [], (op.operation_id,
-                                                                  parameter.name, value)
+        assert _python_errors(parameter.validator, value) == [], (
+            op.operation_id,
+            parameter.name,
+            value,
+        )
 
 
 def test_the_compiled_validators_accept_the_plugins_usual_calls():
@@ -74,6 +112,7 @@ def test_the_compiled_validators_accept_the_plugins_usual_calls():
     by_name = {p.name: p for p in credits.parameters}
     assert by_name["user_id"].is_valid("12")
     deduct = CONTRACT.operations["deductCredits"]
-    assert deduct.body_is_valid({"user_id": 12, "user_email": "u@example.com",
-                                 "credit_type": "article", "amount": 1})
+    assert deduct.body_is_valid(
+        {"user_id": 12, "user_email": "u@example.com", "credit_type": "article", "amount": 1}
+    )
     assert not deduct.body_is_valid({"user_id": 12})

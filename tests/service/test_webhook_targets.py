@@ -49,15 +49,23 @@ class StubResolver(AbstractResolver):
         self.table = table
         self.asked: list[str] = []
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         self.asked.append(host)
         if host not in self.table:
             raise OSError(f"stub resolver: unknown name {host}")
-        return [{"hostname": host, "host": address, "port": port,
-                 "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
-                 "proto": 0, "flags": socket.AI_NUMERICHOST}
-                for address in self.table[host]]
+        return [
+            {
+                "hostname": host,
+                "host": address,
+                "port": port,
+                "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+            for address in self.table[host]
+        ]
 
     async def close(self) -> None:
         pass
@@ -78,8 +86,14 @@ class CountingListener:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         head = await reader.readuntil(b"\r\n\r\n")
-        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
+        length = next(
+            (
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
         await reader.readexactly(length)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         await writer.drain()
@@ -104,45 +118,53 @@ async def listener() -> AsyncIterator[CountingListener]:
 
 
 async def register(service: RunningService, site_url: str):
-    return await service.http.post(f"{service.url}/api/v1/plugins/register", json={
-        "instance_id": str(uuid.uuid4()), "site_url": site_url,
-        "admin_email": "admin@example.com"})
+    return await service.http.post(
+        f"{service.url}/api/v1/plugins/register",
+        json={
+            "instance_id": str(uuid.uuid4()),
+            "site_url": site_url,
+            "admin_email": "admin@example.com",
+        },
+    )
 
 
 async def with_stub_resolver(service: RunningService, table: dict[str, list[str]]) -> StubResolver:
     """Give the service a dispatcher whose names resolve from `table` (never through DNS)."""
     stub = StubResolver(table)
-    service.services.dispatcher = WebhookDispatcher(service.store, service.settings,
-                                                    resolver=stub)
+    service.services.dispatcher = WebhookDispatcher(service.store, service.settings, resolver=stub)
     return stub
 
 
 async def send_test_webhook(service: RunningService, site_id: str) -> dict:
     admin = service.admin_headers()
-    sent = await service.http.post(f"{service.url}/api/v1/admin/sites/{site_id}/webhooks/test",
-                                   headers=admin)
+    sent = await service.http.post(
+        f"{service.url}/api/v1/admin/sites/{site_id}/webhooks/test", headers=admin
+    )
     assert sent.status_code == 200, sent.text
-    flushed = await service.http.post(f"{service.url}/api/v1/admin/webhooks/flush",
-                                      headers=admin)
+    flushed = await service.http.post(f"{service.url}/api/v1/admin/webhooks/flush", headers=admin)
     assert flushed.status_code == 200, flushed.text
-    listed = await service.http.get(f"{service.url}/api/v1/admin/sites/{site_id}/webhooks",
-                                    headers=admin)
-    [delivery] = [d for d in listed.json()["deliveries"]
-                  if d["delivery_id"] == sent.json()["delivery"]["delivery_id"]]
+    listed = await service.http.get(
+        f"{service.url}/api/v1/admin/sites/{site_id}/webhooks", headers=admin
+    )
+    [delivery] = [
+        d
+        for d in listed.json()["deliveries"]
+        if d["delivery_id"] == sent.json()["delivery"]["delivery_id"]
+    ]
     return delivery
 
 
 def test_private_targets_are_refused_unless_the_setting_allows_them():
     assert Settings.from_env({}).webhook_allow_private_targets is False
     assert Settings.from_env({"WEBHOOK_ALLOW_PRIVATE_TARGETS": "1"}).webhook_allow_private_targets
-    assert not Settings.from_env({"WEBHOOK_ALLOW_PRIVATE_TARGETS": "0"}) \
-        .webhook_allow_private_targets
+    assert not Settings.from_env(
+        {"WEBHOOK_ALLOW_PRIVATE_TARGETS": "0"}
+    ).webhook_allow_private_targets
 
 
 # ---------------------------------------------------------------- registration and updates
 @pytest.mark.parametrize(("site_url", "code"), REFUSED_SITE_URLS)
-async def test_registration_refuses_site_urls_webhooks_may_not_go_to(make_service, site_url,
-                                                                     code):
+async def test_registration_refuses_site_urls_webhooks_may_not_go_to(make_service, site_url, code):
     service = await make_service(webhook_allow_private_targets=False)
     response = await register(service, site_url)
 
@@ -165,14 +187,16 @@ async def test_registration_stores_a_public_site_url_without_resolving_it(make_s
 
 
 @pytest.mark.parametrize(("site_url", "code"), REFUSED_SITE_URLS)
-async def test_an_instance_update_cannot_point_the_site_at_a_refused_url(make_service, site_url,
-                                                                         code):
+async def test_an_instance_update_cannot_point_the_site_at_a_refused_url(
+    make_service, site_url, code
+):
     service = await make_service(webhook_allow_private_targets=False)
     site = await service.register(site_url="https://blog.example.com")
     before = await service.store.get_site(site.site_id)
 
-    response = await site.put(f"/instances/{site.instance_id}",
-                              json={"site_url": site_url, "plugin_version": "9.9.9"})
+    response = await site.put(
+        f"/instances/{site.instance_id}", json={"site_url": site_url, "plugin_version": "9.9.9"}
+    )
 
     assert response.status_code == 400, response.text
     assert response.json()["error"] == code
@@ -189,9 +213,13 @@ async def test_local_development_accepts_loopback_site_urls(make_service):
 
 # ---------------------------------------------------------------- delivery
 async def test_a_name_that_resolves_to_loopback_is_refused_before_any_connection(
-        make_service, listener):
-    service = await make_service(webhook_allow_private_targets=False, webhook_dispatch=False,
-                                 webhook_retry_delays=(0.01, 0.01, 0.01))
+    make_service, listener
+):
+    service = await make_service(
+        webhook_allow_private_targets=False,
+        webhook_dispatch=False,
+        webhook_retry_delays=(0.01, 0.01, 0.01),
+    )
     stub = await with_stub_resolver(service, {"blog.example.com": ["127.0.0.1"]})
     site = await service.register(site_url=f"http://blog.example.com:{listener.port}")
 
@@ -203,13 +231,16 @@ async def test_a_name_that_resolves_to_loopback_is_refused_before_any_connection
     assert delivery["next_attempt_at"] is None
     assert "refused" in delivery["last_error"] and "127.0.0.1" in delivery["last_error"]
     # Failed for good: a later flush attempts nothing.
-    again = await service.http.post(f"{service.url}/api/v1/admin/webhooks/flush",
-                                    headers=service.admin_headers())
+    again = await service.http.post(
+        f"{service.url}/api/v1/admin/webhooks/flush", headers=service.admin_headers()
+    )
     assert again.json()["attempted"] == 0 and listener.connections == 0
 
 
-@pytest.mark.parametrize("addresses", [["::1"], ["10.1.2.3"], ["::ffff:127.0.0.1"],
-                                       ["169.254.169.254"], ["127.0.0.1", "::1"]])
+@pytest.mark.parametrize(
+    "addresses",
+    [["::1"], ["10.1.2.3"], ["::ffff:127.0.0.1"], ["169.254.169.254"], ["127.0.0.1", "::1"]],
+)
 async def test_every_non_public_resolution_is_refused(make_service, listener, addresses):
     service = await make_service(webhook_allow_private_targets=False, webhook_dispatch=False)
     await with_stub_resolver(service, {"blog.example.com": addresses})
@@ -233,14 +264,16 @@ async def test_with_private_targets_allowed_the_same_name_is_delivered(make_serv
 
 
 async def test_a_stored_loopback_url_from_before_the_rules_is_refused_at_delivery(
-        make_service, listener):
+    make_service, listener
+):
     service = await make_service(webhook_allow_private_targets=False, webhook_dispatch=False)
     await with_stub_resolver(service, {})
     site = await service.register(site_url="https://blog.example.com")
     for spelling in ("127.0.0.1", "2130706433", "localhost"):
         # As a site registered before these rules would have it.
         await service.store.update_site(
-            site.site_id, {"site_url": f"http://{spelling}:{listener.port}"})
+            site.site_id, {"site_url": f"http://{spelling}:{listener.port}"}
+        )
 
         delivery = await send_test_webhook(service, site.site_id)
 
@@ -249,15 +282,18 @@ async def test_a_stored_loopback_url_from_before_the_rules_is_refused_at_deliver
 
 
 async def test_through_a_proxy_the_name_is_checked_before_the_proxy_is_asked(
-        make_service, listener, monkeypatch):
+    make_service, listener, monkeypatch
+):
     # The listener plays the proxy: it is where a proxied delivery would connect.
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{listener.port}")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # the test's own calls to the service
     # Every connection goes to the proxy on 127.0.0.1, so loopback-only may be off here.
-    service = await make_service(webhook_allow_private_targets=False, webhook_dispatch=False,
-                                 webhook_loopback_only=False)
-    await with_stub_resolver(service, {"blog.example.com": ["127.0.0.1"],
-                                       "public.example.com": ["93.184.216.34"]})
+    service = await make_service(
+        webhook_allow_private_targets=False, webhook_dispatch=False, webhook_loopback_only=False
+    )
+    await with_stub_resolver(
+        service, {"blog.example.com": ["127.0.0.1"], "public.example.com": ["93.184.216.34"]}
+    )
     refused_site = await service.register(site_url="http://blog.example.com")
     public_site = await service.register(site_url="http://public.example.com")
 
@@ -271,7 +307,8 @@ async def test_through_a_proxy_the_name_is_checked_before_the_proxy_is_asked(
 
 
 async def test_a_site_cannot_name_the_proxy_whose_name_goes_unchecked(
-        make_service, listener, monkeypatch):
+    make_service, listener, monkeypatch
+):
     monkeypatch.setenv("HTTP_PROXY", f"http://proxy.example.com:{listener.port}")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,proxy.example.com")
     service = await make_service(webhook_allow_private_targets=False, webhook_dispatch=False)

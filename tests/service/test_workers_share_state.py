@@ -33,8 +33,7 @@ class TwoWorkers:
     def call(self, path: str, request_id: str, **headers: str) -> httpx.Response:
         """One request on a fresh connection, so the workers share the calls."""
         with httpx.Client(timeout=10) as client:
-            return client.get(f"{self.url}{path}",
-                              headers={"X-Request-ID": request_id, **headers})
+            return client.get(f"{self.url}{path}", headers={"X-Request-ID": request_id, **headers})
 
     def pids(self, request_ids: set[str], timeout: float = 10) -> dict[str, int]:
         """The worker pid of each request, from the access lines (written by a thread, so
@@ -46,8 +45,10 @@ class TwoWorkers:
                 if not line.startswith("{"):
                     continue
                 record = json.loads(line)
-                if record.get("logger") == "rakubun.access" and \
-                        record.get("request_id") in request_ids:
+                if (
+                    record.get("logger") == "rakubun.access"
+                    and record.get("request_id") in request_ids
+                ):
                     found[record["request_id"]] = record["pid"]
             if len(found) == len(request_ids) or time.monotonic() > deadline:
                 return found
@@ -68,14 +69,29 @@ def running(tmp_path: Path, *, rate_limit: int) -> Iterator[TwoWorkers]:
     log = tmp_path / "service.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(SCRIPT), "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-             "--log-level", "INFO"],
-            env=clean_env(SQLITE_PATH=str(tmp_path / "rakubun.sqlite3"),
-                          ADMIN_API_TOKEN=ADMIN, LOG_FORMAT="json", ACCESS_LOG="1",
-                          RATE_LIMIT_PER_MINUTE=str(rate_limit),
-                          WEBHOOK_ALLOW_PRIVATE_TARGETS="1",
-                          WEBHOOK_LOOPBACK_ONLY="1"),
-            stdout=out, stderr=subprocess.STDOUT)
+            [
+                str(SCRIPT),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--log-level",
+                "INFO",
+            ],
+            env=clean_env(
+                SQLITE_PATH=str(tmp_path / "rakubun.sqlite3"),
+                ADMIN_API_TOKEN=ADMIN,
+                LOG_FORMAT="json",
+                ACCESS_LOG="1",
+                RATE_LIMIT_PER_MINUTE=str(rate_limit),
+                WEBHOOK_ALLOW_PRIVATE_TARGETS="1",
+                WEBHOOK_LOOPBACK_ONLY="1",
+            ),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -100,13 +116,21 @@ def running(tmp_path: Path, *, rate_limit: int) -> Iterator[TwoWorkers]:
 
 def register(service: TwoWorkers) -> tuple[str, dict[str, str]]:
     instance_id = str(uuid.uuid4())
-    answer = httpx.post(f"{service.url}/api/v1/plugins/register", timeout=10, json={
-        "instance_id": instance_id, "site_url": "http://127.0.0.1:9",
-        "admin_email": "admin@example.com"})
+    answer = httpx.post(
+        f"{service.url}/api/v1/plugins/register",
+        timeout=10,
+        json={
+            "instance_id": instance_id,
+            "site_url": "http://127.0.0.1:9",
+            "admin_email": "admin@example.com",
+        },
+    )
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    return body["site_id"], {"Authorization": f"Bearer {body['api_token']}",
-                             "X-Instance-ID": instance_id}
+    return body["site_id"], {
+        "Authorization": f"Bearer {body['api_token']}",
+        "X-Instance-ID": instance_id,
+    }
 
 
 CREDITS = "/api/v1/users/credits?user_id=1"
@@ -125,9 +149,12 @@ def test_a_disabled_site_is_refused_by_every_worker_within_a_second(two_workers)
     workers = set(two_workers.pids(set(warm)).values())
     assert len(workers) == 2, "the calls never reached both workers"
 
-    disabled = httpx.post(f"{two_workers.url}/api/v1/admin/sites/{site_id}/disable",
-                          headers={"Authorization": f"Bearer {ADMIN}"},
-                          json={"reason": "test"}, timeout=10)
+    disabled = httpx.post(
+        f"{two_workers.url}/api/v1/admin/sites/{site_id}/disable",
+        headers={"Authorization": f"Bearer {ADMIN}"},
+        json={"reason": "test"},
+        timeout=10,
+    )
     assert disabled.status_code == 200, disabled.text
     disabled_at = time.monotonic()
 
@@ -154,8 +181,9 @@ def test_the_rate_limit_holds_across_workers_within_the_stated_tolerance(tmp_pat
         minute = int(time.time() // 60)
         with running(tmp_path / f"run{attempt}", rate_limit=limit) as service:
             _, plugin = register(service)
-            statuses = [service.call(CREDITS, f"rl-{i}", **plugin).status_code
-                        for i in range(limit + 60)]
+            statuses = [
+                service.call(CREDITS, f"rl-{i}", **plugin).status_code for i in range(limit + 60)
+            ]
             both = len(set(service.pids({f"rl-{i}" for i in range(limit + 60)}).values()))
         if int(time.time() // 60) != minute:
             continue  # the window turned during the run: the counts start over; again

@@ -25,7 +25,8 @@ def iso_ms(delta: timedelta = timedelta()) -> str:
     """Now (plus delta) as ISO 8601 to the millisecond: BSON dates keep no finer precision."""
     value = datetime.now(UTC) + delta
     return value.replace(microsecond=value.microsecond // 1000 * 1000).strftime(
-        "%Y-%m-%dT%H:%M:%S.%fZ")
+        "%Y-%m-%dT%H:%M:%S.%fZ"
+    )
 
 
 def new_site(**overrides: Any) -> Site:
@@ -46,8 +47,12 @@ def new_site(**overrides: Any) -> Site:
 
 def new_package(package_id: str, **overrides: Any) -> Package:
     values: dict[str, Any] = {
-        "package_id": package_id, "name": package_id.replace("_", " ").title(),
-        "credit_type": "article", "credits": 10, "price": 750, "currency": "JPY",
+        "package_id": package_id,
+        "name": package_id.replace("_", " ").title(),
+        "credit_type": "article",
+        "credits": 10,
+        "price": 750,
+        "currency": "JPY",
     }
     values.update(overrides)
     return Package(**values)
@@ -55,10 +60,17 @@ def new_package(package_id: str, **overrides: Any) -> Package:
 
 def new_session(site_id: str, user_id: str = "42", **overrides: Any) -> CheckoutSession:
     values: dict[str, Any] = {
-        "session_id": "cs_test_" + secrets.token_hex(12), "site_id": site_id,
-        "user_id": user_id, "user_email": "buyer@example.test", "package_id": "article_10",
-        "credit_type": "article", "credits": 10, "amount": 750, "currency": "JPY",
-        "url": "https://checkout.stripe.test/c/pay/x", "created_at": iso_ms(),
+        "session_id": "cs_test_" + secrets.token_hex(12),
+        "site_id": site_id,
+        "user_id": user_id,
+        "user_email": "buyer@example.test",
+        "package_id": "article_10",
+        "credit_type": "article",
+        "credits": 10,
+        "amount": 750,
+        "currency": "JPY",
+        "url": "https://checkout.stripe.test/c/pay/x",
+        "created_at": iso_ms(),
         "expires_at": iso_ms(timedelta(hours=24)),
     }
     values.update(overrides)
@@ -67,9 +79,15 @@ def new_session(site_id: str, user_id: str = "42", **overrides: Any) -> Checkout
 
 def new_intent(site_id: str, user_id: str = "42", **overrides: Any) -> PaymentIntentRecord:
     values: dict[str, Any] = {
-        "payment_intent_id": "pi_" + secrets.token_hex(12), "site_id": site_id,
-        "user_id": user_id, "user_email": "buyer@example.test", "package_id": "image_20",
-        "credit_type": "image", "credits": 20, "amount": 1500, "currency": "jpy",
+        "payment_intent_id": "pi_" + secrets.token_hex(12),
+        "site_id": site_id,
+        "user_id": user_id,
+        "user_email": "buyer@example.test",
+        "package_id": "image_20",
+        "credit_type": "image",
+        "credits": 20,
+        "amount": 1500,
+        "currency": "jpy",
     }
     values.update(overrides)
     return PaymentIntentRecord(**values)
@@ -79,9 +97,14 @@ def notify_plugin(event: str = "credits_updated") -> NotifyFn:
     """A NotifyFn as the service builds one: a webhook for every money change."""
 
     def notify(entry: LedgerEntry, balances: Balances) -> WebhookDraft:
-        body = json.dumps({"event": event, "user_id": entry.user_id,
-                           "transaction_id": entry.transaction_id,
-                           "credits": balances.to_api()})
+        body = json.dumps(
+            {
+                "event": event,
+                "user_id": entry.user_id,
+                "transaction_id": entry.transaction_id,
+                "credits": balances.to_api(),
+            }
+        )
         return WebhookDraft(entry.site_id, HOOK_URL, event, body)
 
     return notify

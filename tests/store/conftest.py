@@ -46,8 +46,10 @@ class SQLiteBackend:
     def tamper_balance(self, site_id: str, user_id: str, credit_type: str, value: int) -> None:
         """Change a balance behind the store's back, as a stray UPDATE would."""
         with sqlite3.connect(self.path) as raw:
-            raw.execute("UPDATE balances SET balance=? WHERE site_id=? AND user_id=?"
-                        " AND credit_type=?", (value, site_id, user_id, credit_type))
+            raw.execute(
+                "UPDATE balances SET balance=? WHERE site_id=? AND user_id=? AND credit_type=?",
+                (value, site_id, user_id, credit_type),
+            )
         raw.close()
 
     def analytics_rows(self, site_id: str) -> int:
@@ -55,7 +57,8 @@ class SQLiteBackend:
             (count,) = raw.execute(
                 "SELECT (SELECT COUNT(*) FROM analytics_generations WHERE site_id=?)"
                 " + (SELECT COUNT(*) FROM analytics_usage WHERE site_id=?)",
-                (site_id, site_id)).fetchone()
+                (site_id, site_id),
+            ).fetchone()
         raw.close()
         return int(count)
 
@@ -82,7 +85,8 @@ class MongoBackend:
 
     def tamper_balance(self, site_id: str, user_id: str, credit_type: str, value: int) -> None:
         self.raw[self.database].balances.update_one(
-            {"site_id": site_id, "user_id": user_id}, {"$set": {f"credits.{credit_type}": value}})
+            {"site_id": site_id, "user_id": user_id}, {"$set": {f"credits.{credit_type}": value}}
+        )
 
     def analytics_rows(self, site_id: str) -> int:
         return self.raw[self.database].analytics.count_documents({"site_id": site_id})
@@ -108,8 +112,7 @@ class MongomockBackend(MongoBackend):
     def make(self) -> Store:
         from .mongomock_async import AsyncMongoClient
 
-        return MongoStore(self.url, database=self.database,
-                          client=AsyncMongoClient(self.server))  # type: ignore[arg-type]
+        return MongoStore(self.url, database=self.database, client=AsyncMongoClient(self.server))  # type: ignore[arg-type]
 
 
 Backend = SQLiteBackend | MongoBackend | MongomockBackend
@@ -136,21 +139,26 @@ def mongo_replica_set() -> Iterator[str]:
     from pymongo.errors import OperationFailure, PyMongoError
     from testcontainers.core.container import DockerContainer
 
-    container = (DockerContainer(MONGO_IMAGE)
-                 .with_command("--replSet rs0 --bind_ip_all")
-                 .with_exposed_ports(27017))
+    container = (
+        DockerContainer(MONGO_IMAGE)
+        .with_command("--replSet rs0 --bind_ip_all")
+        .with_exposed_ports(27017)
+    )
     with container:
         host = container.get_container_host_ip()
         port = int(container.get_exposed_port(27017))
-        client: MongoClient = MongoClient(host, port, directConnection=True,
-                                          serverSelectionTimeoutMS=2000)
+        client: MongoClient = MongoClient(
+            host, port, directConnection=True, serverSelectionTimeoutMS=2000
+        )
         deadline = time.monotonic() + 90
         initiated = False
         while True:
             try:
                 if not initiated:
-                    client.admin.command("replSetInitiate", {
-                        "_id": "rs0", "members": [{"_id": 0, "host": "localhost:27017"}]})
+                    client.admin.command(
+                        "replSetInitiate",
+                        {"_id": "rs0", "members": [{"_id": 0, "host": "localhost:27017"}]},
+                    )
                     initiated = True
                 if client.admin.command("hello").get("isWritablePrimary"):
                     break

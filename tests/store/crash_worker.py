@@ -23,8 +23,12 @@ from service.store import SQLiteStore
 
 
 def notify(entry: LedgerEntry, balances: Balances) -> WebhookDraft:
-    return WebhookDraft(entry.site_id, "https://wp.example.test/hook", "credits_updated",
-                        f'{{"transaction_id": "{entry.transaction_id}"}}')
+    return WebhookDraft(
+        entry.site_id,
+        "https://wp.example.test/hook",
+        "credits_updated",
+        f'{{"transaction_id": "{entry.transaction_id}"}}',
+    )
 
 
 def ack(line: str) -> None:
@@ -41,8 +45,9 @@ async def stream(store: SQLiteStore, tag: str, site_id: str, user_id: str, lane:
             assert result.entry is not None
             ack(f"grant {ref} {result.entry.transaction_id}")
         else:
-            deducted = await store.deduct(site_id, user_id, "article", 1, idempotency_key=ref,
-                                          notify=notify)
+            deducted = await store.deduct(
+                site_id, user_id, "article", 1, idempotency_key=ref, notify=notify
+            )
             txn = deducted.entry.transaction_id if deducted.entry else "-"
             ack(f"deduct deduct:{site_id}:{user_id}:{ref} {int(deducted.ok)} {txn}")
         i += 1
@@ -54,8 +59,9 @@ async def main() -> None:
     for store in stores:
         await store.open()
     lanes = {0: stores[0], 1: stores[1], 2: stores[2], 3: stores[2], 4: stores[2], 5: stores[2]}
-    await asyncio.gather(*(stream(store, tag, site_id, user_id, lane)
-                           for lane, store in lanes.items()))
+    await asyncio.gather(
+        *(stream(store, tag, site_id, user_id, lane) for lane, store in lanes.items())
+    )
 
 
 if __name__ == "__main__":

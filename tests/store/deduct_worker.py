@@ -22,8 +22,9 @@ async def main() -> None:
         await store.open()
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    results = await asyncio.gather(*(
-        stores[i % 2].deduct(site_id, user_id, "article", 1) for i in range(count)))
+    results = await asyncio.gather(
+        *(stores[i % 2].deduct(site_id, user_id, "article", 1) for i in range(count))
+    )
     print(f"ok {sum(r.ok for r in results)}", flush=True)
     for store in stores:
         await store.close()

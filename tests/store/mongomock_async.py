@@ -41,16 +41,35 @@ from pymongo import IndexModel, ReturnDocument
 from pymongo.errors import OperationFailure, PyMongoError, WriteError
 
 REPLICA_SET_HELLO: dict[str, Any] = {
-    "isWritablePrimary": True, "setName": "rs0", "hosts": ["127.0.0.1:27017"],
-    "maxWireVersion": 21, "logicalSessionTimeoutMinutes": 30, "ok": 1.0}
+    "isWritablePrimary": True,
+    "setName": "rs0",
+    "hosts": ["127.0.0.1:27017"],
+    "maxWireVersion": 21,
+    "logicalSessionTimeoutMinutes": 30,
+    "ok": 1.0,
+}
 STANDALONE_HELLO: dict[str, Any] = {
-    "isWritablePrimary": True, "maxWireVersion": 21, "logicalSessionTimeoutMinutes": 30,
-    "ok": 1.0}
+    "isWritablePrimary": True,
+    "maxWireVersion": 21,
+    "logicalSessionTimeoutMinutes": 30,
+    "ok": 1.0,
+}
 
-WRITES = frozenset({
-    "insert_one", "insert_many", "update_one", "update_many", "replace_one", "delete_one",
-    "delete_many", "find_one_and_update", "find_one_and_replace", "find_one_and_delete",
-    "bulk_write"})
+WRITES = frozenset(
+    {
+        "insert_one",
+        "insert_many",
+        "update_one",
+        "update_many",
+        "replace_one",
+        "delete_one",
+        "delete_many",
+        "find_one_and_update",
+        "find_one_and_replace",
+        "find_one_and_delete",
+        "bulk_write",
+    }
+)
 
 INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT, INDEX_NOT_FOUND = 85, 86, 27
 
@@ -61,7 +80,8 @@ class MissingSessionError(AssertionError):
 
 #: The session whose transaction (or snapshot) the current task is inside.
 _inside: contextvars.ContextVar[AsyncSession | None] = contextvars.ContextVar(
-    "mongomock_shim_session", default=None)
+    "mongomock_shim_session", default=None
+)
 
 
 # ---------------------------------------------------------------------------- validators
@@ -84,6 +104,7 @@ BSON_TYPES: dict[str, Callable[[Any], bool]] = {
     "objectId": lambda v: isinstance(v, bson.ObjectId),
 }
 
+
 def _type_check(check: Callable[[Any], bool]) -> Callable[[Any, Any], bool]:
     return lambda _checker, value: check(value)
 
@@ -91,7 +112,9 @@ def _type_check(check: Callable[[Any], bool]) -> Callable[[Any, Any], bool]:
 _BsonValidator = jsonschema.validators.extend(
     jsonschema.Draft4Validator,  # MongoDB's $jsonSchema is draft 4 with bsonType added
     type_checker=jsonschema.Draft4Validator.TYPE_CHECKER.redefine_many(
-        {name: _type_check(check) for name, check in BSON_TYPES.items()}))
+        {name: _type_check(check) for name, check in BSON_TYPES.items()}
+    ),
+)
 
 
 def json_schema(rule: Any) -> Any:
@@ -108,16 +131,22 @@ def validation_errors(doc: dict[str, Any], validator: dict[str, Any]) -> list[st
     if set(validator) != {"$jsonSchema"}:
         raise NotImplementedError(f"the shim applies only $jsonSchema validators: {validator}")
     schema = _BsonValidator(json_schema(validator["$jsonSchema"]))
-    return [f"{'.'.join(map(str, e.path)) or '<doc>'}: {e.message}"
-            for e in schema.iter_errors(doc)]
+    return [
+        f"{'.'.join(map(str, e.path)) or '<doc>'}: {e.message}" for e in schema.iter_errors(doc)
+    ]
 
 
 # ---------------------------------------------------------------------------- the server
 class ShimServer:
     """One in-memory server, shared by every client (and store) a test opens on it."""
 
-    def __init__(self, *, hello: dict[str, Any] | None = None,
-                 retry_every_transaction: bool = True, refuse_collmod: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        hello: dict[str, Any] | None = None,
+        retry_every_transaction: bool = True,
+        refuse_collmod: bool = False,
+    ) -> None:
         self.mongo = mongomock.MongoClient(tz_aware=True)
         self.hello = dict(REPLICA_SET_HELLO if hello is None else hello)
         self.retry_every_transaction = retry_every_transaction
@@ -134,9 +163,14 @@ class ShimServer:
 
 def _transient_error() -> OperationFailure:
     return OperationFailure(
-        "WriteConflict (simulated by the mongomock shim at commit)", code=112,
-        details={"code": 112, "codeName": "WriteConflict",
-                 "errorLabels": ["TransientTransactionError"]})
+        "WriteConflict (simulated by the mongomock shim at commit)",
+        code=112,
+        details={
+            "code": 112,
+            "codeName": "WriteConflict",
+            "errorLabels": ["TransientTransactionError"],
+        },
+    )
 
 
 class AsyncSession:
@@ -174,17 +208,25 @@ class AsyncSession:
         self._saved = {}
         self._server.rollbacks += 1
 
-    async def with_transaction(self, callback: Callable[[AsyncSession], Awaitable[Any]],
-                               read_concern: Any = None, write_concern: Any = None,
-                               read_preference: Any = None,
-                               max_commit_time_ms: int | None = None) -> Any:
+    async def with_transaction(
+        self,
+        callback: Callable[[AsyncSession], Awaitable[Any]],
+        read_concern: Any = None,
+        write_concern: Any = None,
+        read_preference: Any = None,
+        max_commit_time_ms: int | None = None,
+    ) -> Any:
         """pymongo's contract: run `callback(session)`; on a TransientTransactionError abort
         and run it again; any other error aborts and propagates."""
         _refuse_nesting()
         server = self._server
-        server.transaction_options.append({
-            "read_concern": read_concern, "write_concern": write_concern,
-            "read_preference": read_preference})
+        server.transaction_options.append(
+            {
+                "read_concern": read_concern,
+                "write_concern": write_concern,
+                "read_preference": read_preference,
+            }
+        )
         async with server.lock:
             token = _inside.set(self)
             try:
@@ -196,8 +238,11 @@ class AsyncSession:
                             raise _transient_error()
                     except BaseException as exc:
                         self._roll_back()
-                        if (isinstance(exc, PyMongoError) and attempt < 3
-                                and exc.has_error_label("TransientTransactionError")):
+                        if (
+                            isinstance(exc, PyMongoError)
+                            and attempt < 3
+                            and exc.has_error_label("TransientTransactionError")
+                        ):
                             server.transient_retries += 1
                             continue
                         raise
@@ -253,7 +298,7 @@ def _evaluate(expression: Any, doc: dict[str, Any]) -> Any:
     if isinstance(expression, str) and expression.startswith("$"):
         return doc.get(expression[1:])
     if isinstance(expression, dict) and len(expression) == 1:
-        (op, arg), = expression.items()
+        ((op, arg),) = expression.items()
         if op == "$literal":
             return arg
         if op == "$ifNull":
@@ -284,7 +329,9 @@ class AsyncCollection:
             if session is not inside:
                 raise MissingSessionError(
                     f"{self.full_name}.{op} called inside a transaction without its session="
-                    if session is None else f"{self.full_name}.{op} with another session")
+                    if session is None
+                    else f"{self.full_name}.{op} with another session"
+                )
             if op in WRITES:
                 if not inside.in_transaction:
                     raise OperationFailure(f"{op} in a snapshot session (they only read)", 263)
@@ -303,31 +350,43 @@ class AsyncCollection:
         for doc in self._c.find({}):
             if old.get(doc["_id"]) != doc and (errors := validation_errors(doc, validator)):
                 _restore(self._c, before)
-                raise WriteError("Document failed validation", 121,
-                                 {"code": 121, "errmsg": "Document failed validation",
-                                  "errInfo": {"details": errors}})
+                raise WriteError(
+                    "Document failed validation",
+                    121,
+                    {
+                        "code": 121,
+                        "errmsg": "Document failed validation",
+                        "errInfo": {"details": errors},
+                    },
+                )
         return result
 
     def find(self, *args: Any, session: Any = None, **kwargs: Any) -> AsyncCursor:
         return AsyncCursor(self, self._c.find(*args, **kwargs), session)
 
-    async def aggregate(self, pipeline: list[dict[str, Any]], *, session: Any = None,
-                        **kwargs: Any) -> AsyncCursor:
-        rows = await self.run("aggregate", lambda: list(self._c.aggregate(pipeline, **kwargs)),
-                              session)
+    async def aggregate(
+        self, pipeline: list[dict[str, Any]], *, session: Any = None, **kwargs: Any
+    ) -> AsyncCursor:
+        rows = await self.run(
+            "aggregate", lambda: list(self._c.aggregate(pipeline, **kwargs)), session
+        )
         return AsyncCursor(self, iter(rows), session)
 
     async def list_indexes(self, *, session: Any = None) -> AsyncCursor:
         def listed() -> list[dict[str, Any]]:
-            return [{**i, **self._server.index_options.get((*self._key, i["name"]), {})}
-                    for i in self._c.list_indexes()]
-        return AsyncCursor(self, iter(await self.run("list_indexes", listed, session)),
-                           session)
+            return [
+                {**i, **self._server.index_options.get((*self._key, i["name"]), {})}
+                for i in self._c.list_indexes()
+            ]
 
-    async def create_indexes(self, models: list[IndexModel], *, session: Any = None,
-                             **kwargs: Any) -> list[str]:
-        return await self.run("create_indexes", lambda: [self._create_index(m) for m in models],
-                              session)
+        return AsyncCursor(self, iter(await self.run("list_indexes", listed, session)), session)
+
+    async def create_indexes(
+        self, models: list[IndexModel], *, session: Any = None, **kwargs: Any
+    ) -> list[str]:
+        return await self.run(
+            "create_indexes", lambda: [self._create_index(m) for m in models], session
+        )
 
     def _create_index(self, model: IndexModel) -> str:
         """Build one index, refusing as a server does one that clashes with an existing
@@ -336,18 +395,22 @@ class AsyncCollection:
         keys, name = dict(want.pop("key")), want.pop("name")
         for index in self._c.list_indexes():
             have = {**index, **self._server.index_options.get((*self._key, index["name"]), {})}
-            have_keys = {k: int(v) if isinstance(v, float) else v
-                         for k, v in dict(have.pop("key")).items()}
+            have_keys = {
+                k: int(v) if isinstance(v, float) else v for k, v in dict(have.pop("key")).items()
+            }
             have.pop("v", None)
             have_name = have.pop("name")
             if have_name != name and have_keys != keys:
                 continue
             if have_name == name and have_keys != keys:
-                raise OperationFailure(f"index {name} exists with other keys",
-                                       INDEX_KEY_SPECS_CONFLICT)
+                raise OperationFailure(
+                    f"index {name} exists with other keys", INDEX_KEY_SPECS_CONFLICT
+                )
             if have != want or have_name != name:
-                raise OperationFailure(f"an index like {name} exists with other options or"
-                                       f" another name ({have_name})", INDEX_OPTIONS_CONFLICT)
+                raise OperationFailure(
+                    f"an index like {name} exists with other options or another name ({have_name})",
+                    INDEX_OPTIONS_CONFLICT,
+                )
             return name  # the same index: nothing to do
         self._c.create_indexes([model])
         remembered = {k: want[k] for k in ("partialFilterExpression", "sparse") if k in want}
@@ -360,14 +423,18 @@ class AsyncCollection:
                 raise OperationFailure(f"index not found with name [{name}]", INDEX_NOT_FOUND)
             self._c.drop_index(name)
             self._server.index_options.pop((*self._key, name), None)
+
         await self.run("drop_index", drop, session)
 
-    async def find_one_and_update(self, query: dict[str, Any], update: Any, *,
-                                  session: Any = None, **kwargs: Any) -> dict[str, Any] | None:
+    async def find_one_and_update(
+        self, query: dict[str, Any], update: Any, *, session: Any = None, **kwargs: Any
+    ) -> dict[str, Any] | None:
         if not isinstance(update, list):
-            return await self.run("find_one_and_update",
-                                  lambda: self._c.find_one_and_update(query, update, **kwargs),
-                                  session)
+            return await self.run(
+                "find_one_and_update",
+                lambda: self._c.find_one_and_update(query, update, **kwargs),
+                session,
+            )
 
         def pipeline_update() -> dict[str, Any] | None:
             # One $set stage, evaluated here: mongomock lacks $mergeObjects.
@@ -408,8 +475,10 @@ class AsyncDatabase:
 
     async def list_collections(self, filter: dict[str, Any]) -> AsyncCursor:
         names = [n for n in self._db.list_collection_names() if n == filter["name"]]
-        infos = [{"name": n, "options": {"validator": self._server.validators.get((self.name, n))}}
-                 for n in names]
+        infos = [
+            {"name": n, "options": {"validator": self._server.validators.get((self.name, n))}}
+            for n in names
+        ]
         return AsyncCursor(self[filter["name"]], iter(infos), None)
 
     async def create_collection(self, name: str, **kwargs: Any) -> AsyncCollection:
@@ -423,9 +492,11 @@ class AsyncDatabase:
         if name != "collMod":
             raise NotImplementedError(f"the shim does not run {name}")
         if self._server.refuse_collmod:
-            raise OperationFailure(f"not authorized on {self.name} to execute command"
-                                   " { collMod: ... }", 13, {"code": 13,
-                                                            "codeName": "Unauthorized"})
+            raise OperationFailure(
+                f"not authorized on {self.name} to execute command {{ collMod: ... }}",
+                13,
+                {"code": 13, "codeName": "Unauthorized"},
+            )
         if "validator" in kwargs:
             self._server.validators[(self.name, args[0])] = kwargs["validator"]
         return {"ok": 1}

@@ -18,14 +18,20 @@ FREE = {"article": 5, "image": 10, "rewrite": 3}
 OpenStore = Callable[[], Awaitable[Store]]
 
 
-async def funded(store: Store, site_id: str, user_id: str = "42", credits: int = 100,
-                 credit_type: str = "article") -> None:
+async def funded(
+    store: Store,
+    site_id: str,
+    user_id: str = "42",
+    credits: int = 100,
+    credit_type: str = "article",
+) -> None:
     """A user holding `credits` of one type, granted by a purchase."""
     await store.grant_once(site_id, user_id, credit_type, credits, f"fund:{site_id}:{user_id}")
 
 
-async def balance(store: Store, site_id: str, user_id: str = "42",
-                  credit_type: str = "article") -> int:
+async def balance(
+    store: Store, site_id: str, user_id: str = "42", credit_type: str = "article"
+) -> int:
     user = await store.get_user(site_id, user_id)
     return user.balances.of(credit_type) if user else 0
 
@@ -41,8 +47,9 @@ async def test_store_implements_the_protocol_and_answers_ping(store: Store) -> N
     assert await store.ping() is True
 
 
-async def test_reopening_the_storage_keeps_everything(store: Store, site_id: str,
-                                                      open_store: OpenStore) -> None:
+async def test_reopening_the_storage_keeps_everything(
+    store: Store, site_id: str, open_store: OpenStore
+) -> None:
     await funded(store, site_id, credits=7)
     again = await open_store()
     assert await balance(again, site_id) == 7
@@ -75,13 +82,23 @@ async def test_list_sites_newest_first_and_by_status(store: Store) -> None:
 
 
 async def test_update_site_merges_metadata_replaces_config_and_never_touches_secrets(
-        store: Store) -> None:
+    store: Store,
+) -> None:
     site = await store.create_site(new_site(metadata={"a": 1, "b": 1}))
-    updated = await store.update_site(site.site_id, {
-        "metadata": {"b": 2, "c": 3}, "config": {"webhook_url": "https://new.test/hook"},
-        "status": "disabled", "disabled_reason": "unpaid", "site_url": "https://moved.test",
-        "token_hash": "sha256:forged", "webhook_secret": "whsec_forged", "site_id": "x",
-        "instance_id": "y"})
+    updated = await store.update_site(
+        site.site_id,
+        {
+            "metadata": {"b": 2, "c": 3},
+            "config": {"webhook_url": "https://new.test/hook"},
+            "status": "disabled",
+            "disabled_reason": "unpaid",
+            "site_url": "https://moved.test",
+            "token_hash": "sha256:forged",
+            "webhook_secret": "whsec_forged",
+            "site_id": "x",
+            "instance_id": "y",
+        },
+    )
     assert updated is not None
     assert updated.metadata == {"a": 1, "b": 2, "c": 3}
     assert updated.config == {"webhook_url": "https://new.test/hook"}
@@ -114,13 +131,17 @@ async def test_reassign_instance_frees_the_old_id_and_replaces_the_token(store: 
 
 # ---------------------------------------------------------------------------- users
 async def test_ensure_user_grants_free_credits_as_free_ledger_entries(
-        store: Store, site_id: str) -> None:
+    store: Store, site_id: str
+) -> None:
     user = await store.ensure_user(site_id, "42", "wp@example.test", FREE)
     assert (user.user_id, user.email) == ("42", "wp@example.test")
     assert user.balances == Balances(article=5, image=10, rewrite=3)
     entries = await store.list_ledger(site_id=site_id, user_id="42")
     assert sorted((e.credit_type, e.delta, e.kind) for e in entries) == [
-        ("article", 5, "free"), ("image", 10, "free"), ("rewrite", 3, "free")]
+        ("article", 5, "free"),
+        ("image", 10, "free"),
+        ("rewrite", 3, "free"),
+    ]
     assert all(e.balance_after == e.delta for e in entries)
 
 
@@ -132,16 +153,19 @@ async def test_ensure_user_again_grants_nothing_more(store: Store, site_id: str)
 
 
 async def test_ensure_user_updates_a_new_email_and_keeps_it_when_none_given(
-        store: Store, site_id: str) -> None:
+    store: Store, site_id: str
+) -> None:
     await store.ensure_user(site_id, "42", "old@example.test", FREE)
-    assert (await store.ensure_user(site_id, "42", "new@example.test", FREE)).email == \
-        "new@example.test"
+    assert (
+        await store.ensure_user(site_id, "42", "new@example.test", FREE)
+    ).email == "new@example.test"
     assert (await store.ensure_user(site_id, "42", None, FREE)).email == "new@example.test"
     assert (await store.ensure_user(site_id, "42", "", FREE)).email == "new@example.test"
 
 
 async def test_ensure_user_with_no_free_credits_writes_no_ledger_entry(
-        store: Store, site_id: str) -> None:
+    store: Store, site_id: str
+) -> None:
     user = await store.ensure_user(site_id, "7", None, {})
     assert user.balances == Balances()
     assert await store.list_ledger(site_id=site_id) == []
@@ -160,14 +184,19 @@ async def test_get_and_list_users(store: Store, site_id: str) -> None:
 
 # ---------------------------------------------------------------------------- grant_once
 async def test_grant_once_adds_credits_with_one_ledger_entry(store: Store, site_id: str) -> None:
-    result = await store.grant_once(site_id, "42", "image", 20, "checkout:cs_1",
-                                    reason="checkout", meta={"session_id": "cs_1"})
+    result = await store.grant_once(
+        site_id, "42", "image", 20, "checkout:cs_1", reason="checkout", meta={"session_id": "cs_1"}
+    )
     assert result.applied
     assert result.balances == Balances(image=20)
     entry = result.entry
     assert entry is not None
-    assert (entry.delta, entry.balance_after, entry.kind, entry.source_ref) == \
-        (20, 20, "purchase", "checkout:cs_1")
+    assert (entry.delta, entry.balance_after, entry.kind, entry.source_ref) == (
+        20,
+        20,
+        "purchase",
+        "checkout:cs_1",
+    )
     assert entry.meta == {"session_id": "cs_1"}
     assert await store.get_ledger_entry("checkout:cs_1") == entry
 
@@ -196,12 +225,16 @@ async def test_deduct_removes_credits(store: Store, site_id: str) -> None:
     assert result.ok and not result.replayed
     assert result.balances.article == 7
     assert result.entry is not None
-    assert (result.entry.delta, result.entry.balance_after, result.entry.kind) == \
-        (-3, 7, "deduction")
+    assert (result.entry.delta, result.entry.balance_after, result.entry.kind) == (
+        -3,
+        7,
+        "deduction",
+    )
 
 
 async def test_deduct_beyond_the_balance_fails_and_writes_nothing(
-        store: Store, site_id: str) -> None:
+    store: Store, site_id: str
+) -> None:
     await funded(store, site_id, credits=2)
     notify = notify_plugin()
     result = await store.deduct(site_id, "42", "article", 3, notify=notify)
@@ -214,7 +247,8 @@ async def test_deduct_beyond_the_balance_fails_and_writes_nothing(
 
 
 async def test_deduct_with_an_idempotency_key_replays_the_first_result(
-        store: Store, site_id: str) -> None:
+    store: Store, site_id: str
+) -> None:
     await funded(store, site_id, credits=10)
     first = await store.deduct(site_id, "42", "article", 4, idempotency_key="gen-1")
     again = await store.deduct(site_id, "42", "article", 4, idempotency_key="gen-1")
@@ -227,31 +261,46 @@ async def test_deduct_with_an_idempotency_key_replays_the_first_result(
     assert await balance(store, site_id) == 2
 
 
-@pytest.mark.parametrize("change", [
-    {"credit_type": "image"}, {"amount": 5}, {"reason": "another"}])
+@pytest.mark.parametrize("change", [{"credit_type": "image"}, {"amount": 5}, {"reason": "another"}])
 async def test_an_idempotency_key_reused_for_another_request_raises_and_writes_nothing(
-        store: Store, site_id: str, change: dict) -> None:
+    store: Store, site_id: str, change: dict
+) -> None:
     await funded(store, site_id, credits=10)
     await store.grant_once(site_id, "42", "image", 10, "fund-image")
     request = {"credit_type": "article", "amount": 4, "reason": "generation", **change}
-    first = await store.deduct(site_id, "42", "article", 4, idempotency_key="gen-1",
-                               reason="generation", notify=notify_plugin())
+    first = await store.deduct(
+        site_id,
+        "42",
+        "article",
+        4,
+        idempotency_key="gen-1",
+        reason="generation",
+        notify=notify_plugin(),
+    )
     ledger = await store.list_ledger(site_id=site_id)
     with pytest.raises(IdempotencyKeyReused):
-        await store.deduct(site_id, "42", request["credit_type"], request["amount"],
-                           idempotency_key="gen-1", reason=request["reason"],
-                           notify=notify_plugin())
+        await store.deduct(
+            site_id,
+            "42",
+            request["credit_type"],
+            request["amount"],
+            idempotency_key="gen-1",
+            reason=request["reason"],
+            notify=notify_plugin(),
+        )
     assert await store.list_ledger(site_id=site_id) == ledger
     assert len(await store.list_webhook_deliveries(site_id)) == 1
     assert await balance(store, site_id) == 6
     assert await balance(store, site_id, credit_type="image") == 10
-    again = await store.deduct(site_id, "42", "article", 4, idempotency_key="gen-1",
-                               reason="generation")
+    again = await store.deduct(
+        site_id, "42", "article", 4, idempotency_key="gen-1", reason="generation"
+    )
     assert again.replayed and again.entry == first.entry
 
 
 async def test_deduct_enqueues_its_webhook_in_the_same_operation(
-        store: Store, site_id: str) -> None:
+    store: Store, site_id: str
+) -> None:
     await funded(store, site_id, credits=5)
     result = await store.deduct(site_id, "42", "article", 1, notify=notify_plugin())
     assert result.entry is not None
@@ -278,12 +327,18 @@ async def test_adjust_changes_the_balance_once_per_source_ref(store: Store, site
     assert await balance(store, site_id) == 3
 
 
-@pytest.mark.parametrize(("user_id", "credit_type", "delta", "reason"), [
-    ("43", "article", 5, "goodwill"), ("42", "image", 5, "goodwill"),
-    ("42", "article", 6, "goodwill"), ("42", "article", 5, "another")])
+@pytest.mark.parametrize(
+    ("user_id", "credit_type", "delta", "reason"),
+    [
+        ("43", "article", 5, "goodwill"),
+        ("42", "image", 5, "goodwill"),
+        ("42", "article", 6, "goodwill"),
+        ("42", "article", 5, "another"),
+    ],
+)
 async def test_adjust_reusing_a_source_ref_for_another_request_raises_and_writes_nothing(
-        store: Store, site_id: str, user_id: str, credit_type: str, delta: int,
-        reason: str) -> None:
+    store: Store, site_id: str, user_id: str, credit_type: str, delta: int, reason: str
+) -> None:
     await funded(store, site_id, credits=10)
     up = await store.adjust(site_id, "42", "article", 5, "admin:9", reason="goodwill")
     ledger = await store.list_ledger(site_id=site_id)
@@ -326,7 +381,8 @@ async def test_reverse_is_capped_at_the_grant(store: Store, site_id: str) -> Non
 
 
 async def test_reverse_may_go_negative_and_a_negative_balance_blocks_deducting(
-        store: Store, site_id: str) -> None:
+    store: Store, site_id: str
+) -> None:
     await store.grant_once(site_id, "42", "article", 10, "checkout:cs_neg")
     await store.deduct(site_id, "42", "article", 8)
     result = await store.reverse("checkout:cs_neg", 10, reason="refund", notify=notify_plugin())
@@ -342,15 +398,24 @@ async def test_reverse_of_an_unknown_ref_raises(store: Store) -> None:
 
 
 async def test_reverse_buckets_add_up_and_a_lowered_dispute_target_restores(
-        store: Store, site_id: str) -> None:
+    store: Store, site_id: str
+) -> None:
     await store.grant_once(site_id, "42", "article", 10, "checkout:cs_b")
     refund = await store.reverse("checkout:cs_b", 3, reason="refund")
-    dispute = await store.reverse("checkout:cs_b", 5, reason="dispute", bucket="dispute:dp_1",
-                                  version=1)
-    won = await store.reverse("checkout:cs_b", 0, reason="dispute", bucket="dispute:dp_1",
-                              version=2, notify=notify_plugin())
-    late = await store.reverse("checkout:cs_b", 5, reason="dispute", bucket="dispute:dp_1",
-                               version=1)
+    dispute = await store.reverse(
+        "checkout:cs_b", 5, reason="dispute", bucket="dispute:dp_1", version=1
+    )
+    won = await store.reverse(
+        "checkout:cs_b",
+        0,
+        reason="dispute",
+        bucket="dispute:dp_1",
+        version=2,
+        notify=notify_plugin(),
+    )
+    late = await store.reverse(
+        "checkout:cs_b", 5, reason="dispute", bucket="dispute:dp_1", version=1
+    )
     assert [r.entry.delta for r in (refund, dispute, won)] == [-3, -5, 5]
     assert won.entry.kind == "restore" and won.entry.parent_ref == "checkout:cs_b"
     assert not late.applied, "an older report of a dispute never overrides its outcome"
@@ -360,7 +425,8 @@ async def test_reverse_buckets_add_up_and_a_lowered_dispute_target_restores(
 
 
 async def test_reverse_buckets_together_are_capped_at_the_grant_in_any_order(
-        store: Store, site_id: str) -> None:
+    store: Store, site_id: str
+) -> None:
     for order, ref in (((0, 1, 2), "checkout:cs_o1"), ((1, 0, 2), "checkout:cs_o2")):
         await store.grant_once(site_id, "42", "article", 10, ref)
         reports = [("refund", 10, None), ("dispute:dp", 10, 1), ("dispute:dp", 0, 2)]
@@ -374,35 +440,55 @@ async def test_reverse_buckets_together_are_capped_at_the_grant_in_any_order(
 
 
 async def test_grant_with_a_purchase_completes_its_record_in_the_same_write(
-        store: Store, site_id: str) -> None:
+    store: Store, site_id: str
+) -> None:
     session, intent = new_session(site_id), new_intent(site_id)
     await store.create_checkout_session(session)
     await store.create_payment_intent(intent)
     await store.transition_checkout_session(session.session_id, "pending", "expired", {})
     done = "2030-01-02T03:04:05.678000Z"
-    await store.grant_once(site_id, "42", "article", 10, f"checkout:{session.session_id}",
-                           purchase=PurchaseCompletion("checkout", session.session_id,
-                                                       "pi_late", done))
-    await store.grant_once(site_id, "42", "image", 20, f"intent:{intent.payment_intent_id}",
-                           purchase=PurchaseCompletion("intent", intent.payment_intent_id,
-                                                       None, done))
+    await store.grant_once(
+        site_id,
+        "42",
+        "article",
+        10,
+        f"checkout:{session.session_id}",
+        purchase=PurchaseCompletion("checkout", session.session_id, "pi_late", done),
+    )
+    await store.grant_once(
+        site_id,
+        "42",
+        "image",
+        20,
+        f"intent:{intent.payment_intent_id}",
+        purchase=PurchaseCompletion("intent", intent.payment_intent_id, None, done),
+    )
     stored = await store.get_checkout_session(session.session_id)
-    assert (stored.status, stored.payment_intent_id, stored.completed_at) == \
-        ("completed", "pi_late", done)
+    assert (stored.status, stored.payment_intent_id, stored.completed_at) == (
+        "completed",
+        "pi_late",
+        done,
+    )
     assert (await store.get_checkout_session_by_payment_intent("pi_late")) == stored
     paid = await store.get_payment_intent(intent.payment_intent_id)
     assert (paid.status, paid.completed_at) == ("completed", done)
 
 
 async def test_a_repeated_grant_completes_a_record_left_behind_and_keeps_its_fields(
-        store: Store, site_id: str) -> None:
+    store: Store, site_id: str
+) -> None:
     session = new_session(site_id, payment_intent_id="pi_first")
     await store.create_checkout_session(session)
     ref = f"checkout:{session.session_id}"
     await store.grant_once(site_id, "42", "article", 10, ref)
     again = await store.grant_once(
-        site_id, "42", "article", 10, ref,
-        purchase=PurchaseCompletion("checkout", session.session_id, "pi_other"))
+        site_id,
+        "42",
+        "article",
+        10,
+        ref,
+        purchase=PurchaseCompletion("checkout", session.session_id, "pi_other"),
+    )
     stored = await store.get_checkout_session(session.session_id)
     assert not again.applied
     assert (stored.status, stored.payment_intent_id) == ("completed", "pi_first")
@@ -426,19 +512,27 @@ async def test_list_ledger_newest_first_with_filters(store: Store, site_id: str)
     await store.deduct(site_id, "1", "article", 1, idempotency_key="d1")
     other = (await store.create_site(new_site())).site_id
     await store.grant_once(other, "1", "article", 9, "g3")
-    assert [e.source_ref for e in await store.list_ledger(site_id=site_id)] == \
-        [f"deduct:{site_id}:1:d1", "g2", "g1"]
-    assert [e.source_ref for e in await store.list_ledger(site_id=site_id, user_id="1")] == \
-        [f"deduct:{site_id}:1:d1", "g1"]
+    assert [e.source_ref for e in await store.list_ledger(site_id=site_id)] == [
+        f"deduct:{site_id}:1:d1",
+        "g2",
+        "g1",
+    ]
+    assert [e.source_ref for e in await store.list_ledger(site_id=site_id, user_id="1")] == [
+        f"deduct:{site_id}:1:d1",
+        "g1",
+    ]
     assert [e.source_ref for e in await store.list_ledger(credit_type="image")] == ["g2"]
-    assert [e.source_ref for e in await store.list_ledger(limit=2, offset=1)] == \
-        [f"deduct:{site_id}:1:d1", "g2"]
+    assert [e.source_ref for e in await store.list_ledger(limit=2, offset=1)] == [
+        f"deduct:{site_id}:1:d1",
+        "g2",
+    ]
     assert await store.get_ledger_entry("missing") is None
 
 
 # ---------------------------------------------------------------------------- reconcile
 async def test_reconcile_is_clean_after_every_kind_of_money_operation(
-        store: Store, site_id: str) -> None:
+    store: Store, site_id: str
+) -> None:
     await store.ensure_user(site_id, "42", None, FREE)
     await store.grant_once(site_id, "42", "article", 10, "checkout:cs_rc")
     await store.deduct(site_id, "42", "article", 4)
@@ -449,17 +543,21 @@ async def test_reconcile_is_clean_after_every_kind_of_money_operation(
     assert report.balances_checked >= 3
 
 
-async def test_reconcile_reports_a_tampered_balance(store: Store, site_id: str,
-                                                    backend) -> None:
+async def test_reconcile_reports_a_tampered_balance(store: Store, site_id: str, backend) -> None:
     await funded(store, site_id, credits=10)
     backend.tamper_balance(site_id, "42", "article", 1000)
     report = await store.reconcile()
     assert not report.ok
     [difference] = report.differences
-    assert {k: difference[k] for k in ("site_id", "user_id", "credit_type", "balance",
-                                       "ledger_sum")} == \
-        {"site_id": site_id, "user_id": "42", "credit_type": "article", "balance": 1000,
-         "ledger_sum": 10}
+    assert {
+        k: difference[k] for k in ("site_id", "user_id", "credit_type", "balance", "ledger_sum")
+    } == {
+        "site_id": site_id,
+        "user_id": "42",
+        "credit_type": "article",
+        "balance": 1000,
+        "ledger_sum": 10,
+    }
 
 
 # ---------------------------------------------------------------------------- packages
@@ -484,14 +582,18 @@ async def test_update_package_and_list_active_only(store: Store) -> None:
     assert await store.get_package("b_pack") == updated
     assert await store.update_package("missing", {"price": 1}) is None
     assert [p.package_id for p in await store.list_packages()] == ["z_first", "a_pack"]
-    assert [p.package_id for p in await store.list_packages(active_only=False)] == \
-        ["z_first", "a_pack", "b_pack"]
+    assert [p.package_id for p in await store.list_packages(active_only=False)] == [
+        "z_first",
+        "a_pack",
+        "b_pack",
+    ]
     assert (await store.get_package("z_first")).is_popular is True
 
 
 # ---------------------------------------------------------------------------- sessions, intents
 async def test_checkout_session_round_trip_and_lookup_by_payment_intent(
-        store: Store, site_id: str) -> None:
+    store: Store, site_id: str
+) -> None:
     session = new_session(site_id)
     await store.create_checkout_session(session)
     assert await store.get_checkout_session(session.session_id) == session
@@ -499,34 +601,48 @@ async def test_checkout_session_round_trip_and_lookup_by_payment_intent(
     with pytest.raises(DuplicateError):
         await store.create_checkout_session(session)
     assert await store.transition_checkout_session(
-        session.session_id, "pending", "completed",
-        {"payment_intent_id": "pi_123", "completed_at": "2030-01-02T03:04:05.678000Z"})
+        session.session_id,
+        "pending",
+        "completed",
+        {"payment_intent_id": "pi_123", "completed_at": "2030-01-02T03:04:05.678000Z"},
+    )
     found = await store.get_checkout_session_by_payment_intent("pi_123")
     assert found is not None
-    assert (found.session_id, found.status, found.completed_at) == \
-        (session.session_id, "completed", "2030-01-02T03:04:05.678000Z")
+    assert (found.session_id, found.status, found.completed_at) == (
+        session.session_id,
+        "completed",
+        "2030-01-02T03:04:05.678000Z",
+    )
     assert await store.get_checkout_session_by_payment_intent("pi_missing") is None
 
 
 async def test_checkout_session_transition_succeeds_once_and_not_from_another_status(
-        store: Store, site_id: str) -> None:
+    store: Store, site_id: str
+) -> None:
     session = new_session(site_id)
     await store.create_checkout_session(session)
     assert await store.transition_checkout_session(session.session_id, "pending", "expired", {})
-    assert not await store.transition_checkout_session(session.session_id, "pending",
-                                                       "completed", {})
+    assert not await store.transition_checkout_session(
+        session.session_id, "pending", "completed", {}
+    )
     assert not await store.transition_checkout_session("cs_missing", "pending", "expired", {})
     assert (await store.get_checkout_session(session.session_id)).status == "expired"
 
 
 async def test_concurrent_session_transitions_succeed_once(
-        store: Store, site_id: str, open_store: OpenStore) -> None:
+    store: Store, site_id: str, open_store: OpenStore
+) -> None:
     session = new_session(site_id)
     await store.create_checkout_session(session)
     stores = [store, await open_store()]
-    results = await asyncio.gather(*(
-        stores[i % 2].transition_checkout_session(session.session_id, "pending", "completed",
-                                                  {}) for i in range(20)))
+    results = await asyncio.gather(
+        *(
+            stores[i % 2].transition_checkout_session(
+                session.session_id, "pending", "completed", {}
+            )
+            for i in range(20)
+        )
+    )
     assert sum(results) == 1
 
 
@@ -538,10 +654,12 @@ async def test_payment_intent_round_trip_and_transition(store: Store, site_id: s
     with pytest.raises(DuplicateError):
         await store.create_payment_intent(intent)
     done = "2030-01-02T03:04:05.678901Z"
-    assert await store.transition_payment_intent(intent.payment_intent_id, "pending",
-                                                 "completed", {"completed_at": done})
-    assert not await store.transition_payment_intent(intent.payment_intent_id, "pending",
-                                                     "completed", {})
+    assert await store.transition_payment_intent(
+        intent.payment_intent_id, "pending", "completed", {"completed_at": done}
+    )
+    assert not await store.transition_payment_intent(
+        intent.payment_intent_id, "pending", "completed", {}
+    )
     stored = await store.get_payment_intent(intent.payment_intent_id)
     assert (stored.status, stored.completed_at) == ("completed", done)
 
@@ -556,7 +674,8 @@ async def test_record_stripe_event_twice_answers_false_the_second_time(store: St
 
 # ---------------------------------------------------------------------------- outbox
 async def test_a_claimed_delivery_stays_leased_until_the_lease_expires(
-        store: Store, site_id: str) -> None:
+    store: Store, site_id: str
+) -> None:
     delivery = await store.enqueue_webhook(draft(site_id))
     now = time.time()
     claim = dict(lease_seconds=30, limit=10, include_scheduled=False)
@@ -569,97 +688,143 @@ async def test_a_claimed_delivery_stays_leased_until_the_lease_expires(
 
 async def test_claim_skips_scheduled_deliveries_unless_asked(store: Store, site_id: str) -> None:
     delivery = await store.enqueue_webhook(draft(site_id))
-    [claimed] = await store.claim_due_webhooks("w", now=time.time(), lease_seconds=30,
-                                               limit=5, include_scheduled=False)
+    [claimed] = await store.claim_due_webhooks(
+        "w", now=time.time(), lease_seconds=30, limit=5, include_scheduled=False
+    )
     later = time.time() + 600
     await store.record_webhook_attempt(
-        claimed.delivery_id, "w", WebhookAttempt(1, time.time(), 500, "HTTP 500", 12.5),
-        delivered=False, next_attempt_at=later)
+        claimed.delivery_id,
+        "w",
+        WebhookAttempt(1, time.time(), 500, "HTTP 500", 12.5),
+        delivered=False,
+        next_attempt_at=later,
+    )
     claim = dict(lease_seconds=30, limit=5)
-    assert await store.claim_due_webhooks("w", now=time.time(), include_scheduled=False,
-                                          **claim) == []
-    [forced] = await store.claim_due_webhooks("w", now=time.time(), include_scheduled=True,
-                                              **claim)
+    assert (
+        await store.claim_due_webhooks("w", now=time.time(), include_scheduled=False, **claim) == []
+    )
+    [forced] = await store.claim_due_webhooks("w", now=time.time(), include_scheduled=True, **claim)
     assert forced.delivery_id == delivery.delivery_id
     assert forced.next_attempt_at == later
 
 
 async def test_claim_honours_the_limit_oldest_first(store: Store, site_id: str) -> None:
     ids = [(await store.enqueue_webhook(draft(site_id))).delivery_id for _ in range(3)]
-    batch = await store.claim_due_webhooks("w", now=time.time(), lease_seconds=30, limit=2,
-                                           include_scheduled=False)
+    batch = await store.claim_due_webhooks(
+        "w", now=time.time(), lease_seconds=30, limit=2, include_scheduled=False
+    )
     assert {d.delivery_id for d in batch} == set(ids[:2])
 
 
 async def test_concurrent_claims_lease_each_delivery_once(
-        store: Store, site_id: str, open_store: OpenStore) -> None:
+    store: Store, site_id: str, open_store: OpenStore
+) -> None:
     for _ in range(20):
         await store.enqueue_webhook(draft(site_id))
     stores = [store, await open_store(), await open_store()]
     now = time.time()
-    batches = await asyncio.gather(*(
-        stores[i % 3].claim_due_webhooks(f"worker-{i}", now=now, lease_seconds=60, limit=3,
-                                         include_scheduled=False) for i in range(10)))
+    batches = await asyncio.gather(
+        *(
+            stores[i % 3].claim_due_webhooks(
+                f"worker-{i}", now=now, lease_seconds=60, limit=3, include_scheduled=False
+            )
+            for i in range(10)
+        )
+    )
     claimed = [d.delivery_id for batch in batches for d in batch]
     assert len(claimed) == len(set(claimed)) == 20
 
 
-async def test_record_attempts_delivered_rescheduled_and_failed(
-        store: Store, site_id: str) -> None:
+async def test_record_attempts_delivered_rescheduled_and_failed(store: Store, site_id: str) -> None:
     ok, retry, dead = [await store.enqueue_webhook(draft(site_id)) for _ in range(3)]
     now = time.time()
-    await store.claim_due_webhooks("w", now=now, lease_seconds=30, limit=10,
-                                   include_scheduled=False)
+    await store.claim_due_webhooks(
+        "w", now=now, lease_seconds=30, limit=10, include_scheduled=False
+    )
     at = 1_900_000_000.25
-    await store.record_webhook_attempt(ok.delivery_id, "w", WebhookAttempt(1, at, 200, None, 8.0),
-                                       delivered=True, next_attempt_at=None)
-    await store.record_webhook_attempt(retry.delivery_id, "w",
-                                       WebhookAttempt(1, at, 503, "HTTP 503", 9.0),
-                                       delivered=False, next_attempt_at=now + 60)
-    await store.record_webhook_attempt(dead.delivery_id, "w",
-                                       WebhookAttempt(1, at, None, "connection refused", None),
-                                       delivered=False, next_attempt_at=None)
+    await store.record_webhook_attempt(
+        ok.delivery_id,
+        "w",
+        WebhookAttempt(1, at, 200, None, 8.0),
+        delivered=True,
+        next_attempt_at=None,
+    )
+    await store.record_webhook_attempt(
+        retry.delivery_id,
+        "w",
+        WebhookAttempt(1, at, 503, "HTTP 503", 9.0),
+        delivered=False,
+        next_attempt_at=now + 60,
+    )
+    await store.record_webhook_attempt(
+        dead.delivery_id,
+        "w",
+        WebhookAttempt(1, at, None, "connection refused", None),
+        delivered=False,
+        next_attempt_at=None,
+    )
     delivered = await store.get_webhook_delivery(ok.delivery_id)
-    assert (delivered.status, delivered.attempts, delivered.last_status_code) == \
-        ("delivered", 1, 200)
+    assert (delivered.status, delivered.attempts, delivered.last_status_code) == (
+        "delivered",
+        1,
+        200,
+    )
     assert delivered.delivered_at == "2030-03-17T17:46:40.250000Z"
     rescheduled = await store.get_webhook_delivery(retry.delivery_id)
-    assert (rescheduled.status, rescheduled.next_attempt_at, rescheduled.last_error) == \
-        ("pending", now + 60, "HTTP 503")
+    assert (rescheduled.status, rescheduled.next_attempt_at, rescheduled.last_error) == (
+        "pending",
+        now + 60,
+        "HTTP 503",
+    )
     failed = await store.get_webhook_delivery(dead.delivery_id)
-    assert (failed.status, failed.last_status_code, failed.last_error) == \
-        ("failed", None, "connection refused")
+    assert (failed.status, failed.last_status_code, failed.last_error) == (
+        "failed",
+        None,
+        "connection refused",
+    )
     assert failed.attempt_log == (WebhookAttempt(1, at, None, "connection refused", None),)
     assert await store.count_pending_webhooks() == 1
     assert await store.get_webhook_delivery("whd_missing") is None
 
 
 async def test_list_deliveries_newest_first_with_their_attempt_log(
-        store: Store, site_id: str) -> None:
+    store: Store, site_id: str
+) -> None:
     first = await store.enqueue_webhook(draft(site_id, "credits_updated"))
     second = await store.enqueue_webhook(draft(site_id, "site_disabled"))
     await store.enqueue_webhook(draft((await store.create_site(new_site())).site_id))
     for number in (1, 2):
-        await store.claim_due_webhooks("w", now=time.time(), lease_seconds=30, limit=10,
-                                       include_scheduled=True)
+        await store.claim_due_webhooks(
+            "w", now=time.time(), lease_seconds=30, limit=10, include_scheduled=True
+        )
         await store.record_webhook_attempt(
-            first.delivery_id, "w", WebhookAttempt(number, 1000.0 + number, 500, "boom", 1.0),
-            delivered=False, next_attempt_at=time.time() - 1)
+            first.delivery_id,
+            "w",
+            WebhookAttempt(number, 1000.0 + number, 500, "boom", 1.0),
+            delivered=False,
+            next_attempt_at=time.time() - 1,
+        )
     listed = await store.list_webhook_deliveries(site_id)
     assert [d.delivery_id for d in listed] == [second.delivery_id, first.delivery_id]
     assert [a.attempt for a in listed[1].attempt_log] == [1, 2]
     assert listed[0].attempt_log == ()
-    assert [d.event for d in await store.list_webhook_deliveries(site_id, limit=1, offset=1)] \
-        == ["credits_updated"]
+    assert [d.event for d in await store.list_webhook_deliveries(site_id, limit=1, offset=1)] == [
+        "credits_updated"
+    ]
 
 
 async def test_retry_makes_a_failed_delivery_pending_and_due(store: Store, site_id: str) -> None:
     delivery = await store.enqueue_webhook(draft(site_id))
-    await store.claim_due_webhooks("w", now=time.time(), lease_seconds=30, limit=1,
-                                   include_scheduled=False)
-    await store.record_webhook_attempt(delivery.delivery_id, "w",
-                                       WebhookAttempt(1, time.time(), 410, "gone", 3.0),
-                                       delivered=False, next_attempt_at=None)
+    await store.claim_due_webhooks(
+        "w", now=time.time(), lease_seconds=30, limit=1, include_scheduled=False
+    )
+    await store.record_webhook_attempt(
+        delivery.delivery_id,
+        "w",
+        WebhookAttempt(1, time.time(), 410, "gone", 3.0),
+        delivered=False,
+        next_attempt_at=None,
+    )
     assert await store.count_pending_webhooks() == 0
     now = time.time()
     retried = await store.retry_webhook_delivery(delivery.delivery_id, now=now)
@@ -672,8 +837,9 @@ async def test_retry_makes_a_failed_delivery_pending_and_due(store: Store, site_
 
 # ---------------------------------------------------------------------------- the rest
 async def test_analytics_rows_are_recorded(store: Store, site_id: str, backend) -> None:
-    await store.record_generation(site_id, {"type": "article", "model": "gpt-4o", "tokens": 812,
-                                            "title": "日本語のタイトル"})
+    await store.record_generation(
+        site_id, {"type": "article", "model": "gpt-4o", "tokens": 812, "title": "日本語のタイトル"}
+    )
     await store.record_usage(site_id, {"period": "2025-11", "articles": 3})
     assert backend.analytics_rows(site_id) == 2
 
@@ -692,12 +858,14 @@ async def test_rate_limit_counts_per_key_and_window(store: Store) -> None:
     assert await store.hit_rate_limit("site:a", window + 60) == 1
 
 
-async def test_concurrent_rate_limit_hits_are_all_counted(store: Store,
-                                                          open_store: OpenStore) -> None:
+async def test_concurrent_rate_limit_hits_are_all_counted(
+    store: Store, open_store: OpenStore
+) -> None:
     window = int(time.time() // 60) * 60
     stores = [store, await open_store()]
-    counts = await asyncio.gather(*(stores[i % 2].hit_rate_limit("site:c", window)
-                                    for i in range(40)))
+    counts = await asyncio.gather(
+        *(stores[i % 2].hit_rate_limit("site:c", window) for i in range(40))
+    )
     assert sorted(counts) == list(range(1, 41))
 
 
@@ -710,16 +878,21 @@ async def test_rate_limit_hits_add_up_in_batches(store: Store, open_store: OpenS
 
 
 async def test_every_write_of_sites_and_packages_moves_its_cache_version(
-        store: Store, open_store: OpenStore) -> None:
+    store: Store, open_store: OpenStore
+) -> None:
     """What workers cache is kept fresh through these counters, read through another
     connection (another worker, or another machine on the same MongoDB)."""
     other = await open_store()
     site = await store.create_site(new_site())
     writes = {
-        "sites": [lambda: store.update_site(site.site_id, {"status": "disabled"}),
-                  lambda: store.reassign_instance(site.site_id, "inst-moved", "hash-2")],
-        "packages": [lambda: store.create_package(new_package("pkg_cached")),
-                     lambda: store.update_package("pkg_cached", {"active": False})],
+        "sites": [
+            lambda: store.update_site(site.site_id, {"status": "disabled"}),
+            lambda: store.reassign_instance(site.site_id, "inst-moved", "hash-2"),
+        ],
+        "packages": [
+            lambda: store.create_package(new_package("pkg_cached")),
+            lambda: store.update_package("pkg_cached", {"active": False}),
+        ],
     }
     for name, steps in writes.items():
         for step in steps:
@@ -763,42 +936,63 @@ async def test_stats_figures(store: Store, site_id: str) -> None:
 
 # ---------------------------------------------------------------------------- concurrency
 async def test_200_concurrent_deducts_of_1_from_100_succeed_exactly_100_times(
-        store: Store, site_id: str, open_store: OpenStore) -> None:
+    store: Store, site_id: str, open_store: OpenStore
+) -> None:
     await funded(store, site_id, credits=100)
     stores = [store] + [await open_store() for _ in range(3)]
-    results = await asyncio.gather(*(
-        stores[i % len(stores)].deduct(site_id, "42", "article", 1) for i in range(200)))
+    results = await asyncio.gather(
+        *(stores[i % len(stores)].deduct(site_id, "42", "article", 1) for i in range(200))
+    )
     assert sum(r.ok for r in results) == 100
     assert await balance(store, site_id) == 0
-    assert len([e for e in await store.list_ledger(site_id=site_id, limit=500)
-                if e.kind == "deduction"]) == 100
+    assert (
+        len(
+            [
+                e
+                for e in await store.list_ledger(site_id=site_id, limit=500)
+                if e.kind == "deduction"
+            ]
+        )
+        == 100
+    )
     assert sorted(r.entry.balance_after for r in results if r.entry) == list(range(100))
     report = await store.reconcile()
     assert report.ok, report.differences
 
 
 async def test_50_concurrent_grant_once_with_one_source_ref_grant_once(
-        store: Store, site_id: str, open_store: OpenStore) -> None:
+    store: Store, site_id: str, open_store: OpenStore
+) -> None:
     stores = [store] + [await open_store() for _ in range(3)]
     notify = notify_plugin()
-    results = await asyncio.gather(*(
-        stores[i % len(stores)].grant_once(site_id, "42", "article", 10, "checkout:cs_race",
-                                           notify=notify) for i in range(50)))
+    results = await asyncio.gather(
+        *(
+            stores[i % len(stores)].grant_once(
+                site_id, "42", "article", 10, "checkout:cs_race", notify=notify
+            )
+            for i in range(50)
+        )
+    )
     assert sum(r.applied for r in results) == 1
-    assert {r.entry.transaction_id for r in results if r.entry} == \
-        {(await store.get_ledger_entry("checkout:cs_race")).transaction_id}
+    assert {r.entry.transaction_id for r in results if r.entry} == {
+        (await store.get_ledger_entry("checkout:cs_race")).transaction_id
+    }
     assert await balance(store, site_id) == 10
     assert await store.count_pending_webhooks() == 1
     assert (await store.reconcile()).ok
 
 
 async def test_50_concurrent_deducts_with_one_idempotency_key_deduct_once(
-        store: Store, site_id: str, open_store: OpenStore) -> None:
+    store: Store, site_id: str, open_store: OpenStore
+) -> None:
     await funded(store, site_id, credits=100)
     stores = [store] + [await open_store() for _ in range(3)]
-    results = await asyncio.gather(*(
-        stores[i % len(stores)].deduct(site_id, "42", "article", 7, idempotency_key="gen-race")
-        for i in range(50)))
+    results = await asyncio.gather(
+        *(
+            stores[i % len(stores)].deduct(site_id, "42", "article", 7, idempotency_key="gen-race")
+            for i in range(50)
+        )
+    )
     assert all(r.ok for r in results)
     assert sum(not r.replayed for r in results) == 1
     assert len({r.entry.transaction_id for r in results if r.entry}) == 1
@@ -807,25 +1001,33 @@ async def test_50_concurrent_deducts_with_one_idempotency_key_deduct_once(
 
 
 async def test_concurrent_partial_refunds_of_one_grant_never_exceed_it(
-        store: Store, site_id: str, open_store: OpenStore) -> None:
+    store: Store, site_id: str, open_store: OpenStore
+) -> None:
     await store.grant_once(site_id, "42", "article", 10, "checkout:cs_refunds")
     stores = [store] + [await open_store() for _ in range(3)]
-    await asyncio.gather(*(
-        stores[i % len(stores)].reverse("checkout:cs_refunds", target, reason="refund")
-        for i, target in enumerate([3, 5, 8, 5, 3, 8, 10, 12, 10, 1] * 3)))
+    await asyncio.gather(
+        *(
+            stores[i % len(stores)].reverse("checkout:cs_refunds", target, reason="refund")
+            for i, target in enumerate([3, 5, 8, 5, 3, 8, 10, 12, 10, 1] * 3)
+        )
+    )
     assert await balance(store, site_id) == 0
     assert (await store.reconcile()).ok
 
 
 async def test_a_refused_deduct_is_never_replayed_as_success_to_a_concurrent_caller(
-        store: Store, site_id: str, open_store: OpenStore) -> None:
+    store: Store, site_id: str, open_store: OpenStore
+) -> None:
     # Two callers with one idempotency key, neither covered: a caller must never answer
     # success by finding the other's operation while it is still in progress.
     await funded(store, site_id, credits=5)
     stores = [store] + [await open_store() for _ in range(3)]
-    results = await asyncio.gather(*(
-        stores[i % len(stores)].deduct(site_id, "42", "article", 10, idempotency_key="gen-x")
-        for i in range(8)))
+    results = await asyncio.gather(
+        *(
+            stores[i % len(stores)].deduct(site_id, "42", "article", 10, idempotency_key="gen-x")
+            for i in range(8)
+        )
+    )
     assert [r.ok for r in results] == [False] * 8
     assert await balance(store, site_id) == 5
     assert (await store.reconcile()).ok
@@ -833,30 +1035,36 @@ async def test_a_refused_deduct_is_never_replayed_as_success_to_a_concurrent_cal
 
 async def test_stats_revenue_is_net_of_refunds_and_disputes(store: Store, site_id: str) -> None:
     def purchase(ref: str, credits: int, amount: int, currency: str = "JPY"):
-        return store.grant_once(site_id, "1", "article", credits, ref, kind="purchase",
-                                meta={"amount": amount, "currency": currency})
+        return store.grant_once(
+            site_id,
+            "1",
+            "article",
+            credits,
+            ref,
+            kind="purchase",
+            meta={"amount": amount, "currency": currency},
+        )
 
     sold = [new_session(site_id, amount=1000, currency="JPY", credits=10) for _ in range(3)]
     sold.append(new_session(site_id, amount=500, currency="usd", credits=5))
     for session in sold:
         await store.create_checkout_session(session)
         await store.transition_checkout_session(session.session_id, "pending", "completed", {})
-        await purchase(f"checkout:{session.session_id}", session.credits, session.amount,
-                       session.currency)
+        await purchase(
+            f"checkout:{session.session_id}", session.credits, session.amount, session.currency
+        )
     refunded, disputed, partly, dollars = (f"checkout:{s.session_id}" for s in sold)
     await store.reverse(refunded, 10, reason="refund", meta={"amount_reversed": 1000})
     await store.reverse(disputed, 10, reason="dispute")  # no amount recorded: in proportion
     await store.reverse(partly, 1, reason="refund", meta={"amount_reversed": 150})
     await store.reverse(partly, 1, reason="refund", meta={"amount_reversed": 150})  # replay
     await store.reverse(dollars, 2, reason="refund")  # 2 of 5 credits: 200 of 500
-    assert (await store.stats())["revenue"] == {"JPY": 3000 - 1000 - 1000 - 150,
-                                                "USD": 500 - 200}
+    assert (await store.stats())["revenue"] == {"JPY": 3000 - 1000 - 1000 - 150, "USD": 500 - 200}
 
 
 async def test_a_reversal_keeps_the_meta_it_is_given(store: Store, site_id: str) -> None:
     await store.grant_once(site_id, "1", "article", 10, "checkout:m", kind="purchase")
-    result = await store.reverse("checkout:m", 4, reason="refund",
-                                 meta={"amount_reversed": 400})
+    result = await store.reverse("checkout:m", 4, reason="refund", meta={"amount_reversed": 400})
     assert result.entry is not None
     assert result.entry.meta == {"amount_reversed": 400, "reversed_total": 4, "bucket": "refund"}
     stored = await store.get_ledger_entry(result.entry.source_ref)
@@ -864,17 +1072,24 @@ async def test_a_reversal_keeps_the_meta_it_is_given(store: Store, site_id: str)
 
 
 async def test_outbox_backlog_and_ledger_counts(store: Store, site_id: str) -> None:
-    assert await store.outbox_backlog() == {"pending": 0, "failed": 0,
-                                            "oldest_pending_at": None}
+    assert await store.outbox_backlog() == {"pending": 0, "failed": 0, "oldest_pending_at": None}
     first = await store.enqueue_webhook(draft(site_id))
     await store.enqueue_webhook(draft(site_id))
     given_up = await store.enqueue_webhook(draft(site_id))
-    [claimed] = [d for d in await store.claim_due_webhooks(
-        "w", now=time.time(), lease_seconds=30, limit=5, include_scheduled=False)
-        if d.delivery_id == given_up.delivery_id]
+    [claimed] = [
+        d
+        for d in await store.claim_due_webhooks(
+            "w", now=time.time(), lease_seconds=30, limit=5, include_scheduled=False
+        )
+        if d.delivery_id == given_up.delivery_id
+    ]
     await store.record_webhook_attempt(
-        claimed.delivery_id, "w", WebhookAttempt(1, time.time(), 500, "HTTP 500", 3.0),
-        delivered=False, next_attempt_at=None)
+        claimed.delivery_id,
+        "w",
+        WebhookAttempt(1, time.time(), 500, "HTTP 500", 3.0),
+        delivered=False,
+        next_attempt_at=None,
+    )
     backlog = await store.outbox_backlog()
     assert backlog["pending"] == 2 and backlog["failed"] == 1
     assert backlog["oldest_pending_at"] == first.created_at
@@ -887,19 +1102,23 @@ async def test_outbox_backlog_and_ledger_counts(store: Store, site_id: str) -> N
     assert sum(counts.values()) == 4
 
 
-async def test_stats_revenue_gives_back_what_a_won_dispute_restored(store: Store,
-                                                                   site_id: str) -> None:
+async def test_stats_revenue_gives_back_what_a_won_dispute_restored(
+    store: Store, site_id: str
+) -> None:
     session = new_session(site_id, amount=1000, currency="JPY", credits=10)
     await store.create_checkout_session(session)
     await store.transition_checkout_session(session.session_id, "pending", "completed", {})
     ref = f"checkout:{session.session_id}"
-    await store.grant_once(site_id, "1", "article", 10, ref, kind="purchase",
-                           meta={"amount": 1000, "currency": "JPY"})
+    await store.grant_once(
+        site_id, "1", "article", 10, ref, kind="purchase", meta={"amount": 1000, "currency": "JPY"}
+    )
     await store.reverse(ref, 2, reason="refund", meta={"amount_reversed": 200})
-    await store.reverse(ref, 8, reason="dispute", bucket="dispute:dp_1", version=1,
-                        meta={"amount_reversed": 800})
+    await store.reverse(
+        ref, 8, reason="dispute", bucket="dispute:dp_1", version=1, meta={"amount_reversed": 800}
+    )
     assert (await store.stats())["revenue"] == {"JPY": 0}
-    await store.reverse(ref, 0, reason="dispute_won", bucket="dispute:dp_1", version=2,
-                        meta={"amount_reversed": 0})
+    await store.reverse(
+        ref, 0, reason="dispute_won", bucket="dispute:dp_1", version=2, meta={"amount_reversed": 0}
+    )
     assert (await store.stats())["revenue"] == {"JPY": 1000 - 200}
     assert (await store.reconcile()).ok

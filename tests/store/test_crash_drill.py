@@ -53,8 +53,12 @@ def drill_rows(path: Path) -> tuple[list[str], int]:
     """Every drill source_ref in the ledger (duplicates kept) and the outbox's row count."""
     raw = sqlite3.connect(path)
     try:
-        refs = [r for (r,) in raw.execute(
-            "SELECT source_ref FROM ledger WHERE source_ref LIKE '%drill:%'")]
+        refs = [
+            r
+            for (r,) in raw.execute(
+                "SELECT source_ref FROM ledger WHERE source_ref LIKE '%drill:%'"
+            )
+        ]
         (webhooks,) = raw.execute("SELECT COUNT(*) FROM webhook_outbox").fetchone()
         return refs, webhooks
     finally:
@@ -62,7 +66,8 @@ def drill_rows(path: Path) -> tuple[list[str], int]:
 
 
 async def test_sigkill_mid_stream_loses_no_acknowledged_operation_and_doubles_none(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "drill.sqlite3"
     setup = SQLiteStore(path)
     await setup.open()
@@ -95,10 +100,12 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_operation_and_doubles_no
             grant_ref = next(ref for kind, ref, *_ in acknowledged if kind == "grant")
             again = await store.grant_once(site_id, "42", "article", 3, grant_ref)
             assert not again.applied
-            key = next(ref for kind, ref, ok, _ in (a for a in acknowledged if a[0] == "deduct")
-                       if ok == "1").removeprefix(f"deduct:{site_id}:42:")
-            assert (await store.deduct(site_id, "42", "article", 1,
-                                       idempotency_key=key)).replayed
+            key = next(
+                ref
+                for kind, ref, ok, _ in (a for a in acknowledged if a[0] == "deduct")
+                if ok == "1"
+            ).removeprefix(f"deduct:{site_id}:42:")
+            assert (await store.deduct(site_id, "42", "article", 1, idempotency_key=key)).replayed
             assert (await store.get_user(site_id, "42")).balances == before
         finally:
             await store.close()

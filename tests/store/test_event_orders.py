@@ -63,8 +63,11 @@ class LocalStripe:
         return self._get("charge", charge_id)
 
     async def find_checkout_session(self, payment_intent_id: str) -> dict[str, Any] | None:
-        found = [s for s in self.state.newest_first("checkout.session")
-                 if s["payment_intent"] == payment_intent_id]
+        found = [
+            s
+            for s in self.state.newest_first("checkout.session")
+            if s["payment_intent"] == payment_intent_id
+        ]
         return copy.deepcopy(found[0]) if found else None
 
 
@@ -107,15 +110,35 @@ class World:
 
 
 def paid_checkout(world: World, user_id: str) -> tuple[str, str, CheckoutSession]:
-    session = checkout_sessions.create_session(world.stripe, {
-        "mode": "payment", "success_url": "https://wp.example.test/ok",
-        "line_items": [{"quantity": "1", "price_data": {
-            "currency": "jpy", "unit_amount": str(PRICE), "product_data": {"name": "Pack"}}}],
-    }, "http://127.0.0.1:9")
-    record = CheckoutSession(session_id=session["id"], site_id=world.site.site_id,
-                             user_id=user_id, user_email=None, package_id="pack",
-                             credit_type="article", credits=CREDITS, amount=PRICE,
-                             currency="JPY")
+    session = checkout_sessions.create_session(
+        world.stripe,
+        {
+            "mode": "payment",
+            "success_url": "https://wp.example.test/ok",
+            "line_items": [
+                {
+                    "quantity": "1",
+                    "price_data": {
+                        "currency": "jpy",
+                        "unit_amount": str(PRICE),
+                        "product_data": {"name": "Pack"},
+                    },
+                }
+            ],
+        },
+        "http://127.0.0.1:9",
+    )
+    record = CheckoutSession(
+        session_id=session["id"],
+        site_id=world.site.site_id,
+        user_id=user_id,
+        user_email=None,
+        package_id="pack",
+        credit_type="article",
+        credits=CREDITS,
+        amount=PRICE,
+        currency="JPY",
+    )
     checkout_sessions.pay_session(world.stripe, session)
     intent = world.stripe.get("payment_intent", session["payment_intent"])
     return purchases.checkout_ref(session["id"]), intent["latest_charge"], record
@@ -123,21 +146,28 @@ def paid_checkout(world: World, user_id: str) -> tuple[str, str, CheckoutSession
 
 def paid_intent(world: World, user_id: str) -> tuple[str, str, PaymentIntentRecord]:
     intent = payment_intents.create_intent(world.stripe, amount=PRICE, currency="jpy")
-    record = PaymentIntentRecord(payment_intent_id=intent["id"], site_id=world.site.site_id,
-                                 user_id=user_id, user_email=None, package_id="pack",
-                                 credit_type="image", credits=CREDITS, amount=PRICE,
-                                 currency="JPY")
+    record = PaymentIntentRecord(
+        payment_intent_id=intent["id"],
+        site_id=world.site.site_id,
+        user_id=user_id,
+        user_email=None,
+        package_id="pack",
+        credit_type="image",
+        credits=CREDITS,
+        amount=PRICE,
+        currency="JPY",
+    )
     payment_intents.succeed_intent(world.stripe, intent)
     return purchases.intent_ref(intent["id"]), intent["latest_charge"], record
 
 
-async def play(world: World, kind: str, history: History, order: tuple[str, ...],
-               user_id: str) -> None:
+async def play(
+    world: World, kind: str, history: History, order: tuple[str, ...], user_id: str
+) -> None:
     """Play one history at Stripe, deliver its events in `order`, and check the end state."""
     events: list[dict[str, Any]] = []
     world.stripe.listeners[:] = [events.append]
-    ref, charge_id, record = (paid_checkout if kind == "checkout" else paid_intent)(
-        world, user_id)
+    ref, charge_id, record = (paid_checkout if kind == "checkout" else paid_intent)(world, user_id)
     if kind == "checkout":
         await world.store.create_checkout_session(record)
     else:
@@ -145,21 +175,25 @@ async def play(world: World, kind: str, history: History, order: tuple[str, ...]
     charge = world.stripe.get("charge", charge_id)
     for amount in history.refunds:
         refunds.refund_charge(world.stripe, charge, amount)
-    dispute = disputes.dispute_charge(world.stripe, charge,
-                                     None if sum(history.refunds) < PRICE else PRICE)
+    dispute = disputes.dispute_charge(
+        world.stripe, charge, None if sum(history.refunds) < PRICE else PRICE
+    )
     disputes.close_dispute(world.stripe, dispute, "won" if history.dispute_won else "lost")
 
     paid_type = "checkout.session.completed" if kind == "checkout" else "payment_intent.succeeded"
+
     def of(event_type: str) -> list[dict[str, Any]]:
         return [e for e in events if e["type"] == event_type]
 
-    by_step = {"paid": of(paid_type),
-               "refund_1": of("charge.refunded")[:1],
-               "refund_2": of("charge.refunded")[1:],
-               "dispute_created": of("charge.dispute.created"),
-               "funds_withdrawn": of("charge.dispute.funds_withdrawn"),
-               "funds_reinstated": of("charge.dispute.funds_reinstated"),
-               "dispute_closed": of("charge.dispute.closed")}
+    by_step = {
+        "paid": of(paid_type),
+        "refund_1": of("charge.refunded")[:1],
+        "refund_2": of("charge.refunded")[1:],
+        "dispute_created": of("charge.dispute.created"),
+        "funds_withdrawn": of("charge.dispute.funds_withdrawn"),
+        "funds_reinstated": of("charge.dispute.funds_reinstated"),
+        "dispute_closed": of("charge.dispute.closed"),
+    }
     stepped = [e["id"] for step in order if step != "plugin" for e in by_step[step]]
     queue: list[Callable[[], Awaitable[Any]]] = []
     for step in order:
@@ -186,20 +220,30 @@ def deliverer(world: World, event: dict[str, Any]) -> Callable[[], Awaitable[str
     return lambda: stripe_events.handle_event(world.services, copy.deepcopy(event))
 
 
-async def plugin_call(world: World, kind: str,
-                      record: CheckoutSession | PaymentIntentRecord) -> dict[str, Any]:
+async def plugin_call(
+    world: World, kind: str, record: CheckoutSession | PaymentIntentRecord
+) -> dict[str, Any]:
     if isinstance(record, CheckoutSession):
-        return await purchases.verify_checkout_session(world.services, world.site,
-                                                       record.session_id)
-    return await purchases.confirm_payment(world.services, world.site,
-                                           {"payment_intent_id": record.payment_intent_id})
+        return await purchases.verify_checkout_session(
+            world.services, world.site, record.session_id
+        )
+    return await purchases.confirm_payment(
+        world.services, world.site, {"payment_intent_id": record.payment_intent_id}
+    )
 
 
-async def check_end_state(world: World, kind: str, history: History, order: tuple[str, ...],
-                          ref: str, record: CheckoutSession | PaymentIntentRecord,
-                          events: list[dict[str, Any]]) -> None:
-    entries = await world.store.list_ledger(site_id=world.site.site_id,
-                                            user_id=record.user_id, limit=100)
+async def check_end_state(
+    world: World,
+    kind: str,
+    history: History,
+    order: tuple[str, ...],
+    ref: str,
+    record: CheckoutSession | PaymentIntentRecord,
+    events: list[dict[str, Any]],
+) -> None:
+    entries = await world.store.list_ledger(
+        site_id=world.site.site_id, user_id=record.user_id, limit=100
+    )
     grants = [e for e in entries if e.source_ref == ref]
     children = [e for e in entries if e.parent_ref == ref]
     user = await world.store.get_user(world.site.site_id, record.user_id)
@@ -230,8 +274,9 @@ async def world(backend: Backend, open_store: OpenStore) -> AsyncIterator[World]
     store = fast or await open_store()
     site = await store.create_site(new_site())
     state = StripeState()
-    services = SimpleNamespace(store=store, stripe=LocalStripe(state),
-                               dispatcher=SimpleNamespace(wake=lambda: None))
+    services = SimpleNamespace(
+        store=store, stripe=LocalStripe(state), dispatcher=SimpleNamespace(wake=lambda: None)
+    )
     yield World(store, site, services, state)
     if fast is not None:
         await fast.close()
@@ -250,7 +295,8 @@ def orders_for(backend: Backend, steps: tuple[str, ...]) -> list[tuple[str, ...]
 @pytest.mark.parametrize("kind", ["checkout", "intent"])
 @pytest.mark.parametrize("history", HISTORIES.values(), ids=HISTORIES.keys())
 async def test_every_delivery_order_ends_with_the_money_the_events_imply(
-        world: World, backend: Backend, kind: str, history: History) -> None:
+    world: World, backend: Backend, kind: str, history: History
+) -> None:
     assert len(list(itertools.permutations(STEPS))) == 720
     for number, order in enumerate(orders_for(backend, STEPS)):
         await play(world, kind, history, order, user_id=str(number))
@@ -260,11 +306,17 @@ async def test_every_delivery_order_ends_with_the_money_the_events_imply(
 @pytest.mark.parametrize("kind", ["checkout", "intent"])
 @pytest.mark.parametrize("won", [True, False], ids=["won", "lost"])
 async def test_every_order_of_a_disputes_own_events_ends_with_its_outcome(
-        world: World, backend: Backend, kind: str, won: bool) -> None:
+    world: World, backend: Backend, kind: str, won: bool
+) -> None:
     """The payment's event and all of a dispute's events (created, funds_withdrawn, then
     funds_reinstated and closed if won, closed if lost): 120 and 24 orders."""
-    steps = ("paid", "dispute_created", "funds_withdrawn", "dispute_closed",
-             *(("funds_reinstated",) if won else ()))
+    steps = (
+        "paid",
+        "dispute_created",
+        "funds_withdrawn",
+        "dispute_closed",
+        *(("funds_reinstated",) if won else ()),
+    )
     for number, order in enumerate(orders_for(backend, steps)):
         await play(world, kind, History((), won), order, user_id=str(number))
     assert (await world.store.reconcile()).ok

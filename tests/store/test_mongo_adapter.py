@@ -38,8 +38,12 @@ from .mongomock_async import (  # noqa: E402
 
 URL = "mongodb://mongomock.invalid/?replicaSet=rs0"
 DB = "rakubun_test"
-SEED_VALIDATOR = {"$jsonSchema": {"bsonType": "object", "properties": {
-    "site_id": {"bsonType": "objectId"}, "user_id": {"bsonType": "int"}}}}
+SEED_VALIDATOR = {
+    "$jsonSchema": {
+        "bsonType": "object",
+        "properties": {"site_id": {"bsonType": "objectId"}, "user_id": {"bsonType": "int"}},
+    }
+}
 
 
 @pytest.fixture
@@ -93,9 +97,12 @@ async def test_reads_and_transactions_go_to_the_primary(make_store) -> None:
 
 async def test_a_urls_read_preference_and_timeouts_are_overridden() -> None:
     # Built, never connected: pymongo's async client connects on first use.
-    store = MongoStore("mongodb://127.0.0.1:9/shop?replicaSet=rs0&readPreference=secondary"
-                       "&serverSelectionTimeoutMS=30000", server_selection_timeout_ms=1500,
-                       timeout_ms=2500)
+    store = MongoStore(
+        "mongodb://127.0.0.1:9/shop?replicaSet=rs0&readPreference=secondary"
+        "&serverSelectionTimeoutMS=30000",
+        server_selection_timeout_ms=1500,
+        timeout_ms=2500,
+    )
     client = store.connect()
     try:
         assert store.db.name == "shop"
@@ -122,20 +129,23 @@ async def test_the_shim_applies_validators_to_what_the_adapter_writes(make_store
     session = new_session("site_1")
     await store.create_checkout_session(session)  # ours passes
     with pytest.raises(WriteError) as raised:
-        await store.db[CHECKOUT_SESSIONS].insert_one({**session_doc(new_session("site_1")),
-                                                      "user_id": 42})
+        await store.db[CHECKOUT_SESSIONS].insert_one(
+            {**session_doc(new_session("site_1")), "user_id": 42}
+        )
     assert raised.value.code == 121
     with pytest.raises(WriteError):  # an update is checked too, and undone
         await store.db[CHECKOUT_SESSIONS].update_one(
-            {"session_id": session.session_id}, {"$set": {"status": "paid"}})
+            {"session_id": session.session_id}, {"$set": {"status": "paid"}}
+        )
     assert (await store.get_checkout_session(session.session_id)).status == session.status
 
 
 async def test_a_unique_index_in_the_way_fails_start_up_and_stays(make_store) -> None:
     server = ShimServer()
     ledger = server.mongo[DB].ledger
-    ledger.create_indexes([IndexModel([("source_ref", 1), ("site_id", 1)],
-                                      name="source_ref_unique", unique=True)])
+    ledger.create_indexes(
+        [IndexModel([("source_ref", 1), ("site_id", 1)], name="source_ref_unique", unique=True)]
+    )
     with pytest.raises(MongoSetupError, match="never dropped automatically"):
         await make_store(server).open()
     assert "source_ref_unique" in {i["name"] for i in ledger.list_indexes()}
@@ -189,7 +199,8 @@ async def test_a_call_inside_a_transaction_without_its_session_fails_in_the_shim
 
 
 async def test_an_adapter_step_that_drops_its_session_is_caught(
-        make_store, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = make_store(ShimServer())
     await store.open()
     touch_user = mongo_money.touch_user
@@ -208,12 +219,21 @@ async def test_money_moves_only_inside_a_transaction(make_store) -> None:
     await store.open()
     with pytest.raises(RuntimeError, match="only inside a transaction"):
         await mongo_money.apply_change(
-            store.db, store._client.start_session(), site_id="site_1", user_id="42",
-            credit_type="article", delta=5, source_ref="x", kind="purchase", floor=None)
+            store.db,
+            store._client.start_session(),
+            site_id="site_1",
+            user_id="42",
+            credit_type="article",
+            delta=5,
+            source_ref="x",
+            kind="purchase",
+            floor=None,
+        )
 
 
 async def test_every_transaction_retried_from_a_transient_error_still_moves_money_once(
-        make_store) -> None:
+    make_store,
+) -> None:
     server = ShimServer(retry_every_transaction=True)
     store = make_store(server)
     await store.open()
@@ -235,8 +255,9 @@ async def test_a_failed_transaction_leaves_nothing_behind(make_store) -> None:
     site = await store.create_site(new_site())
     await store.grant_once(site.site_id, "42", "article", 10, "checkout:cs_1")
     with pytest.raises(ZeroDivisionError):
-        await store.grant_once(site.site_id, "42", "article", 5, "checkout:cs_2",
-                               notify=lambda entry, balances: 1 / 0)
+        await store.grant_once(
+            site.site_id, "42", "article", 5, "checkout:cs_2", notify=lambda entry, balances: 1 / 0
+        )
     assert (await store.get_user(site.site_id, "42")).balances.of("article") == 10
     assert await store.get_ledger_entry("checkout:cs_2") is None
 
@@ -249,8 +270,12 @@ async def test_newest_first_follows_creation_time_not_object_id(make_store) -> N
     earlier = await store.create_site(new_site(created_at="2026-01-01T00:00:00.000000Z"))
     tie_a = await store.create_site(new_site(created_at="2025-12-31T00:00:00.000000Z"))
     tie_b = await store.create_site(new_site(created_at="2025-12-31T00:00:00.000000Z"))
-    assert [s.site_id for s in await store.list_sites()] == \
-        [later.site_id, earlier.site_id, tie_b.site_id, tie_a.site_id]
+    assert [s.site_id for s in await store.list_sites()] == [
+        later.site_id,
+        earlier.site_id,
+        tie_b.site_id,
+        tie_a.site_id,
+    ]
 
 
 async def test_reconcile_reads_one_snapshot_with_its_session(make_store) -> None:

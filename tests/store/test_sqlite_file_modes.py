@@ -26,7 +26,8 @@ def modes(directory: Path) -> dict[str, int]:
 
 
 async def test_the_database_its_wal_shm_and_rate_limit_files_are_created_0600(
-        tmp_path: Path, permissive_umask: None) -> None:
+    tmp_path: Path, permissive_umask: None
+) -> None:
     store = SQLiteStore(tmp_path / "rakubun.sqlite3", synchronous="NORMAL")
     await store.open()
     try:
@@ -36,13 +37,19 @@ async def test_the_database_its_wal_shm_and_rate_limit_files_are_created_0600(
     finally:
         await store.close()
 
-    assert {"rakubun.sqlite3", "rakubun.sqlite3-wal", "rakubun.sqlite3-shm",
-            "rakubun.sqlite3.ratelimit", "rakubun.sqlite3.ratelimit-wal"} <= set(created)
+    assert {
+        "rakubun.sqlite3",
+        "rakubun.sqlite3-wal",
+        "rakubun.sqlite3-shm",
+        "rakubun.sqlite3.ratelimit",
+        "rakubun.sqlite3.ratelimit-wal",
+    } <= set(created)
     assert created == {name: 0o600 for name in created}
 
 
 async def test_files_of_an_older_deployment_are_tightened_to_0600(
-        tmp_path: Path, permissive_umask: None) -> None:
+    tmp_path: Path, permissive_umask: None
+) -> None:
     path = tmp_path / "rakubun.sqlite3"
     first = SQLiteStore(path, synchronous="NORMAL")
     await first.open()

@@ -44,8 +44,10 @@ def db_path(tmp_path: Path) -> Iterator[Path]:
         setup.execute("PRAGMA journal_mode=WAL")
         setup.execute("CREATE TABLE items (name TEXT PRIMARY KEY)")
         setup.execute("CREATE TABLE parents (id TEXT PRIMARY KEY)")
-        setup.execute("CREATE TABLE children (id TEXT, parent_id TEXT REFERENCES parents (id)"
-                      " DEFERRABLE INITIALLY DEFERRED)")
+        setup.execute(
+            "CREATE TABLE children (id TEXT, parent_id TEXT REFERENCES parents (id)"
+            " DEFERRABLE INITIALLY DEFERRED)"
+        )
     setup.close()
     yield path
 
@@ -75,7 +77,8 @@ async def queue_while_held(writer: SQLiteWriter, *jobs: Job) -> list[asyncio.Fut
 
 # ---------------------------------------------------------------------------- savepoints
 async def test_a_failing_job_rolls_back_alone_and_the_rest_of_its_batch_commits(
-        writer: SQLiteWriter, db_path: Path) -> None:
+    writer: SQLiteWriter, db_path: Path
+) -> None:
     def fails(c: sqlite3.Connection) -> None:
         c.execute("INSERT INTO items (name) VALUES ('b')")
         raise ValueError("this job fails")
@@ -90,8 +93,7 @@ async def test_a_failing_job_rolls_back_alone_and_the_rest_of_its_batch_commits(
     assert (writer.batches_committed, writer.jobs_committed) == (1, 4)
 
 
-async def test_a_job_sees_what_the_jobs_before_it_in_its_batch_wrote(
-        writer: SQLiteWriter) -> None:
+async def test_a_job_sees_what_the_jobs_before_it_in_its_batch_wrote(writer: SQLiteWriter) -> None:
     def count(c: sqlite3.Connection) -> int:
         return int(c.execute("SELECT COUNT(*) FROM items").fetchone()[0])
 
@@ -102,7 +104,8 @@ async def test_a_job_sees_what_the_jobs_before_it_in_its_batch_wrote(
 
 # ---------------------------------------------------------------------------- durability
 async def test_a_write_is_answered_only_once_its_batch_is_committed(
-        writer: SQLiteWriter, db_path: Path) -> None:
+    writer: SQLiteWriter, db_path: Path
+) -> None:
     def slow(c: sqlite3.Connection) -> str:
         time.sleep(0.3)  # the batch stays open well after the first job is done
         return insert("slow")(c)
@@ -116,7 +119,8 @@ async def test_a_write_is_answered_only_once_its_batch_is_committed(
 
 
 async def test_when_the_commit_fails_every_job_of_the_batch_fails_and_nothing_stays(
-        writer: SQLiteWriter, db_path: Path) -> None:
+    writer: SQLiteWriter, db_path: Path
+) -> None:
     def orphan(c: sqlite3.Connection) -> None:
         c.execute("INSERT INTO children VALUES ('c1', 'no-such-parent')")  # checked at COMMIT
 
@@ -131,7 +135,8 @@ async def test_when_the_commit_fails_every_job_of_the_batch_fails_and_nothing_st
 
 
 async def test_reads_never_see_a_batch_before_it_commits(
-        writer: SQLiteWriter, db_path: Path) -> None:
+    writer: SQLiteWriter, db_path: Path
+) -> None:
     conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
 
     def slow(c: sqlite3.Connection) -> str:
@@ -163,7 +168,8 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
 
 
 async def test_concurrent_deducts_share_commits_and_each_answer_is_already_durable(
-        store: SQLiteStore) -> None:
+    store: SQLiteStore,
+) -> None:
     site = await store.create_site(new_site())
     await store.grant_once(site.site_id, "42", "article", 150, "checkout:cs_batch")
     before = (store.writer.batches_committed, store.writer.jobs_committed)
@@ -171,13 +177,18 @@ async def test_concurrent_deducts_share_commits_and_each_answer_is_already_durab
 
     async def deduct_and_look(n: int) -> tuple[bool, bool]:
         key = f"key-{n % 180}"  # 20 keys sent twice: one deduction each
-        result = await store.deduct(site.site_id, "42", "article", 1, idempotency_key=key,
-                                    notify=notify_plugin())
+        result = await store.deduct(
+            site.site_id, "42", "article", 1, idempotency_key=key, notify=notify_plugin()
+        )
         if not result.ok:
             return False, True
         assert result.entry is not None
-        visible = other.execute("SELECT 1 FROM ledger WHERE transaction_id=?",
-                                (result.entry.transaction_id,)).fetchone() is not None
+        visible = (
+            other.execute(
+                "SELECT 1 FROM ledger WHERE transaction_id=?", (result.entry.transaction_id,)
+            ).fetchone()
+            is not None
+        )
         return not result.replayed, visible
 
     results = await asyncio.gather(*(deduct_and_look(n) for n in range(200)))

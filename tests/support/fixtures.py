@@ -76,8 +76,9 @@ async def make_world(make_service, fake_stripe: FakeStripe):
     """
     simulators: list[PluginSimulator] = []
 
-    async def build(*, deliver_events: bool = True, wordpress: bool = True,
-                    **overrides: Any) -> StripeWorld:
+    async def build(
+        *, deliver_events: bool = True, wordpress: bool = True, **overrides: Any
+    ) -> StripeWorld:
         service = await make_service(**{**stripe_settings(fake_stripe), **overrides})
         if deliver_events:
             fake_stripe.add_webhook_endpoint(service.url + WEBHOOK_PATH, secret=WEBHOOK_SECRET)

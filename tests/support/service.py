@@ -28,12 +28,21 @@ class NoDnsResolver(AbstractResolver):
     """The tests' services send webhooks to 127.0.0.1 only: `localhost` resolves, every other
     name fails here without asking DNS (a test needing a name gives its own resolver)."""
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         if host.lower().rstrip(".") != "localhost":
             raise OSError(f"tests resolve no names ({host})")
-        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET,
-                 "proto": 0, "flags": socket.AI_NUMERICHOST}]
+        return [
+            {
+                "hostname": host,
+                "host": "127.0.0.1",
+                "port": port,
+                "family": socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+        ]
 
     async def close(self) -> None:
         pass
@@ -101,9 +110,15 @@ class RunningService:
 
     async def register(self, site_url: str = "http://127.0.0.1:9", **extra: Any) -> Site:
         instance_id = str(uuid.uuid4())
-        response = await self.http.post(f"{self.url}/api/v1/plugins/register", json={
-            "instance_id": instance_id, "site_url": site_url,
-            "admin_email": "admin@example.com", **extra})
+        response = await self.http.post(
+            f"{self.url}/api/v1/plugins/register",
+            json={
+                "instance_id": instance_id,
+                "site_url": site_url,
+                "admin_email": "admin@example.com",
+                **extra,
+            },
+        )
         assert response.status_code == 200, response.text
         return Site(self, instance_id, response.json())
 
@@ -129,21 +144,32 @@ class Site:
         return self.registration["webhook_secret"]
 
     def headers(self, **extra: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}", "X-Instance-ID": self.instance_id,
-                "User-Agent": "Rakubun-WordPress-Plugin/2.2.0", **extra}
+        return {
+            "Authorization": f"Bearer {self.token}",
+            "X-Instance-ID": self.instance_id,
+            "User-Agent": "Rakubun-WordPress-Plugin/2.2.0",
+            **extra,
+        }
 
     async def get(self, path: str, **kw: Any) -> httpx.Response:
-        return await self.service.http.get(f"{self.service.url}/api/v1{path}",
-                                           headers=self.headers(), **kw)
+        return await self.service.http.get(
+            f"{self.service.url}/api/v1{path}", headers=self.headers(), **kw
+        )
 
-    async def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None,
-                   **kw: Any) -> httpx.Response:
-        return await self.service.http.post(f"{self.service.url}/api/v1{path}", json=json,
-                                            headers={**self.headers(), **(headers or {})}, **kw)
+    async def post(
+        self, path: str, json: Any = None, headers: dict[str, str] | None = None, **kw: Any
+    ) -> httpx.Response:
+        return await self.service.http.post(
+            f"{self.service.url}/api/v1{path}",
+            json=json,
+            headers={**self.headers(), **(headers or {})},
+            **kw,
+        )
 
     async def put(self, path: str, json: Any = None, **kw: Any) -> httpx.Response:
-        return await self.service.http.put(f"{self.service.url}/api/v1{path}", json=json,
-                                           headers=self.headers(), **kw)
+        return await self.service.http.put(
+            f"{self.service.url}/api/v1{path}", json=json, headers=self.headers(), **kw
+        )
 
     async def credits(self, user_id: int | str = 1) -> dict[str, int]:
         response = await self.get("/users/credits", params={"user_id": str(user_id)})
@@ -167,8 +193,9 @@ async def start_service(tmp_path: Path, **overrides: Any) -> RunningService:
     await server.before_start()
     await server.after_start()
     port = server.server.sockets[0].getsockname()[1]
-    return RunningService(f"http://127.0.0.1:{port}", app, settings,
-                          httpx.AsyncClient(timeout=30), server)
+    return RunningService(
+        f"http://127.0.0.1:{port}", app, settings, httpx.AsyncClient(timeout=30), server
+    )
 
 
 class LoopThread:

@@ -29,8 +29,10 @@ WEBHOOK_SECRET = "whsec_service_suite_secret"
 STRIPE_PUBLIC_KEY = "pk_test_suite"
 WEBHOOK_PATH = "/api/v1/webhooks/stripe"
 TOLERANCE_SECONDS = 300
-RETURN_URL = ("{site}/wp-admin/admin.php?page=rakubun-ai-purchase"
-              "&session_id={{CHECKOUT_SESSION_ID}}&status=success")
+RETURN_URL = (
+    "{site}/wp-admin/admin.php?page=rakubun-ai-purchase"
+    "&session_id={{CHECKOUT_SESSION_ID}}&status=success"
+)
 EVENT_FIXTURES = REPO_ROOT / "contracts" / "fixtures" / "stripe_events"
 
 
@@ -61,8 +63,9 @@ def v1_signature(payload: bytes, secret: str, timestamp: int) -> str:
     return hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
 
 
-def signature_header(payload: bytes, secret: str = WEBHOOK_SECRET,
-                     timestamp: int | None = None) -> str:
+def signature_header(
+    payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None
+) -> str:
     """`t=<unix time>,v1=<signature>`, as Stripe sends it."""
     t = int(time.time()) if timestamp is None else timestamp
     return f"t={t},v1={v1_signature(payload, secret, t)}"
@@ -70,8 +73,12 @@ def signature_header(payload: bytes, secret: str = WEBHOOK_SECRET,
 
 def stripe_settings(fake: FakeStripe) -> dict[str, Any]:
     """Service settings pointing the gateway at the fake, with the webhook secret set."""
-    return {"stripe_secret_key": STRIPE_KEY, "stripe_api_base": fake.url,
-            "stripe_webhook_secret": WEBHOOK_SECRET, "stripe_public_key": STRIPE_PUBLIC_KEY}
+    return {
+        "stripe_secret_key": STRIPE_KEY,
+        "stripe_api_base": fake.url,
+        "stripe_webhook_secret": WEBHOOK_SECRET,
+        "stripe_public_key": STRIPE_PUBLIC_KEY,
+    }
 
 
 # -- the world ---------------------------------------------------------------------------------
@@ -97,13 +104,19 @@ class StripeWorld:
 
     # -- purchases, created through the service's API -------------------------------------
 
-    async def checkout(self, package_id: str = "article_starter", user_id: int = 1,
-                       **overrides: Any) -> str:
+    async def checkout(
+        self, package_id: str = "article_starter", user_id: int = 1, **overrides: Any
+    ) -> str:
         """A Checkout Session created by the plugin's call; answers its id."""
         package = await self.store.get_package(package_id)
-        body = {"user_id": user_id, "user_email": "editor@example.com",
-                "credit_type": package.credit_type, "package_id": package_id,
-                "amount": package.price, "currency": package.currency}
+        body = {
+            "user_id": user_id,
+            "user_email": "editor@example.com",
+            "credit_type": package.credit_type,
+            "package_id": package_id,
+            "amount": package.price,
+            "currency": package.currency,
+        }
         if self.wordpress is not None:
             body["return_url"] = RETURN_URL.format(site=self.wordpress.url)
             body["cancel_url"] = f"{self.wordpress.url}/wp-admin/admin.php?status=cancel"
@@ -114,10 +127,17 @@ class StripeWorld:
     async def intent(self, package_id: str = "image_starter", user_id: int = 1) -> str:
         """A PaymentIntent created by the plugin's call; answers its id."""
         package = await self.store.get_package(package_id)
-        response = await self.site.post("/payments/create-intent", json={
-            "user_id": user_id, "user_email": "editor@example.com",
-            "credit_type": package.credit_type, "package_id": package_id,
-            "amount": package.price, "currency": package.currency})
+        response = await self.site.post(
+            "/payments/create-intent",
+            json={
+                "user_id": user_id,
+                "user_email": "editor@example.com",
+                "credit_type": package.credit_type,
+                "package_id": package_id,
+                "amount": package.price,
+                "currency": package.currency,
+            },
+        )
         assert response.status_code == 200, response.text
         return str(response.json()["payment_intent_id"])
 
@@ -125,8 +145,9 @@ class StripeWorld:
         return await self.site.post("/checkout/verify", json={"session_id": session_id})
 
     async def confirm(self, payment_intent_id: str, **body: Any) -> httpx.Response:
-        return await self.site.post("/payments/confirm", json={
-            "payment_intent_id": payment_intent_id, "user_id": 1, **body})
+        return await self.site.post(
+            "/payments/confirm", json={"payment_intent_id": payment_intent_id, "user_id": 1, **body}
+        )
 
     # -- the fake Stripe ------------------------------------------------------------------
 
@@ -141,26 +162,32 @@ class StripeWorld:
 
     async def pay(self, session_id: str) -> dict[str, Any]:
         """Pay the session at the fake; answers the control API's answer (`session`, ...)."""
-        return await self.control(f"checkout/sessions/{session_id}/complete",
-                                  {"outcome": "paid"})
+        return await self.control(f"checkout/sessions/{session_id}/complete", {"outcome": "paid"})
 
     async def latest_charge(self, payment_intent_id: str) -> str:
-        response = await self.http.get(f"{self.fake.url}/v1/payment_intents/{payment_intent_id}",
-                                       headers={"Authorization": f"Bearer {STRIPE_KEY}"})
+        response = await self.http.get(
+            f"{self.fake.url}/v1/payment_intents/{payment_intent_id}",
+            headers={"Authorization": f"Bearer {STRIPE_KEY}"},
+        )
         assert response.status_code == 200, response.text
         return str(response.json()["latest_charge"])
 
     async def pay_for_ids(self, session_id: str) -> dict[str, str]:
         """Pay the session at the fake; answers the ids its events carry."""
         intent_id = (await self.pay(session_id))["session"]["payment_intent"]
-        return {"session_id": session_id, "payment_intent_id": intent_id,
-                "charge_id": await self.latest_charge(intent_id)}
+        return {
+            "session_id": session_id,
+            "payment_intent_id": intent_id,
+            "charge_id": await self.latest_charge(intent_id),
+        }
 
     async def succeed(self, payment_intent_id: str) -> dict[str, str]:
         """Make the intent succeed at the fake; answers the ids its events carry."""
         await self.control(f"payment_intents/{payment_intent_id}/succeed")
-        return {"payment_intent_id": payment_intent_id,
-                "charge_id": await self.latest_charge(payment_intent_id)}
+        return {
+            "payment_intent_id": payment_intent_id,
+            "charge_id": await self.latest_charge(payment_intent_id),
+        }
 
     def events(self, event_type: str) -> list[str]:
         """Ids of the events of a type the fake has sent (or dropped), oldest first."""
@@ -174,28 +201,40 @@ class StripeWorld:
 
     async def event(self, name: str, **ids: str) -> dict[str, Any]:
         """A recorded event with this world's ids filled in (a fresh event id by default)."""
-        session = await self.store.get_checkout_session(ids["session_id"]) \
-            if "session_id" in ids else None
-        intent = await self.store.get_payment_intent(ids["payment_intent_id"]) \
-            if "payment_intent_id" in ids and session is None else None
+        session = (
+            await self.store.get_checkout_session(ids["session_id"])
+            if "session_id" in ids
+            else None
+        )
+        intent = (
+            await self.store.get_payment_intent(ids["payment_intent_id"])
+            if "payment_intent_id" in ids and session is None
+            else None
+        )
         record = session or intent
-        values = {"event_id": new_event_id(), "site_id": self.site.site_id,
-                  "instance_id": self.site.instance_id, "session_id": "cs_test_unknown",
-                  "payment_intent_id": "pi_" + secrets.token_hex(12),
-                  "charge_id": "ch_" + secrets.token_hex(12),
-                  "package_id": record.package_id if record else "article_starter",
-                  "credit_type": record.credit_type if record else "article",
-                  "credits": str(record.credits) if record else "10", **ids}
+        values = {
+            "event_id": new_event_id(),
+            "site_id": self.site.site_id,
+            "instance_id": self.site.instance_id,
+            "session_id": "cs_test_unknown",
+            "payment_intent_id": "pi_" + secrets.token_hex(12),
+            "charge_id": "ch_" + secrets.token_hex(12),
+            "package_id": record.package_id if record else "article_starter",
+            "credit_type": record.credit_type if record else "article",
+            "credits": str(record.credits) if record else "10",
+            **ids,
+        }
         return dict(fill_placeholders(load_fixture(name), values))
 
     async def post(self, body: bytes, signature: str | None) -> httpx.Response:
         """POST raw bytes to the webhook endpoint with this Stripe-Signature (None: none)."""
-        headers = {"Content-Type": "application/json; charset=utf-8",
-                   "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)"}
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        }
         if signature is not None:
             headers["Stripe-Signature"] = signature
-        return await self.http.post(self.service.url + WEBHOOK_PATH, content=body,
-                                    headers=headers)
+        return await self.http.post(self.service.url + WEBHOOK_PATH, content=body, headers=headers)
 
     async def send(self, event: dict[str, Any]) -> str:
         """Sign and post an event as Stripe does; answers the service's outcome."""
@@ -228,7 +267,8 @@ class StripeWorld:
         return bool(await self.store.stripe_event_seen(event_id))
 
     async def flush_webhooks(self) -> dict[str, Any]:
-        response = await self.http.post(f"{self.service.url}/api/v1/admin/webhooks/flush",
-                                        headers=self.service.admin_headers())
+        response = await self.http.post(
+            f"{self.service.url}/api/v1/admin/webhooks/flush", headers=self.service.admin_headers()
+        )
         assert response.status_code == 200, response.text
         return dict(response.json())

@@ -20,9 +20,16 @@ from harness.testing import HarnessProcess
 from .stack import ADMIN_PASSWORD, ADMIN_USER, MariaDB, WordPress, free_port, missing_tools
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,7 +92,9 @@ async def dashboard(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[H
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def other_dashboard(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HarnessProcess]:
+async def other_dashboard(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[HarnessProcess]:
     """A second harness, as another developer's or another branch's."""
     async for up in _start_harness(tmp_path_factory.mktemp("dashboard-b")):
         yield up
@@ -107,8 +116,11 @@ async def browser_page(wordpress: WordPress, tmp_path_factory: pytest.TempPathFa
 
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS, headless=True)
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+        )
         try:
             await context.route("**/*", only_local)
             page = context.pages[0] if context.pages else await context.new_page()

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEBIAN_WORDPRESS = Path("/usr/share/wordpress")
-MU_PLUGIN = Path(__file__).resolve().parents[2] / "harness" / "wordpress" / "rakubun-harness-redirect.php"
+MU_PLUGIN = (
+    Path(__file__).resolve().parents[2] / "harness" / "wordpress" / "rakubun-harness-redirect.php"
+)
 PLUGIN_SLUG = "rakubun-ai-content-generator"
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "wordpress-test-password"
@@ -68,8 +70,14 @@ def stop(process: subprocess.Popen[bytes] | None) -> None:
 
 def copy_tree(source: Path, target: Path) -> None:
     """Copy files, not links (Debian's relative symlinks break in a copy), all writable."""
-    shutil.copytree(source, target, symlinks=False, ignore_dangling_symlinks=True,
-                    copy_function=shutil.copyfile, dirs_exist_ok=True)
+    shutil.copytree(
+        source,
+        target,
+        symlinks=False,
+        ignore_dangling_symlinks=True,
+        copy_function=shutil.copyfile,
+        dirs_exist_ok=True,
+    )
     for folder, _, _ in os.walk(target):
         os.chmod(folder, os.stat(folder).st_mode | stat.S_IWUSR | stat.S_IXUSR)
 
@@ -88,30 +96,65 @@ class MariaDB:
     def start(self) -> None:
         data = self.root / "data"
         log = self.root / "mariadb.log"
-        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
-                        "--auth-root-authentication-method=normal", "--skip-test-db"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                "mariadb-install-db",
+                "--no-defaults",
+                f"--datadir={data}",
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            check=True,
+            capture_output=True,
+        )
         with log.open("ab") as output:
             self.process = subprocess.Popen(
-                ["mariadbd", "--no-defaults", f"--datadir={data}", f"--socket={self.socket}",
-                 "--skip-networking", "--user=root", f"--pid-file={self.root / 'mysqld.pid'}",
-                 f"--log-error={log}", "--innodb-buffer-pool-size=32M"],
-                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                [
+                    "mariadbd",
+                    "--no-defaults",
+                    f"--datadir={data}",
+                    f"--socket={self.socket}",
+                    "--skip-networking",
+                    "--user=root",
+                    f"--pid-file={self.root / 'mysqld.pid'}",
+                    f"--log-error={log}",
+                    "--innodb-buffer-pool-size=32M",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         wait_until(lambda: self.query("SELECT 1", check=False) == 0, "MariaDB", self.process, log)
 
     def query(self, sql: str, *, check: bool = True) -> int:
-        result = subprocess.run(["mariadb", "--no-defaults", f"--socket={self.socket}", "-uroot",
-                                 "-e", sql], capture_output=True, check=False)
+        result = subprocess.run(
+            ["mariadb", "--no-defaults", f"--socket={self.socket}", "-uroot", "-e", sql],
+            capture_output=True,
+            check=False,
+        )
         if check and result.returncode != 0:
             raise RuntimeError(f"{sql}: {result.stderr.decode(errors='replace')}")
         return result.returncode
 
     def rows(self, sql: str) -> list[str]:
         """The first column of each row `sql` selects from WordPress's database."""
-        result = subprocess.run(["mariadb", "--no-defaults", f"--socket={self.socket}", "-uroot",
-                                 "--batch", "--skip-column-names", "wordpress", "-e", sql],
-                                capture_output=True, check=True)
+        result = subprocess.run(
+            [
+                "mariadb",
+                "--no-defaults",
+                f"--socket={self.socket}",
+                "-uroot",
+                "--batch",
+                "--skip-column-names",
+                "wordpress",
+                "-e",
+                sql,
+            ],
+            capture_output=True,
+            check=True,
+        )
         return [line.split("\t")[0] for line in result.stdout.decode().splitlines()]
 
     def stop(self) -> None:
@@ -185,15 +228,19 @@ class WordPress:
     def install(self, plugin_dir: Path) -> None:
         """Copy the tree, the plugin (inactive) and the must-use plugin; run the installer."""
         copy_tree(DEBIAN_WORDPRESS, self.tree)
-        (self.tree / "wp-config.php").write_text(WP_CONFIG.format(
-            socket=self.database.socket, url=self.url, debug_log=self.debug_log))
+        (self.tree / "wp-config.php").write_text(
+            WP_CONFIG.format(socket=self.database.socket, url=self.url, debug_log=self.debug_log)
+        )
         copy_tree(plugin_dir, self.tree / "wp-content" / "plugins" / PLUGIN_SLUG)
         mu_plugins = self.tree / "wp-content" / "mu-plugins"
         mu_plugins.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(MU_PLUGIN, mu_plugins / MU_PLUGIN.name)
         self.database.query("CREATE DATABASE wordpress")
-        (self.tree / "install-for-tests.php").write_text(INSTALL.format(
-            url=self.url, user=ADMIN_USER, email=ADMIN_EMAIL, password=ADMIN_PASSWORD))
+        (self.tree / "install-for-tests.php").write_text(
+            INSTALL.format(
+                url=self.url, user=ADMIN_USER, email=ADMIN_EMAIL, password=ADMIN_PASSWORD
+            )
+        )
         (self.tree / "option-for-tests.php").write_text(OPTION.format())
         result = self.php("install-for-tests.php")
         if result != "installed":
@@ -201,8 +248,9 @@ class WordPress:
 
     def php(self, script: str, *args: str) -> str:
         """Run a PHP script of the tree with php-cli (the way wp-cli would)."""
-        result = subprocess.run(["php", script, *args], cwd=self.tree, capture_output=True,
-                                check=False, timeout=120)
+        result = subprocess.run(
+            ["php", script, *args], cwd=self.tree, capture_output=True, check=False, timeout=120
+        )
         if result.returncode != 0:
             raise RuntimeError(f"php {script}: {result.stdout!r} {result.stderr!r}")
         return result.stdout.decode(errors="replace").strip()
@@ -217,8 +265,13 @@ class WordPress:
         with log.open("ab") as output:
             self.process = subprocess.Popen(
                 ["php", "-S", f"127.0.0.1:{self.port}", "-t", str(self.tree)],
-                cwd=self.tree, env=env, stdin=subprocess.DEVNULL, stdout=output,
-                stderr=subprocess.STDOUT, start_new_session=True)
+                cwd=self.tree,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
         def answers() -> bool:
             with socket.socket() as probe:

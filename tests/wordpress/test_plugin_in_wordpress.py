@@ -65,25 +65,33 @@ async def site_of(dashboard: HarnessProcess, wordpress: WordPress) -> list[dict[
 
 async def purchases(dashboard: HarnessProcess, wordpress: WordPress) -> list[dict[str, Any]]:
     [site] = await site_of(dashboard, wordpress)
-    return [entry for entry in await dashboard.ledger(site["site_id"])
-            if entry["kind"] == "purchase"]
+    return [
+        entry for entry in await dashboard.ledger(site["site_id"]) if entry["kind"] == "purchase"
+    ]
 
 
 async def ledger_article_balance(dashboard: HarnessProcess, wordpress: WordPress) -> int:
     """The article credits the dashboard's ledger holds for this WordPress (all users)."""
     [site] = await site_of(dashboard, wordpress)
-    return sum(entry["delta"] for entry in await dashboard.ledger(site["site_id"])
-               if entry["credit_type"] == "article")
+    return sum(
+        entry["delta"]
+        for entry in await dashboard.ledger(site["site_id"])
+        if entry["credit_type"] == "article"
+    )
 
 
-async def credits_updated_for(dashboard: HarnessProcess, wordpress: WordPress,
-                              session_id: str) -> list[dict[str, Any]]:
+async def credits_updated_for(
+    dashboard: HarnessProcess, wordpress: WordPress, session_id: str
+) -> list[dict[str, Any]]:
     """The service's credits_updated deliveries to WordPress for one checkout session."""
     await dashboard.flush_webhooks()
     [site] = await site_of(dashboard, wordpress)
-    return [delivery for delivery in await dashboard.site_webhooks(site["site_id"])
-            if delivery["event"] == "credits_updated"
-            and delivery.get("body", {}).get("data", {}).get("session_id") == session_id]
+    return [
+        delivery
+        for delivery in await dashboard.site_webhooks(site["site_id"])
+        if delivery["event"] == "credits_updated"
+        and delivery.get("body", {}).get("data", {}).get("session_id") == session_id
+    ]
 
 
 async def printed(dashboard: HarnessProcess, pattern: str, timeout: float = 15.0) -> bool:
@@ -122,12 +130,14 @@ async def test_buying_a_package_through_the_hosted_checkout(activated, dashboard
     entries = await purchases(dashboard, activated)
     assert len(entries) == bought_before + 1
     assert [e["delta"] for e in entries if e["source_ref"] == f"checkout:{session_id}"] == [
-        PACKAGE_CREDITS]
+        PACKAGE_CREDITS
+    ]
     [delivery] = await credits_updated_for(dashboard, activated, session_id)
     assert (delivery["status"], delivery["last_status_code"]) == ("delivered", 200)
     webhook_url = f"{activated.url}/wp-admin/admin-ajax.php?action=rakubun_webhook"
     assert await printed(dashboard, rf"  <--  \[200\] POST {re.escape(webhook_url)}$"), (
-        dashboard.output)
+        dashboard.output
+    )
 
     await page.goto(return_url)
 
@@ -152,7 +162,8 @@ async def test_cancel_grants_nothing(activated, dashboard, page):
 
 
 async def test_switching_dashboards_and_back_needs_no_new_registration(
-        activated, dashboard, other_dashboard, page):
+    activated, dashboard, other_dashboard, page
+):
     await open_purchase_page(page, activated)
     balance_on_first = await shown_article_balance(page)
     [first_site] = await site_of(dashboard, activated)
@@ -169,9 +180,13 @@ async def test_switching_dashboards_and_back_needs_no_new_registration(
 
     # Production: its options never received a harness's credentials.
     activated.set_option("rakubun_harness_api_url", None)
-    assert activated.database.rows(
-        "SELECT option_name FROM wp_options WHERE option_name IN "
-        "('rakubun_ai_api_token', 'rakubun_ai_webhook_secret')") == []
+    assert (
+        activated.database.rows(
+            "SELECT option_name FROM wp_options WHERE option_name IN "
+            "('rakubun_ai_api_token', 'rakubun_ai_webhook_secret')"
+        )
+        == []
+    )
 
     # Back to the first dashboard: its credentials still work, and buying does too.
     activated.set_option("rakubun_harness_api_url", dashboard.api_url)
