@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from .domain.models import WebhookAttempt, WebhookDelivery
+from .domain.models import AttemptOutcome, WebhookAttempt, WebhookDelivery
 from .domain.plugin_webhooks import sign
 from .domain.webhook_targets import (
     WebhookTargetError,
@@ -166,10 +166,22 @@ class WebhookDispatcher:
             limit=limit,
             include_scheduled=include_scheduled,
         )
-        results = await asyncio.gather(*(self._attempt(d) for d in batch))
-        return FlushResult(len(results), sum(results))
+        outcomes = await asyncio.gather(*(self._attempt(d) for d in batch))
+        # One write records the whole batch: per-attempt writes were most of the commits a
+        # deduction's webhook cost.
+        await self.store.record_webhook_attempts(self.owner, outcomes)
+        for outcome in outcomes:
+            if not outcome.delivered:
+                log.info(
+                    "webhook %s attempt %d failed: %s",
+                    outcome.delivery_id,
+                    outcome.attempt.attempt,
+                    outcome.attempt.error,
+                )
+        return FlushResult(len(outcomes), sum(o.delivered for o in outcomes))
 
-    async def _attempt(self, delivery: WebhookDelivery) -> bool:
+    async def _attempt(self, delivery: WebhookDelivery) -> AttemptOutcome:
+        """Send one delivery; its outcome is recorded with its batch's."""
         site = await self.store.get_site(delivery.site_id)
         number = delivery.attempts + 1
         started = time.time()
@@ -208,24 +220,9 @@ class WebhookDispatcher:
         next_at = None
         if not ok and site is not None and not refused and number <= len(delays):
             next_at = time.time() + delays[number - 1]
-        await self.store.record_webhook_attempt(
-            delivery.delivery_id,
-            self.owner,
-            WebhookAttempt(
-                number, started, status_code, error, round((time.time() - started) * 1000, 2)
-            ),
-            delivered=ok,
-            next_attempt_at=next_at,
-        )
-        if not ok:
-            log.info(
-                "webhook %s (%s) attempt %d failed: %s",
-                delivery.delivery_id,
-                delivery.event,
-                number,
-                error,
-            )
-        return ok
+        duration_ms = round((time.time() - started) * 1000, 2)
+        attempt = WebhookAttempt(number, started, status_code, error, duration_ms)
+        return AttemptOutcome(delivery.delivery_id, attempt, ok, next_at)
 
     def _http(self) -> aiohttp.ClientSession:
         # aiohttp rather than httpx: one delivery per deduction made httpx's per-request

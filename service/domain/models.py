@@ -258,6 +258,23 @@ class WebhookAttempt:
 
 
 @dataclass(frozen=True)
+class AttemptOutcome:
+    """One attempt of one leased delivery, to record: delivered, rescheduled at
+    `next_attempt_at`, or failed for good (not delivered and `next_attempt_at` None)."""
+
+    delivery_id: str
+    attempt: WebhookAttempt
+    delivered: bool
+    next_attempt_at: float | None = None
+
+    @property
+    def status(self) -> str:
+        if self.delivered:
+            return "delivered"
+        return "pending" if self.next_attempt_at is not None else "failed"
+
+
+@dataclass(frozen=True)
 class WebhookDelivery:
     delivery_id: str
     site_id: str

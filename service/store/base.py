@@ -8,11 +8,12 @@ a ledger entry and its balance change happen together or not at all, and a repea
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..domain.models import (
+    AttemptOutcome,
     Balances,
     CheckoutSession,
     DeductResult,
@@ -25,7 +26,6 @@ from ..domain.models import (
     ReconcileReport,
     Site,
     User,
-    WebhookAttempt,
     WebhookDelivery,
     WebhookDraft,
 )
@@ -252,17 +252,10 @@ class Store(Protocol):
         """Lease pending deliveries that are due (or all pending with include_scheduled) and
         not leased by another live owner; safe with several workers or machines."""
 
-    async def record_webhook_attempt(
-        self,
-        delivery_id: str,
-        owner: str,
-        attempt: WebhookAttempt,
-        *,
-        delivered: bool,
-        next_attempt_at: float | None,
-    ) -> None:
-        """Log an attempt and release the lease: delivered, rescheduled, or failed for good
-        (not delivered and next_attempt_at None)."""
+    async def record_webhook_attempts(self, owner: str, outcomes: Sequence[AttemptOutcome]) -> None:
+        """Log each attempt and release its lease, all in one write: delivered, rescheduled,
+        or failed for good. An outcome whose lease `owner` no longer holds changes nothing
+        but its attempt log."""
 
     async def get_webhook_delivery(self, delivery_id: str) -> WebhookDelivery | None: ...
 

@@ -13,12 +13,12 @@ the URL's readPreference says: a money decision read from a lagging secondary is
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from pymongo import AsyncMongoClient, IndexModel, ReadPreference, ReturnDocument
+from pymongo import AsyncMongoClient, IndexModel, ReadPreference, ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -34,6 +34,7 @@ from pymongo.write_concern import WriteConcern
 
 from ..domain.models import (
     CREDIT_TYPES,
+    AttemptOutcome,
     Balances,
     CheckoutSession,
     DeductResult,
@@ -46,7 +47,6 @@ from ..domain.models import (
     ReconcileReport,
     Site,
     User,
-    WebhookAttempt,
     WebhookDelivery,
     WebhookDraft,
     iso_from_unix,
@@ -848,33 +848,32 @@ class MongoStore:
             claimed.append(delivery_from(doc))
         return claimed
 
-    async def record_webhook_attempt(
-        self,
-        delivery_id: str,
-        owner: str,
-        attempt: WebhookAttempt,
-        *,
-        delivered: bool,
-        next_attempt_at: float | None,
-    ) -> None:
-        status = (
-            "delivered" if delivered else "pending" if next_attempt_at is not None else "failed"
+    async def record_webhook_attempts(self, owner: str, outcomes: Sequence[AttemptOutcome]) -> None:
+        if not outcomes:
+            return
+        await self.db.webhook_attempts.insert_many(
+            [attempt_doc(o.delivery_id, o.attempt) for o in outcomes], ordered=False
         )
-        await self.db.webhook_attempts.insert_one(attempt_doc(delivery_id, attempt))
-        await self.db.webhook_outbox.update_one(
-            {"delivery_id": delivery_id, "lease_owner": owner},
-            {
-                "$set": {
-                    "status": status,
-                    "attempts": attempt.attempt,
-                    "next_attempt_at": next_attempt_at,
-                    "last_status_code": attempt.status_code,
-                    "last_error": attempt.error,
-                    "delivered_at": iso_from_unix(attempt.at) if delivered else None,
-                    "lease_owner": None,
-                    "lease_until": None,
-                }
-            },
+        await self.db.webhook_outbox.bulk_write(
+            [
+                UpdateOne(
+                    {"delivery_id": o.delivery_id, "lease_owner": owner},
+                    {
+                        "$set": {
+                            "status": o.status,
+                            "attempts": o.attempt.attempt,
+                            "next_attempt_at": o.next_attempt_at,
+                            "last_status_code": o.attempt.status_code,
+                            "last_error": o.attempt.error,
+                            "delivered_at": iso_from_unix(o.attempt.at) if o.delivered else None,
+                            "lease_owner": None,
+                            "lease_until": None,
+                        }
+                    },
+                )
+                for o in outcomes
+            ],
+            ordered=False,
         )
 
     async def _with_attempts(self, docs: list[Doc]) -> list[WebhookDelivery]:

@@ -16,13 +16,14 @@ import json
 import os
 import secrets
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..domain.models import (
     CREDIT_TYPES,
+    AttemptOutcome,
     Balances,
     CheckoutSession,
     DeductResult,
@@ -1122,45 +1123,41 @@ class SQLiteStore:
 
         return await self._write(claim)
 
-    async def record_webhook_attempt(
-        self,
-        delivery_id: str,
-        owner: str,
-        attempt: WebhookAttempt,
-        *,
-        delivered: bool,
-        next_attempt_at: float | None,
-    ) -> None:
-        status = (
-            "delivered" if delivered else "pending" if next_attempt_at is not None else "failed"
-        )
+    async def record_webhook_attempts(self, owner: str, outcomes: Sequence[AttemptOutcome]) -> None:
+        if not outcomes:
+            return
+        attempts = [
+            (
+                o.delivery_id,
+                o.attempt.attempt,
+                o.attempt.at,
+                o.attempt.status_code,
+                o.attempt.error,
+                o.attempt.duration_ms,
+            )
+            for o in outcomes
+        ]
+        releases = [
+            (
+                o.status,
+                o.attempt.attempt,
+                o.next_attempt_at,
+                o.attempt.status_code,
+                o.attempt.error,
+                iso_from_unix(o.attempt.at) if o.delivered else None,
+                o.delivery_id,
+                owner,
+            )
+            for o in outcomes
+        ]
 
         def record(c: sqlite3.Connection) -> None:
-            c.execute(
-                "INSERT INTO webhook_attempts VALUES (?,?,?,?,?,?)",
-                (
-                    delivery_id,
-                    attempt.attempt,
-                    attempt.at,
-                    attempt.status_code,
-                    attempt.error,
-                    attempt.duration_ms,
-                ),
-            )
-            c.execute(
+            c.executemany("INSERT INTO webhook_attempts VALUES (?,?,?,?,?,?)", attempts)
+            c.executemany(
                 "UPDATE webhook_outbox SET status=?, attempts=?, next_attempt_at=?,"
                 " last_status_code=?, last_error=?, delivered_at=?, lease_owner=NULL,"
                 " lease_until=NULL WHERE delivery_id=? AND lease_owner=?",
-                (
-                    status,
-                    attempt.attempt,
-                    next_attempt_at,
-                    attempt.status_code,
-                    attempt.error,
-                    iso_from_unix(attempt.at) if delivered else None,
-                    delivery_id,
-                    owner,
-                ),
+                releases,
             )
 
         await self._write(record)

@@ -37,7 +37,7 @@ from typing import Any
 import bson
 import jsonschema
 import mongomock
-from pymongo import IndexModel, ReturnDocument
+from pymongo import IndexModel, ReturnDocument, UpdateOne
 from pymongo.errors import OperationFailure, PyMongoError, WriteError
 
 REPLICA_SET_HELLO: dict[str, Any] = {
@@ -448,6 +448,20 @@ class AsyncCollection:
             return self._c.find_one({"_id": doc["_id"]}) if after else doc
 
         return await self.run("find_one_and_update", pipeline_update, session)
+
+    async def bulk_write(
+        self, requests: list[Any], *, ordered: bool = True, session: Any = None
+    ) -> None:
+        """UpdateOne requests only (all the adapter sends), applied in order: mongomock's own
+        bulk_write refuses the arguments current pymongo's UpdateOne carries."""
+
+        def apply() -> None:
+            for request in requests:
+                if not isinstance(request, UpdateOne):
+                    raise NotImplementedError(f"bulk_write of {type(request).__name__}")
+                self._c.update_one(request._filter, request._doc, upsert=bool(request._upsert))
+
+        await self.run("bulk_write", apply, session)
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._c, name)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from service.domain.models import Balances, PurchaseCompletion, WebhookAttempt
+from service.domain.models import AttemptOutcome, Balances, PurchaseCompletion, WebhookAttempt
 from service.store import DuplicateError, IdempotencyKeyReused, Store, UnknownGrantError
 
 from .builders import draft, new_intent, new_package, new_session, new_site, notify_plugin
@@ -692,12 +692,16 @@ async def test_claim_skips_scheduled_deliveries_unless_asked(store: Store, site_
         "w", now=time.time(), lease_seconds=30, limit=5, include_scheduled=False
     )
     later = time.time() + 600
-    await store.record_webhook_attempt(
-        claimed.delivery_id,
+    await store.record_webhook_attempts(
         "w",
-        WebhookAttempt(1, time.time(), 500, "HTTP 500", 12.5),
-        delivered=False,
-        next_attempt_at=later,
+        [
+            AttemptOutcome(
+                claimed.delivery_id,
+                WebhookAttempt(1, time.time(), 500, "HTTP 500", 12.5),
+                False,
+                later,
+            )
+        ],
     )
     claim = dict(lease_seconds=30, limit=5)
     assert (
@@ -742,26 +746,17 @@ async def test_record_attempts_delivered_rescheduled_and_failed(store: Store, si
         "w", now=now, lease_seconds=30, limit=10, include_scheduled=False
     )
     at = 1_900_000_000.25
-    await store.record_webhook_attempt(
-        ok.delivery_id,
+    await store.record_webhook_attempts(
         "w",
-        WebhookAttempt(1, at, 200, None, 8.0),
-        delivered=True,
-        next_attempt_at=None,
-    )
-    await store.record_webhook_attempt(
-        retry.delivery_id,
-        "w",
-        WebhookAttempt(1, at, 503, "HTTP 503", 9.0),
-        delivered=False,
-        next_attempt_at=now + 60,
-    )
-    await store.record_webhook_attempt(
-        dead.delivery_id,
-        "w",
-        WebhookAttempt(1, at, None, "connection refused", None),
-        delivered=False,
-        next_attempt_at=None,
+        [
+            AttemptOutcome(ok.delivery_id, WebhookAttempt(1, at, 200, None, 8.0), True),
+            AttemptOutcome(
+                retry.delivery_id, WebhookAttempt(1, at, 503, "HTTP 503", 9.0), False, now + 60
+            ),
+            AttemptOutcome(
+                dead.delivery_id, WebhookAttempt(1, at, None, "connection refused", None), False
+            ),
+        ],
     )
     delivered = await store.get_webhook_delivery(ok.delivery_id)
     assert (delivered.status, delivered.attempts, delivered.last_status_code) == (
@@ -787,6 +782,36 @@ async def test_record_attempts_delivered_rescheduled_and_failed(store: Store, si
     assert await store.get_webhook_delivery("whd_missing") is None
 
 
+async def test_an_outcome_for_a_lease_taken_over_changes_only_the_attempt_log(
+    store: Store, site_id: str
+) -> None:
+    mine, theirs = [await store.enqueue_webhook(draft(site_id)) for _ in range(2)]
+    now = time.time()
+    claim = dict(lease_seconds=30, limit=10, include_scheduled=False)
+    await store.claim_due_webhooks("worker-a", now=now, **claim)
+    # worker-a's lease on both ran out; worker-b took them over.
+    await store.claim_due_webhooks("worker-b", now=now + 31, **claim)
+    late = WebhookAttempt(1, now, 200, None, 4.0)
+    await store.record_webhook_attempts(
+        "worker-a",
+        [
+            AttemptOutcome(mine.delivery_id, late, True),
+            AttemptOutcome(theirs.delivery_id, late, True),
+        ],
+    )
+    for delivery in (mine, theirs):
+        kept = await store.get_webhook_delivery(delivery.delivery_id)
+        assert (kept.status, kept.attempts, kept.delivered_at) == ("pending", 0, None)
+        assert kept.attempt_log == (late,)
+    await store.record_webhook_attempts(
+        "worker-b",
+        [AttemptOutcome(theirs.delivery_id, WebhookAttempt(2, now, 200, None, 1.0), True)],
+    )
+    assert (await store.get_webhook_delivery(theirs.delivery_id)).status == "delivered"
+    assert await store.count_pending_webhooks() == 1
+    await store.record_webhook_attempts("worker-b", [])
+
+
 async def test_list_deliveries_newest_first_with_their_attempt_log(
     store: Store, site_id: str
 ) -> None:
@@ -797,12 +822,16 @@ async def test_list_deliveries_newest_first_with_their_attempt_log(
         await store.claim_due_webhooks(
             "w", now=time.time(), lease_seconds=30, limit=10, include_scheduled=True
         )
-        await store.record_webhook_attempt(
-            first.delivery_id,
+        await store.record_webhook_attempts(
             "w",
-            WebhookAttempt(number, 1000.0 + number, 500, "boom", 1.0),
-            delivered=False,
-            next_attempt_at=time.time() - 1,
+            [
+                AttemptOutcome(
+                    first.delivery_id,
+                    WebhookAttempt(number, 1000.0 + number, 500, "boom", 1.0),
+                    False,
+                    time.time() - 1,
+                )
+            ],
         )
     listed = await store.list_webhook_deliveries(site_id)
     assert [d.delivery_id for d in listed] == [second.delivery_id, first.delivery_id]
@@ -818,12 +847,13 @@ async def test_retry_makes_a_failed_delivery_pending_and_due(store: Store, site_
     await store.claim_due_webhooks(
         "w", now=time.time(), lease_seconds=30, limit=1, include_scheduled=False
     )
-    await store.record_webhook_attempt(
-        delivery.delivery_id,
+    await store.record_webhook_attempts(
         "w",
-        WebhookAttempt(1, time.time(), 410, "gone", 3.0),
-        delivered=False,
-        next_attempt_at=None,
+        [
+            AttemptOutcome(
+                delivery.delivery_id, WebhookAttempt(1, time.time(), 410, "gone", 3.0), False, None
+            )
+        ],
     )
     assert await store.count_pending_webhooks() == 0
     now = time.time()
@@ -1083,12 +1113,16 @@ async def test_outbox_backlog_and_ledger_counts(store: Store, site_id: str) -> N
         )
         if d.delivery_id == given_up.delivery_id
     ]
-    await store.record_webhook_attempt(
-        claimed.delivery_id,
+    await store.record_webhook_attempts(
         "w",
-        WebhookAttempt(1, time.time(), 500, "HTTP 500", 3.0),
-        delivered=False,
-        next_attempt_at=None,
+        [
+            AttemptOutcome(
+                claimed.delivery_id,
+                WebhookAttempt(1, time.time(), 500, "HTTP 500", 3.0),
+                False,
+                None,
+            )
+        ],
     )
     backlog = await store.outbox_backlog()
     assert backlog["pending"] == 2 and backlog["failed"] == 1
