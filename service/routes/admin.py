@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from typing import Any
 
+from .. import credits
 from ..auth import hash_token, new_api_token
 from ..domain import plugin_webhooks
 from ..domain.models import Package, Site, iso_from_unix
 from ..errors import (
-    AdjustmentExceedsBalance,
     DeliveryNotFound,
     DuplicatePackage,
     InstanceNotFound,
@@ -20,10 +19,8 @@ from ..errors import (
     SiteNotFound,
     SiteReleased,
 )
-from ..store import DuplicateError, IdempotencyKeyReused
-from ..store.base import same_request
+from ..store import DuplicateError
 from .config import PROVIDER_ACCESS, provider_access_approved, stripe_display
-from .credits import key_reused, user_key
 from .registry import Call, Operations, Reply
 
 ops = Operations()
@@ -189,69 +186,19 @@ async def list_site_users(call: Call) -> Reply:
 @ops("adminAdjustCredits")
 async def adjust_credits(call: Call) -> Reply:
     site = await _site(call)
-    body = call.body
-    user_id = user_key(call.params["user_id"])
-    store = call.services.store
-    adjustment_id = body.get("adjustment_id") or "adj_" + secrets.token_hex(12)
-    # An adjustment_id names one adjustment of the site: its user, type, amount and reason.
-    source_ref = f"adjustment:{site.site_id}:{adjustment_id}"
-    first = await store.get_ledger_entry(source_ref)
-    if first is not None and not same_request(
-        first,
-        user_id=user_id,
-        credit_type=body["credit_type"],
-        delta=body["amount"],
-        reason=body["reason"],
-    ):
-        # Refused before ensure_user, so a reuse for a new user creates nobody.
-        raise key_reused("adjustment_id")
-    user = await store.ensure_user(site.site_id, user_id, None, call.services.settings.free_credits)
-    try:
-        result = await store.adjust(
-            site.site_id,
-            user_id,
-            body["credit_type"],
-            body["amount"],
-            source_ref,
-            reason=body["reason"],
-            notify=plugin_webhooks.credits_updated(
-                site, user_email=user.email, reason="adjustment", extra={"note": body["reason"]}
-            ),
-        )
-    except IdempotencyKeyReused as exc:
-        raise key_reused("adjustment_id") from exc
-    if not result.ok or result.entry is None:
-        raise AdjustmentExceedsBalance(remaining_credits=result.balances.to_api())
-    if not result.replayed:
-        call.services.dispatcher.wake()
-    return {
-        "success": True,
-        "status": "already_completed" if result.replayed else "completed",
-        "transaction_id": result.entry.transaction_id,
-        "credit_type": result.entry.credit_type,
-        "amount": result.entry.delta,
-        "remaining_credits": result.balances.to_api(),
-    }
+    return await credits.adjust(call.services, site, call.params["user_id"], call.body)
 
 
 @ops("adminListLedger")
 async def list_ledger(call: Call) -> Reply:
-    limit, offset = call.params["limit"], call.params["offset"]
-    user_id = call.params.get("user_id")
-    entries = await call.services.store.list_ledger(
+    return await credits.ledger_page(
+        call.services,
         site_id=call.params.get("site_id"),
-        user_id=user_key(user_id) if user_id else None,
+        user_id=call.params.get("user_id"),
         credit_type=call.params.get("credit_type"),
-        limit=limit + 1,
-        offset=offset,
+        limit=call.params["limit"],
+        offset=call.params["offset"],
     )
-    return {
-        "success": True,
-        "transactions": [e.to_api() for e in entries[:limit]],
-        "limit": limit,
-        "offset": offset,
-        "has_more": len(entries) > limit,
-    }
 
 
 # ---------------------------------------------------------------- packages
