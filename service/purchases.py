@@ -29,6 +29,7 @@ from .domain.models import (
     iso_from_unix,
 )
 from .domain.pricing import PricingError, check_purchase_request, stripe_amount
+from .domain.users import user_key
 from .errors import (
     CreditTypeMismatch,
     PackageNotFound,
@@ -82,7 +83,7 @@ async def create_checkout_session(
 ) -> dict[str, Any]:
     package = await priced_package(services, body)
     services.stripe.require_configured()  # 500 before any write
-    user_id = str(int(body["user_id"]))
+    user_id = user_key(body["user_id"])
     email = body.get("user_email") or None
     metadata = _metadata(site, user_id, package)
     params: dict[str, Any] = {
@@ -302,7 +303,7 @@ async def create_payment_intent(
 ) -> dict[str, Any]:
     package = await priced_package(services, body)
     services.stripe.require_configured()
-    user_id = str(int(body["user_id"]))
+    user_id = user_key(body["user_id"])
     email = body.get("user_email") or None
     params: dict[str, Any] = {
         "amount": stripe_amount(package),

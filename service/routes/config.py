@@ -1,63 +1,28 @@
 """AI provider and Stripe settings, as the plugin reads them.
 
-The deployment's provider keys go only to sites the policy allows: every site with
-`PROVIDER_KEY_POLICY=all`, else only sites an admin approved
-(`PUT /admin/sites/{site_id}/provider-access`). Other sites get the same settings with
-`api_key: null` and `api_key_withheld` saying why; the plugin reads an empty key as "not
-configured" and says so instead of generating.
+The settings and the policy that withholds the deployment's provider keys (PROVIDER_KEY_POLICY)
+live in `service/site_config.py`; these handlers shape each operation's answer.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..context import Services
-from ..domain.models import Site
-from ..errors import NoProviderKey, NoStripeKey, ProviderAccessNotApproved, ProviderNotFound
+from ..errors import NoProviderKey, NoStripeKey, ProviderAccessNotApproved
+from ..site_config import (
+    choose_provider,
+    effective_provider,
+    may_read_keys,
+    provider_summaries,
+    stripe_display,
+    withheld,
+)
 from .registry import Call, Operations, Reply
 
 ops = Operations()
 
-#: Where a site's approval is kept: in its config, beside the admin's provider overrides.
-PROVIDER_ACCESS = "provider_access"
-WITHHELD = {"reason": ProviderAccessNotApproved.code, "message": ProviderAccessNotApproved.message}
 
-
-def provider_access_approved(site: Site) -> bool:
-    return site.config.get(PROVIDER_ACCESS) == "approved"
-
-
-def may_read_keys(call: Call) -> bool:
-    """Whether this site may read the deployment's provider keys (PROVIDER_KEY_POLICY)."""
-    return call.services.settings.provider_key_policy == "all" or provider_access_approved(
-        call.own_site
-    )
-
-
-async def effective(call: Call, provider: str | None = None) -> dict[str, Any]:
-    """The site's provider settings: catalogue, then deployment settings, then site overrides."""
-    catalogue = call.services.providers
-    site = call.own_site
-    name = provider or site.config.get("provider") or catalogue.default_provider
-    if name not in catalogue:
-        if provider is not None:
-            raise ProviderNotFound(f"Unknown provider {name}")
-        # The site's stored choice left the catalogue: serve the default, not an error.
-        name = catalogue.default_provider
-    stored = await call.services.store.get_setting(f"provider:{name}")
-    overrides = site.config if site.config.get("provider", name) == name else {}
-    settings = catalogue.resolve(name, stored, overrides)
-    if not may_read_keys(call):
-        settings = {**settings, "api_key": None}
-    return settings
-
-
-def withheld(call: Call) -> dict[str, Any]:
-    """`api_key_withheld` for an answer whose key the policy kept back, else nothing."""
-    return {} if may_read_keys(call) else {"api_key_withheld": dict(WITHHELD)}
-
-
-def provider_reply(call: Call, settings: dict[str, Any]) -> dict[str, Any]:
+def _provider_reply(call: Call, settings: dict[str, Any]) -> dict[str, Any]:
     return {
         "success": True,
         "provider": settings["provider"],
@@ -68,49 +33,40 @@ def provider_reply(call: Call, settings: dict[str, Any]) -> dict[str, Any]:
         "model_rewrite": settings["model_rewrite"],
         "max_tokens": settings["max_tokens"],
         "temperature": settings["temperature"],
-        **withheld(call),
+        **withheld(call.services, call.own_site),
     }
 
 
 @ops("getProviderConfig")
 async def get_provider_config(call: Call) -> Reply:
-    return provider_reply(call, await effective(call, call.params.get("provider")))
+    settings = await effective_provider(call.services, call.own_site, call.params.get("provider"))
+    return _provider_reply(call, settings)
 
 
 @ops("setProviderChoice")
 async def set_provider_choice(call: Call) -> Reply:
     name = call.body["provider"]
-    if name not in call.services.providers:
-        raise ProviderNotFound(f"Unknown provider {name}")
-    site = call.own_site
-    config = {**site.config, "provider": name}
-    updated = await call.services.store.update_site(site.site_id, {"config": config})
-    call.site = updated or site
-    return provider_reply(call, await effective(call, name))
+    call.site = await choose_provider(call.services, call.own_site, name)
+    return _provider_reply(call, await effective_provider(call.services, call.own_site, name))
 
 
 @ops("listProviders")
 async def list_providers(call: Call) -> Reply:
     catalogue = call.services.providers
-    providers = [
-        catalogue.summary(name, await call.services.store.get_setting(f"provider:{name}"))
-        for name in catalogue.providers
-    ]
     choice = call.own_site.config.get("provider")
     return {
         "success": True,
-        "providers": providers,
-        "default_provider": choice if choice in catalogue else catalogue.default_provider,
+        "providers": await provider_summaries(call.services),
+        "default_provider": choice
+        if choice is not None and choice in catalogue
+        else catalogue.default_provider,
     }
 
 
 @ops("getOpenAIConfig")
 async def get_openai_config(call: Call) -> Reply:
-    settings = (
-        await effective(call, "openai")
-        if "openai" in call.services.providers
-        else await effective(call)
-    )
+    provider = "openai" if "openai" in call.services.providers else None
+    settings = await effective_provider(call.services, call.own_site, provider)
     return {
         "success": True,
         "api_key": settings["api_key"],
@@ -119,13 +75,13 @@ async def get_openai_config(call: Call) -> Reply:
         "max_tokens": settings["max_tokens"],
         "temperature": settings["temperature"],
         "base_url": settings["base_url"],
-        **withheld(call),
+        **withheld(call.services, call.own_site),
     }
 
 
 @ops("getArticleConfig")
 async def get_article_config(call: Call) -> Reply:
-    s = await effective(call)
+    s = await effective_provider(call.services, call.own_site)
     return {
         "success": True,
         "models": list(s["models"].get("article", [])),
@@ -138,13 +94,13 @@ async def get_article_config(call: Call) -> Reply:
             "system_prompt": s["system_prompt"],
             "base_url": s["base_url"],
         },
-        **withheld(call),
+        **withheld(call.services, call.own_site),
     }
 
 
 @ops("getImageConfig")
 async def get_image_config(call: Call) -> Reply:
-    s = await effective(call)
+    s = await effective_provider(call.services, call.own_site)
     return {
         "success": True,
         "models": list(s["models"].get("image", [])),
@@ -156,16 +112,16 @@ async def get_image_config(call: Call) -> Reply:
             "quality": s["image_quality"] or "standard",
             "base_url": s["base_url"],
         },
-        **withheld(call),
+        **withheld(call.services, call.own_site),
     }
 
 
 @ops("getRewriteConfig")
 async def get_rewrite_config(call: Call) -> Reply:
-    if not may_read_keys(call):
+    if not may_read_keys(call.services, call.own_site):
         # Not a keyless 200: the plugin caches a successful rewrite config for an hour.
         raise ProviderAccessNotApproved()
-    s = await effective(call)
+    s = await effective_provider(call.services, call.own_site)
     if not s["api_key"]:
         raise NoProviderKey()
     return {
@@ -179,21 +135,6 @@ async def get_rewrite_config(call: Call) -> Reply:
             "strategies": list(call.services.providers.rewrite_strategies),
             "base_url": s["base_url"],
         },
-    }
-
-
-async def stripe_display(services: Services) -> dict[str, Any]:
-    """Publishable Stripe settings: the admin's stored values over the environment's."""
-    stored = await services.store.get_setting("stripe") or {}
-    settings = services.settings
-    public_key = stored.get("public_key") or settings.stripe_public_key
-    test_mode = stored.get("test_mode")
-    if test_mode is None:
-        test_mode = not (public_key or "").startswith("pk_live_")
-    return {
-        "public_key": public_key,
-        "currency": stored.get("currency") or settings.stripe_currency,
-        "test_mode": bool(test_mode),
     }
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from .. import sites
 from ..errors import InstanceNotFound
-from .registration import METADATA_FIELDS, checked_site_url
 from .registry import Call, Operations, Reply
 
 ops = Operations()
@@ -25,13 +25,5 @@ async def get_instance(call: Call) -> Reply:
 async def update_instance(call: Call) -> Reply:
     """Metadata, site URL and admin email only; the schema rejects token, secret, status, ids."""
     _own_instance(call)
-    body = call.body
-    fields: dict = {"metadata": {k: body[k] for k in METADATA_FIELDS if k in body}}
-    if "site_url" in body:
-        fields["site_url"] = checked_site_url(call, body["site_url"])
-    if "admin_email" in body:
-        fields["admin_email"] = body["admin_email"]
-    site = await call.services.store.update_site(call.own_site.site_id, fields)
-    if site is None:
-        raise InstanceNotFound()
+    site = await sites.update_own_record(call.services, call.own_site, call.body)
     return {"success": True, "instance": site.public()}
