@@ -51,12 +51,6 @@ async def site(service: RunningService) -> Site:
     return await service.register()
 
 
-@pytest.fixture(scope="session")
-def httpserver_listen_address() -> tuple[str, int]:
-    """pytest-httpserver's capturing server listens on 127.0.0.1 (any free port)."""
-    return ("127.0.0.1", 0)
-
-
 @pytest.fixture
 async def fake_stripe() -> AsyncIterator[FakeStripe]:
     """A started fake Stripe that accepts the key `stripe_settings` gives the service."""
