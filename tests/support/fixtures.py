@@ -92,3 +92,17 @@ async def make_world(make_service, fake_stripe: FakeStripe):
     await fake_stripe.drain()
     for simulator in simulators:
         await simulator.stop()
+
+
+@pytest.fixture
+def world_options() -> dict[str, Any]:
+    """How `world` is built (`make_world`'s arguments); a suite's conftest overrides it, as
+    `contracts/` does to post the recorded events itself."""
+    return {}
+
+
+@pytest.fixture
+async def world(make_world, world_options: dict[str, Any]) -> StripeWorld:
+    """The one Stripe world of the grant, refund and dispute suites (`tests/support/stripe.py`):
+    by default the fake delivers its events and the site is a plugin simulator."""
+    return await make_world(**world_options)
