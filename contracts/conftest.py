@@ -1,8 +1,8 @@
 """Fixtures of the contract suites.
 
-Stripe contract: `stripe_world`, the suites' one Stripe world (`tests/support/stripe.py`): the
-service in-process with a fake Stripe and a registered site, the events signed and posted by
-the tests themselves.
+Stripe contract: `world`, the suites' one Stripe world (`tests/support/stripe.py`, the
+fixture `tests/service/` uses too): the service in-process with a fake Stripe and a
+registered site, the events signed and posted by the tests themselves (`world_options`).
 
 Schemathesis: `schema_service`, the service the schemathesis suites fuzz (the real app on
 127.0.0.1 in a thread, temp SQLite, Stripe pointed at a fake Stripe, admin token set, rate
@@ -13,6 +13,8 @@ stops when the session ends.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from contracts.support import SCHEMA_TARGET
@@ -20,17 +22,16 @@ from tests.support.fixtures import (  # noqa: F401 - fixtures by name
     fake_stripe,
     make_service,
     make_world,
+    world,
 )
 from tests.support.service import ServiceThread
-from tests.support.stripe import StripeWorld
 
 
 @pytest.fixture
-async def stripe_world(make_world) -> StripeWorld:  # noqa: F811 - the imported fixture
-    """The service with its webhook secret set, a fake Stripe, and a registered site; no
-    event reaches the service but the recorded ones a test posts, and no plugin webhook
-    leaves it."""
-    return await make_world(deliver_events=False, wordpress=False, webhook_dispatch=False)
+def world_options() -> dict[str, Any]:
+    """The contract's world: no event reaches the service but the recorded ones a test posts,
+    and no plugin webhook leaves it."""
+    return {"deliver_events": False, "wordpress": False, "webhook_dispatch": False}
 
 
 @pytest.fixture(scope="session")

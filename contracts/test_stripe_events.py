@@ -19,6 +19,7 @@ from tests.support.stripe import (
     event_body,
     fixture_names,
     load_fixture,
+    new_event_id,
     signature_header,
     v1_signature,
 )
@@ -98,196 +99,251 @@ def test_signature_matches_the_stripe_sdk():
 # -- checkout ----------------------------------------------------------------------------------
 
 
-async def test_checkout_session_completed_grants_once(stripe_world):
-    session_id = await stripe_world.checkout("article_starter")
-    ids = await stripe_world.pay_for_ids(session_id)
-    completed = await stripe_world.event("checkout.session.completed", **ids)
+async def test_checkout_session_completed_grants_once(world):
+    session_id = await world.checkout("article_starter")
+    ids = await world.pay_for_ids(session_id)
+    completed = await world.event("checkout.session.completed", **ids)
 
-    assert await stripe_world.send(completed) == "granted"
-    assert await stripe_world.send(completed) == "duplicate"  # Stripe's retry, same id
-    again = await stripe_world.event("checkout.session.completed", **ids)
-    assert await stripe_world.send(again) == "already_granted"
-    async_paid = await stripe_world.event("checkout.session.async_payment_succeeded", **ids)
-    assert await stripe_world.send(async_paid) == "already_granted"
+    assert await world.send(completed) == "granted"
+    assert await world.send(completed) == "duplicate"  # Stripe's retry, same id
+    again = await world.event("checkout.session.completed", **ids)
+    assert await world.send(again) == "already_granted"
+    async_paid = await world.event("checkout.session.async_payment_succeeded", **ids)
+    assert await world.send(async_paid) == "already_granted"
 
-    [purchase] = await stripe_world.ledger("purchase")
+    [purchase] = await world.ledger("purchase")
     assert (purchase.source_ref, purchase.delta) == (f"checkout:{session_id}", 10)
-    assert await stripe_world.credits() == {**FREE, "article_credits": 15}
-    assert await stripe_world.session_status(session_id) == "completed"
-    assert all([await stripe_world.event_recorded(e["id"]) for e in (completed, again)])
+    assert await world.credits() == {**FREE, "article_credits": 15}
+    assert await world.session_status(session_id) == "completed"
+    assert all([await world.event_recorded(e["id"]) for e in (completed, again)])
 
 
-async def test_async_payment_succeeded_grants_after_an_unpaid_completion(stripe_world):
-    session_id = await stripe_world.checkout("article_starter")
-    unpaid = await stripe_world.event("checkout.session.completed.unpaid", session_id=session_id)
+async def test_async_payment_succeeded_grants_after_an_unpaid_completion(world):
+    session_id = await world.checkout("article_starter")
+    unpaid = await world.event("checkout.session.completed.unpaid", session_id=session_id)
 
-    assert await stripe_world.send(unpaid) == "awaiting_payment"  # konbini: paid later
-    assert await stripe_world.ledger("purchase") == []
-    assert await stripe_world.session_status(session_id) == "pending"
+    assert await world.send(unpaid) == "awaiting_payment"  # konbini: paid later
+    assert await world.ledger("purchase") == []
+    assert await world.session_status(session_id) == "pending"
 
-    succeeded = await stripe_world.event(
+    succeeded = await world.event(
         "checkout.session.async_payment_succeeded",
         session_id=session_id,
         payment_intent_id=unpaid["data"]["object"]["payment_intent"],
     )
-    assert await stripe_world.send(succeeded) == "granted"
-    assert await stripe_world.credits() == {**FREE, "article_credits": 15}
-    assert await stripe_world.session_status(session_id) == "completed"
+    assert await world.send(succeeded) == "granted"
+    assert await world.credits() == {**FREE, "article_credits": 15}
+    assert await world.session_status(session_id) == "completed"
 
 
-async def test_async_payment_failed_grants_nothing(stripe_world):
-    session_id = await stripe_world.checkout("article_starter")
-    unpaid = await stripe_world.event("checkout.session.completed.unpaid", session_id=session_id)
-    failed = await stripe_world.event(
+async def test_async_payment_failed_grants_nothing(world):
+    session_id = await world.checkout("article_starter")
+    unpaid = await world.event("checkout.session.completed.unpaid", session_id=session_id)
+    failed = await world.event(
         "checkout.session.async_payment_failed",
         session_id=session_id,
         payment_intent_id=unpaid["data"]["object"]["payment_intent"],
     )
 
-    assert await stripe_world.send(unpaid) == "awaiting_payment"
-    assert await stripe_world.send(failed) == "payment_failed"
+    assert await world.send(unpaid) == "awaiting_payment"
+    assert await world.send(failed) == "payment_failed"
 
-    assert await stripe_world.ledger("purchase") == []
-    assert await stripe_world.credits() == FREE
+    assert await world.ledger("purchase") == []
+    assert await world.credits() == FREE
 
 
-async def test_checkout_session_expired_expires_the_session(stripe_world):
-    session_id = await stripe_world.checkout("article_starter")
-    await stripe_world.control(f"checkout/sessions/{session_id}/complete", {"outcome": "expired"})
-    expired = await stripe_world.event("checkout.session.expired", session_id=session_id)
+async def test_checkout_session_expired_expires_the_session(world):
+    session_id = await world.checkout("article_starter")
+    await world.control(f"checkout/sessions/{session_id}/complete", {"outcome": "expired"})
+    expired = await world.event("checkout.session.expired", session_id=session_id)
 
-    assert await stripe_world.send(expired) == "expired"
+    assert await world.send(expired) == "expired"
 
-    assert await stripe_world.session_status(session_id) == "expired"
-    verify = await stripe_world.site.post("/checkout/verify", json={"session_id": session_id})
+    assert await world.session_status(session_id) == "expired"
+    verify = await world.site.post("/checkout/verify", json={"session_id": session_id})
     assert verify.status_code == 402 and verify.json()["error"] == "payment_not_completed"
-    shown = await stripe_world.site.get(f"/checkout/sessions/{session_id}")
+    shown = await world.site.get(f"/checkout/sessions/{session_id}")
     assert shown.json()["status"] == "expired"
-    assert await stripe_world.ledger("purchase") == []
+    assert await world.ledger("purchase") == []
 
 
-async def test_completed_event_for_a_session_we_never_created_is_ignored(stripe_world):
-    stranger = await stripe_world.event(
+async def test_completed_event_for_a_session_we_never_created_is_ignored(world):
+    stranger = await world.event(
         "checkout.session.completed", session_id="cs_test_from_another_integration"
     )
 
-    assert await stripe_world.send(stranger) == "ignored"
-    assert await stripe_world.ledger("purchase") == []
+    assert await world.send(stranger) == "ignored"
+    assert await world.ledger("purchase") == []
 
 
 # -- payment intents ---------------------------------------------------------------------------
 
 
-async def test_payment_intent_succeeded_grants_once(stripe_world):
-    intent_id = await stripe_world.intent("image_starter")
-    ids = await stripe_world.succeed(intent_id)
-    succeeded = await stripe_world.event("payment_intent.succeeded", **ids)
+async def test_payment_intent_succeeded_grants_once(world):
+    intent_id = await world.intent("image_starter")
+    ids = await world.succeed(intent_id)
+    succeeded = await world.event("payment_intent.succeeded", **ids)
 
-    assert await stripe_world.send(succeeded) == "granted"
-    assert await stripe_world.send(succeeded) == "duplicate"
+    assert await world.send(succeeded) == "granted"
+    assert await world.send(succeeded) == "duplicate"
 
-    confirm = await stripe_world.site.post(
+    confirm = await world.site.post(
         "/payments/confirm",
         json={"payment_intent_id": intent_id, "user_id": 1, "credit_type": "image"},
     )
     assert confirm.status_code == 200, confirm.text
     assert confirm.json()["status"] == "already_completed"
     assert confirm.json()["credits_added"] == 20
-    [purchase] = await stripe_world.ledger("purchase")
+    [purchase] = await world.ledger("purchase")
     assert (purchase.source_ref, purchase.delta) == (f"intent:{intent_id}", 20)
-    assert await stripe_world.credits() == {**FREE, "image_credits": 30}
+    assert await world.credits() == {**FREE, "image_credits": 30}
 
 
-async def test_payment_intent_payment_failed_grants_nothing(stripe_world):
-    intent_id = await stripe_world.intent("image_starter")
-    await stripe_world.control(f"payment_intents/{intent_id}/fail")
-    failed = await stripe_world.event("payment_intent.payment_failed", payment_intent_id=intent_id)
+async def test_payment_intent_payment_failed_grants_nothing(world):
+    intent_id = await world.intent("image_starter")
+    await world.control(f"payment_intents/{intent_id}/fail")
+    failed = await world.event("payment_intent.payment_failed", payment_intent_id=intent_id)
 
-    assert await stripe_world.send(failed) == "payment_failed"
+    assert await world.send(failed) == "payment_failed"
 
-    assert await stripe_world.ledger("purchase") == []
-    assert await stripe_world.credits() == FREE
+    assert await world.ledger("purchase") == []
+    assert await world.credits() == FREE
 
 
 # -- money going back --------------------------------------------------------------------------
 
+# How the plugin buys: the package, its price in JPY, its credits, and the event that pays.
+PURCHASES = {
+    "checkout": ("article_starter", 750, 10, "checkout.session.completed"),
+    "intent": ("image_starter", 300, 20, "payment_intent.succeeded"),
+}
 
-async def _granted_checkout(stripe_world) -> dict[str, str]:
-    session_id = await stripe_world.checkout("article_starter")  # 10 credits for 750 JPY
-    ids = await stripe_world.pay_for_ids(session_id)
-    assert (
-        await stripe_world.send(await stripe_world.event("checkout.session.completed", **ids))
-        == "granted"
-    )
+
+async def _paid(world, kind: str) -> dict[str, str]:
+    """A purchase paid at the fake Stripe, its paid event not yet sent; answers its ids."""
+    package_id = PURCHASES[kind][0]
+    if kind == "checkout":
+        return await world.pay_for_ids(await world.checkout(package_id))
+    return await world.succeed(await world.intent(package_id))
+
+
+async def _granted(world, kind: str = "checkout") -> dict[str, str]:
+    ids = await _paid(world, kind)
+    paid_event = PURCHASES[kind][3]
+    assert await world.send(await world.event(paid_event, **ids)) == "granted"
     return ids
 
 
-async def test_charge_refunded_reverses_the_refunded_share(stripe_world):
-    ids = await _granted_checkout(stripe_world)
-    partial = await stripe_world.event("charge.refunded.partial", **ids)  # 300 of 750
-    full = await stripe_world.event("charge.refunded.full", **ids)
-
-    assert await stripe_world.send(partial) == "reversed"
-    assert (await stripe_world.credits())["article_credits"] == 15 - 4
-    assert await stripe_world.send(full) == "reversed"
-    assert await stripe_world.send(partial) == "duplicate"
-    late_partial = await stripe_world.event("charge.refunded.partial", **ids)
-    assert await stripe_world.send(late_partial) == "unchanged"  # older, smaller total
-
-    reversals = await stripe_world.ledger("reversal")
-    assert sorted(e.delta for e in reversals) == [-6, -4]
-    assert all(e.parent_ref == f"checkout:{ids['session_id']}" for e in reversals)
-    assert await stripe_world.credits() == FREE
-    assert len(await stripe_world.ledger("purchase")) == 1
+def _source_ref(kind: str, ids: dict[str, str]) -> str:
+    if kind == "checkout":
+        return f"checkout:{ids['session_id']}"
+    return f"intent:{ids['payment_intent_id']}"
 
 
-async def test_charge_dispute_created_reverses_the_whole_purchase(stripe_world):
-    ids = await _granted_checkout(stripe_world)
-    dispute = await stripe_world.event("charge.dispute.created", **ids)
+async def _charge_refunded(world, kind: str, ids: dict[str, str], refunded: int) -> dict:
+    """The recorded charge.refunded for this purchase, `refunded` JPY refunded in total."""
+    price = PURCHASES[kind][1]
+    name = "charge.refunded.full" if refunded == price else "charge.refunded.partial"
+    event = await world.event(name, **ids)
+    charge = event["data"]["object"]
+    charge.update(
+        amount=price, amount_captured=price, amount_refunded=refunded, refunded=refunded == price
+    )
+    return event
 
-    assert await stripe_world.send(dispute) == "reversed"
-    assert (
-        await stripe_world.send(await stripe_world.event("charge.dispute.created", **ids))
-        == "unchanged"
+
+REFUNDS = {
+    # purchase, the refunded total of each event in turn, the reversal each one makes
+    "checkout, 300 then all of 750 JPY": ("checkout", [300, 750], [-4, -6]),
+    "intent, half then all of 300 JPY": ("intent", [150, 300], [-10, -10]),
+    "checkout, all at once": ("checkout", [750], [-10]),
+}
+
+
+@pytest.mark.parametrize(("kind", "totals", "deltas"), REFUNDS.values(), ids=list(REFUNDS))
+async def test_charge_refunded_reverses_the_refunded_share(world, kind, totals, deltas):
+    package_id, _, credits, _ = PURCHASES[kind]
+    balance = f"{(await world.store.get_package(package_id)).credit_type}_credits"
+    ids = await _granted(world, kind)
+    refunds = [await _charge_refunded(world, kind, ids, total) for total in totals]
+
+    assert await world.send(refunds[0]) == "reversed"
+    assert (await world.credits())[balance] == FREE[balance] + credits + deltas[0]
+    assert [await world.send(refund) for refund in refunds[1:]] == ["reversed"] * (len(totals) - 1)
+    if len(refunds) > 1:
+        assert await world.send(refunds[0]) == "duplicate"
+        late_partial = await _charge_refunded(world, kind, ids, totals[0])
+        assert await world.send(late_partial) == "unchanged"  # older, smaller total
+
+    reversals = await world.ledger("reversal")
+    assert sorted(e.delta for e in reversals) == sorted(deltas)
+    assert all(e.parent_ref == _source_ref(kind, ids) for e in reversals)
+    assert await world.credits() == FREE
+    assert len(await world.ledger("purchase")) == 1
+    assert (await world.store.reconcile()).ok
+
+
+async def test_charge_dispute_created_reverses_the_whole_purchase_and_blocks_spending(world):
+    ids = await _granted(world)  # 5 + 10 article credits
+    spent = await world.site.post(
+        "/users/deduct-credits", json={"user_id": 1, "credit_type": "article", "amount": 12}
+    )
+    assert spent.status_code == 200, spent.text
+    dispute = await world.event("charge.dispute.created", **ids)
+
+    assert await world.send(dispute) == "reversed"
+    assert await world.send(await world.event("charge.dispute.created", **ids)) == "unchanged"
+    blocked = await world.site.post(
+        "/users/deduct-credits", json={"user_id": 1, "credit_type": "article", "amount": 1}
     )
 
-    [reversal] = await stripe_world.ledger("reversal")
+    [reversal] = await world.ledger("reversal")
     assert (reversal.delta, reversal.reason) == (-10, "dispute")
-    assert await stripe_world.credits() == FREE
+    assert await world.credits() == {**FREE, "article_credits": 5 + 10 - 12 - 10}
+    assert (blocked.status_code, blocked.json()["error"]) == (402, "insufficient_credits")
 
 
-async def test_refund_before_the_grant_grants_then_reverses_it(stripe_world):
-    session_id = await stripe_world.checkout("article_starter")
-    ids = await stripe_world.pay_for_ids(session_id)
-    refunded = await stripe_world.event("charge.refunded.full", **ids)
+@pytest.mark.parametrize("kind", ["checkout", "intent"])
+async def test_refund_before_the_grant_grants_then_reverses_it(world, kind):
+    ids = await _paid(world, kind)
+    refunded = await _charge_refunded(world, kind, ids, PURCHASES[kind][1])
 
-    assert await stripe_world.send(refunded) == "reversed"
-    assert (
-        await stripe_world.send(await stripe_world.event("checkout.session.completed", **ids))
-        == "already_granted"
-    )
+    assert await world.send(refunded) == "reversed"
+    paid = await world.event(PURCHASES[kind][3], **ids)
+    assert await world.send(paid) == "already_granted"
+    if kind == "checkout":
+        answer = await world.verify(ids["session_id"])
+    else:
+        answer = await world.confirm(ids["payment_intent_id"])
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "already_completed"
 
-    assert await stripe_world.credits() == FREE
-    assert len(await stripe_world.ledger("purchase")) == 1
-    assert await stripe_world.session_status(session_id) == "completed"
+    assert await world.credits() == FREE
+    [purchase] = await world.ledger("purchase")
+    assert purchase.source_ref == _source_ref(kind, ids)
+    if kind == "checkout":
+        assert await world.session_status(ids["session_id"]) == "completed"
 
 
-async def test_dispute_before_the_grant_is_applied_not_dropped(stripe_world):
+async def test_dispute_before_the_grant_is_applied_not_dropped(world):
     """The Dispute carries no metadata: it is ours by its payment intent, which Stripe's
     Checkout Session list resolves before the completed event ever arrived."""
-    session_id = await stripe_world.checkout("article_starter")
-    ids = await stripe_world.pay_for_ids(session_id)
-    disputed = await stripe_world.event("charge.dispute.created", **ids)
+    session_id = await world.checkout("article_starter")
+    ids = await world.pay_for_ids(session_id)
+    disputed = await world.event("charge.dispute.created", **ids)
 
-    assert await stripe_world.send(disputed) == "reversed"
-    assert (
-        await stripe_world.send(await stripe_world.event("checkout.session.completed", **ids))
-        == "already_granted"
-    )
+    assert await world.send(disputed) == "reversed"
+    verify = await world.verify(session_id)
+    assert verify.status_code == 200, verify.text
+    assert verify.json()["status"] == "already_completed"
+    completed = await world.event("checkout.session.completed", **ids)
+    assert await world.send(completed) == "already_granted"
 
-    assert await stripe_world.credits() == FREE
-    [reversal] = await stripe_world.ledger("reversal")
+    assert await world.credits() == FREE
+    [reversal] = await world.ledger("reversal")
     assert (reversal.delta, reversal.parent_ref) == (-10, f"checkout:{session_id}")
+    assert len(await world.ledger("purchase")) == 1
+    assert (await world.store.reconcile()).ok
 
 
 @pytest.mark.parametrize(
@@ -299,17 +355,17 @@ async def test_dispute_before_the_grant_is_applied_not_dropped(stripe_world):
     ],
 )
 async def test_a_closed_dispute_restores_when_won_and_keeps_the_reversal_when_lost(
-    stripe_world, closing, credits, restores
+    world, closing, credits, restores
 ):
-    ids = await _granted_checkout(stripe_world)
+    ids = await _granted(world)
     opened = [
-        await stripe_world.event(n, **ids)
+        await world.event(n, **ids)
         for n in ("charge.dispute.created", "charge.dispute.funds_withdrawn")
     ]
-    closed = [await stripe_world.event(n, **ids) for n in closing]
+    closed = [await world.event(n, **ids) for n in closing]
 
-    outcomes = [await stripe_world.send(e) for e in [*opened, *closed]]
-    late = await stripe_world.send(await stripe_world.event("charge.dispute.created", **ids))
+    outcomes = [await world.send(e) for e in [*opened, *closed]]
+    late = await world.send(await world.event("charge.dispute.created", **ids))
 
     assert outcomes == [
         "reversed",
@@ -317,20 +373,33 @@ async def test_a_closed_dispute_restores_when_won_and_keeps_the_reversal_when_lo
         *(["restored", "unchanged"][: len(closing)] if restores else ["unchanged"]),
     ]
     assert late == "unchanged", "a report of the open dispute never undoes its outcome"
-    assert (await stripe_world.credits())["article_credits"] == credits
-    assert len(await stripe_world.ledger("restore")) == restores
-    assert (await stripe_world.store.reconcile()).ok
+    assert (await world.credits())["article_credits"] == credits
+    assert len(await world.ledger("restore")) == restores
+    entries = await world.ledger()
+    assert sorted((e.kind, e.delta) for e in entries if e.parent_ref) == [
+        *[("restore", 10)] * restores,
+        ("reversal", -10),
+    ]
+    assert all(e.parent_ref == _source_ref("checkout", ids) for e in entries if e.parent_ref)
+    assert (await world.store.reconcile()).ok
 
 
 # -- what the service does not handle ----------------------------------------------------------
 
 
-async def test_unhandled_event_type_is_acknowledged_and_ignored(stripe_world):
-    intent_id = await stripe_world.intent("image_starter")
-    created = await stripe_world.event("payment_intent.created", payment_intent_id=intent_id)
+async def test_unhandled_event_type_is_acknowledged_and_ignored(world):
+    intent_id = await world.intent("image_starter")
+    created = await world.event("payment_intent.created", payment_intent_id=intent_id)
+    customer = {
+        **created,
+        "id": new_event_id(),
+        "type": "customer.created",
+        "data": {"object": {"id": "cus_1", "object": "customer"}},
+    }
 
-    assert await stripe_world.send(created) == "ignored"
-    assert await stripe_world.send(created) == "duplicate"
+    assert await world.send(created) == "ignored"
+    assert await world.send(created) == "duplicate"
+    assert await world.send(customer) == "ignored"  # a resource the service never reads
 
-    assert await stripe_world.ledger("purchase") == []
-    assert await stripe_world.credits() == FREE
+    assert await world.ledger("purchase") == []
+    assert await world.credits() == FREE

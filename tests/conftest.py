@@ -8,7 +8,6 @@ import secrets
 import pytest
 
 from tests.support.fixtures import (  # noqa: F401 - fixtures by name
-    httpserver_listen_address,
     make_service,
     service,
     site,

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 import stripe
-from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
+from aiohttp import web
 
 from harness.fake_stripe import FakeStripe
+from tests.support.capture import CapturedRequest, CaptureServer
 
 FAST_RETRIES = (0.05, 0.1)
 
@@ -44,50 +42,40 @@ async def harness_http(fake_stripe: FakeStripe) -> AsyncIterator[httpx.AsyncClie
         yield http
 
 
-@dataclass
-class Received:
-    """One webhook request as the receiver saw it."""
-
-    body: str
-    headers: dict[str, str]
-
-    @property
-    def signature(self) -> str:
-        return self.headers.get("Stripe-Signature", "")
-
-    @property
-    def event_id(self) -> str:
-        return json.loads(self.body)["id"]
-
-
-@dataclass
 class WebhookReceiver:
-    """A local endpoint (pytest-httpserver) that records raw webhook requests and answers
-    scripted statuses."""
+    """A webhook endpoint on the capture server: records each delivery raw (`received`) and
+    answers the scripted `statuses` in turn, then 200."""
 
-    server: HTTPServer
-    received: list[Received] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)  # answered in turn, then 200
+    def __init__(self) -> None:
+        self.server = CaptureServer(self.answer)
+        self.statuses: list[int] = []
 
     @property
     def url(self) -> str:
-        return self.server.url_for("/webhook")
+        return self.server.url + "/webhook"
 
-    def handle(self, request: Request) -> Response:
-        self.received.append(Received(request.get_data(as_text=True), dict(request.headers)))
+    @property
+    def received(self) -> list[CapturedRequest]:
+        return self.server.calls_to("/webhook")
+
+    async def answer(self, request: CapturedRequest) -> web.Response:
         status = self.statuses.pop(0) if self.statuses else 200
-        return Response("ok", status=status)
+        return web.Response(status=status, text="ok")
 
     def event_ids(self) -> list[str]:
-        return [r.event_id for r in self.received]
+        return [request.json()["id"] for request in self.received]
+
+
+def stripe_signature(request: CapturedRequest) -> str:
+    return request.headers.get("Stripe-Signature", "")
 
 
 @pytest.fixture
-def webhook_receiver(httpserver: HTTPServer) -> WebhookReceiver:
-    """A WebhookReceiver on 127.0.0.1 (pytest-httpserver's server, cleared after each test)."""
-    receiver = WebhookReceiver(httpserver)
-    httpserver.expect_request("/webhook", method="POST").respond_with_handler(receiver.handle)
-    return receiver
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    """A WebhookReceiver on 127.0.0.1, served from a thread so synchronous tests can use it."""
+    receiver = WebhookReceiver()
+    with receiver.server.serving_in_thread():
+        yield receiver
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import CHROMIUM
+from tests.support.capture import CapturedRequest, CaptureServer
 
 from .conftest import session_params
 
@@ -18,27 +19,23 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-async def shop() -> AsyncIterator[str]:
-    """A stand-in merchant site serving the success and cancel pages."""
-
-    async def success(request: web.Request) -> web.Response:
+async def merchant_page(request: CapturedRequest) -> web.Response:
+    """The stand-in merchant site's success and cancel pages."""
+    if request.path == "/success":
         session_id = request.query.get("session_id", "")
         return web.Response(
             text=f"<h1>Thanks</h1><p id='sid'>{session_id}</p>", content_type="text/html"
         )
-
-    async def cancel(request: web.Request) -> web.Response:
+    if request.path == "/cancel":
         return web.Response(text="<h1>Canceled</h1>", content_type="text/html")
+    return web.Response(status=404)
 
-    app = web.Application()
-    app.router.add_get("/success", success)
-    app.router.add_get("/cancel", cancel)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+
+@pytest.fixture
+async def shop() -> AsyncIterator[str]:
+    """A stand-in merchant site serving the success and cancel pages."""
+    async with CaptureServer(merchant_page) as server:
+        yield server.url
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from harness.cli import build_parser
 from harness.plugin_sim import PluginSimulator, sign_body
 from harness.state import write_harness_file
 from harness.trigger import run_trigger
+from tests.support.capture import CapturedRequest, CaptureServer
 
 PACKAGES = [
     {"package_id": "article_starter", "credit_type": "article", "credits": 10, "price": 750},
@@ -30,7 +31,8 @@ PACKAGES = [
 
 @dataclass
 class FakeWorld:
-    """A fake service and a fake Stripe control API sharing one app, as `up` would wire them."""
+    """A scripted fake service and fake Stripe control API behind one capture server, as `up`
+    would wire them."""
 
     url: str = ""
     site_url: str = ""
@@ -66,8 +68,8 @@ class FakeWorld:
         await self.notify(order)
         return {"success": True, "credits_added": package["credits"], "credit_type": "article"}
 
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.json() if request.body_exists else {}
+    async def handle(self, request: CapturedRequest) -> web.Response:
+        body = request.json() or {}
         path = request.path
         if path == "/api/v1/plugins/register":
             self.site_url = body["site_url"]
@@ -131,16 +133,11 @@ class FakeWorld:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[FakeWorld]:
+async def world() -> AsyncIterator[FakeWorld]:
     world = FakeWorld()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", world.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    world.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield world
-    await runner.cleanup()
+    async with CaptureServer(world.handle) as server:
+        world.url = server.url
+        yield world
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import stripe
 from harness.fake_stripe import FakeStripe, run_fake_stripe_in_thread
 from harness.fake_stripe.state import STATE_FILE, Store
 
-from .conftest import FAST_RETRIES, session_params
+from .conftest import FAST_RETRIES, session_params, stripe_signature
 
 
 def sdk(fake_url: str, http_client: stripe.HTTPXClient, key: str = "sk_test_harness"):
@@ -83,7 +83,7 @@ def test_fake_runs_in_a_thread_for_synchronous_code(webhook_receiver) -> None:
 
         assert answer.json()["session"]["payment_status"] == "paid"
         events = [
-            stripe.Webhook.construct_event(r.body, r.signature, endpoint["secret"])
+            stripe.Webhook.construct_event(r.body, stripe_signature(r), endpoint["secret"])
             for r in webhook_receiver.received
         ]
         assert [e.type for e in events][0] == "checkout.session.completed"

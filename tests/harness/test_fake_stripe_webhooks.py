@@ -10,7 +10,7 @@ import stripe
 
 from harness.fake_stripe import FakeStripe
 
-from .conftest import WebhookReceiver
+from .conftest import WebhookReceiver, stripe_signature
 
 PAID_ORDER = ["checkout.session.completed", "payment_intent.succeeded", "charge.succeeded"]
 
@@ -30,7 +30,8 @@ async def set_faults(harness_http: httpx.AsyncClient, **faults: object) -> None:
 
 def verified(received, secret: str, tolerance: int = 300) -> list[stripe.Event]:
     return [
-        stripe.Webhook.construct_event(r.body, r.signature, secret, tolerance) for r in received
+        stripe.Webhook.construct_event(r.body, stripe_signature(r), secret, tolerance)
+        for r in received
     ]
 
 
@@ -135,7 +136,9 @@ async def test_bad_signature_fails_verification(
 
     first, *rest = webhook_receiver.received
     with pytest.raises(stripe.SignatureVerificationError):
-        stripe.Webhook.construct_event(first.body, first.signature, webhook_endpoint["secret"])
+        stripe.Webhook.construct_event(
+            first.body, stripe_signature(first), webhook_endpoint["secret"]
+        )
     assert len(verified(rest, webhook_endpoint["secret"])) == 2
     assert fake_stripe.deliveries[0]["fault"] == "bad_signature"
 
@@ -150,7 +153,9 @@ async def test_stale_timestamp_is_rejected_within_tolerance(
 
     first = webhook_receiver.received[0]
     with pytest.raises(stripe.SignatureVerificationError, match="outside the tolerance"):
-        stripe.Webhook.construct_event(first.body, first.signature, webhook_endpoint["secret"], 300)
+        stripe.Webhook.construct_event(
+            first.body, stripe_signature(first), webhook_endpoint["secret"], 300
+        )
     assert verified([first], webhook_endpoint["secret"], tolerance=4000)  # signed right for old t
 
 

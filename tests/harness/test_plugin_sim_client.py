@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import web
 
 from harness.plugin_sim import CALLS, PluginClient, php_json_encode
+from tests.support.capture import CapturedRequest, CaptureServer
 from tests.support.plugin_calls import fill_placeholders, load_plugin_calls
 
 INSTANCE_ID = "550e8400-e29b-41d4-a716-446655440000"
@@ -18,58 +16,16 @@ SITE_URL = "http://wp.example.test"
 API_TOKEN = "rk_test_token"
 PLUGIN_UA = "Rakubun-WordPress-Plugin/2.2.0"
 WORDPRESS_UA = f"WordPress/6.8.1; {SITE_URL}"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-class CapturingServer:
-    """Records each request raw; answers with a status and body chosen per path."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.answers: dict[str, web.Response] = {}
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-
-    async def handle(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        self.requests.append(
-            {
-                "method": request.method,
-                "path": request.path,
-                "query": dict(request.query),
-                "headers": dict(request.headers),
-                "raw": raw,
-            }
-        )
-        return self.answers.get(request.path) or web.json_response({"success": True})
-
-    @property
-    def last(self) -> dict[str, Any]:
-        return self.requests[-1]
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[CapturingServer]:
-    capturing = CapturingServer()
-    await capturing.start()
-    yield capturing
-    await capturing.stop()
+async def server() -> AsyncIterator[CaptureServer]:
+    async with CaptureServer() as capturing:
+        yield capturing
 
 
 @pytest.fixture
-async def client(server: CapturingServer) -> AsyncIterator[PluginClient]:
+async def client(server: CaptureServer) -> AsyncIterator[PluginClient]:
     async with PluginClient(
         server.url, instance_id=INSTANCE_ID, site_url=SITE_URL, api_token=API_TOKEN
     ) as plugin:
@@ -86,8 +42,8 @@ WORDPRESS_HEADERS = {**PLUGIN_HEADERS, "User-Agent": WORDPRESS_UA}
 CALL_ARGUMENTS = {"verify": {"session_id": "cs_1"}, "confirm": {"payment_intent_id": "pi_1"}}
 
 
-def sent_headers(request: dict[str, Any], names: list[str]) -> dict[str, str | None]:
-    return {name: request["headers"].get(name) for name in names}
+def sent_headers(request: CapturedRequest, names: list[str]) -> dict[str, str | None]:
+    return {name: request.headers.get(name) for name in names}
 
 
 @pytest.mark.parametrize(
@@ -114,7 +70,7 @@ async def test_each_call_sends_its_header_set(client, server, name, expected):
 async def test_registration_sends_no_authorization_and_no_instance_header(client, server):
     await client.register()
 
-    headers = server.last["headers"]
+    headers = server.last.headers
     assert "Authorization" not in headers
     assert "X-Instance-ID" not in headers
     assert headers["Content-Type"] == "application/json"
@@ -124,20 +80,20 @@ async def test_registration_sends_no_authorization_and_no_instance_header(client
 async def test_get_parameters_travel_as_strings_in_the_query(client, server):
     await client.get_credits(user_id=123, user_email="editor@example.com")
 
-    assert server.last["method"] == "GET"
-    assert server.last["path"] == "/api/v1/users/credits"
-    assert server.last["query"] == {
+    assert server.last.method == "GET"
+    assert server.last.path == "/api/v1/users/credits"
+    assert server.last.query == {
         "user_id": "123",
         "user_email": "editor@example.com",
         "site_url": SITE_URL,
     }
-    assert server.last["raw"] == b""
+    assert server.last.body == b""
 
 
 async def test_bodies_are_encoded_like_php_json_encode(client, server):
     await client.create_checkout_session()
 
-    raw = server.last["raw"]
+    raw = server.last.body
     assert b"\\/wp-admin\\/admin.php" in raw
     assert b"{CHECKOUT_SESSION_ID}" in raw
     body = json.loads(raw)
@@ -159,7 +115,7 @@ def test_php_json_encode_escapes_slashes_and_non_ascii():
 async def test_confirm_carries_no_user_email(client, server):
     await client.confirm_payment("pi_123", user_id=1, credit_type="image")
 
-    body = json.loads(server.last["raw"])
+    body = json.loads(server.last.body)
     assert "user_email" not in body
     assert body == {
         "payment_intent_id": "pi_123",
@@ -175,7 +131,7 @@ async def test_usage_rows_carry_numbers_as_strings(client, server):
         generations=[{"user_id": 3, "content_type": "image", "result_length": 12}]
     )
 
-    body = json.loads(server.last["raw"])
+    body = json.loads(server.last.body)
     assert body["generations"] == [{"user_id": "3", "content_type": "image", "result_length": "12"}]
     assert body["total_users"] == 2
 
@@ -183,13 +139,15 @@ async def test_usage_rows_carry_numbers_as_strings(client, server):
 async def test_extra_fields_are_sent_along(client, server):
     await client.deduct_credits(credit_type="image", amount=2, instance_id=INSTANCE_ID)
 
-    body = json.loads(server.last["raw"])
+    body = json.loads(server.last.body)
     assert (body["credit_type"], body["amount"], body["instance_id"]) == ("image", 2, INSTANCE_ID)
 
 
 async def test_error_statuses_come_back_as_answers(client, server):
-    server.answers["/api/v1/users/deduct-credits"] = web.json_response(
-        {"success": False, "error": "insufficient_credits"}, status=402
+    server.answer(
+        "/api/v1/users/deduct-credits",
+        402,
+        json={"success": False, "error": "insufficient_credits"},
     )
 
     status, body = await client.deduct_credits(amount=999)
@@ -199,7 +157,7 @@ async def test_error_statuses_come_back_as_answers(client, server):
 
 
 async def test_a_non_json_answer_comes_back_as_text(client, server):
-    server.answers["/api/v1/packages"] = web.Response(status=502, text="Bad Gateway")
+    server.answer("/api/v1/packages", 502, text="Bad Gateway")
 
     answer = await client.get_packages()
 
@@ -213,7 +171,7 @@ async def test_api_base_accepts_the_origin_or_the_plugin_base(server, base_suffi
     ) as plugin:
         await plugin.get_packages()
 
-    assert server.last["path"] == "/api/v1/packages"
+    assert server.last.path == "/api/v1/packages"
 
 
 # -- replay of the shared contract --------------------------------------------------------------
@@ -244,14 +202,14 @@ async def test_every_contract_call_is_replayed_exactly(client, server):
         expected_headers = fill_placeholders(
             contract["header_sets"][headers] if isinstance(headers, str) else headers, values
         )
-        assert request["method"] == call["method"], name
-        assert request["path"] == call["path"], name
+        assert request.method == call["method"], name
+        assert request.path == call["path"], name
         assert sent_headers(request, list(expected_headers)) == expected_headers, name
         if "Authorization" not in expected_headers:
-            assert "Authorization" not in request["headers"], name
-            assert "X-Instance-ID" not in request["headers"], name
-        assert request["query"] == fill_placeholders(call.get("query", {}), values), name
+            assert "Authorization" not in request.headers, name
+            assert "X-Instance-ID" not in request.headers, name
+        assert request.query == fill_placeholders(call.get("query", {}), values), name
         expected_body = fill_placeholders(call.get("body"), values)
-        assert (json.loads(request["raw"]) if request["raw"] else None) == expected_body, name
+        assert (json.loads(request.body) if request.body else None) == expected_body, name
 
     assert {call["name"] for call in contract["calls"]} <= set(CALLS)

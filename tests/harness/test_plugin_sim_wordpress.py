@@ -10,65 +10,27 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from harness.plugin_sim import PluginSimulator, sign_body
+from tests.support.capture import CaptureServer
 
 API_TOKEN = "rk_test_token_1234"
 WEBHOOK_SECRET = "whsec_plugin_secret_5678"
 
 
-class FakeDashboard:
-    """A tiny service: registration hands out credentials, every other call says success."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self.requests.append(
-            {
-                "method": request.method,
-                "path": request.path,
-                "query": dict(request.query),
-                "headers": dict(request.headers),
-                "json": json.loads(body) if body else None,
-            }
-        )
-        if request.path == "/api/v1/plugins/register":
-            return web.json_response(
-                {"success": True, "api_token": API_TOKEN, "webhook_secret": WEBHOOK_SECRET}
-            )
-        if request.path == "/api/v1/checkout/verify":
-            return web.json_response(
-                {"success": True, "credits_added": 10, "credit_type": "article"}
-            )
-        return web.json_response({"success": True})
-
-    def calls_to(self, path: str) -> list[dict[str, Any]]:
-        return [request for request in self.requests if request["path"] == path]
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-
 @pytest.fixture
-async def dashboard() -> AsyncIterator[FakeDashboard]:
-    fake = FakeDashboard()
-    await fake.start()
-    yield fake
-    await fake.stop()
+async def dashboard() -> AsyncIterator[CaptureServer]:
+    """A tiny service: registration hands out credentials, every other call says success."""
+    async with CaptureServer() as fake:
+        fake.answer(
+            "/api/v1/plugins/register",
+            json={"success": True, "api_token": API_TOKEN, "webhook_secret": WEBHOOK_SECRET},
+        )
+        fake.answer(
+            "/api/v1/checkout/verify",
+            json={"success": True, "credits_added": 10, "credit_type": "article"},
+        )
+        yield fake
 
 
 @pytest.fixture
@@ -78,7 +40,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def simulator(dashboard: FakeDashboard, tmp_path: Path) -> AsyncIterator[PluginSimulator]:
+async def simulator(dashboard: CaptureServer, tmp_path: Path) -> AsyncIterator[PluginSimulator]:
     sim = PluginSimulator(dashboard.url, data_dir=tmp_path)
     await sim.start()
     yield sim
@@ -322,8 +284,8 @@ async def test_register_is_idempotent_and_keeps_secrets_inside(registered, dashb
 async def test_registration_reports_the_simulator_as_site_url(registered, dashboard):
     [register] = dashboard.calls_to("/api/v1/plugins/register")
 
-    assert register["json"]["site_url"] == registered.url
-    assert register["json"]["instance_id"] == registered.options.instance_id
+    assert register.json()["site_url"] == registered.url
+    assert register.json()["instance_id"] == registered.options.instance_id
 
 
 async def test_forced_registration_starts_a_new_instance(registered, dashboard, http):
@@ -353,9 +315,9 @@ async def test_call_uses_the_stored_credentials(registered, dashboard, http):
 
     assert outcome == {"call": "credits", "status": 200, "body": {"success": True}}
     [request] = dashboard.calls_to("/api/v1/users/credits")
-    assert request["headers"]["Authorization"] == f"Bearer {API_TOKEN}"
-    assert request["headers"]["X-Instance-ID"] == registered.options.instance_id
-    assert request["query"] == {
+    assert request.headers["Authorization"] == f"Bearer {API_TOKEN}"
+    assert request.headers["X-Instance-ID"] == registered.options.instance_id
+    assert request.query == {
         "user_id": "7",
         "user_email": "x@example.com",
         "site_url": registered.url,
@@ -410,7 +372,7 @@ async def test_successful_return_shows_the_session_and_verifies_it(registered, d
     assert response.status == 200
     assert "cs_test_1" in page and "success" in page
     [verify] = dashboard.calls_to("/api/v1/checkout/verify")
-    assert verify["json"] == {"session_id": "cs_test_1"}
+    assert verify.json() == {"session_id": "cs_test_1"}
     assert landings[0]["verification"]["body"]["credits_added"] == 10
 
 

@@ -2,14 +2,9 @@
 talks to, a service pointed at it, and a WordPress plugin simulator that receives the
 service's webhooks."""
 
-from __future__ import annotations
-
-import pytest
-
-from tests.support.fixtures import fake_stripe, make_world  # noqa: F401 - fixtures by name
-from tests.support.stripe import StripeWorld
-
-
-@pytest.fixture
-async def world(make_world) -> StripeWorld:  # noqa: F811 - the imported fixture, by name
-    return await make_world()
+from tests.support.fixtures import (  # noqa: F401 - fixtures by name
+    fake_stripe,
+    make_world,
+    world,
+    world_options,
+)

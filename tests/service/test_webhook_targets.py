@@ -7,7 +7,6 @@ and refusals are proven by a listener on 127.0.0.1 that counts the connections i
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -17,6 +16,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from service.notify import WebhookDispatcher
 from service.settings import Settings
+from tests.support.capture import CaptureServer
 from tests.support.service import RunningService
 
 REFUSED_SITE_URLS = [
@@ -71,35 +71,6 @@ class StubResolver(AbstractResolver):
         pass
 
 
-class CountingListener:
-    """A WordPress stand-in on 127.0.0.1 that counts connections and answers 200."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-        self.server: asyncio.Server | None = None
-
-    @property
-    def port(self) -> int:
-        assert self.server is not None
-        return self.server.sockets[0].getsockname()[1]
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            (
-                int(line.split(b":", 1)[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            ),
-            0,
-        )
-        await reader.readexactly(length)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-
 @pytest.fixture(autouse=True)
 def no_proxies(monkeypatch):
     """A proxy from the environment would carry these deliveries off 127.0.0.1."""
@@ -109,12 +80,10 @@ def no_proxies(monkeypatch):
 
 
 @pytest.fixture
-async def listener() -> AsyncIterator[CountingListener]:
-    counting = CountingListener()
-    counting.server = await asyncio.start_server(counting._serve, "127.0.0.1", 0)
-    yield counting
-    counting.server.close()
-    await counting.server.wait_closed()
+async def listener() -> AsyncIterator[CaptureServer]:
+    """A WordPress stand-in on 127.0.0.1 that counts the connections it accepts."""
+    async with CaptureServer() as counting:
+        yield counting
 
 
 async def register(service: RunningService, site_url: str):

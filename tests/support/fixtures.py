@@ -51,12 +51,6 @@ async def site(service: RunningService) -> Site:
     return await service.register()
 
 
-@pytest.fixture(scope="session")
-def httpserver_listen_address() -> tuple[str, int]:
-    """pytest-httpserver's capturing server listens on 127.0.0.1 (any free port)."""
-    return ("127.0.0.1", 0)
-
-
 @pytest.fixture
 async def fake_stripe() -> AsyncIterator[FakeStripe]:
     """A started fake Stripe that accepts the key `stripe_settings` gives the service."""
@@ -98,3 +92,17 @@ async def make_world(make_service, fake_stripe: FakeStripe):
     await fake_stripe.drain()
     for simulator in simulators:
         await simulator.stop()
+
+
+@pytest.fixture
+def world_options() -> dict[str, Any]:
+    """How `world` is built (`make_world`'s arguments); a suite's conftest overrides it, as
+    `contracts/` does to post the recorded events itself."""
+    return {}
+
+
+@pytest.fixture
+async def world(make_world, world_options: dict[str, Any]) -> StripeWorld:
+    """The one Stripe world of the grant, refund and dispute suites (`tests/support/stripe.py`):
+    by default the fake delivers its events and the site is a plugin simulator."""
+    return await make_world(**world_options)
