@@ -3,8 +3,8 @@
 1. `begin_request` (every request): its request id and its clock start.
 2. `endpoint_for(op, handler)` is the route of one spec operation; `serve` runs, in order:
    text checks, authentication (as `op.security` says), the rate limit (per site, or per
-   client address for the public operations of `RATE_LIMITED_PUBLIC`), parameter and body
-   validation, the handler, and the answer (checked against the spec under
+   client address where the spec marks the operation `x-rate-limit: per-client`), parameter
+   and body validation, the handler, and the answer (checked against the spec under
    VALIDATE_RESPONSES).
 3. An `ApiError` on the way answers its envelope (`error_answer`: under VALIDATE_RESPONSES the
    error must be documented for the operation too); anything else, and what Sanic refuses
@@ -52,9 +52,6 @@ from .routes.registry import Call, Handler, Reply
 
 log = logging.getLogger("rakubun")
 access_log = logging.getLogger("rakubun.access")
-
-#: Public operations that are still rate-limited, per client address.
-RATE_LIMITED_PUBLIC = {"registerPlugin", "getAuthDebug"}
 
 #: The route Sanic calls for one operation (path parameters as keyword arguments).
 Endpoint = Callable[..., Coroutine[Any, Any, HTTPResponse]]
@@ -131,11 +128,11 @@ async def _limit_rate(
     op: Operation, request: Request, services: Services, site: Site | None
 ) -> None:
     """Count the call (shared by every worker and machine through the store, in batches: see
-    `service.rate_limits`); 429 past the limit. A site's calls count per site; the public
-    operations of `RATE_LIMITED_PUBLIC` count per client address."""
+    `service.rate_limits`); 429 past the limit. A site's calls count per site; a public
+    operation's count per client address when the spec marks it `x-rate-limit: per-client`."""
     if site is not None:
         await services.rate_limiter.hit(f"site:{site.site_id}")
-    elif op.operation_id in RATE_LIMITED_PUBLIC:
+    elif op.rate_limited_per_client:
         # remote_addr is the client the trusted proxies report (PROXIES_COUNT, REAL_IP_HEADER,
         # FORWARDED_SECRET); without proxies it is empty and the peer's address counts.
         await services.rate_limiter.hit(f"ip:{request.remote_addr or request.ip}")
