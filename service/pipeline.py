@@ -67,6 +67,7 @@ def install(app: App) -> None:
 
 # ---------------------------------------------------------------- 1. every request begins
 async def begin_request(request: Request) -> None:
+    """Give the request its id (echoed on the answer, stamped on its log lines); start its clock."""
     _begin(request)
 
 
