@@ -1,55 +1,34 @@
-"""The app factory: Sanic bound to `openapi.yaml`, one store, one Stripe gateway, one dispatcher."""
+"""The app factory: Sanic bound to `openapi.yaml`, one store, one Stripe gateway, one dispatcher.
+
+What a request goes through once it arrives (authentication, rate limits, validation, the
+envelope, the access log) is `service.pipeline`; this module builds the app and binds it."""
 
 from __future__ import annotations
 
 import asyncio
 import json as stdlib_json
-import logging
 import uuid
 from typing import Any
 
 import orjson
 from sanic import Sanic
-from sanic.exceptions import SanicException
-from sanic.request import Request
-from sanic.response import HTTPResponse, json, raw
 
 from .api_reference import ApiReference, mount_docs_assets
-from .auth import authenticate_admin, authenticate_plugin, enforce_rate_limit
 from .context import App, AppContext, Services
-from .contract import (
-    Contract,
-    Operation,
-    check_header_text,
-    check_path_text,
-    parse_json_body,
-    parse_query,
-)
+from .contract import Contract
 from .domain.catalogue import DEFAULT_PACKAGES
-from .errors import (
-    SANIC_ERROR_CODES,
-    ApiError,
-    ResponseContractViolation,
-    UnsupportedMediaType,
-    ValidationFailed,
-    error_response,
-)
-from .metrics import CONTENT_TYPE
 from .notify import WebhookDispatcher
-from .observability import install as install_observability
+from .observability import serve_metrics
+from .pipeline import endpoint_for
+from .pipeline import install as install_pipeline
 from .providers import ProviderCatalogue
 from .rate_limits import RateLimiter
 from .routes import HANDLERS
-from .routes.registry import Call, Handler
+from .routes.registry import Handler
 from .settings import Settings
 from .store import Store, open_store
 from .store.cached import CachedStore
 from .stripe_gateway import StripeGateway
-
-log = logging.getLogger("rakubun")
-
-#: Public operations that are still rate-limited, per client address.
-RATE_LIMITED_PUBLIC = {"registerPlugin", "getAuthDebug"}
 
 #: Routes served outside `openapi.yaml`: Prometheus scrapes text, not the plugin's JSON API.
 OUTSIDE_CONTRACT = {"/metrics": "getMetrics"}
@@ -102,7 +81,7 @@ def create_app(
         name=OUTSIDE_CONTRACT["/metrics"],
         error_format="json",
     )
-    install_observability(app, settings, services.metrics.record_request)
+    install_pipeline(app)
     if settings.api_docs:
         mount_docs_assets(app)
 
@@ -144,7 +123,6 @@ def create_app(
         await services.stripe.close()
         await services.store.close()
 
-    app.error_handler.add(Exception, handle_exception)
     return app
 
 
@@ -155,25 +133,6 @@ def dumps_json(value: Any, **_: Any) -> bytes:
         return orjson.dumps(value)
     except TypeError:
         return stdlib_json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def handle_exception(request: Request, exc: Exception) -> HTTPResponse:
-    """Every failure answers in the envelope; nothing leaks a traceback or a secret."""
-    if isinstance(exc, ApiError):
-        return exc.to_response()
-    if isinstance(exc, SanicException):
-        status = getattr(exc, "status_code", 500) or 500
-        code, message = SANIC_ERROR_CODES.get(status, ("error", "The request failed"))
-        headers = dict(getattr(exc, "headers", {}) or {})
-        if status == 405 and not any(name.lower() == "allow" for name in headers):
-            # Sanic names the allowed methods of static paths only; the spec knows them all.
-            contract: Contract = request.app.ctx.services.contract
-            allowed = contract.allowed_methods(request.path)
-            if allowed:
-                headers["Allow"] = ", ".join(allowed)
-        return error_response(status, code, message, headers=headers or None)
-    log.exception("unhandled error on %s %s", request.method, request.path)
-    return error_response(500, "internal_error", "An unexpected error occurred")
 
 
 def bind_operations(app: Sanic, contract: Contract, handlers: dict[str, Handler]) -> None:
@@ -194,112 +153,6 @@ def bind_operations(app: Sanic, contract: Contract, handlers: dict[str, Handler]
             error_format="json",
             unquote=True,
         )
-
-
-def endpoint_for(op: Operation, handler: Handler):  # noqa: ANN201 - a Sanic route
-    async def endpoint(request: Request, **path: str) -> HTTPResponse:
-        services: Services = request.app.ctx.services
-        try:
-            response = await _serve(op, handler, request, services, path)
-        except ApiError as exc:
-            response = _error_answer(op, exc, services)
-        return response
-
-    endpoint.__name__ = op.operation_id
-    return endpoint
-
-
-def _error_answer(op: Operation, exc: ApiError, services: Services) -> HTTPResponse:
-    """The envelope of `exc`; with VALIDATE_RESPONSES, errors must be documented too."""
-    if services.settings.validate_responses and exc.code != "response_contract_violation":
-        body = {"success": False, "error": exc.code, "message": exc.message, **exc.extra}
-        problems = op.response_errors(exc.status, body)
-        if problems:
-            log.error("error response breaks the contract: %s %s", op.operation_id, problems)
-            return error_response(
-                500,
-                "response_contract_violation",
-                f"{exc.status} {exc.code}: " + "; ".join(problems)[:450],
-            )
-    return exc.to_response()
-
-
-async def _serve(
-    op: Operation, handler: Handler, request: Request, services: Services, path: dict[str, str]
-) -> HTTPResponse:
-    # Text is checked once, here, before anything reads it: a header, path or query byte
-    # that is not UTF-8 answers 400 before authentication, the store or Stripe see it.
-    check_header_text(request.headers)
-    check_path_text(request.path)
-    query = parse_query(request.query_string)
-    site = None
-    if op.security == "plugin":
-        site = await authenticate_plugin(request, services)
-        request.ctx.site_id = site.site_id
-        await enforce_rate_limit(services, f"site:{site.site_id}")
-    elif op.security == "admin":
-        authenticate_admin(request, services.settings.admin_api_token)
-    elif op.security == "stripe":
-        # The signature is checked on the raw bytes before anything else reads the body.
-        services.stripe.verify_webhook(request.body or b"", request.headers.get("stripe-signature"))
-    elif op.operation_id in RATE_LIMITED_PUBLIC:
-        # remote_addr is the client the trusted proxies report (PROXIES_COUNT, REAL_IP_HEADER,
-        # FORWARDED_SECRET); without proxies it is empty and the peer's address counts.
-        await enforce_rate_limit(services, f"ip:{request.remote_addr or request.ip}")
-    params = op.validate_parameters(query, path, request.headers)
-    body = _read_body(op, request)
-    reply = await handler(Call(request, services, params, body, site))
-    if isinstance(reply, HTTPResponse):
-        return _whole_answer(op, reply, services)
-    status, data = reply if isinstance(reply, tuple) else (200, reply)
-    if services.settings.validate_responses:
-        problems = op.response_errors(status, data)
-        if problems:
-            log.error("response breaks the contract: %s %s", op.operation_id, problems)
-            raise ResponseContractViolation("; ".join(problems)[:500])
-    return json(data, status=status)
-
-
-def _whole_answer(op: Operation, response: HTTPResponse, services: Services) -> HTTPResponse:
-    """A document answered as it is (the contract as YAML, a page): its status and media type
-    must be documented too."""
-    if services.settings.validate_responses:
-        problems = op.media_errors(response.status, response.content_type, response.body or b"")
-        if problems:
-            log.error("response breaks the contract: %s %s", op.operation_id, problems)
-            raise ResponseContractViolation("; ".join(problems)[:500])
-    return response
-
-
-def _read_body(op: Operation, request: Request) -> Any:
-    if op.body_validator is None:
-        return None
-    raw = request.body or b""
-    if not raw.strip():
-        if op.body_required:
-            # An absent body lacks every required field: name them as for `{}`.
-            op.validate_body({})
-            raise ValidationFailed("body: a JSON body is required")
-        return None
-    content_type = request.headers.get("content-type", "")
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        raise UnsupportedMediaType()
-    body = parse_json_body(raw)
-    op.validate_body(body)
-    return body
-
-
-async def serve_metrics(request: Request) -> HTTPResponse:
-    """Prometheus text format, behind METRICS_TOKEN (or the admin token when it is unset)."""
-    services: Services = request.app.ctx.services
-    settings = services.settings
-    authenticate_admin(request, settings.metrics_token or settings.admin_api_token)
-    figures = {
-        "outbox": await services.store.outbox_backlog(),
-        "ledger": await services.store.count_ledger_entries(),
-    }
-    return raw(services.metrics.exposition(figures), content_type=CONTENT_TYPE)
 
 
 def new_app_name() -> str:

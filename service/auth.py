@@ -1,4 +1,6 @@
-"""Who is calling: plugin sites (Bearer token + X-Instance-ID), admins, and rate limits."""
+"""Who is calling: plugin sites (Bearer token + X-Instance-ID) and admins; their tokens.
+
+Which check an operation needs is the spec's `security`, applied by `service.pipeline`."""
 
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ async def authenticate_plugin(request: Request, services: Services) -> Site:
 
 
 def authenticate_admin(request: Request, admin_token: str | None) -> None:
+    """The bearer token is `admin_token`, compared in constant time; 503 when it is unset."""
     if not admin_token:
         raise AdminNotConfigured()
     token = bearer_token(request)
@@ -63,9 +66,3 @@ def authenticate_admin(request: Request, admin_token: str | None) -> None:
         raise MissingAuthorization("Send Authorization: Bearer <admin token>")
     if not hmac.compare_digest(hash_token(token), hash_token(admin_token)):
         raise InvalidCredentials("Invalid admin token")
-
-
-async def enforce_rate_limit(services: Services, key: str) -> None:
-    """Count the request (shared by every worker and machine through the store, in batches:
-    see `service.rate_limits`); 429 past the limit."""
-    await services.rate_limiter.hit(key)

@@ -30,6 +30,10 @@ SPEC_URI = "urn:rakubun:openapi"
 # `service/openapi.yaml` links to the repository's root `openapi.yaml`; a wheel ships a copy.
 SPEC_PATH = Path(__file__).with_name("openapi.yaml")
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
+#: The extension next to an operation's `security` that rate-limits it without
+#: authentication; its one value, `per-client`, counts calls per client address.
+RATE_LIMIT_KEY = "x-rate-limit"
+RATE_LIMIT_PER_CLIENT = "per-client"
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -60,6 +64,10 @@ def _pointer(*parts: str) -> str:
     return "/".join(quote(p.replace("~", "~0").replace("/", "~1"), safe="") for p in parts)
 
 
+class SpecError(ValueError):
+    """The spec says something the service cannot bind to (raised when it is loaded)."""
+
+
 @dataclass(frozen=True)
 class Parameter:
     name: str
@@ -85,6 +93,8 @@ class Operation:
     #: The media types documented per status (empty: an answer without a body, such as 304).
     response_media: dict[str, frozenset[str]] = field(default_factory=dict)
     body_is_valid: IsValid = _never
+    #: `x-rate-limit: per-client`: a public operation counted against the client's address.
+    rate_limited_per_client: bool = False
 
     @property
     def sanic_uri(self) -> str:
@@ -314,17 +324,19 @@ class Contract:
                 else:
                     parts = ["paths", path, method, "responses", status]
                 responses[status] = self._validator(*parts, "content", "application/json", "schema")
+        security = _security(op)
         return Operation(
             op["operationId"],
             method.upper(),
             path,
-            _security(op),
+            security,
             tuple(params),
             bool(body and body.get("required")),
             body_validator,
             responses,
             media,
             body_is_valid,
+            rate_limited_per_client=_rate_limited_per_client(op, security),
         )
 
     def allowed_methods(self, path: str) -> list[str]:
@@ -348,6 +360,21 @@ def _security(op: dict[str, Any]) -> str:
     if "stripeSignature" in names:
         return "stripe"
     return "plugin"
+
+
+def _rate_limited_per_client(op: dict[str, Any], security: str) -> bool:
+    """Whether the spec marks `op` `x-rate-limit: per-client`; any other use of the key is
+    refused, so a typo cannot leave an operation unlimited."""
+    if RATE_LIMIT_KEY not in op:
+        return False
+    name, value = op.get("operationId"), op[RATE_LIMIT_KEY]
+    if value != RATE_LIMIT_PER_CLIENT:
+        raise SpecError(f"{name}: {RATE_LIMIT_KEY} must be {RATE_LIMIT_PER_CLIENT}, not {value!r}")
+    if security != "public":
+        raise SpecError(f"{name}: {RATE_LIMIT_KEY} is for public operations (`security: []`)")
+    if "429" not in op.get("responses", {}):
+        raise SpecError(f"{name}: {RATE_LIMIT_KEY} needs its 429 answer documented")
+    return True
 
 
 #: No request the plugin or an admin sends nests deeper; deeper bodies only exhaust the stack.

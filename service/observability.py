@@ -1,9 +1,10 @@
-"""Request ids and the access log: every request gets an id (the caller's `X-Request-ID` when
-it is short and plain, else a fresh one), every answer echoes it, every log line written while
-the request runs carries it, and every request, failed ones included, ends in one access line.
+"""Request ids, log lines and `/metrics`: every request gets an id (the caller's `X-Request-ID`
+when it is short and plain, else a fresh one) and every log line written while the request
+runs carries it. The pipeline (`service.pipeline`) gives each request its id, echoes it on
+the answer and ends every request, failed ones included, in one access line.
 
-Nothing here reads a header's value into a log line except the request id (checked against
-a safe charset), the User-Agent and the instance id; tokens and secrets never appear.
+Nothing reads a header's value into a log line except the request id (checked against a safe
+charset), the User-Agent and the instance id; tokens and secrets never appear.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ import queue
 import re
 import secrets
 import sys
-import time
-from collections.abc import Callable
 from contextvars import ContextVar
 
-from sanic import Sanic
 from sanic.request import Request
-from sanic.response import HTTPResponse
+from sanic.response import HTTPResponse, raw
 
+from .auth import authenticate_admin
+from .context import Services
+from .metrics import CONTENT_TYPE
 from .settings import Settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -33,11 +34,6 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 #: The id of the request the current task is serving ("-" outside any request).
 current_request_id: ContextVar[str] = ContextVar("request_id", default="-")
-
-access_log = logging.getLogger("rakubun.access")
-
-#: Told (operationId, status, seconds) of every answered request (the metrics).
-RecordFn = Callable[[str, int, float], None]
 
 
 #: Fresh ids: 16 random hex digits per process, then a 16-digit counter (32 hex digits, as a
@@ -127,61 +123,14 @@ def _stop_listener() -> None:
         _listener = None
 
 
-def install(app: Sanic, settings: Settings, record: RecordFn | None = None) -> None:
-    """Request ids, the access line and `record(operation, status, seconds)` on every request,
-    including those Sanic answers itself (404, 405, 413) and unexpected failures (500)."""
-
-    @app.on_request(priority=100)
-    async def start_request(request: Request) -> None:
-        _begin(request)
-
-    @app.on_response(priority=-100)
-    async def finish_request(request: Request, response: HTTPResponse) -> None:
-        if not hasattr(request.ctx, "request_id"):
-            _begin(request)  # Sanic refused it before the request middleware ran (e.g. 413)
-        response.headers[REQUEST_ID_HEADER] = request.ctx.request_id
-        seconds = time.perf_counter() - request.ctx.started
-        operation = operation_of(request)
-        if record is not None:
-            record(operation, response.status, seconds)
-        if settings.access_log:
-            log_access(request, response.status, operation, seconds)
-
-
-def _begin(request: Request) -> None:
-    request.ctx.request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
-    request.ctx.started = time.perf_counter()
-    current_request_id.set(request.ctx.request_id)
-
-
-def operation_of(request: Request) -> str:
-    """The spec's operationId of the matched route, or `-` when nothing matched."""
-    route = getattr(request, "route", None)
-    name = getattr(route, "name", None) if route is not None else None
-    return name.rsplit(".", 1)[-1] if name else "-"
-
-
-def log_access(request: Request, status: int, operation: str, seconds: float) -> None:
-    fields = {
-        "method": request.method,
-        "path": request.path,
-        "operation": operation,
-        "status": status,
-        "duration_ms": round(seconds * 1000, 2),
-        "site_id": getattr(request.ctx, "site_id", None) or "-",
-        "instance": request.headers.get("x-instance-id", "-"),
-        "ua": request.headers.get("user-agent", ""),
-        "request_id": request.ctx.request_id,
+async def serve_metrics(request: Request) -> HTTPResponse:
+    """`GET /metrics`, outside the contract: Prometheus text format, behind METRICS_TOKEN (or
+    the admin token when it is unset)."""
+    services: Services = request.app.ctx.services
+    settings = services.settings
+    authenticate_admin(request, settings.metrics_token or settings.admin_api_token)
+    figures = {
+        "outbox": await services.store.outbox_backlog(),
+        "ledger": await services.store.count_ledger_entries(),
     }
-    access_log.info(
-        "%s %s %s op=%s %.2fms site=%s instance=%s ua=%r",
-        request.method,
-        request.path,
-        status,
-        operation,
-        fields["duration_ms"],
-        fields["site_id"],
-        fields["instance"],
-        fields["ua"],
-        extra={"access": fields, "request_id": request.ctx.request_id},
-    )
+    return raw(services.metrics.exposition(figures), content_type=CONTENT_TYPE)

@@ -3,13 +3,17 @@ is a valid OpenAPI document that describes every call the plugin and the admins 
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
 from service.app import create_app, new_app_name
-from service.contract import SPEC_PATH, Contract
+from service.contract import SPEC_PATH, Contract, SpecError
 from service.routes import HANDLERS
 from service.settings import Settings
 
@@ -295,6 +299,82 @@ def test_security_of_each_area(contract):
             assert op.security == "admin", op.operation_id
         elif op.operation_id not in public | {"receiveStripeWebhook"}:
             assert op.security == "plugin", op.operation_id
+
+
+# ---------------------------------------------------------------- x-rate-limit
+def test_the_public_operations_limited_per_client_are_the_ones_the_spec_marks(contract):
+    marked = {
+        op["operationId"]
+        for _, _, op in spec_operations(contract)
+        if op.get("x-rate-limit") == "per-client"
+    }
+    limited = {op.operation_id for op in contract.operations.values() if op.rate_limited_per_client}
+    assert limited == marked == {"registerPlugin", "getAuthDebug"}
+
+
+def probe_spec(security: list, responses: tuple[str, ...] = ("200", "429"), **extra) -> dict:
+    """A one-operation spec (`probe`), quick to bind, with `extra` keys next to `security`."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "probe", "version": "1"},
+        "paths": {
+            "/probe": {
+                "get": {
+                    "operationId": "probe",
+                    "security": security,
+                    **extra,
+                    "responses": {status: {"description": status} for status in responses},
+                }
+            }
+        },
+    }
+
+
+def test_a_probe_marked_per_client_is_limited_and_one_unmarked_is_not():
+    assert (
+        Contract(probe_spec([], **{"x-rate-limit": "per-client"}))
+        .operations["probe"]
+        .rate_limited_per_client
+    )
+    assert not Contract(probe_spec([])).operations["probe"].rate_limited_per_client
+
+
+@given(
+    st.one_of(
+        st.text(max_size=20),
+        st.integers(),
+        st.booleans(),
+        st.none(),
+        st.lists(st.text(max_size=5), max_size=2),
+        st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2),
+    ).filter(lambda value: value != "per-client")
+)
+def test_any_other_x_rate_limit_value_is_refused(value):
+    with pytest.raises(SpecError, match=r"probe: x-rate-limit must be per-client"):
+        Contract(probe_spec([], **{"x-rate-limit": value})).operations  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    ("security", "responses", "reason"),
+    [
+        ([{"pluginBearer": [], "instanceId": []}], ("200", "429"), "is for public operations"),
+        ([{"adminBearer": []}], ("200", "429"), "is for public operations"),
+        ([], ("200",), "needs its 429 answer documented"),
+    ],
+    ids=["plugin", "admin", "no-429"],
+)
+def test_x_rate_limit_is_refused_where_it_cannot_hold(security, responses, reason):
+    with pytest.raises(SpecError, match=f"probe: x-rate-limit {reason}"):
+        Contract(probe_spec(security, responses, **{"x-rate-limit": "per-client"})).operations  # noqa: B018
+
+
+def test_a_spec_file_with_an_unknown_x_rate_limit_value_is_refused_when_loaded(contract, tmp_path):
+    spec = copy.deepcopy(contract.spec)
+    spec["paths"]["/api/v1/auth/debug"]["get"]["x-rate-limit"] = "per-site"
+    path = tmp_path / "openapi.yaml"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    with pytest.raises(SpecError, match="getAuthDebug: x-rate-limit must be per-client"):
+        Contract.load(path)
 
 
 def test_every_json_example_of_a_response_matches_its_schema(contract):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
+
+from service.contract import HTTP_METHODS, Contract
 
 
 async def in_one_window(scenario: Callable[[], Awaitable[None]]) -> None:
@@ -202,5 +205,37 @@ async def test_the_limit_keys_on_the_client_the_trusted_proxy_reports(make_servi
         assert await debug_from(service, client("198.51.100.1")) == 200
         assert await debug_from(service, client("198.51.100.1")) == 429
         assert await debug_from(service, client("198.51.100.4")) == 200
+
+    await in_one_window(scenario)
+
+
+# ---------------------------------------------------------------- which public operations
+def spec_marking_per_client(*operation_ids: str) -> Contract:
+    """`openapi.yaml` with `x-rate-limit: per-client` on exactly these public operations."""
+    spec = copy.deepcopy(Contract.load().spec)
+    for item in spec["paths"].values():
+        for method in HTTP_METHODS:
+            op = item.get(method)
+            if op is None:
+                continue
+            op.pop("x-rate-limit", None)
+            if op["operationId"] in operation_ids:
+                op["x-rate-limit"] = "per-client"
+                op["responses"].setdefault(
+                    "429", {"$ref": "#/components/responses/TooManyRequests"}
+                )
+    return Contract(spec)
+
+
+async def test_the_spec_names_the_public_operations_limited_per_client(make_service):
+    """Unmarked, `/auth/debug` is no longer counted; marked, `/health` is."""
+    contract = spec_marking_per_client("registerPlugin", "getHealth")
+    service = await make_service(rate_limit_per_minute=2, contract=contract)
+
+    async def scenario() -> None:
+        assert [await debug_from(service, {}) for _ in range(3)] == [200, 200, 200]
+        health = [await service.http.get(f"{service.url}/api/v1/health") for _ in range(3)]
+        assert [response.status_code for response in health[:2]] == [200, 200]
+        assert_rate_limited(health[2])
 
     await in_one_window(scenario)

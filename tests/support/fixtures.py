@@ -27,7 +27,8 @@ os.environ.setdefault("WEBHOOK_LOOPBACK_ONLY", "1")
 
 @pytest.fixture
 async def make_service(tmp_path: Path):
-    """Start services on real sockets; every one started is stopped at teardown."""
+    """Start services on real sockets; every one started is stopped at teardown. Keyword
+    arguments override settings, or give the `contract` to bind instead of `openapi.yaml`."""
     started: list[RunningService] = []
 
     async def start(**overrides: Any) -> RunningService:

@@ -17,6 +17,7 @@ import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from service.app import create_app, new_app_name
+from service.contract import Contract
 from service.settings import Settings
 
 ADMIN_TOKEN = "admin-" + "x" * 32
@@ -177,12 +178,14 @@ class Site:
         return response.json()["credits"]
 
 
-async def start_service(tmp_path: Path, **overrides: Any) -> RunningService:
-    """The service on a free port of 127.0.0.1, serving from the running loop; the caller
-    closes `http` and calls `stop()`."""
+async def start_service(
+    tmp_path: Path, contract: Contract | None = None, **overrides: Any
+) -> RunningService:
+    """The service on a free port of 127.0.0.1, serving from the running loop (bound to
+    `contract` when given, else `openapi.yaml`); the caller closes `http` and calls `stop()`."""
     settings = service_settings(tmp_path, **overrides)
     # Site URLs name made-up hosts (fuzzers, tests of refusals): never look them up in DNS.
-    app = without_dns(create_app(settings, name=new_app_name(), touchup=False))
+    app = without_dns(create_app(settings, name=new_app_name(), contract=contract, touchup=False))
     # Sanic reads port 0 as "default" (8000): hand it a socket bound to a free port instead.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
