@@ -102,9 +102,9 @@ class Operation:
         """Coerce query strings to their schema's type and validate every declared parameter."""
         values: dict[str, Any] = {}
         missing = []
+        sources: dict[str, Mapping[str, str]] = {"query": query, "path": path, "header": headers}
         for p in self.parameters:
-            source = {"query": query, "path": path}.get(p.location)
-            raw = headers.get(p.name) if p.location == "header" else source.get(p.name)
+            raw = sources[p.location].get(p.name)
             if raw is None:
                 if p.required:
                     missing.append(p.name)
@@ -278,7 +278,9 @@ class Contract:
     ) -> Operation:
         params = []
         own = op.get("parameters", [])
-        located = [(raw, ("paths", path, "parameters", str(i))) for i, raw in enumerate(shared)]
+        located: list[tuple[dict[str, Any], tuple[str, ...]]] = [
+            (raw, ("paths", path, "parameters", str(i))) for i, raw in enumerate(shared)
+        ]
         located += [
             (raw, ("paths", path, method, "parameters", str(i))) for i, raw in enumerate(own)
         ]
@@ -298,7 +300,7 @@ class Contract:
             )
         body = op.get("requestBody")
         body_validator = None
-        body_is_valid = _never
+        body_is_valid: IsValid = _never
         if body is not None:
             where = ("paths", path, method, "requestBody", "content", "application/json", "schema")
             body_validator = self._validator(*where)

@@ -131,11 +131,9 @@ def install(app: Sanic, settings: Settings, record: RecordFn | None = None) -> N
     """Request ids, the access line and `record(operation, status, seconds)` on every request,
     including those Sanic answers itself (404, 405, 413) and unexpected failures (500)."""
 
-    @app.on_request(priority=100)
     async def start_request(request: Request) -> None:
         _begin(request)
 
-    @app.on_response(priority=-100)
     async def finish_request(request: Request, response: HTTPResponse) -> None:
         if not hasattr(request.ctx, "request_id"):
             _begin(request)  # Sanic refused it before the request middleware ran (e.g. 413)
@@ -146,6 +144,11 @@ def install(app: Sanic, settings: Settings, record: RecordFn | None = None) -> N
             record(operation, response.status, seconds)
         if settings.access_log:
             log_access(request, response.status, operation, seconds)
+
+    # Outermost on both sides: the id exists before any other middleware and the access
+    # line is written after every other one.
+    app.on_request(start_request, priority=100)
+    app.on_response(finish_request, priority=-100)
 
 
 def _begin(request: Request) -> None:

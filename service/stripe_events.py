@@ -130,12 +130,13 @@ async def _purchase_of(services: Services, obj: dict[str, Any]) -> Purchase | No
     if record is not None:
         ref = purchases.intent_ref(payment_intent_id)
     else:
-        record = await store.get_checkout_session_by_payment_intent(payment_intent_id)
-        if record is None:
-            record = await _session_learnt_from_stripe(services, payment_intent_id)
-        if record is None:
+        session = await store.get_checkout_session_by_payment_intent(payment_intent_id)
+        if session is None:
+            session = await _session_learnt_from_stripe(services, payment_intent_id)
+        if session is None:
             return None
-        ref = purchases.checkout_ref(record.session_id)
+        record = session
+        ref = purchases.checkout_ref(session.session_id)
     site = await store.get_site(record.site_id)
     return None if site is None else Purchase(ref, record, site)
 

@@ -13,6 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 import stripe
+from stripe import RequestOptions
+from stripe.params import PaymentIntentCreateParams
+from stripe.params.checkout import SessionCreateParams
 
 from .errors import (
     ApiError,
@@ -103,13 +106,13 @@ class StripeGateway:
         return obj.to_dict()
 
     async def create_checkout_session(
-        self, params: dict[str, Any], idempotency_key: str | None = None
+        self, params: SessionCreateParams, idempotency_key: str | None = None
     ) -> dict[str, Any]:
-        options = {"idempotency_key": idempotency_key} if idempotency_key else None
+        options = _request_options(idempotency_key)
         return await self._call(
             "checkout session",
             self._stripe().v1.checkout.sessions.create_async(params=params, options=options),
-        )  # type: ignore[arg-type]
+        )
 
     async def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
         return await self._call(
@@ -117,13 +120,13 @@ class StripeGateway:
         )
 
     async def create_payment_intent(
-        self, params: dict[str, Any], idempotency_key: str | None = None
+        self, params: PaymentIntentCreateParams, idempotency_key: str | None = None
     ) -> dict[str, Any]:
-        options = {"idempotency_key": idempotency_key} if idempotency_key else None
+        options = _request_options(idempotency_key)
         return await self._call(
             "payment intent",
             self._stripe().v1.payment_intents.create_async(params=params, options=options),
-        )  # type: ignore[arg-type]
+        )
 
     async def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         return await self._call(
@@ -165,3 +168,7 @@ class StripeGateway:
         if not isinstance(event, dict):
             raise InvalidEvent()
         return event
+
+
+def _request_options(idempotency_key: str | None) -> RequestOptions | None:
+    return {"idempotency_key": idempotency_key} if idempotency_key else None

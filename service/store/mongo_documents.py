@@ -175,10 +175,10 @@ def delivery_from(
     doc: dict[str, Any], attempts: list[dict[str, Any]] | None = None
 ) -> WebhookDelivery:
     log = tuple(attempt_from(a) for a in sorted(attempts or [], key=lambda a: a["attempt"]))
-    return WebhookDelivery(
-        **{f.name: doc.get(f.name) for f in fields(WebhookDelivery) if f.name != "attempt_log"},
-        attempt_log=log,
-    )
+    values: dict[str, Any] = {
+        f.name: doc.get(f.name) for f in fields(WebhookDelivery) if f.name != "attempt_log"
+    }
+    return WebhookDelivery(**values, attempt_log=log)
 
 
 def attempt_doc(delivery_id: str, attempt: WebhookAttempt) -> dict[str, Any]:

@@ -152,7 +152,8 @@ class SQLiteWriter:
 
     def _gather(self, first: _Job) -> tuple[list[_Job], list[_Job], bool]:
         """The first write and the writes queued behind it, up to max_batch."""
-        batch, reads = [first], []
+        batch: list[_Job] = [first]
+        reads: list[_Job] = []
         while len(batch) < self.max_batch and len(reads) < 4 * self.max_batch:
             try:
                 job = self._queue.get_nowait()
