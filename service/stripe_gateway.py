@@ -68,7 +68,7 @@ class StripeGateway:
         if self._http is not None:
             try:
                 await self._http.close_async()
-            except Exception:  # noqa: BLE001 - closing is best effort
+            except Exception:  # closing is best effort
                 pass
             self._http = None
             self._client = None
