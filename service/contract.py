@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -30,8 +30,6 @@ SPEC_URI = "urn:rakubun:openapi"
 # `service/openapi.yaml` links to the repository's root `openapi.yaml`; a wheel ships a copy.
 SPEC_PATH = Path(__file__).with_name("openapi.yaml")
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
-
-Handler = Callable[..., Awaitable[Any]]
 
 #: Whether a value is valid, answered by a compiled validator (jsonschema-rs): a quick yes
 #: for the valid requests, which are almost all of them.

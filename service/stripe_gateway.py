@@ -7,7 +7,6 @@ ever sees a raw SDK traceback.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,6 @@ from stripe.params.checkout import SessionCreateParams
 from .errors import (
     ApiError,
     CardDeclined,
-    InvalidEvent,
     InvalidSignature,
     PaymentNotConfigured,
     StripeError,
@@ -41,10 +39,6 @@ class StripeGateway:
         self._http: stripe.HTTPXClient | None = None
         #: Told the error code of every failed Stripe API call (the metrics count them).
         self.on_error: Callable[[str], None] | None = None
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.settings.stripe_secret_key)
 
     def require_configured(self) -> None:
         """Raise 500 payment_not_configured unless a secret key is set."""
@@ -161,13 +155,6 @@ class StripeGateway:
         except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
             # Stripe signs UTF-8 text; bytes that are not UTF-8 cannot carry its signature.
             raise InvalidSignature() from exc
-
-    @staticmethod
-    def parse_event(payload: bytes) -> dict[str, Any]:
-        event = json.loads(payload)
-        if not isinstance(event, dict):
-            raise InvalidEvent()
-        return event
 
 
 def _request_options(idempotency_key: str | None) -> RequestOptions | None:

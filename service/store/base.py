@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..domain.models import (
-    Balances,
     CheckoutSession,
     DeductResult,
     LedgerEntry,
@@ -381,7 +380,3 @@ def next_targets(targets: Targets, bucket: str, credits: int, version: int | Non
 def reversed_total(granted: int, targets: Targets) -> int:
     """How much of a grant its buckets take back together: never more than was granted."""
     return max(0, min(granted, sum(target for target, _ in targets.values())))
-
-
-def balances_from_rows(rows: list[tuple[str, int]]) -> Balances:
-    return Balances.from_mapping({t: b for t, b in rows})

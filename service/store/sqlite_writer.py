@@ -28,8 +28,6 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-WriteFn = Callable[[sqlite3.Connection], Any]
-
 
 class _Reply:
     """How the thread answers the coroutine awaiting one job: it resolves that coroutine's
