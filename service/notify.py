@@ -228,12 +228,12 @@ class WebhookDispatcher:
         return ok
 
     def _http(self) -> aiohttp.ClientSession:
-        # aiohttp rather than httpx: one delivery per deduction made httpx's per-request
-        # cost (1-2.5 ms of event-loop CPU under load) the largest cost of a deduction.
+        # aiohttp rather than httpx: with one delivery per deduction, httpx's per-request
+        # cost (1-2.5 ms of event-loop CPU under load) is the largest cost of a deduction.
         if self._client is None:
             seconds = self.settings.webhook_timeout_seconds
-            # Proxies come from the environment (as httpx did), read once here: aiohttp's
-            # trust_env re-reads the environment and ~/.netrc in a thread on every request.
+            # Proxies come from the environment (HTTP(S)_PROXY, NO_PROXY), read once here:
+            # aiohttp's trust_env re-reads it and ~/.netrc in a thread on every request.
             self._proxies = urllib.request.getproxies()
             exempt = frozenset(host for url in self._proxies.values() if (host := _hostname(url)))
             self._guard = TargetGuardResolver(

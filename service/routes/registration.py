@@ -60,7 +60,8 @@ async def register_plugin(call: Call) -> Reply:
     try:
         await call.services.store.create_site(site)
     except DuplicateError as exc:
-        # Never answer secrets here: the instance id travels in headers (old defect 5).
+        # No credentials in this answer: whoever knows the instance id (it travels in
+        # headers) would get the existing site's token and webhook secret.
         raise DuplicateInstance() from exc
     return {
         "success": True,

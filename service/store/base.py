@@ -360,8 +360,8 @@ def net_revenue(gross: dict[str, int], reversals: list[ReversedGrant]) -> dict[s
     return net
 
 
-#: The bucket of reversals made before reversals had buckets (they were refunds or disputes
-#: that only ever grew).
+#: The bucket of reversal entries stored without one (in databases from before buckets:
+#: refunds or disputes that only ever grew).
 LEGACY_BUCKET = "refund"
 
 Targets = dict[str, tuple[int, int]]  # bucket -> (target credits, version)

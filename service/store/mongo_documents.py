@@ -34,8 +34,8 @@ from ..domain.models import (
 T = TypeVar("T")
 
 #: Ledger entry states. Entries are written `applied`, inside the transaction that moves
-#: their balance; `pending` was written only by the retired standalone path, and
-#: reconcile() still names such leftovers.
+#: their balance; a `pending` one can only be a leftover in a database written by an
+#: earlier version of this adapter, and reconcile() names it.
 PENDING, APPLIED = "pending", "applied"
 
 #: Sort orders on `created_at` (ISO strings of one format, so they sort in time order) with

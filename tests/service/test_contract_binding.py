@@ -13,7 +13,8 @@ from service.contract import SPEC_PATH, Contract
 from service.routes import HANDLERS
 from service.settings import Settings
 
-#: The operations issue 2 names, as (method, path) under the spec.
+#: The plugin-facing API (the calls of PLUGIN-CONTRACT.md, health, auth debug and Stripe's
+#: webhook), as (method, path) under the spec: each must be in the spec and bound.
 REQUIRED_OPERATIONS = [
     ("GET", "/api/v1/health"),
     ("GET", "/api/v1/auth/debug"),
@@ -42,7 +43,8 @@ REQUIRED_OPERATIONS = [
     ("POST", "/api/v1/webhooks/stripe"),
 ]
 
-#: Admin areas the issue names, each as a path that must exist under /api/v1/admin.
+#: The admin API's areas (sites, users' credits, ledger, packages, Stripe and provider
+#: config, webhooks, stats, reconcile), each as a path that must exist under /api/v1/admin.
 REQUIRED_ADMIN_PATHS = [
     ("GET", "/api/v1/admin/sites"),
     ("GET", "/api/v1/admin/sites/{site_id}"),
