@@ -105,9 +105,9 @@ def checkout_session_requests() -> tuple[HttpRequest, ...]:
 def fill_data_dir(data_dir: Path, objects: int) -> None:
     """Journal `objects` stored objects into `data_dir`: half sessions, half intents."""
     from harness.fake_stripe import checkout_sessions, payment_intents
-    from harness.fake_stripe.state import Store
+    from harness.fake_stripe.state import StripeState
 
-    store = Store(data_dir)
+    store = StripeState(data_dir)
     for i in range(objects // 2):
         checkout_sessions.create_session(
             store,

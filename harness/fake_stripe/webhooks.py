@@ -15,7 +15,7 @@ import aiohttp
 
 from .faults import DeliveryFaults, Faults
 from .signature import new_webhook_secret, stripe_signature
-from .state import Store
+from .state import StripeState
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class WebhookDispatcher:
 
     def __init__(
         self,
-        store: Store,
+        store: StripeState,
         retry_delays: Sequence[float],
         *,
         attempt_timeout: float = 10.0,
