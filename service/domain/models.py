@@ -250,6 +250,9 @@ class WebhookAttempt:
 
 @dataclass(frozen=True)
 class WebhookDelivery:
+    """One signed webhook to a site's plugin in the durable outbox (`service/notify.py`
+    delivers it), with its attempts."""
+
     delivery_id: str
     site_id: str
     event: str
