@@ -52,7 +52,7 @@ async def handle_event(services: Services, event: dict[str, Any]) -> str:
     if await services.store.stripe_event_seen(event_id):
         return "duplicate"
     obj = event.get("data", {}).get("object") or {}
-    handler = HANDLERS.get(event_type)
+    handler = EVENT_HANDLERS.get(event_type)
     # A handler that raises (e.g. 409 grant_pending) leaves the event unrecorded: Stripe retries.
     outcome = await handler(services, obj) if handler else "ignored"
     await services.store.record_stripe_event(event_id, event_type, outcome)
@@ -266,7 +266,8 @@ def _id(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-HANDLERS = {
+#: Stripe event type -> what it does to our purchases; other types are recorded and ignored.
+EVENT_HANDLERS = {
     "checkout.session.completed": _session_paid,
     "checkout.session.async_payment_succeeded": _session_paid,
     "checkout.session.async_payment_failed": _session_failed,

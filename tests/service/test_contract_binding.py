@@ -10,7 +10,7 @@ from openapi_spec_validator import validate
 
 from service.app import create_app, new_app_name
 from service.contract import SPEC_PATH, Contract
-from service.routes import HANDLERS
+from service.routes import OPERATION_HANDLERS
 from service.settings import Settings
 
 #: The plugin-facing API (the calls of PLUGIN-CONTRACT.md, health, auth debug and Stripe's
@@ -92,17 +92,17 @@ def resolve(contract: Contract, node: dict) -> dict:
 
 # ---------------------------------------------------------------- drift
 def test_every_spec_operation_has_a_handler(contract):
-    assert contract.unbound_operations(HANDLERS) == set()
+    assert contract.unbound_operations(OPERATION_HANDLERS) == set()
 
 
 def test_every_handler_names_a_spec_operation(contract):
-    assert contract.unknown_handlers(HANDLERS) == set()
+    assert contract.unknown_handlers(OPERATION_HANDLERS) == set()
 
 
 def test_drift_is_detected_both_ways(contract):
-    handlers = dict(HANDLERS)
+    handlers = dict(OPERATION_HANDLERS)
     handlers.pop("getHealth")
-    handlers["getSomethingElse"] = HANDLERS["getHealth"]
+    handlers["getSomethingElse"] = OPERATION_HANDLERS["getHealth"]
     assert contract.unbound_operations(handlers) == {"getHealth"}
     assert contract.unknown_handlers(handlers) == {"getSomethingElse"}
 
@@ -110,9 +110,9 @@ def test_drift_is_detected_both_ways(contract):
 def test_the_app_refuses_to_start_when_spec_and_handlers_drift(contract, monkeypatch):
     from service import app as app_module
 
-    handlers = dict(HANDLERS)
+    handlers = dict(OPERATION_HANDLERS)
     handlers.pop("getHealth")
-    monkeypatch.setattr(app_module, "HANDLERS", handlers)
+    monkeypatch.setattr(app_module, "OPERATION_HANDLERS", handlers)
     with pytest.raises(RuntimeError, match="getHealth"):
         create_app(Settings.from_env({}), name=new_app_name(), touchup=False)
 
