@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..domain.models import (
     CREDIT_TYPES,
@@ -31,7 +31,10 @@ from ..domain.models import (
     unix_now,
 )
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 #: Ledger entry states. Entries are written `applied`, inside the transaction that moves
 #: their balance; a `pending` one can only be a leftover in a database written by an
@@ -63,7 +66,7 @@ def to_iso(value: datetime | str | None) -> str | None:
 
 def _build(cls: type[T], doc: dict[str, Any]) -> T:
     """The dataclass `cls` from the document's fields of the same names."""
-    values = {f.name: doc[f.name] for f in fields(cls) if f.name in doc}  # type: ignore[arg-type]
+    values = {f.name: doc[f.name] for f in fields(cls) if f.name in doc}
     return cls(**values)
 
 
