@@ -373,5 +373,5 @@ class ConfigRun:
 
             with MongoClient(url, serverSelectionTimeoutMS=3000) as client:
                 client.drop_database(name)
-        except Exception as exc:  # noqa: BLE001 - cleaning up is best effort
+        except Exception as exc:  # cleaning up is best effort
             self.progress.say(f"   (could not drop MongoDB database {name}: {exc})")

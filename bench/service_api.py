@@ -153,9 +153,6 @@ class ServiceApi:
                 return False, loop.time() - started
             await asyncio.sleep(0.2)
 
-    async def get_raw(self, path: str, headers: dict[str, str]) -> httpx.Response:
-        return await self.http.get(path, headers=headers)
-
     async def send(
         self, method: str, path: str, headers: dict[str, str], body: bytes | None
     ) -> httpx.Response:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -173,8 +172,3 @@ async def run_wrk(
     if process.returncode != 0:
         raise WrkFailed(f"wrk exited with {process.returncode}:\n{text[-2000:]}")
     return parse_wrk_output(text)
-
-
-def whole_seconds(seconds: float) -> int:
-    """wrk takes whole seconds."""
-    return max(1, math.ceil(seconds))

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from harness.buy import run_buy
-from harness.state import DEFAULT_DATA_DIR
+from harness.harness_file import DEFAULT_DATA_DIR
 from harness.trigger import TRIGGERS, run_trigger
 from harness.up import run_up
 

@@ -18,15 +18,22 @@ Stripe's control API: `pay`, `drain`, `faults`, `deliveries`, `resend`, ...). Ov
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-try:  # the async fixtures need an asyncio runner; pytest-asyncio marks them in strict mode
-    from pytest_asyncio import fixture as async_fixture
-except ImportError:  # pragma: no cover - pytest then reports the async fixture as unsupported
+# The async fixtures need an asyncio runner; pytest-asyncio marks them in strict mode. This
+# plugin loads in every pytest run where the package is installed, so a missing
+# pytest-asyncio must not break the import: pytest then reports the async fixtures as
+# unsupported when a test asks for one.
+async_fixture: Callable[..., Any]
+try:
+    import pytest_asyncio
+
+    async_fixture = pytest_asyncio.fixture
+except ImportError:  # pragma: no cover
     async_fixture = pytest.fixture
 
 if TYPE_CHECKING:

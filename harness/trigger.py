@@ -12,8 +12,8 @@ import aiohttp
 from harness.buy import find_package, service_refused
 from harness.console import emit_json, json_transcript, note, report, say, short
 from harness.errors import HarnessError
+from harness.harness_file import load_running_harness
 from harness.running_harness import RunningHarness, drain_stripe_webhooks
-from harness.state import load_running_harness
 
 
 @dataclass(frozen=True)

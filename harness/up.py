@@ -19,10 +19,10 @@ import aiohttp
 
 from harness.console import say
 from harness.errors import HarnessError, Interrupted
+from harness.harness_file import harness_secrets, read_harness_file, write_harness_file
 from harness.live_deliveries import WordPressDeliveryWatcher, print_in_process_deliveries
 from harness.ports import choose_port, free_port, url_host
 from harness.service_process import PACKAGE_ROOT, ServiceProcess, service_environment
-from harness.state import harness_secrets, read_harness_file, write_harness_file
 
 SERVICE_LOG = "service.log"
 READY_LINE = "rakubun-harness ready"

@@ -40,7 +40,7 @@ _ORIGIN_HOST = re.compile(
 _YAML_DUMPER_BASE: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-class _PlainDumper(_YAML_DUMPER_BASE):  # type: ignore[misc, valid-type]
+class _PlainDumper(_YAML_DUMPER_BASE):
     """No `&id001` anchors: a reader of the YAML sees every node written out."""
 
     def ignore_aliases(self, data: Any) -> bool:

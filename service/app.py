@@ -23,7 +23,7 @@ from .pipeline import endpoint_for
 from .pipeline import install as install_pipeline
 from .providers import ProviderCatalogue
 from .rate_limits import RateLimiter
-from .routes import HANDLERS
+from .routes import OPERATION_HANDLERS
 from .routes.registry import Handler
 from .settings import Settings
 from .store import Store, open_store
@@ -73,7 +73,7 @@ def create_app(
     app.config.REAL_IP_HEADER = settings.real_ip_header
     app.config.FORWARDED_SECRET = settings.forwarded_secret
     services.stripe.on_error = lambda code: services.metrics.stripe_errors.labels(code).inc()
-    bind_operations(app, contract, HANDLERS)
+    bind_operations(app, contract, OPERATION_HANDLERS)
     app.add_route(
         serve_metrics,
         "/metrics",

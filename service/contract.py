@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -35,8 +35,6 @@ HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 RATE_LIMIT_KEY = "x-rate-limit"
 RATE_LIMIT_PER_CLIENT = "per-client"
 
-Handler = Callable[..., Awaitable[Any]]
-
 #: Whether a value is valid, answered by a compiled validator (jsonschema-rs): a quick yes
 #: for the valid requests, which are almost all of them.
 IsValid = Callable[[Any], bool]
@@ -55,7 +53,7 @@ def _load_shared(path: Path, mtime_ns: int) -> Contract:
     """One Contract per file version: every app (and test) binds the same spec, and building
     the validators is the slow part of starting an app."""
     with open(path, encoding="utf-8") as fh:
-        contract = Contract(yaml.load(fh, Loader=_YAML_LOADER))  # noqa: S506 - a safe loader
+        contract = Contract(yaml.load(fh, Loader=_YAML_LOADER))
     contract.operations  # noqa: B018 - build the validators now, once
     return contract
 
@@ -112,9 +110,9 @@ class Operation:
         """Coerce query strings to their schema's type and validate every declared parameter."""
         values: dict[str, Any] = {}
         missing = []
+        sources: dict[str, Mapping[str, str]] = {"query": query, "path": path, "header": headers}
         for p in self.parameters:
-            source = {"query": query, "path": path}.get(p.location)
-            raw = headers.get(p.name) if p.location == "header" else source.get(p.name)
+            raw = sources[p.location].get(p.name)
             if raw is None:
                 if p.required:
                     missing.append(p.name)
@@ -288,7 +286,9 @@ class Contract:
     ) -> Operation:
         params = []
         own = op.get("parameters", [])
-        located = [(raw, ("paths", path, "parameters", str(i))) for i, raw in enumerate(shared)]
+        located: list[tuple[dict[str, Any], tuple[str, ...]]] = [
+            (raw, ("paths", path, "parameters", str(i))) for i, raw in enumerate(shared)
+        ]
         located += [
             (raw, ("paths", path, method, "parameters", str(i))) for i, raw in enumerate(own)
         ]
@@ -308,7 +308,7 @@ class Contract:
             )
         body = op.get("requestBody")
         body_validator = None
-        body_is_valid = _never
+        body_is_valid: IsValid = _never
         if body is not None:
             where = ("paths", path, method, "requestBody", "content", "application/json", "schema")
             body_validator = self._validator(*where)

@@ -97,7 +97,7 @@ def configure_logging(settings: Settings, level: str = "INFO") -> None:
     global _listener
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if getattr(handler, "rakubun", False):
+        if isinstance(handler, _DeferredQueueHandler):  # ours, from an earlier call
             root.removeHandler(handler)
     _stop_listener()
     writer = logging.StreamHandler(sys.stderr)
@@ -106,7 +106,6 @@ def configure_logging(settings: Settings, level: str = "INFO") -> None:
     )
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     handler = _DeferredQueueHandler(records)
-    handler.rakubun = True  # type: ignore[attr-defined]
     handler.addFilter(RequestIdFilter())  # here: the request id lives in this task's context
     _listener = logging.handlers.QueueListener(records, writer)
     _listener.start()

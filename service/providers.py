@@ -50,7 +50,7 @@ class ProviderCatalogue:
             raw.get("system_prompt", ""),
         )
 
-    def __contains__(self, name: str) -> bool:
+    def __contains__(self, name: object) -> bool:
         return name in self.providers
 
     def resolve(

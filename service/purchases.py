@@ -14,6 +14,9 @@ import re
 import time
 from typing import Any
 
+from stripe.params import PaymentIntentCreateParams
+from stripe.params.checkout import SessionCreateParams
+
 from .context import Services
 from .domain import plugin_webhooks
 from .domain.checkout_urls import cancel_url, success_url
@@ -86,7 +89,7 @@ async def create_checkout_session(
     user_id = user_key(body["user_id"])
     email = body.get("user_email") or None
     metadata = _metadata(site, user_id, package)
-    params: dict[str, Any] = {
+    params: SessionCreateParams = {
         "mode": "payment",
         "line_items": [
             {
@@ -305,7 +308,7 @@ async def create_payment_intent(
     services.stripe.require_configured()
     user_id = user_key(body["user_id"])
     email = body.get("user_email") or None
-    params: dict[str, Any] = {
+    params: PaymentIntentCreateParams = {
         "amount": stripe_amount(package),
         "currency": package.currency.lower(),
         "metadata": _metadata(site, user_id, package),

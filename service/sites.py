@@ -75,7 +75,8 @@ async def register(services: Services, body: dict[str, Any]) -> dict[str, Any]:
     try:
         await services.store.create_site(site)
     except DuplicateError as exc:
-        # Never answer secrets here: the instance id travels in headers (old defect 5).
+        # No credentials in this answer: whoever knows the instance id (it travels in
+        # headers) would get the existing site's token and webhook secret.
         raise DuplicateInstance() from exc
     return {
         "success": True,

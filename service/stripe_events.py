@@ -52,7 +52,7 @@ async def handle_event(services: Services, event: dict[str, Any]) -> str:
     if await services.store.stripe_event_seen(event_id):
         return "duplicate"
     obj = event.get("data", {}).get("object") or {}
-    handler = HANDLERS.get(event_type)
+    handler = EVENT_HANDLERS.get(event_type)
     # A handler that raises (e.g. 409 grant_pending) leaves the event unrecorded: Stripe retries.
     outcome = await handler(services, obj) if handler else "ignored"
     await services.store.record_stripe_event(event_id, event_type, outcome)
@@ -130,12 +130,13 @@ async def _purchase_of(services: Services, obj: dict[str, Any]) -> Purchase | No
     if record is not None:
         ref = purchases.intent_ref(payment_intent_id)
     else:
-        record = await store.get_checkout_session_by_payment_intent(payment_intent_id)
-        if record is None:
-            record = await _session_learnt_from_stripe(services, payment_intent_id)
-        if record is None:
+        session = await store.get_checkout_session_by_payment_intent(payment_intent_id)
+        if session is None:
+            session = await _session_learnt_from_stripe(services, payment_intent_id)
+        if session is None:
             return None
-        ref = purchases.checkout_ref(record.session_id)
+        record = session
+        ref = purchases.checkout_ref(session.session_id)
     site = await store.get_site(record.site_id)
     return None if site is None else Purchase(ref, record, site)
 
@@ -265,7 +266,8 @@ def _id(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-HANDLERS = {
+#: Stripe event type -> what it does to our purchases; other types are recorded and ignored.
+EVENT_HANDLERS = {
     "checkout.session.completed": _session_paid,
     "checkout.session.async_payment_succeeded": _session_paid,
     "checkout.session.async_payment_failed": _session_failed,

@@ -7,17 +7,18 @@ ever sees a raw SDK traceback.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 import stripe
+from stripe import RequestOptions
+from stripe.params import PaymentIntentCreateParams
+from stripe.params.checkout import SessionCreateParams
 
 from .errors import (
     ApiError,
     CardDeclined,
-    InvalidEvent,
     InvalidSignature,
     PaymentNotConfigured,
     StripeError,
@@ -38,10 +39,6 @@ class StripeGateway:
         self._http: stripe.HTTPXClient | None = None
         #: Told the error code of every failed Stripe API call (the metrics count them).
         self.on_error: Callable[[str], None] | None = None
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.settings.stripe_secret_key)
 
     def require_configured(self) -> None:
         """Raise 500 payment_not_configured unless a secret key is set."""
@@ -65,7 +62,7 @@ class StripeGateway:
         if self._http is not None:
             try:
                 await self._http.close_async()
-            except Exception:  # noqa: BLE001 - closing is best effort
+            except Exception:  # closing is best effort
                 pass
             self._http = None
             self._client = None
@@ -103,13 +100,13 @@ class StripeGateway:
         return obj.to_dict()
 
     async def create_checkout_session(
-        self, params: dict[str, Any], idempotency_key: str | None = None
+        self, params: SessionCreateParams, idempotency_key: str | None = None
     ) -> dict[str, Any]:
-        options = {"idempotency_key": idempotency_key} if idempotency_key else None
+        options = _request_options(idempotency_key)
         return await self._call(
             "checkout session",
             self._stripe().v1.checkout.sessions.create_async(params=params, options=options),
-        )  # type: ignore[arg-type]
+        )
 
     async def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
         return await self._call(
@@ -117,13 +114,13 @@ class StripeGateway:
         )
 
     async def create_payment_intent(
-        self, params: dict[str, Any], idempotency_key: str | None = None
+        self, params: PaymentIntentCreateParams, idempotency_key: str | None = None
     ) -> dict[str, Any]:
-        options = {"idempotency_key": idempotency_key} if idempotency_key else None
+        options = _request_options(idempotency_key)
         return await self._call(
             "payment intent",
             self._stripe().v1.payment_intents.create_async(params=params, options=options),
-        )  # type: ignore[arg-type]
+        )
 
     async def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         return await self._call(
@@ -159,9 +156,6 @@ class StripeGateway:
             # Stripe signs UTF-8 text; bytes that are not UTF-8 cannot carry its signature.
             raise InvalidSignature() from exc
 
-    @staticmethod
-    def parse_event(payload: bytes) -> dict[str, Any]:
-        event = json.loads(payload)
-        if not isinstance(event, dict):
-            raise InvalidEvent()
-        return event
+
+def _request_options(idempotency_key: str | None) -> RequestOptions | None:
+    return {"idempotency_key": idempotency_key} if idempotency_key else None

@@ -145,6 +145,18 @@ def test_tox_and_ruff_are_pinned():
     assert "hadolint Dockerfile" in tox["testenv:lint"]["commands"]
 
 
+def test_lint_type_checks_with_pinned_mypy():
+    pinned = pins()
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    lint = tox["testenv:lint"]
+    assert f"mypy=={pinned['mypy']}" in lint["deps"].split()
+    assert f"types-PyYAML=={pinned['types-pyyaml']}" in lint["deps"].split()
+    assert "mypy" in lint["commands"].split()
+    # mypy reads the installed dependencies' types: the env installs the project.
+    assert "skip_install" not in lint and "test" in lint["extras"].split()
+
+
 def test_stripe_is_held_to_the_major_version_the_fixtures_were_recorded_with():
     fixtures = sorted((ROOT / "contracts" / "fixtures" / "stripe_events").glob("*.json"))
     versions = {json.loads(f.read_text())["api_version"] for f in fixtures}

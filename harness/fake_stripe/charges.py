@@ -7,10 +7,12 @@ from typing import Any
 from . import objects
 from .errors import invalid_request
 from .resources import CHARGE
-from .state import Store
+from .state import StripeState
 
 
-def create_charge(store: Store, intent: dict[str, Any], payment_method: str) -> dict[str, Any]:
+def create_charge(
+    store: StripeState, intent: dict[str, Any], payment_method: str
+) -> dict[str, Any]:
     """A captured charge for the intent's whole amount, carrying the intent's metadata."""
     return store.put(
         objects.base(
@@ -42,7 +44,7 @@ def create_charge(store: Store, intent: dict[str, Any], payment_method: str) -> 
     )
 
 
-def charge_of_intent(store: Store, intent: dict[str, Any]) -> dict[str, Any]:
+def charge_of_intent(store: StripeState, intent: dict[str, Any]) -> dict[str, Any]:
     """The successful charge behind an intent, or a 400 if it has none."""
     if intent["status"] != "succeeded" or not intent.get("latest_charge"):
         raise invalid_request(

@@ -11,7 +11,7 @@ from . import checkout_sessions
 from .context import context
 from .errors import StripeError
 from .money import format_amount
-from .state import Store
+from .state import StripeState
 from .templating import render
 
 routes = web.RouteTableDef()
@@ -20,7 +20,7 @@ DECLINED = "Your card was declined."
 
 
 def render_page(
-    store: Store, session: dict[str, Any], message: str | None = None, *, error: bool = False
+    store: StripeState, session: dict[str, Any], message: str | None = None, *, error: bool = False
 ) -> str:
     """The page for `session`, with an optional message (e.g. the decline)."""
     currency = session["currency"]

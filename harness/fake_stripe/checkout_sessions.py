@@ -8,13 +8,13 @@ from . import objects, payment_intents
 from .errors import StripeError, invalid_request
 from .forms import get_int, get_metadata, get_str
 from .resources import CHECKOUT_SESSION, LINE_ITEM, PRICE, PRODUCT
-from .state import Store
+from .state import StripeState
 
 DEFAULT_LIFETIME = 24 * 3600  # Stripe's default: sessions expire after 24 hours
 SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
 
 
-def create_session(store: Store, params: dict[str, Any], base_url: str) -> dict[str, Any]:
+def create_session(store: StripeState, params: dict[str, Any], base_url: str) -> dict[str, Any]:
     """Create an open, unpaid session from decoded API params; its `url` is the hosted page."""
     mode = get_str(params, "mode", required=True)
     if mode != "payment":
@@ -110,12 +110,12 @@ def _line_item(raw: Any, index: int) -> dict[str, Any]:
     )
 
 
-def line_items(store: Store, session: dict[str, Any]) -> list[dict[str, Any]]:
+def line_items(store: StripeState, session: dict[str, Any]) -> list[dict[str, Any]]:
     """The session's line items (Stripe serves them from /line_items or `expand`)."""
     return store.line_items.get(session["id"], [])
 
 
-def expire_if_due(store: Store, session: dict[str, Any]) -> dict[str, Any]:
+def expire_if_due(store: StripeState, session: dict[str, Any]) -> dict[str, Any]:
     """Expire an open session whose `expires_at` has passed, as Stripe does on its own."""
     if session["status"] == "open" and objects.now() >= session["expires_at"]:
         expire_session(store, session)
@@ -130,7 +130,7 @@ def _require_open(session: dict[str, Any]) -> None:
         )
 
 
-def _session_intent(store: Store, session: dict[str, Any]) -> dict[str, Any]:
+def _session_intent(store: StripeState, session: dict[str, Any]) -> dict[str, Any]:
     # One PaymentIntent per session, reused when a declined customer tries again.
     data = store.payment_intent_data.setdefault(session["id"], {"metadata": {}})
     if data.get("payment_intent"):
@@ -147,7 +147,7 @@ def _session_intent(store: Store, session: dict[str, Any]) -> dict[str, Any]:
     return intent
 
 
-def pay_session(store: Store, session: dict[str, Any]) -> dict[str, Any]:
+def pay_session(store: StripeState, session: dict[str, Any]) -> dict[str, Any]:
     """Pay with the test card: the session completes, then its PaymentIntent succeeds.
 
     Events, in order: checkout.session.completed, payment_intent.succeeded, charge.succeeded
@@ -168,7 +168,7 @@ def pay_session(store: Store, session: dict[str, Any]) -> dict[str, Any]:
     return session
 
 
-def decline_session(store: Store, session: dict[str, Any]) -> dict[str, Any]:
+def decline_session(store: StripeState, session: dict[str, Any]) -> dict[str, Any]:
     """Try the declining test card: the session stays open; emits payment_intent.payment_failed."""
     expire_if_due(store, session)
     _require_open(session)
@@ -176,7 +176,7 @@ def decline_session(store: Store, session: dict[str, Any]) -> dict[str, Any]:
     return session
 
 
-def expire_session(store: Store, session: dict[str, Any]) -> dict[str, Any]:
+def expire_session(store: StripeState, session: dict[str, Any]) -> dict[str, Any]:
     """Expire an open session (cancelling its declined intent, if any); emits checkout.session.expired."""
     if session["status"] != "open":
         raise invalid_request(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from .state import Store
+from .state import StripeState
 from .webhooks import WebhookDispatcher
 
 
@@ -14,7 +14,7 @@ from .webhooks import WebhookDispatcher
 class FakeContext:
     """The fake's store, webhook dispatcher, keys and public base URL."""
 
-    store: Store
+    store: StripeState
     webhooks: WebhookDispatcher
     secret_key: str
     publishable_key: str

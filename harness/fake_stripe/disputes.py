@@ -7,13 +7,13 @@ from typing import Any
 from . import objects
 from .errors import invalid_request
 from .resources import DISPUTE
-from .state import Store
+from .state import StripeState
 
 DISPUTE_OUTCOMES = ("won", "lost")
 
 
 def dispute_charge(
-    store: Store, charge: dict[str, Any], amount: int | None = None
+    store: StripeState, charge: dict[str, Any], amount: int | None = None
 ) -> dict[str, Any]:
     """Open a fraud dispute for `amount` (default: what is not refunded yet), as Stripe does
     for a card dispute: the funds are withdrawn at once. Emits charge.dispute.created, then
@@ -49,7 +49,7 @@ def dispute_charge(
     return dispute
 
 
-def close_dispute(store: Store, dispute: dict[str, Any], outcome: str) -> dict[str, Any]:
+def close_dispute(store: StripeState, dispute: dict[str, Any], outcome: str) -> dict[str, Any]:
     """Close an open dispute as the card network decided. Won: the funds come back
     (charge.dispute.funds_reinstated, then charge.dispute.closed); lost: charge.dispute.closed."""
     if outcome not in DISPUTE_OUTCOMES:

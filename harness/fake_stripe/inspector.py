@@ -10,7 +10,7 @@ from typing import Any
 
 from .money import format_amount
 from .resources import CHECKOUT_SESSION, EVENT, PAYMENT_INTENT, WEBHOOK_ENDPOINT
-from .state import Store
+from .state import StripeState
 from .templating import render
 from .webhooks import WebhookDispatcher
 
@@ -33,7 +33,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body or '<tr><td>none yet</td></tr>'}</table>"
 
 
-def api_reference_links(store: Store) -> str:
+def api_reference_links(store: StripeState) -> str:
     """Links to the API reference of each service this fake sends events to."""
     urls = sorted(
         {
@@ -46,7 +46,7 @@ def api_reference_links(store: Store) -> str:
     return links or "no service receives this fake's events yet"
 
 
-def inspector_page(store: Store, webhooks: WebhookDispatcher) -> str:
+def inspector_page(store: StripeState, webhooks: WebhookDispatcher) -> str:
     """Render the inspector HTML."""
     sessions = _table(
         ("created", "id", "status", "payment", "amount", "email", "payment_intent"),

@@ -8,7 +8,7 @@ from typing import Any
 from . import charges, objects
 from .errors import StripeError, invalid_request, unexpected_state
 from .resources import PAYMENT_INTENT
-from .state import Store
+from .state import StripeState
 
 CONFIRMABLE = ("requires_confirmation", "requires_payment_method", "requires_action")
 CANCELABLE = (
@@ -49,7 +49,7 @@ TEST_PAYMENT_METHODS: dict[str, Decline | None] = {
 
 
 def create_intent(
-    store: Store,
+    store: StripeState,
     *,
     amount: int,
     currency: str,
@@ -102,7 +102,7 @@ def check_payment_method(payment_method: str) -> None:
 
 
 def confirm_intent(
-    store: Store, intent: dict[str, Any], payment_method: str | None = None
+    store: StripeState, intent: dict[str, Any], payment_method: str | None = None
 ) -> dict[str, Any]:
     """Confirm with a test card: succeed, or record the decline and raise a 402 card error."""
     if intent["status"] not in CONFIRMABLE:
@@ -127,7 +127,7 @@ def confirm_intent(
 
 
 def succeed_intent(
-    store: Store, intent: dict[str, Any], payment_method: str = "pm_card_visa"
+    store: StripeState, intent: dict[str, Any], payment_method: str = "pm_card_visa"
 ) -> dict[str, Any]:
     """Capture the full amount in a new charge; emit payment_intent.succeeded and charge.succeeded."""
     if intent["status"] not in CONFIRMABLE:
@@ -147,7 +147,7 @@ def succeed_intent(
 
 
 def decline_intent(
-    store: Store,
+    store: StripeState,
     intent: dict[str, Any],
     payment_method: str = "pm_card_chargeDeclined",
     decline: Decline = GENERIC_DECLINE,
@@ -183,7 +183,7 @@ def card_error(intent: dict[str, Any], decline: Decline) -> StripeError:
 
 
 def cancel_intent(
-    store: Store, intent: dict[str, Any], reason: str | None = None
+    store: StripeState, intent: dict[str, Any], reason: str | None = None
 ) -> dict[str, Any]:
     """Cancel an unfinished intent and emit payment_intent.canceled."""
     if intent["status"] not in CANCELABLE:

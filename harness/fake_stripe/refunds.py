@@ -8,11 +8,11 @@ from . import objects
 from .errors import invalid_request
 from .money import format_amount
 from .resources import REFUND
-from .state import Store
+from .state import StripeState
 
 
 def refund_charge(
-    store: Store,
+    store: StripeState,
     charge: dict[str, Any],
     amount: int | None = None,
     *,

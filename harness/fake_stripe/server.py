@@ -14,7 +14,7 @@ from .context import CONTEXT, FakeContext
 from .faults import Faults
 from .idempotency import idempotent_replay
 from .middleware import request_ids, require_api_key, stripe_errors
-from .state import Store
+from .state import StripeState
 from .webhook_endpoints import create_endpoint, with_secret
 from .webhooks import WebhookDispatcher
 
@@ -56,7 +56,7 @@ class FakeStripe:
     ) -> None:
         self.secret_key = secret_key
         self.publishable_key = publishable_key
-        self.store = Store(data_dir)
+        self.store = StripeState(data_dir)
         self.webhooks = WebhookDispatcher(self.store, retry_delays)
         self.store.listeners.append(self.webhooks.publish)
         self.url = ""

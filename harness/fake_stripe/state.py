@@ -91,7 +91,7 @@ class Table(dict[str, Any]):
             self[key] = value
 
 
-class Store:
+class StripeState:
     """In-memory tables keyed by Stripe object type, journaled to `data_dir` when given."""
 
     def __init__(self, data_dir: pathlib.Path | None = None) -> None:

@@ -8,11 +8,11 @@ from . import objects
 from .errors import invalid_request
 from .resources import WEBHOOK_ENDPOINT
 from .signature import new_webhook_secret
-from .state import Store
+from .state import StripeState
 
 
 def create_endpoint(
-    store: Store,
+    store: StripeState,
     url: str,
     enabled_events: list[str],
     *,
@@ -38,13 +38,13 @@ def create_endpoint(
     return with_secret(store, endpoint)
 
 
-def with_secret(store: Store, endpoint: dict[str, Any]) -> dict[str, Any]:
+def with_secret(store: StripeState, endpoint: dict[str, Any]) -> dict[str, Any]:
     """A copy of the endpoint including its signing secret."""
     return {**endpoint, "secret": store.webhook_secrets.get(endpoint["id"])}
 
 
 def update_endpoint(
-    store: Store,
+    store: StripeState,
     endpoint: dict[str, Any],
     *,
     url: str | None = None,

@@ -15,7 +15,7 @@ import aiohttp
 
 from .faults import DeliveryFaults, Faults
 from .signature import new_webhook_secret, stripe_signature
-from .state import Store
+from .state import StripeState
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,8 @@ USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 
 
 @dataclasses.dataclass
-class WebhookDelivery:
-    """One attempt-to-be at sending an event to an endpoint."""
+class EventDelivery:
+    """One attempt-to-be at sending a Stripe event to a webhook endpoint."""
 
     event: dict[str, Any]
     endpoint_id: str
@@ -46,7 +46,7 @@ class WebhookDispatcher:
 
     def __init__(
         self,
-        store: Store,
+        store: StripeState,
         retry_delays: Sequence[float],
         *,
         attempt_timeout: float = 10.0,
@@ -60,7 +60,7 @@ class WebhookDispatcher:
         self.attempts: list[dict[str, Any]] = []
         # Called with each attempt as it is recorded (`rakubun-harness up` prints them live).
         self.observers: list[Callable[[dict[str, Any]], None]] = []
-        self._queues: dict[str, asyncio.Queue[WebhookDelivery]] = {}
+        self._queues: dict[str, asyncio.Queue[EventDelivery]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._timers: set[asyncio.TimerHandle] = set()
         self._pending = 0
@@ -145,7 +145,7 @@ class WebhookDispatcher:
             taken = self.faults.take_for_delivery(event)
             secret = self.store.webhook_secrets.get(endpoint["id"], "")
             labels = [label] if label else []
-            delivery = WebhookDelivery(
+            delivery = EventDelivery(
                 event=event,
                 endpoint_id=endpoint["id"],
                 url=endpoint["url"],
@@ -165,7 +165,7 @@ class WebhookDispatcher:
                 )
                 self._schedule(duplicate, taken.delay)
 
-    def _schedule(self, delivery: WebhookDelivery, delay: float) -> None:
+    def _schedule(self, delivery: EventDelivery, delay: float) -> None:
         self._pending += 1
         self._idle.clear()
         if delay <= 0:
@@ -179,14 +179,14 @@ class WebhookDispatcher:
         timer = asyncio.get_running_loop().call_later(delay, fire)
         self._timers.add(timer)
 
-    def _enqueue(self, delivery: WebhookDelivery) -> None:
+    def _enqueue(self, delivery: EventDelivery) -> None:
         queue = self._queues.get(delivery.endpoint_id)
         if queue is None:
             queue = self._queues[delivery.endpoint_id] = asyncio.Queue()
             self._workers.append(asyncio.get_running_loop().create_task(self._work(queue)))
         queue.put_nowait(delivery)
 
-    async def _work(self, queue: asyncio.Queue[WebhookDelivery]) -> None:
+    async def _work(self, queue: asyncio.Queue[EventDelivery]) -> None:
         while True:
             delivery = await queue.get()
             try:
@@ -197,7 +197,7 @@ class WebhookDispatcher:
                 self._pending -= 1
                 self._maybe_idle()
 
-    async def _attempt(self, delivery: WebhookDelivery) -> None:
+    async def _attempt(self, delivery: EventDelivery) -> None:
         faults = delivery.faults
         timestamp = int(time.time()) - (STALE_BY if faults.stale_timestamp else 0)
         secret = new_webhook_secret() if faults.bad_signature else delivery.secret
@@ -229,7 +229,7 @@ class WebhookDispatcher:
 
     def _record(
         self,
-        delivery: WebhookDelivery,
+        delivery: EventDelivery,
         status: int | None,
         *,
         fault: str | None = None,
@@ -252,7 +252,7 @@ class WebhookDispatcher:
             except Exception:  # a broken observer must not stop deliveries
                 log.exception("webhook attempt observer failed")
 
-    def _settle(self, delivery: WebhookDelivery) -> None:
+    def _settle(self, delivery: EventDelivery) -> None:
         # The stored event counts endpoints still owed a delivery, like Stripe's pending_webhooks.
         if not delivery.settles_event:
             return

@@ -7,7 +7,7 @@ are the contract's example values, so calling one with no arguments replays that
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import aiohttp
@@ -432,7 +432,7 @@ def _query_value(value: Any) -> str:
     return str(value)
 
 
-def _rows_as_strings(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _rows_as_strings(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [
         {key: value if value is None else str(value) for key, value in row.items()} for row in rows
     ]

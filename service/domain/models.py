@@ -10,18 +10,6 @@ from typing import Any
 
 CREDIT_TYPES: tuple[str, ...] = ("article", "image", "rewrite")
 
-#: Ledger entry kinds; `free` is the welcome grant of a new user.
-#: `reversal` takes back part of a purchase (refund, dispute); `restore` gives it back (a
-#: dispute won, funds reinstated).
-LEDGER_KINDS: tuple[str, ...] = (
-    "free",
-    "purchase",
-    "deduction",
-    "reversal",
-    "restore",
-    "adjustment",
-)
-
 
 def now_iso() -> str:
     """The current UTC time as ISO 8601 with a `Z`, to the microsecond."""
@@ -120,6 +108,9 @@ class LedgerEntry:
     credit_type: str
     delta: int
     balance_after: int
+    # free (a new user's welcome grant) | purchase | deduction | reversal (takes back part of
+    # a purchase: refund, dispute) | restore (gives it back: dispute won, funds reinstated)
+    # | adjustment
     kind: str
     source_ref: str
     parent_ref: str | None = None
@@ -276,6 +267,9 @@ class AttemptOutcome:
 
 @dataclass(frozen=True)
 class WebhookDelivery:
+    """One signed webhook to a site's plugin in the durable outbox (`service/notify.py`
+    delivers it), with its attempts."""
+
     delivery_id: str
     site_id: str
     event: str

@@ -51,7 +51,8 @@ class SiteUrl:
 
 def webhook_url(site_url: str) -> str:
     """The plugin's webhook endpoint under `site_url`, by URL joining: the site's path stays a
-    directory, and a query or fragment (refused today, maybe stored earlier) is dropped."""
+    directory, and a query or fragment (refused at registration; a site stored before that
+    rule may hold one) is dropped."""
     parts = urlsplit(site_url)
     base = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + "/", "", ""))
     return urljoin(base, WEBHOOK_PATH)

@@ -44,4 +44,5 @@ def _merge() -> dict[str, Handler]:
     return handlers
 
 
-HANDLERS: dict[str, Handler] = _merge()
+#: The spec's operationId -> the route handler bound to it.
+OPERATION_HANDLERS: dict[str, Handler] = _merge()

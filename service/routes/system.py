@@ -26,7 +26,7 @@ def package_version() -> str:
 async def get_health(call: Call) -> Reply:
     try:
         healthy = await call.services.store.ping()
-    except Exception as exc:  # noqa: BLE001 - any store failure means unhealthy
+    except Exception as exc:  # any store failure means unhealthy
         raise StoreUnavailable() from exc
     if not healthy:
         raise StoreUnavailable()

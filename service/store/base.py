@@ -14,7 +14,6 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..domain.models import (
     AttemptOutcome,
-    Balances,
     CheckoutSession,
     DeductResult,
     LedgerEntry,
@@ -354,8 +353,8 @@ def net_revenue(gross: dict[str, int], reversals: list[ReversedGrant]) -> dict[s
     return net
 
 
-#: The bucket of reversals made before reversals had buckets (they were refunds or disputes
-#: that only ever grew).
+#: The bucket of reversal entries stored without one (in databases from before buckets:
+#: refunds or disputes that only ever grew).
 LEGACY_BUCKET = "refund"
 
 Targets = dict[str, tuple[int, int]]  # bucket -> (target credits, version)
@@ -374,7 +373,3 @@ def next_targets(targets: Targets, bucket: str, credits: int, version: int | Non
 def reversed_total(granted: int, targets: Targets) -> int:
     """How much of a grant its buckets take back together: never more than was granted."""
     return max(0, min(granted, sum(target for target, _ in targets.values())))
-
-
-def balances_from_rows(rows: list[tuple[str, int]]) -> Balances:
-    return Balances.from_mapping({t: b for t, b in rows})

@@ -960,6 +960,7 @@ class MongoStore:
                     upsert=True,
                     return_document=ReturnDocument.AFTER,
                 )
+                assert doc is not None  # an upsert answering the document after it never misses
                 return int(doc["count"])
             except DuplicateKeyError:
                 continue  # two first hits raced on the upsert: the retry increments

@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..domain.models import (
     CREDIT_TYPES,
@@ -31,11 +31,14 @@ from ..domain.models import (
     unix_now,
 )
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 #: Ledger entry states. Entries are written `applied`, inside the transaction that moves
-#: their balance; `pending` was written only by the retired standalone path, and
-#: reconcile() still names such leftovers.
+#: their balance; a `pending` one can only be a leftover in a database written by an
+#: earlier version of this adapter, and reconcile() names it.
 PENDING, APPLIED = "pending", "applied"
 
 #: Sort orders on `created_at` (ISO strings of one format, so they sort in time order) with
@@ -63,7 +66,7 @@ def to_iso(value: datetime | str | None) -> str | None:
 
 def _build(cls: type[T], doc: dict[str, Any]) -> T:
     """The dataclass `cls` from the document's fields of the same names."""
-    values = {f.name: doc[f.name] for f in fields(cls) if f.name in doc}  # type: ignore[arg-type]
+    values = {f.name: doc[f.name] for f in fields(cls) if f.name in doc}
     return cls(**values)
 
 
@@ -175,10 +178,10 @@ def delivery_from(
     doc: dict[str, Any], attempts: list[dict[str, Any]] | None = None
 ) -> WebhookDelivery:
     log = tuple(attempt_from(a) for a in sorted(attempts or [], key=lambda a: a["attempt"]))
-    return WebhookDelivery(
-        **{f.name: doc.get(f.name) for f in fields(WebhookDelivery) if f.name != "attempt_log"},
-        attempt_log=log,
-    )
+    values: dict[str, Any] = {
+        f.name: doc.get(f.name) for f in fields(WebhookDelivery) if f.name != "attempt_log"
+    }
+    return WebhookDelivery(**values, attempt_log=log)
 
 
 def attempt_doc(delivery_id: str, attempt: WebhookAttempt) -> dict[str, Any]:

@@ -82,9 +82,10 @@ async def move_balance(
     """Step 1: one atomic update of the balances document. With a floor, a decrease only
     matches a balance that stays at or above it; None when it did not match."""
     query: Doc = {"site_id": site_id, "user_id": user_id}
-    guarded = floor is not None and delta < 0
-    if guarded:
+    guarded = False
+    if floor is not None and delta < 0:
         query[f"credits.{credit_type}"] = {"$gte": floor - delta}
+        guarded = True
     return await db.balances.find_one_and_update(
         query,
         {

@@ -7,6 +7,7 @@ Plain data and pure functions, so they are tested without a server
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,19 +176,19 @@ def server_refusal(hello: dict[str, Any]) -> str | None:
 _OPTIONS = ("unique", "sparse", "expireAfterSeconds", "partialFilterExpression")
 
 
-def _key_pattern(index: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+def _key_pattern(index: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     # Servers may answer 1.0 for 1; text, 2dsphere and hashed keys are strings.
     return tuple(
         (k, int(v) if isinstance(v, int | float) else v) for k, v in dict(index["key"]).items()
     )
 
 
-def _known_kind(index: dict[str, Any]) -> bool:
+def _known_kind(index: Mapping[str, Any]) -> bool:
     """An ordinary ascending/descending index: the only kind we compare or ever drop."""
     return all(v in (UP, DOWN) for _, v in _key_pattern(index))
 
 
-def _same_options(existing: dict[str, Any], spec: IndexSpec) -> bool:
+def _same_options(existing: Mapping[str, Any], spec: IndexSpec) -> bool:
     have = {k: existing[k] for k in _OPTIONS if k in existing and existing[k] is not False}
     want = {k: v for k, v in spec.options.items() if k in _OPTIONS and v is not False}
     return have == want
@@ -203,7 +204,7 @@ class IndexChange:
 
 
 def index_changes(
-    collection: str, existing: list[dict[str, Any]], wanted: list[IndexSpec]
+    collection: str, existing: Sequence[Mapping[str, Any]], wanted: list[IndexSpec]
 ) -> list[IndexChange]:
     """What to build so that `wanted` exists, given the `existing` indexes (listIndexes).
 

@@ -161,7 +161,7 @@ def _package(row: tuple) -> Package:
 
 
 def _delivery(row: tuple, attempts: tuple[WebhookAttempt, ...] = ()) -> WebhookDelivery:
-    return WebhookDelivery(*row, attempt_log=attempts)
+    return replace(WebhookDelivery(*row), attempt_log=attempts)
 
 
 def owner_only(path: Path) -> None:

@@ -28,8 +28,6 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-WriteFn = Callable[[sqlite3.Connection], Any]
-
 
 class _Reply:
     """How the thread answers the coroutine awaiting one job: it resolves that coroutine's
@@ -152,7 +150,8 @@ class SQLiteWriter:
 
     def _gather(self, first: _Job) -> tuple[list[_Job], list[_Job], bool]:
         """The first write and the writes queued behind it, up to max_batch."""
-        batch, reads = [first], []
+        batch: list[_Job] = [first]
+        reads: list[_Job] = []
         while len(batch) < self.max_batch and len(reads) < 4 * self.max_batch:
             try:
                 job = self._queue.get_nowait()

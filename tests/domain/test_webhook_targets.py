@@ -261,7 +261,8 @@ def test_delivery_refuses_stored_urls_that_predate_the_rules():
         ("https://blog.example.com/", "https://blog.example.com/wp-admin/admin-ajax.php"),
         ("https://example.com/blog", "https://example.com/blog/wp-admin/admin-ajax.php"),
         ("https://example.com/blog/", "https://example.com/blog/wp-admin/admin-ajax.php"),
-        # Stored before the rules: a query or fragment no longer swallows the webhook's path.
+        # A query or fragment (refused at registration; a site stored before that rule may
+        # hold one) must not swallow the webhook's path.
         ("https://example.com/x?y=1", "https://example.com/x/wp-admin/admin-ajax.php"),
         ("https://example.com/x?y=1/../../", "https://example.com/x/wp-admin/admin-ajax.php"),
         ("https://example.com/x#y", "https://example.com/x/wp-admin/admin-ajax.php"),

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 from harness.cli import build_parser
+from harness.harness_file import harness_secrets, read_harness_file, write_harness_file
 from harness.ports import choose_port
 from harness.service_process import service_environment
-from harness.state import harness_secrets, read_harness_file, write_harness_file
 
 CLI = [sys.executable, "-c", "from harness.cli import main; main()"]
 

@@ -18,8 +18,8 @@ from aiohttp import web
 
 from harness.buy import run_buy
 from harness.cli import build_parser
+from harness.harness_file import write_harness_file
 from harness.plugin_sim import PluginSimulator, sign_body
-from harness.state import write_harness_file
 from harness.trigger import run_trigger
 from tests.support.capture import CapturedRequest, CaptureServer
 

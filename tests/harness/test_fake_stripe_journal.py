@@ -22,14 +22,14 @@ from harness.fake_stripe import (
     webhook_endpoints,
 )
 from harness.fake_stripe.errors import StripeError
-from harness.fake_stripe.state import STATE_FILE, Store
+from harness.fake_stripe.state import STATE_FILE, StripeState
 
 from .conftest import FAST_RETRIES, session_params
 
 BASE_URL = "http://127.0.0.1:9"
 
 
-def snapshot(store: Store) -> dict[str, Any]:
+def snapshot(store: StripeState) -> dict[str, Any]:
     """Everything a restart must bring back, in order (lists are newest first)."""
     tables = {kind: list(table.items()) for kind, table in store.tables.items() if table}
     sides = {
@@ -40,15 +40,15 @@ def snapshot(store: Store) -> dict[str, Any]:
     return {"tables": tables, "idempotency": done, **sides}
 
 
-def _session(store: Store) -> dict[str, Any]:
+def _session(store: StripeState) -> dict[str, Any]:
     return checkout_sessions.create_session(store, session_params(), BASE_URL)
 
 
-def _open_sessions(store: Store) -> list[dict[str, Any]]:
+def _open_sessions(store: StripeState) -> list[dict[str, Any]]:
     return [s for s in store.newest_first("checkout.session") if s["status"] == "open"]
 
 
-def apply(store: Store, op: str, pick: int) -> None:
+def apply(store: StripeState, op: str, pick: int) -> None:
     """One change of the kind a request makes, through the fake's own domain functions."""
     if op == "intent":
         payment_intents.create_intent(
@@ -110,7 +110,7 @@ steps = st.lists(
 @given(steps=steps)
 def test_restart_restores_everything_after_many_writes(tmp_path_factory, steps) -> None:
     data_dir = tmp_path_factory.mktemp("state")
-    store = Store(data_dir)
+    store = StripeState(data_dir)
     for op, pick, boundary in steps:
         try:
             apply(store, op, pick)
@@ -119,17 +119,17 @@ def test_restart_restores_everything_after_many_writes(tmp_path_factory, steps) 
         if boundary:  # a request ends here
             store.flush()
         if boundary == "restart":
-            restarted = Store(data_dir)
+            restarted = StripeState(data_dir)
             assert snapshot(restarted) == snapshot(store)
             store = restarted
     store.flush()
 
-    assert snapshot(Store(data_dir)) == snapshot(store)
+    assert snapshot(StripeState(data_dir)) == snapshot(store)
     assert (data_dir / STATE_FILE).stat().st_mode & 0o777 == 0o600
 
 
 async def test_a_change_is_appended_not_a_rewrite_of_the_whole_state(tmp_path) -> None:
-    filled = Store(tmp_path)
+    filled = StripeState(tmp_path)
     for i in range(2000):
         payment_intents.create_intent(filled, amount=100, currency="jpy", metadata={"n": str(i)})
     filled.flush()
@@ -206,7 +206,7 @@ async def test_kill_9_mid_stream_keeps_every_acknowledged_object(tmp_path) -> No
                 child.kill()
                 await child.wait()
 
-    restored = Store(tmp_path)
+    restored = StripeState(tmp_path)
     missing = [i for i in acknowledged if restored.find("payment_intent", i) is None]
     assert len(acknowledged) >= 300
     assert missing == []

@@ -8,7 +8,7 @@ import httpx
 import stripe
 
 from harness.fake_stripe import FakeStripe, run_fake_stripe_in_thread
-from harness.fake_stripe.state import STATE_FILE, Store
+from harness.fake_stripe.state import STATE_FILE, StripeState
 
 from .conftest import FAST_RETRIES, session_params, stripe_signature
 
@@ -23,7 +23,7 @@ async def test_state_is_saved_after_each_change(fake_stripe, stripe_client, tmp_
     # What a restart would load, read from a copy: opening a data dir compacts its journal.
     (tmp_path / "copy").mkdir()
     shutil.copy(tmp_path / STATE_FILE, tmp_path / "copy" / STATE_FILE)
-    saved = Store(tmp_path / "copy")
+    saved = StripeState(tmp_path / "copy")
 
     assert saved.find("checkout.session", session.id)["url"] == session.url
     assert not list(tmp_path.glob(".fake-stripe.*.tmp"))  # written via a temp file, then replaced

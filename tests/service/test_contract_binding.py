@@ -14,10 +14,11 @@ from openapi_spec_validator import validate
 
 from service.app import create_app, new_app_name
 from service.contract import SPEC_PATH, Contract, SpecError
-from service.routes import HANDLERS
+from service.routes import OPERATION_HANDLERS
 from service.settings import Settings
 
-#: The operations issue 2 names, as (method, path) under the spec.
+#: The plugin-facing API (the calls of PLUGIN-CONTRACT.md, health, auth debug and Stripe's
+#: webhook), as (method, path) under the spec: each must be in the spec and bound.
 REQUIRED_OPERATIONS = [
     ("GET", "/api/v1/health"),
     ("GET", "/api/v1/auth/debug"),
@@ -46,7 +47,8 @@ REQUIRED_OPERATIONS = [
     ("POST", "/api/v1/webhooks/stripe"),
 ]
 
-#: Admin areas the issue names, each as a path that must exist under /api/v1/admin.
+#: The admin API's areas (sites, users' credits, ledger, packages, Stripe and provider
+#: config, webhooks, stats, reconcile), each as a path that must exist under /api/v1/admin.
 REQUIRED_ADMIN_PATHS = [
     ("GET", "/api/v1/admin/sites"),
     ("GET", "/api/v1/admin/sites/{site_id}"),
@@ -94,17 +96,17 @@ def resolve(contract: Contract, node: dict) -> dict:
 
 # ---------------------------------------------------------------- drift
 def test_every_spec_operation_has_a_handler(contract):
-    assert contract.unbound_operations(HANDLERS) == set()
+    assert contract.unbound_operations(OPERATION_HANDLERS) == set()
 
 
 def test_every_handler_names_a_spec_operation(contract):
-    assert contract.unknown_handlers(HANDLERS) == set()
+    assert contract.unknown_handlers(OPERATION_HANDLERS) == set()
 
 
 def test_drift_is_detected_both_ways(contract):
-    handlers = dict(HANDLERS)
+    handlers = dict(OPERATION_HANDLERS)
     handlers.pop("getHealth")
-    handlers["getSomethingElse"] = HANDLERS["getHealth"]
+    handlers["getSomethingElse"] = OPERATION_HANDLERS["getHealth"]
     assert contract.unbound_operations(handlers) == {"getHealth"}
     assert contract.unknown_handlers(handlers) == {"getSomethingElse"}
 
@@ -112,9 +114,9 @@ def test_drift_is_detected_both_ways(contract):
 def test_the_app_refuses_to_start_when_spec_and_handlers_drift(contract, monkeypatch):
     from service import app as app_module
 
-    handlers = dict(HANDLERS)
+    handlers = dict(OPERATION_HANDLERS)
     handlers.pop("getHealth")
-    monkeypatch.setattr(app_module, "HANDLERS", handlers)
+    monkeypatch.setattr(app_module, "OPERATION_HANDLERS", handlers)
     with pytest.raises(RuntimeError, match="getHealth"):
         create_app(Settings.from_env({}), name=new_app_name(), touchup=False)
 

@@ -1,6 +1,6 @@
 """The compiled validators (jsonschema-rs) only ever skip the Python validator: whatever they
 call valid, the spec's own validator (python-jsonschema) calls valid too, so no request is
-accepted that was refused before, and every refusal keeps its message."""
+accepted that the spec's validator refuses, and every refusal has that validator's message."""
 
 from __future__ import annotations
 

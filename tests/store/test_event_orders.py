@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from harness.fake_stripe import checkout_sessions, disputes, payment_intents, refunds
-from harness.fake_stripe.state import Store as StripeState
+from harness.fake_stripe.state import StripeState
 from service import purchases, stripe_events
 from service.domain.models import CheckoutSession, PaymentIntentRecord, Site
 from service.errors import ApiError
