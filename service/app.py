@@ -22,6 +22,7 @@ from .observability import serve_metrics
 from .pipeline import endpoint_for
 from .pipeline import install as install_pipeline
 from .providers import ProviderCatalogue
+from .public_catalogue import PublicCatalogue
 from .rate_limits import RateLimiter
 from .routes import OPERATION_HANDLERS
 from .routes.registry import Handler
@@ -60,6 +61,7 @@ def create_app(
         dispatcher=WebhookDispatcher(store, settings),
         reference=ApiReference.for_spec(contract.spec, page_enabled=settings.api_docs),
         rate_limiter=RateLimiter(store, settings.rate_limit_per_minute),
+        catalogue=PublicCatalogue(store),
     )
     app: App = Sanic(name or "rakubun_dashboard", ctx=AppContext(services), dumps=dumps_json)
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes

@@ -57,6 +57,14 @@ async def authenticate_plugin(request: Request, services: Services) -> Site:
     return site
 
 
+async def token_matches(services: Services, instance_id: str, token: str) -> bool:
+    """Whether `token` is the API token of the site registered as `instance_id` (what the
+    auth-debug probe answers), compared in constant time as `authenticate_plugin` does."""
+    site = await services.store.get_site_by_instance(instance_id)
+    expected = site.token_hash if site is not None else hash_token("")
+    return hmac.compare_digest(hash_token(token), expected) and site is not None
+
+
 def authenticate_admin(request: Request, admin_token: str | None) -> None:
     """The bearer token is `admin_token`, compared in constant time; 503 when it is unset."""
     if not admin_token:

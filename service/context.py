@@ -17,6 +17,7 @@ from .contract import Contract
 from .metrics import Metrics
 from .notify import WebhookDispatcher
 from .providers import ProviderCatalogue
+from .public_catalogue import PublicCatalogue
 from .rate_limits import RateLimiter
 from .settings import Settings
 from .store.cached import CachedStore
@@ -35,6 +36,7 @@ class Services:
     dispatcher: WebhookDispatcher
     reference: ApiReference
     rate_limiter: RateLimiter
+    catalogue: PublicCatalogue
     metrics: Metrics = field(default_factory=Metrics)
 
 

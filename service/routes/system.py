@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hmac
 import re
 from importlib.metadata import PackageNotFoundError, version
 
-from ..auth import bearer_token, hash_token
+from ..auth import bearer_token, token_matches
 from ..errors import StoreUnavailable
 from ..metrics import pending_age
 from .registry import Call, Operations, Reply
@@ -59,10 +58,9 @@ async def get_auth_debug(call: Call) -> Reply:
     authorization = headers.get("authorization")
     token = bearer_token(call.request)
     instance_id = headers.get("x-instance-id")
-    authenticated = False
-    if token and instance_id:
-        site = await call.services.store.get_site_by_instance(instance_id.strip())
-        authenticated = site is not None and hmac.compare_digest(site.token_hash, hash_token(token))
+    authenticated = bool(token and instance_id) and await token_matches(
+        call.services, (instance_id or "").strip(), token or ""
+    )
     return {
         "success": True,
         "authenticated": authenticated,

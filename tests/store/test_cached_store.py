@@ -4,6 +4,7 @@ the store's version counters whatever connection (worker, machine) wrote."""
 
 from __future__ import annotations
 
+from service.public_catalogue import PublicCatalogue
 from service.store.cached import CachedStore
 
 from .builders import new_package, new_site
@@ -67,3 +68,20 @@ async def test_a_load_that_raced_a_local_write_is_not_kept(store):
     assert (await cache.cached_site_by_instance(site.instance_id)).active
     del cache.get_site_by_instance
     assert not (await cache.cached_site_by_instance(site.instance_id)).active
+
+
+async def test_the_public_catalogue_is_grouped_once_per_package_list(store, open_store):
+    other_worker = await open_store()
+    cache = CachedStore(store, check_every=0)
+    catalogue = PublicCatalogue(cache)
+    assert await catalogue.grouped() is None  # nothing active yet
+    await other_worker.create_package(new_package("pkg_a"))
+    first = await catalogue.grouped()
+    assert first is not None
+    assert [p["id"] for p in first["articles"]] == ["pkg_a"]
+    assert await catalogue.grouped() is first  # the same list: not grouped again
+    await other_worker.update_package("pkg_a", {"name": "Renamed"})
+    renamed = await catalogue.grouped()
+    assert renamed is not first and renamed["articles"][0]["name"] == "Renamed"
+    await other_worker.update_package("pkg_a", {"active": False})
+    assert await catalogue.grouped() is None
