@@ -42,6 +42,9 @@ from .domain.models import Site
 from .errors import (
     SANIC_ERROR_CODES,
     ApiError,
+    InvalidEvent,
+    InvalidJson,
+    InvalidRequest,
     ResponseContractViolation,
     UnsupportedMediaType,
     ValidationFailed,
@@ -105,7 +108,7 @@ async def serve(
     site = await _authenticate(op, request, services)
     await _limit_rate(op, request, services, site)
     params = op.validate_parameters(query, path, request.headers)
-    body = _read_body(op, request)
+    body = _read_event(op, request) if op.security == "stripe" else _read_body(op, request)
     reply = await handler(Call(request, services, params, body, site))
     return _answer(op, reply, services)
 
@@ -157,6 +160,15 @@ def _read_body(op: Operation, request: Request) -> Any:
     body = parse_json_body(raw)
     op.validate_body(body)
     return body
+
+
+def _read_event(op: Operation, request: Request) -> Any:
+    """Stripe's signed body: one that is not an event (not JSON, not Unicode text, or not the
+    spec's `StripeEvent`) answers `invalid_event`, with what was wrong with it."""
+    try:
+        return _read_body(op, request)
+    except (InvalidJson, InvalidRequest, ValidationFailed) as exc:
+        raise InvalidEvent(f"{InvalidEvent.message}: {exc.message}") from exc
 
 
 def _answer(op: Operation, reply: Reply, services: Services) -> HTTPResponse:

@@ -9,6 +9,11 @@ Each event type as Stripe sends it, and every `Stripe-Signature` vector, are the
 
 from __future__ import annotations
 
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from tests.support.stripe import StripeWorld, event_body, signature_header
 
 SESSION_COMPLETED = "checkout.session.completed"
@@ -185,3 +190,73 @@ async def test_a_dispute_of_a_foreign_payment_is_ignored(world: StripeWorld):
         },
     }
     assert await world.send(event) == "ignored"
+
+
+NOT_EVENTS = st.one_of(
+    # Text that is not JSON (a body that is not UTF-8 fails the signature check first:
+    # contracts/test_stripe_signatures.py).
+    st.text(max_size=32).map(str.encode).filter(lambda raw: not _is_json(raw)),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+        ),
+        max_leaves=6,
+    ).map(lambda value: json.dumps(value).encode()),
+    # Almost an event: one of its required parts missing or of the wrong type.
+    st.sampled_from(["id", "type", "data"]).flatmap(
+        lambda part: st.sampled_from([None, 7, "", []]).map(
+            lambda wrong: (
+                json.dumps(
+                    {
+                        "id": "evt_almost",
+                        "object": "event",
+                        "type": SESSION_COMPLETED,
+                        "data": {"object": {}},
+                    }
+                    | ({} if wrong is None else {part: wrong}),
+                    default=str,
+                ).encode()
+                if wrong is not None
+                else json.dumps(
+                    {
+                        k: v
+                        for k, v in {
+                            "id": "evt_almost",
+                            "type": SESSION_COMPLETED,
+                            "data": {"object": {}},
+                        }.items()
+                        if k != part
+                    }
+                ).encode()
+            )
+        )
+    ),
+)
+
+
+def _is_json(raw: bytes) -> bool:
+    try:
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=NOT_EVENTS)
+async def test_a_signed_body_that_is_not_an_event_answers_invalid_event_and_writes_nothing(
+    world: StripeWorld, body: bytes
+):
+    before = await world.ledger()
+    response = await world.post(body, signature_header(body))
+    assert response.status_code == 400, response.text
+    answer = response.json()
+    assert (answer["success"], answer["error"]) == (False, "invalid_event"), answer
+    assert answer["message"].startswith("The body is not a Stripe event: ")
+    assert await world.ledger() == before
+    assert not await world.service.store.stripe_event_seen("evt_almost")
