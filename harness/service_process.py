@@ -122,7 +122,6 @@ class ServiceProcess:
 def service_environment(
     *,
     data_dir: Path,
-    api_url: str,
     stripe_url: str,
     keys: Mapping[str, str],
     webhook_secret: str,
@@ -142,7 +141,6 @@ def service_environment(
             "STRIPE_SECRET_KEY": keys["stripe_secret_key"],
             "STRIPE_PUBLIC_KEY": keys["stripe_publishable_key"],
             "STRIPE_WEBHOOK_SECRET": webhook_secret,
-            "DASHBOARD_URL": api_url,
             "ADMIN_API_TOKEN": keys["admin_token"],
             "RATE_LIMIT_PER_MINUTE": str(rate_limit),
             "WEBHOOK_RETRY_DELAYS": PLUGIN_WEBHOOK_RETRY_DELAYS,

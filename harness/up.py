@@ -167,7 +167,6 @@ class Harness:
             workers=self.workers,
             env=service_environment(
                 data_dir=self.data_dir,
-                api_url=api_url,
                 stripe_url=stripe_url,
                 keys=keys,
                 webhook_secret=webhook_secret,

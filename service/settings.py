@@ -71,7 +71,6 @@ class Settings:
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None
     stripe_currency: str = "JPY"
-    dashboard_url: str = "https://app.rakubun.com"
     admin_api_token: str | None = field(default=None, repr=False)
     free_article_credits: int = 5
     free_image_credits: int = 10
@@ -131,7 +130,6 @@ class Settings:
             "stripe_webhook_secret": text("STRIPE_WEBHOOK_SECRET"),
             "stripe_api_base": text("STRIPE_API_BASE"),
             "stripe_currency": (text("STRIPE_CURRENCY") or "JPY").upper(),
-            "dashboard_url": text("DASHBOARD_URL") or "https://app.rakubun.com",
             "admin_api_token": text("ADMIN_API_TOKEN"),
             "free_article_credits": _int(env, "FREE_ARTICLE_CREDITS", 5),
             "free_image_credits": _int(env, "FREE_IMAGE_CREDITS", 10),

@@ -51,9 +51,3 @@ def stripe_amount(package: Package) -> int:
     so this is the price itself; the function exists so that rule lives in one place.
     """
     return package.price
-
-
-def display_amount(amount: int, currency: str) -> str:
-    if currency.lower() in ZERO_DECIMAL_CURRENCIES:
-        return f"{amount:,} {currency.upper()}"
-    return f"{amount / 100:,.2f} {currency.upper()}"

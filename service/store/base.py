@@ -232,10 +232,6 @@ class Store(Protocol):
 
     async def get_payment_intent(self, payment_intent_id: str) -> PaymentIntentRecord | None: ...
 
-    async def transition_payment_intent(
-        self, payment_intent_id: str, from_status: str, to_status: str, fields: dict[str, Any]
-    ) -> bool: ...
-
     # Stripe events
     async def stripe_event_seen(self, event_id: str) -> bool: ...
 

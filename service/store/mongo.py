@@ -791,15 +791,6 @@ class MongoStore:
         doc = await self.db.payment_intents.find_one({"payment_intent_id": payment_intent_id})
         return intent_from(doc) if doc else None
 
-    async def transition_payment_intent(
-        self, payment_intent_id: str, from_status: str, to_status: str, fields: dict[str, Any]
-    ) -> bool:
-        result = await self.db.payment_intents.update_one(
-            {"payment_intent_id": payment_intent_id, "status": from_status},
-            {"$set": {"status": to_status, **transition_fields(fields, dates=False)}},
-        )
-        return result.matched_count == 1
-
     # ------------------------------------------------------------------ Stripe events
     async def stripe_event_seen(self, event_id: str) -> bool:
         return await self.db.stripe_events.find_one({"event_id": event_id}) is not None

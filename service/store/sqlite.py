@@ -1035,18 +1035,6 @@ class SQLiteStore:
         )
         return PaymentIntentRecord(*rows[0]) if rows else None
 
-    async def transition_payment_intent(
-        self, payment_intent_id: str, from_status: str, to_status: str, fields: dict[str, Any]
-    ) -> bool:
-        return await self._transition(
-            "payment_intents",
-            "payment_intent_id",
-            payment_intent_id,
-            from_status,
-            to_status,
-            fields,
-        )
-
     # ------------------------------------------------------------------ Stripe events
     async def stripe_event_seen(self, event_id: str) -> bool:
         rows = await self._run(

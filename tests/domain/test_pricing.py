@@ -9,7 +9,6 @@ from service.domain.models import Package
 from service.domain.pricing import (
     PricingError,
     check_purchase_request,
-    display_amount,
     stripe_amount,
 )
 
@@ -56,9 +55,3 @@ def test_another_credit_type_is_credit_type_mismatch(credit_type):
 def test_stripe_is_charged_the_package_price_in_the_smallest_unit():
     assert stripe_amount(STARTER) == 750
     assert stripe_amount(USD) == 499
-
-
-def test_display_amounts_respect_zero_decimal_currencies():
-    assert display_amount(5500, "jpy") == "5,500 JPY"
-    assert display_amount(499, "usd") == "4.99 USD"
-    assert display_amount(123456, "EUR") == "1,234.56 EUR"

@@ -73,7 +73,6 @@ def test_service_environment_configures_everything(tmp_path, monkeypatch):
 
     env = service_environment(
         data_dir=tmp_path,
-        api_url="http://127.0.0.1:8000",
         stripe_url="http://127.0.0.1:8001",
         keys=keys,
         webhook_secret="whsec_endpoint",
@@ -86,7 +85,6 @@ def test_service_environment_configures_everything(tmp_path, monkeypatch):
     assert env["STRIPE_API_BASE"] == "http://127.0.0.1:8001"
     assert env["STRIPE_WEBHOOK_SECRET"] == "whsec_endpoint"
     assert env["ADMIN_API_TOKEN"] == keys["admin_token"]
-    assert env["DASHBOARD_URL"] == "http://127.0.0.1:8000"
     assert env["RATE_LIMIT_PER_MINUTE"] == "100000"
     assert env["WEBHOOK_RETRY_DELAYS"] == "1,2,4,8,16,32,64,128"
     assert env["WEBHOOK_ALLOW_PRIVATE_TARGETS"] == "1"

@@ -27,7 +27,6 @@ def test_defaults_run_offline_on_sqlite():
     assert settings.stripe_secret_key is None
     assert settings.stripe_api_base is None
     assert settings.admin_api_token is None
-    assert settings.dashboard_url == "https://app.rakubun.com"
     assert settings.free_credits == {"article": 5, "image": 10, "rewrite": 3}
     assert settings.rate_limit_per_minute == 100
     assert settings.stripe_currency == "JPY"
@@ -46,7 +45,6 @@ def test_every_documented_variable_is_read():
             "STRIPE_PUBLIC_KEY": "pk_test_1",
             "STRIPE_API_BASE": "http://127.0.0.1:12111",
             "STRIPE_CURRENCY": "usd",
-            "DASHBOARD_URL": "https://dash.example",
             "FREE_ARTICLE_CREDITS": "1",
             "FREE_IMAGE_CREDITS": "2",
             "FREE_REWRITE_CREDITS": "0",
@@ -70,7 +68,6 @@ def test_every_documented_variable_is_read():
     assert settings.stripe_public_key == "pk_test_1"
     assert settings.stripe_api_base == "http://127.0.0.1:12111"
     assert settings.stripe_currency == "USD"
-    assert settings.dashboard_url == "https://dash.example"
     assert settings.admin_api_token == SECRETS["ADMIN_API_TOKEN"]
     assert settings.free_credits == {"article": 1, "image": 2, "rewrite": 0}
     assert settings.rate_limit_per_minute == 7

@@ -653,15 +653,6 @@ async def test_payment_intent_round_trip_and_transition(store: Store, site_id: s
     assert await store.get_payment_intent("pi_missing") is None
     with pytest.raises(DuplicateError):
         await store.create_payment_intent(intent)
-    done = "2030-01-02T03:04:05.678901Z"
-    assert await store.transition_payment_intent(
-        intent.payment_intent_id, "pending", "completed", {"completed_at": done}
-    )
-    assert not await store.transition_payment_intent(
-        intent.payment_intent_id, "pending", "completed", {}
-    )
-    stored = await store.get_payment_intent(intent.payment_intent_id)
-    assert (stored.status, stored.completed_at) == ("completed", done)
 
 
 # ---------------------------------------------------------------------------- Stripe events
@@ -945,15 +936,15 @@ async def test_stats_figures(store: Store, site_id: str) -> None:
     await store.create_site(new_site(status="disabled"))
     await store.ensure_user(site_id, "1", None, FREE)
     await store.grant_once(site_id, "1", "article", 10, "checkout:s1")
-    await store.grant_once(site_id, "2", "image", 20, "pi:p1")
+    intent = new_intent(site_id, amount=1500, currency="jpy")
+    await store.create_payment_intent(intent)
+    paid = PurchaseCompletion("intent", intent.payment_intent_id)
+    await store.grant_once(site_id, "2", "image", 20, "pi:p1", purchase=paid)
     await store.deduct(site_id, "1", "article", 3)
     session = new_session(site_id, amount=750, currency="JPY")
     await store.create_checkout_session(session)
     await store.transition_checkout_session(session.session_id, "pending", "completed", {})
     await store.create_checkout_session(new_session(site_id, amount=999))  # still pending
-    intent = new_intent(site_id, amount=1500, currency="jpy")
-    await store.create_payment_intent(intent)
-    await store.transition_payment_intent(intent.payment_intent_id, "pending", "completed", {})
     await store.enqueue_webhook(draft(site_id))
     stats = await store.stats()
     assert stats["sites"] == {"total": 2, "active": 1, "disabled": 1}
