@@ -11,10 +11,10 @@ from .state import StripeState
 
 
 def create_charge(
-    store: StripeState, intent: dict[str, Any], payment_method: str
+    state: StripeState, intent: dict[str, Any], payment_method: str
 ) -> dict[str, Any]:
     """A captured charge for the intent's whole amount, carrying the intent's metadata."""
-    return store.put(
+    return state.put(
         objects.base(
             CHARGE,
             amount=intent["amount"],
@@ -44,7 +44,7 @@ def create_charge(
     )
 
 
-def charge_of_intent(store: StripeState, intent: dict[str, Any]) -> dict[str, Any]:
+def charge_of_intent(state: StripeState, intent: dict[str, Any]) -> dict[str, Any]:
     """The successful charge behind an intent, or a 400 if it has none."""
     if intent["status"] != "succeeded" or not intent.get("latest_charge"):
         raise invalid_request(
@@ -52,4 +52,4 @@ def charge_of_intent(store: StripeState, intent: dict[str, Any]) -> dict[str, An
             param="payment_intent",
             code="charge_not_refundable",
         )
-    return store.get("charge", intent["latest_charge"])
+    return state.get("charge", intent["latest_charge"])

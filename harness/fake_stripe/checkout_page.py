@@ -20,7 +20,7 @@ DECLINED = "Your card was declined."
 
 
 def render_page(
-    store: StripeState, session: dict[str, Any], message: str | None = None, *, error: bool = False
+    state: StripeState, session: dict[str, Any], message: str | None = None, *, error: bool = False
 ) -> str:
     """The page for `session`, with an optional message (e.g. the decline)."""
     currency = session["currency"]
@@ -31,7 +31,7 @@ def render_page(
             item["quantity"],
             html.escape(format_amount(item["amount_total"], currency)),
         )
-        for item in checkout_sessions.line_items(store, session)
+        for item in checkout_sessions.line_items(state, session)
     )
     if message is None and session["status"] != "open":
         message = {
@@ -74,37 +74,37 @@ def _html(body: str, status: int = 200) -> web.Response:
 
 
 def _session_or_404(request: web.Request) -> dict[str, Any]:
-    session = context(request).store.find("checkout.session", request.match_info["id"])
+    session = context(request).state.find("checkout.session", request.match_info["id"])
     if session is None:
         raise web.HTTPNotFound(text="No such checkout session.", content_type="text/plain")
-    return checkout_sessions.expire_if_due(context(request).store, session)
+    return checkout_sessions.expire_if_due(context(request).state, session)
 
 
 @routes.get("/checkout/pay/{id}")
 async def show_page(request: web.Request) -> web.Response:
     """Show the session's items, total, email and the three buttons."""
     session = _session_or_404(request)
-    return _html(render_page(context(request).store, session))
+    return _html(render_page(context(request).state, session))
 
 
 @routes.post("/checkout/pay/{id}")
 async def submit_page(request: web.Request) -> web.StreamResponse:
     """Pay (303 to success_url), Decline (page with the decline) or Cancel (303 to cancel_url)."""
-    store, session = context(request).store, _session_or_404(request)
+    state, session = context(request).state, _session_or_404(request)
     action = (await request.post()).get("action")
     try:
         if action == "pay":
-            checkout_sessions.pay_session(store, session)
+            checkout_sessions.pay_session(state, session)
             target = checkout_sessions.success_redirect(session)
         elif action == "decline":
-            checkout_sessions.decline_session(store, session)
-            return _html(render_page(store, session, DECLINED, error=True))
+            checkout_sessions.decline_session(state, session)
+            return _html(render_page(state, session, DECLINED, error=True))
         elif action == "cancel":
             target = session.get("cancel_url")
         else:
-            return _html(render_page(store, session, "Unknown action.", error=True), 400)
+            return _html(render_page(state, session, "Unknown action.", error=True), 400)
     except StripeError as error:
-        return _html(render_page(store, session, error.message, error=True), 400)
+        return _html(render_page(state, session, error.message, error=True), 400)
     if target:
         raise web.HTTPSeeOther(target)
-    return _html(render_page(store, session))
+    return _html(render_page(state, session))

@@ -14,7 +14,7 @@ DEFAULT_LIFETIME = 24 * 3600  # Stripe's default: sessions expire after 24 hours
 SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
 
 
-def create_session(store: StripeState, params: dict[str, Any], base_url: str) -> dict[str, Any]:
+def create_session(state: StripeState, params: dict[str, Any], base_url: str) -> dict[str, Any]:
     """Create an open, unpaid session from decoded API params; its `url` is the hosted page."""
     mode = get_str(params, "mode", required=True)
     if mode != "payment":
@@ -54,13 +54,13 @@ def create_session(store: StripeState, params: dict[str, Any], base_url: str) ->
         ui_mode="hosted",
     )
     session["url"] = f"{base_url}/checkout/pay/{session['id']}"
-    store.line_items[session["id"]] = items
-    store.payment_intent_data[session["id"]] = {
+    state.line_items[session["id"]] = items
+    state.payment_intent_data[session["id"]] = {
         "metadata": get_metadata(intent_data),
         "description": get_str(intent_data, "description"),
         "payment_intent": None,
     }
-    return store.put(session)
+    return state.put(session)
 
 
 def _line_item(raw: Any, index: int) -> dict[str, Any]:
@@ -110,15 +110,15 @@ def _line_item(raw: Any, index: int) -> dict[str, Any]:
     )
 
 
-def line_items(store: StripeState, session: dict[str, Any]) -> list[dict[str, Any]]:
+def line_items(state: StripeState, session: dict[str, Any]) -> list[dict[str, Any]]:
     """The session's line items (Stripe serves them from /line_items or `expand`)."""
-    return store.line_items.get(session["id"], [])
+    return state.line_items.get(session["id"], [])
 
 
-def expire_if_due(store: StripeState, session: dict[str, Any]) -> dict[str, Any]:
+def expire_if_due(state: StripeState, session: dict[str, Any]) -> dict[str, Any]:
     """Expire an open session whose `expires_at` has passed, as Stripe does on its own."""
     if session["status"] == "open" and objects.now() >= session["expires_at"]:
-        expire_session(store, session)
+        expire_session(state, session)
     return session
 
 
@@ -130,13 +130,13 @@ def _require_open(session: dict[str, Any]) -> None:
         )
 
 
-def _session_intent(store: StripeState, session: dict[str, Any]) -> dict[str, Any]:
+def _session_intent(state: StripeState, session: dict[str, Any]) -> dict[str, Any]:
     # One PaymentIntent per session, reused when a declined customer tries again.
-    data = store.payment_intent_data.setdefault(session["id"], {"metadata": {}})
+    data = state.payment_intent_data.setdefault(session["id"], {"metadata": {}})
     if data.get("payment_intent"):
-        return store.get("payment_intent", data["payment_intent"])
+        return state.get("payment_intent", data["payment_intent"])
     intent = payment_intents.create_intent(
-        store,
+        state,
         amount=session["amount_total"],
         currency=session["currency"],
         metadata=dict(data.get("metadata") or {}),
@@ -147,36 +147,36 @@ def _session_intent(store: StripeState, session: dict[str, Any]) -> dict[str, An
     return intent
 
 
-def pay_session(store: StripeState, session: dict[str, Any]) -> dict[str, Any]:
+def pay_session(state: StripeState, session: dict[str, Any]) -> dict[str, Any]:
     """Pay with the test card: the session completes, then its PaymentIntent succeeds.
 
     Events, in order: checkout.session.completed, payment_intent.succeeded, charge.succeeded
     (the session event first, so "next event" faults hit the event integrations act on).
     """
-    expire_if_due(store, session)
+    expire_if_due(state, session)
     _require_open(session)
-    intent = _session_intent(store, session)
+    intent = _session_intent(state, session)
     session.update(
         status="complete",
         payment_status="paid",
         payment_intent=intent["id"],
         customer_details={"email": session["customer_email"], "name": None},
     )
-    store.put(session)
-    store.emit("checkout.session.completed", session)
-    payment_intents.succeed_intent(store, intent, "pm_card_visa")
+    state.put(session)
+    state.emit("checkout.session.completed", session)
+    payment_intents.succeed_intent(state, intent, "pm_card_visa")
     return session
 
 
-def decline_session(store: StripeState, session: dict[str, Any]) -> dict[str, Any]:
+def decline_session(state: StripeState, session: dict[str, Any]) -> dict[str, Any]:
     """Try the declining test card: the session stays open; emits payment_intent.payment_failed."""
-    expire_if_due(store, session)
+    expire_if_due(state, session)
     _require_open(session)
-    payment_intents.decline_intent(store, _session_intent(store, session))
+    payment_intents.decline_intent(state, _session_intent(state, session))
     return session
 
 
-def expire_session(store: StripeState, session: dict[str, Any]) -> dict[str, Any]:
+def expire_session(state: StripeState, session: dict[str, Any]) -> dict[str, Any]:
     """Expire an open session (cancelling its declined intent, if any); emits checkout.session.expired."""
     if session["status"] != "open":
         raise invalid_request(
@@ -184,11 +184,11 @@ def expire_session(store: StripeState, session: dict[str, Any]) -> dict[str, Any
             code="checkout_session_not_open",
         )
     session["status"] = "expired"
-    store.put(session)
-    store.emit("checkout.session.expired", session)
-    intent_id = store.payment_intent_data.get(session["id"], {}).get("payment_intent")
+    state.put(session)
+    state.emit("checkout.session.expired", session)
+    intent_id = state.payment_intent_data.get(session["id"], {}).get("payment_intent")
     if intent_id:
-        payment_intents.cancel_intent(store, store.get("payment_intent", intent_id), "abandoned")
+        payment_intents.cancel_intent(state, state.get("payment_intent", intent_id), "abandoned")
     return session
 
 

@@ -12,9 +12,9 @@ from .webhooks import WebhookDispatcher
 
 @dataclass
 class FakeContext:
-    """The fake's store, webhook dispatcher, keys and public base URL."""
+    """The fake's state, its webhook dispatcher, keys and public base URL."""
 
-    store: StripeState
+    state: StripeState
     webhooks: WebhookDispatcher
     secret_key: str
     publishable_key: str

@@ -37,50 +37,50 @@ def _answer(obj: Any, status: int = 200) -> web.Response:
 @routes.post("/_harness/checkout/sessions/{id}/complete")
 async def complete_session(request: web.Request) -> web.Response:
     """Finish a session as the customer would: outcome paid, declined, canceled or expired."""
-    store = context(request).store
+    state = context(request).state
     outcome = (await _json_body(request)).get("outcome", "paid")
     if outcome not in OUTCOMES:
         raise invalid_request(f"outcome must be one of {', '.join(OUTCOMES)}", param="outcome")
-    session = store.get("checkout.session", request.match_info["id"])
-    checkout_sessions.expire_if_due(store, session)
+    session = state.get("checkout.session", request.match_info["id"])
+    checkout_sessions.expire_if_due(state, session)
     redirect_url = None
     if outcome == "paid":
-        checkout_sessions.pay_session(store, session)
+        checkout_sessions.pay_session(state, session)
         redirect_url = checkout_sessions.success_redirect(session)
     elif outcome == "declined":
-        checkout_sessions.decline_session(store, session)
+        checkout_sessions.decline_session(state, session)
         redirect_url = session["url"]
     elif outcome == "canceled":
         redirect_url = session.get("cancel_url")
     else:
-        checkout_sessions.expire_session(store, session)
+        checkout_sessions.expire_session(state, session)
     return _answer({"session": session, "redirect_url": redirect_url})
 
 
 @routes.post("/_harness/payment_intents/{id}/succeed")
 async def succeed_intent(request: web.Request) -> web.Response:
     """Make an unfinished intent succeed with the test card (charge + events)."""
-    store = context(request).store
-    intent = store.get("payment_intent", request.match_info["id"])
-    return _answer(payment_intents.succeed_intent(store, intent))
+    state = context(request).state
+    intent = state.get("payment_intent", request.match_info["id"])
+    return _answer(payment_intents.succeed_intent(state, intent))
 
 
 @routes.post("/_harness/payment_intents/{id}/fail")
 async def fail_intent(request: web.Request) -> web.Response:
     """Decline an unfinished intent (payment_intent.payment_failed); answers the intent."""
-    store = context(request).store
-    intent = store.get("payment_intent", request.match_info["id"])
-    return _answer(payment_intents.decline_intent(store, intent))
+    state = context(request).state
+    intent = state.get("payment_intent", request.match_info["id"])
+    return _answer(payment_intents.decline_intent(state, intent))
 
 
 @routes.post("/_harness/payment_intents/{id}/refund")
 async def refund_intent(request: web.Request) -> web.Response:
     """Refund an intent's charge, fully or `{"amount": n}`; sends charge.refunded."""
-    store = context(request).store
+    state = context(request).state
     amount = _optional_amount(await _json_body(request))
-    intent = store.get("payment_intent", request.match_info["id"])
-    charge = charges.charge_of_intent(store, intent)
-    return _answer(refunds.refund_charge(store, charge, amount))
+    intent = state.get("payment_intent", request.match_info["id"])
+    charge = charges.charge_of_intent(state, intent)
+    return _answer(refunds.refund_charge(state, charge, amount))
 
 
 def _optional_amount(body: dict[str, Any]) -> int | None:
@@ -94,27 +94,27 @@ def _optional_amount(body: dict[str, Any]) -> int | None:
 async def dispute_intent(request: web.Request) -> web.Response:
     """Open a fraud dispute on an intent's charge, for `{"amount": n}` or what is not
     refunded; sends charge.dispute.created and charge.dispute.funds_withdrawn."""
-    store = context(request).store
+    state = context(request).state
     amount = _optional_amount(await _json_body(request))
-    intent = store.get("payment_intent", request.match_info["id"])
-    charge = charges.charge_of_intent(store, intent)
-    return _answer(disputes.dispute_charge(store, charge, amount))
+    intent = state.get("payment_intent", request.match_info["id"])
+    charge = charges.charge_of_intent(state, intent)
+    return _answer(disputes.dispute_charge(state, charge, amount))
 
 
 @routes.post("/_harness/disputes/{id}/close")
 async def close_dispute(request: web.Request) -> web.Response:
     """Close a dispute `{"outcome": "won"}` (funds_reinstated + closed) or `"lost"` (closed)."""
-    store = context(request).store
+    state = context(request).state
     outcome = (await _json_body(request)).get("outcome")
-    dispute = store.get("dispute", request.match_info["id"])
-    return _answer(disputes.close_dispute(store, dispute, str(outcome)))
+    dispute = state.get("dispute", request.match_info["id"])
+    return _answer(disputes.close_dispute(state, dispute, str(outcome)))
 
 
 @routes.post("/_harness/events/{id}/resend")
 async def resend_event(request: web.Request) -> web.Response:
     """Deliver a stored event again to its endpoints (pending faults apply)."""
     ctx = context(request)
-    event = ctx.store.get("event", request.match_info["id"])
+    event = ctx.state.get("event", request.match_info["id"])
     ctx.webhooks.resend(event)
     return _answer(event)
 
@@ -169,7 +169,7 @@ async def state_counts(request: web.Request) -> web.Response:
     ctx = context(request)
     return _answer(
         {
-            **{r.count: ctx.store.count(r.object) for r in SERVED if r.count},
+            **{r.count: ctx.state.count(r.object) for r in SERVED if r.count},
             "deliveries": len(ctx.webhooks.attempts),
             "pending_deliveries": ctx.webhooks.pending,
         }
@@ -180,4 +180,4 @@ async def state_counts(request: web.Request) -> web.Response:
 async def inspector(request: web.Request) -> web.Response:
     """An HTML page listing sessions, intents, events and deliveries, newest first."""
     ctx = context(request)
-    return web.Response(text=inspector_page(ctx.store, ctx.webhooks), content_type="text/html")
+    return web.Response(text=inspector_page(ctx.state, ctx.webhooks), content_type="text/html")

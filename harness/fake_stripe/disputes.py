@@ -13,7 +13,7 @@ DISPUTE_OUTCOMES = ("won", "lost")
 
 
 def dispute_charge(
-    store: StripeState, charge: dict[str, Any], amount: int | None = None
+    state: StripeState, charge: dict[str, Any], amount: int | None = None
 ) -> dict[str, Any]:
     """Open a fraud dispute for `amount` (default: what is not refunded yet), as Stripe does
     for a card dispute: the funds are withdrawn at once. Emits charge.dispute.created, then
@@ -22,7 +22,7 @@ def dispute_charge(
     amount = remaining if amount is None else amount
     if amount < 1 or amount > charge["amount"]:
         raise invalid_request("Invalid dispute amount", param="amount")
-    dispute = store.put(
+    dispute = state.put(
         objects.base(
             DISPUTE,
             amount=amount,
@@ -43,13 +43,13 @@ def dispute_charge(
         )
     )
     charge["disputed"] = True
-    store.put(charge)
-    store.emit("charge.dispute.created", dispute)
-    store.emit("charge.dispute.funds_withdrawn", dispute)
+    state.put(charge)
+    state.emit("charge.dispute.created", dispute)
+    state.emit("charge.dispute.funds_withdrawn", dispute)
     return dispute
 
 
-def close_dispute(store: StripeState, dispute: dict[str, Any], outcome: str) -> dict[str, Any]:
+def close_dispute(state: StripeState, dispute: dict[str, Any], outcome: str) -> dict[str, Any]:
     """Close an open dispute as the card network decided. Won: the funds come back
     (charge.dispute.funds_reinstated, then charge.dispute.closed); lost: charge.dispute.closed."""
     if outcome not in DISPUTE_OUTCOMES:
@@ -60,8 +60,8 @@ def close_dispute(store: StripeState, dispute: dict[str, Any], outcome: str) -> 
             code="dispute_already_closed",
         )
     dispute["status"] = outcome
-    store.put(dispute)
+    state.put(dispute)
     if outcome == "won":
-        store.emit("charge.dispute.funds_reinstated", dispute)
-    store.emit("charge.dispute.closed", dispute)
+        state.emit("charge.dispute.funds_reinstated", dispute)
+    state.emit("charge.dispute.closed", dispute)
     return dispute

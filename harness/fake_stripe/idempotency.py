@@ -18,11 +18,11 @@ KEY_HEADER = "Idempotency-Key"
 
 @web.middleware
 async def idempotent_replay(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Replay the stored response for a known key; store the response for a new one."""
+    """Replay the stored response for a known key; keep the response for a new one."""
     key = request.headers.get(KEY_HEADER)
     if request.method != "POST" or not key or not is_api(request):
         return await handler(request)
-    records = context(request).store.idempotency
+    records = context(request).state.idempotency
     fingerprint = await _fingerprint(request)
     record = records.get(key)
     if record is not None:

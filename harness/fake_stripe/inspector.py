@@ -33,12 +33,12 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body or '<tr><td>none yet</td></tr>'}</table>"
 
 
-def api_reference_links(store: StripeState) -> str:
+def api_reference_links(state: StripeState) -> str:
     """Links to the API reference of each service this fake sends events to."""
     urls = sorted(
         {
             e["url"].removesuffix(SERVICE_WEBHOOK_PATH) + SERVICE_DOCS_PATH
-            for e in store.newest_first(WEBHOOK_ENDPOINT.object)
+            for e in state.newest_first(WEBHOOK_ENDPOINT.object)
             if e["url"].endswith(SERVICE_WEBHOOK_PATH)
         }
     )
@@ -46,7 +46,7 @@ def api_reference_links(store: StripeState) -> str:
     return links or "no service receives this fake's events yet"
 
 
-def inspector_page(store: StripeState, webhooks: WebhookDispatcher) -> str:
+def inspector_page(state: StripeState, webhooks: WebhookDispatcher) -> str:
     """Render the inspector HTML."""
     sessions = _table(
         ("created", "id", "status", "payment", "amount", "email", "payment_intent"),
@@ -60,7 +60,7 @@ def inspector_page(store: StripeState, webhooks: WebhookDispatcher) -> str:
                 s["customer_email"] or "",
                 s["payment_intent"] or "",
             )
-            for s in store.newest_first(CHECKOUT_SESSION.object)
+            for s in state.newest_first(CHECKOUT_SESSION.object)
         ),
     )
     intents = _table(
@@ -74,7 +74,7 @@ def inspector_page(store: StripeState, webhooks: WebhookDispatcher) -> str:
                 format_amount(i["amount_received"], i["currency"]),
                 i["latest_charge"] or "",
             )
-            for i in store.newest_first(PAYMENT_INTENT.object)
+            for i in state.newest_first(PAYMENT_INTENT.object)
         ),
     )
     events = _table(
@@ -87,7 +87,7 @@ def inspector_page(store: StripeState, webhooks: WebhookDispatcher) -> str:
                 e["data"]["object"].get("id", ""),
                 e["pending_webhooks"],
             )
-            for e in store.newest_first(EVENT.object)
+            for e in state.newest_first(EVENT.object)
         ),
     )
     deliveries = _table(
@@ -109,7 +109,7 @@ def inspector_page(store: StripeState, webhooks: WebhookDispatcher) -> str:
         "inspector.html",
         faults=json.dumps(webhooks.faults.to_json()),
         pending=webhooks.pending,
-        api_reference_html=api_reference_links(store),
+        api_reference_html=api_reference_links(state),
         sessions_html=sessions,
         intents_html=intents,
         events_html=events,

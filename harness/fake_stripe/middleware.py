@@ -44,9 +44,9 @@ async def stripe_errors(request: web.Request, handler: Handler) -> web.StreamRes
         log.exception("fake stripe failed on %s %s", request.method, request.path)
         return error_response(StripeError(500, "Internal fake error.", type="api_error"))
     finally:
-        store = context(request).store
-        store.flush()
-        await store.synced()
+        state = context(request).state
+        state.flush()
+        await state.synced()
 
 
 @web.middleware

@@ -49,7 +49,7 @@ TEST_PAYMENT_METHODS: dict[str, Decline | None] = {
 
 
 def create_intent(
-    store: StripeState,
+    state: StripeState,
     *,
     amount: int,
     currency: str,
@@ -87,7 +87,7 @@ def create_intent(
         status="requires_confirmation" if payment_method else "requires_payment_method",
     )
     intent["client_secret"] = f"{intent['id']}_secret_{objects.random_token(25)}"
-    return store.put(intent)
+    return state.put(intent)
 
 
 def check_payment_method(payment_method: str) -> None:
@@ -102,7 +102,7 @@ def check_payment_method(payment_method: str) -> None:
 
 
 def confirm_intent(
-    store: StripeState, intent: dict[str, Any], payment_method: str | None = None
+    state: StripeState, intent: dict[str, Any], payment_method: str | None = None
 ) -> dict[str, Any]:
     """Confirm with a test card: succeed, or record the decline and raise a 402 card error."""
     if intent["status"] not in CONFIRMABLE:
@@ -121,18 +121,18 @@ def confirm_intent(
     check_payment_method(payment_method)
     decline = TEST_PAYMENT_METHODS[payment_method]
     if decline is None:
-        return succeed_intent(store, intent, payment_method)
-    decline_intent(store, intent, payment_method, decline)
+        return succeed_intent(state, intent, payment_method)
+    decline_intent(state, intent, payment_method, decline)
     raise card_error(intent, decline)
 
 
 def succeed_intent(
-    store: StripeState, intent: dict[str, Any], payment_method: str = "pm_card_visa"
+    state: StripeState, intent: dict[str, Any], payment_method: str = "pm_card_visa"
 ) -> dict[str, Any]:
     """Capture the full amount in a new charge; emit payment_intent.succeeded and charge.succeeded."""
     if intent["status"] not in CONFIRMABLE:
         raise unexpected_state(f"This PaymentIntent has a status of {intent['status']}.")
-    charge = charges.create_charge(store, intent, payment_method)
+    charge = charges.create_charge(state, intent, payment_method)
     intent.update(
         status="succeeded",
         amount_received=intent["amount"],
@@ -140,14 +140,14 @@ def succeed_intent(
         payment_method=payment_method,
         last_payment_error=None,
     )
-    store.put(intent)
-    store.emit("payment_intent.succeeded", intent)
-    store.emit("charge.succeeded", charge)
+    state.put(intent)
+    state.emit("payment_intent.succeeded", intent)
+    state.emit("charge.succeeded", charge)
     return intent
 
 
 def decline_intent(
-    store: StripeState,
+    state: StripeState,
     intent: dict[str, Any],
     payment_method: str = "pm_card_chargeDeclined",
     decline: Decline = GENERIC_DECLINE,
@@ -166,8 +166,8 @@ def decline_intent(
             "payment_method": {"id": payment_method, "object": "payment_method", "type": "card"},
         },
     )
-    store.put(intent)
-    store.emit("payment_intent.payment_failed", intent)
+    state.put(intent)
+    state.emit("payment_intent.payment_failed", intent)
     return intent
 
 
@@ -183,7 +183,7 @@ def card_error(intent: dict[str, Any], decline: Decline) -> StripeError:
 
 
 def cancel_intent(
-    store: StripeState, intent: dict[str, Any], reason: str | None = None
+    state: StripeState, intent: dict[str, Any], reason: str | None = None
 ) -> dict[str, Any]:
     """Cancel an unfinished intent and emit payment_intent.canceled."""
     if intent["status"] not in CANCELABLE:
@@ -193,6 +193,6 @@ def cancel_intent(
             f"may be canceled: {', '.join(CANCELABLE)}."
         )
     intent.update(status="canceled", canceled_at=objects.now(), cancellation_reason=reason)
-    store.put(intent)
-    store.emit("payment_intent.canceled", intent)
+    state.put(intent)
+    state.emit("payment_intent.canceled", intent)
     return intent

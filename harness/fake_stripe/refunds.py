@@ -12,7 +12,7 @@ from .state import StripeState
 
 
 def refund_charge(
-    store: StripeState,
+    state: StripeState,
     charge: dict[str, Any],
     amount: int | None = None,
     *,
@@ -36,7 +36,7 @@ def refund_charge(
             param="amount",
             code="amount_too_large",
         )
-    refund = store.put(
+    refund = state.put(
         objects.base(
             REFUND,
             amount=amount,
@@ -50,6 +50,6 @@ def refund_charge(
     )
     charge["amount_refunded"] += amount
     charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
-    store.put(charge)
-    store.emit("charge.refunded", charge)
+    state.put(charge)
+    state.emit("charge.refunded", charge)
     return refund

@@ -56,11 +56,11 @@ class FakeStripe:
     ) -> None:
         self.secret_key = secret_key
         self.publishable_key = publishable_key
-        self.store = StripeState(data_dir)
-        self.webhooks = WebhookDispatcher(self.store, retry_delays)
-        self.store.listeners.append(self.webhooks.publish)
+        self.state = StripeState(data_dir)
+        self.webhooks = WebhookDispatcher(self.state, retry_delays)
+        self.state.listeners.append(self.webhooks.publish)
         self.url = ""
-        self._ctx = FakeContext(self.store, self.webhooks, secret_key, publishable_key)
+        self._ctx = FakeContext(self.state, self.webhooks, secret_key, publishable_key)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -79,15 +79,15 @@ class FakeStripe:
         Calling again with the same url (e.g. after a restart from `data_dir`) reuses that
         endpoint, replacing its secret when one is given, instead of adding a second one.
         """
-        existing = [e for e in self.store.newest_first("webhook_endpoint") if e["url"] == url]
+        existing = [e for e in self.state.newest_first("webhook_endpoint") if e["url"] == url]
         if existing:
             endpoint = existing[0]
             if secret:
-                self.store.webhook_secrets[endpoint["id"]] = secret
-            result = with_secret(self.store, endpoint)
+                self.state.webhook_secrets[endpoint["id"]] = secret
+            result = with_secret(self.state, endpoint)
         else:
-            result = create_endpoint(self.store, url, ["*"], secret=secret)
-        self.store.flush()
+            result = create_endpoint(self.state, url, ["*"], secret=secret)
+        self.state.flush()
         return result
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -107,7 +107,7 @@ class FakeStripe:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        await self.store.close()
+        await self.state.close()
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until no webhook delivery is queued, delayed or in flight.

@@ -12,7 +12,7 @@ from .state import StripeState
 
 
 def create_endpoint(
-    store: StripeState,
+    state: StripeState,
     url: str,
     enabled_events: list[str],
     *,
@@ -22,7 +22,7 @@ def create_endpoint(
 ) -> dict[str, Any]:
     """Register an endpoint; the returned copy carries its `secret`, as only Stripe's create does."""
     _check(url, enabled_events)
-    endpoint = store.put(
+    endpoint = state.put(
         objects.base(
             WEBHOOK_ENDPOINT,
             api_version=None,
@@ -34,17 +34,17 @@ def create_endpoint(
             url=url,
         )
     )
-    store.webhook_secrets[endpoint["id"]] = secret or new_webhook_secret()
-    return with_secret(store, endpoint)
+    state.webhook_secrets[endpoint["id"]] = secret or new_webhook_secret()
+    return with_secret(state, endpoint)
 
 
-def with_secret(store: StripeState, endpoint: dict[str, Any]) -> dict[str, Any]:
+def with_secret(state: StripeState, endpoint: dict[str, Any]) -> dict[str, Any]:
     """A copy of the endpoint including its signing secret."""
-    return {**endpoint, "secret": store.webhook_secrets.get(endpoint["id"])}
+    return {**endpoint, "secret": state.webhook_secrets.get(endpoint["id"])}
 
 
 def update_endpoint(
-    store: StripeState,
+    state: StripeState,
     endpoint: dict[str, Any],
     *,
     url: str | None = None,
@@ -59,7 +59,7 @@ def update_endpoint(
         endpoint["enabled_events"] = list(enabled_events)
     if disabled is not None:
         endpoint["status"] = "disabled" if disabled else "enabled"
-    return store.put(endpoint)
+    return state.put(endpoint)
 
 
 def _check(url: str, enabled_events: list[str]) -> None:

@@ -46,13 +46,13 @@ class WebhookDispatcher:
 
     def __init__(
         self,
-        store: StripeState,
+        state: StripeState,
         retry_delays: Sequence[float],
         *,
         attempt_timeout: float = 10.0,
         hold_timeout: float = 5.0,
     ) -> None:
-        self.store = store
+        self.state = state
         self.retry_delays = tuple(retry_delays)
         self.attempt_timeout = attempt_timeout
         self.hold_timeout = hold_timeout
@@ -94,7 +94,7 @@ class WebhookDispatcher:
         return self._pending + (self._held is not None)
 
     def publish(self, event: dict[str, Any]) -> None:
-        """Queue a new event for its endpoints (the store calls this on every emit)."""
+        """Queue a new event for its endpoints (the state calls this on every emit)."""
         event = copy.deepcopy(event)  # payloads stay as they were when the event happened
         if self._held is not None and self.faults.matches(event):
             held = self._held
@@ -141,9 +141,9 @@ class WebhookDispatcher:
     def _fan_out(
         self, event: dict[str, Any], label: str | None = None, *, settles_event: bool = True
     ) -> None:
-        for endpoint in self.store.subscribed_endpoints(event["type"]):
+        for endpoint in self.state.subscribed_endpoints(event["type"]):
             taken = self.faults.take_for_delivery(event)
-            secret = self.store.webhook_secrets.get(endpoint["id"], "")
+            secret = self.state.webhook_secrets.get(endpoint["id"], "")
             labels = [label] if label else []
             delivery = EventDelivery(
                 event=event,
@@ -256,10 +256,10 @@ class WebhookDispatcher:
         # The stored event counts endpoints still owed a delivery, like Stripe's pending_webhooks.
         if not delivery.settles_event:
             return
-        event = self.store.find("event", delivery.event["id"])
+        event = self.state.find("event", delivery.event["id"])
         if event is not None and event["pending_webhooks"] > 0:
             event["pending_webhooks"] -= 1
-            self.store.flush()
+            self.state.flush()
 
     def _maybe_idle(self) -> None:
         if self._pending == 0 and self._held is None:

@@ -75,7 +75,7 @@ async def test_every_object_the_fake_made_is_the_registered_resource_of_its_tabl
     )
     await harness_http.post(f"/_harness/payment_intents/{session.payment_intent}/dispute", json={})
 
-    store = fake_stripe.store
+    store = fake_stripe.state
     assert set(store.tables) == {r.object for r in SERVED}
     for kind, table in store.tables.items():
         for object_id, obj in dict.items(table):

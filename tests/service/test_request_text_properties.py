@@ -113,7 +113,7 @@ def row_counts(world: StripeWorld) -> dict[str, int]:
         ]
         counts = {t: db.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}
     db.close()
-    stripe = world.fake.store
+    stripe = world.fake.state
     counts |= {
         f"stripe:{kind}": stripe.count(kind)
         for kind in ("checkout.session", "payment_intent", "charge", "refund")

@@ -98,8 +98,8 @@ async def test_a_dispute_naming_only_its_charge_is_resolved_through_stripe(world
     intent_id = await world.intent("image_starter")  # 20 credits for 300 JPY
     await world.control(f"payment_intents/{intent_id}/succeed")
     await world.fake.drain()
-    charge = world.fake.store.get(
-        "charge", world.fake.store.get("payment_intent", intent_id)["latest_charge"]
+    charge = world.fake.state.get(
+        "charge", world.fake.state.get("payment_intent", intent_id)["latest_charge"]
     )
     event = {
         "id": "evt_dispute_by_charge",

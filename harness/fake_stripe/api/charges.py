@@ -18,8 +18,8 @@ routes = web.RouteTableDef()
 async def retrieve_charge(request: web.Request) -> web.Response:
     """Retrieve a charge."""
     ctx, params = context(request), await read_params(request)
-    charge = ctx.store.get(RESOURCE.object, request.match_info["id"])
-    return stripe_json(ctx.store.expanded(charge, expand_paths(params)))
+    charge = ctx.state.get(RESOURCE.object, request.match_info["id"])
+    return stripe_json(ctx.state.expanded(charge, expand_paths(params)))
 
 
 @routes.get("/v1/charges")
@@ -27,7 +27,7 @@ async def list_charges(request: web.Request) -> web.Response:
     """List charges newest first, optionally for one payment_intent."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, (*LIST_PARAMS, "payment_intent"))
-    charges = ctx.store.newest_first(RESOURCE.object)
+    charges = ctx.state.newest_first(RESOURCE.object)
     wanted = get_str(params, "payment_intent")
     if wanted is not None:
         charges = [c for c in charges if c["payment_intent"] == wanted]

@@ -33,7 +33,7 @@ CREATE_PARAMS = (
 
 def render(ctx: FakeContext, session: dict[str, Any], expand: list[str]) -> dict[str, Any]:
     """The session as the API returns it, with `expand[]=line_items` and id expansions."""
-    out = ctx.store.expanded(session, [p for p in expand if p != "line_items"])
+    out = ctx.state.expanded(session, [p for p in expand if p != "line_items"])
     if "line_items" in expand:
         out["line_items"] = _line_items_list(ctx, session, {})
     return out
@@ -41,7 +41,7 @@ def render(ctx: FakeContext, session: dict[str, Any], expand: list[str]) -> dict
 
 def _line_items_list(ctx: FakeContext, session: dict[str, Any], params: dict[str, Any]) -> dict:
     url = f"{RESOURCE.url}/{session['id']}/line_items"
-    return paginate(checkout_sessions.line_items(ctx.store, session), params, url)
+    return paginate(checkout_sessions.line_items(ctx.state, session), params, url)
 
 
 @routes.post("/v1/checkout/sessions")
@@ -49,7 +49,7 @@ async def create_session(request: web.Request) -> web.Response:
     """Create a Checkout Session whose `url` is the fake's hosted payment page."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, CREATE_PARAMS)
-    session = checkout_sessions.create_session(ctx.store, params, ctx.base_url)
+    session = checkout_sessions.create_session(ctx.state, params, ctx.base_url)
     return stripe_json(render(ctx, session, expand_paths(params)))
 
 
@@ -57,8 +57,8 @@ async def create_session(request: web.Request) -> web.Response:
 async def retrieve_session(request: web.Request) -> web.Response:
     """Retrieve a session (expiring it first if its time has passed)."""
     ctx, params = context(request), await read_params(request)
-    session = ctx.store.get(RESOURCE.object, request.match_info["id"])
-    checkout_sessions.expire_if_due(ctx.store, session)
+    session = ctx.state.get(RESOURCE.object, request.match_info["id"])
+    checkout_sessions.expire_if_due(ctx.state, session)
     return stripe_json(render(ctx, session, expand_paths(params)))
 
 
@@ -67,8 +67,8 @@ async def list_sessions(request: web.Request) -> web.Response:
     """List sessions newest first, optionally filtered by status or payment_intent."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, (*LIST_PARAMS, "status", "payment_intent"))
-    stored = ctx.store.newest_first(RESOURCE.object)
-    sessions = [checkout_sessions.expire_if_due(ctx.store, s) for s in stored]
+    stored = ctx.state.newest_first(RESOURCE.object)
+    sessions = [checkout_sessions.expire_if_due(ctx.state, s) for s in stored]
     for field in ("status", "payment_intent"):
         wanted = get_str(params, field)
         if wanted is not None:
@@ -83,8 +83,8 @@ async def expire_session(request: web.Request) -> web.Response:
     """Expire an open session; emits checkout.session.expired."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, ())
-    session = ctx.store.get(RESOURCE.object, request.match_info["id"])
-    checkout_sessions.expire_session(ctx.store, session)
+    session = ctx.state.get(RESOURCE.object, request.match_info["id"])
+    checkout_sessions.expire_session(ctx.state, session)
     return stripe_json(render(ctx, session, expand_paths(params)))
 
 
@@ -92,5 +92,5 @@ async def expire_session(request: web.Request) -> web.Response:
 async def list_line_items(request: web.Request) -> web.Response:
     """The session's line items as a Stripe list."""
     ctx, params = context(request), await read_params(request)
-    session = ctx.store.get(RESOURCE.object, request.match_info["id"])
+    session = ctx.state.get(RESOURCE.object, request.match_info["id"])
     return stripe_json(_line_items_list(ctx, session, params))

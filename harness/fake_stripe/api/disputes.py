@@ -18,8 +18,8 @@ routes = web.RouteTableDef()
 async def retrieve_dispute(request: web.Request) -> web.Response:
     """Retrieve a dispute (disputes are opened through the control API)."""
     ctx, params = context(request), await read_params(request)
-    dispute = ctx.store.get(RESOURCE.object, request.match_info["id"])
-    return stripe_json(ctx.store.expanded(dispute, expand_paths(params)))
+    dispute = ctx.state.get(RESOURCE.object, request.match_info["id"])
+    return stripe_json(ctx.state.expanded(dispute, expand_paths(params)))
 
 
 @routes.get("/v1/disputes")
@@ -27,7 +27,7 @@ async def list_disputes(request: web.Request) -> web.Response:
     """List disputes newest first, optionally for one payment_intent or charge."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, (*LIST_PARAMS, "payment_intent", "charge"))
-    disputes = ctx.store.newest_first(RESOURCE.object)
+    disputes = ctx.state.newest_first(RESOURCE.object)
     for field in ("payment_intent", "charge"):
         wanted = get_str(params, field)
         if wanted is not None:

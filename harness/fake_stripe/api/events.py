@@ -19,7 +19,7 @@ routes = web.RouteTableDef()
 @routes.get("/v1/events/{id}")
 async def retrieve_event(request: web.Request) -> web.Response:
     """Retrieve an event."""
-    return stripe_json(context(request).store.get(RESOURCE.object, request.match_info["id"]))
+    return stripe_json(context(request).state.get(RESOURCE.object, request.match_info["id"]))
 
 
 @routes.get("/v1/events")
@@ -27,7 +27,7 @@ async def list_events(request: web.Request) -> web.Response:
     """List events newest first, filtered by `type` (wildcards like `charge.*`) or `types[]`."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, (*LIST_PARAMS, "type", "types"))
-    events = ctx.store.newest_first(RESOURCE.object)
+    events = ctx.state.newest_first(RESOURCE.object)
     wanted = {*get_list(params, "types")} | ({get_str(params, "type")} - {None})
     if wanted:
         events = [e for e in events if any(fnmatchcase(e["type"], w) for w in wanted)]

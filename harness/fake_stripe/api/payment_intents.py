@@ -34,7 +34,7 @@ async def create_intent(request: web.Request) -> web.Response:
     reject_unknown(params, CREATE_PARAMS)
     automatic = params.get("automatic_payment_methods") or {}
     intent = payment_intents.create_intent(
-        ctx.store,
+        ctx.state,
         amount=get_int(params, "amount", required=True) or 0,
         currency=get_str(params, "currency", required=True) or "",
         metadata=get_metadata(params),
@@ -44,16 +44,16 @@ async def create_intent(request: web.Request) -> web.Response:
         automatic_payment_methods=isinstance(automatic, dict) and get_bool(automatic, "enabled"),
     )
     if get_bool(params, "confirm"):
-        payment_intents.confirm_intent(ctx.store, intent)
-    return stripe_json(ctx.store.expanded(intent, expand_paths(params)))
+        payment_intents.confirm_intent(ctx.state, intent)
+    return stripe_json(ctx.state.expanded(intent, expand_paths(params)))
 
 
 @routes.get("/v1/payment_intents/{id}")
 async def retrieve_intent(request: web.Request) -> web.Response:
     """Retrieve an intent (`expand[]=latest_charge` works)."""
     ctx, params = context(request), await read_params(request)
-    intent = ctx.store.get(RESOURCE.object, request.match_info["id"])
-    return stripe_json(ctx.store.expanded(intent, expand_paths(params)))
+    intent = ctx.state.get(RESOURCE.object, request.match_info["id"])
+    return stripe_json(ctx.state.expanded(intent, expand_paths(params)))
 
 
 @routes.get("/v1/payment_intents")
@@ -62,8 +62,8 @@ async def list_intents(request: web.Request) -> web.Response:
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, LIST_PARAMS)
     expand = [p.removeprefix("data.") for p in expand_paths(params)]
-    intents = ctx.store.newest_first(RESOURCE.object)
-    page = paginate(intents, params, RESOURCE.url, lambda i: ctx.store.expanded(i, expand))
+    intents = ctx.state.newest_first(RESOURCE.object)
+    page = paginate(intents, params, RESOURCE.url, lambda i: ctx.state.expanded(i, expand))
     return stripe_json(page)
 
 
@@ -72,9 +72,9 @@ async def confirm_intent(request: web.Request) -> web.Response:
     """Confirm with a test PaymentMethod: `pm_card_visa` succeeds, `pm_card_chargeDeclined` is a 402."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, ("payment_method", "receipt_email", "return_url"))
-    intent = ctx.store.get(RESOURCE.object, request.match_info["id"])
-    payment_intents.confirm_intent(ctx.store, intent, get_str(params, "payment_method"))
-    return stripe_json(ctx.store.expanded(intent, expand_paths(params)))
+    intent = ctx.state.get(RESOURCE.object, request.match_info["id"])
+    payment_intents.confirm_intent(ctx.state, intent, get_str(params, "payment_method"))
+    return stripe_json(ctx.state.expanded(intent, expand_paths(params)))
 
 
 @routes.post("/v1/payment_intents/{id}/cancel")
@@ -82,6 +82,6 @@ async def cancel_intent(request: web.Request) -> web.Response:
     """Cancel an unfinished intent."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, ("cancellation_reason",))
-    intent = ctx.store.get(RESOURCE.object, request.match_info["id"])
-    payment_intents.cancel_intent(ctx.store, intent, get_str(params, "cancellation_reason"))
-    return stripe_json(ctx.store.expanded(intent, expand_paths(params)))
+    intent = ctx.state.get(RESOURCE.object, request.match_info["id"])
+    payment_intents.cancel_intent(ctx.state, intent, get_str(params, "cancellation_reason"))
+    return stripe_json(ctx.state.expanded(intent, expand_paths(params)))

@@ -23,31 +23,31 @@ async def create_refund(request: web.Request) -> web.Response:
     reject_unknown(params, ("payment_intent", "charge", "amount", "reason", "metadata"))
     intent_id, charge_id = get_str(params, "payment_intent"), get_str(params, "charge")
     if intent_id:
-        intent = ctx.store.get("payment_intent", intent_id, param="payment_intent")
-        charge = charges.charge_of_intent(ctx.store, intent)
+        intent = ctx.state.get("payment_intent", intent_id, param="payment_intent")
+        charge = charges.charge_of_intent(ctx.state, intent)
     elif charge_id:
-        charge = ctx.store.get("charge", charge_id, param="charge")
+        charge = ctx.state.get("charge", charge_id, param="charge")
     else:
         raise invalid_request(
             "One of the following params should be provided for this request: "
             "payment_intent or charge."
         )
     refund = refunds.refund_charge(
-        ctx.store,
+        ctx.state,
         charge,
         get_int(params, "amount"),
         reason=get_str(params, "reason"),
         metadata=get_metadata(params),
     )
-    return stripe_json(ctx.store.expanded(refund, expand_paths(params)))
+    return stripe_json(ctx.state.expanded(refund, expand_paths(params)))
 
 
 @routes.get("/v1/refunds/{id}")
 async def retrieve_refund(request: web.Request) -> web.Response:
     """Retrieve a refund."""
     ctx, params = context(request), await read_params(request)
-    refund = ctx.store.get(RESOURCE.object, request.match_info["id"])
-    return stripe_json(ctx.store.expanded(refund, expand_paths(params)))
+    refund = ctx.state.get(RESOURCE.object, request.match_info["id"])
+    return stripe_json(ctx.state.expanded(refund, expand_paths(params)))
 
 
 @routes.get("/v1/refunds")
@@ -55,7 +55,7 @@ async def list_refunds(request: web.Request) -> web.Response:
     """List refunds newest first, optionally for one payment_intent or charge."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, (*LIST_PARAMS, "payment_intent", "charge"))
-    listed = ctx.store.newest_first(RESOURCE.object)
+    listed = ctx.state.newest_first(RESOURCE.object)
     for field in ("payment_intent", "charge"):
         wanted = get_str(params, field)
         if wanted is not None:

@@ -21,7 +21,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, ("url", "enabled_events", "description", "metadata", "api_version"))
     endpoint = webhook_endpoints.create_endpoint(
-        ctx.store,
+        ctx.state,
         get_str(params, "url", required=True) or "",
         [str(e) for e in get_list(params, "enabled_events")],
         description=get_str(params, "description"),
@@ -33,7 +33,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
 @routes.get("/v1/webhook_endpoints/{id}")
 async def retrieve_endpoint(request: web.Request) -> web.Response:
     """Retrieve an endpoint (without its secret, as Stripe)."""
-    return stripe_json(context(request).store.get(RESOURCE.object, request.match_info["id"]))
+    return stripe_json(context(request).state.get(RESOURCE.object, request.match_info["id"]))
 
 
 @routes.post("/v1/webhook_endpoints/{id}")
@@ -41,9 +41,9 @@ async def update_endpoint(request: web.Request) -> web.Response:
     """Update url, enabled_events or `disabled`."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, ("url", "enabled_events", "disabled", "description", "metadata"))
-    endpoint = ctx.store.get(RESOURCE.object, request.match_info["id"])
+    endpoint = ctx.state.get(RESOURCE.object, request.match_info["id"])
     webhook_endpoints.update_endpoint(
-        ctx.store,
+        ctx.state,
         endpoint,
         url=get_str(params, "url"),
         enabled_events=[str(e) for e in get_list(params, "enabled_events")],
@@ -57,7 +57,7 @@ async def list_endpoints(request: web.Request) -> web.Response:
     """List endpoints newest first."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, LIST_PARAMS)
-    endpoints_ = ctx.store.newest_first(RESOURCE.object)
+    endpoints_ = ctx.state.newest_first(RESOURCE.object)
     return stripe_json(paginate(endpoints_, params, RESOURCE.url))
 
 
@@ -65,6 +65,6 @@ async def list_endpoints(request: web.Request) -> web.Response:
 async def delete_endpoint(request: web.Request) -> web.Response:
     """Delete an endpoint; later events are no longer sent to it."""
     ctx = context(request)
-    endpoint = ctx.store.remove(RESOURCE.object, request.match_info["id"])
-    ctx.store.webhook_secrets.pop(endpoint["id"], None)
+    endpoint = ctx.state.remove(RESOURCE.object, request.match_info["id"])
+    ctx.state.webhook_secrets.pop(endpoint["id"], None)
     return stripe_json(objects.deleted(endpoint))
