@@ -20,6 +20,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 from sanic.worker.loader import AppLoader
 
+from service.cpu_affinity import pin_worker
+
 EMPTY_BODY = {"success": True, "padding": ""}
 
 
@@ -30,7 +32,8 @@ def body_of_size(size: int) -> dict[str, Any]:
     return {"success": True, "padding": "x" * max(0, size - fixed)}
 
 
-def create_baseline_app(name: str = "bench_baseline") -> Sanic:
+def create_baseline_app(name: str = "bench_baseline", cpu_affinity: str = "off") -> Sanic:
+    pin_worker(cpu_affinity)  # as the service's workers are, for a like-for-like ratio
     app = Sanic(name)
     app.config.KEEP_ALIVE_TIMEOUT = 30
 
@@ -54,8 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--cpu-affinity", choices=("off", "auto"), default="off")
     args = parser.parse_args(argv)
-    loader = AppLoader(factory=partial(create_baseline_app))
+    loader = AppLoader(factory=partial(create_baseline_app, cpu_affinity=args.cpu_affinity))
     app = loader.load()
     app.prepare(
         host=args.host,

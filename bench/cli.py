@@ -86,6 +86,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="SQLITE_SYNCHRONOUS for the service (default: the service's own)",
     )
     parser.add_argument(
+        "--worker-cpu-affinity",
+        choices=("auto", "off"),
+        default="auto",
+        help="WORKER_CPU_AFFINITY of the service, and the same pinning for the baseline "
+        "(default auto: each worker's threads on one CPU)",
+    )
+    parser.add_argument(
         "--only",
         default=",".join(SCENARIO_KEYS),
         metavar="KEYS",
@@ -181,6 +188,7 @@ async def bench(args: argparse.Namespace) -> int:
             wrk_threads=args.wrk_threads,
             users=args.users,
             synchronous=args.synchronous,
+            worker_cpu_affinity=args.worker_cpu_affinity,
             only=args.only,
             work_dir=Path(tmp),
             log_dir=results / "logs",

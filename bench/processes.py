@@ -137,10 +137,19 @@ def service_process(*, workers: int, env: Mapping[str, str], log_path: Path) -> 
     )
 
 
-def baseline_process(*, workers: int, log_path: Path) -> ChildProcess:
-    """The bare Sanic app of `bench.baseline_app` on a free port."""
+def baseline_process(*, workers: int, log_path: Path, cpu_affinity: str = "off") -> ChildProcess:
+    """The bare Sanic app of `bench.baseline_app` on a free port, its workers pinned as the
+    service's are (`cpu_affinity`: WORKER_CPU_AFFINITY's values)."""
     port = free_port()
-    command = python_module("bench.baseline_app", "--port", str(port), "--workers", str(workers))
+    command = python_module(
+        "bench.baseline_app",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--cpu-affinity",
+        cpu_affinity,
+    )
     return ChildProcess("baseline", command, port=port, ready_path="/health", log_path=log_path)
 
 

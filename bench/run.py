@@ -38,6 +38,7 @@ class BenchOptions:
     wrk_threads: int
     users: int
     synchronous: str | None
+    worker_cpu_affinity: str
     only: tuple[str, ...]
     work_dir: Path
     log_dir: Path
@@ -158,6 +159,7 @@ def service_env(
             "WEBHOOK_LOOPBACK_ONLY": "1",  # and nothing else is ever a target
         }
     )
+    env["WORKER_CPU_AFFINITY"] = options.worker_cpu_affinity
     if options.synchronous:
         env["SQLITE_SYNCHRONOUS"] = options.synchronous
     if config.mongodb_url:
@@ -189,7 +191,9 @@ class ConfigRun:
             log_path=options.log_dir / f"{config.key}-service.log",
         )
         self.baseline = baseline_process(
-            workers=config.workers, log_path=options.log_dir / f"{config.key}-baseline.log"
+            workers=config.workers,
+            log_path=options.log_dir / f"{config.key}-baseline.log",
+            cpu_affinity=options.worker_cpu_affinity,
         )
         self.report = RunReport(config)
 

@@ -16,10 +16,13 @@ from .settings import Settings
 
 
 def build_app(settings: Settings, log_level: str = "INFO") -> Sanic:
-    """The app of one worker process (each configures its own logging)."""
+    """The app of one worker process (each pins its threads when asked, and configures its
+    own logging)."""
     from .app import create_app
+    from .cpu_affinity import pin_worker
     from .observability import configure_logging
 
+    pin_worker(settings.worker_cpu_affinity)  # before the log and store threads start
     configure_logging(settings, log_level)
     return create_app(settings)
 

@@ -94,6 +94,7 @@ class Settings:
     real_ip_header: str | None = None
     forwarded_secret: str | None = field(default=None, repr=False)
     api_docs: bool = True
+    worker_cpu_affinity: str = "off"
 
     @property
     def free_credits(self) -> dict[str, int]:
@@ -151,6 +152,7 @@ class Settings:
             "webhook_allow_private_targets": _bool(env, "WEBHOOK_ALLOW_PRIVATE_TARGETS", False),
             "webhook_loopback_only": _bool(env, "WEBHOOK_LOOPBACK_ONLY", False),
             "provider_key_policy": (text("PROVIDER_KEY_POLICY") or "approved").lower(),
+            "worker_cpu_affinity": (text("WORKER_CPU_AFFINITY") or "off").lower(),
         }
         if values["log_format"] not in ("text", "json"):
             raise ValueError(f"LOG_FORMAT must be text or json, got {values['log_format']!r}")
@@ -163,4 +165,8 @@ class Settings:
         values.update(overrides)
         if values["provider_key_policy"] not in PROVIDER_KEY_POLICIES:
             raise ValueError("PROVIDER_KEY_POLICY must be all or approved")
+        if values["worker_cpu_affinity"] not in ("off", "auto"):
+            raise ValueError(
+                f"WORKER_CPU_AFFINITY must be off or auto, got {values['worker_cpu_affinity']!r}"
+            )
         return cls(**values)

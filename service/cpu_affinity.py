@@ -1,0 +1,60 @@
+"""Keeping each worker's threads on one CPU (`WORKER_CPU_AFFINITY=auto`).
+
+A worker is one event loop and its helper threads (the SQLite store's writer and reader, the
+log writer); they hand the GIL to each other on every store call. When the scheduler spreads
+them over several cores, each handoff crosses cores: on the 2-core benchmark machine that
+halved the event loop's throughput (`GET /users/credits` at about 4,300 req/s with the threads
+spread, 8,000 with them on one core; see the README's Benchmarks). With `auto`, worker `i`
+keeps every thread on the `i`-th CPU the process may use (round robin), so the workers of one
+machine spread over its cores, one each.
+
+Off by default: several single-worker containers on one host would all pick the same first
+CPU. Linux only (elsewhere `auto` changes nothing and says so).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+log = logging.getLogger("rakubun")
+
+POLICIES = ("off", "auto")
+_WORKER_NAME = re.compile(r"Sanic-Server-(\d+)-")
+
+
+def worker_index(name: str | None) -> int:
+    """Sanic names worker `i` `Sanic-Server-i-j`; a single process has no name: 0."""
+    match = _WORKER_NAME.match(name or "")
+    return int(match.group(1)) if match else 0
+
+
+def pin_worker(policy: str, worker_name: str | None = None) -> int | None:
+    """With `auto`, keep this process's threads, and those it starts later, on one CPU;
+    answers that CPU (None when nothing was pinned)."""
+    if policy != "auto":
+        return None
+    if not hasattr(os, "sched_setaffinity"):
+        log.warning("WORKER_CPU_AFFINITY=auto needs Linux; the workers are not pinned")
+        return None
+    name = worker_name if worker_name is not None else os.environ.get("SANIC_WORKER_NAME")
+    cpus = sorted(os.sched_getaffinity(0))
+    cpu = cpus[worker_index(name) % len(cpus)]
+    # Linux keeps an affinity per thread: pin those already running, and the calling one,
+    # whose affinity every thread started from now on inherits.
+    for thread_id in _thread_ids():
+        try:
+            os.sched_setaffinity(thread_id, {cpu})
+        except ProcessLookupError:
+            pass  # it ended meanwhile
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
+def _thread_ids() -> list[int]:
+    try:
+        return [int(entry.name) for entry in Path("/proc/self/task").iterdir()]
+    except OSError:
+        return []

@@ -1,0 +1,97 @@
+"""WORKER_CPU_AFFINITY: which CPU a worker takes, and that every thread of the worker, those
+already running and those started later, stays on it (checked in a child process, so the
+test runner itself is never pinned)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from service.cpu_affinity import pin_worker, worker_index
+from service.settings import Settings
+
+linux_only = pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only"
+)
+
+CHILD = """
+import json, os, sys, threading
+from service.cpu_affinity import pin_worker
+
+started = threading.Event()
+stop = threading.Event()
+before = threading.Thread(target=lambda: (started.set(), stop.wait()))
+before.start()
+started.wait()
+cpu = pin_worker(sys.argv[1], sys.argv[2] or None)
+after = threading.Thread(target=stop.wait)
+after.start()
+affinity = {
+    name: sorted(os.sched_getaffinity(thread.native_id))
+    for name, thread in (("main", threading.main_thread()), ("before", before), ("after", after))
+}
+stop.set()
+print(json.dumps({"cpu": cpu, "affinity": affinity}))
+"""
+
+
+def run_child(policy: str, worker_name: str = "") -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, policy, worker_name],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(done.stdout)
+
+
+@given(i=st.integers(min_value=0, max_value=10_000), j=st.integers(min_value=0, max_value=99))
+def test_the_worker_index_comes_from_sanics_worker_name(i: int, j: int) -> None:
+    assert worker_index(f"Sanic-Server-{i}-{j}") == i
+
+
+@pytest.mark.parametrize("name", [None, "", "Sanic-Main", "Sanic-Server-x-0", "Server-3-0"])
+def test_a_process_without_a_worker_name_is_worker_zero(name: str | None) -> None:
+    assert worker_index(name) == 0
+
+
+def test_off_pins_nothing() -> None:
+    before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    assert pin_worker("off", "Sanic-Server-1-0") is None
+    if before is not None:
+        assert os.sched_getaffinity(0) == before
+
+
+@linux_only
+@pytest.mark.parametrize("worker", [0, 1, 2, 3])
+def test_auto_keeps_every_thread_of_worker_i_on_the_ith_cpu(worker: int) -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    expected = cpus[worker % len(cpus)]
+    answer = run_child("auto", f"Sanic-Server-{worker}-0")
+    assert answer["cpu"] == expected
+    assert answer["affinity"] == {name: [expected] for name in ("main", "before", "after")}
+
+
+@linux_only
+def test_off_leaves_the_threads_where_the_scheduler_puts_them() -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    answer = run_child("off", "Sanic-Server-1-0")
+    assert answer["cpu"] is None
+    assert answer["affinity"] == {name: cpus for name in ("main", "before", "after")}
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("", "off"), ("auto", "auto"), ("AUTO", "auto")])
+def test_the_setting(raw: str, expected: str) -> None:
+    assert Settings.from_env({"WORKER_CPU_AFFINITY": raw}).worker_cpu_affinity == expected
+
+
+def test_an_unknown_policy_stops_start_up_naming_the_variable() -> None:
+    with pytest.raises(ValueError, match="WORKER_CPU_AFFINITY must be off or auto"):
+        Settings.from_env({"WORKER_CPU_AFFINITY": "all"})
