@@ -32,8 +32,10 @@ def body_of_size(size: int) -> dict[str, Any]:
     return {"success": True, "padding": "x" * max(0, size - fixed)}
 
 
-def create_baseline_app(name: str = "bench_baseline", cpu_affinity: str = "off") -> Sanic:
-    pin_worker(cpu_affinity)  # as the service's workers are, for a like-for-like ratio
+def create_baseline_app(
+    name: str = "bench_baseline", cpu_affinity: str = "off", workers: int = 1
+) -> Sanic:
+    pin_worker(cpu_affinity, workers)  # as the service's workers are, for a like-for-like ratio
     app = Sanic(name)
     app.config.KEEP_ALIVE_TIMEOUT = 30
 
@@ -59,7 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--cpu-affinity", choices=("off", "auto"), default="off")
     args = parser.parse_args(argv)
-    loader = AppLoader(factory=partial(create_baseline_app, cpu_affinity=args.cpu_affinity))
+    loader = AppLoader(
+        factory=partial(create_baseline_app, cpu_affinity=args.cpu_affinity, workers=args.workers)
+    )
     app = loader.load()
     app.prepare(
         host=args.host,

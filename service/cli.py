@@ -15,14 +15,14 @@ from sanic.worker.loader import AppLoader
 from .settings import Settings
 
 
-def build_app(settings: Settings, log_level: str = "INFO") -> Sanic:
+def build_app(settings: Settings, log_level: str = "INFO", workers: int = 1) -> Sanic:
     """The app of one worker process (each pins its threads when asked, and configures its
     own logging)."""
     from .app import create_app
     from .cpu_affinity import pin_worker
     from .observability import configure_logging
 
-    pin_worker(settings.worker_cpu_affinity)  # before the log and store threads start
+    pin_worker(settings.worker_cpu_affinity, workers)  # before the log and store threads start
     configure_logging(settings, log_level)
     return create_app(settings)
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(exc))
     if args.workers > 1:
         fresh_metrics_dir()  # the workers are spawned: they import prometheus_client afresh
-    loader = AppLoader(factory=partial(build_app, settings, args.log_level))
+    loader = AppLoader(factory=partial(build_app, settings, args.log_level, args.workers))
     app = loader.load()
     app.prepare(
         host=args.host,

@@ -29,7 +29,7 @@ stop = threading.Event()
 before = threading.Thread(target=lambda: (started.set(), stop.wait()))
 before.start()
 started.wait()
-cpu = pin_worker(sys.argv[1], sys.argv[2] or None)
+cpu = pin_worker(sys.argv[1], int(sys.argv[3]), sys.argv[2] or None)
 after = threading.Thread(target=stop.wait)
 after.start()
 affinity = {
@@ -41,9 +41,9 @@ print(json.dumps({"cpu": cpu, "affinity": affinity}))
 """
 
 
-def run_child(policy: str, worker_name: str = "") -> dict:
+def run_child(policy: str, worker_name: str = "", workers: int = 1) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, policy, worker_name],
+        [sys.executable, "-c", CHILD, policy, worker_name, str(workers)],
         capture_output=True,
         text=True,
         check=True,
@@ -64,19 +64,31 @@ def test_a_process_without_a_worker_name_is_worker_zero(name: str | None) -> Non
 
 def test_off_pins_nothing() -> None:
     before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    assert pin_worker("off", "Sanic-Server-1-0") is None
+    assert pin_worker("off", 1, "Sanic-Server-1-0") is None
     if before is not None:
         assert os.sched_getaffinity(0) == before
 
 
 @linux_only
+@pytest.mark.skipif(
+    len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else True,
+    reason="pinning needs a CPU left free: this machine lets the tests use one CPU",
+)
 @pytest.mark.parametrize("worker", [0, 1, 2, 3])
 def test_auto_keeps_every_thread_of_worker_i_on_the_ith_cpu(worker: int) -> None:
     cpus = sorted(os.sched_getaffinity(0))
     expected = cpus[worker % len(cpus)]
-    answer = run_child("auto", f"Sanic-Server-{worker}-0")
+    answer = run_child("auto", f"Sanic-Server-{worker}-0", workers=len(cpus) - 1)
     assert answer["cpu"] == expected
     assert answer["affinity"] == {name: [expected] for name in ("main", "before", "after")}
+
+
+@linux_only
+def test_auto_pins_nothing_when_the_workers_take_every_cpu() -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    answer = run_child("auto", "Sanic-Server-0-0", workers=len(cpus))
+    assert answer["cpu"] is None
+    assert answer["affinity"] == {name: cpus for name in ("main", "before", "after")}
 
 
 @linux_only
