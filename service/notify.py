@@ -7,10 +7,14 @@ retried with the configured backoff (by default 8 attempts over about 21 hours);
 attempt is recorded.
 
 Only public hosts receive webhooks (`service.domain.webhook_targets`): the URL's host is
-checked before each attempt, and every address a name resolves to is checked by the
-connector's resolver before a socket is opened, so a name that later resolves to 127.0.0.1
-is refused too. A refused attempt fails the delivery at once with its reason: no retry
-would change the answer.
+checked once per round for the deliveries that share it, and every address a name resolves
+to is checked by the guard resolver before a socket is opened, so a name that later resolves
+to 127.0.0.1 is refused too. A refused attempt fails the delivery at once with its reason: no
+retry would change the answer.
+
+Deliveries go out through `service.webhook_http.WebhookClient` (kept-alive connections, the
+answer parsed by httptools); through a proxy, or to a URL that client leaves alone, aiohttp
+sends them.
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ import secrets
 import socket
 import time
 import urllib.request
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from .domain.models import AttemptOutcome, WebhookAttempt, WebhookDelivery
+from .domain.models import AttemptOutcome, Site, WebhookAttempt, WebhookDelivery
 from .domain.plugin_webhooks import sign
 from .domain.webhook_targets import (
     WebhookTargetError,
@@ -40,6 +46,7 @@ from .domain.webhook_targets import (
 )
 from .settings import Settings
 from .store import Store
+from .webhook_http import WebhookClient, simple_target
 
 log = logging.getLogger("rakubun.webhooks")
 
@@ -52,6 +59,23 @@ USER_AGENT = "Rakubun-Dashboard/1.0"
 class FlushResult:
     attempted: int
     delivered: int
+
+
+class _Round:
+    """What one dispatch round looked up once for all its deliveries: each site, and each
+    URL's check (its proxy, or the refusal it raised)."""
+
+    def __init__(self, sites: dict[str, Site | None]) -> None:
+        self.sites = sites
+        self._checks: dict[str, asyncio.Future[str | None]] = {}
+
+    async def checked(
+        self, url: str, check: Callable[[str], Coroutine[Any, Any, str | None]]
+    ) -> str | None:
+        future = self._checks.get(url)
+        if future is None:
+            future = self._checks[url] = asyncio.ensure_future(check(url))
+        return await asyncio.shield(future)
 
 
 class TargetGuardResolver(AbstractResolver):
@@ -111,6 +135,7 @@ class WebhookDispatcher:
         # in-flight attempts instead of answering while they still hold their leases.
         self._round = asyncio.Lock()
         self._client: aiohttp.ClientSession | None = None
+        self._fast: WebhookClient | None = None
         self._proxies: dict[str, str] = {}
 
     def wake(self) -> None:
@@ -143,6 +168,9 @@ class WebhookDispatcher:
             await self.close()
 
     async def close(self) -> None:
+        if self._fast is not None:
+            await self._fast.close()
+            self._fast = None
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -166,7 +194,12 @@ class WebhookDispatcher:
             limit=limit,
             include_scheduled=include_scheduled,
         )
-        outcomes = await asyncio.gather(*(self._attempt(d) for d in batch))
+        # A round reads each site and checks each URL once, however many of its deliveries
+        # share them (under load, one site's deductions fill whole rounds).
+        round_ = _Round(
+            {site_id: await self.store.get_site(site_id) for site_id in {d.site_id for d in batch}}
+        )
+        outcomes = await asyncio.gather(*(self._attempt(d, round_) for d in batch))
         # One write records the whole batch: per-attempt writes were most of the commits a
         # deduction's webhook cost.
         await self.store.record_webhook_attempts(self.owner, outcomes)
@@ -180,9 +213,9 @@ class WebhookDispatcher:
                 )
         return FlushResult(len(outcomes), sum(o.delivered for o in outcomes))
 
-    async def _attempt(self, delivery: WebhookDelivery) -> AttemptOutcome:
+    async def _attempt(self, delivery: WebhookDelivery, round_: _Round) -> AttemptOutcome:
         """Send one delivery; its outcome is recorded with its batch's."""
-        site = await self.store.get_site(delivery.site_id)
+        site = round_.sites.get(delivery.site_id)
         number = delivery.attempts + 1
         started = time.time()
         status_code: int | None = None
@@ -200,20 +233,20 @@ class WebhookDispatcher:
                 "X-Rakubun-Delivery": delivery.delivery_id,
             }
             try:
-                http = self._http()
-                proxy = await self._checked_target(delivery.url)
-                async with http.post(
-                    delivery.url, data=body, headers=headers, allow_redirects=False, proxy=proxy
-                ) as response:
-                    await response.read()  # read to the end so the connection is reused
-                    status_code = response.status
+                client = self._webhook_client()  # first: the check needs its guard
+                proxy = await round_.checked(delivery.url, self._checked_target)
+                target = simple_target(delivery.url) if proxy is None else None
+                if target is not None:
+                    status_code = await client.post(target, body, headers)
+                else:
+                    status_code = await self._post_with_aiohttp(delivery.url, body, headers, proxy)
                 if not 200 <= status_code < 300:
                     error = f"HTTP {status_code}"
             except WebhookTargetError as exc:
                 refused = True
                 error = f"refused ({exc.code}): {exc.message}"[:300]
             # ValueError: a bad site_url fails only its own delivery.
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
         ok = error is None
         delays = self.settings.webhook_retry_delays
@@ -223,6 +256,29 @@ class WebhookDispatcher:
         duration_ms = round((time.time() - started) * 1000, 2)
         attempt = WebhookAttempt(number, started, status_code, error, duration_ms)
         return AttemptOutcome(delivery.delivery_id, attempt, ok, next_at)
+
+    async def _post_with_aiohttp(
+        self, url: str, body: bytes, headers: dict[str, str], proxy: str | None
+    ) -> int:
+        """Through a proxy, or to a URL the webhook client leaves alone (`simple_target`)."""
+        async with self._http().post(
+            url, data=body, headers=headers, allow_redirects=False, proxy=proxy
+        ) as response:
+            await response.read()  # read to the end so the connection is reused
+            return response.status
+
+    def _webhook_client(self) -> WebhookClient:
+        if self._fast is None:
+            self._http()  # the guard, and the environment's proxies, read once
+            assert self._guard is not None
+            guard = self._guard
+
+            async def resolve(host: str, port: int) -> list[str]:
+                results = await guard.resolve(host, port, socket.AF_UNSPEC)
+                return [result["host"] for result in results]
+
+            self._fast = WebhookClient(resolve, timeout=self.settings.webhook_timeout_seconds)
+        return self._fast
 
     def _http(self) -> aiohttp.ClientSession:
         # aiohttp rather than httpx: with one delivery per deduction, httpx's per-request

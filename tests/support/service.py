@@ -8,7 +8,7 @@ import asyncio
 import socket
 import threading
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -179,13 +179,20 @@ class Site:
 
 
 async def start_service(
-    tmp_path: Path, contract: Contract | None = None, **overrides: Any
+    tmp_path: Path,
+    contract: Contract | None = None,
+    *,
+    prepare: Callable[[Any], None] | None = None,
+    **overrides: Any,
 ) -> RunningService:
     """The service on a free port of 127.0.0.1, serving from the running loop (bound to
-    `contract` when given, else `openapi.yaml`); the caller closes `http` and calls `stop()`."""
+    `contract` when given, else `openapi.yaml`; `prepare(app)` runs before it starts); the
+    caller closes `http` and calls `stop()`."""
     settings = service_settings(tmp_path, **overrides)
     # Site URLs name made-up hosts (fuzzers, tests of refusals): never look them up in DNS.
     app = without_dns(create_app(settings, name=new_app_name(), contract=contract, touchup=False))
+    if prepare is not None:
+        prepare(app)
     # Sanic reads port 0 as "default" (8000): hand it a socket bound to a free port instead.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
