@@ -187,7 +187,10 @@ class SQLiteStore:
         self._db: sqlite3.Connection | None = None
         self._rdb: sqlite3.Connection | None = None  # reads only, on the reader's thread
         self._limits: sqlite3.Connection | None = None
-        self.writer = SQLiteWriter(lambda: self._db)
+        # Worker processes on the same file take turns through a lock file (see SQLiteWriter).
+        self.writer = SQLiteWriter(
+            lambda: self._db, lock_path=self.path.with_name(self.path.name + ".writelock")
+        )
         self.reader = SQLiteWriter(lambda: self._rdb, name="sqlite-read")
 
     # ------------------------------------------------------------------ plumbing
@@ -222,6 +225,8 @@ class SQLiteStore:
         limits = self.path.with_name(self.path.name + ".ratelimit")
         for path in (self.path, limits):
             owner_only(path)
+        if self.writer.lock_path is not None:
+            owner_only(self.writer.lock_path)  # an older one may have been made 0644
         self._db = self._connect(self.path, self.synchronous)
         self._limits = self._connect(limits, "OFF")
         self._limits.executescript(RATE_LIMIT_SCHEMA)

@@ -12,18 +12,28 @@ transaction, each in its own SAVEPOINT, then commits once:
   is durable; if the COMMIT (or the transaction) fails, every job of the batch fails.
 
 Plain calls (`call`) run on the same thread, only between batches, so they never see a
-batch that is not committed yet. The store also runs a second instance of this class, with
+batch that is not committed yet.
+
+Several processes on one file (`rakubun-service --workers N`) each have a writer. SQLite lets
+one write at a time and makes the others poll, sleeping up to 100 ms between tries, so a writer
+could lose to the others for seconds (2 workers' deductions: p99 0.4 to 1.8 s at p50 20 to 30
+ms). With `lock_path`, each transaction first takes an exclusive `flock` on that file: a
+waiting writer sleeps in the kernel and is woken as soon as the holder commits. The store also runs a second instance of this class, with
 calls only, as its reader: one thread over a read-only connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -91,10 +101,13 @@ class SQLiteWriter:
         *,
         max_batch: int = 64,
         name: str = "sqlite",
+        lock_path: Path | None = None,
     ) -> None:
         self._connection = connection
         self.max_batch = max_batch
         self._name = name
+        self.lock_path = lock_path
+        self._lock_fd: int | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.batches_committed = 0  # COMMITs that succeeded
@@ -115,6 +128,9 @@ class SQLiteWriter:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(*args) on the thread, outside any batch transaction."""
@@ -181,10 +197,11 @@ class SQLiteWriter:
         assert c is not None, "store is not open"
         outcomes: list[tuple[bool, Any]] = []  # (ok, result or exception), one per job
         try:
-            c.execute("BEGIN IMMEDIATE")
-            for job in jobs:
-                outcomes.append(self._run_in_savepoint(c, job))
-            c.execute("COMMIT")
+            with self._processes_take_turns():
+                c.execute("BEGIN IMMEDIATE")
+                for job in jobs:
+                    outcomes.append(self._run_in_savepoint(c, job))
+                c.execute("COMMIT")
         except BaseException as exc:
             self._roll_back(c)
             for job in jobs:  # nothing of the batch is durable: every job fails
@@ -197,6 +214,21 @@ class SQLiteWriter:
                 job.future.set_result(value)
             else:
                 job.future.set_exception(value)
+
+    @contextlib.contextmanager
+    def _processes_take_turns(self) -> Iterator[None]:
+        """The lock file's exclusive flock for one transaction (nothing without `lock_path`)."""
+        if self.lock_path is None:
+            yield
+            return
+        if self._lock_fd is None:  # opened here: the store makes its folder first
+            self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = self._lock_fd
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     @staticmethod
     def _roll_back(c: sqlite3.Connection) -> None:

@@ -4,6 +4,8 @@ own savepoint, and nothing is acknowledged before that COMMIT."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -204,3 +206,37 @@ async def test_concurrent_deducts_share_commits_and_each_answer_is_already_durab
     jobs = store.writer.jobs_committed - before[1]
     assert jobs == 200
     assert batches < jobs // 2, f"{batches} commits for {jobs} writes"
+
+
+# ---------------------------------------------------------------- processes take turns
+async def test_a_writer_with_a_lock_file_waits_for_the_lock_before_its_transaction(db_path):
+    """Another process holding the lock file's flock (an open file of its own, as here) keeps
+    the writer from starting a transaction; it commits as soon as the lock is let go."""
+    lock_path = db_path.with_name("writer.lock")
+    conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    writer = SQLiteWriter(lambda: conn, lock_path=lock_path)
+    writer.start()
+    other = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        pending = asyncio.ensure_future(writer.write(insert("waited")))
+        done, _ = await asyncio.wait({pending}, timeout=0.3)
+        # Never done while the lock is held, however fast the machine: no race to lose.
+        assert not done and names(db_path) == set()
+        fcntl.flock(other, fcntl.LOCK_UN)
+        assert await asyncio.wait_for(pending, 10) == "waited"
+        assert names(db_path) == {"waited"}
+    finally:
+        os.close(other)
+        writer.stop()
+        conn.close()
+
+
+async def test_the_store_names_a_lock_file_beside_its_database(tmp_path):
+    store = SQLiteStore(tmp_path / "data" / "rakubun.sqlite3")
+    await store.open()
+    try:
+        await store.create_site(new_site())
+        assert (tmp_path / "data" / "rakubun.sqlite3.writelock").is_file()
+    finally:
+        await store.close()
