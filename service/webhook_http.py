@@ -20,6 +20,7 @@ HTTP parser Sanic already uses) reads the answer on a plain `asyncio.Protocol`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl
 import time
@@ -58,6 +59,7 @@ class Target:
         return (self.https, self.host, self.port)
 
 
+@functools.lru_cache(maxsize=1024)  # a site's deliveries all go to the same URL
 def simple_target(url: str) -> Target | None:
     """`url` as a Target when this client can send to it (http or https, ASCII, no userinfo),
     else None (aiohttp sends it)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 from typing import Any
 
+from .ids import random_hex
 from .models import Balances, LedgerEntry, NotifyFn, Site, WebhookDraft, now_iso
 from .webhook_targets import webhook_url
 
@@ -35,7 +35,7 @@ def draft(site: Site, event: str, data: dict[str, Any]) -> WebhookDraft:
         "data": data,
         "timestamp": now_iso(),
         "instance_id": site.instance_id,
-        "webhook_id": "wh_" + secrets.token_hex(8),
+        "webhook_id": "wh_" + random_hex(8),
     }
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     return WebhookDraft(site.site_id, webhook_url(site.site_url), event, text)

@@ -10,6 +10,7 @@ Plain functions, no I/O: the resolver lives in `service.notify`.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ class SiteUrl:
     address: IPAddress | None
 
 
+@functools.lru_cache(maxsize=4096)  # every webhook of a site joins the same URL
 def webhook_url(site_url: str) -> str:
     """The plugin's webhook endpoint under `site_url`, by URL joining: the site's path stays a
     directory, and a query or fragment (refused at registration; a site stored before that

@@ -12,7 +12,6 @@ the URL's readPreference says: a money decision read from a lagging secondary is
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -32,6 +31,7 @@ from pymongo.errors import (
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from ..domain.ids import ordered_hex
 from ..domain.models import (
     CREDIT_TYPES,
     AttemptOutcome,
@@ -552,7 +552,7 @@ class MongoStore:
         source_ref = (
             f"deduct:{site_id}:{user_id}:{idempotency_key}"
             if idempotency_key
-            else f"deduct:{secrets.token_hex(12)}"
+            else f"deduct:{ordered_hex(12)}"
         )
         return await self._deduct_like(
             site_id, user_id, credit_type, -amount, source_ref, "deduction", reason, notify

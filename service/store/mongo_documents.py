@@ -11,11 +11,11 @@ BSON's millisecond precision.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..domain.ids import ordered_hex
 from ..domain.models import (
     CREDIT_TYPES,
     Balances,
@@ -92,7 +92,7 @@ PACKAGE_FIELDS = frozenset(f.name for f in fields(Package))
 
 # ------------------------------------------------------------------ users and money
 def new_transaction_id() -> str:
-    return "txn_" + secrets.token_hex(12)
+    return "txn_" + ordered_hex(12)
 
 
 def balances_from(doc: dict[str, Any] | None) -> Balances:
@@ -154,7 +154,7 @@ def transition_fields(fields_: dict[str, Any], *, dates: bool) -> dict[str, Any]
 # ------------------------------------------------------------------ outbox
 def new_delivery(draft: WebhookDraft) -> WebhookDelivery:
     return WebhookDelivery(
-        "whd_" + secrets.token_hex(12),
+        "whd_" + ordered_hex(12),
         draft.site_id,
         draft.event,
         draft.url,

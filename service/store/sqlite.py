@@ -14,13 +14,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..domain.ids import ordered_hex
 from ..domain.models import (
     CREDIT_TYPES,
     AttemptOutcome,
@@ -88,7 +88,7 @@ OUTBOX_COLUMNS = (
 
 
 def new_transaction_id() -> str:
-    return "txn_" + secrets.token_hex(12)
+    return "txn_" + ordered_hex(12)
 
 
 def _site(row: sqlite3.Row | tuple) -> Site:
@@ -412,11 +412,15 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------ users
     def _balances(self, c: sqlite3.Connection, site_id: str, user_id: str) -> Balances:
+        return Balances.from_mapping(self._balance_values(c, site_id, user_id))
+
+    @staticmethod
+    def _balance_values(c: sqlite3.Connection, site_id: str, user_id: str) -> dict[str, int]:
         rows = c.execute(
             "SELECT credit_type, balance FROM balances WHERE site_id=? AND user_id=?",
             (site_id, user_id),
         ).fetchall()
-        return Balances.from_mapping(dict(rows))
+        return dict(rows)
 
     def _user(self, c: sqlite3.Connection, site_id: str, user_id: str) -> User | None:
         row = c.execute(
@@ -525,7 +529,7 @@ class SQLiteStore:
                 e.source_ref,
                 e.parent_ref,
                 e.reason,
-                json.dumps(e.meta),
+                json.dumps(e.meta) if e.meta else "{}",
                 e.created_at,
             ),
         )
@@ -554,26 +558,26 @@ class SQLiteStore:
     ) -> tuple[LedgerEntry | None, Balances]:
         """Change one balance and append its ledger entry, inside the caller's transaction.
         Answers (None, balances) when the floor forbids the change."""
-        if (
-            c.execute(
-                "SELECT 1 FROM users WHERE site_id=? AND user_id=?", (site_id, user_id)
-            ).fetchone()
-            is None
-        ):
-            self._create_user(c, site_id, user_id, None, {})
-        row = c.execute(
-            "SELECT balance FROM balances WHERE site_id=? AND user_id=? AND credit_type=?",
-            (site_id, user_id, credit_type),
-        ).fetchone()
-        current = row[0] if row else 0
-        after = current + delta
+        # A user's balance rows are made with the user: none means no user yet.
+        values = self._balance_values(c, site_id, user_id)
+        if not values:
+            if (
+                c.execute(
+                    "SELECT 1 FROM users WHERE site_id=? AND user_id=?", (site_id, user_id)
+                ).fetchone()
+                is None
+            ):
+                self._create_user(c, site_id, user_id, None, {})
+            values = self._balance_values(c, site_id, user_id)
+        after = values.get(credit_type, 0) + delta
         if floor is not None and delta < 0 and after < floor:
-            return None, self._balances(c, site_id, user_id)
+            return None, Balances.from_mapping(values)
         c.execute(
             "INSERT INTO balances VALUES (?,?,?,?) ON CONFLICT (site_id, user_id, credit_type)"
             " DO UPDATE SET balance = excluded.balance",
             (site_id, user_id, credit_type, after),
         )
+        values[credit_type] = after
         entry = LedgerEntry(
             new_transaction_id(),
             site_id,
@@ -589,7 +593,7 @@ class SQLiteStore:
             now_iso(),
         )
         self._insert_entry(c, entry)
-        balances = self._balances(c, site_id, user_id)
+        balances = Balances.from_mapping(values)
         if notify is not None:
             draft = notify(entry, balances)
             if draft is not None:
@@ -664,7 +668,7 @@ class SQLiteStore:
         source_ref = (
             f"deduct:{site_id}:{user_id}:{idempotency_key}"
             if idempotency_key
-            else f"deduct:{secrets.token_hex(12)}"
+            else f"deduct:{ordered_hex(12)}"
         )
 
         def deduct(c: sqlite3.Connection) -> DeductResult:
@@ -1060,7 +1064,7 @@ class SQLiteStore:
     # ------------------------------------------------------------------ outbox
     def _enqueue(self, c: sqlite3.Connection, draft: WebhookDraft) -> WebhookDelivery:
         delivery = WebhookDelivery(
-            "whd_" + secrets.token_hex(12),
+            "whd_" + ordered_hex(12),
             draft.site_id,
             draft.event,
             draft.url,

@@ -68,6 +68,24 @@ class _Reply:
             pass  # the loop is closed: nobody is waiting any more
 
 
+def _answer_batch(answers: list[tuple[_Reply, Any, BaseException | None]]) -> None:
+    """Resolve a committed batch's futures with one wake-up per event loop, not one per job:
+    each `call_soon_threadsafe` writes to the loop's wake-up pipe."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, Any]]] = {}
+    for reply, value, exc in answers:
+        by_loop.setdefault(reply.loop, []).append((reply.future, value, exc))
+    for loop, resolutions in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve_all, resolutions)
+        except RuntimeError:
+            pass  # the loop is closed: nobody is waiting any more
+
+
+def _resolve_all(resolutions: list[tuple[asyncio.Future[Any], Any, Any]]) -> None:
+    for future, value, exc in resolutions:
+        _resolve(future, value, exc)
+
+
 def _resolve(future: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
     if future.done():  # cancelled while the job ran (a write is committed all the same)
         return
@@ -209,11 +227,12 @@ class SQLiteWriter:
             return
         self.batches_committed += 1
         self.jobs_committed += len(jobs)
-        for job, (ok, value) in zip(jobs, outcomes, strict=True):
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
+        _answer_batch(
+            [
+                (job.future, None, value) if not ok else (job.future, value, None)
+                for job, (ok, value) in zip(jobs, outcomes, strict=True)
+            ]
+        )
 
     @contextlib.contextmanager
     def _processes_take_turns(self) -> Iterator[None]:
