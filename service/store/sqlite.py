@@ -195,18 +195,10 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------ plumbing
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(*args) on the reader's thread, in one read transaction: every query of fn
-        sees the same committed snapshot, whatever the writer commits meanwhile."""
-        return await self.reader.call(self._snapshot, fn, *args)
-
-    def _snapshot(self, fn: Callable[..., T], *args: Any) -> T:
-        c = self._rdb
-        assert c is not None, "store is not open"
-        c.execute("BEGIN")
-        try:
-            return fn(*args)
-        finally:
-            c.execute("COMMIT")
+        """Run fn(*args) on the reader's thread, in one read transaction (shared with the reads
+        queued with it): every query of fn sees the same committed snapshot, whatever the
+        writer commits meanwhile, and every write acknowledged before the call."""
+        return await self.reader.read(fn, *args)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run fn in a write transaction (IMMEDIATE); answers once it is committed."""

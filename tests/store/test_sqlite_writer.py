@@ -160,6 +160,86 @@ async def test_reads_never_see_a_batch_before_it_commits(
     conn.close()
 
 
+# ---------------------------------------------------------------------------- read batches
+@pytest.fixture
+async def reader(db_path: Path) -> AsyncIterator[tuple[SQLiteWriter, sqlite3.Connection]]:
+    conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    reader = SQLiteWriter(lambda: conn, name="sqlite-read")
+    reader.start()
+    yield reader, conn
+    reader.stop()
+    conn.close()
+
+
+async def queue_reads_while_held(reader: SQLiteWriter, *reads: Callable[[], Any]) -> list[Any]:
+    gate = threading.Event()
+    held = asyncio.ensure_future(reader.call(gate.wait))
+    futures = [asyncio.ensure_future(reader.read(read)) for read in reads]
+    await asyncio.sleep(0)  # every read reaches the queue
+    gate.set()
+    await held
+    return await asyncio.gather(*futures, return_exceptions=True)
+
+
+async def test_reads_queued_together_share_one_snapshot_and_one_wake_up(
+    reader: tuple[SQLiteWriter, sqlite3.Connection], db_path: Path
+) -> None:
+    thread, conn = reader
+    loop = asyncio.get_running_loop()
+    wake_ups = 0
+    real = loop.call_soon_threadsafe
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal wake_ups
+        wake_ups += 1
+        return real(*args, **kwargs)
+
+    def count() -> int:
+        return int(conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    def commit_elsewhere() -> str:
+        with sqlite3.connect(db_path) as other:
+            other.execute("INSERT INTO items (name) VALUES ('meanwhile')")
+        other.close()
+        return "committed"
+
+    loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+    try:
+        results = await queue_reads_while_held(thread, count, commit_elsewhere, count)
+    finally:
+        loop.call_soon_threadsafe = real  # type: ignore[method-assign]
+    assert results == [0, "committed", 0]  # the batch's snapshot predates the other commit
+    assert wake_ups == 2  # the held call's answer, then the three reads' together
+    assert await thread.read(count) == 1  # the next read's snapshot has it
+
+
+async def test_a_failing_read_answers_alone_and_its_batch_reads_on(
+    reader: tuple[SQLiteWriter, sqlite3.Connection],
+) -> None:
+    thread, conn = reader
+
+    def fails() -> None:
+        conn.execute("SELECT * FROM no_such_table")
+
+    def count() -> int:
+        return int(conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    results = await queue_reads_while_held(thread, count, fails, count)
+    assert results[0] == 0 and results[2] == 0
+    assert isinstance(results[1], sqlite3.OperationalError)
+    assert not conn.in_transaction  # the read transaction ended with its batch
+
+
+async def test_a_read_sees_every_write_acknowledged_before_it(
+    writer: SQLiteWriter, reader: tuple[SQLiteWriter, sqlite3.Connection]
+) -> None:
+    thread, conn = reader
+    for n in range(20):
+        await writer.write(insert(f"item-{n}"))
+        seen = await thread.read(lambda: conn.execute("SELECT COUNT(*) FROM items").fetchone())
+        assert seen == (n + 1,)
+
+
 # ---------------------------------------------------------------------------- the store
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
