@@ -210,10 +210,7 @@ class FakeStripeRun:
             name=name,
             on_tick=lambda elapsed: self.progress.tick(elapsed, seconds + 1),
         )
-        self.progress.finish(
-            f"{result.requests_per_second:8.0f} req/s  "
-            f"p99 {result.latency_us['p99'] / 1000:6.1f} ms"
-        )
+        self.progress.finish(result.summary())
         return result
 
     async def _measure_fake(
@@ -361,7 +358,7 @@ def cpu_seconds(child: ChildProcess) -> float:
 
 
 def merged(results: list[LoadResult]) -> LoadResult:
-    """Several loads as one: counts and windows added, latencies the worst of them."""
+    """Several loads as one: counts and windows added, latencies and steal the worst of them."""
     statuses: Counter[int] = Counter()
     sockets: Counter[str] = Counter()
     for r in results:
@@ -375,6 +372,7 @@ def merged(results: list[LoadResult]) -> LoadResult:
         statuses=dict(statuses),
         socket_errors=dict(sockets),
         latency_us={k: max(r.latency_us[k] for r in results) for k in results[0].latency_us},
+        steal_pct=max((r.steal_pct for r in results if r.steal_pct is not None), default=None),
     )
 
 

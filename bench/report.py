@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .run import RunReport
+from .run import Row, RunReport
 
 COLUMNS = (
     "scenario",
@@ -20,6 +20,7 @@ COLUMNS = (
     "errors",
     "baseline req/s",
     "ratio",
+    "steal %",
     "backlog s",
     "checks",
 )
@@ -62,11 +63,21 @@ def table_rows(report: RunReport) -> list[tuple[str, ...]]:
                 str(row.errors),
                 f"{row.baseline.requests_per_second:.0f}",
                 f"{row.ratio:.2f}",
+                steal_cell(row),
                 f"{row.outbox_drain_s:.1f}",
                 "ok" if not failed else "FAIL: " + ", ".join(failed),
             )
         )
     return rows
+
+
+def steal_cell(row: Row) -> str:
+    """`service/baseline`: the machine's CPU steal during each load (`-` where unmeasured)."""
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f}"
+
+    return f"{pct(row.service.steal_pct)}/{pct(row.baseline.steal_pct)}"
 
 
 def _aligned(cells: Sequence[str], widths: Sequence[int]) -> str:

@@ -315,7 +315,7 @@ class ConfigRun:
         )
         failed = [c for c in found if not c.ok]
         self.progress.finish(
-            f"{result.requests_per_second:8.0f} req/s  p99 {result.latency_us['p99'] / 1000:6.1f} ms"
+            result.summary()
             + (
                 "  checks ok"
                 if not failed
@@ -335,10 +335,7 @@ class ConfigRun:
             self.options.baseline_duration,
             f"{self.config.key}-{scenario.key}-baseline",
         )
-        self.progress.finish(
-            f"{baseline.requests_per_second:8.0f} req/s  "
-            f"p99 {baseline.latency_us['p99'] / 1000:6.1f} ms"
-        )
+        self.progress.finish(baseline.summary())
         return Row(scenario.key, scenario.title, result, baseline, scenario.expected, found, waited)
 
     @staticmethod

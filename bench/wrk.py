@@ -10,7 +10,7 @@ import asyncio
 import json
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,8 @@ class LoadResult:
     statuses: dict[int, int]
     socket_errors: dict[str, int]
     latency_us: dict[str, float]
+    #: The machine's CPU time taken by the hypervisor during the load, in % (None off Linux).
+    steal_pct: float | None = None
 
     @property
     def requests_per_second(self) -> float:
@@ -87,6 +89,11 @@ class LoadResult:
         unexpected = sum(n for s, n in self.statuses.items() if s not in expected)
         return unexpected + sum(self.socket_errors.values()) + self.unanswered
 
+    def summary(self) -> str:
+        """The progress line's figures: throughput, p99, and the steal when it was measured."""
+        text = f"{self.requests_per_second:8.0f} req/s  p99 {self.latency_us['p99'] / 1000:6.1f} ms"
+        return text if self.steal_pct is None else f"{text}  steal {self.steal_pct:3.0f}%"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "sent": self.sent,
@@ -97,6 +104,7 @@ class LoadResult:
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "socket_errors": self.socket_errors,
             "latency_us": self.latency_us,
+            "cpu_steal_pct": None if self.steal_pct is None else round(self.steal_pct, 1),
         }
 
 
@@ -115,6 +123,28 @@ def parse_wrk_output(stdout: str) -> LoadResult:
                 latency_us={k: float(v) for k, v in data["latency_us"].items()},
             )
     raise WrkFailed(f"no {RESULT_PREFIX.strip()} line in wrk's output:\n{stdout[-2000:]}")
+
+
+def cpu_ticks(stat: Path = Path("/proc/stat")) -> tuple[int, int] | None:
+    """(steal, total) clock ticks of all the machine's CPUs since boot, from Linux's
+    `/proc/stat`; None where there is no such file."""
+    try:
+        fields = stat.read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    if len(fields) < 9 or fields[0] != "cpu":
+        return None
+    # user nice system idle iowait irq softirq steal (guest time is inside user and nice)
+    values = [int(v) for v in fields[1:9]]
+    return values[7], sum(values)
+
+
+def steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The share of the CPU time between two `cpu_ticks` that the hypervisor gave to others:
+    on a shared VM, a load with a high steal measured a slower machine."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return 100.0 * (after[0] - before[0]) / (after[1] - before[1])
 
 
 def wrk_path() -> str:
@@ -160,6 +190,7 @@ async def run_wrk(
     process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
+    ticks = cpu_ticks()
     loop = asyncio.get_running_loop()
     started = loop.time()
     communicate = asyncio.ensure_future(process.communicate())
@@ -168,7 +199,8 @@ async def run_wrk(
         if on_tick is not None:
             on_tick(loop.time() - started)
     stdout, _ = communicate.result()
+    steal = steal_percent(ticks, cpu_ticks())
     text = stdout.decode(errors="replace")
     if process.returncode != 0:
         raise WrkFailed(f"wrk exited with {process.returncode}:\n{text[-2000:]}")
-    return parse_wrk_output(text)
+    return replace(parse_wrk_output(text), steal_pct=steal)

@@ -4,8 +4,12 @@ the baseline's body sizes and the table. Nothing here is timed."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sanic.response import json as sanic_json
 
 from bench import checks
@@ -13,7 +17,15 @@ from bench.baseline_app import body_of_size
 from bench.cli import parse_args, plan_runs
 from bench.report import format_table, markdown_table
 from bench.run import Row, RunConfig, RunReport
-from bench.wrk import HttpRequest, LoadResult, WrkFailed, parse_wrk_output, request_file_bytes
+from bench.wrk import (
+    HttpRequest,
+    LoadResult,
+    WrkFailed,
+    cpu_ticks,
+    parse_wrk_output,
+    request_file_bytes,
+    steal_percent,
+)
 
 
 def load_result(
@@ -164,6 +176,56 @@ def test_the_table_shows_the_ratio_to_the_baseline_and_failed_checks() -> None:
     assert "0.20" in table and "FAIL: reconcile" in table and "2000" in table
     assert markdown_table([report]).splitlines()[2].startswith("| sqlite, 1 worker | GET")
     assert not report.ok
+
+
+def test_the_table_shows_the_steal_of_each_load_and_a_dash_where_unmeasured() -> None:
+    row = Row(
+        "packages",
+        "GET /packages",
+        replace(load_result({200: 4000}), steal_pct=12.4),
+        load_result({200: 8000}),
+        frozenset({200}),
+        [],
+        outbox_drain_s=0.0,
+    )
+    table = format_table([RunReport(RunConfig("sqlite", 1), [row])])
+    assert "steal %" in table.splitlines()[1]
+    assert table.splitlines()[3].split()[-3] == "12/-"
+    assert row.service.to_json()["cpu_steal_pct"] == 12.4
+    assert "steal  12%" in row.service.summary()
+    assert "steal" not in row.baseline.summary()
+
+
+def stat_file(tmp_path: Path, steal: int, rest: int) -> Path:
+    path = tmp_path / "stat"
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    path.write_text(f"cpu  {rest} 0 0 0 0 0 0 {steal} 77 0\ncpu0 1 2 3\n")
+    return path
+
+
+@given(
+    steal=st.lists(st.integers(0, 10**6), min_size=2, max_size=2).map(sorted),
+    rest=st.lists(st.integers(0, 10**7), min_size=2, max_size=2).map(sorted),
+)
+def test_steal_is_the_hypervisors_share_of_the_cpu_time_between_two_readings(
+    tmp_path_factory, steal: list[int], rest: list[int]
+) -> None:
+    folder = tmp_path_factory.mktemp("proc")
+    before = cpu_ticks(stat_file(folder, steal[0], rest[0]))
+    after = cpu_ticks(stat_file(folder, steal[1], rest[1]))
+    assert before == (steal[0], steal[0] + rest[0])  # guest time is not counted twice
+    elapsed = (steal[1] + rest[1]) - (steal[0] + rest[0])
+    if elapsed == 0:
+        assert steal_percent(before, after) is None
+    else:
+        assert steal_percent(before, after) == pytest.approx(100 * (steal[1] - steal[0]) / elapsed)
+
+
+def test_no_proc_stat_means_no_steal_figure(tmp_path: Path) -> None:
+    assert cpu_ticks(tmp_path / "missing") is None
+    (tmp_path / "odd").write_text("intr 1 2 3\n")
+    assert cpu_ticks(tmp_path / "odd") is None
+    assert steal_percent(None, (1, 2)) is None
 
 
 def test_quick_shortens_every_load() -> None:
