@@ -174,6 +174,9 @@ def test_the_table_shows_the_ratio_to_the_baseline_and_failed_checks() -> None:
     report = RunReport(RunConfig("sqlite", 1), [row])
     table = format_table([report])
     assert "0.20" in table and "FAIL: reconcile" in table and "2000" in table
+    header, _, line = table.splitlines()[1:4]
+    assert line.split()[-6] == "9.0"  # the baseline's own p99, beside the service's
+    assert "baseline p99 ms" in header
     assert markdown_table([report]).splitlines()[2].startswith("| sqlite, 1 worker | GET")
     assert not report.ok
 
