@@ -10,8 +10,8 @@ transaction, then commits once:
 - a job that raises leaves no trace and the others carry on: the jobs run straight in the
   transaction, and when one raises, the thread rolls the transaction back and runs the batch
   again with each job in a SAVEPOINT of its own, rolled back to alone when it raises. A
-  savepoint around every job cost about a fifth of a deduction's CPU on this thread (a
-  micro-benchmark of the store: 121 to 95 µs); a batch with a failing job is rare. So a job
+  savepoint around every job cost about a sixth of a deduction's CPU on this thread
+  (`python -m bench.writer_cpu`: 142 to 117 µs); a batch with a failing job is rare. So a job
   may run twice, the first time undone: it must act on the connection only;
 - no future is resolved before the COMMIT returns, so nothing is acknowledged before it
   is durable; if the COMMIT (or the transaction) fails, every job of the batch fails.
