@@ -47,13 +47,13 @@ async def pages_per_deduction(deductions: int, users: int, *, ordered: bool) -> 
             )
             with ids_made:
                 for start in range(0, deductions, BATCH):
-                    await _one_commit(store, site, [n % users for n in range(start, start + BATCH)])
+                    await one_commit(store, site, [n % users for n in range(start, start + BATCH)])
             return (wal.stat().st_size - before) / FRAME_BYTES / deductions
         finally:
             await store.close()
 
 
-async def _one_commit(store: SQLiteStore, site: Site, users: list[int]) -> None:
+async def one_commit(store: SQLiteStore, site: Site, users: list[int]) -> None:
     """The deductions queued while the writer is held: it finds them all, one batch."""
     gate = threading.Event()
     held = asyncio.ensure_future(store.writer.call(gate.wait))

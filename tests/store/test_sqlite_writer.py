@@ -1,5 +1,6 @@
-"""Group commit in the SQLite store's thread: queued writes share one COMMIT, each in its
-own savepoint, and nothing is acknowledged before that COMMIT."""
+"""Group commit in the SQLite store's thread: queued writes share one COMMIT, a failing one
+is undone alone (the batch runs again, a savepoint per job), and nothing is acknowledged
+before that COMMIT."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.store import SQLiteStore
 from service.store.sqlite_writer import SQLiteWriter
@@ -93,6 +96,90 @@ async def test_a_failing_job_rolls_back_alone_and_the_rest_of_its_batch_commits(
     assert isinstance(results[2], sqlite3.IntegrityError)  # saw the first job's 'a'
     assert names(db_path) == {"a", "c"}
     assert (writer.batches_committed, writer.jobs_committed) == (1, 4)
+
+
+async def test_the_jobs_before_a_failing_one_run_again_and_their_first_run_leaves_nothing(
+    writer: SQLiteWriter, db_path: Path
+) -> None:
+    runs: list[str] = []
+
+    def counted(name: str) -> Job:
+        def job(c: sqlite3.Connection) -> str:
+            runs.append(name)
+            return insert(name)(c)
+
+        return job
+
+    def fails(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO items (name) VALUES ('x')")
+        raise ValueError("this job fails")
+
+    futures = await queue_while_held(writer, counted("a"), fails, counted("b"))
+    results = await asyncio.gather(*futures, return_exceptions=True)
+
+    assert results[0] == "a" and isinstance(results[1], ValueError) and results[2] == "b"
+    assert runs == ["a", "a", "b"]  # 'a' ran straight, then again in a savepoint; 'b' once
+    assert names(db_path) == {"a", "b"}
+    assert writer.batches_rerun == 1
+    assert await writer.write(insert("c")) == "c"
+    assert writer.batches_rerun == 1  # a batch without a failing job runs once
+
+
+JOB_KINDS = st.sampled_from(["ok", "fails_after_writing", "fails_before_writing"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(JOB_KINDS, st.sampled_from("abcd")), min_size=1, max_size=12))
+def test_a_batch_ends_as_its_jobs_run_one_by_one_with_each_failing_one_undone(
+    tmp_path_factory: pytest.TempPathFactory, plan: list[tuple[str, str]]
+) -> None:
+    path = tmp_path_factory.mktemp("batch") / "writer.sqlite3"
+    with sqlite3.connect(path) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE items (name TEXT PRIMARY KEY)")
+    setup.close()
+
+    def job(kind: str, name: str) -> Job:
+        def run(c: sqlite3.Connection) -> str:
+            if kind == "fails_before_writing":
+                raise ValueError(name)
+            c.execute("INSERT INTO items (name) VALUES (?)", (name,))
+            if kind == "fails_after_writing":
+                raise ValueError(name)
+            return name
+
+        return run
+
+    # The model: one job after another; a job that raises changes nothing.
+    stored: set[str] = set()
+    expected: list[object] = []
+    for kind, name in plan:
+        if kind == "fails_before_writing":
+            expected.append(ValueError)
+        elif name in stored:
+            expected.append(sqlite3.IntegrityError)
+        elif kind == "fails_after_writing":
+            expected.append(ValueError)
+        else:
+            stored.add(name)
+            expected.append(name)
+
+    async def scenario() -> tuple[list[Any], SQLiteWriter]:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        writer = SQLiteWriter(lambda: conn)
+        writer.start()
+        try:
+            futures = await queue_while_held(writer, *(job(k, n) for k, n in plan))
+            return await asyncio.gather(*futures, return_exceptions=True), writer
+        finally:
+            writer.stop()
+            conn.close()
+
+    results, writer = asyncio.run(scenario())
+    assert [r if isinstance(r, str) else type(r) for r in results] == expected
+    assert names(path) == stored
+    assert (writer.batches_committed, writer.jobs_committed) == (1, len(plan))
+    assert writer.batches_rerun == (0 if all(isinstance(e, str) for e in expected) else 1)
 
 
 async def test_a_job_sees_what_the_jobs_before_it_in_its_batch_wrote(writer: SQLiteWriter) -> None:
