@@ -7,6 +7,8 @@ import hmac
 import json
 from typing import Any
 
+import orjson
+
 from .ids import random_hex
 from .models import Balances, LedgerEntry, NotifyFn, Site, WebhookDraft, now_iso
 from .webhook_targets import webhook_url
@@ -37,8 +39,17 @@ def draft(site: Site, event: str, data: dict[str, Any]) -> WebhookDraft:
         "instance_id": site.instance_id,
         "webhook_id": "wh_" + random_hex(8),
     }
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    return WebhookDraft(site.site_id, webhook_url(site.site_url), event, text)
+    return WebhookDraft(site.site_id, webhook_url(site.site_url), event, encode(body))
+
+
+def encode(body: dict[str, Any]) -> str:
+    """Compact JSON, non-ASCII as is. orjson: this runs inside the deduction's transaction on
+    the SQLite writer; what orjson refuses (a lone surrogate, an int past 64 bits) the
+    standard encoder writes in the same compact form."""
+    try:
+        return orjson.dumps(body).decode()
+    except TypeError:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
 def credits_updated(

@@ -6,8 +6,18 @@ import hashlib
 import hmac
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from service.domain.models import Balances, LedgerEntry, Site
-from service.domain.plugin_webhooks import EVENTS, credits_updated, draft, sign, webhook_url
+from service.domain.plugin_webhooks import (
+    EVENTS,
+    credits_updated,
+    draft,
+    encode,
+    sign,
+    webhook_url,
+)
 
 SITE = Site(
     site_id="site_1",
@@ -51,6 +61,38 @@ def test_a_draft_is_serialised_once_with_event_data_and_instance():
     assert body["timestamp"] and body["webhook_id"].startswith("wh_")
     assert "テスト" in wh.body  # UTF-8, not \\u escapes: the signed bytes are what PHP reads
     assert SITE.webhook_secret not in wh.body
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)  # past 64 bits: the fallback
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),  # lone surrogates included: the fallback
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(JSON_VALUES)
+def test_a_body_is_compact_json_that_reads_back_as_the_data(value) -> None:
+    text = encode({"data": value})
+    assert json.loads(text) == {"data": value}
+    assert text == json.dumps({"data": value}, ensure_ascii=False, separators=(",", ":")) or (
+        _has_float(value)  # orjson writes 1e-7 where Python writes 1e-07: the same number
+    )
+
+
+def _has_float(value) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, list):
+        return any(_has_float(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    return False
 
 
 def test_every_draft_has_its_own_id():
