@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import tempfile
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from unittest import mock
 
@@ -26,31 +27,45 @@ BATCH = 12
 STORE_MODULES = ("service.store.sqlite",)
 
 
-async def pages_per_deduction(deductions: int, users: int, *, ordered: bool) -> float:
+#: Each user's article credits in a `deduction_store`: no deduction of a run is refused.
+START_CREDITS = 10**9
+
+
+@contextlib.asynccontextmanager
+async def deduction_store(users: int) -> AsyncIterator[tuple[SQLiteStore, Site, Path]]:
+    """A fresh SQLite store (FULL sync) in a temp folder: one site, `users` users with
+    `START_CREDITS` article credits each; yields the store, the site and the database path."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.sqlite3"
         store = SQLiteStore(path)
         await store.open()
         try:
-            await store.writer.call(lambda: store._db.execute("PRAGMA wal_autocheckpoint=0"))
-            site = Site("site_wal", "inst_wal", "http://127.0.0.1:9/", "a@example.com", "h", "s")
+            site = Site(
+                "site_bench", "inst_bench", "http://127.0.0.1:9/", "a@example.com", "h", "s"
+            )
             await store.create_site(site)
-            free = {"article": 10**9, "image": 0, "rewrite": 0}
+            free = {"article": START_CREDITS, "image": 0, "rewrite": 0}
             for n in range(users):
                 await store.ensure_user(site.site_id, str(n), f"u{n}@example.com", free)
-            wal = path.with_name(path.name + "-wal")
-            before = wal.stat().st_size
-            ids_made = (
-                contextlib.nullcontext()
-                if ordered
-                else mock.patch("service.store.sqlite.ordered_hex", ids.random_hex)
-            )
-            with ids_made:
-                for start in range(0, deductions, BATCH):
-                    await one_commit(store, site, [n % users for n in range(start, start + BATCH)])
-            return (wal.stat().st_size - before) / FRAME_BYTES / deductions
+            yield store, site, path
         finally:
             await store.close()
+
+
+async def pages_per_deduction(deductions: int, users: int, *, ordered: bool) -> float:
+    async with deduction_store(users) as (store, site, path):
+        await store.writer.call(lambda: store._db.execute("PRAGMA wal_autocheckpoint=0"))
+        wal = path.with_name(path.name + "-wal")
+        before = wal.stat().st_size
+        ids_made = (
+            contextlib.nullcontext()
+            if ordered
+            else mock.patch("service.store.sqlite.ordered_hex", ids.random_hex)
+        )
+        with ids_made:
+            for start in range(0, deductions, BATCH):
+                await one_commit(store, site, [n % users for n in range(start, start + BATCH)])
+        return (wal.stat().st_size - before) / FRAME_BYTES / deductions
 
 
 async def one_commit(store: SQLiteStore, site: Site, users: list[int]) -> None:

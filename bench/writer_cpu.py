@@ -15,17 +15,13 @@ import asyncio
 import contextlib
 import sqlite3
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from service.domain.models import Site
-from service.store import SQLiteStore
 from service.store.sqlite_writer import SQLiteWriter
 
-from .wal_pages import BATCH, one_commit
+from .wal_pages import BATCH, START_CREDITS, deduction_store, one_commit
 
 WAYS = ("straight", "savepoint per job")
 
@@ -39,34 +35,23 @@ def _savepoint_per_job(
 
 async def writer_cpu_per_deduction(deductions: int, users: int, *, way: str) -> tuple[float, int]:
     """(µs of the writer's CPU per deduction, article credits the deductions removed)."""
-    with tempfile.TemporaryDirectory() as folder:
-        store = SQLiteStore(Path(folder) / "bench.sqlite3")
-        await store.open()
-        try:
-            site = Site("site_cpu", "inst_cpu", "http://127.0.0.1:9/", "a@example.com", "h", "s")
-            await store.create_site(site)
-            start = 10**9
-            free = {"article": start, "image": 0, "rewrite": 0}
-            for n in range(users):
-                await store.ensure_user(site.site_id, str(n), f"u{n}@example.com", free)
-            patched = (
-                mock.patch.object(SQLiteWriter, "_run_jobs", _savepoint_per_job)
-                if way == WAYS[1]
-                else contextlib.nullcontext()
-            )
-            with patched:
-                cpu = await store.writer.call(time.thread_time)
-                for first in range(0, deductions, BATCH):
-                    await one_commit(store, site, [n % users for n in range(first, first + BATCH)])
-                cpu = await store.writer.call(time.thread_time) - cpu
-            removed = 0
-            for n in range(users):
-                user = await store.get_user(site.site_id, str(n))
-                assert user is not None
-                removed += start - user.balances.article
-            return cpu / deductions * 1e6, removed
-        finally:
-            await store.close()
+    async with deduction_store(users) as (store, site, _path):
+        patched = (
+            mock.patch.object(SQLiteWriter, "_run_jobs", _savepoint_per_job)
+            if way == WAYS[1]
+            else contextlib.nullcontext()
+        )
+        with patched:
+            cpu = await store.writer.call(time.thread_time)
+            for first in range(0, deductions, BATCH):
+                await one_commit(store, site, [n % users for n in range(first, first + BATCH)])
+            cpu = await store.writer.call(time.thread_time) - cpu
+        removed = 0
+        for n in range(users):
+            user = await store.get_user(site.site_id, str(n))
+            assert user is not None
+            removed += START_CREDITS - user.balances.article
+        return cpu / deductions * 1e6, removed
 
 
 def main() -> int:
