@@ -49,6 +49,10 @@ async def deduct(
     email = body.get("user_email") or None
     store = services.store
     user = await store.ensure_user(site.site_id, user_id, email, services.settings.free_credits)
+    # Claimed at birth: the dispatcher delivers it without claiming it from the store.
+    notify = services.dispatcher.claiming(
+        plugin_webhooks.credits_updated(site, user_email=email or user.email, reason="deduction")
+    )
     try:
         result = await store.deduct(
             site.site_id,
@@ -57,9 +61,7 @@ async def deduct(
             body["amount"],
             idempotency_key=idempotency_key,
             reason="generation",
-            notify=plugin_webhooks.credits_updated(
-                site, user_email=email or user.email, reason="deduction"
-            ),
+            notify=notify,
         )
     except IdempotencyKeyReused as exc:
         raise key_reused("Idempotency-Key") from exc
@@ -68,7 +70,7 @@ async def deduct(
             f"Not enough {body['credit_type']} credits", remaining_credits=result.balances.to_api()
         )
     if not result.replayed:
-        services.dispatcher.wake()
+        services.dispatcher.deliver_claimed(notify)
     return {
         "success": True,
         "credit_type": result.entry.credit_type,
@@ -99,6 +101,11 @@ async def adjust(
         # Refused before ensure_user, so a reuse for a new user creates nobody.
         raise key_reused("adjustment_id")
     user = await store.ensure_user(site.site_id, user_id, None, services.settings.free_credits)
+    notify = services.dispatcher.claiming(
+        plugin_webhooks.credits_updated(
+            site, user_email=user.email, reason="adjustment", extra={"note": body["reason"]}
+        )
+    )
     try:
         result = await store.adjust(
             site.site_id,
@@ -107,16 +114,14 @@ async def adjust(
             body["amount"],
             source_ref,
             reason=body["reason"],
-            notify=plugin_webhooks.credits_updated(
-                site, user_email=user.email, reason="adjustment", extra={"note": body["reason"]}
-            ),
+            notify=notify,
         )
     except IdempotencyKeyReused as exc:
         raise key_reused("adjustment_id") from exc
     if not result.ok or result.entry is None:
         raise AdjustmentExceedsBalance(remaining_credits=result.balances.to_api())
     if not result.replayed:
-        services.dispatcher.wake()
+        services.dispatcher.deliver_claimed(notify)
     return {
         "success": True,
         "status": "already_completed" if result.replayed else "completed",

@@ -6,6 +6,13 @@ lease, so several workers or machines never send the same attempt twice. Failure
 retried with the configured backoff (by default 8 attempts over about 21 hours); every
 attempt is recorded.
 
+A change made by this process can claim its webhook at birth (`claiming`): the outbox row is
+written already leased to this dispatcher, in the change's own transaction, and handed to the
+dispatcher in memory once committed (`deliver_claimed`), so delivering it costs no claim. A
+webhook claimed at birth that waits past half its lease is left to the claims (after the
+lease ends), so two dispatchers never send it; one this process ends without delivering is
+claimed by any dispatcher once its lease ends.
+
 Only public hosts receive webhooks (`service.domain.webhook_targets`): the URL's host is
 checked once per round for the deliveries that share it, and every address a name resolves
 to is checked by the guard resolver before a socket is opened, so a name that later resolves
@@ -27,6 +34,7 @@ import secrets
 import socket
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +43,17 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from .domain.models import AttemptOutcome, Site, WebhookAttempt, WebhookDelivery
+from .domain.ids import new_delivery_id
+from .domain.models import (
+    AttemptOutcome,
+    Balances,
+    LedgerEntry,
+    NotifyFn,
+    Site,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDraft,
+)
 from .domain.plugin_webhooks import sign
 from .domain.webhook_targets import (
     WebhookTargetError,
@@ -76,6 +94,35 @@ class _Round:
         if future is None:
             future = self._checks[url] = asyncio.ensure_future(check(url))
         return await asyncio.shield(future)
+
+
+class ClaimedAtBirth:
+    """A `NotifyFn` whose draft comes claimed by one dispatcher (see `WebhookDraft`): with one
+    delivery id however often the store's transaction runs it, leased from the moment it is
+    drafted. `draft` is the one the last run made (None when it made none)."""
+
+    __slots__ = ("notify", "owner", "delivery_id", "draft")
+
+    def __init__(self, notify: NotifyFn, owner: str) -> None:
+        self.notify = notify
+        self.owner = owner
+        self.delivery_id = new_delivery_id()
+        self.draft: WebhookDraft | None = None
+
+    def __call__(self, entry: LedgerEntry, balances: Balances) -> WebhookDraft | None:
+        self.draft = None
+        draft = self.notify(entry, balances)
+        if draft is not None:
+            self.draft = WebhookDraft(
+                draft.site_id,
+                draft.url,
+                draft.event,
+                draft.body,
+                self.delivery_id,
+                self.owner,
+                time.time() + LEASE_SECONDS,
+            )
+        return self.draft
 
 
 class TargetGuardResolver(AbstractResolver):
@@ -131,6 +178,9 @@ class WebhookDispatcher:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._wake: asyncio.Event | None = None
         self._stopping = False
+        # Claimed at birth and committed, not attempted yet (see `deliver_claimed`).
+        self._claimed: deque[tuple[WebhookDelivery, float]] = deque()
+        self._claim_wanted = True  # something may be due that nobody claimed yet
         # One round at a time per process: an admin flush waits for the background round's
         # in-flight attempts instead of answering while they still hold their leases.
         self._round = asyncio.Lock()
@@ -139,9 +189,58 @@ class WebhookDispatcher:
         self._proxies: dict[str, str] = {}
 
     def wake(self) -> None:
-        """Deliver soon: something was just enqueued by this process."""
+        """Deliver soon: something was just enqueued by this process (claims it)."""
+        self._claim_wanted = True
         if self._wake is not None:
             self._wake.set()
+
+    def claiming(self, notify: NotifyFn) -> NotifyFn:
+        """`notify`, its webhook claimed at birth by this dispatcher while it runs; hand the
+        answer to `deliver_claimed` once the change is committed. When it does not run (no
+        dispatch, or stopping), `notify` itself: its webhook waits for a claim."""
+        if self._wake is None or self._stopping:
+            return notify
+        return ClaimedAtBirth(notify, self.owner)
+
+    def deliver_claimed(self, notify: NotifyFn) -> None:
+        """Deliver soon the webhook that a committed change drafted through `notify` (an
+        answer of `claiming`); for any other `notify`, `wake()`."""
+        if not isinstance(notify, ClaimedAtBirth) or self._wake is None:
+            self.wake()
+            return
+        draft = notify.draft
+        if draft is None or draft.lease_until is None:
+            return  # the change drafted no webhook
+        delivery = WebhookDelivery(
+            notify.delivery_id,
+            draft.site_id,
+            draft.event,
+            draft.url,
+            draft.body,
+            "pending",
+            0,
+            None,
+            None,
+            None,
+            "",
+        )
+        self._claimed.append((delivery, draft.lease_until))
+        self._wake.set()
+
+    def _take_claimed(self, limit: int) -> list[WebhookDelivery]:
+        """Up to `limit` of the webhooks claimed at birth, oldest first; one whose lease is
+        half gone is left to the claims once it ends."""
+        taken: list[WebhookDelivery] = []
+        fresh_until = time.time() + LEASE_SECONDS / 2
+        while self._claimed and len(taken) < limit:
+            delivery, lease_until = self._claimed.popleft()
+            if lease_until > fresh_until:
+                taken.append(delivery)
+            else:
+                log.warning(
+                    "webhook %s waited past half its lease: left to a claim", delivery.delivery_id
+                )
+        return taken
 
     def stop(self) -> None:
         self._stopping = True
@@ -150,19 +249,24 @@ class WebhookDispatcher:
     async def run(self) -> None:
         """Deliver due webhooks until stopped; woken by `wake()` or every poll interval."""
         self._wake = asyncio.Event()
+        self._claim_wanted = True
         try:
             while not self._stopping:
-                full = False
+                more = False
                 try:
-                    full = (await self.deliver_due()).attempted >= BATCH_SIZE
+                    async with self._round:
+                        claim, self._claim_wanted = self._claim_wanted, False
+                        _, more = await self._deliver_due(False, BATCH_SIZE, claim)
                 except Exception:  # the loop must survive a bad round
                     log.exception("webhook dispatch round failed")
-                if full:
+                if more:
+                    self._claim_wanted = True
+                if more or self._claimed:
                     continue  # a backlog: next batch now, with a flush free to go first
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.settings.webhook_poll_seconds)
                 except TimeoutError:
-                    pass
+                    self._claim_wanted = True  # retries come due, leases end
                 self._wake.clear()
         finally:
             await self.close()
@@ -181,19 +285,34 @@ class WebhookDispatcher:
     async def deliver_due(
         self, *, include_scheduled: bool = False, limit: int = BATCH_SIZE
     ) -> FlushResult:
-        """Claim and attempt one batch of due deliveries (scheduled retries too with
-        include_scheduled). One batch per round keeps a flush's wait for the lock bounded."""
+        """Attempt one batch: the webhooks claimed at birth, then due deliveries claimed now
+        (scheduled retries too with include_scheduled). One batch per round keeps a flush's
+        wait for the lock bounded."""
         async with self._round:
-            return await self._deliver_due(include_scheduled, limit)
+            result, _ = await self._deliver_due(include_scheduled, limit, True)
+            return result
 
-    async def _deliver_due(self, include_scheduled: bool, limit: int) -> FlushResult:
-        batch = await self.store.claim_due_webhooks(
-            self.owner,
-            now=time.time(),
-            lease_seconds=LEASE_SECONDS,
-            limit=limit,
-            include_scheduled=include_scheduled,
-        )
+    async def _deliver_due(
+        self, include_scheduled: bool, limit: int, claim: bool
+    ) -> tuple[FlushResult, bool]:
+        """The webhooks claimed at birth, then (with `claim`) as many due ones as the batch has
+        room for; answers the result and whether a claim is still wanted (the batch had no
+        room, or the claim filled it)."""
+        batch = self._take_claimed(limit)
+        room = limit - len(batch)
+        more = claim and room == 0
+        if claim and room > 0:
+            claimed = await self.store.claim_due_webhooks(
+                self.owner,
+                now=time.time(),
+                lease_seconds=LEASE_SECONDS,
+                limit=room,
+                include_scheduled=include_scheduled,
+            )
+            more = len(claimed) == room
+            batch += claimed
+        if not batch:
+            return FlushResult(0, 0), more
         # A round reads each site and checks each URL once, however many of its deliveries
         # share them (under load, one site's deductions fill whole rounds).
         round_ = _Round(
@@ -211,7 +330,7 @@ class WebhookDispatcher:
                     outcome.attempt.attempt,
                     outcome.attempt.error,
                 )
-        return FlushResult(len(outcomes), sum(o.delivered for o in outcomes))
+        return FlushResult(len(outcomes), sum(o.delivered for o in outcomes)), more
 
     async def _attempt(self, delivery: WebhookDelivery, round_: _Round) -> AttemptOutcome:
         """Send one delivery; its outcome is recorded with its batch's."""

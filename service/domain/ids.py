@@ -58,6 +58,11 @@ def random_hex(nbytes: int) -> str:
     return _pool.take(nbytes).hex()
 
 
+def new_delivery_id() -> str:
+    """A plugin webhook delivery's id (`whd_...`, in the order they are made)."""
+    return "whd_" + ordered_hex(12)
+
+
 def ordered_hex(nbytes: int) -> str:
     """Like `random_hex`, but the first 6 bytes are the time in milliseconds: ids made later
     sort after earlier ones (to the millisecond), and new index entries append."""

@@ -237,12 +237,19 @@ class PurchaseCompletion:
 
 @dataclass(frozen=True)
 class WebhookDraft:
-    """A plugin webhook to enqueue: the dispatcher signs `body` with the site's secret."""
+    """A plugin webhook to enqueue: the dispatcher signs `body` with the site's secret.
+
+    A draft claimed at birth (`WebhookDispatcher.claiming`) names its delivery id and comes
+    leased to `lease_owner` until `lease_until`: its row is made already claimed, and the
+    dispatcher that claimed it delivers it without a claim of its own."""
 
     site_id: str
     url: str
     event: str
     body: str
+    delivery_id: str | None = None
+    lease_owner: str | None = None
+    lease_until: float | None = None
 
 
 @dataclass(frozen=True)

@@ -812,7 +812,7 @@ class MongoStore:
     # ------------------------------------------------------------------ outbox
     async def enqueue_webhook(self, draft: WebhookDraft) -> WebhookDelivery:
         delivery = new_delivery(draft)
-        await self.db.webhook_outbox.insert_one(delivery_doc(delivery))
+        await self.db.webhook_outbox.insert_one(delivery_doc(delivery, draft))
         return delivery
 
     async def claim_due_webhooks(

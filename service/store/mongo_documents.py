@@ -15,7 +15,7 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..domain.ids import ordered_hex
+from ..domain.ids import new_delivery_id, ordered_hex
 from ..domain.models import (
     CREDIT_TYPES,
     Balances,
@@ -154,7 +154,7 @@ def transition_fields(fields_: dict[str, Any], *, dates: bool) -> dict[str, Any]
 # ------------------------------------------------------------------ outbox
 def new_delivery(draft: WebhookDraft) -> WebhookDelivery:
     return WebhookDelivery(
-        "whd_" + ordered_hex(12),
+        draft.delivery_id or new_delivery_id(),
         draft.site_id,
         draft.event,
         draft.url,
@@ -168,10 +168,12 @@ def new_delivery(draft: WebhookDraft) -> WebhookDelivery:
     )
 
 
-def delivery_doc(delivery: WebhookDelivery) -> dict[str, Any]:
+def delivery_doc(delivery: WebhookDelivery, draft: WebhookDraft | None = None) -> dict[str, Any]:
+    """The outbox document; leased as `draft` says when it was claimed at birth."""
     doc = asdict(delivery)
     del doc["attempt_log"]  # attempts live in their own collection
-    return {**doc, "lease_owner": None, "lease_until": None}
+    lease = (draft.lease_owner, draft.lease_until) if draft is not None else (None, None)
+    return {**doc, "lease_owner": lease[0], "lease_until": lease[1]}
 
 
 def delivery_from(

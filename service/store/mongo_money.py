@@ -141,7 +141,7 @@ async def apply_change(
     )
     await db.ledger.insert_one(entry_doc(entry, state=APPLIED), session=s)
     if notify is not None and (draft := notify(entry, balances)) is not None:
-        await db.webhook_outbox.insert_one(delivery_doc(new_delivery(draft)), session=s)
+        await db.webhook_outbox.insert_one(delivery_doc(new_delivery(draft), draft), session=s)
     return entry, balances
 
 

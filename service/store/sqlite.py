@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..domain.ids import ordered_hex
+from ..domain.ids import new_delivery_id, ordered_hex
 from ..domain.models import (
     CREDIT_TYPES,
     AttemptOutcome,
@@ -1056,7 +1056,7 @@ class SQLiteStore:
     # ------------------------------------------------------------------ outbox
     def _enqueue(self, c: sqlite3.Connection, draft: WebhookDraft) -> WebhookDelivery:
         delivery = WebhookDelivery(
-            "whd_" + ordered_hex(12),
+            draft.delivery_id or new_delivery_id(),
             draft.site_id,
             draft.event,
             draft.url,
@@ -1069,7 +1069,8 @@ class SQLiteStore:
             now_iso(),
         )
         c.execute(
-            f"INSERT INTO webhook_outbox ({OUTBOX_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO webhook_outbox ({OUTBOX_COLUMNS}, lease_owner, lease_until)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 delivery.delivery_id,
                 delivery.site_id,
@@ -1083,6 +1084,8 @@ class SQLiteStore:
                 None,
                 delivery.created_at,
                 None,
+                draft.lease_owner,
+                draft.lease_until,
             ),
         )
         return delivery

@@ -6,7 +6,13 @@ import asyncio
 import hashlib
 import hmac
 import json
+import time
+from dataclasses import replace
+from typing import Any
 
+from service.domain import plugin_webhooks
+from service.domain.models import WebhookDelivery
+from service.notify import LEASE_SECONDS, ClaimedAtBirth
 from tests.support.stripe import StripeWorld
 
 
@@ -179,3 +185,82 @@ async def test_a_user_without_any_email_gets_no_webhook_that_could_never_succeed
     )
     assert response.status_code == 200
     assert await world.service.store.list_webhook_deliveries(world.site.site_id) == []
+
+
+# ---------------------------------------------------------------- claimed at birth
+DEDUCTION = {"user_id": 5, "user_email": "five@example.com", "credit_type": "article", "amount": 1}
+
+
+async def test_a_deductions_webhook_goes_out_without_ever_being_claimed(
+    world: StripeWorld, monkeypatch
+):
+    """Its row is written leased to the worker's dispatcher, which delivers it from memory."""
+    dispatcher = world.service.services.dispatcher
+    claimed: list[str] = []
+    claim_from_store = dispatcher.store.claim_due_webhooks
+
+    async def claim_due_webhooks(*args: Any, **kwargs: Any) -> list[WebhookDelivery]:
+        batch = await claim_from_store(*args, **kwargs)
+        claimed.extend(d.delivery_id for d in batch)
+        return batch
+
+    monkeypatch.setattr(dispatcher.store, "claim_due_webhooks", claim_due_webhooks)
+    response = await world.site.post("/users/deduct-credits", json=DEDUCTION)
+    assert response.status_code == 200, response.text
+
+    [webhook] = await world.wordpress.inbox.wait_for(event="credits_updated", count=1, timeout=10)
+    await dispatcher.deliver_due()  # waits for the round that sent it to record it
+    delivery_id = {k.lower(): v for k, v in webhook.headers.items()}["x-rakubun-delivery"]
+    [stored] = await world.store.list_webhook_deliveries(world.site.site_id)
+
+    assert webhook.signature_valid and webhook.status == 200
+    assert webhook.data["remaining_credits"]["article_credits"] == 4
+    assert (stored.delivery_id, stored.status, stored.attempts) == (delivery_id, "delivered", 1)
+    assert delivery_id not in claimed
+
+
+async def test_one_that_waited_past_half_its_lease_is_left_to_a_claim(world: StripeWorld, caplog):
+    """Another dispatcher may claim it once the lease ends: it is not sent from memory."""
+    dispatcher = world.service.services.dispatcher
+    store = world.store
+    site = await store.get_site(world.site.site_id)
+    await store.ensure_user(site.site_id, "6", "six@example.com", {"article": 3})
+    notify = dispatcher.claiming(
+        plugin_webhooks.credits_updated(site, user_email="six@example.com", reason="deduction")
+    )
+    assert isinstance(notify, ClaimedAtBirth)
+    assert (await store.deduct(site.site_id, "6", "article", 1, notify=notify)).ok
+    assert notify.draft is not None and notify.draft.lease_until is not None
+    waited = notify.draft.lease_until - LEASE_SECONDS / 2 - 1  # as if it had waited that long
+    notify.draft = replace(notify.draft, lease_until=waited)
+
+    dispatcher.deliver_claimed(notify)
+    flushed = await dispatcher.deliver_due()  # after the background round, if it ran first
+
+    assert world.wordpress.inbox.select(event="credits_updated") == []
+    assert flushed.attempted == 0
+    [pending] = await store.list_webhook_deliveries(site.site_id)
+    assert (pending.delivery_id, pending.status, pending.attempts) == (
+        notify.delivery_id,
+        "pending",
+        0,
+    )
+    assert "waited past half its lease" in caplog.text
+    claim = dict(lease_seconds=30.0, limit=10, include_scheduled=True)
+    assert await store.claim_due_webhooks("other", now=time.time() + 1, **claim) == []
+    [later] = await store.claim_due_webhooks("other", now=time.time() + LEASE_SECONDS + 1, **claim)
+    assert later.delivery_id == notify.delivery_id
+
+
+async def test_without_a_running_dispatcher_a_deductions_webhook_waits_for_a_claim(make_world):
+    world: StripeWorld = await make_world(webhook_dispatch=False)
+    dispatcher = world.service.services.dispatcher
+    site = await world.store.get_site(world.site.site_id)
+    notify = plugin_webhooks.credits_updated(site, user_email=None, reason="deduction")
+
+    response = await world.site.post("/users/deduct-credits", json=DEDUCTION)
+    flushed = await world.flush_webhooks()
+
+    assert response.status_code == 200, response.text
+    assert dispatcher.claiming(notify) is notify
+    assert (flushed["attempted"], flushed["delivered"]) == (1, 1)

@@ -6,10 +6,18 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import pytest
 
-from service.domain.models import AttemptOutcome, Balances, PurchaseCompletion, WebhookAttempt
+from service.domain.models import (
+    AttemptOutcome,
+    Balances,
+    LedgerEntry,
+    PurchaseCompletion,
+    WebhookAttempt,
+    WebhookDraft,
+)
 from service.store import DuplicateError, IdempotencyKeyReused, Store, UnknownGrantError
 
 from .builders import draft, new_intent, new_package, new_session, new_site, notify_plugin
@@ -675,6 +683,52 @@ async def test_a_claimed_delivery_stays_leased_until_the_lease_expires(
     assert await store.claim_due_webhooks("worker-b", now=now + 1, **claim) == []
     [theirs] = await store.claim_due_webhooks("worker-b", now=now + 31, **claim)
     assert theirs.delivery_id == delivery.delivery_id
+
+
+async def test_a_draft_claimed_at_birth_is_stored_leased_under_its_id(
+    store: Store, site_id: str
+) -> None:
+    now = time.time()
+    born = replace(
+        draft(site_id), delivery_id="whd_born", lease_owner="worker-a", lease_until=now + 30
+    )
+    delivery = await store.enqueue_webhook(born)
+    claim = dict(lease_seconds=30, limit=10, include_scheduled=True)
+
+    assert delivery.delivery_id == "whd_born"
+    assert await store.claim_due_webhooks("worker-b", now=now + 1, **claim) == []
+    [theirs] = await store.claim_due_webhooks("worker-b", now=now + 31, **claim)
+    assert theirs.delivery_id == "whd_born"
+
+
+async def test_its_owner_records_a_delivery_claimed_at_birth_without_claiming_it(
+    store: Store, site_id: str
+) -> None:
+    await funded(store, site_id, credits=10)
+    inner = notify_plugin()
+    now = time.time()
+
+    def born_leased(entry: LedgerEntry, balances: Balances) -> WebhookDraft | None:
+        made = inner(entry, balances)
+        assert made is not None
+        return replace(made, delivery_id="whd_deduct", lease_owner="worker-a", lease_until=now + 30)
+
+    result = await store.deduct(site_id, "42", "article", 1, notify=born_leased)
+    assert result.ok
+    claim = dict(lease_seconds=30, limit=10, include_scheduled=True)
+    assert await store.claim_due_webhooks("worker-b", now=now + 1, **claim) == []
+    attempt = WebhookAttempt(1, now + 1, 200, None, 3.0)
+    await store.record_webhook_attempts(
+        "worker-a", [AttemptOutcome("whd_deduct", attempt, True, None)]
+    )
+
+    [delivered] = await store.list_webhook_deliveries(site_id)
+    assert (delivered.delivery_id, delivered.status, delivered.attempts) == (
+        "whd_deduct",
+        "delivered",
+        1,
+    )
+    assert await store.claim_due_webhooks("worker-b", now=now + 31, **claim) == []
 
 
 async def test_claim_skips_scheduled_deliveries_unless_asked(store: Store, site_id: str) -> None:
