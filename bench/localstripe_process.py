@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
         with state_file.open("wb") as f:
             pickle.dump(store, f, protocol=pickle.HIGHEST_PROTOCOL)
 
-    resources.Store.dump_to_disk = dump_to_disk  # type: ignore[method-assign]
+    resources.Store.dump_to_disk = dump_to_disk
     web.run_app(server.app, host="127.0.0.1", port=args.port, access_log=None, print=None)
 
 

@@ -52,7 +52,7 @@ def machine() -> dict[str, Any]:
 
 
 def table_rows(report: RunReport) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for row in report.rows:
         failed = [c.name for c in row.checks if not c.ok]
         rows.append(

@@ -372,7 +372,8 @@ class ConfigRun:
         try:
             from pymongo import MongoClient
 
-            with MongoClient(url, serverSelectionTimeoutMS=3000) as client:
+            client: MongoClient[dict[str, Any]] = MongoClient(url, serverSelectionTimeoutMS=3000)
+            with client:
                 client.drop_database(name)
         except Exception as exc:  # cleaning up is best effort
             self.progress.say(f"   (could not drop MongoDB database {name}: {exc})")

@@ -54,7 +54,12 @@ async def deduction_store(users: int) -> AsyncIterator[tuple[SQLiteStore, Site, 
 
 async def pages_per_deduction(deductions: int, users: int, *, ordered: bool) -> float:
     async with deduction_store(users) as (store, site, path):
-        await store.writer.call(lambda: store._db.execute("PRAGMA wal_autocheckpoint=0"))
+
+        def no_checkpoints() -> None:
+            assert store._db is not None  # open: the writer's connection
+            store._db.execute("PRAGMA wal_autocheckpoint=0")
+
+        await store.writer.call(no_checkpoints)
         wal = path.with_name(path.name + "-wal")
         before = wal.stat().st_size
         ids_made = (
