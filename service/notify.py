@@ -211,6 +211,7 @@ class WebhookDispatcher:
         draft = notify.draft
         if draft is None or draft.lease_until is None:
             return  # the change drafted no webhook
+        # As the store wrote it, in what `_attempt` reads (never created_at, never stored).
         delivery = WebhookDelivery(
             notify.delivery_id,
             draft.site_id,
