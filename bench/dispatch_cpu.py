@@ -32,7 +32,7 @@ from service.notify import WebhookDispatcher
 from service.settings import Settings
 from service.store import SQLiteStore
 
-from .wal_pages import START_CREDITS, deduction_store
+from .wal_pages import credits_removed, deduction_store
 
 WAYS = ("claimed at birth", "claimed by the dispatcher")
 
@@ -95,7 +95,7 @@ async def cpu_per_deduction(
         cpu = time.process_time() - started
         dispatcher.stop()
         await running
-        removed = await _credits_removed(store, site, users)
+        removed = await credits_removed(store, site, users)
         delivered = (await store.stats())["webhooks"].get("delivered", 0)
         return cpu / deductions * 1e6, removed, delivered
 
@@ -122,15 +122,6 @@ async def _deduct_all(
             dispatcher.deliver_claimed(notify)
         else:
             dispatcher.wake()
-
-
-async def _credits_removed(store: SQLiteStore, site: Site, users: int) -> int:
-    removed = 0
-    for n in range(users):
-        user = await store.get_user(site.site_id, str(n))
-        assert user is not None
-        removed += START_CREDITS - user.balances.article
-    return removed
 
 
 def main() -> int:

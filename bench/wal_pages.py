@@ -52,6 +52,16 @@ async def deduction_store(users: int) -> AsyncIterator[tuple[SQLiteStore, Site, 
             await store.close()
 
 
+async def credits_removed(store: SQLiteStore, site: Site, users: int) -> int:
+    """The article credits taken from the users of a `deduction_store` since it was made."""
+    removed = 0
+    for n in range(users):
+        user = await store.get_user(site.site_id, str(n))
+        assert user is not None
+        removed += START_CREDITS - user.balances.article
+    return removed
+
+
 async def pages_per_deduction(deductions: int, users: int, *, ordered: bool) -> float:
     async with deduction_store(users) as (store, site, path):
 

@@ -21,7 +21,7 @@ from unittest import mock
 
 from service.store.sqlite_writer import SQLiteWriter
 
-from .wal_pages import BATCH, START_CREDITS, deduction_store, one_commit
+from .wal_pages import BATCH, credits_removed, deduction_store, one_commit
 
 WAYS = ("straight", "savepoint per job")
 
@@ -46,11 +46,7 @@ async def writer_cpu_per_deduction(deductions: int, users: int, *, way: str) -> 
             for first in range(0, deductions, BATCH):
                 await one_commit(store, site, [n % users for n in range(first, first + BATCH)])
             cpu = await store.writer.call(time.thread_time) - cpu
-        removed = 0
-        for n in range(users):
-            user = await store.get_user(site.site_id, str(n))
-            assert user is not None
-            removed += START_CREDITS - user.balances.article
+        removed = await credits_removed(store, site, users)
         return cpu / deductions * 1e6, removed
 
 
