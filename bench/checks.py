@@ -26,13 +26,12 @@ def no_server_errors(result: LoadResult) -> Check:
 
 def every_request_answered(result: LoadResult) -> Check:
     """Exact counts need every request sent to be answered inside the run."""
-    sockets = sum(result.socket_errors.values())
+    sockets = result.lost_to_sockets
     ok = result.unanswered == 0 and sockets == 0
-    return Check(
-        "all answered",
-        ok,
-        f"sent {result.sent}, answered {result.received}, socket errors {sockets}",
-    )
+    detail = f"sent {result.sent}, answered {result.received}, socket errors {sockets}"
+    if result.untimed:
+        detail += f"; {result.untimed} answers untimed (the wall clock stepped back)"
+    return Check("all answered", ok, detail)
 
 
 def reconcile_ok(report: dict[str, Any]) -> Check:

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sanic.response import json as sanic_json
 
-from bench import checks
+from bench import checks, wrk
 from bench.baseline_app import body_of_size
 from bench.cli import parse_args, plan_runs
 from bench.report import format_table, markdown_table
@@ -146,6 +146,30 @@ def test_five_hundreds_and_unanswered_requests_fail() -> None:
     assert not checks.every_request_answered(
         load_result({200: 5}, socket_errors={"connect": 0, "read": 2, "write": 0, "timeout": 0})
     ).ok
+
+
+@pytest.mark.parametrize("kind", ["connect", "read", "write"])
+def test_a_socket_error_that_loses_requests_fails_and_counts(kind: str) -> None:
+    errors = {"connect": 0, "read": 0, "write": 0, "timeout": 0, kind: 1}
+    result = load_result({200: 5}, socket_errors=errors)
+    assert not checks.every_request_answered(result).ok
+    assert result.errors(frozenset({200})) == 1
+
+
+def test_answers_wrk_could_not_time_are_not_losses() -> None:
+    """wrk's timeout counter: answers timed across a step back of the wall clock."""
+    errors = {"connect": 0, "read": 0, "write": 0, "timeout": 32}
+    result = load_result({200: 5}, socket_errors=errors)
+    check = checks.every_request_answered(result)
+    assert check.ok and "32 answers untimed" in check.detail
+    assert result.errors(frozenset({200})) == 0
+    assert not checks.every_request_answered(load_result({200: 5}, sent=6, socket_errors=errors)).ok
+
+
+@pytest.mark.parametrize("seconds", [1, 2, 8, 9, 30, 600])
+def test_wrks_timeout_outlasts_the_whole_run(seconds: int) -> None:
+    assert wrk.wrk_timeout(seconds) > seconds + wrk.GRACE_SECONDS
+    assert wrk.wrk_timeout(seconds) >= wrk.WRK_TIMEOUT_SECONDS
 
 
 def test_an_overdrawn_user_must_end_at_zero_with_refusals() -> None:
