@@ -6,12 +6,18 @@ compared with a server that does nothing but HTTP and JSON encoding.
 `POST /wp-admin/admin-ajax.php` stands in for the WordPress site that receives the
 service's plugin webhooks (one per deduction), so those deliveries succeed as in production.
 Run it as `python -m bench.baseline_app --port P --workers N`.
+
+The bench runs it twice: as the baseline, its workers pinned as the service's are
+(`--cpu-affinity auto`), and as the WordPress sink, kept off the CPUs pinned workers use
+(`--cpu-affinity spare`): in production the site is another machine, so the CPU it spends
+receiving webhooks must not come out of the service's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json as stdlib_json
+import os
 from functools import lru_cache, partial
 from typing import Any
 
@@ -32,10 +38,29 @@ def body_of_size(size: int) -> dict[str, Any]:
     return {"success": True, "padding": "x" * max(0, size - fixed)}
 
 
+def spare_cpus(cpus: set[int], workers: int) -> set[int]:
+    """The CPUs `WORKER_CPU_AFFINITY=auto` leaves to the rest of the machine with `workers`
+    workers: it pins worker `i` to the `i`-th CPU only when a CPU stays free; else all."""
+    ordered = sorted(cpus)
+    return set(ordered[workers:]) if workers < len(ordered) else set(ordered)
+
+
+def keep_off_pinned_workers(workers: int) -> None:
+    """Run this process on the CPUs that pinned workers (as many as `workers`) leave free."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, spare_cpus(os.sched_getaffinity(0), workers))
+
+
 def create_baseline_app(
-    name: str = "bench_baseline", cpu_affinity: str = "off", workers: int = 1
+    name: str = "bench_baseline",
+    cpu_affinity: str = "off",
+    workers: int = 1,
+    service_workers: int | None = None,
 ) -> Sanic:
-    pin_worker(cpu_affinity, workers)  # as the service's workers are, for a like-for-like ratio
+    if cpu_affinity == "spare":
+        keep_off_pinned_workers(service_workers or workers)
+    else:
+        pin_worker(cpu_affinity, workers)  # as the service's are, for a like-for-like ratio
     app = Sanic(name)
     app.config.KEEP_ALIVE_TIMEOUT = 30
 
@@ -59,10 +84,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--cpu-affinity", choices=("off", "auto"), default="off")
+    parser.add_argument("--cpu-affinity", choices=("off", "auto", "spare"), default="off")
+    parser.add_argument(
+        "--service-workers",
+        type=int,
+        default=None,
+        help="with --cpu-affinity spare: the pinned service's workers (default --workers)",
+    )
     args = parser.parse_args(argv)
     loader = AppLoader(
-        factory=partial(create_baseline_app, cpu_affinity=args.cpu_affinity, workers=args.workers)
+        factory=partial(
+            create_baseline_app,
+            cpu_affinity=args.cpu_affinity,
+            workers=args.workers,
+            service_workers=args.service_workers,
+        )
     )
     app = loader.load()
     app.prepare(

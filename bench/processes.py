@@ -153,6 +153,29 @@ def baseline_process(*, workers: int, log_path: Path, cpu_affinity: str = "off")
     return ChildProcess("baseline", command, port=port, ready_path="/health", log_path=log_path)
 
 
+def sink_process(
+    *, service_workers: int, log_path: Path, cpu_affinity: str = "off"
+) -> ChildProcess:
+    """The WordPress site the service's plugin webhooks go to: `bench.baseline_app` again, one
+    process, kept off the CPUs the service's pinned workers use (with `cpu_affinity` auto;
+    unpinned with off): in production the site is another machine."""
+    port = free_port()
+    command = python_module(
+        "bench.baseline_app",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--cpu-affinity",
+        "spare" if cpu_affinity == "auto" else "off",
+        "--service-workers",
+        str(service_workers),
+    )
+    return ChildProcess(
+        "WordPress sink", command, port=port, ready_path="/health", log_path=log_path
+    )
+
+
 def fake_stripe_process(
     *, secret_key: str, log_path: Path, data_dir: Path | None = None
 ) -> ChildProcess:

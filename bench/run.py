@@ -13,7 +13,7 @@ from typing import Any
 
 from . import checks, scenarios
 from .checks import Check
-from .processes import HOST, ChildProcess, baseline_process, service_process
+from .processes import HOST, ChildProcess, baseline_process, service_process, sink_process
 from .progress import Progress
 from .scenarios import Scenario
 from .service_api import Balances, BenchSite, ServiceApi
@@ -195,26 +195,31 @@ class ConfigRun:
             log_path=options.log_dir / f"{config.key}-baseline.log",
             cpu_affinity=options.worker_cpu_affinity,
         )
+        self.sink = sink_process(
+            service_workers=config.workers,
+            log_path=options.log_dir / f"{config.key}-sink.log",
+            cpu_affinity=options.worker_cpu_affinity,
+        )
         self.report = RunReport(config)
 
     async def run(self) -> RunReport:
         api: ServiceApi | None = None
         try:
-            await asyncio.gather(self.service.start(), self.baseline.start())
+            await asyncio.gather(self.service.start(), self.baseline.start(), self.sink.start())
             api = ServiceApi(self.service.url, self.admin_token)
             await self._measure_all(api)
         finally:
             if api is not None:
                 await api.close()
-            await asyncio.gather(self.service.stop(), self.baseline.stop())
+            await asyncio.gather(self.service.stop(), self.baseline.stop(), self.sink.stop())
             self._drop_mongo_database()
         return self.report
 
     async def _measure_all(self, api: ServiceApi) -> None:
         o = self.options
         self.progress.say(f"== {self.config.label}: seeding {o.users} users ...")
-        # The site's plugin webhooks (one per deduction) go to the baseline's sink.
-        site = await api.register_site(self.baseline.url)
+        # The site's plugin webhooks (one per deduction) go to the WordPress sink.
+        site = await api.register_site(self.sink.url)
         spread = list(range(1, o.users + 1))
         await api.seed_users(site, spread, "article", TOP_UP)
         await api.seed_users(site, [HOT_USER], "article", TOP_UP)

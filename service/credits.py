@@ -13,7 +13,7 @@ from typing import Any
 
 from .context import Services
 from .domain import plugin_webhooks
-from .domain.models import Site
+from .domain.models import Site, UserSeed
 from .domain.users import user_key
 from .errors import (
     AdjustmentExceedsBalance,
@@ -48,10 +48,15 @@ async def deduct(
     user_id = user_key(body["user_id"])
     email = body.get("user_email") or None
     store = services.store
-    user = await store.ensure_user(site.site_id, user_id, email, services.settings.free_credits)
+    seed = UserSeed(email, services.settings.free_credits)
+    ensure: UserSeed | None = seed
+    if not email:
+        # The webhook needs the stored email: ensure the user first (the plugin always sends one).
+        user = await store.ensure_user(site.site_id, user_id, None, seed.free_credits)
+        email, ensure = user.email, None
     # Claimed at birth: the dispatcher delivers it without claiming it from the store.
     notify = services.dispatcher.claiming(
-        plugin_webhooks.credits_updated(site, user_email=email or user.email, reason="deduction")
+        plugin_webhooks.credits_updated(site, user_email=email, reason="deduction")
     )
     try:
         result = await store.deduct(
@@ -62,6 +67,7 @@ async def deduct(
             idempotency_key=idempotency_key,
             reason="generation",
             notify=notify,
+            ensure=ensure,
         )
     except IdempotencyKeyReused as exc:
         raise key_reused("Idempotency-Key") from exc

@@ -159,6 +159,15 @@ class MoneyResult:
 
 
 @dataclass(frozen=True)
+class UserSeed:
+    """What `Store.ensure_user` takes besides the user's key: given to a deduction, the store
+    ensures the user inside the deduction's own write (one store round trip, not two)."""
+
+    email: str | None
+    free_credits: dict[str, int]
+
+
+@dataclass(frozen=True)
 class DeductResult:
     ok: bool
     entry: LedgerEntry | None

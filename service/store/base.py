@@ -25,6 +25,7 @@ from ..domain.models import (
     ReconcileReport,
     Site,
     User,
+    UserSeed,
     WebhookDelivery,
     WebhookDraft,
 )
@@ -141,11 +142,14 @@ class Store(Protocol):
         idempotency_key: str | None = None,
         reason: str | None = None,
         notify: NotifyFn | None = None,
+        ensure: UserSeed | None = None,
     ) -> DeductResult:
         """Remove `amount` if the balance covers it (never below zero). With an idempotency key
         (scoped to the site's user) a retry returns the first result (replayed=True) and
         deducts nothing; a retry asking for another type, amount or reason raises
-        IdempotencyKeyReused and writes nothing."""
+        IdempotencyKeyReused and writes nothing. With `ensure`, the user is first ensured as
+        `ensure_user(site_id, user_id, ensure.email, ensure.free_credits)` would (a new user
+        keeps its welcome credits when the deduction is refused for want of credits)."""
 
     async def adjust(
         self,

@@ -47,6 +47,7 @@ from ..domain.models import (
     ReconcileReport,
     Site,
     User,
+    UserSeed,
     WebhookDelivery,
     WebhookDraft,
     iso_from_unix,
@@ -548,12 +549,16 @@ class MongoStore:
         idempotency_key: str | None = None,
         reason: str | None = None,
         notify: NotifyFn | None = None,
+        ensure: UserSeed | None = None,
     ) -> DeductResult:
         source_ref = (
             f"deduct:{site_id}:{user_id}:{idempotency_key}"
             if idempotency_key
             else f"deduct:{ordered_hex(12)}"
         )
+        if ensure is not None:
+            # Its own writes, before the deduction's (ensure_user's are idempotent already).
+            await self.ensure_user(site_id, user_id, ensure.email, ensure.free_credits)
         return await self._deduct_like(
             site_id, user_id, credit_type, -amount, source_ref, "deduction", reason, notify
         )

@@ -36,6 +36,7 @@ from ..domain.models import (
     ReconcileReport,
     Site,
     User,
+    UserSeed,
     WebhookAttempt,
     WebhookDelivery,
     WebhookDraft,
@@ -423,6 +424,21 @@ class SQLiteStore:
             return None
         return User(site_id, user_id, row[0], self._balances(c, site_id, user_id), row[1])
 
+    def _ensure_user(
+        self, c: sqlite3.Connection, site_id: str, user_id: str, seed: UserSeed
+    ) -> None:
+        """Create the user with its welcome credits, or update its email to a new non-empty one."""
+        row = c.execute(
+            "SELECT email FROM users WHERE site_id=? AND user_id=?", (site_id, user_id)
+        ).fetchone()
+        if row is None:
+            self._create_user(c, site_id, user_id, seed.email, seed.free_credits)
+        elif seed.email and seed.email != row[0]:
+            c.execute(
+                "UPDATE users SET email=? WHERE site_id=? AND user_id=?",
+                (seed.email, site_id, user_id),
+            )
+
     def _create_user(
         self,
         c: sqlite3.Connection,
@@ -465,18 +481,7 @@ class SQLiteStore:
             return self._user(self._rdb, site_id, user_id)
 
         def create(c: sqlite3.Connection) -> User:
-            if (
-                c.execute(
-                    "SELECT 1 FROM users WHERE site_id=? AND user_id=?", (site_id, user_id)
-                ).fetchone()
-                is None
-            ):
-                self._create_user(c, site_id, user_id, email, free_credits)
-            elif email:
-                c.execute(
-                    "UPDATE users SET email=? WHERE site_id=? AND user_id=?",
-                    (email, site_id, user_id),
-                )
+            self._ensure_user(c, site_id, user_id, UserSeed(email, free_credits))
             user = self._user(c, site_id, user_id)
             assert user is not None
             return user
@@ -656,6 +661,7 @@ class SQLiteStore:
         idempotency_key: str | None = None,
         reason: str | None = None,
         notify: NotifyFn | None = None,
+        ensure: UserSeed | None = None,
     ) -> DeductResult:
         source_ref = (
             f"deduct:{site_id}:{user_id}:{idempotency_key}"
@@ -664,6 +670,8 @@ class SQLiteStore:
         )
 
         def deduct(c: sqlite3.Connection) -> DeductResult:
+            if ensure is not None:
+                self._ensure_user(c, site_id, user_id, ensure)
             if idempotency_key:
                 first = self._entry_by_ref(c, source_ref)
                 if first is not None:

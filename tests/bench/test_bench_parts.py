@@ -4,17 +4,20 @@ the baseline's body sizes and the table. Nothing here is timed."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sanic.response import json as sanic_json
 
 from bench import checks, wrk
-from bench.baseline_app import body_of_size
+from bench.baseline_app import body_of_size, spare_cpus
 from bench.cli import parse_args, plan_runs
+from bench.processes import sink_process
 from bench.report import format_table, markdown_table
 from bench.run import Row, RunConfig, RunReport
 from bench.wrk import (
@@ -274,3 +277,38 @@ def test_the_mongodb_variant_runs_only_with_a_url() -> None:
     runs, skipped = plan_runs(1, "mongodb://db")
     assert [(r.store, r.workers) for r in runs] == [("sqlite", 1), ("mongodb", 1)]
     assert not skipped
+
+
+@given(st.sets(st.integers(0, 63), min_size=1, max_size=16), st.integers(1, 20))
+def test_the_sink_keeps_off_the_cpus_pinned_workers_take(cpus: set[int], workers: int) -> None:
+    spare = spare_cpus(cpus, workers)
+    if workers < len(cpus):  # `auto` pins worker i to the i-th CPU: the sink takes the rest
+        assert spare == set(sorted(cpus)[workers:])
+        assert not spare & set(sorted(cpus)[:workers])
+    else:  # no worker is pinned: the sink may run anywhere
+        assert spare == cpus
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("auto", "spare"), ("off", "off")])
+def test_the_sink_is_one_process_pinned_away_only_from_pinned_workers(
+    tmp_path: Path, policy: str, expected: str
+) -> None:
+    command = sink_process(service_workers=2, log_path=tmp_path / "sink.log", cpu_affinity=policy)
+    args = command.command
+    assert args[args.index("--cpu-affinity") + 1] == expected
+    assert args[args.index("--workers") + 1] == "1"
+    assert args[args.index("--service-workers") + 1] == "2"
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux's")
+async def test_the_running_sink_answers_and_holds_the_spare_cpus(tmp_path: Path) -> None:
+    sink = sink_process(service_workers=1, log_path=tmp_path / "sink.log", cpu_affinity="auto")
+    await sink.start()
+    try:
+        assert sink.process is not None
+        assert os.sched_getaffinity(sink.process.pid) == spare_cpus(os.sched_getaffinity(0), 1)
+        async with httpx.AsyncClient() as http:
+            answer = await http.post(sink.url + "/wp-admin/admin-ajax.php", content=b"{}")
+        assert answer.status_code == 200
+    finally:
+        await sink.stop()

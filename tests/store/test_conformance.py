@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 
 from service.domain.models import (
+    UserSeed,
     AttemptOutcome,
     Balances,
     LedgerEntry,
@@ -267,6 +268,69 @@ async def test_deduct_with_an_idempotency_key_replays_the_first_result(
     other = await store.deduct(site_id, "42", "article", 4, idempotency_key="gen-2")
     assert other.ok and not other.replayed
     assert await balance(store, site_id) == 2
+
+
+async def test_deduct_ensuring_an_unseen_user_creates_it_with_its_welcome_credits_first(
+    store: Store, site_id: str
+) -> None:
+    result = await store.deduct(
+        site_id, "77", "article", 2, reason="generation", ensure=UserSeed("wp@example.test", FREE)
+    )
+    assert result.ok and result.balances == Balances(article=3, image=10, rewrite=3)
+    user = await store.get_user(site_id, "77")
+    assert user is not None and user.email == "wp@example.test"
+    assert user.balances == result.balances
+    entries = await store.list_ledger(site_id=site_id, user_id="77")
+    assert sorted((e.kind, e.credit_type, e.delta) for e in entries) == [
+        ("deduction", "article", -2),
+        ("free", "article", 5),
+        ("free", "image", 10),
+        ("free", "rewrite", 3),
+    ]
+
+
+async def test_deduct_ensuring_a_user_refused_for_want_of_credits_keeps_the_new_user(
+    store: Store, site_id: str
+) -> None:
+    notify = notify_plugin()
+    result = await store.deduct(
+        site_id, "77", "article", 6, notify=notify, ensure=UserSeed(None, FREE)
+    )
+    assert not result.ok and result.entry is None
+    assert result.balances == Balances(article=5, image=10, rewrite=3)
+    user = await store.get_user(site_id, "77")
+    assert user is not None and user.balances == result.balances
+    assert len(await store.list_ledger(site_id=site_id)) == 3
+    assert await store.count_pending_webhooks() == 0
+
+
+async def test_deduct_ensuring_a_known_user_grants_nothing_more_and_updates_only_a_new_email(
+    store: Store, site_id: str
+) -> None:
+    await store.ensure_user(site_id, "77", "old@example.test", FREE)
+    for email, stored in [
+        (None, "old@example.test"),
+        ("", "old@example.test"),
+        ("new@example.test", "new@example.test"),
+        (None, "new@example.test"),
+    ]:
+        result = await store.deduct(site_id, "77", "image", 1, ensure=UserSeed(email, FREE))
+        assert result.ok
+        user = await store.get_user(site_id, "77")
+        assert user is not None and user.email == stored
+    assert await balance(store, site_id, user_id="77", credit_type="image") == 6
+    assert [e.kind for e in await store.list_ledger(site_id=site_id)].count("free") == 3
+
+
+async def test_a_retried_deduct_ensuring_its_user_replays_and_grants_nothing_more(
+    store: Store, site_id: str
+) -> None:
+    seed = UserSeed("wp@example.test", FREE)
+    first = await store.deduct(site_id, "77", "article", 1, idempotency_key="k", ensure=seed)
+    again = await store.deduct(site_id, "77", "article", 1, idempotency_key="k", ensure=seed)
+    assert again.replayed and again.entry == first.entry
+    assert again.balances == Balances(article=4, image=10, rewrite=3)
+    assert len(await store.list_ledger(site_id=site_id)) == 4
 
 
 @pytest.mark.parametrize("change", [{"credit_type": "image"}, {"amount": 5}, {"reason": "another"}])
@@ -1031,6 +1095,25 @@ async def test_200_concurrent_deducts_of_1_from_100_succeed_exactly_100_times(
         == 100
     )
     assert sorted(r.entry.balance_after for r in results if r.entry) == list(range(100))
+    report = await store.reconcile()
+    assert report.ok, report.differences
+
+
+async def test_40_concurrent_first_deducts_ensuring_one_new_user_welcome_it_once(
+    store: Store, site_id: str, open_store: OpenStore
+) -> None:
+    stores = [store] + [await open_store() for _ in range(3)]
+    seed = UserSeed("wp@example.test", FREE)
+    results = await asyncio.gather(
+        *(
+            stores[i % len(stores)].deduct(site_id, "77", "article", 1, ensure=seed)
+            for i in range(40)
+        )
+    )
+    assert sum(r.ok for r in results) == 5
+    assert await balance(store, site_id, user_id="77") == 0
+    kinds = [e.kind for e in await store.list_ledger(site_id=site_id, limit=500)]
+    assert (kinds.count("free"), kinds.count("deduction")) == (3, 5)
     report = await store.reconcile()
     assert report.ok, report.differences
 
