@@ -228,15 +228,15 @@ class WebhookDispatcher:
         self._claimed.append((delivery, draft.lease_until))
         self._wake.set()
 
-    def _take_claimed(self, limit: int) -> list[WebhookDelivery]:
-        """Up to `limit` of the webhooks claimed at birth, oldest first; one whose lease is
-        half gone is left to the claims once it ends."""
-        taken: list[WebhookDelivery] = []
+    def _take_claimed(self, limit: int) -> list[tuple[WebhookDelivery, float]]:
+        """Up to `limit` of the webhooks claimed at birth (with their leases' ends), oldest
+        first; one whose lease is half gone is left to the claims once it ends."""
+        taken: list[tuple[WebhookDelivery, float]] = []
         fresh_until = time.time() + LEASE_SECONDS / 2
         while self._claimed and len(taken) < limit:
             delivery, lease_until = self._claimed.popleft()
             if lease_until > fresh_until:
-                taken.append(delivery)
+                taken.append((delivery, lease_until))
             else:
                 log.warning(
                     "webhook %s waited past half its lease: left to a claim", delivery.delivery_id
@@ -299,26 +299,32 @@ class WebhookDispatcher:
         """The webhooks claimed at birth, then (with `claim`) as many due ones as the batch has
         room for; answers the result and whether a claim is still wanted (the batch had no
         room, or the claim filled it)."""
-        batch = self._take_claimed(limit)
+        taken = self._take_claimed(limit)
+        batch = [delivery for delivery, _ in taken]
         room = limit - len(batch)
         more = claim and room == 0
-        if claim and room > 0:
-            claimed = await self.store.claim_due_webhooks(
-                self.owner,
-                now=time.time(),
-                lease_seconds=LEASE_SECONDS,
-                limit=room,
-                include_scheduled=include_scheduled,
-            )
-            more = len(claimed) == room
-            batch += claimed
-        if not batch:
-            return FlushResult(0, 0), more
-        # A round reads each site and checks each URL once, however many of its deliveries
-        # share them (under load, one site's deductions fill whole rounds).
-        round_ = _Round(
-            {site_id: await self.store.get_site(site_id) for site_id in {d.site_id for d in batch}}
-        )
+        try:
+            if claim and room > 0:
+                claimed = await self.store.claim_due_webhooks(
+                    self.owner,
+                    now=time.time(),
+                    lease_seconds=LEASE_SECONDS,
+                    limit=room,
+                    include_scheduled=include_scheduled,
+                )
+                more = len(claimed) == room
+                batch += claimed
+            if not batch:
+                return FlushResult(0, 0), more
+            # A round reads each site and checks each URL once, however many of its
+            # deliveries share them (under load, one site's deductions fill whole rounds).
+            sites = {d.site_id for d in batch}
+            round_ = _Round({site_id: await self.store.get_site(site_id) for site_id in sites})
+        except BaseException:
+            # Nothing was sent: those claimed at birth wait in front for the next round
+            # (the claimed ones keep their leases until those end).
+            self._claimed.extendleft(reversed(taken))
+            raise
         outcomes = await asyncio.gather(*(self._attempt(d, round_) for d in batch))
         # One write records the whole batch: per-attempt writes were most of the commits a
         # deduction's webhook cost.

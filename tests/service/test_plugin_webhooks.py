@@ -219,6 +219,41 @@ async def test_a_deductions_webhook_goes_out_without_ever_being_claimed(
     assert delivery_id not in claimed
 
 
+async def test_a_round_that_fails_before_sending_keeps_its_webhooks_claimed_at_birth(
+    world: StripeWorld, monkeypatch, caplog
+):
+    """They go out in the next round, not after their leases end (a minute later)."""
+    dispatcher = world.service.services.dispatcher
+    claimed: list[str] = []
+    claim_from_store = dispatcher.store.claim_due_webhooks
+    read_site = dispatcher.store.get_site
+    failures = [ConnectionError("the store went away for a moment")]
+
+    async def claim_due_webhooks(*args: Any, **kwargs: Any) -> list[WebhookDelivery]:
+        batch = await claim_from_store(*args, **kwargs)
+        claimed.extend(d.delivery_id for d in batch)
+        return batch
+
+    async def get_site(site_id: str) -> Any:
+        if failures:
+            raise failures.pop()
+        return await read_site(site_id)
+
+    monkeypatch.setattr(dispatcher.store, "claim_due_webhooks", claim_due_webhooks)
+    monkeypatch.setattr(dispatcher.store, "get_site", get_site)
+    response = await world.site.post("/users/deduct-credits", json=DEDUCTION)
+    assert response.status_code == 200, response.text
+
+    [webhook] = await world.wordpress.inbox.wait_for(event="credits_updated", count=1, timeout=10)
+    await dispatcher.deliver_due()  # waits for the round that sent it to record it
+    delivery_id = {k.lower(): v for k, v in webhook.headers.items()}["x-rakubun-delivery"]
+    [stored] = await world.store.list_webhook_deliveries(world.site.site_id)
+
+    assert failures == [] and "webhook dispatch round failed" in caplog.text
+    assert (stored.delivery_id, stored.status, stored.attempts) == (delivery_id, "delivered", 1)
+    assert delivery_id not in claimed
+
+
 async def test_one_that_waited_past_half_its_lease_is_left_to_a_claim(world: StripeWorld, caplog):
     """Another dispatcher may claim it once the lease ends: it is not sent from memory."""
     dispatcher = world.service.services.dispatcher
