@@ -11,11 +11,11 @@ from dataclasses import replace
 import pytest
 
 from service.domain.models import (
-    UserSeed,
     AttemptOutcome,
     Balances,
     LedgerEntry,
     PurchaseCompletion,
+    UserSeed,
     WebhookAttempt,
     WebhookDraft,
 )
