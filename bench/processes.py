@@ -140,17 +140,9 @@ def service_process(*, workers: int, env: Mapping[str, str], log_path: Path) -> 
 def baseline_process(*, workers: int, log_path: Path, cpu_affinity: str = "off") -> ChildProcess:
     """The bare Sanic app of `bench.baseline_app` on a free port, its workers pinned as the
     service's are (`cpu_affinity`: WORKER_CPU_AFFINITY's values)."""
-    port = free_port()
-    command = python_module(
-        "bench.baseline_app",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--cpu-affinity",
-        cpu_affinity,
+    return _baseline_app(
+        "baseline", log_path, "--workers", str(workers), "--cpu-affinity", cpu_affinity
     )
-    return ChildProcess("baseline", command, port=port, ready_path="/health", log_path=log_path)
 
 
 def sink_process(
@@ -159,11 +151,9 @@ def sink_process(
     """The WordPress site the service's plugin webhooks go to: `bench.baseline_app` again, one
     process, kept off the CPUs the service's pinned workers use (with `cpu_affinity` auto;
     unpinned with off): in production the site is another machine."""
-    port = free_port()
-    command = python_module(
-        "bench.baseline_app",
-        "--port",
-        str(port),
+    return _baseline_app(
+        "WordPress sink",
+        log_path,
         "--workers",
         "1",
         "--cpu-affinity",
@@ -171,9 +161,12 @@ def sink_process(
         "--service-workers",
         str(service_workers),
     )
-    return ChildProcess(
-        "WordPress sink", command, port=port, ready_path="/health", log_path=log_path
-    )
+
+
+def _baseline_app(name: str, log_path: Path, *args: str) -> ChildProcess:
+    port = free_port()
+    command = python_module("bench.baseline_app", "--port", str(port), *args)
+    return ChildProcess(name, command, port=port, ready_path="/health", log_path=log_path)
 
 
 def fake_stripe_process(

@@ -191,11 +191,8 @@ async def test_a_user_without_any_email_gets_no_webhook_that_could_never_succeed
 DEDUCTION = {"user_id": 5, "user_email": "five@example.com", "credit_type": "article", "amount": 1}
 
 
-async def test_a_deductions_webhook_goes_out_without_ever_being_claimed(
-    world: StripeWorld, monkeypatch
-):
-    """Its row is written leased to the worker's dispatcher, which delivers it from memory."""
-    dispatcher = world.service.services.dispatcher
+def spy_on_claims(dispatcher: Any, monkeypatch: Any) -> list[str]:
+    """The ids of every delivery the dispatcher claims from the store from now on."""
     claimed: list[str] = []
     claim_from_store = dispatcher.store.claim_due_webhooks
 
@@ -205,13 +202,28 @@ async def test_a_deductions_webhook_goes_out_without_ever_being_claimed(
         return batch
 
     monkeypatch.setattr(dispatcher.store, "claim_due_webhooks", claim_due_webhooks)
+    return claimed
+
+
+async def deduct_and_receive(world: StripeWorld) -> tuple[Any, str, WebhookDelivery]:
+    """Deduct through the API; the webhook the plugin received, its delivery id, and its
+    outbox row once the round that sent it recorded it."""
     response = await world.site.post("/users/deduct-credits", json=DEDUCTION)
     assert response.status_code == 200, response.text
-
     [webhook] = await world.wordpress.inbox.wait_for(event="credits_updated", count=1, timeout=10)
-    await dispatcher.deliver_due()  # waits for the round that sent it to record it
+    await world.service.services.dispatcher.deliver_due()  # waits for that round's record
     delivery_id = {k.lower(): v for k, v in webhook.headers.items()}["x-rakubun-delivery"]
     [stored] = await world.store.list_webhook_deliveries(world.site.site_id)
+    return webhook, delivery_id, stored
+
+
+async def test_a_deductions_webhook_goes_out_without_ever_being_claimed(
+    world: StripeWorld, monkeypatch
+):
+    """Its row is written leased to the worker's dispatcher, which delivers it from memory."""
+    dispatcher = world.service.services.dispatcher
+    claimed = spy_on_claims(dispatcher, monkeypatch)
+    webhook, delivery_id, stored = await deduct_and_receive(world)
 
     assert webhook.signature_valid and webhook.status == 200
     assert webhook.data["remaining_credits"]["article_credits"] == 4
@@ -224,30 +236,17 @@ async def test_a_round_that_fails_before_sending_keeps_its_webhooks_claimed_at_b
 ):
     """They go out in the next round, not after their leases end (a minute later)."""
     dispatcher = world.service.services.dispatcher
-    claimed: list[str] = []
-    claim_from_store = dispatcher.store.claim_due_webhooks
+    claimed = spy_on_claims(dispatcher, monkeypatch)
     read_site = dispatcher.store.get_site
     failures = [ConnectionError("the store went away for a moment")]
-
-    async def claim_due_webhooks(*args: Any, **kwargs: Any) -> list[WebhookDelivery]:
-        batch = await claim_from_store(*args, **kwargs)
-        claimed.extend(d.delivery_id for d in batch)
-        return batch
 
     async def get_site(site_id: str) -> Any:
         if failures:
             raise failures.pop()
         return await read_site(site_id)
 
-    monkeypatch.setattr(dispatcher.store, "claim_due_webhooks", claim_due_webhooks)
     monkeypatch.setattr(dispatcher.store, "get_site", get_site)
-    response = await world.site.post("/users/deduct-credits", json=DEDUCTION)
-    assert response.status_code == 200, response.text
-
-    [webhook] = await world.wordpress.inbox.wait_for(event="credits_updated", count=1, timeout=10)
-    await dispatcher.deliver_due()  # waits for the round that sent it to record it
-    delivery_id = {k.lower(): v for k, v in webhook.headers.items()}["x-rakubun-delivery"]
-    [stored] = await world.store.list_webhook_deliveries(world.site.site_id)
+    webhook, delivery_id, stored = await deduct_and_receive(world)
 
     assert failures == [] and "webhook dispatch round failed" in caplog.text
     assert (stored.delivery_id, stored.status, stored.attempts) == (delivery_id, "delivered", 1)
