@@ -48,11 +48,11 @@ async def deduct(
     user_id = user_key(body["user_id"])
     email = body.get("user_email") or None
     store = services.store
-    seed = UserSeed(email, services.settings.free_credits)
-    ensure: UserSeed | None = seed
+    free = services.settings.free_credits
+    ensure: UserSeed | None = UserSeed(email, free)  # the store ensures the user in the deduction
     if not email:
         # The webhook needs the stored email: ensure the user first (the plugin always sends one).
-        user = await store.ensure_user(site.site_id, user_id, None, seed.free_credits)
+        user = await store.ensure_user(site.site_id, user_id, None, free)
         email, ensure = user.email, None
     # Claimed at birth: the dispatcher delivers it without claiming it from the store.
     notify = services.dispatcher.claiming(

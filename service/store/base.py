@@ -149,7 +149,9 @@ class Store(Protocol):
         deducts nothing; a retry asking for another type, amount or reason raises
         IdempotencyKeyReused and writes nothing. With `ensure`, the user is first ensured as
         `ensure_user(site_id, user_id, ensure.email, ensure.free_credits)` would (a new user
-        keeps its welcome credits when the deduction is refused for want of credits)."""
+        keeps its welcome credits when the deduction is refused for want of credits): in the
+        deduction's own transaction on SQLite, in writes of their own just before it on
+        MongoDB (where a reused key may still have updated the email)."""
 
     async def adjust(
         self,
