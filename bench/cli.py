@@ -52,9 +52,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--duration",
         type=int,
-        default=8,
+        default=6,
         metavar="S",
-        help="seconds of load per scenario (default 8)",
+        help="seconds of load per scenario and pair (default 6)",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=3,
+        metavar="P",
+        help="loads per scenario, each followed by its baseline's; the row shows the median "
+        "pair by ratio (default 3)",
     )
     parser.add_argument(
         "--baseline-duration",
@@ -124,7 +132,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.duration, args.users = 2, min(args.users, 50)
+        args.duration, args.users, args.pairs = 2, min(args.users, 50), 1
     args.only = tuple(k.strip() for k in args.only.split(",") if k.strip())
     unknown = sorted(set(args.only) - set(SCENARIO_KEYS))
     if unknown or not args.only:
@@ -139,11 +147,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             args.users,
             args.wrk_threads,
             args.workers,
+            args.pairs,
         )
         < 1
     ):
         parser.error(
-            "durations, --concurrency, --users, --wrk-threads and --workers must be at least 1"
+            "durations, --concurrency, --users, --wrk-threads, --workers and --pairs must be "
+            "at least 1"
         )
     return args
 
@@ -169,11 +179,11 @@ async def bench(args: argparse.Namespace) -> int:
         runs = []
     m = machine()
     stripe_steps = 0 if args.fake_stripe == "skip" else STRIPE_LOADS
-    progress = Progress(len(runs) * len(args.only) * 2 + stripe_steps)
+    progress = Progress(len(runs) * len(args.only) * args.pairs * 2 + stripe_steps)
     progress.say(
         f"bench: {m['nproc']} x {m['cpu_model']}, {m['wrk']}; {len(runs)} runs x "
-        f"{len(args.only)} scenarios, {args.duration}s each (+{args.baseline_duration}s "
-        f"baseline), {args.concurrency} connections"
+        f"{len(args.only)} scenarios x {args.pairs} pairs, {args.duration}s each "
+        f"(+{args.baseline_duration}s baseline), {args.concurrency} connections"
     )
     for reason in skipped:
         progress.say(reason)
@@ -184,6 +194,7 @@ async def bench(args: argparse.Namespace) -> int:
             duration=args.duration,
             baseline_duration=args.baseline_duration,
             overdraw_duration=min(args.duration, 3),
+            pairs=args.pairs,
             concurrency=args.concurrency,
             wrk_threads=args.wrk_threads,
             users=args.users,

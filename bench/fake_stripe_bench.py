@@ -30,7 +30,7 @@ import httpx
 from .checks import Check, every_request_answered, no_server_errors
 from .processes import HOST, ChildProcess, fake_stripe_process, localstripe_process
 from .progress import Progress
-from .run import STRIPE_SECRET_KEY, BenchOptions, Row, RunConfig, RunReport
+from .run import STRIPE_SECRET_KEY, BenchOptions, Pair, Row, RunConfig, RunReport
 from .wrk import HttpRequest, LoadResult, run_wrk
 
 FAKE_STRIPE_KEYS = ("stripe_payment_intents", "stripe_checkout_sessions", "stripe_filled")
@@ -254,7 +254,7 @@ class FakeStripeRun:
         finally:
             await localstripe.stop()
         checks += [Check(f"localstripe {c.name}", c.ok, c.detail) for c in _answer_checks(baseline)]
-        return Row(key, title, result, baseline, frozenset({200}), checks, 0.0)
+        return Row(key, title, frozenset({200}), [Pair(result, baseline, checks)])
 
     async def _filled_against_empty(self) -> Row:
         """Both fakes run side by side and take turns (FILLED_ORDER), so that a change in the
@@ -345,7 +345,7 @@ class FakeStripeRun:
                 f"{acknowledged['full']} intents before SIGKILL, {restored} after restart",
             )
         )
-        return Row(key, title, result, empty, frozenset({200}), checks, 0.0)
+        return Row(key, title, frozenset({200}), [Pair(result, empty, checks)])
 
 
 def cpu_seconds(child: ChildProcess) -> float:

@@ -21,6 +21,7 @@ COLUMNS = (
     "baseline req/s",
     "baseline p99 ms",
     "ratio",
+    "pair ratios",
     "steal %",
     "backlog s",
     "checks",
@@ -65,6 +66,7 @@ def table_rows(report: RunReport) -> list[tuple[str, ...]]:
                 f"{row.baseline.requests_per_second:.0f}",
                 f"{row.baseline.latency_us['p99'] / 1000:.1f}",
                 f"{row.ratio:.2f}",
+                ",".join(f"{p.ratio:.2f}" for p in row.pairs),
                 steal_cell(row),
                 f"{row.outbox_drain_s:.1f}",
                 "ok" if not failed else "FAIL: " + ", ".join(failed),
@@ -74,7 +76,8 @@ def table_rows(report: RunReport) -> list[tuple[str, ...]]:
 
 
 def steal_cell(row: Row) -> str:
-    """`service/baseline`: the machine's CPU steal during each load (`-` where unmeasured)."""
+    """`service/baseline`: the machine's CPU steal during each load of the row's median pair
+    (`-` where unmeasured)."""
 
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value:.0f}"

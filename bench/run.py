@@ -34,6 +34,7 @@ class BenchOptions:
     duration: int
     baseline_duration: int
     overdraw_duration: int
+    pairs: int
     concurrency: int
     wrk_threads: int
     users: int
@@ -60,25 +61,71 @@ class RunConfig:
 
 
 @dataclass
-class Row:
-    """One scenario of one run: the service's figures, the baseline's, and the checks."""
+class Pair:
+    """One load of the service and the baseline's load right after it, with the checks of
+    the service's load."""
 
-    key: str
-    title: str
     service: LoadResult
     baseline: LoadResult
-    expected: frozenset[int]
     checks: list[Check]
-    outbox_drain_s: float
+    outbox_drain_s: float = 0.0
 
     @property
     def ratio(self) -> float:
         base = self.baseline.requests_per_second
         return self.service.requests_per_second / base if base else 0.0
 
+    def to_json(self, expected: frozenset[int]) -> dict[str, Any]:
+        return {
+            "ratio_to_baseline": round(self.ratio, 3),
+            "errors": self.service.errors(expected),
+            "outbox_drain_s": round(self.outbox_drain_s, 2),
+            "service": self.service.to_json(),
+            "baseline": self.baseline.to_json(),
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+
+@dataclass
+class Row:
+    """One scenario of one run: its pairs of loads (the service's, then the baseline's),
+    taken in turn so that a minute of the machine's other load hits one pair, not the row.
+    The row's figures are its median pair's (by ratio; with an even count, the lower of the
+    two middle ones); its checks are every pair's."""
+
+    key: str
+    title: str
+    expected: frozenset[int]
+    pairs: list[Pair]
+
+    @property
+    def median(self) -> Pair:
+        ranked = sorted(self.pairs, key=lambda p: p.ratio)
+        return ranked[(len(ranked) - 1) // 2]
+
+    @property
+    def service(self) -> LoadResult:
+        return self.median.service
+
+    @property
+    def baseline(self) -> LoadResult:
+        return self.median.baseline
+
+    @property
+    def ratio(self) -> float:
+        return self.median.ratio
+
+    @property
+    def outbox_drain_s(self) -> float:
+        return max(p.outbox_drain_s for p in self.pairs)
+
+    @property
+    def checks(self) -> list[Check]:
+        return [c for p in self.pairs for c in p.checks]
+
     @property
     def errors(self) -> int:
-        return self.service.errors(self.expected)
+        return sum(p.service.errors(self.expected) for p in self.pairs)
 
     @property
     def ok(self) -> bool:
@@ -94,11 +141,14 @@ class Row:
             "p99_ms": round(self.service.latency_us["p99"] / 1000, 2),
             "errors": self.errors,
             "ratio_to_baseline": round(self.ratio, 3),
+            "pair_ratios": [round(p.ratio, 3) for p in self.pairs],
+            "median_pair": self.pairs.index(self.median),
             "baseline_requests_per_second": round(self.baseline.requests_per_second, 1),
             "outbox_drain_s": round(self.outbox_drain_s, 2),
             "service": self.service.to_json(),
             "baseline": self.baseline.to_json(),
             "checks": [c.to_json() for c in self.checks],
+            "pairs": [p.to_json(self.expected) for p in self.pairs],
         }
 
 
@@ -303,7 +353,21 @@ class ConfigRun:
     async def _measure(
         self, api: ServiceApi, site: BenchSite, scenario: Scenario, seconds: int
     ) -> Row:
-        label = f"{self.config.label} · {scenario.title}"
+        """The scenario's pairs in turn: the service's load, checked, then the baseline's."""
+        pairs = []
+        for index in range(self.options.pairs):
+            if index and scenario.exhausts_user is not None:
+                # The last pair spent this user to zero: give it its credits back.
+                credit_type = scenario.deduction.credit_type if scenario.deduction else "article"
+                await api.top_up(site, int(scenario.exhausts_user), credit_type, OVERDRAWN_CREDITS)
+            pairs.append(await self._measure_pair(api, site, scenario, seconds, index))
+        return Row(scenario.key, scenario.title, scenario.expected, pairs)
+
+    async def _measure_pair(
+        self, api: ServiceApi, site: BenchSite, scenario: Scenario, seconds: int, index: int
+    ) -> Pair:
+        turn = f" ({index + 1}/{self.options.pairs})" if self.options.pairs > 1 else ""
+        label = f"{self.config.label} · {scenario.title}{turn}"
         self.progress.start(label)
         before = await api.balances(site)
         host = f"{HOST}:{self.service.port}"
@@ -311,7 +375,7 @@ class ConfigRun:
             self.service,
             [r.render(host) for r in scenario.requests],
             seconds,
-            f"{self.config.key}-{scenario.key}",
+            f"{self.config.key}-{scenario.key}-{index}",
         )
         drained, waited = await api.wait_for_outbox(OUTBOX_TIMEOUT)
         after = await api.balances(site)
@@ -330,7 +394,7 @@ class ConfigRun:
 
         size = result.mean_body_bytes
         self.progress.start(
-            f"{self.config.label} · baseline, {size} B JSON ({scenario.requests[0].method})"
+            f"{self.config.label} · baseline, {size} B JSON ({scenario.requests[0].method}){turn}"
         )
         bhost = f"{HOST}:{self.baseline.port}"
         raw = [r.render(bhost, f"/json/{size}") for r in scenario.requests[:BASELINE_SAMPLE]]
@@ -338,10 +402,11 @@ class ConfigRun:
             self.baseline,
             raw,
             self.options.baseline_duration,
-            f"{self.config.key}-{scenario.key}-baseline",
+            f"{self.config.key}-{scenario.key}-{index}-baseline",
         )
-        self.progress.finish(baseline.summary())
-        return Row(scenario.key, scenario.title, result, baseline, scenario.expected, found, waited)
+        pair = Pair(result, baseline, found, waited)
+        self.progress.finish(f"{baseline.summary()}  ratio {pair.ratio:.2f}")
+        return pair
 
     @staticmethod
     def _checks(

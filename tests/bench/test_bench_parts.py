@@ -18,8 +18,8 @@ from bench import checks, wrk
 from bench.baseline_app import body_of_size, spare_cpus
 from bench.cli import parse_args, plan_runs
 from bench.processes import sink_process
-from bench.report import format_table, markdown_table
-from bench.run import Row, RunConfig, RunReport
+from bench.report import COLUMNS, format_table, markdown_table, table_rows
+from bench.run import Pair, Row, RunConfig, RunReport
 from bench.wrk import (
     HttpRequest,
     LoadResult,
@@ -192,17 +192,20 @@ def test_the_table_shows_the_ratio_to_the_baseline_and_failed_checks() -> None:
     row = Row(
         "credits",
         "GET /users/credits",
-        load_result({200: 4000}),
-        load_result({200: 20000}),
         frozenset({200}),
-        [checks.Check("reconcile", False, "1 differs")],
-        outbox_drain_s=0.0,
+        [
+            Pair(
+                load_result({200: 4000}),
+                load_result({200: 20000}),
+                [checks.Check("reconcile", False, "1 differs")],
+            )
+        ],
     )
     report = RunReport(RunConfig("sqlite", 1), [row])
     table = format_table([report])
     assert "0.20" in table and "FAIL: reconcile" in table and "2000" in table
     header, _, line = table.splitlines()[1:4]
-    assert line.split()[-6] == "9.0"  # the baseline's own p99, beside the service's
+    assert line.split()[-7] == "9.0"  # the baseline's own p99, beside the service's
     assert "baseline p99 ms" in header
     assert markdown_table([report]).splitlines()[2].startswith("| sqlite, 1 worker | GET")
     assert not report.ok
@@ -212,11 +215,8 @@ def test_the_table_shows_the_steal_of_each_load_and_a_dash_where_unmeasured() ->
     row = Row(
         "packages",
         "GET /packages",
-        replace(load_result({200: 4000}), steal_pct=12.4),
-        load_result({200: 8000}),
         frozenset({200}),
-        [],
-        outbox_drain_s=0.0,
+        [Pair(replace(load_result({200: 4000}), steal_pct=12.4), load_result({200: 8000}), [])],
     )
     table = format_table([RunReport(RunConfig("sqlite", 1), [row])])
     assert "steal %" in table.splitlines()[1]
@@ -224,6 +224,42 @@ def test_the_table_shows_the_steal_of_each_load_and_a_dash_where_unmeasured() ->
     assert row.service.to_json()["cpu_steal_pct"] == 12.4
     assert "steal  12%" in row.service.summary()
     assert "steal" not in row.baseline.summary()
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 10_000), st.integers(1, 10_000), st.integers(0, 3)),
+        min_size=1,
+        max_size=7,
+    )
+)
+def test_a_row_shows_its_median_pair_and_counts_every_pairs_checks_and_errors(
+    loads: list[tuple[int, int, int]],
+) -> None:
+    pairs = [
+        Pair(
+            load_result({200: served, 500: failed}),
+            load_result({200: base}),
+            [checks.Check("no 5xx", failed == 0, f"{failed} answers were 5xx")],
+        )
+        for served, base, failed in loads
+    ]
+    row = Row("credits", "GET /users/credits", frozenset({200}), pairs)
+    ratios = sorted(p.ratio for p in pairs)
+    assert row.ratio == ratios[(len(ratios) - 1) // 2]  # the lower middle when even
+    assert row.service is row.median.service and row.baseline is row.median.baseline
+    assert row.median in pairs
+    assert row.errors == sum(failed for _, _, failed in loads)
+    assert row.ok == all(failed == 0 for _, _, failed in loads)
+    data = row.to_json()
+    assert data["pair_ratios"] == [round(p.ratio, 3) for p in pairs]
+    assert pairs[data["median_pair"]].ratio == row.ratio
+    assert len(data["pairs"]) == len(pairs) and len(data["checks"]) == len(pairs)
+    (cells,) = table_rows(RunReport(RunConfig("sqlite", 1), [row]))
+    shown = dict(zip(COLUMNS, cells, strict=True))
+    assert shown["pair ratios"] == ",".join(f"{p.ratio:.2f}" for p in pairs)
+    assert shown["ratio"] == f"{row.ratio:.2f}"
+    assert shown["req/s"] == f"{row.median.service.requests_per_second:.0f}"
 
 
 def stat_file(tmp_path: Path, steal: int, rest: int) -> Path:
@@ -260,8 +296,11 @@ def test_no_proc_stat_means_no_steal_figure(tmp_path: Path) -> None:
 
 def test_quick_shortens_every_load() -> None:
     args = parse_args(["--quick"])
-    assert (args.duration, args.baseline_duration, args.users) == (2, 1, 50)
-    assert parse_args([]).baseline_duration == 4
+    assert (args.duration, args.baseline_duration, args.users, args.pairs) == (2, 1, 50, 1)
+    defaults = parse_args([])
+    assert (defaults.duration, defaults.baseline_duration, defaults.pairs) == (6, 3, 3)
+    with pytest.raises(SystemExit):
+        parse_args(["--pairs", "0"])
 
 
 def test_unknown_scenarios_are_refused() -> None:
