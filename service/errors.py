@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse
+
+from .answers import json_answer
 
 
 class ApiError(Exception):
@@ -46,7 +48,7 @@ def error_response(
 ) -> HTTPResponse:
     """`{"success": false, "error": code, "message": message, ...extra}` with `status`."""
     body = {"success": False, "error": code, "message": message, **extra}
-    return json(body, status=status, headers=headers)
+    return json_answer(body, status=status, headers=headers)
 
 
 # 400: the request cannot be served as sent.

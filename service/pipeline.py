@@ -26,8 +26,9 @@ from typing import Any
 
 from sanic.exceptions import SanicException
 from sanic.request import Request
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse
 
+from .answers import json_answer
 from .auth import authenticate_admin, authenticate_plugin
 from .context import App, Services
 from .contract import (
@@ -181,7 +182,7 @@ def _answer(op: Operation, reply: Reply, services: Services) -> HTTPResponse:
         if problems:
             log.error("response breaks the contract: %s %s", op.operation_id, problems)
             raise ResponseContractViolation("; ".join(problems)[:500])
-    return json(data, status=status)
+    return json_answer(data, status=status)
 
 
 def _whole_answer(op: Operation, response: HTTPResponse, services: Services) -> HTTPResponse:
