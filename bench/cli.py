@@ -20,7 +20,14 @@ from .fake_stripe_bench import FILLED_OBJECTS, FakeStripeRun
 from .fake_stripe_bench import LOADS as STRIPE_LOADS
 from .processes import ProcessFailed, fake_stripe_process
 from .progress import Progress
-from .report import format_table, machine, markdown_table, write_chart, write_json
+from .report import (
+    format_scaling,
+    format_table,
+    machine,
+    markdown_table,
+    write_chart,
+    write_json,
+)
 from .run import (
     SCENARIO_KEYS,
     STRIPE_SECRET_KEY,
@@ -232,6 +239,9 @@ async def bench(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     print()
     print(format_table(reports))
+    scaled = format_scaling(reports)
+    if scaled:
+        print("\nmore workers against fewer (median pairs, runs minutes apart):\n" + scaled)
     option_values = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     write_json(results / "results.json", reports, options=option_values, skipped=skipped)
     write_chart(results / "results.png", reports)

@@ -114,6 +114,44 @@ def format_table(reports: Sequence[RunReport]) -> str:
     return "\n\n".join(blocks)
 
 
+def scaling(reports: Sequence[RunReport]) -> list[tuple[str, str, float, float]]:
+    """(store, scenario, service, bare Sanic): how many times the first run's throughput each
+    run with more workers of the same store reached, scenario by scenario, the service's and
+    its baseline's. The two runs ran minutes apart: bare Sanic's own figure says how far the
+    machine let any server scale meanwhile."""
+    found = []
+    firsts: dict[str, RunReport] = {}
+    for report in reports:
+        first = firsts.setdefault(report.config.store, report)
+        if report is first or report.config.workers <= first.config.workers:
+            continue
+        before = {row.key: row for row in first.rows}
+        for row in report.rows:
+            one = before.get(row.key)
+            if one is None or not one.service.requests_per_second:
+                continue
+            found.append(
+                (
+                    f"{report.config.store}, {report.config.workers} against "
+                    f"{first.config.workers}",
+                    row.title,
+                    row.service.requests_per_second / one.service.requests_per_second,
+                    row.baseline.requests_per_second / one.baseline.requests_per_second
+                    if one.baseline.requests_per_second
+                    else 0.0,
+                )
+            )
+    return found
+
+
+def format_scaling(reports: Sequence[RunReport]) -> str:
+    """The `scaling` figures as lines, or nothing when no run had more workers."""
+    return "\n".join(
+        f"{runs}: {title}  {service:.2f}x (bare Sanic {bare:.2f}x)"
+        for runs, title, service, bare in scaling(reports)
+    )
+
+
 def markdown_table(reports: Sequence[RunReport]) -> str:
     """The same figures as a Markdown table (for the README)."""
     head = ("run", *COLUMNS)
@@ -133,6 +171,10 @@ def write_json(
         "skipped": list(skipped),
         "ok": all(r.ok for r in reports),
         "runs": [r.to_json() for r in reports],
+        "scaling": [
+            {"runs": runs, "scenario": title, "service": round(service, 3), "bare": round(bare, 3)}
+            for runs, title, service, bare in scaling(reports)
+        ],
     }
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
 

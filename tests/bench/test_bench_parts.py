@@ -18,7 +18,7 @@ from bench import checks, wrk
 from bench.baseline_app import body_of_size, spare_cpus
 from bench.cli import parse_args, plan_runs
 from bench.processes import sink_process
-from bench.report import COLUMNS, format_table, markdown_table, table_rows
+from bench.report import COLUMNS, format_scaling, format_table, markdown_table, scaling, table_rows
 from bench.run import Pair, Row, RunConfig, RunReport
 from bench.wrk import (
     HttpRequest,
@@ -260,6 +260,33 @@ def test_a_row_shows_its_median_pair_and_counts_every_pairs_checks_and_errors(
     assert shown["pair ratios"] == ",".join(f"{p.ratio:.2f}" for p in pairs)
     assert shown["ratio"] == f"{row.ratio:.2f}"
     assert shown["req/s"] == f"{row.median.service.requests_per_second:.0f}"
+
+
+def one_pair_row(key: str, served: int, bare: int) -> Row:
+    return Row(
+        key,
+        key.upper(),
+        frozenset({200}),
+        [Pair(load_result({200: served}), load_result({200: bare}), [])],
+    )
+
+
+def test_more_workers_are_set_against_the_first_run_of_their_store_beside_bare_sanic() -> None:
+    one = RunReport(
+        RunConfig("sqlite", 1),
+        [one_pair_row("packages", 1000, 2000), one_pair_row("credits", 800, 2000)],
+    )
+    two = RunReport(
+        RunConfig("sqlite", 2),
+        [one_pair_row("credits", 1200, 3600), one_pair_row("webhooks", 5, 9)],
+    )
+    mongo = RunReport(RunConfig("mongodb", 1), [one_pair_row("credits", 400, 2000)])
+    assert scaling([one, two, mongo]) == [("sqlite, 2 against 1", "CREDITS", 1.5, 1.8)]
+    assert (
+        format_scaling([one, two, mongo])
+        == "sqlite, 2 against 1: CREDITS  1.50x (bare Sanic 1.80x)"
+    )
+    assert scaling([one, mongo]) == [] and format_scaling([one]) == ""
 
 
 def stat_file(tmp_path: Path, steal: int, rest: int) -> Path:
