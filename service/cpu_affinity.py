@@ -64,12 +64,11 @@ def helper_thread() -> bool:
 
     The worker's helper threads (the SQLite store's reader and writer, the log writer) need
     the GIL, which the event loop holds while it works: a helper that cut in on the loop's
-    CPU found the GIL taken and slept again, two context switches for nothing. With two
-    workers on the 2-core bench machine, marking them cut the event loop's involuntary
-    context switches from about 0.95 to 0.7 per `GET /users/credits`, the reader's wake-ups
-    from 0.3 to 0.1 per read, and raised the reads from about 8,500 to 11,000 a second
-    (the README's Benchmarks). Answers whether the thread is marked (not off Linux, nor
-    where the kernel refuses)."""
+    CPU found the GIL taken and slept again, two context switches for nothing. Marked, the
+    reader wakes once per 25 reads instead of once per 6 (1 worker), and the loop is cut in
+    on 0.7 times per request instead of 0.95 (2 workers); the README's "Running the service"
+    has the throughput. Answers whether the thread is marked (not off Linux, nor where the
+    kernel refuses)."""
     if not hasattr(os, "SCHED_BATCH"):
         return False
     try:
