@@ -27,6 +27,7 @@ from sanic.response import HTTPResponse, json
 from sanic.worker.loader import AppLoader
 
 from service.cpu_affinity import pin_worker
+from service.worker_sockets import address_for_workers, own_listening_sockets
 
 EMPTY_BODY = {"success": True, "padding": ""}
 
@@ -63,6 +64,7 @@ def create_baseline_app(
         pin_worker(cpu_affinity, workers)  # as the service's are, for a like-for-like ratio
     app = Sanic(name)
     app.config.KEEP_ALIVE_TIMEOUT = 30
+    app.before_server_start(own_listening_sockets)  # as the service's workers do
 
     @app.route("/json/<size:int>", methods=["GET", "POST"])
     async def sized_json(request: Request, size: int) -> HTTPResponse:
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     app.prepare(
         host=args.host,
         port=args.port,
+        sock=address_for_workers(args.host, args.port, args.workers),
         workers=args.workers,
         access_log=False,
         motd=False,

@@ -14,6 +14,7 @@ from sanic import Sanic
 from sanic.worker.loader import AppLoader
 
 from .settings import Settings
+from .worker_sockets import address_for_workers
 
 
 def build_app(settings: Settings, log_level: str = "INFO", workers: int = 1) -> Sanic:
@@ -22,11 +23,13 @@ def build_app(settings: Settings, log_level: str = "INFO", workers: int = 1) -> 
     from .app import create_app
     from .cpu_affinity import pin_worker
     from .observability import configure_logging
+    from .worker_sockets import own_listening_sockets
 
     pin_worker(settings.worker_cpu_affinity, workers)  # before the log and store threads start
     configure_logging(settings, log_level)
     app = create_app(settings)
     freeze_heap_once_serving(app)
+    app.before_server_start(own_listening_sockets)  # a no-op on a socket Sanic made
     return app
 
 
@@ -78,6 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     app.prepare(
         host=args.host,
         port=args.port,
+        # several workers: each listens on its own socket (see worker_sockets)
+        sock=address_for_workers(args.host, args.port, args.workers),
         workers=args.workers,
         access_log=False,
         motd=False,

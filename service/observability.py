@@ -25,6 +25,7 @@ from sanic.response import HTTPResponse, raw
 
 from .auth import authenticate_admin
 from .context import Services
+from .cpu_affinity import helper_thread
 from .metrics import CONTENT_TYPE
 from .settings import Settings
 
@@ -87,6 +88,14 @@ class _DeferredQueueHandler(logging.handlers.QueueHandler):
         return record
 
 
+class _LogWriter(logging.handlers.QueueListener):
+    """The writer thread, a helper thread of the worker (see `cpu_affinity.helper_thread`)."""
+
+    def _monitor(self) -> None:  # the thread's target in the stdlib (typeshed omits it)
+        helper_thread()
+        super()._monitor()  # type: ignore[misc]
+
+
 _listener: logging.handlers.QueueListener | None = None
 
 
@@ -107,7 +116,7 @@ def configure_logging(settings: Settings, level: str = "INFO") -> None:
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     handler = _DeferredQueueHandler(records)
     handler.addFilter(RequestIdFilter())  # here: the request id lives in this task's context
-    _listener = logging.handlers.QueueListener(records, writer)
+    _listener = _LogWriter(records, writer)
     _listener.start()
     root.addHandler(handler)
     root.setLevel(level.upper())

@@ -47,6 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..cpu_affinity import helper_thread
+
 T = TypeVar("T")
 
 
@@ -184,6 +186,7 @@ class SQLiteWriter:
 
     # ------------------------------------------------------------------ the thread
     def _loop(self) -> None:
+        helper_thread()  # its wake-ups wait for the event loop's turn (see cpu_affinity)
         while True:
             job = self._queue.get()
             if job is _STOP:

@@ -107,3 +107,56 @@ def test_the_setting(raw: str, expected: str) -> None:
 def test_an_unknown_policy_stops_start_up_naming_the_variable() -> None:
     with pytest.raises(ValueError, match="WORKER_CPU_AFFINITY must be off or auto"):
         Settings.from_env({"WORKER_CPU_AFFINITY": "all"})
+
+
+HELPERS_CHILD = """
+import asyncio, json, logging, os, sys, tempfile
+from service.observability import configure_logging
+from service.settings import Settings
+from service.store.sqlite import SQLiteStore
+
+policies = {}
+
+
+class Stderr:
+    def write(self, text):
+        policies.setdefault("log writer", os.sched_getscheduler(0))
+
+    def flush(self):
+        pass
+
+
+sys.stderr = Stderr()
+configure_logging(Settings.from_env({}))
+logging.getLogger("test").warning("written on the log writer's thread")
+
+
+async def main():
+    store = SQLiteStore(os.path.join(tempfile.mkdtemp(), "s.sqlite3"))
+    await store.open()
+    policies["store reader"] = await store.reader.call(os.sched_getscheduler, 0)
+    policies["store writer"] = await store.writer.call(os.sched_getscheduler, 0)
+    policies["event loop"] = os.sched_getscheduler(0)
+    await store.close()
+
+
+asyncio.run(main())
+logging.shutdown()
+from service.observability import _stop_listener
+_stop_listener()
+print(json.dumps(policies))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux-only")
+def test_the_helper_threads_wait_for_the_event_loops_turn_and_the_loop_does_not() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", HELPERS_CHILD], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "store reader": os.SCHED_BATCH,
+        "store writer": os.SCHED_BATCH,
+        "log writer": os.SCHED_BATCH,
+        "event loop": os.SCHED_OTHER,
+    }
