@@ -192,7 +192,9 @@ class SQLiteStore:
         self.writer = SQLiteWriter(
             lambda: self._db, lock_path=self.path.with_name(self.path.name + ".writelock")
         )
-        self.reader = SQLiteWriter(lambda: self._rdb, name="sqlite-read")
+        # The reader waits for the event loop's turn; the writer does not: it may hold the
+        # lock file that other workers' writers wait on (see cpu_affinity.helper_thread).
+        self.reader = SQLiteWriter(lambda: self._rdb, name="sqlite-read", helper=True)
 
     # ------------------------------------------------------------------ plumbing
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:

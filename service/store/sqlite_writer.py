@@ -134,11 +134,13 @@ class SQLiteWriter:
         max_batch: int = 64,
         name: str = "sqlite",
         lock_path: Path | None = None,
+        helper: bool = False,
     ) -> None:
         self._connection = connection
         self.max_batch = max_batch
         self._name = name
         self.lock_path = lock_path
+        self.helper = helper
         self._lock_fd: int | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -186,7 +188,8 @@ class SQLiteWriter:
 
     # ------------------------------------------------------------------ the thread
     def _loop(self) -> None:
-        helper_thread()  # its wake-ups wait for the event loop's turn (see cpu_affinity)
+        if self.helper:
+            helper_thread()  # its wake-ups wait for the event loop's turn (see cpu_affinity)
         while True:
             job = self._queue.get()
             if job is _STOP:

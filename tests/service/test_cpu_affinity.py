@@ -149,14 +149,14 @@ print(json.dumps(policies))
 
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux-only")
-def test_the_helper_threads_wait_for_the_event_loops_turn_and_the_loop_does_not() -> None:
+def test_the_helper_threads_wait_for_the_event_loops_turn_and_the_loop_and_writer_do_not() -> None:
     done = subprocess.run(
         [sys.executable, "-c", HELPERS_CHILD], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {
         "store reader": os.SCHED_BATCH,
-        "store writer": os.SCHED_BATCH,
+        "store writer": os.SCHED_OTHER,  # it may hold the lock other workers wait on
         "log writer": os.SCHED_BATCH,
         "event loop": os.SCHED_OTHER,
     }
