@@ -45,8 +45,10 @@ class ChildProcess:
         ready_path: str,
         log_path: Path,
         env: Mapping[str, str] | None = None,
+        cwd: Path = REPO_ROOT,
     ) -> None:
         self.name = name
+        self.cwd = cwd
         self.command = command
         self.port = port
         self.url = f"http://{HOST}:{port}"
@@ -61,7 +63,7 @@ class ChildProcess:
             self.process = subprocess.Popen(
                 self.command,
                 env=self.env,
-                cwd=REPO_ROOT,
+                cwd=self.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

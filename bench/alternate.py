@@ -1,0 +1,270 @@
+"""`python -m bench.alternate`: the same load on several versions of the service, in turn.
+
+On this VM a whole `python -m bench` run cannot tell a 10% change from the minutes it ran in
+(other guests take 0 to 40% of the CPU). Here every version runs at once, each as its own
+`rakubun-service` on its own SQLite file, and the load goes to each in turn, round after round
+(the order reversed every other round), so each round compares them within seconds. Each load
+prints its req/s, p99, the service's CPU time per request (all its processes and threads, from
+/proc) and each worker's share of it; the medians come last.
+
+A version is a checkout of this repository, optionally with environment variables for its
+service: `../before`, `.:WORKER_CPU_AFFINITY=off`, `/tmp/wt:ACCESS_LOG=1,LOG_FORMAT=json`.
+The service is started from that checkout (its own `service` package), configured as the
+bench configures it (`bench.run.service_env`). Nothing is checked beyond the status codes:
+use `python -m bench` for the correctness checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import scenarios
+from .processes import HOST, ChildProcess, free_port, sink_process
+from .run import BenchOptions, RunConfig, service_env
+from .scenarios import Scenario
+from .service_api import BenchSite, ServiceApi
+from .wrk import LoadResult, cpu_ticks, run_wrk, steal_percent
+
+SCENARIOS = ("credits", "packages", "deductions")
+TOP_UP = 10**6
+
+
+@dataclass(frozen=True)
+class Version:
+    """A checkout of the repository, and the environment variables its service adds."""
+
+    checkout: Path
+    env: dict[str, str] = field(default_factory=dict)
+    label: str = ""
+
+
+def parse_version(spec: str) -> Version:
+    """`PATH[:NAME=VALUE,...]` (a value may hold `=`; names and values no `,`)."""
+    path, _, assignments = spec.partition(":")
+    env: dict[str, str] = {}
+    for assignment in filter(None, assignments.split(",")):
+        name, equals, value = assignment.partition("=")
+        if not equals or not name:
+            raise ValueError(f"{spec!r}: expected PATH[:NAME=VALUE,...], got {assignment!r}")
+        env[name] = value
+    checkout = Path(path or ".").resolve()
+    if not (checkout / "service" / "cli.py").is_file():
+        raise ValueError(f"{spec!r}: {checkout} is not a checkout of this repository")
+    return Version(checkout, env, spec)
+
+
+def process_cpu_seconds(root: int) -> dict[int, float]:
+    """CPU seconds (user and system, every thread) of `root` and its descendants, by pid."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    pending = [root]
+    while pending:
+        pid = pending.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        found[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        pending.extend(children.get(pid, ()))
+    return found
+
+
+@dataclass
+class Load:
+    result: LoadResult
+    cpu_us_per_request: float
+    worker_cpu_s: list[float]
+    steal_pct: float | None
+
+    def line(self, label: str, width: int) -> str:
+        steal = "?" if self.steal_pct is None else f"{self.steal_pct:.0f}"
+        shares = ",".join(f"{s:.1f}" for s in self.worker_cpu_s)
+        return (
+            f"{label:<{width}}  {self.result.requests_per_second:7.0f} req/s"
+            f"  p99 {self.result.latency_us['p99'] / 1000:6.1f} ms"
+            f"  cpu {self.cpu_us_per_request:5.0f} us/req  workers' cpu s {shares:<9}"
+            f"  steal {steal:>2}%"
+        )
+
+
+@dataclass
+class Running:
+    version: Version
+    service: ChildProcess
+    api: ServiceApi
+    raw: list[bytes]
+    expected: frozenset[int]
+    loads: list[Load] = field(default_factory=list)
+
+
+async def start(
+    version: Version, index: int, args: argparse.Namespace, work: Path, sink_url: str
+) -> Running:
+    config = RunConfig("sqlite", args.workers)
+    folder = work / f"v{index}"
+    (folder / config.key).mkdir(parents=True)
+    options = BenchOptions(
+        duration=args.duration,
+        baseline_duration=args.duration,
+        overdraw_duration=args.duration,
+        pairs=1,
+        concurrency=args.concurrency,
+        wrk_threads=1,
+        users=args.users,
+        synchronous=None,
+        worker_cpu_affinity=args.worker_cpu_affinity,
+        only=(),
+        work_dir=folder,
+        log_dir=folder,
+    )
+    env = service_env(
+        config,
+        options,
+        stripe_url=f"http://{HOST}:9",  # these scenarios never call Stripe
+        admin_token="bench-admin-" + secrets.token_hex(16),
+        webhook_secret="whsec_" + secrets.token_hex(24),
+    )
+    env.update(version.env)
+    port = free_port()
+    command = [sys.executable, "-c", "from service.cli import main; main()"]
+    command += ["--host", HOST, "--port", str(port), "--workers", str(args.workers)]
+    command += ["--log-level", "WARNING"]
+    service = ChildProcess(
+        f"service {index}",
+        command,
+        port=port,
+        ready_path="/api/v1/health",
+        log_path=folder / "service.log",
+        env=env,
+        cwd=version.checkout,  # the checkout's own `service` package comes first
+    )
+    await service.start()
+    api = ServiceApi(service.url, env["ADMIN_API_TOKEN"])
+    site = await api.register_site(sink_url)
+    users = list(range(1, args.users + 1))
+    await api.seed_users(site, users, "article", TOP_UP)
+    scenario = build_scenario(args.scenario, site, users)
+    raw = [request.render(f"{HOST}:{port}") for request in scenario.requests]
+    return Running(version, service, api, raw, scenario.expected)
+
+
+def build_scenario(name: str, site: BenchSite, users: list[int]) -> Scenario:
+    if name == "packages":
+        return scenarios.list_packages(site)
+    if name == "deductions":
+        return scenarios.deduct_credits(site, users, key="deductions", title="deductions")
+    return scenarios.user_credits(site, users)
+
+
+async def load_once(running: Running, args: argparse.Namespace, work: Path) -> Load:
+    process = running.service.process
+    assert process is not None
+    before, ticks = process_cpu_seconds(process.pid), cpu_ticks()
+    result = await run_wrk(
+        running.service.url,
+        running.raw,
+        seconds=args.duration,
+        connections=args.concurrency,
+        threads=1,
+        work_dir=work,
+        name="alternate",
+    )
+    after, steal = process_cpu_seconds(process.pid), steal_percent(ticks, cpu_ticks())
+    if args.scenario == "deductions":
+        await running.api.wait_for_outbox(60)  # the webhooks of this load, not the next one's
+    spent = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
+    workers = sorted((s for pid, s in spent.items() if pid != process.pid), reverse=True)
+    per_request = sum(spent.values()) / max(1, result.received) * 1e6
+    return Load(result, per_request, workers[: args.workers], steal)
+
+
+def median_line(running: Running, width: int) -> str:
+    loads = running.loads
+    rps = statistics.median(load.result.requests_per_second for load in loads)
+    cpu = statistics.median(load.cpu_us_per_request for load in loads)
+    p99 = statistics.median(load.result.latency_us["p99"] for load in loads) / 1000
+    errors = sum(load.result.errors(running.expected) for load in loads)
+    return (
+        f"{running.version.label:<{width}}  {rps:7.0f} req/s  p99 {p99:6.1f} ms"
+        f"  cpu {cpu:5.0f} us/req  (medians of {len(loads)}; {errors} errors)"
+    )
+
+
+async def alternate(args: argparse.Namespace, versions: Sequence[Version]) -> int:
+    width = max(len(v.label) for v in versions)
+    with tempfile.TemporaryDirectory(prefix="rakubun-alternate-") as temp:
+        work = Path(temp)
+        sink = sink_process(
+            service_workers=args.workers,
+            log_path=work / "sink.log",
+            cpu_affinity=args.worker_cpu_affinity,
+        )
+        await sink.start()
+        started: list[Running] = []
+        try:
+            for index, version in enumerate(versions):
+                started.append(await start(version, index, args, work, sink.url))
+            for round_ in range(args.rounds):
+                order = started if round_ % 2 == 0 else started[::-1]
+                for running in order:
+                    load = await load_once(running, args, work)
+                    running.loads.append(load)
+                    print(f"round {round_ + 1}  " + load.line(running.version.label, width))
+            print("medians:")
+            for running in started:
+                print("  " + median_line(running, width))
+        finally:
+            for running in started:
+                await running.api.close()
+                await running.service.stop()
+            await sink.stop()
+    errors = sum(load.result.errors(r.expected) for r in started for load in r.loads)
+    return 1 if errors else 0
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[Version]]:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.alternate",
+        description="Load several versions of the service in turn, round after round, on "
+        "127.0.0.1; print each load's req/s, p99 and CPU per request, then the medians.",
+    )
+    parser.add_argument("versions", nargs="+", metavar="CHECKOUT[:NAME=VALUE,...]")
+    parser.add_argument("--scenario", choices=SCENARIOS, default="credits")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=4, help="seconds per load")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--worker-cpu-affinity", choices=("auto", "off"), default="auto")
+    args = parser.parse_args(argv)
+    try:
+        versions = [parse_version(spec) for spec in args.versions]
+    except ValueError as exc:
+        parser.error(str(exc))
+    return args, versions
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, versions = parse_args(argv)
+    return asyncio.run(alternate(args, versions))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
