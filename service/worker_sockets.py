@@ -2,13 +2,15 @@
 
 Sanic hands every worker the same listening socket, and the worker that wakes first accepts
 every connection waiting: clients that open their connections together and keep them alive (a
-reverse proxy's pool, wrk) can all land on one worker while the others idle. On the 2-core
-bench machine, 2 bare Sanic workers answered 12,600 req/s when one worker took all 32
-connections and 20,000 to 25,000 when both had some. Here the main process binds the address
-with SO_REUSEPORT and never listens on it (it holds the address, also while workers start,
-and takes no connection), and each worker, before it serves, puts a listening socket of its
-own, bound to the same address, in place of the one it inherited: Linux then spreads new
-connections over the workers' sockets by a hash of their addresses.
+reverse proxy's pool, wrk) can all land on one worker while the others idle. In a `python -m
+bench` run on the 2-core bench machine, `GET /packages` with 2 workers gave 7,226, 16,888 and
+8,278 req/s in its three pairs: the slow ones about one worker's throughput.
+
+Here the main process binds the address with SO_REUSEPORT and never listens on it (it holds
+the address, also while workers start, and takes no connection), and each worker, before it
+serves, puts a listening socket of its own, bound to the same address, in place of the one it
+inherited: Linux then spreads new connections over the workers' sockets by a hash of their
+addresses.
 
 The cost: connections still waiting in a worker's queue when it stops are reset (a shared
 queue would hand them to another worker). Linux only; elsewhere the workers share Sanic's
