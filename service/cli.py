@@ -14,7 +14,7 @@ from sanic import Sanic
 from sanic.worker.loader import AppLoader
 
 from .settings import Settings
-from .worker_sockets import address_for_workers
+from .worker_sockets import address_for_workers, own_listening_sockets
 
 
 def build_app(settings: Settings, log_level: str = "INFO", workers: int = 1) -> Sanic:
@@ -23,7 +23,6 @@ def build_app(settings: Settings, log_level: str = "INFO", workers: int = 1) -> 
     from .app import create_app
     from .cpu_affinity import pin_worker
     from .observability import configure_logging
-    from .worker_sockets import own_listening_sockets
 
     pin_worker(settings.worker_cpu_affinity, workers)  # before the log and store threads start
     configure_logging(settings, log_level)

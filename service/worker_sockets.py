@@ -89,6 +89,8 @@ def listen_on_own_socket(inherited: socket.socket, backlog: int) -> None:
 def own_listening_sockets(app: Sanic, _loop: Any = None) -> None:
     """`before_server_start` in each worker: Sanic creates the server on the inherited socket
     after this, so it listens on the worker's own one."""
+    if not balances_connections():
+        return  # no socket was reserved (and off Linux SO_REUSEPORT may not even exist)
     for info in app.state.server_info:
         sock = info.settings.get("sock")
         if sock is not None and is_reserved(sock):
