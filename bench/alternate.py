@@ -190,7 +190,9 @@ async def load_once(running: Running, args: argparse.Namespace, work: Path) -> L
     if args.scenario == "deductions":
         await running.api.wait_for_outbox(60)  # the webhooks of this load, not the next one's
     spent = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
-    workers = sorted((s for pid, s in spent.items() if pid != process.pid), reverse=True)
+    # One worker is the process itself (Sanic's single-process mode); more are its children.
+    others = [s for pid, s in spent.items() if pid != process.pid]
+    workers = sorted(others, reverse=True) if args.workers > 1 else [spent[process.pid]]
     per_request = sum(spent.values()) / max(1, result.received) * 1e6
     return Load(result, per_request, workers[: args.workers], steal)
 

@@ -69,4 +69,5 @@ def test_each_version_runs_its_own_checkout_and_is_loaded_each_round(
     rounds = [line for line in out.splitlines() if line.startswith("round ")]
     assert len(rounds) == 4
     assert sum(str(copy) in line for line in rounds) == 2
+    assert all("workers' cpu s " in line and "workers' cpu s  " not in line for line in rounds)
     assert "medians:" in out and "(medians of 2; 0 errors)" in out
