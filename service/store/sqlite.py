@@ -222,9 +222,13 @@ class SQLiteStore:
             owner_only(path)
         if self.writer.lock_path is not None:
             owner_only(self.writer.lock_path)  # an older one may have been made 0644
-        self._db = self._connect(self.path, self.synchronous)
-        self._limits = self._connect(limits, "OFF")
-        self._limits.executescript(RATE_LIMIT_SCHEMA)
+        # Workers start together. Two connections turning a new file to WAL at once can
+        # deadlock, and SQLite answers one `database is locked` without waiting: the workers
+        # open the files one after another, as their writers take turns.
+        with self.writer.processes_take_turns():
+            self._db = self._connect(self.path, self.synchronous)
+            self._limits = self._connect(limits, "OFF")
+            self._limits.executescript(RATE_LIMIT_SCHEMA)
 
     def _open_reader(self) -> None:
         self._rdb = self._connect(self.path, self.synchronous)

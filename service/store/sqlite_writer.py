@@ -272,7 +272,7 @@ class SQLiteWriter:
         assert c is not None, "store is not open"
         outcomes: list[tuple[bool, Any]]  # (ok, result or exception), one per job
         try:
-            with self._processes_take_turns():
+            with self.processes_take_turns():
                 c.execute("BEGIN IMMEDIATE")
                 outcomes = self._run_jobs(c, jobs)
                 c.execute("COMMIT")
@@ -291,8 +291,9 @@ class SQLiteWriter:
         )
 
     @contextlib.contextmanager
-    def _processes_take_turns(self) -> Iterator[None]:
-        """The lock file's exclusive flock for one transaction (nothing without `lock_path`)."""
+    def processes_take_turns(self) -> Iterator[None]:
+        """The lock file's exclusive flock for one transaction, or for the store's opening
+        (nothing without `lock_path`)."""
         if self.lock_path is None:
             yield
             return
