@@ -8,8 +8,11 @@ halved the event loop's throughput (`GET /users/credits` at about 4,300 req/s wi
 spread, 8,000 with them on one core; see the README's Benchmarks). With `auto`, worker `i`
 keeps every thread on the `i`-th CPU the process may use, when the workers leave at least one
 CPU free: with as many workers as CPUs, pinned workers cannot make way for the rest of the
-machine (on the 2-core machine, 2 pinned workers answered 4,600 req/s and 2 free ones 10,000),
-so the scheduler keeps them.
+machine, so the scheduler keeps them.
+
+Only a worker pins itself. Sanic builds the app in its main process too, and the workers it
+starts inherit that process's affinity: a main process pinned to the first CPU would keep
+every worker on that one CPU.
 
 Off by default: several single-worker containers on one host would all pick the same first
 CPU. Linux only (elsewhere `auto` changes nothing and says so).
@@ -34,19 +37,31 @@ def worker_index(name: str | None) -> int:
     return int(match.group(1)) if match else 0
 
 
+def worker_cpu(policy: str, workers: int, cpus: set[int], worker_name: str | None) -> int | None:
+    """The CPU a process keeps its threads on: with `auto`, worker `i` (of `workers`, fewer
+    than `cpus`) on the `i`-th CPU. None: nothing is pinned, as for the main process of
+    several workers (no worker name), whose affinity its workers would inherit."""
+    if policy != "auto" or workers >= len(cpus):
+        return None
+    if workers > 1 and not _WORKER_NAME.match(worker_name or ""):
+        return None
+    ordered = sorted(cpus)
+    return ordered[worker_index(worker_name) % len(ordered)]
+
+
 def pin_worker(policy: str, workers: int, worker_name: str | None = None) -> int | None:
     """With `auto`, and fewer `workers` than CPUs, keep this worker's threads, and those it
-    starts later, on one CPU; answers that CPU (None when nothing was pinned)."""
+    starts later, on one CPU (see `worker_cpu`); answers that CPU (None when nothing was
+    pinned). `worker_name` defaults to the one Sanic gives the process (`SANIC_WORKER_NAME`)."""
     if policy != "auto":
         return None
     if not hasattr(os, "sched_setaffinity"):
         log.warning("WORKER_CPU_AFFINITY=auto needs Linux; the workers are not pinned")
         return None
-    cpus = sorted(os.sched_getaffinity(0))
-    if workers >= len(cpus):
-        return None
     name = worker_name if worker_name is not None else os.environ.get("SANIC_WORKER_NAME")
-    cpu = cpus[worker_index(name) % len(cpus)]
+    cpu = worker_cpu(policy, workers, os.sched_getaffinity(0), name)
+    if cpu is None:
+        return None
     # Linux keeps an affinity per thread: pin those already running, and the calling one,
     # whose affinity every thread started from now on inherits.
     for thread_id in _thread_ids():

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.cpu_affinity import pin_worker, worker_index
+from service.cpu_affinity import pin_worker, worker_cpu, worker_index
 from service.settings import Settings
 
 linux_only = pytest.mark.skipif(
@@ -60,6 +60,46 @@ def test_the_worker_index_comes_from_sanics_worker_name(i: int, j: int) -> None:
 @pytest.mark.parametrize("name", [None, "", "Sanic-Main", "Sanic-Server-x-0", "Server-3-0"])
 def test_a_process_without_a_worker_name_is_worker_zero(name: str | None) -> None:
     assert worker_index(name) == 0
+
+
+cpu_sets = st.sets(st.integers(min_value=0, max_value=255), min_size=1, max_size=64)
+
+
+@given(cpus=cpu_sets, data=st.data())
+def test_worker_i_of_fewer_workers_than_cpus_gets_the_ith_cpu(cpus: set[int], data) -> None:
+    workers = data.draw(st.integers(min_value=1, max_value=max(1, len(cpus) - 1)))
+    worker = data.draw(st.integers(min_value=0, max_value=workers - 1))
+    expected = sorted(cpus)[worker] if workers < len(cpus) else None
+    assert worker_cpu("auto", workers, cpus, f"Sanic-Server-{worker}-0") == expected
+
+
+@given(
+    cpus=cpu_sets,
+    workers=st.integers(min_value=2, max_value=300),
+    name=st.one_of(st.none(), st.sampled_from(["", "Sanic-Main", "Server-3-0"]), st.text()),
+)
+def test_the_main_process_of_several_workers_pins_nothing(
+    cpus: set[int], workers: int, name: str | None
+) -> None:
+    """Sanic builds the app in its main process too; pinned, it would hand its one CPU to
+    every worker it starts (they inherit its affinity)."""
+    if name is not None and name.startswith("Sanic-Server-"):
+        return  # a worker's name: the other test's case
+    assert worker_cpu("auto", workers, cpus, name) is None
+
+
+@given(cpus=cpu_sets, workers=st.integers(min_value=1, max_value=300), name=st.text())
+def test_as_many_workers_as_cpus_or_off_pins_nothing(
+    cpus: set[int], workers: int, name: str
+) -> None:
+    assert worker_cpu("off", workers, cpus, name) is None
+    if workers >= len(cpus):
+        assert worker_cpu("auto", workers, cpus, name) is None
+
+
+@given(cpus=cpu_sets.filter(lambda cpus: len(cpus) > 1))
+def test_a_single_process_takes_the_first_cpu(cpus: set[int]) -> None:
+    assert worker_cpu("auto", 1, cpus, None) == min(cpus)
 
 
 def test_off_pins_nothing() -> None:
