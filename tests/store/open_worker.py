@@ -3,8 +3,9 @@
     python open_worker.py STORE_FILE [STORE_FILE ...]
 
 For each file: prints `ready`, waits for a line on stdin (so every worker opens it at once, as
-Sanic's workers start together), opens the store on it (within a few milliseconds of the others), seeds the packages (the app's first
-write) and closes it. Prints `ok` at the end, or the first error.
+Sanic's workers start together), opens the store on it within a few milliseconds of the
+others, seeds the packages (the app's first write) and closes it. Prints `ok` at the end, or
+the first error.
 """
 
 from __future__ import annotations
