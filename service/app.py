@@ -63,7 +63,12 @@ def create_app(
         rate_limiter=RateLimiter(store, settings.rate_limit_per_minute),
         catalogue=PublicCatalogue(store),
     )
-    app: App = Sanic(name or "rakubun_dashboard", ctx=AppContext(services), dumps=dumps_json)
+    app: App = Sanic(
+        name or "rakubun_dashboard",
+        ctx=AppContext(services),
+        dumps=dumps_json,
+        configure_logging=False,
+    )
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     # Sanic's ceiling (default 8 KB): the longest valid query string, percent-encoded, fits.
     app.config.REQUEST_MAX_HEADER_SIZE = 16_384

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
+import subprocess
+import threading
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,6 +22,7 @@ from service.observability import (
     RequestIdFilter,
     request_id_for,
 )
+from tests.service.test_cli import SCRIPT, clean_env, free_port
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 
@@ -173,3 +178,53 @@ def test_json_lines_carry_the_access_fields_and_the_request_id():
     assert line["message"] == "GET / 200"
     assert line["operation"] == "getHealth" and line["status"] == 200
     assert line["duration_ms"] == 1.5 and line["request_id"] == "r-1"
+
+
+# ---------------------------------------------------------------- the whole process's output
+@pytest.mark.parametrize("workers", [2, 1])
+def test_every_line_of_a_running_service_is_one_json_object_on_stderr(tmp_path, workers):
+    """Sanic's own lines (workers starting, stopping, signals) go through the service's log
+    handler like any other: with LOG_FORMAT=json nothing else is written, on stdout or
+    stderr, and no line is written twice (Sanic's handlers wrote them in its own text format
+    on stdout, and again through the service's)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(SCRIPT), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        env=clean_env(
+            SQLITE_PATH=str(tmp_path / "db.sqlite3"),
+            ADMIN_API_TOKEN="t" * 32,
+            LOG_FORMAT="json",
+            ACCESS_LOG="1",
+            WEBHOOK_DISPATCH="0",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None and process.stdout is not None
+    stderr: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(
+        target=lambda: [*map(stderr.put, process.stderr), stderr.put(None)], daemon=True
+    )
+    reader.start()
+    lines: list[str] = []
+    try:
+        # Stopped before every worker is ready, Sanic's main process waits for them forever.
+        while sum("Worker ready" in line for line in lines) < workers:
+            line = stderr.get(timeout=60)
+            assert line is not None, "the service stopped: " + "".join(lines)
+            lines.append(line)
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health").is_success
+    finally:
+        process.terminate()
+        stdout = process.stdout.read()
+        process.wait(timeout=60)
+        reader.join(timeout=60)
+    while (line := stderr.get_nowait()) is not None:
+        lines.append(line)
+    assert stdout == ""
+    records = [json.loads(line) for line in lines if line.strip()]
+    started = [r for r in records if r["message"].startswith("Starting worker")]
+    assert len(started) == workers, started
+    assert len({r["pid"] for r in started}) == workers
+    assert any(r["logger"] == "rakubun.access" for r in records)
