@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import re
+import signal
 import subprocess
 import threading
 
@@ -181,6 +183,27 @@ def test_json_lines_carry_the_access_fields_and_the_request_id():
 
 
 # ---------------------------------------------------------------- the whole process's output
+def read_lines(stream, into: queue.Queue[str | None]) -> threading.Thread:
+    """A thread putting each line of `stream` on `into`, then None at its end."""
+
+    def read() -> None:
+        for line in stream:
+            into.put(line)
+        into.put(None)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
+def drained(lines: queue.Queue[str | None]) -> list[str]:
+    """Every line put on `lines`, once its reader has ended."""
+    found = []
+    while (line := lines.get(timeout=60)) is not None:
+        found.append(line)
+    return found
+
+
 @pytest.mark.parametrize("workers", [2, 1])
 def test_every_line_of_a_running_service_is_one_json_object_on_stderr(tmp_path, workers):
     """Sanic's own lines (workers starting, stopping, signals) go through the service's log
@@ -200,16 +223,14 @@ def test_every_line_of_a_running_service_is_one_json_object_on_stderr(tmp_path, 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its own process group: the whole service can be killed
     )
-    assert process.stderr is not None and process.stdout is not None
+    stdout: queue.Queue[str | None] = queue.Queue()
     stderr: queue.Queue[str | None] = queue.Queue()
-    reader = threading.Thread(
-        target=lambda: [*map(stderr.put, process.stderr), stderr.put(None)], daemon=True
-    )
-    reader.start()
+    read_lines(process.stdout, stdout)
+    read_lines(process.stderr, stderr)
     lines: list[str] = []
     try:
-        # Stopped before every worker is ready, Sanic's main process waits for them forever.
         while sum("Worker ready" in line for line in lines) < workers:
             line = stderr.get(timeout=60)
             assert line is not None, "the service stopped: " + "".join(lines)
@@ -217,12 +238,16 @@ def test_every_line_of_a_running_service_is_one_json_object_on_stderr(tmp_path, 
         assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health").is_success
     finally:
         process.terminate()
-        stdout = process.stdout.read()
-        process.wait(timeout=60)
-        reader.join(timeout=60)
-    while (line := stderr.get_nowait()) is not None:
-        lines.append(line)
-    assert stdout == ""
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            # Sanic 25's main process never ends when the signal comes before it has seen
+            # every worker's start-up acknowledged (it waits for the acknowledgements, its
+            # workers already gone); the lines this test reads are written by then.
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    lines += drained(stderr)
+    assert drained(stdout) == []
     records = [json.loads(line) for line in lines if line.strip()]
     started = [r for r in records if r["message"].startswith("Starting worker")]
     assert len(started) == workers, started
