@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -75,6 +76,26 @@ def test_an_unknown_boolean_spelling_stops_it_naming_the_variable(tmp_path, name
     assert result.returncode != 0
     assert name in result.stderr and "'enabled'" in result.stderr
     assert not (tmp_path / "db.sqlite3").exists()
+
+
+def start_json_logging_service(
+    db: Path, port: int, workers: int, admin_token: str, **popen: Any
+) -> subprocess.Popen[str]:
+    """`rakubun-service --workers N` on 127.0.0.1:`port` and the SQLite file `db`: JSON log
+    lines with the access log on, webhooks not dispatched; `popen` says where its output
+    goes (text)."""
+    return subprocess.Popen(
+        [str(SCRIPT), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        env=clean_env(
+            SQLITE_PATH=str(db),
+            ADMIN_API_TOKEN=admin_token,
+            LOG_FORMAT="json",
+            ACCESS_LOG="1",
+            WEBHOOK_DISPATCH="0",
+        ),
+        text=True,
+        **popen,
+    )
 
 
 @pytest.fixture

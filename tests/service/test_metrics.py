@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.service.test_cli import SCRIPT, clean_env, free_port
+from tests.service.test_cli import free_port, start_json_logging_service
 from tests.support.service import ADMIN_TOKEN
 
 
@@ -101,18 +101,13 @@ async def test_requests_latency_ledger_and_outbox_are_counted(make_service):
 @pytest.fixture(params=[2, 1], ids=["2-workers", "1-worker"])
 def workers(request, tmp_path):
     port = free_port()
-    process = subprocess.Popen(
-        [str(SCRIPT), "--host", "127.0.0.1", "--port", str(port), "--workers", str(request.param)],
-        env=clean_env(
-            SQLITE_PATH=str(tmp_path / "db.sqlite3"),
-            ADMIN_API_TOKEN=ADMIN_TOKEN,
-            LOG_FORMAT="json",
-            ACCESS_LOG="1",
-            WEBHOOK_DISPATCH="0",
-        ),
+    process = start_json_logging_service(
+        tmp_path / "db.sqlite3",
+        port,
+        request.param,
+        ADMIN_TOKEN,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -24,7 +24,7 @@ from service.observability import (
     RequestIdFilter,
     request_id_for,
 )
-from tests.service.test_cli import SCRIPT, clean_env, free_port
+from tests.service.test_cli import free_port, start_json_logging_service
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 
@@ -211,18 +211,13 @@ def test_every_line_of_a_running_service_is_one_json_object_on_stderr(tmp_path, 
     stderr, and no line is written twice (Sanic's handlers wrote them in its own text format
     on stdout, and again through the service's)."""
     port = free_port()
-    process = subprocess.Popen(
-        [str(SCRIPT), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env=clean_env(
-            SQLITE_PATH=str(tmp_path / "db.sqlite3"),
-            ADMIN_API_TOKEN="t" * 32,
-            LOG_FORMAT="json",
-            ACCESS_LOG="1",
-            WEBHOOK_DISPATCH="0",
-        ),
+    process = start_json_logging_service(
+        tmp_path / "db.sqlite3",
+        port,
+        workers,
+        "t" * 32,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
         start_new_session=True,  # its own process group: the whole service can be killed
     )
     stdout: queue.Queue[str | None] = queue.Queue()
