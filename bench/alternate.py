@@ -32,7 +32,7 @@ from .processes import HOST, ChildProcess, free_port, sink_process
 from .run import BenchOptions, RunConfig, service_env
 from .scenarios import Scenario
 from .service_api import BenchSite, ServiceApi
-from .wrk import LoadResult, cpu_ticks, run_wrk, steal_percent
+from .wrk import SCHEDULING, LoadResult, cpu_ticks, run_wrk, steal_percent
 
 SCENARIOS = ("credits", "packages", "deductions")
 TOP_UP = 10**6
@@ -127,6 +127,7 @@ async def start(
         pairs=1,
         concurrency=args.concurrency,
         wrk_threads=1,
+        wrk_scheduling=args.wrk_scheduling,
         users=args.users,
         synchronous=None,
         worker_cpu_affinity=args.worker_cpu_affinity,
@@ -185,6 +186,7 @@ async def load_once(running: Running, args: argparse.Namespace, work: Path) -> L
         threads=1,
         work_dir=work,
         name="alternate",
+        scheduling=args.wrk_scheduling,
     )
     after, steal = process_cpu_seconds(process.pid), steal_percent(ticks, cpu_ticks())
     if args.scenario == "deductions":
@@ -255,6 +257,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[Version
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--worker-cpu-affinity", choices=("auto", "off"), default="auto")
+    parser.add_argument("--wrk-scheduling", choices=SCHEDULING, default="batch")
     args = parser.parse_args(argv)
     try:
         versions = [parse_version(spec) for spec in args.versions]

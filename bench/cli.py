@@ -37,7 +37,7 @@ from .run import (
     RunReport,
 )
 from .service_api import ApiCallFailed
-from .wrk import WrkFailed, WrkMissing, wrk_path
+from .wrk import SCHEDULING, WrkFailed, WrkMissing, wrk_command
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -94,6 +94,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1,
         metavar="T",
         help="wrk threads (default 1: on 2 cores the server needs the rest)",
+    )
+    parser.add_argument(
+        "--wrk-scheduling",
+        choices=SCHEDULING,
+        default="batch",
+        help="batch (default): wrk runs as SCHED_BATCH (chrt), so its wake-ups do not "
+        "preempt the workers it loads; normal: as any process",
     )
     parser.add_argument(
         "--synchronous",
@@ -188,7 +195,8 @@ async def bench(args: argparse.Namespace) -> int:
     stripe_steps = 0 if args.fake_stripe == "skip" else STRIPE_LOADS
     progress = Progress(len(runs) * len(args.only) * args.pairs * 2 + stripe_steps)
     progress.say(
-        f"bench: {m['nproc']} x {m['cpu_model']}, {m['wrk']}; {len(runs)} runs x "
+        f"bench: {m['nproc']} x {m['cpu_model']}, {m['wrk']} ({args.wrk_scheduling}); "
+        f"{len(runs)} runs x "
         f"{len(args.only)} scenarios x {args.pairs} pairs, {args.duration}s each "
         f"(+{args.baseline_duration}s baseline), {args.concurrency} connections"
     )
@@ -204,6 +212,7 @@ async def bench(args: argparse.Namespace) -> int:
             pairs=args.pairs,
             concurrency=args.concurrency,
             wrk_threads=args.wrk_threads,
+            wrk_scheduling=args.wrk_scheduling,
             users=args.users,
             synchronous=args.synchronous,
             worker_cpu_affinity=args.worker_cpu_affinity,
@@ -257,7 +266,7 @@ async def bench(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        wrk_path()
+        wrk_command(args.wrk_scheduling)
     except WrkMissing as exc:
         print(f"bench: {exc}")
         return 2

@@ -208,6 +208,7 @@ class FakeStripeRun:
             threads=self.options.wrk_threads,
             work_dir=self.options.work_dir,
             name=name,
+            scheduling=self.options.wrk_scheduling,
             on_tick=lambda elapsed: self.progress.tick(elapsed, seconds + 1),
         )
         self.progress.finish(result.summary())
@@ -281,6 +282,7 @@ class FakeStripeRun:
                     threads=1,
                     work_dir=self.options.work_dir,
                     name=f"{key}-warm-{name}",
+                    scheduling=self.options.wrk_scheduling,
                 )
             before = {
                 name: (await stored_counts(fake.url))["intents"] for name, fake in sides.items()

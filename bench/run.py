@@ -43,6 +43,8 @@ class BenchOptions:
     only: tuple[str, ...]
     work_dir: Path
     log_dir: Path
+    #: How wrk is scheduled beside the servers (`bench.wrk.wrk_command`).
+    wrk_scheduling: str = "batch"
 
 
 @dataclass(frozen=True)
@@ -347,6 +349,7 @@ class ConfigRun:
             threads=self.options.wrk_threads,
             work_dir=self.options.work_dir,
             name=name,
+            scheduling=self.options.wrk_scheduling,
             on_tick=lambda elapsed: self.progress.tick(elapsed, seconds + 1),
         )
 

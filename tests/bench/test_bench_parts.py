@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -175,6 +178,35 @@ def test_wrks_timeout_outlasts_the_whole_run(seconds: int) -> None:
     assert wrk.wrk_timeout(seconds) >= wrk.WRK_TIMEOUT_SECONDS
 
 
+@pytest.mark.skipif(
+    shutil.which("wrk") is None or shutil.which("chrt") is None or not hasattr(os, "SCHED_BATCH"),
+    reason="needs wrk, chrt (util-linux) and Linux's SCHED_BATCH",
+)
+def test_wrk_is_started_as_sched_batch_or_as_any_process() -> None:
+    """What the prefix of `wrk_command("batch")` starts runs as SCHED_BATCH on this kernel."""
+    batch, normal = wrk.wrk_command("batch"), wrk.wrk_command("normal")
+    assert batch[-1] == wrk.wrk_path() and normal == [wrk.wrk_path()]
+    policy = "import os; print(os.sched_getscheduler(0))"
+    started = subprocess.run(
+        [*batch[:-1], sys.executable, "-c", policy], capture_output=True, text=True, check=True
+    )
+    assert int(started.stdout) == os.SCHED_BATCH
+
+
+def test_batch_scheduling_without_chrt_says_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_wrk = tmp_path / "wrk"
+    fake_wrk.write_text("#!/bin/sh\n")
+    fake_wrk.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))  # a wrk, and no chrt
+    assert wrk.wrk_command("normal") == [str(fake_wrk)]
+    with pytest.raises(wrk.WrkMissing, match="chrt .*--wrk-scheduling normal"):
+        wrk.wrk_command("batch")
+    with pytest.raises(ValueError, match="batch, normal"):
+        wrk.wrk_command("idle")
+
+
 def test_an_overdrawn_user_must_end_at_zero_with_refusals() -> None:
     assert checks.user_exhausted(balances(u=0), "u", "article", refusals=10).ok
     assert not checks.user_exhausted(balances(u=1), "u", "article", refusals=10).ok
@@ -326,6 +358,8 @@ def test_quick_shortens_every_load() -> None:
     assert (args.duration, args.baseline_duration, args.users, args.pairs) == (2, 1, 50, 1)
     defaults = parse_args([])
     assert (defaults.duration, defaults.baseline_duration, defaults.pairs) == (6, 3, 3)
+    assert defaults.wrk_scheduling == "batch"
+    assert parse_args(["--wrk-scheduling", "normal"]).wrk_scheduling == "normal"
     with pytest.raises(SystemExit):
         parse_args(["--pairs", "0"])
 
