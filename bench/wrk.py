@@ -184,15 +184,11 @@ def wrk_path() -> str:
 def wrk_command(scheduling: str) -> list[str]:
     """The command that starts wrk: under `chrt --batch 0` for `batch`, as is for `normal`.
 
-    On a machine of 2 cores the load generator shares the CPUs with the servers it loads,
-    where in production the clients are other machines. A normal wrk, woken by an answer,
-    preempts the worker running on that CPU (Linux favours a task that slept): with 2
-    workers, each worker's event loop was switched out 0.23 and 0.53 times per request,
-    against 0.02 for 1 worker that has a CPU of its own, and a credits read cost the
-    workers 158 us of CPU against 135 us. As SCHED_BATCH, wrk does not preempt when it
-    wakes; it runs when a CPU is free or at the running task's tick, so it takes its share
-    of the CPUs without switching the workers out at every answer (0.02 times per request
-    then, and 145 us per read). Bare Sanic and the service are loaded the same way."""
+    On 2 cores wrk shares the CPUs with the servers it loads (in production the clients are
+    other machines). As any process, wrk woken by an answer preempts the worker running on
+    that CPU; as SCHED_BATCH it does not, and runs when a CPU is free or at the running
+    task's tick. Bare Sanic and the service are loaded the same way. What it changed,
+    measured: bench/README.md, "Reading the figures"."""
     if scheduling not in SCHEDULING:
         raise ValueError(f"wrk scheduling is one of {', '.join(SCHEDULING)}, not {scheduling!r}")
     wrk = wrk_path()
