@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="rakubun-service",
         description="Run the Rakubun dashboard API. Configuration comes from the environment "
-        "(MONGODB_URL or SQLITE_PATH, STRIPE_*, ADMIN_API_TOKEN, ...; see README).",
+        "(MONGODB_URL or SQLITE_PATH, STRIPE_*, ADMIN_API_TOKEN, ...; see docs/operating.md).",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
