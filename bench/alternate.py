@@ -1,11 +1,11 @@
 """`python -m bench.alternate`: the same load on several versions of the service, in turn.
 
-On this VM a whole `python -m bench` run cannot tell a 10% change from the minutes it ran in
-(other guests take 0 to 40% of the CPU). Here every version runs at once, each as its own
-`rakubun-service` on its own SQLite file, and the load goes to each in turn, round after round
-(the order reversed every other round), so each round compares them within seconds. Each load
-prints its req/s, p99, the service's CPU time per request (all its processes and threads, from
-/proc) and each worker's share of it; the medians come last.
+On a shared VM a whole `python -m bench` run cannot tell a 10% change from the minutes it ran
+in (other guests take the CPU for minutes at a time). Here every version runs at once, each as
+its own `rakubun-service` on its own SQLite file, and the load goes to each in turn, round
+after round (the order reversed every other round), so each round compares them within seconds.
+Each load prints its req/s, p99, the service's CPU time per request (all its processes and
+threads, from /proc) and each worker's share of it; the medians come last.
 
 A version is a checkout of this repository, optionally with environment variables for its
 service: `../before`, `.:WORKER_CPU_AFFINITY=off`, `/tmp/wt:ACCESS_LOG=1,LOG_FORMAT=json`.

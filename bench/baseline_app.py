@@ -7,10 +7,11 @@ compared with a server that does nothing but HTTP and JSON encoding.
 service's plugin webhooks (one per deduction), so those deliveries succeed as in production.
 Run it as `python -m bench.baseline_app --port P --workers N`.
 
-The bench runs it twice: as the baseline, its workers pinned as the service's are
-(`--cpu-affinity auto`), and as the WordPress sink, kept off the CPUs pinned workers use
-(`--cpu-affinity spare`): in production the site is another machine, so the CPU it spends
-receiving webhooks must not come out of the service's.
+The bench runs it twice: as the baseline, bare Sanic at its best on the machine (never
+pinned, default scheduling, whatever `--worker-cpu-affinity` does to the service), and as
+the WordPress sink, kept off the CPUs pinned workers use (`--cpu-affinity spare`): in
+production the site is another machine, so the CPU it spends receiving webhooks must not
+come out of the service's.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 from sanic.worker.loader import AppLoader
 
-from service.cpu_affinity import pin_worker
 from service.worker_sockets import address_for_workers, own_listening_sockets
 
 EMPTY_BODY = {"success": True, "padding": ""}
@@ -60,8 +60,6 @@ def create_baseline_app(
 ) -> Sanic:
     if cpu_affinity == "spare":
         keep_off_pinned_workers(service_workers or workers)
-    else:
-        pin_worker(cpu_affinity, workers)  # as the service's are, for a like-for-like ratio
     app = Sanic(name)
     app.config.KEEP_ALIVE_TIMEOUT = 30
     app.before_server_start(own_listening_sockets)  # as the service's workers do
@@ -86,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--cpu-affinity", choices=("off", "auto", "spare"), default="off")
+    parser.add_argument("--cpu-affinity", choices=("off", "spare"), default="off")
     parser.add_argument(
         "--service-workers",
         type=int,

@@ -111,8 +111,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--worker-cpu-affinity",
         choices=("auto", "off"),
         default="auto",
-        help="WORKER_CPU_AFFINITY of the service, and the same pinning for the baseline "
-        "(default auto: each worker's threads on one CPU)",
+        help="WORKER_CPU_AFFINITY of the service (default auto: each worker's threads on "
+        "one CPU); the baseline is never pinned",
     )
     parser.add_argument(
         "--only",

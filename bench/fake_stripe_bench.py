@@ -329,9 +329,9 @@ class FakeStripeRun:
             name: cpu[name] / max(1, side.received) * 1e6
             for name, side in (("full", result), ("empty", empty))
         }
-        # 25%: one run on the shared machine swings about 10%; a cost that grows with the
-        # store (what this row guards against) is orders of magnitude: about 1000x at 50,000
-        # objects for rewriting the whole state on each write.
+        # 25%: wider than a shared machine's swing from one load to the next; a cost that
+        # grows with the store (what this row guards against) is orders of magnitude: about
+        # 1000x at 50,000 objects for rewriting the whole state on each write.
         checks.append(
             Check(
                 "CPU per request within 25%",

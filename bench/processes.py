@@ -139,12 +139,10 @@ def service_process(*, workers: int, env: Mapping[str, str], log_path: Path) -> 
     )
 
 
-def baseline_process(*, workers: int, log_path: Path, cpu_affinity: str = "off") -> ChildProcess:
-    """The bare Sanic app of `bench.baseline_app` on a free port, its workers pinned as the
-    service's are (`cpu_affinity`: WORKER_CPU_AFFINITY's values)."""
-    return _baseline_app(
-        "baseline", log_path, "--workers", str(workers), "--cpu-affinity", cpu_affinity
-    )
+def baseline_process(*, workers: int, log_path: Path) -> ChildProcess:
+    """The bare Sanic app of `bench.baseline_app` on a free port: never pinned, default
+    scheduling, so the ratio's denominator is bare Sanic at its best on the machine."""
+    return _baseline_app("baseline", log_path, "--workers", str(workers), "--cpu-affinity", "off")
 
 
 def sink_process(

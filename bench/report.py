@@ -153,7 +153,7 @@ def format_scaling(reports: Sequence[RunReport]) -> str:
 
 
 def markdown_table(reports: Sequence[RunReport]) -> str:
-    """The same figures as a Markdown table (for the README)."""
+    """The same figures as a Markdown table (for bench/README.md)."""
     head = ("run", *COLUMNS)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for report in reports:

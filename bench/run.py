@@ -245,7 +245,6 @@ class ConfigRun:
         self.baseline = baseline_process(
             workers=config.workers,
             log_path=options.log_dir / f"{config.key}-baseline.log",
-            cpu_affinity=options.worker_cpu_affinity,
         )
         self.sink = sink_process(
             service_workers=config.workers,

@@ -187,8 +187,8 @@ def wrk_command(scheduling: str) -> list[str]:
     On 2 cores wrk shares the CPUs with the servers it loads (in production the clients are
     other machines). As any process, wrk woken by an answer preempts the worker running on
     that CPU; as SCHED_BATCH it does not, and runs when a CPU is free or at the running
-    task's tick. Bare Sanic and the service are loaded the same way. What it changed,
-    measured: bench/README.md, "Reading the figures"."""
+    task's tick. Bare Sanic and the service are loaded the same way (bench/README.md,
+    "Reading the figures"; `--wrk-scheduling normal` measures the other way)."""
     if scheduling not in SCHEDULING:
         raise ValueError(f"wrk scheduling is one of {', '.join(SCHEDULING)}, not {scheduling!r}")
     wrk = wrk_path()

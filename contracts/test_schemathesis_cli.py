@@ -83,7 +83,7 @@ def harness_up(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 def test_schemathesis_run_against_the_harness_passes(harness_up: dict[str, Any]) -> None:
-    # What the README tells users to run: the contract the service serves, whose `servers`
+    # What harness/README.md tells users to run: the contract the service serves, whose `servers`
     # names the service (no --url); a small budget and no randomness for CI.
     command = [
         sys.executable,

@@ -34,12 +34,12 @@ def build_app(settings: Settings, log_level: str = "INFO", workers: int = 1) -> 
 
 def freeze_heap_once_serving(app: Sanic) -> None:
     """Once the worker serves, move everything alive (modules, the spec and its validators,
-    the SDKs, the caches: about 80,000 objects) out of the garbage collector's reach.
+    the SDKs, the caches: tens of thousands of objects) out of the garbage collector's reach.
 
     A full collection scans every object the collector tracks. Unfrozen, each one stopped the
-    event loop for about 45 ms on the bench machine, a few times a minute under load: the
-    p99 of every endpoint. Frozen, a full collection scans only what requests left behind
-    (about 1 ms). Frozen objects are still freed when their last reference goes; only a
+    event loop for tens of milliseconds, a few times a minute under load: the p99 of every
+    endpoint (`python -m bench` shows it). Frozen, a full collection scans only what requests
+    left behind. Frozen objects are still freed when their last reference goes; only a
     reference cycle among them is kept, and start-up builds none that it drops.
     """
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="rakubun-service",
         description="Run the Rakubun dashboard API. Configuration comes from the environment "
-        "(MONGODB_URL or SQLITE_PATH, STRIPE_*, ADMIN_API_TOKEN, ...; see README).",
+        "(MONGODB_URL or SQLITE_PATH, STRIPE_*, ADMIN_API_TOKEN, ...; see docs/operating.md).",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)

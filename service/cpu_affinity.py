@@ -3,9 +3,8 @@ threads as batch work for the scheduler (always, on Linux; `helper_thread`).
 
 A worker is one event loop and its helper threads (the SQLite store's writer and reader, the
 log writer); they hand the GIL to each other on every store call. When the scheduler spreads
-them over several cores, each handoff crosses cores: on the 2-core benchmark machine that
-halved the event loop's throughput (`GET /users/credits` at about 4,300 req/s with the threads
-spread, 8,000 with them on one core; see the README's Benchmarks). With `auto`, worker `i`
+them over several cores, each handoff crosses cores and the event loop's throughput falls
+(measure it: `python -m bench.alternate .:WORKER_CPU_AFFINITY=off .`). With `auto`, worker `i`
 keeps every thread on the `i`-th CPU the process may use, when the workers leave at least one
 CPU free: with as many workers as CPUs, pinned workers cannot make way for the rest of the
 machine, so the scheduler keeps them.
@@ -79,11 +78,10 @@ def helper_thread() -> bool:
 
     The worker's helper threads (the SQLite store's reader, the log writer) need the GIL,
     which the event loop holds while it works: a helper that cut in on the loop's CPU found
-    the GIL taken and slept again, two context switches for nothing. Marked, the reader wakes
-    once per 25 reads instead of once per 6 (1 worker), and the loop is cut in on 0.7 times
-    per request instead of 0.95 (2 workers); the README's "Running the service" has the
-    throughput. Not the store's writer: it may hold the lock file other workers' writers wait
-    on, and marked it kept them waiting (2 workers' deductions: p99 73 ms against 32 ms).
+    the GIL taken and slept again, two context switches for nothing. Marked, the reader
+    answers more reads per wake-up and the loop is cut in on less (`python -m bench.alternate`
+    measures the CPU per read). Not the store's writer: it may hold the lock file other
+    workers' writers wait on, and marked it kept them waiting (2 workers' deductions' p99).
     Answers whether the thread is marked (not off Linux, nor where the kernel refuses)."""
     if not hasattr(os, "SCHED_BATCH"):
         return False

@@ -2,9 +2,8 @@
 
 Sanic hands every worker the same listening socket, and the worker that wakes first accepts
 every connection waiting: clients that open their connections together and keep them alive (a
-reverse proxy's pool, wrk) can all land on one worker while the others idle. In a `python -m
-bench` run on the 2-core bench machine, `GET /packages` with 2 workers gave 7,226, 16,888 and
-8,278 req/s in its three pairs: the slow ones about one worker's throughput.
+reverse proxy's pool, wrk) can all land on one worker while the others idle, and 2 workers
+serve about one worker's throughput (`python -m bench --workers 2` shows it in its pairs).
 
 Here the main process binds the address with SO_REUSEPORT and never listens on it (it holds
 the address, also while workers start, and takes no connection), and each worker, before it

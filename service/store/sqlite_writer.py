@@ -10,8 +10,8 @@ transaction, then commits once:
 - a job that raises leaves no trace and the others carry on: the jobs run straight in the
   transaction, and when one raises, the thread rolls the transaction back and runs the batch
   again with each job in a SAVEPOINT of its own, rolled back to alone when it raises. A
-  savepoint around every job cost about a sixth of a deduction's CPU on this thread
-  (`python -m bench.writer_cpu`: 142 to 117 µs); a batch with a failing job is rare. So a job
+  savepoint around every job costs this thread CPU on every deduction (`python -m
+  bench.writer_cpu` measures it); a batch with a failing job is rare. So a job
   may run twice, the first time undone: it must act on the connection only;
 - no future is resolved before the COMMIT returns, so nothing is acknowledged before it
   is durable; if the COMMIT (or the transaction) fails, every job of the batch fails.
@@ -25,9 +25,9 @@ its own acknowledged writes), and the thread answers them with one wake-up of th
 
 Several processes on one file (`rakubun-service --workers N`) each have a writer. SQLite lets
 one write at a time and makes the others poll, sleeping up to 100 ms between tries, so a writer
-could lose to the others for seconds (2 workers' deductions: p99 0.4 to 1.8 s at p50 20 to 30
-ms). With `lock_path`, each transaction first takes an exclusive `flock` on that file: a
-waiting writer sleeps in the kernel and is woken as soon as the holder commits.
+could lose to the others for seconds (`python -m bench --only deduct_spread` shows it in
+the 2 workers' p99). With `lock_path`, each transaction first takes an exclusive `flock` on
+that file: a waiting writer sleeps in the kernel and is woken as soon as the holder commits.
 
 The store also runs a second instance of this class as its reader: reads and calls, one
 thread over a read-only connection.

@@ -20,9 +20,10 @@ from sanic.response import json as sanic_json
 from bench import checks, wrk
 from bench.baseline_app import body_of_size, spare_cpus
 from bench.cli import parse_args, plan_runs
-from bench.processes import sink_process
+from bench.processes import baseline_process, sink_process
+from bench.progress import Progress
 from bench.report import COLUMNS, format_scaling, format_table, markdown_table, scaling, table_rows
-from bench.run import Pair, Row, RunConfig, RunReport
+from bench.run import BenchOptions, ConfigRun, Pair, Row, RunConfig, RunReport
 from bench.wrk import (
     HttpRequest,
     LoadResult,
@@ -412,3 +413,45 @@ async def test_the_running_sink_answers_and_holds_the_spare_cpus(tmp_path: Path)
         assert answer.status_code == 200
     finally:
         await sink.stop()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_baseline_is_never_pinned_even_when_the_service_is(
+    tmp_path: Path, workers: int
+) -> None:
+    """The ratio's denominator is bare Sanic at its best on the machine: with the service's
+    workers pinned (`--worker-cpu-affinity auto`), the baseline still runs unpinned."""
+    options = BenchOptions(
+        duration=1,
+        baseline_duration=1,
+        overdraw_duration=1,
+        pairs=1,
+        concurrency=1,
+        wrk_threads=1,
+        users=1,
+        synchronous=None,
+        worker_cpu_affinity="auto",
+        only=("credits",),
+        work_dir=tmp_path / "work",
+        log_dir=tmp_path / "logs",
+    )
+    run = ConfigRun(RunConfig("sqlite", workers), options, "http://127.0.0.1:9", Progress(1))
+    assert run.env["WORKER_CPU_AFFINITY"] == "auto"
+    args = run.baseline.command
+    assert args[args.index("--cpu-affinity") + 1] == "off"
+    assert args[args.index("--workers") + 1] == str(workers)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux's")
+async def test_the_running_baseline_has_every_cpu_and_default_scheduling(tmp_path: Path) -> None:
+    baseline = baseline_process(workers=1, log_path=tmp_path / "baseline.log")
+    await baseline.start()
+    try:
+        assert baseline.process is not None
+        assert os.sched_getaffinity(baseline.process.pid) == os.sched_getaffinity(0)
+        assert os.sched_getscheduler(baseline.process.pid) == os.SCHED_OTHER
+        async with httpx.AsyncClient() as http:
+            answer = await http.get(baseline.url + "/json/100")
+        assert answer.status_code == 200 and len(answer.content) == 100
+    finally:
+        await baseline.stop()

@@ -1,4 +1,4 @@
-"""The README's example of the harness's pytest plugin, run as written (fixtures only)."""
+"""harness/README.md's example of the harness's pytest plugin, run as written (fixtures only)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ import pytest
 from .test_cli import SCRIPT, clean_env, free_port
 
 ADMIN = "adm-" * 8
-#: The promise of the README: a site disabled through the admin API is refused by every
+#: The promise of docs/operating.md: a site disabled through the admin API is refused by every
 #: worker within this many seconds.
 REFUSED_WITHIN = 1.0
 
@@ -174,7 +174,7 @@ def test_a_disabled_site_is_refused_by_every_worker_within_a_second(two_workers)
 
 
 def test_the_rate_limit_holds_across_workers_within_the_stated_tolerance(tmp_path):
-    """The README's tolerance on two real workers: of the calls in one minute, at least the
+    """docs/operating.md's tolerance on two real workers: of the calls in one minute, at least the
     limit and at most limit + workers x (limit // 20) get through."""
     limit, workers = 100, 2
     for attempt in range(2):
