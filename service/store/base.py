@@ -127,6 +127,18 @@ class Store(Protocol):
         of other keys never undo each other. Answers the site just before and just after the
         write, None for an unknown site. Keys as `check_field_names` wants (ValueError)."""
 
+    async def set_site_status(
+        self,
+        site_id: str,
+        status: str,
+        disabled_reason: str | None,
+        *,
+        instance_id: str | None = None,
+    ) -> tuple[Site, Site] | None:
+        """Set a site's status and disabled_reason in one atomic write; answers the site just
+        before and just after it, None for an unknown site. With `instance_id`, only while the
+        site still holds that instance id: else nothing is written and both are the site."""
+
     async def reassign_instance(
         self, site_id: str, instance_id: str, token_hash: str
     ) -> Site | None:

@@ -111,6 +111,21 @@ class CachedStore:
         finally:
             self.invalidate()
 
+    async def set_site_status(
+        self,
+        site_id: str,
+        status: str,
+        disabled_reason: str | None,
+        *,
+        instance_id: str | None = None,
+    ) -> tuple[Site, Site] | None:
+        try:
+            return await self.inner.set_site_status(
+                site_id, status, disabled_reason, instance_id=instance_id
+            )
+        finally:
+            self.invalidate()
+
     async def reassign_instance(
         self, site_id: str, instance_id: str, token_hash: str
     ) -> Site | None:

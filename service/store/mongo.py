@@ -393,6 +393,39 @@ class MongoStore:
         config = merged_fields(before.config, changes, remove)
         return before, replace(before, config=config, updated_at=updated_at)
 
+    async def set_site_status(
+        self,
+        site_id: str,
+        status: str,
+        disabled_reason: str | None,
+        *,
+        instance_id: str | None = None,
+    ) -> tuple[Site, Site] | None:
+        query: Doc = {"site_id": site_id}
+        if instance_id is not None:
+            query["instance_id"] = instance_id
+        updated_at = now_iso()
+        doc = await self.db.sites.find_one_and_update(
+            query,
+            {
+                "$set": {
+                    "status": status,
+                    "disabled_reason": disabled_reason,
+                    "updated_at": updated_at,
+                }
+            },
+            return_document=ReturnDocument.BEFORE,
+        )
+        if doc is None:  # an unknown site, or one holding another instance id
+            site = await self.get_site(site_id)
+            return None if site is None else (site, site)
+        await self._bump("sites")
+        before = site_from(doc)
+        after = replace(
+            before, status=status, disabled_reason=disabled_reason, updated_at=updated_at
+        )
+        return before, after
+
     async def reassign_instance(
         self, site_id: str, instance_id: str, token_hash: str
     ) -> Site | None:

@@ -418,6 +418,35 @@ class SQLiteStore:
 
         return await self._write(update)
 
+    async def set_site_status(
+        self,
+        site_id: str,
+        status: str,
+        disabled_reason: str | None,
+        *,
+        instance_id: str | None = None,
+    ) -> tuple[Site, Site] | None:
+        def update(c: sqlite3.Connection) -> tuple[Site, Site] | None:
+            row = c.execute(
+                f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            before = _site(row)
+            if instance_id is not None and before.instance_id != instance_id:
+                return before, before
+            after = replace(
+                before, status=status, disabled_reason=disabled_reason, updated_at=now_iso()
+            )
+            c.execute(
+                "UPDATE sites SET status=?, disabled_reason=?, updated_at=? WHERE site_id=?",
+                (status, disabled_reason, after.updated_at, site_id),
+            )
+            self._bump(c, "sites")
+            return before, after
+
+        return await self._write(update)
+
     async def reassign_instance(
         self, site_id: str, instance_id: str, token_hash: str
     ) -> Site | None:

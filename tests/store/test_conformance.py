@@ -190,6 +190,36 @@ async def test_concurrent_config_writers_from_stale_copies_never_undo_each_other
     assert stored.config == {"provider": "openai", **{f"key_{i}": i for i in range(40)}}
 
 
+async def test_set_site_status_answers_the_site_before_and_after(store: Store) -> None:
+    site = await store.create_site(new_site())
+
+    change = await store.set_site_status(site.site_id, "disabled", "unpaid")
+
+    assert change is not None
+    before, after = change
+    assert before == site
+    assert (after.status, after.disabled_reason) == ("disabled", "unpaid")
+    assert await store.get_site(site.site_id) == after
+    assert replace(after, status="active", disabled_reason=None, updated_at=site.updated_at) == site
+    assert await store.set_site_status("site_missing", "active", None) is None
+
+
+async def test_set_site_status_for_an_instance_id_the_site_no_longer_holds_writes_nothing(
+    store: Store,
+) -> None:
+    site = await store.create_site(new_site(status="disabled", disabled_reason="released"))
+    moved = await store.reassign_instance(site.site_id, f"released/{site.site_id}", "new-hash")
+
+    change = await store.set_site_status(site.site_id, "active", None, instance_id=site.instance_id)
+
+    assert change == (moved, moved)
+    assert await store.get_site(site.site_id) == moved
+    held = await store.set_site_status(
+        site.site_id, "active", None, instance_id=f"released/{site.site_id}"
+    )
+    assert held is not None and held[1].active
+
+
 async def test_reassign_instance_frees_the_old_id_and_replaces_the_token(store: Store) -> None:
     site = await store.create_site(new_site())
     other = await store.create_site(new_site())
