@@ -134,20 +134,17 @@ async def disable(services: Services, site: Site, reason: str) -> Site:
 
 async def enable(services: Services, site: Site) -> Site:
     """Enable a site, unless its instance id was released; a disabled one is told."""
-    while True:
-        if site.instance_id.startswith(RELEASED_PREFIX):
-            raise SiteReleased()
-        # Written only while the site holds the instance id checked above: a release that
-        # lands meanwhile makes this turn write nothing, and the next one refuse.
-        change = await services.store.set_site_status(
-            site.site_id, "active", None, instance_id=site.instance_id
-        )
-        if change is None:
-            raise SiteNotFound()
-        before, updated = change
-        if before.instance_id == site.instance_id:
-            break
-        site = before
+    if site.instance_id.startswith(RELEASED_PREFIX):
+        raise SiteReleased()
+    # Written only while the site holds the instance id checked above.
+    change = await services.store.set_site_status(
+        site.site_id, "active", None, instance_id=site.instance_id
+    )
+    if change is None:
+        raise SiteNotFound()
+    before, updated = change
+    if before.instance_id != site.instance_id:
+        raise SiteReleased()  # meanwhile: only a release gives a site another instance id
     if not before.active:
         await notify_site(services, updated, "plugin_enabled", {})
     return updated
