@@ -73,6 +73,8 @@ def merged_fields(
 ) -> dict[str, Any]:
     """`current` with `changes` set and `remove` removed: what `update_site_config` and
     `merge_setting` write, checked as they check their keys."""
+    if isinstance(remove, str):
+        raise TypeError("remove is a list of names, not one name")  # else its letters
     remove = list(remove)
     check_field_names([*changes, *remove])
     if overlap := set(changes) & set(remove):

@@ -162,6 +162,8 @@ async def test_update_site_config_refuses_keys_that_are_not_plain_names(
     site = await store.create_site(new_site())
     with pytest.raises(ValueError):
         await store.update_site_config(site.site_id, changes, remove)
+    with pytest.raises(TypeError):
+        await store.update_site_config(site.site_id, {}, "webhook_url")
     assert await store.get_site(site.site_id) == site
 
 
