@@ -2,15 +2,18 @@
 writes of its own provider choice, whatever the order and whatever copy of the site each
 writer holds: the store changes named keys, never a whole config rebuilt from a copy.
 
-Two services on one SQLite file stand for two workers of a deployment: the plugin's calls go
-to one, the admin's to the other, so the plugin's worker answers from its cached site (stale
-for up to its cache's `check_every`) while the admin's change lands.
+Two services on one store stand for two workers of a deployment: the plugin's calls go to
+one, the admin's to the other, so the plugin's worker answers from its cached site (stale for
+up to its cache's `check_every`) while the admin's change lands. Each test runs on SQLite (one
+file) and on MongoStore over the mongomock shim (`tests/store/mongomock_async.py`: it checks
+what the adapter sends and runs each call atomically, it is NOT MongoDB).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -27,11 +30,33 @@ def no_provider_keys_in_the_environment(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(params=["sqlite", "mongomock"])
+def make_worker(request, make_service) -> Callable[[], Awaitable[RunningService]]:
+    """Start another worker (a service with its own site cache) on this test's one store."""
+    if request.param == "sqlite":
+        return lambda: make_service(provider_key_policy="approved")
+    pytest.importorskip("mongomock", reason="mongomock not installed")
+    from service.store.mongo import MongoStore
+    from tests.store.mongomock_async import AsyncMongoClient, ShimServer
+
+    server = ShimServer()
+
+    def on_the_shim() -> Awaitable[RunningService]:
+        store = MongoStore(
+            "mongodb://mongomock.invalid/?replicaSet=rs0",
+            database="rakubun_test",
+            client=AsyncMongoClient(server),  # type: ignore[arg-type]
+        )
+        return make_service(provider_key_policy="approved", store=store)
+
+    return on_the_shim
+
+
 @pytest.fixture
-async def workers(make_service) -> tuple[RunningService, RunningService]:
-    """(the plugin's worker, the admin's worker): one store file, each its own site cache."""
-    plugin_worker = await make_service(provider_key_policy="approved")
-    admin_worker = await make_service(provider_key_policy="approved")
+async def workers(make_worker) -> tuple[RunningService, RunningService]:
+    """(the plugin's worker, the admin's worker): one store, each its own site cache; the
+    deployment holds an OpenAI key."""
+    plugin_worker, admin_worker = await make_worker(), await make_worker()
     response = await admin_worker.http.put(
         f"{admin_worker.url}/api/v1/admin/config/providers/openai",
         json={"api_key": OPENAI_KEY},
@@ -136,18 +161,12 @@ class PluginLoop:
 
 
 @pytest.mark.parametrize("round_", range(3))
-async def test_admin_changes_during_a_plugin_write_loop_all_survive(make_service, round_):
+async def test_admin_changes_during_a_plugin_write_loop_all_survive(workers, round_):
     """The issue's reproduction: 8 plugin clients loop `PUT /config/provider` on one worker
     while the admin revokes access and sets an override on another (the plugin's worker
-    keeps its default cache check)."""
-    plugin_worker = await make_service(provider_key_policy="approved")
-    admin_worker = await make_service(provider_key_policy="approved")
-    workers = (plugin_worker, admin_worker)
-    await admin_worker.http.put(
-        f"{admin_worker.url}/api/v1/admin/config/providers/openai",
-        json={"api_key": OPENAI_KEY},
-        headers=admin_worker.admin_headers(),
-    )
+    keeps its default cache check). It hits the window by load, not by construction: the
+    mongomock shim, which runs its calls in turn, seldom hits it; the tests above always do."""
+    plugin_worker, admin_worker = workers
     site = await plugin_worker.register()
     await admin_put(admin_worker, site, "/provider-access", {"approved": True})
 

@@ -1,6 +1,7 @@
 """A site's status follows the store, not the copy of the site an admin's request read: the
 plugin is told of a change once, and a released site never comes back active, whatever write
-lands between an admin's read and its write."""
+lands between an admin's read and its write. On SQLite and on MongoStore over the mongomock
+shim (not MongoDB: see `test_site_config_races.py`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,13 @@ import pytest
 from service import sites
 from service.errors import SiteReleased
 from tests.support.service import RunningService
+
+from .test_site_config_races import make_worker  # noqa: F401 - the fixture, by name
+
+
+@pytest.fixture
+async def service(make_worker) -> RunningService:  # noqa: F811 - the imported fixture
+    return await make_worker()
 
 
 async def told(service: RunningService, site_id: str) -> list[str]:
