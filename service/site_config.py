@@ -7,6 +7,10 @@ provider keys go only to sites the policy allows: every site with `PROVIDER_KEY_
 else only sites an admin approved (`PUT /admin/sites/{site_id}/provider-access`). Other sites
 get the same settings with `api_key: null` and `api_key_withheld` saying why; the plugin reads
 an empty key as "not configured" and says so instead of generating.
+
+A site's config and the stored settings change key by key in the store
+(`Store.update_site_config`, `Store.merge_setting`), never rebuilt from a copy the caller
+holds: a worker's cached site may be stale, and a concurrent writer's keys must survive.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 from .context import Services
 from .domain.models import Site
-from .errors import ProviderAccessNotApproved, ProviderNotFound
+from .errors import ProviderAccessNotApproved, ProviderNotFound, SiteNotFound
 from .plugin_notices import notify_active_sites, notify_site
 
 #: Where a site's approval is kept: in its config, beside the admin's provider overrides.
@@ -41,13 +45,18 @@ def withheld(services: Services, site: Site) -> dict[str, Any]:
 
 async def set_provider_access(services: Services, site: Site, approved: bool) -> Site:
     """Approve (or revoke) a site for the deployment's provider keys; the site is told when
-    that changes its answer."""
-    config = {k: v for k, v in site.config.items() if k != PROVIDER_ACCESS}
+    that changes its answer. Only the site's id is read: the store changes this one key."""
     if approved:
-        config[PROVIDER_ACCESS] = "approved"
-    updated = await services.store.update_site(site.site_id, {"config": config})
-    assert updated is not None
-    if approved != provider_access_approved(site):
+        change = await services.store.update_site_config(
+            site.site_id, {PROVIDER_ACCESS: "approved"}
+        )
+    else:
+        change = await services.store.update_site_config(site.site_id, {}, [PROVIDER_ACCESS])
+    if change is None:
+        raise SiteNotFound()
+    before, updated = change
+    # From the store's before and after: the caller's copy may be stale.
+    if provider_access_approved(updated) != provider_access_approved(before):
         # The plugin drops its cached provider settings on config_updated.
         await notify_site(
             services, updated, "config_updated", {"scope": "provider_access", "approved": approved}
@@ -77,12 +86,12 @@ async def effective_provider(
 
 
 async def choose_provider(services: Services, site: Site, name: str) -> Site:
-    """Record the site's provider choice (a catalogue name)."""
+    """Record the site's provider choice (a catalogue name). Only the site's id is read (a
+    worker's cached copy may be stale): the store changes this one key."""
     if name not in services.providers:
         raise ProviderNotFound(f"Unknown provider {name}")
-    config = {**site.config, "provider": name}
-    updated = await services.store.update_site(site.site_id, {"config": config})
-    return updated or site
+    change = await services.store.update_site_config(site.site_id, {"provider": name})
+    return change[1] if change else site
 
 
 async def provider_summaries(services: Services) -> list[dict[str, Any]]:
@@ -102,9 +111,7 @@ async def set_provider_settings(
     catalogue = services.providers
     if name not in catalogue:
         raise ProviderNotFound(f"Unknown provider {name}")
-    key = f"provider:{name}"
-    stored = {**(await services.store.get_setting(key) or {}), **changes}
-    await services.store.set_setting(key, stored)
+    _, stored = await services.store.merge_setting(f"provider:{name}", changes)
     await notify_active_sites(
         services,
         "config_updated",
@@ -148,11 +155,10 @@ async def stripe_admin_view(services: Services) -> dict[str, Any]:
 
 async def set_stripe_settings(services: Services, changes: dict[str, Any]) -> None:
     """Merge the admin's changes into the stored Stripe settings and tell every active site."""
-    stored = await services.store.get_setting("stripe") or {}
     update = dict(changes)
     if "currency" in update:
         update["currency"] = update["currency"].upper()
-    await services.store.set_setting("stripe", {**stored, **update})
+    await services.store.merge_setting("stripe", update)
     await notify_active_sites(
         services, "config_updated", {"scope": "stripe", "keys": sorted(update)}
     )
@@ -162,14 +168,16 @@ async def set_site_overrides(
     services: Services, site: Site, changes: dict[str, Any]
 ) -> dict[str, Any]:
     """Merge an admin's overrides (provider choice, model, ...) into a site's config and tell
-    the site which keys changed; answers the config."""
+    the site which keys changed; answers the config. Only the site's id is read: the store
+    changes these keys alone."""
     provider = changes.get("provider")
     if provider is not None and provider not in services.providers:
         raise ProviderNotFound(f"Unknown provider {provider}")
-    config = {**site.config, **changes}
-    updated = await services.store.update_site(site.site_id, {"config": config})
-    assert updated is not None
+    change = await services.store.update_site_config(site.site_id, dict(changes))
+    if change is None:
+        raise SiteNotFound()
+    updated = change[1]
     await notify_site(
         services, updated, "config_updated", {"scope": "site", "keys": sorted(changes)}
     )
-    return config
+    return dict(updated.config)

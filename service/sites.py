@@ -37,6 +37,7 @@ METADATA_FIELDS = (
 
 #: A released site's instance id: a `/` no registration can use, then the site's own id.
 RELEASED_PREFIX = "released/"
+RELEASE_REASON = "Instance released by the administrator"
 
 
 def new_site_id() -> str:
@@ -120,12 +121,13 @@ async def existing_site(services: Services, site_id: str) -> Site:
 
 
 async def disable(services: Services, site: Site, reason: str) -> Site:
-    """Disable a site; an active one is told (`plugin_disabled`)."""
-    updated = await services.store.update_site(
-        site.site_id, {"status": "disabled", "disabled_reason": reason}
-    )
-    assert updated is not None
-    if site.active:
+    """Disable a site; an active one is told (`plugin_disabled`), once however many admins
+    disable it at the same time (the store says whether it was active)."""
+    change = await services.store.set_site_status(site.site_id, "disabled", reason)
+    if change is None:
+        raise SiteNotFound()
+    before, updated = change
+    if before.active:
         await notify_site(services, updated, "plugin_disabled", {"reason": reason})
     return updated
 
@@ -134,11 +136,16 @@ async def enable(services: Services, site: Site) -> Site:
     """Enable a site, unless its instance id was released; a disabled one is told."""
     if site.instance_id.startswith(RELEASED_PREFIX):
         raise SiteReleased()
-    updated = await services.store.update_site(
-        site.site_id, {"status": "active", "disabled_reason": None}
+    # Written only while the site holds the instance id checked above.
+    change = await services.store.set_site_status(
+        site.site_id, "active", None, instance_id=site.instance_id
     )
-    assert updated is not None
-    if not site.active:
+    if change is None:
+        raise SiteNotFound()
+    before, updated = change
+    if before.instance_id != site.instance_id:
+        raise SiteReleased()  # meanwhile: only a release gives a site another instance id
+    if not before.active:
         await notify_site(services, updated, "plugin_enabled", {})
     return updated
 
@@ -160,7 +167,7 @@ async def release_instance(services: Services, instance_id: str) -> Site:
         site.site_id,
         {
             "status": "disabled",
-            "disabled_reason": "Instance released by the administrator",
+            "disabled_reason": RELEASE_REASON,
             "metadata": {
                 "released_instance_id": instance_id,
                 "released_at": iso_from_unix(time.time()),
@@ -171,4 +178,8 @@ async def release_instance(services: Services, instance_id: str) -> Site:
         site.site_id, RELEASED_PREFIX + site.site_id, hash_token(new_api_token())
     )
     assert updated is not None
-    return updated
+    # Again: an enable that read the site before the first write may have landed between
+    # the two (it writes only while the site holds the old id, so none can land after).
+    change = await store.set_site_status(site.site_id, "disabled", RELEASE_REASON)
+    assert change is not None
+    return change[1]

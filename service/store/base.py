@@ -60,6 +60,31 @@ def same_request(
     )
 
 
+def check_field_names(names: Iterable[str]) -> None:
+    """Refuse (ValueError) a name that is not a plain field name: empty, not a string, with a
+    `.`, or starting with `$` (MongoDB would read it as a path or an operator)."""
+    for name in names:
+        if not isinstance(name, str) or not name or "." in name or name.startswith("$"):
+            raise ValueError(f"not a field name: {name!r}")
+
+
+def merged_fields(
+    current: dict[str, Any], changes: dict[str, Any], remove: Iterable[str] = ()
+) -> dict[str, Any]:
+    """`current` with `changes` set and `remove` removed: what `update_site_config` and
+    `merge_setting` write, checked as they check their keys."""
+    if isinstance(remove, str):
+        raise TypeError("remove is a list of names, not one name")  # else its letters
+    remove = list(remove)
+    check_field_names([*changes, *remove])
+    if overlap := set(changes) & set(remove):
+        raise ValueError(f"both set and removed: {sorted(overlap)}")
+    merged = {**current, **changes}
+    for name in remove:
+        merged.pop(name, None)
+    return merged
+
+
 #: What workers may cache, each with a version counter in the store that every write of it
 #: bumps (`Store.cache_versions`): sites (authentication) and packages (the catalogue).
 CACHED = ("sites", "packages")
@@ -93,8 +118,28 @@ class Store(Protocol):
         """Sites, newest first."""
 
     async def update_site(self, site_id: str, fields: dict[str, Any]) -> Site | None:
-        """Set site_url, admin_email, metadata (merged), config (replaced), status or
-        disabled_reason. Never the token hash, secret or ids."""
+        """Set site_url, admin_email, metadata (merged), status or disabled_reason. Never the
+        token hash, secret or ids; never the config (TypeError: see `update_site_config`)."""
+
+    async def update_site_config(
+        self, site_id: str, changes: dict[str, Any], remove: Sequence[str] = ()
+    ) -> tuple[Site, Site] | None:
+        """Set the keys of `changes` and remove the keys of `remove` in a site's config, in one
+        atomic write that leaves every other key as the store holds it, so concurrent writers
+        of other keys never undo each other. Answers the site just before and just after the
+        write, None for an unknown site. Keys as `check_field_names` wants (ValueError)."""
+
+    async def set_site_status(
+        self,
+        site_id: str,
+        status: str,
+        disabled_reason: str | None,
+        *,
+        instance_id: str | None = None,
+    ) -> tuple[Site, Site] | None:
+        """Set a site's status and disabled_reason in one atomic write; answers the site just
+        before and just after it, None for an unknown site. With `instance_id`, only while the
+        site still holds that instance id: else nothing is written and both are the site."""
 
     async def reassign_instance(
         self, site_id: str, instance_id: str, token_hash: str
@@ -287,6 +332,14 @@ class Store(Protocol):
     async def get_setting(self, key: str) -> dict[str, Any] | None: ...
 
     async def set_setting(self, key: str, value: dict[str, Any]) -> None: ...
+
+    async def merge_setting(
+        self, key: str, changes: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Set the top-level keys of `changes` in a setting (created when missing), in one
+        atomic write that leaves its other keys as the store holds them. Answers the value
+        just before (None when there was none) and just after. Keys as `check_field_names`
+        wants (ValueError)."""
 
     # what workers cache
     async def cache_versions(self) -> dict[str, int]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ..domain.models import Package, Site
@@ -99,6 +100,29 @@ class CachedStore:
     async def update_site(self, site_id: str, fields: dict[str, Any]) -> Site | None:
         try:
             return await self.inner.update_site(site_id, fields)
+        finally:
+            self.invalidate()
+
+    async def update_site_config(
+        self, site_id: str, changes: dict[str, Any], remove: Sequence[str] = ()
+    ) -> tuple[Site, Site] | None:
+        try:
+            return await self.inner.update_site_config(site_id, changes, remove)
+        finally:
+            self.invalidate()
+
+    async def set_site_status(
+        self,
+        site_id: str,
+        status: str,
+        disabled_reason: str | None,
+        *,
+        instance_id: str | None = None,
+    ) -> tuple[Site, Site] | None:
+        try:
+            return await self.inner.set_site_status(
+                site_id, status, disabled_reason, instance_id=instance_id
+            )
         finally:
             self.invalidate()
 

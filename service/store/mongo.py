@@ -13,6 +13,7 @@ the URL's readPreference says: a money decision read from a lagging secondary is
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -61,6 +62,7 @@ from .base import (
     StoreError,
     UnknownGrantError,
     fold_reversals,
+    merged_fields,
     net_revenue,
     next_targets,
     reversed_total,
@@ -348,6 +350,8 @@ class MongoStore:
         return [site_from(d) async for d in cursor]
 
     async def update_site(self, site_id: str, fields: dict[str, Any]) -> Site | None:
+        if "config" in fields:
+            raise TypeError("a site's config changes through update_site_config")
         # One pipeline update: the metadata merge happens on the server, atomically.
         stage: Doc = {
             k: {"$literal": fields[k]}
@@ -361,14 +365,66 @@ class MongoStore:
                     {"$literal": dict(fields["metadata"])},
                 ]
             }
-        if "config" in fields:
-            stage["config"] = {"$literal": dict(fields["config"])}
         stage["updated_at"] = {"$literal": now_iso()}
         doc = await self.db.sites.find_one_and_update(
             {"site_id": site_id}, [{"$set": stage}], return_document=ReturnDocument.AFTER
         )
         await self._bump("sites")
         return site_from(doc) if doc else None
+
+    async def update_site_config(
+        self, site_id: str, changes: dict[str, Any], remove: Sequence[str] = ()
+    ) -> tuple[Site, Site] | None:
+        merged_fields({}, changes, remove)  # checked names: none is a path or an operator
+        updated_at = now_iso()
+        update: Doc = {
+            "$set": {**{f"config.{k}": v for k, v in changes.items()}, "updated_at": updated_at}
+        }
+        if remove:
+            update["$unset"] = {f"config.{k}": "" for k in remove}
+        # Per-key operators on the server: the keys others change meanwhile stay theirs.
+        doc = await self.db.sites.find_one_and_update(
+            {"site_id": site_id}, update, return_document=ReturnDocument.BEFORE
+        )
+        if doc is None:
+            return None
+        await self._bump("sites")
+        before = site_from(doc)
+        config = merged_fields(before.config, changes, remove)
+        return before, replace(before, config=config, updated_at=updated_at)
+
+    async def set_site_status(
+        self,
+        site_id: str,
+        status: str,
+        disabled_reason: str | None,
+        *,
+        instance_id: str | None = None,
+    ) -> tuple[Site, Site] | None:
+        query: Doc = {"site_id": site_id}
+        if instance_id is not None:
+            query["instance_id"] = instance_id
+        updated_at = now_iso()
+        doc = await self.db.sites.find_one_and_update(
+            query,
+            {
+                "$set": {
+                    "status": status,
+                    "disabled_reason": disabled_reason,
+                    "updated_at": updated_at,
+                }
+            },
+            return_document=ReturnDocument.BEFORE,
+        )
+        if doc is None:  # an unknown site, or one holding another instance id
+            site = await self.get_site(site_id)
+            return None if site is None else (site, site)
+        await self._bump("sites")
+        before = site_from(doc)
+        after = replace(
+            before, status=status, disabled_reason=disabled_reason, updated_at=updated_at
+        )
+        return before, after
 
     async def reassign_instance(
         self, site_id: str, instance_id: str, token_hash: str
@@ -932,6 +988,19 @@ class MongoStore:
 
     async def set_setting(self, key: str, value: dict[str, Any]) -> None:
         await self.db.settings.replace_one({"_id": key}, {"_id": key, "value": value}, upsert=True)
+
+    async def merge_setting(
+        self, key: str, changes: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        merged_fields({}, changes)  # checked names: none is a path or an operator
+        update: Doc = {"$set": {f"value.{k}": v for k, v in changes.items()}}
+        if not changes:
+            update = {"$setOnInsert": {"value": {}}}
+        doc = await self.db.settings.find_one_and_update(
+            {"_id": key}, update, upsert=True, return_document=ReturnDocument.BEFORE
+        )
+        before = dict(doc["value"]) if doc else None
+        return before, merged_fields(before or {}, changes)
 
     # ------------------------------------------------------------------ what workers cache
     async def _bump(self, name: str) -> None:

@@ -52,6 +52,7 @@ from .base import (
     ReversedGrant,
     UnknownGrantError,
     fold_reversals,
+    merged_fields,
     net_revenue,
     next_targets,
     reversed_total,
@@ -355,6 +356,9 @@ class SQLiteStore:
         return [_site(r) for r in rows]
 
     async def update_site(self, site_id: str, fields: dict[str, Any]) -> Site | None:
+        if "config" in fields:
+            raise TypeError("a site's config changes through update_site_config")
+
         def update(c: sqlite3.Connection) -> Site | None:
             row = c.execute(
                 f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,)
@@ -368,25 +372,78 @@ class SQLiteStore:
                     changes[key] = fields[key]
             if "metadata" in fields:
                 changes["metadata"] = {**site.metadata, **fields["metadata"]}
-            if "config" in fields:
-                changes["config"] = dict(fields["config"])
             updated = replace(site, **changes, updated_at=now_iso())
             c.execute(
                 "UPDATE sites SET site_url=?, admin_email=?, status=?, disabled_reason=?,"
-                " metadata=?, config=?, updated_at=? WHERE site_id=?",
+                " metadata=?, updated_at=? WHERE site_id=?",
                 (
                     updated.site_url,
                     updated.admin_email,
                     updated.status,
                     updated.disabled_reason,
                     json.dumps(updated.metadata),
-                    json.dumps(updated.config),
                     updated.updated_at,
                     site_id,
                 ),
             )
             self._bump(c, "sites")
             return updated
+
+        return await self._write(update)
+
+    async def update_site_config(
+        self, site_id: str, changes: dict[str, Any], remove: Sequence[str] = ()
+    ) -> tuple[Site, Site] | None:
+        merged_fields({}, changes, remove)  # refuses bad keys before the writer's queue
+
+        def update(c: sqlite3.Connection) -> tuple[Site, Site] | None:
+            # Read inside the write transaction: no other write lands between read and write.
+            row = c.execute(
+                f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            before = _site(row)
+            after = replace(
+                before,
+                config=merged_fields(before.config, changes, remove),
+                updated_at=now_iso(),
+            )
+            c.execute(
+                "UPDATE sites SET config=?, updated_at=? WHERE site_id=?",
+                (json.dumps(after.config), after.updated_at, site_id),
+            )
+            self._bump(c, "sites")
+            return before, after
+
+        return await self._write(update)
+
+    async def set_site_status(
+        self,
+        site_id: str,
+        status: str,
+        disabled_reason: str | None,
+        *,
+        instance_id: str | None = None,
+    ) -> tuple[Site, Site] | None:
+        def update(c: sqlite3.Connection) -> tuple[Site, Site] | None:
+            row = c.execute(
+                f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            before = _site(row)
+            if instance_id is not None and before.instance_id != instance_id:
+                return before, before
+            after = replace(
+                before, status=status, disabled_reason=disabled_reason, updated_at=now_iso()
+            )
+            c.execute(
+                "UPDATE sites SET status=?, disabled_reason=?, updated_at=? WHERE site_id=?",
+                (status, disabled_reason, after.updated_at, site_id),
+            )
+            self._bump(c, "sites")
+            return before, after
 
         return await self._write(update)
 
@@ -1266,6 +1323,24 @@ class SQLiteStore:
                 (key, json.dumps(value)),
             )
         )
+
+    async def merge_setting(
+        self, key: str, changes: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        merged_fields({}, changes)  # refuses bad keys before the writer's queue
+
+        def merge(c: sqlite3.Connection) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+            # Read inside the write transaction: no other write lands between read and write.
+            row = c.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+            before = json.loads(row[0]) if row else None
+            after = merged_fields(before or {}, changes)
+            c.execute(
+                "INSERT INTO settings VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                (key, json.dumps(after)),
+            )
+            return before, after
+
+        return await self._write(merge)
 
     # ------------------------------------------------------------------ rate limits
     async def hit_rate_limit(self, key: str, window_start: int, amount: int = 1) -> int:

@@ -90,15 +90,12 @@ async def test_list_sites_newest_first_and_by_status(store: Store) -> None:
     assert [s.site_id for s in await store.list_sites(limit=1, offset=1)] == [b.site_id]
 
 
-async def test_update_site_merges_metadata_replaces_config_and_never_touches_secrets(
-    store: Store,
-) -> None:
+async def test_update_site_merges_metadata_and_never_touches_secrets(store: Store) -> None:
     site = await store.create_site(new_site(metadata={"a": 1, "b": 1}))
     updated = await store.update_site(
         site.site_id,
         {
             "metadata": {"b": 2, "c": 3},
-            "config": {"webhook_url": "https://new.test/hook"},
             "status": "disabled",
             "disabled_reason": "unpaid",
             "site_url": "https://moved.test",
@@ -110,7 +107,7 @@ async def test_update_site_merges_metadata_replaces_config_and_never_touches_sec
     )
     assert updated is not None
     assert updated.metadata == {"a": 1, "b": 2, "c": 3}
-    assert updated.config == {"webhook_url": "https://new.test/hook"}
+    assert updated.config == site.config
     assert (updated.status, updated.disabled_reason) == ("disabled", "unpaid")
     assert updated.site_url == "https://moved.test"
     stored = await store.get_site(site.site_id)
@@ -121,6 +118,108 @@ async def test_update_site_merges_metadata_replaces_config_and_never_touches_sec
 
 async def test_update_of_an_unknown_site_answers_none(store: Store) -> None:
     assert await store.update_site("site_missing", {"status": "disabled"}) is None
+    assert await store.update_site_config("site_missing", {"provider": "openai"}) is None
+
+
+async def test_update_site_refuses_to_replace_the_config(store: Store) -> None:
+    site = await store.create_site(new_site())
+    with pytest.raises(TypeError, match="update_site_config"):
+        await store.update_site(site.site_id, {"config": {}})
+    assert await store.get_site(site.site_id) == site
+
+
+async def test_update_site_config_sets_and_removes_named_keys_and_answers_before_and_after(
+    store: Store,
+) -> None:
+    site = await store.create_site(new_site(config={"provider_access": "approved", "model": "a"}))
+
+    change = await store.update_site_config(
+        site.site_id, {"provider": "openai", "model": "b"}, ["provider_access", "absent"]
+    )
+
+    assert change is not None
+    before, after = change
+    assert before.config == {"provider_access": "approved", "model": "a"}
+    assert after.config == {"provider": "openai", "model": "b"}
+    assert await store.get_site(site.site_id) == after
+    assert replace(after, config=before.config, updated_at=before.updated_at) == before
+
+
+@pytest.mark.parametrize(
+    ("changes", "remove"),
+    [
+        ({"a.b": 1}, []),
+        ({"$where": 1}, []),
+        ({"": 1}, []),
+        ({}, ["config.x"]),
+        ({}, ["$unset"]),
+        ({"model": "a"}, ["model"]),
+    ],
+)
+async def test_update_site_config_refuses_keys_that_are_not_plain_names(
+    store: Store, changes: dict, remove: list
+) -> None:
+    site = await store.create_site(new_site())
+    with pytest.raises(ValueError):
+        await store.update_site_config(site.site_id, changes, remove)
+    with pytest.raises(TypeError):
+        await store.update_site_config(site.site_id, {}, "webhook_url")
+    assert await store.get_site(site.site_id) == site
+
+
+async def test_concurrent_config_writers_from_stale_copies_never_undo_each_other(
+    store: Store, open_store: OpenStore
+) -> None:
+    """An admin revokes access while plugin calls on other workers, each holding a copy of
+    the site from before the revocation, write their provider choice: every key written
+    survives, and the revocation too."""
+    site = await store.create_site(new_site(config={"provider_access": "approved"}))
+    stores = [store] + [await open_store() for _ in range(3)]
+    stale = await stores[1].get_site(site.site_id)
+    assert stale is not None and stale.config["provider_access"] == "approved"
+
+    await asyncio.gather(
+        store.update_site_config(site.site_id, {}, ["provider_access"]),
+        *(
+            stores[i % len(stores)].update_site_config(stale.site_id, {f"key_{i}": i})
+            for i in range(40)
+        ),
+        stores[2].update_site_config(site.site_id, {"provider": "openai"}),
+    )
+
+    stored = await store.get_site(site.site_id)
+    assert stored is not None
+    assert stored.config == {"provider": "openai", **{f"key_{i}": i for i in range(40)}}
+
+
+async def test_set_site_status_answers_the_site_before_and_after(store: Store) -> None:
+    site = await store.create_site(new_site())
+
+    change = await store.set_site_status(site.site_id, "disabled", "unpaid")
+
+    assert change is not None
+    before, after = change
+    assert before == site
+    assert (after.status, after.disabled_reason) == ("disabled", "unpaid")
+    assert await store.get_site(site.site_id) == after
+    assert replace(after, status="active", disabled_reason=None, updated_at=site.updated_at) == site
+    assert await store.set_site_status("site_missing", "active", None) is None
+
+
+async def test_set_site_status_for_an_instance_id_the_site_no_longer_holds_writes_nothing(
+    store: Store,
+) -> None:
+    site = await store.create_site(new_site(status="disabled", disabled_reason="released"))
+    moved = await store.reassign_instance(site.site_id, f"released/{site.site_id}", "new-hash")
+
+    change = await store.set_site_status(site.site_id, "active", None, instance_id=site.instance_id)
+
+    assert change == (moved, moved)
+    assert await store.get_site(site.site_id) == moved
+    held = await store.set_site_status(
+        site.site_id, "active", None, instance_id=f"released/{site.site_id}"
+    )
+    assert held is not None and held[1].active
 
 
 async def test_reassign_instance_frees_the_old_id_and_replaces_the_token(store: Store) -> None:
@@ -988,6 +1087,52 @@ async def test_settings_round_trip_and_overwrite(store: Store) -> None:
     await store.set_setting("providers", {"openai": {"api_key": "sk-1", "models": ["a"]}})
     await store.set_setting("providers", {"openai": {"api_key": "sk-2"}})
     assert await store.get_setting("providers") == {"openai": {"api_key": "sk-2"}}
+
+
+async def test_merge_setting_creates_then_merges_and_answers_before_and_after(
+    store: Store,
+) -> None:
+    assert await store.merge_setting("stripe", {"currency": "JPY"}) == (None, {"currency": "JPY"})
+    before, after = await store.merge_setting("stripe", {"public_key": "pk_1", "test_mode": None})
+    assert before == {"currency": "JPY"}
+    assert after == {"currency": "JPY", "public_key": "pk_1", "test_mode": None}
+    assert await store.get_setting("stripe") == after
+    with pytest.raises(ValueError):
+        await store.merge_setting("stripe", {"a.b": 1})
+    with pytest.raises(ValueError):
+        await store.merge_setting("stripe", {"$inc": 1})
+    assert await store.get_setting("stripe") == after
+
+
+async def test_concurrent_setting_merges_all_land(store: Store, open_store: OpenStore) -> None:
+    """Admins on several workers change different keys of one setting at once."""
+    stores = [store] + [await open_store() for _ in range(3)]
+    await asyncio.gather(
+        *(stores[i % len(stores)].merge_setting("provider:openai", {f"k{i}": i}) for i in range(40))
+    )
+    assert await store.get_setting("provider:openai") == {f"k{i}": i for i in range(40)}
+
+
+async def test_concurrent_package_updates_of_different_fields_all_land(
+    store: Store, open_store: OpenStore
+) -> None:
+    await store.create_package(new_package("pkg_race"))
+    other = await open_store()
+    await asyncio.gather(
+        *(
+            (store if i % 2 else other).update_package(
+                "pkg_race", {"price": 1000 + i} if i % 2 else {"sort_order": i}
+            )
+            for i in range(20)
+        ),
+        store.update_package("pkg_race", {"name": "Renamed"}),
+        other.update_package("pkg_race", {"description": "New words"}),
+    )
+    package = await store.get_package("pkg_race")
+    assert package is not None
+    assert (package.name, package.description) == ("Renamed", "New words")
+    assert package.price in {1000 + i for i in range(1, 20, 2)}
+    assert package.sort_order in set(range(0, 20, 2))
 
 
 async def test_rate_limit_counts_per_key_and_window(store: Store) -> None:

@@ -183,14 +183,17 @@ async def start_service(
     contract: Contract | None = None,
     *,
     prepare: Callable[[Any], None] | None = None,
+    store: Any = None,
     **overrides: Any,
 ) -> RunningService:
     """The service on a free port of 127.0.0.1, serving from the running loop (bound to
-    `contract` when given, else `openapi.yaml`; `prepare(app)` runs before it starts); the
-    caller closes `http` and calls `stop()`."""
+    `contract` when given, else `openapi.yaml`; on `store` when given, else the settings' SQLite
+    file; `prepare(app)` runs before it starts); the caller closes `http` and calls `stop()`."""
     settings = service_settings(tmp_path, **overrides)
     # Site URLs name made-up hosts (fuzzers, tests of refusals): never look them up in DNS.
-    app = without_dns(create_app(settings, name=new_app_name(), contract=contract, touchup=False))
+    app = without_dns(
+        create_app(settings, store=store, name=new_app_name(), contract=contract, touchup=False)
+    )
     if prepare is not None:
         prepare(app)
     # Sanic reads port 0 as "default" (8000): hand it a socket bound to a free port instead.
