@@ -175,7 +175,11 @@ async def _ensure_granted(services: Services, purchase: Purchase) -> None:
     if isinstance(record, PaymentIntentRecord):
         await purchases.grant_intent(services, purchase.site, record)
         return
-    stripe_session = await services.stripe.retrieve_checkout_session(record.session_id)
+    try:
+        stripe_session = await services.stripe.retrieve_checkout_session(record.session_id)
+    except StripeNotFound as exc:
+        # Ours but unknown to Stripe (another account's key?): not reported paid, so wait.
+        raise GrantPending(retryable=True) from exc
     if stripe_session.get("payment_status") not in PAID:
         raise GrantPending(retryable=True)
     await purchases.grant_checkout(

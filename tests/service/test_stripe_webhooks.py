@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from service.domain.models import CheckoutSession
 from tests.support.stripe import StripeWorld, event_body, signature_header
 
 SESSION_COMPLETED = "checkout.session.completed"
@@ -337,3 +338,29 @@ async def test_a_refund_naming_only_a_charge_stripe_does_not_know_is_ignored(wor
 
     assert await world.send(event) == "ignored"
     assert await world.store.stripe_event_outcome(event["id"]) == "ignored"
+
+
+async def test_a_refund_of_our_session_that_stripe_does_not_know_waits_as_grant_pending(
+    world: StripeWorld,
+):
+    await world.store.create_checkout_session(
+        CheckoutSession(
+            session_id="cs_test_stripe_forgot",
+            site_id=world.site.site_id,
+            user_id="1",
+            user_email=None,
+            package_id="article_starter",
+            credit_type="article",
+            credits=10,
+            amount=750,
+            currency="JPY",
+        )
+    )
+    await world.store.link_checkout_payment_intent("cs_test_stripe_forgot", "pi_stripe_forgot")
+    event = await world.event(REFUND, payment_intent_id="pi_stripe_forgot")
+
+    response = await _post_signed(world, event)
+
+    assert (response.status_code, response.json()["error"]) == (409, "grant_pending")
+    assert await world.store.stripe_event_outcome(event["id"]) is None
+    assert await world.purchases("checkout:") == []
