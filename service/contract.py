@@ -215,7 +215,7 @@ QUERY_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 def coerce(raw: str, schema: dict[str, Any]) -> Any:
     """Query and path values arrive as strings; turn them into the type the schema wants."""
     kind = schema.get("type")
-    if kind == "integer" and re.fullmatch(r"-?\d{1,18}", raw):
+    if kind == "integer" and re.fullmatch(r"-?[0-9]{1,18}", raw):
         return int(raw)
     if kind == "number" and QUERY_NUMBER.fullmatch(raw):
         number = float(raw)

@@ -390,6 +390,11 @@ def test_a_query_number_that_is_no_finite_decimal_stays_text_for_the_schema_to_r
     assert coerce(raw, {"type": "number"}) == raw
 
 
+@pytest.mark.parametrize("raw", ["\u0662\u0660", "\uff12\uff10", "1_0", "+20", "1e1", "1" * 19])
+def test_a_query_integer_takes_ascii_digits_only(raw):
+    assert coerce(raw, {"type": "integer"}) == raw
+
+
 @pytest.mark.parametrize(("raw", "number"), [("0", 0.0), ("-2.5", -2.5), ("1e3", 1000.0)])
 def test_a_query_number_is_coerced(raw, number):
     assert coerce(raw, {"type": "number"}) == number
