@@ -7,8 +7,16 @@ Stripe's retries. An event is recorded only after it was applied: one that canno
 applied yet raises (409 `grant_pending`, or 502 when Stripe cannot be asked), so Stripe
 delivers it again.
 
+A signed event of a handled type whose object lacks a field its handling reads, or carries
+one of the wrong type (`READS`: an amount that is not an integer, a status that is not a
+string, ...), is refused before anything else: 400 `invalid_event`, its id recorded with the
+outcome `rejected`, nothing else changed; a missing amount never counts as zero. A 4xx rather
+than a 2xx, so Stripe's dashboard shows the endpoint failing the event; its redeliveries are
+refused the same way, again without effect, until Stripe gives up.
+
 Money events (refunds, disputes) find our purchase by the ids Stripe puts on them: the
-payment intent (or the charge's payment intent), never `metadata`, which a Dispute lacks.
+payment intent (or the charge's payment intent), never `metadata`, which a Dispute lacks;
+a charge Stripe does not know is no payment of ours (`ignored`).
 A checkout session's payment intent is stored as soon as we learn it; for one we have not
 learnt yet, Stripe is asked which Checkout Session carries it.
 """
