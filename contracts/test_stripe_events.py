@@ -14,6 +14,7 @@ import pytest
 import stripe
 from stripe._api_version import _ApiVersion
 
+from service.stripe_events import unfit_field
 from tests.support.stripe import (
     WEBHOOK_SECRET,
     event_body,
@@ -64,6 +65,12 @@ def test_fixture_has_the_pinned_api_version_shape(name):
         assert set(value) <= declared, f"{kind}: unknown fields {set(value) - declared}"
         missing = declared - set(value) - OMITTED.get(kind, set())
         assert not missing, f"{kind}: fields the API returns are missing: {missing}"
+
+
+@pytest.mark.parametrize("name", fixture_names())
+def test_every_recorded_event_carries_what_its_handling_reads(name):
+    event = load_fixture(name)
+    assert unfit_field(event["type"], event["data"]["object"]) is None
 
 
 def test_expected_fixtures_are_recorded():

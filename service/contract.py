@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -207,16 +208,18 @@ def _describe(error: ValidationError) -> str:
     return message if len(message) <= 200 else message[:200] + "..."
 
 
+#: A finite decimal: float() also takes "nan", "inf", "1_0" and other scripts' digits.
+QUERY_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
 def coerce(raw: str, schema: dict[str, Any]) -> Any:
     """Query and path values arrive as strings; turn them into the type the schema wants."""
     kind = schema.get("type")
-    if kind == "integer" and re.fullmatch(r"-?\d{1,18}", raw):
+    if kind == "integer" and re.fullmatch(r"-?[0-9]{1,18}", raw):
         return int(raw)
-    if kind == "number":
-        try:
-            return float(raw)
-        except ValueError:
-            return raw
+    if kind == "number" and QUERY_NUMBER.fullmatch(raw):
+        number = float(raw)
+        return number if math.isfinite(number) else raw
     if kind == "boolean" and raw in ("true", "false"):
         return raw == "true"
     return raw

@@ -14,6 +14,7 @@ from typing import Any
 from .context import Services
 from .domain import plugin_webhooks
 from .domain.models import Site, UserSeed
+from .domain.numbers import whole
 from .domain.users import user_key
 from .errors import (
     AdjustmentExceedsBalance,
@@ -63,7 +64,7 @@ async def deduct(
             site.site_id,
             user_id,
             body["credit_type"],
-            body["amount"],
+            whole(body["amount"]),
             idempotency_key=idempotency_key,
             reason="generation",
             notify=notify,
@@ -92,6 +93,7 @@ async def adjust(
 ) -> dict[str, Any]:
     """An admin's adjustment of one user's credits, once per `adjustment_id`."""
     user_id = user_key(user_id)
+    amount = whole(body["amount"])
     store = services.store
     adjustment_id = body.get("adjustment_id") or "adj_" + secrets.token_hex(12)
     # An adjustment_id names one adjustment of the site: its user, type, amount and reason.
@@ -101,7 +103,7 @@ async def adjust(
         first,
         user_id=user_id,
         credit_type=body["credit_type"],
-        delta=body["amount"],
+        delta=amount,
         reason=body["reason"],
     ):
         # Refused before ensure_user, so a reuse for a new user creates nobody.
@@ -117,7 +119,7 @@ async def adjust(
             site.site_id,
             user_id,
             body["credit_type"],
-            body["amount"],
+            amount,
             source_ref,
             reason=body["reason"],
             notify=notify,

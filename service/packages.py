@@ -10,6 +10,7 @@ from typing import Any
 
 from .context import Services
 from .domain.models import Package
+from .domain.numbers import whole, whole_fields
 from .errors import DuplicatePackage, PackageNotFound
 from .plugin_notices import notify_active_sites
 from .store import DuplicateError
@@ -32,13 +33,13 @@ async def create_package(services: Services, body: dict[str, Any]) -> Package:
         package_id=body["package_id"],
         name=body["name"],
         credit_type=body["credit_type"],
-        credits=body["credits"],
-        price=body["price"],
+        credits=whole(body["credits"]),
+        price=whole(body["price"]),
         currency=body["currency"].upper(),
         description=body.get("description", ""),
         is_popular=body.get("is_popular", False),
         active=body.get("active", True),
-        sort_order=body.get("sort_order", 100),
+        sort_order=whole(body.get("sort_order", 100)),
     )
     try:
         await services.store.create_package(package)
@@ -54,7 +55,7 @@ async def update_package(
     services: Services, package_id: str, fields: dict[str, Any], action: str
 ) -> Package:
     """Change the updatable fields of a package (`action` names the change to the plugins)."""
-    fields = {k: v for k, v in fields.items() if k in UPDATABLE_PACKAGE_FIELDS}
+    fields = whole_fields({k: v for k, v in fields.items() if k in UPDATABLE_PACKAGE_FIELDS})
     if "currency" in fields:
         fields = {**fields, "currency": fields["currency"].upper()}
     package = await services.store.update_package(package_id, fields)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,10 @@ def _int(env: dict[str, str], name: str, default: int, *, minimum: int = 0) -> i
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+    # ASCII digits only: int() also takes "1_000" and other scripts' digits.
+    if not re.fullmatch(r"-?[0-9]+", raw):
+        raise ValueError(f"{name} must be an integer, got {raw!r}")
+    value = int(raw)
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}")
     return value
@@ -44,15 +46,20 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     )
 
 
+#: Seconds as a plain decimal: float() also takes "nan", "inf", "1e999" (inf) and "1_0".
+SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
 def _delays(raw: str) -> tuple[float, ...]:
-    try:
-        delays = tuple(float(x) for x in raw.split(",") if x.strip())
-    except ValueError as exc:
-        raise ValueError(
-            f"WEBHOOK_RETRY_DELAYS must be comma-separated seconds, got {raw!r}"
-        ) from exc
-    if any(d < 0 for d in delays):
-        raise ValueError("WEBHOOK_RETRY_DELAYS must not be negative")
+    parts = [x.strip() for x in raw.split(",") if x.strip()]
+    for part in parts:
+        if part.startswith("-") and SECONDS.fullmatch(part[1:]):
+            raise ValueError("WEBHOOK_RETRY_DELAYS must not be negative")
+        if not SECONDS.fullmatch(part):
+            raise ValueError(f"WEBHOOK_RETRY_DELAYS must be comma-separated seconds, got {raw!r}")
+    delays = tuple(float(part) for part in parts)
+    if not all(math.isfinite(d) for d in delays):
+        raise ValueError("WEBHOOK_RETRY_DELAYS holds a delay too large to be a number of seconds")
     return delays
 
 

@@ -7,8 +7,16 @@ Stripe's retries. An event is recorded only after it was applied: one that canno
 applied yet raises (409 `grant_pending`, or 502 when Stripe cannot be asked), so Stripe
 delivers it again.
 
+A signed event of a handled type whose object lacks a field its handling reads, or carries
+one of the wrong type (`READS`: an amount that is not an integer, a status that is not a
+string, ...), is refused before anything else: 400 `invalid_event`, its id recorded with the
+outcome `rejected`, nothing else changed; a missing amount never counts as zero. A 4xx rather
+than a 2xx, so Stripe's dashboard shows the endpoint failing the event; its redeliveries are
+refused the same way, again without effect, until Stripe gives up.
+
 Money events (refunds, disputes) find our purchase by the ids Stripe puts on them: the
-payment intent (or the charge's payment intent), never `metadata`, which a Dispute lacks.
+payment intent (or the charge's payment intent), never `metadata`, which a Dispute lacks;
+a charge Stripe does not know is no payment of ours (`ignored`).
 A checkout session's payment intent is stored as soon as we learn it; for one we have not
 learnt yet, Stripe is asked which Checkout Session carries it.
 """
@@ -16,13 +24,14 @@ learnt yet, Stripe is asked which Checkout Session carries it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from . import purchases
 from .context import Services
 from .domain.models import CheckoutSession, PaymentIntentRecord, Site
-from .errors import GrantPending
+from .errors import GrantPending, InvalidEvent, StripeNotFound
 
 log = logging.getLogger("rakubun.stripe")
 
@@ -44,14 +53,22 @@ DISPUTE_REVERSES = {
 #: Statuses after which a dispute never changes: their report outranks any earlier one.
 DISPUTE_CLOSED = frozenset({"warning_closed", "won", "lost", "prevented"})
 OPEN_REPORT, CLOSED_REPORT = 1, 2
+#: The outcome recorded for a signed event whose fields its handling cannot use.
+REJECTED = "rejected"
 
 
 async def handle_event(services: Services, event: dict[str, Any]) -> str:
-    """Apply one event and answer its outcome (`granted`, `duplicate`, `ignored`, ...)."""
+    """Apply one event and answer its outcome (`granted`, `duplicate`, `ignored`, ...);
+    400 `invalid_event` for one whose fields are unfit (`unfit_field`), recorded as such."""
     event_id, event_type = event["id"], event["type"]
+    obj = event["data"]["object"]
+    problem = unfit_field(event_type, obj)
+    if problem is not None:
+        await services.store.record_stripe_event(event_id, event_type, REJECTED)
+        log.warning("rejected Stripe event %s (%s): %s", event_id, event_type, problem)
+        raise InvalidEvent(f"{InvalidEvent.message}: {problem}")
     if await services.store.stripe_event_seen(event_id):
         return "duplicate"
-    obj = event.get("data", {}).get("object") or {}
     handler = EVENT_HANDLERS.get(event_type)
     # A handler that raises (e.g. 409 grant_pending) leaves the event unrecorded: Stripe retries.
     outcome = await handler(services, obj) if handler else "ignored"
@@ -61,7 +78,7 @@ async def handle_event(services: Services, event: dict[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- payments
 async def _session_paid(services: Services, obj: dict[str, Any]) -> str:
-    record = await services.store.get_checkout_session(str(obj.get("id")))
+    record = await services.store.get_checkout_session(obj["id"])
     if record is None:
         return "ignored"
     payment_intent_id = _id(obj.get("payment_intent"))
@@ -77,19 +94,17 @@ async def _session_paid(services: Services, obj: dict[str, Any]) -> str:
 
 
 async def _session_failed(services: Services, obj: dict[str, Any]) -> str:
-    record = await services.store.get_checkout_session(str(obj.get("id")))
+    record = await services.store.get_checkout_session(obj["id"])
     return "ignored" if record is None else "payment_failed"
 
 
 async def _session_expired(services: Services, obj: dict[str, Any]) -> str:
-    changed = await services.store.transition_checkout_session(
-        str(obj.get("id")), "pending", "expired", {}
-    )
+    changed = await services.store.transition_checkout_session(obj["id"], "pending", "expired", {})
     return "expired" if changed else "ignored"
 
 
 async def _intent_succeeded(services: Services, obj: dict[str, Any]) -> str:
-    record = await services.store.get_payment_intent(str(obj.get("id")))
+    record = await services.store.get_payment_intent(obj["id"])
     if record is None or obj.get("status") != "succeeded":
         return "ignored"
     site = await services.store.get_site(record.site_id)
@@ -100,7 +115,7 @@ async def _intent_succeeded(services: Services, obj: dict[str, Any]) -> str:
 
 
 async def _intent_failed(services: Services, obj: dict[str, Any]) -> str:
-    record = await services.store.get_payment_intent(str(obj.get("id")))
+    record = await services.store.get_payment_intent(obj["id"])
     return "ignored" if record is None else "payment_failed"
 
 
@@ -120,7 +135,10 @@ async def _purchase_of(services: Services, obj: dict[str, Any]) -> Purchase | No
     payment_intent_id = _id(obj.get("payment_intent"))
     charge_id = _id(obj.get("charge"))
     if payment_intent_id is None and charge_id:
-        charge = await services.stripe.retrieve_charge(charge_id)
+        try:
+            charge = await services.stripe.retrieve_charge(charge_id)
+        except StripeNotFound:
+            return None  # a charge Stripe does not know is no payment of ours
         payment_intent_id = _id(charge.get("payment_intent"))
     if payment_intent_id is None:
         return None
@@ -165,7 +183,11 @@ async def _ensure_granted(services: Services, purchase: Purchase) -> None:
     if isinstance(record, PaymentIntentRecord):
         await purchases.grant_intent(services, purchase.site, record)
         return
-    stripe_session = await services.stripe.retrieve_checkout_session(record.session_id)
+    try:
+        stripe_session = await services.stripe.retrieve_checkout_session(record.session_id)
+    except StripeNotFound as exc:
+        # Ours but unknown to Stripe (another account's key?): not reported paid, so wait.
+        raise GrantPending(retryable=True) from exc
     if stripe_session.get("payment_status") not in PAID:
         raise GrantPending(retryable=True)
     await purchases.grant_checkout(
@@ -219,24 +241,28 @@ async def _set_reversal(
 
 
 async def _charge_refunded(services: Services, obj: dict[str, Any]) -> str:
-    amount = int(obj.get("amount") or 0)
-    refunded = int(obj.get("amount_refunded") or 0)
     # amount_refunded only grows, so the target may only grow (version None).
     return await _set_reversal(
-        services, obj, refunded, amount, bucket="refund", version=None, reason="refund"
+        services,
+        obj,
+        obj["amount_refunded"],
+        obj["amount"],
+        bucket="refund",
+        version=None,
+        reason="refund",
     )
 
 
 async def _dispute(services: Services, obj: dict[str, Any], reverses: bool, closed: bool) -> str:
     """Set a dispute's bucket: its share when the funds are withdrawn, 0 when they are not
     (or were reinstated). A closed dispute's report outranks any report of it still open."""
-    disputed = int(obj.get("amount") or 0) if reverses else 0
+    disputed = obj["amount"] if reverses else 0
     return await _set_reversal(
         services,
         obj,
         disputed,
         None,
-        bucket=f"dispute:{obj.get('id')}",
+        bucket=f"dispute:{obj['id']}",
         version=CLOSED_REPORT if closed else OPEN_REPORT,
         reason="dispute" if reverses else "dispute_won",
         round_up=True,
@@ -245,18 +271,99 @@ async def _dispute(services: Services, obj: dict[str, Any], reverses: bool, clos
 
 async def _dispute_changed(services: Services, obj: dict[str, Any]) -> str:
     """created, updated, closed: the dispute's status says where its funds are."""
-    status = str(obj.get("status"))
+    status = obj["status"]
     if status not in DISPUTE_REVERSES:
         return "ignored"
     return await _dispute(services, obj, DISPUTE_REVERSES[status], status in DISPUTE_CLOSED)
 
 
 async def _dispute_funds_withdrawn(services: Services, obj: dict[str, Any]) -> str:
-    return await _dispute(services, obj, True, obj.get("status") in DISPUTE_CLOSED)
+    return await _dispute(services, obj, True, obj["status"] in DISPUTE_CLOSED)
 
 
 async def _dispute_funds_reinstated(services: Services, obj: dict[str, Any]) -> str:
     return await _dispute(services, obj, False, True)
+
+
+# --------------------------------------------------------------------------- fit fields
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _reference(value: Any) -> bool:
+    """A related object: absent, its id, or expanded as an object with an id."""
+    return value is None or _text(value) or (isinstance(value, dict) and _text(value.get("id")))
+
+
+def _count(value: Any) -> bool:
+    # Stripe's amounts are integers in the currency's smallest unit; bool is not a number.
+    return type(value) is int and value >= 0
+
+
+def _positive(value: Any) -> bool:
+    return type(value) is int and value >= 1
+
+
+Field = tuple[Callable[[Any], bool], str]
+TEXT: Field = (_text, "a non-empty string")
+REFERENCE: Field = (_reference, "absent, null, an id or an object with an id")
+COUNT: Field = (_count, "an integer of at least 0")
+POSITIVE: Field = (_positive, "an integer of at least 1")
+
+_SESSION = {"id": TEXT, "payment_intent": REFERENCE, "payment_status": TEXT}
+_DISPUTE = {
+    "id": TEXT,
+    "amount": COUNT,
+    "status": TEXT,
+    "payment_intent": REFERENCE,
+    "charge": REFERENCE,
+}
+#: Event type -> the fields of its object its handling reads, each with what it must be.
+READS: dict[str, dict[str, Field]] = {
+    "checkout.session.completed": _SESSION,
+    "checkout.session.async_payment_succeeded": _SESSION,
+    "checkout.session.async_payment_failed": {"id": TEXT},
+    "checkout.session.expired": {"id": TEXT},
+    "payment_intent.succeeded": {"id": TEXT, "status": TEXT},
+    "payment_intent.payment_failed": {"id": TEXT},
+    "charge.refunded": {
+        "amount": POSITIVE,
+        "amount_refunded": COUNT,
+        "payment_intent": REFERENCE,
+        "charge": REFERENCE,
+    },
+    "charge.dispute.created": _DISPUTE,
+    "charge.dispute.updated": _DISPUTE,
+    "charge.dispute.closed": _DISPUTE,
+    "charge.dispute.funds_withdrawn": _DISPUTE,
+    "charge.dispute.funds_reinstated": _DISPUTE,
+}
+
+
+def unfit_field(event_type: str, obj: dict[str, Any]) -> str | None:
+    """What makes a handled event's object unfit for its handling, or None when it is fit
+    (and for types we do not handle)."""
+    for name, (fits, wanted) in READS.get(event_type, {}).items():
+        value = obj.get(name)
+        if not fits(value):
+            got = "is missing" if name not in obj else f"is {_json_type(value)}"
+            return f"{event_type}: data.object.{name} {got}; it must be {wanted}"
+    if event_type == "charge.refunded" and obj["amount_refunded"] > obj["amount"]:
+        return f"{event_type}: data.object.amount_refunded exceeds data.object.amount"
+    return None
+
+
+def _json_type(value: Any) -> str:
+    """What a parsed value is, for a message that never echoes the text an event carries."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return repr(value) if abs(value) < 1e18 else "a number out of range"
+    if isinstance(value, str):
+        return "an empty string" if value == "" else "a string"
+    return "an array" if isinstance(value, list) else "an object"
 
 
 def _id(value: Any) -> str | None:

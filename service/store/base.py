@@ -286,6 +286,9 @@ class Store(Protocol):
     # Stripe events
     async def stripe_event_seen(self, event_id: str) -> bool: ...
 
+    async def stripe_event_outcome(self, event_id: str) -> str | None:
+        """The outcome recorded for an event (`granted`, `rejected`, ...), None when unrecorded."""
+
     async def record_stripe_event(self, event_id: str, event_type: str, outcome: str) -> bool:
         """Remember a processed event; False when it was already recorded."""
 

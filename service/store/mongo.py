@@ -856,6 +856,10 @@ class MongoStore:
     async def stripe_event_seen(self, event_id: str) -> bool:
         return await self.db.stripe_events.find_one({"event_id": event_id}) is not None
 
+    async def stripe_event_outcome(self, event_id: str) -> str | None:
+        doc = await self.db.stripe_events.find_one({"event_id": event_id}, {"outcome": 1})
+        return str(doc["outcome"]) if doc else None
+
     async def record_stripe_event(self, event_id: str, event_type: str, outcome: str) -> bool:
         try:
             await self.db.stripe_events.insert_one(

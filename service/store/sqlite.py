@@ -1114,6 +1114,12 @@ class SQLiteStore:
         )
         return bool(rows)
 
+    async def stripe_event_outcome(self, event_id: str) -> str | None:
+        rows = await self._run(
+            self._read, "SELECT outcome FROM stripe_events WHERE event_id=?", (event_id,)
+        )
+        return str(rows[0][0]) if rows else None
+
     async def record_stripe_event(self, event_id: str, event_type: str, outcome: str) -> bool:
         def insert(c: sqlite3.Connection) -> bool:
             cur = c.execute(

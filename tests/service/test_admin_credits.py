@@ -218,3 +218,16 @@ async def test_an_adjustment_id_reused_with_another_body_is_409_and_writes_nothi
     assert (await site.credits(1))["article_credits"] == 5 + 5
     again = await adjust(service, site.site_id, adjustment_id="adj-body")
     assert again.json()["status"] == "already_completed"
+
+
+async def test_an_adjustment_sent_as_a_whole_float_is_an_integer_everywhere(service, site):
+    response = await adjust(service, site.site_id, amount=7.0, adjustment_id="adj-float")
+    assert response.status_code == 200, response.text
+    assert type(response.json()["amount"]) is int
+    [entry] = [
+        e for e in await service.store.list_ledger(site_id=site.site_id) if e.kind == "adjustment"
+    ]
+    assert type(entry.delta) is int and entry.delta == 7
+    # The same adjustment again, as an integer: the same request, replayed.
+    again = await adjust(service, site.site_id, amount=7, adjustment_id="adj-float")
+    assert again.status_code == 200, again.text

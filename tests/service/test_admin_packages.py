@@ -134,3 +134,19 @@ async def test_bad_packages_are_400_and_create_nothing(service):
         response = await admin(service, "POST", "/packages", json={**NEW_PACKAGE, **change})
         assert_error(response, 400, "validation_error")
     assert await service.store.get_package("image_business") is None
+
+
+async def test_whole_floats_in_a_package_are_stored_and_told_as_integers(service, site):
+    floats = {**NEW_PACKAGE, "credits": 300.0, "price": 3e3, "sort_order": 5.0}
+    created = await admin(service, "POST", "/packages", json=floats)
+    assert created.status_code == 201, created.text
+    updated = await admin(service, "PUT", "/packages/image_business", json={"price": 2500.0})
+    assert updated.status_code == 200, updated.text
+
+    package = updated.json()["package"]
+    stored = await service.store.get_package("image_business")
+    told = [event["package"] for event in await package_events(service, site.site_id)]
+    for numbers in (created.json()["package"], package, *told):
+        assert all(type(numbers[name]) is int for name in ("credits", "price")), numbers
+    assert (stored.credits, stored.price, stored.sort_order) == (300, 2500, 5)
+    assert all(type(n) is int for n in (stored.credits, stored.price, stored.sort_order))

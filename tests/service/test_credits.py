@@ -325,3 +325,14 @@ async def test_an_idempotency_key_reused_for_another_request_is_409_and_writes_n
     again = await site.post("/users/deduct-credits", headers=key, json=deduction(amount=2))
     assert again.status_code == 200 and again.json()["replayed"] is True
     assert again.json()["transaction_id"] == first.json()["transaction_id"]
+
+
+async def test_an_amount_sent_as_a_whole_float_is_spent_and_answered_as_an_integer(site):
+    # JSON Schema counts 2.0 and 2e0 as integers; Python's json reads them as floats.
+    for amount in (2.0, 2e0):
+        response = await site.post("/users/deduct-credits", json=deduction(amount=amount))
+        assert response.status_code == 200, response.text
+        assert type(response.json()["amount"]) is int
+    entries = await ledger(site)
+    assert all(type(e.delta) is int for e in entries)
+    assert [e.delta for e in entries if e.delta < 0] == [-2, -2]

@@ -96,7 +96,7 @@ def test_blank_values_mean_the_default():
         "MAX_BODY_BYTES",
     ],
 )
-@pytest.mark.parametrize("raw", ["ten", "1.5", "0x10"])
+@pytest.mark.parametrize("raw", ["ten", "1.5", "0x10", "1_000", "\u0663", "1e3"])
 def test_a_bad_integer_raises_naming_the_variable(name, raw):
     with pytest.raises(ValueError, match=name):
         Settings.from_env({name: raw})
@@ -108,7 +108,9 @@ def test_a_negative_count_raises(name):
         Settings.from_env({name: "-1"})
 
 
-@pytest.mark.parametrize("raw", ["soon", "-1", "1,,x"])
+@pytest.mark.parametrize(
+    "raw", ["soon", "-1", "1,,x", "nan", "60,inf", "-infinity", "1e999", "1_0", "1" + "0" * 400]
+)
 def test_bad_retry_delays_raise(raw):
     with pytest.raises(ValueError, match="WEBHOOK_RETRY_DELAYS"):
         Settings.from_env({"WEBHOOK_RETRY_DELAYS": raw})

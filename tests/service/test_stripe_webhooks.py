@@ -10,10 +10,14 @@ Each event type as Stripe sends it, and every `Stripe-Signature` vector, are the
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from service.domain.models import CheckoutSession
 from tests.support.stripe import StripeWorld, event_body, signature_header
 
 SESSION_COMPLETED = "checkout.session.completed"
@@ -260,3 +264,103 @@ async def test_a_signed_body_that_is_not_an_event_answers_invalid_event_and_writ
     assert answer["message"].startswith("The body is not a Stripe event: ")
     assert await world.ledger() == before
     assert not await world.service.store.stripe_event_seen("evt_almost")
+
+
+# -- signed events whose fields the handling cannot use (issue 30, items 3, 4 and 6) ----------
+
+REFUND, DISPUTE = "charge.refunded.partial", "charge.dispute.funds_withdrawn"
+MALFORMED = [
+    (REFUND, "amount", "abc"),
+    (REFUND, "amount", {}),
+    (REFUND, "amount", [1]),
+    (REFUND, "amount", "1e3"),
+    (REFUND, "amount", 750.0),
+    (REFUND, "amount", True),
+    (REFUND, "amount", 0),
+    (REFUND, "amount_refunded", "300"),
+    (REFUND, "amount_refunded", -300),
+    (REFUND, "amount_refunded", 751),
+    (REFUND, "payment_intent", 7),
+    (DISPUTE, "amount", "x"),
+    (DISPUTE, "amount", None),
+    (DISPUTE, "status", {}),
+    (DISPUTE, "id", None),
+]
+
+
+async def _granted_intent(world: StripeWorld) -> dict[str, str]:
+    """A direct payment the fake Stripe reports succeeded, granted (20 image credits)."""
+    ids = await world.succeed(await world.intent("image_starter"))
+    await world.fake.drain()
+    assert (await world.credits())["image_credits"] == 30
+    return ids
+
+
+async def _post_signed(world: StripeWorld, event: dict[str, Any]) -> httpx.Response:
+    body = event_body(event)
+    return await world.post(body, signature_header(body))
+
+
+@pytest.mark.parametrize(("fixture", "field", "value"), MALFORMED)
+async def test_a_signed_event_whose_fields_are_unfit_is_rejected_recorded_and_changes_nothing(
+    world: StripeWorld, fixture: str, field: str, value: Any
+):
+    event = await world.event(fixture, **await _granted_intent(world))
+    event["data"]["object"][field] = value
+    before = await world.ledger()
+
+    first = await _post_signed(world, event)
+    again = await _post_signed(world, event)  # Stripe's redelivery
+
+    assert first.status_code == 400, first.text
+    assert first.json()["error"] == "invalid_event"
+    assert f"data.object.{field}" in first.json()["message"]
+    assert (again.status_code, again.json()) == (400, first.json())
+    assert await world.store.stripe_event_outcome(event["id"]) == "rejected"
+    assert await world.ledger() == before
+
+
+@pytest.mark.parametrize("missing", ["amount", "amount_refunded"])
+async def test_a_refund_without_its_amounts_takes_back_nothing(world: StripeWorld, missing: str):
+    event = await world.event(REFUND, **await _granted_intent(world))
+    del event["data"]["object"][missing]
+
+    response = await _post_signed(world, event)
+
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_event")
+    assert f"data.object.{missing} is missing" in response.json()["message"]
+    assert (await world.credits())["image_credits"] == 30
+
+
+async def test_a_refund_naming_only_a_charge_stripe_does_not_know_is_ignored(world: StripeWorld):
+    event = await world.event(REFUND)
+    event["data"]["object"].update(payment_intent=None, charge="ch_unknown_to_stripe")
+
+    assert await world.send(event) == "ignored"
+    assert await world.store.stripe_event_outcome(event["id"]) == "ignored"
+
+
+async def test_a_refund_of_our_session_that_stripe_does_not_know_waits_as_grant_pending(
+    world: StripeWorld,
+):
+    await world.store.create_checkout_session(
+        CheckoutSession(
+            session_id="cs_test_stripe_forgot",
+            site_id=world.site.site_id,
+            user_id="1",
+            user_email=None,
+            package_id="article_starter",
+            credit_type="article",
+            credits=10,
+            amount=750,
+            currency="JPY",
+        )
+    )
+    await world.store.link_checkout_payment_intent("cs_test_stripe_forgot", "pi_stripe_forgot")
+    event = await world.event(REFUND, payment_intent_id="pi_stripe_forgot")
+
+    response = await _post_signed(world, event)
+
+    assert (response.status_code, response.json()["error"]) == (409, "grant_pending")
+    assert await world.store.stripe_event_outcome(event["id"]) is None
+    assert await world.purchases("checkout:") == []

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service.contract import Contract
+from service.contract import Contract, coerce
 from service.errors import ApiError
 from tests.support.plugin_calls import fill_placeholders, load_plugin_calls
 
@@ -383,6 +383,21 @@ def test_query_strings_arrive_as_strings_and_are_coerced(contract):
         {"user_id": "1", "limit": "20"}, {}, {}
     )
     assert paging["limit"] == 20 and paging["offset"] == 0
+
+
+@pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-Infinity", "1e999", "1_0", "\u0663", " 1"])
+def test_a_query_number_that_is_no_finite_decimal_stays_text_for_the_schema_to_refuse(raw):
+    assert coerce(raw, {"type": "number"}) == raw
+
+
+@pytest.mark.parametrize("raw", ["\u0662\u0660", "\uff12\uff10", "1_0", "+20", "1e1", "1" * 19])
+def test_a_query_integer_takes_ascii_digits_only(raw):
+    assert coerce(raw, {"type": "integer"}) == raw
+
+
+@pytest.mark.parametrize(("raw", "number"), [("0", 0.0), ("-2.5", -2.5), ("1e3", 1000.0)])
+def test_a_query_number_is_coerced(raw, number):
+    assert coerce(raw, {"type": "number"}) == number
 
 
 DEDUCT = {

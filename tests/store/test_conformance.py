@@ -834,6 +834,13 @@ async def test_record_stripe_event_twice_answers_false_the_second_time(store: St
     assert await store.stripe_event_seen("evt_1")
 
 
+async def test_a_stripe_event_keeps_its_first_recorded_outcome(store: Store) -> None:
+    assert await store.stripe_event_outcome("evt_1") is None
+    assert await store.record_stripe_event("evt_1", "charge.refunded", "rejected")
+    assert not await store.record_stripe_event("evt_1", "charge.refunded", "reversed")
+    assert await store.stripe_event_outcome("evt_1") == "rejected"
+
+
 # ---------------------------------------------------------------------------- outbox
 async def test_a_claimed_delivery_stays_leased_until_the_lease_expires(
     store: Store, site_id: str

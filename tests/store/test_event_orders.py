@@ -29,7 +29,7 @@ from harness.fake_stripe import checkout_sessions, disputes, payment_intents, re
 from harness.fake_stripe.state import StripeState
 from service import purchases, stripe_events
 from service.domain.models import CheckoutSession, PaymentIntentRecord, Site
-from service.errors import ApiError
+from service.errors import ApiError, StripeNotFound
 from service.store import SQLiteStore, Store
 
 from .builders import new_site
@@ -50,7 +50,7 @@ class LocalStripe:
     def _get(self, kind: str, object_id: str) -> dict[str, Any]:
         obj = self.state.find(kind, object_id)
         if obj is None:
-            raise ApiError(404, "stripe_not_found", f"Stripe has no such {kind}")
+            raise StripeNotFound(f"Stripe has no such {kind}")
         return copy.deepcopy(obj)
 
     async def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
