@@ -43,6 +43,7 @@ import contextlib
 import contextvars
 import datetime
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import bson
@@ -188,7 +189,7 @@ class ShimServer:
         self.transient_retries = 0
         self.rollbacks = 0
         self._operation_faults: list[tuple[str, str, PyMongoError]] = []
-        self._commit_faults: list[tuple[PyMongoError, bool]] = []
+        self._commit_faults: list[CommitFault] = []
         self._interleavings: list[tuple[str, str, Callable[[], Awaitable[Any]]]] = []
 
     # ------------------------------------------------------------------ faults a test arms
@@ -197,11 +198,18 @@ class ShimServer:
         it runs: inside a transaction, in the middle of its callback."""
         self._operation_faults.append((op, collection, error))
 
-    def fail_commit(self, error: PyMongoError, *, landed: bool) -> None:
+    def fail_commit(
+        self,
+        error: PyMongoError,
+        *,
+        landed: bool,
+        meanwhile: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
         """The next transaction that reaches its commit raises `error` there (after the
         first attempt's simulated transient error, when every transaction has one); its
-        writes stay when `landed`, else they are rolled back."""
-        self._commit_faults.append((error, landed))
+        writes stay when `landed`, else they are rolled back. `meanwhile()` runs to the end
+        before the error is raised, as another client, while this one waits for its commit."""
+        self._commit_faults.append(CommitFault(error, landed, meanwhile))
 
     def interleave(self, op: str, collection: str, run: Callable[[], Awaitable[Any]]) -> None:
         """Just before the next `op` on `collection` inside a transaction, run `run()` to the
@@ -221,7 +229,7 @@ class ShimServer:
     def take_interleaving(self, op: str, collection: str) -> Callable[[], Awaitable[Any]] | None:
         return self._take(self._interleavings, op, collection)
 
-    def take_commit_fault(self) -> tuple[PyMongoError, bool] | None:
+    def take_commit_fault(self) -> CommitFault | None:
         return self._commit_faults.pop(0) if self._commit_faults else None
 
     def documents(self) -> dict[DocKey, Any]:
@@ -256,6 +264,31 @@ class ShimServer:
                     }
                     deleted += collection.delete_many(query).deleted_count
         return deleted
+
+
+@dataclass(frozen=True)
+class CommitFault:
+    """An error a commit raises, having `landed` or not (see ShimServer.fail_commit)."""
+
+    error: PyMongoError
+    landed: bool
+    meanwhile: Callable[[], Awaitable[Any]] | None = None
+
+    async def strike(self) -> None:
+        if self.meanwhile is not None:
+            await as_other_client(self.meanwhile)
+        raise self.error
+
+
+async def as_other_client(run: Callable[[], Awaitable[Any]]) -> None:
+    """Run `run()` to the end as another client, while this task holds the server."""
+
+    async def other_client() -> None:
+        _inside.set(None)
+        _interleaved.set(True)
+        await run()
+
+    await asyncio.create_task(other_client())  # its own context: the vars stay there
 
 
 def transient_error(where: str = "at commit") -> OperationFailure:
@@ -362,10 +395,13 @@ class AsyncSession:
                         if attempt == 1 and server.retry_every_transaction:
                             raise transient_error()
                         fault = server.take_commit_fault()
-                        if fault is not None and not fault[1]:
-                            raise fault[0]
+                        if fault is not None and not fault.landed:
+                            raise fault.error
                     except BaseException as exc:
                         self._roll_back()
+                        if fault is not None and exc is fault.error:
+                            self.in_transaction = False
+                            await fault.strike()
                         if (
                             isinstance(exc, PyMongoError)
                             and attempt < 3
@@ -378,7 +414,7 @@ class AsyncSession:
                         self.in_transaction = False
                     server.commits += 1
                     if fault is not None:  # it landed; the client cannot tell
-                        raise fault[0]
+                        await fault.strike()
                     return result
                 raise AssertionError("unreachable")
             finally:
@@ -485,14 +521,8 @@ class AsyncCollection:
     async def _interleave(self, paused: AsyncSession, run: Callable[[], Awaitable[Any]]) -> None:
         """Run `run()` as another client, while `paused` holds the server; what it writes
         becomes `paused`'s write conflicts."""
-
-        async def other_client() -> None:
-            _inside.set(None)
-            _interleaved.set(True)
-            await run()
-
         before = self._server.documents()
-        await asyncio.create_task(other_client())  # its own context: the vars stay there
+        await as_other_client(run)
         after = self._server.documents()
         written = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
         if {k[:2] for k in written} & paused._saved.keys():
