@@ -191,6 +191,8 @@ class ShimServer:
         self._operation_faults: list[tuple[str, str, PyMongoError]] = []
         self._commit_faults: list[CommitFault] = []
         self._interleavings: list[tuple[str, str, Callable[[], Awaitable[Any]]]] = []
+        #: Every operation called inside a transaction: (op, collection), in order.
+        self.transaction_calls: list[tuple[str, str]] = []
 
     # ------------------------------------------------------------------ faults a test arms
     def fail_operation(self, op: str, collection: str, error: PyMongoError) -> None:
@@ -500,6 +502,8 @@ class AsyncCollection:
                     if session is None
                     else f"{self.full_name}.{op} with another session"
                 )
+            if inside.in_transaction:
+                self._server.transaction_calls.append((op, self.name))
             if inside.in_transaction and (run := self._server.take_interleaving(op, self.name)):
                 await self._interleave(inside, run)
             if error := self._server.take_operation_fault(op, self.name):

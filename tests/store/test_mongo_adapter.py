@@ -33,7 +33,7 @@ from service.store.mongo_schema import (  # noqa: E402
     MongoSetupError,
 )
 
-from .builders import new_session, new_site  # noqa: E402
+from .builders import new_session, new_site, notify_plugin  # noqa: E402
 from .mongomock_async import (  # noqa: E402
     STANDALONE_HELLO,
     AsyncMongoClient,
@@ -347,6 +347,60 @@ async def test_an_operation_timeout_mid_callback_raises_and_writes_nothing(shim)
         await store.deduct("site_1", "42", "article", 3, idempotency_key="k")
     assert (await store.get_user("site_1", "42")).balances.of("article") == 10
     assert len(await ledger_docs(store)) == 1
+
+
+#: Each money primitive, on a store whose user holds 10 article credits from "checkout:cs_0".
+PRIMITIVES: dict[str, Callable[[MongoStore], Any]] = {
+    "grant": lambda store: store.grant_once("site_1", "42", "article", 5, "checkout:cs_1"),
+    "deduct": lambda store: store.deduct(
+        "site_1", "42", "article", 3, idempotency_key="k", notify=notify_plugin()
+    ),
+    "keyless deduct": lambda store: store.deduct("site_1", "42", "article", 3),
+    "adjust": lambda store: store.adjust("site_1", "42", "article", -2, "adj:1", reason="fix"),
+    "reverse": lambda store: store.reverse("checkout:cs_0", 4, reason="refund"),
+}
+#: The balance after each primitive, moved once.
+AFTER = {"grant": 15, "deduct": 7, "keyless deduct": 7, "adjust": 8, "reverse": 6}
+
+
+async def transaction_calls(primitive: str) -> list[tuple[str, str]]:
+    """The distinct operations the primitive's transaction makes, in order (a dry run)."""
+    server = ShimServer(retry_every_transaction=False)
+    store = MongoStore(URL, database=DB, client=AsyncMongoClient(server))  # type: ignore[arg-type]
+    await store.open()
+    await store.grant_once("site_1", "42", "article", 10, "checkout:cs_0")
+    server.transaction_calls.clear()
+    await PRIMITIVES[primitive](store)
+    await store.close()
+    return list(dict.fromkeys(server.transaction_calls))
+
+
+@pytest.mark.parametrize("primitive", list(PRIMITIVES))
+async def test_a_fault_at_any_step_of_a_money_transaction_moves_the_money_once_or_not_at_all(
+    shim, primitive: str
+) -> None:
+    """On the shim, for every operation the primitive's transaction makes (all of them,
+    enumerated by a dry run): a transient error there reruns the callback and the money
+    moves once; an operation timeout there fails the call and moves nothing."""
+    server, open_store = shim
+    calls = await transaction_calls(primitive)
+    assert len(calls) >= 3
+    for op, collection in calls:
+        for fault, moved in ((transient_error("mid-callback"), True), (operation_timeout(), False)):
+            server.mongo.drop_database(DB)
+            store = await open_store()
+            await store.grant_once("site_1", "42", "article", 10, "checkout:cs_0")
+            server.fail_operation(op, collection, fault)
+            if moved:
+                await PRIMITIVES[primitive](store)
+            else:
+                with pytest.raises(ExecutionTimeout):
+                    await PRIMITIVES[primitive](store)
+            where = f"{primitive}: {fault} at {op} {collection}"
+            user = await store.get_user("site_1", "42")
+            assert user.balances.of("article") == (AFTER[primitive] if moved else 10), where
+            assert len(await ledger_docs(store)) == (2 if moved else 1), where
+            assert (await store.reconcile()).ok, where
 
 
 @pytest.mark.parametrize(
