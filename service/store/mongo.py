@@ -8,6 +8,9 @@ refuses a standalone server, which has no transactions, and anything older than 
 Outside money, every write is one single-document operation (compare-and-set status
 transitions, outbox leases, counters). Reads and transactions go to the primary whatever
 the URL's readPreference says: a money decision read from a lagging secondary is wrong.
+Reads outside transactions are majority reads: an answer never rests on a write that a
+failover could roll back. A commit whose outcome is unknown is answered by re-reading
+what it wrote (`_settle`), never by a failure when it landed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote
 
 from pymongo import AsyncMongoClient, IndexModel, ReadPreference, ReturnDocument, UpdateOne
@@ -89,7 +92,14 @@ from .mongo_documents import (
     site_from,
     transition_fields,
 )
-from .mongo_money import apply_change, balances_of, complete_purchase, reversal_targets
+from .mongo_money import (
+    applied_entry,
+    apply_change,
+    balances_of,
+    complete_purchase,
+    pending_entries_refusal,
+    reversal_targets,
+)
 from .mongo_schema import (
     CHECKOUT_SESSIONS,
     INDEXES,
@@ -101,8 +111,25 @@ from .mongo_schema import (
     server_refusal,
 )
 
-T = TypeVar("T")
 Session = AsyncClientSession | None
+
+
+class MoneyAnswer(Protocol):
+    """What a money primitive answers: the ledger entry it wrote or replayed, if any."""
+
+    @property
+    def entry(self) -> LedgerEntry | None: ...
+
+
+R = TypeVar("R", bound=MoneyAnswer)
+Replay = Callable[[Session, LedgerEntry], Awaitable[R]]
+
+
+def outcome_unknown(exc: PyMongoError) -> bool:
+    """True when a transaction may have committed although its commit raised: pymongo's
+    UnknownTransactionCommitResult, or the operation's time ran out."""
+    return exc.has_error_label("UnknownTransactionCommitResult") or exc.timeout
+
 
 #: One document per name in CACHED: `{_id: "sites", version: n}`.
 CACHE_VERSIONS = "cache_versions"
@@ -255,10 +282,12 @@ class MongoStore:
                 serverSelectionTimeoutMS=self.server_selection_timeout_ms,
                 timeoutMS=self.timeout_ms,
             )
-        # Acknowledged means journaled on a majority; reads from the primary only.
+        # Acknowledged means journaled on a majority; reads from the primary, of what a
+        # majority holds (a failover cannot roll back what an answer was built from).
         self._db = self._client.get_database(
             self.database,
             read_preference=ReadPreference.PRIMARY,
+            read_concern=ReadConcern("majority"),
             write_concern=WriteConcern(w="majority", j=True),
         )
         return self._client
@@ -272,6 +301,9 @@ class MongoStore:
             if refusal:
                 raise MongoSetupError(refusal)
             await create_schema(self.db)
+            refusal = await pending_entries_refusal(self.db)
+            if refusal:
+                raise MongoSetupError(refusal)
         except BaseException:
             await self.close()
             raise
@@ -289,40 +321,80 @@ class MongoStore:
             return False
         return True
 
-    async def _atomic(self, op: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+    async def _atomic(
+        self,
+        op: Callable[[AsyncClientSession], Awaitable[R]],
+        replay: Replay[R] | None = None,
+    ) -> R:
         """Run a money operation in one transaction, the only way money moves. `op` must
         pass its session to every call and may run more than once: `with_transaction`
         retries it from the start on a transient error (a write conflict with another
-        caller, a primary stepping down)."""
+        caller, a primary stepping down). A commit whose outcome is unknown is settled by
+        `_settle`."""
         assert self._client is not None, "store is not open"
-        async with self._client.start_session() as session:
-            return await session.with_transaction(
-                op,
-                read_concern=ReadConcern("snapshot"),
-                write_concern=WriteConcern(w="majority", j=True),
-                read_preference=ReadPreference.PRIMARY,
-            )
+        answers: list[R] = []  # what the last attempt answered, if it got that far
+
+        async def attempt(s: AsyncClientSession) -> R:
+            answers.clear()
+            answers.append(await op(s))
+            return answers[0]
+
+        try:
+            async with self._client.start_session() as session:
+                return await session.with_transaction(
+                    attempt,
+                    read_concern=ReadConcern("snapshot"),
+                    write_concern=WriteConcern(w="majority", j=True),
+                    read_preference=ReadPreference.PRIMARY,
+                )
+        except PyMongoError as exc:
+            if not (outcome_unknown(exc) and answers):
+                raise
+            return await self._settle(answers[0], exc, replay)
+
+    async def _settle(self, answer: R, exc: PyMongoError, replay: Replay[R] | None) -> R:
+        """The answer to a transaction whose commit raised `exc` with an unknown outcome,
+        from a majority read of the ledger entry its last attempt wrote (or replayed): that
+        entry committed, so `answer` stands; another caller's entry under its source_ref is
+        replayed; none (or nothing written) leaves the outcome unknown, and `exc` is raised
+        for the caller to retry under the same source_ref."""
+        entry = answer.entry
+        if entry is None:
+            raise exc
+        found = await self.db.ledger.find_one({"source_ref": entry.source_ref})
+        if found is None:
+            raise exc
+        if found.get("transaction_id") == entry.transaction_id:
+            return answer
+        if replay is None:
+            raise exc
+        return await replay(None, applied_entry(found))
 
     async def _once(
         self,
         source_ref: str,
-        op: Callable[[AsyncClientSession], Awaitable[T]],
-        replay: Callable[[LedgerEntry], Awaitable[T]],
-    ) -> T:
-        """Run `op` once per source_ref; when that ref is already in the ledger, answer
-        `replay(first entry)` instead. A ledger entry is committed with its balance move,
-        so the lookup sees a finished operation or none, never one in progress."""
+        change: Callable[[AsyncClientSession], Awaitable[R]],
+        replay: Replay[R],
+    ) -> R:
+        """Run `change` once per source_ref; when that ref is already in the ledger, answer
+        `replay(first entry)` instead. The lookup runs in the change's own transaction:
+        when a concurrent caller commits the same ref after this snapshot, this one's
+        writes conflict and it runs again, finding the entry, so a retry replays the first
+        result and is never refused by a balance the first one spent."""
+
+        async def once(s: AsyncClientSession) -> R:
+            first = await self.db.ledger.find_one({"source_ref": source_ref}, session=s)
+            if first is not None:
+                return await replay(s, applied_entry(first))
+            return await change(s)
+
         clash: DuplicateKeyError | None = None
         for _ in range(3):
-            first = await self.db.ledger.find_one({"source_ref": source_ref})
-            if first is not None:
-                return await replay(entry_from(first))
             try:
-                return await self._atomic(op)
+                return await self._atomic(once, replay)
             except DuplicateKeyError as exc:
-                # Most likely a concurrent caller reserved source_ref first: the next turn
-                # replays its entry (or, if its reservation was refused and is gone, tries
-                # again). Any other unique key that raced is worth one more try, too.
+                # A concurrent caller committed source_ref first: the next turn replays its
+                # entry. Any other unique key that raced is worth one more try, too.
                 clash = exc
         raise StoreError(f"could not settle {source_ref!r} against concurrent callers") from clash
 
@@ -547,10 +619,10 @@ class MongoStore:
             )
             return MoneyResult(True, entry, balances)
 
-        async def replay(first: LedgerEntry) -> MoneyResult:
+        async def replay(s: Session, first: LedgerEntry) -> MoneyResult:
             if purchase is not None:
-                await complete_purchase(self.db, None, purchase)
-            balances = await balances_of(self.db, None, first.site_id, first.user_id)
+                await complete_purchase(self.db, s, purchase)
+            balances = await balances_of(self.db, s, first.site_id, first.user_id)
             return MoneyResult(False, first, balances)
 
         return await self._once(source_ref, grant, replay)
@@ -584,13 +656,13 @@ class MongoStore:
             )
             return DeductResult(entry is not None, entry, balances)
 
-        async def replay(first: LedgerEntry) -> DeductResult:
+        async def replay(s: Session, first: LedgerEntry) -> DeductResult:
             if first.site_id != site_id or not same_request(
                 first, user_id=user_id, credit_type=credit_type, delta=delta, reason=reason
             ):
                 raise IdempotencyKeyReused(source_ref)
             return DeductResult(
-                True, first, await balances_of(self.db, None, site_id, user_id), replayed=True
+                True, first, await balances_of(self.db, s, site_id, user_id), replayed=True
             )
 
         return await self._once(source_ref, change, replay)
@@ -607,6 +679,8 @@ class MongoStore:
         notify: NotifyFn | None = None,
         ensure: UserSeed | None = None,
     ) -> DeductResult:
+        # Without a key, a fresh ref: this call's own unknown commit is settled by it, but
+        # a client's retry of the request is a new deduction (see openapi.yaml).
         source_ref = (
             f"deduct:{site_id}:{user_id}:{idempotency_key}"
             if idempotency_key
@@ -650,6 +724,7 @@ class MongoStore:
                 grant = await self.db.ledger.find_one({"source_ref": grant_ref}, session=s)
                 if grant is None:
                     raise UnknownGrantError(grant_ref)
+                applied_entry(grant)  # a legacy pending grant gave nothing to take back
                 targets = next_targets(reversal_targets(grant), bucket, credits, version)
                 already = int(grant.get("reversed") or 0)
                 wanted = reversed_total(int(grant["delta"]), targets)
@@ -698,7 +773,7 @@ class MongoStore:
 
     async def get_ledger_entry(self, source_ref: str) -> LedgerEntry | None:
         doc = await self.db.ledger.find_one({"source_ref": source_ref})
-        return entry_from(doc) if doc else None
+        return applied_entry(doc) if doc else None
 
     async def list_ledger(
         self,

@@ -38,7 +38,8 @@ T = TypeVar("T", bound="DataclassInstance")
 
 #: Ledger entry states. Entries are written `applied`, inside the transaction that moves
 #: their balance; a `pending` one can only be a leftover in a database written by an
-#: earlier version of this adapter, and reconcile() names it.
+#: earlier version of this adapter: open() refuses to start while one exists, and
+#: reconcile() names it.
 PENDING, APPLIED = "pending", "applied"
 
 #: Sort orders on `created_at` (ISO strings of one format, so they sort in time order) with

@@ -15,6 +15,10 @@ else ever sees them half done. `MongoStore.open()` refuses a server without tran
 
 A transaction may run more than once (`with_transaction` retries it on a transient error),
 so every step here is safe to redo from the start: nothing is kept between attempts.
+
+Only `applied` ledger entries are answers (replays, lookups, reversals). A `pending` one is
+a leftover of an earlier version's step-by-step path that may or may not have moved its
+balance: `open()` refuses to start while any exists (`pending_entries_refusal`).
 """
 
 from __future__ import annotations
@@ -33,12 +37,14 @@ from ..domain.models import (
     PurchaseCompletion,
     now_iso,
 )
-from .base import LEGACY_BUCKET, Targets
+from .base import LEGACY_BUCKET, StoreError, Targets
 from .mongo_documents import (
     APPLIED,
+    PENDING,
     balances_from,
     delivery_doc,
     entry_doc,
+    entry_from,
     new_balance_fields,
     new_delivery,
     new_transaction_id,
@@ -48,6 +54,40 @@ from .mongo_schema import CHECKOUT_SESSIONS
 
 Session = AsyncClientSession | None
 Doc = dict[str, Any]
+
+
+#: How many pending source_refs the start-up refusal names.
+PENDING_NAMED = 10
+
+
+def applied_entry(doc: Doc) -> LedgerEntry:
+    """The entry of a ledger document that moved its balance; StoreError for a pending one,
+    which must never be answered as a success (it may have moved nothing)."""
+    state = doc.get("state", APPLIED)
+    if state != APPLIED:
+        raise StoreError(
+            f"ledger entry {doc.get('source_ref')!r} is {state!r}, left by an earlier version:"
+            " settle it by hand (see pending_entries_refusal) before it can be answered"
+        )
+    return entry_from(doc)
+
+
+async def pending_entries_refusal(db: AsyncDatabase) -> str | None:
+    """Why the store cannot start while `pending` ledger entries exist, naming them and what
+    to do; None when there are none."""
+    cursor = db.ledger.find({"state": PENDING}, {"source_ref": 1}).limit(PENDING_NAMED)
+    refs = [d.get("source_ref") async for d in cursor]
+    if not refs:
+        return None
+    return (
+        f"the ledger of {db.name} holds entries left 'pending' by an earlier version of this"
+        f" service (source_ref {', '.join(map(repr, refs))}"
+        f"{' and more' if len(refs) == PENDING_NAMED else ''}); each may or may not have moved"
+        " its user's balance. For each, compare the balance with the sum of the user's"
+        " applied entries: if the balance moved, set {state: 'applied', balance_after: <the"
+        " balance after it>}; if not, delete the entry (its grant or deduction runs again"
+        " when retried). Then restart."
+    )
 
 
 async def balances_of(db: AsyncDatabase, s: Session, site_id: str, user_id: str) -> Balances:

@@ -1,5 +1,5 @@
 """What a MongoDB server and database of ours must be: the server we accept, collections,
-indexes and the one validator.
+indexes and validators.
 
 Plain data and pure functions, so they are tested without a server
 (`tests/store/test_mongo_schema.py`); `service.store.mongo` applies them on `open()`.
@@ -16,10 +16,11 @@ from .base import StoreError
 
 CHECKOUT_SESSIONS = "stripe_checkout_sessions"
 
-#: A pending session outlives its `expires_at` by this long before the TTL monitor deletes
-#: it: Stripe retries a webhook for up to 3 days, and a late `checkout.session.completed`
-#: still needs the session's frozen terms.
-PENDING_SESSION_GRACE_SECONDS = 7 * 24 * 3600
+#: An expired session outlives its `expires_at` by this long before the TTL monitor deletes
+#: it: Stripe retries a webhook for up to 3 days, and a late event or status read still finds
+#: it. Only expired sessions are deleted: a pending one may be a Checkout completed with a
+#: delayed method (konbini: up to 60 days), still to be paid.
+EXPIRED_SESSION_GRACE_SECONDS = 7 * 24 * 3600
 
 #: Rate-limit windows are minutes; a counter document is worthless an hour later.
 RATE_LIMIT_TTL_SECONDS = 3600
@@ -69,6 +70,8 @@ INDEXES: dict[str, list[IndexSpec]] = {
             name="site_user_newest",
         ),
         _index(("kind", UP), ("credit_type", UP), name="kind_credit_type"),
+        # Start-up looks for legacy pending entries (see mongo_money.pending_entries_refusal).
+        _index(("state", UP), name="state_pending", partialFilterExpression={"state": "pending"}),
     ],
     "packages": [
         _index(("package_id", UP), name="package_id_unique", unique=True),
@@ -77,12 +80,13 @@ INDEXES: dict[str, list[IndexSpec]] = {
         _index(("site_id", UP), ("user_id", UP), name="site_id_1_user_id_1"),
         _index(("session_id", UP), name="session_id_1", unique=True),
         _index(("payment_intent_id", UP), name="payment_intent_id", sparse=True),
-        # Only unpaid sessions expire: a paid one is our record of a sale.
+        # Only sessions that can no longer be paid are deleted (an earlier version's
+        # `expires_at_pending_ttl` deleted pending ones: `index_changes` replaces it).
         _index(
             ("expires_at", UP),
-            name="expires_at_pending_ttl",
-            expireAfterSeconds=PENDING_SESSION_GRACE_SECONDS,
-            partialFilterExpression={"status": "pending"},
+            name="expires_at_expired_ttl",
+            expireAfterSeconds=EXPIRED_SESSION_GRACE_SECONDS,
+            partialFilterExpression={"status": "expired"},
         ),
     ],
     "payment_intents": [
@@ -135,7 +139,49 @@ CHECKOUT_SESSION_VALIDATOR: dict[str, Any] = {
     }
 }
 
-VALIDATORS: dict[str, dict[str, Any]] = {CHECKOUT_SESSIONS: CHECKOUT_SESSION_VALIDATOR}
+#: Credits are whole numbers: a Decimal128 or a double written by hand would make every
+#: money transaction of its user fail (or round), so the server refuses to store one.
+WHOLE = {"bsonType": ["int", "long"]}
+
+BALANCES_VALIDATOR: dict[str, Any] = {
+    "$jsonSchema": {
+        "bsonType": "object",
+        "required": ["site_id", "user_id", "credits"],
+        "properties": {
+            "site_id": {"bsonType": "string"},
+            "user_id": {"bsonType": "string"},
+            "credits": {"bsonType": "object", "additionalProperties": WHOLE},
+        },
+    }
+}
+
+#: A ledger entry's amounts, and what reverse() keeps on a grant, are whole numbers.
+LEDGER_VALIDATOR: dict[str, Any] = {
+    "$jsonSchema": {
+        "bsonType": "object",
+        "required": ["source_ref", "site_id", "user_id", "credit_type", "delta"],
+        "properties": {
+            "source_ref": {"bsonType": "string"},
+            "delta": WHOLE,
+            "balance_after": WHOLE,
+            "reversed": WHOLE,
+            "revision": WHOLE,
+            "reversals": {
+                "bsonType": "object",
+                "additionalProperties": {
+                    "bsonType": "object",
+                    "properties": {"target": WHOLE, "version": WHOLE},
+                },
+            },
+        },
+    }
+}
+
+VALIDATORS: dict[str, dict[str, Any]] = {
+    CHECKOUT_SESSIONS: CHECKOUT_SESSION_VALIDATOR,
+    "balances": BALANCES_VALIDATOR,
+    "ledger": LEDGER_VALIDATOR,
+}
 
 
 class MongoSetupError(StoreError):

@@ -19,7 +19,17 @@ live:
 - collections' `$jsonSchema` validators are applied to every write (error 121), through the
   `jsonschema` library with BSON types added;
 - index builds conflict as a server's do (codes 85 and 86), and the options mongomock forgets
-  (partialFilterExpression, sparse) come back from listIndexes.
+  (partialFilterExpression, sparse) come back from listIndexes;
+- TTL indexes delete nothing on their own (mongomock's would, on every read, ignoring partial
+  filters): `ShimServer.ttl_pass(now)` deletes what MongoDB's TTL monitor would at `now`.
+
+A test arms the faults MongoStore must survive, each used once (see ShimServer):
+`fail_operation` (a transient error in the middle of a callback, an operation timeout),
+`fail_commit` (an unknown commit result, after the writes landed or not) and `interleave`
+(a second transaction that runs and commits between a first's read and write: the first's
+next write that touches a document the second wrote, or whose filter matches it as it was
+before, fails with a WriteConflict, as on MongoDB, and the first runs again; its reads in
+between see the second's writes, which MongoDB's snapshot would not).
 
 Every call first yields to the event loop, so concurrent coroutines interleave between the
 adapter's steps as concurrent clients do, while each call stays atomic as one server
@@ -29,16 +39,25 @@ operation is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import datetime
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import bson
 import jsonschema
 import mongomock
+from mongomock.filtering import filter_applies
 from pymongo import IndexModel, ReturnDocument, UpdateOne
-from pymongo.errors import OperationFailure, PyMongoError, WriteError
+from pymongo.errors import (
+    AutoReconnect,
+    ExecutionTimeout,
+    OperationFailure,
+    PyMongoError,
+    WriteError,
+)
 
 REPLICA_SET_HELLO: dict[str, Any] = {
     "isWritablePrimary": True,
@@ -71,6 +90,9 @@ WRITES = frozenset(
     }
 )
 
+#: Writes whose first argument is a filter.
+FILTERED_WRITES = WRITES - {"insert_one", "insert_many", "bulk_write"}
+
 INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT, INDEX_NOT_FOUND = 85, 86, 27
 
 
@@ -82,6 +104,13 @@ class MissingSessionError(AssertionError):
 _inside: contextvars.ContextVar[AsyncSession | None] = contextvars.ContextVar(
     "mongomock_shim_session", default=None
 )
+#: True in a transaction that `interleave` runs while another one holds the server.
+_interleaved: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "mongomock_shim_interleaved", default=False
+)
+
+#: A document of one collection: (database, collection, _id).
+DocKey = tuple[str, str, Any]
 
 
 # ---------------------------------------------------------------------------- validators
@@ -159,11 +188,115 @@ class ShimServer:
         self.commits = 0
         self.transient_retries = 0
         self.rollbacks = 0
+        self._operation_faults: list[tuple[str, str, PyMongoError]] = []
+        self._commit_faults: list[CommitFault] = []
+        self._interleavings: list[tuple[str, str, Callable[[], Awaitable[Any]]]] = []
+        #: Every operation called inside a transaction: (op, collection), in order.
+        self.transaction_calls: list[tuple[str, str]] = []
+
+    # ------------------------------------------------------------------ faults a test arms
+    def fail_operation(self, op: str, collection: str, error: PyMongoError) -> None:
+        """The next `op` on `collection` (e.g. "insert_one", "ledger") raises `error` before
+        it runs: inside a transaction, in the middle of its callback."""
+        self._operation_faults.append((op, collection, error))
+
+    def fail_commit(
+        self,
+        error: PyMongoError,
+        *,
+        landed: bool,
+        meanwhile: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
+        """The next transaction that reaches its commit raises `error` there (after the
+        first attempt's simulated transient error, when every transaction has one); its
+        writes stay when `landed`, else they are rolled back. `meanwhile()` runs to the end
+        before the error is raised, as another client, while this one waits for its commit."""
+        self._commit_faults.append(CommitFault(error, landed, meanwhile))
+
+    def interleave(self, op: str, collection: str, run: Callable[[], Awaitable[Any]]) -> None:
+        """Just before the next `op` on `collection` inside a transaction, run `run()` to the
+        end, as another client whose transactions commit meanwhile. The paused transaction
+        must not have written yet to a collection that `run` writes."""
+        self._interleavings.append((op, collection, run))
+
+    def _take(self, faults: list[Any], op: str, collection: str) -> Any:
+        for i, fault in enumerate(faults):
+            if fault[:2] == (op, collection):
+                return faults.pop(i)[2]
+        return None
+
+    def take_operation_fault(self, op: str, collection: str) -> PyMongoError | None:
+        return self._take(self._operation_faults, op, collection)
+
+    def take_interleaving(self, op: str, collection: str) -> Callable[[], Awaitable[Any]] | None:
+        return self._take(self._interleavings, op, collection)
+
+    def take_commit_fault(self) -> CommitFault | None:
+        return self._commit_faults.pop(0) if self._commit_faults else None
+
+    def documents(self) -> dict[DocKey, Any]:
+        """Every document of every database, by (database, collection, _id)."""
+        return {
+            (db_name, name, doc["_id"]): doc
+            for db_name in self.mongo.list_database_names()
+            for name in self.mongo[db_name].list_collection_names()
+            for doc in self.mongo[db_name][name].find({})
+        }
+
+    def ttl_pass(self, now: datetime.datetime) -> int:
+        """Delete what MongoDB's TTL monitor would at `now`, and answer how many: for each
+        index with expireAfterSeconds on one field, the documents its partial filter matches
+        whose date there (the earliest, for an array of dates) is at least that old."""
+        deleted = 0
+        for db_name in self.mongo.list_database_names():
+            for name in self.mongo[db_name].list_collection_names():
+                collection = self.mongo[db_name][name]
+                for index in collection.list_indexes():
+                    options = {
+                        **index,
+                        **self.index_options.get((db_name, name, index["name"]), {}),
+                    }
+                    keys = list(dict(options["key"]))
+                    if options.get("expireAfterSeconds") is None or len(keys) != 1:
+                        continue
+                    cutoff = now - datetime.timedelta(seconds=int(options["expireAfterSeconds"]))
+                    query = {
+                        keys[0]: {"$lte": cutoff},
+                        **options.get("partialFilterExpression", {}),
+                    }
+                    deleted += collection.delete_many(query).deleted_count
+        return deleted
 
 
-def _transient_error() -> OperationFailure:
+@dataclass(frozen=True)
+class CommitFault:
+    """An error a commit raises, having `landed` or not (see ShimServer.fail_commit)."""
+
+    error: PyMongoError
+    landed: bool
+    meanwhile: Callable[[], Awaitable[Any]] | None = None
+
+    async def strike(self) -> None:
+        if self.meanwhile is not None:
+            await as_other_client(self.meanwhile)
+        raise self.error
+
+
+async def as_other_client(run: Callable[[], Awaitable[Any]]) -> None:
+    """Run `run()` to the end as another client, while this task holds the server."""
+
+    async def other_client() -> None:
+        _inside.set(None)
+        _interleaved.set(True)
+        await run()
+
+    await asyncio.create_task(other_client())  # its own context: the vars stay there
+
+
+def transient_error(where: str = "at commit") -> OperationFailure:
+    """A write conflict, labelled as MongoDB labels one inside a transaction."""
     return OperationFailure(
-        "WriteConflict (simulated by the mongomock shim at commit)",
+        f"WriteConflict (simulated by the mongomock shim {where})",
         code=112,
         details={
             "code": 112,
@@ -171,6 +304,27 @@ def _transient_error() -> OperationFailure:
             "errorLabels": ["TransientTransactionError"],
         },
     )
+
+
+def unknown_commit_error() -> PyMongoError:
+    """What pymongo raises when the connection drops during commitTransaction and its own
+    commit retries run out: whether the transaction committed is unknown."""
+    error = AutoReconnect("connection closed during commitTransaction (simulated by the shim)")
+    error._add_error_label("UnknownTransactionCommitResult")
+    return error
+
+
+def operation_timeout(*, during_commit: bool = False) -> PyMongoError:
+    """An operation that ran out of its time (timeoutMS); pymongo labels one met during
+    commitTransaction UnknownTransactionCommitResult."""
+    error = ExecutionTimeout(
+        "operation exceeded time limit (simulated by the shim)",
+        50,
+        {"code": 50, "codeName": "MaxTimeMSExpired"},
+    )
+    if during_commit:
+        error._add_error_label("UnknownTransactionCommitResult")
+    return error
 
 
 class AsyncSession:
@@ -182,11 +336,14 @@ class AsyncSession:
         self.in_transaction = False
         self._saved: dict[tuple[str, str], tuple[mongomock.Collection, list[Any]]] = {}
         self._token: contextvars.Token[AsyncSession | None] | None = None
+        #: Documents an interleaved transaction wrote since this one started, as they were.
+        self.conflicts: dict[DocKey, Any] = {}
 
     async def __aenter__(self) -> AsyncSession:
         if self.snapshot:  # one consistent view for every read of the session
             _refuse_nesting()
-            await self._server.lock.acquire()
+            if not _interleaved.get():
+                await self._server.lock.acquire()
             self._token = _inside.set(self)
         return self
 
@@ -194,7 +351,8 @@ class AsyncSession:
         if self._token is not None:
             _inside.reset(self._token)
             self._token = None
-            self._server.lock.release()
+            if not _interleaved.get():
+                self._server.lock.release()
 
     def remember(self, collection: mongomock.Collection) -> None:
         """Keep a collection's documents before the transaction first writes to it."""
@@ -219,6 +377,7 @@ class AsyncSession:
         """pymongo's contract: run `callback(session)`; on a TransientTransactionError abort
         and run it again; any other error aborts and propagates."""
         _refuse_nesting()
+        await asyncio.sleep(0)  # a client's first transactional call goes over the wire too
         server = self._server
         server.transaction_options.append(
             {
@@ -227,17 +386,24 @@ class AsyncSession:
                 "read_preference": read_preference,
             }
         )
-        async with server.lock:
+        async with contextlib.nullcontext() if _interleaved.get() else server.lock:
             token = _inside.set(self)
             try:
                 for attempt in (1, 2, 3):
-                    self.in_transaction, self._saved = True, {}
+                    self.in_transaction, self._saved, self.conflicts = True, {}, {}
+                    fault = None
                     try:
                         result = await callback(self)
                         if attempt == 1 and server.retry_every_transaction:
-                            raise _transient_error()
+                            raise transient_error()
+                        fault = server.take_commit_fault()
+                        if fault is not None and not fault.landed:
+                            raise fault.error
                     except BaseException as exc:
                         self._roll_back()
+                        if fault is not None and exc is fault.error:
+                            self.in_transaction = False
+                            await fault.strike()
                         if (
                             isinstance(exc, PyMongoError)
                             and attempt < 3
@@ -249,6 +415,8 @@ class AsyncSession:
                     finally:
                         self.in_transaction = False
                     server.commits += 1
+                    if fault is not None:  # it landed; the client cannot tell
+                        await fault.strike()
                     return result
                 raise AssertionError("unreachable")
             finally:
@@ -320,7 +488,9 @@ class AsyncCollection:
         self.full_name = collection.full_name
         self._key = (collection.database.name, collection.name)
 
-    async def run(self, op: str, call: Callable[[], Any], session: Any) -> Any:
+    async def run(
+        self, op: str, call: Callable[[], Any], session: Any, query: dict[str, Any] | None = None
+    ) -> Any:
         """Run one server operation: in the caller's transaction when it has one (which
         then needs its session), else after any running transaction has finished."""
         await asyncio.sleep(0)
@@ -332,13 +502,56 @@ class AsyncCollection:
                     if session is None
                     else f"{self.full_name}.{op} with another session"
                 )
+            if inside.in_transaction:
+                self._server.transaction_calls.append((op, self.name))
+            if inside.in_transaction and (run := self._server.take_interleaving(op, self.name)):
+                await self._interleave(inside, run)
+            if error := self._server.take_operation_fault(op, self.name):
+                raise error
             if op in WRITES:
                 if not inside.in_transaction:
                     raise OperationFailure(f"{op} in a snapshot session (they only read)", 263)
                 inside.remember(self._c)
+                if inside.conflicts:
+                    return self._unless_conflicting(inside, op, call, query)
+            return self._validated(op, call)
+        if error := self._server.take_operation_fault(op, self.name):
+            raise error
+        if _interleaved.get():  # the paused transaction holds the lock for us
             return self._validated(op, call)
         async with self._server.lock:
             return self._validated(op, call)
+
+    async def _interleave(self, paused: AsyncSession, run: Callable[[], Awaitable[Any]]) -> None:
+        """Run `run()` as another client, while `paused` holds the server; what it writes
+        becomes `paused`'s write conflicts."""
+        before = self._server.documents()
+        await as_other_client(run)
+        after = self._server.documents()
+        written = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+        if {k[:2] for k in written} & paused._saved.keys():
+            raise AssertionError("interleave: the paused transaction already wrote there")
+        paused.conflicts.update({k: before.get(k) for k in written})
+
+    def _unless_conflicting(
+        self, inside: AsyncSession, op: str, call: Callable[[], Any], query: dict[str, Any] | None
+    ) -> Any:
+        """Run a write in a transaction that an interleaving overtook. On MongoDB it would
+        find documents in its snapshot, from before the other transaction: one whose filter
+        matches a document the other wrote, as it was, or that touches one, conflicts."""
+        overtaken = {k[2]: old for k, old in inside.conflicts.items() if k[:2] == self._key}
+        if query is not None and any(
+            old is not None and filter_applies(query, old) for old in overtaken.values()
+        ):
+            raise transient_error("on a document another transaction wrote")
+        before = {d["_id"]: d for d in self._c.find({})}
+        result = self._validated(op, call)
+        after = {d["_id"]: d for d in self._c.find({})}
+        touched = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+        if touched & overtaken.keys():
+            _restore(self._c, list(before.values()))
+            raise transient_error("on a document another transaction wrote")
+        return result
 
     def _validated(self, op: str, call: Callable[[], Any]) -> Any:
         validator = self._server.validators.get(self._key) if op in WRITES else None
@@ -413,7 +626,12 @@ class AsyncCollection:
                 )
             return name  # the same index: nothing to do
         self._c.create_indexes([model])
-        remembered = {k: want[k] for k in ("partialFilterExpression", "sparse") if k in want}
+        self._c._store._ttl_indexes.clear()  # see ttl_pass: mongomock's TTL ignores filters
+        remembered = {
+            k: want[k]
+            for k in ("partialFilterExpression", "sparse", "expireAfterSeconds")
+            if k in want
+        }
         self._server.index_options[(*self._key, name)] = remembered
         return name
 
@@ -434,6 +652,7 @@ class AsyncCollection:
                 "find_one_and_update",
                 lambda: self._c.find_one_and_update(query, update, **kwargs),
                 session,
+                query,
             )
 
         def pipeline_update() -> dict[str, Any] | None:
@@ -447,7 +666,7 @@ class AsyncCollection:
             after = kwargs.get("return_document") == ReturnDocument.AFTER
             return self._c.find_one({"_id": doc["_id"]}) if after else doc
 
-        return await self.run("find_one_and_update", pipeline_update, session)
+        return await self.run("find_one_and_update", pipeline_update, session, query)
 
     async def bulk_write(
         self, requests: list[Any], *, ordered: bool = True, session: Any = None
@@ -467,7 +686,8 @@ class AsyncCollection:
         method = getattr(self._c, name)
 
         async def call(*args: Any, session: Any = None, **kwargs: Any) -> Any:
-            return await self.run(name, lambda: method(*args, **kwargs), session)
+            query = args[0] if args and name in FILTERED_WRITES else None
+            return await self.run(name, lambda: method(*args, **kwargs), session, query)
 
         return call
 

@@ -1310,6 +1310,23 @@ async def test_50_concurrent_deducts_with_one_idempotency_key_deduct_once(
     assert (await store.reconcile()).ok
 
 
+async def test_concurrent_deducts_with_one_key_and_a_balance_for_one_all_answer_it(
+    store: Store, site_id: str, open_store: OpenStore
+) -> None:
+    # The retry of a request whose answer was lost: it must replay the first deduction,
+    # never answer 402 because the first one spent the balance.
+    await funded(store, site_id, credits=7)
+    stores = [store] + [await open_store() for _ in range(3)]
+    results = await asyncio.gather(
+        *(s.deduct(site_id, "42", "article", 7, idempotency_key="gen-1") for s in stores)
+    )
+    assert [r.ok for r in results] == [True] * 4
+    assert sorted(r.replayed for r in results) == [False, True, True, True]
+    assert len({r.entry.transaction_id for r in results if r.entry}) == 1
+    assert await balance(store, site_id) == 0
+    assert (await store.reconcile()).ok
+
+
 async def test_concurrent_partial_refunds_of_one_grant_never_exceed_it(
     store: Store, site_id: str, open_store: OpenStore
 ) -> None:

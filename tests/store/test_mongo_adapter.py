@@ -9,31 +9,39 @@ Docker engine exists.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 pytest.importorskip("mongomock", reason="mongomock not installed")
 
+from bson import Decimal128  # noqa: E402
 from pymongo import IndexModel, ReadPreference  # noqa: E402
-from pymongo.errors import WriteError  # noqa: E402
+from pymongo.errors import AutoReconnect, ExecutionTimeout, WriteError  # noqa: E402
 
-from service.store import mongo_money  # noqa: E402
+from service import stripe_events  # noqa: E402
+from service.store import StoreError, mongo_money  # noqa: E402
 from service.store.mongo import MongoStore, _build_index  # noqa: E402
 from service.store.mongo_documents import session_doc  # noqa: E402
 from service.store.mongo_schema import (  # noqa: E402
     CHECKOUT_SESSIONS,
+    VALIDATORS,
     IndexChange,
     IndexSpec,
     MongoSetupError,
 )
 
-from .builders import new_session, new_site  # noqa: E402
+from .builders import new_session, new_site, notify_plugin  # noqa: E402
 from .mongomock_async import (  # noqa: E402
     STANDALONE_HELLO,
     AsyncMongoClient,
     MissingSessionError,
     ShimServer,
+    operation_timeout,
+    transient_error,
+    unknown_commit_error,
 )
 
 URL = "mongodb://mongomock.invalid/?replicaSet=rs0"
@@ -289,3 +297,376 @@ async def test_reconcile_reads_one_snapshot_with_its_session(make_store) -> None
             await store.db.ledger.count_documents({})
         report = await store._reconcile(session)
     assert report.ok
+
+
+# ---------------------------------------------------------------------------- the shim's faults
+# Each fault below is produced by the shim (not MongoDB): see mongomock_async.ShimServer.
+@pytest.fixture
+async def shim() -> AsyncIterator[tuple[ShimServer, Callable[[], Any]]]:
+    """A shim server without the blanket first-attempt retry, and a maker of opened stores
+    on it (several stores act as several workers)."""
+    server = ShimServer(retry_every_transaction=False)
+    made: list[MongoStore] = []
+
+    async def open_one() -> MongoStore:
+        store = MongoStore(URL, database=DB, client=AsyncMongoClient(server))  # type: ignore[arg-type]
+        await store.open()
+        made.append(store)
+        return store
+
+    yield server, open_one
+    for store in made:
+        await store.close()
+
+
+async def ledger_docs(store: MongoStore) -> list[dict[str, Any]]:
+    return await store.db.ledger.find({}).to_list()
+
+
+async def test_a_transient_error_in_the_middle_of_a_callback_reruns_it_once(shim) -> None:
+    """On the shim: the ledger insert fails after the balance moved, inside the callback."""
+    server, open_store = shim
+    store = await open_store()
+    await store.grant_once("site_1", "42", "article", 10, "checkout:cs_1")
+    server.fail_operation("insert_one", "ledger", transient_error("in the middle of a callback"))
+    result = await store.deduct("site_1", "42", "article", 3, idempotency_key="k")
+    assert result.ok and not result.replayed and result.entry.balance_after == 7
+    assert server.transient_retries == 1
+    assert (await store.get_user("site_1", "42")).balances.of("article") == 7
+    assert len(await ledger_docs(store)) == 2
+    assert (await store.reconcile()).ok
+
+
+async def test_an_operation_timeout_mid_callback_raises_and_writes_nothing(shim) -> None:
+    """On the shim: the ledger insert runs out of time after the balance moved."""
+    server, open_store = shim
+    store = await open_store()
+    await store.grant_once("site_1", "42", "article", 10, "checkout:cs_1")
+    server.fail_operation("insert_one", "ledger", operation_timeout())
+    with pytest.raises(ExecutionTimeout):
+        await store.deduct("site_1", "42", "article", 3, idempotency_key="k")
+    assert (await store.get_user("site_1", "42")).balances.of("article") == 10
+    assert len(await ledger_docs(store)) == 1
+
+
+#: Each money primitive, on a store whose user holds 10 article credits from "checkout:cs_0".
+PRIMITIVES: dict[str, Callable[[MongoStore], Any]] = {
+    "grant": lambda store: store.grant_once("site_1", "42", "article", 5, "checkout:cs_1"),
+    "deduct": lambda store: store.deduct(
+        "site_1", "42", "article", 3, idempotency_key="k", notify=notify_plugin()
+    ),
+    "keyless deduct": lambda store: store.deduct("site_1", "42", "article", 3),
+    "adjust": lambda store: store.adjust("site_1", "42", "article", -2, "adj:1", reason="fix"),
+    "reverse": lambda store: store.reverse("checkout:cs_0", 4, reason="refund"),
+}
+#: The balance after each primitive, moved once.
+AFTER = {"grant": 15, "deduct": 7, "keyless deduct": 7, "adjust": 8, "reverse": 6}
+
+
+async def transaction_calls(primitive: str) -> list[tuple[str, str]]:
+    """The distinct operations the primitive's transaction makes, in order (a dry run)."""
+    server = ShimServer(retry_every_transaction=False)
+    store = MongoStore(URL, database=DB, client=AsyncMongoClient(server))  # type: ignore[arg-type]
+    await store.open()
+    await store.grant_once("site_1", "42", "article", 10, "checkout:cs_0")
+    server.transaction_calls.clear()
+    await PRIMITIVES[primitive](store)
+    await store.close()
+    return list(dict.fromkeys(server.transaction_calls))
+
+
+@pytest.mark.parametrize("primitive", list(PRIMITIVES))
+async def test_a_fault_at_any_step_of_a_money_transaction_moves_the_money_once_or_not_at_all(
+    shim, primitive: str
+) -> None:
+    """On the shim, for every operation the primitive's transaction makes (all of them,
+    enumerated by a dry run): a transient error there reruns the callback and the money
+    moves once; an operation timeout there fails the call and moves nothing."""
+    server, open_store = shim
+    calls = await transaction_calls(primitive)
+    assert len(calls) >= 3
+    for op, collection in calls:
+        for fault, moved in ((transient_error("mid-callback"), True), (operation_timeout(), False)):
+            server.mongo.drop_database(DB)
+            store = await open_store()
+            await store.grant_once("site_1", "42", "article", 10, "checkout:cs_0")
+            server.fail_operation(op, collection, fault)
+            if moved:
+                await PRIMITIVES[primitive](store)
+            else:
+                with pytest.raises(ExecutionTimeout):
+                    await PRIMITIVES[primitive](store)
+            where = f"{primitive}: {fault} at {op} {collection}"
+            user = await store.get_user("site_1", "42")
+            assert user.balances.of("article") == (AFTER[primitive] if moved else 10), where
+            assert len(await ledger_docs(store)) == (2 if moved else 1), where
+            assert (await store.reconcile()).ok, where
+
+
+@pytest.mark.parametrize(
+    "error",
+    [unknown_commit_error, lambda: operation_timeout(during_commit=True), operation_timeout],
+    ids=["unknown-commit-result", "timeout-during-commit", "timeout"],
+)
+@pytest.mark.parametrize("key", ["k", None], ids=["keyed", "keyless"])
+async def test_a_deduct_whose_commit_landed_unknown_answers_what_committed(
+    shim, error: Callable[[], Any], key: str | None
+) -> None:
+    """On the shim: the commit lands, then the client hears an error with an unknown
+    outcome; the answer is the committed deduction, made once (keyless too: the call's own
+    source_ref is re-read)."""
+    server, open_store = shim
+    store = await open_store()
+    await store.grant_once("site_1", "42", "article", 10, "checkout:cs_1")
+    server.fail_commit(error(), landed=True)
+    result = await store.deduct("site_1", "42", "article", 3, idempotency_key=key)
+    assert result.ok and not result.replayed
+    assert result.entry.balance_after == 7 and result.balances.of("article") == 7
+    stored = await store.get_ledger_entry(result.entry.source_ref)
+    assert stored.transaction_id == result.entry.transaction_id
+    assert len(await ledger_docs(store)) == 2
+    assert (await store.reconcile()).ok
+
+
+async def test_a_grant_and_a_reversal_whose_commits_landed_unknown_answer_what_committed(
+    shim,
+) -> None:
+    """On the shim: unknown commit results after the writes landed."""
+    server, open_store = shim
+    store = await open_store()
+    server.fail_commit(unknown_commit_error(), landed=True)
+    granted = await store.grant_once("site_1", "42", "article", 10, "checkout:cs_1")
+    assert granted.applied and granted.balances.of("article") == 10
+    server.fail_commit(operation_timeout(during_commit=True), landed=True)
+    reversed_ = await store.reverse("checkout:cs_1", 4, reason="refund")
+    assert reversed_.applied and reversed_.entry.delta == -4
+    assert (await store.get_user("site_1", "42")).balances.of("article") == 6
+    assert len(await ledger_docs(store)) == 2
+
+
+async def test_an_unknown_commit_that_did_not_land_raises_and_a_keyed_retry_deducts_once(
+    shim,
+) -> None:
+    """On the shim: the commit is lost; the outcome stays unknown to the caller, whose retry
+    under the same key is safe."""
+    server, open_store = shim
+    store = await open_store()
+    await store.grant_once("site_1", "42", "article", 10, "checkout:cs_1")
+    server.fail_commit(unknown_commit_error(), landed=False)
+    with pytest.raises(AutoReconnect):
+        await store.deduct("site_1", "42", "article", 3, idempotency_key="k")
+    assert (await store.get_user("site_1", "42")).balances.of("article") == 10
+    retried = await store.deduct("site_1", "42", "article", 3, idempotency_key="k")
+    assert retried.ok and not retried.replayed and retried.balances.of("article") == 7
+
+
+async def test_an_unknown_commit_found_under_another_callers_entry_replays_it(shim) -> None:
+    """On the shim: this call's commit is lost, and while it waits a retry of the same key
+    (another worker) commits; the answer is that deduction, replayed, never a second."""
+    server, open_store = shim
+    store, other = await open_store(), await open_store()
+    await store.grant_once("site_1", "42", "article", 10, "checkout:cs_1")
+    retries: list[Any] = []
+
+    async def retry() -> None:
+        retries.append(await other.deduct("site_1", "42", "article", 3, idempotency_key="k"))
+
+    server.fail_commit(unknown_commit_error(), landed=False, meanwhile=retry)
+    answer = await store.deduct("site_1", "42", "article", 3, idempotency_key="k")
+    assert answer.ok and answer.replayed
+    assert answer.entry.transaction_id == retries[0].entry.transaction_id
+    assert (await store.get_user("site_1", "42")).balances.of("article") == 7
+
+
+async def test_two_transactions_interleaving_on_one_balance_both_land_once(shim) -> None:
+    """On the shim: a second deduction runs and commits between the first's read and its
+    balance update; the first then conflicts, runs again, and both count."""
+    server, open_store = shim
+    store, other = await open_store(), await open_store()
+    await store.grant_once("site_1", "42", "article", 10, "checkout:cs_1")
+    overtaking: list[Any] = []
+
+    async def second() -> None:
+        overtaking.append(await other.deduct("site_1", "42", "article", 4, idempotency_key="b"))
+
+    server.interleave("find_one_and_update", "balances", second)
+    first = await store.deduct("site_1", "42", "article", 3, idempotency_key="a")
+    assert overtaking[0].entry.balance_after == 6
+    assert first.ok and first.entry.balance_after == 3
+    assert server.transient_retries == 1  # the write conflict
+    assert (await store.reconcile()).ok
+
+
+async def test_a_deduct_overtaken_by_its_own_retry_replays_it_instead_of_refusing(shim) -> None:
+    """On the shim: the balance covers one deduction; a retry of the same key commits
+    between the first's read and write. The first must answer the retry's deduction, not
+    402 (the key is looked up inside the transaction, before the balance check)."""
+    server, open_store = shim
+    store, other = await open_store(), await open_store()
+    await store.grant_once("site_1", "42", "article", 5, "checkout:cs_1")
+    overtaking: list[Any] = []
+
+    async def retry() -> None:
+        overtaking.append(await other.deduct("site_1", "42", "article", 5, idempotency_key="k"))
+
+    server.interleave("find_one_and_update", "balances", retry)
+    first = await store.deduct("site_1", "42", "article", 5, idempotency_key="k")
+    assert overtaking[0].ok and not overtaking[0].replayed
+    assert first.ok and first.replayed
+    assert first.entry.transaction_id == overtaking[0].entry.transaction_id
+    assert (await store.get_user("site_1", "42")).balances.of("article") == 0
+
+
+# ---------------------------------------------------------------------------- sessions and TTL
+def stripe_event(event_id: str, event_type: str, session_id: str, paid: bool) -> dict[str, Any]:
+    """A Checkout Session event as Stripe sends it, for a konbini payment."""
+    session = {
+        "id": session_id,
+        "object": "checkout.session",
+        "payment_intent": "pi_konbini",
+        "payment_status": "paid" if paid else "unpaid",
+    }
+    return {"id": event_id, "type": event_type, "data": {"object": session}}
+
+
+async def test_a_session_completed_unpaid_outlives_a_ttl_pass_and_its_late_payment_is_credited_once(
+    shim,
+) -> None:
+    """On the shim, with its TTL pass: a konbini Checkout completed unpaid stays pending
+    until paid (up to 60 days), past expires_at + 7 days; a TTL pass then must leave it, so
+    that the payment's event credits it, once."""
+    server, open_store = shim
+    store = await open_store()
+    services: Any = SimpleNamespace(store=store, dispatcher=SimpleNamespace(wake=lambda: None))
+    site = await store.create_site(new_site())
+    session = new_session(site.site_id)
+    await store.create_checkout_session(session)
+    sid = session.session_id
+    completed = stripe_event("evt_1", "checkout.session.completed", sid, paid=False)
+    assert await stripe_events.handle_event(services, completed) == "awaiting_payment"
+    assert server.ttl_pass(datetime.now(UTC) + timedelta(days=60)) == 0
+    paid = stripe_event("evt_2", "checkout.session.async_payment_succeeded", sid, paid=True)
+    assert await stripe_events.handle_event(services, paid) == "granted"
+    assert await stripe_events.handle_event(services, paid) == "duplicate"
+    user = await store.get_user(site.site_id, session.user_id)
+    assert user.balances.of("article") == session.credits
+    assert len(await ledger_docs(store)) == 1
+    assert (await store.get_checkout_session(sid)).status == "completed"
+
+
+async def test_a_ttl_pass_deletes_an_expired_session_a_week_after_it_expired(shim) -> None:
+    """On the shim, with its TTL pass: only sessions that can no longer be paid go."""
+    server, open_store = shim
+    store = await open_store()
+    site = await store.create_site(new_site())
+    expired, pending, completed = (new_session(site.site_id) for _ in range(3))
+    for session in (expired, pending, completed):
+        await store.create_checkout_session(session)
+    await store.transition_checkout_session(expired.session_id, "pending", "expired", {})
+    await store.transition_checkout_session(completed.session_id, "pending", "completed", {})
+    expires_at = datetime.fromisoformat(expired.expires_at.replace("Z", "+00:00"))
+    assert server.ttl_pass(expires_at + timedelta(days=6)) == 0
+    assert server.ttl_pass(expires_at + timedelta(days=8)) == 1
+    assert await store.get_checkout_session(expired.session_id) is None
+    assert server.ttl_pass(expires_at + timedelta(days=400)) == 0
+    for kept in (pending, completed):
+        assert await store.get_checkout_session(kept.session_id) is not None
+
+
+async def test_an_earlier_versions_ttl_on_pending_sessions_is_replaced_on_open(shim) -> None:
+    """On the shim: the index that deleted payable sessions is dropped by open()."""
+    server, open_store = shim
+    server.mongo[DB][CHECKOUT_SESSIONS].create_indexes(
+        [
+            IndexModel(
+                [("expires_at", 1)],
+                name="expires_at_pending_ttl",
+                expireAfterSeconds=7 * 24 * 3600,
+                partialFilterExpression={"status": "pending"},
+            )
+        ]
+    )
+    store = await open_store()
+    names = {i["name"] for i in await (await store.db[CHECKOUT_SESSIONS].list_indexes()).to_list()}
+    assert "expires_at_pending_ttl" not in names and "expires_at_expired_ttl" in names
+    session = new_session("site_1")
+    await store.create_checkout_session(session)
+    assert server.ttl_pass(datetime.now(UTC) + timedelta(days=70)) == 0
+
+
+# ---------------------------------------------------------------------------- legacy entries
+def legacy_pending(source_ref: str) -> dict[str, Any]:
+    """A ledger entry as the deleted standalone path left it when it stopped half-way."""
+    return {
+        "transaction_id": "txn_legacy",
+        "site_id": "site_1",
+        "user_id": "42",
+        "credit_type": "article",
+        "delta": 10,
+        "balance_after": 0,
+        "kind": "purchase",
+        "source_ref": source_ref,
+        "parent_ref": None,
+        "reason": None,
+        "meta": {},
+        "created_at": "2026-01-01T00:00:00.000000Z",
+        "state": "pending",
+        "reversed": 0,
+    }
+
+
+async def test_open_refuses_a_ledger_with_pending_entries_and_names_them(make_store) -> None:
+    server = ShimServer()
+    server.mongo[DB].ledger.insert_one(legacy_pending("checkout:cs_legacy"))
+    with pytest.raises(MongoSetupError, match="checkout:cs_legacy"):
+        await make_store(server).open()
+
+
+async def test_a_pending_entry_is_never_replayed_as_success(make_store) -> None:
+    """On the shim: a pending entry written after open() (an older worker still running)."""
+    store = make_store(ShimServer())
+    await store.open()
+    await store.db.ledger.insert_one(legacy_pending("checkout:cs_legacy"))
+    with pytest.raises(StoreError, match="pending"):
+        await store.grant_once("site_1", "42", "article", 10, "checkout:cs_legacy")
+    with pytest.raises(StoreError, match="pending"):
+        await store.get_ledger_entry("checkout:cs_legacy")
+    with pytest.raises(StoreError, match="pending"):
+        await store.reverse("checkout:cs_legacy", 10, reason="refund")
+
+
+# ---------------------------------------------------------------------------- reads, validators
+async def test_reads_outside_transactions_are_majority_reads(make_store) -> None:
+    """On the shim, which records the options the adapter asks for."""
+    store = make_store(ShimServer())
+    await store.open()
+    assert store._client.database_options[DB]["read_concern"].level == "majority"
+
+
+@pytest.mark.parametrize("bad", [Decimal128("5"), 5.0, 5.5, "5"], ids=repr)
+async def test_a_credit_amount_that_is_not_a_whole_number_is_refused_by_the_server(
+    make_store, bad: Any
+) -> None:
+    """On the shim, which applies $jsonSchema validators as MongoDB does (error 121)."""
+    store = make_store(ShimServer())
+    await store.open()
+    await store.grant_once("site_1", "42", "article", 10, "checkout:cs_1")
+    key = {"site_id": "site_1", "user_id": "42"}
+    with pytest.raises(WriteError) as raised:
+        await store.db.balances.update_one(key, {"$set": {"credits.article": bad}})
+    assert raised.value.code == 121
+    with pytest.raises(WriteError):
+        await store.db.ledger.update_one({"source_ref": "checkout:cs_1"}, {"$set": {"delta": bad}})
+    with pytest.raises(WriteError):
+        await store.db.ledger.insert_one({**legacy_pending("x"), "state": "applied", "delta": bad})
+    result = await store.deduct("site_1", "42", "article", 3)
+    assert result.ok and result.balances.of("article") == 7
+
+
+async def test_open_puts_the_money_validators_on_existing_collections(make_store) -> None:
+    server = ShimServer()
+    server.mongo[DB].create_collection("balances")
+    server.mongo[DB].create_collection("ledger")
+    await make_store(server).open()
+    for name in ("balances", "ledger"):
+        assert server.validators[(DB, name)] == VALIDATORS[name]

@@ -27,8 +27,8 @@ from service.store.mongo_documents import (
 from service.store.mongo_schema import (
     CHECKOUT_SESSION_VALIDATOR,
     CHECKOUT_SESSIONS,
+    EXPIRED_SESSION_GRACE_SECONDS,
     INDEXES,
-    PENDING_SESSION_GRACE_SECONDS,
     REPLICA_SET_NEEDED,
     IndexChange,
     IndexSpec,
@@ -71,12 +71,13 @@ def index(collection: str, name: str) -> IndexSpec:
 
 
 # ---------------------------------------------------------------------------- indexes
-def test_pending_checkout_sessions_expire_through_a_partial_ttl_index() -> None:
-    ttl = index(CHECKOUT_SESSIONS, "expires_at_pending_ttl")
+def test_only_expired_checkout_sessions_expire_through_a_partial_ttl_index() -> None:
+    # A pending session may be a Checkout completed unpaid (konbini), still to be paid.
+    ttl = index(CHECKOUT_SESSIONS, "expires_at_expired_ttl")
     assert ttl.keys == (("expires_at", 1),)
-    assert ttl.options["partialFilterExpression"] == {"status": "pending"}
-    assert ttl.options["expireAfterSeconds"] == PENDING_SESSION_GRACE_SECONDS
-    assert PENDING_SESSION_GRACE_SECONDS > 3 * 24 * 3600  # Stripe retries webhooks for 3 days
+    assert ttl.options["partialFilterExpression"] == {"status": "expired"}
+    assert ttl.options["expireAfterSeconds"] == EXPIRED_SESSION_GRACE_SECONDS
+    assert EXPIRED_SESSION_GRACE_SECONDS > 3 * 24 * 3600  # Stripe retries webhooks for 3 days
 
 
 def test_no_ttl_index_touches_paid_sessions_or_the_ledger() -> None:
@@ -87,7 +88,7 @@ def test_no_ttl_index_touches_paid_sessions_or_the_ledger() -> None:
         if "expireAfterSeconds" in spec.options
     }
     assert ttls == {
-        (CHECKOUT_SESSIONS, "expires_at_pending_ttl"),
+        (CHECKOUT_SESSIONS, "expires_at_expired_ttl"),
         ("rate_limits", "expires_at_ttl"),
     }
 
@@ -164,8 +165,21 @@ def test_the_seeds_ttl_and_non_unique_session_index_are_replaced() -> None:
     assert {c.spec.name: c.replaces for c in changes} == {
         "session_id_1": ("session_id_1",),
         "payment_intent_id": (),
-        "expires_at_pending_ttl": ("expires_at_1",),
+        "expires_at_expired_ttl": ("expires_at_1",),
     }
+
+
+def test_the_ttl_of_pending_sessions_is_replaced_by_the_one_of_expired_sessions() -> None:
+    earlier = {
+        "key": {"expires_at": 1},
+        "name": "expires_at_pending_ttl",
+        "expireAfterSeconds": EXPIRED_SESSION_GRACE_SECONDS,
+        "partialFilterExpression": {"status": "pending"},
+    }
+    changes = index_changes(CHECKOUT_SESSIONS, [earlier], INDEXES[CHECKOUT_SESSIONS])
+    assert {c.spec.name: c.replaces for c in changes}["expires_at_expired_ttl"] == (
+        "expires_at_pending_ttl",
+    )
 
 
 def test_our_own_indexes_need_no_change() -> None:
@@ -187,13 +201,13 @@ def test_an_equal_index_under_another_name_is_kept() -> None:
 def test_a_ttl_with_another_grace_is_replaced() -> None:
     old = {
         "key": {"expires_at": 1},
-        "name": "expires_at_pending_ttl",
+        "name": "expires_at_expired_ttl",
         "expireAfterSeconds": 0,
-        "partialFilterExpression": {"status": "pending"},
+        "partialFilterExpression": {"status": "expired"},
     }
-    wanted = index(CHECKOUT_SESSIONS, "expires_at_pending_ttl")
+    wanted = index(CHECKOUT_SESSIONS, "expires_at_expired_ttl")
     assert index_changes(CHECKOUT_SESSIONS, [old], [wanted]) == [
-        IndexChange(wanted, ("expires_at_pending_ttl",))
+        IndexChange(wanted, ("expires_at_expired_ttl",))
     ]
 
 
@@ -435,7 +449,8 @@ async def test_opening_a_seed_database_replaces_its_dangerous_indexes() -> None:
         i["name"]: i for i in await (await store.db[CHECKOUT_SESSIONS].list_indexes()).to_list()
     }
     assert "expires_at_1" not in indexes
-    assert indexes["expires_at_pending_ttl"]["expireAfterSeconds"] == PENDING_SESSION_GRACE_SECONDS
-    assert indexes["expires_at_pending_ttl"]["partialFilterExpression"] == {"status": "pending"}
+    ttl = indexes["expires_at_expired_ttl"]
+    assert ttl["expireAfterSeconds"] == EXPIRED_SESSION_GRACE_SECONDS
+    assert ttl["partialFilterExpression"] == {"status": "expired"}
     assert indexes["session_id_1"]["unique"] is True
     await store.close()
