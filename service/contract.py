@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -254,16 +255,20 @@ def _describe(error: ValidationError) -> str:
     return message if len(message) <= 200 else message[:200] + "..."
 
 
+#: The spellings a query value may give a number in: JSON's (ASCII digits only; Python's
+#: `int` and `float` also read `٣`, `1_0`, ` 1 `, `nan` and `inf`).
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)([.][0-9]+)?([eE][+-]?[0-9]+)?")
+
+
 def coerce(raw: str, schema: dict[str, Any]) -> Any:
-    """Query and path values arrive as strings; turn them into the type the schema wants."""
+    """Query and path values arrive as strings; turn them into the type the schema wants
+    (a value that does not spell one stays a string, which the schema then refuses)."""
     kind = schema.get("type")
-    if kind == "integer" and re.fullmatch(r"-?\d{1,18}", raw):
+    if kind == "integer" and _INTEGER.fullmatch(raw):
         return int(raw)
-    if kind == "number":
-        try:
-            return float(raw)
-        except ValueError:
-            return raw
+    if kind == "number" and _NUMBER.fullmatch(raw) and math.isfinite(float(raw)):
+        return float(raw)
     if kind == "boolean" and raw in ("true", "false"):
         return raw == "true"
     return raw
@@ -435,15 +440,33 @@ MAX_JSON_DEPTH = 32
 
 
 def parse_json_body(raw: bytes) -> Any:
-    """Decode a JSON body or raise the envelope's `invalid_json`; a string that is not
-    Unicode text (a lone surrogate escape such as `"\\ud800"`, which Python's json accepts)
-    raises `invalid_request` naming where it is."""
+    """Decode a JSON body or raise the envelope's `invalid_json` (also for `NaN`, `Infinity`,
+    `-Infinity` and a number past a float's range, which Python's json reads as floats that
+    no JSON can carry on); a string that is not Unicode text (a lone surrogate escape such as
+    `"\\ud800"`, which Python's json accepts) raises `invalid_request` naming where it is."""
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_not_a_json_number, parse_float=_finite_float)
+    except NotAJsonNumber as exc:
+        raise InvalidJson(f"{InvalidJson.message}: {exc}") from exc
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidJson() from exc
     _check_tree(body, MAX_JSON_DEPTH)
     return body
+
+
+class NotAJsonNumber(ValueError):
+    """A number RFC 8259 has no spelling for, met while decoding."""
+
+
+def _not_a_json_number(name: str) -> Any:
+    raise NotAJsonNumber(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise NotAJsonNumber(f"{text[:40]} is past the range of a number")
+    return value
 
 
 def _check_tree(value: Any, limit: int) -> None:

@@ -13,10 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.contract import Contract, SpecError, SpecValidator, spec_patterns
+from service.contract import Contract, SpecError, SpecValidator, coerce, spec_patterns
 from service.ecma_pattern import ecma_regex
 from service.errors import ApiError
 from tests.support.plugin_calls import fill_placeholders, load_plugin_calls
+from tests.support.stripe import event_body, signature_header
 
 PLACEHOLDERS = {
     "instance_id": "0b6c1f7e-2d1c-4f5e-9a57-0f4b0f6c5e11",
@@ -757,3 +758,67 @@ NEW_PACKAGE_FOR_PATTERNS = {
     "price": 3000,
     "currency": "jpy",
 }
+
+
+# ---------------------------------------------------------------- numbers JSON has no spelling for
+#: What Python's json reads as a float though RFC 8259 has no such number.
+NOT_JSON_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e400", "-1E999"]
+
+
+@pytest.mark.parametrize("number", NOT_JSON_NUMBERS)
+async def test_a_number_json_cannot_spell_is_400_invalid_json_and_stores_nothing(
+    service, site, number
+):
+    response = await service.http.put(
+        f"{service.url}/api/v1/admin/config/providers/openai",
+        content=b'{"temperature": ' + number.encode() + b"}",
+        headers={**service.admin_headers(), "Content-Type": "application/json"},
+    )
+    assert number in envelope(response, 400, "invalid_json")["message"]
+    assert await service.store.get_setting("provider:openai") is None
+    response = await site.post(
+        "/analytics/usage",
+        content=b'{"user_id": 1, "x": [' + number.encode() + b"]}",
+        headers={"Content-Type": "application/json"},
+    )
+    envelope(response, 400, "invalid_json")
+
+
+@pytest.mark.parametrize("number", NOT_JSON_NUMBERS)
+async def test_a_stripe_event_with_a_number_json_cannot_spell_is_400_and_writes_nothing(
+    make_world, number
+):
+    world = await make_world(deliver_events=False, wordpress=False, webhook_dispatch=False)
+    session_id = await world.checkout("article_starter")
+    event = await world.event("checkout.session.completed", **await world.pay_for_ids(session_id))
+    body = event_body(event).replace(b'"amount_total": 750', b'"amount_total": ' + number.encode())
+    assert number.encode() in body
+
+    response = await world.post(body, signature_header(body))
+
+    assert number in envelope(response, 400, "invalid_event")["message"]
+    assert not await world.event_recorded(event["id"])
+    assert await world.ledger("purchase") == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("5", 5), ("٥", "٥"), ("1_0", "1_0"), (" 5", " 5"), ("5\n", "5\n"), ("-0", 0)],
+)
+def test_a_query_integer_is_ascii_digits_only(contract, raw, expected):
+    assert coerce(raw, {"type": "integer"}) == expected
+    assert type(coerce(raw, {"type": "integer"})) is type(expected)
+
+
+@pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-Infinity", "1e400", "1_0", "٥", " 1", "1."])
+def test_a_query_number_is_a_json_number_or_stays_text(raw):
+    assert coerce(raw, {"type": "number"}) == raw
+    assert coerce("-1.5e3", {"type": "number"}) == -1500.0
+
+
+async def test_a_unicode_digit_is_no_query_integer(service, site):
+    envelope(
+        await site.get("/users/transactions", params={"user_id": "1", "limit": "٥"}),
+        400,
+        "validation_error",
+    )
