@@ -17,6 +17,7 @@ import stripe
 import yaml
 
 from contracts.support import SPEC_PATH
+from service.stripe_gateway import SIGNATURE_FUTURE_SKEW_SECONDS, SIGNATURE_TOLERANCE_SECONDS
 from tests.support.stripe import (
     TOLERANCE_SECONDS,
     WEBHOOK_SECRET,
@@ -63,6 +64,20 @@ REJECTED: dict[str, Vector] = {
     "no timestamp": lambda body, now: (body, f"v1={v1_signature(body, WEBHOOK_SECRET, now)}"),
 }
 
+#: Dated ahead of this clock by more than the skew allowed: the SDK bounds only the past.
+FUTURE: dict[str, Vector] = {
+    "a minute ahead": lambda body, now: (body, signature_header(body, timestamp=now + 60)),
+    "a day ahead": lambda body, now: (body, signature_header(body, timestamp=now + 86_400)),
+    "just past the skew": lambda body, now: (
+        body,
+        signature_header(body, timestamp=now + SIGNATURE_FUTURE_SKEW_SECONDS + 2),
+    ),
+    "a future t before the signed one": lambda body, now: (
+        body,
+        f"t={now + 3600},t={now},v1={v1_signature(body, WEBHOOK_SECRET, now + 3600)}",
+    ),
+}
+
 ACCEPTED: dict[str, Vector] = {
     "valid": lambda body, now: (body, signature_header(body, timestamp=now)),
     "several v1 values, one valid": lambda body, now: (
@@ -75,6 +90,11 @@ ACCEPTED: dict[str, Vector] = {
         f"t={now},v1={v1_signature(body, WEBHOOK_SECRET, now)},v0={'f' * 64}",
     ),
     "four minutes old": lambda body, now: (body, signature_header(body, timestamp=now - 240)),
+    # The test's clock may run a second behind the service's when it reads `now`.
+    "within the skew ahead": lambda body, now: (
+        body,
+        signature_header(body, timestamp=now + SIGNATURE_FUTURE_SKEW_SECONDS - 5),
+    ),
 }
 
 
@@ -111,6 +131,19 @@ async def test_bad_signature_is_refused_and_writes_nothing(world, name):
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "invalid_signature"
     assert response.json()["success"] is False
+    await _nothing_written(world, event)
+
+
+@pytest.mark.parametrize("name", list(FUTURE))
+async def test_signature_dated_in_the_future_is_refused_and_writes_nothing(world, name):
+    event = await _paid_checkout_event(world)
+    body, header = FUTURE[name](event_body(event), int(time.time()))
+
+    response = await world.post(body, header)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_signature"
+    assert "future" in response.json()["message"]
     await _nothing_written(world, event)
 
 
@@ -154,3 +187,10 @@ async def test_refused_vector_then_valid_delivery_grants_once(world):
     assert accepted.json()["outcome"] == "granted"
     assert retried.json()["outcome"] == "duplicate"
     assert len(await world.ledger("purchase")) == 1
+
+
+def test_the_spec_documents_both_bounds_of_the_signature_time():
+    spec = yaml.safe_load(SPEC_PATH.read_text())
+    scheme = spec["components"]["securitySchemes"]["stripeSignature"]["description"]
+    assert f"{SIGNATURE_TOLERANCE_SECONDS} s old" in scheme
+    assert f"{SIGNATURE_FUTURE_SKEW_SECONDS} s ahead" in scheme

@@ -33,9 +33,10 @@ MEDIA_TYPES = {"json": "application/json", "yaml": "application/yaml"}
 MAX_SERVED_DOCUMENTS = 32
 PAGE_DIR = Path(__file__).with_name("docs_page")
 
+#: A Host header that names a host (a port in ASCII digits: `\d` also takes `٨٠`).
 _ORIGIN_HOST = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
-    r"[A-Za-z0-9])?\.?(?::\d{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::\d{1,5})?"
+    r"[A-Za-z0-9])?\.?(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?"
 )
 _YAML_DUMPER_BASE: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 

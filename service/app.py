@@ -19,7 +19,7 @@ from .contract import Contract
 from .domain.catalogue import DEFAULT_PACKAGES
 from .notify import WebhookDispatcher
 from .observability import serve_metrics
-from .pipeline import endpoint_for
+from .pipeline import ServiceRequest, endpoint_for
 from .pipeline import install as install_pipeline
 from .providers import ProviderCatalogue
 from .public_catalogue import PublicCatalogue
@@ -68,6 +68,7 @@ def create_app(
         ctx=AppContext(services),
         dumps=dumps_json,
         configure_logging=False,
+        request_class=ServiceRequest,
     )
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     # Sanic's ceiling (default 8 KB): the longest valid query string, percent-encoded, fits.

@@ -3,7 +3,8 @@
 Each operation of the spec is bound by its operationId to one handler; the request's
 body, query string, path parameters and declared headers are validated with the spec's
 own schemas (no second hand-written copy). A test fails when the spec and the handlers
-drift apart (`unbound_operations`, `unknown_handlers`).
+drift apart (`unbound_operations`, `unknown_handlers`). Every `pattern` means what ECMA-262
+says in both validators (`service.ecma_pattern`): a spec whose pattern cannot is refused.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
 import jsonschema_rs
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.protocols import Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from .ecma_pattern import PatternError, ecma_regex
 from .errors import ApiError, InvalidJson, InvalidRequest, ValidationFailed
 
 SPEC_URI = "urn:rakubun:openapi"
@@ -44,6 +47,50 @@ IsValid = Callable[[Any], bool]
 
 def _never(_value: Any) -> bool:
     return False
+
+
+def _ecma_pattern(
+    validator: Validator, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterable[ValidationError]:
+    """JSON Schema's `pattern`, read as ECMA-262 (jsonschema reads it as Python's `re`)."""
+    if validator.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _ecma_pattern_properties(
+    validator: Validator, properties: dict[str, Any], instance: Any, schema: dict[str, Any]
+) -> Iterable[ValidationError]:
+    """JSON Schema's `patternProperties`, its patterns read as ECMA-262."""
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in properties.items():
+        for key, value in instance.items():
+            if ecma_regex(pattern).search(key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+#: Draft 2020-12 with the spec's patterns read as ECMA-262, as the compiled validator reads them.
+SpecValidator = validators.extend(
+    Draft202012Validator,
+    {"pattern": _ecma_pattern, "patternProperties": _ecma_pattern_properties},
+)
+
+
+def spec_patterns(node: Any) -> list[str]:
+    """Every regular expression of a spec (`pattern` values, `patternProperties` keys)."""
+    found: list[str] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if isinstance(item.get("pattern"), str):
+                found.append(item["pattern"])
+            if isinstance(item.get("patternProperties"), dict):
+                found.extend(item["patternProperties"])
+            stack.extend(item.values())
+    return found
 
 
 #: libyaml's loader when it is compiled in: the spec parses in a fraction of the time.
@@ -74,7 +121,7 @@ class Parameter:
     location: str  # query | path | header
     required: bool
     schema: dict[str, Any]
-    validator: Draft202012Validator
+    validator: Validator
     is_valid: IsValid = _never
 
 
@@ -88,8 +135,8 @@ class Operation:
     security: str  # public | plugin | admin | stripe
     parameters: tuple[Parameter, ...]
     body_required: bool
-    body_validator: Draft202012Validator | None
-    response_validators: dict[str, Draft202012Validator] = field(default_factory=dict)
+    body_validator: Validator | None
+    response_validators: dict[str, Validator] = field(default_factory=dict)
     #: The media types documented per status (empty: an answer without a body, such as 304).
     response_media: dict[str, frozenset[str]] = field(default_factory=dict)
     body_is_valid: IsValid = _never
@@ -208,18 +255,20 @@ def _describe(error: ValidationError) -> str:
     return message if len(message) <= 200 else message[:200] + "..."
 
 
-#: A finite decimal: float() also takes "nan", "inf", "1_0" and other scripts' digits.
-QUERY_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+#: The spellings a query value may give a number in: JSON's (ASCII digits only; Python's
+#: `int` and `float` also read `٣`, `1_0`, ` 1 `, `nan` and `inf`).
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)([.][0-9]+)?([eE][+-]?[0-9]+)?")
 
 
 def coerce(raw: str, schema: dict[str, Any]) -> Any:
-    """Query and path values arrive as strings; turn them into the type the schema wants."""
+    """Query and path values arrive as strings; turn them into the type the schema wants
+    (a value that does not spell one stays a string, which the schema then refuses)."""
     kind = schema.get("type")
-    if kind == "integer" and re.fullmatch(r"-?[0-9]{1,18}", raw):
+    if kind == "integer" and _INTEGER.fullmatch(raw):
         return int(raw)
-    if kind == "number" and QUERY_NUMBER.fullmatch(raw):
-        number = float(raw)
-        return number if math.isfinite(number) else raw
+    if kind == "number" and _NUMBER.fullmatch(raw) and math.isfinite(float(raw)):
+        return float(raw)
     if kind == "boolean" and raw in ("true", "false"):
         return raw == "true"
     return raw
@@ -233,6 +282,11 @@ class Contract:
         resource = Resource.from_contents(spec, default_specification=DRAFT202012)
         self.registry: Registry = Registry().with_resource(SPEC_URI, resource)
         self.compiled_registry = jsonschema_rs.Registry([(SPEC_URI, spec)])
+        for pattern in spec_patterns(spec):
+            try:
+                ecma_regex(pattern)
+            except PatternError as exc:
+                raise SpecError(str(exc)) from exc
 
     @classmethod
     def load(cls, path: Path = SPEC_PATH) -> Contract:
@@ -243,9 +297,9 @@ class Contract:
         path = Path(path).resolve()
         return _load_shared(path, path.stat().st_mtime_ns)
 
-    def _validator(self, *pointer_parts: str) -> Draft202012Validator:
+    def _validator(self, *pointer_parts: str) -> Validator:
         ref = {"$ref": f"{SPEC_URI}#/{_pointer(*pointer_parts)}"}
-        return Draft202012Validator(ref, registry=self.registry)
+        return SpecValidator(ref, registry=self.registry)
 
     def _is_valid(self, *pointer_parts: str) -> IsValid:
         """The compiled validator of the same schema. It only ever says yes to skip the
@@ -386,15 +440,33 @@ MAX_JSON_DEPTH = 32
 
 
 def parse_json_body(raw: bytes) -> Any:
-    """Decode a JSON body or raise the envelope's `invalid_json`; a string that is not
-    Unicode text (a lone surrogate escape such as `"\\ud800"`, which Python's json accepts)
-    raises `invalid_request` naming where it is."""
+    """Decode a JSON body or raise the envelope's `invalid_json` (also for `NaN`, `Infinity`,
+    `-Infinity` and a number past a float's range, which Python's json reads as floats that
+    no JSON can carry on); a string that is not Unicode text (a lone surrogate escape such as
+    `"\\ud800"`, which Python's json accepts) raises `invalid_request` naming where it is."""
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_not_a_json_number, parse_float=_finite_float)
+    except NotAJsonNumber as exc:
+        raise InvalidJson(f"{InvalidJson.message}: {exc}") from exc
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidJson() from exc
     _check_tree(body, MAX_JSON_DEPTH)
     return body
+
+
+class NotAJsonNumber(ValueError):
+    """A number RFC 8259 has no spelling for, met while decoding."""
+
+
+def _not_a_json_number(name: str) -> Any:
+    raise NotAJsonNumber(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise NotAJsonNumber(f"{text[:40]} is past the range of a number")
+    return value
 
 
 def _check_tree(value: Any, limit: int) -> None:

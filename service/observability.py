@@ -4,7 +4,9 @@ runs carries it. The pipeline (`service.pipeline`) gives each request its id, ec
 the answer and ends every request, failed ones included, in one access line.
 
 Nothing reads a header's value into a log line except the request id (checked against a safe
-charset), the User-Agent and the instance id; tokens and secrets never appear.
+charset), the User-Agent and the instance id; tokens and secrets never appear. A log line is
+one line, whatever a client sends: the access line writes every client-supplied value as one
+token (`log_value`), and no format writes a control character raw (`escape_controls`, JSON).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .metrics import CONTENT_TYPE
 from .settings import Settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 #: What a caller's request id may be: 1 to 128 characters a log line cannot be forged with.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
@@ -59,8 +62,58 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+#: A value the access line writes as it is: printable ASCII but space, `"` and `\`.
+_PLAIN_VALUE = re.compile(r"[!#-\[\]-~]+")
+
+
+def log_value(value: str) -> str:
+    """A client-supplied value as one token of a text log line: as it is when plain, else a
+    JSON string (ASCII, every control and non-ASCII character escaped), so that no value can
+    end the line, repaint a terminal or forge a ` key=value` field."""
+    if _PLAIN_VALUE.fullmatch(value):
+        return value
+    return json.dumps(value)
+
+
+#: What could end, break or repaint a line: C0 and C1 controls, DEL, the Unicode line and
+#: paragraph separators, and lone surrogates (bytes that were not UTF-8).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
+    """`text` with every control character written as a `\\xNN` or `\\uNNNN` escape."""
+    return (_CONTROL_BUT_NEWLINE if keep_newlines else _CONTROL).sub(_escaped, text)
+
+
+class TextFormatter(logging.Formatter):
+    """`TEXT_FORMAT`, one line per record but its traceback, no control character raw: a
+    message (Sanic's, a plugin's error text) may carry any character a client sent."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = escape_controls(self.formatMessage(record))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line += "\n" + escape_controls(record.exc_text, keep_newlines=True)
+        if record.stack_info:
+            line += "\n" + escape_controls(self.formatStack(record.stack_info), keep_newlines=True)
+        return line
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line; an access line's fields are top-level keys."""
+    """One JSON object per line, ASCII (every control and non-ASCII character escaped); an
+    access line's fields are top-level keys."""
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
@@ -74,10 +127,7 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "access", {}))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
-
-
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+        return json.dumps(line, default=str)
 
 
 class _DeferredQueueHandler(logging.handlers.QueueHandler):
@@ -110,9 +160,7 @@ def configure_logging(settings: Settings, level: str = "INFO") -> None:
             root.removeHandler(handler)
     _stop_listener()
     writer = logging.StreamHandler(sys.stderr)
-    writer.setFormatter(
-        JsonFormatter() if settings.log_format == "json" else logging.Formatter(TEXT_FORMAT)
-    )
+    writer.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     handler = _DeferredQueueHandler(records)
     handler.addFilter(RequestIdFilter())  # here: the request id lives in this task's context

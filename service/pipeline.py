@@ -8,7 +8,8 @@
    VALIDATE_RESPONSES).
 3. An `ApiError` on the way answers its envelope (`error_answer`: under VALIDATE_RESPONSES the
    error must be documented for the operation too); anything else, and what Sanic refuses
-   itself (404, 405, 413), answers the envelope through `handle_exception`.
+   itself (404, 405, 413, a request target with a control byte: see `ServiceRequest`),
+   answers the envelope through `handle_exception`.
 4. `finish_request` (every answer, errors included): echoes the request id, records the
    metrics and writes the access line.
 
@@ -23,8 +24,9 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import quote_from_bytes
 
-from sanic.exceptions import SanicException
+from sanic.exceptions import BadRequest, SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -51,7 +53,7 @@ from .errors import (
     ValidationFailed,
     error_response,
 )
-from .observability import REQUEST_ID_HEADER, current_request_id, request_id_for
+from .observability import REQUEST_ID_HEADER, current_request_id, log_value, request_id_for
 from .routes.registry import Call, Handler, Reply
 
 log = logging.getLogger("rakubun")
@@ -70,6 +72,33 @@ def install(app: App) -> None:
 
 
 # ---------------------------------------------------------------- 1. every request begins
+class ServiceRequest(Request):
+    """Sanic's request, with one repair: a request target the URL parser refuses (a control
+    byte such as ESC) answers 400 in the envelope, logged once in the access line.
+
+    Sanic answers a refused target from a stand-in request (method `NONE`) built from the same
+    bytes, which its parser refused again: no answer, and a traceback with the raw bytes in
+    the log. The stand-in takes the target with those bytes percent-encoded instead."""
+
+    def __init__(self, url_bytes: bytes, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().__init__(url_bytes, *args, **kwargs)
+        except BadRequest:
+            if kwargs.get("method") != STAND_IN_METHOD:
+                raise BadRequest("The request target is not a valid URL") from None
+            super().__init__(_printable_target(url_bytes), *args, **kwargs)
+
+
+#: The method Sanic gives the request it builds to answer one that could not be read.
+STAND_IN_METHOD = "NONE"
+#: The bytes a stand-in target keeps as they are: printable ASCII but `%`.
+_KEPT_IN_TARGET = "".join(chr(c) for c in range(0x21, 0x7F) if c != ord("%"))
+
+
+def _printable_target(url_bytes: bytes) -> bytes:
+    return quote_from_bytes(url_bytes, safe=_KEPT_IN_TARGET).encode("ascii")
+
+
 async def begin_request(request: Request) -> None:
     """Give the request its id (echoed on the answer, stamped on its log lines); start its clock."""
     _begin(request)
@@ -254,7 +283,8 @@ def operation_of(request: Request) -> str:
 
 
 def log_access(request: Request, status: int, operation: str, seconds: float) -> None:
-    """One access line; of the headers it names only the instance id and the User-Agent."""
+    """One access line; of the headers it names only the instance id and the User-Agent. In
+    the text line every value a client chose is one `log_value` token."""
     fields = {
         "method": request.method,
         "path": request.path,
@@ -267,14 +297,14 @@ def log_access(request: Request, status: int, operation: str, seconds: float) ->
         "request_id": request.ctx.request_id,
     }
     access_log.info(
-        "%s %s %s op=%s %.2fms site=%s instance=%s ua=%r",
-        request.method,
-        request.path,
+        "%s %s %s op=%s %.2fms site=%s instance=%s ua=%s",
+        log_value(request.method),
+        log_value(request.path),
         status,
         operation,
         fields["duration_ms"],
         fields["site_id"],
-        fields["instance"],
-        fields["ua"],
+        log_value(fields["instance"]),
+        log_value(fields["ua"]),
         extra={"access": fields, "request_id": request.ctx.request_id},
     )

@@ -46,7 +46,13 @@ from .errors import (
 log = logging.getLogger("rakubun.purchases")
 
 SESSION_LIFETIME_SECONDS = 24 * 3600
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: An email Stripe is given as the receipt address (with `fullmatch`: `$` passes `a@b.c\n`).
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def receipt_email(email: str | None) -> str | None:
+    """The address Stripe may send the receipt to: the plugin's email when it is one."""
+    return email if email and EMAIL.fullmatch(email) else None
 
 
 def checkout_ref(session_id: str) -> str:
@@ -110,8 +116,8 @@ async def create_checkout_session(
         "metadata": metadata,
         "payment_intent_data": {"metadata": metadata},
     }
-    if email and EMAIL.match(email):
-        params["customer_email"] = email
+    if address := receipt_email(email):
+        params["customer_email"] = address
     session = await services.stripe.create_checkout_session(params)
     await services.store.ensure_user(site.site_id, user_id, email, services.settings.free_credits)
     await services.store.create_checkout_session(
@@ -315,8 +321,8 @@ async def create_payment_intent(
         "description": f"{package.name} ({package.credits} {package.credit_type} credits)",
         "automatic_payment_methods": {"enabled": True},
     }
-    if email and EMAIL.match(email):
-        params["receipt_email"] = email
+    if address := receipt_email(email):
+        params["receipt_email"] = address
     intent = await services.stripe.create_payment_intent(params)
     await services.store.ensure_user(site.site_id, user_id, email, services.settings.free_credits)
     await services.store.create_payment_intent(

@@ -8,6 +8,7 @@ ever sees a raw SDK traceback.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +30,11 @@ from .settings import Settings
 
 log = logging.getLogger("rakubun.stripe")
 
+#: How old a `Stripe-Signature` may be (Stripe's SDK default): a replay is bounded by it.
 SIGNATURE_TOLERANCE_SECONDS = 300
+#: How far ahead of this machine's clock a signature may be dated: clock skew, no more (the
+#: SDK bounds only the past, so a signature dated tomorrow would replay for a day).
+SIGNATURE_FUTURE_SKEW_SECONDS = 30
 
 
 class StripeGateway:
@@ -142,7 +147,8 @@ class StripeGateway:
         return await self._call("charge", self._stripe().v1.charges.retrieve_async(charge_id))
 
     def verify_webhook(self, payload: bytes, signature: str | None) -> None:
-        """Check `Stripe-Signature` with the SDK (tolerance 300 s); 400 when it fails."""
+        """Check `Stripe-Signature` with the SDK: at most `SIGNATURE_TOLERANCE_SECONDS` old
+        and `SIGNATURE_FUTURE_SKEW_SECONDS` ahead of this clock; 400 when it fails."""
         secret = self.settings.stripe_webhook_secret
         if not secret:
             raise PaymentNotConfigured("Stripe webhooks are not configured")
@@ -155,6 +161,14 @@ class StripeGateway:
         except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
             # Stripe signs UTF-8 text; bytes that are not UTF-8 cannot carry its signature.
             raise InvalidSignature() from exc
+        if signed_at(signature) > time.time() + SIGNATURE_FUTURE_SKEW_SECONDS:
+            raise InvalidSignature("The Stripe-Signature is dated in the future")
+
+
+def signed_at(signature: str) -> int:
+    """The `t=` of a header the SDK has verified, read as the SDK reads it (the first one)."""
+    items = [item.split("=", 2) for item in signature.split(",")]
+    return int(next(item[1] for item in items if item[0] == "t"))
 
 
 def _request_options(idempotency_key: str | None) -> RequestOptions | None:

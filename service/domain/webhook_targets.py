@@ -28,8 +28,9 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
 #: Special-purpose ranges some Python versions count as global (IETF protocol assignments).
 _SPECIAL_PURPOSE = (ipaddress.IPv4Network("192.0.0.0/24"),)
-_HOST_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
-_NUMBER = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
+# Used with `fullmatch`: `$` would let a trailing newline through (and `int` reads `1\n`).
+_HOST_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
+_NUMBER = re.compile(r"0x[0-9a-f]*|[0-9]+")
 
 
 class WebhookTargetError(ValueError):
@@ -70,11 +71,11 @@ def parse_ipv4_spelling(host: str) -> ipaddress.IPv4Address | None:
     labels = host.split(".")
     if labels and labels[-1] == "" and len(labels) > 1:
         labels = labels[:-1]  # one trailing dot: the root
-    if not labels or not _NUMBER.match(labels[-1]):
+    if not labels or not _NUMBER.fullmatch(labels[-1]):
         return None
     numbers: list[int] = []
     for label in labels:
-        if not _NUMBER.match(label):
+        if not _NUMBER.fullmatch(label):
             raise WebhookTargetError("invalid_site_url", f"{host!r} is not a valid IPv4 address")
         try:
             if label.startswith("0x"):
@@ -196,7 +197,7 @@ def check_host(host: str, *, allow_private: bool) -> IPAddress | None:
     if address is not None:
         check_address(address, allow_private=allow_private)
         return address
-    if not name or not all(_HOST_LABEL.match(label) for label in name.split(".")):
+    if not name or not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
         raise WebhookTargetError("invalid_site_url", f"{host!r} is not a valid host name")
     if not allow_private and (name in _LOCAL_NAMES or name.endswith(_LOCAL_SUFFIXES)):
         raise WebhookTargetError(

@@ -16,6 +16,7 @@ from service.domain.webhook_targets import (
     WebhookTargetError,
     check_address,
     check_delivery_url,
+    check_host,
     check_loopback,
     non_public_reason,
     parse_ipv4_spelling,
@@ -357,3 +358,10 @@ def test_loopback_only_refuses_everything_else(address):
     with pytest.raises(WebhookTargetError) as refused:
         check_loopback(ipaddress.ip_address(address))
     assert refused.value.code == "site_url_not_loopback"
+
+
+@pytest.mark.parametrize("host", ["example.com\n", "127.0.0.1\n", "127.1\n", "0x7f.1\n", "a.\n"])
+def test_a_host_with_a_trailing_newline_is_no_valid_host(host):
+    with pytest.raises(WebhookTargetError) as raised:
+        check_host(host, allow_private=True)
+    assert raised.value.code == "invalid_site_url"

@@ -113,7 +113,9 @@ def test_an_origin_is_a_host_the_url_parser_reads_back_or_relative(host: str) ->
     assert re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", host)
 
 
-@pytest.mark.parametrize("host", ["", "a b", "x/y", 'h"ost', "host:port", "[::1", "é.example"])
+@pytest.mark.parametrize(
+    "host", ["", "a b", "x/y", 'h"ost', "host:port", "[::1", "é.example", "host:٨٠", "[::1]:٨"]
+)
 def test_a_host_that_is_no_host_gives_a_relative_server(host: str) -> None:
     assert origin_of("http", host) == "/"
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
+from service.purchases import receipt_email
 from tests.support.stripe import StripeWorld
 
 SESSION_COMPLETED = "checkout.session.completed"
@@ -279,3 +282,18 @@ async def test_text_that_is_not_unicode_creates_no_stripe_object(world: StripeWo
     state = (await world.http.get(f"{world.fake.url}/_harness/state")).json()
     assert (state["sessions"], state["intents"]) == (0, 0)
     assert await world.service.store.get_user(world.site.site_id, "1") is None
+
+
+@pytest.mark.parametrize(
+    ("email", "given"),
+    [
+        ("u@example.com", "u@example.com"),
+        ("u@example.com\n", None),
+        ("u@example.com\r\n", None),
+        ("u@example", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_stripe_is_given_the_plugins_email_only_when_it_is_one(email, given):
+    assert receipt_email(email) == given

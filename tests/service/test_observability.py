@@ -4,6 +4,7 @@ request id; never a token or a secret."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -12,18 +13,21 @@ import re
 import signal
 import subprocess
 import threading
+from types import SimpleNamespace
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.observability import (
     REQUEST_ID,
     JsonFormatter,
     RequestIdFilter,
+    TextFormatter,
     request_id_for,
 )
+from service.pipeline import log_access
 from tests.service.test_cli import free_port, start_json_logging_service
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
@@ -248,3 +252,167 @@ def test_every_line_of_a_running_service_is_one_json_object_on_stderr(tmp_path, 
     assert len(started) == workers, started
     assert len({r["pid"] for r in started}) == workers
     assert any(r["logger"] == "rakubun.access" for r in records)
+
+
+# ---------------------------------------------------------------- a log line stays one line
+#: A text access line's tokens: `key=` (when named), then a bare value or a JSON string.
+ACCESS_TOKEN = r'(?:[a-z_]+=)?(?:"(?:[^"\\]|\\.)*"|[^ "]+)'
+ACCESS_LINE = re.compile(rf"{ACCESS_TOKEN}(?: {ACCESS_TOKEN})*")
+
+
+def parse_access_message(message: str) -> dict:
+    """The fields of a text access line's message, JSON-quoted values decoded."""
+    assert ACCESS_LINE.fullmatch(message), message
+    tokens = re.findall(ACCESS_TOKEN, message)
+    method, path, status, operation, duration, site, instance, ua = tokens
+
+    def value(token: str, key: str | None = None) -> str:
+        if key is not None:
+            assert token.startswith(key + "="), (token, key)
+            token = token[len(key) + 1 :]
+        return json.loads(token) if token.startswith('"') else token
+
+    assert duration.endswith("ms")
+    return {
+        "method": value(method),
+        "path": value(path),
+        "status": int(status),
+        "operation": value(operation, "op"),
+        "site_id": value(site, "site"),
+        "instance": value(instance, "instance"),
+        "ua": value(ua, "ua"),
+    }
+
+
+def text_lines(records) -> list[str]:
+    """The records as the service writes them with LOG_FORMAT=text."""
+    stamp = RequestIdFilter()
+    return [TextFormatter().format(record) for record in records if stamp.filter(record)]
+
+
+def access_record(method: str, path: str, instance: str, ua: str) -> logging.LogRecord:
+    """The record `log_access` writes for a request carrying these values."""
+    request = SimpleNamespace(
+        method=method,
+        path=path,
+        headers={"x-instance-id": instance, "user-agent": ua},
+        ctx=SimpleNamespace(request_id="r-1", site_id=None),
+    )
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("rakubun.access")
+    level, logger.level = logger.level, logging.INFO
+    logger.addHandler(handler)
+    try:
+        log_access(request, 200, "getHealth", 0.001)  # type: ignore[arg-type]
+    finally:
+        logger.removeHandler(handler)
+        logger.level = level
+    (record,) = records
+    return record
+
+
+@settings(max_examples=300, deadline=None)
+@given(method=st.text(), path=st.text(), instance=st.text(), ua=st.text())
+def test_an_access_line_is_one_printable_line_that_parses_back_to_its_fields(
+    method, path, instance, ua
+):
+    record = access_record(method, path, instance, ua)
+
+    (text,) = text_lines([record])
+    assert text.isascii() and text.isprintable(), text
+    prefix, message = text.split("]: ", 1)
+    assert prefix.endswith("INFO rakubun.access [r-1")
+    fields = parse_access_message(message)
+    assert fields == {
+        "method": method,
+        "path": path,
+        "status": 200,
+        "operation": "getHealth",
+        "site_id": "-",
+        "instance": instance,
+        "ua": ua,
+    }
+
+    line = JsonFormatter().format(record)
+    assert line.isascii() and line.isprintable(), line
+    decoded = json.loads(line)
+    assert (decoded["path"], decoded["instance"], decoded["ua"]) == (path, instance, ua)
+    assert decoded["message"] == message
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text())
+def test_no_text_log_line_carries_a_control_character(text):
+    record = logging.LogRecord(
+        "sanic.error", logging.ERROR, __file__, 1, "Bad URL: %s", (text,), None
+    )
+    (line,) = text_lines([record])
+    assert "\n" not in line
+    assert not re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]", line)
+
+
+async def raw_exchange(service, request: bytes) -> bytes:
+    """Send `request` as it is on a socket to the service; the whole answer (it closes)."""
+    host, port = service.url.rsplit("/", 1)[-1].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(65536), timeout=10)
+    finally:
+        writer.close()
+
+
+FORGED = "a\x1b[2J\x1b[H op=x status=200 site=site_admin"
+
+
+async def test_a_forged_instance_id_is_one_escaped_field_of_one_line(logged):
+    service, caplog = logged
+    caplog.clear()
+    answer = await raw_exchange(
+        service,
+        b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+        b"X-Instance-ID: " + FORGED.encode() + b"\r\nUser-Agent: x\x1b]0;pwned\x07\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    lines = text_lines(caplog.records)
+    assert all("\x1b" not in line and "\n" not in line for line in lines), lines
+    (access,) = [r for r in caplog.records if r.name == "rakubun.access"]
+    (text,) = text_lines([access])
+    fields = parse_access_message(text.split("]: ", 1)[1])
+    assert fields["instance"] == FORGED and fields["ua"] == "x\x1b]0;pwned\x07"
+    assert fields["site_id"] == "-" and fields["status"] == 200
+
+
+@pytest.mark.parametrize(
+    ("target", "logged_path"),
+    [
+        (b"/api/v1/health\x1b[31m", "/api/v1/health%1B[31m"),
+        (b"/api/v1/health\x00", "/api/v1/health%00"),
+        (b"/api/v1/health\x7f\x08", "/api/v1/health%7F%08"),
+    ],
+)
+async def test_a_request_target_with_a_control_byte_is_400_logged_once_escaped(
+    logged, target, logged_path
+):
+    service, caplog = logged
+    caplog.set_level(logging.DEBUG, logger="sanic")
+    caplog.clear()
+
+    answer = await raw_exchange(
+        service, b"GET " + target + b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer
+    assert json.loads(body) == {
+        "success": False,
+        "error": "invalid_request",
+        "message": "The request could not be read",
+    }
+    assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == []
+    (access,) = [r for r in caplog.records if r.name == "rakubun.access"]
+    assert access.access["status"] == 400 and access.access["path"] == logged_path
+    assert all(line.isprintable() for line in text_lines(caplog.records))

@@ -3,15 +3,21 @@ and the spec accepts every request the real plugin sends."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
 
+import jsonschema_rs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from service.contract import Contract, coerce
+from service.contract import Contract, SpecError, SpecValidator, coerce, spec_patterns
+from service.ecma_pattern import ecma_regex
 from service.errors import ApiError
 from tests.support.plugin_calls import fill_placeholders, load_plugin_calls
+from tests.support.stripe import event_body, signature_header
 
 PLACEHOLDERS = {
     "instance_id": "0b6c1f7e-2d1c-4f5e-9a57-0f4b0f6c5e11",
@@ -385,16 +391,6 @@ def test_query_strings_arrive_as_strings_and_are_coerced(contract):
     assert paging["limit"] == 20 and paging["offset"] == 0
 
 
-@pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-Infinity", "1e999", "1_0", "\u0663", " 1"])
-def test_a_query_number_that_is_no_finite_decimal_stays_text_for_the_schema_to_refuse(raw):
-    assert coerce(raw, {"type": "number"}) == raw
-
-
-@pytest.mark.parametrize("raw", ["\u0662\u0660", "\uff12\uff10", "1_0", "+20", "1e1", "1" * 19])
-def test_a_query_integer_takes_ascii_digits_only(raw):
-    assert coerce(raw, {"type": "integer"}) == raw
-
-
 @pytest.mark.parametrize(("raw", "number"), [("0", 0.0), ("-2.5", -2.5), ("1e3", 1000.0)])
 def test_a_query_number_is_coerced(raw, number):
     assert coerce(raw, {"type": "number"}) == number
@@ -635,3 +631,213 @@ async def test_checkout_without_the_seeds_fields_names_every_missing_one(site):
     # Other schema errors keep their code when no field is missing.
     response = await site.post("/checkout/sessions", json={**CHECKOUT, "amount": "750"})
     assert "amount" in envelope(response, 400, "validation_error")["message"]
+
+
+# ---------------------------------------------------------------- patterns read as ECMA-262
+SPEC_PATTERNS = sorted(set(spec_patterns(Contract.load().spec)))
+
+
+def _both_verdicts(pattern: str, text: str) -> tuple[bool, bool]:
+    """What the spec's validator and the compiled one say of `text` under `pattern`."""
+    schema = {"type": "string", "pattern": pattern}
+    return (
+        SpecValidator(schema).is_valid(text),
+        jsonschema_rs.validator_for(schema).is_valid(text),
+    )
+
+
+def test_the_spec_has_patterns_to_check():
+    assert len(SPEC_PATTERNS) >= 15
+    assert "^[A-Za-z]{3}$" in SPEC_PATTERNS  # Currency
+
+
+@pytest.mark.parametrize("pattern", SPEC_PATTERNS)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_every_spec_pattern_refuses_a_trailing_newline_in_both_validators(pattern, data):
+    value = data.draw(st.from_regex(pattern, fullmatch=True), label="value")
+    assert _both_verdicts(pattern, value) == (True, True), value
+    if pattern.endswith("$"):  # anchored at the end: nothing may follow, not even a newline
+        for tail in ("\n", "\r\n", "\n\n"):
+            assert _both_verdicts(pattern, value + tail) == (False, False), value + tail
+
+
+#: Characters where regular-expression dialects part: line ends, Unicode digits, letters and
+#: spaces, controls.
+DIALECT_TEXT = st.text(
+    st.sampled_from("aZ09_-.:@/ \n\r\t\x0b\x0c\x00\x1f\x7f٣é\u00a0\u2028\u3000\ufeff"), max_size=8
+)
+
+
+@pytest.mark.parametrize("pattern", SPEC_PATTERNS)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_both_validators_agree_on_every_spec_pattern(pattern, data):
+    text = data.draw(
+        st.from_regex(pattern, fullmatch=True) | DIALECT_TEXT | st.text(max_size=8), label="base"
+    )
+    cut = data.draw(st.integers(0, len(text)), label="cut")
+    text = text[:cut] + data.draw(DIALECT_TEXT, label="inserted") + text[cut:]
+    python, compiled = _both_verdicts(pattern, text)
+    assert python == compiled, (pattern, text)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "ecma"),
+    [
+        ("^[a-z]+$", "jpy\n", False),
+        ("^[a-z]+$", "jpy", True),
+        ("^a$|^b$", "a\n", False),
+        ("[$]", "$", True),
+        ("^a\\$$", "a$", True),
+        ("^\\d+$", "٣", False),
+        ("^\\w+$", "é", False),
+        ("^\\s$", "\ufeff", True),
+        ("^\\s$", "\u3000", True),
+        ("^\\s$", "\x1c", False),
+        ("^[\\s]$", "\u2028", True),
+        ("^\\S$", "\u00a0", False),
+        ("^3[.]1[.]", "3.1.0\n", True),
+    ],
+)
+def test_patterns_mean_what_ecma_262_says(pattern, text, ecma):
+    assert _both_verdicts(pattern, text) == (ecma, ecma)
+    assert (ecma_regex(pattern).search(text) is not None) is ecma
+
+
+@pytest.mark.parametrize("pattern", ["^a.b$", "[]", "[^]", "^[\\S]$", "^a\\Z", "\\Aa"])
+def test_a_spec_pattern_the_validators_would_read_differently_is_refused(pattern):
+    spec = copy.deepcopy(Contract.load().spec)
+    spec["components"]["schemas"]["Currency"]["pattern"] = pattern
+    with pytest.raises(SpecError, match="pattern|differ|ECMA|engine|\\["):
+        Contract(spec)
+
+
+async def test_a_trailing_newline_is_refused_where_the_issue_found_it(service, site):
+    admin = service.admin_headers()
+    response = await service.http.post(
+        f"{service.url}/api/v1/admin/packages",
+        json={**NEW_PACKAGE_FOR_PATTERNS, "package_id": "article_starter\n"},
+        headers=admin,
+    )
+    envelope(response, 400, "validation_error")
+    response = await service.http.post(
+        f"{service.url}/api/v1/admin/packages",
+        json={**NEW_PACKAGE_FOR_PATTERNS, "currency": "jpy\n"},
+        headers=admin,
+    )
+    envelope(response, 400, "validation_error")
+    response = await service.http.post(
+        f"{service.url}/api/v1/plugins/register",
+        json={
+            "instance_id": "0b6c1f7e-2d1c-4f5e-9a57-0f4b0f6c5e12\n",
+            "site_url": "http://127.0.0.1:9",
+            "admin_email": "admin@example.com",
+        },
+    )
+    envelope(response, 400, "validation_error")
+    response = await service.http.post(
+        f"{service.url}/api/v1/admin/sites/{site.site_id}/users/8/credits",
+        json={"credit_type": "article", "amount": 5, "reason": "r", "adjustment_id": "adj-1\n"},
+        headers=admin,
+    )
+    envelope(response, 400, "validation_error")
+    response = await site.post(
+        "/users/deduct-credits",
+        json={"user_id": 8, "user_email": "u@example.com\n", "credit_type": "article", "amount": 1},
+    )
+    envelope(response, 400, "validation_error")
+    packages = (
+        await service.http.get(f"{service.url}/api/v1/admin/packages", headers=admin)
+    ).json()
+    assert all(p["package_id"] != "image_business" for p in packages["packages"])
+    assert await service.store.get_user(site.site_id, "8") is None
+    assert await service.store.list_ledger(site_id=site.site_id) == []
+
+
+NEW_PACKAGE_FOR_PATTERNS = {
+    "package_id": "image_business",
+    "name": "Image Business",
+    "credit_type": "image",
+    "credits": 300,
+    "price": 3000,
+    "currency": "jpy",
+}
+
+
+# ---------------------------------------------------------------- numbers JSON has no spelling for
+#: What Python's json reads as a float though RFC 8259 has no such number.
+NOT_JSON_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e400", "-1E999"]
+
+
+@pytest.mark.parametrize("number", NOT_JSON_NUMBERS)
+async def test_a_number_json_cannot_spell_is_400_invalid_json_and_stores_nothing(
+    service, site, number
+):
+    response = await service.http.put(
+        f"{service.url}/api/v1/admin/config/providers/openai",
+        content=b'{"temperature": ' + number.encode() + b"}",
+        headers={**service.admin_headers(), "Content-Type": "application/json"},
+    )
+    assert number in envelope(response, 400, "invalid_json")["message"]
+    assert await service.store.get_setting("provider:openai") is None
+    response = await site.post(
+        "/analytics/usage",
+        content=b'{"user_id": 1, "x": [' + number.encode() + b"]}",
+        headers={"Content-Type": "application/json"},
+    )
+    envelope(response, 400, "invalid_json")
+
+
+@pytest.mark.parametrize("number", NOT_JSON_NUMBERS)
+async def test_a_stripe_event_with_a_number_json_cannot_spell_is_400_and_writes_nothing(
+    make_world, number
+):
+    world = await make_world(deliver_events=False, wordpress=False, webhook_dispatch=False)
+    session_id = await world.checkout("article_starter")
+    event = await world.event("checkout.session.completed", **await world.pay_for_ids(session_id))
+    body = event_body(event).replace(b'"amount_total": 750', b'"amount_total": ' + number.encode())
+    assert number.encode() in body
+
+    response = await world.post(body, signature_header(body))
+
+    assert number in envelope(response, 400, "invalid_event")["message"]
+    assert not await world.event_recorded(event["id"])
+    assert await world.ledger("purchase") == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("5", 5),
+        ("٥", "٥"),
+        ("٢٠", "٢٠"),
+        ("２０", "２０"),
+        ("1_0", "1_0"),
+        (" 5", " 5"),
+        ("5\n", "5\n"),
+        ("+20", "+20"),
+        ("1e1", "1e1"),
+        ("1" * 19, "1" * 19),
+        ("-0", 0),
+    ],
+)
+def test_a_query_integer_is_ascii_digits_only(contract, raw, expected):
+    assert coerce(raw, {"type": "integer"}) == expected
+    assert type(coerce(raw, {"type": "integer"})) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "raw", ["nan", "NaN", "inf", "-Infinity", "1e400", "1e999", "1_0", "٥", "٣", " 1", "1."]
+)
+def test_a_query_number_is_a_json_number_or_stays_text(raw):
+    assert coerce(raw, {"type": "number"}) == raw
+    assert coerce("-1.5e3", {"type": "number"}) == -1500.0
+
+
+async def test_a_unicode_digit_is_no_query_integer(service, site):
+    envelope(
+        await site.get("/users/transactions", params={"user_id": "1", "limit": "٥"}),
+        400,
+        "validation_error",
+    )
