@@ -17,7 +17,14 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from pymongo import AsyncMongoClient, IndexModel, ReadPreference, ReturnDocument, UpdateOne
+from pymongo import (
+    AsyncMongoClient,
+    IndexModel,
+    ReadPreference,
+    ReturnDocument,
+    UpdateOne,
+    timeout,
+)
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -291,15 +298,18 @@ class MongoStore:
         """Run a money operation in one transaction, the only way money moves. `op` must
         pass its session to every call and may run more than once: `with_transaction`
         retries it from the start on a transient error (a write conflict with another
-        caller, a primary stepping down)."""
+        caller, a primary stepping down), until `timeout_ms` after it began; then pymongo
+        raises ExecutionTimeout (a timeout, code 50) and nothing of it is committed."""
         assert self._client is not None, "store is not open"
-        async with self._client.start_session() as session:
-            return await session.with_transaction(
-                op,
-                read_concern=ReadConcern("snapshot"),
-                write_concern=WriteConcern(w="majority", j=True),
-                read_preference=ReadPreference.PRIMARY,
-            )
+        # One deadline for the whole transaction: alone, with_transaction retries for 120 s.
+        with timeout(self.timeout_ms / 1000):
+            async with self._client.start_session() as session:
+                return await session.with_transaction(
+                    op,
+                    read_concern=ReadConcern("snapshot"),
+                    write_concern=WriteConcern(w="majority", j=True),
+                    read_preference=ReadPreference.PRIMARY,
+                )
 
     async def _once(
         self,

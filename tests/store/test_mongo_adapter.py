@@ -8,6 +8,8 @@ Docker engine exists.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 pytest.importorskip("mongomock", reason="mongomock not installed")
 
 from pymongo import IndexModel, ReadPreference  # noqa: E402
-from pymongo.errors import WriteError  # noqa: E402
+from pymongo.errors import OperationFailure, PyMongoError, WriteError  # noqa: E402
 
 from service.store import mongo_money  # noqa: E402
 from service.store.mongo import MongoStore, _build_index  # noqa: E402
@@ -247,6 +249,32 @@ async def test_every_transaction_retried_from_a_transient_error_still_moves_mone
     assert user.balances.of("article") == 5
     assert len(await store.list_ledger(site_id=site.site_id)) == 3
     assert (await store.reconcile()).ok
+
+
+async def test_a_transaction_gives_up_at_the_operation_timeout_retries_included() -> None:
+    """pymongo's own with_transaction, not the shim (a transaction that has sent nothing
+    needs no server): alone, it retries a transient error for 120 s."""
+    store = MongoStore("mongodb://127.0.0.1:9/?replicaSet=rs0", timeout_ms=200)
+    store.connect()  # never reaches a server: the callback fails before its first call
+    attempts = 0
+
+    async def conflicts(s: Any) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise OperationFailure(
+            "WriteConflict", 112, {"code": 112, "errorLabels": ["TransientTransactionError"]}
+        )
+
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(10):  # a guard: without the bound this runs for 120 s
+            with pytest.raises(PyMongoError) as raised:
+                await store._atomic(conflicts)
+    finally:
+        await store.close()
+    assert raised.value.timeout
+    assert attempts > 1  # retried, until the deadline
+    assert time.monotonic() - started < 5
 
 
 async def test_a_failed_transaction_leaves_nothing_behind(make_store) -> None:
