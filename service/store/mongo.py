@@ -102,8 +102,10 @@ from .mongo_schema import (
     VALIDATORS,
     IndexChange,
     MongoSetupError,
+    index_build_unfinished,
     index_changes,
     server_refusal,
+    unreachable,
 )
 
 T = TypeVar("T")
@@ -127,6 +129,15 @@ def database_from_url(url: str) -> str | None:
     rest = url.split("://", 1)[-1]
     path = rest.split("?", 1)[0].partition("/")[2]
     return unquote(path) or None
+
+
+def _secretless(text: str, url: str) -> str:
+    """`text` without the password `url` carries, should a driver message quote it."""
+    userinfo, at, _ = url.split("://", 1)[-1].partition("@")
+    password = userinfo.partition(":")[2] if at else ""
+    for secret in {password, unquote(password)} - {""}:
+        text = text.replace(secret, "***")
+    return text
 
 
 # ------------------------------------------------------------------ schema
@@ -159,21 +170,30 @@ async def _drop_index(collection: AsyncCollection, name: str) -> None:
 async def _build_index(collection: AsyncCollection, change: IndexChange) -> None:
     """Build the new index, then drop the ones it replaces. When the server will not hold
     both at once (same name or key pattern), drop the old first: never a unique one
-    (`index_changes` refuses those), so no guarantee lapses in between."""
+    (`index_changes` refuses those), so no guarantee lapses in between.
+
+    A build commits once a majority of the voting, data-bearing members have it (not every
+    one, the server's default), so a member that is down does not hold start-up."""
     spec = change.spec
     model = IndexModel(list(spec.keys), **spec.kwargs())
     try:
         try:
-            await collection.create_indexes([model])
+            await collection.create_indexes([model], commitQuorum="majority")
         except OperationFailure as exc:
             conflict = exc.code in (INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT)
             if not (conflict and change.replaces):
                 raise
             for old in change.replaces:
                 await _drop_index(collection, old)
-            await collection.create_indexes([model])
+            await collection.create_indexes([model], commitQuorum="majority")
             return
-    except OperationFailure as exc:
+    except PyMongoError as exc:
+        if exc.timeout:  # the server goes on building: nothing stands in its way
+            raise MongoSetupError(
+                index_build_unfinished(spec.name, collection.full_name, str(exc))
+            ) from exc
+        if not isinstance(exc, OperationFailure):
+            raise
         raise MongoSetupError(
             f"cannot build the index {spec.name!r} ({dict(spec.keys)}, {spec.options}) on"
             f" {collection.full_name}: {exc.details or exc}. Remove what stands in its way (an"
@@ -228,17 +248,18 @@ class MongoStore:
         *,
         database: str | None = None,
         client: AsyncMongoClient | None = None,
-        server_selection_timeout_ms: int = 5000,
         timeout_ms: int = 10000,
+        index_build_timeout_ms: int = 600_000,
     ) -> None:
         """`database` (MONGODB_DATABASE) wins; else the one `url` names; else "rakubun".
         `client`, when given, is used instead of connecting to `url` (and left open).
-        The timeouts bound finding a server and each operation (pymongo's timeoutMS: a
-        transaction's retries included); they win over the same options in the URL."""
+        `timeout_ms` (pymongo's timeoutMS, winning over the URL's) bounds each operation,
+        finding a server included, and each transaction, its retries included;
+        `index_build_timeout_ms` bounds the schema work of `open()`, index builds included."""
         self.url = url
         self.database = database or database_from_url(url) or DEFAULT_DATABASE
-        self.server_selection_timeout_ms = server_selection_timeout_ms
         self.timeout_ms = timeout_ms
+        self.index_build_timeout_ms = index_build_timeout_ms
         self._given_client = client
         self._client: AsyncMongoClient | None = None
         self._db: AsyncDatabase | None = None
@@ -257,7 +278,7 @@ class MongoStore:
                 tz_aware=True,
                 appname="rakubun-dashboard",
                 read_preference=ReadPreference.PRIMARY,
-                serverSelectionTimeoutMS=self.server_selection_timeout_ms,
+                # timeoutMS also bounds server selection: a serverSelectionTimeoutMS is moot.
                 timeoutMS=self.timeout_ms,
             )
         # Acknowledged means journaled on a majority; reads from the primary only.
@@ -269,17 +290,36 @@ class MongoStore:
         return self._client
 
     async def open(self) -> None:
-        """Connect, refuse a server that cannot hold our money, bring the schema in line.
-        Raises MongoSetupError saying what to do."""
-        client = self.connect()
+        """Connect, refuse a server that cannot hold our money, bring the schema in line
+        (within `index_build_timeout_ms`). Raises MongoSetupError saying, in one line, what
+        went wrong and what to do: a bad URL, no server, a refusal, an unfinished index."""
         try:
-            refusal = server_refusal(await client.admin.command("hello"))
+            try:
+                client = self.connect()
+            except ValueError as exc:  # pymongo's URL parser raises some of these bare
+                raise MongoSetupError(self._failure("MONGODB_URL is not usable", exc)) from exc
+            try:
+                hello = await client.admin.command("hello")
+            except PyMongoError as exc:
+                if not exc.timeout:
+                    raise
+                reason = _secretless(str(exc), self.url)
+                raise MongoSetupError(unreachable(reason, self.timeout_ms)) from exc
+            refusal = server_refusal(hello)
             if refusal:
                 raise MongoSetupError(refusal)
-            await create_schema(self.db)
+            with timeout(self.index_build_timeout_ms / 1000):
+                await create_schema(self.db)
+        except PyMongoError as exc:  # a URL pymongo refuses, or a failure MongoDB answered
+            await self.close()
+            raise MongoSetupError(self._failure("cannot open MongoDB at MONGODB_URL", exc)) from exc
         except BaseException:
             await self.close()
             raise
+
+    def _failure(self, what: str, exc: BaseException) -> str:
+        """`what: <the driver's reason>`, on one line, without the URL's password."""
+        return f"{what}: {' '.join(_secretless(str(exc), self.url).split())}"
 
     async def close(self) -> None:
         if self._client is not None and self._client is not self._given_client:

@@ -17,8 +17,14 @@ import pytest
 
 pytest.importorskip("mongomock", reason="mongomock not installed")
 
+import pymongo  # noqa: E402
 from pymongo import IndexModel, ReadPreference  # noqa: E402
-from pymongo.errors import OperationFailure, PyMongoError, WriteError  # noqa: E402
+from pymongo.errors import (  # noqa: E402
+    ExecutionTimeout,
+    OperationFailure,
+    PyMongoError,
+    WriteError,
+)
 
 from service.store import mongo_money  # noqa: E402
 from service.store.mongo import MongoStore, _build_index  # noqa: E402
@@ -37,6 +43,7 @@ from .mongomock_async import (  # noqa: E402
     MissingSessionError,
     ShimServer,
 )
+from .mongomock_async import AsyncCollection as ShimCollection  # noqa: E402
 
 URL = "mongodb://mongomock.invalid/?replicaSet=rs0"
 DB = "rakubun_test"
@@ -97,22 +104,53 @@ async def test_reads_and_transactions_go_to_the_primary(make_store) -> None:
     assert options["write_concern"].document == {"w": "majority", "j": True}
 
 
-async def test_a_urls_read_preference_and_timeouts_are_overridden() -> None:
+async def test_a_urls_read_preference_and_timeout_are_overridden() -> None:
     # Built, never connected: pymongo's async client connects on first use.
     store = MongoStore(
-        "mongodb://127.0.0.1:9/shop?replicaSet=rs0&readPreference=secondary"
-        "&serverSelectionTimeoutMS=30000",
-        server_selection_timeout_ms=1500,
+        "mongodb://127.0.0.1:9/shop?replicaSet=rs0&readPreference=secondary&timeoutMS=30000",
         timeout_ms=2500,
     )
     client = store.connect()
     try:
         assert store.db.name == "shop"
         assert store.db.read_preference == ReadPreference.PRIMARY
-        assert client.options.server_selection_timeout == 1.5
         assert client.options.timeout == 2.5
     finally:
         await client.close()
+
+
+URL_NOBODY_ANSWERS = (
+    "mongodb://app:s3cret-pw@127.0.0.1:9/shop?replicaSet=rs0&serverSelectionTimeoutMS=60000"
+)
+
+
+async def test_no_server_at_the_url_fails_open_within_the_timeout_in_one_line() -> None:
+    """pymongo itself against a closed port (nothing listens on 127.0.0.1:9): finding a
+    server is bounded by timeout_ms, whatever serverSelectionTimeoutMS the URL says."""
+    store = MongoStore(URL_NOBODY_ANSWERS, timeout_ms=300)
+    started = time.monotonic()
+    with pytest.raises(MongoSetupError) as raised:
+        await store.open()
+    assert time.monotonic() - started < 10
+    message = str(raised.value)
+    assert message.startswith("MongoDB at MONGODB_URL did not answer within MONGODB_TIMEOUT_MS")
+    assert "127.0.0.1:9" in message and "Topology Description" not in message
+    assert "\n" not in message and "s3cret-pw" not in message
+    assert store._client is None  # closed
+
+
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("http://127.0.0.1:9/", "cannot open MongoDB at MONGODB_URL: Invalid URI scheme"),
+        ("mongodb://app:s3cret-pw@127.0.0.1:port/", "MONGODB_URL is not usable: Port"),
+    ],
+)
+async def test_a_url_pymongo_refuses_fails_open_in_one_line(url: str, reason: str) -> None:
+    with pytest.raises(MongoSetupError) as raised:
+        await MongoStore(url, timeout_ms=300).open()
+    assert str(raised.value).startswith(reason)
+    assert "\n" not in str(raised.value) and "s3cret-pw" not in str(raised.value)
 
 
 # ---------------------------------------------------------------------------- schema
@@ -168,13 +206,56 @@ async def test_an_index_that_cannot_be_built_fails_start_up_with_what_to_do(make
         await make_store(server).open()
 
 
+@pytest.fixture
+def index_builds(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The shim's index builds, spied on: each build's options and the deadline it ran
+    under are recorded; a build of an index named in `times_out` raises the timeout a
+    server answers when the client's deadline passes mid-build."""
+    seen: dict[str, Any] = {"options": [], "deadlines": [], "times_out": set()}
+    create_indexes = ShimCollection.create_indexes
+
+    async def spied(self: ShimCollection, models: list[IndexModel], **options: Any) -> Any:
+        seen["options"].append(options)
+        seen["deadlines"].append(pymongo._csot.get_timeout())  # what pymongo.timeout set
+        if {m.document["name"] for m in models} & seen["times_out"]:
+            raise ExecutionTimeout("operation exceeded time limit", 50, {"code": 50})
+        return await create_indexes(self, models, **options)
+
+    monkeypatch.setattr(ShimCollection, "create_indexes", spied)
+    return seen
+
+
+async def test_index_builds_run_under_their_own_bound_with_a_majority_quorum(
+    make_store, index_builds: dict[str, Any]
+) -> None:
+    """On the shim, spied on: pymongo applies the deadline and sends the commitQuorum."""
+    store = make_store(ShimServer())
+    store.timeout_ms, store.index_build_timeout_ms = 1000, 600_000
+    await store.open()
+    assert index_builds["deadlines"] and set(index_builds["deadlines"]) == {600.0}
+    assert all(o == {"commitQuorum": "majority"} for o in index_builds["options"])
+
+
+async def test_an_index_still_building_at_the_bound_says_so(
+    make_store, index_builds: dict[str, Any]
+) -> None:
+    """On the shim, whose build of `status_due` answers a timeout as a server does."""
+    index_builds["times_out"].add("status_due")
+    with pytest.raises(MongoSetupError) as raised:
+        await make_store(ShimServer()).open()
+    message = str(raised.value)
+    assert "'status_due'" in message and "was still building" in message
+    assert "MONGODB_INDEX_BUILD_TIMEOUT_MS" in message and "rs.status()" in message
+    assert "stands in its way" not in message
+
+
 async def test_a_replacement_index_is_built_before_the_old_one_is_dropped() -> None:
     calls: list[str] = []
 
     class Collection:  # a server that holds both at once (different names and keys)
         full_name = "rakubun.ledger"
 
-        async def create_indexes(self, models: list[IndexModel]) -> None:
+        async def create_indexes(self, models: list[IndexModel], **options: Any) -> None:
             calls.extend(f"create {m.document['name']}" for m in models)
 
         async def drop_index(self, name: str) -> None:
