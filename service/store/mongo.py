@@ -897,30 +897,33 @@ class MongoStore:
     async def record_webhook_attempts(self, owner: str, outcomes: Sequence[AttemptOutcome]) -> None:
         if not outcomes:
             return
-        await self.db.webhook_attempts.insert_many(
-            [attempt_doc(o.delivery_id, o.attempt) for o in outcomes], ordered=False
-        )
-        await self.db.webhook_outbox.bulk_write(
-            [
-                UpdateOne(
-                    {"delivery_id": o.delivery_id, "lease_owner": owner},
-                    {
-                        "$set": {
-                            "status": o.status,
-                            "attempts": o.attempt.attempt,
-                            "next_attempt_at": o.next_attempt_at,
-                            "last_status_code": o.attempt.status_code,
-                            "last_error": o.attempt.error,
-                            "delivered_at": iso_from_unix(o.attempt.at) if o.delivered else None,
-                            "lease_owner": None,
-                            "lease_until": None,
-                        }
-                    },
-                )
-                for o in outcomes
-            ],
-            ordered=False,
-        )
+        attempts = [attempt_doc(o.delivery_id, o.attempt) for o in outcomes]
+        releases = [
+            UpdateOne(
+                {"delivery_id": o.delivery_id, "lease_owner": owner},
+                {
+                    "$set": {
+                        "status": o.status,
+                        "attempts": o.attempt.attempt,
+                        "next_attempt_at": o.next_attempt_at,
+                        "last_status_code": o.attempt.status_code,
+                        "last_error": o.attempt.error,
+                        "delivered_at": iso_from_unix(o.attempt.at) if o.delivered else None,
+                        "lease_owner": None,
+                        "lease_until": None,
+                    }
+                },
+            )
+            for o in outcomes
+        ]
+
+        async def record(s: AsyncClientSession) -> None:
+            await self.db.webhook_attempts.insert_many(attempts, ordered=False, session=s)
+            await self.db.webhook_outbox.bulk_write(releases, ordered=False, session=s)
+
+        # One transaction, as the Store promises one write: an attempt is never logged
+        # without its delivery's new state, nor a lease released without its attempt.
+        await self._atomic(record)
 
     async def _with_attempts(self, docs: list[Doc]) -> list[WebhookDelivery]:
         ids = [d["delivery_id"] for d in docs]

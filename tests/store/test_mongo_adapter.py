@@ -26,6 +26,7 @@ from pymongo.errors import (  # noqa: E402
     WriteError,
 )
 
+from service.domain.models import AttemptOutcome, WebhookAttempt  # noqa: E402
 from service.store import mongo_money  # noqa: E402
 from service.store.mongo import MongoStore, _build_index  # noqa: E402
 from service.store.mongo_documents import session_doc  # noqa: E402
@@ -36,7 +37,7 @@ from service.store.mongo_schema import (  # noqa: E402
     MongoSetupError,
 )
 
-from .builders import new_session, new_site  # noqa: E402
+from .builders import draft, new_session, new_site  # noqa: E402
 from .mongomock_async import (  # noqa: E402
     STANDALONE_HELLO,
     AsyncMongoClient,
@@ -398,3 +399,31 @@ async def test_reconcile_reads_one_snapshot_with_its_session(make_store) -> None
             await store.db.ledger.count_documents({})
         report = await store._reconcile(session)
     assert report.ok
+
+
+# ---------------------------------------------------------------------------- outbox
+async def test_an_attempt_is_logged_only_with_its_deliverys_new_state(
+    make_store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the shim, whose outbox update fails as a primary stepping down would make it:
+    the attempt written just before it is rolled back with it."""
+    store = make_store(ShimServer())
+    await store.open()
+    site = await store.create_site(new_site())
+    await store.enqueue_webhook(draft(site.site_id))
+    [claimed] = await store.claim_due_webhooks(
+        "w", now=time.time(), lease_seconds=30, limit=1, include_scheduled=True
+    )
+
+    async def steps_down(self: ShimCollection, *args: Any, **kwargs: Any) -> None:
+        raise OperationFailure("not primary", 10107, {"code": 10107})
+
+    monkeypatch.setattr(ShimCollection, "bulk_write", steps_down)
+    attempt = WebhookAttempt(1, time.time(), 200, None, 3.0)
+    with pytest.raises(OperationFailure):
+        await store.record_webhook_attempts(
+            "w", [AttemptOutcome(claimed.delivery_id, attempt, True, None)]
+        )
+    delivery = await store.get_webhook_delivery(claimed.delivery_id)
+    assert delivery is not None and delivery.attempt_log == ()
+    assert await store.db.webhook_attempts.count_documents({}) == 0
