@@ -95,6 +95,8 @@ INDEXES: dict[str, list[IndexSpec]] = {
     "webhook_outbox": [
         _index(("delivery_id", UP), name="delivery_id_unique", unique=True),
         _index(("status", UP), ("next_attempt_at", UP), name="status_due"),
+        # The claim's order (oldest pending first), so it never sorts the backlog in memory.
+        _index(("status", UP), ("created_at", UP), ("_id", UP), name="status_oldest"),
         _index(("site_id", UP), ("created_at", DOWN), ("_id", DOWN), name="site_newest"),
     ],
     "webhook_attempts": [
