@@ -115,6 +115,9 @@ Session = AsyncClientSession | None
 CACHE_VERSIONS = "cache_versions"
 Doc = dict[str, Any]
 
+#: Values per `$in` query: one list of every reversed grant would outgrow a command's 16 MB.
+IN_BATCH = 1000
+
 #: The database when neither MONGODB_DATABASE nor the URL names one.
 DEFAULT_DATABASE = "rakubun"
 
@@ -1049,10 +1052,15 @@ class MongoStore:
         taken = fold_reversals(
             [(d["parent_ref"], int(d["delta"]), d.get("meta") or {}) async for d in entries]
         )
-        grants = self.db.ledger.find(
-            {"source_ref": {"$in": list(taken)}}, {"source_ref": 1, "delta": 1, "meta": 1}
-        )
-        return [
-            ReversedGrant(g.get("meta") or {}, int(g["delta"]), *taken[g["source_ref"]])
-            async for g in grants
-        ]
+        refs = list(taken)
+        found: list[ReversedGrant] = []
+        for start in range(0, len(refs), IN_BATCH):
+            grants = self.db.ledger.find(
+                {"source_ref": {"$in": refs[start : start + IN_BATCH]}},
+                {"source_ref": 1, "delta": 1, "meta": 1},
+            )
+            found += [
+                ReversedGrant(g.get("meta") or {}, int(g["delta"]), *taken[g["source_ref"]])
+                async for g in grants
+            ]
+        return found

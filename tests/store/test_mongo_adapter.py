@@ -27,7 +27,7 @@ from pymongo.errors import (  # noqa: E402
 )
 
 from service.domain.models import AttemptOutcome, WebhookAttempt  # noqa: E402
-from service.store import mongo_money  # noqa: E402
+from service.store import mongo, mongo_money  # noqa: E402
 from service.store.mongo import MongoStore, _build_index  # noqa: E402
 from service.store.mongo_documents import session_doc  # noqa: E402
 from service.store.mongo_schema import (  # noqa: E402
@@ -427,3 +427,32 @@ async def test_an_attempt_is_logged_only_with_its_deliverys_new_state(
     delivery = await store.get_webhook_delivery(claimed.delivery_id)
     assert delivery is not None and delivery.attempt_log == ()
     assert await store.db.webhook_attempts.count_documents({}) == 0
+
+
+# ---------------------------------------------------------------------------- figures
+async def test_stats_asks_for_reversed_grants_in_bounded_batches(
+    make_store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the shim, its finds spied on: however many purchases were refunded, no `$in`
+    list is longer than IN_BATCH (one list of all of them would pass 16 MB one day)."""
+    store = make_store(ShimServer(retry_every_transaction=False))
+    await store.open()
+    site = await store.create_site(new_site())
+    for n in range(5):
+        ref = f"checkout:cs_{n}"
+        meta = {"amount": 1000, "currency": "jpy"}
+        await store.grant_once(site.site_id, "42", "article", 10, ref, meta=meta)
+        await store.reverse(ref, 10, reason="refund")
+    monkeypatch.setattr(mongo, "IN_BATCH", 2, raising=False)
+    in_lists: list[list[str]] = []
+    find = ShimCollection.find
+
+    def spied(self: ShimCollection, query: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(query, dict) and "$in" in (query.get("source_ref") or {}):
+            in_lists.append(query["source_ref"]["$in"])
+        return find(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(ShimCollection, "find", spied)
+    reversed_grants = await store._reversed_grants()
+    assert len(reversed_grants) == 5 and {r.reversed for r in reversed_grants} == {10}
+    assert in_lists and max(len(refs) for refs in in_lists) <= 2
