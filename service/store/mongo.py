@@ -342,7 +342,8 @@ class MongoStore:
         pass its session to every call and may run more than once: `with_transaction`
         retries it from the start on a transient error (a write conflict with another
         caller, a primary stepping down), until `timeout_ms` after it began; then pymongo
-        raises ExecutionTimeout (a timeout, code 50) and nothing of it is committed."""
+        raises ExecutionTimeout (code 50). Nothing committed then, unless the deadline
+        passed while a commit's result was unknown (retried commits may have landed)."""
         assert self._client is not None, "store is not open"
         # One deadline for the whole transaction: alone, with_transaction retries for 120 s.
         with timeout(self.timeout_ms / 1000):
