@@ -28,7 +28,7 @@ from pymongo.errors import (  # noqa: E402
 
 from service.domain.models import AttemptOutcome, WebhookAttempt  # noqa: E402
 from service.store import mongo, mongo_money  # noqa: E402
-from service.store.mongo import MongoStore, _build_index  # noqa: E402
+from service.store.mongo import MongoStore, _build_index, _secretless  # noqa: E402
 from service.store.mongo_documents import session_doc  # noqa: E402
 from service.store.mongo_schema import (  # noqa: E402
     CHECKOUT_SESSIONS,
@@ -138,6 +138,25 @@ async def test_no_server_at_the_url_fails_open_within_the_timeout_in_one_line() 
     assert "127.0.0.1:9" in message and "Topology Description" not in message
     assert "\n" not in message and "s3cret-pw" not in message
     assert store._client is None  # closed
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mongodb://app:s3cret%2Fpw@127.0.0.1:27017/?replicaSet=rs0",
+        "mongodb+srv://app:s3cret%2Fpw@cluster.example.test/shop",
+    ],
+)
+def test_a_start_up_message_never_carries_the_urls_password(url: str) -> None:
+    said = f"bad auth for {url} (password s3cret/pw, quoted s3cret%2Fpw)"
+    cleaned = _secretless(said, url)
+    assert "s3cret" not in cleaned and cleaned.count("***") == 3
+
+
+def test_a_url_without_a_password_leaves_the_message_alone() -> None:
+    said = "127.0.0.1:9: [Errno 111] Connection refused"
+    assert _secretless(said, "mongodb://127.0.0.1:9/?replicaSet=rs0") == said
+    assert _secretless(said, "mongodb://app@127.0.0.1:9/") == said
 
 
 @pytest.mark.parametrize(
