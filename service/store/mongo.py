@@ -240,6 +240,10 @@ async def _group(
     return {row["_id"]: int(row["total"]) async for row in cursor}
 
 
+#: What a transaction's callback answers (`MongoStore._transaction`).
+Outcome = TypeVar("Outcome")
+
+
 class MongoStore:
     """The Store on MongoDB (see `service.store.base.Store` for the contract)."""
 
@@ -341,9 +345,15 @@ class MongoStore:
         """Run a money operation in one transaction, the only way money moves. `op` must
         pass its session to every call and may run more than once: `with_transaction`
         retries it from the start on a transient error (a write conflict with another
-        caller, a primary stepping down), until `timeout_ms` after it began; then pymongo
-        raises ExecutionTimeout (code 50). Nothing committed then, unless the deadline
-        passed while a commit's result was unknown (retried commits may have landed)."""
+        caller, a primary stepping down), within `_transaction`'s deadline."""
+        return await self._transaction(op)
+
+    async def _transaction(self, op: Callable[[AsyncClientSession], Awaitable[Outcome]]) -> Outcome:
+        """`op` in one transaction (snapshot reads, a majority commit, on the primary), run
+        again from the start on a transient error, until `timeout_ms` after it began; then
+        pymongo raises ExecutionTimeout (code 50). Nothing committed then, unless the
+        deadline passed while a commit's result was unknown (a retried commit may have
+        landed)."""
         assert self._client is not None, "store is not open"
         # One deadline for the whole transaction: alone, with_transaction retries for 120 s.
         with timeout(self.timeout_ms / 1000):
@@ -927,7 +937,7 @@ class MongoStore:
 
         # One transaction, as the Store promises one write: an attempt is never logged
         # without its delivery's new state, nor a lease released without its attempt.
-        await self._atomic(record)
+        await self._transaction(record)
 
     async def _with_attempts(self, docs: list[Doc]) -> list[WebhookDelivery]:
         ids = [d["delivery_id"] for d in docs]
