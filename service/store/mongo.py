@@ -6,7 +6,9 @@ transaction (snapshot reads, majority commit, on the primary). `open()` reads `h
 refuses a standalone server, which has no transactions, and anything older than 5.0.
 
 Outside money, every write is one single-document operation (compare-and-set status
-transitions, outbox leases, counters). Reads and transactions go to the primary whatever
+transitions, outbox leases, counters), but for a batch of webhook attempts: their log and the
+leases they release commit in one transaction. Every transaction, retries included, ends
+within MONGODB_TIMEOUT_MS (`_transaction`). Reads and transactions go to the primary whatever
 the URL's readPreference says: a money decision read from a lagging secondary is wrong.
 """
 
