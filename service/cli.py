@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import atexit
 import gc
 import os
 import shutil
+import sqlite3
+import sys
 import tempfile
 from functools import partial
 
@@ -14,7 +17,11 @@ from sanic import Sanic
 from sanic.worker.loader import AppLoader
 
 from .settings import Settings
+from .store import StoreError, open_store
 from .worker_sockets import address_for_workers, own_listening_sockets
+
+#: The exit status when the store cannot be opened (README, MongoDB: start-up failures).
+EXIT_STORE_UNUSABLE = 3
 
 
 def build_app(settings: Settings, log_level: str = "INFO", workers: int = 1) -> Sanic:
@@ -58,6 +65,19 @@ def fresh_metrics_dir() -> None:
     atexit.register(shutil.rmtree, path, ignore_errors=True)
 
 
+async def store_refusal(settings: Settings) -> str | None:
+    """Why the store the settings name cannot be opened, in one line, or None once it
+    opened (its schema in line). Run in the main process before any worker starts: a worker
+    that fails its start makes Sanic SIGKILL the whole process group, the caller's included."""
+    store = open_store(settings)
+    try:
+        await store.open()
+    except (StoreError, OSError, sqlite3.Error) as exc:
+        return " ".join(str(exc).split())
+    await store.close()
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="rakubun-service",
@@ -73,6 +93,13 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings.from_env()
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
+    refusal = asyncio.run(store_refusal(settings))
+    if refusal:
+        print(
+            f"rakubun-service: the {settings.store_name} store cannot be opened: {refusal}",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_STORE_UNUSABLE)
     if args.workers > 1:
         fresh_metrics_dir()  # the workers are spawned: they import prometheus_client afresh
     loader = AppLoader(factory=partial(build_app, settings, args.log_level, args.workers))

@@ -69,8 +69,8 @@ class Settings:
 
     mongodb_url: str | None = field(default=None, repr=False)
     mongodb_database: str | None = None  # None: the URL's database, else "rakubun"
-    mongodb_server_selection_timeout_ms: int = 5000
     mongodb_timeout_ms: int = 10000
+    mongodb_index_build_timeout_ms: int = 600_000
     sqlite_path: Path = Path("var/rakubun.sqlite3")
     sqlite_synchronous: str = "FULL"
     stripe_secret_key: str | None = field(default=None, repr=False)
@@ -127,10 +127,10 @@ class Settings:
         values: dict[str, Any] = {
             "mongodb_url": text("MONGODB_URL"),
             "mongodb_database": text("MONGODB_DATABASE"),
-            "mongodb_server_selection_timeout_ms": _int(
-                env, "MONGODB_SERVER_SELECTION_TIMEOUT_MS", 5000, minimum=1
-            ),
             "mongodb_timeout_ms": _int(env, "MONGODB_TIMEOUT_MS", 10000, minimum=1),
+            "mongodb_index_build_timeout_ms": _int(
+                env, "MONGODB_INDEX_BUILD_TIMEOUT_MS", 600_000, minimum=1
+            ),
             "sqlite_path": Path(text("SQLITE_PATH") or "var/rakubun.sqlite3"),
             "sqlite_synchronous": (text("SQLITE_SYNCHRONOUS") or "FULL").upper(),
             "stripe_secret_key": text("STRIPE_SECRET_KEY"),

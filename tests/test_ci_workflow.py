@@ -95,6 +95,9 @@ def test_one_job_runs_e2e_mongo_on_a_mongodb_7_replica_set(workflow):
     assert started, "mongo:7 is started with --replSet"
     replica_set = started.group(2)
     assert "rs.initiate(" in script and f'_id: "{replica_set}"' in script
+    # test_mongo_failpoints.py needs configureFailPoint, a test command.
+    command = script.replace("\\\n", " ")  # continuation lines joined
+    assert re.search(r"mongod .*--setParameter enableTestCommands=1", command)
     (step,) = [s for s in job["steps"] if "tox run -e e2e-mongo" in s.get("run", "")]
     url = urlsplit(step["env"]["MONGODB_URL"])
     assert url.hostname in ("localhost", "127.0.0.1")

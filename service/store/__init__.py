@@ -29,7 +29,7 @@ def open_store(settings: Settings) -> Store:
         return MongoStore(
             settings.mongodb_url,
             database=settings.mongodb_database,
-            server_selection_timeout_ms=settings.mongodb_server_selection_timeout_ms,
             timeout_ms=settings.mongodb_timeout_ms,
+            index_build_timeout_ms=settings.mongodb_index_build_timeout_ms,
         )
     return SQLiteStore(settings.sqlite_path, synchronous=settings.sqlite_synchronous)

@@ -6,7 +6,9 @@ transaction (snapshot reads, majority commit, on the primary). `open()` reads `h
 refuses a standalone server, which has no transactions, and anything older than 5.0.
 
 Outside money, every write is one single-document operation (compare-and-set status
-transitions, outbox leases, counters). Reads and transactions go to the primary whatever
+transitions, outbox leases, counters), but for a batch of webhook attempts: their log and the
+leases they release commit in one transaction. Every transaction, retries included, ends
+within MONGODB_TIMEOUT_MS (`_transaction`). Reads and transactions go to the primary whatever
 the URL's readPreference says: a money decision read from a lagging secondary is wrong.
 Reads outside transactions are majority reads: an answer never rests on a write that a
 failover could roll back. A commit whose outcome is unknown is answered by re-reading
@@ -21,7 +23,14 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote
 
-from pymongo import AsyncMongoClient, IndexModel, ReadPreference, ReturnDocument, UpdateOne
+from pymongo import (
+    AsyncMongoClient,
+    IndexModel,
+    ReadPreference,
+    ReturnDocument,
+    UpdateOne,
+    timeout,
+)
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -107,8 +116,10 @@ from .mongo_schema import (
     VALIDATORS,
     IndexChange,
     MongoSetupError,
+    index_build_unfinished,
     index_changes,
     server_refusal,
+    unreachable,
 )
 
 Session = AsyncClientSession | None
@@ -135,6 +146,9 @@ def outcome_unknown(exc: PyMongoError) -> bool:
 CACHE_VERSIONS = "cache_versions"
 Doc = dict[str, Any]
 
+#: Values per `$in` query: one list of every reversed grant would outgrow a command's 16 MB.
+IN_BATCH = 1000
+
 #: The database when neither MONGODB_DATABASE nor the URL names one.
 DEFAULT_DATABASE = "rakubun"
 
@@ -149,6 +163,15 @@ def database_from_url(url: str) -> str | None:
     rest = url.split("://", 1)[-1]
     path = rest.split("?", 1)[0].partition("/")[2]
     return unquote(path) or None
+
+
+def _secretless(text: str, url: str) -> str:
+    """`text` without the password `url` carries, should a driver message quote it."""
+    userinfo, at, _ = url.split("://", 1)[-1].partition("@")
+    password = userinfo.partition(":")[2] if at else ""
+    for secret in {password, unquote(password)} - {""}:
+        text = text.replace(secret, "***")
+    return text
 
 
 # ------------------------------------------------------------------ schema
@@ -181,21 +204,30 @@ async def _drop_index(collection: AsyncCollection, name: str) -> None:
 async def _build_index(collection: AsyncCollection, change: IndexChange) -> None:
     """Build the new index, then drop the ones it replaces. When the server will not hold
     both at once (same name or key pattern), drop the old first: never a unique one
-    (`index_changes` refuses those), so no guarantee lapses in between."""
+    (`index_changes` refuses those), so no guarantee lapses in between.
+
+    A build commits once a majority of the voting, data-bearing members have it (not every
+    one, the server's default), so a member that is down does not hold start-up."""
     spec = change.spec
     model = IndexModel(list(spec.keys), **spec.kwargs())
     try:
         try:
-            await collection.create_indexes([model])
+            await collection.create_indexes([model], commitQuorum="majority")
         except OperationFailure as exc:
             conflict = exc.code in (INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT)
             if not (conflict and change.replaces):
                 raise
             for old in change.replaces:
                 await _drop_index(collection, old)
-            await collection.create_indexes([model])
+            await collection.create_indexes([model], commitQuorum="majority")
             return
-    except OperationFailure as exc:
+    except PyMongoError as exc:
+        if exc.timeout:  # the server goes on building: nothing stands in its way
+            raise MongoSetupError(
+                index_build_unfinished(spec.name, collection.full_name, str(exc))
+            ) from exc
+        if not isinstance(exc, OperationFailure):
+            raise
         raise MongoSetupError(
             f"cannot build the index {spec.name!r} ({dict(spec.keys)}, {spec.options}) on"
             f" {collection.full_name}: {exc.details or exc}. Remove what stands in its way (an"
@@ -239,6 +271,10 @@ async def _group(
     return {row["_id"]: int(row["total"]) async for row in cursor}
 
 
+#: What a transaction's callback answers (`MongoStore._transaction`).
+Outcome = TypeVar("Outcome")
+
+
 class MongoStore:
     """The Store on MongoDB (see `service.store.base.Store` for the contract)."""
 
@@ -250,17 +286,18 @@ class MongoStore:
         *,
         database: str | None = None,
         client: AsyncMongoClient | None = None,
-        server_selection_timeout_ms: int = 5000,
         timeout_ms: int = 10000,
+        index_build_timeout_ms: int = 600_000,
     ) -> None:
         """`database` (MONGODB_DATABASE) wins; else the one `url` names; else "rakubun".
         `client`, when given, is used instead of connecting to `url` (and left open).
-        The timeouts bound finding a server and each operation (pymongo's timeoutMS: a
-        transaction's retries included); they win over the same options in the URL."""
+        `timeout_ms` (pymongo's timeoutMS, winning over the URL's) bounds each operation,
+        finding a server included, and each transaction, its retries included;
+        `index_build_timeout_ms` bounds the schema work of `open()`, index builds included."""
         self.url = url
         self.database = database or database_from_url(url) or DEFAULT_DATABASE
-        self.server_selection_timeout_ms = server_selection_timeout_ms
         self.timeout_ms = timeout_ms
+        self.index_build_timeout_ms = index_build_timeout_ms
         self._given_client = client
         self._client: AsyncMongoClient | None = None
         self._db: AsyncDatabase | None = None
@@ -279,7 +316,7 @@ class MongoStore:
                 tz_aware=True,
                 appname="rakubun-dashboard",
                 read_preference=ReadPreference.PRIMARY,
-                serverSelectionTimeoutMS=self.server_selection_timeout_ms,
+                # timeoutMS also bounds server selection: a serverSelectionTimeoutMS is moot.
                 timeoutMS=self.timeout_ms,
             )
         # Acknowledged means journaled on a majority; reads from the primary, of what a
@@ -293,20 +330,39 @@ class MongoStore:
         return self._client
 
     async def open(self) -> None:
-        """Connect, refuse a server that cannot hold our money, bring the schema in line.
-        Raises MongoSetupError saying what to do."""
-        client = self.connect()
+        """Connect, refuse a server that cannot hold our money, bring the schema in line
+        (within `index_build_timeout_ms`). Raises MongoSetupError saying, in one line, what
+        went wrong and what to do: a bad URL, no server, a refusal, an unfinished index."""
         try:
-            refusal = server_refusal(await client.admin.command("hello"))
+            try:
+                client = self.connect()
+            except ValueError as exc:  # pymongo's URL parser raises some of these bare
+                raise MongoSetupError(self._failure("MONGODB_URL is not usable", exc)) from exc
+            try:
+                hello = await client.admin.command("hello")
+            except PyMongoError as exc:
+                if not exc.timeout:
+                    raise
+                reason = _secretless(str(exc), self.url)
+                raise MongoSetupError(unreachable(reason, self.timeout_ms)) from exc
+            refusal = server_refusal(hello)
             if refusal:
                 raise MongoSetupError(refusal)
-            await create_schema(self.db)
+            with timeout(self.index_build_timeout_ms / 1000):
+                await create_schema(self.db)
             refusal = await pending_entries_refusal(self.db)
             if refusal:
                 raise MongoSetupError(refusal)
+        except PyMongoError as exc:  # a URL pymongo refuses, or a failure MongoDB answered
+            await self.close()
+            raise MongoSetupError(self._failure("cannot open MongoDB at MONGODB_URL", exc)) from exc
         except BaseException:
             await self.close()
             raise
+
+    def _failure(self, what: str, exc: BaseException) -> str:
+        """`what: <the driver's reason>`, on one line, without the URL's password."""
+        return f"{what}: {' '.join(_secretless(str(exc), self.url).split())}"
 
     async def close(self) -> None:
         if self._client is not None and self._client is not self._given_client:
@@ -329,9 +385,8 @@ class MongoStore:
         """Run a money operation in one transaction, the only way money moves. `op` must
         pass its session to every call and may run more than once: `with_transaction`
         retries it from the start on a transient error (a write conflict with another
-        caller, a primary stepping down). A commit whose outcome is unknown is settled by
-        `_settle`."""
-        assert self._client is not None, "store is not open"
+        caller, a primary stepping down), within `_transaction`'s deadline. A commit whose
+        outcome is unknown is settled by `_settle`."""
         answers: list[R] = []  # what the last attempt answered, if it got that far
 
         async def attempt(s: AsyncClientSession) -> R:
@@ -340,17 +395,28 @@ class MongoStore:
             return answers[0]
 
         try:
-            async with self._client.start_session() as session:
-                return await session.with_transaction(
-                    attempt,
-                    read_concern=ReadConcern("snapshot"),
-                    write_concern=WriteConcern(w="majority", j=True),
-                    read_preference=ReadPreference.PRIMARY,
-                )
+            return await self._transaction(attempt)
         except PyMongoError as exc:
             if not (outcome_unknown(exc) and answers):
                 raise
             return await self._settle(answers[0], exc, replay)
+
+    async def _transaction(self, op: Callable[[AsyncClientSession], Awaitable[Outcome]]) -> Outcome:
+        """`op` in one transaction (snapshot reads, a majority commit, on the primary), run
+        again from the start on a transient error, until `timeout_ms` after it began; then
+        pymongo raises ExecutionTimeout (code 50). Nothing committed then, unless the
+        deadline passed while a commit's result was unknown (a retried commit may have
+        landed)."""
+        assert self._client is not None, "store is not open"
+        # One deadline for the whole transaction: alone, with_transaction retries for 120 s.
+        with timeout(self.timeout_ms / 1000):
+            async with self._client.start_session() as session:
+                return await session.with_transaction(
+                    op,
+                    read_concern=ReadConcern("snapshot"),
+                    write_concern=WriteConcern(w="majority", j=True),
+                    read_preference=ReadPreference.PRIMARY,
+                )
 
     async def _settle(self, answer: R, exc: PyMongoError, replay: Replay[R] | None) -> R:
         """The answer to a transaction whose commit raised `exc` with an unknown outcome,
@@ -982,30 +1048,33 @@ class MongoStore:
     async def record_webhook_attempts(self, owner: str, outcomes: Sequence[AttemptOutcome]) -> None:
         if not outcomes:
             return
-        await self.db.webhook_attempts.insert_many(
-            [attempt_doc(o.delivery_id, o.attempt) for o in outcomes], ordered=False
-        )
-        await self.db.webhook_outbox.bulk_write(
-            [
-                UpdateOne(
-                    {"delivery_id": o.delivery_id, "lease_owner": owner},
-                    {
-                        "$set": {
-                            "status": o.status,
-                            "attempts": o.attempt.attempt,
-                            "next_attempt_at": o.next_attempt_at,
-                            "last_status_code": o.attempt.status_code,
-                            "last_error": o.attempt.error,
-                            "delivered_at": iso_from_unix(o.attempt.at) if o.delivered else None,
-                            "lease_owner": None,
-                            "lease_until": None,
-                        }
-                    },
-                )
-                for o in outcomes
-            ],
-            ordered=False,
-        )
+        attempts = [attempt_doc(o.delivery_id, o.attempt) for o in outcomes]
+        releases = [
+            UpdateOne(
+                {"delivery_id": o.delivery_id, "lease_owner": owner},
+                {
+                    "$set": {
+                        "status": o.status,
+                        "attempts": o.attempt.attempt,
+                        "next_attempt_at": o.next_attempt_at,
+                        "last_status_code": o.attempt.status_code,
+                        "last_error": o.attempt.error,
+                        "delivered_at": iso_from_unix(o.attempt.at) if o.delivered else None,
+                        "lease_owner": None,
+                        "lease_until": None,
+                    }
+                },
+            )
+            for o in outcomes
+        ]
+
+        async def record(s: AsyncClientSession) -> None:
+            await self.db.webhook_attempts.insert_many(attempts, ordered=False, session=s)
+            await self.db.webhook_outbox.bulk_write(releases, ordered=False, session=s)
+
+        # One transaction, as the Store promises one write: an attempt is never logged
+        # without its delivery's new state, nor a lease released without its attempt.
+        await self._transaction(record)
 
     async def _with_attempts(self, docs: list[Doc]) -> list[WebhookDelivery]:
         ids = [d["delivery_id"] for d in docs]
@@ -1144,10 +1213,15 @@ class MongoStore:
         taken = fold_reversals(
             [(d["parent_ref"], int(d["delta"]), d.get("meta") or {}) async for d in entries]
         )
-        grants = self.db.ledger.find(
-            {"source_ref": {"$in": list(taken)}}, {"source_ref": 1, "delta": 1, "meta": 1}
-        )
-        return [
-            ReversedGrant(g.get("meta") or {}, int(g["delta"]), *taken[g["source_ref"]])
-            async for g in grants
-        ]
+        refs = list(taken)
+        found: list[ReversedGrant] = []
+        for start in range(0, len(refs), IN_BATCH):
+            grants = self.db.ledger.find(
+                {"source_ref": {"$in": refs[start : start + IN_BATCH]}},
+                {"source_ref": 1, "delta": 1, "meta": 1},
+            )
+            found += [
+                ReversedGrant(g.get("meta") or {}, int(g["delta"]), *taken[g["source_ref"]])
+                async for g in grants
+            ]
+        return found

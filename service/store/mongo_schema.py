@@ -99,6 +99,8 @@ INDEXES: dict[str, list[IndexSpec]] = {
     "webhook_outbox": [
         _index(("delivery_id", UP), name="delivery_id_unique", unique=True),
         _index(("status", UP), ("next_attempt_at", UP), name="status_due"),
+        # The claim's order (oldest pending first), so it never sorts the backlog in memory.
+        _index(("status", UP), ("created_at", UP), ("_id", UP), name="status_oldest"),
         _index(("site_id", UP), ("created_at", DOWN), ("_id", DOWN), name="site_newest"),
     ],
     "webhook_attempts": [
@@ -279,3 +281,26 @@ def index_changes(
             replaces.append(index["name"])
         changes.append(IndexChange(spec, tuple(replaces)))
     return changes
+
+
+# ---------------------------------------------------------------------------- start-up failures
+def unreachable(reason: str, timeout_ms: int) -> str:
+    """Why `open()` found no server to talk to, in one line: `reason` is pymongo's."""
+    reason = " ".join(reason.partition(", Timeout:")[0].split())  # not the topology dump
+    return (
+        f"MongoDB at MONGODB_URL did not answer within MONGODB_TIMEOUT_MS ({timeout_ms} ms):"
+        f" {reason}. Check the URL's hosts and replicaSet name and that mongod runs there."
+    )
+
+
+def index_build_unfinished(index: str, collection: str, reason: str) -> str:
+    """Why `open()` stopped while the server was still building one of our indexes."""
+    return (
+        f"the index {index!r} on {collection} was still building when"
+        f" MONGODB_INDEX_BUILD_TIMEOUT_MS ran out ({' '.join(reason.split())}). The server goes"
+        " on building it: a large collection takes a while, and on a replica set the build"
+        " also waits for a majority of the voting, data-bearing members, so members that are"
+        " down hold it. Follow it with db.currentOp({'command.createIndexes': {$exists:"
+        " true}}) and rs.status(), and start again once it is done (or raise"
+        " MONGODB_INDEX_BUILD_TIMEOUT_MS)."
+    )

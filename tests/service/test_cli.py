@@ -78,6 +78,48 @@ def test_an_unknown_boolean_spelling_stops_it_naming_the_variable(tmp_path, name
     assert not (tmp_path / "db.sqlite3").exists()
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_no_mongodb_at_the_url_stops_it_with_one_line_and_exit_3(tmp_path, workers):
+    """A URL where nothing listens (a closed port on 127.0.0.1), run under a wrapper shell
+    in its own session: one line on stderr, exit 3, and the wrapper lives on (a worker that
+    fails its start makes Sanic SIGKILL the whole process group)."""
+    from service.cli import EXIT_STORE_UNUSABLE
+
+    url = f"mongodb://app:s3cret-pw@127.0.0.1:{free_port()}/?replicaSet=rs0"
+    service = f"{SCRIPT} --port {free_port()} --workers {workers}"
+    result = subprocess.run(
+        ["sh", "-c", f'{service}; echo "wrapper-alive $?"'],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(MONGODB_URL=url, MONGODB_TIMEOUT_MS="300"),
+        start_new_session=True,  # if the group is killed, the test runner is not in it
+    )
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert result.stdout.strip().splitlines()[-1] == f"wrapper-alive {EXIT_STORE_UNUSABLE}"
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("rakubun-service: the mongodb store cannot be opened: MongoDB at")
+    assert "MONGODB_TIMEOUT_MS (300 ms)" in line and "s3cret-pw" not in line
+
+
+def test_a_sqlite_file_it_cannot_open_stops_it_with_one_line_and_exit_3(tmp_path):
+    from service.cli import EXIT_STORE_UNUSABLE
+
+    (tmp_path / "not-a-folder").write_text("")
+    result = subprocess.run(
+        [str(SCRIPT), "--port", str(free_port()), "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(SQLITE_PATH=str(tmp_path / "not-a-folder" / "db.sqlite3")),
+        start_new_session=True,
+    )
+    assert result.returncode == EXIT_STORE_UNUSABLE, result.stderr[-2000:]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("rakubun-service: the sqlite store cannot be opened: ")
+    assert "not-a-folder" in line
+
+
 def start_json_logging_service(
     db: Path, port: int, workers: int, admin_token: str, **popen: Any
 ) -> subprocess.Popen[str]:

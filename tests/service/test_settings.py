@@ -39,8 +39,8 @@ def test_every_documented_variable_is_read():
         {
             **SECRETS,
             "MONGODB_DATABASE": "rk",
-            "MONGODB_SERVER_SELECTION_TIMEOUT_MS": "1500",
             "MONGODB_TIMEOUT_MS": "3000",
+            "MONGODB_INDEX_BUILD_TIMEOUT_MS": "1500",
             "SQLITE_PATH": "/tmp/x.sqlite3",
             "STRIPE_PUBLIC_KEY": "pk_test_1",
             "STRIPE_API_BASE": "http://127.0.0.1:12111",
@@ -58,10 +58,7 @@ def test_every_documented_variable_is_read():
     assert settings.mongodb_url == SECRETS["MONGODB_URL"]
     assert settings.store_name == "mongodb"
     assert settings.mongodb_database == "rk"
-    assert (settings.mongodb_server_selection_timeout_ms, settings.mongodb_timeout_ms) == (
-        1500,
-        3000,
-    )
+    assert (settings.mongodb_timeout_ms, settings.mongodb_index_build_timeout_ms) == (3000, 1500)
     assert settings.sqlite_path == Path("/tmp/x.sqlite3")
     assert settings.stripe_secret_key == SECRETS["STRIPE_SECRET_KEY"]
     assert settings.stripe_webhook_secret == SECRETS["STRIPE_WEBHOOK_SECRET"]

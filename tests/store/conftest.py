@@ -134,14 +134,16 @@ def docker_answers() -> bool:
 
 @contextmanager
 def mongo_replica_set() -> Iterator[str]:
-    """A single-node replica set in Docker (transactions need a replica set)."""
+    """A single-node replica set in Docker (transactions need a replica set), with the
+    test commands on (fail points)."""
     from pymongo import MongoClient
     from pymongo.errors import OperationFailure, PyMongoError
     from testcontainers.core.container import DockerContainer
 
     container = (
         DockerContainer(MONGO_IMAGE)
-        .with_command("--replSet rs0 --bind_ip_all")
+        # Test commands: fail points (test_mongo_failpoints.py).
+        .with_command("--replSet rs0 --bind_ip_all --setParameter enableTestCommands=1")
         .with_exposed_ports(27017)
     )
     with container:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from service.domain.models import LedgerEntry, WebhookAttempt
 from service.store import Store
 from service.store.mongo import MongoStore, database_from_url
 from service.store.mongo_documents import (
+    OLDEST_FIRST,
     delivery_doc,
     delivery_from,
     entry_doc,
@@ -134,6 +136,19 @@ def test_newest_first_listings_are_indexed_by_creation_time_then_id() -> None:
         ("created_at", -1),
         ("_id", -1),
     )
+
+
+def serves(spec: IndexSpec, equal: tuple[str, ...], order: list[tuple[str, int]]) -> bool:
+    """Whether an index answers `equal` fields matched exactly, in `order`, without a sort:
+    its keys are those fields (any order), then `order` (or all of it reversed)."""
+    head, tail = spec.keys[: len(equal)], list(spec.keys[len(equal) :])
+    reverse = [(k, -d) for k, d in order]
+    return {k for k, _ in head} == set(equal) and tail[: len(order)] in (order, reverse)
+
+
+def test_the_outbox_claim_reads_its_order_from_an_index() -> None:
+    # claim_due_webhooks: pending ones, oldest first (outbox_backlog's oldest pending too).
+    assert any(serves(spec, ("status",), OLDEST_FIRST) for spec in INDEXES["webhook_outbox"])
 
 
 def test_every_index_spec_is_a_valid_pymongo_index_model() -> None:
@@ -454,3 +469,20 @@ async def test_opening_a_seed_database_replaces_its_dangerous_indexes() -> None:
     assert ttl["partialFilterExpression"] == {"status": "expired"}
     assert indexes["session_id_1"]["unique"] is True
     await store.close()
+
+
+@pytest.mark.mongo
+async def test_on_a_real_server_the_outbox_claim_sorts_nothing_in_memory(mongodb_url: str) -> None:
+    """A real MongoDB (MONGODB_URL or Docker; skipped here without one): the claim's query,
+    over a backlog, is planned without a blocking SORT stage."""
+    store = MongoStore(mongodb_url, database=f"rakubun_test_{bson.ObjectId()}")
+    await store.open()
+    try:
+        for _ in range(3):
+            await store.enqueue_webhook(draft("site_1"))
+        query = {"status": "pending", "$or": [{"lease_until": None}, {"lease_until": {"$lt": 0}}]}
+        plan = await store.db.webhook_outbox.find(query).sort(OLDEST_FIRST).limit(1).explain()
+        assert '"SORT"' not in json.dumps(plan["queryPlanner"]["winningPlan"], default=str)
+    finally:
+        await store._client.drop_database(store.database)
+        await store.close()
