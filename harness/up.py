@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from harness.console import say
+from harness.console import say, short
 from harness.data_dir_lock import DataDirLock
 from harness.errors import HarnessError, Interrupted
 from harness.harness_file import harness_secrets, read_harness_file, write_harness_file
@@ -185,6 +185,7 @@ class Harness:
         )
         await self.service.start()
         await self.service.wait_healthy(self.startup_timeout, self.stopping)
+        await self._follow_simulator_url()
 
         self.settings = {
             "api_url": api_url,
@@ -199,6 +200,25 @@ class Harness:
         }
         self.harness_file = write_harness_file(self.data_dir, self.settings)
         self.lock.describe({"api": api_url, "stripe": stripe_url, "plugin": plugin_url})
+
+    async def _follow_simulator_url(self) -> None:
+        """A simulator on a new port updates its site's URL, or webhooks go to the old one."""
+        previous = self.plugin.options.registered_site_url
+        try:
+            answer = await self.plugin.follow_site_url()
+        except aiohttp.ClientError as error:
+            answer, failure = None, str(error)
+        else:
+            refused = answer is not None and answer.status != 200
+            failure = f"service answered {answer.status}: {short(answer.body)}" if refused else ""
+            if answer is not None and answer.status == 200:
+                say(f"plugin site moved: {previous} -> {self.plugin.site_url} (updated)")
+        if failure:
+            say(
+                f"warning: the plugin site is registered as {previous}; moving it to "
+                f"{self.plugin.site_url} failed: {failure} (webhooks still go to the old URL;"
+                ' POST /_sim/register {"force": true} registers anew)'
+            )
 
     async def serve(self) -> bool:
         """Wait until `stopping` is set (True) or the service exits on its own (False)."""
