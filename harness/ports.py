@@ -31,6 +31,8 @@ def port_is_free(port: int, host: str = HOST) -> bool:
     """Whether `port` on `host` can be bound right now (nobody listens there)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As our servers bind: a previous run's closed connections (TIME_WAIT) do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -17,10 +18,11 @@ import httpx
 import pytest
 from aiohttp import web
 
+from harness.cli import build_parser
 from harness.data_dir_lock import LOCK_FILE, DataDirBusy, DataDirLock
 from harness.errors import HarnessError
 from harness.fake_stripe.state import StripeState
-from harness.ports import PortBusy
+from harness.ports import PortBusy, port_is_free
 from harness.service_process import RUN_HEADER, ServiceProcess
 from harness.up import Harness
 from tests.support.capture import CapturedRequest, CaptureServer
@@ -163,3 +165,50 @@ async def test_a_health_answer_echoing_this_runs_token_is_readiness(tmp_path: Pa
             await service.stop()
 
     assert service.env["RAKUBUN_HARNESS_RUN"] == service.run_token
+
+
+@pytest.mark.parametrize(
+    "argv", [["--api-port", "70000"], ["--plugin-port", "-1"], ["--stripe-port", "x"]]
+)
+def test_a_port_out_of_range_is_a_usage_error(argv: list[str], capsys):
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["up", *argv])
+
+    assert exited.value.code == 2
+    assert "is not a port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]"])
+async def test_an_unreadable_harness_json_is_refused_and_kept(tmp_path: Path, text: str):
+    data_dir = tmp_path / "harness"
+    data_dir.mkdir()
+    (data_dir / "harness.json").write_text(text)
+
+    with pytest.raises(HarnessError, match="harness.json: .*harness.json"):
+        async with Harness(data_dir, **ANY_PORT):
+            pass
+
+    assert (data_dir / "harness.json").read_text() == text
+    lock = DataDirLock(data_dir)
+    lock.acquire()  # the refused start released it
+    lock.release()
+
+
+def test_a_port_whose_last_connections_linger_in_time_wait_is_free():
+    # A restart on the same ports (HarnessProcess.restart) must not be refused.
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp and Sanic
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        served, _ = listener.accept()
+        served.close()  # the server closes first: its side of the connection waits in TIME_WAIT
+        client.close()
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        busy = listening.getsockname()[1]
+
+        assert port_is_free(port)
+        assert not port_is_free(busy)
