@@ -37,6 +37,11 @@ class DataDirLock:
     def held(self) -> bool:
         return self._fd >= 0
 
+    @property
+    def fileno(self) -> int:
+        """The locked descriptor: a child that inherits it holds the lock as long as it lives."""
+        return self._fd
+
     def acquire(self) -> None:
         """Take the lock, or raise DataDirBusy naming the running `up`'s PID and URLs."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,12 +58,18 @@ class DataDirLock:
         self._fd = fd
         self.describe({})
 
-    def describe(self, urls: dict[str, str]) -> None:
-        """Record this process and its URLs in the lock file, for a refused `up` to show."""
+    def describe(self, urls: dict[str, str], service_pid: int | None = None) -> None:
+        """Record this process, its service's and its URLs in the lock file, for a refused
+        `up` to show."""
         if not self.held:
             return
         body = json.dumps(
-            {"pid": os.getpid(), "started_at": datetime.now(UTC).isoformat(), "urls": urls}
+            {
+                "pid": os.getpid(),
+                "service_pid": service_pid,
+                "started_at": datetime.now(UTC).isoformat(),
+                "urls": urls,
+            }
         ).encode()
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, body, 0)
@@ -84,8 +95,20 @@ def _owner(fd: int) -> dict[str, Any]:
 
 def busy_message(data_dir: Path, owner: dict[str, Any]) -> str:
     """One line: which `up` runs on `data_dir` and where, so a person can stop or use it."""
-    pid = owner.get("pid")
+    pid, service_pid = owner.get("pid"), owner.get("service_pid")
     who = f"rakubun-harness up (pid {pid})" if pid else "another rakubun-harness up"
+    if isinstance(pid, int) and not _alive(pid) and isinstance(service_pid, int):
+        who = f"the service (pid {service_pid}) of a killed rakubun-harness up (pid {pid})"
     urls = owner.get("urls") if isinstance(owner.get("urls"), dict) else {}
     where = ", ".join(f"{name} {url}" for name, url in urls.items()) if urls else "still starting"
     return f"{data_dir} is in use by {who}: {where}; stop it first, or pass another --data-dir"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -58,7 +58,9 @@ class ServiceProcess:
         self.log_path = log_path
         self.process: asyncio.subprocess.Process | None = None
 
-    async def start(self) -> None:
+    async def start(self, keep_fds: tuple[int, ...] = ()) -> None:
+        """Start the child; `keep_fds` stay open in it (the data dir's lock, so that a service
+        outliving a killed `up` still keeps the data dir from another `up`)."""
         # The log may show request bodies and settings: readable by its owner only.
         fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         os.fchmod(fd, 0o600)  # a log from an earlier run may have been created 0644
@@ -70,6 +72,7 @@ class ServiceProcess:
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,  # our signal handler, not the terminal, stops it
+                pass_fds=keep_fds,
             )
 
     @property

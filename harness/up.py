@@ -183,7 +183,7 @@ class Harness:
             host=self.host,
             url_host=url_host(self.host),
         )
-        await self.service.start()
+        await self.service.start(keep_fds=(self.lock.fileno,))
         await self.service.wait_healthy(self.startup_timeout, self.stopping)
         await self._follow_simulator_url()
 
@@ -199,7 +199,10 @@ class Harness:
             "started_at": datetime.now(UTC).isoformat(),
         }
         self.harness_file = write_harness_file(self.data_dir, self.settings)
-        self.lock.describe({"api": api_url, "stripe": stripe_url, "plugin": plugin_url})
+        self.lock.describe(
+            {"api": api_url, "stripe": stripe_url, "plugin": plugin_url},
+            service_pid=self.settings["service_pid"],
+        )
 
     async def _follow_simulator_url(self) -> None:
         """A simulator on a new port updates its site's URL, or webhooks go to the old one."""

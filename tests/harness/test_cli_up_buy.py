@@ -294,3 +294,21 @@ async def test_up_on_a_busy_api_port_says_so_and_never_says_ready(tmp_path):
     assert status == 1, output
     assert READY_LINE not in output
     assert f"--api-port: port {port} on 127.0.0.1 is in use" in output, output
+
+
+async def test_the_service_of_a_killed_up_still_keeps_the_data_dir(tmp_path):
+    first = await start_up(tmp_path / "harness")
+    service_pid = first.settings["service_pid"]
+    first.process.kill()  # no cleanup: the service, in its own session, lives on
+    await first.process.wait()
+    try:
+        assert process_is_alive(service_pid)
+
+        status, output = await run_up_until_exit("--data-dir", str(first.data_dir))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(service_pid, signal.SIGKILL)
+
+    assert status == 1, output
+    assert f"the service (pid {service_pid}) of a killed rakubun-harness up" in output, output
+    assert first.settings["api_url"] in output
