@@ -3,8 +3,9 @@
 Invariant: nothing in a data dir (the fake Stripe's journal, the database, harness.json, the
 simulator's options) is opened for writing by `up` before it holds the lock, so a second `up`
 on the same dir is refused before it can compact or overwrite anything. The kernel drops the
-lock when its holder exits, however it exits, so a lock is never stale. The file's body
-(JSON: pid, started_at, urls) only tells a refused `up` where the running one is.
+lock when its holders exit, however they exit, so a lock is never stale; `up`'s service
+inherits the descriptor, so a service outliving a killed `up` still holds it. The file's body
+(JSON: pid, service_pid, started_at, urls) only tells a refused `up` where the running one is.
 """
 
 from __future__ import annotations

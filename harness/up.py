@@ -209,19 +209,20 @@ class Harness:
         previous = self.plugin.options.registered_site_url
         try:
             answer = await self.plugin.follow_site_url()
-        except aiohttp.ClientError as error:
-            answer, failure = None, str(error)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            failure = f"the service is unreachable ({error!r})"
         else:
-            refused = answer is not None and answer.status != 200
-            failure = f"service answered {answer.status}: {short(answer.body)}" if refused else ""
-            if answer is not None and answer.status == 200:
+            if answer is None:
+                return
+            if answer.status == 200:
                 say(f"plugin site moved: {previous} -> {self.plugin.site_url} (updated)")
-        if failure:
-            say(
-                f"warning: the plugin site is registered as {previous}; moving it to "
-                f"{self.plugin.site_url} failed: {failure} (webhooks still go to the old URL;"
-                ' POST /_sim/register {"force": true} registers anew)'
-            )
+                return
+            failure = f"service answered {answer.status}: {short(answer.body)}"
+        say(
+            f"warning: the plugin site is registered as {previous}; moving it to "
+            f"{self.plugin.site_url} failed: {failure}; its webhooks will not arrive here"
+            ' (POST /_sim/register {"force": true} registers anew)'
+        )
 
     async def serve(self) -> bool:
         """Wait until `stopping` is set (True) or the service exits on its own (False)."""

@@ -54,3 +54,25 @@ async def test_a_new_simulator_port_updates_the_sites_url_and_webhooks_arrive(tm
     assert site["site_url"] == second.plugin_url
     assert [w["status"] for w in received.json()["webhooks"]] == [200]
     assert state["registered_site_url"] == second.plugin_url
+
+
+async def test_a_move_the_service_refuses_is_a_warning_not_a_failed_start(tmp_path: Path, capsys):
+    data_dir = tmp_path / "harness"
+    async with Harness(data_dir, api_port=0, stripe_port=0, plugin_port=0) as first:
+        async with httpx.AsyncClient(timeout=30) as http:
+            registered = await http.post(f"{first.plugin_url}/_sim/register", json={})
+            assert registered.status_code == 200, registered.text
+    for stored in data_dir.glob("rakubun.sqlite3*"):
+        stored.unlink()  # the service forgets the site; the simulator still has its token
+    other_port = next(p for p in iter(free_port, None) if p != port_of(first.plugin_url))
+
+    async with Harness(data_dir, api_port=0, stripe_port=0, plugin_port=other_port) as second:
+        async with httpx.AsyncClient(timeout=30) as http:
+            state = (await http.get(f"{second.plugin_url}/_sim/state")).json()
+
+    printed = capsys.readouterr().out
+    assert (
+        f"warning: the plugin site is registered as {first.plugin_url}; moving it to"
+        f" {second.plugin_url} failed: service answered 401" in printed
+    ), printed
+    assert state["registered_site_url"] == first.plugin_url
