@@ -138,7 +138,9 @@ async def _buy(harness: RunningHarness, args: argparse.Namespace) -> None:
             "credits after", f"{credit_type} grew by {grown}, expected {package['credits']}"
         )
 
-    await _show_plugin_webhooks(harness, seen, args.webhook_timeout)
+    await _show_plugin_webhooks(
+        harness, seen, args.webhook_timeout, str(registration["instance_id"])
+    )
 
 
 async def _pay_by_checkout(harness: RunningHarness, order: dict[str, Any], *, manual: bool) -> None:
@@ -193,7 +195,9 @@ async def _pay_by_intent(harness: RunningHarness, order: dict[str, Any], *, manu
     report("confirm", f"+{body.get('credits_added')} (transaction {body.get('transaction_id')})")
 
 
-async def _show_plugin_webhooks(harness: RunningHarness, after: int, timeout: float) -> None:
+async def _show_plugin_webhooks(
+    harness: RunningHarness, after: int, timeout: float, instance_id: str
+) -> None:
     step = "plugin webhooks"
     await harness.sim(
         step, "GET", f"webhooks?event=credits_updated&after={after}&wait={timeout}&count=1"
@@ -220,6 +224,36 @@ async def _show_plugin_webhooks(harness: RunningHarness, after: int, timeout: fl
     )
     credits_updated = [w for w in received if w["event"] == "credits_updated"]
     if not credits_updated:
-        raise HarnessError(step, f"no credits_updated reached the plugin within {timeout:g}s")
+        why = await last_delivery_of(harness, instance_id, "credits_updated")
+        raise HarnessError(
+            step, f"no credits_updated reached the plugin within {timeout:g}s; {why}"
+        )
     if not any(w["signature_valid"] and w["status"] == 200 for w in credits_updated):
         raise HarnessError(step, "no credits_updated had a valid signature and a 200 answer")
+
+
+async def last_delivery_of(harness: RunningHarness, instance_id: str, event: str) -> str:
+    """What became of the service's newest `event` delivery to this plugin's site, from the
+    admin API: where it went, its state and its last error (or why that is unknown)."""
+    step = "service deliveries"
+    try:
+        sites = (await harness.service_admin(step, "sites", limit="200"))["sites"]
+        ours = [site for site in sites if site.get("instance_id") == instance_id]
+        if not ours:
+            return f"the service has no site with instance {instance_id}"
+        path = f"sites/{ours[0]['site_id']}/webhooks"
+        deliveries = (await harness.service_admin(step, path, limit="50"))["deliveries"]
+    except (HarnessError, KeyError, TypeError) as error:
+        return f"the service's deliveries could not be read ({error})"
+    of_event = [d for d in deliveries if d.get("event") == event]
+    if not of_event:
+        return f"the service made no {event} delivery to {ours[0].get('site_url')}"
+    newest = of_event[0]  # the admin API lists newest first
+    sent = f"the service's {event} delivery {newest.get('delivery_id')} to {newest.get('url')}"
+    if newest.get("status") == "delivered":
+        return f"{sent} is delivered (HTTP {newest.get('last_status_code')})"
+    last = newest.get("last_error") or "none yet"
+    return (
+        f"{sent} is {newest.get('status')} after {newest.get('attempts')} attempt(s);"
+        f" last error: {last}"
+    )

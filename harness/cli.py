@@ -18,6 +18,17 @@ from harness.trigger import TRIGGERS, run_trigger
 from harness.up import run_up
 
 
+def port_number(text: str) -> int:
+    """A TCP port for argparse: 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0 to 65535)")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `rakubun-harness` argument parser with its up, buy and trigger subcommands."""
     parser = argparse.ArgumentParser(
@@ -44,9 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         " a container reach them, e.g. at host.docker.internal)",
     )
     port_help = "port (0: any free port; default: the previous run's if free)"
-    up.add_argument("--api-port", type=int, help=f"service {port_help}")
-    up.add_argument("--stripe-port", type=int, help=f"fake Stripe {port_help}")
-    up.add_argument("--plugin-port", type=int, help=f"plugin simulator {port_help}")
+    up.add_argument("--api-port", type=port_number, help=f"service {port_help}")
+    up.add_argument("--stripe-port", type=port_number, help=f"fake Stripe {port_help}")
+    up.add_argument("--plugin-port", type=port_number, help=f"plugin simulator {port_help}")
     up.add_argument(
         "--rate-limit",
         type=int,

@@ -89,7 +89,8 @@ def stripe_delivery_lines(attempt: dict[str, Any]) -> list[str]:
         return [sent]
     status = attempt.get("status_code")
     answered = f"[{status}]" if status is not None else "[ERR]"
-    return [sent, f"{when}  <--  {answered} POST {attempt['url']} {event}"]
+    reason = f" ({attempt['error']})" if status is None and attempt.get("error") else ""
+    return [sent, f"{when}  <--  {answered} POST {attempt['url']} {event}{reason}"]
 
 
 def plugin_delivery_lines(

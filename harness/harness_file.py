@@ -26,7 +26,13 @@ def read_harness_file(data_dir: Path) -> dict[str, Any]:
     path = data_dir / HARNESS_FILE
     if not path.is_file():
         return {}
-    return json.loads(path.read_text())
+    try:
+        saved = json.loads(path.read_text())
+    except ValueError as error:  # hand-edited: refuse rather than mint new secrets over it
+        raise HarnessError("harness.json", f"{path} is not valid JSON ({error})") from None
+    if not isinstance(saved, dict):
+        raise HarnessError("harness.json", f"{path} does not hold a JSON object")
+    return saved
 
 
 def write_harness_file(data_dir: Path, values: Mapping[str, Any]) -> Path:

@@ -84,9 +84,17 @@ class WordPressDeliveryWatcher:
                 continue
             self.seen.add(key)
             if announce:
-                status = attempt.get("status_code")
-                shown = status if status is not None else "ERR"
-                say(f"{attempt['at'][:19].replace('T', ' ')}   --> plugin {delivery['event']}")
-                say(
-                    f"{attempt['at'][:19].replace('T', ' ')}  <--  [{shown}] POST {delivery['url']}"
-                )
+                for line in service_attempt_lines(delivery, attempt):
+                    say(line)
+
+
+def service_attempt_lines(delivery: dict[str, Any], attempt: dict[str, Any]) -> list[str]:
+    """One attempt of the service's webhook to a site; one without an answer says why."""
+    when = str(attempt["at"])[:19].replace("T", " ")
+    status = attempt.get("status_code")
+    shown = status if status is not None else "ERR"
+    reason = f" ({attempt['error']})" if status is None and attempt.get("error") else ""
+    return [
+        f"{when}   --> plugin {delivery['event']}",
+        f"{when}  <--  [{shown}] POST {delivery['url']}{reason}",
+    ]

@@ -68,6 +68,20 @@ class RunningHarness:
             raise HarnessError(step, f"fake Stripe answered {status}: {short(answer)}")
         return answer
 
+    async def service_admin(self, step: str, path: str, **query: str) -> Any:
+        """GET from the service's admin API (`/api/v1/admin/...`); a non-200 fails the step."""
+        url = f"{self.settings['api_url']}/api/v1/admin/{path}"
+        headers = {"Authorization": f"Bearer {self.settings.get('admin_token', '')}"}
+        try:
+            async with self.http.get(url, headers=headers, params=query) as response:
+                answer = await response.json(content_type=None)
+                status = response.status
+        except (aiohttp.ClientError, ValueError) as error:
+            raise HarnessError(step, f"{url}: {error}") from None
+        if status != 200:
+            raise HarnessError(step, f"service answered {status}: {short(answer)}")
+        return answer
+
     async def stripe_api(self, step: str, path: str) -> Any:
         """GET from the fake's Stripe API with the harness's secret key."""
         url = f"{self.stripe_url}/v1/{path}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Mapping
@@ -17,10 +18,17 @@ from harness.ports import HOST
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 PLUGIN_WEBHOOK_RETRY_DELAYS = "1,2,4,8,16,32,64,128"
+#: The service echoes RAKUBUN_HARNESS_RUN in this header of /api/v1/health (see the README).
+RUN_ENV = "RAKUBUN_HARNESS_RUN"
+RUN_HEADER = "X-Rakubun-Harness-Run"
 
 
 class ServiceProcess:
-    """`rakubun-service` as a child process in its own process group, logging to a file."""
+    """`rakubun-service` as a child process in its own process group, logging to a file.
+
+    A random run token goes to the child in RAKUBUN_HARNESS_RUN; only a health answer that
+    echoes it counts, so whatever else answers on the port is never taken for this service.
+    """
 
     def __init__(
         self,
@@ -45,11 +53,14 @@ class ServiceProcess:
             "--workers",
             str(workers),
         ]
-        self.env = dict(env)
+        self.run_token = secrets.token_urlsafe(16)
+        self.env = {**env, RUN_ENV: self.run_token}
         self.log_path = log_path
         self.process: asyncio.subprocess.Process | None = None
 
-    async def start(self) -> None:
+    async def start(self, keep_fds: tuple[int, ...] = ()) -> None:
+        """Start the child; `keep_fds` stay open in it (the data dir's lock, so that a service
+        outliving a killed `up` still keeps the data dir from another `up`)."""
         # The log may show request bodies and settings: readable by its owner only.
         fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         os.fchmod(fd, 0o600)  # a log from an earlier run may have been created 0644
@@ -61,6 +72,7 @@ class ServiceProcess:
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,  # our signal handler, not the terminal, stops it
+                pass_fds=keep_fds,
             )
 
     @property
@@ -74,10 +86,12 @@ class ServiceProcess:
         return "\n".join(text[-lines:]) or "(no output)"
 
     async def wait_healthy(self, timeout: float, stopping: asyncio.Event) -> None:
-        """Poll /api/v1/health until 200; fail with the log's tail if the service exits."""
+        """Poll /api/v1/health until this run's service answers 200 (it echoes our token);
+        fail with the log's tail if the service exits."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         health = f"{self.url}/api/v1/health"
+        last = ""
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
             while loop.time() < deadline:
                 if stopping.is_set():
@@ -91,12 +105,16 @@ class ServiceProcess:
                     )
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                     async with http.get(health) as response:
-                        if response.status == 200:
+                        ours = response.headers.get(RUN_HEADER) == self.run_token
+                        if ours and response.status == 200:
                             return
+                        last = f" (last answer: status {response.status})"
+                        if response.status == 200:  # our service always sends the header
+                            last = f" (another process answers there, without {RUN_HEADER})"
                 await asyncio.sleep(0.1)
         raise HarnessError(
             "service",
-            f"{health} did not answer 200 within {timeout:.0f}s; last lines of "
+            f"{health} did not answer 200 within {timeout:.0f}s{last}; last lines of "
             f"{self.log_path}:\n{self.log_tail()}",
         )
 

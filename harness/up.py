@@ -3,6 +3,9 @@
 `Harness` (an async context manager) runs the fake Stripe and the simulator in this process
 and the service as a subprocess; `run_up` is the command around it. harness.json tells
 `buy`, `trigger` and other tools where they listen.
+
+Invariant: a Harness touches its data dir only while it holds the data dir's lock
+(`data_dir_lock`), so two of them never share one journal, database or harness.json.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from typing import Any
 
 import aiohttp
 
-from harness.console import say
+from harness.console import say, short
+from harness.data_dir_lock import DataDirLock
 from harness.errors import HarnessError, Interrupted
 from harness.harness_file import harness_secrets, read_harness_file, write_harness_file
 from harness.live_deliveries import WordPressDeliveryWatcher, print_in_process_deliveries
-from harness.ports import choose_port, free_port, url_host
+from harness.ports import check_ports_free, choose_port, free_port, url_host
 from harness.service_process import PACKAGE_ROOT, ServiceProcess, service_environment
 
 SERVICE_LOG = "service.log"
@@ -99,6 +103,7 @@ class Harness:
         #: harness.json as written for this run (empty until started).
         self.settings: dict[str, Any] = {}
         self.harness_file: Path | None = None
+        self.lock = DataDirLock(self.data_dir)
 
     # -- where things are ---------------------------------------------------------------------
 
@@ -135,7 +140,8 @@ class Harness:
         from harness.fake_stripe import FakeStripe
         from harness.plugin_sim import PluginSimulator
 
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()  # before anything in the data dir is opened, the journal above all
+        check_ports_free(self.ports, self.host)
         saved = read_harness_file(self.data_dir)
         keys = harness_secrets(saved)
         self.fake = FakeStripe(
@@ -177,8 +183,9 @@ class Harness:
             host=self.host,
             url_host=url_host(self.host),
         )
-        await self.service.start()
+        await self.service.start(keep_fds=(self.lock.fileno,))
         await self.service.wait_healthy(self.startup_timeout, self.stopping)
+        await self._follow_simulator_url()
 
         self.settings = {
             "api_url": api_url,
@@ -192,6 +199,30 @@ class Harness:
             "started_at": datetime.now(UTC).isoformat(),
         }
         self.harness_file = write_harness_file(self.data_dir, self.settings)
+        self.lock.describe(
+            {"api": api_url, "stripe": stripe_url, "plugin": plugin_url},
+            service_pid=self.settings["service_pid"],
+        )
+
+    async def _follow_simulator_url(self) -> None:
+        """A simulator on a new port updates its site's URL, or webhooks go to the old one."""
+        previous = self.plugin.options.registered_site_url
+        try:
+            answer = await self.plugin.follow_site_url()
+        except (aiohttp.ClientError, TimeoutError) as error:
+            failure = f"the service is unreachable ({error!r})"
+        else:
+            if answer is None:
+                return
+            if answer.status == 200:
+                say(f"plugin site moved: {previous} -> {self.plugin.site_url} (updated)")
+                return
+            failure = f"service answered {answer.status}: {short(answer.body)}"
+        say(
+            f"warning: the plugin site is registered as {previous}; moving it to "
+            f"{self.plugin.site_url} failed: {failure}; its webhooks will not arrive here"
+            ' (POST /_sim/register {"force": true} registers anew)'
+        )
 
     async def serve(self) -> bool:
         """Wait until `stopping` is set (True) or the service exits on its own (False)."""
@@ -212,6 +243,7 @@ class Harness:
         if self.fake is not None:
             await _quietly("fake Stripe", self.fake.stop())
         self.service = self.plugin = self.fake = None
+        self.lock.release()  # last: the fake's journal is closed by now
 
     def banner(self) -> list[str]:
         """What `up` prints once ready: the URLs, the admin token, where things are."""

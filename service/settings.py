@@ -102,6 +102,8 @@ class Settings:
     forwarded_secret: str | None = field(default=None, repr=False)
     api_docs: bool = True
     worker_cpu_affinity: str = "off"
+    # Set by `rakubun-harness up`: /health echoes it, proving the answer came from its child.
+    harness_run: str | None = None
 
     @property
     def free_credits(self) -> dict[str, int]:
@@ -160,6 +162,7 @@ class Settings:
             "webhook_loopback_only": _bool(env, "WEBHOOK_LOOPBACK_ONLY", False),
             "provider_key_policy": (text("PROVIDER_KEY_POLICY") or "approved").lower(),
             "worker_cpu_affinity": (text("WORKER_CPU_AFFINITY") or "off").lower(),
+            "harness_run": text("RAKUBUN_HARNESS_RUN"),
         }
         if values["log_format"] not in ("text", "json"):
             raise ValueError(f"LOG_FORMAT must be text or json, got {values['log_format']!r}")

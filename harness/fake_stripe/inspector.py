@@ -99,7 +99,9 @@ def inspector_page(state: StripeState, webhooks: WebhookDispatcher) -> str:
                 a["type"],
                 a["url"],
                 a["attempt"],
-                a["status_code"] if a["status_code"] is not None else "no response",
+                a["status_code"]
+                if a["status_code"] is not None
+                else f"no response ({a.get('error') or 'dropped'})",
                 a["fault"] or "",
             )
             for a in reversed(webhooks.attempts)

@@ -37,6 +37,11 @@ class EventDelivery:
     settles_event: bool = True  # the original delivery decides the event's pending_webhooks
 
 
+def failure_reason(exc: BaseException) -> str:
+    """An attempt's failure in one line: the exception's type and text (a timeout has none)."""
+    return f"{type(exc).__name__}: {exc}"[:300] if str(exc) else type(exc).__name__
+
+
 class WebhookDispatcher:
     """Sends every event to every subscribed endpoint, in order per endpoint.
 
@@ -209,14 +214,15 @@ class WebhookDispatcher:
         }
         started = time.time()
         status: int | None = None
+        error: str | None = None
         try:
             assert self._http is not None, "WebhookDispatcher.start() was not awaited"
             async with self._http.post(delivery.url, data=payload.encode(), headers=headers) as r:
                 status = r.status
                 await r.read()
-        except (aiohttp.ClientError, TimeoutError, OSError):
-            status = None
-        self._record(delivery, status, at=started)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            status, error = None, failure_reason(exc)
+        self._record(delivery, status, at=started, error=error)
         if status is not None and 200 <= status < 300:
             self._settle(delivery)
         elif delivery.attempt <= len(self.retry_delays):
@@ -234,7 +240,10 @@ class WebhookDispatcher:
         *,
         fault: str | None = None,
         at: float | None = None,
+        error: str | None = None,
     ) -> None:
+        if error is None and status is not None and not 200 <= status < 300:
+            error = f"HTTP {status}"
         attempt = {
             "event_id": delivery.event["id"],
             "type": delivery.event["type"],
@@ -244,6 +253,7 @@ class WebhookDispatcher:
             "attempt": delivery.attempt,
             "at": at if at is not None else time.time(),
             "fault": fault or delivery.fault_label,
+            "error": error,  # why the endpoint did not take it, as the service's attempts say
         }
         self.attempts.append(attempt)
         for observer in self.observers:

@@ -180,6 +180,14 @@ class PluginClient:
         }
         return await self._send("POST", "/plugins/register", self.registration_headers(), body=body)
 
+    async def update_instance(self, **fields: Any) -> ApiAnswer:
+        """PUT /instances/{instance_id}: the site's own record (the simulator moves its URL).
+
+        Not a call the plugin v2.2.0 makes; the contract allows it to any registered site.
+        """
+        path = f"/instances/{self.instance_id}"
+        return await self._send("PUT", path, self.plugin_headers(), body=fields)
+
     async def get_packages(self, **query: Any) -> ApiAnswer:
         """GET /packages."""
         return await self._send("GET", "/packages", self.plugin_headers(), query=query)

@@ -156,6 +156,21 @@ class PluginSimulator:
             outcome["answer"] = _redacted(answer.body)
         return outcome
 
+    async def follow_site_url(self) -> ApiAnswer | None:
+        """Tell the service this site's URL when it moved since registration (a new port).
+
+        Without it the service keeps sending webhooks to the old URL, where nobody listens.
+        None when there was nothing to tell; else the service's answer (4xx/5xx included).
+        """
+        moved = self.options.registered and self.options.registered_site_url != self.site_url
+        if not moved:
+            return None
+        answer = await self.client.update_instance(site_url=self.site_url)
+        if answer.status == 200:
+            self.options.registered_site_url = self.site_url
+            self._options_store.save(self.options)
+        return ApiAnswer(answer.status, _redacted(answer.body))
+
     async def call(self, name: str, overrides: Mapping[str, Any] | None = None) -> ApiAnswer:
         """Run a plugin call by contract name with the stored credentials; secrets redacted."""
         answer = await self.client.call(name, overrides)

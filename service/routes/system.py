@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 from importlib.metadata import PackageNotFoundError, version
 
+from ..answers import json_answer
 from ..auth import bearer_token, token_matches
 from ..errors import StoreUnavailable
 from ..metrics import pending_age
 from .registry import Call, Operations, Reply
 
 ops = Operations()
+
+#: Echoes RAKUBUN_HARNESS_RUN: `rakubun-harness up` trusts only a health answer carrying it.
+HARNESS_RUN_HEADER = "X-Rakubun-Harness-Run"
 
 
 def package_version() -> str:
@@ -30,7 +34,7 @@ async def get_health(call: Call) -> Reply:
     if not healthy:
         raise StoreUnavailable()
     backlog = await call.services.store.outbox_backlog()
-    return {
+    health = {
         "success": True,
         "status": "ok",
         "store": call.services.store.name,
@@ -41,6 +45,8 @@ async def get_health(call: Call) -> Reply:
             "oldest_pending_age_seconds": round(pending_age(backlog["oldest_pending_at"]), 3),
         },
     }
+    run = call.services.settings.harness_run
+    return json_answer(health, headers={HARNESS_RUN_HEADER: run}) if run else health
 
 
 def _scheme(authorization: str | None) -> str | None:

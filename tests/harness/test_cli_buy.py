@@ -46,6 +46,9 @@ class FakeWorld:
     verify_status: int = 200
     no_open_sessions: bool = False
     no_intents: bool = False
+    instance_id: str = ""
+    #: The admin API's deliveries to the registered site (None: no admin API at all).
+    deliveries: list[dict[str, Any]] | None = None
 
     async def notify(self, order: dict[str, Any]) -> None:
         if not self.send_webhooks:
@@ -73,9 +76,16 @@ class FakeWorld:
         path = request.path
         if path == "/api/v1/plugins/register":
             self.site_url = body["site_url"]
+            self.instance_id = body["instance_id"]
             return web.json_response(
                 {"success": True, "api_token": "tok", "webhook_secret": self.secret}
             )
+        if path.startswith("/api/v1/admin/") and self.deliveries is not None:
+            if path == "/api/v1/admin/sites":
+                site = {"site_id": "site_1", "instance_id": self.instance_id}
+                return web.json_response({"success": True, "sites": [site]})
+            if path == "/api/v1/admin/sites/site_1/webhooks":
+                return web.json_response({"success": True, "deliveries": self.deliveries})
         if path == "/api/v1/packages":
             return web.json_response({"success": True, "packages": {"packages": PACKAGES}})
         if path == "/api/v1/users/credits":
@@ -206,6 +216,49 @@ async def test_missing_plugin_webhook_fails_the_purchase(world, harness_dir, cap
     out = capsys.readouterr().out
     assert status == 1
     assert "FAILED at plugin webhooks: no credits_updated" in out
+    assert (
+        "the service's deliveries could not be read (service deliveries: service answered 404"
+        in out
+    )
+
+
+async def test_a_missing_plugin_webhook_is_explained_by_the_services_last_error(
+    world, harness_dir, capsys
+):
+    world.send_webhooks = False
+    old_url = "http://127.0.0.1:9/wp-admin/admin-ajax.php?action=rakubun_webhook"
+    world.deliveries = [
+        {"delivery_id": "wh_2", "event": "test_webhook", "status": "delivered"},
+        {
+            "delivery_id": "wh_1",
+            "event": "credits_updated",
+            "url": old_url,
+            "status": "pending",
+            "attempts": 2,
+            "last_status_code": None,
+            "last_error": "ClientConnectorError: Cannot connect to host 127.0.0.1:9",
+        },
+    ]
+
+    status = await buy(harness_dir, "--webhook-timeout", "0.2")
+
+    out = capsys.readouterr().out
+    assert status == 1
+    assert (
+        "FAILED at plugin webhooks: no credits_updated reached the plugin within 0.2s;"
+        f" the service's credits_updated delivery wh_1 to {old_url} is pending after 2"
+        " attempt(s); last error: ClientConnectorError: Cannot connect to host 127.0.0.1:9"
+    ) in out, out
+
+
+async def test_a_missing_plugin_webhook_says_when_the_service_made_none(world, harness_dir, capsys):
+    world.send_webhooks = False
+    world.deliveries = []
+
+    status = await buy(harness_dir, "--webhook-timeout", "0.2")
+
+    assert status == 1
+    assert "the service made no credits_updated delivery" in capsys.readouterr().out
 
 
 async def test_unknown_package_lists_the_known_ones(world, harness_dir, capsys):

@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 
 from harness.up import READY_LINE
+from tests.support.capture import CaptureServer
 
 pytestmark = pytest.mark.e2e
 
@@ -237,3 +238,77 @@ async def test_up_prints_the_api_reference_and_the_inspector_links_to_it(running
         async with http.get(f"{settings['stripe_url']}/_harness/") as response:
             inspector = await response.text()
     assert f'<a href="{docs_url}">' in inspector
+
+
+async def run_up_until_exit(*argv: str) -> tuple[int | None, str]:
+    """`up` with `argv`; its status and output once it exits, or (None, output) once ready."""
+    process = await asyncio.create_subprocess_exec(
+        *CLI,
+        "up",
+        *argv,
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+
+    async def read() -> None:
+        assert process.stdout is not None
+        while line := await process.stdout.readline():
+            output.append(line.decode(errors="replace").rstrip("\n"))
+            if output[-1] == READY_LINE:
+                return
+
+    await asyncio.wait_for(read(), STARTUP_TIMEOUT)
+    if output and output[-1] == READY_LINE:  # it should have refused: stop it
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), 60)
+        return None, "\n".join(output)
+    return await asyncio.wait_for(process.wait(), 60), "\n".join(output)
+
+
+async def test_a_second_up_on_the_data_dir_names_the_running_one_and_exits(running_up):
+    settings = running_up.settings
+    written = (running_up.data_dir / "harness.json").read_text()
+
+    status, output = await run_up_until_exit("--data-dir", str(running_up.data_dir))
+
+    assert status == 1, output
+    [line] = output.splitlines()
+    assert f"pid {running_up.process.pid}" in line, line
+    for key in ("api_url", "stripe_url", "plugin_url"):
+        assert settings[key] in line, line
+    assert (running_up.data_dir / "harness.json").read_text() == written
+
+
+async def test_up_on_a_busy_api_port_says_so_and_never_says_ready(tmp_path):
+    async with CaptureServer() as stranger:
+        stranger.answer("/api/v1/health", json={"success": True, "status": "ok"})
+        port = stranger.port
+
+        status, output = await run_up_until_exit(
+            "--data-dir", str(tmp_path / "harness"), "--api-port", str(port)
+        )
+
+    assert status == 1, output
+    assert READY_LINE not in output
+    assert f"--api-port: port {port} on 127.0.0.1 is in use" in output, output
+
+
+async def test_the_service_of_a_killed_up_still_keeps_the_data_dir(tmp_path):
+    first = await start_up(tmp_path / "harness")
+    service_pid = first.settings["service_pid"]
+    first.process.kill()  # no cleanup: the service, in its own session, lives on
+    await first.process.wait()
+    try:
+        assert process_is_alive(service_pid)
+
+        status, output = await run_up_until_exit("--data-dir", str(first.data_dir))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(service_pid, signal.SIGKILL)
+
+    assert status == 1, output
+    assert f"the service (pid {service_pid}) of a killed rakubun-harness up" in output, output
+    assert first.settings["api_url"] in output

@@ -179,3 +179,15 @@ async def test_inspector_links_to_the_api_reference_of_each_service_it_sends_eve
     assert '<a href="http://127.0.0.1:9/api/v1/docs">' in page.text
     # The other endpoint (a plain webhook receiver) is no rakubun service: no link for it.
     assert page.text.count('/api/v1/docs">') == 1
+
+
+async def test_inspector_says_why_an_attempt_had_no_response(
+    fake_stripe, harness_http, stripe_client, open_session
+) -> None:
+    fake_stripe.add_webhook_endpoint("http://127.0.0.1:1/api/v1/webhooks/stripe")
+    await stripe_client.v1.checkout.sessions.expire_async(open_session.id)
+    await fake_stripe.drain()
+
+    page = await harness_http.get("/_harness/")
+
+    assert "<td>no response (ClientConnectorError: Cannot connect to host 127.0.0.1:1" in page.text

@@ -8,6 +8,7 @@ import httpx
 import pytest
 import stripe
 
+from harness.console import stripe_delivery_lines
 from harness.fake_stripe import FakeStripe
 
 from .conftest import WebhookReceiver, stripe_signature
@@ -258,6 +259,38 @@ async def test_connection_errors_are_recorded_and_retried(
         (None, 2),
         (None, 3),
     ]
+
+
+async def test_an_attempt_without_an_answer_records_why(
+    fake_stripe, stripe_client, open_session
+) -> None:
+    fake_stripe.add_webhook_endpoint("http://127.0.0.1:1/unreachable")
+
+    await stripe_client.v1.checkout.sessions.expire_async(open_session.id)
+    await fake_stripe.drain()
+
+    [first, *_] = fake_stripe.deliveries
+    assert first["error"].startswith("ClientConnectorError: "), first
+    assert "127.0.0.1:1" in first["error"]
+    [sent, answered] = stripe_delivery_lines(first)
+    assert answered.endswith(
+        f"[ERR] POST http://127.0.0.1:1/unreachable [{first['event_id']}] ({first['error']})"
+    ), answered
+
+
+async def test_an_answer_outside_2xx_is_its_own_reason(
+    fake_stripe, stripe_client, webhook_receiver, webhook_endpoint, open_session
+) -> None:
+    webhook_receiver.statuses = [503]
+
+    await stripe_client.v1.checkout.sessions.expire_async(open_session.id)
+    await fake_stripe.drain()
+
+    assert [(d["status_code"], d["error"]) for d in fake_stripe.deliveries] == [
+        (503, "HTTP 503"),
+        (200, None),
+    ]
+    assert stripe_delivery_lines(fake_stripe.deliveries[0])[1].endswith("]")  # [503] says it
 
 
 async def test_drain_times_out_while_a_retry_is_pending(webhook_receiver) -> None:

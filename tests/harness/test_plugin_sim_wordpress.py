@@ -400,3 +400,49 @@ async def test_saved_options_are_private(registered, tmp_path):
 
     assert saved.stat().st_mode & 0o077 == 0
     assert WEBHOOK_SECRET in saved.read_text()
+
+
+async def test_a_moved_site_puts_its_new_url_once_and_keeps_it(
+    dashboard: CaptureServer, tmp_path: Path
+):
+    first = PluginSimulator(dashboard.url, data_dir=tmp_path, site_url="http://127.0.0.1:1111")
+    assert (await first.register())["success"]
+    await first.stop()
+    moved = PluginSimulator(dashboard.url, data_dir=tmp_path, site_url="http://127.0.0.1:2222")
+
+    answer = await moved.follow_site_url()
+    again = await moved.follow_site_url()
+    await moved.stop()
+
+    assert answer is not None and answer.status == 200
+    [put] = [r for r in dashboard.requests if r.method == "PUT"]
+    assert put.path == f"/api/v1/instances/{moved.options.instance_id}"
+    assert put.json() == {"site_url": "http://127.0.0.1:2222"}
+    assert put.headers["Authorization"] == f"Bearer {API_TOKEN}"
+    assert again is None  # nothing moved since
+    assert moved.options.registered_site_url == "http://127.0.0.1:2222"
+
+
+async def test_a_refused_move_is_answered_and_the_old_url_kept(
+    dashboard: CaptureServer, tmp_path: Path
+):
+    first = PluginSimulator(dashboard.url, data_dir=tmp_path, site_url="http://127.0.0.1:1111")
+    assert (await first.register())["success"]
+    await first.stop()
+    moved = PluginSimulator(dashboard.url, data_dir=tmp_path, site_url="http://127.0.0.1:2222")
+    refusal = {"success": False, "error": "invalid_credentials", "message": "Unknown token"}
+    dashboard.answer(f"/api/v1/instances/{moved.options.instance_id}", 401, json=refusal)
+
+    answer = await moved.follow_site_url()
+    await moved.stop()
+
+    assert answer is not None and (answer.status, answer.body) == (401, refusal)
+    assert moved.options.registered_site_url == "http://127.0.0.1:1111"
+
+
+async def test_an_unregistered_or_unmoved_site_puts_nothing(simulator, dashboard):
+    assert await simulator.follow_site_url() is None  # not registered
+    await simulator.register()
+    assert await simulator.follow_site_url() is None  # registered here, as it is now
+
+    assert not [r for r in dashboard.requests if r.method == "PUT"]

@@ -6,6 +6,8 @@ import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
+from service.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -46,3 +48,21 @@ async def test_health_reports_the_outbox_backlog(make_service):
     outbox = (await service.http.get(f"{service.url}/api/v1/health")).json()["outbox"]
     assert outbox["pending"] == 1 and outbox["failed"] == 0
     assert outbox["oldest_pending_age_seconds"] > 0
+
+
+async def test_health_echoes_the_harness_run_token_only_when_one_is_set(make_service):
+    plain = await make_service()
+    started_by_up = await make_service(harness_run="run-token-of-this-up")
+
+    without = await plain.http.get(f"{plain.url}/api/v1/health")
+    with_token = await started_by_up.http.get(f"{started_by_up.url}/api/v1/health")
+
+    assert without.status_code == 200 and "x-rakubun-harness-run" not in without.headers
+    assert with_token.status_code == 200, with_token.text
+    assert with_token.headers["x-rakubun-harness-run"] == "run-token-of-this-up"
+    assert with_token.json()["status"] == "ok"  # the same body, validated against the spec
+
+
+def test_the_harness_run_token_is_read_from_rakubun_harness_run():
+    assert Settings.from_env({"RAKUBUN_HARNESS_RUN": " abc "}).harness_run == "abc"
+    assert Settings.from_env({}).harness_run is None
