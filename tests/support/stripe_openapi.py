@@ -1,0 +1,126 @@
+"""Stripe's published OpenAPI spec as a JSON Schema oracle for the fake Stripe's answers.
+
+Invariant: the spec is read once per process (`load_spec`); every validator resolves `$ref`
+against the whole spec, with OpenAPI 3.0's `nullable: true` turned into "or null".
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft7Validator
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV_DIR = "STRIPE_OPENAPI_DIR"
+
+
+def spec_dir() -> Path | None:
+    """Where `spec3.json` and `fixtures3.json` are: `$STRIPE_OPENAPI_DIR`, or the shared
+    vendor directory beside this checkout (or beside the worktrees' directory)."""
+    candidates = [os.environ.get(ENV_DIR, "")]
+    candidates += [str(p / "shared" / "vendor" / "stripe-openapi") for p in ROOT.parents[:2]]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "spec3.json").is_file():
+            return Path(candidate)
+    return None
+
+
+@functools.cache
+def load_spec() -> dict[str, Any]:
+    """spec3.json with `nullable` converted, so JSON Schema validators read it as meant."""
+    directory = spec_dir()
+    if directory is None:
+        raise FileNotFoundError(f"spec3.json not found; set {ENV_DIR}")
+    raw = json.loads((directory / "spec3.json").read_text(encoding="utf-8"))
+    return {"paths": raw["paths"], "components": {"schemas": _nullable(raw["components"]["schemas"])}}
+
+
+@functools.cache
+def load_fixtures() -> dict[str, Any]:
+    """fixtures3.json's `resources`: Stripe's example object per resource."""
+    directory = spec_dir()
+    assert directory is not None
+    return json.loads((directory / "fixtures3.json").read_text(encoding="utf-8"))["resources"]
+
+
+def _nullable(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_nullable(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _nullable(value) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable"):
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+@functools.cache
+def _validator(pointer: str) -> Draft7Validator:
+    # The spec is the root document, so `#/components/schemas/...` resolves inside it.
+    return Draft7Validator({**load_spec(), "$ref": pointer})
+
+
+def component_validator(name: str) -> Draft7Validator:
+    """A validator for `components.schemas[name]` (e.g. "checkout.session")."""
+    return _validator(f"#/components/schemas/{name}")
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def spec_path(path: str, method: str) -> str:
+    """The spec's path template an actual request path falls under (`/v1/refunds/re_1` ->
+    `/v1/refunds/{refund}`), preferring a literal segment over a parameter."""
+    candidates = []
+    for template, operations in load_spec()["paths"].items():
+        if method.lower() not in operations:
+            continue
+        pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            candidates.append(template)
+    if not candidates:
+        raise KeyError(f"{method} {path} is not in Stripe's spec")
+    return min(candidates, key=lambda t: t.count("{"))
+
+
+def response_validator(path: str, method: str, status: int) -> Draft7Validator:
+    """The validator for the answer Stripe's spec gives `method path` with `status`."""
+    try:
+        template = spec_path(path, method)
+    except KeyError:
+        if status == 200:
+            raise
+        return component_validator("error")  # an unknown route's 404
+    key = "200" if status == 200 else "default"
+    pointer = f"#/paths/{_escape(template)}/{method.lower()}/responses/{key}"
+    return _validator(pointer + "/content/application~1json/schema")
+
+
+def violations(validator: Draft7Validator, instance: Any) -> list[str]:
+    """Every schema violation as `path: message`; a failed `anyOf` is explained by the errors
+    of the branch the value was meant for (the object, not the `null` or the id string)."""
+    return sorted({line for error in validator.iter_errors(instance) for line in _describe(error)})
+
+
+def _describe(error: Any) -> list[str]:
+    if not error.context:
+        where = "/".join(str(p) for p in error.absolute_path) or "<root>"
+        return [f"{where}: {error.message[:200]}"]
+    branches: dict[Any, list[Any]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    # A branch whose only complaint is the value's type is not the one the value was meant for.
+    meant = [
+        errors
+        for errors in branches.values()
+        if not all(e.validator == "type" and e.path == error.path for e in errors)
+    ]
+    chosen = meant[0] if meant else min(branches.values(), key=len)
+    return [line for sub in chosen for line in _describe(sub)]
