@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import objects
+from . import defaults, objects
 from .errors import invalid_request
 from .resources import CHARGE
 from .state import StripeState
@@ -37,6 +37,7 @@ def create_charge(
             paid=True,
             payment_intent=intent["id"],
             payment_method=payment_method,
+            payment_method_details=defaults.charge_card_details(payment_method),
             receipt_email=intent.get("receipt_email"),
             refunded=False,
             status="succeeded",

@@ -96,6 +96,7 @@ def _line_item(raw: Any, index: int) -> dict[str, Any]:
         product=objects.new_id(PRODUCT.prefix),
         type="one_time",
         unit_amount=unit_amount,
+        unit_amount_decimal=str(unit_amount),
     )
     return objects.base(
         LINE_ITEM,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import objects
+from . import defaults, objects
 from .errors import invalid_request
 from .resources import DISPUTE
 from .state import StripeState
@@ -38,6 +38,7 @@ def dispute_charge(
             is_charge_refundable=False,
             metadata={},
             payment_intent=charge["payment_intent"],
+            payment_method_details=defaults.dispute_card_details(charge.get("payment_method")),
             reason="fraudulent",
             status="needs_response",
         )

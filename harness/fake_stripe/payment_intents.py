@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import charges, objects
+from . import charges, defaults, objects
 from .errors import StripeError, invalid_request, unexpected_state
 from .resources import PAYMENT_INTENT
 from .state import StripeState
@@ -162,8 +162,10 @@ def decline_intent(
             "type": "card_error",
             "code": decline.code,
             "decline_code": decline.decline_code,
+            "doc_url": f"https://stripe.com/docs/error-codes/{decline.code.replace('_', '-')}",
             "message": decline.message,
-            "payment_method": {"id": payment_method, "object": "payment_method", "type": "card"},
+            "payment_method": defaults.payment_method(payment_method, objects.now()),
+            "payment_method_type": "card",
         },
     )
     state.put(intent)

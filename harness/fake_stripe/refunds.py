@@ -44,6 +44,7 @@ def refund_charge(
             currency=charge["currency"],
             metadata=metadata or {},
             payment_intent=charge["payment_intent"],
+            payment_method=charge.get("payment_method"),
             reason=reason,
             status="succeeded",
         )

@@ -10,6 +10,7 @@ and status, and each event's `data.object` against its object's schema. Needs St
 from __future__ import annotations
 
 import asyncio
+import json
 import pathlib
 import tempfile
 from typing import Any
@@ -18,8 +19,11 @@ import httpx
 import pytest
 
 from harness.fake_stripe import FakeStripe
+from harness.fake_stripe.journal import put_line
+from harness.fake_stripe.state import STATE_FILE, StripeState
 from tests.support.stripe_openapi import (
     component_validator,
+    load_fixtures,
     response_validator,
     spec_dir,
     violations,
@@ -321,3 +325,61 @@ def _template(path: str) -> str:
 
 
 _LITERAL = {"payment_intents", "line_items", "webhook_endpoints"}
+
+
+# Fields Stripe leaves out unless expanded (`charge.refunds` since API version 2022-11-15).
+OMITTED = {"charge": {"refunds"}}
+
+
+def _objects(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, list):
+        return [obj for item in node for obj in _objects(item)]
+    if not isinstance(node, dict):
+        return []
+    inner = [obj for value in node.values() for obj in _objects(value)]
+    return ([node] if "id" in node and isinstance(node.get("object"), str) else []) + inner
+
+
+def test_objects_have_every_field_of_stripes_example_object(recorded) -> None:
+    answers, events = recorded
+    found = _objects([body for *_, body in answers.values()] + events)
+    found = [obj for obj in found if not obj.get("deleted")]
+    fixtures = load_fixtures()
+    missing = {
+        (obj["object"], field)
+        for obj in found
+        if obj["object"] in fixtures
+        for field in set(fixtures[obj["object"]]) - set(obj) - OMITTED.get(obj["object"], set())
+    }
+    assert {obj["object"] for obj in found} >= {"checkout.session", "item", "price", "dispute"}
+    assert missing == set()
+
+
+def test_objects_stored_by_an_older_fake_load_in_stripes_shape(tmp_path) -> None:
+    """A journal written before the defaults existed (no `automatic_tax`, a bare price)."""
+    session = {"id": "cs_test_old", "object": "checkout.session", "created": 1, "livemode": False}
+    session |= {"expires_at": 2, "mode": "payment", "payment_method_types": ["card"]}
+    session |= {"payment_status": "unpaid", "success_url": "https://a.example/", "status": "open"}
+    price = {"id": "price_old", "object": "price", "active": True, "currency": "jpy"}
+    price |= {"created": 1, "livemode": False, "product": "prod_old", "type": "one_time"}
+    price |= {"unit_amount": 1500}
+    item = {"id": "li_old", "object": "item", "amount_discount": 0, "amount_subtotal": 1500}
+    item |= {"amount_tax": 0, "amount_total": 1500, "currency": "jpy", "description": "x"}
+    item |= {"price": price, "quantity": 1}
+    lines = [
+        put_line("tables/checkout.session", session["id"], json.dumps(session)),
+        put_line("line_items", session["id"], json.dumps([item])),
+    ]
+    (tmp_path / STATE_FILE).write_text("".join(lines), encoding="utf-8")
+
+    state = StripeState(tmp_path)
+
+    loaded = state.get("checkout.session", "cs_test_old")
+    assert violations(component_validator("checkout.session"), loaded) == []
+    assert violations(component_validator("item"), state.line_items["cs_test_old"][0]) == []
+    assert loaded["automatic_tax"] == {
+        "enabled": False,
+        "liability": None,
+        "provider": None,
+        "status": None,
+    }

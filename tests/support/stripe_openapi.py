@@ -10,7 +10,6 @@ import functools
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,10 @@ def load_spec() -> dict[str, Any]:
     if directory is None:
         raise FileNotFoundError(f"spec3.json not found; set {ENV_DIR}")
     raw = json.loads((directory / "spec3.json").read_text(encoding="utf-8"))
-    return {"paths": raw["paths"], "components": {"schemas": _nullable(raw["components"]["schemas"])}}
+    return {
+        "paths": raw["paths"],
+        "components": {"schemas": _nullable(raw["components"]["schemas"])},
+    }
 
 
 @functools.cache
