@@ -13,12 +13,27 @@ DISPUTE_OUTCOMES = ("won", "lost")
 
 
 def dispute_charge(
-    state: StripeState, charge: dict[str, Any], amount: int | None = None
+    state: StripeState,
+    charge: dict[str, Any],
+    amount: int | None = None,
+    *,
+    allow_refunded: bool = False,
 ) -> dict[str, Any]:
     """Open a fraud dispute for `amount` (default: what is not refunded yet), as Stripe does
     for a card dispute: the funds are withdrawn at once. Emits charge.dispute.created, then
-    charge.dispute.funds_withdrawn."""
+    charge.dispute.funds_withdrawn. A charge is disputed at most once, and not once its
+    money is all refunded: test mode cannot, as Stripe's dispute test cards dispute at payment.
+    `allow_refunded` plays live mode, where a cardholder may dispute before the refund lands."""
+    if charge.get("disputed"):
+        raise invalid_request(
+            f"Charge {charge['id']} has already been disputed.", code="charge_disputed"
+        )
     remaining = charge["amount"] - charge["amount_refunded"]
+    if remaining <= 0 and not allow_refunded:
+        raise invalid_request(
+            f"Charge {charge['id']} has been fully refunded; it cannot be disputed.",
+            code="charge_already_refunded",
+        )
     amount = remaining if amount is None else amount
     if amount < 1 or amount > charge["amount"]:
         raise invalid_request("Invalid dispute amount", param="amount")

@@ -8,10 +8,10 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from . import objects
+from . import objects, params
 from .context import context
 from .errors import StripeError, authentication_failed
-from .wire import error_response
+from .wire import error_response, read_params
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +97,14 @@ def _presented_key(authorization: str) -> str:
 
 def _redact(key: str) -> str:
     return key[:8] + "*" * max(len(key) - 12, 4) + key[-4:] if len(key) > 12 else "****"
+
+
+@web.middleware
+async def stripe_params(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse params Stripe's request schema refuses (unknown, missing, wrong type) with
+    Stripe's 400, before the handler or an idempotent replay sees the request."""
+    if is_api(request):
+        schema = params.schema_for(request.method, request.path)
+        if schema is not None:
+            params.check_params(schema, await read_params(request))
+    return await handler(request)

@@ -19,7 +19,16 @@ def refund_charge(
     reason: str | None = None,
     metadata: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Refund `amount` (default: the rest) of a charge; emit charge.refunded with the charge."""
+    """Refund `amount` (default: the rest) of a charge; emit charge.refunded with the charge.
+
+    A disputed (charged back) charge is refused with Stripe's `charge_disputed`: its money
+    is the card network's until the dispute is settled.
+    """
+    if charge.get("disputed"):
+        raise invalid_request(
+            f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+            code="charge_disputed",
+        )
     remaining = charge["amount"] - charge["amount_refunded"]
     if remaining <= 0:
         raise invalid_request(

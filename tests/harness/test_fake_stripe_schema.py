@@ -20,11 +20,15 @@ import pytest
 
 from harness.fake_stripe import FakeStripe
 from harness.fake_stripe.journal import put_line
+from harness.fake_stripe.params import SCHEMA_FILE
 from harness.fake_stripe.state import STATE_FILE, StripeState
 from tests.support.stripe_openapi import (
     component_validator,
     load_fixtures,
+    params_file_text,
+    request_schemas,
     response_validator,
+    served_operations,
     spec_dir,
     violations,
 )
@@ -383,3 +387,10 @@ def test_objects_stored_by_an_older_fake_load_in_stripes_shape(tmp_path) -> None
         "provider": None,
         "status": None,
     }
+
+
+def test_the_vendored_request_schemas_are_stripes() -> None:
+    """`stripe_params.json` is what `python -m tests.support.stripe_openapi` extracts from
+    spec3.json for the routes the fake serves (rerun it after adding a route)."""
+    expected = params_file_text(request_schemas(served_operations()))
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == expected

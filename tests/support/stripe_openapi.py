@@ -126,3 +126,74 @@ def _describe(error: Any) -> list[str]:
     ]
     chosen = meant[0] if meant else min(branches.values(), key=len)
     return [line for sub in chosen for line in _describe(sub)]
+
+
+# -- the request schemas the fake checks params against -------------------------------------
+
+PARAMS_FILE = ROOT / "harness" / "fake_stripe" / "stripe_params.json"
+_KEPT = ("type", "required", "additionalProperties", "items", "anyOf", "enum", "maxLength")
+
+
+def _lean(schema: dict[str, Any]) -> dict[str, Any]:
+    """A request schema with only what validation reads (no descriptions)."""
+    out: dict[str, Any] = {}
+    for key in _KEPT:
+        if key not in schema:
+            continue
+        value = schema[key]
+        if key in ("items", "additionalProperties") and isinstance(value, dict):
+            value = _lean(value)
+        elif key == "anyOf":
+            value = [_lean(branch) for branch in value]
+        out[key] = value
+    if "properties" in schema:
+        out["properties"] = {name: _lean(sub) for name, sub in schema["properties"].items()}
+    return out
+
+
+def request_schemas(served: list[tuple[str, str]]) -> dict[str, Any]:
+    """`{"POST /v1/refunds": schema, ...}`: each served operation's params (form body and
+    query string) as one object schema, from the raw spec (nullable is not a request thing)."""
+    directory = spec_dir()
+    assert directory is not None
+    paths = json.loads((directory / "spec3.json").read_text(encoding="utf-8"))["paths"]
+    out: dict[str, Any] = {}
+    for method, template in sorted(served):
+        operation = paths[template][method.lower()]
+        body = operation.get("requestBody", {}).get("content", {})
+        schema = _lean(body.get("application/x-www-form-urlencoded", {}).get("schema", {}))
+        schema.setdefault("properties", {})
+        schema.setdefault("type", "object")
+        schema["additionalProperties"] = False
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] != "query":
+                continue
+            schema["properties"][parameter["name"]] = _lean(parameter.get("schema", {}))
+            if parameter.get("required"):
+                schema.setdefault("required", []).append(parameter["name"])
+        out[f"{method} {template}"] = schema
+    return out
+
+
+def params_file_text(schemas: dict[str, Any]) -> str:
+    """The vendored file's text: one line per operation, so a diff names the operation."""
+    lines = [f"{json.dumps(k)}: {json.dumps(v, sort_keys=True)}" for k, v in schemas.items()]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def served_operations() -> list[tuple[str, str]]:
+    """(method, spec path template) of every `/v1` route the fake serves."""
+    from harness.fake_stripe.api import ROUTE_TABLES
+
+    served = set()
+    for table in ROUTE_TABLES:
+        for route in table:
+            method, path = getattr(route, "method", None), getattr(route, "path", "")
+            if method and path.startswith("/v1/"):
+                served.add((method, spec_path(re.sub(r"\{[^}]+\}", "x_1", path), method)))
+    return sorted(served)
+
+
+if __name__ == "__main__":  # python -m tests.support.stripe_openapi: rewrite the vendored file
+    PARAMS_FILE.write_text(params_file_text(request_schemas(served_operations())), "utf-8")
+    print(f"wrote {PARAMS_FILE}")
