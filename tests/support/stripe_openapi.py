@@ -183,15 +183,19 @@ def params_file_text(schemas: dict[str, Any]) -> str:
 
 def served_operations() -> list[tuple[str, str]]:
     """(method, spec path template) of every `/v1` route the fake serves."""
-    from harness.fake_stripe.api import ROUTE_TABLES
+    return sorted({(m, spec_path(re.sub(r"\{[^}]+\}", "x_1", p), m)) for m, p in fake_routes()})
 
-    served = set()
-    for table in ROUTE_TABLES:
-        for route in table:
-            method, path = getattr(route, "method", None), getattr(route, "path", "")
-            if method and path.startswith("/v1/"):
-                served.add((method, spec_path(re.sub(r"\{[^}]+\}", "x_1", path), method)))
-    return sorted(served)
+
+def fake_routes() -> list[tuple[str, str]]:
+    """(method, path pattern) of every `/v1` route the fake's app registers."""
+    from aiohttp import web
+
+    from harness.fake_stripe.api import add_api_routes
+
+    app = web.Application()
+    add_api_routes(app)
+    routes = [(r.method, r.resource.canonical) for r in app.router.routes() if r.resource]
+    return sorted({(m, p) for m, p in routes if m != "HEAD" and p.startswith("/v1/")})
 
 
 if __name__ == "__main__":  # python -m tests.support.stripe_openapi: rewrite the vendored file
