@@ -1,8 +1,8 @@
 """Request params checked against Stripe's own request schemas, as stripe-mock does.
 
 Invariant: every `/v1` request whose operation is in `stripe_params.json` (the request
-schemas of Stripe's OpenAPI spec for the routes the fake serves, vendored by
-`python -m tests.support.stripe_openapi`) is refused with Stripe's 400 before its handler
+schemas of Stripe's OpenAPI spec for the routes the fake serves, widened by the params the
+pinned SDK knows, vendored by `python -m tests.support.stripe_openapi`) is refused with Stripe's 400 before its handler
 runs when a param is unknown, a required one is missing or one has the wrong type; so a
 refused request changes nothing and stores no idempotent result, as at Stripe.
 """

@@ -151,9 +151,54 @@ def _lean(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# The pinned SDK's params of each operation: the spec lags it (`status` and `created` on the
+# Checkout Sessions list, `ui_mode` on create...), and what it sends must pass.
+SDK_PARAMS = {
+    "GET /v1/checkout/sessions": "checkout.SessionListParams",
+    "POST /v1/checkout/sessions": "checkout.SessionCreateParams",
+    "GET /v1/checkout/sessions/{session}": "checkout.SessionRetrieveParams",
+    "POST /v1/checkout/sessions/{session}/expire": "checkout.SessionExpireParams",
+    "GET /v1/checkout/sessions/{session}/line_items": "checkout.SessionListLineItemsParams",
+    "GET /v1/payment_intents": "PaymentIntentListParams",
+    "POST /v1/payment_intents": "PaymentIntentCreateParams",
+    "GET /v1/payment_intents/{intent}": "PaymentIntentRetrieveParams",
+    "POST /v1/payment_intents/{intent}/confirm": "PaymentIntentConfirmParams",
+    "POST /v1/payment_intents/{intent}/cancel": "PaymentIntentCancelParams",
+    "GET /v1/refunds": "RefundListParams",
+    "POST /v1/refunds": "RefundCreateParams",
+    "GET /v1/refunds/{refund}": "RefundRetrieveParams",
+    "GET /v1/charges": "ChargeListParams",
+    "GET /v1/charges/{charge}": "ChargeRetrieveParams",
+    "GET /v1/disputes": "DisputeListParams",
+    "GET /v1/disputes/{dispute}": "DisputeRetrieveParams",
+    "GET /v1/events": "EventListParams",
+    "GET /v1/events/{id}": "EventRetrieveParams",
+    "GET /v1/webhook_endpoints": "WebhookEndpointListParams",
+    "POST /v1/webhook_endpoints": "WebhookEndpointCreateParams",
+    "GET /v1/webhook_endpoints/{webhook_endpoint}": "WebhookEndpointRetrieveParams",
+    "POST /v1/webhook_endpoints/{webhook_endpoint}": "WebhookEndpointUpdateParams",
+    "DELETE /v1/webhook_endpoints/{webhook_endpoint}": "WebhookEndpointDeleteParams",
+}
+
+
+def sdk_params(operation: str) -> tuple[set[str], set[str]]:
+    """(every param, the required ones) the pinned SDK's TypedDict gives `operation`,
+    without its request options (`api_key`, `idempotency_key`, ...)."""
+    import importlib
+
+    import stripe
+
+    module, _, name = ("params." + SDK_PARAMS[operation]).rpartition(".")
+    cls = getattr(importlib.import_module(f"stripe.{module}"), name)
+    options = set(stripe.RequestOptions.__annotations__)
+    return set(cls.__annotations__) - options, set(cls.__required_keys__) - options
+
+
 def request_schemas(served: list[tuple[str, str]]) -> dict[str, Any]:
     """`{"POST /v1/refunds": schema, ...}`: each served operation's params (form body and
-    query string) as one object schema, from the raw spec (nullable is not a request thing)."""
+    query string) as one object schema, from the raw spec (nullable is not a request thing);
+    a param only the pinned SDK knows is taken as is (`{}`), and a param is required only
+    where both require it."""
     directory = spec_dir()
     assert directory is not None
     paths = json.loads((directory / "spec3.json").read_text(encoding="utf-8"))["paths"]
@@ -171,7 +216,13 @@ def request_schemas(served: list[tuple[str, str]]) -> dict[str, Any]:
             schema["properties"][parameter["name"]] = _lean(parameter.get("schema", {}))
             if parameter.get("required"):
                 schema.setdefault("required", []).append(parameter["name"])
-        out[f"{method} {template}"] = schema
+        operation_name = f"{method} {template}"
+        known, required = sdk_params(operation_name)
+        for name in sorted(known - set(schema["properties"])):
+            schema["properties"][name] = {}
+        if "required" in schema:
+            schema["required"] = [n for n in schema["required"] if n in required]
+        out[operation_name] = schema
     return out
 
 
