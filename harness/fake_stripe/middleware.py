@@ -10,7 +10,7 @@ from aiohttp.typedefs import Handler
 
 from . import objects, params
 from .context import context
-from .errors import StripeError, authentication_failed
+from .errors import StripeError, authentication_failed, invalid_request
 from .wire import error_response, read_params
 
 log = logging.getLogger(__name__)
@@ -106,5 +106,9 @@ async def stripe_params(request: web.Request, handler: Handler) -> web.StreamRes
     if is_api(request):
         schema = params.schema_for(request.method, request.path)
         if schema is not None:
-            params.check_params(schema, await read_params(request))
+            try:
+                decoded = await read_params(request)
+            except UnicodeDecodeError:
+                raise invalid_request("Invalid request body: it is not UTF-8.") from None
+            params.check_params(schema, decoded)
     return await handler(request)

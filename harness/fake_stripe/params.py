@@ -42,7 +42,8 @@ def schema_for(method: str, path: str) -> dict[str, Any] | None:
 
 def check_params(schema: dict[str, Any], params: Mapping[str, Any]) -> None:
     """Raise Stripe's 400 for the first param that `schema` refuses."""
-    _check(schema, dict(params), "")
+    # `key` is not a param but a credential: Stripe.js sends its publishable key as `key=pk_...`.
+    _check(schema, {name: value for name, value in params.items() if name != "key"}, "")
 
 
 def _name(parent: str, key: object) -> str:

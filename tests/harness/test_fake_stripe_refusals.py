@@ -300,3 +300,22 @@ async def test_params_the_pinned_sdk_knows_and_the_spec_lacks_pass(
     listed = await stripe_client.v1.checkout.sessions.list_async(params={"status": "open"})
 
     assert [s.id for s in listed.data] == [open_session.id]
+
+
+async def test_a_body_that_is_not_utf8_is_a_400_that_changes_nothing(api, fake_stripe) -> None:
+    before = snapshot(fake_stripe)
+
+    answer = await api.post(
+        "/v1/payment_intents",
+        content=b"amount=500&currency=\xff\xfe",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+    assert_refused(answer, 400, None)
+    assert snapshot(fake_stripe) == before
+
+
+async def test_stripe_js_key_param_is_a_credential_not_an_unknown_param(api) -> None:
+    answer = await api.get("/v1/payment_intents/pi_missing", params={"key": "pk_test_harness"})
+
+    assert answer.json()["error"].get("code") == "resource_missing", answer.text
