@@ -150,6 +150,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "transfer_data": None,
         "transfer_group": None,
     },
+    "payment_method": {
+        "allow_redisplay": "unspecified",
+        "billing_details": {
+            "address": _NO_ADDRESS,
+            "email": None,
+            "name": None,
+            "phone": None,
+            "tax_id": None,
+        },
+        "customer": None,
+        "customer_account": None,
+        "metadata": {},
+    },
     "refund": {
         "balance_transaction": None,
         "customer": None,
@@ -291,22 +304,9 @@ def payment_method(payment_method_id: str, created: int) -> dict[str, Any]:
         networks={"available": [card["brand"]], "preferred": None},
         three_d_secure_usage={"supported": True},
     )
+    fields = {"card": card, "created": created, "livemode": False, "type": "card"}
     return {
         "id": payment_method_id,
         "object": "payment_method",
-        "allow_redisplay": "unspecified",
-        "billing_details": {
-            "address": dict(_NO_ADDRESS),
-            "email": None,
-            "name": None,
-            "phone": None,
-            "tax_id": None,
-        },
-        "card": card,
-        "created": created,
-        "customer": None,
-        "customer_account": None,
-        "livemode": False,
-        "metadata": {},
-        "type": "card",
+        **with_defaults("payment_method", fields),
     }

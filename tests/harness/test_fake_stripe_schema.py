@@ -24,6 +24,7 @@ from harness.fake_stripe.params import SCHEMA_FILE
 from harness.fake_stripe.state import STATE_FILE, StripeState
 from tests.support.stripe_openapi import (
     component_validator,
+    fake_routes,
     load_fixtures,
     params_file_text,
     request_schemas,
@@ -78,6 +79,10 @@ ROUTES = (
     "error authentication",
     "error payment_intent_unexpected_state",
 )
+# PaymentMethods are served once the fake has Stripe.js (`/v3/`).
+SERVES_PAYMENT_METHODS = ("POST", "/v1/payment_methods") in fake_routes()
+if SERVES_PAYMENT_METHODS:
+    ROUTES += ("create payment_method", "retrieve payment_method", "list payment_methods")
 
 EVENT_TYPES = (
     "checkout.session.completed",
@@ -145,6 +150,8 @@ async def _drive(data_dir: pathlib.Path) -> tuple[dict[str, Any], list[dict[str,
             await _payment_intents(run)
             await _money_back(run)
             await _errors(run)
+            if SERVES_PAYMENT_METHODS:
+                await _payment_methods(run)
             events = await _all_events(run)
         await fake.drain()
     finally:
@@ -255,6 +262,15 @@ async def _money_back(run: Scenario) -> None:
     await run.control(f"/_harness/disputes/{kept['id']}/close", {"outcome": "won"})
     await run.call("retrieve dispute", "GET", f"/v1/disputes/{lost['id']}")
     await run.call("list disputes", "GET", "/v1/disputes")
+
+
+async def _payment_methods(run: Scenario) -> None:
+    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
+    method = await run.call(
+        "create payment_method", "POST", "/v1/payment_methods", {"type": "card", "card": card}
+    )
+    await run.call("retrieve payment_method", "GET", f"/v1/payment_methods/{method['id']}")
+    await run.call("list payment_methods", "GET", "/v1/payment_methods")
 
 
 async def _errors(run: Scenario) -> None:
