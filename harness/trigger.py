@@ -61,11 +61,20 @@ async def _newest_target(harness: RunningHarness, trigger: Trigger, query: str =
     """The newest session, intent or dispute the event applies to (e.g. an open session to
     expire), or None."""
     path = f"{PATHS[trigger.target]}?limit=100{query}"
+    if trigger.statuses == PAID_INTENT:
+        path += "&expand[]=data.latest_charge"
     listed = (await harness.stripe_api("find target", path)).get("data") or []
     for item in listed:
-        if item.get("status") in trigger.statuses:
+        if item.get("status") in trigger.statuses and _takes_more(item):
             return str(item["id"])
     return None
+
+
+def _takes_more(item: dict[str, Any]) -> bool:
+    """Whether a paid intent's charge can still be refunded or disputed: Stripe refuses a
+    disputed charge (`charge_disputed`) and a fully refunded one."""
+    charge = item.get("latest_charge")
+    return not (isinstance(charge, dict) and (charge.get("disputed") or charge.get("refunded")))
 
 
 async def _create_target(harness: RunningHarness, trigger: Trigger) -> str:

@@ -46,6 +46,8 @@ class FakeWorld:
     verify_status: int = 200
     no_open_sessions: bool = False
     no_intents: bool = False
+    #: What `pi_paid`'s charge went through (`disputed`, `refunded`), as an expanded charge.
+    paid_charge: dict[str, Any] = field(default_factory=dict)
     instance_id: str = ""
     #: The admin API's deliveries to the registered site (None: no admin API at all).
     deliveries: list[dict[str, Any]] | None = None
@@ -127,7 +129,7 @@ class FakeWorld:
         if path == "/v1/payment_intents":
             intents = [
                 {"id": "pi_open", "status": "requires_payment_method"},
-                {"id": "pi_paid", "status": "succeeded"},
+                {"id": "pi_paid", "status": "succeeded", "latest_charge": self.paid_charge},
             ]
             return web.json_response({"data": [] if self.no_intents else intents})
         if path == "/v1/disputes":
@@ -342,6 +344,19 @@ async def test_trigger_refund_without_a_paid_intent_creates_and_pays_one(world, 
         "POST /_harness/payment_intents/pi_1/succeed {}",
         "POST /_harness/payment_intents/pi_1/refund {}",
     ]
+
+
+@pytest.mark.parametrize("event", ["charge.refunded", "charge.dispute.created"])
+@pytest.mark.parametrize("charge", [{"disputed": True}, {"refunded": True}])
+async def test_trigger_passes_over_a_charge_stripe_would_refuse(world, harness_dir, event, charge):
+    """A disputed or fully refunded charge takes no refund or dispute: a fresh intent does."""
+    world.paid_charge = charge
+
+    assert await trigger(harness_dir, event) == 0
+
+    acted = [call for call in world.control_calls if "/payment_intents/" in call]
+    assert acted[0] == "POST /_harness/payment_intents/pi_1/succeed {}"
+    assert acted[1].startswith("POST /_harness/payment_intents/pi_1/")
 
 
 async def test_trigger_json_prints_one_document_on_stdout(world, harness_dir, capsys):
