@@ -25,13 +25,25 @@ PARAMS = {"mode": "payment", "success_url": "https://site.example/ok"}
 @dataclass
 class CountingStripe:
     """Answers every request with `answer` (or, when `cut` is set, the headers and half the
-    body, then closes); counts the connections accepted and the requests read."""
+    body, then closes); counts the connections accepted and the requests read. With `hold`
+    set, it answers only once that many requests wait, all at once: they were concurrent."""
 
     answer: bytes = json.dumps(SESSION).encode()
     cut: bool = False
+    hold: int = 1
     connections: int = 0
     requests: int = 0
     server: asyncio.Server | None = field(default=None, repr=False)
+    waiting: list[asyncio.Future[None]] = field(default_factory=list, repr=False)
+
+    async def held(self) -> None:
+        turn = asyncio.get_running_loop().create_future()
+        self.waiting.append(turn)
+        if len(self.waiting) >= self.hold:
+            for waiting in self.waiting:
+                waiting.set_result(None)
+            self.waiting.clear()
+        await turn
 
     @property
     def url(self) -> str:
@@ -51,7 +63,7 @@ class CountingStripe:
                 )
                 await reader.readexactly(length)
                 self.requests += 1
-                await asyncio.sleep(0.01)  # the calls overlap, as under load
+                await self.held()
                 status = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 size = f"Content-Length: {len(self.answer)}\r\n\r\n".encode()
                 if self.cut:
@@ -88,15 +100,16 @@ async def gateway(counting_stripe: CountingStripe) -> AsyncIterator[StripeGatewa
 async def test_concurrent_calls_reuse_their_connections(
     gateway: StripeGateway, counting_stripe: CountingStripe
 ) -> None:
-    """32 calls at once open at most 32 connections, and 32 more at once open none: the
-    pool keeps every one of them (httpx kept 20 idle and opened the rest again)."""
+    """32 calls at once open 32 connections, and 32 more at once open none: the pool keeps
+    every one of them (httpx kept 20 idle and opened the rest again)."""
+    counting_stripe.hold = 32
     for _ in range(2):
         answers = await asyncio.gather(
             *(gateway.create_checkout_session(PARAMS) for _ in range(32))  # type: ignore[arg-type]
         )
         assert answers == [SESSION] * 32
     assert counting_stripe.requests == 64
-    assert counting_stripe.connections <= 32
+    assert counting_stripe.connections == 32
 
 
 async def test_an_answer_cut_short_is_stripe_unreachable(
