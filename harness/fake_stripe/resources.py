@@ -33,7 +33,8 @@ class Resource:
 
     @property
     def module(self) -> str | None:
-        """Its module in `api/` (and logic module): `checkout/sessions` -> `checkout_sessions`."""
+        """Its logic module's name, and its `api/` module's if it has routes besides retrieve and
+        list: `checkout/sessions` -> `checkout_sessions`."""
         return self.path.replace("/", "_") if self.path else None
 
     @property
