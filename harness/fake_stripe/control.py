@@ -11,7 +11,7 @@ from . import charges, checkout_sessions, disputes, payment_intents, refunds
 from .context import context
 from .errors import invalid_request
 from .inspector import inspector_page
-from .resources import SERVED
+from .resources import CHECKOUT_SESSION, DISPUTE, EVENT, PAYMENT_INTENT, SERVED
 
 routes = web.RouteTableDef()
 
@@ -41,7 +41,7 @@ async def complete_session(request: web.Request) -> web.Response:
     outcome = (await _json_body(request)).get("outcome", "paid")
     if outcome not in OUTCOMES:
         raise invalid_request(f"outcome must be one of {', '.join(OUTCOMES)}", param="outcome")
-    session = state.get("checkout.session", request.match_info["id"])
+    session = state.get(CHECKOUT_SESSION, request.match_info["id"])
     checkout_sessions.expire_if_due(state, session)
     redirect_url = None
     if outcome == "paid":
@@ -61,7 +61,7 @@ async def complete_session(request: web.Request) -> web.Response:
 async def succeed_intent(request: web.Request) -> web.Response:
     """Make an unfinished intent succeed with the test card (charge + events)."""
     state = context(request).state
-    intent = state.get("payment_intent", request.match_info["id"])
+    intent = state.get(PAYMENT_INTENT, request.match_info["id"])
     return _answer(payment_intents.succeed_intent(state, intent))
 
 
@@ -69,7 +69,7 @@ async def succeed_intent(request: web.Request) -> web.Response:
 async def fail_intent(request: web.Request) -> web.Response:
     """Decline an unfinished intent (payment_intent.payment_failed); answers the intent."""
     state = context(request).state
-    intent = state.get("payment_intent", request.match_info["id"])
+    intent = state.get(PAYMENT_INTENT, request.match_info["id"])
     return _answer(payment_intents.decline_intent(state, intent))
 
 
@@ -78,7 +78,7 @@ async def refund_intent(request: web.Request) -> web.Response:
     """Refund an intent's charge, fully or `{"amount": n}`; sends charge.refunded."""
     state = context(request).state
     amount = _optional_amount(await _json_body(request))
-    intent = state.get("payment_intent", request.match_info["id"])
+    intent = state.get(PAYMENT_INTENT, request.match_info["id"])
     charge = charges.charge_of_intent(state, intent)
     return _answer(refunds.refund_charge(state, charge, amount))
 
@@ -96,7 +96,7 @@ async def dispute_intent(request: web.Request) -> web.Response:
     refunded; sends charge.dispute.created and charge.dispute.funds_withdrawn."""
     state = context(request).state
     amount = _optional_amount(await _json_body(request))
-    intent = state.get("payment_intent", request.match_info["id"])
+    intent = state.get(PAYMENT_INTENT, request.match_info["id"])
     charge = charges.charge_of_intent(state, intent)
     return _answer(disputes.dispute_charge(state, charge, amount))
 
@@ -106,7 +106,7 @@ async def close_dispute(request: web.Request) -> web.Response:
     """Close a dispute `{"outcome": "won"}` (funds_reinstated + closed) or `"lost"` (closed)."""
     state = context(request).state
     outcome = (await _json_body(request)).get("outcome")
-    dispute = state.get("dispute", request.match_info["id"])
+    dispute = state.get(DISPUTE, request.match_info["id"])
     return _answer(disputes.close_dispute(state, dispute, str(outcome)))
 
 
@@ -114,7 +114,7 @@ async def close_dispute(request: web.Request) -> web.Response:
 async def resend_event(request: web.Request) -> web.Response:
     """Deliver a stored event again to its endpoints (pending faults apply)."""
     ctx = context(request)
-    event = ctx.state.get("event", request.match_info["id"])
+    event = ctx.state.get(EVENT, request.match_info["id"])
     ctx.webhooks.resend(event)
     return _answer(event)
 
@@ -169,7 +169,7 @@ async def state_counts(request: web.Request) -> web.Response:
     ctx = context(request)
     return _answer(
         {
-            **{r.count: ctx.state.count(r.object) for r in SERVED if r.count},
+            **{r.count: ctx.state.count(r) for r in SERVED if r.count},
             "deliveries": len(ctx.webhooks.attempts),
             "pending_deliveries": ctx.webhooks.pending,
         }

@@ -38,7 +38,7 @@ def api_reference_links(state: StripeState) -> str:
     urls = sorted(
         {
             e["url"].removesuffix(SERVICE_WEBHOOK_PATH) + SERVICE_DOCS_PATH
-            for e in state.newest_first(WEBHOOK_ENDPOINT.object)
+            for e in state.newest_first(WEBHOOK_ENDPOINT)
             if e["url"].endswith(SERVICE_WEBHOOK_PATH)
         }
     )
@@ -60,7 +60,7 @@ def inspector_page(state: StripeState, webhooks: WebhookDispatcher) -> str:
                 s["customer_email"] or "",
                 s["payment_intent"] or "",
             )
-            for s in state.newest_first(CHECKOUT_SESSION.object)
+            for s in state.newest_first(CHECKOUT_SESSION)
         ),
     )
     intents = _table(
@@ -74,7 +74,7 @@ def inspector_page(state: StripeState, webhooks: WebhookDispatcher) -> str:
                 format_amount(i["amount_received"], i["currency"]),
                 i["latest_charge"] or "",
             )
-            for i in state.newest_first(PAYMENT_INTENT.object)
+            for i in state.newest_first(PAYMENT_INTENT)
         ),
     )
     events = _table(
@@ -87,7 +87,7 @@ def inspector_page(state: StripeState, webhooks: WebhookDispatcher) -> str:
                 e["data"]["object"].get("id", ""),
                 e["pending_webhooks"],
             )
-            for e in state.newest_first(EVENT.object)
+            for e in state.newest_first(EVENT)
         ),
     )
     deliveries = _table(

@@ -14,6 +14,7 @@ from .context import CONTEXT, FakeContext
 from .faults import Faults
 from .idempotency import idempotent_replay
 from .middleware import request_ids, require_api_key, stripe_errors
+from .resources import WEBHOOK_ENDPOINT
 from .state import StripeState
 from .webhook_endpoints import create_endpoint, with_secret
 from .webhooks import WebhookDispatcher
@@ -79,7 +80,7 @@ class FakeStripe:
         Calling again with the same url (e.g. after a restart from `data_dir`) reuses that
         endpoint, replacing its secret when one is given, instead of adding a second one.
         """
-        existing = [e for e in self.state.newest_first("webhook_endpoint") if e["url"] == url]
+        existing = [e for e in self.state.newest_first(WEBHOOK_ENDPOINT) if e["url"] == url]
         if existing:
             endpoint = existing[0]
             if secret:
