@@ -27,15 +27,15 @@ class WordPressSite:
     @classmethod
     async def activate(cls, up: HarnessProcess) -> WordPressSite:
         """Activate the plugin: it registers with the service and keeps token and secret."""
-        outcome = await up.sim("POST", "register")
+        outcome = await up.plugin.register()
         assert outcome["success"], outcome
         instance_id = outcome["instance_id"]
-        return cls(up, instance_id, await up.site_id_of(instance_id))
+        return cls(up, instance_id, await up.admin.site_id_of(instance_id))
 
     # -- the plugin's calls ---------------------------------------------------------------------
 
     async def call(self, name: str, **overrides: Any) -> tuple[int, Any]:
-        return await self.up.plugin_call(name, **overrides)
+        return await self.up.plugin.call(name, **overrides)
 
     async def package(self, package_id: str) -> dict[str, Any]:
         status, body = await self.call("packages")
@@ -99,14 +99,14 @@ class WordPressSite:
     # -- what the service and WordPress recorded ------------------------------------------------
 
     async def ledger(self) -> list[dict[str, Any]]:
-        return await self.up.ledger(self.site_id)
+        return await self.up.admin.ledger(self.site_id)
 
     async def entries(self, kind: str) -> list[dict[str, Any]]:
         return [entry for entry in await self.ledger() if entry["kind"] == kind]
 
     async def delivered_credits_updated(self) -> list[dict[str, Any]]:
         """credits_updated webhooks WordPress accepted (200), in arrival order."""
-        return [w for w in await self.up.plugin_webhooks("credits_updated") if w["status"] == 200]
+        return [w for w in await self.up.plugin.webhooks("credits_updated") if w["status"] == 200]
 
 
 def checkout_ref(session_id: str) -> str:
@@ -127,7 +127,7 @@ async def assert_settled(
     exactly one accepted, validly signed `credits_updated` for each (with `user_email`), the
     balances are `credits`, and the service's books reconcile.
     """
-    flushed = await site.up.flush_webhooks()
+    flushed = await site.up.admin.flush_webhooks()
     assert flushed["pending"] == 0, flushed
 
     purchases = await site.entries("purchase")
@@ -137,7 +137,7 @@ async def assert_settled(
 
     assert await site.credits() == credits
 
-    received = await site.up.plugin_webhooks()
+    received = await site.up.plugin.webhooks()
     assert received, "WordPress received no webhook"
     assert all(w["signature_valid"] for w in received), received
     delivered = await site.delivered_credits_updated()
@@ -151,5 +151,5 @@ async def assert_settled(
         assert matching[0]["data"]["change"] == bought
     assert len(purchase_webhooks) == len(payments), purchase_webhooks
 
-    report = await site.up.reconcile()
+    report = await site.up.admin.reconcile()
     assert report["ok"], report
