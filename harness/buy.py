@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -85,25 +85,45 @@ async def _wait_for_enter(prompt: str) -> None:
         await asyncio.to_thread(input)
 
 
-async def run_buy(args: argparse.Namespace) -> int:
-    """Buy one package like a WordPress user would; exit status 0 only if every step passed.
-
-    With --json, stdout gets one JSON document (ids, balances, webhooks, steps).
-    """
+async def run_steps(
+    args: argparse.Namespace,
+    steps: Callable[[HarnessClient, argparse.Namespace], Awaitable[None]],
+    *,
+    timeout: float,
+    done: str | None = None,
+) -> int:
+    """Run a command's steps against the `up` of `args.data_dir`; exit status 0 only if every
+    step passed. With --json, stdout gets one JSON document of what the steps noted."""
     with json_transcript(getattr(args, "json", False)) as transcript:
         try:
             settings = load_running_harness(Path(args.data_dir))
-            async with HarnessClient(settings, timeout=120) as harness:
-                await _buy(harness, args)
+            async with HarnessClient(settings, timeout=timeout) as harness:
+                await steps(harness, args)
         except HarnessError as error:
             say(f"FAILED at {error}")
             if transcript is not None:
                 emit_json(transcript.document(ok=False, failed_at=error.step, error=str(error)))
             return 1
-        say("purchase complete")
+        if done:
+            say(done)
         if transcript is not None:
             emit_json(transcript.document(ok=True))
     return 0
+
+
+async def run_buy(args: argparse.Namespace) -> int:
+    """Buy one package like a WordPress user would; exit status 0 only if every step passed.
+
+    With --json, stdout gets one JSON document (ids, balances, webhooks, steps).
+    """
+    return await run_steps(args, _buy, timeout=120, done="purchase complete")
+
+
+async def _credits(harness: HarnessClient, step: str, user: dict[str, Any]) -> dict[str, int]:
+    status, body = await at(step, harness.plugin.call("credits", **user))
+    if not _succeeded(status, body):
+        raise service_refused(step, status, body)
+    return _balances(body)
 
 
 async def _buy(harness: HarnessClient, args: argparse.Namespace) -> None:
@@ -125,10 +145,7 @@ async def _buy(harness: HarnessClient, args: argparse.Namespace) -> None:
         f"{package['price']} {package.get('currency', 'JPY')}",
     )
 
-    status, body = await at("credits before", harness.plugin.call("credits", **user))
-    if not _succeeded(status, body):
-        raise service_refused("credits before", status, body)
-    before = _balances(body)
+    before = await _credits(harness, "credits before", user)
     note(credits_before=before)
     report("credits before", ", ".join(f"{k} {v}" for k, v in before.items()))
 
@@ -148,10 +165,7 @@ async def _buy(harness: HarnessClient, args: argparse.Namespace) -> None:
 
     await drain_stripe_webhooks(harness, deliveries_before)
 
-    status, body = await at("credits after", harness.plugin.call("credits", **user))
-    if not _succeeded(status, body):
-        raise service_refused("credits after", status, body)
-    after = _balances(body)
+    after = await _credits(harness, "credits after", user)
     note(credits_after=after)
     report("credits after", ", ".join(f"{k} {before.get(k, 0)} -> {v}" for k, v in after.items()))
     grown = after.get(credit_type, 0) - before.get(credit_type, 0)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from harness.buy import at, drain_stripe_webhooks, find_package, service_refused
+from harness.buy import at, drain_stripe_webhooks, find_package, run_steps, service_refused
 from harness.client import HarnessClient
-from harness.console import emit_json, json_transcript, note, report, say, short
+from harness.console import note, report, short
 from harness.errors import HarnessError
-from harness.harness_file import load_running_harness
 
 
 @dataclass(frozen=True)
@@ -155,16 +153,4 @@ async def run_trigger(args: argparse.Namespace) -> int:
 
     With --json, stdout gets one JSON document (event, target, created object, steps).
     """
-    with json_transcript(getattr(args, "json", False)) as transcript:
-        try:
-            settings = load_running_harness(Path(args.data_dir))
-            async with HarnessClient(settings, timeout=60) as harness:
-                await _trigger(harness, args)
-        except HarnessError as error:
-            say(f"FAILED at {error}")
-            if transcript is not None:
-                emit_json(transcript.document(ok=False, failed_at=error.step, error=str(error)))
-            return 1
-        if transcript is not None:
-            emit_json(transcript.document(ok=True))
-    return 0
+    return await run_steps(args, _trigger, timeout=60)
