@@ -42,16 +42,19 @@ class WordPressSite:
         assert status == 200, body
         return next(p for p in body["packages"]["packages"] if p["package_id"] == package_id)
 
+    async def order(self, package_id: str) -> dict[str, Any]:
+        """What the plugin sends to buy a package: its id, credit type, price and currency."""
+        package = await self.package(package_id)
+        return {
+            "package_id": package_id,
+            "credit_type": package["credit_type"],
+            "amount": package["price"],
+            "currency": package["currency"],
+        }
+
     async def checkout(self, package_id: str = "article_starter") -> str:
         """Start a hosted checkout for a package; answers the session id."""
-        package = await self.package(package_id)
-        status, body = await self.call(
-            "checkout",
-            package_id=package_id,
-            credit_type=package["credit_type"],
-            amount=package["price"],
-            currency=package["currency"],
-        )
+        status, body = await self.call("checkout", **await self.order(package_id))
         assert status == 200 and body["success"], body
         return str(body["session_id"])
 
@@ -60,14 +63,7 @@ class WordPressSite:
 
     async def create_intent(self, package_id: str = "image_starter") -> str:
         """Start a direct PaymentIntent purchase; answers the intent id."""
-        package = await self.package(package_id)
-        status, body = await self.call(
-            "create-intent",
-            package_id=package_id,
-            credit_type=package["credit_type"],
-            amount=package["price"],
-            currency=package["currency"],
-        )
+        status, body = await self.call("create-intent", **await self.order(package_id))
         assert status == 200 and body["success"], body
         return str(body["payment_intent_id"])
 
