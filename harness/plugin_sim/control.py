@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from harness.plugin_sim.app_state import simulator_of
 from harness.plugin_sim.client import BadCallArguments, UnknownCall
-from harness.plugin_sim.wordpress import simulator_of
 
 MAX_WAIT_SECONDS = 120.0
 

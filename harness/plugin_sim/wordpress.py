@@ -9,15 +9,13 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
+from harness.plugin_sim.app_state import simulator_of
 from harness.plugin_sim.options import PluginOptions
 from harness.plugin_sim.signature import signature_is_valid
-
-if TYPE_CHECKING:
-    from harness.plugin_sim.simulator import PluginSimulator
 
 WEBHOOK_ACTION = "rakubun_webhook"
 PURCHASE_PAGE = "rakubun-ai-purchase"
@@ -102,14 +100,6 @@ def _as_name(event: Any) -> str | None:
 
 
 # -- aiohttp handlers ---------------------------------------------------------------------------
-
-
-SIMULATOR: web.AppKey[PluginSimulator] = web.AppKey("plugin_simulator")
-
-
-def simulator_of(request: web.Request) -> PluginSimulator:
-    """The PluginSimulator serving this request."""
-    return request.app[SIMULATOR]
 
 
 async def admin_ajax(request: web.Request) -> web.StreamResponse:
