@@ -40,6 +40,9 @@ CHECKOUT_SESSION = Resource(
     "checkout.session", "cs_test", "checkout.session", "checkout/sessions", "sessions"
 )
 PAYMENT_INTENT = Resource("payment_intent", "pi", "payment_intent", "payment_intents", "intents")
+PAYMENT_METHOD = Resource(
+    "payment_method", "pm", "PaymentMethod", "payment_methods", "payment_methods"
+)
 CHARGE = Resource("charge", "ch", "charge", "charges", "charges")
 REFUND = Resource("refund", "re", "refund", "refunds", "refunds")
 DISPUTE = Resource("dispute", "dp", "dispute", "disputes", "disputes")
@@ -55,6 +58,7 @@ PRODUCT = Resource("product", "prod", "product")
 RESOURCES: tuple[Resource, ...] = (
     CHECKOUT_SESSION,
     PAYMENT_INTENT,
+    PAYMENT_METHOD,
     CHARGE,
     REFUND,
     DISPUTE,

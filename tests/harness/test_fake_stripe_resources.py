@@ -74,6 +74,8 @@ async def test_every_object_the_fake_made_is_the_registered_resource_of_its_tabl
         params={"payment_intent": session.payment_intent, "amount": 100}
     )
     await harness_http.post(f"/_harness/payment_intents/{session.payment_intent}/dispute", json={})
+    card = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2040"}
+    await stripe_client.raw_request_async("post", "/v1/payment_methods", type="card", card=card)
 
     store = fake_stripe.state
     assert set(store.tables) == {r.object for r in SERVED}

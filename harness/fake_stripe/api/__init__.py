@@ -10,6 +10,7 @@ from . import (
     disputes,
     events,
     payment_intents,
+    payment_methods,
     refunds,
     webhook_endpoints,
 )
@@ -17,6 +18,7 @@ from . import (
 ROUTE_TABLES = (
     checkout_sessions.routes,
     payment_intents.routes,
+    payment_methods.routes,
     refunds.routes,
     charges.routes,
     disputes.routes,
