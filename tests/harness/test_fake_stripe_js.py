@@ -12,8 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import stripe
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from harness.fake_stripe import FakeStripe
+from harness.fake_stripe import FakeStripe, payment_methods
+from harness.fake_stripe.errors import StripeError
+from harness.fake_stripe.payment_methods import TEST_CARDS
+from harness.fake_stripe.state import StripeState
 
 VISA, DECLINED, THREE_D_SECURE = "4242424242424242", "4000000000000002", "4000002500003155"
 
@@ -412,3 +417,31 @@ async def test_an_intent_not_waiting_for_authentication_shows_no_buttons(
     assert page.status_code == 200
     assert 'id="authenticate-complete"' not in page.text
     assert "requires payment method" in page.text
+
+
+# -- any card details -----------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    number=st.one_of(st.sampled_from(sorted(TEST_CARDS)), st.text(max_size=20)),
+    exp_month=st.one_of(st.sampled_from(["1", "07", "12"]), st.text(max_size=3)),
+    exp_year=st.one_of(st.sampled_from(["40", "2040"]), st.text(max_size=5)),
+    cvc=st.one_of(st.sampled_from(["", "123", "1234"]), st.text(max_size=5)),
+)
+def test_any_card_details_make_a_payment_method_or_stripes_error_and_nothing_else(
+    number: str, exp_month: str, exp_year: str, cvc: str
+) -> None:
+    state = StripeState()
+    card = {"number": number, "exp_month": exp_month, "exp_year": exp_year, "cvc": cvc}
+
+    try:
+        method = payment_methods.create_payment_method(state, {"type": "card", "card": card})
+    except StripeError as error:
+        assert error.status in (400, 402)
+        assert error.param and error.param.startswith("card[")
+        assert state.count("payment_method") == 0
+    else:
+        assert number in TEST_CARDS
+        assert method["card"]["last4"] == number[-4:]
+        assert state.count("payment_method") == 1
