@@ -107,15 +107,6 @@ def outcome_of(state: StripeState, payment_method: str) -> Outcome:
     return TEST_CARDS[number].outcome
 
 
-def retrieve_payment_method(state: StripeState, payment_method: str) -> dict[str, Any]:
-    """A stored PaymentMethod, or one of Stripe's test PaymentMethods (`pm_card_visa`)."""
-    number = TEST_PAYMENT_METHODS.get(payment_method)
-    if number is None:
-        return state.get(PAYMENT_METHOD.object, payment_method)
-    this_year = datetime.date.today().year
-    return _card_object(payment_method, number, 12, this_year + 5, None, {}, {})
-
-
 def create_payment_method(state: StripeState, params: Mapping[str, Any]) -> dict[str, Any]:
     """A card PaymentMethod from `card[number]`, `card[exp_month]`, `card[exp_year]`, `card[cvc]`.
 

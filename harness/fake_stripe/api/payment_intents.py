@@ -50,7 +50,7 @@ async def create_intent(request: web.Request) -> web.Response:
 
 @routes.get("/v1/payment_intents/{id}")
 async def retrieve_intent(request: web.Request) -> web.Response:
-    """Retrieve an intent (`expand[]=latest_charge` works); Stripe.js sends `client_secret`."""
+    """Retrieve an intent (`expand[]=latest_charge` works)."""
     ctx, params = context(request), await read_params(request)
     intent = ctx.state.get(RESOURCE.object, request.match_info["id"])
     return stripe_json(ctx.state.expanded(intent, expand_paths(params)))

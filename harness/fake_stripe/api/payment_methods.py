@@ -24,6 +24,6 @@ async def create_payment_method(request: web.Request) -> web.Response:
 
 @routes.get("/v1/payment_methods/{id}")
 async def retrieve_payment_method(request: web.Request) -> web.Response:
-    """A stored PaymentMethod or a test one (`pm_card_visa`)."""
+    """A stored PaymentMethod (Stripe's test ids such as `pm_card_visa` are not stored)."""
     ctx = context(request)
-    return stripe_json(payment_methods.retrieve_payment_method(ctx.state, request.match_info["id"]))
+    return stripe_json(ctx.state.get(RESOURCE.object, request.match_info["id"]))
