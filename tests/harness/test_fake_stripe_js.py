@@ -69,12 +69,17 @@ async def confirm(browser, intent: dict[str, Any], number: str, **extra: str) ->
     )
 
 
+# The fake's tables, read by object name: what it stored, oldest first.
+def table(state: StripeState, kind: str) -> dict[str, Any]:
+    return dict(state.tables.get(kind, {}))
+
+
 def stored(fake_stripe: FakeStripe, intent: dict[str, Any]) -> dict[str, Any]:
-    return dict(fake_stripe.state.get("payment_intent", intent["id"]))
+    return table(fake_stripe.state, "payment_intent")[intent["id"]]
 
 
 def event_types(fake_stripe: FakeStripe, intent: dict[str, Any]) -> list[str]:
-    events = reversed(fake_stripe.state.newest_first("event"))
+    events = table(fake_stripe.state, "event").values()
     return [e["type"] for e in events if e["data"]["object"]["id"] == intent["id"]]
 
 
@@ -94,7 +99,7 @@ async def test_v3_serves_the_script_that_defines_stripe(harness_http) -> None:
 
 
 async def test_a_test_card_becomes_a_payment_method_that_keeps_no_card_number(
-    browser, fake_stripe: FakeStripe, stripe_client
+    browser, fake_stripe: FakeStripe, stripe_client, tmp_path
 ) -> None:
     answer = await browser("POST", "/v1/payment_methods", **card(VISA))
 
@@ -110,7 +115,8 @@ async def test_a_test_card_becomes_a_payment_method_that_keeps_no_card_number(
     again = (await browser("POST", "/v1/payment_methods", **card(VISA))).json()
     assert again["card"]["fingerprint"] == method["card"]["fingerprint"]
     assert again["id"] != method["id"]
-    assert VISA not in str(fake_stripe.state.newest_first("payment_method"))
+    assert VISA not in str(table(fake_stripe.state, "payment_method"))
+    assert VISA not in (tmp_path / "fake-stripe.jsonl").read_text()  # the fake's journal
     retrieved = await stripe_client.raw_request_async("get", f"/v1/payment_methods/{method['id']}")
     assert stripe_client.deserialize(retrieved, api_mode="V1").id == method["id"]
     assert answer.headers["Access-Control-Allow-Origin"] == "*"
@@ -155,7 +161,7 @@ async def test_bad_card_details_get_stripes_error_and_store_nothing(
     assert error["type"] == ("card_error" if status == 402 else "invalid_request_error")
     assert (error.get("code"), error["param"]) == (code, param)
     assert error["message"]
-    assert fake_stripe.state.count("payment_method") == 0
+    assert len(table(fake_stripe.state, "payment_method")) == 0
 
 
 # -- what the publishable key may do ------------------------------------------------------------
@@ -178,7 +184,7 @@ async def test_the_publishable_key_cannot_make_server_calls(
 
     assert answer.status_code == 401
     assert "cannot be made with a publishable API key" in answer.json()["error"]["message"]
-    assert fake_stripe.state.count("payment_intent") == 0
+    assert len(table(fake_stripe.state, "payment_intent")) == 0
 
 
 async def test_another_publishable_key_is_refused(browser) -> None:
@@ -329,7 +335,7 @@ async def test_completing_authentication_pays_once(
     assert "fake-stripe-3ds-complete" in done.text
     assert again.status_code == 400
     assert stored(fake_stripe, intent)["status"] == "succeeded"
-    assert fake_stripe.state.count("charge") == 1
+    assert len(table(fake_stripe.state, "charge")) == 1
     assert event_types(fake_stripe, intent) == [
         "payment_intent.requires_action",
         "payment_intent.succeeded",
@@ -350,7 +356,7 @@ async def test_failing_authentication_leaves_the_intent_for_another_card(
     assert body["status"] == "requires_payment_method"
     assert body["next_action"] is None
     assert body["last_payment_error"]["code"] == "payment_intent_authentication_failure"
-    assert fake_stripe.state.count("charge") == 0
+    assert len(table(fake_stripe.state, "charge")) == 0
     assert (await confirm(browser, intent, VISA)).json()["status"] == "succeeded"
 
 
@@ -436,8 +442,8 @@ def test_any_card_details_make_a_payment_method_or_stripes_error_and_nothing_els
     except StripeError as error:
         assert error.status in (400, 402)
         assert error.param and error.param.startswith("card[")
-        assert state.count("payment_method") == 0
+        assert len(table(state, "payment_method")) == 0
     else:
         assert number in TEST_CARDS
         assert method["card"]["last4"] == number[-4:]
-        assert state.count("payment_method") == 1
+        assert len(table(state, "payment_method")) == 1
