@@ -1,4 +1,4 @@
-"""PaymentIntents: created, confirmed with test cards, authenticated, succeeded, declined or canceled."""
+"""PaymentIntents: created, confirmed with test cards, authenticated, paid, declined, canceled."""
 
 from __future__ import annotations
 

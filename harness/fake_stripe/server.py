@@ -22,7 +22,7 @@ DEFAULT_RETRY_DELAYS = (1, 2, 4, 8, 16, 32)
 
 
 def make_app(ctx: FakeContext) -> web.Application:
-    """The aiohttp app: `/v1` Stripe API, `/checkout/pay` page, `/v3` Stripe.js, `/_harness` control."""
+    """The aiohttp app: `/v1` API, `/checkout/pay` page, `/v3` Stripe.js, `/_harness` control."""
     app = web.Application(
         middlewares=[stripe_errors, request_ids, require_api_key, idempotent_replay]
     )

@@ -1,4 +1,5 @@
-"""The fake Stripe.js: `static/stripe-v3.js` at `/v3/`, and its 3-D Secure page `/v3/authenticate/{id}`.
+"""The fake Stripe.js (`static/stripe-v3.js`) at `/v3/` and its 3-D Secure page at
+`/v3/authenticate/{id}`.
 
 Invariant: the authentication page acts on an intent only with that intent's client_secret,
 and only while it `requires_action`; a page in Stripe.js's modal reports back to its parent
