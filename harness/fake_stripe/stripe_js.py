@@ -139,7 +139,10 @@ async def show_authentication(request: web.Request) -> web.Response:
 @routes.post("/v3/authenticate/{id}")
 async def submit_authentication(request: web.Request) -> web.StreamResponse:
     """Complete or fail the authentication; framed, tell Stripe.js; redirected, go back."""
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (UnicodeDecodeError, ValueError):
+        raise web.HTTPBadRequest(text="Malformed form.", content_type="text/plain") from None
     intent = _intent_or_404(request, form.get("client_secret"))
     framed = form.get("frame") == "1"
     action = form.get("action")

@@ -398,6 +398,26 @@ async def test_the_authentication_page_needs_the_intents_secret(
     assert stored(fake_stripe, intent)["status"] == "requires_action"
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"client_secret=\xff\xfe&action=complete", "application/x-www-form-urlencoded"),
+        (b"\x00\x01garbage", "multipart/form-data; boundary=zz"),
+    ],
+)
+async def test_a_malformed_form_is_400_and_changes_nothing(
+    browser, harness_http, fake_stripe: FakeStripe, intent, body: bytes, content_type: str
+) -> None:
+    await confirm(browser, intent, THREE_D_SECURE)
+
+    answer = await harness_http.post(
+        f"/v3/authenticate/{intent['id']}", content=body, headers={"Content-Type": content_type}
+    )
+
+    assert answer.status_code == 400
+    assert stored(fake_stripe, intent)["status"] == "requires_action"
+
+
 async def test_an_unknown_action_changes_nothing(
     browser, harness_http, fake_stripe: FakeStripe, intent
 ) -> None:
