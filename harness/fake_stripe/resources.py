@@ -98,6 +98,13 @@ EVENT = Resource(
     count="events",
     filters=(Matches("type", plural="types"), CREATED),
 )
+PAYMENT_METHOD = Resource(
+    object="payment_method",
+    prefix="pm",
+    noun="PaymentMethod",
+    path="payment_methods",
+    count="payment_methods",
+)
 WEBHOOK_ENDPOINT = Resource(
     object="webhook_endpoint",
     prefix="we",
@@ -113,6 +120,7 @@ PRODUCT = Resource("product", "prod", "product")
 RESOURCES: tuple[Resource, ...] = (
     CHECKOUT_SESSION,
     PAYMENT_INTENT,
+    PAYMENT_METHOD,
     CHARGE,
     REFUND,
     DISPUTE,

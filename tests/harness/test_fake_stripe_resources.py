@@ -99,6 +99,8 @@ async def test_every_object_the_fake_made_is_the_registered_resource_of_its_tabl
         params={"payment_intent": session.payment_intent, "amount": 100}
     )
     await harness_http.post(f"/_harness/payment_intents/{session.payment_intent}/dispute", json={})
+    card = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2040"}
+    await stripe_client.raw_request_async("post", "/v1/payment_methods", type="card", card=card)
 
     store = fake_stripe.state
     assert set(store.tables) == {r.object for r in SERVED}
@@ -171,6 +173,8 @@ async def make_one_of_each(harness_http, stripe_client) -> None:
     await stripe_client.v1.payment_intents.create_async(
         params={"amount": 500, "currency": "jpy", "payment_method": "pm_card_visa"}
     )
+    card = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2040"}
+    await stripe_client.raw_request_async("post", "/v1/payment_methods", type="card", card=card)
     # Last, so that no event is owed to it and none changes while the test reads them.
     await stripe_client.v1.webhook_endpoints.create_async(
         params={"url": "http://127.0.0.1:9/hook", "enabled_events": ["charge.succeeded"]}

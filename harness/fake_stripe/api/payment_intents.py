@@ -43,17 +43,30 @@ async def create_intent(request: web.Request) -> web.Response:
         automatic_payment_methods=isinstance(automatic, dict) and get_bool(automatic, "enabled"),
     )
     if get_bool(params, "confirm"):
-        payment_intents.confirm_intent(ctx.state, intent)
+        payment_intents.confirm_intent(ctx.state, intent, base_url=ctx.base_url)
     return stripe_json(ctx.state.expanded(intent, expand_paths(params)))
 
 
 @routes.post("/v1/payment_intents/{id}/confirm")
 async def confirm_intent(request: web.Request) -> web.Response:
-    """Confirm with a test PaymentMethod: `pm_card_visa` succeeds, `pm_card_chargeDeclined` is a 402."""
+    """Confirm with a test PaymentMethod: `pm_card_visa` succeeds, `pm_card_chargeDeclined` is a
+    402, `pm_card_authenticationRequired` requires_action (3-D Secure).
+
+    Stripe.js confirms with the publishable `key` and the intent's `client_secret`
+    (checked in `middleware.py`).
+    """
     ctx, params = context(request), await read_params(request)
-    reject_unknown(params, ("payment_method", "receipt_email", "return_url"))
+    reject_unknown(
+        params, ("payment_method", "receipt_email", "return_url", "client_secret", "key")
+    )
     intent = ctx.state.get(RESOURCE, request.match_info["id"])
-    payment_intents.confirm_intent(ctx.state, intent, get_str(params, "payment_method"))
+    payment_intents.confirm_intent(
+        ctx.state,
+        intent,
+        get_str(params, "payment_method"),
+        return_url=get_str(params, "return_url"),
+        base_url=ctx.base_url,
+    )
     return stripe_json(ctx.state.expanded(intent, expand_paths(params)))
 
 
