@@ -1,10 +1,14 @@
-"""The `rakubun-harness` command line: its parser, harness.json and port choice."""
+"""The `rakubun-harness` command line: its parser (every flag documented), harness.json and
+port choice."""
 
 from __future__ import annotations
 
+import argparse
+import re
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from harness.cli import build_parser
 from harness.harness_file import harness_secrets, read_harness_file, write_harness_file
@@ -89,3 +93,42 @@ def test_service_environment_configures_everything(tmp_path, monkeypatch):
     assert env["WEBHOOK_RETRY_DELAYS"] == "1,2,4,8,16,32,64,128"
     assert env["WEBHOOK_ALLOW_PRIVATE_TARGETS"] == "1"
     assert env["PROVIDER_KEY_POLICY"] == "all"
+
+
+# -- every flag is in harness/README.md ---------------------------------------------------------
+
+README = Path(__file__).resolve().parents[2] / "harness" / "README.md"
+
+
+def subcommand_parsers() -> dict[str, argparse.ArgumentParser]:
+    [subparsers] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(subparsers.choices)
+
+
+def readme_section(command: str) -> str:
+    """The `## \\`rakubun-harness <command>...\\`` section of harness/README.md."""
+    text = README.read_text(encoding="utf-8")
+    [section] = [s for s in text.split("\n## ") if s.startswith(f"`rakubun-harness {command}")]
+    return section
+
+
+def shown(default: object) -> str:
+    return (
+        str(int(default)) if isinstance(default, float) and default.is_integer() else str(default)
+    )
+
+
+def test_every_flag_of_every_subcommand_has_a_readme_row_with_its_default():
+    commands = subcommand_parsers()
+    assert set(commands) == {"up", "buy", "trigger"}
+    for command, parser in commands.items():
+        section = readme_section(command)
+        for action in parser._actions:
+            for flag in action.option_strings:
+                if flag in ("-h", "--help"):
+                    continue
+                rows = [line for line in section.splitlines() if line.startswith(f"| `{flag}")]
+                assert rows, f"{command} {flag} has no row in harness/README.md"
+                default_cell = re.split(r"(?<!\\)\|", rows[0])[2]
+                if action.default not in (None, False):
+                    assert shown(action.default) in default_cell, (command, flag, rows[0])
