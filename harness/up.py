@@ -276,7 +276,8 @@ class Harness:
         self.lock.release()  # last: the fake's journal is closed by now
 
     def banner(self) -> list[str]:
-        """What `up` prints once ready: the URLs, the admin token, where things are."""
+        """What `up` prints once ready: the URLs, the admin and plugin tokens, where things
+        are, the next steps."""
         api_url, stripe_url, plugin_url = self.api_url, self.stripe_url, self.plugin_url
         options = self.plugin.options
         return [
@@ -285,7 +286,7 @@ class Harness:
             f"fake Stripe     {stripe_url}   (inspector: {stripe_url}/_harness/)",
             f"plugin (WP)     {plugin_url}   (received webhooks: {plugin_url}/_sim/webhooks)",
             f"admin token     {self.admin_token}",
-            f"plugin token    {options.api_token or '(not registered: POST /_sim/register)'}",
+            f"plugin token    {options.api_token or f'(none: POST {plugin_url}/_sim/register)'}",
             f"instance id     {options.instance_id}",
             f"settings        {self.harness_file}",
             f"service log     {self.settings['service_log']}",
