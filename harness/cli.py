@@ -25,19 +25,21 @@ from harness.trigger import TRIGGERS, run_trigger
 from harness.up import run_up
 
 
-class BadArguments(Exception):
-    """What argparse would print before exiting 2, kept for `run` to report."""
+class BadArguments(SystemExit):
+    """argparse's exit on bad arguments (status 2), with its message kept for `--json`."""
 
-    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
-        super().__init__(message)
-        self.parser = parser
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser that raises BadArguments instead of printing and exiting."""
+    """An ArgumentParser whose exit on bad arguments carries the message (BadArguments)."""
 
     def error(self, message: str) -> NoReturn:
-        raise BadArguments(self, message)
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise BadArguments(message)
 
 
 def _whole_number(text: str, least: int) -> int:
@@ -193,11 +195,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
-    except BadArguments as error:
-        error.parser.print_usage(sys.stderr)
-        print(f"{error.parser.prog}: error: {error}", file=sys.stderr)
+    except BadArguments as error:  # usage and reason are on stderr already
         if "--json" in argv:
-            emit_json({"ok": False, "failed_at": "arguments", "error": str(error)})
+            emit_json({"ok": False, "failed_at": "arguments", "error": error.message})
         return 2
     return int(asyncio.run(args.run(args)))
 
