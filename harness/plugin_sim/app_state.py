@@ -13,11 +13,14 @@ from aiohttp import web
 
 from harness.plugin_sim.client import ApiAnswer
 from harness.plugin_sim.inbox import WebhookInbox
+from harness.plugin_sim.options import PluginOptions
 
 
 class SimulatedSite(Protocol):
     """The WordPress site with the plugin, as its HTTP handlers see it (a PluginSimulator)."""
 
+    api_url: str
+    options: PluginOptions
     inbox: WebhookInbox
     landings: list[dict[str, Any]]
     webhooks_down: bool

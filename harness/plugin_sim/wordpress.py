@@ -6,7 +6,6 @@ by line; the aiohttp handlers around it answer the way WordPress's admin-ajax.ph
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from aiohttp import web
 
 from harness.plugin_sim.app_state import simulator_of
 from harness.plugin_sim.options import PluginOptions
+from harness.plugin_sim.pages import purchase_page
 from harness.plugin_sim.signature import signature_is_valid
 
 WEBHOOK_ACTION = "rakubun_webhook"
@@ -126,21 +126,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     session_id = request.query.get("session_id", "")
     verification = await simulator.land_on_purchase_page(status=status, session_id=session_id)
     return web.Response(
-        text=_purchase_page_html(status, session_id, verification), content_type="text/html"
-    )
-
-
-def _purchase_page_html(status: str, session_id: str, verification: Any) -> str:
-    result = ""
-    if verification is not None:
-        result = f"<pre id='verification'>{html.escape(json.dumps(verification, ensure_ascii=False, indent=2))}</pre>"
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        "<title>Rakubun AI — Purchase credits</title></head><body>"
-        "<h1>Purchase credits</h1>"
-        f"<p>Status: <span id='status'>{html.escape(status)}</span></p>"
-        f"<p>Session: <span id='session_id'>{html.escape(session_id)}</span></p>"
-        f"{result}</body></html>"
+        text=purchase_page(status, session_id, verification), content_type="text/html"
     )
 
 
