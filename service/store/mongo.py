@@ -63,11 +63,15 @@ from .base import (
     IdempotencyKeyReused,
     ReversedGrant,
     StoreError,
+    Totals,
     UnknownGrantError,
+    entries_from_totals,
+    figures_from_totals,
     fold_reversals,
     merged_fields,
     net_revenue,
     next_targets,
+    revenue_change,
     reversed_total,
     same_request,
 )
@@ -93,6 +97,7 @@ from .mongo_documents import (
     transition_fields,
 )
 from .mongo_money import (
+    add_totals,
     applied_entry,
     apply_change,
     balances_of,
@@ -122,6 +127,7 @@ class MoneyAnswer(Protocol):
 
 
 R = TypeVar("R", bound=MoneyAnswer)
+T = TypeVar("T")
 Replay = Callable[[Session, LedgerEntry], Awaitable[R]]
 
 
@@ -304,6 +310,7 @@ class MongoStore:
             refusal = await pending_entries_refusal(self.db)
             if refusal:
                 raise MongoSetupError(refusal)
+            await self._backfill_totals()
         except BaseException:
             await self.close()
             raise
@@ -351,6 +358,18 @@ class MongoStore:
             if not (outcome_unknown(exc) and answers):
                 raise
             return await self._settle(answers[0], exc, replay)
+
+    async def _transaction(self, op: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        """Run `op` in one transaction, as `_atomic` does, for writes that are not a ledger
+        entry (an unknown commit outcome is raised: the caller may redo them)."""
+        assert self._client is not None, "store is not open"
+        async with self._client.start_session() as session:
+            return await session.with_transaction(
+                op,
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern(w="majority", j=True),
+                read_preference=ReadPreference.PRIMARY,
+            )
 
     async def _settle(self, answer: R, exc: PyMongoError, replay: Replay[R] | None) -> R:
         """The answer to a transaction whose commit raised `exc` with an unknown outcome,
@@ -751,6 +770,12 @@ class MongoStore:
                 return MoneyResult(
                     False, None, await balances_of(self.db, s, grant["site_id"], grant["user_id"])
                 )
+            before = [
+                (int(d["delta"]), d.get("meta") or {})
+                async for d in self.db.ledger.find({"parent_ref": grant_ref}, session=s).sort(
+                    OLDEST_FIRST
+                )
+            ]
             delta = already - wanted
             entry, balances = await apply_change(
                 self.db,
@@ -767,6 +792,11 @@ class MongoStore:
                 meta={**(meta or {}), "reversed_total": wanted, "bucket": bucket},
                 notify=notify,
             )
+            assert entry is not None  # no floor: always applied
+            granted = int(grant["delta"])
+            revenue = revenue_change(grant.get("meta") or {}, granted, before, entry)
+            if revenue is not None:
+                await add_totals(self.db, s, [("revenue", *revenue)])
             return MoneyResult(True, entry, balances)
 
         return await self._atomic(take_back)
@@ -886,8 +916,15 @@ class MongoStore:
 
     # ------------------------------------------------------------------ sessions and intents
     async def create_checkout_session(self, session: CheckoutSession) -> None:
+        async def insert(s: AsyncClientSession) -> None:
+            await self.db[CHECKOUT_SESSIONS].insert_one(session_doc(session), session=s)
+            await add_totals(self.db, s, [("revenue", session.currency.upper(), session.amount)])
+
         try:
-            await self.db[CHECKOUT_SESSIONS].insert_one(session_doc(session))
+            if session.status == "completed":  # counted in revenue with its insert
+                await self._transaction(insert)
+            else:
+                await self.db[CHECKOUT_SESSIONS].insert_one(session_doc(session))
         except DuplicateKeyError as exc:
             raise DuplicateError("session_id") from exc
 
@@ -911,15 +948,33 @@ class MongoStore:
     async def transition_checkout_session(
         self, session_id: str, from_status: str, to_status: str, fields: dict[str, Any]
     ) -> bool:
-        result = await self.db[CHECKOUT_SESSIONS].update_one(
-            {"session_id": session_id, "status": from_status},
-            {"$set": {"status": to_status, **transition_fields(fields, dates=True)}},
-        )
-        return result.matched_count == 1
+        query = {"session_id": session_id, "status": from_status}
+        update = {"$set": {"status": to_status, **transition_fields(fields, dates=True)}}
+        if (from_status == "completed") == (to_status == "completed"):
+            result = await self.db[CHECKOUT_SESSIONS].update_one(query, update)
+            return result.matched_count == 1
+
+        async def move(s: AsyncClientSession) -> bool:  # revenue moves with the status
+            doc = await self.db[CHECKOUT_SESSIONS].find_one_and_update(query, update, session=s)
+            if doc is None:
+                return False
+            sign = 1 if to_status == "completed" else -1
+            amount = sign * int(doc["amount"])
+            await add_totals(self.db, s, [("revenue", str(doc["currency"]).upper(), amount)])
+            return True
+
+        return await self._transaction(move)
 
     async def create_payment_intent(self, intent: PaymentIntentRecord) -> None:
+        async def insert(s: AsyncClientSession) -> None:
+            await self.db.payment_intents.insert_one(intent_doc(intent), session=s)
+            await add_totals(self.db, s, [("revenue", intent.currency.upper(), intent.amount)])
+
         try:
-            await self.db.payment_intents.insert_one(intent_doc(intent))
+            if intent.status == "completed":  # counted in revenue with its insert
+                await self._transaction(insert)
+            else:
+                await self.db.payment_intents.insert_one(intent_doc(intent))
         except DuplicateKeyError as exc:
             raise DuplicateError("payment_intent_id") from exc
 
@@ -1048,7 +1103,59 @@ class MongoStore:
         }
 
     async def count_ledger_entries(self) -> dict[str, int]:
-        return await _group(self.db, "ledger", {}, "$kind", 1)
+        return entries_from_totals(await self._totals())
+
+    async def _totals(self, s: Session = None) -> Totals:
+        totals: Totals = {}
+        async for doc in self.db.totals.find({"metric": {"$exists": True}}, session=s):
+            key = (doc["metric"], doc["key"])
+            totals[key] = totals.get(key, 0) + int(doc["value"])
+        return totals
+
+    async def scan_totals(self, s: Session = None) -> Totals:
+        """The running totals as a scan of the ledger and the purchases computes them: what
+        the backfill starts from, and what the totals must always equal."""
+        db = self.db
+        group = {"_id": {"k": "$kind", "t": "$credit_type"}, "sum": {"$sum": "$delta"}}
+        totals: Totals = {}
+        cursor = await db.ledger.aggregate([{"$group": {**group, "count": {"$sum": 1}}}], session=s)
+        async for row in cursor:
+            kind, credit_type = row["_id"]["k"], row["_id"]["t"]
+            totals[("credits", f"{kind}:{credit_type}")] = int(row["sum"])
+            totals[("entries", kind)] = totals.get(("entries", kind), 0) + int(row["count"])
+        gross: dict[str, int] = {}
+        for collection in (CHECKOUT_SESSIONS, "payment_intents"):
+            sums = await _group(
+                db, collection, {"status": "completed"}, {"$toUpper": "$currency"}, "$amount", s
+            )
+            for currency, total in sums.items():
+                gross[currency] = gross.get(currency, 0) + total
+        for currency, value in net_revenue(gross, await self._reversed_grants(s)).items():
+            totals[("revenue", currency)] = value
+        return totals
+
+    async def _backfill_totals(self) -> None:
+        """Fill the running totals from a scan, once per database (a `scanned` marker): in one
+        transaction that also clears what writes before it left, so no write is counted
+        twice or missed (a write racing it conflicts, and one of them runs again)."""
+        if await self.db.totals.find_one({"_id": "scanned"}):
+            return
+
+        async def backfill(s: AsyncClientSession) -> None:
+            if await self.db.totals.find_one({"_id": "scanned"}, session=s):
+                return
+            totals = await self.scan_totals(s)
+            await self.db.totals.delete_many({}, session=s)
+            docs = [
+                {"_id": f"{metric}|{key}|0", "metric": metric, "key": key, "value": value}
+                for (metric, key), value in totals.items()
+            ]
+            await self.db.totals.insert_many([*docs, {"_id": "scanned"}], session=s)
+
+        try:
+            await self._transaction(backfill)
+        except DuplicateKeyError:
+            pass  # another worker backfilled at the same moment
 
     # ------------------------------------------------------------------ analytics, settings
     async def record_generation(self, site_id: str, row: dict[str, Any]) -> None:
@@ -1114,15 +1221,6 @@ class MongoStore:
     async def stats(self) -> dict[str, Any]:
         db = self.db
         sites = await _group(db, "sites", {}, "$status", 1)
-        sold = await _group(db, "ledger", {"kind": "purchase"}, "$credit_type", "$delta")
-        spent = await _group(db, "ledger", {"kind": "deduction"}, "$credit_type", "$delta")
-        revenue: dict[str, int] = {}
-        for collection in (CHECKOUT_SESSIONS, "payment_intents"):
-            totals = await _group(
-                db, collection, {"status": "completed"}, {"$toUpper": "$currency"}, "$amount"
-            )
-            for currency, total in totals.items():
-                revenue[currency] = revenue.get(currency, 0) + total
         webhooks = await _group(db, "webhook_outbox", {}, "$status", 1)
         return {
             "sites": {
@@ -1131,21 +1229,23 @@ class MongoStore:
                 "disabled": sites.get("disabled", 0),
             },
             "users": await db.users.count_documents({}),
-            "credits_sold": {t: sold.get(t, 0) for t in CREDIT_TYPES},
-            "credits_spent": {t: -spent.get(t, 0) for t in CREDIT_TYPES},
-            "revenue": net_revenue(revenue, await self._reversed_grants()),
+            **figures_from_totals(await self._totals()),
             "webhooks": webhooks,
         }
 
-    async def _reversed_grants(self) -> list[ReversedGrant]:
+    async def _reversed_grants(self, s: Session = None) -> list[ReversedGrant]:
         entries = self.db.ledger.find(
-            {"kind": {"$in": ["reversal", "restore"]}}, {"parent_ref": 1, "delta": 1, "meta": 1}
+            {"kind": {"$in": ["reversal", "restore"]}},
+            {"parent_ref": 1, "delta": 1, "meta": 1},
+            session=s,
         ).sort(OLDEST_FIRST)
         taken = fold_reversals(
             [(d["parent_ref"], int(d["delta"]), d.get("meta") or {}) async for d in entries]
         )
         grants = self.db.ledger.find(
-            {"source_ref": {"$in": list(taken)}}, {"source_ref": 1, "delta": 1, "meta": 1}
+            {"source_ref": {"$in": list(taken)}},
+            {"source_ref": 1, "delta": 1, "meta": 1},
+            session=s,
         )
         return [
             ReversedGrant(g.get("meta") or {}, int(g["delta"]), *taken[g["source_ref"]])

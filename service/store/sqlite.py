@@ -49,12 +49,14 @@ from .base import (
     LEGACY_BUCKET,
     DuplicateError,
     IdempotencyKeyReused,
-    ReversedGrant,
+    Totals,
     UnknownGrantError,
-    fold_reversals,
+    entries_from_totals,
+    entry_totals,
+    figures_from_totals,
     merged_fields,
-    net_revenue,
     next_targets,
+    revenue_change,
     reversed_total,
     same_request,
 )
@@ -241,10 +243,14 @@ class SQLiteStore:
         row = c.execute("SELECT version FROM schema_version").fetchone()
         version = row[0] if row else 0
         for number, script in enumerate(MIGRATIONS, start=1):
-            if number > version:
+            if number <= version:
+                continue
+            if isinstance(script, str):
                 for statement in script.split(";"):
                     if statement.strip():
                         c.execute(statement)
+            else:
+                script(c)
         if row is None:
             c.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS),))
         else:
@@ -575,7 +581,17 @@ class SQLiteStore:
         return await self._run(read)
 
     # ------------------------------------------------------------------ money
+    @staticmethod
+    def _add_totals(c: sqlite3.Connection, changes: Sequence[tuple[str, str, int]]) -> None:
+        """Move the running totals (see `base.entry_totals`), in the caller's transaction."""
+        c.executemany(
+            "INSERT INTO totals VALUES (?,?,?) ON CONFLICT (metric, key)"
+            " DO UPDATE SET value = value + excluded.value",
+            changes,
+        )
+
     def _insert_entry(self, c: sqlite3.Connection, e: LedgerEntry) -> None:
+        self._add_totals(c, entry_totals(e))
         c.execute(
             f"INSERT INTO ledger ({LEDGER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
@@ -697,9 +713,20 @@ class SQLiteStore:
 
         return await self._write(grant)
 
-    @staticmethod
-    def _complete(c: sqlite3.Connection, purchase: PurchaseCompletion) -> None:
+    @classmethod
+    def _complete(cls, c: sqlite3.Connection, purchase: PurchaseCompletion) -> None:
         """Mark the purchase record completed, keeping a payment intent or time it has."""
+        table, key = (
+            ("checkout_sessions", "session_id")
+            if purchase.kind == "checkout"
+            else ("payment_intents", "payment_intent_id")
+        )
+        row = c.execute(
+            f"SELECT UPPER(currency), amount FROM {table} WHERE {key} = ? AND status != 'completed'",
+            (purchase.record_id,),
+        ).fetchone()
+        if row is not None:
+            cls._add_totals(c, [("revenue", row[0], int(row[1]))])
         if purchase.kind == "checkout":
             c.execute(
                 "UPDATE checkout_sessions SET status = 'completed',"
@@ -813,10 +840,13 @@ class SQLiteStore:
             grant = self._entry_by_ref(c, grant_ref)
             if grant is None:
                 raise UnknownGrantError(grant_ref)
-            (already, changes) = c.execute(
-                "SELECT COALESCE(-SUM(delta), 0), COUNT(*) FROM ledger WHERE parent_ref=?",
-                (grant_ref,),
-            ).fetchone()
+            before = [
+                (int(d), json.loads(m))
+                for d, m in c.execute(
+                    "SELECT delta, meta FROM ledger WHERE parent_ref=? ORDER BY seq", (grant_ref,)
+                )
+            ]
+            already, changes = -sum(d for d, _ in before), len(before)
             targets = {
                 b: (t, v)
                 for b, t, v in c.execute(
@@ -851,6 +881,9 @@ class SQLiteStore:
                 meta={**(meta or {}), "reversed_total": wanted, "bucket": bucket},
                 notify=notify,
             )
+            assert entry is not None  # no floor: always applied
+            if (revenue := revenue_change(grant.meta, grant.delta, before, entry)) is not None:
+                self._add_totals(c, [("revenue", *revenue)])
             return MoneyResult(True, entry, balances)
 
         return await self._write(reverse)
@@ -1010,6 +1043,8 @@ class SQLiteStore:
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError("session_id") from exc
+            if s.status == "completed":
+                self._add_totals(c, [("revenue", s.currency.upper(), s.amount)])
 
         await self._write(insert)
 
@@ -1056,11 +1091,16 @@ class SQLiteStore:
         sets = ", ".join(["status = ?", *[f"{k} = ?" for k in extra]])
 
         def update(c: sqlite3.Connection) -> bool:
-            cur = c.execute(
-                f"UPDATE {table} SET {sets} WHERE {key} = ? AND status = ?",
+            changed = c.execute(
+                f"UPDATE {table} SET {sets} WHERE {key} = ? AND status = ?"
+                " RETURNING UPPER(currency), amount",
                 (to_status, *extra.values(), key_value, from_status),
-            )
-            return cur.rowcount == 1
+            ).fetchall()
+            if changed and (from_status == "completed") != (to_status == "completed"):
+                [(currency, amount)] = changed
+                sign = 1 if to_status == "completed" else -1
+                self._add_totals(c, [("revenue", currency, sign * int(amount))])
+            return len(changed) == 1
 
         return await self._write(update)
 
@@ -1096,6 +1136,8 @@ class SQLiteStore:
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError("payment_intent_id") from exc
+            if i.status == "completed":
+                self._add_totals(c, [("revenue", i.currency.upper(), i.amount)])
 
         await self._write(insert)
 
@@ -1298,8 +1340,11 @@ class SQLiteStore:
         }
 
     async def count_ledger_entries(self) -> dict[str, int]:
-        rows = await self._run(self._read, "SELECT kind, COUNT(*) FROM ledger GROUP BY kind")
-        return {kind: int(count) for kind, count in rows}
+        return entries_from_totals(await self._totals())
+
+    async def _totals(self) -> Totals:
+        rows = await self._run(self._read, "SELECT metric, key, value FROM totals")
+        return {(metric, key): int(value) for metric, key, value in rows}
 
     # ------------------------------------------------------------------ analytics, settings
     async def record_generation(self, site_id: str, row: dict[str, Any]) -> None:
@@ -1376,41 +1421,6 @@ class SQLiteStore:
         def read() -> dict[str, Any]:
             q = self._read
             sites = dict(q("SELECT status, COUNT(*) FROM sites GROUP BY status"))
-            sold = dict(
-                q(
-                    "SELECT credit_type, SUM(delta) FROM ledger WHERE kind='purchase'"
-                    " GROUP BY credit_type"
-                )
-            )
-            spent = dict(
-                q(
-                    "SELECT credit_type, -SUM(delta) FROM ledger WHERE kind='deduction'"
-                    " GROUP BY credit_type"
-                )
-            )
-            revenue: dict[str, int] = {}
-            for table in ("checkout_sessions", "payment_intents"):
-                for currency, total in q(
-                    f"SELECT UPPER(currency), SUM(amount) FROM {table}"
-                    " WHERE status='completed' GROUP BY UPPER(currency)"
-                ):
-                    revenue[currency] = revenue.get(currency, 0) + int(total)
-            taken = fold_reversals(
-                (ref, int(delta), json.loads(meta))
-                for ref, delta, meta in q(
-                    "SELECT parent_ref, delta, meta FROM ledger"
-                    " WHERE kind IN ('reversal', 'restore') ORDER BY seq"
-                )
-            )
-            grants = q(
-                "SELECT source_ref, meta, delta FROM ledger WHERE source_ref IN"
-                " (SELECT DISTINCT parent_ref FROM ledger"
-                "  WHERE kind IN ('reversal', 'restore'))"
-            )
-            reversals = [
-                ReversedGrant(json.loads(meta), int(granted), *taken[ref])
-                for ref, meta, granted in grants
-            ]
             webhooks = dict(q("SELECT status, COUNT(*) FROM webhook_outbox GROUP BY status"))
             return {
                 "sites": {
@@ -1419,9 +1429,9 @@ class SQLiteStore:
                     "disabled": sites.get("disabled", 0),
                 },
                 "users": q("SELECT COUNT(*) FROM users")[0][0],
-                "credits_sold": {t: int(sold.get(t) or 0) for t in CREDIT_TYPES},
-                "credits_spent": {t: int(spent.get(t) or 0) for t in CREDIT_TYPES},
-                "revenue": net_revenue(revenue, reversals),
+                **figures_from_totals(
+                    {(m, k): int(v) for m, k, v in q("SELECT metric, key, value FROM totals")}
+                ),
                 "webhooks": {k: int(v) for k, v in webhooks.items()},
             }
 
