@@ -31,5 +31,6 @@ def open_store(settings: Settings) -> Store:
             database=settings.mongodb_database,
             server_selection_timeout_ms=settings.mongodb_server_selection_timeout_ms,
             timeout_ms=settings.mongodb_timeout_ms,
+            webhook_retention_days=settings.webhook_retention_days,
         )
     return SQLiteStore(settings.sqlite_path, synchronous=settings.sqlite_synchronous)

@@ -320,6 +320,11 @@ class Store(Protocol):
 
     async def count_pending_webhooks(self) -> int: ...
 
+    async def prune_webhooks(self, delivered_before: float, *, batch: int = 200) -> int:
+        """Delete the deliveries delivered before `delivered_before` (unix time) with their
+        attempt records, `batch` at a time, each batch a short write of its own so requests
+        never wait long behind it; pending and failed ones are kept. Answers how many."""
+
     async def outbox_backlog(self) -> dict[str, Any]:
         """The outbox's backlog: `pending` and `failed` counts, and `oldest_pending_at`
         (the ISO creation time of the oldest pending delivery, or None)."""

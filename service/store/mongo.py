@@ -21,7 +21,14 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote
 
-from pymongo import AsyncMongoClient, IndexModel, ReadPreference, ReturnDocument, UpdateOne
+from pymongo import (
+    AsyncMongoClient,
+    IndexModel,
+    ReadPreference,
+    ReturnDocument,
+    UpdateMany,
+    UpdateOne,
+)
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -112,6 +119,7 @@ from .mongo_schema import (
     VALIDATORS,
     IndexChange,
     MongoSetupError,
+    delivered_ttl_indexes,
     index_changes,
     server_refusal,
 )
@@ -143,6 +151,7 @@ Doc = dict[str, Any]
 
 #: The database when neither MONGODB_DATABASE nor the URL names one.
 DEFAULT_DATABASE = "rakubun"
+DAY = 24 * 3600
 
 # MongoDB error codes met while creating the schema: two workers at once, an index that
 # holds our index's name or key pattern with other options.
@@ -213,10 +222,13 @@ async def _build_index(collection: AsyncCollection, change: IndexChange) -> None
             await _drop_index(collection, old)
 
 
-async def create_schema(db: AsyncDatabase) -> None:
+async def create_schema(db: AsyncDatabase, *, webhook_retention_days: int = 7) -> None:
     """Create collections, validators and indexes; replace indexes that contradict ours.
     Idempotent, and safe when several workers open the store at once. Raises
     MongoSetupError, saying what to do, when the database cannot be brought in line."""
+    wanted = dict(INDEXES)
+    for name, specs in delivered_ttl_indexes(webhook_retention_days * DAY).items():
+        wanted[name] = [*wanted.get(name, []), *specs]
     names = set(await db.list_collection_names())
     for name, validator in VALIDATORS.items():
         try:
@@ -229,7 +241,7 @@ async def create_schema(db: AsyncDatabase) -> None:
             if exc.code != NAMESPACE_EXISTS:
                 raise
         await _set_validator(db, name, validator)
-    for name, specs in INDEXES.items():
+    for name, specs in wanted.items():
         collection = db[name]
         existing = await (await collection.list_indexes()).to_list() if name in names else []
         for change in index_changes(name, existing, specs):
@@ -258,6 +270,7 @@ class MongoStore:
         client: AsyncMongoClient | None = None,
         server_selection_timeout_ms: int = 5000,
         timeout_ms: int = 10000,
+        webhook_retention_days: int = 7,
     ) -> None:
         """`database` (MONGODB_DATABASE) wins; else the one `url` names; else "rakubun".
         `client`, when given, is used instead of connecting to `url` (and left open).
@@ -267,6 +280,7 @@ class MongoStore:
         self.database = database or database_from_url(url) or DEFAULT_DATABASE
         self.server_selection_timeout_ms = server_selection_timeout_ms
         self.timeout_ms = timeout_ms
+        self.webhook_retention_days = webhook_retention_days
         self._given_client = client
         self._client: AsyncMongoClient | None = None
         self._db: AsyncDatabase | None = None
@@ -306,7 +320,7 @@ class MongoStore:
             refusal = server_refusal(await client.admin.command("hello"))
             if refusal:
                 raise MongoSetupError(refusal)
-            await create_schema(self.db)
+            await create_schema(self.db, webhook_retention_days=self.webhook_retention_days)
             refusal = await pending_entries_refusal(self.db)
             if refusal:
                 raise MongoSetupError(refusal)
@@ -1040,6 +1054,18 @@ class MongoStore:
         await self.db.webhook_attempts.insert_many(
             [attempt_doc(o.delivery_id, o.attempt) for o in outcomes], ordered=False
         )
+        if delivered := [o for o in outcomes if o.delivered]:
+            # The TTL index deletes a delivered webhook's attempts with it (every attempt's).
+            await self.db.webhook_attempts.bulk_write(
+                [
+                    UpdateMany(
+                        {"delivery_id": o.delivery_id},
+                        {"$set": {"delivered_on": datetime.fromtimestamp(o.attempt.at, UTC)}},
+                    )
+                    for o in delivered
+                ],
+                ordered=False,
+            )
         await self.db.webhook_outbox.bulk_write(
             [
                 UpdateOne(
@@ -1052,6 +1078,9 @@ class MongoStore:
                             "last_status_code": o.attempt.status_code,
                             "last_error": o.attempt.error,
                             "delivered_at": iso_from_unix(o.attempt.at) if o.delivered else None,
+                            "delivered_on": (
+                                datetime.fromtimestamp(o.attempt.at, UTC) if o.delivered else None
+                            ),
                             "lease_owner": None,
                             "lease_until": None,
                         }
@@ -1084,9 +1113,30 @@ class MongoStore:
     ) -> WebhookDelivery | None:
         await self.db.webhook_outbox.update_one(
             {"delivery_id": delivery_id},
-            {"$set": {"status": "pending", "next_attempt_at": now, "delivered_at": None}},
+            {
+                "$set": {"status": "pending", "next_attempt_at": now, "delivered_at": None},
+                "$unset": {"delivered_on": ""},
+            },
+        )
+        await self.db.webhook_attempts.update_many(
+            {"delivery_id": delivery_id}, {"$unset": {"delivered_on": ""}}
         )
         return await self.get_webhook_delivery(delivery_id)
+
+    async def prune_webhooks(self, delivered_before: float, *, batch: int = 200) -> int:
+        # The TTL indexes do this on the server; the sweep also takes deliveries from before
+        # them (no `delivered_on`), in batches of plain deletes.
+        query = {"status": "delivered", "delivered_at": {"$lt": iso_from_unix(delivered_before)}}
+        pruned = 0
+        while True:
+            found = self.db.webhook_outbox.find(query, {"delivery_id": 1}).limit(batch)
+            ids = [d["delivery_id"] async for d in found]
+            if ids:
+                await self.db.webhook_attempts.delete_many({"delivery_id": {"$in": ids}})
+                await self.db.webhook_outbox.delete_many({**query, "delivery_id": {"$in": ids}})
+            pruned += len(ids)
+            if len(ids) < batch:
+                return pruned
 
     async def count_pending_webhooks(self) -> int:
         return await self.db.webhook_outbox.count_documents({"status": "pending"})

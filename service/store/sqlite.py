@@ -1320,6 +1320,26 @@ class SQLiteStore:
         await self._write(retry)
         return await self.get_webhook_delivery(delivery_id)
 
+    async def prune_webhooks(self, delivered_before: float, *, batch: int = 200) -> int:
+        cutoff = iso_from_unix(delivered_before)
+
+        def prune(c: sqlite3.Connection) -> int:
+            ids = c.execute(
+                "SELECT delivery_id FROM webhook_outbox WHERE status = 'delivered'"
+                " AND delivered_at < ? ORDER BY delivered_at LIMIT ?",
+                (cutoff, batch),
+            ).fetchall()
+            c.executemany("DELETE FROM webhook_attempts WHERE delivery_id = ?", ids)
+            c.executemany("DELETE FROM webhook_outbox WHERE delivery_id = ?", ids)
+            return len(ids)
+
+        pruned = 0
+        while True:  # one writer job per batch: queued requests go between them
+            deleted = await self._write(prune)
+            pruned += deleted
+            if deleted < batch:
+                return pruned
+
     async def count_pending_webhooks(self) -> int:
         rows = await self._run(
             self._read, "SELECT COUNT(*) FROM webhook_outbox WHERE status='pending'"
