@@ -65,6 +65,9 @@ from .sqlite_writer import SQLiteWriter
 
 T = TypeVar("T")
 
+#: Users per page of `reconcile`: one short read each.
+RECONCILE_PAGE = 500
+
 SITE_COLUMNS = (
     "site_id, instance_id, site_url, admin_email, token_hash, webhook_secret, status,"
     " disabled_reason, metadata, config, created_at, updated_at"
@@ -922,32 +925,59 @@ class SQLiteStore:
         return [_entry(r) for r in rows]
 
     async def reconcile(self) -> ReconcileReport:
-        def check() -> ReconcileReport:
-            assert self._rdb is not None
-            rows = self._rdb.execute(
-                """
-                SELECT b.site_id, b.user_id, b.credit_type, b.balance,
-                       COALESCE((SELECT SUM(delta) FROM ledger l WHERE l.site_id = b.site_id
-                                 AND l.user_id = b.user_id AND l.credit_type = b.credit_type), 0)
-                FROM balances b
-                """
-            ).fetchall()
-            orphans = self._rdb.execute(
-                """
-                SELECT l.site_id, l.user_id, l.credit_type, 0, SUM(l.delta) FROM ledger l
-                WHERE NOT EXISTS (SELECT 1 FROM balances b WHERE b.site_id = l.site_id
-                                  AND b.user_id = l.user_id AND b.credit_type = l.credit_type)
-                GROUP BY l.site_id, l.user_id, l.credit_type
-                """
-            ).fetchall()
-            differences = [
-                {"site_id": s, "user_id": u, "credit_type": t, "balance": b, "ledger_sum": total}
-                for s, u, t, b, total in [*rows, *orphans]
-                if b != total
-            ]
-            return ReconcileReport(len(rows), differences)
+        """Every balance against its ledger sum, a page of users at a time: each page is one
+        read (one snapshot) on the reader's thread, so a user's balance and ledger are read
+        together, the writer never waits, and a request waits at most one page."""
+        checked, differences = 0, []
+        after: tuple[str, str] | None = None
+        while True:
+            count, found, after = await self._run(self._reconcile_page, after, RECONCILE_PAGE)
+            checked += count
+            differences += found
+            if after is None:
+                return ReconcileReport(checked, differences)
 
-        return await self._run(check)
+    def _reconcile_page(
+        self, after: tuple[str, str] | None, size: int
+    ) -> tuple[int, list[dict[str, Any]], tuple[str, str] | None]:
+        """The balances and ledger sums of the users after `after` up to `size` users on: the
+        rows checked, the differences, and the last user (None when none is left). The last
+        page is open-ended, so ledger entries of a user without balances are found too."""
+        low, params = ("(site_id, user_id) > (?, ?)", after) if after else ("1", ())
+        users = self._read(
+            f"SELECT site_id, user_id FROM users WHERE {low} ORDER BY site_id, user_id LIMIT ?",
+            (*params, size),
+        )
+        last = tuple(users[-1]) if len(users) == size else None
+        where, bounds = (
+            (f"{low} AND (site_id, user_id) <= (?, ?)", (*params, *last)) if last else (low, params)
+        )
+        balances = {
+            (s, u, t): b
+            for s, u, t, b in self._read(
+                f"SELECT site_id, user_id, credit_type, balance FROM balances WHERE {where}", bounds
+            )
+        }
+        sums = {
+            (s, u, t): int(total)
+            for s, u, t, total in self._read(
+                f"SELECT site_id, user_id, credit_type, SUM(delta) FROM ledger WHERE {where}"
+                " GROUP BY site_id, user_id, credit_type",
+                bounds,
+            )
+        }
+        differences = [
+            {
+                "site_id": s,
+                "user_id": u,
+                "credit_type": t,
+                "balance": balances.get((s, u, t), 0),
+                "ledger_sum": sums.get((s, u, t), 0),
+            }
+            for s, u, t in sorted(balances.keys() | sums.keys())
+            if balances.get((s, u, t), 0) != sums.get((s, u, t), 0)
+        ]
+        return len(balances), differences, last
 
     # ------------------------------------------------------------------ packages
     async def seed_packages(self, packages: list[Package]) -> None:
