@@ -257,6 +257,18 @@ async def _group(
     return {row["_id"]: int(row["total"]) async for row in cursor}
 
 
+#: Users per page of `reconcile`: one snapshot read each.
+RECONCILE_PAGE = 500
+
+
+def _after_user(key: tuple[str, str]) -> Doc:
+    """The documents of users after `key` (site_id, user_id), in that order."""
+    site_id, user_id = key
+    return {
+        "$or": [{"site_id": {"$gt": site_id}}, {"site_id": site_id, "user_id": {"$gt": user_id}}]
+    }
+
+
 class MongoStore:
     """The Store on MongoDB (see `service.store.base.Store` for the contract)."""
 
@@ -837,51 +849,70 @@ class MongoStore:
         return [entry_from(d) async for d in cursor]
 
     async def reconcile(self) -> ReconcileReport:
+        """Every balance against its ledger sum, a page of users at a time, each page in a
+        snapshot session of its own (a user's balance and ledger read together; no snapshot
+        has to outlive the server's history window, however large the ledger)."""
         assert self._client is not None, "store is not open"
-        # One snapshot for both reads, so concurrent money moves cannot show as differences.
-        async with self._client.start_session(snapshot=True) as session:
-            return await self._reconcile(session)
-
-    async def _reconcile(self, s: Session) -> ReconcileReport:
-        group = {
-            "$group": {
-                "_id": {"s": "$site_id", "u": "$user_id", "t": "$credit_type"},
-                "total": {"$sum": "$delta"},
-            }
-        }
-        sums = {
-            (row["_id"]["s"], row["_id"]["u"], row["_id"]["t"]): int(row["total"])
-            async for row in await self.db.ledger.aggregate([group], session=s)
-        }
         pending: dict[tuple[str, str, str], list[str]] = {}
-        async for d in self.db.ledger.find({"state": PENDING}, session=s):
-            pending.setdefault((d["site_id"], d["user_id"], d["credit_type"]), []).append(
-                d["source_ref"]
-            )
-        differences: list[dict[str, Any]] = []
-        checked = 0
+        async for d in self.db.ledger.find({"state": PENDING}):
+            key = (d["site_id"], d["user_id"], d["credit_type"])
+            pending.setdefault(key, []).append(d["source_ref"])
+        checked, differences = 0, []
+        after: tuple[str, str] | None = None
+        while True:
+            async with self._client.start_session(snapshot=True) as session:
+                count, found, after = await self._reconcile_page(session, after, pending)
+            checked += count
+            differences += found
+            if after is None:
+                return ReconcileReport(checked, differences)
 
-        def compare(site_id: str, user_id: str, credit_type: str, balance: int) -> None:
-            total = sums.pop((site_id, user_id, credit_type), 0)
+    async def _reconcile_page(
+        self,
+        s: Session,
+        after: tuple[str, str] | None,
+        pending: dict[tuple[str, str, str], list[str]],
+    ) -> tuple[int, list[dict[str, Any]], tuple[str, str] | None]:
+        """As SQLite's: the users after `after`, RECONCILE_PAGE of them (the last page
+        open-ended, so ledger entries of a user without balances are found too)."""
+        low: Doc = _after_user(after) if after else {}
+        docs = (
+            await self.db.balances.find(low, session=s)
+            .sort([("site_id", 1), ("user_id", 1)])
+            .limit(RECONCILE_PAGE)
+            .to_list()
+        )
+        last = (docs[-1]["site_id"], docs[-1]["user_id"]) if len(docs) == RECONCILE_PAGE else None
+        match = {"$and": [low, {"$nor": [_after_user(last)]}]} if last else low
+        balances = {
+            (d["site_id"], d["user_id"], t): int(b)
+            for d in await self.db.balances.find(match, session=s).to_list()
+            for t, b in (d.get("credits") or {}).items()
+        }
+        group = {"_id": {"s": "$site_id", "u": "$user_id", "t": "$credit_type"}}
+        sums = {
+            (r["_id"]["s"], r["_id"]["u"], r["_id"]["t"]): int(r["total"])
+            async for r in await self.db.ledger.aggregate(
+                [{"$match": match}, {"$group": {**group, "total": {"$sum": "$delta"}}}],
+                session=s,
+            )
+        }
+        differences = []
+        for key in sorted(balances.keys() | sums.keys()):
+            balance, total = balances.get(key, 0), sums.get(key, 0)
             if balance != total:
-                row = {
+                site_id, user_id, credit_type = key
+                row: dict[str, Any] = {
                     "site_id": site_id,
                     "user_id": user_id,
                     "credit_type": credit_type,
                     "balance": balance,
                     "ledger_sum": total,
                 }
-                if (site_id, user_id, credit_type) in pending:
-                    row["pending_refs"] = pending[(site_id, user_id, credit_type)]
+                if key in pending:
+                    row["pending_refs"] = pending[key]
                 differences.append(row)
-
-        async for doc in self.db.balances.find({}, session=s):
-            for credit_type, balance in (doc.get("credits") or {}).items():
-                checked += 1
-                compare(doc["site_id"], doc["user_id"], credit_type, int(balance))
-        for site_id, user_id, credit_type in list(sums):  # ledger entries without a balance
-            compare(site_id, user_id, credit_type, 0)
-        return ReconcileReport(checked, differences)
+        return len(balances), differences, last
 
     # ------------------------------------------------------------------ packages
     async def seed_packages(self, packages: list[Package]) -> None:

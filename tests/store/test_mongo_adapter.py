@@ -287,7 +287,7 @@ async def test_newest_first_follows_creation_time_not_object_id(make_store) -> N
     ]
 
 
-async def test_reconcile_reads_one_snapshot_with_its_session(make_store) -> None:
+async def test_a_reconcile_page_reads_one_snapshot_with_its_session(make_store) -> None:
     store = make_store(ShimServer())
     await store.open()
     site = await store.create_site(new_site())
@@ -296,8 +296,8 @@ async def test_reconcile_reads_one_snapshot_with_its_session(make_store) -> None
     async with client.start_session(snapshot=True) as session:
         with pytest.raises(MissingSessionError):  # inside a snapshot, a call needs it too
             await store.db.ledger.count_documents({})
-        report = await store._reconcile(session)
-    assert report.ok
+        checked, differences, last = await store._reconcile_page(session, None, {})
+    assert (checked, differences, last) == (3, [], None)
 
 
 # ---------------------------------------------------------------------------- the shim's faults
