@@ -256,7 +256,7 @@ class SQLiteStore:
                 script(c)
         if row is None:
             c.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS),))
-        else:
+        elif version < len(MIGRATIONS):  # never back: a newer version may share the file
             c.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
 
     @staticmethod

@@ -1,6 +1,7 @@
 """The SQLite schema, as an ordered list of migrations applied on start: SQL scripts, or
 functions of the connection for what SQL alone cannot compute (run in the opening's write
-transaction, like the scripts)."""
+transaction, like the scripts). From 3 on they may run again: a version from before them,
+opening the file, sets `schema_version` back to its own count."""
 
 from __future__ import annotations
 
@@ -168,7 +169,7 @@ MIGRATIONS: list[Migration] = [
     """,
     # 3: delivered webhooks are pruned after the retention period: find the old ones fast
     """
-    CREATE INDEX outbox_delivered ON webhook_outbox (delivered_at) WHERE status = 'delivered';
+    CREATE INDEX IF NOT EXISTS outbox_delivered ON webhook_outbox (delivered_at) WHERE status = 'delivered';
     """,
     # 4: running totals kept with each write, so stats never scans the ledger (see
     # `service.store.base.entry_totals`); backfilled from the ledger once, here
@@ -213,11 +214,14 @@ def scan_totals(c: sqlite3.Connection) -> Totals:
 
 def create_totals(c: sqlite3.Connection) -> None:
     """Migration 4: the totals table, filled from a scan (inside the opening's transaction,
-    so no write lands between the scan and the first write that keeps it)."""
+    so no write lands between the scan and the first write that keeps it). Refilled when it
+    runs again: an older version opening the file sets the version back, and its money
+    writes did not move the totals."""
     c.execute(
-        "CREATE TABLE totals (metric TEXT NOT NULL, key TEXT NOT NULL,"
+        "CREATE TABLE IF NOT EXISTS totals (metric TEXT NOT NULL, key TEXT NOT NULL,"
         " value INTEGER NOT NULL, PRIMARY KEY (metric, key)) WITHOUT ROWID"
     )
+    c.execute("DELETE FROM totals")
     c.executemany(
         "INSERT INTO totals VALUES (?,?,?)",
         [(metric, key, value) for (metric, key), value in scan_totals(c).items()],

@@ -277,3 +277,39 @@ def test_opening_an_older_mongodb_database_fills_the_totals_from_its_ledger() ->
         assert want["revenue"] == {"JPY": 600} and want["credits_spent"]["article"] == 3
 
     asyncio.run(scenario())
+
+
+def test_after_an_older_version_moved_money_the_next_opening_refills_the_totals(
+    tmp_path: Path,
+) -> None:
+    """A version from before the totals sets schema_version back to 2 and moves money
+    without them: the next opening runs migrations 3 and 4 again and refills the totals."""
+
+    async def scenario() -> None:
+        path = tmp_path / "shared.sqlite3"
+        store = SQLiteStore(path)
+        await store.open()
+        await play(store, [("purchase", "1", "article", 10, 1000, "JPY", "checkout")])
+        await store.close()
+        with sqlite3.connect(path) as raw:  # what the older version did
+            raw.execute("UPDATE schema_version SET version = 2")
+            raw.execute(
+                "INSERT INTO ledger (transaction_id, site_id, user_id, credit_type, delta,"
+                " balance_after, kind, source_ref, meta, created_at) SELECT 'txn_old', site_id,"
+                " user_id, 'article', -4, 6, 'deduction', 'deduct:old', '{}', created_at"
+                " FROM ledger LIMIT 1"
+            )
+            raw.execute("UPDATE balances SET balance = 6 WHERE credit_type = 'article'")
+        raw.close()
+        store = SQLiteStore(path)
+        await store.open()
+        try:
+            assert (await store.stats())["credits_spent"]["article"] == 4
+            assert (await store.reconcile()).ok
+        finally:
+            await store.close()
+        with sqlite3.connect(path) as raw:
+            assert raw.execute("SELECT version FROM schema_version").fetchone() == (4,)
+        raw.close()
+
+    asyncio.run(scenario())
