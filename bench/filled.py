@@ -11,6 +11,8 @@ ratio is filled over empty (1.0: flat as data grows).
 
 Operations, through the real `SQLiteStore`:
 - `credits read`: `get_user` of a random user (what `GET /users/credits` reads);
+- `credits read (writing)`, `credits read (stats)`: the same while deductions commit, or
+  while an admin's `stats` run one after another (both share the store's one reader thread);
 - `deduct`: a deduction of 1 from a random user, its plugin webhook enqueued (wall time: on a
   shared machine its fsync moves it more than the data does);
 - `deduct (writer CPU)`: the writer thread's CPU per deduction, 8 at a time (what the data
@@ -24,6 +26,7 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import sqlite3
 import statistics
 import time
@@ -42,6 +45,7 @@ HOOK_URL = "http://127.0.0.1:9/wp-json/rakubun/v1/webhook"
 CALLS = {
     "credits read": 400,
     "credits read (writing)": 400,
+    "credits read (stats)": 400,
     "deduct": 200,
     "deduct (writer CPU)": 400,
     "stats": 40,
@@ -150,6 +154,7 @@ def operations(
     return {
         "credits read": lambda: store.get_user(SITE_ID, user()),
         "credits read (writing)": lambda: store.get_user(SITE_ID, user()),
+        "credits read (stats)": lambda: store.get_user(SITE_ID, user()),
         "deduct": lambda: store.deduct(SITE_ID, user(), "article", 1, notify=_notify),
         "deduct (writer CPU)": lambda: store.deduct(SITE_ID, user(), "article", 1, notify=_notify),
         "stats": store.stats,
@@ -167,22 +172,22 @@ async def timed(call: Callable[[], Awaitable[Any]], count: int) -> float:
     return statistics.median(seconds)
 
 
-async def while_deducting(
-    deduct: Callable[[], Awaitable[Any]], measured: Awaitable[float]
+async def meanwhile(
+    call: Callable[[], Awaitable[Any]], at_once: int, measured: Awaitable[float]
 ) -> float:
-    """`measured`, while deductions run 8 at a time (a write committing every moment)."""
+    """`measured`, while `call` runs `at_once` at a time, again and again."""
     done = asyncio.Event()
 
-    async def deducting() -> None:
+    async def again() -> None:
         while not done.is_set():
-            await asyncio.gather(*(deduct() for _ in range(8)))
+            await asyncio.gather(*(call() for _ in range(at_once)))
 
-    writer = asyncio.create_task(deducting())
+    background = asyncio.create_task(again())
     try:
         return await measured
     finally:
         done.set()
-        await writer
+        await background
 
 
 async def writer_cpu(store: SQLiteStore, deduct: Callable[[], Awaitable[Any]], count: int) -> float:
@@ -224,10 +229,14 @@ async def measure(
 ) -> list[Row]:
     paths = {"empty": folder / "empty.sqlite3", "filled": folder / f"filled-{rows}.sqlite3"}
     for name, path in paths.items():
-        if not path.exists():  # kept between runs: filling a million rows takes a while
+        pristine = path.with_suffix(".pristine")
+        if not pristine.exists():  # kept between runs: filling a million rows takes a while
             started = time.monotonic()
-            await fill(path, users=users, rows=users if name == "empty" else rows)
-            print(f"filled {path.name} in {time.monotonic() - started:.0f}s")
+            await fill(pristine, users=users, rows=users if name == "empty" else rows)
+            print(f"filled {pristine.name} in {time.monotonic() - started:.0f}s")
+        for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            leftover.unlink(missing_ok=True)
+        shutil.copyfile(pristine, path)  # each run starts from the same files
     stores = {name: SQLiteStore(path) for name, path in paths.items()}
     results: dict[str, dict[str, list[float]]] = {op: {"empty": [], "filled": []} for op in only}
     rng = random.Random(35)
@@ -242,7 +251,9 @@ async def measure(
                     if op == "deduct (writer CPU)":
                         result = await writer_cpu(stores[name], ops["deduct"], CALLS[op])
                     elif op.endswith(" (writing)"):  # deductions commit meanwhile
-                        result = await while_deducting(ops["deduct"], timed(ops[op], CALLS[op]))
+                        result = await meanwhile(ops["deduct"], 8, timed(ops[op], CALLS[op]))
+                    elif op.endswith(" (stats)"):  # an admin's stats, one after another
+                        result = await meanwhile(ops["stats"], 1, timed(ops[op], CALLS[op]))
                     else:
                         result = await timed(ops[op], CALLS[op])
                     results[op][name].append(result)
