@@ -458,8 +458,8 @@ def revenue_change(
     after = returned([*before, (entry.delta, entry.meta)])
     if after is None:
         return None
-    was = returned(before)[1] if before else 0  # type: ignore[index]
-    return after[0], was - after[1]
+    was = returned(before) if before else None
+    return after[0], (was[1] if was else 0) - after[1]
 
 
 def figures_from_totals(totals: Totals) -> dict[str, Any]:
