@@ -169,7 +169,8 @@ MIGRATIONS: list[Migration] = [
     """,
     # 3: delivered webhooks are pruned after the retention period: find the old ones fast
     """
-    CREATE INDEX IF NOT EXISTS outbox_delivered ON webhook_outbox (delivered_at) WHERE status = 'delivered';
+    CREATE INDEX IF NOT EXISTS outbox_delivered ON webhook_outbox (status, delivered_at)
+    WHERE status = 'delivered';
     """,
     # 4: running totals kept with each write, so stats never scans the ledger (see
     # `service.store.base.entry_totals`); backfilled from the ledger once, here

@@ -133,3 +133,22 @@ async def test_the_dispatcher_prunes_what_webhook_retention_days_lets_go(tmp_pat
         assert await store.get_webhook_delivery(newer) is not None
     finally:
         await store.close()
+
+
+async def test_sqlite_finds_old_deliveries_by_their_index(tmp_path) -> None:
+    """The sweep reads only the old delivered rows, in order, however many are delivered
+    within the retention period (not every delivered row, sorted)."""
+    store = SQLiteStore(tmp_path / "rakubun.sqlite3")
+    await store.open()
+    try:
+        statements: list[str] = []
+        await store.writer.call(lambda: store._db.set_trace_callback(statements.append))  # type: ignore[union-attr]
+        await store.prune_webhooks(time.time())
+        await store.writer.call(lambda: store._db.set_trace_callback(None))  # type: ignore[union-attr]
+        [select] = [s for s in statements if s.lstrip().startswith("SELECT")]
+        plan = await store._run(store._read, "EXPLAIN QUERY PLAN " + select)
+        assert [row[-1] for row in plan] == [
+            "SEARCH webhook_outbox USING INDEX outbox_delivered (status=? AND delivered_at<?)"
+        ]
+    finally:
+        await store.close()
