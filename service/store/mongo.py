@@ -1155,9 +1155,10 @@ class MongoStore:
         return await self.get_webhook_delivery(delivery_id)
 
     async def prune_webhooks(self, delivered_before: float, *, batch: int = 200) -> int:
-        # The TTL indexes do this on the server; the sweep also takes deliveries from before
-        # them (no `delivered_on`), in batches of plain deletes.
-        query = {"status": "delivered", "delivered_at": {"$lt": iso_from_unix(delivered_before)}}
+        # The TTL indexes do this on the server; the sweep (by the same index) also runs where
+        # the TTL monitor lags. Deliveries from before `delivered_on` are left: see operating.md.
+        cutoff = datetime.fromtimestamp(delivered_before, UTC)
+        query = {"status": "delivered", "delivered_on": {"$lt": cutoff}}
         pruned = 0
         while True:
             found = self.db.webhook_outbox.find(query, {"delivery_id": 1}).limit(batch)
