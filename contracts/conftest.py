@@ -42,18 +42,3 @@ def schema_service() -> ServiceThread:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     SCHEMA_TARGET.stop()
-
-
-#: The two long runs (the `schemathesis` command against `rakubun-harness up`, the state
-#: machine's time budget), by module.
-LONG_RUNS = ("test_schemathesis_cli.py", "test_schemathesis_stateful.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The long runs apart: the command first, the state machine halfway. xdist's
-    `--dist load` hands out consecutive tests, so neither waits for the other on one worker
-    (the order of the others is kept; nothing here depends on order)."""
-    first, second = ([item for item in items if item.path.name == name] for name in LONG_RUNS)
-    rest = [item for item in items if item.path.name not in LONG_RUNS]
-    half = len(rest) // 2
-    items[:] = first + rest[:half] + second + rest[half:]
