@@ -26,16 +26,21 @@ ADMIN = "adm-" * 8
 REFUSED_WITHIN = 1.0
 
 
+#: One client for every call: a new httpx client loads the CA bundle, which took most of these
+#: tests' time. It keeps no connection, so every call still opens its own.
+FRESH_CONNECTIONS = httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0))
+
+
 class TwoWorkers:
-    def __init__(self, url: str, log: Path, client: httpx.Client) -> None:
+    def __init__(self, url: str, log: Path) -> None:
         self.url = url
         self.log = log
-        self.client = client
 
     def call(self, path: str, request_id: str, **headers: str) -> httpx.Response:
-        """One request on a fresh connection (the client keeps none), so the workers share the
-        calls."""
-        return self.client.get(f"{self.url}{path}", headers={"X-Request-ID": request_id, **headers})
+        """One request on a fresh connection, so the workers share the calls."""
+        return FRESH_CONNECTIONS.get(
+            f"{self.url}{path}", headers={"X-Request-ID": request_id, **headers}
+        )
 
     def pids(self, request_ids: set[str], timeout: float = 10) -> dict[str, int]:
         """The worker pid of each request, from the access lines (written by a thread, so
@@ -95,23 +100,19 @@ def running(tmp_path: Path, *, rate_limit: int) -> Iterator[TwoWorkers]:
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    # One client for the whole run: a new httpx client loads the CA bundle, which took most of
-    # these tests' time; it keeps no connection, so every call still opens its own.
-    client = httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0))
     try:
         deadline = time.monotonic() + 60
         while True:
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the service never answered"
             try:
-                if client.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             time.sleep(0.05)  # polling for the port to open, bounded by the deadline
-        yield TwoWorkers(url, log, client)
+        yield TwoWorkers(url, log)
     finally:
-        client.close()
         process.terminate()
         try:
             process.wait(timeout=20)
