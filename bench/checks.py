@@ -34,6 +34,17 @@ def every_request_answered(result: LoadResult) -> Check:
     return Check("all answered", ok, detail)
 
 
+def stripe_reference_ok(result: LoadResult) -> Check:
+    """The fake Stripe's own load, the ratio's denominator: every call answered with a 200."""
+    created = result.count(200)
+    ok = created == result.received and result.unanswered == 0 and not result.lost_to_sockets
+    return Check(
+        "fake Stripe all 200",
+        ok,
+        f"sent {result.sent}, answered {result.received}, 200s {created}",
+    )
+
+
 def reconcile_ok(report: dict[str, Any]) -> Check:
     differences = report.get("differences") or []
     return Check(

@@ -1,5 +1,7 @@
 """One configuration run (a store and a worker count): start the service and its baseline,
-register a site, seed users, then measure and check every scenario in turn."""
+register a site, seed users, then measure and check every scenario in turn. A purchase
+scenario's second load goes to the fake Stripe the service calls, not to bare Sanic
+(`Scenario.stripe_reference`)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 
 from . import checks, scenarios
 from .checks import Check
-from .processes import HOST, ChildProcess, baseline_process, service_process, sink_process
+from .processes import HOST, baseline_process, service_process, sink_process
 from .progress import Progress
 from .scenarios import Scenario
 from .service_api import Balances, BenchSite, ServiceApi
@@ -99,6 +101,8 @@ class Row:
     title: str
     expected: frozenset[int]
     pairs: list[Pair]
+    #: What each pair's second load measured (the ratio's denominator).
+    compared_with: str = "bare Sanic"
 
     @property
     def median(self) -> Pair:
@@ -143,6 +147,7 @@ class Row:
             "p99_ms": round(self.service.latency_us["p99"] / 1000, 2),
             "errors": self.errors,
             "ratio_to_baseline": round(self.ratio, 3),
+            "compared_with": self.compared_with,
             "pair_ratios": [round(p.ratio, 3) for p in self.pairs],
             "median_pair": self.pairs.index(self.median),
             "baseline_requests_per_second": round(self.baseline.requests_per_second, 1),
@@ -182,6 +187,7 @@ SCENARIO_KEYS = (
     "deduct_hot",
     "deduct_overdrawn",
     "checkout",
+    "create_intent",
     "webhooks",
 )
 
@@ -226,6 +232,7 @@ class ConfigRun:
     ) -> None:
         self.config = config
         self.options = options
+        self.stripe_url = stripe_url
         self.progress = progress
         self.admin_token = "bench-admin-" + secrets.token_hex(16)
         self.webhook_secret = "whsec_" + secrets.token_hex(24)
@@ -311,7 +318,14 @@ class ConfigRun:
                 ),
                 o.overdraw_duration,
             ),
-            "checkout": (lambda: scenarios.checkout_sessions(site, spread), o.duration),
+            "checkout": (
+                lambda: scenarios.checkout_sessions(site, spread, STRIPE_SECRET_KEY),
+                o.duration,
+            ),
+            "create_intent": (
+                lambda: scenarios.payment_intents(site, spread, STRIPE_SECRET_KEY),
+                o.duration,
+            ),
             "webhooks": (
                 lambda: scenarios.stripe_webhooks(
                     scenarios.signed_event_requests(events, self.webhook_secret)
@@ -337,11 +351,9 @@ class ConfigRun:
                 f"(statuses {sorted(set(refused))})"
             )
 
-    async def _load(
-        self, target: ChildProcess, raw: list[bytes], seconds: int, name: str
-    ) -> LoadResult:
+    async def _load(self, url: str, raw: list[bytes], seconds: int, name: str) -> LoadResult:
         return await run_wrk(
-            target.url,
+            url,
             raw,
             seconds=seconds,
             connections=self.options.concurrency,
@@ -363,7 +375,7 @@ class ConfigRun:
                 credit_type = scenario.deduction.credit_type if scenario.deduction else "article"
                 await api.top_up(site, int(scenario.exhausts_user), credit_type, OVERDRAWN_CREDITS)
             pairs.append(await self._measure_pair(api, site, scenario, seconds, index))
-        return Row(scenario.key, scenario.title, scenario.expected, pairs)
+        return Row(scenario.key, scenario.title, scenario.expected, pairs, scenario.reference_title)
 
     async def _measure_pair(
         self, api: ServiceApi, site: BenchSite, scenario: Scenario, seconds: int, index: int
@@ -374,7 +386,7 @@ class ConfigRun:
         before = await api.balances(site)
         host = f"{HOST}:{self.service.port}"
         result = await self._load(
-            self.service,
+            self.service.url,
             [r.render(host) for r in scenario.requests],
             seconds,
             f"{self.config.key}-{scenario.key}-{index}",
@@ -394,21 +406,31 @@ class ConfigRun:
             )
         )
 
+        baseline = await self._second_load(scenario, result, f"{scenario.key}-{index}", turn)
+        if scenario.stripe_reference:
+            found.append(checks.stripe_reference_ok(baseline))
+        pair = Pair(result, baseline, found, waited)
+        self.progress.finish(f"{baseline.summary()}  ratio {pair.ratio:.2f}")
+        return pair
+
+    async def _second_load(
+        self, scenario: Scenario, result: LoadResult, name: str, turn: str
+    ) -> LoadResult:
+        """The pair's denominator: the fake Stripe taking the service's own Stripe calls, as
+        long as the service's load; else bare Sanic answering bodies of the same size."""
+        name = f"{self.config.key}-{name}-baseline"
+        if scenario.stripe_reference:
+            self.progress.start(f"{self.config.label} · {scenario.reference_title}{turn}")
+            host = self.stripe_url.removeprefix("http://")
+            raw = [r.render(host) for r in scenario.stripe_reference]
+            return await self._load(self.stripe_url, raw, self.options.duration, name)
         size = result.mean_body_bytes
         self.progress.start(
             f"{self.config.label} · baseline, {size} B JSON ({scenario.requests[0].method}){turn}"
         )
         bhost = f"{HOST}:{self.baseline.port}"
         raw = [r.render(bhost, f"/json/{size}") for r in scenario.requests[:BASELINE_SAMPLE]]
-        baseline = await self._load(
-            self.baseline,
-            raw,
-            self.options.baseline_duration,
-            f"{self.config.key}-{scenario.key}-{index}-baseline",
-        )
-        pair = Pair(result, baseline, found, waited)
-        self.progress.finish(f"{baseline.summary()}  ratio {pair.ratio:.2f}")
-        return pair
+        return await self._load(self.baseline.url, raw, self.options.baseline_duration, name)
 
     @staticmethod
     def _checks(

@@ -25,6 +25,8 @@ from service.domain.catalogue import DEFAULT_PACKAGES
 
 service = SCHEMA_TARGET.start()
 schema = load_contract_schema(service)
+#: The steps' own calls share one client: a new one per call loads the CA bundle each time.
+http = httpx.Client(timeout=30)
 
 
 #: Ids a scenario creates, with the pattern a valid one matches: each call gets a fresh one,
@@ -54,7 +56,7 @@ def price_like_the_plugin(operation_id: str, case: schemathesis.Case) -> None:
         return
     if not isinstance(case.body, dict):
         return
-    answer = httpx.get(f"{service.url}/api/v1/packages", timeout=10)
+    answer = http.get(f"{service.url}/api/v1/packages", timeout=10)
     catalogue = answer.json()["packages"]["packages"] if answer.status_code == 200 else []
     for package in catalogue:
         if package["package_id"] == case.body.get("package_id"):
@@ -69,12 +71,12 @@ def reopen_the_catalogue() -> None:
     """Reactivate the seeded packages an earlier scenario deactivated: each scenario starts
     with the catalogue the plugin knows (inferred links deactivate what GET /packages lists)."""
     admin = {"Authorization": f"Bearer {service.admin_token}"}
-    listed = httpx.get(f"{service.url}/api/v1/admin/packages", headers=admin, timeout=10)
+    listed = http.get(f"{service.url}/api/v1/admin/packages", headers=admin, timeout=10)
     assert listed.status_code == 200, listed.text
     seeded = {package.package_id for package in DEFAULT_PACKAGES}
     for package in listed.json()["packages"]:
         if package["package_id"] in seeded and not package.get("active", True):
-            answer = httpx.put(
+            answer = http.put(
                 f"{service.url}/api/v1/admin/packages/{package['package_id']}",
                 json={"active": True},
                 headers=admin,
@@ -93,7 +95,7 @@ def pay_on_fake_stripe(operation_id: str, body: Any) -> None:
         path, payload = f"payment_intents/{body['payment_intent_id']}/succeed", {}
     else:
         return
-    answer = httpx.post(f"{stripe_url}/_harness/{path}", json=payload, timeout=10)
+    answer = http.post(f"{stripe_url}/_harness/{path}", json=payload, timeout=10)
     assert answer.status_code == 200, f"fake Stripe refused to pay: {answer.text}"
 
 
@@ -118,7 +120,7 @@ class PurchaseSequences(schema.as_state_machine()):  # type: ignore[misc]
             pay_on_fake_stripe(case.operation.definition.raw["operationId"], response.json())
 
     def teardown(self) -> None:
-        answer = httpx.post(
+        answer = http.post(
             f"{service.url}/api/v1/admin/reconcile",
             timeout=30,
             headers={"Authorization": f"Bearer {service.admin_token}"},

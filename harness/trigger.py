@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import aiohttp
-
-from harness.buy import find_package, service_refused
-from harness.console import emit_json, json_transcript, note, report, say, short
+from harness.buy import at, drain_stripe_webhooks, find_package, run_steps, service_refused
+from harness.client import HarnessClient
+from harness.console import note, report, short
 from harness.errors import HarnessError
-from harness.harness_file import load_running_harness
-from harness.running_harness import RunningHarness, drain_stripe_webhooks
 
 
 @dataclass(frozen=True)
@@ -57,13 +53,13 @@ FIXTURE_PACKAGE = "article_starter"
 FIXTURE_USER = {"user_id": 1, "user_email": "editor@example.com"}
 
 
-async def _newest_target(harness: RunningHarness, trigger: Trigger, query: str = "") -> str | None:
+async def _newest_target(harness: HarnessClient, trigger: Trigger, query: str = "") -> str | None:
     """The newest session, intent or dispute the event applies to (e.g. an open session to
     expire), or None."""
     path = f"{PATHS[trigger.target]}?limit=100{query}"
     if trigger.statuses == PAID_INTENT:
         path += "&expand[]=data.latest_charge"
-    listed = (await harness.stripe_api("find target", path)).get("data") or []
+    listed = (await at("find target", harness.stripe.api_get(path))).get("data") or []
     for item in listed:
         if item.get("status") in trigger.statuses and _takes_more(item):
             return str(item["id"])
@@ -77,15 +73,15 @@ def _takes_more(item: dict[str, Any]) -> bool:
     return not (isinstance(charge, dict) and (charge.get("disputed") or charge.get("refunded")))
 
 
-async def _create_target(harness: RunningHarness, trigger: Trigger) -> str:
+async def _create_target(harness: HarnessClient, trigger: Trigger) -> str:
     """Make the object the event needs, as `stripe trigger` does, through the plugin's calls.
 
     The plugin simulator registers if it has not, then opens a Checkout Session or creates a
     PaymentIntent for a starter package; a refund or dispute first needs the intent paid.
     """
     step = "create target"
-    await harness.sim(step, "POST", "register", {})
-    status, body = await harness.plugin_call(step, "packages")
+    await at(step, harness.plugin.register())
+    status, body = await at(step, harness.plugin.call("packages"))
     if status != 200:
         raise service_refused(step, status, body)
     package = find_package(body, FIXTURE_PACKAGE)
@@ -97,25 +93,25 @@ async def _create_target(harness: RunningHarness, trigger: Trigger) -> str:
         "currency": package.get("currency", "JPY"),
     }
     if trigger.target == "session":
-        status, body = await harness.plugin_call(step, "checkout", order)
+        status, body = await at(step, harness.plugin.call("checkout", **order))
         created = body.get("session_id") if isinstance(body, dict) else None
     else:
-        status, body = await harness.plugin_call(step, "create-intent", order)
+        status, body = await at(step, harness.plugin.call("create-intent", **order))
         created = body.get("payment_intent_id") if isinstance(body, dict) else None
     if status != 200 or not created:
         raise service_refused(step, status, body)
     if trigger.statuses == PAID_INTENT:
-        await harness.stripe_control(step, f"payment_intents/{created}/succeed", {})
+        await at(step, harness.stripe.succeed_intent(str(created)))
     report(step, f"{KINDS[trigger.target]} {created} for {FIXTURE_PACKAGE}")
     note(created=str(created))
     return str(created)
 
 
-async def _target(harness: RunningHarness, trigger: Trigger) -> str:
+async def _target(harness: HarnessClient, trigger: Trigger) -> str:
     return await _newest_target(harness, trigger) or await _create_target(harness, trigger)
 
 
-async def _open_dispute(harness: RunningHarness, trigger: Trigger, query: str) -> str:
+async def _open_dispute(harness: HarnessClient, trigger: Trigger, query: str) -> str:
     """The newest dispute the event applies to; disputes are opened, not created here."""
     found = await _newest_target(harness, trigger, query)
     if found is None:
@@ -128,7 +124,7 @@ async def _open_dispute(harness: RunningHarness, trigger: Trigger, query: str) -
     return found
 
 
-async def _trigger(harness: RunningHarness, args: argparse.Namespace) -> None:
+async def _trigger(harness: HarnessClient, args: argparse.Namespace) -> None:
     trigger = TRIGGERS[args.event]
     if trigger.target == "session":
         if args.intent:
@@ -144,7 +140,8 @@ async def _trigger(harness: RunningHarness, args: argparse.Namespace) -> None:
     else:
         target = args.intent
         if not target and args.session:
-            session = await harness.stripe_api("find target", f"checkout/sessions/{args.session}")
+            found = harness.stripe.api_get(f"checkout/sessions/{args.session}")
+            session = await at("find target", found)
             target = session.get("payment_intent")
             if not target:
                 raise HarnessError("find target", f"{args.session} has no payment_intent yet")
@@ -153,8 +150,8 @@ async def _trigger(harness: RunningHarness, args: argparse.Namespace) -> None:
     body = dict(trigger.body)
     if args.amount is not None:
         body["amount"] = args.amount
-    deliveries_before = len(await harness.stripe_control("deliveries", "deliveries", method="GET"))
-    answer = await harness.stripe_control(args.event, path, body)
+    deliveries_before = len(await at("deliveries", harness.stripe.deliveries()))
+    answer = await at(args.event, harness.stripe.control(path, body))
     note(event=args.event, target=target, answer=answer)
     report(args.event, f"{target}: {short(answer, 300)}")
     await drain_stripe_webhooks(harness, deliveries_before)
@@ -165,16 +162,4 @@ async def run_trigger(args: argparse.Namespace) -> int:
 
     With --json, stdout gets one JSON document (event, target, created object, steps).
     """
-    with json_transcript(getattr(args, "json", False)) as transcript:
-        try:
-            settings = load_running_harness(Path(args.data_dir))
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-                await _trigger(RunningHarness(settings, http), args)
-        except HarnessError as error:
-            say(f"FAILED at {error}")
-            if transcript is not None:
-                emit_json(transcript.document(ok=False, failed_at=error.step, error=str(error)))
-            return 1
-        if transcript is not None:
-            emit_json(transcript.document(ok=True))
-    return 0
+    return await run_steps(args, _trigger, timeout=60)

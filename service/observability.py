@@ -168,6 +168,11 @@ def configure_logging(settings: Settings, level: str = "INFO") -> None:
     _listener.start()
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # The SDK logs two INFO lines per Stripe call; the access line and the gateway's own
+    # warnings say what matters, so its lines are kept for DEBUG.
+    logging.getLogger("stripe").setLevel(
+        logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING
+    )
 
 
 @atexit.register

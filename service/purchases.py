@@ -87,13 +87,11 @@ def _metadata(site: Site, user_id: str, package: Package) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- checkout
-async def create_checkout_session(
-    services: Services, site: Site, body: dict[str, Any]
-) -> dict[str, Any]:
-    package = await priced_package(services, body)
-    services.stripe.require_configured()  # 500 before any write
-    user_id = user_key(body["user_id"])
-    email = body.get("user_email") or None
+def checkout_session_params(
+    site: Site, user_id: str, email: str | None, package: Package, body: dict[str, Any]
+) -> SessionCreateParams:
+    """What Stripe is asked for: one line item at the package's price, the purchase's
+    identity in the metadata of the session and of its payment intent."""
     metadata = _metadata(site, user_id, package)
     params: SessionCreateParams = {
         "mode": "payment",
@@ -118,6 +116,17 @@ async def create_checkout_session(
     }
     if address := receipt_email(email):
         params["customer_email"] = address
+    return params
+
+
+async def create_checkout_session(
+    services: Services, site: Site, body: dict[str, Any]
+) -> dict[str, Any]:
+    package = await priced_package(services, body)
+    services.stripe.require_configured()  # 500 before any write
+    user_id = user_key(body["user_id"])
+    email = body.get("user_email") or None
+    params = checkout_session_params(site, user_id, email, package, body)
     session = await services.stripe.create_checkout_session(params)
     await services.store.ensure_user(site.site_id, user_id, email, services.settings.free_credits)
     await services.store.create_checkout_session(
@@ -307,13 +316,10 @@ async def _already(services: Services, first: LedgerEntry) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- intents
-async def create_payment_intent(
-    services: Services, site: Site, body: dict[str, Any]
-) -> dict[str, Any]:
-    package = await priced_package(services, body)
-    services.stripe.require_configured()
-    user_id = user_key(body["user_id"])
-    email = body.get("user_email") or None
+def payment_intent_params(
+    site: Site, user_id: str, email: str | None, package: Package
+) -> PaymentIntentCreateParams:
+    """What Stripe is asked for: the package's price, the purchase's identity in metadata."""
     params: PaymentIntentCreateParams = {
         "amount": stripe_amount(package),
         "currency": package.currency.lower(),
@@ -323,6 +329,17 @@ async def create_payment_intent(
     }
     if address := receipt_email(email):
         params["receipt_email"] = address
+    return params
+
+
+async def create_payment_intent(
+    services: Services, site: Site, body: dict[str, Any]
+) -> dict[str, Any]:
+    package = await priced_package(services, body)
+    services.stripe.require_configured()
+    user_id = user_key(body["user_id"])
+    email = body.get("user_email") or None
+    params = payment_intent_params(site, user_id, email, package)
     intent = await services.stripe.create_payment_intent(params)
     await services.store.ensure_user(site.site_id, user_id, email, services.settings.free_credits)
     await services.store.create_payment_intent(

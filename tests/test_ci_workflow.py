@@ -22,6 +22,7 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+PLUGIN_FOLDER = "rakubun-ai-content-generator"
 
 
 def ci_run_envs() -> list[str]:
@@ -31,6 +32,18 @@ def ci_run_envs() -> list[str]:
     return calls[0].split(",")
 
 
+def readme_commands() -> list[str]:
+    """The README's opening commands (indented blocks): the harness's, then the suite's."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    return [line[4:] for line in lines if line.startswith("    ") and line.strip()][:2]
+
+
+def tox_config() -> configparser.ConfigParser:
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    return tox
+
+
 @pytest.fixture(scope="module")
 def workflow() -> dict:
     return yaml.safe_load(WORKFLOW.read_text())
@@ -38,6 +51,16 @@ def workflow() -> dict:
 
 def runs(job: dict) -> str:
     return "\n".join(step.get("run", "") for step in job["steps"])
+
+
+def steps_for(job: dict, env: str) -> list[dict]:
+    """The steps a matrix job runs for one env (those without a condition, or with its own)."""
+    return [step for step in job["steps"] if step.get("if") in (None, f"matrix.env == '{env}'")]
+
+
+def tox_job(workflow: dict) -> dict:
+    (job,) = [j for j in workflow["jobs"].values() if "${{ matrix.env }}" in runs(j)]
+    return job
 
 
 def tox_envs_of(job: dict) -> list[str]:
@@ -76,6 +99,52 @@ def test_the_workflow_runs_the_same_tox_envs_as_ci_run(workflow):
     expected = ci_run_envs()
     assert sorted(env for env in ran if env != "e2e-mongo") == sorted(expected)
     assert len(ran) == len(set(ran)), "an env runs twice"
+
+
+def test_ci_run_the_readme_tox_and_the_matrix_name_the_same_envs_in_one_order(workflow):
+    harness, suite = readme_commands()
+    assert "rakubun-harness up" in harness
+    assert suite in (ROOT / ".ci" / "run").read_text().splitlines(), "README's command != .ci/run's"
+    (readme_envs,) = re.findall(r"tox run -e ([\w,-]+)", suite)
+    env_list = tox_config()["tox"]["env_list"].replace(",", " ").split()
+    matrix = tox_job(workflow)["strategy"]["matrix"]["env"]
+    assert readme_envs.split(",") == ci_run_envs() == env_list == matrix
+    assert "soak" in env_list
+
+
+def test_py_runs_on_two_workers_and_leaves_soak_to_its_own_env():
+    tox = tox_config()
+    py = tox["testenv"]["commands"]
+    assert "-n 2" in py and "--dist loadgroup" in py
+    assert re.search(r'-m "[^"]*\bnot soak\b[^"]*"', py)
+    assert "-n 2" in tox["testenv:contract"]["commands"]
+    assert re.search(r'-m "soak\b', tox["testenv:soak"]["commands"])
+    markers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    assert any(m.startswith("soak:") for m in markers["ini_options"]["markers"])
+
+
+def test_the_wordpress_job_checks_out_the_plugin_at_a_pinned_commit_and_points_at_it(workflow):
+    steps = steps_for(tox_job(workflow), "wordpress")
+    (checkout,) = [
+        s["with"]
+        for s in steps
+        if s.get("uses", "").startswith("actions/checkout@")
+        and s.get("with", {}).get("repository") == "brocketdesign/rakubun-wordpress-plugin"
+    ]
+    assert re.fullmatch(r"[0-9a-f]{40}", checkout["ref"]), "a commit, not a branch or tag"
+    expected = f"RAKUBUN_PLUGIN_DIR=$GITHUB_WORKSPACE/{checkout['path']}/{PLUGIN_FOLDER}"
+    script = "\n".join(s.get("run", "") for s in steps)
+    assert f'echo "{expected}" >> "$GITHUB_ENV"' in script
+    # .ci/run points at the same plugin folder (the vendored copy).
+    assert f"vendor/{PLUGIN_FOLDER}" in (ROOT / ".ci" / "run").read_text()
+    tox = tox_config()
+    assert "RAKUBUN_PLUGIN_DIR" in tox["testenv:wordpress"]["pass_env"].split()
+
+
+def test_the_py_job_installs_wrk_as_ci_run_does(workflow):
+    script = "\n".join(s.get("run", "") for s in steps_for(tox_job(workflow), "py"))
+    assert re.search(r"apt-get install [^\n]*\bwrk\b", script)
+    assert "wanted+=(wrk)" in (ROOT / ".ci" / "run").read_text()
 
 
 def test_the_ci_run_envs_exist_in_tox(workflow):

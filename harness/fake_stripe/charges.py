@@ -53,4 +53,4 @@ def charge_of_intent(state: StripeState, intent: dict[str, Any]) -> dict[str, An
             param="payment_intent",
             code="charge_not_refundable",
         )
-    return state.get("charge", intent["latest_charge"])
+    return state.get(CHARGE, intent["latest_charge"])

@@ -11,6 +11,7 @@ from . import checkout_sessions
 from .context import context
 from .errors import StripeError
 from .money import format_amount
+from .resources import CHECKOUT_SESSION
 from .state import StripeState
 from .templating import render
 
@@ -74,7 +75,7 @@ def _html(body: str, status: int = 200) -> web.Response:
 
 
 def _session_or_404(request: web.Request) -> dict[str, Any]:
-    session = context(request).state.find("checkout.session", request.match_info["id"])
+    session = context(request).state.find(CHECKOUT_SESSION, request.match_info["id"])
     if session is None:
         raise web.HTTPNotFound(text="No such checkout session.", content_type="text/plain")
     return checkout_sessions.expire_if_due(context(request).state, session)

@@ -7,7 +7,7 @@ from typing import Any
 from . import objects, payment_intents
 from .errors import StripeError, invalid_request
 from .forms import get_int, get_metadata, get_str
-from .resources import CHECKOUT_SESSION, LINE_ITEM, PRICE, PRODUCT
+from .resources import CHECKOUT_SESSION, LINE_ITEM, PAYMENT_INTENT, PRICE, PRODUCT
 from .state import StripeState
 
 DEFAULT_LIFETIME = 24 * 3600  # Stripe's default: sessions expire after 24 hours
@@ -135,7 +135,7 @@ def _session_intent(state: StripeState, session: dict[str, Any]) -> dict[str, An
     # One PaymentIntent per session, reused when a declined customer tries again.
     data = state.payment_intent_data.setdefault(session["id"], {"metadata": {}})
     if data.get("payment_intent"):
-        return state.get("payment_intent", data["payment_intent"])
+        return state.get(PAYMENT_INTENT, data["payment_intent"])
     intent = payment_intents.create_intent(
         state,
         amount=session["amount_total"],
@@ -189,7 +189,7 @@ def expire_session(state: StripeState, session: dict[str, Any]) -> dict[str, Any
     state.emit("checkout.session.expired", session)
     intent_id = state.payment_intent_data.get(session["id"], {}).get("payment_intent")
     if intent_id:
-        payment_intents.cancel_intent(state, state.get("payment_intent", intent_id), "abandoned")
+        payment_intents.cancel_intent(state, state.get(PAYMENT_INTENT, intent_id), "abandoned")
     return session
 
 

@@ -1,14 +1,119 @@
-"""Stripe list objects: `{"object": "list", "data", "has_more", "url"}` with cursors."""
+"""Stripe list objects: `{"object": "list", "data", "has_more", "url"}` with cursors and filters.
+
+Invariant: a list is filtered before it is paged, so cursors and `has_more` count only the
+objects the filters keep; a filter names the params it takes, so an unknown one is a 400.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any, Protocol
 
 from .errors import invalid_request, resource_missing
-from .forms import get_int, get_str
+from .forms import get_int, get_list, get_str
 
 LIST_PARAMS = ("limit", "starting_after", "ending_before")
+_BOUNDS: dict[str, Callable[[int, int], bool]] = {
+    "gt": lambda value, bound: value > bound,
+    "gte": lambda value, bound: value >= bound,
+    "lt": lambda value, bound: value < bound,
+    "lte": lambda value, bound: value <= bound,
+}
+
+Test = Callable[[dict[str, Any]], bool]
+
+
+class ListFilter(Protocol):
+    """A list parameter that keeps some of the objects, declared on a resource."""
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The request params it reads."""
+        ...
+
+    def test(self, params: Mapping[str, Any]) -> Test | None:
+        """What an object must satisfy to be listed; None when the request does not filter."""
+        ...
+
+
+@dataclass(frozen=True)
+class Equals:
+    """`?<field>=<id>`: objects whose `field` is that value (`?payment_intent=pi_...`)."""
+
+    field: str
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return (self.field,)
+
+    def test(self, params: Mapping[str, Any]) -> Test | None:
+        wanted = get_str(params, self.field)
+        return None if wanted is None else lambda obj: obj[self.field] == wanted
+
+
+@dataclass(frozen=True)
+class Matches:
+    """`?type=charge.*` and `?types[]=a&types[]=b`: objects whose `field` fits a pattern."""
+
+    field: str
+    plural: str
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return (self.field, self.plural)
+
+    def test(self, params: Mapping[str, Any]) -> Test | None:
+        patterns = {str(p) for p in get_list(params, self.plural)}
+        one = get_str(params, self.field)
+        if one is not None:
+            patterns.add(one)
+        if not patterns:
+            return None
+        return lambda obj: any(fnmatchcase(obj[self.field], p) for p in patterns)
+
+
+@dataclass(frozen=True)
+class Between:
+    """`?created=<t>` or `?created[gte]=<t>&created[lt]=<u>`: objects whose `field` is in range."""
+
+    field: str
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return (self.field,)
+
+    def test(self, params: Mapping[str, Any]) -> Test | None:
+        raw = params.get(self.field)
+        if raw is None or raw == "":
+            return None
+        bounds = raw if isinstance(raw, dict) else {"eq": raw}
+        checks = [self._check(op, value) for op, value in bounds.items()]
+        return lambda obj: all(check(obj[self.field]) for check in checks)
+
+    def _check(self, op: str, raw: Any) -> Callable[[int], bool]:
+        param = self.field if op == "eq" else f"{self.field}[{op}]"
+        if op != "eq" and op not in _BOUNDS:
+            raise invalid_request(f"Received unknown parameter: {param}", param=param)
+        try:
+            bound = int(raw)
+        except (TypeError, ValueError):
+            raise invalid_request(f"Invalid integer: {raw}", param=param) from None
+        if op == "eq":
+            return lambda value: value == bound
+        return lambda value: _BOUNDS[op](value, bound)
+
+
+def filtered(
+    items: list[dict[str, Any]], filters: Iterable[ListFilter], params: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The `items` every filter the request uses keeps, in their order."""
+    for list_filter in filters:
+        test = list_filter.test(params)
+        if test is not None:
+            items = [item for item in items if test(item)]
+    return items
 
 
 def paginate(

@@ -1,12 +1,12 @@
-"""PaymentIntents: created, confirmed with test cards, succeeded, declined or canceled."""
+"""PaymentIntents: created, confirmed with test cards, authenticated, paid, declined, canceled."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from . import charges, defaults, objects
 from .errors import StripeError, invalid_request, unexpected_state
+from .payment_methods import GENERIC_DECLINE, Authentication, Decline, outcome_of
 from .resources import PAYMENT_INTENT
 from .state import StripeState
 
@@ -18,34 +18,6 @@ CANCELABLE = (
     "requires_action",
     "processing",
 )
-
-
-@dataclass(frozen=True)
-class Decline:
-    """How a test card fails: Stripe's error code, decline code and message."""
-
-    code: str
-    decline_code: str
-    message: str
-
-
-GENERIC_DECLINE = Decline("card_declined", "generic_decline", "Your card was declined.")
-
-# Stripe's test PaymentMethods: None succeeds, a Decline fails like the real test card.
-TEST_PAYMENT_METHODS: dict[str, Decline | None] = {
-    "pm_card_visa": None,
-    "pm_card_mastercard": None,
-    "pm_card_amex": None,
-    "pm_card_jcb": None,
-    "pm_card_chargeDeclined": GENERIC_DECLINE,
-    "pm_card_visa_chargeDeclined": GENERIC_DECLINE,
-    "pm_card_chargeDeclinedInsufficientFunds": Decline(
-        "card_declined", "insufficient_funds", "Your card has insufficient funds."
-    ),
-    "pm_card_chargeDeclinedExpiredCard": Decline(
-        "expired_card", "expired_card", "Your card has expired."
-    ),
-}
 
 
 def create_intent(
@@ -63,7 +35,7 @@ def create_intent(
     if amount < 1:
         raise invalid_request("This value must be greater than or equal to 1.", param="amount")
     if payment_method is not None:
-        check_payment_method(payment_method)
+        outcome_of(state, payment_method)  # an unknown PaymentMethod is Stripe's 400
     intent = objects.base(
         PAYMENT_INTENT,
         amount=amount,
@@ -90,21 +62,19 @@ def create_intent(
     return state.put(intent)
 
 
-def check_payment_method(payment_method: str) -> None:
-    """Reject PaymentMethods the fake does not know, as Stripe does for unknown ids."""
-    if payment_method not in TEST_PAYMENT_METHODS:
-        raise StripeError(
-            400,
-            f"No such PaymentMethod: '{payment_method}'",
-            code="resource_missing",
-            param="payment_method",
-        )
-
-
 def confirm_intent(
-    state: StripeState, intent: dict[str, Any], payment_method: str | None = None
+    state: StripeState,
+    intent: dict[str, Any],
+    payment_method: str | None = None,
+    *,
+    return_url: str | None = None,
+    base_url: str = "",
 ) -> dict[str, Any]:
-    """Confirm with a test card: succeed, or record the decline and raise a 402 card error."""
+    """Confirm with a test card: succeed, ask for 3-D Secure, or record the decline and raise 402.
+
+    A card that needs authentication leaves the intent `requires_action`, its `next_action`
+    pointing at the fake's authentication page under `base_url` (see `stripe_js.py`).
+    """
     if intent["status"] not in CONFIRMABLE:
         raise unexpected_state(
             "You cannot confirm this PaymentIntent because it has a status of "
@@ -118,12 +88,102 @@ def confirm_intent(
             param="payment_method",
             code="payment_intent_unexpected_state",
         )
-    check_payment_method(payment_method)
-    decline = TEST_PAYMENT_METHODS[payment_method]
-    if decline is None:
+    outcome = outcome_of(state, payment_method)
+    if outcome is None:
         return succeed_intent(state, intent, payment_method)
-    decline_intent(state, intent, payment_method, decline)
-    raise card_error(intent, decline)
+    if isinstance(outcome, Authentication):
+        return require_action(state, intent, payment_method, return_url, base_url)
+    decline_intent(state, intent, payment_method, outcome)
+    raise card_error(intent, outcome)
+
+
+def authentication_url(intent: dict[str, Any], base_url: str) -> str:
+    """The fake's 3-D Secure page for an intent (the client_secret authorizes it)."""
+    return f"{base_url}/v3/authenticate/{intent['id']}?client_secret={intent['client_secret']}"
+
+
+def require_action(
+    state: StripeState,
+    intent: dict[str, Any],
+    payment_method: str,
+    return_url: str | None,
+    base_url: str,
+) -> dict[str, Any]:
+    """Hold the intent until the customer authenticates; emit payment_intent.requires_action.
+
+    With a `return_url` the customer is sent to the page (`redirect_to_url`) and back;
+    without one Stripe.js opens it itself (`use_stripe_sdk`), as Stripe answers.
+    """
+    url = authentication_url(intent, base_url)
+    if return_url:
+        next_action: dict[str, Any] = {
+            "type": "redirect_to_url",
+            "redirect_to_url": {"url": url, "return_url": return_url},
+        }
+    else:
+        next_action = {
+            "type": "use_stripe_sdk",
+            "use_stripe_sdk": {
+                "type": "three_d_secure_redirect",
+                "stripe_js": url,
+                "source": payment_method,
+            },
+        }
+    intent.update(
+        status="requires_action",
+        payment_method=payment_method,
+        next_action=next_action,
+        last_payment_error=None,
+    )
+    state.put(intent)
+    state.emit("payment_intent.requires_action", intent)
+    return intent
+
+
+AUTHENTICATION_FAILED = (
+    "The provided PaymentMethod has failed authentication. You can provide "
+    "payment_method_data or a new PaymentMethod to attempt to fulfill this PaymentIntent again."
+)
+
+
+def finish_authentication(
+    state: StripeState, intent: dict[str, Any], *, authenticated: bool
+) -> dict[str, Any]:
+    """The customer completed or failed 3-D Secure: the intent succeeds or wants a new card."""
+    if intent["status"] != "requires_action":
+        raise unexpected_state(
+            f"This PaymentIntent has a status of {intent['status']}; "
+            "only one that requires_action can be authenticated."
+        )
+    if authenticated:
+        return succeed_intent(state, intent, intent["payment_method"])
+    payment_method = intent["payment_method"]
+    intent.update(
+        status="requires_payment_method",
+        payment_method=None,
+        next_action=None,
+        last_payment_error={
+            "type": "invalid_request_error",
+            "code": "payment_intent_authentication_failure",
+            "message": AUTHENTICATION_FAILED,
+            "payment_method": {"id": payment_method, "object": "payment_method", "type": "card"},
+        },
+    )
+    state.put(intent)
+    state.emit("payment_intent.payment_failed", intent)
+    return intent
+
+
+def check_client_secret(intent: dict[str, Any], client_secret: str | None) -> None:
+    """Stripe's 400 unless `client_secret` is the intent's own (Stripe.js sends it)."""
+    if not client_secret:
+        raise invalid_request("Missing required param: client_secret.", param="client_secret")
+    if client_secret != intent["client_secret"]:
+        raise invalid_request(
+            "The client_secret provided does not match the client_secret associated with "
+            "the PaymentIntent.",
+            param="client_secret",
+        )
 
 
 def succeed_intent(
@@ -139,6 +199,7 @@ def succeed_intent(
         latest_charge=charge["id"],
         payment_method=payment_method,
         last_payment_error=None,
+        next_action=None,
     )
     state.put(intent)
     state.emit("payment_intent.succeeded", intent)
@@ -158,6 +219,7 @@ def decline_intent(
     intent.update(
         status="requires_payment_method",
         payment_method=None,
+        next_action=None,
         last_payment_error={
             "type": "card_error",
             "code": decline.code,

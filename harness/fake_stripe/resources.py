@@ -1,13 +1,17 @@
-"""Every Stripe object the fake makes, declared once: object name, id prefix, noun, API path.
+"""Every Stripe object the fake makes, declared once: object name, id prefix, noun, API path,
+list filters and expandable fields.
 
 Invariant: lookups by prefix, by object name and by `/_harness/state` key derive from
-`RESOURCES`; a resource served under `/v1/<path>` has its routes in `api/<module>.py` and,
-when it changes money or state, its logic in `<module>.py` (module = path with `/` -> `_`).
+`RESOURCES`, and so do the retrieve and list routes of every resource with a `path`
+(`api/reads.py`); its other routes are in `api/<module>.py` and, when it changes money or
+state, its logic in `<module>.py` (module = path with `/` -> `_`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .pagination import Between, Equals, ListFilter, Matches
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,8 @@ class Resource:
     noun: str  # Stripe's wording in "No such <noun>: '<id>'"
     path: str | None = None  # served under `/v1/<path>`; None: only inside other objects
     count: str | None = None  # its key in `/_harness/state`
+    filters: tuple[ListFilter, ...] = ()  # what its list takes besides limit and cursors
+    expandable: tuple[str, ...] = ()  # the fields `expand[]` may replace by their object
 
     @property
     def url(self) -> str:
@@ -27,7 +33,8 @@ class Resource:
 
     @property
     def module(self) -> str | None:
-        """Its module in `api/` (and logic module): `checkout/sessions` -> `checkout_sessions`."""
+        """Its logic module's name, and its `api/` module's if it has routes besides retrieve and
+        list: `checkout/sessions` -> `checkout_sessions`."""
         return self.path.replace("/", "_") if self.path else None
 
     @property
@@ -36,16 +43,74 @@ class Resource:
         return self.prefix.split("_", 1)[0]
 
 
+CREATED = Between("created")  # `created=` or `created[gte]=` ... on every list Stripe dates
+
 CHECKOUT_SESSION = Resource(
-    "checkout.session", "cs_test", "checkout.session", "checkout/sessions", "sessions"
+    object="checkout.session",
+    prefix="cs_test",
+    noun="checkout.session",
+    path="checkout/sessions",
+    count="sessions",
+    filters=(Equals("status"), Equals("payment_intent"), CREATED),
+    expandable=("customer", "line_items", "payment_intent"),
 )
-PAYMENT_INTENT = Resource("payment_intent", "pi", "payment_intent", "payment_intents", "intents")
-CHARGE = Resource("charge", "ch", "charge", "charges", "charges")
-REFUND = Resource("refund", "re", "refund", "refunds", "refunds")
-DISPUTE = Resource("dispute", "dp", "dispute", "disputes", "disputes")
-EVENT = Resource("event", "evt", "event", "events", "events")
+PAYMENT_INTENT = Resource(
+    object="payment_intent",
+    prefix="pi",
+    noun="payment_intent",
+    path="payment_intents",
+    count="intents",
+    filters=(CREATED,),
+    expandable=("customer", "latest_charge", "payment_method"),
+)
+CHARGE = Resource(
+    object="charge",
+    prefix="ch",
+    noun="charge",
+    path="charges",
+    count="charges",
+    filters=(Equals("payment_intent"), CREATED),
+    expandable=("balance_transaction", "payment_intent", "payment_method"),
+)
+REFUND = Resource(
+    object="refund",
+    prefix="re",
+    noun="refund",
+    path="refunds",
+    count="refunds",
+    filters=(Equals("payment_intent"), Equals("charge"), CREATED),
+    expandable=("charge", "payment_intent"),
+)
+DISPUTE = Resource(
+    object="dispute",
+    prefix="dp",
+    noun="dispute",
+    path="disputes",
+    count="disputes",
+    filters=(Equals("payment_intent"), Equals("charge"), CREATED),
+    expandable=("charge", "payment_intent"),
+)
+EVENT = Resource(
+    object="event",
+    prefix="evt",
+    noun="event",
+    path="events",
+    count="events",
+    filters=(Matches("type", plural="types"), CREATED),
+)
+PAYMENT_METHOD = Resource(
+    object="payment_method",
+    prefix="pm",
+    noun="PaymentMethod",
+    path="payment_methods",
+    count="payment_methods",
+)
 WEBHOOK_ENDPOINT = Resource(
-    "webhook_endpoint", "we", "webhook endpoint", "webhook_endpoints", "webhook_endpoints"
+    object="webhook_endpoint",
+    prefix="we",
+    noun="webhook endpoint",
+    path="webhook_endpoints",
+    count="webhook_endpoints",
 )
 # Built inside a session's line items, never stored or served on their own.
 LINE_ITEM = Resource("item", "li", "line item")
@@ -55,6 +120,7 @@ PRODUCT = Resource("product", "prod", "product")
 RESOURCES: tuple[Resource, ...] = (
     CHECKOUT_SESSION,
     PAYMENT_INTENT,
+    PAYMENT_METHOD,
     CHARGE,
     REFUND,
     DISPUTE,
@@ -73,9 +139,3 @@ SERVED: tuple[Resource, ...] = tuple(r for r in RESOURCES if r.path)
 def of_id(object_id: str) -> Resource | None:
     """The resource an id belongs to, from its prefix (`pi_...` -> PAYMENT_INTENT)."""
     return BY_TAG.get(object_id.split("_", 1)[0])
-
-
-def noun(kind: str) -> str:
-    """How Stripe names an object type in "No such ..." errors."""
-    resource = BY_OBJECT.get(kind)
-    return resource.noun if resource else kind

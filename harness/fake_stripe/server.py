@@ -8,12 +8,13 @@ from typing import Any
 
 from aiohttp import web
 
-from . import checkout_page, control
+from . import checkout_page, control, stripe_js
 from .api import add_api_routes
 from .context import CONTEXT, FakeContext
 from .faults import Faults
 from .idempotency import idempotent_replay
 from .middleware import request_ids, require_api_key, stripe_errors, stripe_params
+from .resources import WEBHOOK_ENDPOINT
 from .state import StripeState
 from .webhook_endpoints import create_endpoint, with_secret
 from .webhooks import WebhookDispatcher
@@ -22,13 +23,14 @@ DEFAULT_RETRY_DELAYS = (1, 2, 4, 8, 16, 32)
 
 
 def make_app(ctx: FakeContext) -> web.Application:
-    """The aiohttp app: `/v1` Stripe API, `/checkout/pay` page, `/_harness` control."""
+    """The aiohttp app: `/v1` API, `/checkout/pay` page, `/v3` Stripe.js, `/_harness` control."""
     app = web.Application(
         middlewares=[stripe_errors, request_ids, require_api_key, stripe_params, idempotent_replay]
     )
     app[CONTEXT] = ctx
     add_api_routes(app)
     app.router.add_routes(checkout_page.routes)
+    app.router.add_routes(stripe_js.routes)
     app.router.add_routes(control.routes)
     app.router.add_get("/", _to_inspector)
     return app
@@ -79,7 +81,7 @@ class FakeStripe:
         Calling again with the same url (e.g. after a restart from `data_dir`) reuses that
         endpoint, replacing its secret when one is given, instead of adding a second one.
         """
-        existing = [e for e in self.state.newest_first("webhook_endpoint") if e["url"] == url]
+        existing = [e for e in self.state.newest_first(WEBHOOK_ENDPOINT) if e["url"] == url]
         if existing:
             endpoint = existing[0]
             if secret:

@@ -15,6 +15,7 @@ from typing import Any
 from . import defaults, objects, resources
 from .errors import resource_missing
 from .journal import Journal, delete_line, put_line, read_records, write_snapshot
+from .resources import WEBHOOK_ENDPOINT, Resource
 
 STATE_FILE = "fake-stripe.jsonl"
 LEGACY_STATE_FILE = "fake-stripe.json"  # one JSON snapshot, rewritten on every change
@@ -23,12 +24,6 @@ _SIDE_TABLES = ("idempotency", "line_items", "webhook_secrets", "payment_intent_
 _OBJECTS = "tables/"  # collection name prefix of the object tables: "tables/payment_intent"
 
 EventListener = Callable[[dict[str, Any]], None]
-
-
-def kind_of(object_id: str) -> str | None:
-    """The object type an id belongs to, from its prefix (`pi_...` -> `payment_intent`)."""
-    resource = resources.of_id(object_id)
-    return resource.object if resource and resource.path else None
 
 
 def subscribes(endpoint: dict[str, Any], event_type: str) -> bool:
@@ -110,16 +105,16 @@ class StripeState:
         if self.path is not None:
             self._open(self.path)
 
-    def find(self, kind: str, object_id: str) -> dict[str, Any] | None:
+    def find(self, resource: Resource, object_id: str) -> dict[str, Any] | None:
         """Return the stored object or None."""
-        table = self.tables.get(kind)
+        table = self.tables.get(resource.object)
         return None if table is None else table.get(object_id)
 
-    def get(self, kind: str, object_id: str, *, param: str = "id") -> dict[str, Any]:
+    def get(self, resource: Resource, object_id: str, *, param: str = "id") -> dict[str, Any]:
         """Return the stored object or raise Stripe's 404 `resource_missing`."""
-        obj = self.find(kind, object_id)
+        obj = self.find(resource, object_id)
         if obj is None:
-            raise resource_missing(resources.noun(kind), object_id, param=param)
+            raise resource_missing(resource.noun, object_id, param=param)
         return obj
 
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -127,23 +122,23 @@ class StripeState:
         self._table(obj["object"])[obj["id"]] = obj
         return obj
 
-    def remove(self, kind: str, object_id: str) -> dict[str, Any]:
+    def remove(self, resource: Resource, object_id: str) -> dict[str, Any]:
         """Delete and return an object, or raise 404."""
-        obj = self.get(kind, object_id)
-        del self.tables[kind][object_id]
+        obj = self.get(resource, object_id)
+        del self.tables[resource.object][object_id]
         return obj
 
-    def newest_first(self, kind: str) -> list[dict[str, Any]]:
+    def newest_first(self, resource: Resource) -> list[dict[str, Any]]:
         """All objects of a type, newest first, as Stripe lists them."""
-        return list(reversed(self.tables.get(kind, {}).values()))
+        return list(reversed(self.tables.get(resource.object, {}).values()))
 
-    def count(self, kind: str) -> int:
+    def count(self, resource: Resource) -> int:
         """How many objects of a type are stored."""
-        return len(self.tables.get(kind, {}))
+        return len(self.tables.get(resource.object, {}))
 
     def subscribed_endpoints(self, event_type: str) -> list[dict[str, Any]]:
         """Webhook endpoints that should receive an event of `event_type`."""
-        endpoints = self.tables.get("webhook_endpoint", {}).values()
+        endpoints = self.tables.get(WEBHOOK_ENDPOINT.object, {}).values()
         return [e for e in endpoints if subscribes(e, event_type)]
 
     def emit(self, event_type: str, data_object: dict[str, Any]) -> dict[str, Any]:
@@ -155,12 +150,19 @@ class StripeState:
         return event
 
     def expanded(self, obj: dict[str, Any], paths: list[str]) -> dict[str, Any]:
-        """A copy of `obj` with id fields named by `expand[]` paths replaced by objects."""
+        """A copy of `obj` with the id fields that `expand[]` paths name replaced by objects.
+
+        Only the fields its resource declares `expandable` are; others stay as they are.
+        """
         out = dict(obj)
+        resource = resources.BY_OBJECT.get(obj.get("object", ""))
         for path in paths:
             field, _, rest = path.partition(".")
             value = out.get(field)
-            target = self.find(kind_of(value) or "", value) if isinstance(value, str) else None
+            if resource is None or field not in resource.expandable or not isinstance(value, str):
+                continue
+            target_resource = resources.of_id(value)
+            target = self.find(target_resource, value) if target_resource else None
             if target is not None:
                 out[field] = self.expanded(target, [rest] if rest else [])
         return out

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from .faults import DeliveryFaults, Faults
+from .resources import EVENT
 from .signature import new_webhook_secret, stripe_signature
 from .state import StripeState
 
@@ -266,7 +267,7 @@ class WebhookDispatcher:
         # The stored event counts endpoints still owed a delivery, like Stripe's pending_webhooks.
         if not delivery.settles_event:
             return
-        event = self.state.find("event", delivery.event["id"])
+        event = self.state.find(EVENT, delivery.event["id"])
         if event is not None and event["pending_webhooks"] > 0:
             event["pending_webhooks"] -= 1
             self.state.flush()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 CREDIT_TYPES: tuple[str, ...] = ("article", "image", "rewrite")
@@ -32,9 +32,18 @@ def _iso_from_ns(ns: int) -> str:
 
 
 def iso_from_unix(ts: float | None) -> str | None:
+    """A Unix time as ISO 8601 with a `Z`, to the microsecond, rounded as `datetime` rounds."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    fraction, whole = math.modf(ts)
+    micros = round(fraction * 1_000_000)  # half to even, as datetime.fromtimestamp
+    second, micros = int(whole) + micros // 1_000_000, micros % 1_000_000
+    # gmtime and an f-string: datetime's strftime went through time.strftime on every call.
+    t = time.gmtime(second)
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+        f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{micros:06d}Z"
+    )
 
 
 def unix_now() -> float:

@@ -8,8 +8,11 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 import pytest
@@ -17,13 +20,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sanic.response import json as sanic_json
 
-from bench import checks, wrk
+from bench import checks, scenarios, wrk
 from bench.baseline_app import body_of_size, spare_cpus
 from bench.cli import parse_args, plan_runs
 from bench.processes import baseline_process, sink_process
 from bench.progress import Progress
 from bench.report import COLUMNS, format_scaling, format_table, markdown_table, scaling, table_rows
 from bench.run import BenchOptions, ConfigRun, Pair, Row, RunConfig, RunReport
+from bench.service_api import BenchSite
 from bench.wrk import (
     HttpRequest,
     LoadResult,
@@ -33,6 +37,7 @@ from bench.wrk import (
     request_file_bytes,
     steal_percent,
 )
+from service import purchases
 
 
 def load_result(
@@ -455,3 +460,99 @@ async def test_the_running_baseline_has_every_cpu_and_default_scheduling(tmp_pat
         assert answer.status_code == 200 and len(answer.content) == 100
     finally:
         await baseline.stop()
+
+
+# --------------------------------------------------------------------------- purchases vs Stripe
+BENCH_SITE = BenchSite("site_b", "inst-b", "tok", "http://127.0.0.1:9")
+
+
+def sdk_form(params: Mapping[str, Any]) -> bytes:
+    """The SDK's own encoding of a call's params (stripe/_api_requestor.py)."""
+    from stripe._encode import _api_encode
+
+    return urlencode(list(_api_encode(params))).encode()
+
+
+@pytest.mark.parametrize(
+    ("build", "service_path", "stripe_path"),
+    [
+        (scenarios.checkout_sessions, "/api/v1/checkout/sessions", "/v1/checkout/sessions"),
+        (scenarios.payment_intents, "/api/v1/payments/create-intent", "/v1/payment_intents"),
+    ],
+)
+def test_a_purchase_scenario_sends_the_services_own_stripe_call_to_the_fake(
+    build: Any, service_path: str, stripe_path: str
+) -> None:
+    scenario = build(BENCH_SITE, [7, 8], "sk_test_bench")
+    assert [r.path for r in scenario.requests] == [service_path] * 2
+    assert [r.path for r in scenario.stripe_reference] == [stripe_path] * 2
+    assert "fake Stripe" in scenario.title and stripe_path in scenario.reference_title
+    request, call = scenario.requests[0], scenario.stripe_reference[0]
+    assert call.headers["Authorization"] == "Bearer sk_test_bench"
+    body = json.loads(request.body or b"")
+    package = scenarios.purchase_package()
+    site = scenarios.service_site(BENCH_SITE)
+    params = (
+        purchases.checkout_session_params(site, "7", body["user_email"], package, body)
+        if stripe_path == "/v1/checkout/sessions"
+        else purchases.payment_intent_params(site, "7", body["user_email"], package)
+    )
+    assert call.body == sdk_form(params)  # byte for byte what the service's SDK sends
+    fields = parse_qs((call.body or b"").decode())
+    assert fields["metadata[user_id]"] == ["7"] and fields["metadata[site_id]"] == ["site_b"]
+    assert parse_qs((scenario.stripe_reference[1].body or b"").decode())["metadata[user_id]"] == [
+        "8"
+    ]
+
+
+SCALARS = st.one_of(st.integers(), st.text(max_size=5), st.none())
+KEYS = st.text("abc_", min_size=1, max_size=3)
+# Params as calls have them: dicts of scalars, booleans, dicts and lists of numbers, text or
+# dicts (the SDK writes a None or a boolean inside a list as Python spells it; no call has one).
+PARAMS = st.deferred(
+    lambda: st.dictionaries(
+        KEYS,
+        st.one_of(
+            SCALARS,
+            st.booleans(),
+            PARAMS,
+            st.lists(st.one_of(st.integers(), st.text(max_size=5), PARAMS), max_size=3),
+        ),
+        max_size=3,
+    )
+)
+
+
+@given(PARAMS)
+def test_the_benchs_form_encoding_is_the_sdks(params: dict[str, Any]) -> None:
+    assert scenarios.stripe_form(params) == sdk_form(params)
+
+
+def test_the_fake_stripes_load_passes_only_when_every_call_is_a_200() -> None:
+    assert checks.stripe_reference_ok(load_result({200: 500})).ok
+    assert not checks.stripe_reference_ok(load_result({200: 499, 500: 1})).ok
+    assert not checks.stripe_reference_ok(load_result({200: 499, 429: 1})).ok
+    assert not checks.stripe_reference_ok(load_result({200: 500}, sent=501)).ok
+
+
+async def test_a_purchase_scenarios_second_load_is_the_fake_stripe(tmp_path: Path) -> None:
+    options = BenchOptions(1, 1, 1, 1, 32, 1, 10, None, "off", ("checkout",), tmp_path, tmp_path)
+    run = ConfigRun(RunConfig("sqlite", 1), options, "http://127.0.0.1:7001", Progress(1))
+    loads: list[tuple[str, list[bytes]]] = []
+
+    async def fake_load(url: str, raw: list[bytes], seconds: int, name: str) -> LoadResult:
+        loads.append((url, raw))
+        return load_result({200: 10})
+
+    run._load = fake_load  # type: ignore[method-assign]
+    checkout = scenarios.checkout_sessions(BENCH_SITE, [1], "sk_test_bench")
+    await run._second_load(checkout, load_result({200: 10}), "checkout-0", "")
+    credits = scenarios.user_credits(BENCH_SITE, [1])
+    await run._second_load(credits, load_result({200: 10}), "credits-0", "")
+    (stripe_url, stripe_raw), (bare_url, bare_raw) = loads
+    assert stripe_url == "http://127.0.0.1:7001"
+    assert stripe_raw[0].startswith(b"POST /v1/checkout/sessions HTTP/1.1\r\nHost: 127.0.0.1:7001")
+    assert bare_url == run.baseline.url and bare_raw[0].startswith(b"GET /json/100 ")
+    row = Row("checkout", checkout.title, checkout.expected, [], checkout.reference_title)
+    assert row.compared_with == checkout.reference_title
+    assert Row("credits", "GET", frozenset({200}), []).compared_with == "bare Sanic"

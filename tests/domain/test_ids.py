@@ -1,4 +1,5 @@
-"""Ids and time stamps made without a system call each (`service.domain.ids`, `now_iso`)."""
+"""Ids and time stamps made without a system call each (`service.domain.ids`, `now_iso`,
+`iso_from_unix`)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,23 @@ def test_now_iso_is_the_current_time() -> None:
     before = datetime.now(UTC)
     stamp = datetime.strptime(models.now_iso(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     assert before <= stamp <= datetime.now(UTC)
+
+
+@given(
+    st.one_of(
+        st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False),
+        # Fractions on and around a half microsecond, where the rounding decides.
+        st.integers(min_value=0, max_value=4_102_444_800 * 10**6).map(lambda us: us / 1e6),
+        st.integers(min_value=0, max_value=4_102_444_800 * 10**6).map(
+            lambda us: (us * 10 + 5) / 1e7
+        ),
+    )
+)
+def test_iso_from_unix_writes_what_datetime_writes(ts: float) -> None:
+    expected = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert models.iso_from_unix(ts) == expected
+
+
+def test_iso_from_unix_carries_a_rounded_up_microsecond_into_the_second() -> None:
+    assert models.iso_from_unix(59.9999996) == "1970-01-01T00:01:00.000000Z"
+    assert models.iso_from_unix(None) is None

@@ -22,6 +22,13 @@ from harness.fake_stripe import (
     webhook_endpoints,
 )
 from harness.fake_stripe.errors import StripeError
+from harness.fake_stripe.resources import (
+    CHARGE,
+    CHECKOUT_SESSION,
+    EVENT,
+    PAYMENT_INTENT,
+    WEBHOOK_ENDPOINT,
+)
 from harness.fake_stripe.state import STATE_FILE, StripeState
 
 from .conftest import FAST_RETRIES, session_params
@@ -45,7 +52,7 @@ def _session(store: StripeState) -> dict[str, Any]:
 
 
 def _open_sessions(store: StripeState) -> list[dict[str, Any]]:
-    return [s for s in store.newest_first("checkout.session") if s["status"] == "open"]
+    return [s for s in store.newest_first(CHECKOUT_SESSION) if s["status"] == "open"]
 
 
 def apply(store: StripeState, op: str, pick: int) -> None:
@@ -57,28 +64,28 @@ def apply(store: StripeState, op: str, pick: int) -> None:
     elif op == "session":
         _session(store)
     elif op in ("pay", "expire") and (open_ := _open_sessions(store)):
-        session = store.get("checkout.session", open_[pick % len(open_)]["id"])
+        session = store.get(CHECKOUT_SESSION, open_[pick % len(open_)]["id"])
         act = checkout_sessions.pay_session if op == "pay" else checkout_sessions.expire_session
         act(store, session)
-    elif op == "refund" and (paid := store.newest_first("charge")):
-        charge = store.get("charge", paid[pick % len(paid)]["id"])
+    elif op == "refund" and (paid := store.newest_first(CHARGE)):
+        charge = store.get(CHARGE, paid[pick % len(paid)]["id"])
         if charge["amount_refunded"] < charge["amount"]:
             refunds.refund_charge(store, charge, 1)
     elif op == "endpoint":
         webhook_endpoints.create_endpoint(store, f"http://127.0.0.1:9/{pick}", ["*"])
-    elif op in ("disable", "delete") and (all_ := store.newest_first("webhook_endpoint")):
-        endpoint = store.get("webhook_endpoint", all_[pick % len(all_)]["id"])
+    elif op in ("disable", "delete") and (all_ := store.newest_first(WEBHOOK_ENDPOINT)):
+        endpoint = store.get(WEBHOOK_ENDPOINT, all_[pick % len(all_)]["id"])
         if op == "disable":
             webhook_endpoints.update_endpoint(store, endpoint, disabled=True)
         else:
-            store.remove("webhook_endpoint", endpoint["id"])
+            store.remove(WEBHOOK_ENDPOINT, endpoint["id"])
             store.webhook_secrets.pop(endpoint["id"], None)
     elif op == "idempotency":
         store.idempotency[f"k-{pick}"] = {"fingerprint": "f", "status": None, "body": None}
         store.idempotency[f"k-{pick}"].update(status=200, body="{}", created=pick)
-    elif op == "settle" and (events := store.newest_first("event")):
+    elif op == "settle" and (events := store.newest_first(EVENT)):
         # As a webhook delivery does: change what find() returned, in place, without put().
-        event = store.find("event", events[pick % len(events)]["id"])
+        event = store.find(EVENT, events[pick % len(events)]["id"])
         assert event is not None
         event["pending_webhooks"] += 1
 
@@ -207,6 +214,6 @@ async def test_kill_9_mid_stream_keeps_every_acknowledged_object(tmp_path) -> No
                 await child.wait()
 
     restored = StripeState(tmp_path)
-    missing = [i for i in acknowledged if restored.find("payment_intent", i) is None]
+    missing = [i for i in acknowledged if restored.find(PAYMENT_INTENT, i) is None]
     assert len(acknowledged) >= 300
     assert missing == []

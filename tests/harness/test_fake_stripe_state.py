@@ -8,6 +8,7 @@ import httpx
 import stripe
 
 from harness.fake_stripe import FakeStripe, run_fake_stripe_in_thread
+from harness.fake_stripe.resources import CHECKOUT_SESSION
 from harness.fake_stripe.state import STATE_FILE, StripeState
 
 from .conftest import FAST_RETRIES, session_params, stripe_signature
@@ -25,7 +26,7 @@ async def test_state_is_saved_after_each_change(fake_stripe, stripe_client, tmp_
     shutil.copy(tmp_path / STATE_FILE, tmp_path / "copy" / STATE_FILE)
     saved = StripeState(tmp_path / "copy")
 
-    assert saved.find("checkout.session", session.id)["url"] == session.url
+    assert saved.find(CHECKOUT_SESSION, session.id)["url"] == session.url
     assert not list(tmp_path.glob(".fake-stripe.*.tmp"))  # written via a temp file, then replaced
     # It holds webhook endpoint secrets: readable by its owner only, whatever the umask.
     assert (tmp_path / STATE_FILE).stat().st_mode & 0o777 == 0o600

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.fake_stripe.resources import CHARGE, CHECKOUT_SESSION, PAYMENT_INTENT, REFUND
 from service.contract import Contract, Operation
 from tests.support.stripe import StripeWorld
 
@@ -115,8 +116,8 @@ def row_counts(world: StripeWorld) -> dict[str, int]:
     db.close()
     stripe = world.fake.state
     counts |= {
-        f"stripe:{kind}": stripe.count(kind)
-        for kind in ("checkout.session", "payment_intent", "charge", "refund")
+        f"stripe:{resource.object}": stripe.count(resource)
+        for resource in (CHECKOUT_SESSION, PAYMENT_INTENT, CHARGE, REFUND)
     }
     return counts
 

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.fake_stripe.resources import CHARGE, PAYMENT_INTENT
 from service.domain.models import CheckoutSession
 from tests.support.stripe import StripeWorld, event_body, signature_header
 
@@ -103,7 +104,7 @@ async def test_a_dispute_naming_only_its_charge_is_resolved_through_stripe(world
     await world.control(f"payment_intents/{intent_id}/succeed")
     await world.fake.drain()
     charge = world.fake.state.get(
-        "charge", world.fake.state.get("payment_intent", intent_id)["latest_charge"]
+        CHARGE, world.fake.state.get(PAYMENT_INTENT, intent_id)["latest_charge"]
     )
     event = {
         "id": "evt_dispute_by_charge",

@@ -273,7 +273,8 @@ async def test_a_bad_idempotency_key_header_is_400_validation_error(site):
 
 # ---------------------------------------------------------------- routing
 async def test_an_unknown_route_is_404_not_found(service):
-    for path in ("/api/v1/nope", "/api/v2/health", "/", "/api/v1/users", "/api/v1/health/x"):
+    # `/` and `/api/v1` answer the root page (getServiceRoot, getApiRoot).
+    for path in ("/api/v1/nope", "/api/v2/health", "/api/v1/users", "/api/v1/health/x", "/x"):
         response = await service.http.get(f"{service.url}{path}")
         assert response.status_code == 404, path
         envelope(response, 404, "not_found")

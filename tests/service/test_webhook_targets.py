@@ -145,7 +145,9 @@ async def test_registration_refuses_site_urls_webhooks_may_not_go_to(make_servic
 
 
 async def test_registration_stores_a_public_site_url_without_resolving_it(make_service):
-    service = await make_service(webhook_allow_private_targets=False)
+    # No background dispatcher: the one started with the service would outlive the stub's
+    # swap and hold the shutdown for its 15 s timeout.
+    service = await make_service(webhook_allow_private_targets=False, webhook_dispatch=False)
     stub = await with_stub_resolver(service, {})
     response = await register(service, "https://Blog.example.com/wp/")
 

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from harness.fake_stripe import checkout_sessions, disputes, payment_intents, refunds
+from harness.fake_stripe.resources import CHARGE, CHECKOUT_SESSION, PAYMENT_INTENT, Resource
 from harness.fake_stripe.state import StripeState
 from service import purchases, stripe_events
 from service.domain.models import CheckoutSession, PaymentIntentRecord, Site
@@ -47,25 +48,25 @@ class LocalStripe:
     def __init__(self, state: StripeState) -> None:
         self.state = state
 
-    def _get(self, kind: str, object_id: str) -> dict[str, Any]:
-        obj = self.state.find(kind, object_id)
+    def _get(self, resource: Resource, object_id: str) -> dict[str, Any]:
+        obj = self.state.find(resource, object_id)
         if obj is None:
-            raise StripeNotFound(f"Stripe has no such {kind}")
+            raise StripeNotFound(f"Stripe has no such {resource.noun}")
         return copy.deepcopy(obj)
 
     async def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
-        return self._get("checkout.session", session_id)
+        return self._get(CHECKOUT_SESSION, session_id)
 
     async def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
-        return self._get("payment_intent", payment_intent_id)
+        return self._get(PAYMENT_INTENT, payment_intent_id)
 
     async def retrieve_charge(self, charge_id: str) -> dict[str, Any]:
-        return self._get("charge", charge_id)
+        return self._get(CHARGE, charge_id)
 
     async def find_checkout_session(self, payment_intent_id: str) -> dict[str, Any] | None:
         found = [
             s
-            for s in self.state.newest_first("checkout.session")
+            for s in self.state.newest_first(CHECKOUT_SESSION)
             if s["payment_intent"] == payment_intent_id
         ]
         return copy.deepcopy(found[0]) if found else None
@@ -140,7 +141,7 @@ def paid_checkout(world: World, user_id: str) -> tuple[str, str, CheckoutSession
         currency="JPY",
     )
     checkout_sessions.pay_session(world.stripe, session)
-    intent = world.stripe.get("payment_intent", session["payment_intent"])
+    intent = world.stripe.get(PAYMENT_INTENT, session["payment_intent"])
     return purchases.checkout_ref(session["id"]), intent["latest_charge"], record
 
 
@@ -172,7 +173,7 @@ async def play(
         await world.store.create_checkout_session(record)
     else:
         await world.store.create_payment_intent(record)
-    charge = world.stripe.get("charge", charge_id)
+    charge = world.stripe.get(CHARGE, charge_id)
     for amount in history.refunds:
         refunds.refund_charge(world.stripe, charge, amount)
     fully_refunded = sum(history.refunds) >= PRICE  # live mode only: the fake's API refuses

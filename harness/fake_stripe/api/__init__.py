@@ -1,31 +1,25 @@
-"""The Stripe API surface under `/v1`, one module per Stripe resource."""
+"""The Stripe API surface under `/v1`.
+
+Invariant: every served resource's retrieve and list routes come from its declaration in
+`resources.py` (`reads.py`); a module here, named after a resource's path, holds only that
+resource's other routes (create, update, actions) and may give it a `VIEW` for reading.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from . import (
-    charges,
-    checkout_sessions,
-    disputes,
-    events,
-    payment_intents,
-    refunds,
-    webhook_endpoints,
-)
+from ..resources import SERVED
+from . import checkout_sessions, payment_intents, payment_methods, refunds, webhook_endpoints
+from .reads import PLAIN, read_routes
 
-ROUTE_TABLES = (
-    checkout_sessions.routes,
-    payment_intents.routes,
-    refunds.routes,
-    charges.routes,
-    disputes.routes,
-    events.routes,
-    webhook_endpoints.routes,
-)
+_WRITES = (checkout_sessions, payment_intents, payment_methods, refunds, webhook_endpoints)
+_VIEWS = {checkout_sessions.RESOURCE: checkout_sessions.VIEW}
 
 
 def add_api_routes(app: web.Application) -> None:
     """Register every `/v1` route on `app`."""
-    for table in ROUTE_TABLES:
-        app.router.add_routes(table)
+    for resource in SERVED:
+        app.router.add_routes(read_routes(resource, _VIEWS.get(resource, PLAIN)))
+    for module in _WRITES:
+        app.router.add_routes(module.routes)

@@ -1,4 +1,4 @@
-"""`/v1/payment_intents`: create, retrieve, list, confirm, cancel."""
+"""`/v1/payment_intents`: create, confirm, cancel (retrieve and list: `reads.py`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from aiohttp import web
 from .. import payment_intents
 from ..context import context
 from ..forms import get_bool, get_int, get_metadata, get_str, reject_unknown
-from ..pagination import LIST_PARAMS, paginate
 from ..resources import PAYMENT_INTENT
 from ..wire import expand_paths, read_params, stripe_json
 
@@ -44,36 +43,30 @@ async def create_intent(request: web.Request) -> web.Response:
         automatic_payment_methods=isinstance(automatic, dict) and get_bool(automatic, "enabled"),
     )
     if get_bool(params, "confirm"):
-        payment_intents.confirm_intent(ctx.state, intent)
+        payment_intents.confirm_intent(ctx.state, intent, base_url=ctx.base_url)
     return stripe_json(ctx.state.expanded(intent, expand_paths(params)))
-
-
-@routes.get("/v1/payment_intents/{id}")
-async def retrieve_intent(request: web.Request) -> web.Response:
-    """Retrieve an intent (`expand[]=latest_charge` works)."""
-    ctx, params = context(request), await read_params(request)
-    intent = ctx.state.get(RESOURCE.object, request.match_info["id"])
-    return stripe_json(ctx.state.expanded(intent, expand_paths(params)))
-
-
-@routes.get("/v1/payment_intents")
-async def list_intents(request: web.Request) -> web.Response:
-    """List intents newest first."""
-    ctx, params = context(request), await read_params(request)
-    reject_unknown(params, LIST_PARAMS)
-    expand = [p.removeprefix("data.") for p in expand_paths(params)]
-    intents = ctx.state.newest_first(RESOURCE.object)
-    page = paginate(intents, params, RESOURCE.url, lambda i: ctx.state.expanded(i, expand))
-    return stripe_json(page)
 
 
 @routes.post("/v1/payment_intents/{id}/confirm")
 async def confirm_intent(request: web.Request) -> web.Response:
-    """Confirm with a test PaymentMethod: `pm_card_visa` succeeds, `pm_card_chargeDeclined` is a 402."""
+    """Confirm with a test PaymentMethod: `pm_card_visa` succeeds, `pm_card_chargeDeclined` is a
+    402, `pm_card_authenticationRequired` requires_action (3-D Secure).
+
+    Stripe.js confirms with the publishable `key` and the intent's `client_secret`
+    (checked in `middleware.py`).
+    """
     ctx, params = context(request), await read_params(request)
-    reject_unknown(params, ("payment_method", "receipt_email", "return_url"))
-    intent = ctx.state.get(RESOURCE.object, request.match_info["id"])
-    payment_intents.confirm_intent(ctx.state, intent, get_str(params, "payment_method"))
+    reject_unknown(
+        params, ("payment_method", "receipt_email", "return_url", "client_secret", "key")
+    )
+    intent = ctx.state.get(RESOURCE, request.match_info["id"])
+    payment_intents.confirm_intent(
+        ctx.state,
+        intent,
+        get_str(params, "payment_method"),
+        return_url=get_str(params, "return_url"),
+        base_url=ctx.base_url,
+    )
     return stripe_json(ctx.state.expanded(intent, expand_paths(params)))
 
 
@@ -82,6 +75,6 @@ async def cancel_intent(request: web.Request) -> web.Response:
     """Cancel an unfinished intent."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, ("cancellation_reason",))
-    intent = ctx.state.get(RESOURCE.object, request.match_info["id"])
+    intent = ctx.state.get(RESOURCE, request.match_info["id"])
     payment_intents.cancel_intent(ctx.state, intent, get_str(params, "cancellation_reason"))
     return stripe_json(ctx.state.expanded(intent, expand_paths(params)))

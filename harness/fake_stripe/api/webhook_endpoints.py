@@ -1,4 +1,5 @@
-"""`/v1/webhook_endpoints`: create (answers the `whsec_` secret), retrieve, update, list, delete."""
+"""`/v1/webhook_endpoints`: create (answers the `whsec_` secret), update, delete (retrieve and
+list: `reads.py`, without the secret, as Stripe)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from aiohttp import web
 from .. import objects, webhook_endpoints
 from ..context import context
 from ..forms import get_bool, get_list, get_metadata, get_str, reject_unknown
-from ..pagination import LIST_PARAMS, paginate
 from ..resources import WEBHOOK_ENDPOINT
 from ..wire import read_params, stripe_json
 
@@ -30,18 +30,12 @@ async def create_endpoint(request: web.Request) -> web.Response:
     return stripe_json(endpoint)
 
 
-@routes.get("/v1/webhook_endpoints/{id}")
-async def retrieve_endpoint(request: web.Request) -> web.Response:
-    """Retrieve an endpoint (without its secret, as Stripe)."""
-    return stripe_json(context(request).state.get(RESOURCE.object, request.match_info["id"]))
-
-
 @routes.post("/v1/webhook_endpoints/{id}")
 async def update_endpoint(request: web.Request) -> web.Response:
     """Update url, enabled_events or `disabled`."""
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, ("url", "enabled_events", "disabled", "description", "metadata"))
-    endpoint = ctx.state.get(RESOURCE.object, request.match_info["id"])
+    endpoint = ctx.state.get(RESOURCE, request.match_info["id"])
     webhook_endpoints.update_endpoint(
         ctx.state,
         endpoint,
@@ -52,19 +46,10 @@ async def update_endpoint(request: web.Request) -> web.Response:
     return stripe_json(endpoint)
 
 
-@routes.get("/v1/webhook_endpoints")
-async def list_endpoints(request: web.Request) -> web.Response:
-    """List endpoints newest first."""
-    ctx, params = context(request), await read_params(request)
-    reject_unknown(params, LIST_PARAMS)
-    endpoints_ = ctx.state.newest_first(RESOURCE.object)
-    return stripe_json(paginate(endpoints_, params, RESOURCE.url))
-
-
 @routes.delete("/v1/webhook_endpoints/{id}")
 async def delete_endpoint(request: web.Request) -> web.Response:
     """Delete an endpoint; later events are no longer sent to it."""
     ctx = context(request)
-    endpoint = ctx.state.remove(RESOURCE.object, request.match_info["id"])
+    endpoint = ctx.state.remove(RESOURCE, request.match_info["id"])
     ctx.state.webhook_secrets.pop(endpoint["id"], None)
     return stripe_json(objects.deleted(endpoint))
