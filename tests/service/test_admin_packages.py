@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from tests.support.answers import admin, assert_error
+
 NEW_PACKAGE = {
     "package_id": "image_business",
     "name": "Image Business",
@@ -14,19 +16,6 @@ NEW_PACKAGE = {
     "description": "300 image credits",
     "is_popular": True,
 }
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False and body["error"] == code and body["message"]
-    return body
-
-
-async def admin(service, method: str, path: str, **kw):
-    return await service.http.request(
-        method, f"{service.url}/api/v1/admin{path}", headers=service.admin_headers(), **kw
-    )
 
 
 async def package_events(service, site_id: str) -> list[dict]:

@@ -1,0 +1,22 @@
+"""Helpers the service's HTTP tests share: an error answer in our envelope, an admin call.
+
+Each only reads or sends; none keeps state between tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """Assert `response` is our error envelope with `status`, `code` and a message; its body."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["success"] is False and body["error"] == code and body["message"]
+    return body
+
+
+async def admin(service: Any, method: str, path: str, **kw: Any) -> Any:
+    """A request to the admin API at `path` (below /api/v1/admin) with the admin token."""
+    return await service.http.request(
+        method, f"{service.url}/api/v1/admin{path}", headers=service.admin_headers(), **kw
+    )
