@@ -217,31 +217,35 @@ PROVIDER_CHANGES = [
 STRIPE_CHANGES = [{"public_key": "pk_test_race"}, {"currency": "usd"}, {"test_mode": True}]
 
 
-async def test_concurrent_admin_changes_of_provider_settings_all_land(workers):
+@pytest.mark.parametrize(
+    "path, changes, setting, expected",
+    [
+        (
+            "providers/novita",
+            PROVIDER_CHANGES,
+            "provider:novita",
+            {k: v for change in PROVIDER_CHANGES for k, v in change.items()},
+        ),
+        (
+            "stripe",
+            STRIPE_CHANGES,
+            "stripe",
+            {"public_key": "pk_test_race", "currency": "USD", "test_mode": True},
+        ),
+    ],
+    ids=["provider", "stripe"],
+)
+async def test_concurrent_admin_changes_of_settings_all_land(
+    workers, path, changes, setting, expected
+):
     await asyncio.gather(
         *(
             workers[i % 2].http.put(
-                f"{workers[i % 2].url}/api/v1/admin/config/providers/novita",
+                f"{workers[i % 2].url}/api/v1/admin/config/{path}",
                 json=change,
                 headers=workers[i % 2].admin_headers(),
             )
-            for i, change in enumerate(PROVIDER_CHANGES)
+            for i, change in enumerate(changes)
         )
     )
-    stored = await workers[0].store.get_setting("provider:novita")
-    assert stored == {k: v for change in PROVIDER_CHANGES for k, v in change.items()}
-
-
-async def test_concurrent_admin_changes_of_stripe_settings_all_land(workers):
-    await asyncio.gather(
-        *(
-            workers[i % 2].http.put(
-                f"{workers[i % 2].url}/api/v1/admin/config/stripe",
-                json=change,
-                headers=workers[i % 2].admin_headers(),
-            )
-            for i, change in enumerate(STRIPE_CHANGES)
-        )
-    )
-    stored = await workers[0].store.get_setting("stripe")
-    assert stored == {"public_key": "pk_test_race", "currency": "USD", "test_mode": True}
+    assert await workers[0].store.get_setting(setting) == expected
