@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
-from tests.support.answers import admin, assert_error
+from tests.support.answers import admin, assert_error, told
 
 NEW_PACKAGE = {
     "package_id": "image_business",
@@ -19,10 +17,7 @@ NEW_PACKAGE = {
 
 
 async def package_events(service, site_id: str) -> list[dict]:
-    deliveries = await service.store.list_webhook_deliveries(site_id, limit=200)
-    return [
-        json.loads(d.body)["data"] for d in reversed(deliveries) if d.event == "package_updated"
-    ]
+    return await told(service.store, site_id, "package_updated")
 
 
 async def public_catalogue(service) -> dict[str, dict]:

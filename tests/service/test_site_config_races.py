@@ -12,12 +12,12 @@ what the adapter sends and runs each call atomically, it is NOT MongoDB).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 
 import pytest
 
 from service.site_config import set_provider_access
+from tests.support.answers import told
 from tests.support.service import RunningService, Site
 
 OPENAI_KEY = "sk-test-openai-key-value-0002"
@@ -197,9 +197,7 @@ async def test_a_change_of_access_is_told_once_whatever_copy_the_writers_hold(wo
     for _ in range(2):
         await set_provider_access(services, stale, False)
 
-    deliveries = await services.store.list_webhook_deliveries(site.site_id, limit=50)
-    told = [json.loads(d.body)["data"] for d in reversed(deliveries) if d.event == "config_updated"]
-    assert told == [
+    assert await told(services.store, site.site_id, "config_updated") == [
         {"scope": "provider_access", "approved": True},
         {"scope": "provider_access", "approved": False},
     ]

@@ -4,6 +4,7 @@ Each only reads or sends; none keeps state between tests."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -20,3 +21,9 @@ async def admin(service: Any, method: str, path: str, **kw: Any) -> Any:
     return await service.http.request(
         method, f"{service.url}/api/v1/admin{path}", headers=service.admin_headers(), **kw
     )
+
+
+async def told(store: Any, site_id: str, event: str) -> list[dict[str, Any]]:
+    """The `data` of every plugin webhook of `event` enqueued for the site, oldest first."""
+    deliveries = await store.list_webhook_deliveries(site_id, limit=200)
+    return [json.loads(d.body)["data"] for d in reversed(deliveries) if d.event == event]
