@@ -49,12 +49,14 @@ from .errors import (
     InvalidJson,
     InvalidRequest,
     ResponseContractViolation,
+    StoreUnavailable,
     UnsupportedMediaType,
     ValidationFailed,
     error_response,
 )
 from .observability import REQUEST_ID_HEADER, current_request_id, log_value, request_id_for
 from .routes.registry import Call, Handler, Reply
+from .store.base import StoreUnavailableError
 
 log = logging.getLogger("rakubun")
 access_log = logging.getLogger("rakubun.access")
@@ -120,6 +122,8 @@ def endpoint_for(op: Operation, handler: Handler) -> Endpoint:
             response = await serve(op, handler, request, services, path)
         except ApiError as exc:
             response = error_answer(op, exc, services)
+        except StoreUnavailableError as exc:
+            response = error_answer(op, store_unavailable(op.operation_id, exc), services)
         return response
 
     endpoint.__name__ = op.operation_id
@@ -241,10 +245,36 @@ def error_answer(op: Operation, exc: ApiError, services: Services) -> HTTPRespon
     return exc.to_response()
 
 
+#: The 503's message when nothing of the request was applied.
+STORE_DOWN_MESSAGE = "The store does not answer; nothing was changed, retry in a few seconds"
+#: The 503's message when a money change's commit may or may not have landed.
+OUTCOME_UNKNOWN_MESSAGE = (
+    "The store does not answer and the outcome is unknown: the change may have been applied."
+    " Retrying with the same Idempotency-Key is safe: it is applied at most once"
+)
+
+
+def store_unavailable(operation: str, exc: StoreUnavailableError) -> StoreUnavailable:
+    """The 503 of a store that did not answer, logged once here with the request id. The
+    reason logged is the adapter's (a driver error's class), never a driver's message."""
+    unknown = exc.outcome_unknown
+    log.error(
+        "store unavailable: %s request_id=%s reason=%s%s",
+        operation,
+        current_request_id.get(),
+        exc,
+        " outcome=unknown" if unknown else "",
+    )
+    message = OUTCOME_UNKNOWN_MESSAGE if unknown else STORE_DOWN_MESSAGE
+    return StoreUnavailable(message)
+
+
 def handle_exception(request: Request, exc: Exception) -> HTTPResponse:
     """Every failure answers in the envelope; nothing leaks a traceback or a secret."""
     if isinstance(exc, ApiError):
         return exc.to_response()
+    if isinstance(exc, StoreUnavailableError):
+        return store_unavailable(operation_of(request), exc).to_response()
     if isinstance(exc, SanicException):
         status = getattr(exc, "status_code", 500) or 500
         code, message = SANIC_ERROR_CODES.get(status, ("error", "The request failed"))
