@@ -7,7 +7,9 @@
    and body validation, the handler, and the answer (checked against the spec under
    VALIDATE_RESPONSES).
 3. An `ApiError` on the way answers its envelope (`error_answer`: under VALIDATE_RESPONSES the
-   error must be documented for the operation too); anything else, and what Sanic refuses
+   error must be documented for the operation too); a store that does not answer
+   (`StoreUnavailableError`, raised by the adapters) answers 503 `store_unavailable` with
+   `Retry-After` (`store_unavailable`); anything else, and what Sanic refuses
    itself (404, 405, 413, a request target with a control byte: see `ServiceRequest`),
    answers the envelope through `handle_exception`.
 4. `finish_request` (every answer, errors included): echoes the request id, records the
@@ -250,7 +252,8 @@ STORE_DOWN_MESSAGE = "The store does not answer; nothing was changed, retry in a
 #: The 503's message when a money change's commit may or may not have landed.
 OUTCOME_UNKNOWN_MESSAGE = (
     "The store does not answer and the outcome is unknown: the change may have been applied."
-    " Retrying with the same Idempotency-Key is safe: it is applied at most once"
+    " Retrying with the same Idempotency-Key (an adjustment: the same adjustment_id) is safe:"
+    " it is applied at most once"
 )
 
 
