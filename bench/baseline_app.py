@@ -27,7 +27,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 from sanic.worker.loader import AppLoader
 
-from service.worker_sockets import address_for_workers, own_listening_sockets
+from service.worker_sockets import own_listening_sockets, serve
 
 EMPTY_BODY = {"success": True, "padding": ""}
 
@@ -100,20 +100,7 @@ def main(argv: list[str] | None = None) -> None:
             service_workers=args.service_workers,
         )
     )
-    app = loader.load()
-    app.prepare(
-        host=args.host,
-        port=args.port,
-        sock=address_for_workers(args.host, args.port, args.workers),
-        workers=args.workers,
-        access_log=False,
-        motd=False,
-        single_process=args.workers == 1,
-    )
-    if args.workers == 1:
-        Sanic.serve_single(primary=app)
-    else:
-        Sanic.serve(primary=app, app_loader=loader)
+    serve(loader, args.host, args.port, args.workers)
 
 
 if __name__ == "__main__":

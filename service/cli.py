@@ -18,7 +18,7 @@ from sanic.worker.loader import AppLoader
 
 from .settings import Settings
 from .store import StoreError, open_store
-from .worker_sockets import address_for_workers, own_listening_sockets
+from .worker_sockets import own_listening_sockets, serve
 
 #: The exit status when the store cannot be opened (README, MongoDB: start-up failures).
 EXIT_STORE_UNUSABLE = 3
@@ -103,21 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers > 1:
         fresh_metrics_dir()  # the workers are spawned: they import prometheus_client afresh
     loader = AppLoader(factory=partial(build_app, settings, args.log_level, args.workers))
-    app = loader.load()
-    app.prepare(
-        host=args.host,
-        port=args.port,
-        # several workers: each listens on its own socket (see worker_sockets)
-        sock=address_for_workers(args.host, args.port, args.workers),
-        workers=args.workers,
-        access_log=False,
-        motd=False,
-        single_process=args.workers == 1,
-    )
-    if args.workers == 1:
-        Sanic.serve_single(primary=app)
-    else:
-        Sanic.serve(primary=app, app_loader=loader)
+    serve(loader, args.host, args.port, args.workers)
 
 
 if __name__ == "__main__":

@@ -265,8 +265,17 @@ class AdminNotConfigured(ApiError):
     )
 
 
+#: Seconds a client waits before retrying when the store does not answer (`Retry-After`).
+STORE_RETRY_AFTER = 3
+
+
 class StoreUnavailable(ApiError):
+    """The store did not answer: nothing was acknowledged; retry after `Retry-After`."""
+
     status, code, message = 503, "store_unavailable", "The store does not answer"
+
+    def __init__(self, message: str | None = None, **extra: Any) -> None:
+        super().__init__(message, headers={"Retry-After": str(STORE_RETRY_AFTER)}, **extra)
 
 
 #: Every named error, in the order above.

@@ -7,7 +7,9 @@
    and body validation, the handler, and the answer (checked against the spec under
    VALIDATE_RESPONSES).
 3. An `ApiError` on the way answers its envelope (`error_answer`: under VALIDATE_RESPONSES the
-   error must be documented for the operation too); anything else, and what Sanic refuses
+   error must be documented for the operation too); a store that does not answer
+   (`StoreUnavailableError`, raised by the adapters) answers 503 `store_unavailable` with
+   `Retry-After` (`store_unavailable`); anything else, and what Sanic refuses
    itself (404, 405, 413, a request target with a control byte: see `ServiceRequest`),
    answers the envelope through `handle_exception`.
 4. `finish_request` (every answer, errors included): echoes the request id, records the
@@ -49,12 +51,14 @@ from .errors import (
     InvalidJson,
     InvalidRequest,
     ResponseContractViolation,
+    StoreUnavailable,
     UnsupportedMediaType,
     ValidationFailed,
     error_response,
 )
 from .observability import REQUEST_ID_HEADER, current_request_id, log_value, request_id_for
 from .routes.registry import Call, Handler, Reply
+from .store.base import StoreUnavailableError
 
 log = logging.getLogger("rakubun")
 access_log = logging.getLogger("rakubun.access")
@@ -120,6 +124,8 @@ def endpoint_for(op: Operation, handler: Handler) -> Endpoint:
             response = await serve(op, handler, request, services, path)
         except ApiError as exc:
             response = error_answer(op, exc, services)
+        except StoreUnavailableError as exc:
+            response = error_answer(op, store_unavailable(op.operation_id, exc), services)
         return response
 
     endpoint.__name__ = op.operation_id
@@ -241,10 +247,37 @@ def error_answer(op: Operation, exc: ApiError, services: Services) -> HTTPRespon
     return exc.to_response()
 
 
+#: The 503's message when nothing of the request was applied.
+STORE_DOWN_MESSAGE = "The store does not answer; nothing was changed, retry in a few seconds"
+#: The 503's message when a money change's commit may or may not have landed.
+OUTCOME_UNKNOWN_MESSAGE = (
+    "The store does not answer and the outcome is unknown: the change may have been applied."
+    " Retrying with the same Idempotency-Key (an adjustment: the same adjustment_id) is safe:"
+    " it is applied at most once"
+)
+
+
+def store_unavailable(operation: str, exc: StoreUnavailableError) -> StoreUnavailable:
+    """The 503 of a store that did not answer, logged once here with the request id. The
+    reason logged is the adapter's (a driver error's class), never a driver's message."""
+    unknown = exc.outcome_unknown
+    log.error(
+        "store unavailable: %s request_id=%s reason=%s%s",
+        operation,
+        current_request_id.get(),
+        exc,
+        " outcome=unknown" if unknown else "",
+    )
+    message = OUTCOME_UNKNOWN_MESSAGE if unknown else STORE_DOWN_MESSAGE
+    return StoreUnavailable(message)
+
+
 def handle_exception(request: Request, exc: Exception) -> HTTPResponse:
     """Every failure answers in the envelope; nothing leaks a traceback or a secret."""
     if isinstance(exc, ApiError):
         return exc.to_response()
+    if isinstance(exc, StoreUnavailableError):
+        return store_unavailable(operation_of(request), exc).to_response()
     if isinstance(exc, SanicException):
         status = getattr(exc, "status_code", 500) or 500
         code, message = SANIC_ERROR_CODES.get(status, ("error", "The request failed"))

@@ -87,6 +87,40 @@ def _metadata(site: Site, user_id: str, package: Package) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- checkout
+async def _buyer(services: Services, body: dict[str, Any]) -> tuple[Package, str, str | None]:
+    """The package, user key and email of a purchase request; 500 before any write if Stripe is unset."""
+    package = await priced_package(services, body)
+    services.stripe.require_configured()
+    return package, user_key(body["user_id"]), body.get("user_email") or None
+
+
+def _purchase_terms(
+    site: Site, user_id: str, email: str | None, package: Package
+) -> dict[str, Any]:
+    """The terms a purchase record freezes at creation: who buys, and the package's price."""
+    return {
+        "site_id": site.site_id,
+        "user_id": user_id,
+        "user_email": email,
+        "package_id": package.package_id,
+        "credit_type": package.credit_type,
+        "credits": package.credits,
+        "amount": package.price,
+        "currency": package.currency.upper(),
+    }
+
+
+def _package_answer(package: Package) -> dict[str, Any]:
+    """What a purchase's creation tells the plugin about the package it bought."""
+    return {
+        "amount": package.price,
+        "currency": package.currency.upper(),
+        "credit_type": package.credit_type,
+        "credits": package.credits,
+        "package_id": package.package_id,
+    }
+
+
 def checkout_session_params(
     site: Site, user_id: str, email: str | None, package: Package, body: dict[str, Any]
 ) -> SessionCreateParams:
@@ -122,24 +156,14 @@ def checkout_session_params(
 async def create_checkout_session(
     services: Services, site: Site, body: dict[str, Any]
 ) -> dict[str, Any]:
-    package = await priced_package(services, body)
-    services.stripe.require_configured()  # 500 before any write
-    user_id = user_key(body["user_id"])
-    email = body.get("user_email") or None
+    package, user_id, email = await _buyer(services, body)
     params = checkout_session_params(site, user_id, email, package, body)
     session = await services.stripe.create_checkout_session(params)
     await services.store.ensure_user(site.site_id, user_id, email, services.settings.free_credits)
     await services.store.create_checkout_session(
         CheckoutSession(
             session_id=session["id"],
-            site_id=site.site_id,
-            user_id=user_id,
-            user_email=email,
-            package_id=package.package_id,
-            credit_type=package.credit_type,
-            credits=package.credits,
-            amount=package.price,
-            currency=package.currency.upper(),
+            **_purchase_terms(site, user_id, email, package),
             url=session.get("url"),
             expires_at=iso_from_unix(time.time() + SESSION_LIFETIME_SECONDS),
         )
@@ -149,11 +173,7 @@ async def create_checkout_session(
         "session_id": session["id"],
         "url": session.get("url"),
         "checkout_url": session.get("url"),
-        "amount": package.price,
-        "currency": package.currency.upper(),
-        "credit_type": package.credit_type,
-        "credits": package.credits,
-        "package_id": package.package_id,
+        **_package_answer(package),
     }
 
 
@@ -335,35 +355,20 @@ def payment_intent_params(
 async def create_payment_intent(
     services: Services, site: Site, body: dict[str, Any]
 ) -> dict[str, Any]:
-    package = await priced_package(services, body)
-    services.stripe.require_configured()
-    user_id = user_key(body["user_id"])
-    email = body.get("user_email") or None
+    package, user_id, email = await _buyer(services, body)
     params = payment_intent_params(site, user_id, email, package)
     intent = await services.stripe.create_payment_intent(params)
     await services.store.ensure_user(site.site_id, user_id, email, services.settings.free_credits)
     await services.store.create_payment_intent(
         PaymentIntentRecord(
-            payment_intent_id=intent["id"],
-            site_id=site.site_id,
-            user_id=user_id,
-            user_email=email,
-            package_id=package.package_id,
-            credit_type=package.credit_type,
-            credits=package.credits,
-            amount=package.price,
-            currency=package.currency.upper(),
+            payment_intent_id=intent["id"], **_purchase_terms(site, user_id, email, package)
         )
     )
     return {
         "success": True,
         "client_secret": intent["client_secret"],
         "payment_intent_id": intent["id"],
-        "amount": package.price,
-        "currency": package.currency.upper(),
-        "credit_type": package.credit_type,
-        "credits": package.credits,
-        "package_id": package.package_id,
+        **_package_answer(package),
     }
 
 

@@ -24,6 +24,7 @@ import socket
 from typing import Any
 
 from sanic import Sanic
+from sanic.worker.loader import AppLoader
 
 
 def balances_connections() -> bool:
@@ -83,6 +84,25 @@ def listen_on_own_socket(inherited: socket.socket, backlog: int) -> None:
         os.dup2(own.fileno(), inherited.fileno(), inheritable=False)
     finally:
         own.close()
+
+
+def serve(loader: AppLoader, host: str, port: int, workers: int) -> None:
+    """Serve the app `loader` makes on host:port with `workers` processes (one: in this
+    process), each worker on a socket of its own where SO_REUSEPORT balances."""
+    app = loader.load()
+    app.prepare(
+        host=host,
+        port=port,
+        sock=address_for_workers(host, port, workers),
+        workers=workers,
+        access_log=False,
+        motd=False,
+        single_process=workers == 1,
+    )
+    if workers == 1:
+        Sanic.serve_single(primary=app)
+    else:
+        Sanic.serve(primary=app, app_loader=loader)
 
 
 def own_listening_sockets(app: Sanic, _loop: Any = None) -> None:

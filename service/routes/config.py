@@ -37,6 +37,25 @@ def _provider_reply(call: Call, settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _kind_reply(
+    s: dict[str, Any], kind: str, extra: dict[str, Any], config: dict[str, Any]
+) -> dict[str, Any]:
+    """One kind's (article, image, rewrite) models and settings: `extra` beside the models,
+    `config` between the provider's key and model for that kind and its base URL."""
+    return {
+        "success": True,
+        "models": list(s["models"].get(kind, [])),
+        **extra,
+        "config": {
+            "provider": s["provider"],
+            "api_key": s["api_key"],
+            "model": s[f"model_{kind}"],
+            **config,
+            "base_url": s["base_url"],
+        },
+    }
+
+
 @ops("getProviderConfig")
 async def get_provider_config(call: Call) -> Reply:
     settings = await effective_provider(call.services, call.own_site, call.params.get("provider"))
@@ -82,38 +101,20 @@ async def get_openai_config(call: Call) -> Reply:
 @ops("getArticleConfig")
 async def get_article_config(call: Call) -> Reply:
     s = await effective_provider(call.services, call.own_site)
-    return {
-        "success": True,
-        "models": list(s["models"].get("article", [])),
-        "config": {
-            "provider": s["provider"],
-            "api_key": s["api_key"],
-            "model": s["model_article"],
-            "temperature": s["temperature"],
-            "max_tokens": s["max_tokens"],
-            "system_prompt": s["system_prompt"],
-            "base_url": s["base_url"],
-        },
-        **withheld(call.services, call.own_site),
+    config = {
+        "temperature": s["temperature"],
+        "max_tokens": s["max_tokens"],
+        "system_prompt": s["system_prompt"],
     }
+    return {**_kind_reply(s, "article", {}, config), **withheld(call.services, call.own_site)}
 
 
 @ops("getImageConfig")
 async def get_image_config(call: Call) -> Reply:
     s = await effective_provider(call.services, call.own_site)
-    return {
-        "success": True,
-        "models": list(s["models"].get("image", [])),
-        "sizes": list(call.services.providers.image_sizes),
-        "config": {
-            "provider": s["provider"],
-            "api_key": s["api_key"],
-            "model": s["model_image"],
-            "quality": s["image_quality"] or "standard",
-            "base_url": s["base_url"],
-        },
-        **withheld(call.services, call.own_site),
-    }
+    sizes = {"sizes": list(call.services.providers.image_sizes)}
+    config = {"quality": s["image_quality"] or "standard"}
+    return {**_kind_reply(s, "image", sizes, config), **withheld(call.services, call.own_site)}
 
 
 @ops("getRewriteConfig")
@@ -124,18 +125,11 @@ async def get_rewrite_config(call: Call) -> Reply:
     s = await effective_provider(call.services, call.own_site)
     if not s["api_key"]:
         raise NoProviderKey()
-    return {
-        "success": True,
-        "models": list(s["models"].get("rewrite", [])),
-        "config": {
-            "provider": s["provider"],
-            "api_key": s["api_key"],
-            "model": s["model_rewrite"],
-            "temperature": s["temperature"],
-            "strategies": list(call.services.providers.rewrite_strategies),
-            "base_url": s["base_url"],
-        },
+    config = {
+        "temperature": s["temperature"],
+        "strategies": list(call.services.providers.rewrite_strategies),
     }
+    return _kind_reply(s, "rewrite", {}, config)
 
 
 @ops("getStripeConfig")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import DuplicateError, IdempotencyKeyReused, Store, StoreError, UnknownGrantError
+from .base import (
+    DuplicateError,
+    IdempotencyKeyReused,
+    Store,
+    StoreError,
+    StoreUnavailableError,
+    UnknownGrantError,
+)
 from .sqlite import SQLiteStore
 
 if TYPE_CHECKING:
@@ -16,6 +23,7 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "StoreError",
+    "StoreUnavailableError",
     "UnknownGrantError",
     "open_store",
 ]

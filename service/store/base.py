@@ -8,9 +8,11 @@ a ledger entry and its balance change happen together or not at all, and a repea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ..domain.models import (
     CREDIT_TYPES,
@@ -46,6 +48,57 @@ class UnknownGrantError(StoreError):
 
 class IdempotencyKeyReused(StoreError):
     """An idempotency key (or adjustment id) already settled a different request."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store did not answer (a timeout, a lost connection, a lock held past the busy
+    timeout, a closed store), so nothing was acknowledged. `outcome_unknown`: a money
+    change's commit may have landed and reading it back could not tell; the same
+    source_ref (idempotency key) applies it at most once, so retrying with it is safe.
+
+    The message names the driver's error class only: driver messages may carry the URL."""
+
+    def __init__(self, reason: str, *, outcome_unknown: bool = False) -> None:
+        super().__init__(reason)
+        self.outcome_unknown = outcome_unknown
+
+
+StoreClass = TypeVar("StoreClass", bound=type)
+
+
+def outages_unavailable(
+    is_outage: Callable[[BaseException], bool],
+) -> Callable[[StoreClass], StoreClass]:
+    """A class decorator for an adapter: each public coroutine method (but `open` and
+    `close`, whose failures are the deployment's) raises `StoreUnavailableError` where the
+    driver raised an error `is_outage` calls an outage; other errors pass as they are."""
+
+    def decorate(cls: StoreClass) -> StoreClass:
+        for name, method in list(vars(cls).items()):
+            if name.startswith("_") or name in ("open", "close"):
+                continue
+            if inspect.iscoroutinefunction(method):
+                setattr(cls, name, _outage_boundary(method, is_outage))
+        return cls
+
+    return decorate
+
+
+def _outage_boundary(
+    method: Callable[..., Awaitable[Any]], is_outage: Callable[[BaseException], bool]
+) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(method)
+    async def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except StoreError:
+            raise
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            raise StoreUnavailableError(type(exc).__name__) from exc
+
+    return guarded
 
 
 def same_request(

@@ -38,6 +38,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     BulkWriteError,
     CollectionInvalid,
+    ConnectionFailure,
     DuplicateKeyError,
     OperationFailure,
     PyMongoError,
@@ -73,6 +74,7 @@ from .base import (
     IdempotencyKeyReused,
     ReversedGrant,
     StoreError,
+    StoreUnavailableError,
     Totals,
     UnknownGrantError,
     entries_from_totals,
@@ -81,6 +83,7 @@ from .base import (
     merged_fields,
     net_revenue,
     next_targets,
+    outages_unavailable,
     revenue_change,
     reversed_total,
     same_request,
@@ -148,6 +151,24 @@ def outcome_unknown(exc: PyMongoError) -> bool:
     """True when a transaction may have committed although its commit raised: pymongo's
     UnknownTransactionCommitResult, or the operation's time ran out."""
     return exc.has_error_label("UnknownTransactionCommitResult") or exc.timeout
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True for a driver error that says MongoDB did not answer (a timeout, no server to
+    select, a lost connection, a transaction left transient or unknown); not for an answer
+    MongoDB gave (a duplicate key, a refused command)."""
+    if not isinstance(exc, PyMongoError):
+        return False
+    return (
+        isinstance(exc, ConnectionFailure)
+        or exc.timeout
+        or exc.has_error_label("TransientTransactionError")
+        or exc.has_error_label("UnknownTransactionCommitResult")
+    )
+
+
+#: The message of a money change whose commit could not be settled either way.
+OUTCOME_UNKNOWN = "the commit's outcome is unknown"
 
 
 #: One document per name in CACHED: `{_id: "sites", version: n}`.
@@ -299,6 +320,7 @@ def _after_user(key: tuple[str, str]) -> Doc:
     }
 
 
+@outages_unavailable(is_outage)
 class MongoStore:
     """The Store on MongoDB (see `service.store.base.Store` for the contract)."""
 
@@ -426,7 +448,12 @@ class MongoStore:
         except PyMongoError as exc:
             if not (outcome_unknown(exc) and answers):
                 raise
-            return await self._settle(answers[0], exc, replay)
+            try:
+                return await self._settle(answers[0], exc, replay)
+            except PyMongoError as unsettled:
+                if answers[0].entry is None:
+                    raise  # the attempt wrote nothing: nothing can have landed
+                raise StoreUnavailableError(OUTCOME_UNKNOWN, outcome_unknown=True) from unsettled
 
     async def _transaction(
         self,

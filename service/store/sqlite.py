@@ -56,12 +56,13 @@ from .base import (
     figures_from_totals,
     merged_fields,
     next_targets,
+    outages_unavailable,
     revenue_change,
     reversed_total,
     same_request,
 )
 from .sqlite_schema import MIGRATIONS, RATE_LIMIT_SCHEMA
-from .sqlite_writer import SQLiteWriter
+from .sqlite_writer import SQLiteWriter, is_outage
 
 T = TypeVar("T")
 
@@ -183,6 +184,7 @@ def owner_only(path: Path) -> None:
                 companion.chmod(0o600)
 
 
+@outages_unavailable(is_outage)
 class SQLiteStore:
     """The Store on one SQLite file (see `service.store.base.Store` for the contract)."""
 

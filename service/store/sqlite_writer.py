@@ -48,8 +48,24 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..cpu_affinity import helper_thread
+from .base import StoreUnavailableError
 
 T = TypeVar("T")
+
+#: Why a job found no connection: the store was closed (or never opened).
+NOT_OPEN = "the store is not open"
+#: SQLite's primary result codes that say the file cannot be used now, not that the SQL is
+#: wrong: locked past the busy timeout, an I/O failure, a full disk, a file it cannot open.
+OUTAGE_CODES = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_FULL")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True for a driver error that says the database file does not answer now (see
+    OUTAGE_CODES), or a connection closed under its caller."""
+    if isinstance(exc, sqlite3.OperationalError):
+        name = getattr(exc, "sqlite_errorname", None) or ""
+        return any(name == code or name.startswith(code + "_") for code in OUTAGE_CODES)
+    return isinstance(exc, sqlite3.ProgrammingError) and "closed database" in str(exc)
 
 
 class _Reply:
@@ -181,7 +197,8 @@ class SQLiteWriter:
         return await self._submit(fn, (), _WRITE)
 
     async def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kind: str) -> Any:
-        assert self._thread is not None, "store is not open"
+        if self._thread is None:
+            raise StoreUnavailableError(NOT_OPEN)
         reply = _Reply(asyncio.get_running_loop())
         self._queue.put(_Job(fn, args, kind, reply))
         return await reply.future
@@ -248,7 +265,7 @@ class SQLiteWriter:
         c = self._connection()
         try:
             if c is None:
-                raise sqlite3.ProgrammingError("store is not open")
+                raise StoreUnavailableError(NOT_OPEN)
             c.execute("BEGIN")
         except BaseException as exc:
             for job in jobs:
@@ -269,7 +286,10 @@ class SQLiteWriter:
         if not jobs:
             return
         c = self._connection()
-        assert c is not None, "store is not open"
+        if c is None:  # closed under its callers: each must hear it, not wait forever
+            for job in jobs:
+                job.future.set_exception(StoreUnavailableError(NOT_OPEN))
+            return
         outcomes: list[tuple[bool, Any]]  # (ok, result or exception), one per job
         try:
             with self.processes_take_turns():

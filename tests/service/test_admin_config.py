@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import json
 
+from tests.support.answers import admin, assert_error
+
 SECRET_KEY = "sk_test_admin_never_shown_123"
 WEBHOOK_SECRET = "whsec_admin_never_shown_456"
 PROVIDER_KEY = "sk-provider-never-listed-789"
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False and body["error"] == code and body["message"]
-    return body
-
-
-async def admin(service, method: str, path: str, **kw):
-    return await service.http.request(
-        method, f"{service.url}/api/v1/admin{path}", headers=service.admin_headers(), **kw
-    )
 
 
 async def config_events(service, site_id: str) -> list[tuple[dict, str]]:

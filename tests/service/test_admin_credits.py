@@ -5,12 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False and body["error"] == code and body["message"]
-    return body
+from tests.support.answers import assert_error
 
 
 async def adjust(service, site_id: str, user_id: str = "1", **body):

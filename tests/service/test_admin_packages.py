@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from tests.support.answers import admin, assert_error, told
 
 NEW_PACKAGE = {
     "package_id": "image_business",
@@ -16,24 +16,8 @@ NEW_PACKAGE = {
 }
 
 
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False and body["error"] == code and body["message"]
-    return body
-
-
-async def admin(service, method: str, path: str, **kw):
-    return await service.http.request(
-        method, f"{service.url}/api/v1/admin{path}", headers=service.admin_headers(), **kw
-    )
-
-
 async def package_events(service, site_id: str) -> list[dict]:
-    deliveries = await service.store.list_webhook_deliveries(site_id, limit=200)
-    return [
-        json.loads(d.body)["data"] for d in reversed(deliveries) if d.event == "package_updated"
-    ]
+    return await told(service.store, site_id, "package_updated")
 
 
 async def public_catalogue(service) -> dict[str, dict]:

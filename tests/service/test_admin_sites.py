@@ -5,18 +5,7 @@ from __future__ import annotations
 
 import json
 
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False and body["error"] == code and body["message"]
-    return body
-
-
-async def admin(service, method: str, path: str, **kw):
-    return await service.http.request(
-        method, f"{service.url}/api/v1/admin{path}", headers=service.admin_headers(), **kw
-    )
+from tests.support.answers import admin, assert_error
 
 
 async def events(service, site_id: str) -> list[tuple[str, dict]]:

@@ -7,13 +7,7 @@ import re
 import httpx
 
 from service.contract import Contract
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False and body["error"] == code and body["message"]
-    return body
+from tests.support.answers import assert_error
 
 
 async def credits(site, headers: dict[str, str]):

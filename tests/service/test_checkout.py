@@ -11,6 +11,14 @@ from service.purchases import receipt_email
 from tests.support.stripe import StripeWorld
 
 SESSION_COMPLETED = "checkout.session.completed"
+#: A well-formed request for the starter package, for the tests where Stripe cannot answer.
+STARTER = {
+    "user_id": 1,
+    "user_email": "editor@example.com",
+    "credit_type": "article",
+    "package_id": "article_starter",
+    "amount": 750,
+}
 
 
 async def test_checkout_happy_path_grants_the_package_once(world: StripeWorld):
@@ -103,46 +111,18 @@ async def test_twenty_concurrent_verifies_and_webhooks_grant_once(world: StripeW
 
 
 async def test_price_tampering_is_rejected(world: StripeWorld):
-    who = {"user_id": 1, "user_email": "editor@example.com"}
-    cheap = await world.site.post(
-        "/checkout/sessions",
-        json={
-            **who,
-            "package_id": "article_pro",
-            "credit_type": "article",
-            "amount": 1,
-            "currency": "JPY",
-        },
-    )
-    wrong_type = await world.site.post(
-        "/checkout/sessions",
-        json={
-            **who,
-            "package_id": "article_pro",
-            "credit_type": "image",
-            "amount": 3000,
-            "currency": "JPY",
-        },
-    )
-    wrong_currency = await world.site.post(
-        "/checkout/sessions",
-        json={
-            **who,
-            "package_id": "article_pro",
-            "credit_type": "article",
-            "amount": 3000,
-            "currency": "USD",
-        },
-    )
-    unknown = await world.site.post(
-        "/checkout/sessions",
-        json={**who, "package_id": "article_mega", "credit_type": "article", "amount": 750},
-    )
-
-    assert (cheap.status_code, cheap.json()["error"]) == (400, "amount_mismatch")
-    assert (wrong_type.status_code, wrong_type.json()["error"]) == (400, "credit_type_mismatch")
-    assert (wrong_currency.status_code, wrong_currency.json()["error"]) == (400, "amount_mismatch")
-    assert (unknown.status_code, unknown.json()["error"]) == (404, "package_not_found")
+    pro = {"package_id": "article_pro", "credit_type": "article", "amount": 3000}
+    tampered = [  # (what the plugin sends besides the buyer, the status, the error)
+        ({**pro, "amount": 1, "currency": "JPY"}, 400, "amount_mismatch"),
+        ({**pro, "credit_type": "image", "currency": "JPY"}, 400, "credit_type_mismatch"),
+        ({**pro, "currency": "USD"}, 400, "amount_mismatch"),
+        ({**pro, "package_id": "article_mega", "amount": 750}, 404, "package_not_found"),
+    ]
+    for body, status, error in tampered:
+        response = await world.site.post(
+            "/checkout/sessions", json={"user_id": 1, "user_email": "editor@example.com", **body}
+        )
+        assert (response.status_code, response.json()["error"]) == (status, error), body
     state = (await world.http.get(f"{world.fake.url}/_harness/state")).json()
     assert state["sessions"] == 0, "nothing may reach Stripe for a rejected request"
 
@@ -226,17 +206,7 @@ async def test_session_status_reports_pending_then_completed(world: StripeWorld)
 async def test_checkout_without_stripe_answers_payment_not_configured(make_service):
     service = await make_service()
     site = await service.register()
-    response = await site.post(
-        "/checkout/sessions",
-        json={
-            "user_id": 1,
-            "user_email": "editor@example.com",
-            "credit_type": "article",
-            "package_id": "article_starter",
-            "amount": 750,
-            "currency": "JPY",
-        },
-    )
+    response = await site.post("/checkout/sessions", json={**STARTER, "currency": "JPY"})
     assert (response.status_code, response.json()["error"]) == (500, "payment_not_configured")
 
 
@@ -245,16 +215,7 @@ async def test_stripe_unreachable_answers_502_retryable(make_service):
         stripe_secret_key="sk_test_x", stripe_api_base="http://127.0.0.1:9"
     )
     site = await service.register()
-    response = await site.post(
-        "/checkout/sessions",
-        json={
-            "user_id": 1,
-            "user_email": "editor@example.com",
-            "credit_type": "article",
-            "package_id": "article_starter",
-            "amount": 750,
-        },
-    )
+    response = await site.post("/checkout/sessions", json=STARTER)
     assert response.status_code == 502
     assert response.json()["error"] == "stripe_unreachable"
     assert response.json()["retryable"] is True

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.answers import assert_error
+
 OPENAI_KEY = "sk-test-openai-key-value-0001"
 
 
@@ -12,13 +14,6 @@ OPENAI_KEY = "sk-test-openai-key-value-0001"
 def no_provider_keys_in_the_environment(monkeypatch):
     for name in ("OPENAI_API_KEY", "NOVITA_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False and body["error"] == code and body["message"]
-    return body
 
 
 async def admin_put(service, path: str, body: dict):

@@ -253,6 +253,29 @@ def test_every_admin_operation_documents_401_and_503(contract):
         assert {"401", "503"} <= set(responses), op.operation_id
 
 
+#: The operations that never read or write the store: the root pages and the spec itself.
+STORELESS = {"getServiceRoot", "getApiRoot", "getOpenApiJson", "getOpenApiYaml", "getApiDocs"}
+
+
+def test_every_operation_that_touches_the_store_documents_503(contract):
+    """A store outage answers 503 `store_unavailable`: documented by the shared answer (an
+    admin operation's 503 names both `admin_not_configured` and `store_unavailable`)."""
+    shared = {
+        "#/components/responses/StoreUnavailable",
+        "#/components/responses/AdminNotConfigured",
+    }
+    assert STORELESS <= set(contract.operations)
+    for op in contract.operations.values():
+        if op.operation_id in STORELESS:
+            continue
+        responses = contract.spec["paths"][op.path][op.method.lower()]["responses"]
+        assert responses.get("503", {}).get("$ref") in shared, op.operation_id
+    for name in shared:
+        answer = resolve(contract, {"$ref": name})
+        assert "`store_unavailable`" in answer["description"], name
+        assert "Retry-After" in answer["headers"], name
+
+
 def test_every_operation_with_parameters_documents_400(contract):
     for op in contract.operations.values():
         if not op.parameters:

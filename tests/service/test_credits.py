@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.support.answers import assert_error
+
 FREE = {"article_credits": 5, "image_credits": 10, "rewrite_credits": 3}
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False and body["error"] == code and body["message"]
-    return body
 
 
 def deduction(user_id=1, credit_type="article", amount=1, **extra):

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False and body["error"] == code and body["message"]
-    return body
+from tests.support.answers import assert_error
 
 
 async def test_a_site_reads_its_own_record_without_secrets(site):

@@ -4,11 +4,10 @@ gets the same settings with `api_key: null` and a reason, and the plugin keeps w
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from service.settings import Settings
+from tests.support.answers import told
 from tests.support.service import RunningService, Site
 
 OPENAI_KEY = "sk-test-openai-key-value-0001"
@@ -133,9 +132,7 @@ async def test_a_change_of_access_tells_the_plugin_once(make_service):
     for approved in (True, True, False):
         await set_access(service, site, approved)
 
-    deliveries = await service.store.list_webhook_deliveries(site.site_id, limit=50)
-    told = [json.loads(d.body)["data"] for d in reversed(deliveries) if d.event == "config_updated"]
-    assert told == [
+    assert await told(service.store, site.site_id, "config_updated") == [
         {"scope": "provider_access", "approved": True},
         {"scope": "provider_access", "approved": False},
     ]

@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 import uuid
 
+from tests.support.answers import assert_error
+
 REGISTRATION = {
     "site_url": "https://blog.example.com/",
     "site_title": "テストブログ",
@@ -21,13 +23,6 @@ REGISTRATION = {
     "activation_date": "2025-11-06 09:15:45",
     "last_activity": "2025-11-06 09:15:45",
 }
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False and body["error"] == code and body["message"]
-    return body
 
 
 async def register(service, **body):

@@ -12,12 +12,12 @@ what the adapter sends and runs each call atomically, it is NOT MongoDB).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 
 import pytest
 
 from service.site_config import set_provider_access
+from tests.support.answers import told
 from tests.support.service import RunningService, Site
 
 OPENAI_KEY = "sk-test-openai-key-value-0002"
@@ -197,9 +197,7 @@ async def test_a_change_of_access_is_told_once_whatever_copy_the_writers_hold(wo
     for _ in range(2):
         await set_provider_access(services, stale, False)
 
-    deliveries = await services.store.list_webhook_deliveries(site.site_id, limit=50)
-    told = [json.loads(d.body)["data"] for d in reversed(deliveries) if d.event == "config_updated"]
-    assert told == [
+    assert await told(services.store, site.site_id, "config_updated") == [
         {"scope": "provider_access", "approved": True},
         {"scope": "provider_access", "approved": False},
     ]
@@ -217,31 +215,35 @@ PROVIDER_CHANGES = [
 STRIPE_CHANGES = [{"public_key": "pk_test_race"}, {"currency": "usd"}, {"test_mode": True}]
 
 
-async def test_concurrent_admin_changes_of_provider_settings_all_land(workers):
+@pytest.mark.parametrize(
+    "path, changes, setting, expected",
+    [
+        (
+            "providers/novita",
+            PROVIDER_CHANGES,
+            "provider:novita",
+            {k: v for change in PROVIDER_CHANGES for k, v in change.items()},
+        ),
+        (
+            "stripe",
+            STRIPE_CHANGES,
+            "stripe",
+            {"public_key": "pk_test_race", "currency": "USD", "test_mode": True},
+        ),
+    ],
+    ids=["provider", "stripe"],
+)
+async def test_concurrent_admin_changes_of_settings_all_land(
+    workers, path, changes, setting, expected
+):
     await asyncio.gather(
         *(
             workers[i % 2].http.put(
-                f"{workers[i % 2].url}/api/v1/admin/config/providers/novita",
+                f"{workers[i % 2].url}/api/v1/admin/config/{path}",
                 json=change,
                 headers=workers[i % 2].admin_headers(),
             )
-            for i, change in enumerate(PROVIDER_CHANGES)
+            for i, change in enumerate(changes)
         )
     )
-    stored = await workers[0].store.get_setting("provider:novita")
-    assert stored == {k: v for change in PROVIDER_CHANGES for k, v in change.items()}
-
-
-async def test_concurrent_admin_changes_of_stripe_settings_all_land(workers):
-    await asyncio.gather(
-        *(
-            workers[i % 2].http.put(
-                f"{workers[i % 2].url}/api/v1/admin/config/stripe",
-                json=change,
-                headers=workers[i % 2].admin_headers(),
-            )
-            for i, change in enumerate(STRIPE_CHANGES)
-        )
-    )
-    stored = await workers[0].store.get_setting("stripe")
-    assert stored == {"public_key": "pk_test_race", "currency": "USD", "test_mode": True}
+    assert await workers[0].store.get_setting(setting) == expected

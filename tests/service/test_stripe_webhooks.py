@@ -61,21 +61,34 @@ async def test_refund_events_out_of_order_reverse_nothing_twice(world: StripeWor
     assert (await world.service.store.reconcile()).ok
 
 
-async def test_a_refund_of_a_foreign_payment_is_ignored(world: StripeWorld):
-    event = {
-        "id": "evt_foreign_refund",
-        "object": "event",
-        "type": "charge.refunded",
-        "data": {
-            "object": {
-                "id": "ch_x",
-                "object": "charge",
-                "payment_intent": "pi_other",
+@pytest.mark.parametrize(
+    "kind, thing",
+    [
+        (
+            "charge.refunded",
+            {"id": "ch_x", "object": "charge", "amount": 1000, "amount_refunded": 1000},
+        ),
+        (
+            "charge.dispute.created",
+            {
+                "id": "dp_x",
+                "object": "dispute",
                 "amount": 1000,
-                "amount_refunded": 1000,
-                "metadata": {},
-            }
-        },
+                "charge": "ch_x",
+                "status": "needs_response",
+            },
+        ),
+    ],
+    ids=["refund", "dispute"],
+)
+async def test_a_refund_or_dispute_of_a_foreign_payment_is_ignored(
+    world: StripeWorld, kind: str, thing: dict
+):
+    event = {
+        "id": f"evt_foreign_{thing['object']}",
+        "object": "event",
+        "type": kind,
+        "data": {"object": {**thing, "payment_intent": "pi_other", "metadata": {}}},
     }
     assert await world.send(event) == "ignored"
 
@@ -175,26 +188,6 @@ async def test_a_refund_stripe_does_not_report_paid_yet_is_refused_and_left_unre
     assert (response.status_code, response.json()["error"]) == (409, "grant_pending")
     assert not await world.service.store.stripe_event_seen("evt_refund_unpaid")
     assert await world.purchases("checkout:") == []
-
-
-async def test_a_dispute_of_a_foreign_payment_is_ignored(world: StripeWorld):
-    event = {
-        "id": "evt_foreign_dispute",
-        "object": "event",
-        "type": "charge.dispute.created",
-        "data": {
-            "object": {
-                "id": "dp_x",
-                "object": "dispute",
-                "amount": 1000,
-                "charge": "ch_x",
-                "payment_intent": "pi_other",
-                "metadata": {},
-                "status": "needs_response",
-            }
-        },
-    }
-    assert await world.send(event) == "ignored"
 
 
 NOT_EVENTS = st.one_of(

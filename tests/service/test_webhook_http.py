@@ -33,6 +33,25 @@ class RawServer:
         self.server: asyncio.Server | None = None
         self.port = 0
 
+    @classmethod
+    def answering(
+        cls, answer: bytes, forever: bool = False, ssl_context: ssl.SSLContext | None = None
+    ) -> RawServer:
+        """A server that reads a request and writes `answer` (on a connection: once, or for
+        every request it reads while `forever`)."""
+        server = cls(None, ssl_context)  # type: ignore[arg-type]
+
+        async def script(reader, writer, n):
+            while True:
+                await server.read_request(reader)
+                writer.write(answer)
+                await writer.drain()
+                if not forever:
+                    return
+
+        server.script = script
+        return server
+
     async def __aenter__(self) -> RawServer:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
         self.port = self.server.sockets[0].getsockname()[1]
@@ -78,14 +97,7 @@ def client(resolve=no_names, timeout: float = 5.0, **kw) -> WebhookClient:
 
 
 async def test_one_post_sends_the_headers_and_body_and_answers_the_status():
-    server = RawServer(None)  # type: ignore[arg-type]
-
-    async def script(reader, writer, n):
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
-        await writer.drain()
-
-    server.script = script
+    server = RawServer.answering(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
     async with server:
         http = client()
         status = await http.post(target(server.port), b'{"a":1}', {"X-Rakubun-Event": "e"})
@@ -99,15 +111,7 @@ async def test_one_post_sends_the_headers_and_body_and_answers_the_status():
 
 
 async def kept_alive_posts(count: int) -> tuple[list[int], RawServer]:
-    server = RawServer(None)  # type: ignore[arg-type]
-
-    async def script(reader, writer, n):
-        while True:
-            await server.read_request(reader)
-            writer.write(OK)
-            await writer.drain()
-
-    server.script = script
+    server = RawServer.answering(OK, forever=True)
     async with server:
         http = client()
         statuses = [await http.post(target(server.port), b"{}", {}) for _ in range(count)]
@@ -137,14 +141,7 @@ def test_on_uvloop_as_in_the_service():
     ids=["connection-close", "http-1.0", "body-until-close"],
 )
 async def test_an_answer_that_ends_the_connection_is_not_reused(answer):
-    server = RawServer(None)  # type: ignore[arg-type]
-
-    async def script(reader, writer, n):
-        await server.read_request(reader)
-        writer.write(answer)
-        await writer.drain()
-
-    server.script = script
+    server = RawServer.answering(answer)
     async with server:
         http = client()
         assert await http.post(target(server.port), b"{}", {}) == 200
@@ -154,19 +151,12 @@ async def test_an_answer_that_ends_the_connection_is_not_reused(answer):
 
 
 async def test_chunked_and_informational_answers_are_read_to_their_end():
-    server = RawServer(None)  # type: ignore[arg-type]
-
-    async def script(reader, writer, n):
-        while True:
-            await server.read_request(reader)
-            writer.write(
-                b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
-                b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
-                b"3\r\nabc\r\n0\r\n\r\n"
-            )
-            await writer.drain()
-
-    server.script = script
+    server = RawServer.answering(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+        b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\n\r\n",
+        forever=True,
+    )
     async with server:
         http = client()
         assert [await http.post(target(server.port), b"{}", {}) for _ in range(3)] == [201] * 3
@@ -256,15 +246,7 @@ async def test_a_refused_connection_raises_oserror():
 
 
 async def test_a_name_is_resolved_for_new_connections_only_and_its_addresses_tried_in_order():
-    server = RawServer(None)  # type: ignore[arg-type]
-
-    async def script(reader, writer, n):
-        while True:
-            await server.read_request(reader)
-            writer.write(OK)
-            await writer.drain()
-
-    server.script = script
+    server = RawServer.answering(OK, forever=True)
     lookups: list[str] = []
 
     async def resolve(host: str, port: int) -> list[str]:
@@ -320,14 +302,7 @@ async def test_https_verifies_the_certificate_for_the_name(certificate, name, ve
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_context.load_cert_chain(cert, key)
     client_context = ssl.create_default_context(cafile=str(cert))
-    server = RawServer(None, ssl_context=server_context)  # type: ignore[arg-type]
-
-    async def script(reader, writer, n):
-        await server.read_request(reader)
-        writer.write(OK)
-        await writer.drain()
-
-    server.script = script
+    server = RawServer.answering(OK, ssl_context=server_context)
 
     async def resolve(host: str, port: int) -> list[str]:
         return ["127.0.0.1"]

@@ -32,7 +32,7 @@ from pymongo.errors import (  # noqa: E402
 
 from service import stripe_events  # noqa: E402
 from service.domain.models import AttemptOutcome, WebhookAttempt  # noqa: E402
-from service.store import StoreError, mongo, mongo_money  # noqa: E402
+from service.store import StoreError, StoreUnavailableError, mongo, mongo_money  # noqa: E402
 from service.store.mongo import MongoStore, _build_index, _secretless  # noqa: E402
 from service.store.mongo_documents import session_doc  # noqa: E402
 from service.store.mongo_schema import (  # noqa: E402
@@ -474,8 +474,10 @@ async def test_an_operation_timeout_mid_callback_raises_and_writes_nothing(shim)
     store = await open_store()
     await store.grant_once("site_1", "42", "article", 10, "checkout:cs_1")
     server.fail_operation("insert_one", "ledger", operation_timeout())
-    with pytest.raises(ExecutionTimeout):
+    with pytest.raises(StoreUnavailableError) as raised:
         await store.deduct("site_1", "42", "article", 3, idempotency_key="k")
+    assert isinstance(raised.value.__cause__, ExecutionTimeout)
+    assert not raised.value.outcome_unknown  # nothing reached the commit
     assert (await store.get_user("site_1", "42")).balances.of("article") == 10
     assert len(await ledger_docs(store)) == 1
 
@@ -525,8 +527,10 @@ async def test_a_fault_at_any_step_of_a_money_transaction_moves_the_money_once_o
             if moved:
                 await PRIMITIVES[primitive](store)
             else:
-                with pytest.raises(ExecutionTimeout):
+                with pytest.raises(StoreUnavailableError) as raised:
                     await PRIMITIVES[primitive](store)
+                assert isinstance(raised.value.__cause__, ExecutionTimeout)
+                assert not raised.value.outcome_unknown
             where = f"{primitive}: {fault} at {op} {collection}"
             user = await store.get_user("site_1", "42")
             assert user.balances.of("article") == (AFTER[primitive] if moved else 10), where
@@ -584,8 +588,10 @@ async def test_an_unknown_commit_that_did_not_land_raises_and_a_keyed_retry_dedu
     store = await open_store()
     await store.grant_once("site_1", "42", "article", 10, "checkout:cs_1")
     server.fail_commit(unknown_commit_error(), landed=False)
-    with pytest.raises(AutoReconnect):
+    with pytest.raises(StoreUnavailableError) as raised:
         await store.deduct("site_1", "42", "article", 3, idempotency_key="k")
+    assert raised.value.outcome_unknown
+    assert isinstance(raised.value.__cause__, AutoReconnect)
     assert (await store.get_user("site_1", "42")).balances.of("article") == 10
     retried = await store.deduct("site_1", "42", "article", 3, idempotency_key="k")
     assert retried.ok and not retried.replayed and retried.balances.of("article") == 7

@@ -104,12 +104,10 @@ class StripeWorld:
 
     # -- purchases, created through the service's API -------------------------------------
 
-    async def checkout(
-        self, package_id: str = "article_starter", user_id: int = 1, **overrides: Any
-    ) -> str:
-        """A Checkout Session created by the plugin's call; answers its id."""
+    async def purchase_body(self, package_id: str, user_id: int) -> dict[str, Any]:
+        """What the plugin sends to buy a stored package: its own terms, as the plugin shows them."""
         package = await self.store.get_package(package_id)
-        body = {
+        return {
             "user_id": user_id,
             "user_email": "editor@example.com",
             "credit_type": package.credit_type,
@@ -117,6 +115,12 @@ class StripeWorld:
             "amount": package.price,
             "currency": package.currency,
         }
+
+    async def checkout(
+        self, package_id: str = "article_starter", user_id: int = 1, **overrides: Any
+    ) -> str:
+        """A Checkout Session created by the plugin's call; answers its id."""
+        body = await self.purchase_body(package_id, user_id)
         if self.wordpress is not None:
             body["return_url"] = RETURN_URL.format(site=self.wordpress.url)
             body["cancel_url"] = f"{self.wordpress.url}/wp-admin/admin.php?status=cancel"
@@ -126,18 +130,8 @@ class StripeWorld:
 
     async def intent(self, package_id: str = "image_starter", user_id: int = 1) -> str:
         """A PaymentIntent created by the plugin's call; answers its id."""
-        package = await self.store.get_package(package_id)
-        response = await self.site.post(
-            "/payments/create-intent",
-            json={
-                "user_id": user_id,
-                "user_email": "editor@example.com",
-                "credit_type": package.credit_type,
-                "package_id": package_id,
-                "amount": package.price,
-                "currency": package.currency,
-            },
-        )
+        body = await self.purchase_body(package_id, user_id)
+        response = await self.site.post("/payments/create-intent", json=body)
         assert response.status_code == 200, response.text
         return str(response.json()["payment_intent_id"])
 
