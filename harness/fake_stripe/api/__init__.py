@@ -10,10 +10,32 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..resources import SERVED
-from . import checkout_sessions, payment_intents, refunds, webhook_endpoints
+from . import (
+    checkout_sessions,
+    customers,
+    disputes,
+    payment_intents,
+    payment_methods,
+    payment_pages,
+    prices,
+    products,
+    refunds,
+    webhook_endpoints,
+)
 from .reads import PLAIN, read_routes
 
-_WRITES = (checkout_sessions, payment_intents, refunds, webhook_endpoints)
+_WRITES = (
+    checkout_sessions,
+    customers,
+    disputes,
+    payment_intents,
+    payment_methods,
+    payment_pages,
+    prices,
+    products,
+    refunds,
+    webhook_endpoints,
+)
 _VIEWS = {checkout_sessions.RESOURCE: checkout_sessions.VIEW}
 
 
