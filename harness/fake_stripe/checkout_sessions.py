@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import objects, payment_intents
+from . import objects, payment_intents, prices
 from .errors import StripeError, invalid_request
 from .forms import get_int, get_list, get_metadata, get_str
 from .resources import CHECKOUT_SESSION, LINE_ITEM, PAYMENT_INTENT, PRICE, PRODUCT
@@ -100,14 +100,7 @@ def _line_item(state: StripeState, raw: Any, index: int) -> dict[str, Any]:
     quantity = get_int(raw, "quantity", required=True) or 0
     if quantity < 1 or unit_amount < 0:
         raise invalid_request("Quantity and unit_amount must be positive.", param=param)
-    price = objects.base(
-        PRICE,
-        active=True,
-        currency=currency,
-        product=objects.new_id(PRODUCT.prefix),
-        type="one_time",
-        unit_amount=unit_amount,
-    )
+    price = prices.build_price(currency, unit_amount)
     return objects.base(
         LINE_ITEM,
         amount_discount=0,

@@ -25,7 +25,11 @@ from harness.fake_stripe.webhooks import WebhookDispatcher
 from .conftest import session_params
 
 READS = "reads"  # `api/reads.py` serves every resource's retrieve and list
-API_MODULES = sorted(m.name for m in pkgutil.iter_modules(api.__path__) if m.name != READS)
+# Modules of routes outside any resource's path (payment pages, test helpers).
+UNDECLARED = {m.__name__.rsplit(".", 1)[1] for m in api.UNDECLARED}
+API_MODULES = sorted(
+    m.name for m in pkgutil.iter_modules(api.__path__) if m.name not in {READS, *UNDECLARED}
+)
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -99,6 +103,7 @@ async def test_every_object_the_fake_made_is_the_registered_resource_of_its_tabl
         params={"payment_intent": session.payment_intent, "amount": 100}
     )
     await harness_http.post(f"/_harness/payment_intents/{session.payment_intent}/dispute", json={})
+    await make_catalogue_and_customer(stripe_client)
 
     store = fake_stripe.state
     assert set(store.tables) == {r.object for r in SERVED}
@@ -171,9 +176,25 @@ async def make_one_of_each(harness_http, stripe_client) -> None:
     await stripe_client.v1.payment_intents.create_async(
         params={"amount": 500, "currency": "jpy", "payment_method": "pm_card_visa"}
     )
+    await make_catalogue_and_customer(stripe_client)
     # Last, so that no event is owed to it and none changes while the test reads them.
     await stripe_client.v1.webhook_endpoints.create_async(
         params={"url": "http://127.0.0.1:9/hook", "enabled_events": ["charge.succeeded"]}
+    )
+
+
+async def make_catalogue_and_customer(stripe_client) -> None:
+    """A product, its price, a customer and a PaymentMethod attached to it."""
+    product = await stripe_client.v1.products.create_async(params={"name": "Credits"})
+    await stripe_client.v1.prices.create_async(
+        params={"product": product.id, "unit_amount": 1500, "currency": "jpy"}
+    )
+    customer = await stripe_client.v1.customers.create_async(params={"email": "a@example.com"})
+    method = await stripe_client.v1.payment_methods.create_async(
+        params={"type": "card", "card": {"token": "tok_visa"}}
+    )
+    await stripe_client.v1.payment_methods.attach_async(
+        method.id, params={"customer": customer.id}
     )
 
 

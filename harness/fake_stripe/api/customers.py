@@ -1,5 +1,4 @@
-"""`/v1/customers`: create, update, and the test helper `fund_cash_balance` (retrieve and list:
-`reads.py`)."""
+"""`/v1/customers`: create, update (retrieve and list: `reads.py`)."""
 
 from __future__ import annotations
 
@@ -33,12 +32,3 @@ async def update_customer(request: web.Request) -> web.Response:
     customer = ctx.state.get(RESOURCE, request.match_info["id"])
     customers.update_customer(ctx.state, customer, params)
     return stripe_json(ctx.state.expanded(customer, expand_paths(params)))
-
-
-@routes.post("/v1/test_helpers/customers/{id}/fund_cash_balance")
-async def fund_cash_balance(request: web.Request) -> web.Response:
-    """A test bank transfer to the customer's cash balance; pays their waiting intents."""
-    ctx, params = context(request), await read_params(request)
-    reject_unknown(params, ("amount", "currency", "reference"))
-    customer = ctx.state.get(RESOURCE, request.match_info["id"])
-    return stripe_json(customers.fund_cash_balance(ctx.state, customer, params))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import products
+from .. import prices
 from ..context import context
 from ..forms import reject_unknown
 from ..resources import PRICE
@@ -22,5 +22,5 @@ async def create_price(request: web.Request) -> web.Response:
         params,
         ("product", "unit_amount", "currency", "metadata", "nickname", "lookup_key", "recurring"),
     )
-    price = products.create_price(ctx.state, params)
+    price = prices.create_price(ctx.state, params)
     return stripe_json(ctx.state.expanded(price, expand_paths(params)))
