@@ -193,9 +193,7 @@ async def make_catalogue_and_customer(stripe_client) -> None:
     method = await stripe_client.v1.payment_methods.create_async(
         params={"type": "card", "card": {"token": "tok_visa"}}
     )
-    await stripe_client.v1.payment_methods.attach_async(
-        method.id, params={"customer": customer.id}
-    )
+    await stripe_client.v1.payment_methods.attach_async(method.id, params={"customer": customer.id})
 
 
 async def sdk_get(stripe_client, url: str, **params: Any) -> Any:
