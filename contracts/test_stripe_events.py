@@ -16,6 +16,7 @@ from stripe._api_version import _ApiVersion
 
 from service.stripe_events import unfit_field
 from tests.support.stripe import (
+    STRIPE_KEY,
     WEBHOOK_SECRET,
     event_body,
     fixture_names,
@@ -32,12 +33,24 @@ OMITTED = {
     "event": {"account", "context"},
     "checkout.session": {"line_items"},
     "charge": {"refunds", "level3"},
+    # A card refund's: the others are for payment methods without native refunds (Konbini, ...).
+    "refund": {
+        "customer",
+        "customer_account",
+        "description",
+        "instructions_email",
+        "next_action",
+        "payment_method",
+        "pending_reason",
+        "presentment_details",
+    },
 }
 SDK_CLASSES = {
     "checkout.session": stripe.checkout.Session,
     "payment_intent": stripe.PaymentIntent,
     "charge": stripe.Charge,
     "dispute": stripe.Dispute,
+    "refund": stripe.Refund,
     "event": stripe.Event,
 }
 
@@ -82,6 +95,7 @@ def test_expected_fixtures_are_recorded():
         "payment_intent.succeeded",
         "payment_intent.payment_failed",
         "charge.refunded",
+        "charge.refund.updated",
         "charge.dispute.created",
         "charge.dispute.funds_withdrawn",
         "charge.dispute.funds_reinstated",
@@ -157,6 +171,7 @@ async def test_async_payment_failed_grants_nothing(world):
 
     assert await world.ledger("purchase") == []
     assert await world.credits() == FREE
+    assert await world.session_status(session_id) == "failed"  # closed, never to be granted
 
 
 async def test_checkout_session_expired_expires_the_session(world):
@@ -288,6 +303,65 @@ async def test_charge_refunded_reverses_the_refunded_share(world, kind, totals, 
     assert await world.credits() == FREE
     assert len(await world.ledger("purchase")) == 1
     assert (await world.store.reconcile()).ok
+
+
+async def _refund_at_the_fake(world, ids: dict[str, str], amount: int) -> str:
+    """Refund `amount` of the purchase at the fake Stripe (its events are not delivered)."""
+    response = await world.http.post(
+        f"{world.fake.url}/v1/refunds",
+        data={"payment_intent": ids["payment_intent_id"], "amount": str(amount)},
+        headers={"Authorization": f"Bearer {STRIPE_KEY}"},
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])
+
+
+async def test_a_failed_refund_gives_back_the_credits_it_took(world):
+    ids = await _granted(world)  # 750 JPY for 10 article credits
+    refund_id = await _refund_at_the_fake(world, ids, 300)
+    refunded = await _charge_refunded(world, "checkout", ids, 300)
+    assert await world.send(refunded) == "reversed"
+    assert (await world.credits())["article_credits"] == 5 + 10 - 4
+
+    await world.control(f"refunds/{refund_id}/fail")  # Stripe's charge: 0 refunded again
+    failed = await world.event("charge.refund.updated.failed", refund_id=refund_id, **ids)
+    assert await world.send(failed) == "restored"
+    # A late redelivery of the refund's own report is older than the failure.
+    assert await world.send(await _charge_refunded(world, "checkout", ids, 300)) == "unchanged"
+
+    [reversal] = await world.ledger("reversal")
+    [restore] = await world.ledger("restore")
+    assert (reversal.delta, restore.delta, restore.reason) == (-4, 4, "refund_failed")
+    assert await world.credits() == {**FREE, "article_credits": 5 + 10}
+    assert (await world.store.reconcile()).ok
+
+
+async def test_a_refund_after_a_failed_one_is_taken_back_again(world):
+    ids = await _granted(world)
+    first = await _refund_at_the_fake(world, ids, 300)
+    assert await world.send(await _charge_refunded(world, "checkout", ids, 300)) == "reversed"
+    await world.control(f"refunds/{first}/fail")
+    failed = await world.event("charge.refund.updated.failed", refund_id=first, **ids)
+    assert await world.send(failed) == "restored"
+
+    await _refund_at_the_fake(world, ids, 750)
+    again = await _charge_refunded(world, "checkout", ids, 750)
+    again["created"] = failed["created"] + 60
+    assert await world.send(again) == "reversed"
+
+    assert await world.credits() == FREE
+    assert (await world.store.reconcile()).ok
+
+
+async def test_a_refund_update_that_is_not_a_failure_changes_nothing(world):
+    ids = await _granted(world)
+    refund_id = await _refund_at_the_fake(world, ids, 300)
+    updated = await world.event("charge.refund.updated.failed", refund_id=refund_id, **ids)
+    updated["data"]["object"]["status"] = "succeeded"
+
+    assert await world.send(updated) == "ignored"
+    assert await world.ledger("reversal") == []
+    assert await world.credits() == {**FREE, "article_credits": 5 + 10}
 
 
 async def test_charge_dispute_created_reverses_the_whole_purchase_and_blocks_spending(world):
