@@ -12,6 +12,8 @@ import typing
 
 import pytest
 import stripe
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from stripe._api_version import _ApiVersion
 
 from service.stripe_events import unfit_field
@@ -350,6 +352,54 @@ async def test_a_refund_after_a_failed_one_is_taken_back_again(world):
     assert await world.send(again) == "reversed"
 
     assert await world.credits() == FREE
+    assert (await world.store.reconcile()).ok
+
+
+async def _fake_charge(world, ids: dict[str, str]) -> dict:
+    response = await world.http.get(
+        f"{world.fake.url}/v1/charges/{ids['charge_id']}",
+        headers={"Authorization": f"Bearer {STRIPE_KEY}"},
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+async def test_refunds_and_failed_refunds_in_any_order_take_back_the_final_refunded_share(
+    world, data
+):
+    """Refunds and refund failures at Stripe, some in the same second, their events delivered
+    in any order: the credits taken back are those of the charge's final refunded amount."""
+    ids = await _granted(world)  # 750 JPY for 10 article credits
+    granted = (await world.credits())["article_credits"]  # the world outlives one example
+    events, live, created = [], [], 1795690000
+    for _ in range(data.draw(st.integers(1, 5), label="operations")):
+        created += data.draw(st.integers(0, 1), label="seconds later")
+        refunded = (await _fake_charge(world, ids))["amount_refunded"]
+        if live and data.draw(st.booleans(), label="fail a refund"):
+            refund_id = live.pop(data.draw(st.integers(0, len(live) - 1), label="which"))
+            await world.control(f"refunds/{refund_id}/fail")
+            event = await world.event("charge.refund.updated.failed", refund_id=refund_id, **ids)
+        elif refunded < 750:
+            amount = data.draw(st.integers(1, 750 - refunded), label="refund")
+            live.append(await _refund_at_the_fake(world, ids, amount))
+            event = await _charge_refunded(world, "checkout", ids, refunded + amount)
+            event["data"]["object"]["refunded"] = refunded + amount == 750
+        else:
+            continue
+        event["created"] = created
+        events.append(event)
+
+    for event in data.draw(st.permutations(events), label="delivery order"):
+        await world.send(event)
+
+    final = (await _fake_charge(world, ids))["amount_refunded"]
+    assert (await world.credits())["article_credits"] == granted - 10 * final // 750
     assert (await world.store.reconcile()).ok
 
 
