@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from . import filled
 from .fake_stripe_bench import FILLED_OBJECTS, FakeStripeRun
 from .fake_stripe_bench import LOADS as STRIPE_LOADS
 from .processes import ProcessFailed, fake_stripe_process
@@ -144,7 +145,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help=f"objects stored for the fake Stripe's filled row (default {FILLED_OBJECTS:,})",
     )
+    parser.add_argument(
+        "--ledger-rows",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also the filled scenario: the store's hot paths and admin reads with N ledger "
+        "rows against an empty ledger, over --filled-users users (default 0: skipped; "
+        "e.g. 1000000; see bench/filled.py)",
+    )
+    parser.add_argument(
+        "--filled-users",
+        type=int,
+        default=20_000,
+        metavar="U",
+        help="users of the filled scenario (default 20,000)",
+    )
     args = parser.parse_args(argv)
+    if args.ledger_rows and args.ledger_rows < args.filled_users:
+        parser.error("--ledger-rows must be at least --filled-users (one purchase each)")
     if args.quick:
         args.duration, args.users, args.pairs = 2, min(args.users, 50), 1
     args.only = tuple(k.strip() for k in args.only.split(",") if k.strip())
@@ -235,6 +254,18 @@ async def bench(args: argparse.Namespace) -> int:
                     reports.append(run.report)
         finally:
             await stripe.stop()
+        if args.ledger_rows:
+            progress.say(f"== filled: {args.ledger_rows:,} ledger rows against empty ...")
+            filled_rows = await filled.measure(
+                Path(tmp),
+                users=args.filled_users,
+                rows=args.ledger_rows,
+                rounds=1 if args.quick else 4,
+                only=tuple(filled.CALLS),
+            )
+            (results / "filled.md").write_text(
+                filled.format_rows(filled_rows, args.ledger_rows) + "\n"
+            )
         if args.fake_stripe != "skip":
             progress.say("== fake Stripe against localstripe (fresh processes per row) ...")
             stripe_run = FakeStripeRun(options, progress, args.filled_objects)
@@ -248,6 +279,9 @@ async def bench(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     print()
     print(format_table(reports))
+    if args.ledger_rows:
+        print("\nfilled against empty (store calls, median of rounds):\n")
+        print((results / "filled.md").read_text())
     scaled = format_scaling(reports)
     if scaled:
         print("\nmore workers against fewer (median pairs, runs minutes apart):\n" + scaled)

@@ -93,14 +93,14 @@ class Replay:
     async def between(self, step: str) -> None:
         """A payment-side step the contract names, done through the fake Stripe."""
         steps: dict[str, Callable[[], Awaitable[Any]]] = {
-            "pay the checkout session": lambda: self.up.pay(self.values["session_id"]),
-            "make the payment intent succeed": lambda: self.up.stripe_control(
+            "pay the checkout session": lambda: self.up.stripe.pay(self.values["session_id"]),
+            "make the payment intent succeed": lambda: self.up.stripe.control(
                 f"payment_intents/{self.values['payment_intent_id']}/succeed"
             ),
         }
         assert step in steps, f"the replayer does not know how to {step!r}"
         await steps[step]()
-        await self.up.drain()
+        await self.up.stripe.drain()
 
     def check(self, call: dict[str, Any], response: httpx.Response) -> dict[str, Any]:
         """Everything the plugin relies on in one answer; returns the parsed body."""
@@ -156,9 +156,9 @@ async def test_the_plugin_calls_replayed_in_order_keep_working(harness):
             replay.values.update(api_token=body["api_token"], webhook_secret=body["webhook_secret"])
             await keep_credentials_in_wordpress(harness, replay.values)
 
-    flushed = await harness.flush_webhooks()
+    flushed = await harness.admin.flush_webhooks()
     assert flushed["pending"] == 0, flushed
-    received = await harness.plugin_webhooks("credits_updated")
+    received = await harness.plugin.webhooks("credits_updated")
     for key in ("session_id", "payment_intent_id"):
         purchase = [w for w in received if w["data"].get(key) == replay.values[key]]
         assert len(purchase) == 1, (key, received)

@@ -5,15 +5,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import aiohttp
-
+from harness.client import HarnessCallFailed, HarnessClient
 from harness.console import emit_json, json_transcript, note, report, say, short
 from harness.errors import HarnessError
 from harness.harness_file import load_running_harness
-from harness.running_harness import RunningHarness, drain_stripe_webhooks
+
+T = TypeVar("T")
+
+
+async def at(step: str, call: Awaitable[T]) -> T:
+    """`call`'s answer; a call to the harness that fails fails `step`."""
+    try:
+        return await call
+    except HarnessCallFailed as error:
+        raise HarnessError(step, str(error)) from None
+
+
+async def drain_stripe_webhooks(harness: HarnessClient, deliveries_before: int) -> None:
+    """Wait for the fake's webhooks to the service to settle and show what they got."""
+    step = "stripe webhooks"
+    await at(step, harness.stripe.drain())
+    new = (await at(step, harness.stripe.deliveries()))[deliveries_before:]
+    report(step, f"{len(new)} deliveries to the service")
+    for delivery in new:
+        say(
+            f"    {delivery.get('type')} {delivery.get('event_id')}  "
+            f"attempt {delivery.get('attempt')}  answered {delivery.get('status_code')}"
+        )
 
 
 def _succeeded(status: int, body: Any) -> bool:
@@ -63,36 +85,56 @@ async def _wait_for_enter(prompt: str) -> None:
         await asyncio.to_thread(input)
 
 
-async def run_buy(args: argparse.Namespace) -> int:
-    """Buy one package like a WordPress user would; exit status 0 only if every step passed.
-
-    With --json, stdout gets one JSON document (ids, balances, webhooks, steps).
-    """
+async def run_steps(
+    args: argparse.Namespace,
+    steps: Callable[[HarnessClient, argparse.Namespace], Awaitable[None]],
+    *,
+    timeout: float,
+    done: str | None = None,
+) -> int:
+    """Run a command's steps against the `up` of `args.data_dir`; exit status 0 only if every
+    step passed. With --json, stdout gets one JSON document of what the steps noted."""
     with json_transcript(getattr(args, "json", False)) as transcript:
         try:
             settings = load_running_harness(Path(args.data_dir))
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
-                await _buy(RunningHarness(settings, http), args)
+            async with HarnessClient(settings, timeout=timeout) as harness:
+                await steps(harness, args)
         except HarnessError as error:
             say(f"FAILED at {error}")
             if transcript is not None:
                 emit_json(transcript.document(ok=False, failed_at=error.step, error=str(error)))
             return 1
-        say("purchase complete")
+        if done:
+            say(done)
         if transcript is not None:
             emit_json(transcript.document(ok=True))
     return 0
 
 
-async def _buy(harness: RunningHarness, args: argparse.Namespace) -> None:
+async def run_buy(args: argparse.Namespace) -> int:
+    """Buy one package like a WordPress user would; exit status 0 only if every step passed.
+
+    With --json, stdout gets one JSON document (ids, balances, webhooks, steps).
+    """
+    return await run_steps(args, _buy, timeout=120, done="purchase complete")
+
+
+async def _credits(harness: HarnessClient, step: str, user: dict[str, Any]) -> dict[str, int]:
+    status, body = await at(step, harness.plugin.call("credits", **user))
+    if not _succeeded(status, body):
+        raise service_refused(step, status, body)
+    return _balances(body)
+
+
+async def _buy(harness: HarnessClient, args: argparse.Namespace) -> None:
     user = {"user_id": args.user_id, "user_email": args.email}
 
-    registration = await harness.sim("register", "POST", "register", {})
+    registration = await at("register", harness.plugin.register())
     already = " (already registered)" if registration.get("already_registered") else ""
     report("register", f"instance {registration['instance_id']}{already}")
     note(instance_id=registration["instance_id"], package_id=args.package, flow=args.flow)
 
-    status, body = await harness.plugin_call("packages", "packages")
+    status, body = await at("packages", harness.plugin.call("packages"))
     if not _succeeded(status, body):
         raise service_refused("packages", status, body)
     package = find_package(body, args.package)
@@ -103,15 +145,12 @@ async def _buy(harness: RunningHarness, args: argparse.Namespace) -> None:
         f"{package['price']} {package.get('currency', 'JPY')}",
     )
 
-    status, body = await harness.plugin_call("credits before", "credits", user)
-    if not _succeeded(status, body):
-        raise service_refused("credits before", status, body)
-    before = _balances(body)
+    before = await _credits(harness, "credits before", user)
     note(credits_before=before)
     report("credits before", ", ".join(f"{k} {v}" for k, v in before.items()))
 
-    seen = (await harness.sim("webhooks", "GET", "webhooks"))["last_seq"]
-    deliveries_before = len(await harness.stripe_control("deliveries", "deliveries", method="GET"))
+    seen = await at("webhooks", harness.plugin.last_webhook_seq())
+    deliveries_before = len(await at("deliveries", harness.stripe.deliveries()))
     order = {
         **user,
         "credit_type": credit_type,
@@ -126,10 +165,7 @@ async def _buy(harness: RunningHarness, args: argparse.Namespace) -> None:
 
     await drain_stripe_webhooks(harness, deliveries_before)
 
-    status, body = await harness.plugin_call("credits after", "credits", user)
-    if not _succeeded(status, body):
-        raise service_refused("credits after", status, body)
-    after = _balances(body)
+    after = await _credits(harness, "credits after", user)
     note(credits_after=after)
     report("credits after", ", ".join(f"{k} {before.get(k, 0)} -> {v}" for k, v in after.items()))
     grown = after.get(credit_type, 0) - before.get(credit_type, 0)
@@ -143,8 +179,8 @@ async def _buy(harness: RunningHarness, args: argparse.Namespace) -> None:
     )
 
 
-async def _pay_by_checkout(harness: RunningHarness, order: dict[str, Any], *, manual: bool) -> None:
-    status, body = await harness.plugin_call("checkout session", "checkout", order)
+async def _pay_by_checkout(harness: HarnessClient, order: dict[str, Any], *, manual: bool) -> None:
+    status, body = await at("checkout session", harness.plugin.call("checkout", **order))
     if not _succeeded(status, body) or not body.get("session_id"):
         raise service_refused("checkout session", status, body)
     session_id = str(body["session_id"])
@@ -155,20 +191,18 @@ async def _pay_by_checkout(harness: RunningHarness, order: dict[str, Any], *, ma
     if manual:
         await _wait_for_enter(f"Open {page} in a browser, pay or decline, then press Enter.")
     else:
-        paid = await harness.stripe_control(
-            "pay", f"checkout/sessions/{session_id}/complete", {"outcome": "paid"}
-        )
+        paid = await at("pay", harness.stripe.complete_session(session_id))
         report("pay", f"paid; Stripe redirects to {paid.get('redirect_url')}")
 
-    status, body = await harness.plugin_call("verify", "verify", {"session_id": session_id})
+    status, body = await at("verify", harness.plugin.call("verify", session_id=session_id))
     if not _succeeded(status, body):
         raise service_refused("verify", status, body)
     detail = body.get("status") or f"+{body.get('credits_added')} {body.get('credit_type')}"
     report("verify", str(detail))
 
 
-async def _pay_by_intent(harness: RunningHarness, order: dict[str, Any], *, manual: bool) -> None:
-    status, body = await harness.plugin_call("payment intent", "create-intent", order)
+async def _pay_by_intent(harness: HarnessClient, order: dict[str, Any], *, manual: bool) -> None:
+    status, body = await at("payment intent", harness.plugin.call("create-intent", **order))
     if not _succeeded(status, body) or not body.get("payment_intent_id"):
         raise service_refused("payment intent", status, body)
     intent_id = str(body["payment_intent_id"])
@@ -181,7 +215,7 @@ async def _pay_by_intent(harness: RunningHarness, order: dict[str, Any], *, manu
             f"--intent {intent_id}`), then press Enter."
         )
     else:
-        await harness.stripe_control("pay", f"payment_intents/{intent_id}/succeed", {})
+        await at("pay", harness.stripe.succeed_intent(intent_id))
         report("pay", "succeeded")
 
     confirm = {
@@ -189,20 +223,19 @@ async def _pay_by_intent(harness: RunningHarness, order: dict[str, Any], *, manu
         "user_id": order["user_id"],
         "credit_type": order["credit_type"],
     }
-    status, body = await harness.plugin_call("confirm", "confirm", confirm)
+    status, body = await at("confirm", harness.plugin.call("confirm", **confirm))
     if not _succeeded(status, body):
         raise service_refused("confirm", status, body)
     report("confirm", f"+{body.get('credits_added')} (transaction {body.get('transaction_id')})")
 
 
 async def _show_plugin_webhooks(
-    harness: RunningHarness, after: int, timeout: float, instance_id: str
+    harness: HarnessClient, after: int, timeout: float, instance_id: str
 ) -> None:
     step = "plugin webhooks"
-    await harness.sim(
-        step, "GET", f"webhooks?event=credits_updated&after={after}&wait={timeout}&count=1"
-    )
-    received = (await harness.sim(step, "GET", f"webhooks?after={after}"))["webhooks"]
+    waited = harness.plugin.webhooks("credits_updated", after=after, wait=timeout, count=1)
+    await at(step, waited)
+    received = await at(step, harness.plugin.webhooks(after=after))
     say("  plugin webhooks received:")
     for webhook in received:
         data = webhook.get("data") if isinstance(webhook.get("data"), dict) else {}
@@ -232,17 +265,16 @@ async def _show_plugin_webhooks(
         raise HarnessError(step, "no credits_updated had a valid signature and a 200 answer")
 
 
-async def last_delivery_of(harness: RunningHarness, instance_id: str, event: str) -> str:
+async def last_delivery_of(harness: HarnessClient, instance_id: str, event: str) -> str:
     """What became of the service's newest `event` delivery to this plugin's site, from the
     admin API: where it went, its state and its last error (or why that is unknown)."""
     step = "service deliveries"
     try:
-        sites = (await harness.service_admin(step, "sites", limit="200"))["sites"]
+        sites = (await at(step, harness.admin.get("sites", limit=200)))["sites"]
         ours = [site for site in sites if site.get("instance_id") == instance_id]
         if not ours:
             return f"the service has no site with instance {instance_id}"
-        path = f"sites/{ours[0]['site_id']}/webhooks"
-        deliveries = (await harness.service_admin(step, path, limit="50"))["deliveries"]
+        deliveries = await at(step, harness.admin.site_webhooks(ours[0]["site_id"], limit=50))
     except (HarnessError, KeyError, TypeError) as error:
         return f"the service's deliveries could not be read ({error})"
     of_event = [d for d in deliveries if d.get("event") == event]

@@ -3,20 +3,75 @@
 `up` starts the fake Stripe and the plugin simulator in this process and the service as a
 subprocess, wired together; `buy` and `trigger` drive a running `up` through harness.json.
 This module is the command line only: each subcommand lives in its own module.
+
+Invariant: bad arguments are refused here, before anything starts or is sent: usage and the
+reason on stderr, exit status 2, and with `--json` our one JSON document on stdout
+(`{"ok": false, "failed_at": "arguments", "error": ...}`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from harness.buy import run_buy
+from harness.console import emit_json
 from harness.harness_file import DEFAULT_DATA_DIR
 from harness.stripe_fixture import ParamChange
 from harness.trigger import run_resend, run_trigger, trigger_events
 from harness.up import run_up
+
+
+class BadArguments(SystemExit):
+    """argparse's exit on bad arguments (status 2), with its message kept for `--json`."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose exit on bad arguments carries the message (BadArguments)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise BadArguments(message)
+
+
+def _whole_number(text: str, least: int) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if number < least:
+        raise argparse.ArgumentTypeError(f"{number} is below {least}")
+    return number
+
+
+def positive_int(text: str) -> int:
+    """A whole number from 1 (a worker count, a user id, an amount in the currency's unit)."""
+    return _whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number from 0 (a rate limit, where 0 means none)."""
+    return _whole_number(text, 0)
+
+
+def seconds(text: str) -> float:
+    """A duration in seconds: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a duration (a number above 0)")
+    return value
 
 
 def port_number(text: str) -> int:
@@ -45,7 +100,7 @@ def _change(kind: str) -> Callable[[str], str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The `rakubun-harness` argument parser with its up, buy and trigger subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rakubun-harness",
         description="Run the Rakubun dashboard offline with a fake Stripe and a plugin simulator.",
     )
@@ -74,15 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--plugin-port", type=port_number, help=f"plugin simulator {port_help}")
     up.add_argument(
         "--rate-limit",
-        type=int,
+        type=non_negative_int,
         default=100_000,
         help="service requests per minute per site (default: 100000, so load runs are not throttled)",
     )
-    up.add_argument("--workers", type=int, default=1, help="service worker processes (default: 1)")
+    up.add_argument(
+        "--workers", type=positive_int, default=1, help="service worker processes (default: 1)"
+    )
     up.add_argument("--mongodb-url", help="use this MongoDB instead of the embedded SQLite store")
     up.add_argument(
         "--startup-timeout",
-        type=float,
+        type=seconds,
         default=60.0,
         help="seconds to wait for the service's health check (default: 60)",
     )
@@ -95,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     buy.add_argument(
         "--package", default="article_starter", help="package_id (default: article_starter)"
     )
-    buy.add_argument("--user-id", type=int, default=1, help="WordPress user id (default: 1)")
+    buy.add_argument(
+        "--user-id", type=positive_int, default=1, help="WordPress user id (default: 1)"
+    )
     buy.add_argument("--email", default="editor@example.com", help="the user's email")
     buy.add_argument(
         "--flow",
@@ -110,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     buy.add_argument(
         "--webhook-timeout",
-        type=float,
+        type=seconds,
         default=30.0,
         help="seconds to wait for the plugin's credits_updated webhook (default: 30)",
     )
@@ -145,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         trigger.add_argument(
             f"--{kind}", action="append", type=_change(kind), metavar="CHANGE", help=meaning
         )
-    trigger.add_argument("--amount", type=int, help="refund amount (charge.refunded)")
+    trigger.add_argument("--amount", type=positive_int, help="refund amount (charge.refunded)")
     trigger.add_argument(
         "--json",
         action="store_true",
@@ -168,9 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    """Parse `argv` and run the subcommand; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    return asyncio.run(args.run(args))
+    """Parse `argv` and run the subcommand; returns the exit status (2: bad arguments)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except BadArguments as error:  # usage and reason are on stderr already
+        if "--json" in argv:
+            emit_json({"ok": False, "failed_at": "arguments", "error": error.message})
+        return 2
+    return int(asyncio.run(args.run(args)))
 
 
 def main() -> None:

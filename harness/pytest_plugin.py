@@ -11,8 +11,9 @@ asks for one of its fixtures (none is autouse).
 Fixtures (function scope; each test gets its own `rakubun-harness up` on a temp data dir):
 `rakubun_harness` (a `harness.testing.HarnessProcess`, stopped at teardown, which must exit
 0), `rakubun_urls` (`HarnessUrls`: api, stripe, plugin, docs), `rakubun_plugin` (the
-simulated WordPress plugin: `call`, `register`, `webhooks`), `rakubun_stripe` (the fake
-Stripe's control API: `pay`, `drain`, `faults`, `deliveries`, `resend`, ...). Override
+simulated WordPress plugin, a `harness.client.SimulatorClient`: `call`, `register`,
+`webhooks`), `rakubun_stripe` (the fake Stripe's control API, a
+`harness.client.FakeStripeClient`: `pay`, `drain`, `faults`, `deliveries`, `resend`, ...). Override
 `rakubun_harness_options` to pass `up` options (e.g. `["--mongodb-url", url]`).
 """
 
@@ -37,7 +38,8 @@ except ImportError:  # pragma: no cover
     async_fixture = pytest.fixture
 
 if TYPE_CHECKING:
-    from harness.testing import FakeStripeControl, HarnessProcess, HarnessUrls, SimulatedPlugin
+    from harness.client import FakeStripeClient, SimulatorClient
+    from harness.testing import HarnessProcess, HarnessUrls
 
 
 @pytest.fixture
@@ -69,12 +71,12 @@ def rakubun_urls(rakubun_harness: HarnessProcess) -> HarnessUrls:
 
 
 @pytest.fixture
-def rakubun_plugin(rakubun_harness: HarnessProcess) -> SimulatedPlugin:
+def rakubun_plugin(rakubun_harness: HarnessProcess) -> SimulatorClient:
     """The WordPress plugin on the harness's simulator (its calls and received webhooks)."""
     return rakubun_harness.plugin
 
 
 @pytest.fixture
-def rakubun_stripe(rakubun_harness: HarnessProcess) -> FakeStripeControl:
+def rakubun_stripe(rakubun_harness: HarnessProcess) -> FakeStripeClient:
     """The fake Stripe's control API: pay sessions, inject faults, drain, resend events."""
     return rakubun_harness.stripe

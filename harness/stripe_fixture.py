@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
+import httpx
 
 from harness.console import report, short
 from harness.errors import HarnessError
@@ -163,7 +163,7 @@ def form_pairs(params: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 
 async def run_fixture(
-    http: aiohttp.ClientSession, stripe_url: str, secret_key: str, fixture: dict[str, Any]
+    http: httpx.AsyncClient, stripe_url: str, secret_key: str, fixture: dict[str, Any]
 ) -> dict[str, Any]:
     """Make each call in turn; answers every call's answer by its name."""
     answers: dict[str, Any] = {}
@@ -171,17 +171,21 @@ async def run_fixture(
     for call in fixture.get("fixtures", []):
         name, method = str(call["name"]), str(call.get("method", "post")).upper()
         path = fill(call["path"], answers)
-        pairs = form_pairs(fill(call.get("params") or {}, answers))
+        form = httpx.QueryParams(tuple(form_pairs(fill(call.get("params") or {}, answers))))
         url = f"{stripe_url}{path}"
         try:
             if method == "GET":
-                request = http.get(url, params=pairs, headers=headers)
+                response = await http.get(url, params=form, headers=headers)
             else:
-                request = http.request(method, url, data=pairs, headers=headers)
-            async with request as response:
-                status = response.status
-                answer = await response.json(content_type=None)
-        except (aiohttp.ClientError, ValueError) as failure:
+                response = await http.request(
+                    method,
+                    url,
+                    content=str(form),
+                    headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+                )
+            status = response.status_code
+            answer = response.json()
+        except (httpx.HTTPError, ValueError) as failure:
             raise HarnessError(f"fixture {name}", f"{method} {url}: {failure}") from None
         if status >= 400:
             error = answer.get("error", {}) if isinstance(answer, dict) else {}

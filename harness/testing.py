@@ -1,10 +1,9 @@
 """`rakubun-harness up` for test suites: a real process, and HTTP handles on what it runs.
 
-The service, the fake Stripe and the WordPress stand-in are driven only through their HTTP
-APIs: the service's plugin and admin API, the fake's `/_harness/` control API and the
-simulator's `/_sim/` control API. Nothing here reaches into a process. The pytest plugin
-(`harness.pytest_plugin`) hands these out as fixtures; this module imports nothing heavy
-until a harness starts.
+This module owns the process: start, stop, restart, its output. The service, the fake Stripe
+and the WordPress stand-in are driven only through their HTTP APIs, by the one client of a
+running harness (`harness.client.HarnessClient`); nothing here reaches into a process. The
+pytest plugin (`harness.pytest_plugin`) hands these out as fixtures.
 """
 
 from __future__ import annotations
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from harness.client import FakeStripeClient, HarnessClient, ServiceAdminClient, SimulatorClient
 
 UP_COMMAND = [sys.executable, "-c", "from harness.cli import main; main()", "up"]
 UP_LOG = "up.log"
@@ -52,94 +53,9 @@ class HarnessUrls:
         return f"{self.api}/api/v1/docs"
 
 
-class FakeStripeControl:
-    """The fake Stripe's control API (`{stripe_url}/_harness/`) of a running harness."""
-
-    def __init__(self, up: HarnessProcess) -> None:
-        self._up = up
-
-    async def control(
-        self, path: str, body: dict[str, Any] | None = None, *, method: str = "POST"
-    ) -> Any:
-        """`{stripe_url}/_harness/{path}`; anything but 200 fails the test."""
-        response = await self._up.http.request(
-            method, f"{self._up.stripe_url}/_harness/{path}", json=body if method != "GET" else None
-        )
-        assert response.status_code == 200, f"{method} _harness/{path}: {response.text}"
-        return response.json()
-
-    async def pay(self, session_id: str, outcome: str = "paid") -> dict[str, Any]:
-        """Finish the hosted checkout as the customer: paid, declined, canceled or expired."""
-        answer = await self.control(
-            f"checkout/sessions/{session_id}/complete", {"outcome": outcome}
-        )
-        return dict(answer["session"])
-
-    async def faults(self, **faults: Any) -> None:
-        await self.control("faults", faults)
-
-    async def clear_faults(self) -> None:
-        await self.control("faults", method="DELETE")
-
-    async def drain(self) -> None:
-        """Wait until the fake has no Stripe webhook queued, delayed or in flight."""
-        await self.control("drain", {"timeout": 30})
-
-    async def deliveries(self, **filters: str) -> list[dict[str, Any]]:
-        """The fake's Stripe webhook attempts (`event_id=`, `type=`), oldest first."""
-        response = await self._up.http.get(
-            f"{self._up.stripe_url}/_harness/deliveries", params=filters
-        )
-        assert response.status_code == 200, response.text
-        return list(response.json())
-
-    async def event_ids(self, event_type: str) -> list[str]:
-        """Ids of the events of a type the fake sent (or dropped), oldest first."""
-        ids: list[str] = []
-        for attempt in await self.deliveries(type=event_type):
-            if attempt["event_id"] not in ids:
-                ids.append(attempt["event_id"])
-        return ids
-
-    async def resend(self, event_id: str) -> None:
-        await self.control(f"events/{event_id}/resend")
-
-
-class SimulatedPlugin:
-    """The plugin on the harness's WordPress stand-in, through its `/_sim/` control API."""
-
-    def __init__(self, up: HarnessProcess) -> None:
-        self._up = up
-
-    async def sim(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """`{plugin_url}/_sim/{path}`; anything but 200 fails the test."""
-        response = await self._up.http.request(
-            method, f"{self._up.plugin_url}/_sim/{path}", json=body if method != "GET" else None
-        )
-        assert response.status_code == 200, f"{method} _sim/{path}: {response.text}"
-        return response.json()
-
-    async def register(self) -> dict[str, Any]:
-        """Activate the plugin: it registers with the service and keeps token and secret."""
-        return dict(await self.sim("POST", "register"))
-
-    async def call(self, name: str, **overrides: Any) -> tuple[int, Any]:
-        """One of the plugin's calls (plugin-calls.json names): (status, body)."""
-        answer = await self.sim("POST", f"call/{name}", overrides)
-        return int(answer["status"]), answer["body"]
-
-    async def webhooks(self, event: str | None = None) -> list[dict[str, Any]]:
-        """What WordPress received, in arrival order."""
-        response = await self._up.http.get(
-            f"{self._up.plugin_url}/_sim/webhooks", params={"event": event} if event else None
-        )
-        assert response.status_code == 200, response.text
-        return list(response.json()["webhooks"])
-
-
 @dataclass
 class HarnessProcess:
-    """One `rakubun-harness up` process on a data dir, with an HTTP client for its parts.
+    """One `rakubun-harness up` process on a data dir, and a `HarnessClient` for its parts.
 
     Its output goes to `<data_dir>/up.log` (a file, not a pipe that could fill up).
     """
@@ -149,7 +65,10 @@ class HarnessProcess:
     settings: dict[str, Any]
     #: `up`'s options as started (`restart` passes them again).
     options: tuple[str, ...] = ()
-    http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=60))
+    client: HarnessClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = HarnessClient(self.settings)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -195,7 +114,7 @@ class HarnessProcess:
 
     async def stop(self) -> int:
         """SIGTERM, wait, and answer the exit status (the caller asserts it is 0)."""
-        await self.http.aclose()
+        await self.client.aclose()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
@@ -225,7 +144,7 @@ class HarnessProcess:
         again = await HarnessProcess.start(
             self.data_dir, *self.options, *(word for pair in ports for word in pair)
         )
-        self.process, self.settings, self.http = again.process, again.settings, again.http
+        self.process, self.settings, self.client = again.process, again.settings, again.client
 
     @property
     def output(self) -> str:
@@ -253,81 +172,27 @@ class HarnessProcess:
     def admin_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.settings['admin_token']}"}
 
-    # -- the fake Stripe's control API ----------------------------------------------------------
+    # -- the parts, over HTTP ------------------------------------------------------------------
 
     @property
-    def stripe(self) -> FakeStripeControl:
-        return FakeStripeControl(self)
-
-    async def stripe_control(
-        self, path: str, body: dict[str, Any] | None = None, *, method: str = "POST"
-    ) -> Any:
-        return await self.stripe.control(path, body, method=method)
-
-    async def pay(self, session_id: str, outcome: str = "paid") -> dict[str, Any]:
-        return await self.stripe.pay(session_id, outcome)
-
-    async def faults(self, **faults: Any) -> None:
-        await self.stripe.faults(**faults)
-
-    async def clear_faults(self) -> None:
-        await self.stripe.clear_faults()
-
-    async def drain(self) -> None:
-        await self.stripe.drain()
-
-    async def deliveries(self, **filters: str) -> list[dict[str, Any]]:
-        return await self.stripe.deliveries(**filters)
-
-    async def event_ids(self, event_type: str) -> list[str]:
-        return await self.stripe.event_ids(event_type)
-
-    async def resend(self, event_id: str) -> None:
-        await self.stripe.resend(event_id)
-
-    # -- the WordPress stand-in -----------------------------------------------------------------
+    def stripe(self) -> FakeStripeClient:
+        """The fake Stripe's control API: `pay`, `drain`, `faults`, `deliveries`, `resend`."""
+        return self.client.stripe
 
     @property
-    def plugin(self) -> SimulatedPlugin:
-        return SimulatedPlugin(self)
+    def plugin(self) -> SimulatorClient:
+        """The plugin on the WordPress stand-in: `register`, `call`, `webhooks`."""
+        return self.client.plugin
 
-    async def sim(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        return await self.plugin.sim(method, path, body)
+    @property
+    def admin(self) -> ServiceAdminClient:
+        """The service's admin API with the harness's admin token."""
+        return self.client.admin
 
-    async def plugin_call(self, name: str, **overrides: Any) -> tuple[int, Any]:
-        return await self.plugin.call(name, **overrides)
-
-    async def plugin_webhooks(self, event: str | None = None) -> list[dict[str, Any]]:
-        return await self.plugin.webhooks(event)
-
-    # -- the service's admin API ----------------------------------------------------------------
-
-    async def admin(self, method: str, path: str, **params: Any) -> Any:
-        response = await self.http.request(
-            method,
-            f"{self.api_url}/api/v1/admin/{path}",
-            headers=self.admin_headers,
-            params=params or None,
-        )
-        assert response.status_code == 200, f"{method} admin/{path}: {response.text}"
-        return response.json()
-
-    async def flush_webhooks(self) -> dict[str, Any]:
-        """Attempt every pending plugin webhook now; answers when done."""
-        return dict(await self.admin("POST", "webhooks/flush"))
-
-    async def site_id_of(self, instance_id: str) -> str:
-        sites = (await self.admin("GET", "sites", limit=200))["sites"]
-        return next(s["site_id"] for s in sites if s["instance_id"] == instance_id)
-
-    async def ledger(self, site_id: str) -> list[dict[str, Any]]:
-        return list((await self.admin("GET", "ledger", site_id=site_id, limit=200))["transactions"])
-
-    async def site_webhooks(self, site_id: str) -> list[dict[str, Any]]:
-        return list((await self.admin("GET", f"sites/{site_id}/webhooks", limit=200))["deliveries"])
-
-    async def reconcile(self) -> dict[str, Any]:
-        return dict(await self.admin("POST", "reconcile"))
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The HTTP client the parts share, for a call none of them makes."""
+        return self.client.http
 
 
 def _read_from(path: Path, offset: int) -> str:

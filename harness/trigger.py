@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import aiohttp
-
-from harness.buy import find_package, service_refused
-from harness.console import emit_json, json_transcript, note, report, say, short
+from harness.buy import at, drain_stripe_webhooks, find_package, run_steps, service_refused
+from harness.client import HarnessClient
+from harness.console import note, report, short
 from harness.errors import HarnessError
-from harness.harness_file import load_running_harness
-from harness.running_harness import RunningHarness, drain_stripe_webhooks
 from harness.stripe_fixture import (
     ParamChange,
     change_params,
@@ -112,15 +108,15 @@ FIXTURE_PACKAGE = "article_starter"
 FIXTURE_USER = {"user_id": 1, "user_email": "editor@example.com"}
 
 
-async def _create_target(harness: RunningHarness, trigger: Trigger) -> str:
+async def _create_target(harness: HarnessClient, trigger: Trigger) -> str:
     """A fresh purchase of the service the event applies to, through the plugin's calls.
 
     The plugin simulator registers if it has not, then opens a Checkout Session or creates a
     PaymentIntent for a starter package; a refund or dispute first needs the intent paid.
     """
     step = "create target"
-    await harness.sim(step, "POST", "register", {})
-    status, body = await harness.plugin_call(step, "packages")
+    await at(step, harness.plugin.register())
+    status, body = await at(step, harness.plugin.call("packages"))
     if status != 200:
         raise service_refused(step, status, body)
     package = find_package(body, FIXTURE_PACKAGE)
@@ -132,15 +128,15 @@ async def _create_target(harness: RunningHarness, trigger: Trigger) -> str:
         "currency": package.get("currency", "JPY"),
     }
     if trigger.target == "session":
-        status, body = await harness.plugin_call(step, "checkout", order)
+        status, body = await at(step, harness.plugin.call("checkout", **order))
         created = body.get("session_id") if isinstance(body, dict) else None
     else:
-        status, body = await harness.plugin_call(step, "create-intent", order)
+        status, body = await at(step, harness.plugin.call("create-intent", **order))
         created = body.get("payment_intent_id") if isinstance(body, dict) else None
     if status != 200 or not created:
         raise service_refused(step, status, body)
     if trigger.statuses == PAID_INTENT:
-        await harness.stripe_control(step, f"payment_intents/{created}/succeed", {})
+        await at(step, harness.stripe.succeed_intent(str(created)))
     report(step, f"{KINDS[trigger.target]} {created} for {FIXTURE_PACKAGE}")
     note(created=str(created))
     return str(created)
@@ -150,11 +146,11 @@ def _refuse(event: str, kind: str, target: str, why: str) -> HarnessError:
     return HarnessError("find target", f"{event} cannot apply to {kind} {target}: {why}")
 
 
-async def _check_fits(harness: RunningHarness, event: str, trigger: Trigger, target: str) -> None:
+async def _check_fits(harness: HarnessClient, event: str, trigger: Trigger, target: str) -> None:
     """Refuse, with the reason, an event its target cannot take (a refund of a refunded charge,
     a dispute of a disputed one, a payment of a paid intent)."""
     kind = KINDS[trigger.target]
-    found = await harness.stripe_api("find target", f"{PATHS[trigger.target]}/{target}")
+    found = await at("find target", harness.stripe.api_get(f"{PATHS[trigger.target]}/{target}"))
     status = found.get("status")
     if status not in trigger.statuses:
         wanted = " or ".join(sorted(trigger.statuses))
@@ -162,7 +158,9 @@ async def _check_fits(harness: RunningHarness, event: str, trigger: Trigger, tar
     if trigger.statuses != PAID_INTENT:
         return
     charge_id = found.get("latest_charge")
-    charge = await harness.stripe_api("find target", f"charges/{charge_id}") if charge_id else {}
+    charge = (
+        await at("find target", harness.stripe.api_get(f"charges/{charge_id}")) if charge_id else {}
+    )
     left = int(charge.get("amount", 0)) - int(charge.get("amount_refunded", 0))
     if left <= 0:
         raise _refuse(event, kind, target, f"its charge {charge_id} is fully refunded")
@@ -170,9 +168,10 @@ async def _check_fits(harness: RunningHarness, event: str, trigger: Trigger, tar
         raise _refuse(event, kind, target, f"its charge {charge_id} is already disputed")
 
 
-async def _open_dispute(harness: RunningHarness, event: str, intent: str) -> str:
+async def _open_dispute(harness: HarnessClient, event: str, intent: str) -> str:
     """The intent's open dispute (the dispute events close it)."""
-    listed = await harness.stripe_api("find target", f"disputes?limit=100&payment_intent={intent}")
+    path = f"disputes?limit=100&payment_intent={intent}"
+    listed = await at("find target", harness.stripe.api_get(path))
     for dispute in listed.get("data") or []:
         if dispute.get("status") in OPEN_DISPUTE:
             return str(dispute["id"])
@@ -185,7 +184,7 @@ async def _open_dispute(harness: RunningHarness, event: str, intent: str) -> str
     )
 
 
-async def _apply(harness: RunningHarness, args: argparse.Namespace) -> None:
+async def _apply(harness: HarnessClient, args: argparse.Namespace) -> None:
     """The event on the named (or freshly purchased) session or intent, by the control API."""
     event = args.event
     trigger = TRIGGERS.get(event)
@@ -197,7 +196,8 @@ async def _apply(harness: RunningHarness, args: argparse.Namespace) -> None:
     if trigger.target == "session" and args.intent:
         raise HarnessError("arguments", f"{event} needs --session, not --intent")
     if trigger.target != "session" and args.session:
-        session = await harness.stripe_api("find target", f"checkout/sessions/{args.session}")
+        found = harness.stripe.api_get(f"checkout/sessions/{args.session}")
+        session = await at("find target", found)
         args.intent = session.get("payment_intent")
         if not args.intent:
             raise HarnessError("find target", f"{args.session} has no payment_intent yet")
@@ -213,12 +213,12 @@ async def _apply(harness: RunningHarness, args: argparse.Namespace) -> None:
     body = dict(trigger.body)
     if args.amount is not None:
         body["amount"] = args.amount
-    answer = await harness.stripe_control(event, path, body)
+    answer = await at(event, harness.stripe.control(path, body))
     note(event=event, target=target, answer=answer)
     report(event, f"{target}: {short(answer, 300)}")
 
 
-async def _run_fixture(harness: RunningHarness, args: argparse.Namespace) -> None:
+async def _run_fixture(harness: HarnessClient, args: argparse.Namespace) -> None:
     """The event's Stripe CLI fixture on fresh objects, with the command line's changes."""
     changes = [
         ParamChange.parse(kind, text)
@@ -232,17 +232,17 @@ async def _run_fixture(harness: RunningHarness, args: argparse.Namespace) -> Non
         fixture = load_fixture(args.event)
     fixture = change_params(fixture, changes)
     secret_key = str(harness.settings["stripe_secret_key"])
-    answers = await run_fixture(harness.http, harness.stripe_url, secret_key, fixture)
+    answers = await run_fixture(harness.http, harness.stripe.base_url, secret_key, fixture)
     if then is not None:
         dispute = answers["disputes_list"]["data"][0]["id"]
-        await harness.stripe_control(args.event, f"disputes/{dispute}/close", then)
+        await at(args.event, harness.stripe.control(f"disputes/{dispute}/close", then))
     created = {name: answer.get("id") for name, answer in answers.items()}
     note(event=args.event, created=created)
     report(args.event, f"fixture ran: {short(created, 300)}")
 
 
-async def _trigger(harness: RunningHarness, args: argparse.Namespace) -> None:
-    deliveries_before = len(await harness.stripe_control("deliveries", "deliveries", method="GET"))
+async def _trigger(harness: HarnessClient, args: argparse.Namespace) -> None:
+    deliveries_before = len(await at("deliveries", harness.stripe.deliveries()))
     named = args.session or args.intent or args.purchase
     if named and (args.override or args.add or args.remove):
         raise HarnessError("arguments", "--override/--add/--remove change fixture runs only")
@@ -253,26 +253,17 @@ async def _trigger(harness: RunningHarness, args: argparse.Namespace) -> None:
     await drain_stripe_webhooks(harness, deliveries_before)
 
 
+async def _resend(harness: HarnessClient, args: argparse.Namespace) -> None:
+    before = len(await at("deliveries", harness.stripe.deliveries()))
+    await at("resend", harness.stripe.resend(args.event_id))
+    note(event_id=args.event_id)
+    report("resend", args.event_id)
+    await drain_stripe_webhooks(harness, before)
+
+
 async def run_resend(args: argparse.Namespace) -> int:
     """`events resend EVT_ID`: the fake sends a stored event again to every endpoint."""
-    with json_transcript(getattr(args, "json", False)) as transcript:
-        try:
-            settings = load_running_harness(Path(args.data_dir))
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-                harness = RunningHarness(settings, http)
-                before = len(await harness.stripe_control("deliveries", "deliveries", method="GET"))
-                await harness.stripe_control("resend", f"events/{args.event_id}/resend", {})
-                note(event_id=args.event_id)
-                report("resend", args.event_id)
-                await drain_stripe_webhooks(harness, before)
-        except HarnessError as error:
-            say(f"FAILED at {error}")
-            if transcript is not None:
-                emit_json(transcript.document(ok=False, failed_at=error.step, error=str(error)))
-            return 1
-        if transcript is not None:
-            emit_json(transcript.document(ok=True))
-    return 0
+    return await run_steps(args, _resend, timeout=60)
 
 
 async def run_trigger(args: argparse.Namespace) -> int:
@@ -280,16 +271,4 @@ async def run_trigger(args: argparse.Namespace) -> int:
 
     With --json, stdout gets one JSON document (event, target, created object, steps).
     """
-    with json_transcript(getattr(args, "json", False)) as transcript:
-        try:
-            settings = load_running_harness(Path(args.data_dir))
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-                await _trigger(RunningHarness(settings, http), args)
-        except HarnessError as error:
-            say(f"FAILED at {error}")
-            if transcript is not None:
-                emit_json(transcript.document(ok=False, failed_at=error.step, error=str(error)))
-            return 1
-        if transcript is not None:
-            emit_json(transcript.document(ok=True))
-    return 0
+    return await run_steps(args, _trigger, timeout=60)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import shlex
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,12 @@ import aiohttp
 from harness.console import say, short
 from harness.data_dir_lock import DataDirLock
 from harness.errors import HarnessError, Interrupted
-from harness.harness_file import harness_secrets, read_harness_file, write_harness_file
+from harness.harness_file import (
+    DEFAULT_DATA_DIR,
+    harness_secrets,
+    read_harness_file,
+    write_harness_file,
+)
 from harness.live_deliveries import WordPressDeliveryWatcher, print_in_process_deliveries
 from harness.ports import check_ports_free, choose_port, free_port, url_host
 from harness.service_process import PACKAGE_ROOT, ServiceProcess, service_environment
@@ -51,6 +57,19 @@ async def replace_stripe_webhook_endpoint(
                 async with http.delete(f"{stripe_url}/v1/webhook_endpoints/{endpoint['id']}"):
                     pass
     return dict(fake.add_webhook_endpoint(url, secret=secret))
+
+
+def next_steps(data_dir: Path, api_url: str, stripe_url: str) -> list[str]:
+    """What to try first, in another terminal: buy, trigger, the inspector, "Try it out"."""
+    where = "" if data_dir == DEFAULT_DATA_DIR else f" --data-dir {shlex.quote(str(data_dir))}"
+    return [
+        "Next steps, in another terminal:",
+        f"  rakubun-harness buy{where}                      buy article_starter as WordPress user 1",
+        f"  rakubun-harness trigger charge.refunded{where}  refund it (the events: trigger --help)",
+        f"  open {stripe_url}/_harness/   the inspector: sessions, refunds, disputes, webhooks",
+        f'  "Try it out" at {api_url}/api/v1/docs: Authorize with the plugin token',
+        "    (pluginBearer) and the instance id (instanceId) above",
+    ]
 
 
 def wordpress_hint(api_url: str) -> list[str]:
@@ -224,6 +243,17 @@ class Harness:
             ' (POST /_sim/register {"force": true} registers anew)'
         )
 
+    async def register_plugin(self) -> str | None:
+        """Register the simulator's site (or keep its registration), so its token is at hand
+        for the API reference's "Try it out"; None, or why it failed (not fatal)."""
+        try:
+            outcome = await self.plugin.register()
+        except (aiohttp.ClientError, TimeoutError) as error:
+            return f"the service is unreachable ({error!r})"
+        if outcome["success"]:
+            return None
+        return f"service answered {outcome.get('status')}: {short(outcome.get('answer'))}"
+
     async def serve(self) -> bool:
         """Wait until `stopping` is set (True) or the service exits on its own (False)."""
         assert self.service is not None and self.service.process is not None, "not started"
@@ -246,16 +276,22 @@ class Harness:
         self.lock.release()  # last: the fake's journal is closed by now
 
     def banner(self) -> list[str]:
-        """What `up` prints once ready: the URLs, the admin token, where things are."""
+        """What `up` prints once ready: the URLs, the admin and plugin tokens, where things
+        are, the next steps."""
         api_url, stripe_url, plugin_url = self.api_url, self.stripe_url, self.plugin_url
+        options = self.plugin.options
         return [
             f"service (API)   {api_url}/api/v1",
             f"API reference   {api_url}/api/v1/docs   (the contract: {api_url}/api/v1/openapi.json)",
             f"fake Stripe     {stripe_url}   (inspector: {stripe_url}/_harness/)",
             f"plugin (WP)     {plugin_url}   (received webhooks: {plugin_url}/_sim/webhooks)",
             f"admin token     {self.admin_token}",
+            f"plugin token    {options.api_token or f'(none: POST {plugin_url}/_sim/register)'}",
+            f"instance id     {options.instance_id}",
             f"settings        {self.harness_file}",
             f"service log     {self.settings['service_log']}",
+            "",
+            *next_steps(self.data_dir, api_url, stripe_url),
             "",
             *wordpress_hint(api_url),
             "",
@@ -284,6 +320,9 @@ async def run_up(args: argparse.Namespace) -> int:
     try:
         async with harness:
             gc.freeze()  # the fake's loaded state lives as long as we do: keep full GC off it
+            failure = await harness.register_plugin()
+            if failure is not None:
+                say(f"warning: registering the plugin simulator failed: {failure}")
             for line in harness.banner():
                 say(line)
             print_in_process_deliveries(harness.fake, harness.plugin)

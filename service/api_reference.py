@@ -9,6 +9,7 @@ The page is Swagger UI from the swagger-ui-py package, served from this origin o
 from __future__ import annotations
 
 import hashlib
+import html
 import importlib.util
 import json
 import re
@@ -28,6 +29,8 @@ DOCS_CSP = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+#: The root page is links only: nothing to load, run or frame.
+ROOT_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 MEDIA_TYPES = {"json": "application/json", "yaml": "application/yaml"}
 #: Serialised variants kept per app: one per (format, origin) that clients name.
 MAX_SERVED_DOCUMENTS = 32
@@ -108,17 +111,45 @@ def origin_of(scheme: str, host: str) -> str:
     return "/"
 
 
+#: The root page's links: (path, what it is); the reference page's only when it is on.
+ROOT_LINKS = (
+    ("/api/v1/docs", "API reference: every operation, with “Try it out”"),
+    ("/api/v1/openapi.json", "the contract as JSON"),
+    ("/api/v1/openapi.yaml", "the contract as YAML"),
+    ("/api/v1/health", "health check"),
+)
+
+
+def root_page(spec: dict[str, Any], *, page_enabled: bool) -> bytes:
+    """The small page at `/` and `/api/v1`: the service's name and links to its documents."""
+    info = spec.get("info", {})
+    title = html.escape(f"{info.get('title', 'API')} {info.get('version', '')}".strip())
+    links = "".join(
+        f'<li><a href="{path}">{path}</a>: {html.escape(what)}</li>'
+        for path, what in ROOT_LINKS
+        if page_enabled or path != "/api/v1/docs"
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{title}</title></head><body><h1>{title}</h1>"
+        f"<p>The plugin's API lives under <code>/api/v1</code>.</p><ul>{links}</ul>"
+        "</body></html>"
+    ).encode()
+
+
 @dataclass(frozen=True)
 class ApiReference:
-    """What the reference operations serve: the documents and the page (None: turned off)."""
+    """What the reference operations serve: the documents, the page (None: turned off) and
+    the root page of links."""
 
     documents: SpecDocuments
     page: bytes | None
+    root: bytes = b""
 
     @classmethod
     def for_spec(cls, spec: dict[str, Any], *, page_enabled: bool) -> ApiReference:
         page = (PAGE_DIR / "index.html").read_bytes() if page_enabled else None
-        return cls(SpecDocuments(spec), page)
+        return cls(SpecDocuments(spec), page, root_page(spec, page_enabled=page_enabled))
 
 
 def asset_files() -> dict[str, Path]:

@@ -4,7 +4,9 @@ Webhooks are enqueued in the store inside the transaction that changed the data,
 crash never loses one. Every worker runs a dispatcher; each claims due deliveries with a
 lease, so several workers or machines never send the same attempt twice. Failures are
 retried with the configured backoff (by default 8 attempts over about 21 hours); every
-attempt is recorded.
+attempt is recorded. Delivered webhooks and their attempt records are deleted once they are
+`WEBHOOK_RETENTION_DAYS` old (`prune_delivered`, every `PRUNE_EVERY_SECONDS`, besides MongoDB's
+TTL index); pending and failed ones are kept.
 
 A change made by this process can claim its webhook at birth (`claiming`): the outbox row is
 written already leased to this dispatcher, in the change's own transaction, and handed to the
@@ -27,6 +29,7 @@ sends them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
@@ -70,6 +73,7 @@ log = logging.getLogger("rakubun.webhooks")
 
 LEASE_SECONDS = 60.0
 BATCH_SIZE = 50
+PRUNE_EVERY_SECONDS = 600.0
 USER_AGENT = "Rakubun-Dashboard/1.0"
 
 
@@ -247,10 +251,27 @@ class WebhookDispatcher:
         self._stopping = True
         self.wake()
 
+    async def prune_delivered(self) -> int:
+        """Delete the deliveries delivered more than the retention period ago (in small
+        batches, see `Store.prune_webhooks`); answers how many."""
+        retention = self.settings.webhook_retention_days * 24 * 3600
+        return await self.store.prune_webhooks(time.time() - retention)
+
+    async def _prune_every(self, seconds: float) -> None:
+        while True:
+            try:
+                if pruned := await self.prune_delivered():
+                    log.info("pruned %d delivered webhooks past their retention", pruned)
+            except Exception:  # the next sweep tries again
+                log.exception("pruning delivered webhooks failed")
+            await asyncio.sleep(seconds)
+
     async def run(self) -> None:
-        """Deliver due webhooks until stopped; woken by `wake()` or every poll interval."""
+        """Deliver due webhooks until stopped; woken by `wake()` or every poll interval.
+        Prunes delivered ones past their retention meanwhile, in a task of its own."""
         self._wake = asyncio.Event()
         self._claim_wanted = True
+        pruning = asyncio.create_task(self._prune_every(PRUNE_EVERY_SECONDS))
         try:
             while not self._stopping:
                 more = False
@@ -270,6 +291,9 @@ class WebhookDispatcher:
                     self._claim_wanted = True  # retries come due, leases end
                 self._wake.clear()
         finally:
+            pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruning
             await self.close()
 
     async def close(self) -> None:

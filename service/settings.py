@@ -88,6 +88,7 @@ class Settings:
     webhook_timeout_seconds: float = 10.0
     webhook_poll_seconds: float = 2.0
     webhook_dispatch: bool = True
+    webhook_retention_days: int = 7
     # Local development only: webhooks may go to loopback and private networks.
     webhook_allow_private_targets: bool = False
     webhook_loopback_only: bool = False
@@ -150,6 +151,7 @@ class Settings:
             "webhook_retry_delays": _delays(text("WEBHOOK_RETRY_DELAYS") or "")
             or DEFAULT_WEBHOOK_RETRY_DELAYS,
             "webhook_dispatch": _bool(env, "WEBHOOK_DISPATCH", True),
+            "webhook_retention_days": _int(env, "WEBHOOK_RETENTION_DAYS", 7, minimum=1),
             "validate_responses": _bool(env, "VALIDATE_RESPONSES", False),
             "access_log": _bool(env, "ACCESS_LOG", True),
             "log_format": (text("LOG_FORMAT") or "text").lower(),

@@ -1,26 +1,45 @@
-"""The harness control API under `/_harness/`: drive outcomes, inject faults, watch deliveries."""
+"""The harness control API under `/_harness/`: drive outcomes, inject faults, watch deliveries.
+
+Each action takes a JSON body and answers JSON (errors in Stripe's shape); the inspector's
+buttons post the same actions as HTML forms, answered with a redirect back to the inspector
+(or, when refused, a page showing the Stripe error with its status).
+"""
 
 from __future__ import annotations
 
+import functools
 import json
+import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from . import charges, checkout_sessions, disputes, payment_intents, refunds
 from .context import context
-from .errors import invalid_request
-from .inspector import inspector_page
-from .resources import CHECKOUT_SESSION, DISPUTE, EVENT, PAYMENT_INTENT, REFUND, SERVED
+from .errors import StripeError, invalid_request
+from .inspector import error_page, harness_counts, inspector_page
+from .resources import CHECKOUT_SESSION, DISPUTE, EVENT, PAYMENT_INTENT, REFUND
 
 routes = web.RouteTableDef()
 
 OUTCOMES = ("paid", "declined", "canceled", "expired")
+FORM = "application/x-www-form-urlencoded"
+INTEGER_FIELDS = ("amount",)
+MAX_DRAIN_SECONDS = 3600
+
+ControlHandler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _is_form(request: web.Request) -> bool:
+    return request.content_type == FORM
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
     if not request.body_exists:
         return {}
+    if _is_form(request):
+        return _form_fields(await request.post())
     try:
         body = await request.json()
     except json.JSONDecodeError:
@@ -30,11 +49,59 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
+def _form_fields(form: Any) -> dict[str, Any]:
+    """An inspector form's fields as the JSON body would hold them (empty fields left out)."""
+    fields: dict[str, Any] = {}
+    for name, value in form.items():
+        if not isinstance(value, str):
+            raise invalid_request(f"{name} must be text", param=name)
+        if value == "":
+            continue
+        if name in INTEGER_FIELDS:
+            if not value.isascii() or not value.isdigit():
+                raise invalid_request(f"{name} must be an integer", param=name)
+            fields[name] = int(value)
+        else:
+            fields[name] = value
+    return fields
+
+
+def _refuse_other_origins(request: web.Request) -> None:
+    """A form posted from another site's page is not the inspector's (cross-site requests)."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        raise StripeError(
+            403, f"Forms are accepted from the inspector's origin only, not {origin}."
+        )
+
+
+def from_inspector(section: str) -> Callable[[ControlHandler], ControlHandler]:
+    """Let an action answer the inspector's forms: 303 back to its `section`, or the refusal."""
+
+    def wrap(handler: ControlHandler) -> ControlHandler:
+        @functools.wraps(handler)
+        async def answer(request: web.Request) -> web.Response:
+            if not _is_form(request):
+                return await handler(request)
+            try:
+                _refuse_other_origins(request)
+                await handler(request)
+            except StripeError as error:
+                page = error_page(error.to_json(), error.status, request.path)
+                return web.Response(text=page, status=error.status, content_type="text/html")
+            raise web.HTTPSeeOther(f"/_harness/#{section}")
+
+        return answer
+
+    return wrap
+
+
 def _answer(obj: Any, status: int = 200) -> web.Response:
     return web.json_response(obj, status=status)
 
 
 @routes.post("/_harness/checkout/sessions/{id}/complete")
+@from_inspector("sessions")
 async def complete_session(request: web.Request) -> web.Response:
     """Finish a session as the customer would: outcome paid, declined, canceled or expired."""
     state = context(request).state
@@ -58,6 +125,7 @@ async def complete_session(request: web.Request) -> web.Response:
 
 
 @routes.post("/_harness/payment_intents/{id}/succeed")
+@from_inspector("intents")
 async def succeed_intent(request: web.Request) -> web.Response:
     """Make an unfinished intent succeed with the test card (charge + events)."""
     state = context(request).state
@@ -66,6 +134,7 @@ async def succeed_intent(request: web.Request) -> web.Response:
 
 
 @routes.post("/_harness/payment_intents/{id}/fail")
+@from_inspector("intents")
 async def fail_intent(request: web.Request) -> web.Response:
     """Decline an unfinished intent (payment_intent.payment_failed); answers the intent."""
     state = context(request).state
@@ -74,6 +143,7 @@ async def fail_intent(request: web.Request) -> web.Response:
 
 
 @routes.post("/_harness/payment_intents/{id}/refund")
+@from_inspector("refunds")
 async def refund_intent(request: web.Request) -> web.Response:
     """Refund an intent's charge, fully or `{"amount": n}`; sends charge.refunded."""
     state = context(request).state
@@ -100,6 +170,7 @@ def _optional_amount(body: dict[str, Any]) -> int | None:
 
 
 @routes.post("/_harness/payment_intents/{id}/dispute")
+@from_inspector("disputes")
 async def dispute_intent(request: web.Request) -> web.Response:
     """Open a fraud dispute on an intent's charge, for `{"amount": n}` or what is not
     refunded; sends charge.dispute.created and charge.dispute.funds_withdrawn."""
@@ -111,6 +182,7 @@ async def dispute_intent(request: web.Request) -> web.Response:
 
 
 @routes.post("/_harness/disputes/{id}/close")
+@from_inspector("disputes")
 async def close_dispute(request: web.Request) -> web.Response:
     """Close a dispute `{"outcome": "won"}` (funds_reinstated + closed) or `"lost"` (closed)."""
     state = context(request).state
@@ -120,6 +192,7 @@ async def close_dispute(request: web.Request) -> web.Response:
 
 
 @routes.post("/_harness/events/{id}/resend")
+@from_inspector("deliveries")
 async def resend_event(request: web.Request) -> web.Response:
     """Deliver a stored event again to its endpoints (pending faults apply)."""
     ctx = context(request)
@@ -164,7 +237,15 @@ async def list_deliveries(request: web.Request) -> web.Response:
 async def drain(request: web.Request) -> web.Response:
     """Wait until no delivery is queued, delayed or in flight (`timeout` seconds, default 10)."""
     body = await _json_body(request)
-    timeout = float(body.get("timeout", request.query.get("timeout", 10)))
+    timeout = body.get("timeout", request.query.get("timeout", 10))
+    try:
+        timeout = float(timeout)
+    except (TypeError, ValueError):
+        timeout = math.nan
+    if not 0 <= timeout <= MAX_DRAIN_SECONDS:  # NaN fails this too
+        raise invalid_request(
+            f"timeout must be a number of seconds, 0 to {MAX_DRAIN_SECONDS}", param="timeout"
+        )
     try:
         await context(request).webhooks.drain(timeout)
     except TimeoutError as error:
@@ -176,17 +257,12 @@ async def drain(request: web.Request) -> web.Response:
 async def state_counts(request: web.Request) -> web.Response:
     """How many sessions, intents, charges, refunds, disputes, events and deliveries exist."""
     ctx = context(request)
-    return _answer(
-        {
-            **{r.count: ctx.state.count(r) for r in SERVED if r.count},
-            "deliveries": len(ctx.webhooks.attempts),
-            "pending_deliveries": ctx.webhooks.pending,
-        }
-    )
+    return _answer(harness_counts(ctx.state, ctx.webhooks))
 
 
 @routes.get("/_harness/")
 async def inspector(request: web.Request) -> web.Response:
-    """An HTML page listing sessions, intents, events and deliveries, newest first."""
+    """An HTML page listing sessions, intents, refunds, disputes, events and deliveries, newest
+    first, with buttons for the actions above."""
     ctx = context(request)
     return web.Response(text=inspector_page(ctx.state, ctx.webhooks), content_type="text/html")

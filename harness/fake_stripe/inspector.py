@@ -1,4 +1,9 @@
-"""The `/_harness/` HTML page: sessions, intents, events and deliveries, newest first."""
+"""The `/_harness/` HTML page: sessions, intents, refunds, disputes, events and deliveries,
+newest first, with buttons that post to the control API; it reloads itself on any change.
+
+Invariant: every button is a form posting to a `/_harness/` control route, which answers a
+form with a redirect back here (see `control.py`); the page itself changes nothing.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +11,84 @@ import html
 import json
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from .money import format_amount
-from .resources import CHECKOUT_SESSION, EVENT, PAYMENT_INTENT, WEBHOOK_ENDPOINT
+from .resources import (
+    CHECKOUT_SESSION,
+    DISPUTE,
+    EVENT,
+    PAYMENT_INTENT,
+    REFUND,
+    SERVED,
+    WEBHOOK_ENDPOINT,
+)
 from .state import StripeState
 from .templating import render
 from .webhooks import WebhookDispatcher
 
 ROW_LIMIT = 200  # the page is for eyes; the JSON routes have everything
+REFRESH_MS = 2000  # how often the page asks /_harness/state whether anything changed
 #: Where a rakubun service takes Stripe's events, and where it serves its API reference.
 SERVICE_WEBHOOK_PATH = "/api/v1/webhooks/stripe"
 SERVICE_DOCS_PATH = "/api/v1/docs"
+
+
+@dataclass(frozen=True)
+class Button:
+    """One form with one button: POST `action` (a control route) with `fields`."""
+
+    label: str
+    action: str
+    fields: tuple[tuple[str, str], ...] = ()
+    secondary: bool = False
+
+    def to_html(self) -> str:
+        hidden = "".join(
+            f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">'
+            for name, value in self.fields
+        )
+        kind = ' class="secondary"' if self.secondary else ""
+        return (
+            f'<form method="post" action="{html.escape(self.action)}">{hidden}'
+            f'<button type="submit"{kind}>{html.escape(self.label)}</button></form>'
+        )
+
+
+@dataclass(frozen=True)
+class Row:
+    """One object's row: its id (the row's `id`), its cells and its buttons."""
+
+    object_id: str
+    cells: Sequence[Any]
+    buttons: Sequence[Button] = ()
 
 
 def _when(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+def _table(headers: Sequence[str], rows: Iterable[Row], *, actions: bool = False) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in (*headers, *(["actions"] * actions)))
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
-        for row in list(rows)[:ROW_LIMIT]
+        f'<tr id="{html.escape(row.object_id)}">'
+        + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row.cells)
+        + ("<td>" + "".join(b.to_html() for b in row.buttons) + "</td>" if actions else "")
+        + "</tr>"
+        for row in islice(rows, ROW_LIMIT)
     )
-    return f"<table><tr>{head}</tr>{body or '<tr><td>none yet</td></tr>'}</table>"
+    return f'<table class="list"><tr>{head}</tr>{body or "<tr><td>none yet</td></tr>"}</table>'
+
+
+def harness_counts(state: StripeState, webhooks: WebhookDispatcher) -> dict[str, int]:
+    """How many of each object, events and deliveries exist (`GET /_harness/state`)."""
+    return {
+        **{r.count: state.count(r) for r in SERVED if r.count},
+        "deliveries": len(webhooks.attempts),
+        "pending_deliveries": webhooks.pending,
+    }
 
 
 def api_reference_links(state: StripeState) -> str:
@@ -46,65 +104,153 @@ def api_reference_links(state: StripeState) -> str:
     return links or "no service receives this fake's events yet"
 
 
+def _session_buttons(session: dict[str, Any]) -> list[Button]:
+    if session["status"] != "open":
+        return []
+    complete = f"/_harness/checkout/sessions/{session['id']}/complete"
+    return [
+        Button("Pay", complete, (("outcome", "paid"),)),
+        Button("Expire", complete, (("outcome", "expired"),), secondary=True),
+    ]
+
+
+def _intent_buttons(intent: dict[str, Any]) -> list[Button]:
+    if intent["status"] != "succeeded":
+        return []
+    base = f"/_harness/payment_intents/{intent['id']}"
+    return [
+        Button("Refund", f"{base}/refund"),
+        Button("Dispute", f"{base}/dispute", secondary=True),
+    ]
+
+
+def _dispute_buttons(dispute: dict[str, Any]) -> list[Button]:
+    if dispute["status"] not in ("needs_response", "under_review"):
+        return []
+    close = f"/_harness/disputes/{dispute['id']}/close"
+    return [
+        Button("Won", close, (("outcome", "won"),)),
+        Button("Lost", close, (("outcome", "lost"),), secondary=True),
+    ]
+
+
 def inspector_page(state: StripeState, webhooks: WebhookDispatcher) -> str:
     """Render the inspector HTML."""
     sessions = _table(
         ("created", "id", "status", "payment", "amount", "email", "payment_intent"),
         (
-            (
-                _when(s["created"]),
+            Row(
                 s["id"],
-                s["status"],
-                s["payment_status"],
-                format_amount(s["amount_total"], s["currency"]),
-                s["customer_email"] or "",
-                s["payment_intent"] or "",
+                (
+                    _when(s["created"]),
+                    s["id"],
+                    s["status"],
+                    s["payment_status"],
+                    format_amount(s["amount_total"], s["currency"]),
+                    s["customer_email"] or "",
+                    s["payment_intent"] or "",
+                ),
+                _session_buttons(s),
             )
             for s in state.newest_first(CHECKOUT_SESSION)
         ),
+        actions=True,
     )
     intents = _table(
         ("created", "id", "status", "amount", "received", "latest_charge"),
         (
-            (
-                _when(i["created"]),
+            Row(
                 i["id"],
-                i["status"],
-                format_amount(i["amount"], i["currency"]),
-                format_amount(i["amount_received"], i["currency"]),
-                i["latest_charge"] or "",
+                (
+                    _when(i["created"]),
+                    i["id"],
+                    i["status"],
+                    format_amount(i["amount"], i["currency"]),
+                    format_amount(i["amount_received"], i["currency"]),
+                    i["latest_charge"] or "",
+                ),
+                _intent_buttons(i),
             )
             for i in state.newest_first(PAYMENT_INTENT)
         ),
+        actions=True,
+    )
+    refunds = _table(
+        ("created", "id", "amount", "status", "charge", "payment_intent", "reason"),
+        (
+            Row(
+                r["id"],
+                (
+                    _when(r["created"]),
+                    r["id"],
+                    format_amount(r["amount"], r["currency"]),
+                    r["status"],
+                    r["charge"],
+                    r.get("payment_intent") or "",
+                    r.get("reason") or "",
+                ),
+            )
+            for r in state.newest_first(REFUND)
+        ),
+    )
+    disputes = _table(
+        ("created", "id", "amount", "status", "reason", "charge", "payment_intent"),
+        (
+            Row(
+                d["id"],
+                (
+                    _when(d["created"]),
+                    d["id"],
+                    format_amount(d["amount"], d["currency"]),
+                    d["status"],
+                    d.get("reason") or "",
+                    d["charge"],
+                    d.get("payment_intent") or "",
+                ),
+                _dispute_buttons(d),
+            )
+            for d in state.newest_first(DISPUTE)
+        ),
+        actions=True,
     )
     events = _table(
         ("created", "id", "type", "object", "pending_webhooks"),
         (
-            (
-                _when(e["created"]),
+            Row(
                 e["id"],
-                e["type"],
-                e["data"]["object"].get("id", ""),
-                e["pending_webhooks"],
+                (
+                    _when(e["created"]),
+                    e["id"],
+                    e["type"],
+                    e["data"]["object"].get("id", ""),
+                    e["pending_webhooks"],
+                ),
+                [Button("Resend", f"/_harness/events/{e['id']}/resend", secondary=True)],
             )
             for e in state.newest_first(EVENT)
         ),
+        actions=True,
     )
     deliveries = _table(
         ("at", "event", "type", "url", "attempt", "status", "fault"),
         (
-            (
-                _when(a["at"]),
-                a["event_id"],
-                a["type"],
-                a["url"],
-                a["attempt"],
-                a["status_code"]
-                if a["status_code"] is not None
-                else f"no response ({a.get('error') or 'dropped'})",
-                a["fault"] or "",
+            Row(
+                f"attempt-{n}",
+                (
+                    _when(a["at"]),
+                    a["event_id"],
+                    a["type"],
+                    a["url"],
+                    a["attempt"],
+                    a["status_code"]
+                    if a["status_code"] is not None
+                    else f"no response ({a.get('error') or 'dropped'})",
+                    a["fault"] or "",
+                ),
             )
-            for a in reversed(webhooks.attempts)
+            for n, a in zip(
+                range(len(webhooks.attempts), 0, -1), reversed(webhooks.attempts), strict=True
+            )
         ),
     )
     return render(
@@ -114,6 +260,22 @@ def inspector_page(state: StripeState, webhooks: WebhookDispatcher) -> str:
         api_reference_html=api_reference_links(state),
         sessions_html=sessions,
         intents_html=intents,
+        refunds_html=refunds,
+        disputes_html=disputes,
         events_html=events,
         deliveries_html=deliveries,
+        state=json.dumps(harness_counts(state, webhooks)),
+        refresh_ms=REFRESH_MS,
+    )
+
+
+def error_page(error_body: dict[str, Any], status: int, action: str) -> str:
+    """What a button's form gets back when the control API refuses: the Stripe error."""
+    message = str(error_body.get("error", {}).get("message", "refused"))
+    return render(
+        "inspector_error.html",
+        status=status,
+        action=action,
+        message=message,
+        error_json=json.dumps(error_body, indent=2, ensure_ascii=False),
     )

@@ -8,10 +8,10 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from . import objects
+from . import objects, publishable_key
 from .context import context
 from .errors import StripeError, authentication_failed
-from .wire import error_response
+from .wire import error_response, read_params
 
 log = logging.getLogger(__name__)
 
@@ -69,17 +69,29 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
 
 @web.middleware
 async def require_api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Reject API requests without the configured secret key (Bearer or Basic auth)."""
+    """Reject API requests without the configured secret key (Bearer or Basic auth).
+
+    The publishable key (Bearer, or Stripe.js's `key` parameter) reaches only the calls
+    `publishable_key.py` allows; a `client_secret` sent with any key must be the intent's.
+    """
     if not is_api(request):
         return await handler(request)
+    ctx = context(request)
     key = _presented_key(request.headers.get("Authorization", ""))
+    if not key:
+        key = await publishable_key.key_param(request)
     if not key:
         raise authentication_failed(
             "You did not provide an API key. You need to provide your API key in the "
             "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
         )
-    if key != context(request).secret_key:
+    if key == ctx.publishable_key:
+        await publishable_key.authorize(request)
+    elif key != ctx.secret_key:
         raise authentication_failed(f"Invalid API Key provided: {_redact(key)}")
+    elif publishable_key.route_of(request) in publishable_key.INTENT_ROUTES:
+        if "client_secret" in (await read_params(request)):
+            await publishable_key.check_client_secret(request)
     return await handler(request)
 
 

@@ -1,4 +1,4 @@
-"""PaymentIntents: created, confirmed with test cards, succeeded, declined or canceled."""
+"""PaymentIntents: created, confirmed with test cards, authenticated, paid, declined, canceled."""
 
 from __future__ import annotations
 
@@ -111,11 +111,20 @@ def check_payment_method(state: StripeState, payment_method: str) -> Behaviour:
 
 
 def confirm_intent(
-    state: StripeState, intent: dict[str, Any], payment_method: str | None = None
+    state: StripeState,
+    intent: dict[str, Any],
+    payment_method: str | None = None,
+    *,
+    return_url: str | None = None,
+    base_url: str = "",
 ) -> dict[str, Any]:
     """Confirm with a test or stored PaymentMethod, as Stripe's test cards behave: succeed
     (or hold the funds, with `capture_method=manual`), ask for 3-D Secure, start a debit that
-    settles later, wait for a bank transfer, or record the decline and raise a 402 card error."""
+    settles later, wait for a bank transfer, or record the decline and raise a 402 card error.
+
+    A card that needs authentication leaves the intent `requires_action`, its `next_action`
+    pointing at the fake's authentication page under `base_url` (see `stripe_js.py`).
+    """
     if intent["status"] not in CONFIRMABLE:
         raise unexpected_state(
             "You cannot confirm this PaymentIntent because it has a status of "
@@ -142,8 +151,8 @@ def confirm_intent(
         raise card_error(intent, method.decline)
     if method.type == "customer_balance":
         return _await_funding(state, intent, payment_method)
-    if method.authentication and intent["status"] != "requires_action":
-        return _require_authentication(state, intent, payment_method)
+    if method.authentication:
+        return require_action(state, intent, payment_method, return_url, base_url)
     if method.type == "sepa_debit":
         start_processing(state, intent, payment_method)
         return settle_debit(state, intent, method.settles)
@@ -165,21 +174,96 @@ def _after_charge(state: StripeState, intent: dict[str, Any], method: Behaviour)
         disputes.open_inquiry(state, charge)
 
 
-def _require_authentication(
-    state: StripeState, intent: dict[str, Any], payment_method: str
+def authentication_url(intent: dict[str, Any], base_url: str) -> str:
+    """The fake's 3-D Secure page for an intent (the client_secret authorizes it)."""
+    return f"{base_url}/v3/authenticate/{intent['id']}?client_secret={intent['client_secret']}"
+
+
+def require_action(
+    state: StripeState,
+    intent: dict[str, Any],
+    payment_method: str,
+    return_url: str | None,
+    base_url: str,
 ) -> dict[str, Any]:
-    """3-D Secure is required: the customer must authenticate; payment_intent.requires_action."""
+    """Hold the intent until the customer authenticates; emit payment_intent.requires_action.
+
+    With a `return_url` the customer is sent to the page (`redirect_to_url`) and back;
+    without one Stripe.js opens it itself (`use_stripe_sdk`), as Stripe answers.
+    """
+    url = authentication_url(intent, base_url)
+    if return_url:
+        next_action: dict[str, Any] = {
+            "type": "redirect_to_url",
+            "redirect_to_url": {"url": url, "return_url": return_url},
+        }
+    else:
+        next_action = {
+            "type": "use_stripe_sdk",
+            "use_stripe_sdk": {
+                "type": "three_d_secure_redirect",
+                "stripe_js": url,
+                "source": payment_method,
+            },
+        }
     intent.update(
         status="requires_action",
         payment_method=payment_method,
-        next_action={
-            "type": "use_stripe_sdk",
-            "use_stripe_sdk": {"type": "three_d_secure_redirect", "stripe_js": ""},
-        },
+        next_action=next_action,
+        last_payment_error=None,
     )
     state.put(intent)
     state.emit("payment_intent.requires_action", intent)
     return intent
+
+
+AUTHENTICATION_FAILED = (
+    "The provided PaymentMethod has failed authentication. You can provide "
+    "payment_method_data or a new PaymentMethod to attempt to fulfill this PaymentIntent again."
+)
+
+
+def finish_authentication(
+    state: StripeState, intent: dict[str, Any], *, authenticated: bool
+) -> dict[str, Any]:
+    """The customer completed or failed 3-D Secure: the intent succeeds (or, with
+    `capture_method=manual`, holds the funds) or wants a new card."""
+    if intent["status"] != "requires_action" or awaits_funding(intent):
+        raise unexpected_state(
+            f"This PaymentIntent has a status of {intent['status']}; "
+            "only one that requires_action can be authenticated."
+        )
+    payment_method = intent["payment_method"]
+    if authenticated:
+        if intent["capture_method"] == "manual":
+            return _authorize(state, intent, payment_method)
+        return succeed_intent(state, intent, payment_method)
+    intent.update(
+        status="requires_payment_method",
+        payment_method=None,
+        next_action=None,
+        last_payment_error={
+            "type": "invalid_request_error",
+            "code": "payment_intent_authentication_failure",
+            "message": AUTHENTICATION_FAILED,
+            "payment_method": {"id": payment_method, "object": "payment_method", "type": "card"},
+        },
+    )
+    state.put(intent)
+    state.emit("payment_intent.payment_failed", intent)
+    return intent
+
+
+def check_client_secret(intent: dict[str, Any], client_secret: str | None) -> None:
+    """Stripe's 400 unless `client_secret` is the intent's own (Stripe.js sends it)."""
+    if not client_secret:
+        raise invalid_request("Missing required param: client_secret.", param="client_secret")
+    if client_secret != intent["client_secret"]:
+        raise invalid_request(
+            "The client_secret provided does not match the client_secret associated with "
+            "the PaymentIntent.",
+            param="client_secret",
+        )
 
 
 def _await_funding(

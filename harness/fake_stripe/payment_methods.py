@@ -1,21 +1,24 @@
-"""PaymentMethods: Stripe's test ones (`pm_card_visa`, ...) and those created by the API, and
-how each behaves when an intent is confirmed with it.
+"""PaymentMethods: Stripe's test ones (`pm_card_visa`, ...) and those made by the API from a
+test card number (Stripe.js), a test token (`tok_visa`) or an IBAN, and how each one pays.
 
-Invariant: a PaymentMethod's behaviour is read from what Stripe's docs give it (the test id,
-or the test token or test IBAN it was created from, recognised by its `fingerprint`), never
-from a field Stripe's objects lack.
+Invariant: a PaymentMethod's behaviour is that of the test card or test IBAN it stands for,
+read from Stripe's test id or from its `fingerprint`, never from a field Stripe's objects lack.
+A stored PaymentMethod keeps only what Stripe shows (brand, last4, expiry, fingerprint; never
+the card number or the IBAN); the fingerprint, like Stripe's, is a function of the number (or
+IBAN), so it names the test card (or IBAN) whose behaviour the PaymentMethod has.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from . import objects
 from .errors import StripeError, invalid_request
-from .forms import get_metadata, get_str
+from .forms import get_metadata
 from .resources import CUSTOMER, PAYMENT_METHOD
 from .state import StripeState
 
@@ -30,6 +33,10 @@ class Decline:
 
 
 GENERIC_DECLINE = Decline("card_declined", "generic_decline", "Your card was declined.")
+INSUFFICIENT_FUNDS = Decline(
+    "card_declined", "insufficient_funds", "Your card has insufficient funds."
+)
+EXPIRED_CARD = Decline("expired_card", "expired_card", "Your card has expired.")
 
 
 @dataclass(frozen=True)
@@ -45,43 +52,60 @@ class Behaviour:
 
 
 SUCCEEDS = Behaviour()
-# Stripe's test PaymentMethods (docs.stripe.com/testing), by id.
-TEST_PAYMENT_METHODS: dict[str, Behaviour] = {
-    "pm_card_visa": SUCCEEDS,
-    "pm_card_mastercard": SUCCEEDS,
-    "pm_card_amex": SUCCEEDS,
-    "pm_card_jcb": SUCCEEDS,
-    "pm_card_chargeDeclined": Behaviour(decline=GENERIC_DECLINE),
-    "pm_card_visa_chargeDeclined": Behaviour(decline=GENERIC_DECLINE),
-    "pm_card_chargeDeclinedInsufficientFunds": Behaviour(
-        decline=Decline("card_declined", "insufficient_funds", "Your card has insufficient funds.")
-    ),
-    "pm_card_chargeDeclinedExpiredCard": Behaviour(
-        decline=Decline("expired_card", "expired_card", "Your card has expired.")
-    ),
-    "pm_card_authenticationRequired": Behaviour(authentication=True),
-    "pm_card_createDispute": Behaviour(then="dispute"),
-    "pm_card_createDisputeInquiry": Behaviour(then="inquiry"),
-    "pm_card_refundFail": Behaviour(refund_fails=True),
+
+
+@dataclass(frozen=True)
+class TestCard:
+    """One of Stripe's test card numbers."""
+
+    brand: str
+    behaviour: Behaviour = SUCCEEDS
+
+
+# Stripe's test card numbers (docs.stripe.com/testing); any other number is a live card.
+TEST_CARDS: dict[str, TestCard] = {
+    "4242424242424242": TestCard("visa"),
+    "5555555555554444": TestCard("mastercard"),
+    "378282246310005": TestCard("amex"),
+    "3566002020360505": TestCard("jcb"),
+    "4000000000000002": TestCard("visa", Behaviour(decline=GENERIC_DECLINE)),
+    "4000000000009995": TestCard("visa", Behaviour(decline=INSUFFICIENT_FUNDS)),
+    "4000000000000069": TestCard("visa", Behaviour(decline=EXPIRED_CARD)),
+    "4000002500003155": TestCard("visa", Behaviour(authentication=True)),
+    "4000002760003184": TestCard("visa", Behaviour(authentication=True)),
+    "4000000000000259": TestCard("visa", Behaviour(then="dispute")),
+    "4000000000001976": TestCard("visa", Behaviour(then="inquiry")),
+    "4000000000005126": TestCard("visa", Behaviour(refund_fails=True)),
 }
-# Test tokens a card PaymentMethod is created from (`card[token]`), as their test PaymentMethod.
-TEST_TOKENS = {
-    "tok_visa": "pm_card_visa",
-    "tok_mastercard": "pm_card_mastercard",
-    "tok_amex": "pm_card_amex",
-    "tok_jcb": "pm_card_jcb",
-    "tok_chargeDeclined": "pm_card_chargeDeclined",
-    "tok_visa_chargeDeclined": "pm_card_visa_chargeDeclined",
-    "tok_chargeDeclinedInsufficientFunds": "pm_card_chargeDeclinedInsufficientFunds",
-    "tok_chargeDeclinedExpiredCard": "pm_card_chargeDeclinedExpiredCard",
-    "tok_createDispute": "pm_card_createDispute",
-    "tok_createDisputeInquiry": "pm_card_createDisputeInquiry",
-    "tok_refundFail": "pm_card_refundFail",
+
+# Stripe's test PaymentMethods, each standing for one test card.
+TEST_PAYMENT_METHODS: dict[str, str] = {
+    "pm_card_visa": "4242424242424242",
+    "pm_card_mastercard": "5555555555554444",
+    "pm_card_amex": "378282246310005",
+    "pm_card_jcb": "3566002020360505",
+    "pm_card_chargeDeclined": "4000000000000002",
+    "pm_card_visa_chargeDeclined": "4000000000000002",
+    "pm_card_chargeDeclinedInsufficientFunds": "4000000000009995",
+    "pm_card_chargeDeclinedExpiredCard": "4000000000000069",
+    "pm_card_authenticationRequired": "4000002760003184",
+    "pm_card_createDispute": "4000000000000259",
+    "pm_card_createDisputeInquiry": "4000000000001976",
+    "pm_card_refundFail": "4000000000005126",
 }
-CARD_DETAILS = {  # brand and last4 of the cards behind the test tokens
-    "pm_card_mastercard": ("mastercard", "4444"),
-    "pm_card_amex": ("amex", "8431"),
-    "pm_card_jcb": ("jcb", "0000"),
+# Stripe's test tokens a card PaymentMethod is made from (`card[token]`), each one test card.
+TEST_TOKENS: dict[str, str] = {
+    "tok_visa": "4242424242424242",
+    "tok_mastercard": "5555555555554444",
+    "tok_amex": "378282246310005",
+    "tok_jcb": "3566002020360505",
+    "tok_chargeDeclined": "4000000000000002",
+    "tok_visa_chargeDeclined": "4000000000000002",
+    "tok_chargeDeclinedInsufficientFunds": "4000000000009995",
+    "tok_chargeDeclinedExpiredCard": "4000000000000069",
+    "tok_createDispute": "4000000000000259",
+    "tok_createDisputeInquiry": "4000000000001976",
+    "tok_refundFail": "4000000000005126",
 }
 # Stripe's SEPA Direct Debit test IBANs and how their debit ends; any other IBAN succeeds.
 SEPA_OUTCOMES = {
@@ -95,22 +119,34 @@ SEPA_OUTCOMES = {
 }
 TYPES = ("card", "sepa_debit", "customer_balance")
 
+LIVE_CARD_MESSAGE = (
+    "Your card was declined. Your request was in test mode, but used a non test (live) card. "
+    "For a list of valid test cards, visit: https://stripe.com/docs/testing."
+)
 
-def fingerprint(secret: str) -> str:
-    """Stripe's `fingerprint`: the same card number or IBAN gives the same one."""
-    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+def fingerprint(number: str) -> str:
+    """The card's fingerprint: the same for every PaymentMethod made from one number."""
+    return hashlib.sha256(f"fake-stripe-card:{number}".encode()).hexdigest()[:16]
 
 
-_BY_FINGERPRINT: dict[str, Behaviour] = {
-    **{fingerprint(t): TEST_PAYMENT_METHODS[pm] for t, pm in TEST_TOKENS.items()},
-    **{fingerprint(i): Behaviour(type="sepa_debit", settles=o) for i, o in SEPA_OUTCOMES.items()},
+def iban_fingerprint(iban: str) -> str:
+    """A SEPA debit's fingerprint: the same for every PaymentMethod made from one IBAN."""
+    return hashlib.sha256(f"fake-stripe-iban:{iban}".encode()).hexdigest()[:16]
+
+
+_CARD_BY_FINGERPRINT = {fingerprint(number): card for number, card in TEST_CARDS.items()}
+_DEBIT_BY_FINGERPRINT = {
+    iban_fingerprint(iban): Behaviour(type="sepa_debit", settles=outcome)
+    for iban, outcome in SEPA_OUTCOMES.items()
 }
 
 
 def behaviour(state: StripeState, payment_method: str) -> Behaviour:
-    """How a test or stored PaymentMethod behaves; 400 `resource_missing` for an unknown id."""
-    if payment_method in TEST_PAYMENT_METHODS:
-        return TEST_PAYMENT_METHODS[payment_method]
+    """How a test or stored PaymentMethod behaves; Stripe's 400 for an unknown id."""
+    number = TEST_PAYMENT_METHODS.get(payment_method)
+    if number is not None:
+        return TEST_CARDS[number].behaviour
     stored = state.find(PAYMENT_METHOD, payment_method)
     if stored is None:
         raise StripeError(
@@ -120,27 +156,40 @@ def behaviour(state: StripeState, payment_method: str) -> Behaviour:
             param="payment_method",
         )
     kind = stored["type"]
-    details = stored.get(kind) or {}
-    known = _BY_FINGERPRINT.get(str(details.get("fingerprint")))
-    if known is not None:
-        return known
-    return Behaviour(type=kind)
+    mark = str((stored.get(kind) or {}).get("fingerprint"))
+    if kind == "card":
+        return _CARD_BY_FINGERPRINT[mark].behaviour
+    return _DEBIT_BY_FINGERPRINT.get(mark, Behaviour(type=kind))
 
 
-def create_payment_method(state: StripeState, params: dict[str, Any]) -> dict[str, Any]:
-    """A card (from a test token), a SEPA debit (from an IBAN) or a customer balance."""
-    kind = get_str(params, "type", required=True)
+def create_payment_method(state: StripeState, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A card (`card[number]`, `card[exp_month]`, `card[exp_year]`, `card[cvc]`, or
+    `card[token]`), a SEPA debit (`sepa_debit[iban]`) or a customer balance PaymentMethod.
+
+    Bad input answers like Stripe: 400 for a missing or malformed parameter, a 402
+    `card_error` for a number, expiry or CVC a card cannot have, or a number that is not
+    one of the test cards.
+    """
+    kind = params.get("type")
+    if kind in (None, ""):
+        raise invalid_request("Missing required param: type.", param="type")
     if kind not in TYPES:
         raise invalid_request(
-            f"Invalid type: must be one of {', '.join(TYPES)} in the fake.", param="type"
+            f"Invalid type: the fake Stripe makes {', '.join(TYPES)} PaymentMethods, not {kind!r}.",
+            param="type",
         )
-    details = params.get(kind) or {}
+    details = params.get(kind)
+    if details is None and kind == "customer_balance":
+        details = {}
     if not isinstance(details, dict):
-        raise invalid_request("Invalid hash", param=kind)
+        raise invalid_request(f"Missing required param: {kind}.", param=kind)
+    billing = params.get("billing_details") or {}
+    if not isinstance(billing, dict):
+        raise invalid_request("Invalid hash", param="billing_details")
     method = objects.base(
         PAYMENT_METHOD,
         allow_redisplay="unspecified",
-        billing_details=_billing_details(params.get("billing_details")),
+        billing_details=_billing_details(billing),
         customer=None,
         metadata=get_metadata(params),
         type=kind,
@@ -149,48 +198,71 @@ def create_payment_method(state: StripeState, params: dict[str, Any]) -> dict[st
     return state.put(method)
 
 
-def _details(kind: str, details: dict[str, Any]) -> dict[str, Any]:
+def _details(kind: str, details: Mapping[str, Any]) -> dict[str, Any]:
     if kind == "card":
-        token = get_str(details, "token", required=True) or ""
-        test = TEST_TOKENS.get(token)
-        if test is None:
-            raise StripeError(
-                400, f"No such token: '{token}'", code="resource_missing", param="card[token]"
-            )
-        brand, last4 = CARD_DETAILS.get(test, ("visa", "4242"))
-        return {
-            "brand": brand,
-            "country": "US",
-            "exp_month": 12,
-            "exp_year": time.gmtime().tm_year + 3,
-            "fingerprint": fingerprint(token),
-            "funding": "credit",
-            "last4": last4,
-        }
+        if details.get("token") not in (None, ""):
+            return _token_card(_required(details, "token", "card"))
+        number = _card_number(details)
+        exp_month, exp_year = _expiry(details)
+        return _card(number, exp_month, exp_year, _cvc(details, number))
     if kind == "sepa_debit":
-        iban = (get_str(details, "iban", required=True) or "").replace(" ", "").upper()
-        if len(iban) < 15 or not iban[:2].isalpha():
+        iban = _required(details, "iban", "sepa_debit").replace(" ", "").upper()
+        if len(iban) < 15 or not iban[:2].isalpha() or not iban.isalnum():
             raise invalid_request("Invalid IBAN.", param="sepa_debit[iban]", code="invalid_iban")
         return {
             "bank_code": iban[4:9],
             "branch_code": "",
             "country": iban[:2],
-            "fingerprint": fingerprint(iban),
+            "fingerprint": iban_fingerprint(iban),
             "last4": iban[-4:],
         }
     return {}
 
 
-def _billing_details(raw: Any) -> dict[str, Any]:
-    raw = raw if isinstance(raw, dict) else {}
-    address = raw.get("address") if isinstance(raw.get("address"), dict) else {}
+def _token_card(token: str) -> dict[str, Any]:
+    number = TEST_TOKENS.get(token)
+    if number is None:
+        raise StripeError(
+            400, f"No such token: '{token}'", code="resource_missing", param="card[token]"
+        )
+    return _card(number, 12, datetime.date.today().year + 3, None)
+
+
+def _card(number: str, exp_month: int, exp_year: int, cvc: str | None) -> dict[str, Any]:
+    brand = TEST_CARDS[number].brand
     return {
-        "address": {
-            k: address.get(k) for k in ("city", "country", "line1", "line2", "postal_code", "state")
+        "brand": brand,
+        "checks": {
+            "address_line1_check": None,
+            "address_postal_code_check": None,
+            "cvc_check": "pass" if cvc else None,
         },
-        "email": raw.get("email"),
-        "name": raw.get("name"),
-        "phone": raw.get("phone"),
+        "country": "US",
+        "exp_month": exp_month,
+        "exp_year": exp_year,
+        "fingerprint": fingerprint(number),
+        "funding": "credit",
+        "last4": number[-4:],
+        "networks": {"available": [brand], "preferred": None},
+        "three_d_secure_usage": {"supported": True},
+        "wallet": None,
+    }
+
+
+def _billing_details(raw: Mapping[str, Any]) -> dict[str, Any]:
+    address = raw.get("address")
+    return {
+        "address": (
+            {
+                k: _optional_str(address, k)
+                for k in ("city", "country", "line1", "line2", "postal_code", "state")
+            }
+            if isinstance(address, dict)
+            else None
+        ),
+        "email": _optional_str(raw, "email"),
+        "name": _optional_str(raw, "name"),
+        "phone": _optional_str(raw, "phone"),
     }
 
 
@@ -199,3 +271,75 @@ def attach(state: StripeState, method: dict[str, Any], customer_id: str) -> dict
     state.get(CUSTOMER, customer_id, param="customer")
     method["customer"] = customer_id
     return state.put(method)
+
+
+def card_error(message: str, code: str, param: str, **extra: Any) -> StripeError:
+    """The HTTP 402 `card_error` Stripe answers card details it cannot use with."""
+    return StripeError(402, message, type="card_error", code=code, param=param, extra=extra)
+
+
+def _required(details: Mapping[str, Any], field: str, kind: str = "card") -> str:
+    raw = details.get(field)
+    if raw is None or raw == "":
+        raise invalid_request(f"Missing required param: {kind}[{field}].", param=f"{kind}[{field}]")
+    if not isinstance(raw, str):
+        raise invalid_request(f"Invalid string: {raw!r}", param=f"{kind}[{field}]")
+    return raw.strip()
+
+
+def _card_number(card: Mapping[str, Any]) -> str:
+    number = _required(card, "number")
+    if not (number.isascii() and number.isdigit() and 12 <= len(number) <= 19 and _luhn(number)):
+        raise card_error("Your card number is incorrect.", "incorrect_number", "card[number]")
+    if number not in TEST_CARDS:
+        raise card_error(
+            LIVE_CARD_MESSAGE, "card_declined", "card[number]", decline_code="test_mode_live_card"
+        )
+    return number
+
+
+def _luhn(number: str) -> bool:
+    total = 0
+    for i, digit in enumerate(int(d) for d in reversed(number)):
+        doubled = digit * 2 if i % 2 else digit
+        total += doubled - 9 if doubled > 9 else doubled
+    return total % 10 == 0
+
+
+def _expiry(card: Mapping[str, Any]) -> tuple[int, int]:
+    month_text, year_text = _required(card, "exp_month"), _required(card, "exp_year")
+    if not (month_text.isascii() and month_text.isdigit() and 1 <= int(month_text) <= 12):
+        raise card_error(
+            "Your card's expiration month is invalid.", "invalid_expiry_month", "card[exp_month]"
+        )
+    if not (year_text.isascii() and year_text.isdigit() and len(year_text) in (2, 4)):
+        raise card_error(
+            "Your card's expiration year is invalid.", "invalid_expiry_year", "card[exp_year]"
+        )
+    month, year = int(month_text), int(year_text)
+    year += 2000 if year < 100 else 0
+    today = datetime.date.today()
+    if year < today.year or year > today.year + 50:
+        raise card_error(
+            "Your card's expiration year is invalid.", "invalid_expiry_year", "card[exp_year]"
+        )
+    if (year, month) < (today.year, today.month):
+        raise card_error(
+            "Your card's expiration month is invalid.", "invalid_expiry_month", "card[exp_month]"
+        )
+    return month, year
+
+
+def _cvc(card: Mapping[str, Any], number: str) -> str | None:
+    if card.get("cvc") in (None, ""):
+        return None
+    cvc = _required(card, "cvc")
+    length = 4 if TEST_CARDS[number].brand == "amex" else 3
+    if not (cvc.isascii() and cvc.isdigit() and len(cvc) == length):
+        raise card_error("Your card's security code is invalid.", "invalid_cvc", "card[cvc]")
+    return cvc
+
+
+def _optional_str(params: Mapping[str, Any], key: str) -> str | None:
+    value = params.get(key)
+    return value if isinstance(value, str) and value else None

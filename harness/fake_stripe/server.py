@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import checkout_page, control
+from . import checkout_page, control, stripe_js
 from .api import add_api_routes
 from .context import CONTEXT, FakeContext
 from .faults import Faults
@@ -23,13 +23,14 @@ DEFAULT_RETRY_DELAYS = (1, 2, 4, 8, 16, 32)
 
 
 def make_app(ctx: FakeContext) -> web.Application:
-    """The aiohttp app: `/v1` Stripe API, `/checkout/pay` page, `/_harness` control."""
+    """The aiohttp app: `/v1` API, `/checkout/pay` page, `/v3` Stripe.js, `/_harness` control."""
     app = web.Application(
         middlewares=[stripe_errors, request_ids, require_api_key, idempotent_replay]
     )
     app[CONTEXT] = ctx
     add_api_routes(app)
     app.router.add_routes(checkout_page.routes)
+    app.router.add_routes(stripe_js.routes)
     app.router.add_routes(control.routes)
     app.router.add_get("/", _to_inspector)
     return app

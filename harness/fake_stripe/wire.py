@@ -24,9 +24,15 @@ def expand_paths(params: dict[str, Any]) -> list[str]:
     return [str(p) for p in get_list(params, "expand")]
 
 
+# Stripe's API answers any origin, so Stripe.js on a merchant's page can read the answers.
+CORS_HEADERS = {"Access-Control-Allow-Origin": "*"}
+
+
 def stripe_json(obj: Any, status: int = 200) -> web.Response:
-    """Answer `obj` as Stripe does: pretty JSON."""
-    return web.json_response(obj, status=status, dumps=lambda o: json.dumps(o, indent=2))
+    """Answer `obj` as Stripe does: pretty JSON, readable by pages on any origin."""
+    return web.json_response(
+        obj, status=status, dumps=lambda o: json.dumps(o, indent=2), headers=CORS_HEADERS
+    )
 
 
 def error_response(error: StripeError) -> web.Response:

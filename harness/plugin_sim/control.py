@@ -1,4 +1,5 @@
-"""The simulator's control API under /_sim/: lets tools act as the WordPress admin.
+"""The simulator's control API under /_sim/: lets tools act as the WordPress admin; and its
+root page, listing these URLs for a person.
 
 No answer here ever contains the api_token or the webhook_secret.
 """
@@ -6,13 +7,15 @@ No answer here ever contains the api_token or the webhook_secret.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from harness.plugin_sim.app_state import simulator_of
 from harness.plugin_sim.client import BadCallArguments, UnknownCall
-from harness.plugin_sim.wordpress import simulator_of
+from harness.plugin_sim.pages import root_page, webhooks_page
 
 MAX_WAIT_SECONDS = 120.0
 
@@ -41,9 +44,12 @@ def _number(request: web.Request, name: str, default: float) -> float:
     if value is None:
         return default
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
-        raise _bad_request(f"{name} must be a number") from None
+        number = math.nan
+    if not math.isfinite(number):
+        raise _bad_request(f"{name} must be a number")
+    return number
 
 
 async def get_state(request: web.Request) -> web.Response:
@@ -79,7 +85,8 @@ async def post_up(request: web.Request) -> web.Response:
 async def get_webhooks(request: web.Request) -> web.Response:
     """GET /_sim/webhooks[?event=&after=SEQ&wait=SECONDS&count=N]: what the stand-in received.
 
-    With `wait`, the answer waits (at most that long) until `count` (default 1) match.
+    With `wait`, the answer waits (at most that long) until `count` (default 1) match. A
+    browser (Accept: text/html, no `format=json`) gets the list as a page.
     """
     inbox = simulator_of(request).inbox
     event = request.query.get("event") or None
@@ -90,9 +97,23 @@ async def get_webhooks(request: web.Request) -> web.Response:
         webhooks = await inbox.wait_for(event=event, after=after, count=count, timeout=wait)
     else:
         webhooks = inbox.select(event=event, after=after)
+    if _wants_html(request):
+        return web.Response(text=webhooks_page(webhooks), content_type="text/html")
     return web.json_response(
         {"webhooks": [webhook.to_json() for webhook in webhooks], "last_seq": inbox.last_seq}
     )
+
+
+def _wants_html(request: web.Request) -> bool:
+    """A browser asking for a page: text/html accepted, JSON not asked for by `format`."""
+    return "text/html" in request.headers.get("Accept", "") and (
+        request.query.get("format") != "json"
+    )
+
+
+async def get_root(request: web.Request) -> web.Response:
+    """GET /: a page naming the simulator's instance and linking every URL it answers."""
+    return web.Response(text=root_page(simulator_of(request)), content_type="text/html")
 
 
 async def delete_webhooks(request: web.Request) -> web.Response:
@@ -133,6 +154,7 @@ async def post_call(request: web.Request) -> web.Response:
 
 def add_control_routes(app: web.Application) -> None:
     """Mount the /_sim/ control API on `app`."""
+    app.router.add_get("/", get_root)
     app.router.add_get("/_sim/state", get_state)
     app.router.add_post("/_sim/register", post_register)
     app.router.add_post("/_sim/down", post_down)

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from harness.plugin_sim.app_state import SIMULATOR
 from harness.plugin_sim.client import ApiAnswer, PluginClient
 from harness.plugin_sim.control import add_control_routes
 from harness.plugin_sim.inbox import ReceivedWebhook, WebhookInbox
@@ -16,7 +17,6 @@ from harness.plugin_sim.options import OptionsStore, PluginOptions
 from harness.plugin_sim.wordpress import (
     MAINTENANCE_HTML,
     SIGNATURE_HEADER,
-    SIMULATOR,
     add_wordpress_routes,
     process_webhook,
 )

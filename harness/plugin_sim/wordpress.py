@@ -6,18 +6,16 @@ by line; the aiohttp handlers around it answer the way WordPress's admin-ajax.ph
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
+from harness.plugin_sim.app_state import simulator_of
 from harness.plugin_sim.options import PluginOptions
+from harness.plugin_sim.pages import purchase_page
 from harness.plugin_sim.signature import signature_is_valid
-
-if TYPE_CHECKING:
-    from harness.plugin_sim.simulator import PluginSimulator
 
 WEBHOOK_ACTION = "rakubun_webhook"
 PURCHASE_PAGE = "rakubun-ai-purchase"
@@ -104,14 +102,6 @@ def _as_name(event: Any) -> str | None:
 # -- aiohttp handlers ---------------------------------------------------------------------------
 
 
-SIMULATOR: web.AppKey[PluginSimulator] = web.AppKey("plugin_simulator")
-
-
-def simulator_of(request: web.Request) -> PluginSimulator:
-    """The PluginSimulator serving this request."""
-    return request.app[SIMULATOR]
-
-
 async def admin_ajax(request: web.Request) -> web.StreamResponse:
     """/wp-admin/admin-ajax.php: only the plugin's webhook action is registered."""
     if request.query.get("action") != WEBHOOK_ACTION:
@@ -136,21 +126,7 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
     session_id = request.query.get("session_id", "")
     verification = await simulator.land_on_purchase_page(status=status, session_id=session_id)
     return web.Response(
-        text=_purchase_page_html(status, session_id, verification), content_type="text/html"
-    )
-
-
-def _purchase_page_html(status: str, session_id: str, verification: Any) -> str:
-    result = ""
-    if verification is not None:
-        result = f"<pre id='verification'>{html.escape(json.dumps(verification, ensure_ascii=False, indent=2))}</pre>"
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        "<title>Rakubun AI — Purchase credits</title></head><body>"
-        "<h1>Purchase credits</h1>"
-        f"<p>Status: <span id='status'>{html.escape(status)}</span></p>"
-        f"<p>Session: <span id='session_id'>{html.escape(session_id)}</span></p>"
-        f"{result}</body></html>"
+        text=purchase_page(status, session_id, verification), content_type="text/html"
     )
 
 

@@ -10,6 +10,10 @@
  * or
  *   wp option update rakubun_harness_api_url http://127.0.0.1:PORT
  * with the api_url from the harness's harness.json. Without either, nothing is rewritten.
+ *
+ * To load Stripe.js from the harness's fake Stripe too (offline, with Stripe's test cards),
+ * also set RAKUBUN_HARNESS_STRIPE_URL or the option rakubun_harness_stripe_url to
+ * harness.json's stripe_url.
  */
 
 if (!defined('ABSPATH')) {
@@ -74,6 +78,36 @@ function rakubun_harness_pre_http_request($preempt, $args, $url) {
     return wp_remote_request($target, $args);
 }
 add_filter('pre_http_request', 'rakubun_harness_pre_http_request', 10, 3);
+
+/**
+ * The fake Stripe's origin ("http://127.0.0.1:8001", harness.json's stripe_url), or '' when
+ * none is configured.
+ */
+function rakubun_harness_stripe_url() {
+    if (defined('RAKUBUN_HARNESS_STRIPE_URL')) {
+        $url = (string) RAKUBUN_HARNESS_STRIPE_URL;
+    } else {
+        $url = (string) get_option('rakubun_harness_stripe_url', '');
+    }
+    return rtrim(trim($url), '/');
+}
+
+/**
+ * script_loader_src: the plugin enqueues js.stripe.com/v3/ as "stripe-js"; load the fake
+ * Stripe's Stripe.js instead, which talks to the fake with the dashboard's publishable key.
+ * Only while a harness dashboard is configured: production's key means nothing to the fake.
+ */
+function rakubun_harness_stripe_js_src($src, $handle) {
+    $stripe = rakubun_harness_stripe_url();
+    if ('stripe-js' !== $handle || $stripe === '' || rakubun_harness_api_base() === '') {
+        return $src;
+    }
+    if (!is_string($src) || strpos($src, 'https://js.stripe.com/v3') !== 0) {
+        return $src;
+    }
+    return $stripe . '/v3/';
+}
+add_filter('script_loader_src', 'rakubun_harness_stripe_js_src', 10, 2);
 
 /*
  * Credentials per dashboard. The plugin keeps one instance id, token, webhook secret and
@@ -164,8 +198,9 @@ unset($rakubun_harness_option);
 add_action('added_option', 'rakubun_harness_added_credential', 10, 2);
 
 /**
- * The plugin caches each user's balance for 5 minutes (transient rakubun_ai_credits_{id});
- * after a switch that would show the previous dashboard's balance, so drop it once.
+ * The plugin caches each user's balance for 5 minutes (transient rakubun_ai_credits_{id}) and
+ * the dashboard's Stripe publishable key for a day (rakubun_ai_stripe_config_cache); after a
+ * switch those would be the previous dashboard's, so drop them once.
  */
 function rakubun_harness_forget_balances_after_a_switch() {
     $base = rakubun_harness_api_base();
@@ -179,6 +214,7 @@ function rakubun_harness_forget_balances_after_a_switch() {
         "DELETE FROM {$wpdb->options} WHERE option_name LIKE '\\_transient\\_rakubun\\_ai\\_credits\\_%'"
         . " OR option_name LIKE '\\_transient\\_timeout\\_rakubun\\_ai\\_credits\\_%'"
     );
+    delete_transient('rakubun_ai_stripe_config_cache');
     wp_cache_flush();
     update_option('rakubun_harness_dashboard', $current, true);
 }

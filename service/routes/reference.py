@@ -1,10 +1,11 @@
-"""The contract itself (JSON, YAML) and the interactive reference page, all public."""
+"""The contract itself (JSON, YAML), the interactive reference page and the root page of
+links, all public."""
 
 from __future__ import annotations
 
 from sanic.response import HTTPResponse
 
-from ..api_reference import DOCS_CSP, ApiReference, origin_of
+from ..api_reference import DOCS_CSP, ROOT_CSP, ApiReference, origin_of
 from ..errors import NotFound
 from .registry import Call, Operations, Reply
 
@@ -48,3 +49,25 @@ async def get_api_docs(call: Call) -> Reply:
             "Referrer-Policy": "no-referrer",
         },
     )
+
+
+def _root_page(call: Call) -> Reply:
+    return HTTPResponse(
+        call.services.reference.root,
+        content_type="text/html; charset=utf-8",
+        headers={
+            "Content-Security-Policy": ROOT_CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+@ops("getServiceRoot")
+async def get_service_root(call: Call) -> Reply:
+    return _root_page(call)
+
+
+@ops("getApiRoot")
+async def get_api_root(call: Call) -> Reply:
+    return _root_page(call)

@@ -31,5 +31,6 @@ def open_store(settings: Settings) -> Store:
             database=settings.mongodb_database,
             timeout_ms=settings.mongodb_timeout_ms,
             index_build_timeout_ms=settings.mongodb_index_build_timeout_ms,
+            webhook_retention_days=settings.webhook_retention_days,
         )
     return SQLiteStore(settings.sqlite_path, synchronous=settings.sqlite_synchronous)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..domain.models import (
+    CREDIT_TYPES,
     AttemptOutcome,
     CheckoutSession,
     DeductResult,
@@ -319,6 +320,11 @@ class Store(Protocol):
 
     async def count_pending_webhooks(self) -> int: ...
 
+    async def prune_webhooks(self, delivered_before: float, *, batch: int = 200) -> int:
+        """Delete the deliveries delivered before `delivered_before` (unix time) with their
+        attempt records, `batch` at a time, each batch a short write of its own so requests
+        never wait long behind it; pending and failed ones are kept. Answers how many."""
+
     async def outbox_backlog(self) -> dict[str, Any]:
         """The outbox's backlog: `pending` and `failed` counts, and `oldest_pending_at`
         (the ISO creation time of the oldest pending delivery, or None)."""
@@ -393,22 +399,81 @@ def fold_reversals(
     }
 
 
+def money_returned(r: ReversedGrant) -> tuple[str, int] | None:
+    """The currency and money a reversed purchase gave back: the recorded `amount_reversed`,
+    else the purchase's amount in proportion to the credits reversed; None when the grant was
+    not a purchase (no money to take back)."""
+    amount, currency = r.grant_meta.get("amount"), r.grant_meta.get("currency")
+    if not isinstance(amount, int) or not currency or r.granted <= 0:
+        return None
+    returned = (
+        r.amount_reversed
+        if r.amount_reversed is not None
+        else amount * min(r.reversed, r.granted) // r.granted
+    )
+    return str(currency).upper(), min(max(returned, 0), amount)
+
+
 def net_revenue(gross: dict[str, int], reversals: list[ReversedGrant]) -> dict[str, int]:
-    """Revenue per currency less the money each reversed purchase gave back: the recorded
-    `amount_reversed`, else the purchase's amount in proportion to the credits reversed."""
+    """Revenue per currency less the money each reversed purchase gave back
+    (`money_returned`)."""
     net = dict(gross)
     for r in reversals:
-        amount, currency = r.grant_meta.get("amount"), r.grant_meta.get("currency")
-        if not isinstance(amount, int) or not currency or r.granted <= 0:
-            continue  # not a purchase: no money to take back
-        returned = (
-            r.amount_reversed
-            if r.amount_reversed is not None
-            else amount * min(r.reversed, r.granted) // r.granted
-        )
-        key = str(currency).upper()
-        net[key] = net.get(key, 0) - min(max(returned, 0), amount)
+        if (given_back := money_returned(r)) is not None:
+            key, returned = given_back
+            net[key] = net.get(key, 0) - returned
     return net
+
+
+# ---------------------------------------------------------------------------- totals
+# `stats` reads running totals that each write keeps in its own transaction, so it never
+# scans the ledger: (metric, key) -> value. `credits` "<kind>:<credit_type>" sums the
+# entries' deltas, `entries` <kind> counts them, `revenue` <CURRENCY> is net revenue (completed
+# purchases less what reversals gave back, as `net_revenue` computes it by scanning).
+Totals = dict[tuple[str, str], int]
+
+
+def entry_totals(entry: LedgerEntry) -> list[tuple[str, str, int]]:
+    """What one new ledger entry adds to the totals."""
+    return [
+        ("credits", f"{entry.kind}:{entry.credit_type}", entry.delta),
+        ("entries", entry.kind, 1),
+    ]
+
+
+def revenue_change(
+    grant_meta: dict[str, Any],
+    granted: int,
+    before: Sequence[tuple[int, dict[str, Any]]],
+    entry: LedgerEntry,
+) -> tuple[str, int] | None:
+    """How much a grant's net revenue moves when `entry` (a reversal or restore) joins its
+    earlier reversal entries `before` ((delta, meta), oldest first): (currency, change), the
+    change <= 0 when more money is given back; None when the grant was not a purchase."""
+
+    def returned(entries: Sequence[tuple[int, dict[str, Any]]]) -> tuple[str, int] | None:
+        taken, amount = fold_reversals(("g", d, m) for d, m in entries)["g"]
+        return money_returned(ReversedGrant(grant_meta, granted, taken, amount))
+
+    after = returned([*before, (entry.delta, entry.meta)])
+    if after is None:
+        return None
+    was = returned(before) if before else None
+    return after[0], (was[1] if was else 0) - after[1]
+
+
+def figures_from_totals(totals: Totals) -> dict[str, Any]:
+    """`stats`' credits_sold, credits_spent and revenue, from the running totals."""
+    return {
+        "credits_sold": {t: totals.get(("credits", f"purchase:{t}"), 0) for t in CREDIT_TYPES},
+        "credits_spent": {t: -totals.get(("credits", f"deduction:{t}"), 0) for t in CREDIT_TYPES},
+        "revenue": {key: value for (metric, key), value in totals.items() if metric == "revenue"},
+    }
+
+
+def entries_from_totals(totals: Totals) -> dict[str, int]:
+    """`count_ledger_entries` from the running totals."""
+    return {key: value for (metric, key), value in totals.items() if metric == "entries" and value}
 
 
 #: The bucket of reversal entries stored without one (in databases from before buckets:

@@ -28,6 +28,7 @@ from pymongo import (
     IndexModel,
     ReadPreference,
     ReturnDocument,
+    UpdateMany,
     UpdateOne,
     timeout,
 )
@@ -72,11 +73,15 @@ from .base import (
     IdempotencyKeyReused,
     ReversedGrant,
     StoreError,
+    Totals,
     UnknownGrantError,
+    entries_from_totals,
+    figures_from_totals,
     fold_reversals,
     merged_fields,
     net_revenue,
     next_targets,
+    revenue_change,
     reversed_total,
     same_request,
 )
@@ -102,6 +107,7 @@ from .mongo_documents import (
     transition_fields,
 )
 from .mongo_money import (
+    add_totals,
     applied_entry,
     apply_change,
     balances_of,
@@ -116,6 +122,7 @@ from .mongo_schema import (
     VALIDATORS,
     IndexChange,
     MongoSetupError,
+    delivered_ttl_indexes,
     index_build_unfinished,
     index_changes,
     server_refusal,
@@ -133,6 +140,7 @@ class MoneyAnswer(Protocol):
 
 
 R = TypeVar("R", bound=MoneyAnswer)
+T = TypeVar("T")
 Replay = Callable[[Session, LedgerEntry], Awaitable[R]]
 
 
@@ -151,6 +159,7 @@ IN_BATCH = 1000
 
 #: The database when neither MONGODB_DATABASE nor the URL names one.
 DEFAULT_DATABASE = "rakubun"
+DAY = 24 * 3600
 
 # MongoDB error codes met while creating the schema: two workers at once, an index that
 # holds our index's name or key pattern with other options.
@@ -239,10 +248,13 @@ async def _build_index(collection: AsyncCollection, change: IndexChange) -> None
             await _drop_index(collection, old)
 
 
-async def create_schema(db: AsyncDatabase) -> None:
+async def create_schema(db: AsyncDatabase, *, webhook_retention_days: int = 7) -> None:
     """Create collections, validators and indexes; replace indexes that contradict ours.
     Idempotent, and safe when several workers open the store at once. Raises
     MongoSetupError, saying what to do, when the database cannot be brought in line."""
+    wanted = dict(INDEXES)
+    for name, specs in delivered_ttl_indexes(webhook_retention_days * DAY).items():
+        wanted[name] = [*wanted.get(name, []), *specs]
     names = set(await db.list_collection_names())
     for name, validator in VALIDATORS.items():
         try:
@@ -255,7 +267,7 @@ async def create_schema(db: AsyncDatabase) -> None:
             if exc.code != NAMESPACE_EXISTS:
                 raise
         await _set_validator(db, name, validator)
-    for name, specs in INDEXES.items():
+    for name, specs in wanted.items():
         collection = db[name]
         existing = await (await collection.list_indexes()).to_list() if name in names else []
         for change in index_changes(name, existing, specs):
@@ -275,6 +287,18 @@ async def _group(
 Outcome = TypeVar("Outcome")
 
 
+#: Users per page of `reconcile`: one snapshot read each.
+RECONCILE_PAGE = 500
+
+
+def _after_user(key: tuple[str, str]) -> Doc:
+    """The documents of users after `key` (site_id, user_id), in that order."""
+    site_id, user_id = key
+    return {
+        "$or": [{"site_id": {"$gt": site_id}}, {"site_id": site_id, "user_id": {"$gt": user_id}}]
+    }
+
+
 class MongoStore:
     """The Store on MongoDB (see `service.store.base.Store` for the contract)."""
 
@@ -288,6 +312,7 @@ class MongoStore:
         client: AsyncMongoClient | None = None,
         timeout_ms: int = 10000,
         index_build_timeout_ms: int = 600_000,
+        webhook_retention_days: int = 7,
     ) -> None:
         """`database` (MONGODB_DATABASE) wins; else the one `url` names; else "rakubun".
         `client`, when given, is used instead of connecting to `url` (and left open).
@@ -298,6 +323,7 @@ class MongoStore:
         self.database = database or database_from_url(url) or DEFAULT_DATABASE
         self.timeout_ms = timeout_ms
         self.index_build_timeout_ms = index_build_timeout_ms
+        self.webhook_retention_days = webhook_retention_days
         self._given_client = client
         self._client: AsyncMongoClient | None = None
         self._db: AsyncDatabase | None = None
@@ -349,10 +375,11 @@ class MongoStore:
             if refusal:
                 raise MongoSetupError(refusal)
             with timeout(self.index_build_timeout_ms / 1000):
-                await create_schema(self.db)
+                await create_schema(self.db, webhook_retention_days=self.webhook_retention_days)
             refusal = await pending_entries_refusal(self.db)
             if refusal:
                 raise MongoSetupError(refusal)
+            await self._backfill_totals()
         except PyMongoError as exc:  # a URL pymongo refuses, or a failure MongoDB answered
             await self.close()
             raise MongoSetupError(self._failure("cannot open MongoDB at MONGODB_URL", exc)) from exc
@@ -401,15 +428,20 @@ class MongoStore:
                 raise
             return await self._settle(answers[0], exc, replay)
 
-    async def _transaction(self, op: Callable[[AsyncClientSession], Awaitable[Outcome]]) -> Outcome:
+    async def _transaction(
+        self,
+        op: Callable[[AsyncClientSession], Awaitable[Outcome]],
+        limit_ms: int | None = None,
+    ) -> Outcome:
         """`op` in one transaction (snapshot reads, a majority commit, on the primary), run
-        again from the start on a transient error, until `timeout_ms` after it began; then
+        again from the start on a transient error, until `timeout_ms` (or `limit_ms`) after it
+        began; then
         pymongo raises ExecutionTimeout (code 50). Nothing committed then, unless the
         deadline passed while a commit's result was unknown (a retried commit may have
         landed)."""
         assert self._client is not None, "store is not open"
         # One deadline for the whole transaction: alone, with_transaction retries for 120 s.
-        with timeout(self.timeout_ms / 1000):
+        with timeout((limit_ms or self.timeout_ms) / 1000):
             async with self._client.start_session() as session:
                 return await session.with_transaction(
                     op,
@@ -817,6 +849,12 @@ class MongoStore:
                 return MoneyResult(
                     False, None, await balances_of(self.db, s, grant["site_id"], grant["user_id"])
                 )
+            before = [
+                (int(d["delta"]), d.get("meta") or {})
+                async for d in self.db.ledger.find({"parent_ref": grant_ref}, session=s).sort(
+                    OLDEST_FIRST
+                )
+            ]
             delta = already - wanted
             entry, balances = await apply_change(
                 self.db,
@@ -833,6 +871,11 @@ class MongoStore:
                 meta={**(meta or {}), "reversed_total": wanted, "bucket": bucket},
                 notify=notify,
             )
+            assert entry is not None  # no floor: always applied
+            granted = int(grant["delta"])
+            revenue = revenue_change(grant.get("meta") or {}, granted, before, entry)
+            if revenue is not None:
+                await add_totals(self.db, s, [("revenue", *revenue)])
             return MoneyResult(True, entry, balances)
 
         return await self._atomic(take_back)
@@ -859,51 +902,70 @@ class MongoStore:
         return [entry_from(d) async for d in cursor]
 
     async def reconcile(self) -> ReconcileReport:
+        """Every balance against its ledger sum, a page of users at a time, each page in a
+        snapshot session of its own (a user's balance and ledger read together; no snapshot
+        has to outlive the server's history window, however large the ledger)."""
         assert self._client is not None, "store is not open"
-        # One snapshot for both reads, so concurrent money moves cannot show as differences.
-        async with self._client.start_session(snapshot=True) as session:
-            return await self._reconcile(session)
-
-    async def _reconcile(self, s: Session) -> ReconcileReport:
-        group = {
-            "$group": {
-                "_id": {"s": "$site_id", "u": "$user_id", "t": "$credit_type"},
-                "total": {"$sum": "$delta"},
-            }
-        }
-        sums = {
-            (row["_id"]["s"], row["_id"]["u"], row["_id"]["t"]): int(row["total"])
-            async for row in await self.db.ledger.aggregate([group], session=s)
-        }
         pending: dict[tuple[str, str, str], list[str]] = {}
-        async for d in self.db.ledger.find({"state": PENDING}, session=s):
-            pending.setdefault((d["site_id"], d["user_id"], d["credit_type"]), []).append(
-                d["source_ref"]
-            )
-        differences: list[dict[str, Any]] = []
-        checked = 0
+        async for d in self.db.ledger.find({"state": PENDING}):
+            key = (d["site_id"], d["user_id"], d["credit_type"])
+            pending.setdefault(key, []).append(d["source_ref"])
+        checked, differences = 0, []
+        after: tuple[str, str] | None = None
+        while True:
+            async with self._client.start_session(snapshot=True) as session:
+                count, found, after = await self._reconcile_page(session, after, pending)
+            checked += count
+            differences += found
+            if after is None:
+                return ReconcileReport(checked, differences)
 
-        def compare(site_id: str, user_id: str, credit_type: str, balance: int) -> None:
-            total = sums.pop((site_id, user_id, credit_type), 0)
+    async def _reconcile_page(
+        self,
+        s: Session,
+        after: tuple[str, str] | None,
+        pending: dict[tuple[str, str, str], list[str]],
+    ) -> tuple[int, list[dict[str, Any]], tuple[str, str] | None]:
+        """As SQLite's: the users after `after`, RECONCILE_PAGE of them (the last page
+        open-ended, so ledger entries of a user without balances are found too)."""
+        low: Doc = _after_user(after) if after else {}
+        docs = (
+            await self.db.balances.find(low, session=s)
+            .sort([("site_id", 1), ("user_id", 1)])
+            .limit(RECONCILE_PAGE)
+            .to_list()
+        )
+        last = (docs[-1]["site_id"], docs[-1]["user_id"]) if len(docs) == RECONCILE_PAGE else None
+        match = {"$and": [low, {"$nor": [_after_user(last)]}]} if last else low
+        balances = {
+            (d["site_id"], d["user_id"], t): int(b)
+            for d in await self.db.balances.find(match, session=s).to_list()
+            for t, b in (d.get("credits") or {}).items()
+        }
+        group = {"_id": {"s": "$site_id", "u": "$user_id", "t": "$credit_type"}}
+        sums = {
+            (r["_id"]["s"], r["_id"]["u"], r["_id"]["t"]): int(r["total"])
+            async for r in await self.db.ledger.aggregate(
+                [{"$match": match}, {"$group": {**group, "total": {"$sum": "$delta"}}}],
+                session=s,
+            )
+        }
+        differences = []
+        for key in sorted(balances.keys() | sums.keys()):
+            balance, total = balances.get(key, 0), sums.get(key, 0)
             if balance != total:
-                row = {
+                site_id, user_id, credit_type = key
+                row: dict[str, Any] = {
                     "site_id": site_id,
                     "user_id": user_id,
                     "credit_type": credit_type,
                     "balance": balance,
                     "ledger_sum": total,
                 }
-                if (site_id, user_id, credit_type) in pending:
-                    row["pending_refs"] = pending[(site_id, user_id, credit_type)]
+                if key in pending:
+                    row["pending_refs"] = pending[key]
                 differences.append(row)
-
-        async for doc in self.db.balances.find({}, session=s):
-            for credit_type, balance in (doc.get("credits") or {}).items():
-                checked += 1
-                compare(doc["site_id"], doc["user_id"], credit_type, int(balance))
-        for site_id, user_id, credit_type in list(sums):  # ledger entries without a balance
-            compare(site_id, user_id, credit_type, 0)
-        return ReconcileReport(checked, differences)
+        return len(balances), differences, last
 
     # ------------------------------------------------------------------ packages
     async def seed_packages(self, packages: list[Package]) -> None:
@@ -952,8 +1014,15 @@ class MongoStore:
 
     # ------------------------------------------------------------------ sessions and intents
     async def create_checkout_session(self, session: CheckoutSession) -> None:
+        async def insert(s: AsyncClientSession) -> None:
+            await self.db[CHECKOUT_SESSIONS].insert_one(session_doc(session), session=s)
+            await add_totals(self.db, s, [("revenue", session.currency.upper(), session.amount)])
+
         try:
-            await self.db[CHECKOUT_SESSIONS].insert_one(session_doc(session))
+            if session.status == "completed":  # counted in revenue with its insert
+                await self._transaction(insert)
+            else:
+                await self.db[CHECKOUT_SESSIONS].insert_one(session_doc(session))
         except DuplicateKeyError as exc:
             raise DuplicateError("session_id") from exc
 
@@ -977,15 +1046,33 @@ class MongoStore:
     async def transition_checkout_session(
         self, session_id: str, from_status: str, to_status: str, fields: dict[str, Any]
     ) -> bool:
-        result = await self.db[CHECKOUT_SESSIONS].update_one(
-            {"session_id": session_id, "status": from_status},
-            {"$set": {"status": to_status, **transition_fields(fields, dates=True)}},
-        )
-        return result.matched_count == 1
+        query = {"session_id": session_id, "status": from_status}
+        update = {"$set": {"status": to_status, **transition_fields(fields, dates=True)}}
+        if (from_status == "completed") == (to_status == "completed"):
+            result = await self.db[CHECKOUT_SESSIONS].update_one(query, update)
+            return result.matched_count == 1
+
+        async def move(s: AsyncClientSession) -> bool:  # revenue moves with the status
+            doc = await self.db[CHECKOUT_SESSIONS].find_one_and_update(query, update, session=s)
+            if doc is None:
+                return False
+            sign = 1 if to_status == "completed" else -1
+            amount = sign * int(doc["amount"])
+            await add_totals(self.db, s, [("revenue", str(doc["currency"]).upper(), amount)])
+            return True
+
+        return await self._transaction(move)
 
     async def create_payment_intent(self, intent: PaymentIntentRecord) -> None:
+        async def insert(s: AsyncClientSession) -> None:
+            await self.db.payment_intents.insert_one(intent_doc(intent), session=s)
+            await add_totals(self.db, s, [("revenue", intent.currency.upper(), intent.amount)])
+
         try:
-            await self.db.payment_intents.insert_one(intent_doc(intent))
+            if intent.status == "completed":  # counted in revenue with its insert
+                await self._transaction(insert)
+            else:
+                await self.db.payment_intents.insert_one(intent_doc(intent))
         except DuplicateKeyError as exc:
             raise DuplicateError("payment_intent_id") from exc
 
@@ -1049,6 +1136,15 @@ class MongoStore:
         if not outcomes:
             return
         attempts = [attempt_doc(o.delivery_id, o.attempt) for o in outcomes]
+        # The TTL index deletes a delivered webhook's attempts with it (every attempt's).
+        expiries = [
+            UpdateMany(
+                {"delivery_id": o.delivery_id},
+                {"$set": {"delivered_on": datetime.fromtimestamp(o.attempt.at, UTC)}},
+            )
+            for o in outcomes
+            if o.delivered
+        ]
         releases = [
             UpdateOne(
                 {"delivery_id": o.delivery_id, "lease_owner": owner},
@@ -1060,6 +1156,9 @@ class MongoStore:
                         "last_status_code": o.attempt.status_code,
                         "last_error": o.attempt.error,
                         "delivered_at": iso_from_unix(o.attempt.at) if o.delivered else None,
+                        "delivered_on": (
+                            datetime.fromtimestamp(o.attempt.at, UTC) if o.delivered else None
+                        ),
                         "lease_owner": None,
                         "lease_until": None,
                     }
@@ -1070,6 +1169,8 @@ class MongoStore:
 
         async def record(s: AsyncClientSession) -> None:
             await self.db.webhook_attempts.insert_many(attempts, ordered=False, session=s)
+            if expiries:
+                await self.db.webhook_attempts.bulk_write(expiries, ordered=False, session=s)
             await self.db.webhook_outbox.bulk_write(releases, ordered=False, session=s)
 
         # One transaction, as the Store promises one write: an attempt is never logged
@@ -1098,9 +1199,31 @@ class MongoStore:
     ) -> WebhookDelivery | None:
         await self.db.webhook_outbox.update_one(
             {"delivery_id": delivery_id},
-            {"$set": {"status": "pending", "next_attempt_at": now, "delivered_at": None}},
+            {
+                "$set": {"status": "pending", "next_attempt_at": now, "delivered_at": None},
+                "$unset": {"delivered_on": ""},
+            },
+        )
+        await self.db.webhook_attempts.update_many(
+            {"delivery_id": delivery_id}, {"$unset": {"delivered_on": ""}}
         )
         return await self.get_webhook_delivery(delivery_id)
+
+    async def prune_webhooks(self, delivered_before: float, *, batch: int = 200) -> int:
+        # The TTL indexes do this on the server; the sweep (by the same index) also runs where
+        # the TTL monitor lags. Deliveries from before `delivered_on` are left: see operating.md.
+        cutoff = datetime.fromtimestamp(delivered_before, UTC)
+        query = {"status": "delivered", "delivered_on": {"$lt": cutoff}}
+        pruned = 0
+        while True:
+            found = self.db.webhook_outbox.find(query, {"delivery_id": 1}).limit(batch)
+            ids = [d["delivery_id"] async for d in found]
+            if ids:
+                await self.db.webhook_attempts.delete_many({"delivery_id": {"$in": ids}})
+                await self.db.webhook_outbox.delete_many({**query, "delivery_id": {"$in": ids}})
+            pruned += len(ids)
+            if len(ids) < batch:
+                return pruned
 
     async def count_pending_webhooks(self) -> int:
         return await self.db.webhook_outbox.count_documents({"status": "pending"})
@@ -1117,7 +1240,60 @@ class MongoStore:
         }
 
     async def count_ledger_entries(self) -> dict[str, int]:
-        return await _group(self.db, "ledger", {}, "$kind", 1)
+        return entries_from_totals(await self._totals())
+
+    async def _totals(self, s: Session = None) -> Totals:
+        totals: Totals = {}
+        async for doc in self.db.totals.find({"metric": {"$exists": True}}, session=s):
+            key = (doc["metric"], doc["key"])
+            totals[key] = totals.get(key, 0) + int(doc["value"])
+        return totals
+
+    async def scan_totals(self, s: Session = None) -> Totals:
+        """The running totals as a scan of the ledger and the purchases computes them: what
+        the backfill starts from, and what the totals must always equal."""
+        db = self.db
+        group = {"_id": {"k": "$kind", "t": "$credit_type"}, "sum": {"$sum": "$delta"}}
+        totals: Totals = {}
+        cursor = await db.ledger.aggregate([{"$group": {**group, "count": {"$sum": 1}}}], session=s)
+        async for row in cursor:
+            kind, credit_type = row["_id"]["k"], row["_id"]["t"]
+            totals[("credits", f"{kind}:{credit_type}")] = int(row["sum"])
+            totals[("entries", kind)] = totals.get(("entries", kind), 0) + int(row["count"])
+        gross: dict[str, int] = {}
+        for collection in (CHECKOUT_SESSIONS, "payment_intents"):
+            sums = await _group(
+                db, collection, {"status": "completed"}, {"$toUpper": "$currency"}, "$amount", s
+            )
+            for currency, total in sums.items():
+                gross[currency] = gross.get(currency, 0) + total
+        for currency, value in net_revenue(gross, await self._reversed_grants(s)).items():
+            totals[("revenue", currency)] = value
+        return totals
+
+    async def _backfill_totals(self) -> None:
+        """Fill the running totals from a scan, once per database (a `scanned` marker): in one
+        transaction that also clears what writes before it left, so no write is counted
+        twice or missed (a write racing it conflicts, and one of them runs again)."""
+        if await self.db.totals.find_one({"_id": "scanned"}):
+            return
+
+        async def backfill(s: AsyncClientSession) -> None:
+            if await self.db.totals.find_one({"_id": "scanned"}, session=s):
+                return
+            totals = await self.scan_totals(s)
+            await self.db.totals.delete_many({}, session=s)
+            docs = [
+                {"_id": f"{metric}|{key}|0", "metric": metric, "key": key, "value": value}
+                for (metric, key), value in totals.items()
+            ]
+            await self.db.totals.insert_many([*docs, {"_id": "scanned"}], session=s)
+
+        try:
+            # A whole-ledger scan: bounded like the schema work, not like one request.
+            await self._transaction(backfill, limit_ms=self.index_build_timeout_ms)
+        except DuplicateKeyError:
+            pass  # another worker backfilled at the same moment
 
     # ------------------------------------------------------------------ analytics, settings
     async def record_generation(self, site_id: str, row: dict[str, Any]) -> None:
@@ -1183,15 +1359,6 @@ class MongoStore:
     async def stats(self) -> dict[str, Any]:
         db = self.db
         sites = await _group(db, "sites", {}, "$status", 1)
-        sold = await _group(db, "ledger", {"kind": "purchase"}, "$credit_type", "$delta")
-        spent = await _group(db, "ledger", {"kind": "deduction"}, "$credit_type", "$delta")
-        revenue: dict[str, int] = {}
-        for collection in (CHECKOUT_SESSIONS, "payment_intents"):
-            totals = await _group(
-                db, collection, {"status": "completed"}, {"$toUpper": "$currency"}, "$amount"
-            )
-            for currency, total in totals.items():
-                revenue[currency] = revenue.get(currency, 0) + total
         webhooks = await _group(db, "webhook_outbox", {}, "$status", 1)
         return {
             "sites": {
@@ -1200,15 +1367,15 @@ class MongoStore:
                 "disabled": sites.get("disabled", 0),
             },
             "users": await db.users.count_documents({}),
-            "credits_sold": {t: sold.get(t, 0) for t in CREDIT_TYPES},
-            "credits_spent": {t: -spent.get(t, 0) for t in CREDIT_TYPES},
-            "revenue": net_revenue(revenue, await self._reversed_grants()),
+            **figures_from_totals(await self._totals()),
             "webhooks": webhooks,
         }
 
-    async def _reversed_grants(self) -> list[ReversedGrant]:
+    async def _reversed_grants(self, s: Session = None) -> list[ReversedGrant]:
         entries = self.db.ledger.find(
-            {"kind": {"$in": ["reversal", "restore"]}}, {"parent_ref": 1, "delta": 1, "meta": 1}
+            {"kind": {"$in": ["reversal", "restore"]}},
+            {"parent_ref": 1, "delta": 1, "meta": 1},
+            session=s,
         ).sort(OLDEST_FIRST)
         taken = fold_reversals(
             [(d["parent_ref"], int(d["delta"]), d.get("meta") or {}) async for d in entries]
@@ -1219,6 +1386,7 @@ class MongoStore:
             grants = self.db.ledger.find(
                 {"source_ref": {"$in": refs[start : start + IN_BATCH]}},
                 {"source_ref": 1, "delta": 1, "meta": 1},
+                session=s,
             )
             found += [
                 ReversedGrant(g.get("meta") or {}, int(g["delta"]), *taken[g["source_ref"]])

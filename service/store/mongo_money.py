@@ -11,7 +11,8 @@ else ever sees them half done. `MongoStore.open()` refuses a server without tran
 2. insert the ledger entry with its `balance_after`. The ledger's UNIQUE `source_ref` makes
    exactly one caller the owner: any other gets DuplicateKeyError (or a write conflict,
    which `with_transaction` retries) and its transaction, balance move included, aborts;
-3. enqueue the plugin webhook in the outbox.
+3. enqueue the plugin webhook in the outbox;
+4. move the running totals `stats` reads (`add_totals`).
 
 A transaction may run more than once (`with_transaction` retries it on a transient error),
 so every step here is safe to redo from the start: nothing is kept between attempts.
@@ -23,9 +24,11 @@ balance: `open()` refuses to start while any exists (`pending_entries_refusal`).
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -37,7 +40,7 @@ from ..domain.models import (
     PurchaseCompletion,
     now_iso,
 )
-from .base import LEGACY_BUCKET, StoreError, Targets
+from .base import LEGACY_BUCKET, StoreError, Targets, entry_totals
 from .mongo_documents import (
     APPLIED,
     PENDING,
@@ -54,6 +57,29 @@ from .mongo_schema import CHECKOUT_SESSIONS
 
 Session = AsyncClientSession | None
 Doc = dict[str, Any]
+
+
+#: Each running total is spread over this many documents, one picked at random per write:
+#: concurrent transactions that moved one single document would conflict and retry.
+TOTALS_SHARDS = 16
+
+
+async def add_totals(
+    db: AsyncDatabase, s: Session, changes: Sequence[tuple[str, str, int]]
+) -> None:
+    """Move running totals (see `base.entry_totals`), in the transaction of `s`."""
+    shard = random.randrange(TOTALS_SHARDS)
+    await db.totals.bulk_write(
+        [
+            UpdateOne(
+                {"_id": f"{metric}|{key}|{shard}"},
+                {"$inc": {"value": value}, "$setOnInsert": {"metric": metric, "key": key}},
+                upsert=True,
+            )
+            for metric, key, value in changes
+        ],
+        session=s,
+    )
 
 
 #: How many pending source_refs the start-up refusal names.
@@ -180,6 +206,7 @@ async def apply_change(
         now_iso(),
     )
     await db.ledger.insert_one(entry_doc(entry, state=APPLIED), session=s)
+    await add_totals(db, s, entry_totals(entry))
     if notify is not None and (draft := notify(entry, balances)) is not None:
         await db.webhook_outbox.insert_one(delivery_doc(new_delivery(draft), draft), session=s)
     return entry, balances
@@ -194,6 +221,8 @@ async def complete_purchase(db: AsyncDatabase, s: Session, purchase: PurchaseCom
     doc = await collection.find_one(key, session=s)
     if doc is None:
         return
+    if doc.get("status") != "completed":
+        await add_totals(db, s, [("revenue", str(doc["currency"]).upper(), int(doc["amount"]))])
     fields: Doc = {"status": "completed"}
     if not doc.get("completed_at"):
         # Sessions keep dates as BSON dates, intents as ISO strings.

@@ -116,6 +116,28 @@ INDEXES: dict[str, list[IndexSpec]] = {
     ],
 }
 
+
+def delivered_ttl_indexes(retention_seconds: int) -> dict[str, list[IndexSpec]]:
+    """The TTL indexes that delete delivered webhooks and their attempt records
+    `retention_seconds` after delivery (`WEBHOOK_RETENTION_DAYS`): `delivered_on`, a date set
+    only on delivery (a pending or failed delivery has none, so it is kept)."""
+    return {
+        "webhook_outbox": [
+            _index(
+                ("delivered_on", UP),
+                name="delivered_on_ttl",
+                expireAfterSeconds=retention_seconds,
+                partialFilterExpression={"status": "delivered"},
+            )
+        ],
+        "webhook_attempts": [
+            _index(
+                ("delivered_on", UP), name="delivered_on_ttl", expireAfterSeconds=retention_seconds
+            )
+        ],
+    }
+
+
 #: The seed's `$jsonSchema` for `stripe_checkout_sessions`, adapted to our records:
 #: site_id is our site id string (the seed's was an ObjectId) and user_id the WordPress user
 #: id as a string (the seed's was an int), as everywhere else in this service; user_email may

@@ -49,12 +49,14 @@ from .base import (
     LEGACY_BUCKET,
     DuplicateError,
     IdempotencyKeyReused,
-    ReversedGrant,
+    Totals,
     UnknownGrantError,
-    fold_reversals,
+    entries_from_totals,
+    entry_totals,
+    figures_from_totals,
     merged_fields,
-    net_revenue,
     next_targets,
+    revenue_change,
     reversed_total,
     same_request,
 )
@@ -62,6 +64,9 @@ from .sqlite_schema import MIGRATIONS, RATE_LIMIT_SCHEMA
 from .sqlite_writer import SQLiteWriter
 
 T = TypeVar("T")
+
+#: Users per page of `reconcile`: one short read each.
+RECONCILE_PAGE = 500
 
 SITE_COLUMNS = (
     "site_id, instance_id, site_url, admin_email, token_hash, webhook_secret, status,"
@@ -241,13 +246,17 @@ class SQLiteStore:
         row = c.execute("SELECT version FROM schema_version").fetchone()
         version = row[0] if row else 0
         for number, script in enumerate(MIGRATIONS, start=1):
-            if number > version:
+            if number <= version:
+                continue
+            if isinstance(script, str):
                 for statement in script.split(";"):
                     if statement.strip():
                         c.execute(statement)
+            else:
+                script(c)
         if row is None:
             c.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS),))
-        else:
+        elif version < len(MIGRATIONS):  # never back: a newer version may share the file
             c.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
 
     @staticmethod
@@ -575,7 +584,17 @@ class SQLiteStore:
         return await self._run(read)
 
     # ------------------------------------------------------------------ money
+    @staticmethod
+    def _add_totals(c: sqlite3.Connection, changes: Sequence[tuple[str, str, int]]) -> None:
+        """Move the running totals (see `base.entry_totals`), in the caller's transaction."""
+        c.executemany(
+            "INSERT INTO totals VALUES (?,?,?) ON CONFLICT (metric, key)"
+            " DO UPDATE SET value = value + excluded.value",
+            changes,
+        )
+
     def _insert_entry(self, c: sqlite3.Connection, e: LedgerEntry) -> None:
+        self._add_totals(c, entry_totals(e))
         c.execute(
             f"INSERT INTO ledger ({LEDGER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
@@ -697,9 +716,20 @@ class SQLiteStore:
 
         return await self._write(grant)
 
-    @staticmethod
-    def _complete(c: sqlite3.Connection, purchase: PurchaseCompletion) -> None:
+    @classmethod
+    def _complete(cls, c: sqlite3.Connection, purchase: PurchaseCompletion) -> None:
         """Mark the purchase record completed, keeping a payment intent or time it has."""
+        table, key = (
+            ("checkout_sessions", "session_id")
+            if purchase.kind == "checkout"
+            else ("payment_intents", "payment_intent_id")
+        )
+        row = c.execute(
+            f"SELECT UPPER(currency), amount FROM {table} WHERE {key} = ? AND status != 'completed'",
+            (purchase.record_id,),
+        ).fetchone()
+        if row is not None:
+            cls._add_totals(c, [("revenue", row[0], int(row[1]))])
         if purchase.kind == "checkout":
             c.execute(
                 "UPDATE checkout_sessions SET status = 'completed',"
@@ -813,10 +843,13 @@ class SQLiteStore:
             grant = self._entry_by_ref(c, grant_ref)
             if grant is None:
                 raise UnknownGrantError(grant_ref)
-            (already, changes) = c.execute(
-                "SELECT COALESCE(-SUM(delta), 0), COUNT(*) FROM ledger WHERE parent_ref=?",
-                (grant_ref,),
-            ).fetchone()
+            before = [
+                (int(d), json.loads(m))
+                for d, m in c.execute(
+                    "SELECT delta, meta FROM ledger WHERE parent_ref=? ORDER BY seq", (grant_ref,)
+                )
+            ]
+            already, changes = -sum(d for d, _ in before), len(before)
             targets = {
                 b: (t, v)
                 for b, t, v in c.execute(
@@ -851,6 +884,9 @@ class SQLiteStore:
                 meta={**(meta or {}), "reversed_total": wanted, "bucket": bucket},
                 notify=notify,
             )
+            assert entry is not None  # no floor: always applied
+            if (revenue := revenue_change(grant.meta, grant.delta, before, entry)) is not None:
+                self._add_totals(c, [("revenue", *revenue)])
             return MoneyResult(True, entry, balances)
 
         return await self._write(reverse)
@@ -889,32 +925,59 @@ class SQLiteStore:
         return [_entry(r) for r in rows]
 
     async def reconcile(self) -> ReconcileReport:
-        def check() -> ReconcileReport:
-            assert self._rdb is not None
-            rows = self._rdb.execute(
-                """
-                SELECT b.site_id, b.user_id, b.credit_type, b.balance,
-                       COALESCE((SELECT SUM(delta) FROM ledger l WHERE l.site_id = b.site_id
-                                 AND l.user_id = b.user_id AND l.credit_type = b.credit_type), 0)
-                FROM balances b
-                """
-            ).fetchall()
-            orphans = self._rdb.execute(
-                """
-                SELECT l.site_id, l.user_id, l.credit_type, 0, SUM(l.delta) FROM ledger l
-                WHERE NOT EXISTS (SELECT 1 FROM balances b WHERE b.site_id = l.site_id
-                                  AND b.user_id = l.user_id AND b.credit_type = l.credit_type)
-                GROUP BY l.site_id, l.user_id, l.credit_type
-                """
-            ).fetchall()
-            differences = [
-                {"site_id": s, "user_id": u, "credit_type": t, "balance": b, "ledger_sum": total}
-                for s, u, t, b, total in [*rows, *orphans]
-                if b != total
-            ]
-            return ReconcileReport(len(rows), differences)
+        """Every balance against its ledger sum, a page of users at a time: each page is one
+        read (one snapshot) on the reader's thread, so a user's balance and ledger are read
+        together, the writer never waits, and a request waits at most one page."""
+        checked, differences = 0, []
+        after: tuple[str, str] | None = None
+        while True:
+            count, found, after = await self._run(self._reconcile_page, after, RECONCILE_PAGE)
+            checked += count
+            differences += found
+            if after is None:
+                return ReconcileReport(checked, differences)
 
-        return await self._run(check)
+    def _reconcile_page(
+        self, after: tuple[str, str] | None, size: int
+    ) -> tuple[int, list[dict[str, Any]], tuple[str, str] | None]:
+        """The balances and ledger sums of the users after `after` up to `size` users on: the
+        rows checked, the differences, and the last user (None when none is left). The last
+        page is open-ended, so ledger entries of a user without balances are found too."""
+        low, params = ("(site_id, user_id) > (?, ?)", after) if after else ("1", ())
+        users = self._read(
+            f"SELECT site_id, user_id FROM users WHERE {low} ORDER BY site_id, user_id LIMIT ?",
+            (*params, size),
+        )
+        last = tuple(users[-1]) if len(users) == size else None
+        where, bounds = (
+            (f"{low} AND (site_id, user_id) <= (?, ?)", (*params, *last)) if last else (low, params)
+        )
+        balances = {
+            (s, u, t): b
+            for s, u, t, b in self._read(
+                f"SELECT site_id, user_id, credit_type, balance FROM balances WHERE {where}", bounds
+            )
+        }
+        sums = {
+            (s, u, t): int(total)
+            for s, u, t, total in self._read(
+                f"SELECT site_id, user_id, credit_type, SUM(delta) FROM ledger WHERE {where}"
+                " GROUP BY site_id, user_id, credit_type",
+                bounds,
+            )
+        }
+        differences = [
+            {
+                "site_id": s,
+                "user_id": u,
+                "credit_type": t,
+                "balance": balances.get((s, u, t), 0),
+                "ledger_sum": sums.get((s, u, t), 0),
+            }
+            for s, u, t in sorted(balances.keys() | sums.keys())
+            if balances.get((s, u, t), 0) != sums.get((s, u, t), 0)
+        ]
+        return len(balances), differences, last
 
     # ------------------------------------------------------------------ packages
     async def seed_packages(self, packages: list[Package]) -> None:
@@ -1010,6 +1073,8 @@ class SQLiteStore:
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError("session_id") from exc
+            if s.status == "completed":
+                self._add_totals(c, [("revenue", s.currency.upper(), s.amount)])
 
         await self._write(insert)
 
@@ -1056,11 +1121,16 @@ class SQLiteStore:
         sets = ", ".join(["status = ?", *[f"{k} = ?" for k in extra]])
 
         def update(c: sqlite3.Connection) -> bool:
-            cur = c.execute(
-                f"UPDATE {table} SET {sets} WHERE {key} = ? AND status = ?",
+            changed = c.execute(
+                f"UPDATE {table} SET {sets} WHERE {key} = ? AND status = ?"
+                " RETURNING UPPER(currency), amount",
                 (to_status, *extra.values(), key_value, from_status),
-            )
-            return cur.rowcount == 1
+            ).fetchall()
+            if changed and (from_status == "completed") != (to_status == "completed"):
+                [(currency, amount)] = changed
+                sign = 1 if to_status == "completed" else -1
+                self._add_totals(c, [("revenue", currency, sign * int(amount))])
+            return len(changed) == 1
 
         return await self._write(update)
 
@@ -1096,6 +1166,8 @@ class SQLiteStore:
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError("payment_intent_id") from exc
+            if i.status == "completed":
+                self._add_totals(c, [("revenue", i.currency.upper(), i.amount)])
 
         await self._write(insert)
 
@@ -1278,6 +1350,26 @@ class SQLiteStore:
         await self._write(retry)
         return await self.get_webhook_delivery(delivery_id)
 
+    async def prune_webhooks(self, delivered_before: float, *, batch: int = 200) -> int:
+        cutoff = iso_from_unix(delivered_before)
+
+        def prune(c: sqlite3.Connection) -> int:
+            ids = c.execute(
+                "SELECT delivery_id FROM webhook_outbox WHERE status = 'delivered'"
+                " AND delivered_at < ? ORDER BY delivered_at LIMIT ?",
+                (cutoff, batch),
+            ).fetchall()
+            c.executemany("DELETE FROM webhook_attempts WHERE delivery_id = ?", ids)
+            c.executemany("DELETE FROM webhook_outbox WHERE delivery_id = ?", ids)
+            return len(ids)
+
+        pruned = 0
+        while True:  # one writer job per batch: queued requests go between them
+            deleted = await self._write(prune)
+            pruned += deleted
+            if deleted < batch:
+                return pruned
+
     async def count_pending_webhooks(self) -> int:
         rows = await self._run(
             self._read, "SELECT COUNT(*) FROM webhook_outbox WHERE status='pending'"
@@ -1298,8 +1390,11 @@ class SQLiteStore:
         }
 
     async def count_ledger_entries(self) -> dict[str, int]:
-        rows = await self._run(self._read, "SELECT kind, COUNT(*) FROM ledger GROUP BY kind")
-        return {kind: int(count) for kind, count in rows}
+        return entries_from_totals(await self._totals())
+
+    async def _totals(self) -> Totals:
+        rows = await self._run(self._read, "SELECT metric, key, value FROM totals")
+        return {(metric, key): int(value) for metric, key, value in rows}
 
     # ------------------------------------------------------------------ analytics, settings
     async def record_generation(self, site_id: str, row: dict[str, Any]) -> None:
@@ -1376,41 +1471,6 @@ class SQLiteStore:
         def read() -> dict[str, Any]:
             q = self._read
             sites = dict(q("SELECT status, COUNT(*) FROM sites GROUP BY status"))
-            sold = dict(
-                q(
-                    "SELECT credit_type, SUM(delta) FROM ledger WHERE kind='purchase'"
-                    " GROUP BY credit_type"
-                )
-            )
-            spent = dict(
-                q(
-                    "SELECT credit_type, -SUM(delta) FROM ledger WHERE kind='deduction'"
-                    " GROUP BY credit_type"
-                )
-            )
-            revenue: dict[str, int] = {}
-            for table in ("checkout_sessions", "payment_intents"):
-                for currency, total in q(
-                    f"SELECT UPPER(currency), SUM(amount) FROM {table}"
-                    " WHERE status='completed' GROUP BY UPPER(currency)"
-                ):
-                    revenue[currency] = revenue.get(currency, 0) + int(total)
-            taken = fold_reversals(
-                (ref, int(delta), json.loads(meta))
-                for ref, delta, meta in q(
-                    "SELECT parent_ref, delta, meta FROM ledger"
-                    " WHERE kind IN ('reversal', 'restore') ORDER BY seq"
-                )
-            )
-            grants = q(
-                "SELECT source_ref, meta, delta FROM ledger WHERE source_ref IN"
-                " (SELECT DISTINCT parent_ref FROM ledger"
-                "  WHERE kind IN ('reversal', 'restore'))"
-            )
-            reversals = [
-                ReversedGrant(json.loads(meta), int(granted), *taken[ref])
-                for ref, meta, granted in grants
-            ]
             webhooks = dict(q("SELECT status, COUNT(*) FROM webhook_outbox GROUP BY status"))
             return {
                 "sites": {
@@ -1419,9 +1479,9 @@ class SQLiteStore:
                     "disabled": sites.get("disabled", 0),
                 },
                 "users": q("SELECT COUNT(*) FROM users")[0][0],
-                "credits_sold": {t: int(sold.get(t) or 0) for t in CREDIT_TYPES},
-                "credits_spent": {t: int(spent.get(t) or 0) for t in CREDIT_TYPES},
-                "revenue": net_revenue(revenue, reversals),
+                **figures_from_totals(
+                    {(m, k): int(v) for m, k, v in q("SELECT metric, key, value FROM totals")}
+                ),
                 "webhooks": {k: int(v) for k, v in webhooks.items()},
             }
 

@@ -1,6 +1,19 @@
-"""The SQLite schema, as an ordered list of migrations applied on start."""
+"""The SQLite schema, as an ordered list of migrations applied on start: SQL scripts, or
+functions of the connection for what SQL alone cannot compute (run in the opening's write
+transaction, like the scripts). From 3 on they may run again: a version from before them,
+opening the file, sets `schema_version` back to its own count."""
 
-MIGRATIONS: list[str] = [
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+
+from .base import ReversedGrant, Totals, fold_reversals, net_revenue
+
+Migration = str | Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: list[Migration] = [
     # 1: everything the service persists
     """
     CREATE TABLE sites (
@@ -154,7 +167,67 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (grant_ref, bucket)
     );
     """,
+    # 3: delivered webhooks are pruned after the retention period: find the old ones fast
+    """
+    CREATE INDEX IF NOT EXISTS outbox_delivered ON webhook_outbox (status, delivered_at)
+    WHERE status = 'delivered';
+    """,
+    # 4: running totals kept with each write, so stats never scans the ledger (see
+    # `service.store.base.entry_totals`); backfilled from the ledger once, here
+    lambda c: create_totals(c),
 ]
+
+
+def scan_totals(c: sqlite3.Connection) -> Totals:
+    """The running totals as a scan of the ledger and the purchases computes them: what
+    migration 4 starts from, and what the totals must always equal."""
+    totals: Totals = {}
+    for kind, credit_type, total, count in c.execute(
+        "SELECT kind, credit_type, SUM(delta), COUNT(*) FROM ledger GROUP BY kind, credit_type"
+    ):
+        totals[("credits", f"{kind}:{credit_type}")] = int(total)
+        totals[("entries", kind)] = totals.get(("entries", kind), 0) + int(count)
+    gross: dict[str, int] = {}
+    for table in ("checkout_sessions", "payment_intents"):
+        for currency, total in c.execute(
+            f"SELECT UPPER(currency), SUM(amount) FROM {table}"
+            " WHERE status='completed' GROUP BY UPPER(currency)"
+        ):
+            gross[currency] = gross.get(currency, 0) + int(total)
+    taken = fold_reversals(
+        (ref, int(delta), json.loads(meta))
+        for ref, delta, meta in c.execute(
+            "SELECT parent_ref, delta, meta FROM ledger"
+            " WHERE kind IN ('reversal', 'restore') ORDER BY seq"
+        )
+    )
+    grants = c.execute(
+        "SELECT source_ref, meta, delta FROM ledger WHERE source_ref IN"
+        " (SELECT DISTINCT parent_ref FROM ledger WHERE kind IN ('reversal', 'restore'))"
+    ).fetchall()
+    reversals = [
+        ReversedGrant(json.loads(meta), int(granted), *taken[ref]) for ref, meta, granted in grants
+    ]
+    for currency, value in net_revenue(gross, reversals).items():
+        totals[("revenue", currency)] = value
+    return totals
+
+
+def create_totals(c: sqlite3.Connection) -> None:
+    """Migration 4: the totals table, filled from a scan (inside the opening's transaction,
+    so no write lands between the scan and the first write that keeps it). Refilled when it
+    runs again: an older version opening the file sets the version back, and its money
+    writes did not move the totals."""
+    c.execute(
+        "CREATE TABLE IF NOT EXISTS totals (metric TEXT NOT NULL, key TEXT NOT NULL,"
+        " value INTEGER NOT NULL, PRIMARY KEY (metric, key)) WITHOUT ROWID"
+    )
+    c.execute("DELETE FROM totals")
+    c.executemany(
+        "INSERT INTO totals VALUES (?,?,?)",
+        [(metric, key, value) for (metric, key), value in scan_totals(c).items()],
+    )
+
 
 #: Rate-limit counters live in a second file without fsync: losing a minute's counts in a
 #: crash is harmless, and it keeps an fsync off every request.

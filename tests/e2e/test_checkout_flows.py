@@ -14,8 +14,8 @@ FREE = {"article": 5, "image": 10, "rewrite": 3}
 async def test_checkout_paid_grants_once_and_tells_wordpress(harness, wordpress):
     session_id = await wordpress.checkout("article_starter")
 
-    await harness.pay(session_id)
-    await harness.drain()
+    await harness.stripe.pay(session_id)
+    await harness.stripe.drain()
     status, body = await wordpress.verify(session_id)
 
     assert status == 200, body
@@ -29,8 +29,8 @@ async def test_checkout_paid_grants_once_and_tells_wordpress(harness, wordpress)
 async def test_checkout_declined_then_paid_grants_once(harness, wordpress):
     session_id = await wordpress.checkout("image_pro")
 
-    await harness.pay(session_id, "declined")
-    await harness.drain()
+    await harness.stripe.pay(session_id, "declined")
+    await harness.stripe.drain()
     declined_status, declined = await wordpress.verify(session_id)
 
     assert declined_status == 402, declined
@@ -38,8 +38,8 @@ async def test_checkout_declined_then_paid_grants_once(harness, wordpress):
     assert await wordpress.entries("purchase") == []
     assert await wordpress.credits() == FREE
 
-    await harness.pay(session_id)
-    await harness.drain()
+    await harness.stripe.pay(session_id)
+    await harness.stripe.drain()
     status, body = await wordpress.verify(session_id)
 
     assert status == 200, body
@@ -52,8 +52,8 @@ async def test_checkout_declined_then_paid_grants_once(harness, wordpress):
 async def test_checkout_expired_grants_nothing(harness, wordpress):
     session_id = await wordpress.checkout("article_pro")
 
-    await harness.pay(session_id, "expired")
-    await harness.drain()
+    await harness.stripe.pay(session_id, "expired")
+    await harness.stripe.drain()
     status, body = await wordpress.verify(session_id)
 
     assert status == 402, body
@@ -61,6 +61,6 @@ async def test_checkout_expired_grants_nothing(harness, wordpress):
     assert (await wordpress.session_status(session_id))["status"] == "expired"
     assert await wordpress.entries("purchase") == []
     assert await wordpress.credits() == FREE
-    assert (await harness.flush_webhooks())["pending"] == 0
+    assert (await harness.admin.flush_webhooks())["pending"] == 0
     assert await wordpress.delivered_credits_updated() == []
-    assert (await harness.reconcile())["ok"]
+    assert (await harness.admin.reconcile())["ok"]

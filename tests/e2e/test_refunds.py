@@ -19,16 +19,16 @@ async def _reversal_webhooks(wordpress, reason: str) -> list[dict]:
 
 async def test_refund_reverses_the_refunded_share(harness, wordpress):
     session_id = await wordpress.checkout("article_starter")  # 10 credits for 750 JPY
-    payment_intent_id = (await harness.pay(session_id))["payment_intent"]
-    await harness.drain()
+    payment_intent_id = (await harness.stripe.pay(session_id))["payment_intent"]
+    await harness.stripe.drain()
     assert (await wordpress.verify(session_id))[0] == 200
 
-    await harness.stripe_control(f"payment_intents/{payment_intent_id}/refund", {"amount": 300})
-    await harness.drain()
+    await harness.stripe.control(f"payment_intents/{payment_intent_id}/refund", {"amount": 300})
+    await harness.stripe.drain()
     assert (await wordpress.credits())["article"] == 15 - 4  # 300/750 of 10 credits
 
-    await harness.stripe_control(f"payment_intents/{payment_intent_id}/refund")  # the rest
-    await harness.drain()
+    await harness.stripe.control(f"payment_intents/{payment_intent_id}/refund")  # the rest
+    await harness.stripe.drain()
 
     reversals = sorted(await wordpress.entries("reversal"), key=lambda e: e["created_at"])
     assert [(e["delta"], e["reason"]) for e in reversals] == [(-4, "refund"), (-6, "refund")]
@@ -42,13 +42,13 @@ async def test_refund_reverses_the_refunded_share(harness, wordpress):
 
 async def test_dispute_reverses_the_whole_purchase(harness, wordpress):
     intent = await wordpress.create_intent("image_starter")  # 20 credits
-    await harness.stripe_control(f"payment_intents/{intent}/succeed")
-    await harness.drain()
+    await harness.stripe.control(f"payment_intents/{intent}/succeed")
+    await harness.stripe.drain()
     status, body = await wordpress.confirm(intent)
     assert status == 200 and body["credits_added"] == 20, body
 
-    await harness.stripe_control(f"payment_intents/{intent}/dispute")
-    await harness.drain()
+    await harness.stripe.control(f"payment_intents/{intent}/dispute")
+    await harness.stripe.drain()
 
     [reversal] = await wordpress.entries("reversal")
     assert (reversal["delta"], reversal["reason"]) == (-20, "dispute")
@@ -61,16 +61,16 @@ async def test_dispute_before_the_grant_then_won_restores_the_purchase(harness, 
     wins: the dispute's event grants and reverses, the verify finds the grant, the won
     dispute restores it."""
     session_id = await wordpress.checkout("article_starter")  # 10 credits
-    await harness.faults(drop=1, event_type="checkout.session.completed")
-    payment_intent_id = (await harness.pay(session_id))["payment_intent"]
-    await harness.drain()
-    dispute = await harness.stripe_control(f"payment_intents/{payment_intent_id}/dispute")
-    await harness.drain()
+    await harness.stripe.faults(drop=1, event_type="checkout.session.completed")
+    payment_intent_id = (await harness.stripe.pay(session_id))["payment_intent"]
+    await harness.stripe.drain()
+    dispute = await harness.stripe.control(f"payment_intents/{payment_intent_id}/dispute")
+    await harness.stripe.drain()
     assert (await wordpress.credits())["article"] == FREE["article"]
     assert (await wordpress.verify(session_id))[0] == 200
 
-    await harness.stripe_control(f"disputes/{dispute['id']}/close", {"outcome": "won"})
-    await harness.drain()
+    await harness.stripe.control(f"disputes/{dispute['id']}/close", {"outcome": "won"})
+    await harness.stripe.drain()
 
     [restore] = await wordpress.entries("restore")
     assert (restore["delta"], restore["reason"]) == (10, "dispute_won")

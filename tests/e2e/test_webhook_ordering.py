@@ -15,8 +15,8 @@ COMPLETED = "checkout.session.completed"
 async def test_webhook_before_verify_grants_once(harness, wordpress):
     session_id = await wordpress.checkout("article_starter")
 
-    await harness.pay(session_id)
-    await harness.drain()
+    await harness.stripe.pay(session_id)
+    await harness.stripe.drain()
 
     granted = await wordpress.entries("purchase")
     assert [e["source_ref"] for e in granted] == [checkout_ref(session_id)]
@@ -31,21 +31,21 @@ async def test_webhook_before_verify_grants_once(harness, wordpress):
 
 async def test_verify_before_webhook_grants_once(harness, wordpress):
     session_id = await wordpress.checkout("article_starter")
-    await harness.faults(drop=1, event_type=COMPLETED)
+    await harness.stripe.faults(drop=1, event_type=COMPLETED)
 
-    await harness.pay(session_id)
-    await harness.drain()
-    await harness.clear_faults()
+    await harness.stripe.pay(session_id)
+    await harness.stripe.drain()
+    await harness.stripe.clear_faults()
     assert await wordpress.entries("purchase") == []  # the event never arrived
     status, body = await wordpress.verify(session_id)
     assert status == 200, body
     assert body["status"] == "completed" and body["credits_added"] == 10
 
-    [event_id] = await harness.event_ids(COMPLETED)
-    await harness.resend(event_id)
-    await harness.drain()
+    [event_id] = await harness.stripe.event_ids(COMPLETED)
+    await harness.stripe.resend(event_id)
+    await harness.stripe.drain()
 
-    attempts = await harness.deliveries(event_id=event_id)
+    attempts = await harness.stripe.deliveries(event_id=event_id)
     assert [a["fault"] for a in attempts] == ["dropped", None]
     assert attempts[-1]["status_code"] == 200
     await assert_settled(
@@ -55,24 +55,24 @@ async def test_verify_before_webhook_grants_once(harness, wordpress):
 
 async def test_duplicated_and_reordered_webhooks_grant_once(harness, wordpress):
     duplicated = await wordpress.checkout("article_starter")
-    await harness.faults(duplicate=3)
-    await harness.pay(duplicated)
-    await harness.drain()
+    await harness.stripe.faults(duplicate=3)
+    await harness.stripe.pay(duplicated)
+    await harness.stripe.drain()
 
     reordered = await wordpress.checkout("image_starter")
-    await harness.faults(reverse_pairs=True)
-    await harness.pay(reordered)
-    await harness.drain()
+    await harness.stripe.faults(reverse_pairs=True)
+    await harness.stripe.pay(reordered)
+    await harness.stripe.drain()
 
     intent = await wordpress.create_intent("image_starter")
-    await harness.faults(duplicate=2, reverse_pairs=True)
-    await harness.stripe_control(f"payment_intents/{intent}/succeed")
-    await harness.drain()
+    await harness.stripe.faults(duplicate=2, reverse_pairs=True)
+    await harness.stripe.control(f"payment_intents/{intent}/succeed")
+    await harness.stripe.drain()
 
-    duplicated_event, reordered_event = await harness.event_ids(COMPLETED)
-    copies = await harness.deliveries(event_id=duplicated_event)
+    duplicated_event, reordered_event = await harness.stripe.event_ids(COMPLETED)
+    copies = await harness.stripe.deliveries(event_id=duplicated_event)
     assert len(copies) == 4 and all(c["status_code"] == 200 for c in copies), copies
-    log = [(a["type"], a["event_id"], a["fault"]) for a in await harness.deliveries()]
+    log = [(a["type"], a["event_id"], a["fault"]) for a in await harness.stripe.deliveries()]
     session_pair = [
         i
         for i, (kind, event_id, fault) in enumerate(log)

@@ -27,31 +27,34 @@ class WordPressSite:
     @classmethod
     async def activate(cls, up: HarnessProcess) -> WordPressSite:
         """Activate the plugin: it registers with the service and keeps token and secret."""
-        outcome = await up.sim("POST", "register")
+        outcome = await up.plugin.register()
         assert outcome["success"], outcome
         instance_id = outcome["instance_id"]
-        return cls(up, instance_id, await up.site_id_of(instance_id))
+        return cls(up, instance_id, await up.admin.site_id_of(instance_id))
 
     # -- the plugin's calls ---------------------------------------------------------------------
 
     async def call(self, name: str, **overrides: Any) -> tuple[int, Any]:
-        return await self.up.plugin_call(name, **overrides)
+        return await self.up.plugin.call(name, **overrides)
 
     async def package(self, package_id: str) -> dict[str, Any]:
         status, body = await self.call("packages")
         assert status == 200, body
         return next(p for p in body["packages"]["packages"] if p["package_id"] == package_id)
 
+    async def order(self, package_id: str) -> dict[str, Any]:
+        """What the plugin sends to buy a package: its id, credit type, price and currency."""
+        package = await self.package(package_id)
+        return {
+            "package_id": package_id,
+            "credit_type": package["credit_type"],
+            "amount": package["price"],
+            "currency": package["currency"],
+        }
+
     async def checkout(self, package_id: str = "article_starter") -> str:
         """Start a hosted checkout for a package; answers the session id."""
-        package = await self.package(package_id)
-        status, body = await self.call(
-            "checkout",
-            package_id=package_id,
-            credit_type=package["credit_type"],
-            amount=package["price"],
-            currency=package["currency"],
-        )
+        status, body = await self.call("checkout", **await self.order(package_id))
         assert status == 200 and body["success"], body
         return str(body["session_id"])
 
@@ -60,14 +63,7 @@ class WordPressSite:
 
     async def create_intent(self, package_id: str = "image_starter") -> str:
         """Start a direct PaymentIntent purchase; answers the intent id."""
-        package = await self.package(package_id)
-        status, body = await self.call(
-            "create-intent",
-            package_id=package_id,
-            credit_type=package["credit_type"],
-            amount=package["price"],
-            currency=package["currency"],
-        )
+        status, body = await self.call("create-intent", **await self.order(package_id))
         assert status == 200 and body["success"], body
         return str(body["payment_intent_id"])
 
@@ -99,14 +95,14 @@ class WordPressSite:
     # -- what the service and WordPress recorded ------------------------------------------------
 
     async def ledger(self) -> list[dict[str, Any]]:
-        return await self.up.ledger(self.site_id)
+        return await self.up.admin.ledger(self.site_id)
 
     async def entries(self, kind: str) -> list[dict[str, Any]]:
         return [entry for entry in await self.ledger() if entry["kind"] == kind]
 
     async def delivered_credits_updated(self) -> list[dict[str, Any]]:
         """credits_updated webhooks WordPress accepted (200), in arrival order."""
-        return [w for w in await self.up.plugin_webhooks("credits_updated") if w["status"] == 200]
+        return [w for w in await self.up.plugin.webhooks("credits_updated") if w["status"] == 200]
 
 
 def checkout_ref(session_id: str) -> str:
@@ -127,7 +123,7 @@ async def assert_settled(
     exactly one accepted, validly signed `credits_updated` for each (with `user_email`), the
     balances are `credits`, and the service's books reconcile.
     """
-    flushed = await site.up.flush_webhooks()
+    flushed = await site.up.admin.flush_webhooks()
     assert flushed["pending"] == 0, flushed
 
     purchases = await site.entries("purchase")
@@ -137,7 +133,7 @@ async def assert_settled(
 
     assert await site.credits() == credits
 
-    received = await site.up.plugin_webhooks()
+    received = await site.up.plugin.webhooks()
     assert received, "WordPress received no webhook"
     assert all(w["signature_valid"] for w in received), received
     delivered = await site.delivered_credits_updated()
@@ -151,5 +147,5 @@ async def assert_settled(
         assert matching[0]["data"]["change"] == bought
     assert len(purchase_webhooks) == len(payments), purchase_webhooks
 
-    report = await site.up.reconcile()
+    report = await site.up.admin.reconcile()
     assert report["ok"], report

@@ -1,12 +1,19 @@
-"""The `rakubun-harness` command line: its parser, harness.json and port choice."""
+"""The `rakubun-harness` command line: its parser (every flag documented), harness.json and
+port choice."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import re
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
-from harness.cli import build_parser
+import pytest
+
+from harness.cli import build_parser, run
 from harness.harness_file import harness_secrets, read_harness_file, write_harness_file
 from harness.ports import choose_port
 from harness.service_process import service_environment
@@ -89,3 +96,93 @@ def test_service_environment_configures_everything(tmp_path, monkeypatch):
     assert env["WEBHOOK_RETRY_DELAYS"] == "1,2,4,8,16,32,64,128"
     assert env["WEBHOOK_ALLOW_PRIVATE_TARGETS"] == "1"
     assert env["PROVIDER_KEY_POLICY"] == "all"
+
+
+# -- every flag is in harness/README.md ---------------------------------------------------------
+
+README = Path(__file__).resolve().parents[2] / "harness" / "README.md"
+
+
+def subcommand_parsers(
+    parser: argparse.ArgumentParser | None = None, prefix: str = ""
+) -> dict[str, argparse.ArgumentParser]:
+    """Every leaf subcommand by its words: `up`, ..., `events resend`."""
+    parser = parser or build_parser()
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found.update(subcommand_parsers(child, f"{prefix}{name} "))
+    return found or {prefix.strip(): parser}
+
+
+def readme_section(command: str) -> str:
+    """The `## \\`rakubun-harness <command>...\\`` section of harness/README.md."""
+    text = README.read_text(encoding="utf-8")
+    [section] = [s for s in text.split("\n## ") if s.startswith(f"`rakubun-harness {command}")]
+    return section
+
+
+def shown(default: object) -> str:
+    return (
+        str(int(default)) if isinstance(default, float) and default.is_integer() else str(default)
+    )
+
+
+def test_every_flag_of_every_subcommand_has_a_readme_row_with_its_default():
+    commands = subcommand_parsers()
+    assert set(commands) == {"up", "buy", "trigger", "events resend"}
+    for command, parser in commands.items():
+        section = readme_section(command)
+        for action in parser._actions:
+            for flag in action.option_strings:
+                if flag in ("-h", "--help"):
+                    continue
+                rows = [line for line in section.splitlines() if line.startswith(f"| `{flag}")]
+                assert rows, f"{command} {flag} has no row in harness/README.md"
+                default_cell = re.split(r"(?<!\\)\|", rows[0])[2]
+                if action.default not in (None, False):
+                    assert shown(action.default) in default_cell, (command, flag, rows[0])
+
+
+# -- bad arguments are refused before anything starts --------------------------------------------
+
+BAD_ARGUMENTS = [
+    ("up", "--workers", "0"),
+    ("up", "--workers", "two"),
+    ("up", "--rate-limit", "-1"),
+    ("up", "--startup-timeout", "nan"),
+    ("up", "--startup-timeout", "0"),
+    ("up", "--api-port", "65536"),
+    ("buy", "--user-id", "0"),
+    ("buy", "--user-id", "1.5"),
+    ("buy", "--webhook-timeout", "inf"),
+    ("buy", "--flow", "wire"),
+    ("trigger", "charge.refunded", "--amount", "-5"),
+    ("trigger", "charge.refunded", "--session", "cs_1", "--intent", "pi_1"),
+    ("trigger", "invoice.paid"),
+]
+
+
+@pytest.mark.parametrize("argv", BAD_ARGUMENTS, ids=" ".join)
+def test_bad_arguments_exit_2_with_usage_and_start_nothing(argv, tmp_path, capsys):
+    data_dir = tmp_path / "never"
+
+    status = run([*argv, "--data-dir", str(data_dir)])
+
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert err.startswith("usage: rakubun-harness") and ": error: " in err
+    assert out == ""
+    assert not data_dir.exists()
+
+
+@pytest.mark.parametrize("argv", [a for a in BAD_ARGUMENTS if a[0] != "up"], ids=" ".join)
+def test_bad_arguments_with_json_print_the_json_document(argv, capsys):
+    status = run([*argv, "--json"])
+
+    out, _ = capsys.readouterr()
+    document = json.loads(out)
+    assert status == 2
+    assert document["ok"] is False and document["failed_at"] == "arguments"
+    assert document["error"].startswith("argument ")

@@ -8,11 +8,11 @@ from pathlib import Path
 import aiohttp
 
 from harness.buy import last_delivery_of
-from harness.running_harness import RunningHarness
+from harness.client import HarnessClient
 from harness.up import Harness
 
 
-async def recorded_failure(harness: RunningHarness, instance_id: str) -> str:
+async def recorded_failure(harness: HarnessClient, instance_id: str) -> str:
     """last_delivery_of once the service recorded the attempt (just after the answer)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 30
@@ -40,8 +40,8 @@ async def test_the_last_error_of_a_failed_delivery_is_named(tmp_path: Path):
                 event="test_webhook", after=0, count=1, timeout=30
             )
             assert [w.status for w in answered] == [503]
-            harness = RunningHarness(up.settings, http)
-            why = await recorded_failure(harness, instance_id)
+            async with HarnessClient(up.settings) as harness:
+                why = await recorded_failure(harness, instance_id)
 
     assert f"to {up.plugin_url}/wp-admin/admin-ajax.php?action=rakubun_webhook is pending" in why
     assert why.endswith("last error: HTTP 503"), why

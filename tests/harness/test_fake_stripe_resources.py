@@ -184,7 +184,8 @@ async def make_one_of_each(harness_http, stripe_client) -> None:
 
 
 async def make_catalogue_and_customer(stripe_client) -> None:
-    """A product, its price, a customer and a PaymentMethod attached to it."""
+    """A product, its price, a customer with a PaymentMethod (from a test token) attached, and
+    a PaymentMethod from a test card number (as Stripe.js makes it), attached to nobody."""
     product = await stripe_client.v1.products.create_async(params={"name": "Credits"})
     await stripe_client.v1.prices.create_async(
         params={"product": product.id, "unit_amount": 1500, "currency": "jpy"}
@@ -194,6 +195,8 @@ async def make_catalogue_and_customer(stripe_client) -> None:
         params={"type": "card", "card": {"token": "tok_visa"}}
     )
     await stripe_client.v1.payment_methods.attach_async(method.id, params={"customer": customer.id})
+    card = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2040"}
+    await stripe_client.raw_request_async("post", "/v1/payment_methods", type="card", card=card)
 
 
 async def sdk_get(stripe_client, url: str, **params: Any) -> Any:

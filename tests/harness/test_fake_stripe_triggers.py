@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
+import httpx
 import pytest
 import stripe
 
@@ -19,7 +19,7 @@ from tests.support.stripe_triggers import EMITTED
 
 
 async def run(fake_stripe: FakeStripe, event: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http:
+    async with httpx.AsyncClient() as http:
         return await run_fixture(http, fake_stripe.url, fake_stripe.secret_key, load_fixture(event))
 
 

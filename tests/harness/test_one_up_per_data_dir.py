@@ -21,6 +21,7 @@ from aiohttp import web
 from harness.cli import build_parser
 from harness.data_dir_lock import LOCK_FILE, DataDirBusy, DataDirLock
 from harness.errors import HarnessError
+from harness.fake_stripe.resources import PAYMENT_INTENT
 from harness.fake_stripe.state import StripeState
 from harness.ports import PortBusy, port_is_free
 from harness.service_process import RUN_HEADER, ServiceProcess
@@ -53,7 +54,7 @@ async def test_a_second_harness_on_the_data_dir_is_refused_and_the_first_loses_n
         assert created.status_code == 200, created.text
 
     reopened = StripeState(data_dir)
-    kept = reopened.find("payment_intent", created.json()["id"])
+    kept = reopened.find(PAYMENT_INTENT, created.json()["id"])
     await reopened.close()
     assert kept is not None
     assert rewritten == written

@@ -1,16 +1,19 @@
-"""The WordPress stand-in answers webhooks like the plugin and acts as the admin via /_sim/."""
+"""The WordPress stand-in answers webhooks like the plugin, acts as the admin via /_sim/, and
+shows people its pages (root, purchase page, webhook list) in the checkout page's look."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from harness.fake_stripe.templating import stylesheet
 from harness.plugin_sim import PluginSimulator, sign_body
 from tests.support.capture import CaptureServer
 
@@ -446,3 +449,82 @@ async def test_an_unregistered_or_unmoved_site_puts_nothing(simulator, dashboard
     assert await simulator.follow_site_url() is None  # registered here, as it is now
 
     assert not [r for r in dashboard.requests if r.method == "PUT"]
+
+
+# -- the pages for people: root, purchase page, webhook list ------------------------------------
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+class Links(HTMLParser):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hrefs += [v for k, v in attrs if tag == "a" and k == "href" and v]
+
+
+async def test_the_root_lists_the_simulators_urls_and_every_link_answers(registered, http):
+    async with http.get(f"{registered.url}/") as response:
+        text = await response.text()
+
+    assert response.status == 200 and response.content_type == "text/html"
+    assert stylesheet() in text
+    assert registered.options.instance_id in text
+    assert registered.options.api_token not in text  # never a secret on a page
+    local = [href for href in Links(text).hrefs if href.startswith("/")]
+    assert {"/_sim/state", "/_sim/webhooks", "/_sim/landings"} <= set(local)
+    for href in local:
+        async with http.get(f"{registered.url}{href}") as linked:
+            assert linked.status == 200, href
+
+
+async def test_the_successful_return_page_wears_the_checkout_stylesheet(registered, http):
+    url = f"{registered.url}/wp-admin/admin.php?page=rakubun-ai-purchase&session_id=cs_test_1&status=success"
+
+    async with http.get(url) as response:
+        text = await response.text()
+
+    assert response.status == 200 and response.content_type == "text/html"
+    assert stylesheet() in text
+    assert 'class="message info"' in text and "10 credits added" in text
+    assert "<pre id='verification'>" in text  # the raw answer stays, below the message
+
+
+async def test_a_return_the_service_does_not_verify_says_so(registered, dashboard, http):
+    dashboard.answer("/api/v1/checkout/verify", status=400, json={"success": False})
+    url = f"{registered.url}/wp-admin/admin.php?page=rakubun-ai-purchase&session_id=cs_x&status=success"
+
+    async with http.get(url) as response:
+        text = await response.text()
+
+    assert 'class="message error"' in text and "did not verify" in text
+
+
+async def test_the_webhook_list_is_a_page_for_a_browser_and_json_for_tools(registered, http):
+    body = webhook_body("credits_updated", {"user_email": "<b>a@example.com</b>"})
+    status, _ = await post_webhook(http, registered, body)
+    assert status == 200
+
+    async with http.get(f"{registered.url}/_sim/webhooks", headers=BROWSER) as response:
+        page = await response.text()
+    async with http.get(f"{registered.url}/_sim/webhooks") as response:
+        listed = await response.json()
+    async with http.get(f"{registered.url}/_sim/webhooks?format=json", headers=BROWSER) as response:
+        asked = await response.json()
+
+    assert stylesheet() in page and '<tr id="webhook-1">' in page
+    assert "credits_updated" in page and "<b>" not in page and "&lt;b&gt;" in page
+    assert [w["event"] for w in listed["webhooks"]] == ["credits_updated"]
+    assert asked == listed
+
+
+@pytest.mark.parametrize("query", ["after=nan", "after=inf", "count=-inf&wait=1", "after=x"])
+async def test_a_number_that_is_no_number_is_a_400(registered, http, query):
+    async with http.get(f"{registered.url}/_sim/webhooks?{query}") as response:
+        body = await response.json()
+
+    assert response.status == 400
+    assert body["success"] is False and "must be a number" in body["error"]

@@ -269,6 +269,45 @@ async def test_api_docs_0_turns_the_page_off_but_not_the_documents(make_service)
     assert document.status_code == 200
 
 
+# ---------------------------------------------------------------- the root page
+@pytest.mark.parametrize("root", ["/", "/api/v1"])
+async def test_the_roots_answer_a_page_of_links_that_all_answer(service, root) -> None:
+    response = await service.http.get(service.url + root)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    links = _Links()
+    links.feed(response.text)
+    assert links.inline_scripts == 0
+    assert set(links.urls) == {
+        "/api/v1/docs",
+        "/api/v1/openapi.json",
+        "/api/v1/openapi.yaml",
+        "/api/v1/health",
+    }
+    for url in links.urls:
+        assert (await service.http.get(service.url + url)).status_code == 200, url
+
+
+async def test_without_the_docs_page_the_root_does_not_link_to_it(make_service) -> None:
+    service = await make_service(api_docs=False)
+
+    page = await service.http.get(f"{service.url}/")
+
+    links = _Links()
+    links.feed(page.text)
+    assert page.status_code == 200
+    assert "/api/v1/docs" not in links.urls and "/api/v1/openapi.json" in links.urls
+
+
+async def test_a_root_refuses_other_methods_in_the_envelope(service) -> None:
+    response = await service.http.post(f"{service.url}/", content=b"x")
+
+    assert response.status_code == 405
+    assert response.json()["success"] is False
+
+
 def test_the_page_is_on_unless_api_docs_is_0() -> None:
     assert Settings.from_env({}).api_docs is True
     assert Settings.from_env({"API_DOCS": "1"}).api_docs is True

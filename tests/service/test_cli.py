@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-SCRIPT = Path(sys.executable).with_name("rakubun-service")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The parent's environment without the service's own variables, plus `extra`."""
-    own = (
-        "MONGODB_URL",
-        "STRIPE_",
-        "ADMIN_API_TOKEN",
-        "SQLITE_",
-        "RATE_LIMIT",
-        "FREE_",
-        "OPENAI_API_KEY",
-        "NOVITA_API_KEY",
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
-    env.update(extra)
-    return env
+from tests.support.service_process import (
+    SCRIPT,
+    clean_env,
+    free_port,
+    running_service_process,
+    start_service_process,
+)
 
 
 def test_the_console_script_is_installed():
@@ -120,57 +97,15 @@ def test_a_sqlite_file_it_cannot_open_stops_it_with_one_line_and_exit_3(tmp_path
     assert "not-a-folder" in line
 
 
-def start_json_logging_service(
-    db: Path, port: int, workers: int, admin_token: str, **popen: Any
-) -> subprocess.Popen[str]:
-    """`rakubun-service --workers N` on 127.0.0.1:`port` and the SQLite file `db`: JSON log
-    lines with the access log on, webhooks not dispatched; `popen` says where its output
-    goes (text)."""
-    return subprocess.Popen(
-        [str(SCRIPT), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env=clean_env(
-            SQLITE_PATH=str(db),
-            ADMIN_API_TOKEN=admin_token,
-            LOG_FORMAT="json",
-            ACCESS_LOG="1",
-            WEBHOOK_DISPATCH="0",
-        ),
-        text=True,
-        **popen,
-    )
-
-
 @pytest.fixture
 def running_service(tmp_path):
     port = free_port()
     db = tmp_path / "var" / "rakubun.sqlite3"
     secret = "sk_test_never_in_the_log_0123456789"
-    process = subprocess.Popen(
-        [str(SCRIPT), "--host", "127.0.0.1", "--port", str(port)],
-        env=clean_env(SQLITE_PATH=str(db), STRIPE_SECRET_KEY=secret, ADMIN_API_TOKEN="adm-" * 8),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        health = None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                health = httpx.get(f"{url}/api/v1/health", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)  # polling for the port to open, bounded by the deadline
-        assert health is not None, "the service never answered"
+    env = {"SQLITE_PATH": str(db), "STRIPE_SECRET_KEY": secret, "ADMIN_API_TOKEN": "adm-" * 8}
+    process = start_service_process(port, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    with running_service_process(process, port) as (url, health):
         yield url, health, db, process, secret
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_it_starts_on_the_embedded_store_and_answers_health(running_service):

@@ -292,6 +292,8 @@ def test_security_of_each_area(contract):
         "getOpenApiJson",
         "getOpenApiYaml",
         "getApiDocs",
+        "getServiceRoot",
+        "getApiRoot",
     }
     for op_id in public:
         assert by_id[op_id].security == "public", op_id

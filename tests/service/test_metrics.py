@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import time
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.service.test_cli import free_port, start_json_logging_service
 from tests.support.service import ADMIN_TOKEN
+from tests.support.service_process import (
+    free_port,
+    running_service_process,
+    start_json_logging_service,
+)
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -109,23 +112,8 @@ def workers(request, tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                httpx.get(f"{url}/api/v1/health", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)  # polling for the port to open, bounded by the deadline
+    with running_service_process(process, port) as (url, _):
         yield url, process, request.param
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def test_counts_add_up_across_workers(workers):

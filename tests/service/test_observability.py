@@ -28,7 +28,7 @@ from service.observability import (
     request_id_for,
 )
 from service.pipeline import log_access
-from tests.service.test_cli import free_port, start_json_logging_service
+from tests.support.service_process import free_port, start_json_logging_service
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 

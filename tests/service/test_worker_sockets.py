@@ -18,8 +18,8 @@ from service.worker_sockets import (
     listen_on_own_socket,
     reserve_address,
 )
+from tests.support.service_process import free_port
 
-from .test_cli import free_port
 from .test_workers_share_state import TwoWorkers, running
 
 linux_only = pytest.mark.skipif(

@@ -17,7 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .test_cli import SCRIPT, clean_env, free_port
+from tests.support.service_process import (
+    free_port,
+    running_service_process,
+    start_service_process,
+)
 
 ADMIN = "adm-" * 8
 #: The promise of docs/operating.md: a site disabled through the admin API is refused by every
@@ -67,51 +71,21 @@ def running(tmp_path: Path, *, rate_limit: int) -> Iterator[TwoWorkers]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = tmp_path / "service.log"
+    env = {
+        "SQLITE_PATH": str(tmp_path / "rakubun.sqlite3"),
+        "ADMIN_API_TOKEN": ADMIN,
+        "LOG_FORMAT": "json",
+        "ACCESS_LOG": "1",
+        "RATE_LIMIT_PER_MINUTE": str(rate_limit),
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1",
+        "WEBHOOK_LOOPBACK_ONLY": "1",
+    }
     with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                str(SCRIPT),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-                "--log-level",
-                "INFO",
-            ],
-            env=clean_env(
-                SQLITE_PATH=str(tmp_path / "rakubun.sqlite3"),
-                ADMIN_API_TOKEN=ADMIN,
-                LOG_FORMAT="json",
-                ACCESS_LOG="1",
-                RATE_LIMIT_PER_MINUTE=str(rate_limit),
-                WEBHOOK_ALLOW_PRIVATE_TARGETS="1",
-                WEBHOOK_LOOPBACK_ONLY="1",
-            ),
-            stdout=out,
-            stderr=subprocess.STDOUT,
+        process = start_service_process(
+            port, "--log-level", "INFO", workers=2, env=env, stdout=out, stderr=subprocess.STDOUT
         )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the service never answered"
-            try:
-                if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)  # polling for the port to open, bounded by the deadline
+    with running_service_process(process, port) as (url, _):
         yield TwoWorkers(url, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def register(service: TwoWorkers) -> tuple[str, dict[str, str]]:

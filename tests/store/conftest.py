@@ -62,6 +62,15 @@ class SQLiteBackend:
         raw.close()
         return int(count)
 
+    def attempt_rows(self, delivery_id: str) -> int:
+        """Attempt records of a delivery, as stored."""
+        with sqlite3.connect(self.path) as raw:
+            (count,) = raw.execute(
+                "SELECT COUNT(*) FROM webhook_attempts WHERE delivery_id=?", (delivery_id,)
+            ).fetchone()
+        raw.close()
+        return int(count)
+
     def drop(self) -> None:
         """Nothing to do: the file lives in tmp_path."""
 
@@ -90,6 +99,11 @@ class MongoBackend:
 
     def analytics_rows(self, site_id: str) -> int:
         return self.raw[self.database].analytics.count_documents({"site_id": site_id})
+
+    def attempt_rows(self, delivery_id: str) -> int:
+        return self.raw[self.database].webhook_attempts.count_documents(
+            {"delivery_id": delivery_id}
+        )
 
     def drop(self) -> None:
         self.raw.drop_database(self.database)

@@ -50,7 +50,7 @@ import bson
 import jsonschema
 import mongomock
 from mongomock.filtering import filter_applies
-from pymongo import IndexModel, ReturnDocument, UpdateOne
+from pymongo import IndexModel, ReturnDocument, UpdateMany, UpdateOne
 from pymongo.errors import (
     AutoReconnect,
     ExecutionTimeout,
@@ -671,14 +671,18 @@ class AsyncCollection:
     async def bulk_write(
         self, requests: list[Any], *, ordered: bool = True, session: Any = None
     ) -> None:
-        """UpdateOne requests only (all the adapter sends), applied in order: mongomock's own
-        bulk_write refuses the arguments current pymongo's UpdateOne carries."""
+        """UpdateOne and UpdateMany requests only (all the adapter sends), applied in order:
+        mongomock's own bulk_write refuses the arguments current pymongo's UpdateOne carries."""
 
         def apply() -> None:
             for request in requests:
-                if not isinstance(request, UpdateOne):
+                if isinstance(request, UpdateOne):
+                    update = self._c.update_one
+                elif isinstance(request, UpdateMany):
+                    update = self._c.update_many
+                else:
                     raise NotImplementedError(f"bulk_write of {type(request).__name__}")
-                self._c.update_one(request._filter, request._doc, upsert=bool(request._upsert))
+                update(request._filter, request._doc, upsert=bool(request._upsert))
 
         await self.run("bulk_write", apply, session)
 

@@ -16,8 +16,9 @@ import pytest
 import pytest_asyncio
 
 from harness.testing import HarnessProcess
+from tests.support.service_process import free_port
 
-from .stack import ADMIN_PASSWORD, ADMIN_USER, MariaDB, WordPress, free_port, missing_tools
+from .stack import ADMIN_PASSWORD, ADMIN_USER, MariaDB, WordPress, missing_tools
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -37,12 +37,6 @@ def missing_tools() -> list[str]:
     return missing
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def wait_until(ready, what: str, process: subprocess.Popen[bytes], log: Path) -> None:
     """Poll `ready()` until it holds; fail with the log if the process dies or time runs out."""
     deadline = time.monotonic() + READY_TIMEOUT

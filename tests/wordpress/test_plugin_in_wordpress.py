@@ -59,14 +59,16 @@ async def buy(page, wordpress: WordPress, dashboard: HarnessProcess) -> tuple[st
 
 async def site_of(dashboard: HarnessProcess, wordpress: WordPress) -> list[dict[str, Any]]:
     """The dashboard's sites registered from this WordPress."""
-    sites = (await dashboard.admin("GET", "sites", limit=200))["sites"]
+    sites = (await dashboard.admin.get("sites", limit=200))["sites"]
     return [site for site in sites if site.get("site_url") == wordpress.url]
 
 
 async def purchases(dashboard: HarnessProcess, wordpress: WordPress) -> list[dict[str, Any]]:
     [site] = await site_of(dashboard, wordpress)
     return [
-        entry for entry in await dashboard.ledger(site["site_id"]) if entry["kind"] == "purchase"
+        entry
+        for entry in await dashboard.admin.ledger(site["site_id"])
+        if entry["kind"] == "purchase"
     ]
 
 
@@ -75,7 +77,7 @@ async def ledger_article_balance(dashboard: HarnessProcess, wordpress: WordPress
     [site] = await site_of(dashboard, wordpress)
     return sum(
         entry["delta"]
-        for entry in await dashboard.ledger(site["site_id"])
+        for entry in await dashboard.admin.ledger(site["site_id"])
         if entry["credit_type"] == "article"
     )
 
@@ -84,11 +86,11 @@ async def credits_updated_for(
     dashboard: HarnessProcess, wordpress: WordPress, session_id: str
 ) -> list[dict[str, Any]]:
     """The service's credits_updated deliveries to WordPress for one checkout session."""
-    await dashboard.flush_webhooks()
+    await dashboard.admin.flush_webhooks()
     [site] = await site_of(dashboard, wordpress)
     return [
         delivery
-        for delivery in await dashboard.site_webhooks(site["site_id"])
+        for delivery in await dashboard.admin.site_webhooks(site["site_id"])
         if delivery["event"] == "credits_updated"
         and delivery.get("body", {}).get("data", {}).get("session_id") == session_id
     ]

@@ -39,7 +39,7 @@ CREATE_PARAMS = (
     "statement_descriptor",
     "statement_descriptor_suffix",
 )
-# Taken and kept off the fake's objects: they change nothing it simulates.
+# Stripe.js confirms with the publishable `key` and the intent's `client_secret`.
 CONFIRM_PARAMS = (
     "payment_method",
     "receipt_email",
@@ -48,6 +48,8 @@ CONFIRM_PARAMS = (
     "payment_method_options",
     "mandate_data",
     "shipping",
+    "client_secret",
+    "key",
 )
 
 
@@ -92,20 +94,33 @@ async def create_intent(request: web.Request) -> web.Response:
     )
     ctx.state.emit("payment_intent.created", intent)
     if get_bool(params, "confirm"):
-        payment_intents.confirm_intent(ctx.state, intent)
+        payment_intents.confirm_intent(
+            ctx.state, intent, return_url=get_str(params, "return_url"), base_url=ctx.base_url
+        )
     return stripe_json(ctx.state.expanded(intent, expand_paths(params)))
 
 
 @routes.post("/v1/payment_intents/{id}/confirm")
 async def confirm_intent(request: web.Request) -> web.Response:
-    """Confirm with a test PaymentMethod: `pm_card_visa` succeeds, `pm_card_chargeDeclined` is a 402."""
+    """Confirm with a test PaymentMethod: `pm_card_visa` succeeds, `pm_card_chargeDeclined` is a
+    402, `pm_card_authenticationRequired` requires_action (3-D Secure).
+
+    Stripe.js confirms with the publishable `key` and the intent's `client_secret`
+    (checked in `middleware.py`).
+    """
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, CONFIRM_PARAMS)
     intent = ctx.state.get(RESOURCE, request.match_info["id"])
     if "shipping" in params:
         intent["shipping"] = payment_intents.shipping_details(params.get("shipping"))
     payment_method = _payment_method(ctx.state, params, intent.get("customer"))
-    payment_intents.confirm_intent(ctx.state, intent, payment_method)
+    payment_intents.confirm_intent(
+        ctx.state,
+        intent,
+        payment_method,
+        return_url=get_str(params, "return_url"),
+        base_url=ctx.base_url,
+    )
     return stripe_json(ctx.state.expanded(intent, expand_paths(params)))
 
 

@@ -1,5 +1,6 @@
-"""`/v1/payment_methods`: create, attach (retrieve and list: `reads.py`; Stripe's test ids
-such as `pm_card_visa` are not stored, yet intents take them)."""
+"""`/v1/payment_methods`: create (Stripe.js does, with the publishable key) and attach;
+retrieve and list come from the resource's declaration. Stripe's test ids such as
+`pm_card_visa` are not stored, yet intents take them."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ routes = web.RouteTableDef()
 
 @routes.post("/v1/payment_methods")
 async def create_payment_method(request: web.Request) -> web.Response:
-    """Create a card (`card[token]`: a test token), SEPA debit (`sepa_debit[iban]`) or
-    customer balance PaymentMethod."""
+    """Create a card (`card[number]`: a test card, or `card[token]`: a test token; 402 for
+    any other number), SEPA debit (`sepa_debit[iban]`) or customer balance PaymentMethod."""
     ctx, params = context(request), await read_params(request)
-    reject_unknown(params, ("type", "billing_details", "metadata", *payment_methods.TYPES))
+    reject_unknown(params, ("type", "billing_details", "metadata", "key", *payment_methods.TYPES))
     method = payment_methods.create_payment_method(ctx.state, params)
     return stripe_json(ctx.state.expanded(method, expand_paths(params)))
 
