@@ -42,10 +42,10 @@ async def test_stripe_cli_trigger_reaches_the_service(
         harness.stripe_url,
         tmp_path / "cli-home",
     )
-    await harness.drain()
-    attempts = await harness.deliveries()
+    await harness.stripe.drain()
+    attempts = await harness.stripe.deliveries()
     emitted = tuple(dict.fromkeys((a["event_id"], a["type"]) for a in attempts))
     assert tuple(kind for _, kind in emitted) == EMITTED[event]
     refused = [a for a in attempts if not 200 <= (a["status_code"] or 0) < 300]
     assert not refused, refused
-    assert (await harness.reconcile())["ok"]
+    assert (await harness.admin.reconcile())["ok"]
