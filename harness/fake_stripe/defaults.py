@@ -219,6 +219,30 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         },
         "payment_method_details": None,
     },
+    # Products and customers: as `POST /v1/products` and `POST /v1/customers` make them.
+    "product": {
+        "marketing_features": [],
+        "package_dimensions": None,
+        "shippable": None,
+        "statement_descriptor": None,
+        "tax_code": None,
+        "type": "service",
+        "unit_label": None,
+    },
+    "customer": {
+        "address": None,
+        "discount": None,
+        "invoice_settings": {
+            "custom_fields": None,
+            "default_payment_method": None,
+            "footer": None,
+            "rendering_options": None,
+        },
+        "next_invoice_sequence": 1,
+        "tax_exempt": "none",
+        "test_clock": None,
+    },
+    "customer_cash_balance_transaction": {"customer_account": None},
 }
 
 

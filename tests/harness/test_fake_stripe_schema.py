@@ -1,8 +1,9 @@
 """Every answer and every event of the fake Stripe passes Stripe's own OpenAPI schema.
 
 One scenario drives every `/v1` route the fake serves (create, retrieve, list, expand,
-expire, confirm, cancel, refund, dispute, events, webhook endpoints, errors) and records each
-answer; each is then validated against the response schema `spec3.json` gives that operation
+expire, confirm, capture, cancel, refund, dispute, events, webhook endpoints, the products,
+prices and customers of `stripe trigger`'s fixtures, errors; all but the routes the spec leaves
+out, `UNPUBLISHED` in `tests/support/stripe_openapi.py`) and records each answer; each is then validated against the response schema `spec3.json` gives that operation
 and status, and each event's `data.object` against its object's schema. Needs Stripe's spec
 (`../shared/vendor/stripe-openapi/`, or `$STRIPE_OPENAPI_DIR`).
 """
@@ -24,7 +25,6 @@ from harness.fake_stripe.params import SCHEMA_FILE
 from harness.fake_stripe.state import STATE_FILE, StripeState
 from tests.support.stripe_openapi import (
     component_validator,
-    fake_routes,
     load_fixtures,
     params_file_text,
     request_schemas,
@@ -79,10 +79,27 @@ ROUTES = (
     "error authentication",
     "error payment_intent_unexpected_state",
 )
-# PaymentMethods are served once the fake has Stripe.js (`/v3/`).
-SERVES_PAYMENT_METHODS = ("POST", "/v1/payment_methods") in fake_routes()
-if SERVES_PAYMENT_METHODS:
-    ROUTES += ("create payment_method", "retrieve payment_method", "list payment_methods")
+ROUTES += ("create payment_method", "retrieve payment_method", "list payment_methods")
+# What `stripe trigger`'s fixtures call (the Stripe CLI against the fake).
+ROUTES += (
+    "create product",
+    "retrieve product",
+    "list products",
+    "create price",
+    "retrieve price",
+    "list prices",
+    "create customer",
+    "update customer",
+    "retrieve customer",
+    "list customers",
+    "attach payment_method",
+    "fund_cash_balance customer",
+    "create payment_intent manual capture",
+    "capture payment_intent",
+    "update refund",
+    "update dispute",
+    "close dispute",
+)
 
 EVENT_TYPES = (
     "checkout.session.completed",
@@ -96,6 +113,14 @@ EVENT_TYPES = (
     "charge.dispute.funds_withdrawn",
     "charge.dispute.funds_reinstated",
     "charge.dispute.closed",
+    # what the calls of `stripe trigger`'s fixtures emit besides
+    "payment_intent.created",
+    "payment_intent.amount_capturable_updated",
+    "charge.captured",
+    "charge.failed",
+    "charge.refund.updated",
+    "refund.updated",
+    "charge.dispute.updated",
 )
 
 
@@ -150,8 +175,8 @@ async def _drive(data_dir: pathlib.Path) -> tuple[dict[str, Any], list[dict[str,
             await _payment_intents(run)
             await _money_back(run)
             await _errors(run)
-            if SERVES_PAYMENT_METHODS:
-                await _payment_methods(run)
+            await _payment_methods(run)
+            await _cli_fixtures(run)
             events = await _all_events(run)
         await fake.drain()
     finally:
@@ -271,6 +296,73 @@ async def _payment_methods(run: Scenario) -> None:
     )
     await run.call("retrieve payment_method", "GET", f"/v1/payment_methods/{method['id']}")
     await run.call("list payment_methods", "GET", "/v1/payment_methods")
+
+
+async def _cli_fixtures(run: Scenario) -> None:
+    """The calls `stripe trigger`'s fixtures make beyond a plain payment."""
+    product = await run.call("create product", "POST", "/v1/products", {"name": "Starter"})
+    await run.call("retrieve product", "GET", f"/v1/products/{product['id']}")
+    await run.call("list products", "GET", "/v1/products")
+    price_params = {"product": product["id"], "unit_amount": 1500, "currency": "jpy"}
+    price = await run.call("create price", "POST", "/v1/prices", price_params)
+    await run.call("retrieve price", "GET", f"/v1/prices/{price['id']}")
+    await run.call("list prices", "GET", "/v1/prices", {"product": product["id"]})
+    customer = await run.call(
+        "create customer", "POST", "/v1/customers", {"email": "buyer@example.com"}
+    )
+    path = f"/v1/customers/{customer['id']}"
+    await run.call("update customer", "POST", path, {"name": "Buyer", "metadata": {"k": "v"}})
+    await run.call("retrieve customer", "GET", path)
+    await run.call("list customers", "GET", "/v1/customers")
+    await run.call(
+        "attach payment_method",
+        "POST",
+        "/v1/payment_methods/pm_card_visa/attach",
+        {"customer": customer["id"]},
+    )
+    await run.call(
+        "fund_cash_balance customer",
+        "POST",
+        f"/v1/test_helpers/customers/{customer['id']}/fund_cash_balance",
+        {"amount": 1000, "currency": "jpy"},
+    )
+    held = await run.call(
+        "create payment_intent manual capture",
+        "POST",
+        "/v1/payment_intents",
+        {
+            "amount": 2000,
+            "currency": "jpy",
+            "payment_method": "pm_card_visa",
+            "capture_method": "manual",
+            "confirm": True,
+        },
+    )
+    await run.call(
+        "capture payment_intent",
+        "POST",
+        f"/v1/payment_intents/{held['id']}/capture",
+        {"amount_to_capture": 1500},
+    )
+    refund = await run.call(
+        "refund captured", "POST", "/v1/refunds", {"payment_intent": held["id"]}
+    )
+    await run.call("update refund", "POST", f"/v1/refunds/{refund['id']}", {"metadata": {"k": "v"}})
+    disputed = await run.call(
+        "create payment_intent disputed",
+        "POST",
+        "/v1/payment_intents",
+        {
+            "amount": 2000,
+            "currency": "jpy",
+            "payment_method": "pm_card_createDispute",
+            "confirm": True,
+        },
+    )
+    listed = (await run.http.get("/v1/disputes", params={"payment_intent": disputed["id"]})).json()
+    dispute = listed["data"][0]["id"]
+    await run.call("update dispute", "POST", f"/v1/disputes/{dispute}", {"metadata": {"k": "v"}})
+    await run.call("close dispute", "POST", f"/v1/disputes/{dispute}/close")
 
 
 async def _errors(run: Scenario) -> None:

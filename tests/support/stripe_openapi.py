@@ -181,6 +181,24 @@ SDK_PARAMS = {
     "GET /v1/webhook_endpoints/{webhook_endpoint}": "WebhookEndpointRetrieveParams",
     "POST /v1/webhook_endpoints/{webhook_endpoint}": "WebhookEndpointUpdateParams",
     "DELETE /v1/webhook_endpoints/{webhook_endpoint}": "WebhookEndpointDeleteParams",
+    "POST /v1/payment_intents/{intent}/capture": "PaymentIntentCaptureParams",
+    "POST /v1/payment_methods/{payment_method}/attach": "PaymentMethodAttachParams",
+    "POST /v1/refunds/{refund}": "RefundUpdateParams",
+    "POST /v1/disputes/{dispute}": "DisputeUpdateParams",
+    "POST /v1/disputes/{dispute}/close": "DisputeCloseParams",
+    "GET /v1/products": "ProductListParams",
+    "POST /v1/products": "ProductCreateParams",
+    "GET /v1/products/{id}": "ProductRetrieveParams",
+    "GET /v1/prices": "PriceListParams",
+    "POST /v1/prices": "PriceCreateParams",
+    "GET /v1/prices/{price}": "PriceRetrieveParams",
+    "GET /v1/customers": "CustomerListParams",
+    "POST /v1/customers": "CustomerCreateParams",
+    "GET /v1/customers/{customer}": "CustomerRetrieveParams",
+    "POST /v1/customers/{customer}": "CustomerUpdateParams",
+    "POST /v1/test_helpers/customers/{customer}/fund_cash_balance": (
+        "test_helpers.CustomerFundCashBalanceParams"
+    ),
 }
 
 
@@ -225,8 +243,29 @@ def request_schemas(served: list[tuple[str, str]]) -> dict[str, Any]:
             schema["properties"][name] = {}
         if "required" in schema:
             schema["required"] = [n for n in schema["required"] if n in required]
+        for keys, values in WIDENED_ENUMS.items():
+            _widen_enum(schema, keys, values)
         out[operation_name] = schema
     return out
+
+
+# Enum values the spec lacks that Stripe's own CLI fixtures send, so Stripe takes them:
+# `stripe trigger payment_intent.partially_funded` asks for a `jp_bank_account` transfer.
+WIDENED_ENUMS: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("payment_method_options", "customer_balance", "bank_transfer", "type"): ("jp_bank_account",),
+}
+
+
+def _widen_enum(schema: dict[str, Any], keys: tuple[str, ...], values: tuple[str, ...]) -> None:
+    for branch in schema.get("anyOf", []):
+        _widen_enum(branch, keys, values)
+    if not keys:
+        if "enum" in schema:
+            schema["enum"] = sorted({*schema["enum"], *values})
+        return
+    inner = schema.get("properties", {}).get(keys[0])
+    if isinstance(inner, dict):
+        _widen_enum(inner, keys[1:], values)
 
 
 def params_file_text(schemas: dict[str, Any]) -> str:
@@ -235,9 +274,17 @@ def params_file_text(schemas: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
+# Routes the fake serves that Stripe's spec leaves out, with why: no schema checks them.
+UNPUBLISHED: dict[tuple[str, str], str] = {
+    ("GET", "/v1/payment_pages/{id}"): "hosted Checkout's own API; `stripe trigger` pays by it",
+    ("POST", "/v1/payment_pages/{id}/confirm"): "hosted Checkout's own API, as above",
+}
+
+
 def served_operations() -> list[tuple[str, str]]:
-    """(method, spec path template) of every `/v1` route the fake serves."""
-    return sorted({(m, spec_path(re.sub(r"\{[^}]+\}", "x_1", p), m)) for m, p in fake_routes()})
+    """(method, spec path template) of every `/v1` route the fake serves that the spec has."""
+    served = [route for route in fake_routes() if route not in UNPUBLISHED]
+    return sorted({(m, spec_path(re.sub(r"\{[^}]+\}", "x_1", p), m)) for m, p in served})
 
 
 def fake_routes() -> list[tuple[str, str]]:
