@@ -12,10 +12,13 @@ import typing
 
 import pytest
 import stripe
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from stripe._api_version import _ApiVersion
 
 from service.stripe_events import unfit_field
 from tests.support.stripe import (
+    STRIPE_KEY,
     WEBHOOK_SECRET,
     event_body,
     fixture_names,
@@ -32,12 +35,24 @@ OMITTED = {
     "event": {"account", "context"},
     "checkout.session": {"line_items"},
     "charge": {"refunds", "level3"},
+    # A card refund's: the others are for payment methods without native refunds (Konbini, ...).
+    "refund": {
+        "customer",
+        "customer_account",
+        "description",
+        "instructions_email",
+        "next_action",
+        "payment_method",
+        "pending_reason",
+        "presentment_details",
+    },
 }
 SDK_CLASSES = {
     "checkout.session": stripe.checkout.Session,
     "payment_intent": stripe.PaymentIntent,
     "charge": stripe.Charge,
     "dispute": stripe.Dispute,
+    "refund": stripe.Refund,
     "event": stripe.Event,
 }
 
@@ -82,6 +97,7 @@ def test_expected_fixtures_are_recorded():
         "payment_intent.succeeded",
         "payment_intent.payment_failed",
         "charge.refunded",
+        "charge.refund.updated",
         "charge.dispute.created",
         "charge.dispute.funds_withdrawn",
         "charge.dispute.funds_reinstated",
@@ -157,6 +173,7 @@ async def test_async_payment_failed_grants_nothing(world):
 
     assert await world.ledger("purchase") == []
     assert await world.credits() == FREE
+    assert await world.session_status(session_id) == "failed"  # closed, never to be granted
 
 
 async def test_checkout_session_expired_expires_the_session(world):
@@ -288,6 +305,113 @@ async def test_charge_refunded_reverses_the_refunded_share(world, kind, totals, 
     assert await world.credits() == FREE
     assert len(await world.ledger("purchase")) == 1
     assert (await world.store.reconcile()).ok
+
+
+async def _refund_at_the_fake(world, ids: dict[str, str], amount: int) -> str:
+    """Refund `amount` of the purchase at the fake Stripe (its events are not delivered)."""
+    response = await world.http.post(
+        f"{world.fake.url}/v1/refunds",
+        data={"payment_intent": ids["payment_intent_id"], "amount": str(amount)},
+        headers={"Authorization": f"Bearer {STRIPE_KEY}"},
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])
+
+
+async def test_a_failed_refund_gives_back_the_credits_it_took(world):
+    ids = await _granted(world)  # 750 JPY for 10 article credits
+    refund_id = await _refund_at_the_fake(world, ids, 300)
+    refunded = await _charge_refunded(world, "checkout", ids, 300)
+    assert await world.send(refunded) == "reversed"
+    assert (await world.credits())["article_credits"] == 5 + 10 - 4
+
+    await world.control(f"refunds/{refund_id}/fail")  # Stripe's charge: 0 refunded again
+    failed = await world.event("charge.refund.updated.failed", refund_id=refund_id, **ids)
+    assert await world.send(failed) == "restored"
+    # A late redelivery of the refund's own report is older than the failure.
+    assert await world.send(await _charge_refunded(world, "checkout", ids, 300)) == "unchanged"
+
+    [reversal] = await world.ledger("reversal")
+    [restore] = await world.ledger("restore")
+    assert (reversal.delta, restore.delta, restore.reason) == (-4, 4, "refund_failed")
+    assert await world.credits() == {**FREE, "article_credits": 5 + 10}
+    assert (await world.store.reconcile()).ok
+
+
+async def test_a_refund_after_a_failed_one_is_taken_back_again(world):
+    ids = await _granted(world)
+    first = await _refund_at_the_fake(world, ids, 300)
+    assert await world.send(await _charge_refunded(world, "checkout", ids, 300)) == "reversed"
+    await world.control(f"refunds/{first}/fail")
+    failed = await world.event("charge.refund.updated.failed", refund_id=first, **ids)
+    assert await world.send(failed) == "restored"
+
+    await _refund_at_the_fake(world, ids, 750)
+    again = await _charge_refunded(world, "checkout", ids, 750)
+    again["created"] = failed["created"] + 60
+    assert await world.send(again) == "reversed"
+
+    assert await world.credits() == FREE
+    assert (await world.store.reconcile()).ok
+
+
+async def _fake_charge(world, ids: dict[str, str]) -> dict:
+    response = await world.http.get(
+        f"{world.fake.url}/v1/charges/{ids['charge_id']}",
+        headers={"Authorization": f"Bearer {STRIPE_KEY}"},
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+async def test_refunds_and_failed_refunds_in_any_order_take_back_the_final_refunded_share(
+    world, data
+):
+    """Refunds and refund failures at Stripe, some in the same second, their events delivered
+    in any order: the credits taken back are those of the charge's final refunded amount."""
+    ids = await _granted(world)  # 750 JPY for 10 article credits
+    granted = (await world.credits())["article_credits"]  # the world outlives one example
+    events, live, created = [], [], 1795690000
+    for _ in range(data.draw(st.integers(1, 5), label="operations")):
+        created += data.draw(st.integers(0, 1), label="seconds later")
+        refunded = (await _fake_charge(world, ids))["amount_refunded"]
+        if live and data.draw(st.booleans(), label="fail a refund"):
+            refund_id = live.pop(data.draw(st.integers(0, len(live) - 1), label="which"))
+            await world.control(f"refunds/{refund_id}/fail")
+            event = await world.event("charge.refund.updated.failed", refund_id=refund_id, **ids)
+        elif refunded < 750:
+            amount = data.draw(st.integers(1, 750 - refunded), label="refund")
+            live.append(await _refund_at_the_fake(world, ids, amount))
+            event = await _charge_refunded(world, "checkout", ids, refunded + amount)
+            event["data"]["object"]["refunded"] = refunded + amount == 750
+        else:
+            continue
+        event["created"] = created
+        events.append(event)
+
+    for event in data.draw(st.permutations(events), label="delivery order"):
+        await world.send(event)
+
+    final = (await _fake_charge(world, ids))["amount_refunded"]
+    assert (await world.credits())["article_credits"] == granted - 10 * final // 750
+    assert (await world.store.reconcile()).ok
+
+
+async def test_a_refund_update_that_is_not_a_failure_changes_nothing(world):
+    ids = await _granted(world)
+    refund_id = await _refund_at_the_fake(world, ids, 300)
+    updated = await world.event("charge.refund.updated.failed", refund_id=refund_id, **ids)
+    updated["data"]["object"]["status"] = "succeeded"
+
+    assert await world.send(updated) == "ignored"
+    assert await world.ledger("reversal") == []
+    assert await world.credits() == {**FREE, "article_credits": 5 + 10}
 
 
 async def test_charge_dispute_created_reverses_the_whole_purchase_and_blocks_spending(world):

@@ -15,13 +15,14 @@ import argparse
 import asyncio
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from harness.buy import run_buy
 from harness.console import emit_json
 from harness.harness_file import DEFAULT_DATA_DIR
-from harness.trigger import TRIGGERS, run_trigger
+from harness.stripe_fixture import ParamChange
+from harness.trigger import run_resend, run_trigger, trigger_events
 from harness.up import run_up
 
 
@@ -82,6 +83,19 @@ def port_number(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not a port (0 to 65535)")
     return port
+
+
+def _change(kind: str) -> Callable[[str], str]:
+    """An argparse type checking a --override/--add/--remove (parsed again when run)."""
+
+    def check(text: str) -> str:
+        try:
+            ParamChange.parse(kind, text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return text
+
+    return check
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,19 +181,29 @@ def build_parser() -> argparse.ArgumentParser:
     buy.set_defaults(run=run_buy)
 
     trigger = commands.add_parser(
-        "trigger", help="make the fake Stripe send an event to a running `up`"
+        "trigger",
+        help="make the fake Stripe send an event to a running `up`, as `stripe trigger` does",
     )
     trigger.add_argument(
-        "event", metavar="EVENT", choices=sorted(TRIGGERS), help=", ".join(TRIGGERS)
+        "event", metavar="EVENT", choices=trigger_events(), help=", ".join(trigger_events())
     )
     data_dir_option(trigger)
     target = trigger.add_mutually_exclusive_group()
+    target.add_argument("--session", help="apply the event to this Checkout Session")
+    target.add_argument("--intent", help="apply the event to this PaymentIntent")
     target.add_argument(
-        "--session", help="Checkout Session id (default: the newest open one, else a new one)"
+        "--purchase",
+        action="store_true",
+        help="apply the event to a fresh purchase of the service, made through the plugin",
     )
-    target.add_argument(
-        "--intent", help="PaymentIntent id (default: the newest fitting one, else a new one)"
-    )
+    for kind, meaning in (
+        ("override", "replace a fixture call's param: name:path=value"),
+        ("add", "add a param to a fixture call: name:path=value"),
+        ("remove", "remove a fixture call's param: name:path"),
+    ):
+        trigger.add_argument(
+            f"--{kind}", action="append", type=_change(kind), metavar="CHANGE", help=meaning
+        )
     trigger.add_argument("--amount", type=positive_int, help="refund amount (charge.refunded)")
     trigger.add_argument(
         "--json",
@@ -187,6 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="print one JSON document on stdout for scripts (progress goes to stderr)",
     )
     trigger.set_defaults(run=run_trigger)
+
+    events = commands.add_parser("events", help="the fake Stripe's events")
+    actions = events.add_subparsers(dest="action", required=True, metavar="ACTION")
+    resend = actions.add_parser("resend", help="send a stored event again to every endpoint")
+    resend.add_argument("event_id", metavar="EVT_ID")
+    data_dir_option(resend)
+    resend.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document on stdout for scripts (progress goes to stderr)",
+    )
+    resend.set_defaults(run=run_resend)
     return parser
 
 

@@ -65,7 +65,8 @@ def next_steps(data_dir: Path, api_url: str, stripe_url: str) -> list[str]:
     return [
         "Next steps, in another terminal:",
         f"  rakubun-harness buy{where}                      buy article_starter as WordPress user 1",
-        f"  rakubun-harness trigger charge.refunded{where}  refund it (the events: trigger --help)",
+        f"  rakubun-harness trigger charge.refunded --purchase{where}"
+        "  buy once more and refund that (the events: trigger --help)",
         f"  open {stripe_url}/_harness/   the inspector: sessions, refunds, disputes, webhooks",
         f'  "Try it out" at {api_url}/api/v1/docs: Authorize with the plugin token',
         "    (pluginBearer) and the instance id (instanceId) above",

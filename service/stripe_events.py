@@ -24,7 +24,7 @@ learnt yet, Stripe is asked which Checkout Session carries it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,7 +71,12 @@ async def handle_event(services: Services, event: dict[str, Any]) -> str:
         return "duplicate"
     handler = EVENT_HANDLERS.get(event_type)
     # A handler that raises (e.g. 409 grant_pending) leaves the event unrecorded: Stripe retries.
-    outcome = await handler(services, obj) if handler else "ignored"
+    if handler is None:
+        outcome = "ignored"
+    elif event_type in TIMED:
+        outcome = await handler(services, obj, _created(event))
+    else:
+        outcome = await handler(services, obj)
     await services.store.record_stripe_event(event_id, event_type, outcome)
     return outcome
 
@@ -94,8 +99,13 @@ async def _session_paid(services: Services, obj: dict[str, Any]) -> str:
 
 
 async def _session_failed(services: Services, obj: dict[str, Any]) -> str:
+    """The delayed payment failed: nothing is granted, and a pending session closes (`failed`);
+    one already granted stays completed."""
     record = await services.store.get_checkout_session(obj["id"])
-    return "ignored" if record is None else "payment_failed"
+    if record is None:
+        return "ignored"
+    await services.store.transition_checkout_session(record.session_id, "pending", "failed", {})
+    return "payment_failed"
 
 
 async def _session_expired(services: Services, obj: dict[str, Any]) -> str:
@@ -205,10 +215,12 @@ async def _set_reversal(
     version: int | None,
     reason: str,
     round_up: bool = False,
+    at: Refunds | None = None,
 ) -> str:
     """Set one bucket's share (money `taken` of `total`, by default the price we recorded)
     of the credits a payment bought, rounded down (refunds) or up (disputes): a charge
-    refunded in part and disputed for the rest then takes back every credit."""
+    refunded in part and disputed for the rest then takes back every credit. `at` versions a
+    refund report by when Stripe made it (`Refunds`) instead of `version`."""
     purchase = await _purchase_of(services, obj)
     if purchase is None:
         return "ignored"
@@ -220,6 +232,8 @@ async def _set_reversal(
     else:
         share = -(-record.credits * taken // total) if round_up else record.credits * taken // total
         credits = min(record.credits, share)
+    if at is not None:
+        version = at.version(credits, record.credits)
     # This bucket's money given back, for the admin stats' net revenue.
     returned = record.amount if total <= 0 else min(record.amount, record.amount * taken // total)
     result = await services.store.reverse(
@@ -240,8 +254,27 @@ async def _set_reversal(
     return "reversed" if result.entry.delta < 0 else "restored"
 
 
-async def _charge_refunded(services: Services, obj: dict[str, Any]) -> str:
-    # amount_refunded only grows, so the target may only grow (version None).
+@dataclass(frozen=True)
+class Refunds:
+    """When a report of a charge's refunded amount was made, which orders the reports.
+
+    A charge's `amount_refunded` grows with each refund and shrinks when one fails, so the
+    newest report wins: reports are ranked by their event's `created` second, then, within one
+    second, a failure above every refund (Stripe fails a refund after it succeeded), and
+    refunds by the credits they take back (they only grow). A report without `created` (0)
+    ranks as the target itself, as before failures were handled.
+    """
+
+    created: int
+    failure: bool = False
+
+    def version(self, credits: int, granted: int) -> int:
+        """The bucket version: `created` seconds, then the rank within that second."""
+        rank = granted + 1 if self.failure else credits
+        return self.created * (granted + 2) + rank
+
+
+async def _charge_refunded(services: Services, obj: dict[str, Any], created: int) -> str:
     return await _set_reversal(
         services,
         obj,
@@ -250,6 +283,34 @@ async def _charge_refunded(services: Services, obj: dict[str, Any]) -> str:
         bucket="refund",
         version=None,
         reason="refund",
+        at=Refunds(created),
+    )
+
+
+async def _refund_updated(services: Services, obj: dict[str, Any], created: int) -> str:
+    """A refund that failed gives back the credits it took: the refund bucket follows the
+    charge's `amount_refunded` as Stripe has it now (the failed refund no longer counted).
+    Other updates (metadata, a pending refund succeeding) change nothing of ours."""
+    if obj["status"] != "failed":
+        return "ignored"
+    charge_id = _id(obj.get("charge"))
+    if charge_id is None or await _purchase_of(services, obj) is None:
+        return "ignored"
+    try:
+        charge = await services.stripe.retrieve_charge(charge_id)
+    except StripeNotFound:
+        return "ignored"
+    if unfit_field("charge.refunded", charge) is not None:
+        raise InvalidEvent(f"{InvalidEvent.message}: Stripe's charge {charge_id} is unfit")
+    return await _set_reversal(
+        services,
+        obj,
+        charge["amount_refunded"],
+        charge["amount"],
+        bucket="refund",
+        version=None,
+        reason="refund_failed",
+        at=Refunds(created, failure=True),
     )
 
 
@@ -286,6 +347,12 @@ async def _dispute_funds_reinstated(services: Services, obj: dict[str, Any]) -> 
 
 
 # --------------------------------------------------------------------------- fit fields
+def _created(event: dict[str, Any]) -> int:
+    """The event's `created` second; 0 when it has none (reports then rank as before)."""
+    created = event.get("created")
+    return created if type(created) is int and created > 0 else 0
+
+
 def _text(value: Any) -> bool:
     return isinstance(value, str) and value != ""
 
@@ -332,6 +399,12 @@ READS: dict[str, dict[str, Field]] = {
         "payment_intent": REFERENCE,
         "charge": REFERENCE,
     },
+    "charge.refund.updated": {
+        "id": TEXT,
+        "status": TEXT,
+        "payment_intent": REFERENCE,
+        "charge": REFERENCE,
+    },
     "charge.dispute.created": _DISPUTE,
     "charge.dispute.updated": _DISPUTE,
     "charge.dispute.closed": _DISPUTE,
@@ -374,7 +447,7 @@ def _id(value: Any) -> str | None:
 
 
 #: Stripe event type -> what it does to our purchases; other types are recorded and ignored.
-EVENT_HANDLERS = {
+EVENT_HANDLERS: dict[str, Callable[..., Awaitable[str]]] = {
     "checkout.session.completed": _session_paid,
     "checkout.session.async_payment_succeeded": _session_paid,
     "checkout.session.async_payment_failed": _session_failed,
@@ -382,9 +455,12 @@ EVENT_HANDLERS = {
     "payment_intent.succeeded": _intent_succeeded,
     "payment_intent.payment_failed": _intent_failed,
     "charge.refunded": _charge_refunded,
+    "charge.refund.updated": _refund_updated,
     "charge.dispute.created": _dispute_changed,
     "charge.dispute.updated": _dispute_changed,
     "charge.dispute.closed": _dispute_changed,
     "charge.dispute.funds_withdrawn": _dispute_funds_withdrawn,
     "charge.dispute.funds_reinstated": _dispute_funds_reinstated,
 }
+#: The types whose handler also reads when Stripe made the event (its `created`).
+TIMED = frozenset({"charge.refunded", "charge.refund.updated"})

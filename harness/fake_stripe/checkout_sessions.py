@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import objects, payment_intents
+from . import objects, payment_intents, prices
 from .errors import StripeError, invalid_request
-from .forms import get_int, get_metadata, get_str
+from .forms import get_int, get_list, get_metadata, get_str
 from .resources import CHECKOUT_SESSION, LINE_ITEM, PAYMENT_INTENT, PRICE, PRODUCT
 from .state import StripeState
 
@@ -19,7 +19,7 @@ def create_session(state: StripeState, params: dict[str, Any], base_url: str) ->
     mode = get_str(params, "mode", required=True)
     if mode != "payment":
         raise invalid_request(f"The fake supports mode=payment only, not {mode}.", param="mode")
-    items = [_line_item(item, i) for i, item in enumerate(params.get("line_items") or [])]
+    items = [_line_item(state, item, i) for i, item in enumerate(params.get("line_items") or [])]
     if not items:
         raise invalid_request("Missing required param: line_items.", param="line_items")
     currencies = {item["currency"] for item in items}
@@ -47,7 +47,7 @@ def create_session(state: StripeState, params: dict[str, Any], base_url: str) ->
         metadata=get_metadata(params),
         mode=mode,
         payment_intent=None,
-        payment_method_types=["card"],
+        payment_method_types=_payment_method_types(params),
         payment_status="unpaid",
         status="open",
         success_url=get_str(params, "success_url"),
@@ -59,21 +59,32 @@ def create_session(state: StripeState, params: dict[str, Any], base_url: str) ->
         "metadata": get_metadata(intent_data),
         "description": get_str(intent_data, "description"),
         "payment_intent": None,
+        "shipping": payment_intents.shipping_details(intent_data.get("shipping")),
+        "setup_future_usage": get_str(intent_data, "setup_future_usage"),
     }
     return state.put(session)
 
 
-def _line_item(raw: Any, index: int) -> dict[str, Any]:
+PAYMENT_METHOD_TYPES = ("card", "sepa_debit")
+
+
+def _payment_method_types(params: dict[str, Any]) -> list[str]:
+    types = get_list(params, "payment_method_types") or ["card"]
+    for kind in types:
+        if kind not in PAYMENT_METHOD_TYPES:
+            raise invalid_request(
+                f"The fake takes payment_method_types {', '.join(PAYMENT_METHOD_TYPES)} only.",
+                param="payment_method_types",
+            )
+    return [str(kind) for kind in types]
+
+
+def _line_item(state: StripeState, raw: Any, index: int) -> dict[str, Any]:
     param = f"line_items[{index}]"
     if not isinstance(raw, dict):
         raise invalid_request("Invalid line item.", param=param)
     if "price" in raw:
-        raise StripeError(
-            400,
-            f"No such price: '{raw['price']}'",
-            code="resource_missing",
-            param=f"{param}[price]",
-        )
+        return _stored_price_item(state, raw, param)
     price_data = raw.get("price_data")
     if not isinstance(price_data, dict):
         raise invalid_request("Missing required param: price_data.", param=f"{param}[price_data]")
@@ -89,14 +100,7 @@ def _line_item(raw: Any, index: int) -> dict[str, Any]:
     quantity = get_int(raw, "quantity", required=True) or 0
     if quantity < 1 or unit_amount < 0:
         raise invalid_request("Quantity and unit_amount must be positive.", param=param)
-    price = objects.base(
-        PRICE,
-        active=True,
-        currency=currency,
-        product=objects.new_id(PRODUCT.prefix),
-        type="one_time",
-        unit_amount=unit_amount,
-    )
+    price = prices.build_price(currency, unit_amount)
     return objects.base(
         LINE_ITEM,
         amount_discount=0,
@@ -106,6 +110,31 @@ def _line_item(raw: Any, index: int) -> dict[str, Any]:
         currency=currency,
         description=name,
         price=price,
+        quantity=quantity,
+    )
+
+
+def _stored_price_item(state: StripeState, raw: dict[str, Any], param: str) -> dict[str, Any]:
+    """A line item of a price made with `POST /v1/prices`."""
+    price_id = get_str(raw, "price") or ""
+    price = state.find(PRICE, price_id)
+    if price is None:
+        raise StripeError(
+            400, f"No such price: '{price_id}'", code="resource_missing", param=f"{param}[price]"
+        )
+    product = state.get(PRODUCT, price["product"])
+    quantity = get_int(raw, "quantity", required=True) or 0
+    if quantity < 1:
+        raise invalid_request("Quantity must be positive.", param=f"{param}[quantity]")
+    return objects.base(
+        LINE_ITEM,
+        amount_discount=0,
+        amount_subtotal=price["unit_amount"] * quantity,
+        amount_tax=0,
+        amount_total=price["unit_amount"] * quantity,
+        currency=price["currency"],
+        description=product["name"],
+        price=dict(price),
         quantity=quantity,
     )
 
@@ -122,7 +151,7 @@ def expire_if_due(state: StripeState, session: dict[str, Any]) -> dict[str, Any]
     return session
 
 
-def _require_open(session: dict[str, Any]) -> None:
+def require_open(session: dict[str, Any]) -> None:
     if session["status"] != "open":
         raise invalid_request(
             f"This Checkout Session is {session['status']} and can no longer be paid.",
@@ -130,8 +159,9 @@ def _require_open(session: dict[str, Any]) -> None:
         )
 
 
-def _session_intent(state: StripeState, session: dict[str, Any]) -> dict[str, Any]:
-    # One PaymentIntent per session, reused when a declined customer tries again.
+def session_intent(state: StripeState, session: dict[str, Any]) -> dict[str, Any]:
+    """The session's PaymentIntent, made when the customer first pays and reused when a
+    declined customer tries again."""
     data = state.payment_intent_data.setdefault(session["id"], {"metadata": {}})
     if data.get("payment_intent"):
         return state.get(PAYMENT_INTENT, data["payment_intent"])
@@ -142,6 +172,9 @@ def _session_intent(state: StripeState, session: dict[str, Any]) -> dict[str, An
         metadata=dict(data.get("metadata") or {}),
         description=data.get("description"),
         receipt_email=session["customer_email"],
+        payment_method_types=list(session["payment_method_types"]),
+        shipping=data.get("shipping"),
+        setup_future_usage=data.get("setup_future_usage"),
     )
     data["payment_intent"] = intent["id"]
     return intent
@@ -154,8 +187,8 @@ def pay_session(state: StripeState, session: dict[str, Any]) -> dict[str, Any]:
     (the session event first, so "next event" faults hit the event integrations act on).
     """
     expire_if_due(state, session)
-    _require_open(session)
-    intent = _session_intent(state, session)
+    require_open(session)
+    intent = session_intent(state, session)
     session.update(
         status="complete",
         payment_status="paid",
@@ -171,8 +204,8 @@ def pay_session(state: StripeState, session: dict[str, Any]) -> dict[str, Any]:
 def decline_session(state: StripeState, session: dict[str, Any]) -> dict[str, Any]:
     """Try the declining test card: the session stays open; emits payment_intent.payment_failed."""
     expire_if_due(state, session)
-    _require_open(session)
-    payment_intents.decline_intent(state, _session_intent(state, session))
+    require_open(session)
+    payment_intents.decline_intent(state, session_intent(state, session))
     return session
 
 

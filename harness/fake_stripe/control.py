@@ -19,7 +19,7 @@ from . import charges, checkout_sessions, disputes, payment_intents, refunds
 from .context import context
 from .errors import StripeError, invalid_request
 from .inspector import error_page, harness_counts, inspector_page
-from .resources import CHECKOUT_SESSION, DISPUTE, EVENT, PAYMENT_INTENT
+from .resources import CHECKOUT_SESSION, DISPUTE, EVENT, PAYMENT_INTENT, REFUND
 
 routes = web.RouteTableDef()
 
@@ -151,6 +151,15 @@ async def refund_intent(request: web.Request) -> web.Response:
     intent = state.get(PAYMENT_INTENT, request.match_info["id"])
     charge = charges.charge_of_intent(state, intent)
     return _answer(refunds.refund_charge(state, charge, amount))
+
+
+@routes.post("/_harness/refunds/{id}/fail")
+async def fail_refund(request: web.Request) -> web.Response:
+    """The refund fails after it succeeded, as a closed card's does: its money goes back to
+    the charge; sends charge.refund.updated and refund.updated (status failed)."""
+    state = context(request).state
+    refund = state.get(REFUND, request.match_info["id"])
+    return _answer(refunds.fail_refund(state, refund))
 
 
 def _optional_amount(body: dict[str, Any]) -> int | None:

@@ -8,9 +8,9 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from . import objects, publishable_key
+from . import objects, params, publishable_key
 from .context import context
-from .errors import StripeError, authentication_failed
+from .errors import StripeError, authentication_failed, invalid_request
 from .wire import error_response, read_params
 
 log = logging.getLogger(__name__)
@@ -109,3 +109,18 @@ def _presented_key(authorization: str) -> str:
 
 def _redact(key: str) -> str:
     return key[:8] + "*" * max(len(key) - 12, 4) + key[-4:] if len(key) > 12 else "****"
+
+
+@web.middleware
+async def stripe_params(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse params Stripe's request schema refuses (unknown, missing, wrong type) with
+    Stripe's 400, before the handler or an idempotent replay sees the request."""
+    if is_api(request):
+        schema = params.schema_for(request.method, request.path)
+        if schema is not None:
+            try:
+                decoded = await read_params(request)
+            except UnicodeDecodeError:
+                raise invalid_request("Invalid request body: it is not UTF-8.") from None
+            params.check_params(schema, decoded)
+    return await handler(request)

@@ -11,6 +11,7 @@ from typing import Any
 
 import stripe
 
+from .defaults import with_defaults
 from .resources import EVENT, Resource
 
 API_VERSION: str = stripe.api_version  # events carry the version the pinned SDK expects
@@ -46,9 +47,9 @@ def now() -> int:
 
 
 def base(resource: Resource, **fields: Any) -> dict[str, Any]:
-    """The fields every Stripe object has, followed by `fields`."""
+    """The fields every Stripe object has, Stripe's defaults for its kind, then `fields`."""
     obj: dict[str, Any] = {"id": new_id(resource.prefix), "object": resource.object}
-    obj.update(fields)
+    obj.update(with_defaults(resource.object, fields))
     obj.setdefault("created", now())
     obj.setdefault("livemode", False)
     return obj

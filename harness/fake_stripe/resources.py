@@ -98,13 +98,6 @@ EVENT = Resource(
     count="events",
     filters=(Matches("type", plural="types"), CREATED),
 )
-PAYMENT_METHOD = Resource(
-    object="payment_method",
-    prefix="pm",
-    noun="PaymentMethod",
-    path="payment_methods",
-    count="payment_methods",
-)
 WEBHOOK_ENDPOINT = Resource(
     object="webhook_endpoint",
     prefix="we",
@@ -112,23 +105,59 @@ WEBHOOK_ENDPOINT = Resource(
     path="webhook_endpoints",
     count="webhook_endpoints",
 )
+PRODUCT = Resource(
+    object="product",
+    prefix="prod",
+    noun="product",
+    path="products",
+    count="products",
+    filters=(CREATED,),
+)
+PRICE = Resource(
+    object="price",
+    prefix="price",
+    noun="price",
+    path="prices",
+    count="prices",
+    filters=(Equals("product"), Equals("currency"), Equals("type"), CREATED),
+    expandable=("product",),
+)
+CUSTOMER = Resource(
+    object="customer",
+    prefix="cus",
+    noun="customer",
+    path="customers",
+    count="customers",
+    filters=(Equals("email"), CREATED),
+)
+PAYMENT_METHOD = Resource(
+    object="payment_method",
+    prefix="pm",
+    noun="PaymentMethod",
+    path="payment_methods",
+    count="payment_methods",
+    filters=(Equals("customer"), Equals("type")),
+    expandable=("customer",),
+)
 # Built inside a session's line items, never stored or served on their own.
 LINE_ITEM = Resource("item", "li", "line item")
-PRICE = Resource("price", "price", "price")
-PRODUCT = Resource("product", "prod", "product")
+# A customer's cash balance funding (test helper `fund_cash_balance`), never stored.
+CASH_BALANCE_TRANSACTION = Resource("customer_cash_balance_transaction", "ccsbtxn", "transaction")
 
 RESOURCES: tuple[Resource, ...] = (
     CHECKOUT_SESSION,
     PAYMENT_INTENT,
-    PAYMENT_METHOD,
     CHARGE,
     REFUND,
     DISPUTE,
     EVENT,
     WEBHOOK_ENDPOINT,
-    LINE_ITEM,
-    PRICE,
     PRODUCT,
+    PRICE,
+    CUSTOMER,
+    PAYMENT_METHOD,
+    LINE_ITEM,
+    CASH_BALANCE_TRANSACTION,
 )
 BY_OBJECT: dict[str, Resource] = {r.object: r for r in RESOURCES}
 BY_TAG: dict[str, Resource] = {r.tag: r for r in RESOURCES}

@@ -13,7 +13,7 @@ from .api import add_api_routes
 from .context import CONTEXT, FakeContext
 from .faults import Faults
 from .idempotency import idempotent_replay
-from .middleware import request_ids, require_api_key, stripe_errors
+from .middleware import request_ids, require_api_key, stripe_errors, stripe_params
 from .resources import WEBHOOK_ENDPOINT
 from .state import StripeState
 from .webhook_endpoints import create_endpoint, with_secret
@@ -25,7 +25,7 @@ DEFAULT_RETRY_DELAYS = (1, 2, 4, 8, 16, 32)
 def make_app(ctx: FakeContext) -> web.Application:
     """The aiohttp app: `/v1` API, `/checkout/pay` page, `/v3` Stripe.js, `/_harness` control."""
     app = web.Application(
-        middlewares=[stripe_errors, request_ids, require_api_key, idempotent_replay]
+        middlewares=[stripe_errors, request_ids, require_api_key, stripe_params, idempotent_replay]
     )
     app[CONTEXT] = ctx
     add_api_routes(app)

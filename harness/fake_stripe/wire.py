@@ -10,12 +10,19 @@ from aiohttp import web
 from .errors import StripeError
 from .forms import decode_form, get_list
 
+# The request's decoded params, in the request's own storage.
+_PARAMS = web.RequestKey("stripe_params", dict[str, Any])
+
 
 async def read_params(request: web.Request) -> dict[str, Any]:
-    """Decode query-string and form-body params (`a[b][0]=x`) of an API request."""
+    """Decode query-string and form-body params (`a[b][0]=x`) of an API request, once: the
+    params check and the handler share them (neither changes them)."""
+    if _PARAMS in request:
+        return request[_PARAMS]
     params = decode_form(request.query_string)
     if request.body_exists:
         params.update(decode_form((await request.read()).decode("utf-8")))
+    request[_PARAMS] = params
     return params
 
 

@@ -155,7 +155,7 @@ CHECKOUT_SESSION_VALIDATOR: dict[str, Any] = {
             "credit_type": {"bsonType": "string", "enum": list(CREDIT_TYPES)},
             "amount": {"bsonType": "number"},
             "currency": {"bsonType": "string"},
-            "status": {"bsonType": "string", "enum": ["pending", "completed", "expired"]},
+            "status": {"bsonType": "string", "enum": ["pending", "completed", "expired", "failed"]},
             "created_at": {"bsonType": "date"},
             "expires_at": {"bsonType": ["date", "null"]},
             "completed_at": {"bsonType": ["date", "null"]},

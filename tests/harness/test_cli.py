@@ -103,9 +103,17 @@ def test_service_environment_configures_everything(tmp_path, monkeypatch):
 README = Path(__file__).resolve().parents[2] / "harness" / "README.md"
 
 
-def subcommand_parsers() -> dict[str, argparse.ArgumentParser]:
-    [subparsers] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
-    return dict(subparsers.choices)
+def subcommand_parsers(
+    parser: argparse.ArgumentParser | None = None, prefix: str = ""
+) -> dict[str, argparse.ArgumentParser]:
+    """Every leaf subcommand by its words: `up`, ..., `events resend`."""
+    parser = parser or build_parser()
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found.update(subcommand_parsers(child, f"{prefix}{name} "))
+    return found or {prefix.strip(): parser}
 
 
 def readme_section(command: str) -> str:
@@ -123,7 +131,7 @@ def shown(default: object) -> str:
 
 def test_every_flag_of_every_subcommand_has_a_readme_row_with_its_default():
     commands = subcommand_parsers()
-    assert set(commands) == {"up", "buy", "trigger"}
+    assert set(commands) == {"up", "buy", "trigger", "events resend"}
     for command, parser in commands.items():
         section = readme_section(command)
         for action in parser._actions:

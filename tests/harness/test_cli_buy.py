@@ -29,6 +29,9 @@ PACKAGES = [
 ]
 
 
+PAID_INTENTS = {"pi_paid", "pi_3", "pi_refunded", "pi_disputed"}
+
+
 @dataclass
 class FakeWorld:
     """A scripted fake service and fake Stripe control API behind one capture server, as `up`
@@ -46,6 +49,7 @@ class FakeWorld:
     verify_status: int = 200
     no_open_sessions: bool = False
     no_intents: bool = False
+    succeeded: set[str] = field(default_factory=set)
     instance_id: str = ""
     #: The admin API's deliveries to the registered site (None: no admin API at all).
     deliveries: list[dict[str, Any]] | None = None
@@ -113,6 +117,8 @@ class FakeWorld:
             return web.json_response({**answer, "transaction_id": "tx_1"})
         if path.startswith("/_harness/"):
             self.control_calls.append(f"{request.method} {path} {json.dumps(body)}")
+            if path.endswith("/succeed"):
+                self.succeeded.add(path.split("/")[-2])
             return web.json_response([] if path.endswith("deliveries") else {"ok": True})
         if path == "/v1/checkout/sessions":
             sessions = [
@@ -123,7 +129,22 @@ class FakeWorld:
                 sessions = sessions[:1]
             return web.json_response({"data": sessions})
         if path.startswith("/v1/checkout/sessions/"):
-            return web.json_response({"id": path.rsplit("/", 1)[1], "payment_intent": "pi_9"})
+            session_id = path.rsplit("/", 1)[1]
+            status = "complete" if session_id == "cs_paid" else "open"
+            return web.json_response({"id": session_id, "status": status, "payment_intent": "pi_9"})
+        if path.startswith("/v1/payment_intents/"):
+            intent_id = path.rsplit("/", 1)[1]
+            paid = intent_id in self.succeeded or intent_id in PAID_INTENTS
+            status = "succeeded" if paid else "requires_payment_method"
+            charge = f"ch_{intent_id[3:]}" if paid else None
+            return web.json_response({"id": intent_id, "status": status, "latest_charge": charge})
+        if path.startswith("/v1/charges/"):
+            charge_id = path.rsplit("/", 1)[1]
+            refunded = 750 if charge_id == "ch_refunded" else 0
+            disputed = charge_id == "ch_disputed"
+            return web.json_response(
+                {"id": charge_id, "amount": 750, "amount_refunded": refunded, "disputed": disputed}
+            )
         if path == "/v1/payment_intents":
             intents = [
                 {"id": "pi_open", "status": "requires_payment_method"},
@@ -283,17 +304,23 @@ async def test_buy_without_a_running_harness_says_how_to_start_one(tmp_path, cap
             'POST /_harness/checkout/sessions/cs_7/complete {"outcome": "expired"}',
         ),
         (
-            ["checkout.session.completed"],
+            ["checkout.session.completed", "--session", "cs_open"],
             'POST /_harness/checkout/sessions/cs_open/complete {"outcome": "paid"}',
         ),
-        (["payment_intent.succeeded"], "POST /_harness/payment_intents/pi_open/succeed {}"),
+        (
+            ["payment_intent.succeeded", "--intent", "pi_open"],
+            "POST /_harness/payment_intents/pi_open/succeed {}",
+        ),
         (
             ["charge.refunded", "--intent", "pi_3", "--amount", "100"],
             'POST /_harness/payment_intents/pi_3/refund {"amount": 100}',
         ),
-        (["charge.dispute.created"], "POST /_harness/payment_intents/pi_paid/dispute {}"),
         (
-            ["charge.dispute.closed"],
+            ["charge.dispute.created", "--intent", "pi_paid"],
+            "POST /_harness/payment_intents/pi_paid/dispute {}",
+        ),
+        (
+            ["charge.dispute.closed", "--intent", "pi_paid"],
             'POST /_harness/disputes/dp_open/close {"outcome": "lost"}',
         ),
         (
@@ -307,7 +334,7 @@ async def test_buy_without_a_running_harness_says_how_to_start_one(tmp_path, cap
     ],
 )
 async def test_trigger_uses_the_control_api(world, harness_dir, argv, expected):
-    """Without --session/--intent, the newest object the event applies to is the target."""
+    """With --session/--intent, the control API applies the event to that object."""
     args = build_parser().parse_args(["trigger", *argv, "--data-dir", str(harness_dir)])
 
     assert await run_trigger(args) == 0
@@ -320,10 +347,8 @@ async def trigger(harness_dir: Path, *argv: str) -> int:
     return await run_trigger(args)
 
 
-async def test_trigger_without_a_fitting_session_opens_one_through_the_plugin(world, harness_dir):
-    world.no_open_sessions = True
-
-    assert await trigger(harness_dir, "checkout.session.expired") == 0
+async def test_trigger_purchase_opens_a_session_through_the_plugin(world, harness_dir):
+    assert await trigger(harness_dir, "checkout.session.expired", "--purchase") == 0
 
     assert world.orders["cs_1"]["package_id"] == "article_starter"
     assert world.orders["cs_1"]["user_email"] == "editor@example.com"
@@ -332,10 +357,8 @@ async def test_trigger_without_a_fitting_session_opens_one_through_the_plugin(wo
     )
 
 
-async def test_trigger_refund_without_a_paid_intent_creates_and_pays_one(world, harness_dir):
-    world.no_intents = True
-
-    assert await trigger(harness_dir, "charge.refunded") == 0
+async def test_trigger_refund_of_a_purchase_creates_and_pays_one(world, harness_dir):
+    assert await trigger(harness_dir, "charge.refunded", "--purchase") == 0
 
     paid_then_refunded = [call for call in world.control_calls if "/payment_intents/" in call]
     assert paid_then_refunded == [
@@ -345,9 +368,7 @@ async def test_trigger_refund_without_a_paid_intent_creates_and_pays_one(world, 
 
 
 async def test_trigger_json_prints_one_document_on_stdout(world, harness_dir, capsys):
-    world.no_intents = True
-
-    assert await trigger(harness_dir, "payment_intent.succeeded", "--json") == 0
+    assert await trigger(harness_dir, "payment_intent.succeeded", "--purchase", "--json") == 0
 
     captured = capsys.readouterr()
     document = json.loads(captured.out)
@@ -359,6 +380,55 @@ async def test_trigger_json_prints_one_document_on_stdout(world, harness_dir, ca
     )
     assert [step["step"] for step in document["steps"]][:1] == ["create target"]
     assert "ok  payment_intent.succeeded" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "why"),
+    [
+        (
+            ["charge.dispute.created", "--intent", "pi_refunded"],
+            "charge.dispute.created cannot apply to PaymentIntent pi_refunded: its charge"
+            " ch_refunded is fully refunded",
+        ),
+        (
+            ["charge.dispute.created", "--intent", "pi_disputed"],
+            "its charge ch_disputed is already disputed",
+        ),
+        (
+            ["charge.refunded", "--intent", "pi_open"],
+            "charge.refunded cannot apply to PaymentIntent pi_open: its status is"
+            " requires_payment_method; it needs succeeded",
+        ),
+        (
+            ["payment_intent.succeeded", "--intent", "pi_paid"],
+            "its status is succeeded; it needs processing or requires_action",
+        ),
+        (
+            ["checkout.session.completed", "--session", "cs_paid"],
+            "cannot apply to Checkout Session cs_paid: its status is complete; it needs open",
+        ),
+        (
+            ["charge.dispute.closed", "--intent", "pi_3"],
+            "pi_3: it has no open dispute",
+        ),
+        (
+            ["payment_intent.created", "--intent", "pi_paid"],
+            "payment_intent.created cannot apply to a named object",
+        ),
+        (
+            ["charge.refunded", "--intent", "pi_paid", "--override", "refund:amount=5"],
+            "--override/--add/--remove change fixture runs only",
+        ),
+    ],
+)
+async def test_trigger_refuses_an_event_its_target_cannot_take(
+    world, harness_dir, capsys, argv, why
+):
+    assert await trigger(harness_dir, *argv) == 1
+
+    assert why in capsys.readouterr().out
+    assert not [call for call in world.control_calls if "/payment_intents/" in call]
+    assert not [call for call in world.control_calls if "/disputes/" in call]
 
 
 async def test_buy_json_prints_ids_and_balances(world, harness_dir, capsys):

@@ -165,7 +165,12 @@ async def test_trigger_on_a_fresh_up_creates_the_session_and_grants(running_up):
     settings = running_up.settings
 
     status, out = await run_cli(
-        "trigger", "checkout.session.completed", "--json", "--data-dir", str(running_up.data_dir)
+        "trigger",
+        "checkout.session.completed",
+        "--purchase",
+        "--json",
+        "--data-dir",
+        str(running_up.data_dir),
     )
 
     assert status == 0, out
@@ -177,6 +182,71 @@ async def test_trigger_on_a_fresh_up_creates_the_session_and_grants(running_up):
         async with http.get(url) as response:
             webhooks = (await response.json())["webhooks"]
     assert [w["data"].get("session_id") for w in webhooks] == [document["created"]]
+
+
+async def stripe_get(settings: dict[str, Any], path: str) -> Any:
+    headers = {"Authorization": f"Bearer {settings['stripe_secret_key']}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.get(f"{settings['stripe_url']}/v1/{path}") as response:
+            assert response.status == 200, await response.text()
+            return await response.json()
+
+
+async def test_each_trigger_runs_its_stripe_fixture_on_fresh_objects(running_up):
+    """A dispute after a refund is a new payment's (the issue: the refunded intent was reused)."""
+    data_dir = str(running_up.data_dir)
+    outcomes = []
+    for event in ("charge.refunded", "charge.dispute.created"):
+        status, out = await run_cli("trigger", event, "--json", "--data-dir", data_dir)
+        assert status == 0, out
+        outcomes.append(json.loads(out.splitlines()[-1]))
+
+    refunded, disputed = (o["created"]["payment_intent"] for o in outcomes)
+    assert refunded != disputed
+    [dispute] = (await stripe_get(running_up.settings, f"disputes?payment_intent={disputed}"))[
+        "data"
+    ]
+    assert dispute["status"] == "warning_needs_response"  # the CLI fixture's inquiry card
+    deliveries = [d for o in outcomes for d in o["steps"] if d["step"] == "stripe webhooks"]
+    assert len(deliveries) == 2
+
+
+async def test_trigger_changes_fixture_params_like_the_stripe_cli(running_up):
+    status, out = await run_cli(
+        "trigger",
+        "payment_intent.succeeded",
+        "--override",
+        "payment_intent:amount=4321",
+        "--add",
+        "payment_intent:metadata.order_id=6735",
+        "--remove",
+        "payment_intent:shipping",
+        "--json",
+        "--data-dir",
+        str(running_up.data_dir),
+    )
+
+    assert status == 0, out
+    intent_id = json.loads(out.splitlines()[-1])["created"]["payment_intent"]
+    intent = await stripe_get(running_up.settings, f"payment_intents/{intent_id}")
+    assert (intent["amount"], intent["metadata"], intent["shipping"]) == (
+        4321,
+        {"order_id": "6735"},
+        None,
+    )
+
+
+async def test_events_resend_delivers_a_stored_event_again(running_up):
+    data_dir = str(running_up.data_dir)
+    status, out = await run_cli("trigger", "payment_intent.created", "--data-dir", data_dir)
+    assert status == 0, out
+    [event] = (await stripe_get(running_up.settings, "events?type=payment_intent.created"))["data"]
+
+    status, out = await run_cli("events", "resend", event["id"], "--json", "--data-dir", data_dir)
+
+    assert status == 0, out
+    assert json.loads(out.splitlines()[-1])["event_id"] == event["id"]
+    assert re.search(rf"payment_intent\.created {event['id']}  attempt 1  answered 200", out), out
 
 
 def listening_addresses(port: int) -> set[str]:

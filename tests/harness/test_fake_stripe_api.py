@@ -111,7 +111,11 @@ async def test_payment_intent_lifecycle(stripe_client) -> None:
     listed = await stripe_client.v1.payment_intents.list_async()
     assert [i.id for i in listed.data] == [intent.id]
     events = await stripe_client.v1.events.list_async()
-    assert [e.type for e in events.data] == ["charge.succeeded", "payment_intent.succeeded"]
+    assert [e.type for e in events.data] == [
+        "charge.succeeded",
+        "payment_intent.succeeded",
+        "payment_intent.created",
+    ]
 
 
 async def test_declined_card_raises_card_error_and_records_failure(stripe_client) -> None:
@@ -129,7 +133,13 @@ async def test_declined_card_raises_card_error_and_records_failure(stripe_client
     assert after.status == "requires_payment_method"
     assert after.last_payment_error.decline_code == "generic_decline"
     events = await stripe_client.v1.events.list_async()
-    assert [e.type for e in events.data] == ["payment_intent.payment_failed"]
+    # As on Stripe, the declined attempt is a failed charge too.
+    assert [e.type for e in events.data] == [
+        "charge.failed",
+        "payment_intent.payment_failed",
+        "payment_intent.created",
+    ]
+    assert after.latest_charge == events.data[0].data.object.id
 
 
 async def test_create_with_confirm_true_succeeds_at_once(stripe_client) -> None:

@@ -43,7 +43,7 @@ async def test_declined_keeps_the_session_open_and_a_retry_can_pay(
     assert declined["session"]["status"] == "open"
     assert declined["session"]["payment_status"] == "unpaid"
     assert declined["redirect_url"] == open_session.url
-    assert await event_types(stripe_client) == ["payment_intent.payment_failed"]
+    assert await event_types(stripe_client) == ["payment_intent.payment_failed", "charge.failed"]
     paid = (await complete(harness_http, open_session.id, "paid")).json()
     failed = (await stripe_client.v1.events.list_async()).data[-1].data.object
     assert paid["session"]["payment_intent"] == failed.id  # the same intent, tried again

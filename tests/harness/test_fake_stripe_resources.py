@@ -17,6 +17,7 @@ from harness.fake_stripe import FakeStripe, api, checkout_sessions, resources
 from harness.fake_stripe.context import FakeContext
 from harness.fake_stripe.errors import StripeError
 from harness.fake_stripe.pagination import Between, Equals, ListFilter, Matches, filtered
+from harness.fake_stripe.params import schema_for
 from harness.fake_stripe.resources import RESOURCES, SERVED
 from harness.fake_stripe.server import make_app
 from harness.fake_stripe.state import StripeState
@@ -25,7 +26,11 @@ from harness.fake_stripe.webhooks import WebhookDispatcher
 from .conftest import session_params
 
 READS = "reads"  # `api/reads.py` serves every resource's retrieve and list
-API_MODULES = sorted(m.name for m in pkgutil.iter_modules(api.__path__) if m.name != READS)
+# Modules of routes outside any resource's path (payment pages, test helpers).
+UNDECLARED = {m.__name__.rsplit(".", 1)[1] for m in api.UNDECLARED}
+API_MODULES = sorted(
+    m.name for m in pkgutil.iter_modules(api.__path__) if m.name not in {READS, *UNDECLARED}
+)
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -99,8 +104,7 @@ async def test_every_object_the_fake_made_is_the_registered_resource_of_its_tabl
         params={"payment_intent": session.payment_intent, "amount": 100}
     )
     await harness_http.post(f"/_harness/payment_intents/{session.payment_intent}/dispute", json={})
-    card = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2040"}
-    await stripe_client.raw_request_async("post", "/v1/payment_methods", type="card", card=card)
+    await make_catalogue_and_customer(stripe_client)
 
     store = fake_stripe.state
     assert set(store.tables) == {r.object for r in SERVED}
@@ -173,12 +177,27 @@ async def make_one_of_each(harness_http, stripe_client) -> None:
     await stripe_client.v1.payment_intents.create_async(
         params={"amount": 500, "currency": "jpy", "payment_method": "pm_card_visa"}
     )
-    card = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2040"}
-    await stripe_client.raw_request_async("post", "/v1/payment_methods", type="card", card=card)
+    await make_catalogue_and_customer(stripe_client)
     # Last, so that no event is owed to it and none changes while the test reads them.
     await stripe_client.v1.webhook_endpoints.create_async(
         params={"url": "http://127.0.0.1:9/hook", "enabled_events": ["charge.succeeded"]}
     )
+
+
+async def make_catalogue_and_customer(stripe_client) -> None:
+    """A product, its price, a customer with a PaymentMethod (from a test token) attached, and
+    a PaymentMethod from a test card number (as Stripe.js makes it), attached to nobody."""
+    product = await stripe_client.v1.products.create_async(params={"name": "Credits"})
+    await stripe_client.v1.prices.create_async(
+        params={"product": product.id, "unit_amount": 1500, "currency": "jpy"}
+    )
+    customer = await stripe_client.v1.customers.create_async(params={"email": "a@example.com"})
+    method = await stripe_client.v1.payment_methods.create_async(
+        params={"type": "card", "card": {"token": "tok_visa"}}
+    )
+    await stripe_client.v1.payment_methods.attach_async(method.id, params={"customer": customer.id})
+    card = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2040"}
+    await stripe_client.raw_request_async("post", "/v1/payment_methods", type="card", card=card)
 
 
 async def sdk_get(stripe_client, url: str, **params: Any) -> Any:
@@ -186,13 +205,22 @@ async def sdk_get(stripe_client, url: str, **params: Any) -> Any:
     return (await stripe_client.raw_request_async("get", url, **params)).data
 
 
+def _absent(url: str, field: str, present: set[str]) -> str:
+    """A value of `field` no stored object has that Stripe's params check accepts: another
+    member of its enum (`type=recurring` for prices), else any string."""
+    schema = schema_for("GET", url) or {}
+    choices = schema.get("properties", {}).get(field, {}).get("enum") or []
+    return next((choice for choice in choices if choice not in present), "nope")
+
+
 def filter_examples(
-    list_filter: ListFilter, stored: list[dict[str, Any]]
+    list_filter: ListFilter, stored: list[dict[str, Any]], url: str
 ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Requests a declared filter takes, each with the stored objects it must keep."""
     if isinstance(list_filter, Equals):
         field = list_filter.field
-        values = {o[field] for o in stored if isinstance(o[field], str)} | {"nope"}
+        values = {o[field] for o in stored if isinstance(o[field], str)}
+        values.add(_absent(url, field, values))
         return [({field: v}, [o for o in stored if o[field] == v]) for v in sorted(values)]
     if isinstance(list_filter, Matches):
         field, plural = list_filter.field, list_filter.plural
@@ -235,7 +263,7 @@ async def test_every_served_resource_retrieves_lists_pages_and_filters_what_it_s
             params["starting_after"] = walked[-1]
         assert walked == [o["id"] for o in stored]
         for list_filter in resource.filters:
-            for query, kept in filter_examples(list_filter, stored):
+            for query, kept in filter_examples(list_filter, stored, resource.url):
                 listed = await sdk_get(stripe_client, resource.url, limit=100, **query)
                 assert [o["id"] for o in listed["data"]] == [o["id"] for o in kept], query
 

@@ -305,6 +305,7 @@ async def test_drain_times_out_while_a_retry_is_pending(webhook_receiver) -> Non
                 auth=(fake.secret_key, ""),
                 data={
                     "mode": "payment",
+                    "success_url": "https://shop.example/success",
                     "line_items[0][price_data][currency]": "jpy",
                     "line_items[0][price_data][unit_amount]": "100",
                     "line_items[0][price_data][product_data][name]": "x",

@@ -78,6 +78,7 @@ async def test_the_printed_next_steps_buy_and_refund(running_up):
     assert status == 0, out
     status, out = await run_cli(*trigger)
     assert status == 0, out
+    assert re.search(r"create target +PaymentIntent pi_", out), out  # the site's own purchase
     async with aiohttp.ClientSession() as http:
         async with http.get(inspector) as response:
             page = await response.text()

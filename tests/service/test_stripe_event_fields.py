@@ -34,6 +34,7 @@ FIXTURE_OF = {
     "payment_intent.succeeded": "payment_intent.succeeded",
     "payment_intent.payment_failed": "payment_intent.payment_failed",
     "charge.refunded": "charge.refunded.partial",
+    "charge.refund.updated": "charge.refund.updated.failed",
     "charge.dispute.created": "charge.dispute.created",
     "charge.dispute.updated": "charge.dispute.created",
     "charge.dispute.closed": "charge.dispute.closed.lost",
@@ -73,6 +74,12 @@ FIT: dict[str, dict[str, Callable[[Any], bool]]] = {
     "charge.refunded": {
         "amount": _integer_from(1),
         "amount_refunded": _integer_from(0),
+        "payment_intent": _reference,
+        "charge": _reference,
+    },
+    "charge.refund.updated": {
+        "id": _string,
+        "status": _string,
         "payment_intent": _reference,
         "charge": _reference,
     },

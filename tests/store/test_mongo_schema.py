@@ -269,7 +269,7 @@ def test_validator_is_the_seeds_with_our_string_ids() -> None:
     properties = schema["properties"]
     assert properties["site_id"] == {"bsonType": "string"}
     assert properties["user_id"] == {"bsonType": "string"}
-    assert properties["status"]["enum"] == ["pending", "completed", "expired"]
+    assert properties["status"]["enum"] == ["pending", "completed", "expired", "failed"]
     assert properties["credit_type"]["enum"] == ["article", "image", "rewrite"]
     assert properties["created_at"] == {"bsonType": "date"}
 

@@ -213,6 +213,7 @@ class StripeWorld:
             "session_id": "cs_test_unknown",
             "payment_intent_id": "pi_" + secrets.token_hex(12),
             "charge_id": "ch_" + secrets.token_hex(12),
+            "refund_id": "re_" + secrets.token_hex(12),
             "package_id": record.package_id if record else "article_starter",
             "credit_type": record.credit_type if record else "article",
             "credits": str(record.credits) if record else "10",

@@ -2,7 +2,8 @@
 
 Invariant: every served resource's retrieve and list routes come from its declaration in
 `resources.py` (`reads.py`); a module here, named after a resource's path, holds only that
-resource's other routes (create, update, actions) and may give it a `VIEW` for reading.
+resource's other routes (create, update, actions) and may give it a `VIEW` for reading; the
+few routes outside any resource's path are in `UNDECLARED` modules.
 """
 
 from __future__ import annotations
@@ -10,10 +11,34 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..resources import SERVED
-from . import checkout_sessions, payment_intents, payment_methods, refunds, webhook_endpoints
+from . import (
+    checkout_sessions,
+    customers,
+    disputes,
+    payment_intents,
+    payment_methods,
+    payment_pages,
+    prices,
+    products,
+    refunds,
+    test_helpers,
+    webhook_endpoints,
+)
 from .reads import PLAIN, read_routes
 
-_WRITES = (checkout_sessions, payment_intents, payment_methods, refunds, webhook_endpoints)
+_WRITES = (
+    checkout_sessions,
+    customers,
+    disputes,
+    payment_intents,
+    payment_methods,
+    prices,
+    products,
+    refunds,
+    webhook_endpoints,
+)
+#: Routes outside every resource's path: Checkout's payment pages, Stripe's test helpers.
+UNDECLARED = (payment_pages, test_helpers)
 _VIEWS = {checkout_sessions.RESOURCE: checkout_sessions.VIEW}
 
 
@@ -21,5 +46,5 @@ def add_api_routes(app: web.Application) -> None:
     """Register every `/v1` route on `app`."""
     for resource in SERVED:
         app.router.add_routes(read_routes(resource, _VIEWS.get(resource, PLAIN)))
-    for module in _WRITES:
+    for module in (*_WRITES, *UNDECLARED):
         app.router.add_routes(module.routes)

@@ -1,13 +1,17 @@
-"""`/v1/payment_intents`: create, confirm, cancel (retrieve and list: `reads.py`)."""
+"""`/v1/payment_intents`: create, confirm, capture, cancel (retrieve and list: `reads.py`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
-from .. import payment_intents
+from .. import payment_intents, payment_methods
 from ..context import context
-from ..forms import get_bool, get_int, get_metadata, get_str, reject_unknown
+from ..errors import invalid_request
+from ..forms import get_bool, get_int, get_list, get_metadata, get_str, reject_unknown
 from ..resources import PAYMENT_INTENT
+from ..state import StripeState
 from ..wire import expand_paths, read_params, stripe_json
 
 RESOURCE = PAYMENT_INTENT
@@ -23,7 +27,46 @@ CREATE_PARAMS = (
     "description",
     "receipt_email",
     "payment_method_types",
+    "capture_method",
+    "confirmation_method",
+    "shipping",
+    "return_url",
+    "customer",
+    "payment_method_data",
+    "payment_method_options",
+    "mandate_data",
+    "setup_future_usage",
+    "statement_descriptor",
+    "statement_descriptor_suffix",
 )
+# Stripe.js confirms with the publishable `key` and the intent's `client_secret`.
+CONFIRM_PARAMS = (
+    "payment_method",
+    "receipt_email",
+    "return_url",
+    "payment_method_data",
+    "payment_method_options",
+    "mandate_data",
+    "shipping",
+    "client_secret",
+    "key",
+)
+
+
+def _payment_method(state: StripeState, params: dict[str, Any], customer: str | None) -> str | None:
+    """`payment_method`, or a PaymentMethod made from `payment_method_data` (one of the two)."""
+    data = params.get("payment_method_data")
+    if data is None:
+        return get_str(params, "payment_method")
+    if not isinstance(data, dict) or params.get("payment_method"):
+        raise invalid_request(
+            "Pass either payment_method or payment_method_data, not both.",
+            param="payment_method_data",
+        )
+    method = payment_methods.create_payment_method(state, data)
+    if customer is not None:
+        payment_methods.attach(state, method, customer)
+    return str(method["id"])
 
 
 @routes.post("/v1/payment_intents")
@@ -32,18 +75,28 @@ async def create_intent(request: web.Request) -> web.Response:
     ctx, params = context(request), await read_params(request)
     reject_unknown(params, CREATE_PARAMS)
     automatic = params.get("automatic_payment_methods") or {}
+    customer = get_str(params, "customer")
     intent = payment_intents.create_intent(
         ctx.state,
         amount=get_int(params, "amount", required=True) or 0,
         currency=get_str(params, "currency", required=True) or "",
         metadata=get_metadata(params),
-        payment_method=get_str(params, "payment_method"),
+        payment_method=_payment_method(ctx.state, params, customer),
         description=get_str(params, "description"),
         receipt_email=get_str(params, "receipt_email"),
         automatic_payment_methods=isinstance(automatic, dict) and get_bool(automatic, "enabled"),
+        capture_method=get_str(params, "capture_method") or "automatic_async",
+        confirmation_method=get_str(params, "confirmation_method") or "automatic",
+        customer=customer,
+        shipping=payment_intents.shipping_details(params.get("shipping")),
+        payment_method_types=[str(t) for t in get_list(params, "payment_method_types")] or None,
+        setup_future_usage=get_str(params, "setup_future_usage"),
     )
+    ctx.state.emit("payment_intent.created", intent)
     if get_bool(params, "confirm"):
-        payment_intents.confirm_intent(ctx.state, intent, base_url=ctx.base_url)
+        payment_intents.confirm_intent(
+            ctx.state, intent, return_url=get_str(params, "return_url"), base_url=ctx.base_url
+        )
     return stripe_json(ctx.state.expanded(intent, expand_paths(params)))
 
 
@@ -56,17 +109,28 @@ async def confirm_intent(request: web.Request) -> web.Response:
     (checked in `middleware.py`).
     """
     ctx, params = context(request), await read_params(request)
-    reject_unknown(
-        params, ("payment_method", "receipt_email", "return_url", "client_secret", "key")
-    )
+    reject_unknown(params, CONFIRM_PARAMS)
     intent = ctx.state.get(RESOURCE, request.match_info["id"])
+    if "shipping" in params:
+        intent["shipping"] = payment_intents.shipping_details(params.get("shipping"))
+    payment_method = _payment_method(ctx.state, params, intent.get("customer"))
     payment_intents.confirm_intent(
         ctx.state,
         intent,
-        get_str(params, "payment_method"),
+        payment_method,
         return_url=get_str(params, "return_url"),
         base_url=ctx.base_url,
     )
+    return stripe_json(ctx.state.expanded(intent, expand_paths(params)))
+
+
+@routes.post("/v1/payment_intents/{id}/capture")
+async def capture_intent(request: web.Request) -> web.Response:
+    """Capture a `capture_method=manual` intent's held funds (`amount_to_capture`: part)."""
+    ctx, params = context(request), await read_params(request)
+    reject_unknown(params, ("amount_to_capture", "metadata"))
+    intent = ctx.state.get(RESOURCE, request.match_info["id"])
+    payment_intents.capture_intent(ctx.state, intent, get_int(params, "amount_to_capture"))
     return stripe_json(ctx.state.expanded(intent, expand_paths(params)))
 
 

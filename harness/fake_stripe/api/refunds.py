@@ -39,3 +39,13 @@ async def create_refund(request: web.Request) -> web.Response:
         metadata=get_metadata(params),
     )
     return stripe_json(ctx.state.expanded(refund, expand_paths(params)))
+
+
+@routes.post("/v1/refunds/{id}")
+async def update_refund(request: web.Request) -> web.Response:
+    """Merge metadata into a refund; emits charge.refund.updated and refund.updated."""
+    ctx, params = context(request), await read_params(request)
+    reject_unknown(params, ("metadata",))
+    refund = ctx.state.get(RESOURCE, request.match_info["id"])
+    refunds.update_refund(ctx.state, refund, get_metadata(params))
+    return stripe_json(ctx.state.expanded(refund, expand_paths(params)))
