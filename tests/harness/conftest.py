@@ -109,6 +109,25 @@ def session_params(**overrides: Any) -> dict[str, Any]:
     return params
 
 
+async def confirmed_intent(
+    stripe_client: stripe.StripeClient,
+    payment_method: str,
+    amount: int,
+    currency: str = "usd",
+    **params: Any,
+) -> stripe.PaymentIntent:
+    """A PaymentIntent created with `confirm=True`: `payment_method` (a test card) pays it now."""
+    return await stripe_client.v1.payment_intents.create_async(
+        params={
+            "amount": amount,
+            "currency": currency,
+            "confirm": True,
+            "payment_method": payment_method,
+            **params,
+        }
+    )
+
+
 @pytest.fixture
 async def open_session(stripe_client: stripe.StripeClient) -> stripe.checkout.Session:
     """A fresh open Checkout Session for ¥3,000."""
