@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from .wordpress import assert_settled, checkout_ref, intent_ref
+from .wordpress import FREE, assert_settled, checkout_ref, intent_ref, settle
 
 pytestmark = pytest.mark.e2e
-
-FREE = {"article": 5, "image": 10, "rewrite": 3}
 
 
 async def _reversal_webhooks(wordpress, reason: str) -> list[dict]:
@@ -19,8 +17,7 @@ async def _reversal_webhooks(wordpress, reason: str) -> list[dict]:
 
 async def test_refund_reverses_the_refunded_share(harness, wordpress):
     session_id = await wordpress.checkout("article_starter")  # 10 credits for 750 JPY
-    payment_intent_id = (await harness.stripe.pay(session_id))["payment_intent"]
-    await harness.stripe.drain()
+    payment_intent_id = (await settle(harness, session_id))["payment_intent"]
     assert (await wordpress.verify(session_id))[0] == 200
 
     await harness.stripe.control(f"payment_intents/{payment_intent_id}/refund", {"amount": 300})
@@ -62,8 +59,7 @@ async def test_dispute_before_the_grant_then_won_restores_the_purchase(harness, 
     dispute restores it."""
     session_id = await wordpress.checkout("article_starter")  # 10 credits
     await harness.stripe.faults(drop=1, event_type="checkout.session.completed")
-    payment_intent_id = (await harness.stripe.pay(session_id))["payment_intent"]
-    await harness.stripe.drain()
+    payment_intent_id = (await settle(harness, session_id))["payment_intent"]
     dispute = await harness.stripe.control(f"payment_intents/{payment_intent_id}/dispute")
     await harness.stripe.drain()
     assert (await wordpress.credits())["article"] == FREE["article"]

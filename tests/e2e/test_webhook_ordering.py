@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from .wordpress import assert_settled, checkout_ref, intent_ref
+from .wordpress import FREE, assert_bought_once, assert_settled, checkout_ref, intent_ref, settle
 
 pytestmark = pytest.mark.e2e
 
-FREE = {"article": 5, "image": 10, "rewrite": 3}
 COMPLETED = "checkout.session.completed"
 
 
 async def test_webhook_before_verify_grants_once(harness, wordpress):
     session_id = await wordpress.checkout("article_starter")
 
-    await harness.stripe.pay(session_id)
-    await harness.stripe.drain()
+    await settle(harness, session_id)
 
     granted = await wordpress.entries("purchase")
     assert [e["source_ref"] for e in granted] == [checkout_ref(session_id)]
@@ -24,17 +22,14 @@ async def test_webhook_before_verify_grants_once(harness, wordpress):
     assert status == 200, body
     assert body["status"] == "already_completed"
     assert body["credits_added"] == 10
-    await assert_settled(
-        wordpress, payments={checkout_ref(session_id): 10}, credits={**FREE, "article": 15}
-    )
+    await assert_bought_once(wordpress, session_id)
 
 
 async def test_verify_before_webhook_grants_once(harness, wordpress):
     session_id = await wordpress.checkout("article_starter")
     await harness.stripe.faults(drop=1, event_type=COMPLETED)
 
-    await harness.stripe.pay(session_id)
-    await harness.stripe.drain()
+    await settle(harness, session_id)
     await harness.stripe.clear_faults()
     assert await wordpress.entries("purchase") == []  # the event never arrived
     status, body = await wordpress.verify(session_id)
@@ -48,21 +43,17 @@ async def test_verify_before_webhook_grants_once(harness, wordpress):
     attempts = await harness.stripe.deliveries(event_id=event_id)
     assert [a["fault"] for a in attempts] == ["dropped", None]
     assert attempts[-1]["status_code"] == 200
-    await assert_settled(
-        wordpress, payments={checkout_ref(session_id): 10}, credits={**FREE, "article": 15}
-    )
+    await assert_bought_once(wordpress, session_id)
 
 
 async def test_duplicated_and_reordered_webhooks_grant_once(harness, wordpress):
     duplicated = await wordpress.checkout("article_starter")
     await harness.stripe.faults(duplicate=3)
-    await harness.stripe.pay(duplicated)
-    await harness.stripe.drain()
+    await settle(harness, duplicated)
 
     reordered = await wordpress.checkout("image_starter")
     await harness.stripe.faults(reverse_pairs=True)
-    await harness.stripe.pay(reordered)
-    await harness.stripe.drain()
+    await settle(harness, reordered)
 
     intent = await wordpress.create_intent("image_starter")
     await harness.stripe.faults(duplicate=2, reverse_pairs=True)

@@ -14,6 +14,8 @@ from harness.plugin_sim import OptionsStore
 from harness.testing import HarnessProcess
 
 USER_EMAIL = "editor@example.com"
+#: The balances a user starts with, before any purchase.
+FREE = {"article": 5, "image": 10, "rewrite": 3}
 
 
 @dataclass
@@ -149,3 +151,21 @@ async def assert_settled(
 
     report = await site.up.admin.reconcile()
     assert report["ok"], report
+
+
+async def settle(up: HarnessProcess, session_id: str, outcome: str = "paid") -> dict[str, Any]:
+    """The customer ends the hosted checkout with `outcome`; Stripe delivers every event of it."""
+    session = await up.stripe.pay(session_id, outcome)
+    await up.stripe.drain()
+    return session
+
+
+async def assert_bought_once(
+    site: WordPressSite, session_id: str, credit_type: str = "article", credits: int = 10
+) -> None:
+    """`assert_settled` after one paid checkout (article_starter unless told) and nothing else."""
+    await assert_settled(
+        site,
+        payments={checkout_ref(session_id): credits},
+        credits={**FREE, credit_type: FREE[credit_type] + credits},
+    )

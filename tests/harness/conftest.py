@@ -1,8 +1,10 @@
-"""Fixtures for the fake Stripe: a running fake, a real SDK client, a webhook receiver."""
+"""Fixtures for the fake Stripe (a running fake, a real SDK client, a webhook receiver) and a
+running `rakubun-harness up`."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,9 +13,19 @@ import stripe
 from aiohttp import web
 
 from harness.fake_stripe import FakeStripe
+from tests.harness.test_cli_up_buy import RunningUp, start_up
 from tests.support.capture import CapturedRequest, CaptureServer
 
 FAST_RETRIES = (0.05, 0.1)
+
+
+@pytest.fixture
+async def running_up(tmp_path: Path) -> AsyncIterator[RunningUp]:
+    """`rakubun-harness up` on a temp data dir, ready (e2e tests); stopped after the test."""
+    up = await start_up(tmp_path / "harness")
+    yield up
+    if up.process.returncode is None:
+        await up.stop()
 
 
 @pytest.fixture
@@ -107,6 +119,25 @@ def session_params(**overrides: Any) -> dict[str, Any]:
     }
     params.update(overrides)
     return params
+
+
+async def confirmed_intent(
+    stripe_client: stripe.StripeClient,
+    payment_method: str,
+    amount: int,
+    currency: str = "usd",
+    **params: Any,
+) -> stripe.PaymentIntent:
+    """A PaymentIntent created with `confirm=True`: `payment_method` (a test card) pays it now."""
+    return await stripe_client.v1.payment_intents.create_async(
+        params={
+            "amount": amount,
+            "currency": currency,
+            "confirm": True,
+            "payment_method": payment_method,
+            **params,
+        }
+    )
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from harness.buy import run_buy
 from harness.cli import build_parser
 from harness.harness_file import write_harness_file
 from harness.plugin_sim import PluginSimulator, sign_body
@@ -290,10 +289,13 @@ async def test_unknown_package_lists_the_known_ones(world, harness_dir, capsys):
 
 
 async def test_buy_without_a_running_harness_says_how_to_start_one(tmp_path, capsys):
-    args = build_parser().parse_args(["buy", "--data-dir", str(tmp_path / "nowhere")])
-
-    assert await run_buy(args) == 1
+    assert await buy(tmp_path / "nowhere") == 1
     assert "start `rakubun-harness up` first" in capsys.readouterr().out
+
+
+async def trigger(harness_dir: Path, *argv: str) -> int:
+    args = build_parser().parse_args(["trigger", *argv, "--data-dir", str(harness_dir)])
+    return await run_trigger(args)
 
 
 @pytest.mark.parametrize(
@@ -335,16 +337,9 @@ async def test_buy_without_a_running_harness_says_how_to_start_one(tmp_path, cap
 )
 async def test_trigger_uses_the_control_api(world, harness_dir, argv, expected):
     """With --session/--intent, the control API applies the event to that object."""
-    args = build_parser().parse_args(["trigger", *argv, "--data-dir", str(harness_dir)])
-
-    assert await run_trigger(args) == 0
+    assert await trigger(harness_dir, *argv) == 0
     assert expected in world.control_calls
     assert any(call.startswith("POST /_harness/drain") for call in world.control_calls)
-
-
-async def trigger(harness_dir: Path, *argv: str) -> int:
-    args = build_parser().parse_args(["trigger", *argv, "--data-dir", str(harness_dir)])
-    return await run_trigger(args)
 
 
 async def test_trigger_purchase_opens_a_session_through_the_plugin(world, harness_dir):

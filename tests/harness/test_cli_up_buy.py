@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,30 +52,34 @@ def store_options() -> list[str]:
     return ["--mongodb-url", mongodb_url] if mongodb_url else []
 
 
-async def start_up(data_dir: Path, *options: str) -> RunningUp:
-    process = await asyncio.create_subprocess_exec(
+async def spawn_up(*argv: str) -> asyncio.subprocess.Process:
+    """`rakubun-harness up` with `argv`, everything it prints on one pipe."""
+    return await asyncio.create_subprocess_exec(
         *CLI,
         "up",
-        "--data-dir",
-        str(data_dir),
-        *store_options(),
-        *options,
+        *argv,
         cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+
+
+async def read_until_ready(process: asyncio.subprocess.Process, output: list[str]) -> bool:
+    """Add `up`'s lines to `output` until it prints READY_LINE (True) or exits (False)."""
+    assert process.stdout is not None
+    while line := await process.stdout.readline():
+        output.append(line.decode(errors="replace").rstrip("\n"))
+        if output[-1] == READY_LINE:
+            return True
+    return False
+
+
+async def start_up(data_dir: Path, *options: str) -> RunningUp:
+    process = await spawn_up("--data-dir", str(data_dir), *store_options(), *options)
     output: list[str] = []
-
-    async def read_until_ready() -> None:
-        assert process.stdout is not None
-        while line := await process.stdout.readline():
-            output.append(line.decode(errors="replace").rstrip("\n"))
-            if output[-1] == READY_LINE:
-                return
-        raise AssertionError("up exited before ready:\n" + "\n".join(output))
-
     try:
-        await asyncio.wait_for(read_until_ready(), STARTUP_TIMEOUT)
+        if not await asyncio.wait_for(read_until_ready(process, output), STARTUP_TIMEOUT):
+            raise AssertionError("up exited before ready:\n" + "\n".join(output))
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
@@ -84,14 +87,6 @@ async def start_up(data_dir: Path, *options: str) -> RunningUp:
         print("\n".join(output) + rest.decode(errors="replace"))
         raise
     return RunningUp(process, data_dir, output)
-
-
-@pytest.fixture
-async def running_up(tmp_path: Path) -> AsyncIterator[RunningUp]:
-    up = await start_up(tmp_path / "harness")
-    yield up
-    if up.process.returncode is None:
-        await up.stop()
 
 
 async def run_cli(*argv: str, timeout: float = 180) -> tuple[int, str]:
@@ -312,26 +307,10 @@ async def test_up_prints_the_api_reference_and_the_inspector_links_to_it(running
 
 async def run_up_until_exit(*argv: str) -> tuple[int | None, str]:
     """`up` with `argv`; its status and output once it exits, or (None, output) once ready."""
-    process = await asyncio.create_subprocess_exec(
-        *CLI,
-        "up",
-        *argv,
-        cwd=REPO_ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    assert process.stdout is not None
+    process = await spawn_up(*argv)
     output: list[str] = []
-
-    async def read() -> None:
-        assert process.stdout is not None
-        while line := await process.stdout.readline():
-            output.append(line.decode(errors="replace").rstrip("\n"))
-            if output[-1] == READY_LINE:
-                return
-
-    await asyncio.wait_for(read(), STARTUP_TIMEOUT)
-    if output and output[-1] == READY_LINE:  # it should have refused: stop it
+    if await asyncio.wait_for(read_until_ready(process, output), STARTUP_TIMEOUT):
+        # it should have refused: stop it
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.communicate(), 60)
         return None, "\n".join(output)

@@ -7,7 +7,7 @@ import stripe
 
 from harness.fake_stripe import FakeStripe
 
-from .conftest import session_params
+from .conftest import confirmed_intent, session_params
 
 
 async def test_create_session_returns_stripe_shaped_session(
@@ -143,14 +143,11 @@ async def test_declined_card_raises_card_error_and_records_failure(stripe_client
 
 
 async def test_create_with_confirm_true_succeeds_at_once(stripe_client) -> None:
-    intent = await stripe_client.v1.payment_intents.create_async(
-        params={
-            "amount": 2000,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
+    intent = await confirmed_intent(
+        stripe_client,
+        "pm_card_visa",
+        2000,
+        automatic_payment_methods={"enabled": True, "allow_redirects": "never"},
     )
 
     assert intent.status == "succeeded"
@@ -169,14 +166,8 @@ async def test_cancel_intent_and_not_twice(stripe_client) -> None:
 
 
 async def _paid_intent(stripe_client, amount: int = 3000) -> stripe.PaymentIntent:
-    return await stripe_client.v1.payment_intents.create_async(
-        params={
-            "amount": amount,
-            "currency": "jpy",
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "metadata": {"user_id": "42"},
-        }
+    return await confirmed_intent(
+        stripe_client, "pm_card_visa", amount, "jpy", metadata={"user_id": "42"}
     )
 
 

@@ -96,14 +96,7 @@ def test_object_names_prefixes_paths_and_state_keys_are_each_declared_once() -> 
 async def test_every_object_the_fake_made_is_the_registered_resource_of_its_table_and_id(
     fake_stripe: FakeStripe, harness_http, stripe_client, open_session, webhook_endpoint
 ) -> None:
-    await harness_http.post(
-        f"/_harness/checkout/sessions/{open_session.id}/complete", json={"outcome": "paid"}
-    )
-    session = await stripe_client.v1.checkout.sessions.retrieve_async(open_session.id)
-    await stripe_client.v1.refunds.create_async(
-        params={"payment_intent": session.payment_intent, "amount": 100}
-    )
-    await harness_http.post(f"/_harness/payment_intents/{session.payment_intent}/dispute", json={})
+    await pay_refund_and_dispute(harness_http, stripe_client, open_session.id)
     await make_catalogue_and_customer(stripe_client)
 
     store = fake_stripe.state
@@ -162,18 +155,23 @@ async def test_every_served_resource_answers_an_unknown_id_and_an_empty_list_lik
             assert bogus.json()["error"]["param"] == "bogus"
 
 
-async def make_one_of_each(harness_http, stripe_client) -> None:
-    """At least one stored object of every served resource (extend it for a new resource)."""
-    open_session = await stripe_client.v1.checkout.sessions.create_async(params=session_params())
-    await stripe_client.v1.checkout.sessions.create_async(params=session_params())
+async def pay_refund_and_dispute(harness_http, stripe_client, session_id: str) -> None:
+    """Pay the open session, refund part of it and dispute its charge: one of each money object."""
     await harness_http.post(
-        f"/_harness/checkout/sessions/{open_session.id}/complete", json={"outcome": "paid"}
+        f"/_harness/checkout/sessions/{session_id}/complete", json={"outcome": "paid"}
     )
-    session = await stripe_client.v1.checkout.sessions.retrieve_async(open_session.id)
+    session = await stripe_client.v1.checkout.sessions.retrieve_async(session_id)
     await stripe_client.v1.refunds.create_async(
         params={"payment_intent": session.payment_intent, "amount": 100}
     )
     await harness_http.post(f"/_harness/payment_intents/{session.payment_intent}/dispute", json={})
+
+
+async def make_one_of_each(harness_http, stripe_client) -> None:
+    """At least one stored object of every served resource (extend it for a new resource)."""
+    open_session = await stripe_client.v1.checkout.sessions.create_async(params=session_params())
+    await stripe_client.v1.checkout.sessions.create_async(params=session_params())
+    await pay_refund_and_dispute(harness_http, stripe_client, open_session.id)
     await stripe_client.v1.payment_intents.create_async(
         params={"amount": 500, "currency": "jpy", "payment_method": "pm_card_visa"}
     )

@@ -17,6 +17,8 @@ from harness.fake_stripe.resources import CHARGE, EVENT, PAYMENT_INTENT, REFUND
 from harness.stripe_fixture import fixture_events, load_fixture, run_fixture
 from tests.support.stripe_triggers import EMITTED
 
+from .conftest import confirmed_intent
+
 
 async def run(fake_stripe: FakeStripe, event: str) -> dict[str, Any]:
     async with httpx.AsyncClient() as http:
@@ -37,15 +39,7 @@ async def test_each_cli_fixture_runs_and_emits_its_events_as_stripe(
 
 
 async def test_manual_capture_holds_then_captures_part(fake_stripe, stripe_client) -> None:
-    intent = await stripe_client.v1.payment_intents.create_async(
-        params={
-            "amount": 2000,
-            "currency": "usd",
-            "capture_method": "manual",
-            "confirm": True,
-            "payment_method": "pm_card_visa",
-        }
-    )
+    intent = await confirmed_intent(stripe_client, "pm_card_visa", 2000, capture_method="manual")
     assert (intent.status, intent.amount_capturable, intent.amount_received) == (
         "requires_capture",
         2000,
@@ -71,14 +65,7 @@ async def test_manual_capture_holds_then_captures_part(fake_stripe, stripe_clien
 async def test_a_card_needing_3d_secure_waits_until_the_control_api_succeeds_it(
     fake_stripe, stripe_client, harness_http
 ) -> None:
-    intent = await stripe_client.v1.payment_intents.create_async(
-        params={
-            "amount": 500,
-            "currency": "usd",
-            "confirm": True,
-            "payment_method": "pm_card_authenticationRequired",
-        }
-    )
+    intent = await confirmed_intent(stripe_client, "pm_card_authenticationRequired", 500)
     assert (intent.status, intent.next_action.type) == ("requires_action", "use_stripe_sdk")
 
     await harness_http.post(f"/_harness/payment_intents/{intent.id}/succeed", json={})
@@ -91,9 +78,7 @@ async def test_the_dispute_card_withdraws_the_funds_and_the_inquiry_card_does_no
     fake_stripe, stripe_client
 ) -> None:
     for card in ("pm_card_createDispute", "pm_card_createDisputeInquiry"):
-        await stripe_client.v1.payment_intents.create_async(
-            params={"amount": 100, "currency": "usd", "confirm": True, "payment_method": card}
-        )
+        await confirmed_intent(stripe_client, card, 100)
 
     disputes = await stripe_client.v1.disputes.list_async()
     assert [d.status for d in disputes.data] == ["warning_needs_response", "needs_response"]
@@ -106,14 +91,7 @@ async def test_the_dispute_card_withdraws_the_funds_and_the_inquiry_card_does_no
 async def test_a_refund_of_the_refund_fail_card_fails_and_its_money_returns_to_the_charge(
     fake_stripe, stripe_client
 ) -> None:
-    intent = await stripe_client.v1.payment_intents.create_async(
-        params={
-            "amount": 800,
-            "currency": "usd",
-            "confirm": True,
-            "payment_method": "pm_card_refundFail",
-        }
-    )
+    intent = await confirmed_intent(stripe_client, "pm_card_refundFail", 800)
 
     refund = await stripe_client.v1.refunds.create_async(
         params={"payment_intent": intent.id, "amount": 300}
@@ -145,14 +123,8 @@ async def test_a_sepa_debit_settles_as_its_test_iban_says(
         params={"type": "sepa_debit", "sepa_debit": {"iban": iban}}
     )
 
-    intent = await stripe_client.v1.payment_intents.create_async(
-        params={
-            "amount": 1000,
-            "currency": "eur",
-            "confirm": True,
-            "payment_method": method.id,
-            "payment_method_types": ["sepa_debit"],
-        }
+    intent = await confirmed_intent(
+        stripe_client, method.id, 1000, "eur", payment_method_types=["sepa_debit"]
     )
 
     assert intent.status == status
@@ -166,14 +138,8 @@ async def test_a_sepa_debit_settles_as_its_test_iban_says(
 
 async def test_a_card_is_refused_for_an_intent_that_takes_only_debits(stripe_client) -> None:
     with pytest.raises(stripe.InvalidRequestError, match="not allowed"):
-        await stripe_client.v1.payment_intents.create_async(
-            params={
-                "amount": 1000,
-                "currency": "eur",
-                "confirm": True,
-                "payment_method": "pm_card_visa",
-                "payment_method_types": ["sepa_debit"],
-            }
+        await confirmed_intent(
+            stripe_client, "pm_card_visa", 1000, "eur", payment_method_types=["sepa_debit"]
         )
 
 

@@ -9,23 +9,14 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.harness.test_cli_up_buy import RunningUp, run_cli, start_up
+from tests.harness.test_cli_up_buy import run_cli, start_up
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def running_up(tmp_path: Path) -> AsyncIterator[RunningUp]:
-    up = await start_up(tmp_path / "harness")
-    yield up
-    if up.process.returncode is None:
-        await up.stop()
 
 
 def printed_value(output: list[str], label: str) -> str:

@@ -405,13 +405,18 @@ async def test_saved_options_are_private(registered, tmp_path):
     assert WEBHOOK_SECRET in saved.read_text()
 
 
+async def moved_site(dashboard: CaptureServer, data_dir: Path) -> PluginSimulator:
+    """The simulator of a site registered at :1111 that WordPress now serves at :2222."""
+    first = PluginSimulator(dashboard.url, data_dir=data_dir, site_url="http://127.0.0.1:1111")
+    assert (await first.register())["success"]
+    await first.stop()
+    return PluginSimulator(dashboard.url, data_dir=data_dir, site_url="http://127.0.0.1:2222")
+
+
 async def test_a_moved_site_puts_its_new_url_once_and_keeps_it(
     dashboard: CaptureServer, tmp_path: Path
 ):
-    first = PluginSimulator(dashboard.url, data_dir=tmp_path, site_url="http://127.0.0.1:1111")
-    assert (await first.register())["success"]
-    await first.stop()
-    moved = PluginSimulator(dashboard.url, data_dir=tmp_path, site_url="http://127.0.0.1:2222")
+    moved = await moved_site(dashboard, tmp_path)
 
     answer = await moved.follow_site_url()
     again = await moved.follow_site_url()
@@ -429,10 +434,7 @@ async def test_a_moved_site_puts_its_new_url_once_and_keeps_it(
 async def test_a_refused_move_is_answered_and_the_old_url_kept(
     dashboard: CaptureServer, tmp_path: Path
 ):
-    first = PluginSimulator(dashboard.url, data_dir=tmp_path, site_url="http://127.0.0.1:1111")
-    assert (await first.register())["success"]
-    await first.stop()
-    moved = PluginSimulator(dashboard.url, data_dir=tmp_path, site_url="http://127.0.0.1:2222")
+    moved = await moved_site(dashboard, tmp_path)
     refusal = {"success": False, "error": "invalid_credentials", "message": "Unknown token"}
     dashboard.answer(f"/api/v1/instances/{moved.options.instance_id}", 401, json=refusal)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.support.answers import admin, assert_error
+from tests.support.answers import admin, admin_ok, assert_error
 
 
 async def events(service, site_id: str) -> list[tuple[str, dict]]:
@@ -85,33 +85,22 @@ async def test_sites_are_listed_newest_first_with_paging_and_status_filter(servi
 
 
 async def test_one_site_is_shown_with_its_config(service, site):
-    response = await admin(service, "GET", f"/sites/{site.site_id}")
-    assert response.status_code == 200, response.text
-    shown = response.json()["site"]
+    shown = (await admin_ok(service, "GET", f"/sites/{site.site_id}"))["site"]
     assert shown["instance_id"] == site.instance_id and shown["status"] == "active"
     assert shown["config"] == {}
     assert_error(await admin(service, "GET", "/sites/site_missing"), 404, "site_not_found")
 
 
 async def test_disabling_tells_the_plugin_once_with_the_reason(service, site):
-    response = await admin(
-        service,
-        "POST",
-        f"/sites/{site.site_id}/disable",
-        json={"reason": "Payment dispute under review"},
-    )
-    assert response.status_code == 200, response.text
-    assert response.json()["site"]["status"] == "disabled"
-    assert response.json()["site"]["disabled_reason"] == "Payment dispute under review"
+    reason = {"reason": "Payment dispute under review"}
+    shown = (await admin_ok(service, "POST", f"/sites/{site.site_id}/disable", json=reason))["site"]
+    assert (shown["status"], shown["disabled_reason"]) == ("disabled", reason["reason"])
     await admin(service, "POST", f"/sites/{site.site_id}/disable", json={})  # already disabled
-    assert await events(service, site.site_id) == [
-        ("plugin_disabled", {"reason": "Payment dispute under review"})
-    ]
+    assert await events(service, site.site_id) == [("plugin_disabled", reason)]
 
 
 async def test_disabling_without_a_body_gives_a_default_reason(service, site):
-    response = await admin(service, "POST", f"/sites/{site.site_id}/disable")
-    assert response.status_code == 200, response.text
+    await admin_ok(service, "POST", f"/sites/{site.site_id}/disable")
     [(event, data)] = await events(service, site.site_id)
     assert event == "plugin_disabled" and data["reason"]
 
@@ -120,10 +109,8 @@ async def test_enabling_tells_the_plugin_once(service, site):
     await admin(service, "POST", f"/sites/{site.site_id}/enable")  # already active: no event
     assert await events(service, site.site_id) == []
     await admin(service, "POST", f"/sites/{site.site_id}/disable", json={"reason": "x"})
-    response = await admin(service, "POST", f"/sites/{site.site_id}/enable")
-    assert response.status_code == 200, response.text
-    assert response.json()["site"]["status"] == "active"
-    assert response.json()["site"]["disabled_reason"] is None
+    shown = (await admin_ok(service, "POST", f"/sites/{site.site_id}/enable"))["site"]
+    assert (shown["status"], shown["disabled_reason"]) == ("active", None)
     assert [e for e, _ in await events(service, site.site_id)] == [
         "plugin_disabled",
         "plugin_enabled",
@@ -147,9 +134,8 @@ async def test_the_users_of_a_site_with_their_balances(service, site):
         json={"user_id": 2, "user_email": "two@example.com", "credit_type": "image", "amount": 3},
     )
     await other.credits(99)
-    response = await admin(service, "GET", f"/sites/{site.site_id}/users")
-    assert response.status_code == 200, response.text
-    users = {u["user_id"]: u for u in response.json()["users"]}
+    listing = await admin_ok(service, "GET", f"/sites/{site.site_id}/users")
+    users = {u["user_id"]: u for u in listing["users"]}
     assert set(users) == {"1", "2"}
     assert users["2"]["user_email"] == "two@example.com"
     assert users["2"]["credits"] == {"article_credits": 5, "image_credits": 7, "rewrite_credits": 3}
@@ -157,14 +143,9 @@ async def test_the_users_of_a_site_with_their_balances(service, site):
 
 
 async def test_per_site_config_is_stored_and_the_plugin_is_told(service, site):
-    response = await admin(
-        service,
-        "PUT",
-        f"/sites/{site.site_id}/config",
-        json={"model_article": "gpt-4o-mini", "max_tokens": 3000},
-    )
-    assert response.status_code == 200, response.text
-    assert response.json()["config"] == {"model_article": "gpt-4o-mini", "max_tokens": 3000}
+    config = {"model_article": "gpt-4o-mini", "max_tokens": 3000}
+    stored = await admin_ok(service, "PUT", f"/sites/{site.site_id}/config", json=config)
+    assert stored["config"] == config
     assert (await service.store.get_site(site.site_id)).config["max_tokens"] == 3000
     [(event, data)] = await events(service, site.site_id)
     assert event == "config_updated"
@@ -178,9 +159,7 @@ async def test_per_site_config_is_stored_and_the_plugin_is_told(service, site):
 
 # ---------------------------------------------------------------- webhooks
 async def test_a_test_webhook_is_enqueued_and_listed(service, site):
-    response = await admin(service, "POST", f"/sites/{site.site_id}/webhooks/test")
-    assert response.status_code == 200, response.text
-    delivery = response.json()["delivery"]
+    delivery = (await admin_ok(service, "POST", f"/sites/{site.site_id}/webhooks/test"))["delivery"]
     assert delivery["event"] == "test_webhook"
     assert delivery["url"] == "http://127.0.0.1:9/wp-admin/admin-ajax.php?action=rakubun_webhook"
     assert delivery["body"]["instance_id"] == site.instance_id
@@ -196,10 +175,10 @@ async def test_a_delivery_can_be_retried_and_an_unknown_one_is_404(service, site
     delivery = (await admin(service, "POST", f"/sites/{site.site_id}/webhooks/test")).json()[
         "delivery"
     ]
-    response = await admin(service, "POST", f"/webhooks/{delivery['delivery_id']}/retry")
-    assert response.status_code == 200, response.text
-    assert response.json()["delivery"]["status"] == "pending"
-    assert response.json()["delivery"]["delivery_id"] == delivery["delivery_id"]
+    retried = (await admin_ok(service, "POST", f"/webhooks/{delivery['delivery_id']}/retry"))[
+        "delivery"
+    ]
+    assert (retried["status"], retried["delivery_id"]) == ("pending", delivery["delivery_id"])
     assert_error(
         await admin(service, "POST", "/webhooks/wd_unknown/retry"), 404, "delivery_not_found"
     )

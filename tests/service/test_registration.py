@@ -150,14 +150,10 @@ async def test_malformed_values_are_400_and_create_nothing(service):
 
 
 async def test_registration_needs_no_authorization(service):
-    response = await service.http.post(
-        f"{service.url}/api/v1/plugins/register",
-        json={
-            "instance_id": "anon",
-            "site_url": "http://localhost:8080",
-            "admin_email": "a@example.com",
-        },
+    response = await register(
+        service, instance_id="anon", site_url="http://localhost:8080", admin_email="a@example.com"
     )
+    assert "Authorization" not in response.request.headers
     assert response.status_code == 200, response.text
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from service.contract import Contract, SpecError, SpecValidator, coerce, spec_patterns
 from service.ecma_pattern import ecma_regex
 from service.errors import ApiError
+from tests.service.test_admin_packages import NEW_PACKAGE
 from tests.support.plugin_calls import fill_placeholders, load_plugin_calls
 from tests.support.stripe import event_body, signature_header
 
@@ -157,15 +158,7 @@ async def test_a_body_over_the_limit_is_413_and_one_under_it_is_served(make_serv
     )
     envelope(response, 413, "payload_too_large")
     assert await service.store.get_site_by_instance("big") is None
-    response = await service.http.post(
-        f"{service.url}/api/v1/plugins/register",
-        json={
-            "instance_id": "small",
-            "site_url": "https://a.example",
-            "admin_email": "a@example.com",
-        },
-    )
-    assert response.status_code == 200, response.text
+    await service.register(site_url="https://a.example")  # asserts the 200
 
 
 # ---------------------------------------------------------------- schema
@@ -716,54 +709,39 @@ def test_a_spec_pattern_the_validators_would_read_differently_is_refused(pattern
 
 async def test_a_trailing_newline_is_refused_where_the_issue_found_it(service, site):
     admin = service.admin_headers()
-    response = await service.http.post(
-        f"{service.url}/api/v1/admin/packages",
-        json={**NEW_PACKAGE_FOR_PATTERNS, "package_id": "article_starter\n"},
-        headers=admin,
-    )
-    envelope(response, 400, "validation_error")
-    response = await service.http.post(
-        f"{service.url}/api/v1/admin/packages",
-        json={**NEW_PACKAGE_FOR_PATTERNS, "currency": "jpy\n"},
-        headers=admin,
-    )
-    envelope(response, 400, "validation_error")
-    response = await service.http.post(
-        f"{service.url}/api/v1/plugins/register",
-        json={
-            "instance_id": "0b6c1f7e-2d1c-4f5e-9a57-0f4b0f6c5e12\n",
-            "site_url": "http://127.0.0.1:9",
-            "admin_email": "admin@example.com",
-        },
-    )
-    envelope(response, 400, "validation_error")
-    response = await service.http.post(
-        f"{service.url}/api/v1/admin/sites/{site.site_id}/users/8/credits",
-        json={"credit_type": "article", "amount": 5, "reason": "r", "adjustment_id": "adj-1\n"},
-        headers=admin,
-    )
-    envelope(response, 400, "validation_error")
-    response = await site.post(
-        "/users/deduct-credits",
-        json={"user_id": 8, "user_email": "u@example.com\n", "credit_type": "article", "amount": 1},
-    )
-    envelope(response, 400, "validation_error")
+    for path, body, headers in [
+        ("/admin/packages", {**NEW_PACKAGE, "package_id": "article_starter\n"}, admin),
+        ("/admin/packages", {**NEW_PACKAGE, "currency": "jpy\n"}, admin),
+        (
+            "/plugins/register",
+            {
+                "instance_id": "0b6c1f7e-2d1c-4f5e-9a57-0f4b0f6c5e12\n",
+                "site_url": "http://127.0.0.1:9",
+                "admin_email": "admin@example.com",
+            },
+            {},
+        ),
+        (
+            f"/admin/sites/{site.site_id}/users/8/credits",
+            {"credit_type": "article", "amount": 5, "reason": "r", "adjustment_id": "adj-1\n"},
+            admin,
+        ),
+        (
+            "/users/deduct-credits",
+            {"user_id": 8, "user_email": "u@example.com\n", "credit_type": "article", "amount": 1},
+            site.headers(),
+        ),
+    ]:
+        response = await service.http.post(
+            f"{service.url}/api/v1{path}", json=body, headers=headers
+        )
+        envelope(response, 400, "validation_error")
     packages = (
         await service.http.get(f"{service.url}/api/v1/admin/packages", headers=admin)
     ).json()
-    assert all(p["package_id"] != "image_business" for p in packages["packages"])
+    assert all(p["package_id"] != NEW_PACKAGE["package_id"] for p in packages["packages"])
     assert await service.store.get_user(site.site_id, "8") is None
     assert await service.store.list_ledger(site_id=site.site_id) == []
-
-
-NEW_PACKAGE_FOR_PATTERNS = {
-    "package_id": "image_business",
-    "name": "Image Business",
-    "credit_type": "image",
-    "credits": 300,
-    "price": 3000,
-    "currency": "jpy",
-}
 
 
 # ---------------------------------------------------------------- numbers JSON has no spelling for

@@ -18,12 +18,13 @@ from hypothesis import strategies as st
 
 from service.webhook_http import HTTPAnswerError, Target, WebhookClient, simple_target
 
-Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
+Script = Callable[["RawServer", asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
 class RawServer:
-    """A TCP server on 127.0.0.1 running `script(reader, writer, n)` for its n-th connection."""
+    """A TCP server on 127.0.0.1 running `script(server, reader, writer, n)` for its n-th
+    connection."""
 
     def __init__(self, script: Script, ssl_context: ssl.SSLContext | None = None) -> None:
         self.script = script
@@ -39,9 +40,8 @@ class RawServer:
     ) -> RawServer:
         """A server that reads a request and writes `answer` (on a connection: once, or for
         every request it reads while `forever`)."""
-        server = cls(None, ssl_context)  # type: ignore[arg-type]
 
-        async def script(reader, writer, n):
+        async def script(server, reader, writer, n):
             while True:
                 await server.read_request(reader)
                 writer.write(answer)
@@ -49,8 +49,7 @@ class RawServer:
                 if not forever:
                     return
 
-        server.script = script
-        return server
+        return cls(script, ssl_context)
 
     async def __aenter__(self) -> RawServer:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
@@ -64,7 +63,7 @@ class RawServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
-            await self.script(reader, writer, self.connections)
+            await self.script(self, reader, writer, self.connections)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -96,6 +95,15 @@ def client(resolve=no_names, timeout: float = 5.0, **kw) -> WebhookClient:
     return WebhookClient(resolve, timeout=timeout, **kw)
 
 
+async def post_each(server: RawServer, *bodies: bytes) -> list[int]:
+    """POST each body to the server in turn through one client; the statuses it answered."""
+    http = client()
+    try:
+        return [await http.post(target(server.port), body, {}) for body in bodies]
+    finally:
+        await http.close()
+
+
 async def test_one_post_sends_the_headers_and_body_and_answers_the_status():
     server = RawServer.answering(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
     async with server:
@@ -113,9 +121,7 @@ async def test_one_post_sends_the_headers_and_body_and_answers_the_status():
 async def kept_alive_posts(count: int) -> tuple[list[int], RawServer]:
     server = RawServer.answering(OK, forever=True)
     async with server:
-        http = client()
-        statuses = [await http.post(target(server.port), b"{}", {}) for _ in range(count)]
-        await http.close()
+        statuses = await post_each(server, *[b"{}"] * count)
     return statuses, server
 
 
@@ -141,12 +147,8 @@ def test_on_uvloop_as_in_the_service():
     ids=["connection-close", "http-1.0", "body-until-close"],
 )
 async def test_an_answer_that_ends_the_connection_is_not_reused(answer):
-    server = RawServer.answering(answer)
-    async with server:
-        http = client()
-        assert await http.post(target(server.port), b"{}", {}) == 200
-        assert await http.post(target(server.port), b"{}", {}) == 200
-        await http.close()
+    async with RawServer.answering(answer) as server:
+        assert await post_each(server, b"{}", b"{}") == [200, 200]
     assert server.connections == 2
 
 
@@ -158,16 +160,13 @@ async def test_chunked_and_informational_answers_are_read_to_their_end():
         forever=True,
     )
     async with server:
-        http = client()
-        assert [await http.post(target(server.port), b"{}", {}) for _ in range(3)] == [201] * 3
-        await http.close()
+        assert await post_each(server, b"{}", b"{}", b"{}") == [201] * 3
     assert server.connections == 1
 
 
 async def test_a_kept_alive_connection_the_server_dropped_unanswered_is_resent_once():
-    server = RawServer(None)  # type: ignore[arg-type]
 
-    async def script(reader, writer, n):
+    async def script(server, reader, writer, n):
         await server.read_request(reader)
         if n == 1:
             writer.write(OK)  # answered, kept alive ...
@@ -177,59 +176,45 @@ async def test_a_kept_alive_connection_the_server_dropped_unanswered_is_resent_o
         writer.write(OK)
         await writer.drain()
 
-    server.script = script
-    async with server:
-        http = client()
-        assert await http.post(target(server.port), b"1", {}) == 200
-        assert await http.post(target(server.port), b"2", {}) == 200
-        await http.close()
+    async with RawServer(script) as server:
+        assert await post_each(server, b"1", b"2") == [200, 200]
     assert server.connections == 2
     assert [r.rsplit(b"\r\n\r\n", 1)[1] for r in server.requests] == [b"1", b"2", b"2"]
 
 
 async def test_a_new_connection_closed_unanswered_fails_without_a_resend():
-    server = RawServer(None)  # type: ignore[arg-type]
 
-    async def script(reader, writer, n):
+    async def script(server, reader, writer, n):
         await server.read_request(reader)
 
-    server.script = script
-    async with server:
-        http = client()
+    async with RawServer(script) as server:
         with pytest.raises(HTTPAnswerError, match="closed before an answer"):
-            await http.post(target(server.port), b"{}", {})
-        await http.close()
+            await post_each(server, b"{}")
     assert server.connections == 1
 
 
 async def test_an_answer_that_is_not_http_fails():
-    server = RawServer(None)  # type: ignore[arg-type]
 
-    async def script(reader, writer, n):
+    async def script(server, reader, writer, n):
         await server.read_request(reader)
         writer.write(b"SSH-2.0-OpenSSH_9.2\r\n")
         await writer.drain()
         await reader.read()
 
-    server.script = script
-    async with server:
-        http = client()
+    async with RawServer(script) as server:
         with pytest.raises(HTTPAnswerError, match="not an HTTP answer"):
-            await http.post(target(server.port), b"{}", {})
-        await http.close()
+            await post_each(server, b"{}")
 
 
 async def test_a_server_that_never_answers_times_out_and_its_connection_is_dropped():
-    server = RawServer(None)  # type: ignore[arg-type]
     dropped = asyncio.Event()
 
-    async def script(reader, writer, n):
+    async def script(server, reader, writer, n):
         await server.read_request(reader)
         await reader.read()  # until the client gives up
         dropped.set()
 
-    server.script = script
-    async with server:
+    async with RawServer(script) as server:
         http = client(timeout=0.2)
         with pytest.raises(TimeoutError):
             await http.post(target(server.port), b"{}", {})
@@ -238,7 +223,7 @@ async def test_a_server_that_never_answers_times_out_and_its_connection_is_dropp
 
 
 async def test_a_refused_connection_raises_oserror():
-    async with RawServer(lambda r, w, n: asyncio.sleep(0)) as server:
+    async with RawServer(lambda s, r, w, n: asyncio.sleep(0)) as server:
         port = server.port  # closed below: nothing listens there any more
     http = client()
     with pytest.raises(OSError):

@@ -27,3 +27,11 @@ async def told(store: Any, site_id: str, event: str) -> list[dict[str, Any]]:
     """The `data` of every plugin webhook of `event` enqueued for the site, oldest first."""
     deliveries = await store.list_webhook_deliveries(site_id, limit=200)
     return [json.loads(d.body)["data"] for d in reversed(deliveries) if d.event == event]
+
+
+async def admin_ok(service: Any, method: str, path: str, **kw: Any) -> dict[str, Any]:
+    """The body of an admin API call (see `admin`) that must answer 200."""
+    response = await admin(service, method, path, **kw)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body

@@ -9,7 +9,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -239,6 +239,16 @@ class ServiceThread:
 
     running: RunningService
     _runner: LoopThread
+    #: What synchronous callers read of the service; none of it changes while it runs.
+    url: str = field(init=False)
+    app: Any = field(init=False)
+    settings: Settings = field(init=False)
+    admin_token: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        running = self.running
+        self.url, self.app, self.settings = running.url, running.app, running.settings
+        self.admin_token = running.admin_token
 
     @classmethod
     def start(cls, tmp_path: Path, **overrides: Any) -> ServiceThread:
@@ -249,22 +259,6 @@ class ServiceThread:
             runner.stop()
             raise
         return cls(running, runner)
-
-    @property
-    def url(self) -> str:
-        return self.running.url
-
-    @property
-    def app(self) -> Any:
-        return self.running.app
-
-    @property
-    def settings(self) -> Settings:
-        return self.running.settings
-
-    @property
-    def admin_token(self) -> str:
-        return self.running.admin_token
 
     def stop(self) -> None:
         async def shutdown() -> None:

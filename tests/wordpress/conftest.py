@@ -16,21 +16,11 @@ import pytest
 import pytest_asyncio
 
 from harness.testing import HarnessProcess
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.support.service_process import free_port
 
 from .stack import ADMIN_PASSWORD, ADMIN_USER, MariaDB, WordPress, missing_tools
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,7 +109,7 @@ async def browser_page(wordpress: WordPress, tmp_path_factory: pytest.TempPathFa
         context = await playwright.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")),
             executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
+            args=["--headless", *CHROMIUM_ARGS],
             headless=True,
         )
         try:

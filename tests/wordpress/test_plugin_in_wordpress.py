@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -72,6 +73,24 @@ async def purchases(dashboard: HarnessProcess, wordpress: WordPress) -> list[dic
     ]
 
 
+@dataclass(frozen=True)
+class Holdings:
+    """What a person holds: the article balance their purchase page shows, the purchases the
+    dashboard's ledger has for their site."""
+
+    balance: int
+    purchases: int
+
+    def plus_one_package(self) -> Holdings:
+        return Holdings(self.balance + PACKAGE_CREDITS, self.purchases + 1)
+
+
+async def holdings(page, wordpress: WordPress, dashboard: HarnessProcess) -> Holdings:
+    """Open the purchase page and read what the person holds."""
+    await open_purchase_page(page, wordpress)
+    return Holdings(await shown_article_balance(page), len(await purchases(dashboard, wordpress)))
+
+
 async def ledger_article_balance(dashboard: HarnessProcess, wordpress: WordPress) -> int:
     """The article credits the dashboard's ledger holds for this WordPress (all users)."""
     [site] = await site_of(dashboard, wordpress)
@@ -120,17 +139,13 @@ async def test_activating_by_click_registers_the_site(activated, dashboard, page
 
 
 async def test_buying_a_package_through_the_hosted_checkout(activated, dashboard, page):
-    await open_purchase_page(page, activated)
-    before = await shown_article_balance(page)
-    bought_before = len(await purchases(dashboard, activated))
+    before = await holdings(page, activated, dashboard)
 
     return_url, session_id = await buy(page, activated, dashboard)
 
     assert str(PACKAGE_CREDITS) in await page.inner_text(".notice-success")
-    await open_purchase_page(page, activated)
-    assert await shown_article_balance(page) == before + PACKAGE_CREDITS
+    assert await holdings(page, activated, dashboard) == before.plus_one_package()
     entries = await purchases(dashboard, activated)
-    assert len(entries) == bought_before + 1
     assert [e["delta"] for e in entries if e["source_ref"] == f"checkout:{session_id}"] == [
         PACKAGE_CREDITS
     ]
@@ -143,24 +158,18 @@ async def test_buying_a_package_through_the_hosted_checkout(activated, dashboard
 
     await page.goto(return_url)
 
-    assert len(await purchases(dashboard, activated)) == bought_before + 1
-    await open_purchase_page(page, activated)
-    assert await shown_article_balance(page) == before + PACKAGE_CREDITS
+    assert await holdings(page, activated, dashboard) == before.plus_one_package()
 
 
 async def test_cancel_grants_nothing(activated, dashboard, page):
-    await open_purchase_page(page, activated)
-    before = await shown_article_balance(page)
-    bought_before = len(await purchases(dashboard, activated))
+    before = await holdings(page, activated, dashboard)
 
     await start_checkout(page, activated, dashboard)
     await page.click("#cancel")
     await page.wait_for_url(f"{activated.url}/wp-admin/admin.php?*status=cancel*")
 
     assert "キャンセル" in await page.inner_text(".notice-warning")
-    assert len(await purchases(dashboard, activated)) == bought_before
-    await open_purchase_page(page, activated)
-    assert await shown_article_balance(page) == before
+    assert await holdings(page, activated, dashboard) == before
 
 
 async def test_switching_dashboards_and_back_needs_no_new_registration(

@@ -26,6 +26,7 @@ from .conftest import toggle_plugin
 from .stack import WordPress
 from .test_plugin_in_wordpress import (
     PACKAGE_CREDITS,
+    holdings,
     open_purchase_page,
     purchases,
     shown_article_balance,
@@ -130,9 +131,7 @@ async def test_the_plugin_loads_stripe_js_from_the_fake(stripe_js, dashboard, pa
 async def test_the_plugins_payment_intent_path_grants_the_credits(
     stripe_js, dashboard, page, number
 ):
-    await open_purchase_page(page, stripe_js)
-    before = await shown_article_balance(page)
-    bought_before = len(await purchases(dashboard, stripe_js))
+    before = await holdings(page, stripe_js, dashboard)
     intent = await start_card_payment(page, number)
 
     async with page.expect_response(is_process_payment, timeout=30_000) as processed:
@@ -143,20 +142,17 @@ async def test_the_plugins_payment_intent_path_grants_the_credits(
     answer = await (await processed.value).json()
 
     assert answer["success"], answer
-    assert answer["data"]["credits"]["article_credits"] == before + PACKAGE_CREDITS
-    assert await shown_article_balance(page) == before + PACKAGE_CREDITS
+    bought = before.plus_one_package()
+    assert answer["data"]["credits"]["article_credits"] == bought.balance
+    assert await shown_article_balance(page) == bought.balance
     entries = await purchases(dashboard, stripe_js)
-    assert len(entries) == bought_before + 1
     source_ref = f"intent:{intent['payment_intent_id']}"
     assert [e["delta"] for e in entries if e["source_ref"] == source_ref] == [PACKAGE_CREDITS]
-    await open_purchase_page(page, stripe_js)
-    assert await shown_article_balance(page) == before + PACKAGE_CREDITS
+    assert await holdings(page, stripe_js, dashboard) == bought
 
 
 async def test_a_declined_card_grants_nothing(stripe_js, dashboard, page):
-    await open_purchase_page(page, stripe_js)
-    before = await shown_article_balance(page)
-    bought_before = len(await purchases(dashboard, stripe_js))
+    before = await holdings(page, stripe_js, dashboard)
     intent = await start_card_payment(page, DECLINED)
     calls: list[str] = []
     page.on("request", lambda request: calls.append(request.post_data or ""))
@@ -168,9 +164,7 @@ async def test_a_declined_card_grants_nothing(stripe_js, dashboard, page):
     assert unpaid["status"] == "requires_payment_method"
     assert unpaid["last_payment_error"]["code"] == "card_declined"
     assert not [call for call in calls if "rakubun_process_payment" in call]
-    assert len(await purchases(dashboard, stripe_js)) == bought_before
-    await open_purchase_page(page, stripe_js)
-    assert await shown_article_balance(page) == before
+    assert await holdings(page, stripe_js, dashboard) == before
 
 
 async def test_after_a_switch_the_page_gets_the_new_dashboards_publishable_key(
