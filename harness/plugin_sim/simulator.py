@@ -144,7 +144,7 @@ class PluginSimulator:
         if force:
             self.options = PluginOptions()
             self._options_store.save(self.options)
-        answer = await self.client.register()
+        answer = await self.client.call("register")
         stored = self._store_credentials(answer)
         outcome: dict[str, Any] = {
             "success": stored,
@@ -165,7 +165,7 @@ class PluginSimulator:
         moved = self.options.registered and self.options.registered_site_url != self.site_url
         if not moved:
             return None
-        answer = await self.client.update_instance(site_url=self.site_url)
+        answer = await self.client.call("update-instance", {"site_url": self.site_url})
         if answer.status == 200:
             self.options.registered_site_url = self.site_url
             self._options_store.save(self.options)
@@ -227,7 +227,7 @@ class PluginSimulator:
         verification: Any = None
         is_template = "CHECKOUT_SESSION_ID" in session_id
         if status == "success" and session_id and not is_template and self.options.registered:
-            answer = await self.client.verify_checkout_session(session_id)
+            answer = await self.client.call("verify", {"session_id": session_id})
             verification = {"status": answer.status, "body": _redacted(answer.body)}
         self.landings.append(
             {
