@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from harness.client import FakeStripeClient, HarnessClient, ServiceAdminClient, SimulatorClient
+from harness.harness_file import HarnessAddresses
 
 UP_COMMAND = [sys.executable, "-c", "from harness.cli import main; main()", "up"]
 UP_LOG = "up.log"
@@ -54,7 +55,7 @@ class HarnessUrls:
 
 
 @dataclass
-class HarnessProcess:
+class HarnessProcess(HarnessAddresses):
     """One `rakubun-harness up` process on a data dir, and a `HarnessClient` for its parts.
 
     Its output goes to `<data_dir>/up.log` (a file, not a pipe that could fill up).
@@ -155,18 +156,6 @@ class HarnessProcess:
     @property
     def urls(self) -> HarnessUrls:
         return HarnessUrls(self.api_url, self.stripe_url, self.plugin_url)
-
-    @property
-    def api_url(self) -> str:
-        return str(self.settings["api_url"])
-
-    @property
-    def stripe_url(self) -> str:
-        return str(self.settings["stripe_url"])
-
-    @property
-    def plugin_url(self) -> str:
-        return str(self.settings["plugin_url"])
 
     @property
     def admin_headers(self) -> dict[str, str]:

@@ -26,6 +26,8 @@ from harness.data_dir_lock import DataDirLock
 from harness.errors import HarnessError, Interrupted
 from harness.harness_file import (
     DEFAULT_DATA_DIR,
+    HarnessAddresses,
+    Setting,
     harness_secrets,
     read_harness_file,
     write_harness_file,
@@ -83,7 +85,7 @@ def wordpress_hint(api_url: str) -> list[str]:
     ]
 
 
-class Harness:
+class Harness(HarnessAddresses):
     """The fake Stripe and the plugin simulator in this process, the service as a subprocess,
     wired together and described in `<data_dir>/harness.json`; an async context manager.
 
@@ -125,23 +127,9 @@ class Harness:
         self.harness_file: Path | None = None
         self.lock = DataDirLock(self.data_dir)
 
-    # -- where things are ---------------------------------------------------------------------
+    # -- where things are (the URLs: HarnessAddresses) -----------------------------------------
 
-    @property
-    def api_url(self) -> str:
-        return str(self.settings["api_url"])
-
-    @property
-    def stripe_url(self) -> str:
-        return str(self.settings["stripe_url"])
-
-    @property
-    def plugin_url(self) -> str:
-        return str(self.settings["plugin_url"])
-
-    @property
-    def admin_token(self) -> str:
-        return str(self.settings["admin_token"])
+    admin_token = Setting()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
