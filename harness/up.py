@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 
+from harness.cli_options import options_of
 from harness.console import say, short
 from harness.data_dir_lock import DataDirLock
 from harness.errors import HarnessError, Interrupted
@@ -294,18 +295,9 @@ async def run_up(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-    harness = Harness(
-        args.data_dir,
-        host=args.host,
-        api_port=args.api_port,
-        stripe_port=args.stripe_port,
-        plugin_port=args.plugin_port,
-        rate_limit=args.rate_limit,
-        workers=args.workers,
-        mongodb_url=args.mongodb_url,
-        startup_timeout=args.startup_timeout,
-        stopping=stopping,
-    )
+    options = options_of(args, "host", "rate_limit", "workers", "mongodb_url", "startup_timeout")
+    ports = options_of(args, "api_port", "stripe_port", "plugin_port")
+    harness = Harness(args.data_dir, **options, **ports, stopping=stopping)
     try:
         async with harness:
             gc.freeze()  # the fake's loaded state lives as long as we do: keep full GC off it
