@@ -67,9 +67,27 @@ class HarnessProcess(HarnessAddresses):
     #: `up`'s options as started (`restart` passes them again).
     options: tuple[str, ...] = ()
     client: HarnessClient = field(init=False)
+    # The parts, over HTTP: the client's own, at hand.
+    #: The fake Stripe's control API: `pay`, `drain`, `faults`, `deliveries`, `resend`.
+    stripe: FakeStripeClient = field(init=False)
+    #: The plugin on the WordPress stand-in: `register`, `call`, `webhooks`.
+    plugin: SimulatorClient = field(init=False)
+    #: The service's admin API with the harness's admin token.
+    admin: ServiceAdminClient = field(init=False)
+    #: The HTTP client the parts share, for a call none of them makes.
+    http: httpx.AsyncClient = field(init=False)
 
     def __post_init__(self) -> None:
-        self.client = HarnessClient(self.settings)
+        self._use(HarnessClient(self.settings))
+
+    def _use(self, client: HarnessClient) -> None:
+        self.client = client
+        self.stripe, self.plugin, self.admin, self.http = (
+            client.stripe,
+            client.plugin,
+            client.admin,
+            client.http,
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -145,7 +163,8 @@ class HarnessProcess(HarnessAddresses):
         again = await HarnessProcess.start(
             self.data_dir, *self.options, *(word for pair in ports for word in pair)
         )
-        self.process, self.settings, self.client = again.process, again.settings, again.client
+        self.process, self.settings = again.process, again.settings
+        self._use(again.client)
 
     @property
     def output(self) -> str:
@@ -160,28 +179,6 @@ class HarnessProcess(HarnessAddresses):
     @property
     def admin_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.settings['admin_token']}"}
-
-    # -- the parts, over HTTP ------------------------------------------------------------------
-
-    @property
-    def stripe(self) -> FakeStripeClient:
-        """The fake Stripe's control API: `pay`, `drain`, `faults`, `deliveries`, `resend`."""
-        return self.client.stripe
-
-    @property
-    def plugin(self) -> SimulatorClient:
-        """The plugin on the WordPress stand-in: `register`, `call`, `webhooks`."""
-        return self.client.plugin
-
-    @property
-    def admin(self) -> ServiceAdminClient:
-        """The service's admin API with the harness's admin token."""
-        return self.client.admin
-
-    @property
-    def http(self) -> httpx.AsyncClient:
-        """The HTTP client the parts share, for a call none of them makes."""
-        return self.client.http
 
 
 def _read_from(path: Path, offset: int) -> str:
