@@ -68,6 +68,8 @@ class PluginClient:
         self.api_token = api_token
         self.wp_version = wp_version
         self.plugin_version = plugin_version
+        self.plugin_user_agent = f"Rakubun-WordPress-Plugin/{plugin_version}"
+        self.wordpress_user_agent = f"WordPress/{wp_version}; {self.site_url}"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -84,14 +86,6 @@ class PluginClient:
             self._session = None
 
     # -- header sets, as in plugin-calls.json ------------------------------------------------
-
-    @property
-    def plugin_user_agent(self) -> str:
-        return f"Rakubun-WordPress-Plugin/{self.plugin_version}"
-
-    @property
-    def wordpress_user_agent(self) -> str:
-        return f"WordPress/{self.wp_version}; {self.site_url}"
 
     def _authenticated_headers(self, user_agent: str) -> dict[str, str]:
         headers: dict[str, str] = {}

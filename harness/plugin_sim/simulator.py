@@ -13,7 +13,7 @@ from harness.plugin_sim.app_state import SIMULATOR
 from harness.plugin_sim.client import ApiAnswer, PluginClient
 from harness.plugin_sim.control import add_control_routes
 from harness.plugin_sim.inbox import ReceivedWebhook, WebhookInbox
-from harness.plugin_sim.options import OptionsStore, PluginOptions
+from harness.plugin_sim.options import SECRET_FIELDS, OptionsStore, PluginOptions
 from harness.plugin_sim.wordpress import (
     MAINTENANCE_HTML,
     SIGNATURE_HEADER,
@@ -22,7 +22,6 @@ from harness.plugin_sim.wordpress import (
 )
 from harness.ports import url_host
 
-SECRET_FIELDS = ("api_token", "webhook_secret")
 REDACTED = "[kept by the plugin simulator]"
 
 
