@@ -7,7 +7,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, overload
 
 from harness.errors import HarnessError
 
@@ -64,3 +64,37 @@ def load_running_harness(data_dir: Path) -> dict[str, Any]:
             "harness.json", f"no {data_dir / HARNESS_FILE}; start `rakubun-harness up` first"
         )
     return saved
+
+
+class HoldsSettings(Protocol):
+    """An object holding harness.json's values."""
+
+    @property
+    def settings(self) -> Mapping[str, Any]: ...
+
+
+class Setting:
+    """A harness.json value, read as text from the `settings` of the object it is declared on,
+    under the attribute's own name (`api_url = Setting()` reads `settings["api_url"]`)."""
+
+    key = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Setting: ...
+    @overload
+    def __get__(self, obj: HoldsSettings, owner: type | None = None) -> str: ...
+    def __get__(self, obj: HoldsSettings | None, owner: type | None = None) -> Setting | str:
+        if obj is None:
+            return self
+        return str(obj.settings[self.key])
+
+
+class HarnessAddresses:
+    """Where a harness listens, from the harness.json values it holds in `settings`."""
+
+    api_url = Setting()
+    stripe_url = Setting()
+    plugin_url = Setting()

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from harness.client import FakeStripeClient, HarnessClient, ServiceAdminClient, SimulatorClient
+from harness.harness_file import HarnessAddresses
 
 UP_COMMAND = [sys.executable, "-c", "from harness.cli import main; main()", "up"]
 UP_LOG = "up.log"
@@ -54,7 +55,7 @@ class HarnessUrls:
 
 
 @dataclass
-class HarnessProcess:
+class HarnessProcess(HarnessAddresses):
     """One `rakubun-harness up` process on a data dir, and a `HarnessClient` for its parts.
 
     Its output goes to `<data_dir>/up.log` (a file, not a pipe that could fill up).
@@ -66,9 +67,27 @@ class HarnessProcess:
     #: `up`'s options as started (`restart` passes them again).
     options: tuple[str, ...] = ()
     client: HarnessClient = field(init=False)
+    # The parts, over HTTP: the client's own, at hand.
+    #: The fake Stripe's control API: `pay`, `drain`, `faults`, `deliveries`, `resend`.
+    stripe: FakeStripeClient = field(init=False)
+    #: The plugin on the WordPress stand-in: `register`, `call`, `webhooks`.
+    plugin: SimulatorClient = field(init=False)
+    #: The service's admin API with the harness's admin token.
+    admin: ServiceAdminClient = field(init=False)
+    #: The HTTP client the parts share, for a call none of them makes.
+    http: httpx.AsyncClient = field(init=False)
 
     def __post_init__(self) -> None:
-        self.client = HarnessClient(self.settings)
+        self._use(HarnessClient(self.settings))
+
+    def _use(self, client: HarnessClient) -> None:
+        self.client = client
+        self.stripe, self.plugin, self.admin, self.http = (
+            client.stripe,
+            client.plugin,
+            client.admin,
+            client.http,
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -144,7 +163,8 @@ class HarnessProcess:
         again = await HarnessProcess.start(
             self.data_dir, *self.options, *(word for pair in ports for word in pair)
         )
-        self.process, self.settings, self.client = again.process, again.settings, again.client
+        self.process, self.settings = again.process, again.settings
+        self._use(again.client)
 
     @property
     def output(self) -> str:
@@ -157,42 +177,8 @@ class HarnessProcess:
         return HarnessUrls(self.api_url, self.stripe_url, self.plugin_url)
 
     @property
-    def api_url(self) -> str:
-        return str(self.settings["api_url"])
-
-    @property
-    def stripe_url(self) -> str:
-        return str(self.settings["stripe_url"])
-
-    @property
-    def plugin_url(self) -> str:
-        return str(self.settings["plugin_url"])
-
-    @property
     def admin_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.settings['admin_token']}"}
-
-    # -- the parts, over HTTP ------------------------------------------------------------------
-
-    @property
-    def stripe(self) -> FakeStripeClient:
-        """The fake Stripe's control API: `pay`, `drain`, `faults`, `deliveries`, `resend`."""
-        return self.client.stripe
-
-    @property
-    def plugin(self) -> SimulatorClient:
-        """The plugin on the WordPress stand-in: `register`, `call`, `webhooks`."""
-        return self.client.plugin
-
-    @property
-    def admin(self) -> ServiceAdminClient:
-        """The service's admin API with the harness's admin token."""
-        return self.client.admin
-
-    @property
-    def http(self) -> httpx.AsyncClient:
-        """The HTTP client the parts share, for a call none of them makes."""
-        return self.client.http
 
 
 def _read_from(path: Path, offset: int) -> str:

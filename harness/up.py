@@ -21,11 +21,14 @@ from typing import Any
 
 import aiohttp
 
+from harness.cli_options import options_of
 from harness.console import say, short
 from harness.data_dir_lock import DataDirLock
 from harness.errors import HarnessError, Interrupted
 from harness.harness_file import (
     DEFAULT_DATA_DIR,
+    HarnessAddresses,
+    Setting,
     harness_secrets,
     read_harness_file,
     write_harness_file,
@@ -83,7 +86,7 @@ def wordpress_hint(api_url: str) -> list[str]:
     ]
 
 
-class Harness:
+class Harness(HarnessAddresses):
     """The fake Stripe and the plugin simulator in this process, the service as a subprocess,
     wired together and described in `<data_dir>/harness.json`; an async context manager.
 
@@ -125,23 +128,9 @@ class Harness:
         self.harness_file: Path | None = None
         self.lock = DataDirLock(self.data_dir)
 
-    # -- where things are ---------------------------------------------------------------------
+    # -- where things are (the URLs: HarnessAddresses) -----------------------------------------
 
-    @property
-    def api_url(self) -> str:
-        return str(self.settings["api_url"])
-
-    @property
-    def stripe_url(self) -> str:
-        return str(self.settings["stripe_url"])
-
-    @property
-    def plugin_url(self) -> str:
-        return str(self.settings["plugin_url"])
-
-    @property
-    def admin_token(self) -> str:
-        return str(self.settings["admin_token"])
+    admin_token = Setting()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -306,18 +295,9 @@ async def run_up(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-    harness = Harness(
-        args.data_dir,
-        host=args.host,
-        api_port=args.api_port,
-        stripe_port=args.stripe_port,
-        plugin_port=args.plugin_port,
-        rate_limit=args.rate_limit,
-        workers=args.workers,
-        mongodb_url=args.mongodb_url,
-        startup_timeout=args.startup_timeout,
-        stopping=stopping,
-    )
+    options = options_of(args, "host", "rate_limit", "workers", "mongodb_url", "startup_timeout")
+    ports = options_of(args, "api_port", "stripe_port", "plugin_port")
+    harness = Harness(args.data_dir, **options, **ports, stopping=stopping)
     try:
         async with harness:
             gc.freeze()  # the fake's loaded state lives as long as we do: keep full GC off it

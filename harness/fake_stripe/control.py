@@ -19,7 +19,8 @@ from . import charges, checkout_sessions, disputes, payment_intents, refunds
 from .context import context
 from .errors import StripeError, invalid_request
 from .inspector import error_page, harness_counts, inspector_page
-from .resources import CHECKOUT_SESSION, DISPUTE, EVENT, PAYMENT_INTENT, REFUND
+from .resources import CHECKOUT_SESSION, DISPUTE, EVENT, PAYMENT_INTENT, REFUND, Resource
+from .state import StripeState
 
 routes = web.RouteTableDef()
 
@@ -96,6 +97,12 @@ def from_inspector(section: str) -> Callable[[ControlHandler], ControlHandler]:
     return wrap
 
 
+def _addressed(request: web.Request, resource: Resource) -> tuple[StripeState, dict[str, Any]]:
+    """The fake's state and the object the path's `{id}` names (Stripe's 404 when none)."""
+    state = context(request).state
+    return state, state.get(resource, request.match_info["id"])
+
+
 def _answer(obj: Any, status: int = 200) -> web.Response:
     return web.json_response(obj, status=status)
 
@@ -104,11 +111,10 @@ def _answer(obj: Any, status: int = 200) -> web.Response:
 @from_inspector("sessions")
 async def complete_session(request: web.Request) -> web.Response:
     """Finish a session as the customer would: outcome paid, declined, canceled or expired."""
-    state = context(request).state
+    state, session = _addressed(request, CHECKOUT_SESSION)
     outcome = (await _json_body(request)).get("outcome", "paid")
     if outcome not in OUTCOMES:
         raise invalid_request(f"outcome must be one of {', '.join(OUTCOMES)}", param="outcome")
-    session = state.get(CHECKOUT_SESSION, request.match_info["id"])
     checkout_sessions.expire_if_due(state, session)
     redirect_url = None
     if outcome == "paid":
@@ -128,8 +134,7 @@ async def complete_session(request: web.Request) -> web.Response:
 @from_inspector("intents")
 async def succeed_intent(request: web.Request) -> web.Response:
     """Make an unfinished intent succeed with the test card (charge + events)."""
-    state = context(request).state
-    intent = state.get(PAYMENT_INTENT, request.match_info["id"])
+    state, intent = _addressed(request, PAYMENT_INTENT)
     return _answer(payment_intents.succeed_intent(state, intent))
 
 
@@ -137,8 +142,7 @@ async def succeed_intent(request: web.Request) -> web.Response:
 @from_inspector("intents")
 async def fail_intent(request: web.Request) -> web.Response:
     """Decline an unfinished intent (payment_intent.payment_failed); answers the intent."""
-    state = context(request).state
-    intent = state.get(PAYMENT_INTENT, request.match_info["id"])
+    state, intent = _addressed(request, PAYMENT_INTENT)
     return _answer(payment_intents.decline_intent(state, intent))
 
 
@@ -146,9 +150,8 @@ async def fail_intent(request: web.Request) -> web.Response:
 @from_inspector("refunds")
 async def refund_intent(request: web.Request) -> web.Response:
     """Refund an intent's charge, fully or `{"amount": n}`; sends charge.refunded."""
-    state = context(request).state
+    state, intent = _addressed(request, PAYMENT_INTENT)
     amount = _optional_amount(await _json_body(request))
-    intent = state.get(PAYMENT_INTENT, request.match_info["id"])
     charge = charges.charge_of_intent(state, intent)
     return _answer(refunds.refund_charge(state, charge, amount))
 
@@ -157,8 +160,7 @@ async def refund_intent(request: web.Request) -> web.Response:
 async def fail_refund(request: web.Request) -> web.Response:
     """The refund fails after it succeeded, as a closed card's does: its money goes back to
     the charge; sends charge.refund.updated and refund.updated (status failed)."""
-    state = context(request).state
-    refund = state.get(REFUND, request.match_info["id"])
+    state, refund = _addressed(request, REFUND)
     return _answer(refunds.fail_refund(state, refund))
 
 
@@ -174,9 +176,8 @@ def _optional_amount(body: dict[str, Any]) -> int | None:
 async def dispute_intent(request: web.Request) -> web.Response:
     """Open a fraud dispute on an intent's charge, for `{"amount": n}` or what is not
     refunded; sends charge.dispute.created and charge.dispute.funds_withdrawn."""
-    state = context(request).state
+    state, intent = _addressed(request, PAYMENT_INTENT)
     amount = _optional_amount(await _json_body(request))
-    intent = state.get(PAYMENT_INTENT, request.match_info["id"])
     charge = charges.charge_of_intent(state, intent)
     return _answer(disputes.dispute_charge(state, charge, amount))
 
@@ -185,9 +186,8 @@ async def dispute_intent(request: web.Request) -> web.Response:
 @from_inspector("disputes")
 async def close_dispute(request: web.Request) -> web.Response:
     """Close a dispute `{"outcome": "won"}` (funds_reinstated + closed) or `"lost"` (closed)."""
-    state = context(request).state
+    state, dispute = _addressed(request, DISPUTE)
     outcome = (await _json_body(request)).get("outcome")
-    dispute = state.get(DISPUTE, request.match_info["id"])
     return _answer(disputes.close_dispute(state, dispute, str(outcome)))
 
 

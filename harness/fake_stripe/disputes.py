@@ -38,32 +38,13 @@ def dispute_charge(
     amount = remaining if amount is None else amount
     if amount < 1 or amount > charge["amount"]:
         raise invalid_request("Invalid dispute amount", param="amount")
-    dispute = state.put(
-        objects.base(
-            DISPUTE,
-            amount=amount,
-            balance_transactions=[],
-            charge=charge["id"],
-            currency=charge["currency"],
-            evidence_details={
-                "due_by": objects.now() + 7 * 24 * 3600,
-                "has_evidence": False,
-                "past_due": False,
-                "submission_count": 0,
-            },
-            is_charge_refundable=False,
-            metadata={},
-            payment_intent=charge["payment_intent"],
-            payment_method_details=defaults.dispute_card_details(charge.get("payment_method")),
-            reason="fraudulent",
-            status="needs_response",
-        )
+    return _open_dispute(
+        state,
+        charge,
+        amount,
+        "needs_response",
+        payment_method_details=defaults.dispute_card_details(charge.get("payment_method")),
     )
-    charge["disputed"] = True
-    state.put(charge)
-    state.emit("charge.dispute.created", dispute)
-    state.emit("charge.dispute.funds_withdrawn", dispute)
-    return dispute
 
 
 def open_inquiry(state: StripeState, charge: dict[str, Any]) -> dict[str, Any]:
@@ -72,6 +53,15 @@ def open_inquiry(state: StripeState, charge: dict[str, Any]) -> dict[str, Any]:
     amount = charge["amount"] - charge["amount_refunded"]
     if amount < 1:
         raise invalid_request("Invalid dispute amount", param="amount")
+    return _open_dispute(state, charge, amount, "warning_needs_response")
+
+
+def _open_dispute(
+    state: StripeState, charge: dict[str, Any], amount: int, status: str, **fields: Any
+) -> dict[str, Any]:
+    """Record a fraud dispute of `amount` in `status` and mark the charge disputed. Emits
+    charge.dispute.created, then, unless it is an inquiry, charge.dispute.funds_withdrawn."""
+    inquiry = status in OPEN_INQUIRY
     dispute = state.put(
         objects.base(
             DISPUTE,
@@ -85,16 +75,20 @@ def open_inquiry(state: StripeState, charge: dict[str, Any]) -> dict[str, Any]:
                 "past_due": False,
                 "submission_count": 0,
             },
-            is_charge_refundable=True,
+            # An inquiry withdraws nothing yet, so the charge may still be refunded.
+            is_charge_refundable=inquiry,
             metadata={},
             payment_intent=charge["payment_intent"],
             reason="fraudulent",
-            status="warning_needs_response",
+            status=status,
+            **fields,
         )
     )
     charge["disputed"] = True
     state.put(charge)
     state.emit("charge.dispute.created", dispute)
+    if not inquiry:
+        state.emit("charge.dispute.funds_withdrawn", dispute)
     return dispute
 
 

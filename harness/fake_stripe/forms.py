@@ -60,12 +60,20 @@ def reject_unknown(params: Mapping[str, Any], allowed: Iterable[str]) -> None:
             raise invalid_request(f"Received unknown parameter: {key}", param=key)
 
 
-def get_int(params: Mapping[str, Any], key: str, *, required: bool = False) -> int | None:
-    """Read an integer parameter (form values arrive as strings)."""
+def _given(params: Mapping[str, Any], key: str, *, required: bool = False) -> Any:
+    """The parameter's raw value; None when it is absent or empty (Stripe's 400 if required)."""
     raw = params.get(key)
     if raw is None or raw == "":
         if required:
             raise invalid_request(f"Missing required param: {key}.", param=key)
+        return None
+    return raw
+
+
+def get_int(params: Mapping[str, Any], key: str, *, required: bool = False) -> int | None:
+    """Read an integer parameter (form values arrive as strings)."""
+    raw = _given(params, key, required=required)
+    if raw is None:
         return None
     try:
         return int(raw)
@@ -75,10 +83,8 @@ def get_int(params: Mapping[str, Any], key: str, *, required: bool = False) -> i
 
 def get_str(params: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
     """Read a string parameter, rejecting nested values."""
-    raw = params.get(key)
-    if raw is None or raw == "":
-        if required:
-            raise invalid_request(f"Missing required param: {key}.", param=key)
+    raw = _given(params, key, required=required)
+    if raw is None:
         return None
     if not isinstance(raw, str):
         raise invalid_request(f"Invalid string: {raw!r}", param=key)
@@ -87,8 +93,8 @@ def get_str(params: Mapping[str, Any], key: str, *, required: bool = False) -> s
 
 def get_bool(params: Mapping[str, Any], key: str) -> bool:
     """Read a boolean parameter sent as "true"/"false"."""
-    raw = params.get(key)
-    if raw is None or raw == "":
+    raw = _given(params, key)
+    if raw is None:
         return False
     if raw in ("true", "false"):
         return raw == "true"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -24,6 +24,7 @@ from .resources import (
     REFUND,
     SERVED,
     WEBHOOK_ENDPOINT,
+    Resource,
 )
 from .state import StripeState
 from .templating import render
@@ -108,10 +109,7 @@ def _session_buttons(session: dict[str, Any]) -> list[Button]:
     if session["status"] != "open":
         return []
     complete = f"/_harness/checkout/sessions/{session['id']}/complete"
-    return [
-        Button("Pay", complete, (("outcome", "paid"),)),
-        Button("Expire", complete, (("outcome", "expired"),), secondary=True),
-    ]
+    return _outcome_buttons(complete, ("Pay", "paid"), ("Expire", "expired"))
 
 
 def _intent_buttons(intent: dict[str, Any]) -> list[Button]:
@@ -128,108 +126,99 @@ def _dispute_buttons(dispute: dict[str, Any]) -> list[Button]:
     if dispute["status"] not in ("needs_response", "under_review"):
         return []
     close = f"/_harness/disputes/{dispute['id']}/close"
+    return _outcome_buttons(close, ("Won", "won"), ("Lost", "lost"))
+
+
+def _outcome_buttons(action: str, *choices: tuple[str, str]) -> list[Button]:
+    """A button per (label, outcome) that posts the outcome to `action`; the first stands out."""
     return [
-        Button("Won", close, (("outcome", "won"),)),
-        Button("Lost", close, (("outcome", "lost"),), secondary=True),
+        Button(label, action, (("outcome", outcome),), secondary=n > 0)
+        for n, (label, outcome) in enumerate(choices)
     ]
+
+
+def _event_buttons(event: dict[str, Any]) -> list[Button]:
+    return [Button("Resend", f"/_harness/events/{event['id']}/resend", secondary=True)]
+
+
+def _event_object_id(event: dict[str, Any]) -> Any:
+    return event["data"]["object"].get("id", "")
+
+
+#: A column: a field shown under its own name, or (header, field or how to read the cell).
+Column = str | tuple[str, str | Callable[[dict[str, Any]], Any]]
+MONEY_FIELDS = ("amount", "amount_total", "amount_received")
+
+
+def _cell(obj: dict[str, Any], field: str | Callable[[dict[str, Any]], Any]) -> Any:
+    if callable(field):
+        return field(obj)
+    if field == "created":
+        return _when(obj["created"])
+    if field in MONEY_FIELDS:
+        return format_amount(obj[field], obj["currency"])
+    value = obj.get(field)
+    return "" if value is None else value
+
+
+def _object_table(
+    state: StripeState,
+    resource: Resource,
+    columns: Sequence[Column],
+    buttons: Callable[[dict[str, Any]], list[Button]] | None = None,
+) -> str:
+    """One row per stored object, newest first; with `buttons`, an actions column."""
+    named = [(c, c) if isinstance(c, str) else c for c in columns]
+    return _table(
+        [header for header, _ in named],
+        (
+            Row(
+                obj["id"],
+                [_cell(obj, field) for _, field in named],
+                buttons(obj) if buttons else (),
+            )
+            for obj in state.newest_first(resource)
+        ),
+        actions=buttons is not None,
+    )
 
 
 def inspector_page(state: StripeState, webhooks: WebhookDispatcher) -> str:
     """Render the inspector HTML."""
-    sessions = _table(
-        ("created", "id", "status", "payment", "amount", "email", "payment_intent"),
+    sessions = _object_table(
+        state,
+        CHECKOUT_SESSION,
         (
-            Row(
-                s["id"],
-                (
-                    _when(s["created"]),
-                    s["id"],
-                    s["status"],
-                    s["payment_status"],
-                    format_amount(s["amount_total"], s["currency"]),
-                    s["customer_email"] or "",
-                    s["payment_intent"] or "",
-                ),
-                _session_buttons(s),
-            )
-            for s in state.newest_first(CHECKOUT_SESSION)
+            "created",
+            "id",
+            "status",
+            ("payment", "payment_status"),
+            ("amount", "amount_total"),
+            ("email", "customer_email"),
+            "payment_intent",
         ),
-        actions=True,
+        buttons=_session_buttons,
     )
-    intents = _table(
-        ("created", "id", "status", "amount", "received", "latest_charge"),
-        (
-            Row(
-                i["id"],
-                (
-                    _when(i["created"]),
-                    i["id"],
-                    i["status"],
-                    format_amount(i["amount"], i["currency"]),
-                    format_amount(i["amount_received"], i["currency"]),
-                    i["latest_charge"] or "",
-                ),
-                _intent_buttons(i),
-            )
-            for i in state.newest_first(PAYMENT_INTENT)
-        ),
-        actions=True,
+    intents = _object_table(
+        state,
+        PAYMENT_INTENT,
+        ("created", "id", "status", "amount", ("received", "amount_received"), "latest_charge"),
+        buttons=_intent_buttons,
     )
-    refunds = _table(
-        ("created", "id", "amount", "status", "charge", "payment_intent", "reason"),
-        (
-            Row(
-                r["id"],
-                (
-                    _when(r["created"]),
-                    r["id"],
-                    format_amount(r["amount"], r["currency"]),
-                    r["status"],
-                    r["charge"],
-                    r.get("payment_intent") or "",
-                    r.get("reason") or "",
-                ),
-            )
-            for r in state.newest_first(REFUND)
-        ),
+    refunds = _object_table(
+        state, REFUND, ("created", "id", "amount", "status", "charge", "payment_intent", "reason")
     )
-    disputes = _table(
+    disputes = _object_table(
+        state,
+        DISPUTE,
         ("created", "id", "amount", "status", "reason", "charge", "payment_intent"),
-        (
-            Row(
-                d["id"],
-                (
-                    _when(d["created"]),
-                    d["id"],
-                    format_amount(d["amount"], d["currency"]),
-                    d["status"],
-                    d.get("reason") or "",
-                    d["charge"],
-                    d.get("payment_intent") or "",
-                ),
-                _dispute_buttons(d),
-            )
-            for d in state.newest_first(DISPUTE)
-        ),
-        actions=True,
+        buttons=_dispute_buttons,
     )
-    events = _table(
-        ("created", "id", "type", "object", "pending_webhooks"),
-        (
-            Row(
-                e["id"],
-                (
-                    _when(e["created"]),
-                    e["id"],
-                    e["type"],
-                    e["data"]["object"].get("id", ""),
-                    e["pending_webhooks"],
-                ),
-                [Button("Resend", f"/_harness/events/{e['id']}/resend", secondary=True)],
-            )
-            for e in state.newest_first(EVENT)
-        ),
-        actions=True,
+    events = _object_table(
+        state,
+        EVENT,
+        ("created", "id", "type", ("object", _event_object_id), "pending_webhooks"),
+        buttons=_event_buttons,
     )
     deliveries = _table(
         ("at", "event", "type", "url", "attempt", "status", "fault"),

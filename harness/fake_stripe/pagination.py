@@ -39,8 +39,8 @@ class ListFilter(Protocol):
 
 
 @dataclass(frozen=True)
-class Equals:
-    """`?<field>=<id>`: objects whose `field` is that value (`?payment_intent=pi_...`)."""
+class FieldFilter:
+    """A filter on one field of the objects, read from the param named like the field."""
 
     field: str
 
@@ -48,16 +48,20 @@ class Equals:
     def params(self) -> tuple[str, ...]:
         return (self.field,)
 
+
+@dataclass(frozen=True)
+class Equals(FieldFilter):
+    """`?<field>=<id>`: objects whose `field` is that value (`?payment_intent=pi_...`)."""
+
     def test(self, params: Mapping[str, Any]) -> Test | None:
         wanted = get_str(params, self.field)
         return None if wanted is None else lambda obj: obj[self.field] == wanted
 
 
 @dataclass(frozen=True)
-class Matches:
+class Matches(FieldFilter):
     """`?type=charge.*` and `?types[]=a&types[]=b`: objects whose `field` fits a pattern."""
 
-    field: str
     plural: str
 
     @property
@@ -75,14 +79,8 @@ class Matches:
 
 
 @dataclass(frozen=True)
-class Between:
+class Between(FieldFilter):
     """`?created=<t>` or `?created[gte]=<t>&created[lt]=<u>`: objects whose `field` is in range."""
-
-    field: str
-
-    @property
-    def params(self) -> tuple[str, ...]:
-        return (self.field,)
 
     def test(self, params: Mapping[str, Any]) -> Test | None:
         raw = params.get(self.field)

@@ -321,18 +321,14 @@ def _authorize(state: StripeState, intent: dict[str, Any], payment_method: str) 
     """`capture_method=manual`: the card is authorized and the funds held until captured.
     Emits charge.succeeded (uncaptured), then payment_intent.amount_capturable_updated."""
     charge = charges.create_charge(state, intent, payment_method, captured=False)
-    intent.update(
-        status="requires_capture",
+    return _record_attempt(
+        state,
+        intent,
+        charge,
+        "requires_capture",
+        payment_method,
         amount_capturable=intent["amount"],
-        latest_charge=charge["id"],
-        payment_method=payment_method,
-        last_payment_error=None,
-        next_action=None,
     )
-    state.put(intent)
-    state.emit("charge.succeeded", charge)
-    state.emit("payment_intent.amount_capturable_updated", intent)
-    return intent
 
 
 def capture_intent(
@@ -367,17 +363,7 @@ def start_processing(
     """A debit is submitted: the intent is processing and its charge pending until it settles.
     Emits payment_intent.processing, then charge.pending."""
     charge = charges.create_charge(state, intent, payment_method, status="pending")
-    intent.update(
-        status="processing",
-        latest_charge=charge["id"],
-        payment_method=payment_method,
-        last_payment_error=None,
-        next_action=None,
-    )
-    state.put(intent)
-    state.emit("payment_intent.processing", intent)
-    state.emit("charge.pending", charge)
-    return intent
+    return _record_attempt(state, intent, charge, "processing", payment_method)
 
 
 def settle_debit(state: StripeState, intent: dict[str, Any], outcome: str) -> dict[str, Any]:
@@ -415,18 +401,9 @@ def succeed_intent(
         charge = state.put(pending)
     else:
         charge = charges.create_charge(state, intent, payment_method)
-    intent.update(
-        status="succeeded",
-        amount_received=intent["amount"],
-        latest_charge=charge["id"],
-        payment_method=payment_method,
-        last_payment_error=None,
-        next_action=None,
+    return _record_attempt(
+        state, intent, charge, "succeeded", payment_method, amount_received=intent["amount"]
     )
-    state.put(intent)
-    state.emit("payment_intent.succeeded", intent)
-    state.emit("charge.succeeded", charge)
-    return intent
 
 
 def decline_intent(
@@ -445,11 +422,12 @@ def decline_intent(
     else:
         charge = charges.create_charge(state, intent, payment_method, status="failed")
     charges.fail_charge(state, charge, decline.code, decline.message)
-    intent.update(
-        status="requires_payment_method",
-        payment_method=None,
-        latest_charge=charge["id"],
-        next_action=None,
+    return _record_attempt(
+        state,
+        intent,
+        charge,
+        "requires_payment_method",
+        None,
         last_payment_error={
             "type": "card_error",
             "charge": charge["id"],
@@ -461,9 +439,40 @@ def decline_intent(
             "payment_method_type": "card",
         },
     )
+
+
+# The status a payment attempt leaves its intent in -> the events it sends, in Stripe's order.
+ATTEMPT_EVENTS: dict[str, tuple[str, ...]] = {
+    "requires_capture": ("charge.succeeded", "payment_intent.amount_capturable_updated"),
+    "processing": ("payment_intent.processing", "charge.pending"),
+    "succeeded": ("payment_intent.succeeded", "charge.succeeded"),
+    "requires_payment_method": ("payment_intent.payment_failed", "charge.failed"),
+}
+
+
+def _record_attempt(
+    state: StripeState,
+    intent: dict[str, Any],
+    charge: dict[str, Any],
+    status: str,
+    payment_method: str | None,
+    *,
+    last_payment_error: dict[str, Any] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """Leave the intent in `status` after an attempt with this charge and payment method, store
+    it, and emit the status's events, each about the charge (`charge.*`) or the intent."""
+    intent.update(
+        status=status,
+        latest_charge=charge["id"],
+        payment_method=payment_method,
+        last_payment_error=last_payment_error,
+        next_action=None,
+        **fields,
+    )
     state.put(intent)
-    state.emit("payment_intent.payment_failed", intent)
-    state.emit("charge.failed", charge)
+    for event in ATTEMPT_EVENTS[status]:
+        state.emit(event, charge if event.startswith("charge.") else intent)
     return intent
 
 

@@ -26,6 +26,23 @@ class Resource:
     filters: tuple[ListFilter, ...] = ()  # what its list takes besides limit and cursors
     expandable: tuple[str, ...] = ()  # the fields `expand[]` may replace by their object
 
+    @classmethod
+    def served(
+        cls,
+        object: str,
+        prefix: str,
+        *,
+        noun: str | None = None,
+        path: str | None = None,
+        count: str | None = None,
+        filters: tuple[ListFilter, ...] = (),
+        expandable: tuple[str, ...] = (),
+    ) -> Resource:
+        """A resource with its own table and `/v1` routes; by default its noun is its object
+        name, its path the plural of that, and its `/_harness/state` key its path."""
+        path = path or f"{object}s"
+        return cls(object, prefix, noun or object, path, count or path, filters, expandable)
+
     @property
     def url(self) -> str:
         """Its list URL, the `url` field of its lists: `/v1/checkout/sessions`."""
@@ -45,97 +62,53 @@ class Resource:
 
 CREATED = Between("created")  # `created=` or `created[gte]=` ... on every list Stripe dates
 
-CHECKOUT_SESSION = Resource(
-    object="checkout.session",
-    prefix="cs_test",
-    noun="checkout.session",
+CHECKOUT_SESSION = Resource.served(
+    "checkout.session",
+    "cs_test",
     path="checkout/sessions",
     count="sessions",
     filters=(Equals("status"), Equals("payment_intent"), CREATED),
     expandable=("customer", "line_items", "payment_intent"),
 )
-PAYMENT_INTENT = Resource(
-    object="payment_intent",
-    prefix="pi",
-    noun="payment_intent",
-    path="payment_intents",
+PAYMENT_INTENT = Resource.served(
+    "payment_intent",
+    "pi",
     count="intents",
     filters=(CREATED,),
     expandable=("customer", "latest_charge", "payment_method"),
 )
-CHARGE = Resource(
-    object="charge",
-    prefix="ch",
-    noun="charge",
-    path="charges",
-    count="charges",
+CHARGE = Resource.served(
+    "charge",
+    "ch",
     filters=(Equals("payment_intent"), CREATED),
     expandable=("balance_transaction", "payment_intent", "payment_method"),
 )
-REFUND = Resource(
-    object="refund",
-    prefix="re",
-    noun="refund",
-    path="refunds",
-    count="refunds",
+REFUND = Resource.served(
+    "refund",
+    "re",
     filters=(Equals("payment_intent"), Equals("charge"), CREATED),
     expandable=("charge", "payment_intent"),
 )
-DISPUTE = Resource(
-    object="dispute",
-    prefix="dp",
-    noun="dispute",
-    path="disputes",
-    count="disputes",
+DISPUTE = Resource.served(
+    "dispute",
+    "dp",
     filters=(Equals("payment_intent"), Equals("charge"), CREATED),
     expandable=("charge", "payment_intent"),
 )
-EVENT = Resource(
-    object="event",
-    prefix="evt",
-    noun="event",
-    path="events",
-    count="events",
-    filters=(Matches("type", plural="types"), CREATED),
-)
-WEBHOOK_ENDPOINT = Resource(
-    object="webhook_endpoint",
-    prefix="we",
-    noun="webhook endpoint",
-    path="webhook_endpoints",
-    count="webhook_endpoints",
-)
-PRODUCT = Resource(
-    object="product",
-    prefix="prod",
-    noun="product",
-    path="products",
-    count="products",
-    filters=(CREATED,),
-)
-PRICE = Resource(
-    object="price",
-    prefix="price",
-    noun="price",
-    path="prices",
-    count="prices",
+EVENT = Resource.served("event", "evt", filters=(Matches("type", plural="types"), CREATED))
+WEBHOOK_ENDPOINT = Resource.served("webhook_endpoint", "we", noun="webhook endpoint")
+PRODUCT = Resource.served("product", "prod", filters=(CREATED,))
+PRICE = Resource.served(
+    "price",
+    "price",
     filters=(Equals("product"), Equals("currency"), Equals("type"), CREATED),
     expandable=("product",),
 )
-CUSTOMER = Resource(
-    object="customer",
-    prefix="cus",
-    noun="customer",
-    path="customers",
-    count="customers",
-    filters=(Equals("email"), CREATED),
-)
-PAYMENT_METHOD = Resource(
-    object="payment_method",
-    prefix="pm",
+CUSTOMER = Resource.served("customer", "cus", filters=(Equals("email"), CREATED))
+PAYMENT_METHOD = Resource.served(
+    "payment_method",
+    "pm",
     noun="PaymentMethod",
-    path="payment_methods",
-    count="payment_methods",
     filters=(Equals("customer"), Equals("type")),
     expandable=("customer",),
 )

@@ -1,13 +1,14 @@
 """The real plugin's calls to the dashboard API, header for header and body for body.
 
-Source of truth: `plugin-calls.json` (the plugin v2.2.0's requests). Every method's defaults
-are the contract's example values, so calling one with no arguments replays that call.
+Source of truth: `plugin-calls.json` (the plugin v2.2.0's requests). `CALLS` declares each call
+once, its fields the contract's example values, so calling one with no overrides replays it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import aiohttp
@@ -44,7 +45,7 @@ def api_base_of(url: str) -> str:
 
 
 class PluginClient:
-    """Makes the plugin's HTTP calls; every method returns an ApiAnswer and never raises on 4xx/5xx.
+    """Makes the plugin's HTTP calls; `call` returns an ApiAnswer and never raises on 4xx/5xx.
 
     `api_base` is the plugin's base (`https://app.rakubun.com/api/v1` in production) or the
     harness's api_url, to which `/api/v1` is added.
@@ -67,6 +68,8 @@ class PluginClient:
         self.api_token = api_token
         self.wp_version = wp_version
         self.plugin_version = plugin_version
+        self.plugin_user_agent = f"Rakubun-WordPress-Plugin/{plugin_version}"
+        self.wordpress_user_agent = f"WordPress/{wp_version}; {self.site_url}"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -83,14 +86,6 @@ class PluginClient:
             self._session = None
 
     # -- header sets, as in plugin-calls.json ------------------------------------------------
-
-    @property
-    def plugin_user_agent(self) -> str:
-        return f"Rakubun-WordPress-Plugin/{self.plugin_version}"
-
-    @property
-    def wordpress_user_agent(self) -> str:
-        return f"WordPress/{self.wp_version}; {self.site_url}"
 
     def _authenticated_headers(self, user_agent: str) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -140,21 +135,101 @@ class PluginClient:
 
     # -- the calls ----------------------------------------------------------------------------
 
-    async def register(
-        self,
-        *,
-        site_title: str = "テストブログ",
-        admin_email: str = "admin@example.com",
-        **fields: Any,
-    ) -> ApiAnswer:
-        """POST /plugins/register with the full site description sent at activation."""
-        body = {
-            "instance_id": self.instance_id,
-            "site_url": self.site_url,
-            "site_title": site_title,
-            "admin_email": admin_email,
-            "wordpress_version": self.wp_version,
-            "plugin_version": self.plugin_version,
+    def purchase_page_url(self, query: str) -> str:
+        """The plugin's purchase page, where Stripe sends the browser back."""
+        return f"{self.site_url}/wp-admin/admin.php?page=rakubun-ai-purchase&{query}"
+
+    async def call(self, name: str, overrides: Mapping[str, Any] | None = None) -> ApiAnswer:
+        """Run the call named as in plugin-calls.json, its example values replaced by `overrides`.
+
+        Extra fields travel along after the plugin's own, as the plugin's array merges do.
+        """
+        try:
+            call = CALLS[name]
+        except KeyError:
+            raise UnknownCall(f"unknown plugin call {name!r}; known: {', '.join(CALLS)}") from None
+        fields = {
+            key: value.fill(self) if isinstance(value, FromSite) else value
+            for key, value in {**call.fields, **(overrides or {})}.items()
+        }
+        if missing := [key for key, value in fields.items() if value is REQUIRED]:
+            raise BadCallArguments(f"{name}: missing {', '.join(missing)}")
+        try:
+            fields = call.finish(fields)
+        except (TypeError, AttributeError) as error:
+            raise BadCallArguments(f"{name}: {error}") from None
+        headers = call.headers(self)
+        path = call.path.format(instance_id=self.instance_id)
+        if call.method == "GET":
+            return await self._send(call.method, path, headers, query=fields)
+        return await self._send(call.method, path, headers, body=fields)
+
+
+@dataclass(frozen=True)
+class FromSite:
+    """A call's value that the client fills from its own site: URL, instance id, versions."""
+
+    fill: Callable[[PluginClient], Any]
+
+
+SITE_URL = FromSite(lambda client: client.site_url)
+INSTANCE_ID = FromSite(lambda client: client.instance_id)
+PLUGIN_VERSION = FromSite(lambda client: client.plugin_version)
+WP_VERSION = FromSite(lambda client: client.wp_version)
+#: A value the caller must give (the plugin got it from an earlier answer).
+REQUIRED: Any = object()
+
+
+def _as_sent(fields: dict[str, Any]) -> dict[str, Any]:
+    return fields
+
+
+@dataclass(frozen=True)
+class PluginCall:
+    """One call of the plugin: where it goes, with which header set, and its fields in the
+    plugin's order, each the contract's example value. GET fields travel as the query."""
+
+    method: str
+    path: str
+    headers: Callable[[PluginClient], dict[str, str]]
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    #: The plugin's own shaping of the merged fields before they are encoded.
+    finish: Callable[[dict[str, Any]], dict[str, Any]] = _as_sent
+
+
+def _cut_prompt(fields: dict[str, Any]) -> dict[str, Any]:
+    return {**fields, "prompt": fields["prompt"][:500]}
+
+
+def _usage_rows_as_strings(fields: dict[str, Any]) -> dict[str, Any]:
+    rows = {name: _rows_as_strings(fields[name]) for name in ("generations", "transactions")}
+    return {**fields, "sync_period": dict(fields["sync_period"]), **rows}
+
+
+def _config(path: str, **fields: Any) -> PluginCall:
+    return PluginCall("GET", path, PluginClient.plugin_headers, fields)
+
+
+def _verify(session_id: Any = REQUIRED) -> PluginCall:
+    return PluginCall(
+        "POST", "/checkout/verify", PluginClient.wordpress_headers, {"session_id": session_id}
+    )
+
+
+_USER = {"user_id": 1, "user_email": DEFAULT_USER_EMAIL}
+_REGISTER = ("POST", "/plugins/register", PluginClient.registration_headers)
+
+# Contract call name -> the call, as plugin-calls.json records it.
+CALLS: dict[str, PluginCall] = {
+    "register": PluginCall(
+        *_REGISTER,
+        {
+            "instance_id": INSTANCE_ID,
+            "site_url": SITE_URL,
+            "site_title": "テストブログ",
+            "admin_email": "admin@example.com",
+            "wordpress_version": WP_VERSION,
+            "plugin_version": PLUGIN_VERSION,
             "php_version": "8.2.28",
             "theme": "Twenty Twenty-Five",
             "timezone": "Asia/Tokyo",
@@ -163,275 +238,133 @@ class PluginClient:
             "page_count": 3,
             "activation_date": "2025-11-06 09:15:45",
             "last_activity": "2025-11-06 09:15:45",
-            **fields,
-        }
-        return await self._send("POST", "/plugins/register", self.registration_headers(), body=body)
-
-    async def register_again(
-        self, *, admin_email: str = "admin@example.com", **fields: Any
-    ) -> ApiAnswer:
-        """POST /plugins/register with the short body of a re-activation (the service says 409)."""
-        body = {
-            "instance_id": self.instance_id,
-            "site_url": self.site_url,
-            "admin_email": admin_email,
-            "plugin_version": self.plugin_version,
-            **fields,
-        }
-        return await self._send("POST", "/plugins/register", self.registration_headers(), body=body)
-
-    async def update_instance(self, **fields: Any) -> ApiAnswer:
-        """PUT /instances/{instance_id}: the site's own record (the simulator moves its URL).
-
-        Not a call the plugin v2.2.0 makes; the contract allows it to any registered site.
-        """
-        path = f"/instances/{self.instance_id}"
-        return await self._send("PUT", path, self.plugin_headers(), body=fields)
-
-    async def get_packages(self, **query: Any) -> ApiAnswer:
-        """GET /packages."""
-        return await self._send("GET", "/packages", self.plugin_headers(), query=query)
-
-    async def get_credits(
-        self, *, user_id: int | str = 1, user_email: str = DEFAULT_USER_EMAIL, **query: Any
-    ) -> ApiAnswer:
-        """GET /users/credits?user_id=..&user_email=..&site_url=.. (every value a string)."""
-        params = {"user_id": user_id, "user_email": user_email, "site_url": self.site_url, **query}
-        return await self._send("GET", "/users/credits", self.plugin_headers(), query=params)
-
-    async def deduct_credits(
-        self,
-        *,
-        user_id: int = 1,
-        user_email: str = DEFAULT_USER_EMAIL,
-        credit_type: str = "article",
-        amount: int = 1,
-        **fields: Any,
-    ) -> ApiAnswer:
-        """POST /users/deduct-credits."""
-        body = {
-            "user_id": user_id,
-            "user_email": user_email,
-            "site_url": self.site_url,
-            "credit_type": credit_type,
-            "amount": amount,
-            **fields,
-        }
-        return await self._send("POST", "/users/deduct-credits", self.plugin_headers(), body=body)
-
-    def purchase_page_url(self, query: str) -> str:
-        """The plugin's purchase page, where Stripe sends the browser back."""
-        return f"{self.site_url}/wp-admin/admin.php?page=rakubun-ai-purchase&{query}"
-
-    async def create_checkout_session(
-        self,
-        *,
-        user_id: int = 1,
-        user_email: str = DEFAULT_USER_EMAIL,
-        credit_type: str = "article",
-        package_id: str = "article_starter",
-        amount: int = 750,
-        currency: str = "JPY",
-        return_url: str | None = None,
-        cancel_url: str | None = None,
-        **fields: Any,
-    ) -> ApiAnswer:
-        """POST /checkout/sessions, sent with WordPress's User-Agent, not the plugin's."""
-        body = {
-            "user_id": user_id,
-            "user_email": user_email,
-            "credit_type": credit_type,
-            "package_id": package_id,
-            "amount": amount,
-            "currency": currency,
+        },
+    ),
+    # A re-activation sends the short body (the service says 409).
+    "register-again": PluginCall(
+        *_REGISTER,
+        {
+            "instance_id": INSTANCE_ID,
+            "site_url": SITE_URL,
+            "admin_email": "admin@example.com",
+            "plugin_version": PLUGIN_VERSION,
+        },
+    ),
+    # Not a call the plugin v2.2.0 makes; the contract allows it to any registered site.
+    "update-instance": PluginCall("PUT", "/instances/{instance_id}", PluginClient.plugin_headers),
+    "packages": _config("/packages"),
+    "credits": _config("/users/credits", **_USER, site_url=SITE_URL),
+    "deduct": PluginCall(
+        "POST",
+        "/users/deduct-credits",
+        PluginClient.plugin_headers,
+        {**_USER, "site_url": SITE_URL, "credit_type": "article", "amount": 1},
+    ),
+    # The checkout AJAX handler's bare wp_remote_post: WordPress's own User-Agent.
+    "checkout": PluginCall(
+        "POST",
+        "/checkout/sessions",
+        PluginClient.wordpress_headers,
+        {
+            **_USER,
+            "credit_type": "article",
+            "package_id": "article_starter",
+            "amount": 750,
+            "currency": "JPY",
             # add_query_arg() does not percent-encode: the template travels literally.
-            "return_url": return_url
-            or self.purchase_page_url("session_id={CHECKOUT_SESSION_ID}&status=success"),
-            "cancel_url": cancel_url or self.purchase_page_url("status=cancel"),
-            **fields,
-        }
-        return await self._send("POST", "/checkout/sessions", self.wordpress_headers(), body=body)
-
-    async def verify_checkout_session(self, session_id: str, **fields: Any) -> ApiAnswer:
-        """POST /checkout/verify, sent with WordPress's User-Agent, not the plugin's."""
-        body = {"session_id": session_id, **fields}
-        return await self._send("POST", "/checkout/verify", self.wordpress_headers(), body=body)
-
-    async def create_payment_intent(
-        self,
-        *,
-        user_id: int = 1,
-        user_email: str = DEFAULT_USER_EMAIL,
-        credit_type: str = "image",
-        package_id: str = "image_starter",
-        amount: int = 300,
-        currency: str = "JPY",
-        **fields: Any,
-    ) -> ApiAnswer:
-        """POST /payments/create-intent."""
-        body = {
-            "user_id": user_id,
-            "user_email": user_email,
-            "site_url": self.site_url,
-            "credit_type": credit_type,
-            "package_id": package_id,
-            "amount": amount,
-            "currency": currency,
-            "instance_id": self.instance_id,
-            **fields,
-        }
-        return await self._send("POST", "/payments/create-intent", self.plugin_headers(), body=body)
-
-    async def confirm_payment(
-        self,
-        payment_intent_id: str,
-        *,
-        user_id: int = 1,
-        credit_type: str = "image",
-        **fields: Any,
-    ) -> ApiAnswer:
-        """POST /payments/confirm; the real plugin sends no user_email here."""
-        body = {
-            "payment_intent_id": payment_intent_id,
-            "user_id": user_id,
-            "credit_type": credit_type,
-            "site_url": self.site_url,
-            "instance_id": self.instance_id,
-            **fields,
-        }
-        return await self._send("POST", "/payments/confirm", self.plugin_headers(), body=body)
-
-    async def get_stripe_config(self, **query: Any) -> ApiAnswer:
-        """GET /config/stripe."""
-        return await self._send("GET", "/config/stripe", self.plugin_headers(), query=query)
-
-    async def get_provider_config(self, *, provider: str = "openai", **query: Any) -> ApiAnswer:
-        """GET /config/provider?provider=.."""
-        params = {"provider": provider, **query}
-        return await self._send("GET", "/config/provider", self.plugin_headers(), query=params)
-
-    async def get_article_config(self, **query: Any) -> ApiAnswer:
-        """GET /config/article."""
-        return await self._send("GET", "/config/article", self.plugin_headers(), query=query)
-
-    async def get_image_config(self, **query: Any) -> ApiAnswer:
-        """GET /config/image."""
-        return await self._send("GET", "/config/image", self.plugin_headers(), query=query)
-
-    async def get_rewrite_config(self, **query: Any) -> ApiAnswer:
-        """GET /config/rewrite."""
-        return await self._send("GET", "/config/rewrite", self.plugin_headers(), query=query)
-
-    async def report_generation(
-        self,
-        *,
-        user_id: int = 1,
-        user_email: str = DEFAULT_USER_EMAIL,
-        content_type: str = "article",
-        prompt: str = "京都の紅葉スポットについて",
-        result_length: int = 4210,
-        credits_used: int = 1,
-        timestamp: str = "2025-11-06 09:20:01",
-        **fields: Any,
-    ) -> ApiAnswer:
-        """POST /analytics/generation (fire-and-forget in the plugin); prompt cut at 500."""
-        body = {
-            "user_id": user_id,
-            "user_email": user_email,
-            "site_url": self.site_url,
-            "content_type": content_type,
-            "prompt": prompt[:500],
-            "result_length": result_length,
-            "credits_used": credits_used,
-            "timestamp": timestamp,
-            **fields,
-        }
-        return await self._send("POST", "/analytics/generation", self.plugin_headers(), body=body)
-
-    async def sync_usage(
-        self,
-        *,
-        sync_period: Mapping[str, str] | None = None,
-        generations: list[Mapping[str, Any]] | None = None,
-        transactions: list[Mapping[str, Any]] | None = None,
-        total_users: int = 2,
-        **fields: Any,
-    ) -> ApiAnswer:
-        """POST /analytics/usage (hourly); row values are strings, as $wpdb returns them."""
-        body = {
-            "site_url": self.site_url,
-            "instance_id": self.instance_id,
-            "sync_period": dict(sync_period or _EXAMPLE_SYNC_PERIOD),
-            "generations": _rows_as_strings(
-                _EXAMPLE_GENERATIONS if generations is None else generations
+            "return_url": FromSite(
+                lambda client: client.purchase_page_url(
+                    "session_id={CHECKOUT_SESSION_ID}&status=success"
+                )
             ),
-            "transactions": _rows_as_strings(
-                _EXAMPLE_TRANSACTIONS if transactions is None else transactions
-            ),
-            "total_users": total_users,
-            "plugin_version": self.plugin_version,
-            **fields,
-        }
-        return await self._send("POST", "/analytics/usage", self.plugin_headers(), body=body)
-
-    # -- calls by contract name ---------------------------------------------------------------
-
-    async def call(self, name: str, overrides: Mapping[str, Any] | None = None) -> ApiAnswer:
-        """Run the call named as in plugin-calls.json, its defaults replaced by `overrides`."""
-        try:
-            method_name, preset = CALLS[name]
-        except KeyError:
-            raise UnknownCall(f"unknown plugin call {name!r}; known: {', '.join(CALLS)}") from None
-        arguments = {**preset, **(overrides or {})}
-        method = getattr(self, method_name)
-        try:
-            return await method(**arguments)
-        except TypeError as error:
-            raise BadCallArguments(f"{name}: {error}") from None
-
-
-# Contract call name -> (PluginClient method, preset arguments).
-CALLS: dict[str, tuple[str, dict[str, Any]]] = {
-    "register": ("register", {}),
-    "register-again": ("register_again", {}),
-    "packages": ("get_packages", {}),
-    "credits": ("get_credits", {}),
-    "deduct": ("deduct_credits", {}),
-    "checkout": ("create_checkout_session", {}),
-    "verify": ("verify_checkout_session", {}),
-    "verify-before-payment": ("verify_checkout_session", {}),
-    "verify-again": ("verify_checkout_session", {}),
-    "verify-unknown": ("verify_checkout_session", {"session_id": "cs_test_does_not_exist"}),
-    "create-intent": ("create_payment_intent", {}),
-    "confirm": ("confirm_payment", {}),
-    "config-stripe": ("get_stripe_config", {}),
-    "config-provider": ("get_provider_config", {}),
-    "config-article": ("get_article_config", {}),
-    "config-image": ("get_image_config", {}),
-    "config-rewrite": ("get_rewrite_config", {}),
-    "analytics-generation": ("report_generation", {}),
-    "analytics-usage": ("sync_usage", {}),
+            "cancel_url": FromSite(lambda client: client.purchase_page_url("status=cancel")),
+        },
+    ),
+    "verify": _verify(),
+    "verify-before-payment": _verify(),
+    "verify-again": _verify(),
+    "verify-unknown": _verify("cs_test_does_not_exist"),
+    "create-intent": PluginCall(
+        "POST",
+        "/payments/create-intent",
+        PluginClient.plugin_headers,
+        {
+            **_USER,
+            "site_url": SITE_URL,
+            "credit_type": "image",
+            "package_id": "image_starter",
+            "amount": 300,
+            "currency": "JPY",
+            "instance_id": INSTANCE_ID,
+        },
+    ),
+    # The real plugin sends no user_email here.
+    "confirm": PluginCall(
+        "POST",
+        "/payments/confirm",
+        PluginClient.plugin_headers,
+        {
+            "payment_intent_id": REQUIRED,
+            "user_id": 1,
+            "credit_type": "image",
+            "site_url": SITE_URL,
+            "instance_id": INSTANCE_ID,
+        },
+    ),
+    "config-stripe": _config("/config/stripe"),
+    "config-provider": _config("/config/provider", provider="openai"),
+    "config-article": _config("/config/article"),
+    "config-image": _config("/config/image"),
+    "config-rewrite": _config("/config/rewrite"),
+    # Fire-and-forget in the plugin; the prompt is cut at 500 characters.
+    "analytics-generation": PluginCall(
+        "POST",
+        "/analytics/generation",
+        PluginClient.plugin_headers,
+        {
+            **_USER,
+            "site_url": SITE_URL,
+            "content_type": "article",
+            "prompt": "京都の紅葉スポットについて",
+            "result_length": 4210,
+            "credits_used": 1,
+            "timestamp": "2025-11-06 09:20:01",
+        },
+        finish=_cut_prompt,
+    ),
+    # Hourly; row values are strings, as $wpdb returns them.
+    "analytics-usage": PluginCall(
+        "POST",
+        "/analytics/usage",
+        PluginClient.plugin_headers,
+        {
+            "site_url": SITE_URL,
+            "instance_id": INSTANCE_ID,
+            "sync_period": {"from": "2025-11-06 08:20:01", "to": "2025-11-06 09:20:01"},
+            "generations": [
+                {
+                    "user_id": 1,
+                    "content_type": "article",
+                    "prompt": "京都の紅葉スポットについて",
+                    "result_length": 4210,
+                    "created_at": "2025-11-06 09:20:01",
+                }
+            ],
+            "transactions": [
+                {
+                    "user_id": 1,
+                    "transaction_type": "purchase",
+                    "credit_type": "article",
+                    "amount": 10,
+                    "created_at": "2025-11-06 09:19:00",
+                }
+            ],
+            "total_users": 2,
+            "plugin_version": PLUGIN_VERSION,
+        },
+        finish=_usage_rows_as_strings,
+    ),
 }
-
-_EXAMPLE_SYNC_PERIOD = {"from": "2025-11-06 08:20:01", "to": "2025-11-06 09:20:01"}
-_EXAMPLE_GENERATIONS = [
-    {
-        "user_id": 1,
-        "content_type": "article",
-        "prompt": "京都の紅葉スポットについて",
-        "result_length": 4210,
-        "created_at": "2025-11-06 09:20:01",
-    }
-]
-_EXAMPLE_TRANSACTIONS = [
-    {
-        "user_id": 1,
-        "transaction_type": "purchase",
-        "credit_type": "article",
-        "amount": 10,
-        "created_at": "2025-11-06 09:19:00",
-    }
-]
 
 
 def _query_value(value: Any) -> str:

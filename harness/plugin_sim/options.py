@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 OPTIONS_FILE = "plugin-sim.json"
+#: The options no tool may see: what the service handed out at registration.
+SECRET_FIELDS = ("api_token", "webhook_secret")
 
 
 @dataclass
@@ -30,13 +32,8 @@ class PluginOptions:
 
     def public_view(self) -> dict[str, Any]:
         """The options a tool may see: everything except the token and the secret."""
-        return {
-            "instance_id": self.instance_id,
-            "registered": self.registered,
-            "registered_site_url": self.registered_site_url,
-            "status": self.status,
-            "disabled_reason": self.disabled_reason,
-        }
+        public = {k: v for k, v in asdict(self).items() if k not in SECRET_FIELDS}
+        return {**public, "registered": self.registered}
 
 
 class OptionsStore:

@@ -13,7 +13,7 @@ from harness.plugin_sim.app_state import SIMULATOR
 from harness.plugin_sim.client import ApiAnswer, PluginClient
 from harness.plugin_sim.control import add_control_routes
 from harness.plugin_sim.inbox import ReceivedWebhook, WebhookInbox
-from harness.plugin_sim.options import OptionsStore, PluginOptions
+from harness.plugin_sim.options import SECRET_FIELDS, OptionsStore, PluginOptions
 from harness.plugin_sim.wordpress import (
     MAINTENANCE_HTML,
     SIGNATURE_HEADER,
@@ -22,7 +22,6 @@ from harness.plugin_sim.wordpress import (
 )
 from harness.ports import url_host
 
-SECRET_FIELDS = ("api_token", "webhook_secret")
 REDACTED = "[kept by the plugin simulator]"
 
 
@@ -144,7 +143,7 @@ class PluginSimulator:
         if force:
             self.options = PluginOptions()
             self._options_store.save(self.options)
-        answer = await self.client.register()
+        answer = await self.client.call("register")
         stored = self._store_credentials(answer)
         outcome: dict[str, Any] = {
             "success": stored,
@@ -165,7 +164,7 @@ class PluginSimulator:
         moved = self.options.registered and self.options.registered_site_url != self.site_url
         if not moved:
             return None
-        answer = await self.client.update_instance(site_url=self.site_url)
+        answer = await self.client.call("update-instance", {"site_url": self.site_url})
         if answer.status == 200:
             self.options.registered_site_url = self.site_url
             self._options_store.save(self.options)
@@ -227,7 +226,7 @@ class PluginSimulator:
         verification: Any = None
         is_template = "CHECKOUT_SESSION_ID" in session_id
         if status == "success" and session_id and not is_template and self.options.registered:
-            answer = await self.client.verify_checkout_session(session_id)
+            answer = await self.client.call("verify", {"session_id": session_id})
             verification = {"status": answer.status, "body": _redacted(answer.body)}
         self.landings.append(
             {

@@ -25,11 +25,12 @@ from harness.fake_stripe.webhooks import WebhookDispatcher
 
 from .conftest import session_params
 
-READS = "reads"  # `api/reads.py` serves every resource's retrieve and list
+# `api/reads.py` serves every resource's retrieve and list; `api/writes.py` shapes the writes.
+SHARED = {"reads", "writes"}
 # Modules of routes outside any resource's path (payment pages, test helpers).
 UNDECLARED = {m.__name__.rsplit(".", 1)[1] for m in api.UNDECLARED}
 API_MODULES = sorted(
-    m.name for m in pkgutil.iter_modules(api.__path__) if m.name not in {READS, *UNDECLARED}
+    m.name for m in pkgutil.iter_modules(api.__path__) if m.name not in {*SHARED, *UNDECLARED}
 )
 
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from harness.plugin_sim import CALLS, PluginClient, php_json_encode
+from harness.plugin_sim import CALLS, BadCallArguments, PluginClient, UnknownCall, php_json_encode
 from tests.support.capture import CapturedRequest, CaptureServer
 from tests.support.plugin_calls import fill_placeholders, load_plugin_calls
 
@@ -68,7 +68,7 @@ async def test_each_call_sends_its_header_set(client, server, name, expected):
 
 
 async def test_registration_sends_no_authorization_and_no_instance_header(client, server):
-    await client.register()
+    await client.call("register")
 
     headers = server.last.headers
     assert "Authorization" not in headers
@@ -78,7 +78,7 @@ async def test_registration_sends_no_authorization_and_no_instance_header(client
 
 
 async def test_get_parameters_travel_as_strings_in_the_query(client, server):
-    await client.get_credits(user_id=123, user_email="editor@example.com")
+    await client.call("credits", {"user_id": 123, "user_email": "editor@example.com"})
 
     assert server.last.method == "GET"
     assert server.last.path == "/api/v1/users/credits"
@@ -91,7 +91,7 @@ async def test_get_parameters_travel_as_strings_in_the_query(client, server):
 
 
 async def test_bodies_are_encoded_like_php_json_encode(client, server):
-    await client.create_checkout_session()
+    await client.call("checkout")
 
     raw = server.last.body
     assert b"\\/wp-admin\\/admin.php" in raw
@@ -113,7 +113,9 @@ def test_php_json_encode_escapes_slashes_and_non_ascii():
 
 
 async def test_confirm_carries_no_user_email(client, server):
-    await client.confirm_payment("pi_123", user_id=1, credit_type="image")
+    await client.call(
+        "confirm", {"payment_intent_id": "pi_123", "user_id": 1, "credit_type": "image"}
+    )
 
     body = json.loads(server.last.body)
     assert "user_email" not in body
@@ -127,8 +129,9 @@ async def test_confirm_carries_no_user_email(client, server):
 
 
 async def test_usage_rows_carry_numbers_as_strings(client, server):
-    await client.sync_usage(
-        generations=[{"user_id": 3, "content_type": "image", "result_length": 12}]
+    await client.call(
+        "analytics-usage",
+        {"generations": [{"user_id": 3, "content_type": "image", "result_length": 12}]},
     )
 
     body = json.loads(server.last.body)
@@ -137,10 +140,31 @@ async def test_usage_rows_carry_numbers_as_strings(client, server):
 
 
 async def test_extra_fields_are_sent_along(client, server):
-    await client.deduct_credits(credit_type="image", amount=2, instance_id=INSTANCE_ID)
+    await client.call("deduct", {"credit_type": "image", "amount": 2, "instance_id": INSTANCE_ID})
 
     body = json.loads(server.last.body)
     assert (body["credit_type"], body["amount"], body["instance_id"]) == ("image", 2, INSTANCE_ID)
+
+
+async def test_a_call_without_its_required_value_is_refused_before_sending(client, server):
+    with pytest.raises(BadCallArguments, match="verify: missing session_id"):
+        await client.call("verify")
+
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [("analytics-generation", {"prompt": 7}), ("analytics-usage", {"generations": 3})],
+)
+async def test_a_value_of_the_wrong_shape_is_refused(client, name, overrides):
+    with pytest.raises(BadCallArguments, match=name):
+        await client.call(name, overrides)
+
+
+async def test_an_unknown_call_name_is_refused(client):
+    with pytest.raises(UnknownCall, match="no-such-call"):
+        await client.call("no-such-call")
 
 
 async def test_error_statuses_come_back_as_answers(client, server):
@@ -150,7 +174,7 @@ async def test_error_statuses_come_back_as_answers(client, server):
         json={"success": False, "error": "insufficient_credits"},
     )
 
-    status, body = await client.deduct_credits(amount=999)
+    status, body = await client.call("deduct", {"amount": 999})
 
     assert status == 402
     assert body["error"] == "insufficient_credits"
@@ -159,7 +183,7 @@ async def test_error_statuses_come_back_as_answers(client, server):
 async def test_a_non_json_answer_comes_back_as_text(client, server):
     server.answer("/api/v1/packages", 502, text="Bad Gateway")
 
-    answer = await client.get_packages()
+    answer = await client.call("packages")
 
     assert (answer.status, answer.body) == (502, "Bad Gateway")
 
@@ -169,7 +193,7 @@ async def test_api_base_accepts_the_origin_or_the_plugin_base(server, base_suffi
     async with PluginClient(
         server.url + base_suffix, instance_id=INSTANCE_ID, site_url=SITE_URL
     ) as plugin:
-        await plugin.get_packages()
+        await plugin.call("packages")
 
     assert server.last.path == "/api/v1/packages"
 

@@ -2,8 +2,8 @@
 
 Invariant: every served resource's retrieve and list routes come from its declaration in
 `resources.py` (`reads.py`); a module here, named after a resource's path, holds only that
-resource's other routes (create, update, actions) and may give it a `VIEW` for reading; the
-few routes outside any resource's path are in `UNDECLARED` modules.
+resource's other routes (create, update, actions, shaped by `writes.py`) and may give it a
+`VIEW` for reading; the few routes outside any resource's path are in `UNDECLARED` modules.
 """
 
 from __future__ import annotations

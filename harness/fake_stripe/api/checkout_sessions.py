@@ -7,13 +7,13 @@ from typing import Any
 from aiohttp import web
 
 from .. import checkout_sessions
-from ..context import context
-from ..forms import reject_unknown
+from ..context import FakeContext, context
 from ..pagination import paginate
 from ..resources import CHECKOUT_SESSION
 from ..state import StripeState
-from ..wire import expand_paths, read_params, stripe_json
+from ..wire import read_params, stripe_json
 from .reads import View
+from .writes import Obj, Params, acts_on, creates
 
 RESOURCE = CHECKOUT_SESSION
 routes = web.RouteTableDef()
@@ -51,22 +51,17 @@ def _line_items_list(state: StripeState, session: dict[str, Any], params: dict[s
 
 
 @routes.post("/v1/checkout/sessions")
-async def create_session(request: web.Request) -> web.Response:
+@creates(CREATE_PARAMS, VIEW)
+def create_session(ctx: FakeContext, params: Params) -> Obj:
     """Create a Checkout Session whose `url` is the fake's hosted payment page."""
-    ctx, params = context(request), await read_params(request)
-    reject_unknown(params, CREATE_PARAMS)
-    session = checkout_sessions.create_session(ctx.state, params, ctx.base_url)
-    return stripe_json(render(ctx.state, session, expand_paths(params)))
+    return checkout_sessions.create_session(ctx.state, params, ctx.base_url)
 
 
 @routes.post("/v1/checkout/sessions/{id}/expire")
-async def expire_session(request: web.Request) -> web.Response:
+@acts_on(RESOURCE, (), VIEW)
+def expire_session(ctx: FakeContext, params: Params, session: Obj) -> None:
     """Expire an open session; emits checkout.session.expired."""
-    ctx, params = context(request), await read_params(request)
-    reject_unknown(params, ())
-    session = ctx.state.get(RESOURCE, request.match_info["id"])
     checkout_sessions.expire_session(ctx.state, session)
-    return stripe_json(render(ctx.state, session, expand_paths(params)))
 
 
 @routes.get("/v1/checkout/sessions/{id}/line_items")

@@ -7,12 +7,12 @@ from typing import Any
 from aiohttp import web
 
 from .. import payment_intents, payment_methods
-from ..context import context
+from ..context import FakeContext
 from ..errors import invalid_request
-from ..forms import get_bool, get_int, get_list, get_metadata, get_str, reject_unknown
+from ..forms import get_bool, get_int, get_list, get_metadata, get_str
 from ..resources import PAYMENT_INTENT
 from ..state import StripeState
-from ..wire import expand_paths, read_params, stripe_json
+from .writes import Obj, Params, acts_on, creates
 
 RESOURCE = PAYMENT_INTENT
 routes = web.RouteTableDef()
@@ -70,10 +70,9 @@ def _payment_method(state: StripeState, params: dict[str, Any], customer: str | 
 
 
 @routes.post("/v1/payment_intents")
-async def create_intent(request: web.Request) -> web.Response:
+@creates(CREATE_PARAMS)
+def create_intent(ctx: FakeContext, params: Params) -> Obj:
     """Create an intent; with `confirm=true` it is confirmed at once (402 if declined)."""
-    ctx, params = context(request), await read_params(request)
-    reject_unknown(params, CREATE_PARAMS)
     automatic = params.get("automatic_payment_methods") or {}
     customer = get_str(params, "customer")
     intent = payment_intents.create_intent(
@@ -97,20 +96,18 @@ async def create_intent(request: web.Request) -> web.Response:
         payment_intents.confirm_intent(
             ctx.state, intent, return_url=get_str(params, "return_url"), base_url=ctx.base_url
         )
-    return stripe_json(ctx.state.expanded(intent, expand_paths(params)))
+    return intent
 
 
 @routes.post("/v1/payment_intents/{id}/confirm")
-async def confirm_intent(request: web.Request) -> web.Response:
+@acts_on(RESOURCE, CONFIRM_PARAMS)
+def confirm_intent(ctx: FakeContext, params: Params, intent: Obj) -> None:
     """Confirm with a test PaymentMethod: `pm_card_visa` succeeds, `pm_card_chargeDeclined` is a
     402, `pm_card_authenticationRequired` requires_action (3-D Secure).
 
     Stripe.js confirms with the publishable `key` and the intent's `client_secret`
     (checked in `middleware.py`).
     """
-    ctx, params = context(request), await read_params(request)
-    reject_unknown(params, CONFIRM_PARAMS)
-    intent = ctx.state.get(RESOURCE, request.match_info["id"])
     if "shipping" in params:
         intent["shipping"] = payment_intents.shipping_details(params.get("shipping"))
     payment_method = _payment_method(ctx.state, params, intent.get("customer"))
@@ -121,24 +118,17 @@ async def confirm_intent(request: web.Request) -> web.Response:
         return_url=get_str(params, "return_url"),
         base_url=ctx.base_url,
     )
-    return stripe_json(ctx.state.expanded(intent, expand_paths(params)))
 
 
 @routes.post("/v1/payment_intents/{id}/capture")
-async def capture_intent(request: web.Request) -> web.Response:
+@acts_on(RESOURCE, ("amount_to_capture", "metadata"))
+def capture_intent(ctx: FakeContext, params: Params, intent: Obj) -> None:
     """Capture a `capture_method=manual` intent's held funds (`amount_to_capture`: part)."""
-    ctx, params = context(request), await read_params(request)
-    reject_unknown(params, ("amount_to_capture", "metadata"))
-    intent = ctx.state.get(RESOURCE, request.match_info["id"])
     payment_intents.capture_intent(ctx.state, intent, get_int(params, "amount_to_capture"))
-    return stripe_json(ctx.state.expanded(intent, expand_paths(params)))
 
 
 @routes.post("/v1/payment_intents/{id}/cancel")
-async def cancel_intent(request: web.Request) -> web.Response:
+@acts_on(RESOURCE, ("cancellation_reason",))
+def cancel_intent(ctx: FakeContext, params: Params, intent: Obj) -> None:
     """Cancel an unfinished intent."""
-    ctx, params = context(request), await read_params(request)
-    reject_unknown(params, ("cancellation_reason",))
-    intent = ctx.state.get(RESOURCE, request.match_info["id"])
     payment_intents.cancel_intent(ctx.state, intent, get_str(params, "cancellation_reason"))
-    return stripe_json(ctx.state.expanded(intent, expand_paths(params)))

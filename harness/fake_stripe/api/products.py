@@ -5,19 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import products
-from ..context import context
-from ..forms import reject_unknown
+from ..context import FakeContext
 from ..resources import PRODUCT
-from ..wire import expand_paths, read_params, stripe_json
+from .writes import Obj, Params, creates
 
 RESOURCE = PRODUCT
 routes = web.RouteTableDef()
 
 
 @routes.post("/v1/products")
-async def create_product(request: web.Request) -> web.Response:
+@creates(("name", "description", "metadata", "active"))
+def create_product(ctx: FakeContext, params: Params) -> Obj:
     """Create a product (`name` required)."""
-    ctx, params = context(request), await read_params(request)
-    reject_unknown(params, ("name", "description", "metadata", "active"))
-    product = products.create_product(ctx.state, params)
-    return stripe_json(ctx.state.expanded(product, expand_paths(params)))
+    return products.create_product(ctx.state, params)
