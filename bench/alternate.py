@@ -144,7 +144,7 @@ async def start(
     )
     env.update(version.env)
     port = free_port()
-    command = [sys.executable, "-c", "from service.cli import main; main()"]
+    command = [sys.executable, "-c", "from service.runtime.cli import main; main()"]
     command += ["--host", HOST, "--port", str(port), "--workers", str(args.workers)]
     command += ["--log-level", "WARNING"]
     service = ChildProcess(

@@ -28,7 +28,7 @@ import uvloop
 
 from service.domain import plugin_webhooks
 from service.domain.models import Site
-from service.notify import WebhookDispatcher
+from service.outbound.notify import WebhookDispatcher
 from service.settings import Settings
 from service.store import SQLiteStore
 

@@ -307,7 +307,7 @@ class AttemptOutcome:
 
 @dataclass(frozen=True)
 class WebhookDelivery:
-    """One signed webhook to a site's plugin in the durable outbox (`service/notify.py`
+    """One signed webhook to a site's plugin in the durable outbox (`service/outbound/notify.py`
     delivers it), with its attempts."""
 
     delivery_id: str
