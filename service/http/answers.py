@@ -2,7 +2,7 @@
 
 Sanic encodes every header name and value through `str.translate`, which deletes CR, LF and NUL
 so that no value can split the header block, a cost paid on every string of every answer
-(`python -m bench.alternate` measures a read's CPU). Our headers almost never hold those
+(`python -m bench --only credits` measures reads). Our headers almost never hold those
 characters: `JsonAnswer` looks for them with three `in` tests per string and encodes the
 headers as they are, and only where one is present hands the whole block to Sanic's own
 sanitizing, so the bytes sent are always Sanic's.

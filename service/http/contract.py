@@ -529,7 +529,7 @@ def check_path_text(raw_path: str) -> None:
 
 #: Query strings up to this long are remembered once parsed (a plugin asks the same
 #: `?user_id=...&user_email=...` again and again), and parsing it is a visible share of a
-#: read's CPU (`python -m bench.alternate` measures one).
+#: read's CPU (`python -m bench --only credits` measures reads).
 CACHED_QUERY_LENGTH = 512
 
 

@@ -432,7 +432,7 @@ class WebhookDispatcher:
 
     def _http(self) -> aiohttp.ClientSession:
         # aiohttp rather than httpx: with one delivery per deduction, httpx's per-request
-        # cost is the largest cost of a deduction (`python -m bench.dispatch_cpu` measures it).
+        # cost is the largest cost of a deduction (`python -m bench --only deduct_spread`).
         if self._client is None:
             seconds = self.settings.webhook_timeout_seconds
             # Proxies come from the environment (HTTP(S)_PROXY, NO_PROXY), read once here:

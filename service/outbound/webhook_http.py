@@ -3,9 +3,9 @@ its status code.
 
 With one webhook per deduction, aiohttp's client (its request and response objects, header
 multidicts, payload registry and timers) was a large share of a deduction's event-loop time
-(`python -m bench.dispatch_cpu` measures it). This client does only what a webhook needs: it
-writes one request in one call, and httptools (the HTTP parser Sanic already uses) reads the
-answer on a plain `asyncio.Protocol`.
+(`python -m bench --only deduct_spread` measures deductions, each webhook delivered). This
+client does only what a webhook needs: it writes one request in one call, and httptools (the
+HTTP parser Sanic already uses) reads the answer on a plain `asyncio.Protocol`.
 
 - Connections are kept per (scheme, host, port) and reused while the server keeps them alive,
   for at most `IDLE_SECONDS` idle. A request on a reused connection that the server had

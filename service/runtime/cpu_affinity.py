@@ -4,10 +4,10 @@ threads as batch work for the scheduler (always, on Linux; `helper_thread`).
 A worker is one event loop and its helper threads (the SQLite store's writer and reader, the
 log writer); they hand the GIL to each other on every store call. When the scheduler spreads
 them over several cores, each handoff crosses cores and the event loop's throughput falls
-(measure it: `python -m bench.alternate .:WORKER_CPU_AFFINITY=off .`). With `auto`, worker `i`
-keeps every thread on the `i`-th CPU the process may use, when the workers leave at least one
-CPU free: with as many workers as CPUs, pinned workers cannot make way for the rest of the
-machine, so the scheduler keeps them.
+(measure it: `python -m bench --workers 1 --worker-cpu-affinity off` against the default
+`auto`). With `auto`, worker `i` keeps every thread on the `i`-th CPU the process may use,
+when the workers leave at least one CPU free: with as many workers as CPUs, pinned workers
+cannot make way for the rest of the machine, so the scheduler keeps them.
 
 Only a worker pins itself. Sanic builds the app in its main process too, and the workers it
 starts inherit that process's affinity: a main process pinned to the first CPU would keep
@@ -79,8 +79,8 @@ def helper_thread() -> bool:
     The worker's helper threads (the SQLite store's reader, the log writer) need the GIL,
     which the event loop holds while it works: a helper that cut in on the loop's CPU found
     the GIL taken and slept again, two context switches for nothing. Marked, the reader
-    answers more reads per wake-up and the loop is cut in on less (`python -m bench.alternate`
-    measures the CPU per read). Not the store's writer: it may hold the lock file other
+    answers more reads per wake-up and the loop is cut in on less (`python -m bench --only
+    credits` measures reads). Not the store's writer: it may hold the lock file other
     workers' writers wait on, and marked it kept them waiting (2 workers' deductions' p99).
     Answers whether the thread is marked (not off Linux, nor where the kernel refuses)."""
     if not hasattr(os, "SCHED_BATCH"):
