@@ -275,16 +275,7 @@ class Refunds:
 
 
 async def _charge_refunded(services: Services, obj: dict[str, Any], created: int) -> str:
-    return await _set_reversal(
-        services,
-        obj,
-        obj["amount_refunded"],
-        obj["amount"],
-        bucket="refund",
-        version=None,
-        reason="refund",
-        at=Refunds(created),
-    )
+    return await _follow_refunds(services, obj, obj, reason="refund", at=Refunds(created))
 
 
 async def _refund_updated(services: Services, obj: dict[str, Any], created: int) -> str:
@@ -302,15 +293,18 @@ async def _refund_updated(services: Services, obj: dict[str, Any], created: int)
         return "ignored"
     if unfit_field("charge.refunded", charge) is not None:
         raise InvalidEvent(f"{InvalidEvent.message}: Stripe's charge {charge_id} is unfit")
+    at = Refunds(created, failure=True)
+    return await _follow_refunds(services, obj, charge, reason="refund_failed", at=at)
+
+
+async def _follow_refunds(
+    services: Services, obj: dict[str, Any], charge: dict[str, Any], *, reason: str, at: Refunds
+) -> str:
+    """Set the refund bucket to the share of `charge` Stripe reports refunded (a refund or a
+    failed refund alike), ranked by when the report was made."""
+    refunded, amount = charge["amount_refunded"], charge["amount"]
     return await _set_reversal(
-        services,
-        obj,
-        charge["amount_refunded"],
-        charge["amount"],
-        bucket="refund",
-        version=None,
-        reason="refund_failed",
-        at=Refunds(created, failure=True),
+        services, obj, refunded, amount, bucket="refund", version=None, reason=reason, at=at
     )
 
 
