@@ -297,15 +297,13 @@ class WebhookDispatcher:
             await self.close()
 
     async def close(self) -> None:
-        if self._fast is not None:
-            await self._fast.close()
-            self._fast = None
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
-        if self._guard is not None:
-            await self._guard.close()  # the connector closes only resolvers it made
-            self._guard = None
+        """Close every client made so far (the guard's resolver too: the connector closes
+        only resolvers it made); the next delivery makes them again."""
+        clients = (self._fast, self._client, self._guard)
+        self._fast, self._client, self._guard = None, None, None
+        for client in clients:
+            if client is not None:
+                await client.close()
 
     async def deliver_due(
         self, *, include_scheduled: bool = False, limit: int = BATCH_SIZE
