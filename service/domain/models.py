@@ -69,6 +69,21 @@ class Balances:
         return cls(**{t: int(values.get(t, 0)) for t in CREDIT_TYPES})
 
 
+#: What a site's record shows its plugin and admins, in this order: every field but the
+#: token's hash, the webhook secret and the configuration.
+PUBLIC_SITE_FIELDS = (
+    "site_id",
+    "instance_id",
+    "site_url",
+    "admin_email",
+    "status",
+    "disabled_reason",
+    "metadata",
+    "created_at",
+    "updated_at",
+)
+
+
 @dataclass(frozen=True)
 class Site:
     """A registered WordPress site. Its API token is kept only as a SHA-256 hash."""
@@ -92,17 +107,9 @@ class Site:
 
     def public(self) -> dict[str, Any]:
         """The site as shown to its plugin and to admins: never the token hash or the secret."""
-        return {
-            "site_id": self.site_id,
-            "instance_id": self.instance_id,
-            "site_url": self.site_url,
-            "admin_email": self.admin_email,
-            "status": self.status,
-            "disabled_reason": self.disabled_reason,
-            "metadata": dict(self.metadata),
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
+        view = {name: getattr(self, name) for name in PUBLIC_SITE_FIELDS}
+        view["metadata"] = dict(self.metadata)
+        return view
 
 
 @dataclass(frozen=True)
