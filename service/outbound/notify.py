@@ -297,13 +297,15 @@ class WebhookDispatcher:
             await self.close()
 
     async def close(self) -> None:
-        """Close every client made so far (the guard's resolver too: the connector closes
-        only resolvers it made); the next delivery makes them again."""
+        """Close every client made so far, in this order (the guard's resolver too: the
+        connector closes only resolvers it made), each even when another's close fails; the
+        next delivery makes them again."""
         clients = (self._fast, self._client, self._guard)
         self._fast, self._client, self._guard = None, None, None
-        for client in clients:
-            if client is not None:
-                await client.close()
+        async with contextlib.AsyncExitStack() as closing:
+            for client in reversed(clients):  # the stack closes the last pushed first
+                if client is not None:
+                    closing.push_async_callback(client.close)
 
     async def deliver_due(
         self, *, include_scheduled: bool = False, limit: int = BATCH_SIZE
