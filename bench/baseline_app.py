@@ -27,7 +27,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse, json
 from sanic.worker.loader import AppLoader
 
-from service.worker_sockets import own_listening_sockets, serve
+from service.runtime.worker_sockets import own_listening_sockets, serve
 
 EMPTY_BODY = {"success": True, "padding": ""}
 

@@ -118,7 +118,7 @@ def service_process(*, workers: int, env: Mapping[str, str], log_path: Path) -> 
     command = [
         sys.executable,
         "-c",
-        "from service.cli import main; main()",
+        "from service.runtime.cli import main; main()",
         "--host",
         HOST,
         "--port",

@@ -3,7 +3,7 @@ each successful answer must do to the balances. Requests are shaped like the plu
 calls (contracts/plugin-calls.json): same headers, query and body fields.
 
 A purchase scenario is compared with the fake Stripe, not bare Sanic: its `stripe_reference`
-is the call the service makes for each request (built by `service.purchases`, form-encoded as
+is the call the service makes for each request (built by `service.flows.purchases`, form-encoded as
 the SDK encodes it), sent straight to the fake. The service cannot answer faster than the
 Stripe it calls, so the ratio says how much of its Stripe's rate it keeps."""
 
@@ -17,10 +17,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from harness.fake_stripe import stripe_signature
-from service import purchases
 from service.domain.catalogue import DEFAULT_PACKAGES
 from service.domain.models import Package, Site
 from service.domain.users import user_key
+from service.flows import purchases
 
 from .service_api import BenchSite, user_email
 from .wrk import HttpRequest

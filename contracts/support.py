@@ -76,13 +76,13 @@ def register_site(api_url: str, *, timeout: float = 10.0) -> SiteCredentials:
 
 def security_of(operation: Any) -> str:
     """`plugin`, `admin`, `stripe` or `public`: how the service itself reads the operation's
-    `security` in the spec (`service.contract`), so the fuzzer authenticates as it checks."""
-    from service.contract import Contract
+    `security` in the spec (`service.http.contract`), so the fuzzer authenticates as it checks."""
+    from service.http.contract import Contract
 
     return Contract.load().operations[operation.definition.raw["operationId"]].security
 
 
-#: How the service writes an API token (`service.auth.new_api_token`).
+#: How the service writes an API token (`service.domain.tokens.new_api_token`).
 ISSUED_BEARER = re.compile(r"Bearer rk_[A-Za-z0-9_-]{43}")
 
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stripe._api_version import _ApiVersion
 
-from service.stripe_events import unfit_field
+from service.flows.stripe_events import unfit_field
 from tests.support.stripe import (
     STRIPE_KEY,
     WEBHOOK_SECRET,

@@ -17,7 +17,10 @@ import stripe
 import yaml
 
 from contracts.support import SPEC_PATH
-from service.stripe_gateway import SIGNATURE_FUTURE_SKEW_SECONDS, SIGNATURE_TOLERANCE_SECONDS
+from service.outbound.stripe_gateway import (
+    SIGNATURE_FUTURE_SKEW_SECONDS,
+    SIGNATURE_TOLERANCE_SECONDS,
+)
 from tests.support.stripe import (
     TOLERANCE_SECONDS,
     WEBHOOK_SECRET,

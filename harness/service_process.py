@@ -45,7 +45,7 @@ class ServiceProcess:
         self.command = [
             sys.executable,
             "-c",
-            "from service.cli import main; main()",
+            "from service.runtime.cli import main; main()",
             "--host",
             host,
             "--port",

@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from sanic import Sanic
 from sanic.config import Config
 
-from .api_reference import ApiReference
-from .contract import Contract
-from .metrics import Metrics
-from .notify import WebhookDispatcher
-from .providers import ProviderCatalogue
-from .public_catalogue import PublicCatalogue
-from .rate_limits import RateLimiter
+from .flows.providers import ProviderCatalogue
+from .flows.public_catalogue import PublicCatalogue
+from .http.api_reference import ApiReference
+from .http.contract import Contract
+from .http.rate_limits import RateLimiter
+from .outbound.notify import WebhookDispatcher
+from .outbound.stripe_gateway import StripeGateway
+from .runtime.metrics import Metrics
 from .settings import Settings
 from .store.cached import CachedStore
-from .stripe_gateway import StripeGateway
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from sanic.response import HTTPResponse
 
-from .answers import json_answer
+from .http.answers import json_answer
 
 
 class ApiError(Exception):

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from service.contract import Contract
+from service.http.contract import Contract
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]+")

@@ -9,9 +9,9 @@ fetched 4 KiB at a time and handed out in order, so the ids are exactly as unpre
 
 Ids the store keeps in a unique index (ledger entries, their source refs, outbox deliveries)
 start with the time: a random id lands on a random page of its index, and every page a
-transaction touches is written again to SQLite's WAL (or MongoDB's journal) at commit. With 12
-deductions to a commit, `python -m bench.wal_pages` counts 4.2 pages per deduction with random
-ids and 2.1 with these.
+transaction touches is written again to SQLite's WAL (or MongoDB's journal) at commit, while
+ids in time order append to the index's last pages, which a batch of deductions shares
+(`python -m bench.filled` measures the writer's CPU per deduction).
 """
 
 from __future__ import annotations

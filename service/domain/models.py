@@ -69,6 +69,26 @@ class Balances:
         return cls(**{t: int(values.get(t, 0)) for t in CREDIT_TYPES})
 
 
+def view(record: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The fields `names` of `record`, in that order: what an answer shows of a record."""
+    return {name: getattr(record, name) for name in names}
+
+
+#: What a site's record shows its plugin and admins, in this order: every field but the
+#: token's hash, the webhook secret and the configuration.
+PUBLIC_SITE_FIELDS = (
+    "site_id",
+    "instance_id",
+    "site_url",
+    "admin_email",
+    "status",
+    "disabled_reason",
+    "metadata",
+    "created_at",
+    "updated_at",
+)
+
+
 @dataclass(frozen=True)
 class Site:
     """A registered WordPress site. Its API token is kept only as a SHA-256 hash."""
@@ -92,17 +112,9 @@ class Site:
 
     def public(self) -> dict[str, Any]:
         """The site as shown to its plugin and to admins: never the token hash or the secret."""
-        return {
-            "site_id": self.site_id,
-            "instance_id": self.instance_id,
-            "site_url": self.site_url,
-            "admin_email": self.admin_email,
-            "status": self.status,
-            "disabled_reason": self.disabled_reason,
-            "metadata": dict(self.metadata),
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
+        public = view(self, PUBLIC_SITE_FIELDS)
+        public["metadata"] = dict(self.metadata)
+        return public
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,21 @@ class User:
             "credits": self.balances.to_api(),
             "created_at": self.created_at,
         }
+
+
+#: What the ledger pages show of an entry, in this order (not its parent ref, not its meta).
+LEDGER_API_FIELDS = (
+    "transaction_id",
+    "site_id",
+    "user_id",
+    "credit_type",
+    "delta",
+    "balance_after",
+    "kind",
+    "source_ref",
+    "reason",
+    "created_at",
+)
 
 
 @dataclass(frozen=True)
@@ -143,18 +170,8 @@ class LedgerEntry:
     created_at: str = field(default_factory=now_iso)
 
     def to_api(self) -> dict[str, Any]:
-        return {
-            "transaction_id": self.transaction_id,
-            "site_id": self.site_id,
-            "user_id": self.user_id,
-            "credit_type": self.credit_type,
-            "delta": self.delta,
-            "balance_after": self.balance_after,
-            "kind": self.kind,
-            "source_ref": self.source_ref,
-            "reason": self.reason,
-            "created_at": self.created_at,
-        }
+        """The entry as the ledger pages show it (`LEDGER_API_FIELDS`)."""
+        return view(self, LEDGER_API_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -307,7 +324,7 @@ class AttemptOutcome:
 
 @dataclass(frozen=True)
 class WebhookDelivery:
-    """One signed webhook to a site's plugin in the durable outbox (`service/notify.py`
+    """One signed webhook to a site's plugin in the durable outbox (`service/outbound/notify.py`
     delivers it), with its attempts."""
 
     delivery_id: str

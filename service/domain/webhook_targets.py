@@ -5,7 +5,7 @@ The rules here keep those POSTs on public hosts: a site URL is http(s) with a ho
 optional path (no userinfo, query or fragment), its host is a name or a public address, and
 the webhook URL is built by URL joining so nothing in the site URL can swallow the webhook's
 path. The same classifier checks every address a name resolves to at delivery time.
-Plain functions, no I/O: the resolver lives in `service.notify`.
+Plain functions, no I/O: the resolver lives in `service.outbound.notify`.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ def check_host(host: str, *, allow_private: bool) -> IPAddress | None:
 
 def check_delivery_url(url: str, *, allow_private: bool) -> str:
     """Check a stored webhook URL before sending to it (it may predate these rules); answer
-    its host. Names are checked again when they resolve, see `service.notify`."""
+    its host. Names are checked again when they resolve, see `service.outbound.notify`."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..cpu_affinity import helper_thread
+from ..runtime.cpu_affinity import helper_thread
 from .base import StoreUnavailableError
 
 T = TypeVar("T")

@@ -37,7 +37,7 @@ from bench.wrk import (
     request_file_bytes,
     steal_percent,
 )
-from service import purchases
+from service.flows import purchases
 
 
 def load_result(

@@ -44,7 +44,7 @@ async def test_a_wrong_or_missing_admin_token_is_401(service, site):
 
 
 async def test_every_admin_operation_is_closed_without_the_token(service, site):
-    from service.contract import Contract
+    from service.http.contract import Contract
 
     for op in Contract.load().operations.values():
         if op.security != "admin":

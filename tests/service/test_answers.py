@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from sanic.headers import format_http1_response
 from sanic.response import JSONResponse
 
-from service.answers import JsonAnswer, json_answer
+from service.http.answers import JsonAnswer, json_answer
 
 # Header text with the characters that matter: line breaks, NUL, and beyond ASCII.
 TEXT = st.text(alphabet=st.sampled_from("aZ09-_ :;/\t\r\n\0é€"), max_size=12)

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from service.contract import Contract
+from service.http.contract import Contract
 from tests.conftest import CHROMIUM
 
 pytestmark = [

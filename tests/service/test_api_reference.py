@@ -14,8 +14,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.api_reference import MAX_SERVED_DOCUMENTS, SpecDocuments, origin_of
-from service.contract import Contract
+from service.http.api_reference import MAX_SERVED_DOCUMENTS, SpecDocuments, origin_of
+from service.http.contract import Contract
 from service.settings import Settings
 
 REPO_SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"

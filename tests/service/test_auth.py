@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from service.contract import Contract
+from service.http.contract import Contract
 from tests.support.answers import assert_error
 
 

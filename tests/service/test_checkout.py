@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from service.purchases import receipt_email
+from service.flows.purchases import receipt_email
 from tests.support.stripe import StripeWorld
 
 SESSION_COMPLETED = "checkout.session.completed"

@@ -60,7 +60,7 @@ def test_no_mongodb_at_the_url_stops_it_with_one_line_and_exit_3(tmp_path, worke
     """A URL where nothing listens (a closed port on 127.0.0.1), run under a wrapper shell
     in its own session: one line on stderr, exit 3, and the wrapper lives on (a worker that
     fails its start makes Sanic SIGKILL the whole process group)."""
-    from service.cli import EXIT_STORE_UNUSABLE
+    from service.runtime.cli import EXIT_STORE_UNUSABLE
 
     url = f"mongodb://app:s3cret-pw@127.0.0.1:{free_port()}/?replicaSet=rs0"
     service = f"{SCRIPT} --port {free_port()} --workers {workers}"
@@ -80,7 +80,7 @@ def test_no_mongodb_at_the_url_stops_it_with_one_line_and_exit_3(tmp_path, worke
 
 
 def test_a_sqlite_file_it_cannot_open_stops_it_with_one_line_and_exit_3(tmp_path):
-    from service.cli import EXIT_STORE_UNUSABLE
+    from service.runtime.cli import EXIT_STORE_UNUSABLE
 
     (tmp_path / "not-a-folder").write_text("")
     result = subprocess.run(

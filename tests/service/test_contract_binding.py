@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
-from service.app import create_app, new_app_name
-from service.contract import SPEC_PATH, Contract, SpecError
-from service.routes import OPERATION_HANDLERS
+from service.http.app import create_app, new_app_name
+from service.http.contract import SPEC_PATH, Contract, SpecError
+from service.http.routes import OPERATION_HANDLERS
 from service.settings import Settings
 
 #: The plugin-facing API (the calls of PLUGIN-CONTRACT.md, health, auth debug and Stripe's
@@ -112,7 +112,7 @@ def test_drift_is_detected_both_ways(contract):
 
 
 def test_the_app_refuses_to_start_when_spec_and_handlers_drift(contract, monkeypatch):
-    from service import app as app_module
+    from service.http import app as app_module
 
     handlers = dict(OPERATION_HANDLERS)
     handlers.pop("getHealth")
@@ -139,7 +139,7 @@ def test_the_only_routes_outside_the_spec_are_the_operator_ones_and_the_docs_fil
     contract, tmp_path
 ):
     """Beside the operations, the app serves `/metrics` and the reference page's files."""
-    from service.app import OUTSIDE_CONTRACT
+    from service.http.app import OUTSIDE_CONTRACT
 
     app = create_app(
         Settings.from_env({}, sqlite_path=tmp_path / "db.sqlite3"),

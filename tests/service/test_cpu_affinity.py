@@ -14,7 +14,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from service.cpu_affinity import pin_worker, worker_cpu, worker_index
+from service.runtime.cpu_affinity import pin_worker, worker_cpu, worker_index
 from service.settings import Settings
 
 linux_only = pytest.mark.skipif(
@@ -23,7 +23,7 @@ linux_only = pytest.mark.skipif(
 
 CHILD = """
 import json, os, sys, threading
-from service.cpu_affinity import pin_worker
+from service.runtime.cpu_affinity import pin_worker
 
 started = threading.Event()
 stop = threading.Event()
@@ -151,7 +151,7 @@ def test_an_unknown_policy_stops_start_up_naming_the_variable() -> None:
 
 HELPERS_CHILD = """
 import asyncio, json, logging, os, sys, tempfile
-from service.observability import configure_logging
+from service.runtime.observability import configure_logging
 from service.settings import Settings
 from service.store.sqlite import SQLiteStore
 
@@ -182,7 +182,7 @@ async def main():
 
 asyncio.run(main())
 logging.shutdown()
-from service.observability import _stop_listener
+from service.runtime.observability import _stop_listener
 _stop_listener()
 print(json.dumps(policies))
 """

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from service.contract import SPEC_PATH
 from service.errors import CATALOGUE, SANIC_ERROR_CODES, ApiError, error_for
+from service.http.contract import SPEC_PATH
 
 #: A code is snake_case with at least one underscore; `localhost` or `ETag` are not codes.
 CODE = re.compile(r"`([a-z]+(?:_[a-z]+)+)`")

@@ -1,4 +1,4 @@
-"""A worker freezes its start-up heap once it serves (`service.cli.freeze_heap_once_serving`),
+"""A worker freezes its start-up heap once it serves (`service.runtime.cli.freeze_heap_once_serving`),
 so a full garbage collection no longer scans the modules, the spec and the SDKs."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import weakref
 
 import pytest
 
-from service.cli import freeze_heap_once_serving
+from service.runtime.cli import freeze_heap_once_serving
 from tests.support.service import start_service
 
 

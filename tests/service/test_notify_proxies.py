@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.notify import WebhookDispatcher
+from service.outbound.notify import WebhookDispatcher
 from tests.support.service import service_settings
 
 

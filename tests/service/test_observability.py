@@ -20,14 +20,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.observability import (
+from service.http.pipeline import log_access
+from service.runtime.observability import (
     REQUEST_ID,
     JsonFormatter,
     RequestIdFilter,
     TextFormatter,
     request_id_for,
 )
-from service.pipeline import log_access
 from tests.support.service_process import free_port, start_json_logging_service
 
 GENERATED = re.compile(r"[0-9a-f]{32}")

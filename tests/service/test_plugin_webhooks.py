@@ -12,7 +12,7 @@ from typing import Any
 
 from service.domain import plugin_webhooks
 from service.domain.models import WebhookDelivery
-from service.notify import LEASE_SECONDS, ClaimedAtBirth
+from service.outbound.notify import LEASE_SECONDS, ClaimedAtBirth
 from tests.support.stripe import StripeWorld
 
 

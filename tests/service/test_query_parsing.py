@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.contract import CACHED_QUERY_LENGTH, _parse_query, parse_query
 from service.errors import InvalidRequest
+from service.http.contract import CACHED_QUERY_LENGTH, _parse_query, parse_query
 
 PIECES = st.one_of(
     st.sampled_from(["user_id", "user_email", "limit", "offset", "=", "&", "+", "%", "%4", ""]),

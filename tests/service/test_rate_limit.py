@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from service.contract import HTTP_METHODS, Contract
+from service.http.contract import HTTP_METHODS, Contract
 
 
 async def in_one_window(scenario: Callable[[], Awaitable[None]]) -> None:

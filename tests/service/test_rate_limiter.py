@@ -1,12 +1,12 @@
 """Rate-limit counts kept in memory per worker and written to the store in batches
-(`service.rate_limits`), on a real SQLite store."""
+(`service.http.rate_limits`), on a real SQLite store."""
 
 from __future__ import annotations
 
 import pytest
 
 from service.errors import ApiError
-from service.rate_limits import RateLimiter
+from service.http.rate_limits import RateLimiter
 from service.store import SQLiteStore
 
 NOW = 1_800_000_030.0  # half a minute into a window

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.fake_stripe.resources import CHARGE, CHECKOUT_SESSION, PAYMENT_INTENT, REFUND
-from service.contract import Contract, Operation
+from service.http.contract import Contract, Operation
 from tests.support.stripe import StripeWorld
 
 CONTRACT = Contract.load()

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from service.site_config import set_provider_access
+from service.flows.site_config import set_provider_access
 from tests.support.answers import told
 from tests.support.service import RunningService, Site
 

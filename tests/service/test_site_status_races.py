@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from service import sites
 from service.errors import SiteReleased
+from service.flows import sites
 from tests.support.service import RunningService
 
 from .test_site_config_races import make_worker  # noqa: F401 - the fixture, by name

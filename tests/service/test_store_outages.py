@@ -16,8 +16,8 @@ import sqlite3
 
 import pytest
 
-from service.contract import Contract
 from service.errors import STORE_RETRY_AFTER
+from service.http.contract import Contract
 from tests.support.service import RunningService
 
 FREE_ARTICLES = 5

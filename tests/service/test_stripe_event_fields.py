@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as tally
 from hypothesis import strategies as st
 
-from service.stripe_events import EVENT_HANDLERS
+from service.flows.stripe_events import EVENT_HANDLERS
 from tests.support.plugin_calls import REPO_ROOT
 from tests.support.stripe import StripeWorld, event_body, load_fixture, signature_header
 

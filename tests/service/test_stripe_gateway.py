@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from service import observability
 from service.errors import StripeUnreachable
-from service.observability import configure_logging
+from service.outbound.stripe_gateway import StripeGateway
+from service.runtime import observability
+from service.runtime.observability import configure_logging
 from service.settings import Settings
-from service.stripe_gateway import StripeGateway
 
 SESSION = {"id": "cs_test_gateway", "object": "checkout.session", "url": "https://pay.example/x"}
 PARAMS = {"mode": "payment", "success_url": "https://site.example/ok"}

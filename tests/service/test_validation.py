@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.contract import Contract, SpecError, SpecValidator, coerce, spec_patterns
-from service.ecma_pattern import ecma_regex
 from service.errors import ApiError
+from service.http.contract import Contract, SpecError, SpecValidator, coerce, spec_patterns
+from service.http.ecma_pattern import ecma_regex
 from tests.service.test_admin_packages import NEW_PACKAGE
 from tests.support.plugin_calls import fill_placeholders, load_plugin_calls
 from tests.support.stripe import event_body, signature_header

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.contract import Contract
+from service.http.contract import Contract
 
 CONTRACT = Contract.load()
 OPERATIONS = sorted(CONTRACT.operations.values(), key=lambda op: op.operation_id)

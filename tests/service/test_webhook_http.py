@@ -1,4 +1,4 @@
-"""The plugin webhooks' HTTP client (`service.webhook_http`) against raw servers on 127.0.0.1
+"""The plugin webhooks' HTTP client (`service.outbound.webhook_http`) against raw servers on 127.0.0.1
 that answer byte for byte what each test scripts, and one TLS server with a certificate made
 by the openssl binary."""
 
@@ -16,7 +16,7 @@ import uvloop
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.webhook_http import HTTPAnswerError, Target, WebhookClient, simple_target
+from service.outbound.webhook_http import HTTPAnswerError, Target, WebhookClient, simple_target
 
 Script = Callable[["RawServer", asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"

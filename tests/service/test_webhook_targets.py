@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from service.notify import WebhookDispatcher
+from service.outbound.notify import WebhookDispatcher
 from service.settings import Settings
 from tests.support.capture import CaptureServer
 from tests.support.service import RunningService

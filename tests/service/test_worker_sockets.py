@@ -1,5 +1,5 @@
 """Each worker listens on its own socket: the main process only holds the address, and Linux
-spreads connections opened together over the workers (see `service.worker_sockets`)."""
+spreads connections opened together over the workers (see `service.runtime.worker_sockets`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from service.worker_sockets import (
+from service.runtime.worker_sockets import (
     balances_connections,
     is_reserved,
     listen_on_own_socket,

@@ -4,7 +4,7 @@ the store's version counters whatever connection (worker, machine) wrote."""
 
 from __future__ import annotations
 
-from service.public_catalogue import PublicCatalogue
+from service.flows.public_catalogue import PublicCatalogue
 from service.store.cached import CachedStore
 
 from .builders import new_package, new_site

@@ -3,8 +3,8 @@
 Stripe promises neither order nor a single delivery. For a checkout purchase and a direct
 (PaymentIntent) purchase, the fake Stripe's own logic (`harness/fake_stripe`, in memory, no
 HTTP) plays one history: pay, two refunds, a dispute, the dispute closed won or lost. Then
-its events and the plugin's verify/confirm call reach `service.stripe_events.handle_event`
-and `service.purchases` in every order (`itertools.permutations`), with the real store of
+its events and the plugin's verify/confirm call reach `service.flows.stripe_events.handle_event`
+and `service.flows.purchases` in every order (`itertools.permutations`), with the real store of
 each backend. An event answered non-2xx is delivered again after the others, as Stripe
 retries. Each order must end with one grant, the reversal the history implies, the record
 completed with its payment intent, every event recorded, and reconcile() clean.
@@ -28,9 +28,9 @@ import pytest
 from harness.fake_stripe import checkout_sessions, disputes, payment_intents, refunds
 from harness.fake_stripe.resources import CHARGE, CHECKOUT_SESSION, PAYMENT_INTENT, Resource
 from harness.fake_stripe.state import StripeState
-from service import purchases, stripe_events
 from service.domain.models import CheckoutSession, PaymentIntentRecord, Site
 from service.errors import ApiError, StripeNotFound
+from service.flows import purchases, stripe_events
 from service.store import SQLiteStore, Store
 
 from .builders import new_site

@@ -30,8 +30,8 @@ from pymongo.errors import (  # noqa: E402
     WriteError,
 )
 
-from service import stripe_events  # noqa: E402
 from service.domain.models import AttemptOutcome, WebhookAttempt  # noqa: E402
+from service.flows import stripe_events  # noqa: E402
 from service.store import StoreError, StoreUnavailableError, mongo, mongo_money  # noqa: E402
 from service.store.mongo import MongoStore, _build_index, _secretless  # noqa: E402
 from service.store.mongo_documents import session_doc  # noqa: E402

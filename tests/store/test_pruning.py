@@ -118,7 +118,7 @@ async def test_mongodb_ttl_deletes_delivered_webhooks_and_their_attempts_after_r
 
 
 async def test_the_dispatcher_prunes_what_webhook_retention_days_lets_go(tmp_path) -> None:
-    from service.notify import WebhookDispatcher
+    from service.outbound.notify import WebhookDispatcher
     from service.settings import Settings
 
     store = SQLiteStore(tmp_path / "rakubun.sqlite3")

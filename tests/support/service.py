@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from service.app import create_app, new_app_name
-from service.contract import Contract
+from service.http.app import create_app, new_app_name
+from service.http.contract import Contract
 from service.settings import Settings
 
 ADMIN_TOKEN = "admin-" + "x" * 32
