@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ..domain.models import (
@@ -420,99 +419,12 @@ class Store(Protocol):
         took back: see `net_revenue`), webhooks per status."""
 
 
-@dataclass(frozen=True)
-class ReversedGrant:
-    """What refunds and disputes took back from one purchase grant, as the ledger says."""
-
-    grant_meta: dict[str, Any]  # the purchase's `amount` and `currency`
-    granted: int  # credits the purchase granted
-    reversed: int  # credits its reversal and restore entries took back, net
-    amount_reversed: int | None  # money given back, when every entry recorded its bucket's
-
-
-def fold_reversals(
-    entries: Iterable[tuple[str, int, dict[str, Any]]],
-) -> dict[str, tuple[int, int | None]]:
-    """Per grant, from its reversal and restore entries (`parent_ref`, `delta`, `meta`, oldest
-    first): the credits taken back, net, and the money: the latest `amount_reversed` of each
-    bucket (refunds; each dispute), summed; None when an entry recorded no amount."""
-    credits: dict[str, int] = {}
-    money: dict[str, dict[str, int] | None] = {}
-    for parent_ref, delta, meta in entries:
-        credits[parent_ref] = credits.get(parent_ref, 0) - delta
-        buckets = money.setdefault(parent_ref, {})
-        amount = meta.get("amount_reversed")
-        if buckets is None or not isinstance(amount, int):
-            money[parent_ref] = None
-            continue
-        buckets[str(meta.get("bucket", LEGACY_BUCKET))] = amount
-    return {
-        ref: (taken, None if (b := money[ref]) is None else sum(b.values()))
-        for ref, taken in credits.items()
-    }
-
-
-def money_returned(r: ReversedGrant) -> tuple[str, int] | None:
-    """The currency and money a reversed purchase gave back: the recorded `amount_reversed`,
-    else the purchase's amount in proportion to the credits reversed; None when the grant was
-    not a purchase (no money to take back)."""
-    amount, currency = r.grant_meta.get("amount"), r.grant_meta.get("currency")
-    if not isinstance(amount, int) or not currency or r.granted <= 0:
-        return None
-    returned = (
-        r.amount_reversed
-        if r.amount_reversed is not None
-        else amount * min(r.reversed, r.granted) // r.granted
-    )
-    return str(currency).upper(), min(max(returned, 0), amount)
-
-
-def net_revenue(gross: dict[str, int], reversals: list[ReversedGrant]) -> dict[str, int]:
-    """Revenue per currency less the money each reversed purchase gave back
-    (`money_returned`)."""
-    net = dict(gross)
-    for r in reversals:
-        if (given_back := money_returned(r)) is not None:
-            key, returned = given_back
-            net[key] = net.get(key, 0) - returned
-    return net
-
-
 # ---------------------------------------------------------------------------- totals
 # `stats` reads running totals that each write keeps in its own transaction, so it never
 # scans the ledger: (metric, key) -> value. `credits` "<kind>:<credit_type>" sums the
 # entries' deltas, `entries` <kind> counts them, `revenue` <CURRENCY> is net revenue (completed
 # purchases less what reversals gave back, as `net_revenue` computes it by scanning).
 Totals = dict[tuple[str, str], int]
-
-
-def entry_totals(entry: LedgerEntry) -> list[tuple[str, str, int]]:
-    """What one new ledger entry adds to the totals."""
-    return [
-        ("credits", f"{entry.kind}:{entry.credit_type}", entry.delta),
-        ("entries", entry.kind, 1),
-    ]
-
-
-def revenue_change(
-    grant_meta: dict[str, Any],
-    granted: int,
-    before: Sequence[tuple[int, dict[str, Any]]],
-    entry: LedgerEntry,
-) -> tuple[str, int] | None:
-    """How much a grant's net revenue moves when `entry` (a reversal or restore) joins its
-    earlier reversal entries `before` ((delta, meta), oldest first): (currency, change), the
-    change <= 0 when more money is given back; None when the grant was not a purchase."""
-
-    def returned(entries: Sequence[tuple[int, dict[str, Any]]]) -> tuple[str, int] | None:
-        taken, amount = fold_reversals(("g", d, m) for d, m in entries)["g"]
-        return money_returned(ReversedGrant(grant_meta, granted, taken, amount))
-
-    after = returned([*before, (entry.delta, entry.meta)])
-    if after is None:
-        return None
-    was = returned(before) if before else None
-    return after[0], (was[1] if was else 0) - after[1]
 
 
 def figures_from_totals(totals: Totals) -> dict[str, Any]:
@@ -527,25 +439,3 @@ def figures_from_totals(totals: Totals) -> dict[str, Any]:
 def entries_from_totals(totals: Totals) -> dict[str, int]:
     """`count_ledger_entries` from the running totals."""
     return {key: value for (metric, key), value in totals.items() if metric == "entries" and value}
-
-
-#: The bucket of reversal entries stored without one (in databases from before buckets:
-#: refunds or disputes that only ever grew).
-LEGACY_BUCKET = "refund"
-
-Targets = dict[str, tuple[int, int]]  # bucket -> (target credits, version)
-
-
-def next_targets(targets: Targets, bucket: str, credits: int, version: int | None) -> Targets:
-    """The buckets after one report: it replaces its bucket's target unless the bucket holds
-    a newer report (higher version). Version None is `credits`: a target that only grows."""
-    version = credits if version is None else version
-    current = targets.get(bucket)
-    if current is not None and current[1] > version:
-        return dict(targets)
-    return {**targets, bucket: (max(credits, 0), version)}
-
-
-def reversed_total(granted: int, targets: Targets) -> int:
-    """How much of a grant its buckets take back together: never more than was granted."""
-    return max(0, min(granted, sum(target for target, _ in targets.values())))

@@ -46,9 +46,7 @@ from pymongo.errors import (
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from ..domain.ids import ordered_hex
 from ..domain.models import (
-    CREDIT_TYPES,
     AttemptOutcome,
     Balances,
     CheckoutSession,
@@ -71,22 +69,24 @@ from ..domain.models import (
 from .base import (
     CACHED,
     DuplicateError,
-    IdempotencyKeyReused,
-    ReversedGrant,
     StoreError,
     StoreUnavailableError,
     Totals,
     UnknownGrantError,
     entries_from_totals,
     figures_from_totals,
-    fold_reversals,
     merged_fields,
-    net_revenue,
-    next_targets,
     outages_unavailable,
+)
+from .money_plan import (
+    Change,
+    ReversedGrant,
+    check_repeat,
+    deduct_ref,
+    fold_reversals,
+    net_revenue,
     revenue_change,
-    reversed_total,
-    same_request,
+    welcome_changes,
 )
 from .mongo_documents import (
     NEWEST_FIRST,
@@ -116,7 +116,7 @@ from .mongo_money import (
     balances_of,
     complete_purchase,
     pending_entries_refusal,
-    reversal_targets,
+    reversal_plan,
 )
 from .mongo_schema import (
     CHECKOUT_SESSIONS,
@@ -667,18 +667,8 @@ class MongoStore:
         if not doc.get("welcomed", True):
             # Each welcome grant is exactly-once by its source_ref, so a caller that finds
             # the flag still down (a concurrent first sight, or a crash) may safely redo them.
-            for credit_type in CREDIT_TYPES:
-                amount = int(free_credits.get(credit_type, 0))
-                if amount:
-                    await self.grant_once(
-                        site_id,
-                        user_id,
-                        credit_type,
-                        amount,
-                        f"free:{site_id}:{user_id}:{credit_type}",
-                        kind="free",
-                        reason="welcome credits",
-                    )
+            for change in welcome_changes(site_id, user_id, free_credits):
+                await self._grant(change)
             await self.db.users.update_one(key, {"$set": {"welcomed": True}})
         if email and email != doc.get("email"):
             await self.db.users.update_one(key, {"$set": {"email": email}})
@@ -725,23 +715,23 @@ class MongoStore:
         notify: NotifyFn | None = None,
         purchase: PurchaseCompletion | None = None,
     ) -> MoneyResult:
+        change = Change(
+            site_id, user_id, credit_type, credits, source_ref, kind, reason=reason, meta=meta or {}
+        )
+        return await self._grant(change, notify, purchase)
+
+    async def _grant(
+        self,
+        change: Change,
+        notify: NotifyFn | None = None,
+        purchase: PurchaseCompletion | None = None,
+    ) -> MoneyResult:
+        """A grant, once per source_ref (a repeat replays the first)."""
+
         async def grant(s: AsyncClientSession) -> MoneyResult:
             if purchase is not None:
                 await complete_purchase(self.db, s, purchase)
-            entry, balances = await apply_change(
-                self.db,
-                s,
-                site_id=site_id,
-                user_id=user_id,
-                credit_type=credit_type,
-                delta=credits,
-                source_ref=source_ref,
-                kind=kind,
-                floor=None,
-                reason=reason,
-                meta=meta,
-                notify=notify,
-            )
+            entry, balances = await apply_change(self.db, s, change, notify)
             return MoneyResult(True, entry, balances)
 
         async def replay(s: Session, first: LedgerEntry) -> MoneyResult:
@@ -750,47 +740,21 @@ class MongoStore:
             balances = await balances_of(self.db, s, first.site_id, first.user_id)
             return MoneyResult(False, first, balances)
 
-        return await self._once(source_ref, grant, replay)
+        return await self._once(change.source_ref, grant, replay)
 
-    async def _deduct_like(
-        self,
-        site_id: str,
-        user_id: str,
-        credit_type: str,
-        delta: int,
-        source_ref: str,
-        kind: str,
-        reason: str | None,
-        notify: NotifyFn | None,
-    ) -> DeductResult:
-        """A change that the balance must cover (floor 0), once per source_ref."""
+    async def _covered(self, change: Change, notify: NotifyFn | None) -> DeductResult:
+        """A change the balance must cover, once per source_ref (a repeat replays the first)."""
 
-        async def change(s: AsyncClientSession) -> DeductResult:
-            entry, balances = await apply_change(
-                self.db,
-                s,
-                site_id=site_id,
-                user_id=user_id,
-                credit_type=credit_type,
-                delta=delta,
-                source_ref=source_ref,
-                kind=kind,
-                floor=0,
-                reason=reason,
-                notify=notify,
-            )
+        async def apply(s: AsyncClientSession) -> DeductResult:
+            entry, balances = await apply_change(self.db, s, change, notify)
             return DeductResult(entry is not None, entry, balances)
 
         async def replay(s: Session, first: LedgerEntry) -> DeductResult:
-            if first.site_id != site_id or not same_request(
-                first, user_id=user_id, credit_type=credit_type, delta=delta, reason=reason
-            ):
-                raise IdempotencyKeyReused(source_ref)
-            return DeductResult(
-                True, first, await balances_of(self.db, s, site_id, user_id), replayed=True
-            )
+            check_repeat(first, change)
+            balances = await balances_of(self.db, s, change.site_id, change.user_id)
+            return DeductResult(True, first, balances, replayed=True)
 
-        return await self._once(source_ref, change, replay)
+        return await self._once(change.source_ref, apply, replay)
 
     async def deduct(
         self,
@@ -804,19 +768,15 @@ class MongoStore:
         notify: NotifyFn | None = None,
         ensure: UserSeed | None = None,
     ) -> DeductResult:
-        # Without a key, a fresh ref: this call's own unknown commit is settled by it, but
-        # a client's retry of the request is a new deduction (see openapi.yaml).
-        source_ref = (
-            f"deduct:{site_id}:{user_id}:{idempotency_key}"
-            if idempotency_key
-            else f"deduct:{ordered_hex(12)}"
-        )
+        # Without a key, a fresh ref: this call's own unknown commit is settled by it.
+        source_ref = deduct_ref(site_id, user_id, idempotency_key)
         if ensure is not None:
             # Its own writes, before the deduction's (ensure_user's are idempotent already).
             await self.ensure_user(site_id, user_id, ensure.email, ensure.free_credits)
-        return await self._deduct_like(
-            site_id, user_id, credit_type, -amount, source_ref, "deduction", reason, notify
+        change = Change(
+            site_id, user_id, credit_type, -amount, source_ref, "deduction", 0, reason=reason
         )
+        return await self._covered(change, notify)
 
     async def adjust(
         self,
@@ -829,9 +789,10 @@ class MongoStore:
         reason: str,
         notify: NotifyFn | None = None,
     ) -> DeductResult:
-        return await self._deduct_like(
-            site_id, user_id, credit_type, delta, source_ref, "adjustment", reason, notify
+        change = Change(
+            site_id, user_id, credit_type, delta, source_ref, "adjustment", 0, reason=reason
         )
+        return await self._covered(change, notify)
 
     async def reverse(
         self,
@@ -846,23 +807,21 @@ class MongoStore:
     ) -> MoneyResult:
         async def take_back(s: AsyncClientSession) -> MoneyResult:
             for _ in range(100):
-                grant = await self.db.ledger.find_one({"source_ref": grant_ref}, session=s)
-                if grant is None:
+                doc = await self.db.ledger.find_one({"source_ref": grant_ref}, session=s)
+                if doc is None:
                     raise UnknownGrantError(grant_ref)
-                applied_entry(grant)  # a legacy pending grant gave nothing to take back
-                targets = next_targets(reversal_targets(grant), bucket, credits, version)
-                already = int(grant.get("reversed") or 0)
-                wanted = reversed_total(int(grant["delta"]), targets)
-                revision = int(grant.get("revision") or 0)
+                grant = applied_entry(doc)  # a legacy pending grant gave nothing to take back
+                plan = reversal_plan(doc, bucket, credits, version)
+                revision = int(doc.get("revision") or 0)
                 # Compare-and-set on the grant itself: concurrent reports serialise here.
                 changed = await self.db.ledger.update_one(
-                    {"source_ref": grant_ref, "revision": grant.get("revision")},
+                    {"source_ref": grant_ref, "revision": doc.get("revision")},
                     {
                         "$set": {
-                            "reversed": wanted,
+                            "reversed": plan.wanted,
                             "revision": revision + 1,
                             "reversals": {
-                                b: {"target": t, "version": v} for b, (t, v) in targets.items()
+                                b: {"target": t, "version": v} for b, (t, v) in plan.targets.items()
                             },
                         }
                     },
@@ -872,36 +831,19 @@ class MongoStore:
                     break
             else:
                 raise StoreError(f"could not settle the reversals of {grant_ref!r}")
-            if wanted == already:
-                return MoneyResult(
-                    False, None, await balances_of(self.db, s, grant["site_id"], grant["user_id"])
-                )
+            change = plan.change(grant, revision + 1, reason=reason, bucket=bucket, meta=meta or {})
+            if change is None:
+                balances = await balances_of(self.db, s, grant.site_id, grant.user_id)
+                return MoneyResult(False, None, balances)
             before = [
                 (int(d["delta"]), d.get("meta") or {})
                 async for d in self.db.ledger.find({"parent_ref": grant_ref}, session=s).sort(
                     OLDEST_FIRST
                 )
             ]
-            delta = already - wanted
-            entry, balances = await apply_change(
-                self.db,
-                s,
-                site_id=grant["site_id"],
-                user_id=grant["user_id"],
-                credit_type=grant["credit_type"],
-                delta=delta,
-                source_ref=f"{grant_ref}#{revision + 1}",
-                kind="reversal" if delta < 0 else "restore",
-                floor=None,
-                parent_ref=grant_ref,
-                reason=reason,
-                meta={**(meta or {}), "reversed_total": wanted, "bucket": bucket},
-                notify=notify,
-            )
+            entry, balances = await apply_change(self.db, s, change, notify)
             assert entry is not None  # no floor: always applied
-            granted = int(grant["delta"])
-            revenue = revenue_change(grant.get("meta") or {}, granted, before, entry)
-            if revenue is not None:
+            if (revenue := revenue_change(grant.meta, grant.delta, before, entry)) is not None:
                 await add_totals(self.db, s, [("revenue", *revenue)])
             return MoneyResult(True, entry, balances)
 

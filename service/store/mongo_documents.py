@@ -15,7 +15,7 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..domain.ids import new_delivery_id, ordered_hex
+from ..domain.ids import new_delivery_id
 from ..domain.models import (
     CREDIT_TYPES,
     Balances,
@@ -92,10 +92,6 @@ PACKAGE_FIELDS = frozenset(f.name for f in fields(Package))
 
 
 # ------------------------------------------------------------------ users and money
-def new_transaction_id() -> str:
-    return "txn_" + ordered_hex(12)
-
-
 def balances_from(doc: dict[str, Any] | None) -> Balances:
     """A `balances` document holds one user's `credits` of every type."""
     return Balances.from_mapping(dict((doc or {}).get("credits") or {}))

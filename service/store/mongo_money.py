@@ -40,7 +40,8 @@ from ..domain.models import (
     PurchaseCompletion,
     now_iso,
 )
-from .base import LEGACY_BUCKET, StoreError, Targets, entry_totals
+from .base import StoreError
+from .money_plan import Change, ReversalPlan, entry_totals, plan_reversal
 from .mongo_documents import (
     APPLIED,
     PENDING,
@@ -50,7 +51,6 @@ from .mongo_documents import (
     entry_from,
     new_balance_fields,
     new_delivery,
-    new_transaction_id,
     to_date,
 )
 from .mongo_schema import CHECKOUT_SESSIONS
@@ -136,75 +136,38 @@ async def touch_user(db: AsyncDatabase, s: Session, site_id: str, user_id: str) 
     )
 
 
-async def move_balance(
-    db: AsyncDatabase,
-    s: Session,
-    site_id: str,
-    user_id: str,
-    credit_type: str,
-    delta: int,
-    floor: int | None,
-) -> Doc | None:
+async def move_balance(db: AsyncDatabase, s: Session, change: Change) -> Doc | None:
     """Step 1: one atomic update of the balances document. With a floor, a decrease only
     matches a balance that stays at or above it; None when it did not match."""
-    query: Doc = {"site_id": site_id, "user_id": user_id}
-    guarded = False
-    if floor is not None and delta < 0:
-        query[f"credits.{credit_type}"] = {"$gte": floor - delta}
-        guarded = True
+    query: Doc = {"site_id": change.site_id, "user_id": change.user_id}
+    field = f"credits.{change.credit_type}"
+    least = change.least_before()
+    if least is not None:
+        query[field] = {"$gte": least}
     return await db.balances.find_one_and_update(
         query,
-        {
-            "$inc": {f"credits.{credit_type}": delta},
-            "$setOnInsert": new_balance_fields(credit_type),
-        },
-        upsert=not guarded,
+        {"$inc": {field: change.delta}, "$setOnInsert": new_balance_fields(change.credit_type)},
+        upsert=least is None,
         return_document=ReturnDocument.AFTER,
         session=s,
     )
 
 
 async def apply_change(
-    db: AsyncDatabase,
-    s: AsyncClientSession,
-    *,
-    site_id: str,
-    user_id: str,
-    credit_type: str,
-    delta: int,
-    source_ref: str,
-    kind: str,
-    floor: int | None,
-    parent_ref: str | None = None,
-    reason: str | None = None,
-    meta: dict[str, Any] | None = None,
-    notify: NotifyFn | None = None,
+    db: AsyncDatabase, s: AsyncClientSession, change: Change, notify: NotifyFn | None = None
 ) -> tuple[LedgerEntry | None, Balances]:
     """Move, record, notify (see the module docstring), inside the transaction of `s`.
-    Raises DuplicateKeyError when `source_ref` exists; answers (None, balances) when the
+    Raises DuplicateKeyError when its `source_ref` exists; answers (None, balances) when the
     floor refused the change, having written nothing."""
     if not s.in_transaction:
         raise RuntimeError("money moves only inside a transaction (MongoStore._atomic)")
-    if delta > 0:
-        await touch_user(db, s, site_id, user_id)
-    moved = await move_balance(db, s, site_id, user_id, credit_type, delta, floor)
+    if change.delta > 0:
+        await touch_user(db, s, change.site_id, change.user_id)
+    moved = await move_balance(db, s, change)
     if moved is None:
-        return None, await balances_of(db, s, site_id, user_id)
+        return None, await balances_of(db, s, change.site_id, change.user_id)
     balances = balances_from(moved)
-    entry = LedgerEntry(
-        new_transaction_id(),
-        site_id,
-        user_id,
-        credit_type,
-        delta,
-        int(moved["credits"][credit_type]),
-        kind,
-        source_ref,
-        parent_ref,
-        reason,
-        meta or {},
-        now_iso(),
-    )
+    entry = change.entry(int(moved["credits"][change.credit_type]))
     await db.ledger.insert_one(entry_doc(entry, state=APPLIED), session=s)
     await add_totals(db, s, entry_totals(entry))
     if notify is not None and (draft := notify(entry, balances)) is not None:
@@ -234,11 +197,10 @@ async def complete_purchase(db: AsyncDatabase, s: Session, purchase: PurchaseCom
     await collection.update_one(key, {"$set": fields}, session=s)
 
 
-def reversal_targets(grant: Doc) -> Targets:
-    """A grant's buckets as stored on its ledger document (`reversals`)."""
+def reversal_plan(grant: Doc, bucket: str, credits: int, version: int | None) -> ReversalPlan:
+    """`plan_reversal` on a grant's ledger document, whose `reversals` hold its buckets and
+    `reversed` the total its entries took back."""
     stored = grant.get("reversals") or {}
     targets = {b: (int(v["target"]), int(v["version"])) for b, v in stored.items()}
     already = int(grant.get("reversed") or 0)
-    if not targets and already:
-        targets[LEGACY_BUCKET] = (already, already)  # reversed before buckets existed
-    return targets
+    return plan_reversal(int(grant["delta"]), targets, already, bucket, credits, version)

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..domain.ids import new_delivery_id, ordered_hex
+from ..domain.ids import new_delivery_id
 from ..domain.models import (
     CREDIT_TYPES,
     AttemptOutcome,
@@ -46,20 +46,22 @@ from ..domain.models import (
 )
 from .base import (
     CACHED,
-    LEGACY_BUCKET,
     DuplicateError,
-    IdempotencyKeyReused,
     Totals,
     UnknownGrantError,
     entries_from_totals,
-    entry_totals,
     figures_from_totals,
     merged_fields,
-    next_targets,
     outages_unavailable,
+)
+from .money_plan import (
+    Change,
+    check_repeat,
+    deduct_ref,
+    entry_totals,
+    plan_reversal,
     revenue_change,
-    reversed_total,
-    same_request,
+    welcome_changes,
 )
 from .sqlite_schema import MIGRATIONS, RATE_LIMIT_SCHEMA
 from .sqlite_writer import SQLiteWriter, is_outage
@@ -93,10 +95,6 @@ OUTBOX_COLUMNS = (
     "delivery_id, site_id, event, url, body, status, attempts, next_attempt_at,"
     " last_status_code, last_error, created_at, delivered_at"
 )
-
-
-def new_transaction_id() -> str:
-    return "txn_" + ordered_hex(12)
 
 
 def _site(row: sqlite3.Row | tuple) -> Site:
@@ -521,31 +519,17 @@ class SQLiteStore:
         email: str | None,
         free: dict[str, int],
     ) -> None:
-        created = now_iso()
-        c.execute("INSERT INTO users VALUES (?,?,?,?)", (site_id, user_id, email, created))
-        for credit_type in CREDIT_TYPES:
-            amount = int(free.get(credit_type, 0))
+        c.execute("INSERT INTO users VALUES (?,?,?,?)", (site_id, user_id, email, now_iso()))
+        c.executemany(
+            "INSERT INTO balances VALUES (?,?,?,0)",
+            [(site_id, user_id, credit_type) for credit_type in CREDIT_TYPES],
+        )
+        for change in welcome_changes(site_id, user_id, free):
             c.execute(
-                "INSERT INTO balances VALUES (?,?,?,?)", (site_id, user_id, credit_type, amount)
+                "UPDATE balances SET balance=? WHERE site_id=? AND user_id=? AND credit_type=?",
+                (change.delta, site_id, user_id, change.credit_type),
             )
-            if amount:
-                self._insert_entry(
-                    c,
-                    LedgerEntry(
-                        new_transaction_id(),
-                        site_id,
-                        user_id,
-                        credit_type,
-                        amount,
-                        amount,
-                        "free",
-                        f"free:{site_id}:{user_id}:{credit_type}",
-                        None,
-                        "welcome credits",
-                        {},
-                        created,
-                    ),
-                )
+            self._insert_entry(c, change.entry(change.delta))
 
     async def ensure_user(
         self, site_id: str, user_id: str, email: str | None, free_credits: dict[str, int]
@@ -622,23 +606,11 @@ class SQLiteStore:
         return _entry(row) if row else None
 
     def _apply(
-        self,
-        c: sqlite3.Connection,
-        *,
-        site_id: str,
-        user_id: str,
-        credit_type: str,
-        delta: int,
-        source_ref: str,
-        kind: str,
-        floor: int | None,
-        parent_ref: str | None = None,
-        reason: str | None = None,
-        meta: dict[str, Any] | None = None,
-        notify: NotifyFn | None = None,
+        self, c: sqlite3.Connection, change: Change, notify: NotifyFn | None = None
     ) -> tuple[LedgerEntry | None, Balances]:
         """Change one balance and append its ledger entry, inside the caller's transaction.
         Answers (None, balances) when the floor forbids the change."""
+        site_id, user_id, credit_type = change.site_id, change.user_id, change.credit_type
         # A user's balance rows are made with the user: none means no user yet.
         values = self._balance_values(c, site_id, user_id)
         if not values:
@@ -650,29 +622,17 @@ class SQLiteStore:
             ):
                 self._create_user(c, site_id, user_id, None, {})
             values = self._balance_values(c, site_id, user_id)
-        after = values.get(credit_type, 0) + delta
-        if floor is not None and delta < 0 and after < floor:
+        least = change.least_before()
+        if least is not None and values.get(credit_type, 0) < least:
             return None, Balances.from_mapping(values)
+        after = values.get(credit_type, 0) + change.delta
         c.execute(
             "INSERT INTO balances VALUES (?,?,?,?) ON CONFLICT (site_id, user_id, credit_type)"
             " DO UPDATE SET balance = excluded.balance",
             (site_id, user_id, credit_type, after),
         )
         values[credit_type] = after
-        entry = LedgerEntry(
-            new_transaction_id(),
-            site_id,
-            user_id,
-            credit_type,
-            delta,
-            after,
-            kind,
-            source_ref,
-            parent_ref,
-            reason,
-            meta or {},
-            now_iso(),
-        )
+        entry = change.entry(after)
         self._insert_entry(c, entry)
         balances = Balances.from_mapping(values)
         if notify is not None:
@@ -701,19 +661,17 @@ class SQLiteStore:
             first = self._entry_by_ref(c, source_ref)
             if first is not None:
                 return MoneyResult(False, first, self._balances(c, first.site_id, first.user_id))
-            entry, balances = self._apply(
-                c,
-                site_id=site_id,
-                user_id=user_id,
-                credit_type=credit_type,
-                delta=credits,
-                source_ref=source_ref,
-                kind=kind,
-                floor=None,
+            change = Change(
+                site_id,
+                user_id,
+                credit_type,
+                credits,
+                source_ref,
+                kind,
                 reason=reason,
-                meta=meta,
-                notify=notify,
+                meta=meta or {},
             )
+            entry, balances = self._apply(c, change, notify)
             return MoneyResult(True, entry, balances)
 
         return await self._write(grant)
@@ -758,42 +716,11 @@ class SQLiteStore:
         notify: NotifyFn | None = None,
         ensure: UserSeed | None = None,
     ) -> DeductResult:
-        source_ref = (
-            f"deduct:{site_id}:{user_id}:{idempotency_key}"
-            if idempotency_key
-            else f"deduct:{ordered_hex(12)}"
+        source_ref = deduct_ref(site_id, user_id, idempotency_key)
+        change = Change(
+            site_id, user_id, credit_type, -amount, source_ref, "deduction", 0, reason=reason
         )
-
-        def deduct(c: sqlite3.Connection) -> DeductResult:
-            if ensure is not None:
-                self._ensure_user(c, site_id, user_id, ensure)
-            if idempotency_key:
-                first = self._entry_by_ref(c, source_ref)
-                if first is not None:
-                    if not same_request(
-                        first,
-                        user_id=user_id,
-                        credit_type=credit_type,
-                        delta=-amount,
-                        reason=reason,
-                    ):
-                        raise IdempotencyKeyReused(source_ref)
-                    return DeductResult(True, first, self._balances(c, site_id, user_id), True)
-            entry, balances = self._apply(
-                c,
-                site_id=site_id,
-                user_id=user_id,
-                credit_type=credit_type,
-                delta=-amount,
-                source_ref=source_ref,
-                kind="deduction",
-                floor=0,
-                reason=reason,
-                notify=notify,
-            )
-            return DeductResult(entry is not None, entry, balances)
-
-        return await self._write(deduct)
+        return await self._write(lambda c: self._covered(c, change, notify, ensure))
 
     async def adjust(
         self,
@@ -806,29 +733,28 @@ class SQLiteStore:
         reason: str,
         notify: NotifyFn | None = None,
     ) -> DeductResult:
-        def adjust(c: sqlite3.Connection) -> DeductResult:
-            first = self._entry_by_ref(c, source_ref)
-            if first is not None:
-                if first.site_id != site_id or not same_request(
-                    first, user_id=user_id, credit_type=credit_type, delta=delta, reason=reason
-                ):
-                    raise IdempotencyKeyReused(source_ref)
-                return DeductResult(True, first, self._balances(c, site_id, user_id), True)
-            entry, balances = self._apply(
-                c,
-                site_id=site_id,
-                user_id=user_id,
-                credit_type=credit_type,
-                delta=delta,
-                source_ref=source_ref,
-                kind="adjustment",
-                floor=0,
-                reason=reason,
-                notify=notify,
-            )
-            return DeductResult(entry is not None, entry, balances)
+        change = Change(
+            site_id, user_id, credit_type, delta, source_ref, "adjustment", 0, reason=reason
+        )
+        return await self._write(lambda c: self._covered(c, change, notify))
 
-        return await self._write(adjust)
+    def _covered(
+        self,
+        c: sqlite3.Connection,
+        change: Change,
+        notify: NotifyFn | None,
+        ensure: UserSeed | None = None,
+    ) -> DeductResult:
+        """A change the balance must cover, once per source_ref (a repeat replays the first)."""
+        if ensure is not None:
+            self._ensure_user(c, change.site_id, change.user_id, ensure)
+        first = self._entry_by_ref(c, change.source_ref)
+        if first is not None:
+            check_repeat(first, change)
+            balances = self._balances(c, change.site_id, change.user_id)
+            return DeductResult(True, first, balances, True)
+        entry, balances = self._apply(c, change, notify)
+        return DeductResult(entry is not None, entry, balances)
 
     async def reverse(
         self,
@@ -851,41 +777,25 @@ class SQLiteStore:
                     "SELECT delta, meta FROM ledger WHERE parent_ref=? ORDER BY seq", (grant_ref,)
                 )
             ]
-            already, changes = -sum(d for d, _ in before), len(before)
-            targets = {
+            stored = {
                 b: (t, v)
                 for b, t, v in c.execute(
                     "SELECT bucket, target, version FROM reversal_targets WHERE grant_ref=?",
                     (grant_ref,),
                 )
             }
-            if not targets and already:
-                targets[LEGACY_BUCKET] = (already, already)  # reversed before buckets existed
-            updated = next_targets(targets, bucket, credits, version)
-            for b, (t, v) in updated.items():
-                if targets.get(b) != (t, v):
-                    c.execute(
-                        "INSERT OR REPLACE INTO reversal_targets VALUES (?,?,?,?)",
-                        (grant_ref, b, t, v),
-                    )
-            wanted = reversed_total(grant.delta, updated)
-            if wanted == already:
-                return MoneyResult(False, None, self._balances(c, grant.site_id, grant.user_id))
-            delta = already - wanted
-            entry, balances = self._apply(
-                c,
-                site_id=grant.site_id,
-                user_id=grant.user_id,
-                credit_type=grant.credit_type,
-                delta=delta,
-                source_ref=f"{grant_ref}#{changes + 1}",
-                kind="reversal" if delta < 0 else "restore",
-                floor=None,
-                parent_ref=grant_ref,
-                reason=reason,
-                meta={**(meta or {}), "reversed_total": wanted, "bucket": bucket},
-                notify=notify,
+            already = -sum(d for d, _ in before)
+            plan = plan_reversal(grant.delta, stored, already, bucket, credits, version)
+            c.executemany(
+                "INSERT OR REPLACE INTO reversal_targets VALUES (?,?,?,?)",
+                [(grant_ref, b, t, v) for b, (t, v) in plan.changed_targets().items()],
             )
+            change = plan.change(
+                grant, len(before) + 1, reason=reason, bucket=bucket, meta=meta or {}
+            )
+            if change is None:
+                return MoneyResult(False, None, self._balances(c, grant.site_id, grant.user_id))
+            entry, balances = self._apply(c, change, notify)
             assert entry is not None  # no floor: always applied
             if (revenue := revenue_change(grant.meta, grant.delta, before, entry)) is not None:
                 self._add_totals(c, [("revenue", *revenue)])

@@ -33,6 +33,7 @@ from pymongo.errors import (  # noqa: E402
 from service import stripe_events  # noqa: E402
 from service.domain.models import AttemptOutcome, WebhookAttempt  # noqa: E402
 from service.store import StoreError, StoreUnavailableError, mongo, mongo_money  # noqa: E402
+from service.store.money_plan import Change  # noqa: E402
 from service.store.mongo import MongoStore, _build_index, _secretless  # noqa: E402
 from service.store.mongo_documents import session_doc  # noqa: E402
 from service.store.mongo_schema import (  # noqa: E402
@@ -333,13 +334,7 @@ async def test_money_moves_only_inside_a_transaction(make_store) -> None:
         await mongo_money.apply_change(
             store.db,
             store._client.start_session(),
-            site_id="site_1",
-            user_id="42",
-            credit_type="article",
-            delta=5,
-            source_ref="x",
-            kind="purchase",
-            floor=None,
+            Change("site_1", "42", "article", 5, "x", "purchase"),
         )
 
 

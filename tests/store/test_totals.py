@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from service.domain.models import CREDIT_TYPES, PurchaseCompletion
 from service.store import SQLiteStore, Store
-from service.store.base import ReversedGrant, StoreError, fold_reversals, net_revenue
+from service.store.base import StoreError
+from service.store.money_plan import ReversedGrant, fold_reversals, net_revenue
 
 from .builders import new_intent, new_session, new_site
 
