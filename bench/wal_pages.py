@@ -24,7 +24,7 @@ from service.store import SQLiteStore
 
 FRAME_BYTES = 4096 + 24  # a page and its frame header
 BATCH = 12
-STORE_MODULES = ("service.store.sqlite",)
+STORE_MODULES = ("service.store.money_plan",)
 
 
 #: Each user's article credits in a `deduction_store`: no deduction of a run is refused.
@@ -75,7 +75,7 @@ async def pages_per_deduction(deductions: int, users: int, *, ordered: bool) -> 
         ids_made = (
             contextlib.nullcontext()
             if ordered
-            else mock.patch("service.store.sqlite.ordered_hex", ids.random_hex)
+            else mock.patch("service.store.money_plan.ordered_hex", ids.random_hex)
         )
         with ids_made:
             for start in range(0, deductions, BATCH):

@@ -19,7 +19,7 @@ import time
 from typing import Any
 from unittest import mock
 
-from service.store.sqlite_writer import SQLiteWriter
+from service.store.sqlite.writer import SQLiteWriter
 
 from .wal_pages import BATCH, credits_removed, deduction_store, one_commit
 

@@ -73,7 +73,12 @@ def outages_unavailable(
     driver raised an error `is_outage` calls an outage; other errors pass as they are."""
 
     def decorate(cls: StoreClass) -> StoreClass:
-        for name, method in list(vars(cls).items()):
+        # The methods of every aggregate mixin too (`__mro__`), the nearest definition first.
+        methods: dict[str, Any] = {}
+        for klass in cls.__mro__:
+            for name, method in vars(klass).items():
+                methods.setdefault(name, method)
+        for name, method in methods.items():
             if name.startswith("_") or name in ("open", "close"):
                 continue
             if inspect.iscoroutinefunction(method):

@@ -8,7 +8,7 @@ from unittest import mock
 import pytest
 
 from bench.writer_cpu import WAYS, writer_cpu_per_deduction
-from service.store.sqlite_writer import SQLiteWriter
+from service.store.sqlite.writer import SQLiteWriter
 
 
 @pytest.mark.parametrize("way", WAYS)

@@ -32,17 +32,21 @@ from pymongo.errors import (  # noqa: E402
 
 from service import stripe_events  # noqa: E402
 from service.domain.models import AttemptOutcome, WebhookAttempt  # noqa: E402
-from service.store import StoreError, StoreUnavailableError, mongo, mongo_money  # noqa: E402
+from service.store import StoreError, StoreUnavailableError  # noqa: E402
 from service.store.money_plan import Change  # noqa: E402
-from service.store.mongo import MongoStore, _build_index, _secretless  # noqa: E402
-from service.store.mongo_documents import session_doc  # noqa: E402
-from service.store.mongo_schema import (  # noqa: E402
+from service.store.mongo import MongoStore  # noqa: E402
+from service.store.mongo import figures as mongo_figures  # noqa: E402
+from service.store.mongo import money as mongo_money  # noqa: E402
+from service.store.mongo.connection import secretless  # noqa: E402
+from service.store.mongo.documents import session_doc  # noqa: E402
+from service.store.mongo.schema import (  # noqa: E402
     CHECKOUT_SESSIONS,
     VALIDATORS,
     IndexChange,
     IndexSpec,
     MongoSetupError,
 )
+from service.store.mongo.store import _build_index  # noqa: E402
 
 from .builders import draft, new_session, new_site, notify_plugin  # noqa: E402
 from .mongomock_async import (  # noqa: E402
@@ -159,14 +163,14 @@ async def test_no_server_at_the_url_fails_open_within_the_timeout_in_one_line() 
 )
 def test_a_start_up_message_never_carries_the_urls_password(url: str) -> None:
     said = f"bad auth for {url} (password s3cret/pw, quoted s3cret%2Fpw)"
-    cleaned = _secretless(said, url)
+    cleaned = secretless(said, url)
     assert "s3cret" not in cleaned and cleaned.count("***") == 3
 
 
 def test_a_url_without_a_password_leaves_the_message_alone() -> None:
     said = "127.0.0.1:9: [Errno 111] Connection refused"
-    assert _secretless(said, "mongodb://127.0.0.1:9/?replicaSet=rs0") == said
-    assert _secretless(said, "mongodb://app@127.0.0.1:9/") == said
+    assert secretless(said, "mongodb://127.0.0.1:9/?replicaSet=rs0") == said
+    assert secretless(said, "mongodb://app@127.0.0.1:9/") == said
 
 
 @pytest.mark.parametrize(
@@ -846,7 +850,7 @@ async def test_stats_asks_for_reversed_grants_in_bounded_batches(
         meta = {"amount": 1000, "currency": "jpy"}
         await store.grant_once(site.site_id, "42", "article", 10, ref, meta=meta)
         await store.reverse(ref, 10, reason="refund")
-    monkeypatch.setattr(mongo, "IN_BATCH", 2, raising=False)
+    monkeypatch.setattr(mongo_figures, "IN_BATCH", 2)
     in_lists: list[list[str]] = []
     find = ShimCollection.find
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from service.store import SQLiteStore
-from service.store import sqlite as sqlite_module
+from service.store.sqlite import figures as sqlite_figures
 
 from .builders import new_site
 
@@ -30,7 +30,7 @@ def orphan_entry(raw: sqlite3.Connection, site_id: str, user_id: str, delta: int
 async def test_reconcile_in_pages_finds_every_difference(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: int
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "RECONCILE_PAGE", page)
+    monkeypatch.setattr(sqlite_figures, "RECONCILE_PAGE", page)
     path = tmp_path / "rakubun.sqlite3"
     store = SQLiteStore(path)
     await store.open()
@@ -70,11 +70,11 @@ async def test_mongodb_reconcile_in_pages_finds_every_difference(
     monkeypatch: pytest.MonkeyPatch, page: int
 ) -> None:
     pytest.importorskip("mongomock", reason="mongomock not installed")
-    from service.store import mongo as mongo_module
+    from service.store.mongo import figures as mongo_figures
 
     from .conftest import MongomockBackend
 
-    monkeypatch.setattr(mongo_module, "RECONCILE_PAGE", page)
+    monkeypatch.setattr(mongo_figures, "RECONCILE_PAGE", page)
     backend = MongomockBackend()
     store = backend.make()
     await store.open()

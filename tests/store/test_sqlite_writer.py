@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.store import SQLiteStore
-from service.store.sqlite_writer import SQLiteWriter
+from service.store.sqlite.writer import SQLiteWriter
 
 from .builders import new_site, notify_plugin
 

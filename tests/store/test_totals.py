@@ -171,7 +171,7 @@ async def all_records(store: Store) -> list[Any]:
             " SELECT payment_intent_id, 'i' FROM payment_intents",
         )
     else:
-        from service.store.mongo_schema import CHECKOUT_SESSIONS
+        from service.store.mongo.schema import CHECKOUT_SESSIONS
 
         db = store.db  # type: ignore[attr-defined]
         rows = [(d["session_id"], "c") async for d in db[CHECKOUT_SESSIONS].find({})]

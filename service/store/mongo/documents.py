@@ -15,8 +15,8 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..domain.ids import new_delivery_id
-from ..domain.models import (
+from ...domain.ids import new_delivery_id
+from ...domain.models import (
     CREDIT_TYPES,
     Balances,
     CheckoutSession,
@@ -30,6 +30,7 @@ from ..domain.models import (
     now_iso,
     unix_now,
 )
+from ..base import StoreError
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -189,3 +190,15 @@ def attempt_doc(delivery_id: str, attempt: WebhookAttempt) -> dict[str, Any]:
 
 def attempt_from(doc: dict[str, Any]) -> WebhookAttempt:
     return _build(WebhookAttempt, doc)
+
+
+def applied_entry(doc: dict[str, Any]) -> LedgerEntry:
+    """The entry of a ledger document that moved its balance; StoreError for a pending one,
+    which must never be answered as a success (it may have moved nothing)."""
+    state = doc.get("state", APPLIED)
+    if state != APPLIED:
+        raise StoreError(
+            f"ledger entry {doc.get('source_ref')!r} is {state!r}, left by an earlier version:"
+            " settle it by hand (see pending_entries_refusal) before it can be answered"
+        )
+    return entry_from(doc)

@@ -2,7 +2,7 @@
 indexes and validators.
 
 Plain data and pure functions, so they are tested without a server
-(`tests/store/test_mongo_schema.py`); `service.store.mongo` applies them on `open()`.
+(`tests/store/test_mongo_schema.py`); `service.store.mongo.store` applies them on `open()`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..domain.models import CREDIT_TYPES
-from .base import StoreError
+from ...domain.models import CREDIT_TYPES
+from ..base import StoreError
 
 CHECKOUT_SESSIONS = "stripe_checkout_sessions"
 
@@ -70,7 +70,7 @@ INDEXES: dict[str, list[IndexSpec]] = {
             name="site_user_newest",
         ),
         _index(("kind", UP), ("credit_type", UP), name="kind_credit_type"),
-        # Start-up looks for legacy pending entries (see mongo_money.pending_entries_refusal).
+        # Start-up looks for legacy pending entries (see money.pending_entries_refusal).
         _index(("state", UP), name="state_pending", partialFilterExpression={"state": "pending"}),
     ],
     "packages": [

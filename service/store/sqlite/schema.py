@@ -9,8 +9,8 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-from .base import Totals
-from .money_plan import ReversedGrant, fold_reversals, net_revenue
+from ..base import Totals
+from ..money_plan import ReversedGrant, fold_reversals, net_revenue
 
 Migration = str | Callable[[sqlite3.Connection], None]
 

@@ -1,0 +1,269 @@
+"""Where money changes on SQLite: grants, deductions, adjustments and reversals.
+
+Invariant: every money primitive runs in one `BEGIN IMMEDIATE` transaction on the writer's
+thread, so concurrent callers (threads or processes) serialise on the write lock. Exactly-once
+comes from the ledger's UNIQUE `source_ref`, checked inside that same transaction. What to
+write is decided by `money_plan`, the same rules MongoDB follows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from ...domain.models import (
+    Balances,
+    DeductResult,
+    LedgerEntry,
+    MoneyResult,
+    NotifyFn,
+    PurchaseCompletion,
+    UserSeed,
+)
+from ..base import UnknownGrantError
+from ..money_plan import Change, check_repeat, deduct_ref, plan_reversal, revenue_change
+from .ledger import LEDGER_COLUMNS, add_totals, insert_entry, ledger_entry
+from .outbox import SQLiteOutbox
+from .users import SQLiteUsers
+
+
+class SQLiteMoney(SQLiteUsers, SQLiteOutbox):
+    """The money primitives and ledger of `Store`."""
+
+    def _entry_by_ref(self, c: sqlite3.Connection, source_ref: str) -> LedgerEntry | None:
+        row = c.execute(
+            f"SELECT {LEDGER_COLUMNS} FROM ledger WHERE source_ref=?", (source_ref,)
+        ).fetchone()
+        return ledger_entry(row) if row else None
+
+    def _apply(
+        self, c: sqlite3.Connection, change: Change, notify: NotifyFn | None = None
+    ) -> tuple[LedgerEntry | None, Balances]:
+        """Change one balance and append its ledger entry, inside the caller's transaction.
+        Answers (None, balances) when the floor forbids the change."""
+        site_id, user_id, credit_type = change.site_id, change.user_id, change.credit_type
+        # A user's balance rows are made with the user: none means no user yet.
+        values = self._balance_values(c, site_id, user_id)
+        if not values:
+            if (
+                c.execute(
+                    "SELECT 1 FROM users WHERE site_id=? AND user_id=?", (site_id, user_id)
+                ).fetchone()
+                is None
+            ):
+                self._create_user(c, site_id, user_id, None, {})
+            values = self._balance_values(c, site_id, user_id)
+        least = change.least_before()
+        if least is not None and values.get(credit_type, 0) < least:
+            return None, Balances.from_mapping(values)
+        after = values.get(credit_type, 0) + change.delta
+        c.execute(
+            "INSERT INTO balances VALUES (?,?,?,?) ON CONFLICT (site_id, user_id, credit_type)"
+            " DO UPDATE SET balance = excluded.balance",
+            (site_id, user_id, credit_type, after),
+        )
+        values[credit_type] = after
+        entry = change.entry(after)
+        insert_entry(c, entry)
+        balances = Balances.from_mapping(values)
+        if notify is not None:
+            draft = notify(entry, balances)
+            if draft is not None:
+                self._enqueue(c, draft)
+        return entry, balances
+
+    async def grant_once(
+        self,
+        site_id: str,
+        user_id: str,
+        credit_type: str,
+        credits: int,
+        source_ref: str,
+        *,
+        kind: str = "purchase",
+        reason: str | None = None,
+        meta: dict[str, Any] | None = None,
+        notify: NotifyFn | None = None,
+        purchase: PurchaseCompletion | None = None,
+    ) -> MoneyResult:
+        def grant(c: sqlite3.Connection) -> MoneyResult:
+            if purchase is not None:
+                self._complete(c, purchase)
+            first = self._entry_by_ref(c, source_ref)
+            if first is not None:
+                return MoneyResult(False, first, self._balances(c, first.site_id, first.user_id))
+            change = Change(
+                site_id,
+                user_id,
+                credit_type,
+                credits,
+                source_ref,
+                kind,
+                reason=reason,
+                meta=meta or {},
+            )
+            entry, balances = self._apply(c, change, notify)
+            return MoneyResult(True, entry, balances)
+
+        return await self._write(grant)
+
+    @staticmethod
+    def _complete(c: sqlite3.Connection, purchase: PurchaseCompletion) -> None:
+        """Mark the purchase record completed, keeping a payment intent or time it has."""
+        table, key = (
+            ("checkout_sessions", "session_id")
+            if purchase.kind == "checkout"
+            else ("payment_intents", "payment_intent_id")
+        )
+        row = c.execute(
+            f"SELECT UPPER(currency), amount FROM {table} WHERE {key} = ? AND status != 'completed'",
+            (purchase.record_id,),
+        ).fetchone()
+        if row is not None:
+            add_totals(c, [("revenue", row[0], int(row[1]))])
+        if purchase.kind == "checkout":
+            c.execute(
+                "UPDATE checkout_sessions SET status = 'completed',"
+                " completed_at = COALESCE(completed_at, ?),"
+                " payment_intent_id = COALESCE(payment_intent_id, ?) WHERE session_id = ?",
+                (purchase.completed_at, purchase.payment_intent_id, purchase.record_id),
+            )
+        else:
+            c.execute(
+                "UPDATE payment_intents SET status = 'completed',"
+                " completed_at = COALESCE(completed_at, ?) WHERE payment_intent_id = ?",
+                (purchase.completed_at, purchase.record_id),
+            )
+
+    async def deduct(
+        self,
+        site_id: str,
+        user_id: str,
+        credit_type: str,
+        amount: int,
+        *,
+        idempotency_key: str | None = None,
+        reason: str | None = None,
+        notify: NotifyFn | None = None,
+        ensure: UserSeed | None = None,
+    ) -> DeductResult:
+        source_ref = deduct_ref(site_id, user_id, idempotency_key)
+        change = Change(
+            site_id, user_id, credit_type, -amount, source_ref, "deduction", 0, reason=reason
+        )
+        return await self._write(lambda c: self._covered(c, change, notify, ensure))
+
+    async def adjust(
+        self,
+        site_id: str,
+        user_id: str,
+        credit_type: str,
+        delta: int,
+        source_ref: str,
+        *,
+        reason: str,
+        notify: NotifyFn | None = None,
+    ) -> DeductResult:
+        change = Change(
+            site_id, user_id, credit_type, delta, source_ref, "adjustment", 0, reason=reason
+        )
+        return await self._write(lambda c: self._covered(c, change, notify))
+
+    def _covered(
+        self,
+        c: sqlite3.Connection,
+        change: Change,
+        notify: NotifyFn | None,
+        ensure: UserSeed | None = None,
+    ) -> DeductResult:
+        """A change the balance must cover, once per source_ref (a repeat replays the first)."""
+        if ensure is not None:
+            self._ensure_user(c, change.site_id, change.user_id, ensure)
+        first = self._entry_by_ref(c, change.source_ref)
+        if first is not None:
+            check_repeat(first, change)
+            balances = self._balances(c, change.site_id, change.user_id)
+            return DeductResult(True, first, balances, True)
+        entry, balances = self._apply(c, change, notify)
+        return DeductResult(entry is not None, entry, balances)
+
+    async def reverse(
+        self,
+        grant_ref: str,
+        credits: int,
+        *,
+        reason: str,
+        bucket: str = "refund",
+        version: int | None = None,
+        notify: NotifyFn | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> MoneyResult:
+        def reverse(c: sqlite3.Connection) -> MoneyResult:
+            grant = self._entry_by_ref(c, grant_ref)
+            if grant is None:
+                raise UnknownGrantError(grant_ref)
+            before = [
+                (int(d), json.loads(m))
+                for d, m in c.execute(
+                    "SELECT delta, meta FROM ledger WHERE parent_ref=? ORDER BY seq", (grant_ref,)
+                )
+            ]
+            stored = {
+                b: (t, v)
+                for b, t, v in c.execute(
+                    "SELECT bucket, target, version FROM reversal_targets WHERE grant_ref=?",
+                    (grant_ref,),
+                )
+            }
+            already = -sum(d for d, _ in before)
+            plan = plan_reversal(grant.delta, stored, already, bucket, credits, version)
+            c.executemany(
+                "INSERT OR REPLACE INTO reversal_targets VALUES (?,?,?,?)",
+                [(grant_ref, b, t, v) for b, (t, v) in plan.changed_targets().items()],
+            )
+            change = plan.change(
+                grant, len(before) + 1, reason=reason, bucket=bucket, meta=meta or {}
+            )
+            if change is None:
+                return MoneyResult(False, None, self._balances(c, grant.site_id, grant.user_id))
+            entry, balances = self._apply(c, change, notify)
+            assert entry is not None  # no floor: always applied
+            if (revenue := revenue_change(grant.meta, grant.delta, before, entry)) is not None:
+                add_totals(c, [("revenue", *revenue)])
+            return MoneyResult(True, entry, balances)
+
+        return await self._write(reverse)
+
+    async def get_ledger_entry(self, source_ref: str) -> LedgerEntry | None:
+        def read() -> LedgerEntry | None:
+            assert self._rdb is not None
+            return self._entry_by_ref(self._rdb, source_ref)
+
+        return await self._run(read)
+
+    async def list_ledger(
+        self,
+        *,
+        site_id: str | None = None,
+        user_id: str | None = None,
+        credit_type: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[LedgerEntry]:
+        clauses, params = [], []
+        for column, value in (
+            ("site_id", site_id),
+            ("user_id", user_id),
+            ("credit_type", credit_type),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = await self._run(
+            self._read,
+            f"SELECT {LEDGER_COLUMNS} FROM ledger {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [ledger_entry(r) for r in rows]

@@ -1,0 +1,186 @@
+"""Purchases on SQLite: checkout sessions, payment intents and the Stripe events seen.
+
+Invariant: a purchase's revenue enters the running totals in the transaction that makes it
+`completed`, and leaves them in the one that moves it away.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from ...domain.models import CheckoutSession, PaymentIntentRecord, now_iso
+from ..base import DuplicateError
+from .connection import SQLiteConnection
+from .ledger import add_totals
+
+SESSION_COLUMNS = (
+    "session_id, site_id, user_id, user_email, package_id, credit_type, credits, amount,"
+    " currency, status, url, payment_intent_id, created_at, expires_at, completed_at"
+)
+
+
+INTENT_COLUMNS = (
+    "payment_intent_id, site_id, user_id, user_email, package_id, credit_type, credits, amount,"
+    " currency, status, created_at, completed_at"
+)
+
+
+class SQLitePayments(SQLiteConnection):
+    """The checkout sessions, payment intents and Stripe events of `Store`."""
+
+    async def create_checkout_session(self, session: CheckoutSession) -> None:
+        s = session
+
+        def insert(c: sqlite3.Connection) -> None:
+            try:
+                c.execute(
+                    f"INSERT INTO checkout_sessions ({SESSION_COLUMNS})"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        s.session_id,
+                        s.site_id,
+                        s.user_id,
+                        s.user_email,
+                        s.package_id,
+                        s.credit_type,
+                        s.credits,
+                        s.amount,
+                        s.currency,
+                        s.status,
+                        s.url,
+                        s.payment_intent_id,
+                        s.created_at,
+                        s.expires_at,
+                        s.completed_at,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateError("session_id") from exc
+            if s.status == "completed":
+                add_totals(c, [("revenue", s.currency.upper(), s.amount)])
+
+        await self._write(insert)
+
+    async def get_checkout_session(self, session_id: str) -> CheckoutSession | None:
+        rows = await self._run(
+            self._read,
+            f"SELECT {SESSION_COLUMNS} FROM checkout_sessions WHERE session_id=?",
+            (session_id,),
+        )
+        return CheckoutSession(*rows[0]) if rows else None
+
+    async def get_checkout_session_by_payment_intent(
+        self, payment_intent_id: str
+    ) -> CheckoutSession | None:
+        rows = await self._run(
+            self._read,
+            f"SELECT {SESSION_COLUMNS} FROM checkout_sessions WHERE payment_intent_id=?",
+            (payment_intent_id,),
+        )
+        return CheckoutSession(*rows[0]) if rows else None
+
+    async def link_checkout_payment_intent(self, session_id: str, payment_intent_id: str) -> bool:
+        def link(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "UPDATE checkout_sessions SET payment_intent_id = ?"
+                " WHERE session_id = ? AND payment_intent_id IS NULL",
+                (payment_intent_id, session_id),
+            )
+            return cur.rowcount == 1
+
+        return await self._write(link)
+
+    async def _transition(
+        self,
+        table: str,
+        key: str,
+        key_value: str,
+        from_status: str,
+        to_status: str,
+        fields: dict[str, Any],
+    ) -> bool:
+        allowed = {"payment_intent_id", "completed_at", "url"}
+        extra = {k: v for k, v in fields.items() if k in allowed}
+        sets = ", ".join(["status = ?", *[f"{k} = ?" for k in extra]])
+
+        def update(c: sqlite3.Connection) -> bool:
+            changed = c.execute(
+                f"UPDATE {table} SET {sets} WHERE {key} = ? AND status = ?"
+                " RETURNING UPPER(currency), amount",
+                (to_status, *extra.values(), key_value, from_status),
+            ).fetchall()
+            if changed and (from_status == "completed") != (to_status == "completed"):
+                [(currency, amount)] = changed
+                sign = 1 if to_status == "completed" else -1
+                add_totals(c, [("revenue", currency, sign * int(amount))])
+            return len(changed) == 1
+
+        return await self._write(update)
+
+    async def transition_checkout_session(
+        self, session_id: str, from_status: str, to_status: str, fields: dict[str, Any]
+    ) -> bool:
+        return await self._transition(
+            "checkout_sessions", "session_id", session_id, from_status, to_status, fields
+        )
+
+    async def create_payment_intent(self, intent: PaymentIntentRecord) -> None:
+        i = intent
+
+        def insert(c: sqlite3.Connection) -> None:
+            try:
+                c.execute(
+                    f"INSERT INTO payment_intents ({INTENT_COLUMNS})"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        i.payment_intent_id,
+                        i.site_id,
+                        i.user_id,
+                        i.user_email,
+                        i.package_id,
+                        i.credit_type,
+                        i.credits,
+                        i.amount,
+                        i.currency,
+                        i.status,
+                        i.created_at,
+                        i.completed_at,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateError("payment_intent_id") from exc
+            if i.status == "completed":
+                add_totals(c, [("revenue", i.currency.upper(), i.amount)])
+
+        await self._write(insert)
+
+    async def get_payment_intent(self, payment_intent_id: str) -> PaymentIntentRecord | None:
+        rows = await self._run(
+            self._read,
+            f"SELECT {INTENT_COLUMNS} FROM payment_intents WHERE payment_intent_id=?",
+            (payment_intent_id,),
+        )
+        return PaymentIntentRecord(*rows[0]) if rows else None
+
+    async def stripe_event_seen(self, event_id: str) -> bool:
+        rows = await self._run(
+            self._read, "SELECT 1 FROM stripe_events WHERE event_id=?", (event_id,)
+        )
+        return bool(rows)
+
+    async def stripe_event_outcome(self, event_id: str) -> str | None:
+        rows = await self._run(
+            self._read, "SELECT outcome FROM stripe_events WHERE event_id=?", (event_id,)
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def record_stripe_event(self, event_id: str, event_type: str, outcome: str) -> bool:
+        def insert(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "INSERT OR IGNORE INTO stripe_events VALUES (?,?,?,?)",
+                (event_id, event_type, outcome, now_iso()),
+            )
+            return cur.rowcount == 1
+
+        return await self._write(insert)

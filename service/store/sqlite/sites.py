@@ -1,0 +1,213 @@
+"""Sites on SQLite: registration, settings, status; every write bumps the sites cache version."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from ...domain.models import Site, now_iso
+from ..base import DuplicateError, merged_fields
+from .connection import SQLiteConnection
+
+SITE_COLUMNS = (
+    "site_id, instance_id, site_url, admin_email, token_hash, webhook_secret, status,"
+    " disabled_reason, metadata, config, created_at, updated_at"
+)
+
+
+def _site(row: sqlite3.Row | tuple) -> Site:
+    (
+        site_id,
+        instance_id,
+        site_url,
+        admin_email,
+        token_hash,
+        secret,
+        status,
+        reason,
+        metadata,
+        config,
+        created_at,
+        updated_at,
+    ) = row
+    return Site(
+        site_id,
+        instance_id,
+        site_url,
+        admin_email,
+        token_hash,
+        secret,
+        status,
+        reason,
+        json.loads(metadata),
+        json.loads(config),
+        created_at,
+        updated_at,
+    )
+
+
+class SQLiteSites(SQLiteConnection):
+    """The sites of `Store`."""
+
+    async def create_site(self, site: Site) -> Site:
+        def insert(c: sqlite3.Connection) -> Site:
+            try:
+                c.execute(
+                    f"INSERT INTO sites ({SITE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        site.site_id,
+                        site.instance_id,
+                        site.site_url,
+                        site.admin_email,
+                        site.token_hash,
+                        site.webhook_secret,
+                        site.status,
+                        site.disabled_reason,
+                        json.dumps(site.metadata),
+                        json.dumps(site.config),
+                        site.created_at,
+                        site.updated_at,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateError("instance_id") from exc
+            return site
+
+        return await self._write(insert)
+
+    async def get_site(self, site_id: str) -> Site | None:
+        rows = await self._run(
+            self._read, f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,)
+        )
+        return _site(rows[0]) if rows else None
+
+    async def get_site_by_instance(self, instance_id: str) -> Site | None:
+        rows = await self._run(
+            self._read, f"SELECT {SITE_COLUMNS} FROM sites WHERE instance_id = ?", (instance_id,)
+        )
+        return _site(rows[0]) if rows else None
+
+    async def list_sites(
+        self, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Site]:
+        where, params = ("WHERE status = ?", (status,)) if status else ("", ())
+        rows = await self._run(
+            self._read,
+            f"SELECT {SITE_COLUMNS} FROM sites {where} ORDER BY rowid DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [_site(r) for r in rows]
+
+    async def update_site(self, site_id: str, fields: dict[str, Any]) -> Site | None:
+        if "config" in fields:
+            raise TypeError("a site's config changes through update_site_config")
+
+        def update(c: sqlite3.Connection) -> Site | None:
+            row = c.execute(
+                f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            site = _site(row)
+            changes: dict[str, Any] = {}
+            for key in ("site_url", "admin_email", "status", "disabled_reason"):
+                if key in fields:
+                    changes[key] = fields[key]
+            if "metadata" in fields:
+                changes["metadata"] = {**site.metadata, **fields["metadata"]}
+            updated = replace(site, **changes, updated_at=now_iso())
+            c.execute(
+                "UPDATE sites SET site_url=?, admin_email=?, status=?, disabled_reason=?,"
+                " metadata=?, updated_at=? WHERE site_id=?",
+                (
+                    updated.site_url,
+                    updated.admin_email,
+                    updated.status,
+                    updated.disabled_reason,
+                    json.dumps(updated.metadata),
+                    updated.updated_at,
+                    site_id,
+                ),
+            )
+            self._bump(c, "sites")
+            return updated
+
+        return await self._write(update)
+
+    async def update_site_config(
+        self, site_id: str, changes: dict[str, Any], remove: Sequence[str] = ()
+    ) -> tuple[Site, Site] | None:
+        merged_fields({}, changes, remove)  # refuses bad keys before the writer's queue
+
+        def update(c: sqlite3.Connection) -> tuple[Site, Site] | None:
+            # Read inside the write transaction: no other write lands between read and write.
+            row = c.execute(
+                f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            before = _site(row)
+            after = replace(
+                before,
+                config=merged_fields(before.config, changes, remove),
+                updated_at=now_iso(),
+            )
+            c.execute(
+                "UPDATE sites SET config=?, updated_at=? WHERE site_id=?",
+                (json.dumps(after.config), after.updated_at, site_id),
+            )
+            self._bump(c, "sites")
+            return before, after
+
+        return await self._write(update)
+
+    async def set_site_status(
+        self,
+        site_id: str,
+        status: str,
+        disabled_reason: str | None,
+        *,
+        instance_id: str | None = None,
+    ) -> tuple[Site, Site] | None:
+        def update(c: sqlite3.Connection) -> tuple[Site, Site] | None:
+            row = c.execute(
+                f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            before = _site(row)
+            if instance_id is not None and before.instance_id != instance_id:
+                return before, before
+            after = replace(
+                before, status=status, disabled_reason=disabled_reason, updated_at=now_iso()
+            )
+            c.execute(
+                "UPDATE sites SET status=?, disabled_reason=?, updated_at=? WHERE site_id=?",
+                (status, disabled_reason, after.updated_at, site_id),
+            )
+            self._bump(c, "sites")
+            return before, after
+
+        return await self._write(update)
+
+    async def reassign_instance(
+        self, site_id: str, instance_id: str, token_hash: str
+    ) -> Site | None:
+        def reassign(c: sqlite3.Connection) -> Site | None:
+            try:
+                c.execute(
+                    "UPDATE sites SET instance_id=?, token_hash=?, updated_at=? WHERE site_id=?",
+                    (instance_id, token_hash, now_iso(), site_id),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateError("instance_id") from exc
+            self._bump(c, "sites")
+            row = c.execute(
+                f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,)
+            ).fetchone()
+            return _site(row) if row else None
+
+        return await self._write(reassign)
