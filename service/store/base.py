@@ -1,7 +1,7 @@
 """The store interface: everything the service persists, with its money primitives.
 
 Every adapter (SQLite, MongoDB) must pass the same conformance suite in
-`tests/store/test_conformance.py`. Money primitives are atomic and exactly-once:
+`tests/store/conformance/`. Money primitives are atomic and exactly-once:
 a ledger entry and its balance change happen together or not at all, and a repeated
 `source_ref` (or idempotency key) returns the first result instead of acting again.
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from service.domain.models import (
     Site,
     WebhookDraft,
 )
+from service.store import Store
 
 HOOK_URL = "https://wp.example.test/wp-json/rakubun/v1/webhook"
 
@@ -112,3 +114,28 @@ def notify_plugin(event: str = "credits_updated") -> NotifyFn:
 
 def draft(site_id: str, event: str = "credits_updated") -> WebhookDraft:
     return WebhookDraft(site_id, HOOK_URL, event, json.dumps({"event": event}))
+
+
+#: The welcome credits the conformance tests give a new user.
+FREE = {"article": 5, "image": 10, "rewrite": 3}
+#: Opens another store on the same storage (the `open_store` fixture).
+OpenStore = Callable[[], Awaitable[Store]]
+
+
+async def funded(
+    store: Store,
+    site_id: str,
+    user_id: str = "42",
+    credits: int = 100,
+    credit_type: str = "article",
+) -> None:
+    """A user holding `credits` of one type, granted by a purchase."""
+    await store.grant_once(site_id, user_id, credit_type, credits, f"fund:{site_id}:{user_id}")
+
+
+async def balance(
+    store: Store, site_id: str, user_id: str = "42", credit_type: str = "article"
+) -> int:
+    """A user's balance of one type (0 for a user never seen)."""
+    user = await store.get_user(site_id, user_id)
+    return user.balances.of(credit_type) if user else 0
