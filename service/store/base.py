@@ -13,6 +13,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from ..domain.ids import new_delivery_id
 from ..domain.models import (
     CREDIT_TYPES,
     AttemptOutcome,
@@ -30,6 +31,8 @@ from ..domain.models import (
     UserSeed,
     WebhookDelivery,
     WebhookDraft,
+    now_iso,
+    unix_now,
 )
 
 
@@ -141,6 +144,23 @@ def merged_fields(
     for name in remove:
         merged.pop(name, None)
     return merged
+
+
+def new_delivery(draft: WebhookDraft) -> WebhookDelivery:
+    """The pending delivery a draft makes, due now (the outbox row or document to insert)."""
+    return WebhookDelivery(
+        draft.delivery_id or new_delivery_id(),
+        draft.site_id,
+        draft.event,
+        draft.url,
+        draft.body,
+        "pending",
+        0,
+        unix_now(),
+        None,
+        None,
+        now_iso(),
+    )
 
 
 #: What workers may cache, each with a version counter in the store that every write of it

@@ -14,6 +14,7 @@ from pymongo import IndexModel
 
 from service.domain.models import LedgerEntry, WebhookAttempt
 from service.store import Store
+from service.store.base import new_delivery
 from service.store.mongo import MongoStore, database_from_url
 from service.store.mongo.documents import (
     OLDEST_FIRST,
@@ -22,7 +23,6 @@ from service.store.mongo.documents import (
     entry_doc,
     entry_from,
     new_balance_fields,
-    new_delivery,
     session_doc,
     session_from,
 )

@@ -15,7 +15,6 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ...domain.ids import new_delivery_id
 from ...domain.models import (
     CREDIT_TYPES,
     Balances,
@@ -27,8 +26,6 @@ from ...domain.models import (
     WebhookAttempt,
     WebhookDelivery,
     WebhookDraft,
-    now_iso,
-    unix_now,
 )
 from ..base import StoreError
 
@@ -150,22 +147,6 @@ def transition_fields(fields_: dict[str, Any], *, dates: bool) -> dict[str, Any]
 
 
 # ------------------------------------------------------------------ outbox
-def new_delivery(draft: WebhookDraft) -> WebhookDelivery:
-    return WebhookDelivery(
-        draft.delivery_id or new_delivery_id(),
-        draft.site_id,
-        draft.event,
-        draft.url,
-        draft.body,
-        "pending",
-        0,
-        unix_now(),
-        None,
-        None,
-        now_iso(),
-    )
-
-
 def delivery_doc(delivery: WebhookDelivery, draft: WebhookDraft | None = None) -> dict[str, Any]:
     """The outbox document; leased as `draft` says when it was claimed at birth."""
     doc = asdict(delivery)

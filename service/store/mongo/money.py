@@ -45,7 +45,7 @@ from ...domain.models import (
     UserSeed,
     now_iso,
 )
-from ..base import StoreError, UnknownGrantError
+from ..base import StoreError, UnknownGrantError, new_delivery
 from ..money_plan import (
     Change,
     ReversalPlan,
@@ -68,7 +68,6 @@ from .documents import (
     entry_doc,
     entry_from,
     new_balance_fields,
-    new_delivery,
     to_date,
 )
 from .schema import CHECKOUT_SESSIONS

@@ -15,6 +15,7 @@ from pymongo import ReturnDocument, UpdateMany, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from ...domain.models import AttemptOutcome, WebhookDelivery, WebhookDraft, iso_from_unix
+from ..base import new_delivery
 from .connection import Doc, MongoConnection
 from .documents import (
     NEWEST_FIRST,
@@ -22,7 +23,6 @@ from .documents import (
     attempt_doc,
     delivery_doc,
     delivery_from,
-    new_delivery,
 )
 
 

@@ -6,48 +6,18 @@ in the same transaction, so `stats` never has to scan the ledger.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 
 from ...domain.models import LedgerEntry
 from ..money_plan import entry_totals
+from .rows import columns, from_row, slots, to_row
 
-LEDGER_COLUMNS = (
-    "transaction_id, site_id, user_id, credit_type, delta, balance_after, kind, source_ref,"
-    " parent_ref, reason, meta, created_at"
-)
+LEDGER_COLUMNS = columns(LedgerEntry)
 
 
 def ledger_entry(row: tuple) -> LedgerEntry:
-    (
-        txn,
-        site_id,
-        user_id,
-        credit_type,
-        delta,
-        after,
-        kind,
-        source_ref,
-        parent_ref,
-        reason,
-        meta,
-        created_at,
-    ) = row
-    return LedgerEntry(
-        txn,
-        site_id,
-        user_id,
-        credit_type,
-        delta,
-        after,
-        kind,
-        source_ref,
-        parent_ref,
-        reason,
-        json.loads(meta),
-        created_at,
-    )
+    return from_row(LedgerEntry, row, "meta")
 
 
 def add_totals(c: sqlite3.Connection, changes: Sequence[tuple[str, str, int]]) -> None:
@@ -62,20 +32,4 @@ def add_totals(c: sqlite3.Connection, changes: Sequence[tuple[str, str, int]]) -
 def insert_entry(c: sqlite3.Connection, e: LedgerEntry) -> None:
     """Append one ledger entry and move the totals it moves, in the caller's transaction."""
     add_totals(c, entry_totals(e))
-    c.execute(
-        f"INSERT INTO ledger ({LEDGER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (
-            e.transaction_id,
-            e.site_id,
-            e.user_id,
-            e.credit_type,
-            e.delta,
-            e.balance_after,
-            e.kind,
-            e.source_ref,
-            e.parent_ref,
-            e.reason,
-            json.dumps(e.meta) if e.meta else "{}",
-            e.created_at,
-        ),
-    )
+    c.execute(f"INSERT INTO ledger ({LEDGER_COLUMNS}) VALUES ({slots(12)})", to_row(e, "meta"))

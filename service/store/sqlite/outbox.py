@@ -11,22 +11,18 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from ...domain.ids import new_delivery_id
 from ...domain.models import (
     AttemptOutcome,
     WebhookAttempt,
     WebhookDelivery,
     WebhookDraft,
     iso_from_unix,
-    now_iso,
-    unix_now,
 )
+from ..base import new_delivery
 from .connection import SQLiteConnection
+from .rows import columns
 
-OUTBOX_COLUMNS = (
-    "delivery_id, site_id, event, url, body, status, attempts, next_attempt_at,"
-    " last_status_code, last_error, created_at, delivered_at"
-)
+OUTBOX_COLUMNS = columns(WebhookDelivery, leave=("attempt_log",))
 
 
 def _delivery(row: tuple, attempts: tuple[WebhookAttempt, ...] = ()) -> WebhookDelivery:
@@ -37,19 +33,7 @@ class SQLiteOutbox(SQLiteConnection):
     """The webhook outbox of `Store`."""
 
     def _enqueue(self, c: sqlite3.Connection, draft: WebhookDraft) -> WebhookDelivery:
-        delivery = WebhookDelivery(
-            draft.delivery_id or new_delivery_id(),
-            draft.site_id,
-            draft.event,
-            draft.url,
-            draft.body,
-            "pending",
-            0,
-            unix_now(),
-            None,
-            None,
-            now_iso(),
-        )
+        delivery = new_delivery(draft)
         c.execute(
             f"INSERT INTO webhook_outbox ({OUTBOX_COLUMNS}, lease_owner, lease_until)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",

@@ -9,11 +9,9 @@ from typing import Any
 from ...domain.models import Package
 from ..base import DuplicateError
 from .connection import SQLiteConnection
+from .rows import columns, slots, to_row
 
-PACKAGE_COLUMNS = (
-    "package_id, name, credit_type, credits, price, currency, description, is_popular, active,"
-    " sort_order"
-)
+PACKAGE_COLUMNS = columns(Package)
 
 
 def _package(row: tuple) -> Package:
@@ -36,21 +34,7 @@ class SQLitePackages(SQLiteConnection):
 
     def _insert_package(self, c: sqlite3.Connection, p: Package) -> None:
         self._bump(c, "packages")
-        c.execute(
-            f"INSERT INTO packages ({PACKAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                p.package_id,
-                p.name,
-                p.credit_type,
-                p.credits,
-                p.price,
-                p.currency,
-                p.description,
-                int(p.is_popular),
-                int(p.active),
-                p.sort_order,
-            ),
-        )
+        c.execute(f"INSERT INTO packages ({PACKAGE_COLUMNS}) VALUES ({slots(10)})", to_row(p))
 
     async def list_packages(self, *, active_only: bool = True) -> list[Package]:
         where = "WHERE active = 1" if active_only else ""

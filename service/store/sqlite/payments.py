@@ -13,17 +13,12 @@ from ...domain.models import CheckoutSession, PaymentIntentRecord, now_iso
 from ..base import DuplicateError
 from .connection import SQLiteConnection
 from .ledger import add_totals
+from .rows import columns, slots, to_row
 
-SESSION_COLUMNS = (
-    "session_id, site_id, user_id, user_email, package_id, credit_type, credits, amount,"
-    " currency, status, url, payment_intent_id, created_at, expires_at, completed_at"
-)
+SESSION_COLUMNS = columns(CheckoutSession)
 
 
-INTENT_COLUMNS = (
-    "payment_intent_id, site_id, user_id, user_email, package_id, credit_type, credits, amount,"
-    " currency, status, created_at, completed_at"
-)
+INTENT_COLUMNS = columns(PaymentIntentRecord)
 
 
 class SQLitePayments(SQLiteConnection):
@@ -35,25 +30,8 @@ class SQLitePayments(SQLiteConnection):
         def insert(c: sqlite3.Connection) -> None:
             try:
                 c.execute(
-                    f"INSERT INTO checkout_sessions ({SESSION_COLUMNS})"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        s.session_id,
-                        s.site_id,
-                        s.user_id,
-                        s.user_email,
-                        s.package_id,
-                        s.credit_type,
-                        s.credits,
-                        s.amount,
-                        s.currency,
-                        s.status,
-                        s.url,
-                        s.payment_intent_id,
-                        s.created_at,
-                        s.expires_at,
-                        s.completed_at,
-                    ),
+                    f"INSERT INTO checkout_sessions ({SESSION_COLUMNS}) VALUES ({slots(15)})",
+                    to_row(s),
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError("session_id") from exc
@@ -131,22 +109,8 @@ class SQLitePayments(SQLiteConnection):
         def insert(c: sqlite3.Connection) -> None:
             try:
                 c.execute(
-                    f"INSERT INTO payment_intents ({INTENT_COLUMNS})"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        i.payment_intent_id,
-                        i.site_id,
-                        i.user_id,
-                        i.user_email,
-                        i.package_id,
-                        i.credit_type,
-                        i.credits,
-                        i.amount,
-                        i.currency,
-                        i.status,
-                        i.created_at,
-                        i.completed_at,
-                    ),
+                    f"INSERT INTO payment_intents ({INTENT_COLUMNS}) VALUES ({slots(12)})",
+                    to_row(i),
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError("payment_intent_id") from exc

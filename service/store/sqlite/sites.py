@@ -11,42 +11,13 @@ from typing import Any
 from ...domain.models import Site, now_iso
 from ..base import DuplicateError, merged_fields
 from .connection import SQLiteConnection
+from .rows import columns, from_row, slots, to_row
 
-SITE_COLUMNS = (
-    "site_id, instance_id, site_url, admin_email, token_hash, webhook_secret, status,"
-    " disabled_reason, metadata, config, created_at, updated_at"
-)
+SITE_COLUMNS = columns(Site)
 
 
 def _site(row: sqlite3.Row | tuple) -> Site:
-    (
-        site_id,
-        instance_id,
-        site_url,
-        admin_email,
-        token_hash,
-        secret,
-        status,
-        reason,
-        metadata,
-        config,
-        created_at,
-        updated_at,
-    ) = row
-    return Site(
-        site_id,
-        instance_id,
-        site_url,
-        admin_email,
-        token_hash,
-        secret,
-        status,
-        reason,
-        json.loads(metadata),
-        json.loads(config),
-        created_at,
-        updated_at,
-    )
+    return from_row(Site, row, "metadata", "config")
 
 
 class SQLiteSites(SQLiteConnection):
@@ -56,21 +27,8 @@ class SQLiteSites(SQLiteConnection):
         def insert(c: sqlite3.Connection) -> Site:
             try:
                 c.execute(
-                    f"INSERT INTO sites ({SITE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        site.site_id,
-                        site.instance_id,
-                        site.site_url,
-                        site.admin_email,
-                        site.token_hash,
-                        site.webhook_secret,
-                        site.status,
-                        site.disabled_reason,
-                        json.dumps(site.metadata),
-                        json.dumps(site.config),
-                        site.created_at,
-                        site.updated_at,
-                    ),
+                    f"INSERT INTO sites ({SITE_COLUMNS}) VALUES ({slots(12)})",
+                    to_row(site, "metadata", "config"),
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError("instance_id") from exc
