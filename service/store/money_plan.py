@@ -214,6 +214,19 @@ def reversed_total(granted: int, targets: Targets) -> int:
 
 
 @dataclass(frozen=True)
+class Reversal:
+    """One refund or dispute report (`Store.reverse`): `bucket`'s cumulative target for the
+    grant of `grant_ref`, as of `version` (None: the target itself, which only grows)."""
+
+    grant_ref: str
+    credits: int
+    reason: str
+    bucket: str = "refund"
+    version: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ReversalPlan:
     """What one refund or dispute report does to a grant: its buckets' targets after the
     report, and the reversed total they ask for against the one already taken."""
@@ -227,9 +240,7 @@ class ReversalPlan:
         """The buckets whose target or version the report changed."""
         return {b: tv for b, tv in self.targets.items() if self.stored.get(b) != tv}
 
-    def change(
-        self, grant: LedgerEntry, number: int, *, reason: str, bucket: str, meta: dict[str, Any]
-    ) -> Change | None:
+    def change(self, grant: LedgerEntry, number: int, report: Reversal) -> Change | None:
         """The grant's `number`th reversal or restore entry; None when the total stands."""
         delta = self.already - self.wanted
         if delta == 0:
@@ -242,17 +253,15 @@ class ReversalPlan:
             f"{grant.source_ref}#{number}",
             "reversal" if delta < 0 else "restore",
             parent_ref=grant.source_ref,
-            reason=reason,
-            meta={**meta, "reversed_total": self.wanted, "bucket": bucket},
+            reason=report.reason,
+            meta={**report.meta, "reversed_total": self.wanted, "bucket": report.bucket},
         )
 
 
-def plan_reversal(
-    granted: int, stored: Targets, already: int, bucket: str, credits: int, version: int | None
-) -> ReversalPlan:
-    """The plan for one report (`Store.reverse`) on a grant of `granted` credits whose buckets
-    hold `stored` and whose reversal entries took back `already`."""
+def plan_reversal(granted: int, stored: Targets, already: int, report: Reversal) -> ReversalPlan:
+    """The plan for one report on a grant of `granted` credits whose buckets hold `stored` and
+    whose reversal entries took back `already`."""
     if not stored and already:
         stored = {LEGACY_BUCKET: (already, already)}  # reversed before buckets existed
-    targets = next_targets(stored, bucket, credits, version)
+    targets = next_targets(stored, report.bucket, report.credits, report.version)
     return ReversalPlan(stored, targets, reversed_total(granted, targets), already)

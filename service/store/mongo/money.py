@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -46,11 +45,12 @@ from ...domain.models import (
     now_iso,
 )
 from ..base import StoreError, UnknownGrantError, new_delivery
+from ..money_front import MoneyFront
 from ..money_plan import (
     Change,
+    Reversal,
     ReversalPlan,
     check_repeat,
-    deduct_ref,
     entry_totals,
     plan_reversal,
     revenue_change,
@@ -194,16 +194,16 @@ async def complete_purchase(db: AsyncDatabase, s: Session, purchase: PurchaseCom
     await collection.update_one(key, {"$set": fields}, session=s)
 
 
-def reversal_plan(grant: Doc, bucket: str, credits: int, version: int | None) -> ReversalPlan:
+def reversal_plan(grant: Doc, report: Reversal) -> ReversalPlan:
     """`plan_reversal` on a grant's ledger document, whose `reversals` hold its buckets and
     `reversed` the total its entries took back."""
     stored = grant.get("reversals") or {}
     targets = {b: (int(v["target"]), int(v["version"])) for b, v in stored.items()}
     already = int(grant.get("reversed") or 0)
-    return plan_reversal(int(grant["delta"]), targets, already, bucket, credits, version)
+    return plan_reversal(int(grant["delta"]), targets, already, report)
 
 
-class MongoMoney(MongoUsers):
+class MongoMoney(MongoUsers, MoneyFront):
     """The money primitives and ledger of `Store` (and `ensure_user`: welcome credits are grants)."""
 
     async def ensure_user(
@@ -232,37 +232,17 @@ class MongoMoney(MongoUsers):
         assert user is not None
         return user
 
-    async def grant_once(
-        self,
-        site_id: str,
-        user_id: str,
-        credit_type: str,
-        credits: int,
-        source_ref: str,
-        *,
-        kind: str = "purchase",
-        reason: str | None = None,
-        meta: dict[str, Any] | None = None,
-        notify: NotifyFn | None = None,
-        purchase: PurchaseCompletion | None = None,
-    ) -> MoneyResult:
-        change = Change(
-            site_id, user_id, credit_type, credits, source_ref, kind, reason=reason, meta=meta or {}
-        )
-        return await self._grant(change, notify, purchase)
-
     async def _grant(
         self,
-        change: Change,
+        grant: Change,
         notify: NotifyFn | None = None,
         purchase: PurchaseCompletion | None = None,
     ) -> MoneyResult:
-        """A grant, once per source_ref (a repeat replays the first)."""
 
-        async def grant(s: AsyncClientSession) -> MoneyResult:
+        async def apply(s: AsyncClientSession) -> MoneyResult:
             if purchase is not None:
                 await complete_purchase(self.db, s, purchase)
-            entry, balances = await apply_change(self.db, s, change, notify)
+            entry, balances = await apply_change(self.db, s, grant, notify)
             return MoneyResult(True, entry, balances)
 
         async def replay(s: Session, first: LedgerEntry) -> MoneyResult:
@@ -271,10 +251,16 @@ class MongoMoney(MongoUsers):
             balances = await balances_of(self.db, s, first.site_id, first.user_id)
             return MoneyResult(False, first, balances)
 
-        return await self._once(change.source_ref, grant, replay)
+        return await self._once(grant.source_ref, apply, replay)
 
-    async def _covered(self, change: Change, notify: NotifyFn | None) -> DeductResult:
-        """A change the balance must cover, once per source_ref (a repeat replays the first)."""
+    async def _covered(
+        self, change: Change, notify: NotifyFn | None, ensure: UserSeed | None = None
+    ) -> DeductResult:
+        if ensure is not None:
+            # Its own writes, before the change's (ensure_user's are idempotent already).
+            await self.ensure_user(
+                change.site_id, change.user_id, ensure.email, ensure.free_credits
+            )
 
         async def apply(s: AsyncClientSession) -> DeductResult:
             entry, balances = await apply_change(self.db, s, change, notify)
@@ -287,62 +273,16 @@ class MongoMoney(MongoUsers):
 
         return await self._once(change.source_ref, apply, replay)
 
-    async def deduct(
-        self,
-        site_id: str,
-        user_id: str,
-        credit_type: str,
-        amount: int,
-        *,
-        idempotency_key: str | None = None,
-        reason: str | None = None,
-        notify: NotifyFn | None = None,
-        ensure: UserSeed | None = None,
-    ) -> DeductResult:
-        # Without a key, a fresh ref: this call's own unknown commit is settled by it.
-        source_ref = deduct_ref(site_id, user_id, idempotency_key)
-        if ensure is not None:
-            # Its own writes, before the deduction's (ensure_user's are idempotent already).
-            await self.ensure_user(site_id, user_id, ensure.email, ensure.free_credits)
-        change = Change(
-            site_id, user_id, credit_type, -amount, source_ref, "deduction", 0, reason=reason
-        )
-        return await self._covered(change, notify)
+    async def _reverse(self, report: Reversal, notify: NotifyFn | None) -> MoneyResult:
+        grant_ref = report.grant_ref
 
-    async def adjust(
-        self,
-        site_id: str,
-        user_id: str,
-        credit_type: str,
-        delta: int,
-        source_ref: str,
-        *,
-        reason: str,
-        notify: NotifyFn | None = None,
-    ) -> DeductResult:
-        change = Change(
-            site_id, user_id, credit_type, delta, source_ref, "adjustment", 0, reason=reason
-        )
-        return await self._covered(change, notify)
-
-    async def reverse(
-        self,
-        grant_ref: str,
-        credits: int,
-        *,
-        reason: str,
-        bucket: str = "refund",
-        version: int | None = None,
-        notify: NotifyFn | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> MoneyResult:
         async def take_back(s: AsyncClientSession) -> MoneyResult:
             for _ in range(100):
                 doc = await self.db.ledger.find_one({"source_ref": grant_ref}, session=s)
                 if doc is None:
                     raise UnknownGrantError(grant_ref)
                 grant = applied_entry(doc)  # a legacy pending grant gave nothing to take back
-                plan = reversal_plan(doc, bucket, credits, version)
+                plan = reversal_plan(doc, report)
                 revision = int(doc.get("revision") or 0)
                 # Compare-and-set on the grant itself: concurrent reports serialise here.
                 changed = await self.db.ledger.update_one(
@@ -362,7 +302,7 @@ class MongoMoney(MongoUsers):
                     break
             else:
                 raise StoreError(f"could not settle the reversals of {grant_ref!r}")
-            change = plan.change(grant, revision + 1, reason=reason, bucket=bucket, meta=meta or {})
+            change = plan.change(grant, revision + 1, report)
             if change is None:
                 balances = await balances_of(self.db, s, grant.site_id, grant.user_id)
                 return MoneyResult(False, None, balances)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
 
 from ...domain.models import (
     Balances,
@@ -22,13 +21,14 @@ from ...domain.models import (
     UserSeed,
 )
 from ..base import UnknownGrantError
-from ..money_plan import Change, check_repeat, deduct_ref, plan_reversal, revenue_change
+from ..money_front import MoneyFront
+from ..money_plan import Change, Reversal, check_repeat, plan_reversal, revenue_change
 from .ledger import LEDGER_COLUMNS, add_totals, insert_entry, ledger_entry
 from .outbox import SQLiteOutbox
 from .users import SQLiteUsers
 
 
-class SQLiteMoney(SQLiteUsers, SQLiteOutbox):
+class SQLiteMoney(SQLiteUsers, SQLiteOutbox, MoneyFront):
     """The money primitives and ledger of `Store`."""
 
     def _entry_by_ref(self, c: sqlite3.Connection, source_ref: str) -> LedgerEntry | None:
@@ -73,40 +73,22 @@ class SQLiteMoney(SQLiteUsers, SQLiteOutbox):
                 self._enqueue(c, draft)
         return entry, balances
 
-    async def grant_once(
+    async def _grant(
         self,
-        site_id: str,
-        user_id: str,
-        credit_type: str,
-        credits: int,
-        source_ref: str,
-        *,
-        kind: str = "purchase",
-        reason: str | None = None,
-        meta: dict[str, Any] | None = None,
+        grant: Change,
         notify: NotifyFn | None = None,
         purchase: PurchaseCompletion | None = None,
     ) -> MoneyResult:
-        def grant(c: sqlite3.Connection) -> MoneyResult:
+        def apply(c: sqlite3.Connection) -> MoneyResult:
             if purchase is not None:
                 self._complete(c, purchase)
-            first = self._entry_by_ref(c, source_ref)
+            first = self._entry_by_ref(c, grant.source_ref)
             if first is not None:
                 return MoneyResult(False, first, self._balances(c, first.site_id, first.user_id))
-            change = Change(
-                site_id,
-                user_id,
-                credit_type,
-                credits,
-                source_ref,
-                kind,
-                reason=reason,
-                meta=meta or {},
-            )
-            entry, balances = self._apply(c, change, notify)
+            entry, balances = self._apply(c, grant, notify)
             return MoneyResult(True, entry, balances)
 
-        return await self._write(grant)
+        return await self._write(apply)
 
     @staticmethod
     def _complete(c: sqlite3.Connection, purchase: PurchaseCompletion) -> None:
@@ -136,48 +118,19 @@ class SQLiteMoney(SQLiteUsers, SQLiteOutbox):
                 (purchase.completed_at, purchase.record_id),
             )
 
-    async def deduct(
-        self,
-        site_id: str,
-        user_id: str,
-        credit_type: str,
-        amount: int,
-        *,
-        idempotency_key: str | None = None,
-        reason: str | None = None,
-        notify: NotifyFn | None = None,
-        ensure: UserSeed | None = None,
+    async def _covered(
+        self, change: Change, notify: NotifyFn | None, ensure: UserSeed | None = None
     ) -> DeductResult:
-        source_ref = deduct_ref(site_id, user_id, idempotency_key)
-        change = Change(
-            site_id, user_id, credit_type, -amount, source_ref, "deduction", 0, reason=reason
-        )
-        return await self._write(lambda c: self._covered(c, change, notify, ensure))
+        return await self._write(lambda c: self._cover(c, change, notify, ensure))
 
-    async def adjust(
-        self,
-        site_id: str,
-        user_id: str,
-        credit_type: str,
-        delta: int,
-        source_ref: str,
-        *,
-        reason: str,
-        notify: NotifyFn | None = None,
-    ) -> DeductResult:
-        change = Change(
-            site_id, user_id, credit_type, delta, source_ref, "adjustment", 0, reason=reason
-        )
-        return await self._write(lambda c: self._covered(c, change, notify))
-
-    def _covered(
+    def _cover(
         self,
         c: sqlite3.Connection,
         change: Change,
         notify: NotifyFn | None,
-        ensure: UserSeed | None = None,
+        ensure: UserSeed | None,
     ) -> DeductResult:
-        """A change the balance must cover, once per source_ref (a repeat replays the first)."""
+        """`_covered` in the writer's transaction: the user ensured in it too."""
         if ensure is not None:
             self._ensure_user(c, change.site_id, change.user_id, ensure)
         first = self._entry_by_ref(c, change.source_ref)
@@ -188,17 +141,9 @@ class SQLiteMoney(SQLiteUsers, SQLiteOutbox):
         entry, balances = self._apply(c, change, notify)
         return DeductResult(entry is not None, entry, balances)
 
-    async def reverse(
-        self,
-        grant_ref: str,
-        credits: int,
-        *,
-        reason: str,
-        bucket: str = "refund",
-        version: int | None = None,
-        notify: NotifyFn | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> MoneyResult:
+    async def _reverse(self, report: Reversal, notify: NotifyFn | None) -> MoneyResult:
+        grant_ref = report.grant_ref
+
         def reverse(c: sqlite3.Connection) -> MoneyResult:
             grant = self._entry_by_ref(c, grant_ref)
             if grant is None:
@@ -217,14 +162,12 @@ class SQLiteMoney(SQLiteUsers, SQLiteOutbox):
                 )
             }
             already = -sum(d for d, _ in before)
-            plan = plan_reversal(grant.delta, stored, already, bucket, credits, version)
+            plan = plan_reversal(grant.delta, stored, already, report)
             c.executemany(
                 "INSERT OR REPLACE INTO reversal_targets VALUES (?,?,?,?)",
                 [(grant_ref, b, t, v) for b, (t, v) in plan.changed_targets().items()],
             )
-            change = plan.change(
-                grant, len(before) + 1, reason=reason, bucket=bucket, meta=meta or {}
-            )
+            change = plan.change(grant, len(before) + 1, report)
             if change is None:
                 return MoneyResult(False, None, self._balances(c, grant.site_id, grant.user_id))
             entry, balances = self._apply(c, change, notify)
