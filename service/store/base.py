@@ -34,36 +34,23 @@ from ..domain.models import (
     now_iso,
     unix_now,
 )
+from .errors import (
+    DuplicateError,
+    IdempotencyKeyReused,
+    StoreError,
+    StoreUnavailableError,
+    UnknownGrantError,
+)
+from .money_plan import Change, Reversal, deduct_ref, same_request
 
-
-class StoreError(Exception):
-    """Base class of store failures the service turns into envelope errors."""
-
-
-class DuplicateError(StoreError):
-    """A unique key (instance id, package id, session id) already exists."""
-
-
-class UnknownGrantError(StoreError):
-    """`reverse` named a source_ref that never granted anything."""
-
-
-class IdempotencyKeyReused(StoreError):
-    """An idempotency key (or adjustment id) already settled a different request."""
-
-
-class StoreUnavailableError(StoreError):
-    """The store did not answer (a timeout, a lost connection, a lock held past the busy
-    timeout, a closed store), so nothing was acknowledged. `outcome_unknown`: a money
-    change's commit may have landed and reading it back could not tell; the same
-    source_ref (idempotency key) applies it at most once, so retrying with it is safe.
-
-    The message names the driver's error class only: driver messages may carry the URL."""
-
-    def __init__(self, reason: str, *, outcome_unknown: bool = False) -> None:
-        super().__init__(reason)
-        self.outcome_unknown = outcome_unknown
-
+__all__ = [  # the errors and same_request are used from here by the service
+    "DuplicateError",
+    "IdempotencyKeyReused",
+    "StoreError",
+    "StoreUnavailableError",
+    "UnknownGrantError",
+    "same_request",
+]
 
 StoreClass = TypeVar("StoreClass", bound=type)
 
@@ -106,19 +93,6 @@ def _outage_boundary(
             raise StoreUnavailableError(type(exc).__name__) from exc
 
     return guarded
-
-
-def same_request(
-    first: LedgerEntry, *, user_id: str, credit_type: str, delta: int, reason: str | None
-) -> bool:
-    """Whether a repeated key asks for what its first entry did. The entry, written with the
-    key's reservation, holds the request's whole fingerprint: user, type, amount, reason."""
-    return (first.user_id, first.credit_type, first.delta, first.reason) == (
-        user_id,
-        credit_type,
-        delta,
-        reason,
-    )
 
 
 def check_field_names(names: Iterable[str]) -> None:
@@ -170,7 +144,11 @@ CACHED = ("sites", "packages")
 
 @runtime_checkable
 class Store(Protocol):
-    """What the service needs from a database. All methods are coroutines."""
+    """What the service needs from a database. All methods are coroutines.
+
+    The money primitives (grant_once, deduct, adjust, reverse) are written here once: their
+    arguments become a `money_plan.Change` or `Reversal`, which an adapter that subclasses
+    Store applies in one transaction of its own (`_grant`, `_covered`, `_reverse`)."""
 
     name: str
 
@@ -254,6 +232,10 @@ class Store(Protocol):
         A repeat returns the first grant's entry with applied=False and enqueues nothing.
         With `purchase`, its record becomes `completed` (from any status, with the payment
         intent id and completed_at it lacked) in the same transaction, on a repeat too."""
+        grant = Change(
+            site_id, user_id, credit_type, credits, source_ref, kind, reason=reason, meta=meta or {}
+        )
+        return await self._grant(grant, notify, purchase)
 
     async def deduct(
         self,
@@ -275,6 +257,11 @@ class Store(Protocol):
         keeps its welcome credits when the deduction is refused for want of credits): in the
         deduction's own transaction on SQLite, in writes of their own just before it on
         MongoDB (where a reused key may still have updated the email)."""
+        source_ref = deduct_ref(site_id, user_id, idempotency_key)
+        deduction = Change(
+            site_id, user_id, credit_type, -amount, source_ref, "deduction", 0, reason=reason
+        )
+        return await self._covered(deduction, notify, ensure)
 
     async def adjust(
         self,
@@ -290,6 +277,10 @@ class Store(Protocol):
         """An admin adjustment, exactly once per source_ref. A negative delta must be covered
         by the balance (ok=False otherwise). A source_ref that settled another user, type,
         delta or reason raises IdempotencyKeyReused and writes nothing."""
+        adjustment = Change(
+            site_id, user_id, credit_type, delta, source_ref, "adjustment", 0, reason=reason
+        )
+        return await self._covered(adjustment, notify)
 
     async def reverse(
         self,
@@ -310,6 +301,27 @@ class Store(Protocol):
         converge. May drive the balance negative. Raise UnknownGrantError if nothing was
         granted.
         `meta` joins the ledger entry's meta."""
+        report = Reversal(grant_ref, credits, reason, bucket, version, meta or {})
+        return await self._reverse(report, notify)
+
+    # how an adapter applies what the money primitives above decide
+    async def _grant(
+        self,
+        grant: Change,
+        notify: NotifyFn | None = None,
+        purchase: PurchaseCompletion | None = None,
+    ) -> MoneyResult:
+        """Apply `grant` once per its source_ref (a repeat answers the first, applied=False),
+        completing `purchase` in the same transaction, on a repeat too."""
+
+    async def _covered(
+        self, change: Change, notify: NotifyFn | None, ensure: UserSeed | None = None
+    ) -> DeductResult:
+        """Apply a change the balance must cover, once per its source_ref (a repeat replays the
+        first, or raises IdempotencyKeyReused: `money_plan.check_repeat`); `ensure` first."""
+
+    async def _reverse(self, report: Reversal, notify: NotifyFn | None) -> MoneyResult:
+        """Apply one refund or dispute report to its grant (`money_plan.plan_reversal`)."""
 
     async def get_ledger_entry(self, source_ref: str) -> LedgerEntry | None: ...
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..domain.ids import ordered_hex
 from ..domain.models import CREDIT_TYPES, LedgerEntry, now_iso
-from .base import IdempotencyKeyReused, same_request
+from .errors import IdempotencyKeyReused
 
 
 def new_transaction_id() -> str:
@@ -86,6 +86,19 @@ def deduct_ref(site_id: str, user_id: str, idempotency_key: str | None) -> str:
     if idempotency_key:
         return f"deduct:{site_id}:{user_id}:{idempotency_key}"
     return f"deduct:{ordered_hex(12)}"
+
+
+def same_request(
+    first: LedgerEntry, *, user_id: str, credit_type: str, delta: int, reason: str | None
+) -> bool:
+    """Whether a repeated key asks for what its first entry did. The entry, written with the
+    key's reservation, holds the request's whole fingerprint: user, type, amount, reason."""
+    return (first.user_id, first.credit_type, first.delta, first.reason) == (
+        user_id,
+        credit_type,
+        delta,
+        reason,
+    )
 
 
 def check_repeat(first: LedgerEntry, change: Change) -> None:

@@ -83,7 +83,10 @@ async def play(store: Store, operations: list[tuple[Any, ...]]) -> None:
                     site_id, first.user_id, first.credit_type, first.delta, ref, purchase=purchase
                 )
             case ("deduct", user, credit_type, amount, key):
-                await store.deduct(site_id, user, credit_type, amount, idempotency_key=key)
+                try:
+                    await store.deduct(site_id, user, credit_type, amount, idempotency_key=key)
+                except StoreError:
+                    pass  # a key reused for another deduction: refused, nothing written
             case ("adjust", user, credit_type, delta, ref):
                 try:
                     await store.adjust(

@@ -44,8 +44,7 @@ from ...domain.models import (
     UserSeed,
     now_iso,
 )
-from ..base import StoreError, UnknownGrantError, new_delivery
-from ..money_front import MoneyFront
+from ..base import Store, StoreError, UnknownGrantError, new_delivery
 from ..money_plan import (
     Change,
     Reversal,
@@ -203,7 +202,7 @@ def reversal_plan(grant: Doc, report: Reversal) -> ReversalPlan:
     return plan_reversal(int(grant["delta"]), targets, already, report)
 
 
-class MongoMoney(MongoUsers, MoneyFront):
+class MongoMoney(MongoUsers, Store):
     """The money primitives and ledger of `Store` (and `ensure_user`: welcome credits are grants)."""
 
     async def ensure_user(

@@ -20,15 +20,14 @@ from ...domain.models import (
     PurchaseCompletion,
     UserSeed,
 )
-from ..base import UnknownGrantError
-from ..money_front import MoneyFront
+from ..base import Store, UnknownGrantError
 from ..money_plan import Change, Reversal, check_repeat, plan_reversal, revenue_change
 from .ledger import LEDGER_COLUMNS, add_totals, insert_entry, ledger_entry
 from .outbox import SQLiteOutbox
 from .users import SQLiteUsers
 
 
-class SQLiteMoney(SQLiteUsers, SQLiteOutbox, MoneyFront):
+class SQLiteMoney(SQLiteUsers, SQLiteOutbox, Store):
     """The money primitives and ledger of `Store`."""
 
     def _entry_by_ref(self, c: sqlite3.Connection, source_ref: str) -> LedgerEntry | None:
