@@ -323,6 +323,11 @@ class Store(Protocol):
     async def _reverse(self, report: Reversal, notify: NotifyFn | None) -> MoneyResult:
         """Apply one refund or dispute report to its grant (`money_plan.plan_reversal`)."""
 
+    async def _ledger_page(
+        self, given: dict[str, str], limit: int, offset: int
+    ) -> list[LedgerEntry]:
+        """`list_ledger`: the entries whose fields hold the `given` values, newest first."""
+
     async def get_ledger_entry(self, source_ref: str) -> LedgerEntry | None: ...
 
     async def list_ledger(
@@ -334,7 +339,10 @@ class Store(Protocol):
         limit: int = 50,
         offset: int = 0,
     ) -> list[LedgerEntry]:
-        """Ledger entries, newest first."""
+        """Ledger entries, newest first; each filter given narrows them to its value."""
+        filters = {"site_id": site_id, "user_id": user_id, "credit_type": credit_type}
+        given = {field: value for field, value in filters.items() if value is not None}
+        return await self._ledger_page(given, limit, offset)
 
     async def reconcile(self) -> ReconcileReport:
         """Compare every balance with its ledger sum."""

@@ -323,19 +323,8 @@ class MongoMoney(MongoUsers, Store):
         doc = await self.db.ledger.find_one({"source_ref": source_ref})
         return applied_entry(doc) if doc else None
 
-    async def list_ledger(
-        self,
-        *,
-        site_id: str | None = None,
-        user_id: str | None = None,
-        credit_type: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
+    async def _ledger_page(
+        self, given: dict[str, str], limit: int, offset: int
     ) -> list[LedgerEntry]:
-        query = {
-            k: v
-            for k, v in (("site_id", site_id), ("user_id", user_id), ("credit_type", credit_type))
-            if v is not None
-        }
-        cursor = self.db.ledger.find(query).sort(NEWEST_FIRST).skip(offset).limit(limit)
+        cursor = self.db.ledger.find(given).sort(NEWEST_FIRST).skip(offset).limit(limit)
         return [entry_from(d) async for d in cursor]

@@ -184,28 +184,13 @@ class SQLiteMoney(SQLiteUsers, SQLiteOutbox, Store):
 
         return await self._run(read)
 
-    async def list_ledger(
-        self,
-        *,
-        site_id: str | None = None,
-        user_id: str | None = None,
-        credit_type: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
+    async def _ledger_page(
+        self, given: dict[str, str], limit: int, offset: int
     ) -> list[LedgerEntry]:
-        clauses, params = [], []
-        for column, value in (
-            ("site_id", site_id),
-            ("user_id", user_id),
-            ("credit_type", credit_type),
-        ):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        where = " AND ".join(["1", *(f"{field} = ?" for field in given)])
         rows = await self._run(
             self._read,
-            f"SELECT {LEDGER_COLUMNS} FROM ledger {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
-            (*params, limit, offset),
+            f"SELECT {LEDGER_COLUMNS} FROM ledger WHERE {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
+            (*given.values(), limit, offset),
         )
         return [ledger_entry(r) for r in rows]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -63,64 +62,29 @@ class SQLiteSites(SQLiteConnection):
         if "config" in fields:
             raise TypeError("a site's config changes through update_site_config")
 
-        def update(c: sqlite3.Connection) -> Site | None:
-            row = c.execute(
-                f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            site = _site(row)
-            changes: dict[str, Any] = {}
-            for key in ("site_url", "admin_email", "status", "disabled_reason"):
-                if key in fields:
-                    changes[key] = fields[key]
+        def change(site: Site) -> Site:
+            changes: dict[str, Any] = {
+                key: fields[key]
+                for key in ("site_url", "admin_email", "status", "disabled_reason")
+                if key in fields
+            }
             if "metadata" in fields:
                 changes["metadata"] = {**site.metadata, **fields["metadata"]}
-            updated = replace(site, **changes, updated_at=now_iso())
-            c.execute(
-                "UPDATE sites SET site_url=?, admin_email=?, status=?, disabled_reason=?,"
-                " metadata=?, updated_at=? WHERE site_id=?",
-                (
-                    updated.site_url,
-                    updated.admin_email,
-                    updated.status,
-                    updated.disabled_reason,
-                    json.dumps(updated.metadata),
-                    updated.updated_at,
-                    site_id,
-                ),
-            )
-            self._bump(c, "sites")
-            return updated
+            return replace(site, **changes, updated_at=now_iso())
 
-        return await self._write(update)
+        changed = await self._change_site(site_id, change)
+        return changed[1] if changed else None
 
     async def update_site_config(
         self, site_id: str, changes: dict[str, Any], remove: Sequence[str] = ()
     ) -> tuple[Site, Site] | None:
         merged_fields({}, changes, remove)  # refuses bad keys before the writer's queue
 
-        def update(c: sqlite3.Connection) -> tuple[Site, Site] | None:
-            # Read inside the write transaction: no other write lands between read and write.
-            row = c.execute(
-                f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            before = _site(row)
-            after = replace(
-                before,
-                config=merged_fields(before.config, changes, remove),
-                updated_at=now_iso(),
-            )
-            c.execute(
-                "UPDATE sites SET config=?, updated_at=? WHERE site_id=?",
-                (json.dumps(after.config), after.updated_at, site_id),
-            )
-            self._bump(c, "sites")
-            return before, after
+        def change(site: Site) -> Site:
+            config = merged_fields(site.config, changes, remove)
+            return replace(site, config=config, updated_at=now_iso())
 
-        return await self._write(update)
+        return await self._change_site(site_id, change)
 
     async def set_site_status(
         self,
@@ -130,26 +94,39 @@ class SQLiteSites(SQLiteConnection):
         *,
         instance_id: str | None = None,
     ) -> tuple[Site, Site] | None:
-        def update(c: sqlite3.Connection) -> tuple[Site, Site] | None:
+        def change(site: Site) -> Site:
+            if instance_id is not None and site.instance_id != instance_id:
+                return site
+            return replace(
+                site, status=status, disabled_reason=disabled_reason, updated_at=now_iso()
+            )
+
+        return await self._change_site(site_id, change)
+
+    async def _change_site(
+        self, site_id: str, change: Callable[[Site], Site]
+    ) -> tuple[Site, Site] | None:
+        """Read the site and write `change(site)` in one write transaction, so no other write
+        lands in between: the site before and after, None for an unknown site. A change that
+        answers the site itself writes nothing."""
+
+        def write(c: sqlite3.Connection) -> tuple[Site, Site] | None:
             row = c.execute(
                 f"SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,)
             ).fetchone()
             if row is None:
                 return None
             before = _site(row)
-            if instance_id is not None and before.instance_id != instance_id:
-                return before, before
-            after = replace(
-                before, status=status, disabled_reason=disabled_reason, updated_at=now_iso()
-            )
-            c.execute(
-                "UPDATE sites SET status=?, disabled_reason=?, updated_at=? WHERE site_id=?",
-                (status, disabled_reason, after.updated_at, site_id),
-            )
-            self._bump(c, "sites")
+            after = change(before)
+            if after is not before:
+                c.execute(
+                    f"UPDATE sites SET ({SITE_COLUMNS}) = ({slots(12)}) WHERE site_id = ?",
+                    (*to_row(after, "metadata", "config"), site_id),
+                )
+                self._bump(c, "sites")
             return before, after
 
-        return await self._write(update)
+        return await self._write(write)
 
     async def reassign_instance(
         self, site_id: str, instance_id: str, token_hash: str
