@@ -25,18 +25,24 @@ class SQLitePayments(SQLiteConnection):
     """The checkout sessions, payment intents and Stripe events of `Store`."""
 
     async def create_checkout_session(self, session: CheckoutSession) -> None:
-        s = session
+        await self._insert_purchase("checkout_sessions", "session_id", session)
+
+    async def _insert_purchase(
+        self, table: str, key: str, record: CheckoutSession | PaymentIntentRecord
+    ) -> None:
+        """Insert a purchase record (DuplicateError for a taken `key`), its revenue counted in
+        the same transaction when it is born completed."""
 
         def insert(c: sqlite3.Connection) -> None:
+            row = to_row(record)
             try:
                 c.execute(
-                    f"INSERT INTO checkout_sessions ({SESSION_COLUMNS}) VALUES ({slots(15)})",
-                    to_row(s),
+                    f"INSERT INTO {table} ({columns(type(record))}) VALUES ({slots(len(row))})", row
                 )
             except sqlite3.IntegrityError as exc:
-                raise DuplicateError("session_id") from exc
-            if s.status == "completed":
-                add_totals(c, [("revenue", s.currency.upper(), s.amount)])
+                raise DuplicateError(key) from exc
+            if record.status == "completed":
+                add_totals(c, [("revenue", record.currency.upper(), record.amount)])
 
         await self._write(insert)
 
@@ -104,20 +110,7 @@ class SQLitePayments(SQLiteConnection):
         )
 
     async def create_payment_intent(self, intent: PaymentIntentRecord) -> None:
-        i = intent
-
-        def insert(c: sqlite3.Connection) -> None:
-            try:
-                c.execute(
-                    f"INSERT INTO payment_intents ({INTENT_COLUMNS}) VALUES ({slots(12)})",
-                    to_row(i),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise DuplicateError("payment_intent_id") from exc
-            if i.status == "completed":
-                add_totals(c, [("revenue", i.currency.upper(), i.amount)])
-
-        await self._write(insert)
+        await self._insert_purchase("payment_intents", "payment_intent_id", intent)
 
     async def get_payment_intent(self, payment_intent_id: str) -> PaymentIntentRecord | None:
         rows = await self._run(
