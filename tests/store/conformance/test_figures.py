@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import time
 
-from service.domain.models import AttemptOutcome, PurchaseCompletion, WebhookAttempt
+from service.domain.models import PurchaseCompletion
 from service.store import Store
 
-from ..builders import FREE, draft, funded, new_intent, new_session, new_site
+from ..builders import FREE, draft, failed_once, funded, new_intent, new_session, new_site
 
 
 async def test_reconcile_is_clean_after_every_kind_of_money_operation(
@@ -109,14 +109,7 @@ async def test_outbox_backlog_and_ledger_counts(store: Store, site_id: str) -> N
     ]
     await store.record_webhook_attempts(
         "w",
-        [
-            AttemptOutcome(
-                claimed.delivery_id,
-                WebhookAttempt(1, time.time(), 500, "HTTP 500", 3.0),
-                False,
-                None,
-            )
-        ],
+        [failed_once(claimed.delivery_id)],
     )
     backlog = await store.outbox_backlog()
     assert backlog["pending"] == 2 and backlog["failed"] == 1

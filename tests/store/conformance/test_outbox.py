@@ -18,7 +18,7 @@ from service.domain.models import (
 )
 from service.store import Store
 
-from ..builders import OpenStore, draft, funded, new_site, notify_plugin
+from ..builders import OpenStore, draft, failed_once, funded, new_site, notify_plugin
 
 
 async def test_a_claimed_delivery_stays_leased_until_the_lease_expires(
@@ -88,14 +88,7 @@ async def test_claim_skips_scheduled_deliveries_unless_asked(store: Store, site_
     later = time.time() + 600
     await store.record_webhook_attempts(
         "w",
-        [
-            AttemptOutcome(
-                claimed.delivery_id,
-                WebhookAttempt(1, time.time(), 500, "HTTP 500", 12.5),
-                False,
-                later,
-            )
-        ],
+        [failed_once(claimed.delivery_id, retry_at=later, duration_ms=12.5)],
     )
     claim = dict(lease_seconds=30, limit=5)
     assert (

@@ -81,15 +81,29 @@ async def test_link_checkout_payment_intent_sets_it_once(store: Store, site_id: 
     assert found is not None and found.session_id == session.session_id
 
 
-async def test_checkout_session_round_trip_and_lookup_by_payment_intent(
+@pytest.mark.parametrize("kind", ["checkout_session", "payment_intent"])
+async def test_a_purchase_record_round_trips_and_its_id_is_taken_once(
+    store: Store, site_id: str, kind: str
+) -> None:
+    if kind == "checkout_session":
+        session = new_session(site_id)
+        record, record_id = session, session.session_id
+    else:
+        intent = new_intent(site_id)
+        record, record_id = intent, intent.payment_intent_id
+    create, get = getattr(store, f"create_{kind}"), getattr(store, f"get_{kind}")
+    await create(record)
+    assert await get(record_id) == record
+    assert await get("missing") is None
+    with pytest.raises(DuplicateError):
+        await create(record)
+
+
+async def test_a_checkout_session_is_found_by_the_payment_intent_it_completed_with(
     store: Store, site_id: str
 ) -> None:
     session = new_session(site_id)
     await store.create_checkout_session(session)
-    assert await store.get_checkout_session(session.session_id) == session
-    assert await store.get_checkout_session("cs_missing") is None
-    with pytest.raises(DuplicateError):
-        await store.create_checkout_session(session)
     assert await store.transition_checkout_session(
         session.session_id,
         "pending",
@@ -134,15 +148,6 @@ async def test_concurrent_session_transitions_succeed_once(
         )
     )
     assert sum(results) == 1
-
-
-async def test_payment_intent_round_trip_and_transition(store: Store, site_id: str) -> None:
-    intent = new_intent(site_id)
-    await store.create_payment_intent(intent)
-    assert await store.get_payment_intent(intent.payment_intent_id) == intent
-    assert await store.get_payment_intent("pi_missing") is None
-    with pytest.raises(DuplicateError):
-        await store.create_payment_intent(intent)
 
 
 async def test_record_stripe_event_twice_answers_false_the_second_time(store: Store) -> None:
