@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from service.domain.models import (
     AttemptOutcome,
@@ -22,6 +23,8 @@ from service.domain.models import (
     WebhookDraft,
 )
 from service.store import Store
+
+T = TypeVar("T")
 
 HOOK_URL = "https://wp.example.test/wp-json/rakubun/v1/webhook"
 
@@ -152,3 +155,11 @@ def failed_once(
     """A first attempt answered HTTP 500: rescheduled at `retry_at`, or failed for good."""
     attempt = WebhookAttempt(1, time.time(), 500, "HTTP 500", duration_ms)
     return AttemptOutcome(delivery_id, attempt, False, retry_at)
+
+
+async def at_once(
+    stores: list[Store], count: int, call: Callable[[Store, int], Awaitable[T]]
+) -> list[T]:
+    """`count` concurrent calls, the i-th `call(store, i)` on the stores in turn (several
+    workers on one storage), answered in order."""
+    return list(await asyncio.gather(*(call(stores[i % len(stores)], i) for i in range(count))))

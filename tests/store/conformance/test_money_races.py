@@ -10,16 +10,14 @@ import asyncio
 from service.domain.models import UserSeed
 from service.store import Store
 
-from ..builders import FREE, balance, funded, notify_plugin
+from ..builders import FREE, at_once, balance, funded, notify_plugin
 
 
 async def test_200_concurrent_deducts_of_1_from_100_succeed_exactly_100_times(
     store: Store, site_id: str, stores: list[Store]
 ) -> None:
     await funded(store, site_id, credits=100)
-    results = await asyncio.gather(
-        *(stores[i % len(stores)].deduct(site_id, "42", "article", 1) for i in range(200))
-    )
+    results = await at_once(stores, 200, lambda s, i: s.deduct(site_id, "42", "article", 1))
     assert sum(r.ok for r in results) == 100
     assert await balance(store, site_id) == 0
     assert (
@@ -41,11 +39,8 @@ async def test_40_concurrent_first_deducts_ensuring_one_new_user_welcome_it_once
     store: Store, site_id: str, stores: list[Store]
 ) -> None:
     seed = UserSeed("wp@example.test", FREE)
-    results = await asyncio.gather(
-        *(
-            stores[i % len(stores)].deduct(site_id, "77", "article", 1, ensure=seed)
-            for i in range(40)
-        )
+    results = await at_once(
+        stores, 40, lambda s, i: s.deduct(site_id, "77", "article", 1, ensure=seed)
     )
     assert sum(r.ok for r in results) == 5
     assert await balance(store, site_id, user_id="77") == 0
@@ -59,13 +54,10 @@ async def test_50_concurrent_grant_once_with_one_source_ref_grant_once(
     store: Store, site_id: str, stores: list[Store]
 ) -> None:
     notify = notify_plugin()
-    results = await asyncio.gather(
-        *(
-            stores[i % len(stores)].grant_once(
-                site_id, "42", "article", 10, "checkout:cs_race", notify=notify
-            )
-            for i in range(50)
-        )
+    results = await at_once(
+        stores,
+        50,
+        lambda s, i: s.grant_once(site_id, "42", "article", 10, "checkout:cs_race", notify=notify),
     )
     assert sum(r.applied for r in results) == 1
     assert {r.entry.transaction_id for r in results if r.entry} == {
@@ -80,11 +72,8 @@ async def test_50_concurrent_deducts_with_one_idempotency_key_deduct_once(
     store: Store, site_id: str, stores: list[Store]
 ) -> None:
     await funded(store, site_id, credits=100)
-    results = await asyncio.gather(
-        *(
-            stores[i % len(stores)].deduct(site_id, "42", "article", 7, idempotency_key="gen-race")
-            for i in range(50)
-        )
+    results = await at_once(
+        stores, 50, lambda s, i: s.deduct(site_id, "42", "article", 7, idempotency_key="gen-race")
     )
     assert all(r.ok for r in results)
     assert sum(not r.replayed for r in results) == 1
@@ -113,11 +102,11 @@ async def test_concurrent_partial_refunds_of_one_grant_never_exceed_it(
     store: Store, site_id: str, stores: list[Store]
 ) -> None:
     await store.grant_once(site_id, "42", "article", 10, "checkout:cs_refunds")
-    await asyncio.gather(
-        *(
-            stores[i % len(stores)].reverse("checkout:cs_refunds", target, reason="refund")
-            for i, target in enumerate([3, 5, 8, 5, 3, 8, 10, 12, 10, 1] * 3)
-        )
+    targets = [3, 5, 8, 5, 3, 8, 10, 12, 10, 1] * 3
+    await at_once(
+        stores,
+        len(targets),
+        lambda s, i: s.reverse("checkout:cs_refunds", targets[i], reason="refund"),
     )
     assert await balance(store, site_id) == 0
     assert (await store.reconcile()).ok
@@ -129,11 +118,8 @@ async def test_a_refused_deduct_is_never_replayed_as_success_to_a_concurrent_cal
     # Two callers with one idempotency key, neither covered: a caller must never answer
     # success by finding the other's operation while it is still in progress.
     await funded(store, site_id, credits=5)
-    results = await asyncio.gather(
-        *(
-            stores[i % len(stores)].deduct(site_id, "42", "article", 10, idempotency_key="gen-x")
-            for i in range(8)
-        )
+    results = await at_once(
+        stores, 8, lambda s, i: s.deduct(site_id, "42", "article", 10, idempotency_key="gen-x")
     )
     assert [r.ok for r in results] == [False] * 8
     assert await balance(store, site_id) == 5

@@ -12,7 +12,7 @@ import pytest
 
 from service.store import Store
 
-from ..builders import OpenStore
+from ..builders import OpenStore, at_once
 
 
 async def test_analytics_rows_are_recorded(store: Store, site_id: str, backend) -> None:
@@ -47,9 +47,7 @@ async def test_merge_setting_creates_then_merges_and_answers_before_and_after(
 
 async def test_concurrent_setting_merges_all_land(store: Store, stores: list[Store]) -> None:
     """Admins on several workers change different keys of one setting at once."""
-    await asyncio.gather(
-        *(stores[i % len(stores)].merge_setting("provider:openai", {f"k{i}": i}) for i in range(40))
-    )
+    await at_once(stores, 40, lambda s, i: s.merge_setting("provider:openai", {f"k{i}": i}))
     assert await store.get_setting("provider:openai") == {f"k{i}": i for i in range(40)}
 
 
