@@ -614,20 +614,35 @@ async def test_an_unknown_commit_found_under_another_callers_entry_replays_it(sh
     assert (await store.get_user("site_1", "42")).balances.of("article") == 7
 
 
+async def deduct_overtaken(
+    shim: Any, granted: int, mine: tuple[int, str], theirs: tuple[int, str]
+) -> tuple[MongoStore, Any, Any]:
+    """On the shim: grant `granted` credits, then deduct `mine` (amount, idempotency key)
+    while another store's deduction `theirs` commits between its read and its balance
+    update. Answers the store and both deductions' answers (mine, theirs)."""
+    server, open_store = shim
+    store, other = await open_store(), await open_store()
+    await store.grant_once("site_1", "42", "article", granted, "checkout:cs_1")
+    overtaking: list[Any] = []
+
+    async def overtake() -> None:
+        amount, key = theirs
+        overtaking.append(
+            await other.deduct("site_1", "42", "article", amount, idempotency_key=key)
+        )
+
+    server.interleave("find_one_and_update", "balances", overtake)
+    amount, key = mine
+    first = await store.deduct("site_1", "42", "article", amount, idempotency_key=key)
+    return store, first, overtaking[0]
+
+
 async def test_two_transactions_interleaving_on_one_balance_both_land_once(shim) -> None:
     """On the shim: a second deduction runs and commits between the first's read and its
     balance update; the first then conflicts, runs again, and both count."""
-    server, open_store = shim
-    store, other = await open_store(), await open_store()
-    await store.grant_once("site_1", "42", "article", 10, "checkout:cs_1")
-    overtaking: list[Any] = []
-
-    async def second() -> None:
-        overtaking.append(await other.deduct("site_1", "42", "article", 4, idempotency_key="b"))
-
-    server.interleave("find_one_and_update", "balances", second)
-    first = await store.deduct("site_1", "42", "article", 3, idempotency_key="a")
-    assert overtaking[0].entry.balance_after == 6
+    server, _ = shim
+    store, first, second = await deduct_overtaken(shim, 10, (3, "a"), (4, "b"))
+    assert second.entry.balance_after == 6
     assert first.ok and first.entry.balance_after == 3
     assert server.transient_retries == 1  # the write conflict
     assert (await store.reconcile()).ok
@@ -637,19 +652,10 @@ async def test_a_deduct_overtaken_by_its_own_retry_replays_it_instead_of_refusin
     """On the shim: the balance covers one deduction; a retry of the same key commits
     between the first's read and write. The first must answer the retry's deduction, not
     402 (the key is looked up inside the transaction, before the balance check)."""
-    server, open_store = shim
-    store, other = await open_store(), await open_store()
-    await store.grant_once("site_1", "42", "article", 5, "checkout:cs_1")
-    overtaking: list[Any] = []
-
-    async def retry() -> None:
-        overtaking.append(await other.deduct("site_1", "42", "article", 5, idempotency_key="k"))
-
-    server.interleave("find_one_and_update", "balances", retry)
-    first = await store.deduct("site_1", "42", "article", 5, idempotency_key="k")
-    assert overtaking[0].ok and not overtaking[0].replayed
+    store, first, retry = await deduct_overtaken(shim, 5, (5, "k"), (5, "k"))
+    assert retry.ok and not retry.replayed
     assert first.ok and first.replayed
-    assert first.entry.transaction_id == overtaking[0].entry.transaction_id
+    assert first.entry.transaction_id == retry.entry.transaction_id
     assert (await store.get_user("site_1", "42")).balances.of("article") == 0
 
 

@@ -199,20 +199,23 @@ def test_stats_equal_a_scan_after_any_money_operations(kind: str, operations: li
     asyncio.run(check(kind, operations))
 
 
+def bought_spent_and_refunded(record: str) -> list[tuple[Any, ...]]:
+    """10 credits bought for 1000 JPY (through a checkout session or a payment intent), 3
+    spent, 4 refunded: what the backfill tests write before they drop the totals."""
+    return [
+        ("purchase", "1", "article", 10, 1000, "JPY", record),
+        ("deduct", "1", "article", 3, None),
+        ("reverse", 0, 4, "refund", None, None),
+    ]
+
+
 def test_opening_an_older_database_fills_the_totals_from_its_ledger(tmp_path: Path) -> None:
     """Migration 4 backfills the totals from the ledger already there."""
 
     async def scenario() -> None:
         store = SQLiteStore(tmp_path / "old.sqlite3")
         await store.open()
-        await play(
-            store,
-            [
-                ("purchase", "1", "article", 10, 1000, "JPY", "checkout"),
-                ("deduct", "1", "article", 3, None),
-                ("reverse", 0, 4, "refund", None, None),
-            ],
-        )
+        await play(store, bought_spent_and_refunded("checkout"))
         want = await store.stats()
         await store.close()
         with sqlite3.connect(tmp_path / "old.sqlite3") as raw:  # as before migration 4
@@ -260,14 +263,7 @@ def test_opening_an_older_mongodb_database_fills_the_totals_from_its_ledger() ->
     async def scenario() -> None:
         store = backend.make()
         await store.open()
-        await play(
-            store,
-            [
-                ("purchase", "1", "article", 10, 1000, "JPY", "intent"),
-                ("deduct", "1", "article", 3, None),
-                ("reverse", 0, 4, "refund", None, None),
-            ],
-        )
+        await play(store, bought_spent_and_refunded("intent"))
         want = await store.stats()
         await store.close()
         backend.raw[backend.database].totals.drop()  # as before the totals existed
