@@ -13,16 +13,18 @@ from ...domain.models import CheckoutSession, PaymentIntentRecord, now_iso
 from ..base import DuplicateError
 from .connection import SQLiteConnection
 from .ledger import add_totals
-from .rows import columns, slots, to_row
-
-SESSION_COLUMNS = columns(CheckoutSession)
-
-
-INTENT_COLUMNS = columns(PaymentIntentRecord)
+from .rows import R, columns, from_row, slots, to_row
 
 
 class SQLitePayments(SQLiteConnection):
     """The checkout sessions, payment intents and Stripe events of `Store`."""
+
+    async def _find(self, record_type: type[R], table: str, key: str, value: str) -> R | None:
+        """The record of `table` whose `key` is `value`, if any."""
+        rows = await self._run(
+            self._read, f"SELECT {columns(record_type)} FROM {table} WHERE {key} = ?", (value,)
+        )
+        return from_row(record_type, rows[0]) if rows else None
 
     async def create_checkout_session(self, session: CheckoutSession) -> None:
         await self._insert_purchase("checkout_sessions", "session_id", session)
@@ -47,22 +49,14 @@ class SQLitePayments(SQLiteConnection):
         await self._write(insert)
 
     async def get_checkout_session(self, session_id: str) -> CheckoutSession | None:
-        rows = await self._run(
-            self._read,
-            f"SELECT {SESSION_COLUMNS} FROM checkout_sessions WHERE session_id=?",
-            (session_id,),
-        )
-        return CheckoutSession(*rows[0]) if rows else None
+        return await self._find(CheckoutSession, "checkout_sessions", "session_id", session_id)
 
     async def get_checkout_session_by_payment_intent(
         self, payment_intent_id: str
     ) -> CheckoutSession | None:
-        rows = await self._run(
-            self._read,
-            f"SELECT {SESSION_COLUMNS} FROM checkout_sessions WHERE payment_intent_id=?",
-            (payment_intent_id,),
+        return await self._find(
+            CheckoutSession, "checkout_sessions", "payment_intent_id", payment_intent_id
         )
-        return CheckoutSession(*rows[0]) if rows else None
 
     async def link_checkout_payment_intent(self, session_id: str, payment_intent_id: str) -> bool:
         def link(c: sqlite3.Connection) -> bool:
@@ -113,12 +107,9 @@ class SQLitePayments(SQLiteConnection):
         await self._insert_purchase("payment_intents", "payment_intent_id", intent)
 
     async def get_payment_intent(self, payment_intent_id: str) -> PaymentIntentRecord | None:
-        rows = await self._run(
-            self._read,
-            f"SELECT {INTENT_COLUMNS} FROM payment_intents WHERE payment_intent_id=?",
-            (payment_intent_id,),
+        return await self._find(
+            PaymentIntentRecord, "payment_intents", "payment_intent_id", payment_intent_id
         )
-        return PaymentIntentRecord(*rows[0]) if rows else None
 
     async def stripe_event_seen(self, event_id: str) -> bool:
         rows = await self._run(
