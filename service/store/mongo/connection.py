@@ -25,8 +25,6 @@ from ..base import CACHED, StoreError, StoreUnavailableError
 from .documents import applied_entry
 
 Session = AsyncClientSession | None
-
-
 Doc = dict[str, Any]
 
 
@@ -38,8 +36,6 @@ class MoneyAnswer(Protocol):
 
 
 R = TypeVar("R", bound=MoneyAnswer)
-
-
 Replay = Callable[[Session, LedgerEntry], Awaitable[R]]
 
 
