@@ -34,23 +34,14 @@ from ..domain.models import (
     now_iso,
     unix_now,
 )
-from .errors import (
-    DuplicateError,
-    IdempotencyKeyReused,
-    StoreError,
-    StoreUnavailableError,
-    UnknownGrantError,
-)
-from .money_plan import Change, Reversal, deduct_ref, same_request
 
-__all__ = [  # the errors and same_request are used from here by the service
-    "DuplicateError",
-    "IdempotencyKeyReused",
-    "StoreError",
-    "StoreUnavailableError",
-    "UnknownGrantError",
-    "same_request",
-]
+# The errors and same_request are imported from here by the service: re-exported as they were.
+from .errors import DuplicateError as DuplicateError
+from .errors import IdempotencyKeyReused as IdempotencyKeyReused
+from .errors import StoreError, StoreUnavailableError
+from .errors import UnknownGrantError as UnknownGrantError
+from .money_plan import Change, Reversal, deduct_ref
+from .money_plan import same_request as same_request
 
 StoreClass = TypeVar("StoreClass", bound=type)
 
