@@ -37,7 +37,7 @@ from typing import Any
 
 from service.domain.models import Balances, LedgerEntry, WebhookDraft
 from service.store import SQLiteStore
-from service.store.sqlite_schema import scan_totals
+from service.store.sqlite.schema import scan_totals
 
 SITE_ID = "site_bench_filled"
 HOOK_URL = "http://127.0.0.1:9/wp-json/rakubun/v1/webhook"

@@ -1,7 +1,7 @@
 """The store interface: everything the service persists, with its money primitives.
 
 Every adapter (SQLite, MongoDB) must pass the same conformance suite in
-`tests/store/test_conformance.py`. Money primitives are atomic and exactly-once:
+`tests/store/conformance/`. Money primitives are atomic and exactly-once:
 a ledger entry and its balance change happen together or not at all, and a repeated
 `source_ref` (or idempotency key) returns the first result instead of acting again.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from ..domain.ids import new_delivery_id
 from ..domain.models import (
     CREDIT_TYPES,
     AttemptOutcome,
@@ -31,37 +31,17 @@ from ..domain.models import (
     UserSeed,
     WebhookDelivery,
     WebhookDraft,
+    now_iso,
+    unix_now,
 )
 
-
-class StoreError(Exception):
-    """Base class of store failures the service turns into envelope errors."""
-
-
-class DuplicateError(StoreError):
-    """A unique key (instance id, package id, session id) already exists."""
-
-
-class UnknownGrantError(StoreError):
-    """`reverse` named a source_ref that never granted anything."""
-
-
-class IdempotencyKeyReused(StoreError):
-    """An idempotency key (or adjustment id) already settled a different request."""
-
-
-class StoreUnavailableError(StoreError):
-    """The store did not answer (a timeout, a lost connection, a lock held past the busy
-    timeout, a closed store), so nothing was acknowledged. `outcome_unknown`: a money
-    change's commit may have landed and reading it back could not tell; the same
-    source_ref (idempotency key) applies it at most once, so retrying with it is safe.
-
-    The message names the driver's error class only: driver messages may carry the URL."""
-
-    def __init__(self, reason: str, *, outcome_unknown: bool = False) -> None:
-        super().__init__(reason)
-        self.outcome_unknown = outcome_unknown
-
+# The errors and same_request are imported from here by the service: re-exported as they were.
+from .errors import DuplicateError as DuplicateError
+from .errors import IdempotencyKeyReused as IdempotencyKeyReused
+from .errors import StoreError, StoreUnavailableError
+from .errors import UnknownGrantError as UnknownGrantError
+from .money_plan import Change, Reversal, deduct_ref
+from .money_plan import same_request as same_request
 
 StoreClass = TypeVar("StoreClass", bound=type)
 
@@ -74,7 +54,12 @@ def outages_unavailable(
     driver raised an error `is_outage` calls an outage; other errors pass as they are."""
 
     def decorate(cls: StoreClass) -> StoreClass:
-        for name, method in list(vars(cls).items()):
+        # The methods of every aggregate mixin too (`__mro__`), the nearest definition first.
+        methods: dict[str, Any] = {}
+        for klass in cls.__mro__:
+            for name, method in vars(klass).items():
+                methods.setdefault(name, method)
+        for name, method in methods.items():
             if name.startswith("_") or name in ("open", "close"):
                 continue
             if inspect.iscoroutinefunction(method):
@@ -99,19 +84,6 @@ def _outage_boundary(
             raise StoreUnavailableError(type(exc).__name__) from exc
 
     return guarded
-
-
-def same_request(
-    first: LedgerEntry, *, user_id: str, credit_type: str, delta: int, reason: str | None
-) -> bool:
-    """Whether a repeated key asks for what its first entry did. The entry, written with the
-    key's reservation, holds the request's whole fingerprint: user, type, amount, reason."""
-    return (first.user_id, first.credit_type, first.delta, first.reason) == (
-        user_id,
-        credit_type,
-        delta,
-        reason,
-    )
 
 
 def check_field_names(names: Iterable[str]) -> None:
@@ -139,6 +111,23 @@ def merged_fields(
     return merged
 
 
+def new_delivery(draft: WebhookDraft) -> WebhookDelivery:
+    """The pending delivery a draft makes, due now (the outbox row or document to insert)."""
+    return WebhookDelivery(
+        draft.delivery_id or new_delivery_id(),
+        draft.site_id,
+        draft.event,
+        draft.url,
+        draft.body,
+        "pending",
+        0,
+        unix_now(),
+        None,
+        None,
+        now_iso(),
+    )
+
+
 #: What workers may cache, each with a version counter in the store that every write of it
 #: bumps (`Store.cache_versions`): sites (authentication) and packages (the catalogue).
 CACHED = ("sites", "packages")
@@ -146,7 +135,11 @@ CACHED = ("sites", "packages")
 
 @runtime_checkable
 class Store(Protocol):
-    """What the service needs from a database. All methods are coroutines."""
+    """What the service needs from a database. All methods are coroutines.
+
+    The money primitives (grant_once, deduct, adjust, reverse) are written here once: their
+    arguments become a `money_plan.Change` or `Reversal`, which an adapter that subclasses
+    Store applies in one transaction of its own (`_grant`, `_covered`, `_reverse`)."""
 
     name: str
 
@@ -230,6 +223,10 @@ class Store(Protocol):
         A repeat returns the first grant's entry with applied=False and enqueues nothing.
         With `purchase`, its record becomes `completed` (from any status, with the payment
         intent id and completed_at it lacked) in the same transaction, on a repeat too."""
+        grant = Change(
+            site_id, user_id, credit_type, credits, source_ref, kind, reason=reason, meta=meta or {}
+        )
+        return await self._grant(grant, notify, purchase)
 
     async def deduct(
         self,
@@ -251,6 +248,11 @@ class Store(Protocol):
         keeps its welcome credits when the deduction is refused for want of credits): in the
         deduction's own transaction on SQLite, in writes of their own just before it on
         MongoDB (where a reused key may still have updated the email)."""
+        source_ref = deduct_ref(site_id, user_id, idempotency_key)
+        deduction = Change(
+            site_id, user_id, credit_type, -amount, source_ref, "deduction", 0, reason=reason
+        )
+        return await self._covered(deduction, notify, ensure)
 
     async def adjust(
         self,
@@ -266,6 +268,10 @@ class Store(Protocol):
         """An admin adjustment, exactly once per source_ref. A negative delta must be covered
         by the balance (ok=False otherwise). A source_ref that settled another user, type,
         delta or reason raises IdempotencyKeyReused and writes nothing."""
+        adjustment = Change(
+            site_id, user_id, credit_type, delta, source_ref, "adjustment", 0, reason=reason
+        )
+        return await self._covered(adjustment, notify)
 
     async def reverse(
         self,
@@ -286,6 +292,32 @@ class Store(Protocol):
         converge. May drive the balance negative. Raise UnknownGrantError if nothing was
         granted.
         `meta` joins the ledger entry's meta."""
+        report = Reversal(grant_ref, credits, reason, bucket, version, meta or {})
+        return await self._reverse(report, notify)
+
+    # how an adapter applies what the money primitives above decide
+    async def _grant(
+        self,
+        grant: Change,
+        notify: NotifyFn | None = None,
+        purchase: PurchaseCompletion | None = None,
+    ) -> MoneyResult:
+        """Apply `grant` once per its source_ref (a repeat answers the first, applied=False),
+        completing `purchase` in the same transaction, on a repeat too."""
+
+    async def _covered(
+        self, change: Change, notify: NotifyFn | None, ensure: UserSeed | None = None
+    ) -> DeductResult:
+        """Apply a change the balance must cover, once per its source_ref (a repeat replays the
+        first, or raises IdempotencyKeyReused: `money_plan.check_repeat`); `ensure` first."""
+
+    async def _reverse(self, report: Reversal, notify: NotifyFn | None) -> MoneyResult:
+        """Apply one refund or dispute report to its grant (`money_plan.plan_reversal`)."""
+
+    async def _ledger_page(
+        self, given: dict[str, str], limit: int, offset: int
+    ) -> list[LedgerEntry]:
+        """`list_ledger`: the entries whose fields hold the `given` values, newest first."""
 
     async def get_ledger_entry(self, source_ref: str) -> LedgerEntry | None: ...
 
@@ -298,7 +330,10 @@ class Store(Protocol):
         limit: int = 50,
         offset: int = 0,
     ) -> list[LedgerEntry]:
-        """Ledger entries, newest first."""
+        """Ledger entries, newest first; each filter given narrows them to its value."""
+        filters = {"site_id": site_id, "user_id": user_id, "credit_type": credit_type}
+        given = {field: value for field, value in filters.items() if value is not None}
+        return await self._ledger_page(given, limit, offset)
 
     async def reconcile(self) -> ReconcileReport:
         """Compare every balance with its ledger sum."""
@@ -420,99 +455,12 @@ class Store(Protocol):
         took back: see `net_revenue`), webhooks per status."""
 
 
-@dataclass(frozen=True)
-class ReversedGrant:
-    """What refunds and disputes took back from one purchase grant, as the ledger says."""
-
-    grant_meta: dict[str, Any]  # the purchase's `amount` and `currency`
-    granted: int  # credits the purchase granted
-    reversed: int  # credits its reversal and restore entries took back, net
-    amount_reversed: int | None  # money given back, when every entry recorded its bucket's
-
-
-def fold_reversals(
-    entries: Iterable[tuple[str, int, dict[str, Any]]],
-) -> dict[str, tuple[int, int | None]]:
-    """Per grant, from its reversal and restore entries (`parent_ref`, `delta`, `meta`, oldest
-    first): the credits taken back, net, and the money: the latest `amount_reversed` of each
-    bucket (refunds; each dispute), summed; None when an entry recorded no amount."""
-    credits: dict[str, int] = {}
-    money: dict[str, dict[str, int] | None] = {}
-    for parent_ref, delta, meta in entries:
-        credits[parent_ref] = credits.get(parent_ref, 0) - delta
-        buckets = money.setdefault(parent_ref, {})
-        amount = meta.get("amount_reversed")
-        if buckets is None or not isinstance(amount, int):
-            money[parent_ref] = None
-            continue
-        buckets[str(meta.get("bucket", LEGACY_BUCKET))] = amount
-    return {
-        ref: (taken, None if (b := money[ref]) is None else sum(b.values()))
-        for ref, taken in credits.items()
-    }
-
-
-def money_returned(r: ReversedGrant) -> tuple[str, int] | None:
-    """The currency and money a reversed purchase gave back: the recorded `amount_reversed`,
-    else the purchase's amount in proportion to the credits reversed; None when the grant was
-    not a purchase (no money to take back)."""
-    amount, currency = r.grant_meta.get("amount"), r.grant_meta.get("currency")
-    if not isinstance(amount, int) or not currency or r.granted <= 0:
-        return None
-    returned = (
-        r.amount_reversed
-        if r.amount_reversed is not None
-        else amount * min(r.reversed, r.granted) // r.granted
-    )
-    return str(currency).upper(), min(max(returned, 0), amount)
-
-
-def net_revenue(gross: dict[str, int], reversals: list[ReversedGrant]) -> dict[str, int]:
-    """Revenue per currency less the money each reversed purchase gave back
-    (`money_returned`)."""
-    net = dict(gross)
-    for r in reversals:
-        if (given_back := money_returned(r)) is not None:
-            key, returned = given_back
-            net[key] = net.get(key, 0) - returned
-    return net
-
-
 # ---------------------------------------------------------------------------- totals
 # `stats` reads running totals that each write keeps in its own transaction, so it never
 # scans the ledger: (metric, key) -> value. `credits` "<kind>:<credit_type>" sums the
 # entries' deltas, `entries` <kind> counts them, `revenue` <CURRENCY> is net revenue (completed
 # purchases less what reversals gave back, as `net_revenue` computes it by scanning).
 Totals = dict[tuple[str, str], int]
-
-
-def entry_totals(entry: LedgerEntry) -> list[tuple[str, str, int]]:
-    """What one new ledger entry adds to the totals."""
-    return [
-        ("credits", f"{entry.kind}:{entry.credit_type}", entry.delta),
-        ("entries", entry.kind, 1),
-    ]
-
-
-def revenue_change(
-    grant_meta: dict[str, Any],
-    granted: int,
-    before: Sequence[tuple[int, dict[str, Any]]],
-    entry: LedgerEntry,
-) -> tuple[str, int] | None:
-    """How much a grant's net revenue moves when `entry` (a reversal or restore) joins its
-    earlier reversal entries `before` ((delta, meta), oldest first): (currency, change), the
-    change <= 0 when more money is given back; None when the grant was not a purchase."""
-
-    def returned(entries: Sequence[tuple[int, dict[str, Any]]]) -> tuple[str, int] | None:
-        taken, amount = fold_reversals(("g", d, m) for d, m in entries)["g"]
-        return money_returned(ReversedGrant(grant_meta, granted, taken, amount))
-
-    after = returned([*before, (entry.delta, entry.meta)])
-    if after is None:
-        return None
-    was = returned(before) if before else None
-    return after[0], (was[1] if was else 0) - after[1]
 
 
 def figures_from_totals(totals: Totals) -> dict[str, Any]:
@@ -527,25 +475,3 @@ def figures_from_totals(totals: Totals) -> dict[str, Any]:
 def entries_from_totals(totals: Totals) -> dict[str, int]:
     """`count_ledger_entries` from the running totals."""
     return {key: value for (metric, key), value in totals.items() if metric == "entries" and value}
-
-
-#: The bucket of reversal entries stored without one (in databases from before buckets:
-#: refunds or disputes that only ever grew).
-LEGACY_BUCKET = "refund"
-
-Targets = dict[str, tuple[int, int]]  # bucket -> (target credits, version)
-
-
-def next_targets(targets: Targets, bucket: str, credits: int, version: int | None) -> Targets:
-    """The buckets after one report: it replaces its bucket's target unless the bucket holds
-    a newer report (higher version). Version None is `credits`: a target that only grows."""
-    version = credits if version is None else version
-    current = targets.get(bucket)
-    if current is not None and current[1] > version:
-        return dict(targets)
-    return {**targets, bucket: (max(credits, 0), version)}
-
-
-def reversed_total(granted: int, targets: Targets) -> int:
-    """How much of a grant its buckets take back together: never more than was granted."""
-    return max(0, min(granted, sum(target for target, _ in targets.values())))

@@ -17,8 +17,9 @@ a cached entry is never older than the versions the worker last saw.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..domain.models import Package, Site
@@ -26,6 +27,18 @@ from .base import Store
 
 #: Seconds between two reads of the version counters (per worker).
 CHECK_EVERY = 0.25
+#: The writes of what is cached: this worker sees them at once, others within `check_every`.
+CACHED_WRITES = frozenset(
+    {
+        "update_site",
+        "update_site_config",
+        "set_site_status",
+        "reassign_instance",
+        "seed_packages",
+        "create_package",
+        "update_package",
+    }
+)
 #: Sites kept per worker; past it the cache starts over (each entry is a small dataclass).
 MAX_SITES = 10_000
 
@@ -44,7 +57,20 @@ class CachedStore:
         self._packages: list[Package] | None = None
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        attribute = getattr(self.inner, name)
+        return self._invalidating(attribute) if name in CACHED_WRITES else attribute
+
+    def _invalidating(self, write: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        """`write`, after which this worker drops what it cached, whether it landed or not."""
+
+        @functools.wraps(write)
+        async def written(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await write(*args, **kwargs)
+            finally:
+                self.invalidate()
+
+        return written
 
     # ------------------------------------------------------------------ cached reads
     async def cached_site_by_instance(self, instance_id: str) -> Site | None:
@@ -95,59 +121,3 @@ class CachedStore:
             self._checked_at = started
         finally:
             self._checking = None
-
-    # ------------------------------------------------------------------ writes seen at once
-    async def update_site(self, site_id: str, fields: dict[str, Any]) -> Site | None:
-        try:
-            return await self.inner.update_site(site_id, fields)
-        finally:
-            self.invalidate()
-
-    async def update_site_config(
-        self, site_id: str, changes: dict[str, Any], remove: Sequence[str] = ()
-    ) -> tuple[Site, Site] | None:
-        try:
-            return await self.inner.update_site_config(site_id, changes, remove)
-        finally:
-            self.invalidate()
-
-    async def set_site_status(
-        self,
-        site_id: str,
-        status: str,
-        disabled_reason: str | None,
-        *,
-        instance_id: str | None = None,
-    ) -> tuple[Site, Site] | None:
-        try:
-            return await self.inner.set_site_status(
-                site_id, status, disabled_reason, instance_id=instance_id
-            )
-        finally:
-            self.invalidate()
-
-    async def reassign_instance(
-        self, site_id: str, instance_id: str, token_hash: str
-    ) -> Site | None:
-        try:
-            return await self.inner.reassign_instance(site_id, instance_id, token_hash)
-        finally:
-            self.invalidate()
-
-    async def seed_packages(self, packages: list[Package]) -> None:
-        try:
-            await self.inner.seed_packages(packages)
-        finally:
-            self.invalidate()
-
-    async def create_package(self, package: Package) -> Package:
-        try:
-            return await self.inner.create_package(package)
-        finally:
-            self.invalidate()
-
-    async def update_package(self, package_id: str, fields: dict[str, Any]) -> Package | None:
-        try:
-            return await self.inner.update_package(package_id, fields)
-        finally:
-            self.invalidate()

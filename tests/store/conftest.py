@@ -240,3 +240,15 @@ async def store(open_store: Callable[[], Awaitable[Store]]) -> Store:
 @pytest.fixture
 async def site_id(store: Store) -> str:
     return (await store.create_site(new_site())).site_id
+
+
+@pytest.fixture
+async def sqlite_site(tmp_path: Path) -> AsyncIterator[tuple[SQLiteStore, str]]:
+    """A SQLite store open on a new file holding one site, for tests that start worker
+    processes on that file: (the store, the site's id)."""
+    store = SQLiteStore(tmp_path / "shared.sqlite3")
+    await store.open()
+    try:
+        yield store, (await store.create_site(new_site())).site_id
+    finally:
+        await store.close()

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from service.store import SQLiteStore
 
-from .builders import new_site
 from .workers import start_worker
 
 ACKNOWLEDGED_BEFORE_KILL = 200
@@ -66,12 +65,10 @@ def drill_rows(path: Path) -> tuple[list[str], int]:
 
 
 async def test_sigkill_mid_stream_loses_no_acknowledged_operation_and_doubles_none(
-    tmp_path: Path,
+    sqlite_site: tuple[SQLiteStore, str],
 ) -> None:
-    path = tmp_path / "drill.sqlite3"
-    setup = SQLiteStore(path)
-    await setup.open()
-    site_id = (await setup.create_site(new_site())).site_id
+    setup, site_id = sqlite_site
+    path = setup.path
     await setup.close()
 
     for round_number in range(1, ROUNDS + 1):

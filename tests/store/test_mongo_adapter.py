@@ -32,16 +32,21 @@ from pymongo.errors import (  # noqa: E402
 
 from service.domain.models import AttemptOutcome, WebhookAttempt  # noqa: E402
 from service.flows import stripe_events  # noqa: E402
-from service.store import StoreError, StoreUnavailableError, mongo, mongo_money  # noqa: E402
-from service.store.mongo import MongoStore, _build_index, _secretless  # noqa: E402
-from service.store.mongo_documents import session_doc  # noqa: E402
-from service.store.mongo_schema import (  # noqa: E402
+from service.store import StoreError, StoreUnavailableError  # noqa: E402
+from service.store.money_plan import Change  # noqa: E402
+from service.store.mongo import MongoStore  # noqa: E402
+from service.store.mongo import figures as mongo_figures  # noqa: E402
+from service.store.mongo import money as mongo_money  # noqa: E402
+from service.store.mongo.connection import secretless  # noqa: E402
+from service.store.mongo.documents import session_doc  # noqa: E402
+from service.store.mongo.schema import (  # noqa: E402
     CHECKOUT_SESSIONS,
     VALIDATORS,
     IndexChange,
     IndexSpec,
     MongoSetupError,
 )
+from service.store.mongo.store import _build_index  # noqa: E402
 
 from .builders import draft, new_session, new_site, notify_plugin  # noqa: E402
 from .mongomock_async import (  # noqa: E402
@@ -158,14 +163,14 @@ async def test_no_server_at_the_url_fails_open_within_the_timeout_in_one_line() 
 )
 def test_a_start_up_message_never_carries_the_urls_password(url: str) -> None:
     said = f"bad auth for {url} (password s3cret/pw, quoted s3cret%2Fpw)"
-    cleaned = _secretless(said, url)
+    cleaned = secretless(said, url)
     assert "s3cret" not in cleaned and cleaned.count("***") == 3
 
 
 def test_a_url_without_a_password_leaves_the_message_alone() -> None:
     said = "127.0.0.1:9: [Errno 111] Connection refused"
-    assert _secretless(said, "mongodb://127.0.0.1:9/?replicaSet=rs0") == said
-    assert _secretless(said, "mongodb://app@127.0.0.1:9/") == said
+    assert secretless(said, "mongodb://127.0.0.1:9/?replicaSet=rs0") == said
+    assert secretless(said, "mongodb://app@127.0.0.1:9/") == said
 
 
 @pytest.mark.parametrize(
@@ -333,13 +338,7 @@ async def test_money_moves_only_inside_a_transaction(make_store) -> None:
         await mongo_money.apply_change(
             store.db,
             store._client.start_session(),
-            site_id="site_1",
-            user_id="42",
-            credit_type="article",
-            delta=5,
-            source_ref="x",
-            kind="purchase",
-            floor=None,
+            Change("site_1", "42", "article", 5, "x", "purchase"),
         )
 
 
@@ -615,20 +614,35 @@ async def test_an_unknown_commit_found_under_another_callers_entry_replays_it(sh
     assert (await store.get_user("site_1", "42")).balances.of("article") == 7
 
 
+async def deduct_overtaken(
+    shim: Any, granted: int, mine: tuple[int, str], theirs: tuple[int, str]
+) -> tuple[MongoStore, Any, Any]:
+    """On the shim: grant `granted` credits, then deduct `mine` (amount, idempotency key)
+    while another store's deduction `theirs` commits between its read and its balance
+    update. Answers the store and both deductions' answers (mine, theirs)."""
+    server, open_store = shim
+    store, other = await open_store(), await open_store()
+    await store.grant_once("site_1", "42", "article", granted, "checkout:cs_1")
+    overtaking: list[Any] = []
+
+    async def overtake() -> None:
+        amount, key = theirs
+        overtaking.append(
+            await other.deduct("site_1", "42", "article", amount, idempotency_key=key)
+        )
+
+    server.interleave("find_one_and_update", "balances", overtake)
+    amount, key = mine
+    first = await store.deduct("site_1", "42", "article", amount, idempotency_key=key)
+    return store, first, overtaking[0]
+
+
 async def test_two_transactions_interleaving_on_one_balance_both_land_once(shim) -> None:
     """On the shim: a second deduction runs and commits between the first's read and its
     balance update; the first then conflicts, runs again, and both count."""
-    server, open_store = shim
-    store, other = await open_store(), await open_store()
-    await store.grant_once("site_1", "42", "article", 10, "checkout:cs_1")
-    overtaking: list[Any] = []
-
-    async def second() -> None:
-        overtaking.append(await other.deduct("site_1", "42", "article", 4, idempotency_key="b"))
-
-    server.interleave("find_one_and_update", "balances", second)
-    first = await store.deduct("site_1", "42", "article", 3, idempotency_key="a")
-    assert overtaking[0].entry.balance_after == 6
+    server, _ = shim
+    store, first, second = await deduct_overtaken(shim, 10, (3, "a"), (4, "b"))
+    assert second.entry.balance_after == 6
     assert first.ok and first.entry.balance_after == 3
     assert server.transient_retries == 1  # the write conflict
     assert (await store.reconcile()).ok
@@ -638,19 +652,10 @@ async def test_a_deduct_overtaken_by_its_own_retry_replays_it_instead_of_refusin
     """On the shim: the balance covers one deduction; a retry of the same key commits
     between the first's read and write. The first must answer the retry's deduction, not
     402 (the key is looked up inside the transaction, before the balance check)."""
-    server, open_store = shim
-    store, other = await open_store(), await open_store()
-    await store.grant_once("site_1", "42", "article", 5, "checkout:cs_1")
-    overtaking: list[Any] = []
-
-    async def retry() -> None:
-        overtaking.append(await other.deduct("site_1", "42", "article", 5, idempotency_key="k"))
-
-    server.interleave("find_one_and_update", "balances", retry)
-    first = await store.deduct("site_1", "42", "article", 5, idempotency_key="k")
-    assert overtaking[0].ok and not overtaking[0].replayed
+    store, first, retry = await deduct_overtaken(shim, 5, (5, "k"), (5, "k"))
+    assert retry.ok and not retry.replayed
     assert first.ok and first.replayed
-    assert first.entry.transaction_id == overtaking[0].entry.transaction_id
+    assert first.entry.transaction_id == retry.entry.transaction_id
     assert (await store.get_user("site_1", "42")).balances.of("article") == 0
 
 
@@ -851,7 +856,7 @@ async def test_stats_asks_for_reversed_grants_in_bounded_batches(
         meta = {"amount": 1000, "currency": "jpy"}
         await store.grant_once(site.site_id, "42", "article", 10, ref, meta=meta)
         await store.reverse(ref, 10, reason="refund")
-    monkeypatch.setattr(mongo, "IN_BATCH", 2, raising=False)
+    monkeypatch.setattr(mongo_figures, "IN_BATCH", 2)
     in_lists: list[list[str]] = []
     find = ShimCollection.find
 

@@ -14,19 +14,19 @@ from pymongo import IndexModel
 
 from service.domain.models import LedgerEntry, WebhookAttempt
 from service.store import Store
+from service.store.base import new_delivery
 from service.store.mongo import MongoStore, database_from_url
-from service.store.mongo_documents import (
+from service.store.mongo.documents import (
     OLDEST_FIRST,
     delivery_doc,
     delivery_from,
     entry_doc,
     entry_from,
     new_balance_fields,
-    new_delivery,
     session_doc,
     session_from,
 )
-from service.store.mongo_schema import (
+from service.store.mongo.schema import (
     CHECKOUT_SESSION_VALIDATOR,
     CHECKOUT_SESSIONS,
     EXPIRED_SESSION_GRACE_SECONDS,

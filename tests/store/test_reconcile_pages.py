@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from service.domain.models import ReconcileReport
 from service.store import SQLiteStore
-from service.store import sqlite as sqlite_module
+from service.store.sqlite import figures as sqlite_figures
 
 from .builders import new_site
 
@@ -26,11 +27,26 @@ def orphan_entry(raw: sqlite3.Connection, site_id: str, user_id: str, delta: int
     )
 
 
+def assert_every_difference_found(report: ReconcileReport) -> None:
+    """The differences both tests plant: the tampered balance of user 5 and four ledger
+    entries without balances (before, between and after the users, and on another site)."""
+    assert report.balances_checked == 5 * 3
+    assert sorted(
+        (d["site_id"], d["user_id"], d["balance"], d["ledger_sum"]) for d in report.differences
+    ) == [
+        ("site_a", "1", 0, 3),
+        ("site_m", "0", 0, 2),
+        ("site_m", "4", 0, 2),
+        ("site_m", "5", 9, 4),
+        ("site_m", "99", 0, 2),
+    ]
+
+
 @pytest.mark.parametrize("page", [1, 2, 3, 500])
 async def test_reconcile_in_pages_finds_every_difference(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: int
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "RECONCILE_PAGE", page)
+    monkeypatch.setattr(sqlite_figures, "RECONCILE_PAGE", page)
     path = tmp_path / "rakubun.sqlite3"
     store = SQLiteStore(path)
     await store.open()
@@ -50,16 +66,7 @@ async def test_reconcile_in_pages_finds_every_difference(
         read_page = store._reconcile_page
         monkeypatch.setattr(store, "_reconcile_page", lambda *a: pages.append(a) or read_page(*a))
         report = await store.reconcile()
-        assert report.balances_checked == 5 * 3
-        assert sorted(
-            (d["site_id"], d["user_id"], d["balance"], d["ledger_sum"]) for d in report.differences
-        ) == [
-            ("site_a", "1", 0, 3),
-            ("site_m", "0", 0, 2),
-            ("site_m", "4", 0, 2),
-            ("site_m", "5", 9, 4),
-            ("site_m", "99", 0, 2),
-        ]
+        assert_every_difference_found(report)
         assert len(pages) == 5 // page + 1  # one read per page, the last one open-ended
     finally:
         await store.close()
@@ -70,11 +77,11 @@ async def test_mongodb_reconcile_in_pages_finds_every_difference(
     monkeypatch: pytest.MonkeyPatch, page: int
 ) -> None:
     pytest.importorskip("mongomock", reason="mongomock not installed")
-    from service.store import mongo as mongo_module
+    from service.store.mongo import figures as mongo_figures
 
     from .conftest import MongomockBackend
 
-    monkeypatch.setattr(mongo_module, "RECONCILE_PAGE", page)
+    monkeypatch.setattr(mongo_figures, "RECONCILE_PAGE", page)
     backend = MongomockBackend()
     store = backend.make()
     await store.open()
@@ -102,15 +109,6 @@ async def test_mongodb_reconcile_in_pages_finds_every_difference(
                 }  # fmt: skip
             )
         report = await store.reconcile()
-        assert report.balances_checked == 5 * 3
-        assert sorted(
-            (d["site_id"], d["user_id"], d["balance"], d["ledger_sum"]) for d in report.differences
-        ) == [
-            ("site_a", "1", 0, 3),
-            ("site_m", "0", 0, 2),
-            ("site_m", "4", 0, 2),
-            ("site_m", "5", 9, 4),
-            ("site_m", "99", 0, 2),
-        ]
+        assert_every_difference_found(report)
     finally:
         await store.close()

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from service.store import SQLiteStore
 
-from .builders import new_site
 from .workers import start_worker
 
 PROCESSES, DEDUCTS_EACH, CREDITS = 4, 40, 100
@@ -19,16 +18,14 @@ OPEN_ROUNDS = 25
 
 
 async def test_deducts_from_several_processes_succeed_exactly_as_often_as_credits_allow(
-    tmp_path: Path,
+    sqlite_site: tuple[SQLiteStore, str],
 ) -> None:
-    path = tmp_path / "shared.sqlite3"
-    store = SQLiteStore(path)
-    await store.open()
-    site = await store.create_site(new_site())
-    await store.grant_once(site.site_id, "42", "article", CREDITS, "checkout:cs_shared")
+    store, site_id = sqlite_site
+    path = store.path
+    await store.grant_once(site_id, "42", "article", CREDITS, "checkout:cs_shared")
 
     workers = [
-        start_worker("deduct_worker.py", str(path), site.site_id, "42", str(DEDUCTS_EACH))
+        start_worker("deduct_worker.py", str(path), site_id, "42", str(DEDUCTS_EACH))
         for _ in range(PROCESSES)
     ]
     try:
@@ -50,16 +47,13 @@ async def test_deducts_from_several_processes_succeed_exactly_as_often_as_credit
 
     assert sum(successes) == CREDITS
     assert len([s for s in successes if s]) > 1, "one process took every credit: no contention"
-    user = await store.get_user(site.site_id, "42")
+    user = await store.get_user(site_id, "42")
     assert user is not None and user.balances.article == 0
     deductions = [
-        e
-        for e in await store.list_ledger(site_id=site.site_id, limit=1000)
-        if e.kind == "deduction"
+        e for e in await store.list_ledger(site_id=site_id, limit=1000) if e.kind == "deduction"
     ]
     assert len(deductions) == CREDITS
     assert (await store.reconcile()).ok
-    await store.close()
 
 
 # ---------------------------------------------------------------- workers starting together

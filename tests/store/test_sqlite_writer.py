@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.store import SQLiteStore
-from service.store.sqlite_writer import SQLiteWriter
+from service.store.sqlite.writer import SQLiteWriter
 
 from .builders import new_site, notify_plugin
 
@@ -69,11 +69,15 @@ async def writer(db_path: Path) -> AsyncIterator[SQLiteWriter]:
     conn.close()
 
 
-async def queue_while_held(writer: SQLiteWriter, *jobs: Job) -> list[asyncio.Future[Any]]:
-    """Queue jobs while the thread is busy, so it finds them all at once: one batch."""
+async def queue_while_held(
+    thread: SQLiteWriter, *jobs: Any, read: bool = False
+) -> list[asyncio.Future[Any]]:
+    """Queue writes (or reads) while the thread is busy, so it finds them all at once: one
+    batch."""
     gate = threading.Event()
-    held = asyncio.ensure_future(writer.call(gate.wait))
-    futures = [asyncio.ensure_future(writer.write(job)) for job in jobs]
+    held = asyncio.ensure_future(thread.call(gate.wait))
+    submit = thread.read if read else thread.write
+    futures = [asyncio.ensure_future(submit(job)) for job in jobs]
     await asyncio.sleep(0)  # every job reaches the queue
     gate.set()
     await held
@@ -259,12 +263,7 @@ async def reader(db_path: Path) -> AsyncIterator[tuple[SQLiteWriter, sqlite3.Con
 
 
 async def queue_reads_while_held(reader: SQLiteWriter, *reads: Callable[[], Any]) -> list[Any]:
-    gate = threading.Event()
-    held = asyncio.ensure_future(reader.call(gate.wait))
-    futures = [asyncio.ensure_future(reader.read(read)) for read in reads]
-    await asyncio.sleep(0)  # every read reaches the queue
-    gate.set()
-    await held
+    futures = await queue_while_held(reader, *reads, read=True)
     return await asyncio.gather(*futures, return_exceptions=True)
 
 

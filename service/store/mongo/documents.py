@@ -15,8 +15,7 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..domain.ids import new_delivery_id, ordered_hex
-from ..domain.models import (
+from ...domain.models import (
     CREDIT_TYPES,
     Balances,
     CheckoutSession,
@@ -27,9 +26,8 @@ from ..domain.models import (
     WebhookAttempt,
     WebhookDelivery,
     WebhookDraft,
-    now_iso,
-    unix_now,
 )
+from ..base import StoreError
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -92,10 +90,6 @@ PACKAGE_FIELDS = frozenset(f.name for f in fields(Package))
 
 
 # ------------------------------------------------------------------ users and money
-def new_transaction_id() -> str:
-    return "txn_" + ordered_hex(12)
-
-
 def balances_from(doc: dict[str, Any] | None) -> Balances:
     """A `balances` document holds one user's `credits` of every type."""
     return Balances.from_mapping(dict((doc or {}).get("credits") or {}))
@@ -153,22 +147,6 @@ def transition_fields(fields_: dict[str, Any], *, dates: bool) -> dict[str, Any]
 
 
 # ------------------------------------------------------------------ outbox
-def new_delivery(draft: WebhookDraft) -> WebhookDelivery:
-    return WebhookDelivery(
-        draft.delivery_id or new_delivery_id(),
-        draft.site_id,
-        draft.event,
-        draft.url,
-        draft.body,
-        "pending",
-        0,
-        unix_now(),
-        None,
-        None,
-        now_iso(),
-    )
-
-
 def delivery_doc(delivery: WebhookDelivery, draft: WebhookDraft | None = None) -> dict[str, Any]:
     """The outbox document; leased as `draft` says when it was claimed at birth."""
     doc = asdict(delivery)
@@ -193,3 +171,15 @@ def attempt_doc(delivery_id: str, attempt: WebhookAttempt) -> dict[str, Any]:
 
 def attempt_from(doc: dict[str, Any]) -> WebhookAttempt:
     return _build(WebhookAttempt, doc)
+
+
+def applied_entry(doc: dict[str, Any]) -> LedgerEntry:
+    """The entry of a ledger document that moved its balance; StoreError for a pending one,
+    which must never be answered as a success (it may have moved nothing)."""
+    state = doc.get("state", APPLIED)
+    if state != APPLIED:
+        raise StoreError(
+            f"ledger entry {doc.get('source_ref')!r} is {state!r}, left by an earlier version:"
+            " settle it by hand (see pending_entries_refusal) before it can be answered"
+        )
+    return entry_from(doc)

@@ -2,7 +2,7 @@
 indexes and validators.
 
 Plain data and pure functions, so they are tested without a server
-(`tests/store/test_mongo_schema.py`); `service.store.mongo` applies them on `open()`.
+(`tests/store/test_mongo_schema.py`); `service.store.mongo.store` applies them on `open()`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..domain.models import CREDIT_TYPES
-from .base import StoreError
+from ...domain.models import CREDIT_TYPES
+from ..base import StoreError
 
 CHECKOUT_SESSIONS = "stripe_checkout_sessions"
 
@@ -45,6 +45,14 @@ def _index(*keys: tuple[str, int], name: str, **options: Any) -> IndexSpec:
 
 UP, DOWN = 1, -1
 
+
+def _ttl(field: str, name: str, seconds: int, status: str | None = None) -> IndexSpec:
+    """A TTL index: a document goes `seconds` after the date in `field` (only documents of
+    `status`, when given)."""
+    partial = {"partialFilterExpression": {"status": status}} if status else {}
+    return _index((field, UP), name=name, expireAfterSeconds=seconds, **partial)
+
+
 INDEXES: dict[str, list[IndexSpec]] = {
     "sites": [
         _index(("site_id", UP), name="site_id_unique", unique=True),
@@ -70,7 +78,7 @@ INDEXES: dict[str, list[IndexSpec]] = {
             name="site_user_newest",
         ),
         _index(("kind", UP), ("credit_type", UP), name="kind_credit_type"),
-        # Start-up looks for legacy pending entries (see mongo_money.pending_entries_refusal).
+        # Start-up looks for legacy pending entries (see money.pending_entries_refusal).
         _index(("state", UP), name="state_pending", partialFilterExpression={"state": "pending"}),
     ],
     "packages": [
@@ -82,12 +90,7 @@ INDEXES: dict[str, list[IndexSpec]] = {
         _index(("payment_intent_id", UP), name="payment_intent_id", sparse=True),
         # Only sessions that can no longer be paid are deleted (an earlier version's
         # `expires_at_pending_ttl` deleted pending ones: `index_changes` replaces it).
-        _index(
-            ("expires_at", UP),
-            name="expires_at_expired_ttl",
-            expireAfterSeconds=EXPIRED_SESSION_GRACE_SECONDS,
-            partialFilterExpression={"status": "expired"},
-        ),
+        _ttl("expires_at", "expires_at_expired_ttl", EXPIRED_SESSION_GRACE_SECONDS, "expired"),
     ],
     "payment_intents": [
         _index(("payment_intent_id", UP), name="payment_intent_id_unique", unique=True),
@@ -112,7 +115,7 @@ INDEXES: dict[str, list[IndexSpec]] = {
     "settings": [],
     "rate_limits": [
         _index(("key", UP), ("window_start", UP), name="key_window_unique", unique=True),
-        _index(("expires_at", UP), name="expires_at_ttl", expireAfterSeconds=0),
+        _ttl("expires_at", "expires_at_ttl", 0),
     ],
 }
 
@@ -123,18 +126,9 @@ def delivered_ttl_indexes(retention_seconds: int) -> dict[str, list[IndexSpec]]:
     only on delivery (a pending or failed delivery has none, so it is kept)."""
     return {
         "webhook_outbox": [
-            _index(
-                ("delivered_on", UP),
-                name="delivered_on_ttl",
-                expireAfterSeconds=retention_seconds,
-                partialFilterExpression={"status": "delivered"},
-            )
+            _ttl("delivered_on", "delivered_on_ttl", retention_seconds, "delivered")
         ],
-        "webhook_attempts": [
-            _index(
-                ("delivered_on", UP), name="delivered_on_ttl", expireAfterSeconds=retention_seconds
-            )
-        ],
+        "webhook_attempts": [_ttl("delivered_on", "delivered_on_ttl", retention_seconds)],
     }
 
 

@@ -9,13 +9,26 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-from .base import ReversedGrant, Totals, fold_reversals, net_revenue
+from ..base import Totals
+from ..money_plan import ReversedGrant, fold_reversals, net_revenue
 
 Migration = str | Callable[[sqlite3.Connection], None]
 
+#: What checkout sessions and payment intents both hold (migration 1's tables).
+PURCHASE_COLUMNS = """\
+        site_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        user_email TEXT,
+        package_id TEXT NOT NULL,
+        credit_type TEXT NOT NULL,
+        credits INTEGER NOT NULL,
+        amount INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        status TEXT NOT NULL,"""
+
 MIGRATIONS: list[Migration] = [
     # 1: everything the service persists
-    """
+    f"""
     CREATE TABLE sites (
         site_id TEXT PRIMARY KEY,
         instance_id TEXT NOT NULL UNIQUE,
@@ -75,15 +88,7 @@ MIGRATIONS: list[Migration] = [
     );
     CREATE TABLE checkout_sessions (
         session_id TEXT PRIMARY KEY,
-        site_id TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        user_email TEXT,
-        package_id TEXT NOT NULL,
-        credit_type TEXT NOT NULL,
-        credits INTEGER NOT NULL,
-        amount INTEGER NOT NULL,
-        currency TEXT NOT NULL,
-        status TEXT NOT NULL,
+{PURCHASE_COLUMNS}
         url TEXT,
         payment_intent_id TEXT,
         created_at TEXT NOT NULL,
@@ -94,15 +99,7 @@ MIGRATIONS: list[Migration] = [
     CREATE INDEX checkout_by_intent ON checkout_sessions (payment_intent_id);
     CREATE TABLE payment_intents (
         payment_intent_id TEXT PRIMARY KEY,
-        site_id TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        user_email TEXT,
-        package_id TEXT NOT NULL,
-        credit_type TEXT NOT NULL,
-        credits INTEGER NOT NULL,
-        amount INTEGER NOT NULL,
-        currency TEXT NOT NULL,
-        status TEXT NOT NULL,
+{PURCHASE_COLUMNS}
         created_at TEXT NOT NULL,
         completed_at TEXT
     );

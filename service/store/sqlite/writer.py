@@ -47,8 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..runtime.cpu_affinity import helper_thread
-from .base import StoreUnavailableError
+from ...runtime.cpu_affinity import helper_thread
+from ..base import StoreUnavailableError
 
 T = TypeVar("T")
 

@@ -1,0 +1,167 @@
+"""The SQLite file and its two threads: what every aggregate of `SQLiteStore` reads and writes
+through.
+
+Each process writes through one connection used from one dedicated thread and reads through
+a second connection on a second thread (WAL lets reads run while a write commits), so the
+event loop never blocks on SQLite and a read never waits in the writers' queue. Every write
+runs in a `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so concurrent
+callers (threads or processes) serialise on it and no read-modify-write can interleave.
+Writes queued together share one transaction and one COMMIT, each in its own savepoint
+(see `writer.py`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..base import CACHED
+from .schema import MIGRATIONS, RATE_LIMIT_SCHEMA
+from .writer import SQLiteWriter
+
+T = TypeVar("T")
+
+
+def owner_only(path: Path) -> None:
+    """Create the database file readable by its owner only (it holds every site's webhook
+    secret and the provider keys), or tighten an existing one and its -wal and -shm.
+    SQLite creates -wal and -shm with the database file's mode."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for companion in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if companion.stat().st_mode & 0o077:
+                companion.chmod(0o600)
+
+
+class SQLiteConnection:
+    """The connections, threads and schema of one SQLite file; each aggregate mixin extends it."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self._db: sqlite3.Connection | None = None
+        self._rdb: sqlite3.Connection | None = None  # reads only, on the reader's thread
+        self._limits: sqlite3.Connection | None = None
+        # Worker processes on the same file take turns through a lock file (see SQLiteWriter).
+        self.writer = SQLiteWriter(
+            lambda: self._db, lock_path=self.path.with_name(self.path.name + ".writelock")
+        )
+        # The reader waits for the event loop's turn; the writer does not: it may hold the
+        # lock file that other workers' writers wait on (see cpu_affinity.helper_thread).
+        self.reader = SQLiteWriter(lambda: self._rdb, name="sqlite-read", helper=True)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(*args) on the reader's thread, in one read transaction (shared with the reads
+        queued with it): every query of fn sees the same committed snapshot, whatever the
+        writer commits meanwhile, and every write acknowledged before the call."""
+        return await self.reader.read(fn, *args)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn in a write transaction (IMMEDIATE); answers once it is committed."""
+        return await self.writer.write(fn)
+
+    def _connect(self, path: Path, synchronous: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA foreign_keys=OFF")
+        return conn
+
+    def _open_sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        limits = self.path.with_name(self.path.name + ".ratelimit")
+        for path in (self.path, limits):
+            owner_only(path)
+        if self.writer.lock_path is not None:
+            owner_only(self.writer.lock_path)  # an older one may have been made 0644
+        # Workers start together. Two connections turning a new file to WAL at once can
+        # deadlock, and SQLite answers one `database is locked` without waiting: the workers
+        # open the files one after another, as their writers take turns.
+        with self.writer.processes_take_turns():
+            self._db = self._connect(self.path, self.synchronous)
+            self._limits = self._connect(limits, "OFF")
+            self._limits.executescript(RATE_LIMIT_SCHEMA)
+
+    def _open_reader(self) -> None:
+        self._rdb = self._connect(self.path, self.synchronous)
+        self._rdb.execute("PRAGMA query_only=ON")
+
+    @staticmethod
+    def _migrate(c: sqlite3.Connection) -> None:
+        c.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = c.execute("SELECT version FROM schema_version").fetchone()
+        version = row[0] if row else 0
+        for number, script in enumerate(MIGRATIONS, start=1):
+            if number <= version:
+                continue
+            if isinstance(script, str):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+            else:
+                script(c)
+        if row is None:
+            c.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS),))
+        elif version < len(MIGRATIONS):  # never back: a newer version may share the file
+            c.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
+
+    @staticmethod
+    def _cache_versions_table(c: sqlite3.Connection) -> None:
+        c.execute(
+            "CREATE TABLE IF NOT EXISTS cache_versions"
+            " (name TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+        )
+        c.executemany(
+            "INSERT OR IGNORE INTO cache_versions VALUES (?, 0)", [(name,) for name in CACHED]
+        )
+
+    @staticmethod
+    def _bump(c: sqlite3.Connection, name: str) -> None:
+        """Tell every worker's cache of `name` that it changed (in the writer's transaction)."""
+        c.execute("UPDATE cache_versions SET version = version + 1 WHERE name = ?", (name,))
+
+    async def cache_versions(self) -> dict[str, int]:
+        return dict(await self._run(self._read, "SELECT name, version FROM cache_versions"))
+
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        assert self._rdb is not None
+        return self._rdb.execute(sql, params).fetchall()
+
+    async def open(self) -> None:
+        if self.writer.running:
+            return
+        self.writer.start()
+        self.reader.start()
+        await self.writer.call(self._open_sync)
+        await self._write(self._migrate)
+        await self._write(self._cache_versions_table)
+        await self.reader.call(self._open_reader)
+
+    async def close(self) -> None:
+        if not self.writer.running:
+            return
+
+        def close_sync() -> None:
+            for conn in (self._db, self._limits):
+                if conn is not None:
+                    conn.close()
+            self._db = self._limits = None
+
+        def close_reader() -> None:
+            if self._rdb is not None:
+                self._rdb.close()
+            self._rdb = None
+
+        await self.reader.call(close_reader)
+        self.reader.stop()
+        await self.writer.call(close_sync)
+        self.writer.stop()
+
+    async def ping(self) -> bool:
+        return bool(await self._run(lambda: self._read("SELECT 1")[0][0] == 1))

@@ -1,0 +1,111 @@
+"""Users and their balances on SQLite.
+
+Invariant: a user's balance rows are made with the user, one per credit type, and its welcome
+credits are ledger entries written with them (`money_plan.welcome_changes`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ...domain.models import CREDIT_TYPES, Balances, User, UserSeed, now_iso
+from ..money_plan import welcome_changes
+from .connection import SQLiteConnection
+from .ledger import insert_entry
+
+
+class SQLiteUsers(SQLiteConnection):
+    """The users and balances of `Store`."""
+
+    def _balances(self, c: sqlite3.Connection, site_id: str, user_id: str) -> Balances:
+        return Balances.from_mapping(self._balance_values(c, site_id, user_id))
+
+    @staticmethod
+    def _balance_values(c: sqlite3.Connection, site_id: str, user_id: str) -> dict[str, int]:
+        rows = c.execute(
+            "SELECT credit_type, balance FROM balances WHERE site_id=? AND user_id=?",
+            (site_id, user_id),
+        ).fetchall()
+        return dict(rows)
+
+    def _user(self, c: sqlite3.Connection, site_id: str, user_id: str) -> User | None:
+        row = c.execute(
+            "SELECT email, created_at FROM users WHERE site_id=? AND user_id=?",
+            (site_id, user_id),
+        ).fetchone()
+        if row is None:
+            return None
+        return User(site_id, user_id, row[0], self._balances(c, site_id, user_id), row[1])
+
+    def _ensure_user(
+        self, c: sqlite3.Connection, site_id: str, user_id: str, seed: UserSeed
+    ) -> None:
+        """Create the user with its welcome credits, or update its email to a new non-empty one."""
+        row = c.execute(
+            "SELECT email FROM users WHERE site_id=? AND user_id=?", (site_id, user_id)
+        ).fetchone()
+        if row is None:
+            self._create_user(c, site_id, user_id, seed.email, seed.free_credits)
+        elif seed.email and seed.email != row[0]:
+            c.execute(
+                "UPDATE users SET email=? WHERE site_id=? AND user_id=?",
+                (seed.email, site_id, user_id),
+            )
+
+    def _create_user(
+        self,
+        c: sqlite3.Connection,
+        site_id: str,
+        user_id: str,
+        email: str | None,
+        free: dict[str, int],
+    ) -> None:
+        c.execute("INSERT INTO users VALUES (?,?,?,?)", (site_id, user_id, email, now_iso()))
+        c.executemany(
+            "INSERT INTO balances VALUES (?,?,?,0)",
+            [(site_id, user_id, credit_type) for credit_type in CREDIT_TYPES],
+        )
+        for change in welcome_changes(site_id, user_id, free):
+            c.execute(
+                "UPDATE balances SET balance=? WHERE site_id=? AND user_id=? AND credit_type=?",
+                (change.delta, site_id, user_id, change.credit_type),
+            )
+            insert_entry(c, change.entry(change.delta))
+
+    async def ensure_user(
+        self, site_id: str, user_id: str, email: str | None, free_credits: dict[str, int]
+    ) -> User:
+        def read() -> User | None:
+            assert self._rdb is not None
+            return self._user(self._rdb, site_id, user_id)
+
+        def create(c: sqlite3.Connection) -> User:
+            self._ensure_user(c, site_id, user_id, UserSeed(email, free_credits))
+            user = self._user(c, site_id, user_id)
+            assert user is not None
+            return user
+
+        # The hot path is a read; write only for a new user or a changed email.
+        user = await self._run(read)
+        if user is not None and (not email or email == user.email):
+            return user
+        return await self._write(create)
+
+    async def get_user(self, site_id: str, user_id: str) -> User | None:
+        def read() -> User | None:
+            assert self._rdb is not None
+            return self._user(self._rdb, site_id, user_id)
+
+        return await self._run(read)
+
+    async def list_users(self, site_id: str, *, limit: int = 50, offset: int = 0) -> list[User]:
+        def read() -> list[User]:
+            assert self._rdb is not None
+            ids = self._rdb.execute(
+                "SELECT user_id FROM users WHERE site_id=? ORDER BY rowid LIMIT ? OFFSET ?",
+                (site_id, limit, offset),
+            ).fetchall()
+            users = [self._user(self._rdb, site_id, uid) for (uid,) in ids]
+            return [u for u in users if u is not None]
+
+        return await self._run(read)
