@@ -7,6 +7,11 @@ after round (the order reversed every other round), so each round compares them 
 Each load prints its req/s, p99, the service's CPU time per request (all its processes and
 threads, from /proc) and each worker's share of it; the medians come last.
 
+The purchase scenarios (`checkout`, `create_intent`) start one fake Stripe that every version
+calls, and each round also loads the fake alone with the calls the service makes for the same
+requests (`Scenario.stripe_reference`): its lines are labelled `fake Stripe`, and each
+service's line adds the fake's CPU per request it caused (`stripe`).
+
 A version is a checkout of this repository, optionally with environment variables for its
 service: `../before`, `.:WORKER_CPU_AFFINITY=off`, `/tmp/wt:ACCESS_LOG=1,LOG_FORMAT=json`.
 The service is started from that checkout (its own `service` package), configured as the
@@ -28,13 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import scenarios
-from .processes import HOST, ChildProcess, free_port, sink_process
-from .run import BenchOptions, RunConfig, service_env
+from .processes import HOST, ChildProcess, fake_stripe_process, free_port, sink_process
+from .run import STRIPE_SECRET_KEY, BenchOptions, RunConfig, service_env
 from .scenarios import Scenario
 from .service_api import BenchSite, ServiceApi
 from .wrk import SCHEDULING, LoadResult, cpu_ticks, run_wrk, steal_percent
 
-SCENARIOS = ("credits", "packages", "deductions")
+SCENARIOS = ("credits", "packages", "deductions", "checkout", "create_intent")
+PURCHASES = ("checkout", "create_intent")
 TOP_UP = 10**6
 
 
@@ -92,14 +98,21 @@ class Load:
     cpu_us_per_request: float
     worker_cpu_s: list[float]
     steal_pct: float | None
+    #: The fake Stripe's CPU per request of this load (purchase scenarios only).
+    stripe_us_per_request: float | None = None
 
     def line(self, label: str, width: int) -> str:
         steal = "?" if self.steal_pct is None else f"{self.steal_pct:.0f}"
         shares = ",".join(f"{s:.1f}" for s in self.worker_cpu_s)
+        stripe = (
+            ""
+            if self.stripe_us_per_request is None
+            else f"  stripe {self.stripe_us_per_request:5.0f} us/req"
+        )
         return (
             f"{label:<{width}}  {self.result.requests_per_second:7.0f} req/s"
             f"  p99 {self.result.latency_us['p99'] / 1000:6.1f} ms"
-            f"  cpu {self.cpu_us_per_request:5.0f} us/req  workers' cpu s {shares:<9}"
+            f"  cpu {self.cpu_us_per_request:5.0f} us/req{stripe}  workers' cpu s {shares:<9}"
             f"  steal {steal:>2}%"
         )
 
@@ -108,15 +121,24 @@ class Load:
 class Running:
     version: Version
     service: ChildProcess
-    api: ServiceApi
+    api: ServiceApi | None
     raw: list[bytes]
     expected: frozenset[int]
     loads: list[Load] = field(default_factory=list)
+    #: The fake Stripe this service calls, whose CPU its loads also read.
+    stripe: ChildProcess | None = None
 
 
 async def start(
-    version: Version, index: int, args: argparse.Namespace, work: Path, sink_url: str
-) -> Running:
+    version: Version,
+    index: int,
+    args: argparse.Namespace,
+    work: Path,
+    sink_url: str,
+    stripe: ChildProcess | None,
+) -> tuple[Running, Running | None]:
+    """The version's service, seeded; for a purchase scenario also the fake Stripe's own
+    load (the calls this service makes for the same requests), made from the first one."""
     config = RunConfig("sqlite", args.workers)
     folder = work / f"v{index}"
     (folder / config.key).mkdir(parents=True)
@@ -138,7 +160,7 @@ async def start(
     env = service_env(
         config,
         options,
-        stripe_url=f"http://{HOST}:9",  # these scenarios never call Stripe
+        stripe_url=stripe.url if stripe else f"http://{HOST}:9",  # others never call it
         admin_token="bench-admin-" + secrets.token_hex(16),
         webhook_secret="whsec_" + secrets.token_hex(24),
     )
@@ -163,10 +185,22 @@ async def start(
     await api.seed_users(site, users, "article", TOP_UP)
     scenario = build_scenario(args.scenario, site, users)
     raw = [request.render(f"{HOST}:{port}") for request in scenario.requests]
-    return Running(version, service, api, raw, scenario.expected)
+    running = Running(version, service, api, raw, scenario.expected, stripe=stripe)
+    if stripe is None or index > 0:
+        return running, None
+    host = stripe.url.removeprefix("http://")
+    reference = [request.render(host) for request in scenario.stripe_reference]
+    alone = Running(
+        Version(version.checkout, label="fake Stripe"), stripe, None, reference, frozenset({200})
+    )
+    return running, alone
 
 
 def build_scenario(name: str, site: BenchSite, users: list[int]) -> Scenario:
+    if name == "checkout":
+        return scenarios.checkout_sessions(site, users, STRIPE_SECRET_KEY)
+    if name == "create_intent":
+        return scenarios.payment_intents(site, users, STRIPE_SECRET_KEY)
     if name == "packages":
         return scenarios.list_packages(site)
     if name == "deductions":
@@ -177,6 +211,8 @@ def build_scenario(name: str, site: BenchSite, users: list[int]) -> Scenario:
 async def load_once(running: Running, args: argparse.Namespace, work: Path) -> Load:
     process = running.service.process
     assert process is not None
+    stripe = running.stripe.process if running.stripe else None
+    stripe_before = process_cpu_seconds(stripe.pid) if stripe else {}
     before, ticks = process_cpu_seconds(process.pid), cpu_ticks()
     result = await run_wrk(
         running.service.url,
@@ -189,14 +225,20 @@ async def load_once(running: Running, args: argparse.Namespace, work: Path) -> L
         scheduling=args.wrk_scheduling,
     )
     after, steal = process_cpu_seconds(process.pid), steal_percent(ticks, cpu_ticks())
-    if args.scenario == "deductions":
+    stripe_after = process_cpu_seconds(stripe.pid) if stripe else {}
+    if args.scenario == "deductions" and running.api is not None:
         await running.api.wait_for_outbox(60)  # the webhooks of this load, not the next one's
     spent = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
     # One worker is the process itself (Sanic's single-process mode); more are its children.
     others = [s for pid, s in spent.items() if pid != process.pid]
-    workers = sorted(others, reverse=True) if args.workers > 1 else [spent[process.pid]]
+    several = args.workers > 1 and running.api is not None  # the fake is one process
+    workers = sorted(others, reverse=True) if several else [spent[process.pid]]
     per_request = sum(spent.values()) / max(1, result.received) * 1e6
-    return Load(result, per_request, workers[: args.workers], steal)
+    stripe_per_request = None
+    if stripe:
+        stripe_spent = sum(stripe_after.values()) - sum(stripe_before.values())
+        stripe_per_request = stripe_spent / max(1, result.received) * 1e6
+    return Load(result, per_request, workers[: args.workers], steal, stripe_per_request)
 
 
 def median_line(running: Running, width: int) -> str:
@@ -205,16 +247,24 @@ def median_line(running: Running, width: int) -> str:
     cpu = statistics.median(load.cpu_us_per_request for load in loads)
     p99 = statistics.median(load.result.latency_us["p99"] for load in loads) / 1000
     errors = sum(load.result.errors(running.expected) for load in loads)
+    stripe = [load.stripe_us_per_request for load in loads if load.stripe_us_per_request]
+    caused = f"  stripe {statistics.median(stripe):5.0f} us/req" if stripe else ""
     return (
         f"{running.version.label:<{width}}  {rps:7.0f} req/s  p99 {p99:6.1f} ms"
-        f"  cpu {cpu:5.0f} us/req  (medians of {len(loads)}; {errors} errors)"
+        f"  cpu {cpu:5.0f} us/req{caused}  (medians of {len(loads)}; {errors} errors)"
     )
 
 
 async def alternate(args: argparse.Namespace, versions: Sequence[Version]) -> int:
-    width = max(len(v.label) for v in versions)
+    width = max(len("fake Stripe"), *(len(v.label) for v in versions))
     with tempfile.TemporaryDirectory(prefix="rakubun-alternate-") as temp:
         work = Path(temp)
+        stripe = None
+        if args.scenario in PURCHASES:
+            stripe = fake_stripe_process(
+                secret_key=STRIPE_SECRET_KEY, log_path=work / "fake-stripe.log"
+            )
+            await stripe.start()
         sink = sink_process(
             service_workers=args.workers,
             log_path=work / "sink.log",
@@ -224,7 +274,10 @@ async def alternate(args: argparse.Namespace, versions: Sequence[Version]) -> in
         started: list[Running] = []
         try:
             for index, version in enumerate(versions):
-                started.append(await start(version, index, args, work, sink.url))
+                running, alone = await start(version, index, args, work, sink.url, stripe)
+                started.append(running)
+                if alone is not None:
+                    started.append(alone)
             for round_ in range(args.rounds):
                 order = started if round_ % 2 == 0 else started[::-1]
                 for running in order:
@@ -236,9 +289,12 @@ async def alternate(args: argparse.Namespace, versions: Sequence[Version]) -> in
                 print("  " + median_line(running, width))
         finally:
             for running in started:
-                await running.api.close()
-                await running.service.stop()
+                if running.api is not None:
+                    await running.api.close()
+                    await running.service.stop()
             await sink.stop()
+            if stripe is not None:
+                await stripe.stop()
     errors = sum(load.result.errors(r.expected) for r in started for load in r.loads)
     return 1 if errors else 0
 
