@@ -15,6 +15,7 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -91,6 +92,20 @@ async def _addresses(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in found]
 
 
+@dataclass(frozen=True)
+class _Kind:
+    """A kind of Stripe object the service reads or makes: its name in error messages, and
+    where its collection lives."""
+
+    name: str
+    path: str
+
+
+CHECKOUT_SESSIONS = _Kind("checkout session", "/v1/checkout/sessions")
+PAYMENT_INTENTS = _Kind("payment intent", "/v1/payment_intents")
+CHARGES = _Kind("charge", "/v1/charges")
+
+
 class StripeGateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -127,25 +142,23 @@ class StripeGateway:
             self._client = None
 
     async def _request(
-        self,
-        what: str,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
+        self, kind: _Kind, method: str, path: str, params: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        """One Stripe API call; its JSON answer as a dict, or an envelope error."""
-        options = {"idempotency_key": idempotency_key} if idempotency_key else {}
-        call = self._stripe().raw_request_async(method, path, **(params or {}), **options)
-        return await self._call(what, call)
-
-    async def _call(self, what: str, coro: Any) -> dict[str, Any]:
+        """One Stripe API call about `kind`; its JSON answer as a dict, or an envelope error
+        (told to `on_error`). The SDK gives each POST an idempotency key its retries reuse."""
+        call = self._stripe().raw_request_async(method, path, **(params or {}))
         try:
-            return await self._answer(what, coro)
+            return await self._answer(kind.name, call)
         except ApiError as exc:
             if self.on_error is not None:
                 self.on_error(exc.code)
             raise
+
+    async def _create(self, kind: _Kind, params: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._request(kind, "post", kind.path, params)
+
+    async def _retrieve(self, kind: _Kind, object_id: str) -> dict[str, Any]:
+        return await self._request(kind, "get", f"{kind.path}/{quote_plus(object_id)}")
 
     async def _answer(self, what: str, coro: Any) -> dict[str, Any]:
         try:
@@ -172,43 +185,27 @@ class StripeGateway:
         answer: dict[str, Any] = response.data
         return answer
 
-    async def create_checkout_session(
-        self, params: SessionCreateParams, idempotency_key: str | None = None
-    ) -> dict[str, Any]:
-        return await self._request(
-            "checkout session", "post", "/v1/checkout/sessions", params, idempotency_key
-        )
+    async def create_checkout_session(self, params: SessionCreateParams) -> dict[str, Any]:
+        return await self._create(CHECKOUT_SESSIONS, params)
 
     async def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
-        return await self._request(
-            "checkout session", "get", f"/v1/checkout/sessions/{quote_plus(session_id)}"
-        )
+        return await self._retrieve(CHECKOUT_SESSIONS, session_id)
 
-    async def create_payment_intent(
-        self, params: PaymentIntentCreateParams, idempotency_key: str | None = None
-    ) -> dict[str, Any]:
-        return await self._request(
-            "payment intent", "post", "/v1/payment_intents", params, idempotency_key
-        )
+    async def create_payment_intent(self, params: PaymentIntentCreateParams) -> dict[str, Any]:
+        return await self._create(PAYMENT_INTENTS, params)
 
     async def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
-        return await self._request(
-            "payment intent", "get", f"/v1/payment_intents/{quote_plus(payment_intent_id)}"
-        )
+        return await self._retrieve(PAYMENT_INTENTS, payment_intent_id)
 
     async def find_checkout_session(self, payment_intent_id: str) -> dict[str, Any] | None:
         """The Checkout Session that carries a payment intent, if any (Stripe's list filter)."""
-        page = await self._request(
-            "checkout session",
-            "get",
-            "/v1/checkout/sessions",
-            {"payment_intent": payment_intent_id, "limit": 1},
-        )
+        kind, query = CHECKOUT_SESSIONS, {"payment_intent": payment_intent_id, "limit": 1}
+        page = await self._request(kind, "get", kind.path, query)
         data = page.get("data") or []
         return data[0] if data else None
 
     async def retrieve_charge(self, charge_id: str) -> dict[str, Any]:
-        return await self._request("charge", "get", f"/v1/charges/{quote_plus(charge_id)}")
+        return await self._retrieve(CHARGES, charge_id)
 
     def verify_webhook(self, payload: bytes, signature: str | None) -> None:
         """Check `Stripe-Signature` with the SDK: at most `SIGNATURE_TOLERANCE_SECONDS` old
