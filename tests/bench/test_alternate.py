@@ -71,3 +71,25 @@ def test_each_version_runs_its_own_checkout_and_is_loaded_each_round(
     assert sum(str(copy) in line for line in rounds) == 2
     assert all("workers' cpu s " in line and "workers' cpu s  " not in line for line in rounds)
     assert "medians:" in out and "(medians of 2; 0 errors)" in out
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_a_purchase_scenario_loads_the_fake_stripe_alone_too_and_reads_its_cpu(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each round loads the service, whose line adds the fake's CPU it caused, and the fake
+    Stripe alone with the calls the service makes for the same requests."""
+    status = main(
+        [str(REPO), "--scenario", "create_intent", "--rounds", "2", "--duration", "1"]
+        + ["--users", "5", "--concurrency", "4", "--worker-cpu-affinity", "off"]
+    )
+
+    out = capsys.readouterr().out
+    assert status == 0, out
+    rounds = [line for line in out.splitlines() if line.startswith("round ")]
+    fake = [line for line in rounds if "fake Stripe" in line]
+    service = [line for line in rounds if "fake Stripe" not in line]
+    assert len(fake) == len(service) == 2
+    assert all(" stripe " in line and "us/req" in line for line in service)
+    assert not any(" stripe " in line for line in fake)
+    assert out.count("(medians of 2; 0 errors)") == 2
