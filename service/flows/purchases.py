@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from stripe.params import PaymentIntentCreateParams
@@ -86,39 +88,102 @@ def _metadata(site: Site, user_id: str, package: Package) -> dict[str, str]:
     }
 
 
-# --------------------------------------------------------------------------- checkout
-async def _buyer(services: Services, body: dict[str, Any]) -> tuple[Package, str, str | None]:
-    """The package, user key and email of a purchase request; 500 before any write if Stripe is unset."""
+# --------------------------------------------------------------------------- opening
+@dataclass(frozen=True)
+class _Order:
+    """A purchase request checked against its package: who buys which package, on which site."""
+
+    site: Site
+    user_id: str
+    email: str | None
+    package: Package
+
+    def terms(self) -> dict[str, Any]:
+        """The terms a purchase record freezes at creation: who buys, and the package's price."""
+        return {
+            "site_id": self.site.site_id,
+            "user_id": self.user_id,
+            "user_email": self.email,
+            "package_id": self.package.package_id,
+            "credit_type": self.package.credit_type,
+            "credits": self.package.credits,
+            "amount": self.package.price,
+            "currency": self.package.currency.upper(),
+        }
+
+
+#: Has Stripe open the payment of an order: the purchase record to store, and the ids the
+#: plugin pays with.
+_Opener = Callable[
+    [Services, _Order, dict[str, Any]],
+    Awaitable[tuple[CheckoutSession | PaymentIntentRecord, dict[str, Any]]],
+]
+
+
+async def create_checkout_session(
+    services: Services, site: Site, body: dict[str, Any]
+) -> dict[str, Any]:
+    """A Checkout Session for the package the request names."""
+    return await _open_purchase(services, site, body, _open_checkout_session)
+
+
+async def create_payment_intent(
+    services: Services, site: Site, body: dict[str, Any]
+) -> dict[str, Any]:
+    """A PaymentIntent for the package the request names."""
+    return await _open_purchase(services, site, body, _open_payment_intent)
+
+
+async def _open_purchase(
+    services: Services, site: Site, body: dict[str, Any], open_at_stripe: _Opener
+) -> dict[str, Any]:
+    """Check the request against its package (and answer 500 before any write when Stripe is
+    unset), have Stripe open the payment, then store the purchase, its buyer first (a new user
+    gets the free credits): all before the plugin is answered, nothing held across the call."""
     package = await priced_package(services, body)
     services.stripe.require_configured()
-    return package, user_key(body["user_id"]), body.get("user_email") or None
-
-
-def _purchase_terms(
-    site: Site, user_id: str, email: str | None, package: Package
-) -> dict[str, Any]:
-    """The terms a purchase record freezes at creation: who buys, and the package's price."""
+    order = _Order(site, user_key(body["user_id"]), body.get("user_email") or None, package)
+    record, stripe_ids = await open_at_stripe(services, order, body)
+    await services.store.ensure_user(
+        site.site_id, order.user_id, order.email, services.settings.free_credits
+    )
+    if isinstance(record, CheckoutSession):
+        await services.store.create_checkout_session(record)
+    else:
+        await services.store.create_payment_intent(record)
     return {
-        "site_id": site.site_id,
-        "user_id": user_id,
-        "user_email": email,
-        "package_id": package.package_id,
-        "credit_type": package.credit_type,
-        "credits": package.credits,
-        "amount": package.price,
-        "currency": package.currency.upper(),
-    }
-
-
-def _package_answer(package: Package) -> dict[str, Any]:
-    """What a purchase's creation tells the plugin about the package it bought."""
-    return {
+        "success": True,
+        **stripe_ids,
         "amount": package.price,
         "currency": package.currency.upper(),
         "credit_type": package.credit_type,
         "credits": package.credits,
         "package_id": package.package_id,
     }
+
+
+async def _open_checkout_session(
+    services: Services, order: _Order, body: dict[str, Any]
+) -> tuple[CheckoutSession, dict[str, Any]]:
+    session = await services.stripe.create_checkout_session(
+        checkout_session_params(order.site, order.user_id, order.email, order.package, body)
+    )
+    url = session.get("url")
+    expires_at = iso_from_unix(time.time() + SESSION_LIFETIME_SECONDS)
+    record = CheckoutSession(
+        session_id=session["id"], **order.terms(), url=url, expires_at=expires_at
+    )
+    return record, {"session_id": session["id"], "url": url, "checkout_url": url}
+
+
+async def _open_payment_intent(
+    services: Services, order: _Order, body: dict[str, Any]
+) -> tuple[PaymentIntentRecord, dict[str, Any]]:
+    intent = await services.stripe.create_payment_intent(
+        payment_intent_params(order.site, order.user_id, order.email, order.package)
+    )
+    record = PaymentIntentRecord(payment_intent_id=intent["id"], **order.terms())
+    return record, {"client_secret": intent["client_secret"], "payment_intent_id": intent["id"]}
 
 
 def checkout_session_params(
@@ -153,30 +218,23 @@ def checkout_session_params(
     return params
 
 
-async def create_checkout_session(
-    services: Services, site: Site, body: dict[str, Any]
-) -> dict[str, Any]:
-    package, user_id, email = await _buyer(services, body)
-    params = checkout_session_params(site, user_id, email, package, body)
-    session = await services.stripe.create_checkout_session(params)
-    await services.store.ensure_user(site.site_id, user_id, email, services.settings.free_credits)
-    await services.store.create_checkout_session(
-        CheckoutSession(
-            session_id=session["id"],
-            **_purchase_terms(site, user_id, email, package),
-            url=session.get("url"),
-            expires_at=iso_from_unix(time.time() + SESSION_LIFETIME_SECONDS),
-        )
-    )
-    return {
-        "success": True,
-        "session_id": session["id"],
-        "url": session.get("url"),
-        "checkout_url": session.get("url"),
-        **_package_answer(package),
+def payment_intent_params(
+    site: Site, user_id: str, email: str | None, package: Package
+) -> PaymentIntentCreateParams:
+    """What Stripe is asked for: the package's price, the purchase's identity in metadata."""
+    params: PaymentIntentCreateParams = {
+        "amount": stripe_amount(package),
+        "currency": package.currency.lower(),
+        "metadata": _metadata(site, user_id, package),
+        "description": f"{package.name} ({package.credits} {package.credit_type} credits)",
+        "automatic_payment_methods": {"enabled": True},
     }
+    if address := receipt_email(email):
+        params["receipt_email"] = address
+    return params
 
 
+# --------------------------------------------------------------------------- checkout
 async def own_session(services: Services, site: Site, session_id: str) -> CheckoutSession:
     record = await services.store.get_checkout_session(session_id)
     if record is None or record.site_id != site.site_id:
@@ -244,16 +302,24 @@ async def checkout_session_status(
     }
 
 
+#: Per kind of purchase record: the `source_ref` its grant is made once under, and the name
+#: of its id in the ledger entry's meta and in the plugin's webhook.
+_GRANT_KEYS = {
+    "checkout": (checkout_ref, "session_id"),
+    "intent": (intent_ref, "payment_intent_id"),
+}
+
+
 async def _grant_purchase(
     services: Services,
     site: Site,
     record: CheckoutSession | PaymentIntentRecord,
-    ref: str,
-    identity: dict[str, str],
     purchase: PurchaseCompletion,
 ) -> MoneyResult:
-    """Grant a purchase record's frozen terms once under `ref`, notifying the plugin; the
-    record becomes `completed` in the same transaction."""
+    """Grant a purchase record's frozen terms once under its `source_ref`, notifying the
+    plugin; the record becomes `completed` in the same transaction."""
+    make_ref, id_name = _GRANT_KEYS[purchase.kind]
+    ref, identity = make_ref(purchase.record_id), {id_name: purchase.record_id}
     result = await services.store.grant_once(
         record.site_id,
         record.user_id,
@@ -289,14 +355,8 @@ async def grant_checkout(
     """Grant a paid session once and mark it completed (whatever its status, even expired)
     with its payment intent, together."""
     intent = payment_intent_id if isinstance(payment_intent_id, str) else None
-    return await _grant_purchase(
-        services,
-        site,
-        record,
-        checkout_ref(record.session_id),
-        {"session_id": record.session_id},
-        PurchaseCompletion("checkout", record.session_id, intent),
-    )
+    completion = PurchaseCompletion("checkout", record.session_id, intent)
+    return await _grant_purchase(services, site, record, completion)
 
 
 async def credits_notice(
@@ -336,42 +396,6 @@ async def _already(services: Services, first: LedgerEntry) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- intents
-def payment_intent_params(
-    site: Site, user_id: str, email: str | None, package: Package
-) -> PaymentIntentCreateParams:
-    """What Stripe is asked for: the package's price, the purchase's identity in metadata."""
-    params: PaymentIntentCreateParams = {
-        "amount": stripe_amount(package),
-        "currency": package.currency.lower(),
-        "metadata": _metadata(site, user_id, package),
-        "description": f"{package.name} ({package.credits} {package.credit_type} credits)",
-        "automatic_payment_methods": {"enabled": True},
-    }
-    if address := receipt_email(email):
-        params["receipt_email"] = address
-    return params
-
-
-async def create_payment_intent(
-    services: Services, site: Site, body: dict[str, Any]
-) -> dict[str, Any]:
-    package, user_id, email = await _buyer(services, body)
-    params = payment_intent_params(site, user_id, email, package)
-    intent = await services.stripe.create_payment_intent(params)
-    await services.store.ensure_user(site.site_id, user_id, email, services.settings.free_credits)
-    await services.store.create_payment_intent(
-        PaymentIntentRecord(
-            payment_intent_id=intent["id"], **_purchase_terms(site, user_id, email, package)
-        )
-    )
-    return {
-        "success": True,
-        "client_secret": intent["client_secret"],
-        "payment_intent_id": intent["id"],
-        **_package_answer(package),
-    }
-
-
 async def confirm_payment(services: Services, site: Site, body: dict[str, Any]) -> dict[str, Any]:
     intent_id = body["payment_intent_id"]
     record = await services.store.get_payment_intent(intent_id)
@@ -392,11 +416,5 @@ async def confirm_payment(services: Services, site: Site, body: dict[str, Any]) 
 
 async def grant_intent(services: Services, site: Site, record: PaymentIntentRecord) -> MoneyResult:
     """Grant a succeeded direct payment once and mark it completed, together."""
-    return await _grant_purchase(
-        services,
-        site,
-        record,
-        intent_ref(record.payment_intent_id),
-        {"payment_intent_id": record.payment_intent_id},
-        PurchaseCompletion("intent", record.payment_intent_id),
-    )
+    completion = PurchaseCompletion("intent", record.payment_intent_id)
+    return await _grant_purchase(services, site, record, completion)

@@ -1,5 +1,6 @@
-"""The plugin webhooks' HTTP client: a POST over a kept-alive HTTP/1.1 connection, answered by
-its status code.
+"""The plugin webhooks' HTTP client, which the Stripe gateway sends the SDK's calls through too:
+a request over a kept-alive HTTP/1.1 connection, answered by its status code (`post`) or by its
+whole `Answer` (`send`).
 
 With one webhook per deduction, aiohttp's client (its request and response objects, header
 multidicts, payload registry and timers) was a large share of a deduction's event-loop time
@@ -25,7 +26,7 @@ import functools
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
@@ -43,6 +44,17 @@ Resolve = Callable[[str, int], Awaitable[list[str]]]
 
 class HTTPAnswerError(ConnectionError):
     """The server answered something that is not HTTP/1.x, or closed before answering."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer: its status, its header lines as received, its body; `whole` unless the
+    connection closed before the end its Content-Length or chunking declared."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    whole: bool
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,8 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future[int] | None = None
         self.status: int | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
         self.complete = False
         self.keep_alive = False
         self.received = False  # a byte of the current answer arrived
@@ -122,12 +136,19 @@ class _Connection(asyncio.Protocol):
             self._finish(exc=HTTPAnswerError("the connection closed before an answer"))
 
     # ---------------------------------------------------------------- httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
 
     def on_message_complete(self) -> None:
         if self.status is not None and 100 <= self.status < 200:
             self.status = None  # an informational answer: the real one follows
+            self.headers, self.body = [], []
             return
         self.complete = True
         # Asked here: once the callback returns, the parser has moved on to the next message.
@@ -139,6 +160,7 @@ class _Connection(asyncio.Protocol):
     def request(self, data: bytes) -> asyncio.Future[int]:
         assert self.transport is not None
         self.status = None
+        self.headers, self.body = [], []
         self.complete = self.keep_alive = self.received = False
         self.waiter = self.loop.create_future()
         self.transport.write(data)
@@ -162,8 +184,8 @@ class _Connection(asyncio.Protocol):
 
 
 class WebhookClient:
-    """POSTs to plugin webhook URLs; `post` answers the status code or raises OSError
-    (HTTPAnswerError among them) or TimeoutError."""
+    """Requests to plugin webhook URLs (and Stripe's); `post` answers the status code, `send`
+    the whole answer, or they raise OSError (HTTPAnswerError among them) or TimeoutError."""
 
     def __init__(
         self,
@@ -178,16 +200,24 @@ class WebhookClient:
         self._idle: dict[tuple[bool, str, int], list[_Connection]] = {}
         self._open: set[_Connection] = set()
 
-    async def post(self, target: Target, body: bytes, headers: dict[str, str]) -> int:
+    async def post(self, target: Target, body: bytes, headers: Mapping[str, str]) -> int:
         """Send `body` with `headers` (Host and Content-Length are added) and wait for the
         whole answer; answer its status."""
-        head = [f"POST {target.path} HTTP/1.1", f"Host: {target.host_header}"]
+        return (await self.send("POST", target, body, headers)).status
+
+    async def send(
+        self, method: str, target: Target, body: bytes | None, headers: Mapping[str, str]
+    ) -> Answer:
+        """`method` to `target` with `headers` (Host added, and Content-Length with a `body`);
+        the whole answer."""
+        head = [f"{method} {target.path} HTTP/1.1", f"Host: {target.host_header}"]
         for name, value in headers.items():
             if "\r" in value or "\n" in value:
                 raise ValueError(f"header {name} holds a line break")
             head.append(f"{name}: {value}")
-        head.append(f"Content-Length: {len(body)}")
-        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+        if body is not None:
+            head.append(f"Content-Length: {len(body)}")
+        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b"")
         connection = self._take_idle(target.origin)
         if connection is not None:
             try:
@@ -206,7 +236,7 @@ class WebhookClient:
         self._idle.clear()
 
     # ---------------------------------------------------------------- connections
-    async def _exchange(self, target: Target, connection: _Connection, data: bytes) -> int:
+    async def _exchange(self, target: Target, connection: _Connection, data: bytes) -> Answer:
         waiter = connection.request(data)
         timer = connection.loop.call_later(self.timeout, _time_out, waiter)
         try:
@@ -216,11 +246,16 @@ class WebhookClient:
             raise
         finally:
             timer.cancel()
+        whole = connection.complete or not any(
+            name.lower() in (b"content-length", b"transfer-encoding")
+            for name, _ in connection.headers
+        )
+        answer = Answer(status, connection.headers, b"".join(connection.body), whole)
         if connection.reusable():
             self._put_idle(target.origin, connection)
         else:
             self._discard(connection)
-        return status
+        return answer
 
     def _take_idle(self, origin: tuple[bool, str, int]) -> _Connection | None:
         idle = self._idle.get(origin)

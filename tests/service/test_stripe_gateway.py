@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from service.errors import StripeUnreachable
+from service.errors import StripeError, StripeUnreachable
 from service.outbound.stripe_gateway import StripeGateway
 from service.runtime import observability
 from service.runtime.observability import configure_logging
@@ -29,6 +29,9 @@ class CountingStripe:
     set, it answers only once that many requests wait, all at once: they were concurrent."""
 
     answer: bytes = json.dumps(SESSION).encode()
+    status: bytes = b"200 OK"
+    #: Header lines added to every answer, each ending in CRLF.
+    extra_headers: bytes = b""
     cut: bool = False
     hold: int = 1
     connections: int = 0
@@ -64,7 +67,8 @@ class CountingStripe:
                 await reader.readexactly(length)
                 self.requests += 1
                 await self.held()
-                status = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                status = b"HTTP/1.1 " + self.status + b"\r\nContent-Type: application/json\r\n"
+                status += self.extra_headers
                 size = f"Content-Length: {len(self.answer)}\r\n\r\n".encode()
                 if self.cut:
                     writer.write(status + size + self.answer[: len(self.answer) // 2])
@@ -119,6 +123,19 @@ async def test_an_answer_cut_short_is_stripe_unreachable(
     with pytest.raises(StripeUnreachable):
         await gateway.retrieve_checkout_session("cs_test_gateway")
     assert counting_stripe.requests == 3  # the first try and the SDK's two retries
+
+
+@pytest.mark.parametrize("name", [b"Stripe-Should-Retry", b"stripe-should-retry"])
+async def test_the_sdk_reads_answer_headers_whatever_their_case(
+    gateway: StripeGateway, counting_stripe: CountingStripe, name: bytes
+) -> None:
+    """A 500 is retried unless Stripe says not to; the SDK asks for the header in lower case."""
+    counting_stripe.status = b"500 Internal Server Error"
+    counting_stripe.answer = b'{"error": {"type": "api_error", "message": "down"}}'
+    counting_stripe.extra_headers = name + b": false\r\n"
+    with pytest.raises(StripeError):
+        await gateway.retrieve_checkout_session("cs_test_gateway")
+    assert counting_stripe.requests == 1
 
 
 async def test_answers_are_plain_dicts(gateway: StripeGateway) -> None:

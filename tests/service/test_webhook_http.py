@@ -164,6 +164,46 @@ async def test_chunked_and_informational_answers_are_read_to_their_end():
     assert server.connections == 1
 
 
+async def test_send_answers_the_header_lines_and_the_body_of_the_final_answer():
+    """What the Stripe gateway reads: the 103's header lines are not the answer's, chunks are
+    joined, and a GET without a body sends no Content-Length."""
+    server = RawServer.answering(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+        b"HTTP/1.1 201 Created\r\nRequest-Id: req_1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        forever=True,
+    )
+    async with server:
+        http = client()
+        answers = [await http.send("GET", target(server.port), None, {}) for _ in range(2)]
+        await http.close()
+    for answer in answers:
+        assert (answer.status, answer.body, answer.whole) == (201, b"abcde", True)
+        assert answer.headers == [(b"Request-Id", b"req_1"), (b"Transfer-Encoding", b"chunked")]
+    assert server.requests[0].startswith(b"GET /hook?x=1 HTTP/1.1\r\n")
+    assert b"content-length" not in server.requests[0].lower()
+
+
+@pytest.mark.parametrize(
+    ("answer", "whole"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf", False),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nhalf", False),
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it", True),
+    ],
+    ids=["content-length", "chunked", "body-until-close"],
+)
+async def test_an_answer_cut_before_its_declared_end_is_not_whole(answer, whole):
+    """`post` keeps answering the status (a webhook's answer is its status), `send` says
+    whether the body reached the end its head declared."""
+    server = RawServer.answering(answer)
+    async with server:
+        http = client()
+        sent = await http.send("POST", target(server.port), b"{}", {})
+        await http.close()
+    assert (sent.status, sent.whole) == (200, whole)
+
+
 async def test_a_kept_alive_connection_the_server_dropped_unanswered_is_resent_once():
 
     async def script(server, reader, writer, n):
