@@ -53,216 +53,230 @@ def error_response(
 
 # 400: the request cannot be served as sent.
 class ValidationFailed(ApiError):
-    status, code, message = 400, "validation_error", "The request breaks the schema"
+    status, code = 400, "validation_error"
+    message = "The request breaks the schema"
 
 
 class InvalidJson(ApiError):
-    status, code, message = 400, "invalid_json", "The body is not valid JSON"
+    status, code = 400, "invalid_json"
+    message = "The body is not valid JSON"
 
 
 class InvalidRequest(ApiError):
-    status, code, message = 400, "invalid_request", "The request could not be read"
+    status, code = 400, "invalid_request"
+    message = "The request could not be read"
 
 
 class AmountMismatch(ApiError):
-    status, code, message = 400, "amount_mismatch", "The amount differs from the package price"
+    status, code = 400, "amount_mismatch"
+    message = "The amount differs from the package price"
 
 
 class CreditTypeMismatch(ApiError):
-    status, code, message = 400, "credit_type_mismatch", "The credit type differs from the package"
+    status, code = 400, "credit_type_mismatch"
+    message = "The credit type differs from the package"
 
 
 class InvalidSiteUrl(ApiError):
-    status, code, message = 400, "invalid_site_url", "The site URL is not valid"
+    status, code = 400, "invalid_site_url"
+    message = "The site URL is not valid"
 
 
 class SiteUrlNotPublic(ApiError):
-    status, code, message = 400, "site_url_not_public", "Webhooks may not be sent to this site URL"
+    status, code = 400, "site_url_not_public"
+    message = "Webhooks may not be sent to this site URL"
 
 
 class InvalidSignature(ApiError):
-    status, code, message = 400, "invalid_signature", "Stripe signature verification failed"
+    status, code = 400, "invalid_signature"
+    message = "Stripe signature verification failed"
 
 
 class InvalidEvent(ApiError):
-    status, code, message = 400, "invalid_event", "The body is not a Stripe event"
+    status, code = 400, "invalid_event"
+    message = "The body is not a Stripe event"
 
 
 # 401, 403: who is calling, and may they.
 class MissingAuthorization(ApiError):
-    status, code, message = 401, "missing_authorization", "Send Authorization: Bearer <token>"
+    status, code = 401, "missing_authorization"
+    message = "Send Authorization: Bearer <token>"
 
 
 class MissingInstanceId(ApiError):
-    status, code, message = 401, "missing_instance_id", "Send the X-Instance-ID header"
+    status, code = 401, "missing_instance_id"
+    message = "Send the X-Instance-ID header"
 
 
 class InvalidCredentials(ApiError):
-    status, code, message = 401, "invalid_credentials", "The credentials are not valid"
+    status, code = 401, "invalid_credentials"
+    message = "The credentials are not valid"
 
 
 class SiteDisabled(ApiError):
-    status, code, message = 403, "site_disabled", "This site has been disabled"
+    status, code = 403, "site_disabled"
+    message = "This site has been disabled"
 
 
 class ProviderAccessNotApproved(ApiError):
-    status, code, message = (
-        403,
-        "provider_access_not_approved",
-        (
-            "This site is not approved for the deployment's provider keys; "
-            "ask the administrator to approve it"
-        ),
+    status, code = 403, "provider_access_not_approved"
+    message = (
+        "This site is not approved for the deployment's provider keys; "
+        "ask the administrator to approve it"
     )
 
 
 # 402: money has not moved, or not enough of it.
 class PaymentNotCompleted(ApiError):
-    status, code, message = 402, "payment_not_completed", "The payment has not been completed"
+    status, code = 402, "payment_not_completed"
+    message = "The payment has not been completed"
 
 
 class CardDeclined(ApiError):
-    status, code, message = 402, "card_declined", "The card was declined"
+    status, code = 402, "card_declined"
+    message = "The card was declined"
 
 
 class InsufficientCredits(ApiError):
     """A deduction larger than the balance (the plugin contract: 402)."""
 
-    status, code, message = 402, "insufficient_credits", "Not enough credits"
+    status, code = 402, "insufficient_credits"
+    message = "Not enough credits"
 
 
 # 404: the thing named does not exist here.
 class NotFound(ApiError):
-    status, code, message = 404, "not_found", "No such endpoint"
+    status, code = 404, "not_found"
+    message = "No such endpoint"
 
 
 class PackageNotFound(ApiError):
-    status, code, message = 404, "package_not_found", "Package not found"
+    status, code = 404, "package_not_found"
+    message = "Package not found"
 
 
 class NoPackages(ApiError):
-    status, code, message = 404, "no_packages", "No credit packages are available"
+    status, code = 404, "no_packages"
+    message = "No credit packages are available"
 
 
 class SessionNotFound(ApiError):
-    status, code, message = 404, "session_not_found", "Checkout session not found"
+    status, code = 404, "session_not_found"
+    message = "Checkout session not found"
 
 
 class PaymentIntentNotFound(ApiError):
-    status, code, message = 404, "payment_intent_not_found", "Payment intent not found"
+    status, code = 404, "payment_intent_not_found"
+    message = "Payment intent not found"
 
 
 class StripeNotFound(ApiError):
-    status, code, message = 404, "stripe_not_found", "Stripe has no such object"
+    status, code = 404, "stripe_not_found"
+    message = "Stripe has no such object"
 
 
 class InstanceNotFound(ApiError):
-    status, code, message = 404, "instance_not_found", "Instance not found"
+    status, code = 404, "instance_not_found"
+    message = "Instance not found"
 
 
 class SiteNotFound(ApiError):
-    status, code, message = 404, "site_not_found", "Site not found"
+    status, code = 404, "site_not_found"
+    message = "Site not found"
 
 
 class ProviderNotFound(ApiError):
-    status, code, message = 404, "provider_not_found", "Unknown provider"
+    status, code = 404, "provider_not_found"
+    message = "Unknown provider"
 
 
 class NoProviderKey(ApiError):
-    status, code, message = (
-        404,
-        "no_provider_key",
-        ("No API key is configured for the rewrite provider"),
-    )
+    status, code = 404, "no_provider_key"
+    message = "No API key is configured for the rewrite provider"
 
 
 class NoStripeKey(ApiError):
-    status, code, message = 404, "no_stripe_key", "Stripe is not configured"
+    status, code = 404, "no_stripe_key"
+    message = "Stripe is not configured"
 
 
 class DeliveryNotFound(ApiError):
-    status, code, message = 404, "delivery_not_found", "Webhook delivery not found"
+    status, code = 404, "delivery_not_found"
+    message = "Webhook delivery not found"
 
 
 # 409: the request conflicts with what is stored.
 class DuplicateInstance(ApiError):
-    status, code, message = 409, "duplicate_instance", "This instance is already registered"
+    status, code = 409, "duplicate_instance"
+    message = "This instance is already registered"
 
 
 class DuplicatePackage(ApiError):
-    status, code, message = 409, "duplicate_package", "A package with this id exists"
+    status, code = 409, "duplicate_package"
+    message = "A package with this id exists"
 
 
 class IdempotencyKeyConflict(ApiError):
-    status, code, message = (
-        409,
-        "idempotency_key_reused",
-        ("This key was already used for a different request"),
-    )
+    status, code = 409, "idempotency_key_reused"
+    message = "This key was already used for a different request"
 
 
 class AdjustmentExceedsBalance(ApiError):
     """An administrator's negative adjustment larger than the balance: a conflict with
     the stored balance (409), unlike a plugin's deduction (`InsufficientCredits`, 402)."""
 
-    status, code, message = (
-        409,
-        "insufficient_credits",
-        ("The balance is smaller than the adjustment"),
-    )
+    status, code = 409, "insufficient_credits"
+    message = "The balance is smaller than the adjustment"
 
 
 class SiteReleased(ApiError):
-    status, code, message = (
-        409,
-        "site_released",
-        ("This site's instance was released; its history stays, it cannot be enabled again"),
-    )
+    status, code = 409, "site_released"
+    message = "This site's instance was released; its history stays, it cannot be enabled again"
 
 
 class GrantPending(ApiError):
-    status, code, message = (
-        409,
-        "grant_pending",
-        ("This payment has not been granted yet; Stripe will deliver the event again"),
-    )
+    status, code = 409, "grant_pending"
+    message = "This payment has not been granted yet; Stripe will deliver the event again"
 
 
 # 415, 429: how the request arrived.
 class UnsupportedMediaType(ApiError):
-    status, code, message = 415, "unsupported_media_type", "The body must be application/json"
+    status, code = 415, "unsupported_media_type"
+    message = "The body must be application/json"
 
 
 class RateLimited(ApiError):
-    status, code, message = 429, "rate_limited", "Too many requests"
+    status, code = 429, "rate_limited"
+    message = "Too many requests"
 
 
 # 5xx: the deployment or Stripe cannot serve the request.
 class PaymentNotConfigured(ApiError):
-    status, code, message = 500, "payment_not_configured", "Payment processing not configured"
+    status, code = 500, "payment_not_configured"
+    message = "Payment processing not configured"
 
 
 class ResponseContractViolation(ApiError):
     """An answer that breaks the spec, caught by VALIDATE_RESPONSES (development only)."""
 
-    status, code, message = 500, "response_contract_violation", "The answer breaks the spec"
+    status, code = 500, "response_contract_violation"
+    message = "The answer breaks the spec"
     internal = True
 
 
 class StripeError(ApiError):
-    status, code, message = 502, "stripe_error", "Stripe failed the request"
+    status, code = 502, "stripe_error"
+    message = "Stripe failed the request"
 
 
 class StripeUnreachable(ApiError):
-    status, code, message = 502, "stripe_unreachable", "Stripe could not be reached; retry later"
+    status, code = 502, "stripe_unreachable"
+    message = "Stripe could not be reached; retry later"
 
 
 class AdminNotConfigured(ApiError):
-    status, code, message = (
-        503,
-        "admin_not_configured",
-        ("The admin API is disabled on this deployment"),
-    )
+    status, code = 503, "admin_not_configured"
+    message = "The admin API is disabled on this deployment"
 
 
 #: Seconds a client waits before retrying when the store does not answer (`Retry-After`).
@@ -272,7 +286,8 @@ STORE_RETRY_AFTER = 3
 class StoreUnavailable(ApiError):
     """The store did not answer: nothing was acknowledged; retry after `Retry-After`."""
 
-    status, code, message = 503, "store_unavailable", "The store does not answer"
+    status, code = 503, "store_unavailable"
+    message = "The store does not answer"
 
     def __init__(self, message: str | None = None, **extra: Any) -> None:
         super().__init__(message, headers={"Retry-After": str(STORE_RETRY_AFTER)}, **extra)

@@ -203,6 +203,9 @@ class DeductResult:
 
 @dataclass(frozen=True)
 class Package:
+    """A credit package as the server sells it: `price` in the currency's smallest unit, the
+    only price a purchase ever charges."""
+
     package_id: str
     name: str
     credit_type: str
