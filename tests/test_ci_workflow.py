@@ -10,6 +10,7 @@ import json
 import re
 import shlex
 import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -121,6 +122,27 @@ def test_py_runs_on_two_workers_and_leaves_soak_to_its_own_env():
     assert re.search(r'-m "soak\b', tox["testenv:soak"]["commands"])
     markers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
     assert any(m.startswith("soak:") for m in markers["ini_options"]["markers"])
+
+
+@pytest.mark.parametrize("env", ["soak", "e2e", "browser", "wordpress"])
+def test_a_marker_env_collects_every_test_file_that_holds_its_marker(env):
+    """The marker envs collect only their own files (`{posargs:...}`, `-o python_files=...`),
+    not the whole tree to deselect it: a marked file outside them would never run."""
+    command = tox_config()[f"testenv:{env}"]["commands"]
+    (marker,) = re.findall(r'-m "?(\w+)', command)
+    (paths,) = re.findall(r"\{posargs:([^}]*)\}", command)
+    roots = [ROOT / path for path in paths.split()]
+    pattern = re.search(r"-o python_files=(\S+)", command)
+    marked = [
+        path
+        for path in (ROOT / "tests").rglob("*.py")
+        if path.name != Path(__file__).name
+        and re.search(rf"\bmark\.{marker}\b", path.read_text(encoding="utf-8"))
+    ]
+    assert marked, f"no test file is marked {marker}"
+    for path in marked:
+        assert any(path == root or root in path.parents for root in roots), (env, path)
+        assert pattern is None or fnmatch(path.name, pattern.group(1)), (env, path)
 
 
 def test_the_wordpress_job_checks_out_the_plugin_at_a_pinned_commit_and_points_at_it(workflow):
