@@ -15,6 +15,7 @@ fixed sample of the orders: it scans collections in Python, so all 720 would tak
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 import random
@@ -39,6 +40,7 @@ from .conftest import Backend, MongomockBackend, SQLiteBackend
 CREDITS, PRICE = 7, 1000  # credits that do not divide the price: shares round
 REDELIVERIES = 5
 MONGOMOCK_SAMPLE = 29
+SQLITE_TOGETHER = 24
 OpenStore = Callable[[], Awaitable[Store]]
 
 
@@ -297,18 +299,29 @@ async def play_every(
 ) -> None:
     """Play `history` once per order, each purchase its own user, then reconcile.
 
+    On SQLite, SQLITE_TOGETHER purchases play side by side, each with its own fake Stripe: the
+    store's thread takes the operations queued together in one wake-up, where one purchase
+    alone makes it wake for each. Each purchase's deliveries keep their order.
+
     On mongomock every query and every transaction's snapshot scans whole collections in
     Python, so there each order gets a database of its own (reconciled after it): an order
     then costs what the first one did, not more with every order before it."""
-    for number, order in enumerate(orders):
-        if isinstance(backend, MongomockBackend):
-            backend.database = f"rakubun_order_{number}"
-            store = await open_store()
-            alone = new_world(store, await store.create_site(new_site()))
-            await play(alone, kind, history, order, user_id=str(number))
-            assert (await store.reconcile()).ok, order
-        else:
-            await play(world, kind, history, order, user_id=str(number))
+
+    async def play_one(number: int, order: tuple[str, ...]) -> None:
+        if not isinstance(backend, MongomockBackend):
+            await play(new_world(world.store, world.site), kind, history, order, str(number))
+            return
+        backend.database = f"rakubun_order_{number}"
+        store = await open_store()
+        await play(
+            new_world(store, await store.create_site(new_site())), kind, history, order, str(number)
+        )
+        assert (await store.reconcile()).ok, order
+
+    together = SQLITE_TOGETHER if isinstance(backend, SQLiteBackend) else 1
+    for start in range(0, len(orders), together):
+        batch = enumerate(orders[start : start + together], start)
+        await asyncio.gather(*(play_one(number, order) for number, order in batch))
     assert (await world.store.reconcile()).ok
 
 
