@@ -84,8 +84,7 @@ def harness_up(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 def test_schemathesis_run_against_the_harness_passes(harness_up: dict[str, Any]) -> None:
     # What harness/README.md tells users to run: the contract the service serves, whose `servers`
-    # names the service (no --url); a small budget and no randomness for CI; two workers, as
-    # the coverage phase's calls mostly wait on the service.
+    # names the service (no --url); a small budget and no randomness for CI.
     command = [
         sys.executable,
         "-m",
@@ -96,8 +95,6 @@ def test_schemathesis_run_against_the_harness_passes(harness_up: dict[str, Any])
         "10",
         "--generation-deterministic",
         "--no-color",
-        "--workers",
-        "2",
     ]
     env = {**os.environ, "RAKUBUN_HARNESS_DIR": harness_up["data_dir"]}
     env.pop("RAKUBUN_ADMIN_TOKEN", None)
