@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import time
 import uuid
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from service.runtime.worker_sockets import (
 )
 from tests.support.service_process import free_port
 
-from .test_workers_share_state import TwoWorkers, running
+from .test_workers_share_state import both_serving, running
 
 linux_only = pytest.mark.skipif(
     not balances_connections(), reason="SO_REUSEPORT spreads connections on Linux only"
@@ -82,20 +81,6 @@ def test_connections_opened_together_are_spread_over_the_workers_sockets() -> No
     # socket has a chance of 2 in 2**64).
     assert sum(taken) == 64
     assert min(taken) > 0
-
-
-def both_serving(service: TwoWorkers, timeout: float = 60) -> set[int]:
-    """The workers' pids, once each has answered (one still starting takes no connection)."""
-    deadline = time.monotonic() + timeout
-    asked: set[str] = set()
-    while True:
-        request_id = str(uuid.uuid4())
-        asked.add(request_id)
-        assert service.call("/api/v1/health", request_id).status_code == 200
-        pids = set(service.pids(asked).values())
-        if len(pids) == 2:
-            return pids
-        assert time.monotonic() < deadline, "one worker never answered"
 
 
 def listening_sockets(port: int) -> set[int]:

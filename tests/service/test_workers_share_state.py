@@ -72,6 +72,20 @@ def two_workers(tmp_path: Path) -> Iterator[TwoWorkers]:
         yield service
 
 
+def both_serving(service: TwoWorkers, timeout: float = 60) -> set[int]:
+    """The workers' pids, once each has answered (one still starting takes no connection)."""
+    deadline = time.monotonic() + timeout
+    asked: set[str] = set()
+    while True:
+        request_id = str(uuid.uuid4())
+        asked.add(request_id)
+        assert service.call("/api/v1/health", request_id).status_code == 200
+        pids = set(service.pids(asked).values())
+        if len(pids) == 2:
+            return pids
+        assert time.monotonic() < deadline, "one worker never answered"
+
+
 @contextlib.contextmanager
 def running(tmp_path: Path, *, rate_limit: int) -> Iterator[TwoWorkers]:
     """`rakubun-service --workers 2` on a fresh SQLite file."""
@@ -167,6 +181,7 @@ def test_the_rate_limit_holds_across_workers_within_the_stated_tolerance(tmp_pat
         minute = int(time.time() // 60)
         with running(tmp_path / f"run{attempt}", rate_limit=limit) as service:
             _, plugin = register(service)
+            both_serving(service)  # a worker still starting takes no connection: none counted
             statuses = [
                 service.call(CREDITS, f"rl-{i}", **plugin).status_code for i in range(limit + 60)
             ]
