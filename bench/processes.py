@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -187,3 +188,59 @@ def localstripe_process(*, state_dir: Path, log_path: Path) -> ChildProcess:
     return ChildProcess(
         "localstripe", command, port=port, ready_path="/js.stripe.com/v3/", log_path=log_path
     )
+
+
+# Starts a checkout's service: this layout's entry point, or an older checkout's (`../before`).
+SERVICE_MAIN = (
+    "try:\n    from service.runtime.cli import main\n"
+    "except ImportError:\n    from service.cli import main\n"
+    "main()"
+)
+
+
+@dataclass(frozen=True)
+class Version:
+    """A checkout of the repository, and the environment variables its service adds."""
+
+    checkout: Path
+    env: dict[str, str] = field(default_factory=dict)
+    label: str = ""
+
+
+def parse_version(spec: str) -> Version:
+    """`PATH[:NAME=VALUE,...]` (a value may hold `=`; names and values no `,`)."""
+    path, _, assignments = spec.partition(":")
+    env: dict[str, str] = {}
+    for assignment in filter(None, assignments.split(",")):
+        name, equals, value = assignment.partition("=")
+        if not equals or not name:
+            raise ValueError(f"{spec!r}: expected PATH[:NAME=VALUE,...], got {assignment!r}")
+        env[name] = value
+    checkout = Path(path or ".").resolve()
+    if not (checkout / "service" / "settings.py").is_file():
+        raise ValueError(f"{spec!r}: {checkout} is not a checkout of this repository")
+    return Version(checkout, env, spec)
+
+
+def process_cpu_seconds(root: int) -> dict[int, float]:
+    """CPU seconds (user and system, every thread) of `root` and its descendants, by pid."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    pending = [root]
+    while pending:
+        pid = pending.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        found[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        pending.extend(children.get(pid, ()))
+    return found

@@ -46,7 +46,13 @@ from ..errors import (
     ValidationFailed,
     error_response,
 )
-from ..runtime.observability import REQUEST_ID_HEADER, current_request_id, log_value, request_id_for
+from ..runtime.observability import (
+    REQUEST_ID_HEADER,
+    current_request_id,
+    log_value,
+    quick_record,
+    request_id_for,
+)
 from ..store.base import StoreUnavailableError
 from .answers import json_answer
 from .auth import authenticate_admin, authenticate_plugin
@@ -315,9 +321,15 @@ def operation_of(request: Request) -> str:
     return name.rsplit(".", 1)[-1] if name else "-"
 
 
+#: The access line's text: method, path, status, operation, duration, site, instance, User-Agent.
+ACCESS_LINE = "%s %s %s op=%s %.2fms site=%s instance=%s ua=%s"
+
+
 def log_access(request: Request, status: int, operation: str, seconds: float) -> None:
     """One access line; of the headers it names only the instance id and the User-Agent. In
     the text line every value a client chose is one `log_value` token."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
     fields = {
         "method": request.method,
         "path": request.path,
@@ -329,8 +341,7 @@ def log_access(request: Request, status: int, operation: str, seconds: float) ->
         "ua": request.headers.get("user-agent", ""),
         "request_id": request.ctx.request_id,
     }
-    access_log.info(
-        "%s %s %s op=%s %.2fms site=%s instance=%s ua=%s",
+    message_args = (
         log_value(request.method),
         log_value(request.path),
         status,
@@ -339,5 +350,6 @@ def log_access(request: Request, status: int, operation: str, seconds: float) ->
         fields["site_id"],
         log_value(fields["instance"]),
         log_value(fields["ua"]),
-        extra={"access": fields, "request_id": request.ctx.request_id},
     )
+    extra = {"access": fields, "request_id": request.ctx.request_id}
+    access_log.handle(quick_record(access_log, logging.INFO, ACCESS_LINE, message_args, extra))

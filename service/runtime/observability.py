@@ -12,15 +12,21 @@ token (`log_value`), and no format writes a control character raw (`escape_contr
 from __future__ import annotations
 
 import atexit
+import functools
 import itertools
 import json
 import logging
 import logging.handlers
+import os
 import queue
 import re
 import secrets
 import sys
+import threading
+import time
+from collections.abc import Mapping
 from contextvars import ContextVar
+from typing import Any
 
 from ..settings import Settings
 from .cpu_affinity import helper_thread
@@ -85,7 +91,60 @@ def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
     return (_CONTROL_BUT_NEWLINE if keep_newlines else _CONTROL).sub(_escaped, text)
 
 
-class TextFormatter(logging.Formatter):
+# ---------------------------------------------------------------- records, cheaply
+@functools.lru_cache(maxsize=64)
+def _shared_fields(name: str, level: int, pid: int, thread: int) -> dict[str, Any]:
+    """What every record of logger `name` at `level` made on this thread shares (`pid` and
+    `thread` key the cache: a forked process or another thread gets its own)."""
+    record = logging.LogRecord(name, level, "", 0, "", None, None)
+    fields = dict(record.__dict__)
+    fields["_started"] = record.created - record.relativeCreated / 1000
+    for moment in ("created", "msecs", "relativeCreated"):
+        del fields[moment]
+    return fields
+
+
+def quick_record(
+    logger: logging.Logger, level: int, msg: str, args: tuple[Any, ...], extra: Mapping[str, Any]
+) -> logging.LogRecord:
+    """The record `logger.log(level, msg, *args, extra=extra)` would make, but for the
+    caller's file and line (no format of ours names them): the stdlib finds the caller by
+    walking the stack and reads the thread's and process's names again on every record,
+    which cost the event loop more than the rest of a read's access line."""
+    shared = _shared_fields(logger.name, level, os.getpid(), threading.get_ident())
+    record = logging.LogRecord.__new__(logging.LogRecord)
+    fields = record.__dict__
+    fields.update(shared)
+    now = time.time_ns()
+    created = now / 1e9
+    fields["created"] = created
+    fields["msecs"] = float(now % 1_000_000_000 // 1_000_000)
+    fields["relativeCreated"] = (created - fields.pop("_started")) * 1000
+    fields["msg"] = msg
+    fields["args"] = args
+    fields.update(extra)
+    return record
+
+
+class _TimeBySecond(logging.Formatter):
+    """`formatTime` computed once per second of the clock (each line of a busy second reads
+    the same date and time; the milliseconds are added per record as the stdlib does)."""
+
+    _second: tuple[int, str | None, str] | None = None
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        second = int(record.created)
+        cached = self._second
+        if cached is None or cached[0] != second or cached[1] != datefmt:
+            moment = self.converter(second)
+            text = time.strftime(datefmt or self.default_time_format, moment)
+            cached = self._second = (second, datefmt, text)
+        if datefmt or not self.default_msec_format:
+            return cached[2]
+        return self.default_msec_format % (cached[2], record.msecs)
+
+
+class TextFormatter(_TimeBySecond):
     """`TEXT_FORMAT`, one line per record but its traceback, no control character raw: a
     message (Sanic's, a plugin's error text) may carry any character a client sent."""
 
@@ -105,7 +164,7 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-class JsonFormatter(logging.Formatter):
+class JsonFormatter(_TimeBySecond):
     """One JSON object per line, ASCII (every control and non-ASCII character escaped); an
     access line's fields are top-level keys."""
 
@@ -132,28 +191,77 @@ class _DeferredQueueHandler(logging.handlers.QueueHandler):
         return record
 
 
+#: How long the writer thread lets records gather after the first one wakes it: one write and
+#: one wake-up per batch, not per line (a line reaches the stream at most this much later).
+GATHER_SECONDS = 0.02
+#: The most records written in one batch.
+BATCH_RECORDS = 512
+
+
+class _BatchWriter(logging.StreamHandler):
+    """Writes a batch of records to its stream in one call, then flushes once."""
+
+    def write_all(self, records: list[logging.LogRecord]) -> None:
+        lines = []
+        for record in records:
+            if record.levelno < self.level or not self.filter(record):
+                continue
+            try:
+                lines.append(self.format(record) + self.terminator)
+            except Exception:
+                self.handleError(record)
+        if not lines:
+            return
+        self.acquire()
+        try:
+            self.stream.write("".join(lines))
+            self.flush()
+        except Exception:
+            self.handleError(records[-1])
+        finally:
+            self.release()
+
+
 class _LogWriter(logging.handlers.QueueListener):
-    """The writer thread, a helper thread of the worker (see `cpu_affinity.helper_thread`)."""
+    """The writer thread, a helper thread of the worker (see `cpu_affinity.helper_thread`):
+    woken by a record, it lets more gather for `GATHER_SECONDS`, then writes them at once."""
+
+    def __init__(self, records: queue.SimpleQueue[Any], writer: _BatchWriter) -> None:
+        super().__init__(records, writer)
+        self.records = records
+        self.writer = writer
 
     def _monitor(self) -> None:  # the thread's target in the stdlib (typeshed omits it)
         helper_thread()
-        super()._monitor()  # type: ignore[misc]
+        records = self.records
+        while True:
+            batch = [records.get()]
+            time.sleep(GATHER_SECONDS)
+            while len(batch) < BATCH_RECORDS:
+                try:
+                    batch.append(records.get_nowait())
+                except queue.Empty:
+                    break
+            ending = any(r is self._sentinel for r in batch)  # type: ignore[attr-defined]
+            self.writer.write_all([r for r in batch if r is not self._sentinel])  # type: ignore[attr-defined]
+            if ending:
+                return
 
 
 _listener: logging.handlers.QueueListener | None = None
 
 
 def configure_logging(settings: Settings, level: str = "INFO") -> None:
-    """One stderr handler on the root logger, in the format LOG_FORMAT names, written by a
-    thread of its own: the event loop only stamps the request id and queues each record
-    (each worker process calls this: Sanic's workers do not inherit the parent's logging)."""
+    """One stderr handler on the root logger, in the format LOG_FORMAT names, written in
+    batches by a thread of its own: the event loop only stamps the request id and queues each
+    record (each worker process calls this: Sanic's workers do not inherit the parent's logging)."""
     global _listener
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, _DeferredQueueHandler):  # ours, from an earlier call
             root.removeHandler(handler)
     _stop_listener()
-    writer = logging.StreamHandler(sys.stderr)
+    writer = _BatchWriter(sys.stderr)
     writer.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     handler = _DeferredQueueHandler(records)
