@@ -113,12 +113,12 @@ def test_ci_run_the_readme_tox_and_the_matrix_name_the_same_envs_in_one_order(wo
     assert "soak" in env_list
 
 
-def test_py_runs_on_two_workers_and_leaves_soak_to_its_own_env():
+def test_py_runs_on_three_workers_and_leaves_soak_to_its_own_env():
     tox = tox_config()
     py = tox["testenv"]["commands"]
-    assert "-n 2" in py and "--dist loadgroup" in py
+    assert "-n 3" in py and "--dist loadgroup" in py
     assert re.search(r'-m "[^"]*\bnot soak\b[^"]*"', py)
-    assert "-n 2" in tox["testenv:contract"]["commands"]
+    assert "-n 3" in tox["testenv:contract"]["commands"]
     assert re.search(r'-m "soak\b', tox["testenv:soak"]["commands"])
     markers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
     assert any(m.startswith("soak:") for m in markers["ini_options"]["markers"])
