@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import signal
 from pathlib import Path
 
 from harness.fake_stripe import FakeStripe
+from harness.fake_stripe.collector import freeze_survivors_of_full_collections
 
 
 async def serve(port: int, secret_key: str, data_dir: Path | None = None) -> None:
     fake = FakeStripe(secret_key=secret_key, data_dir=data_dir)
-    # The loaded state lives as long as the process: keep the collector's full passes off
-    # it (each pass over a filled store pauses the fake; the filled row's p99 shows it).
-    gc.freeze()
+    # The stored objects live as long as the process: keep the collector's full passes off
+    # them (each pass over a filled store pauses the fake; see `collector.py`).
+    freeze_survivors_of_full_collections()
     await fake.start("127.0.0.1", port)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

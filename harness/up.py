@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import shlex
 import signal
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from harness.cli_options import options_of
 from harness.console import say, short
 from harness.data_dir_lock import DataDirLock
 from harness.errors import HarnessError, Interrupted
+from harness.fake_stripe.collector import freeze_survivors_of_full_collections
 from harness.harness_file import (
     DEFAULT_DATA_DIR,
     HarnessAddresses,
@@ -300,7 +300,7 @@ async def run_up(args: argparse.Namespace) -> int:
     harness = Harness(args.data_dir, **options, **ports, stopping=stopping)
     try:
         async with harness:
-            gc.freeze()  # the fake's loaded state lives as long as we do: keep full GC off it
+            freeze_survivors_of_full_collections()  # the fake's state lives as long as we do
             failure = await harness.register_plugin()
             if failure is not None:
                 say(f"warning: registering the plugin simulator failed: {failure}")
