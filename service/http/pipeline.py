@@ -48,10 +48,10 @@ from ..errors import (
 )
 from ..runtime.observability import (
     REQUEST_ID_HEADER,
+    AccessLine,
     current_request_id,
-    log_value,
-    quick_record,
     request_id_for,
+    write_access_line,
 )
 from ..store.base import StoreUnavailableError
 from .answers import json_answer
@@ -67,7 +67,6 @@ from .contract import (
 from .routes.registry import Call, Handler, Reply
 
 log = logging.getLogger("rakubun")
-access_log = logging.getLogger("rakubun.access")
 
 #: The route Sanic calls for one operation (path parameters as keyword arguments).
 Endpoint = Callable[..., Coroutine[Any, Any, HTTPResponse]]
@@ -321,35 +320,21 @@ def operation_of(request: Request) -> str:
     return name.rsplit(".", 1)[-1] if name else "-"
 
 
-#: The access line's text: method, path, status, operation, duration, site, instance, User-Agent.
-ACCESS_LINE = "%s %s %s op=%s %.2fms site=%s instance=%s ua=%s"
-
-
 def log_access(request: Request, status: int, operation: str, seconds: float) -> None:
-    """One access line; of the headers it names only the instance id and the User-Agent. In
-    the text line every value a client chose is one `log_value` token."""
-    if not access_log.isEnabledFor(logging.INFO):
-        return
-    fields = {
-        "method": request.method,
-        "path": request.path,
-        "operation": operation,
-        "status": status,
-        "duration_ms": round(seconds * 1000, 2),
-        "site_id": getattr(request.ctx, "site_id", None) or "-",
-        "instance": request.headers.get("x-instance-id", "-"),
-        "ua": request.headers.get("user-agent", ""),
-        "request_id": request.ctx.request_id,
-    }
-    message_args = (
-        log_value(request.method),
-        log_value(request.path),
-        status,
-        operation,
-        fields["duration_ms"],
-        fields["site_id"],
-        log_value(fields["instance"]),
-        log_value(fields["ua"]),
+    """One access line; of the headers it names only the instance id and the User-Agent
+    (formatted off the event loop: see `write_access_line`)."""
+    headers = request.headers
+    write_access_line(
+        AccessLine(
+            time.time_ns(),
+            request.ctx.request_id,
+            request.method,
+            request.path,
+            status,
+            operation,
+            round(seconds * 1000, 2),
+            getattr(request.ctx, "site_id", None) or "-",
+            headers.get("x-instance-id", "-"),
+            headers.get("user-agent", ""),
+        )
     )
-    extra = {"access": fields, "request_id": request.ctx.request_id}
-    access_log.handle(quick_record(access_log, logging.INFO, ACCESS_LINE, message_args, extra))

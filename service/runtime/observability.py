@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..settings import Settings
 from .cpu_affinity import helper_thread
@@ -126,6 +126,96 @@ def quick_record(
     return record
 
 
+# ---------------------------------------------------------------- the access line
+ACCESS_LOGGER = "rakubun.access"
+access_log = logging.getLogger(ACCESS_LOGGER)
+#: The access line's text: method, path, status, operation, duration, site, instance, User-Agent.
+ACCESS_LINE = "%s %s %s op=%s %.2fms site=%s instance=%s ua=%s"
+
+
+class AccessLine(NamedTuple):
+    """One request's access line as the values it names; formatted on the writer thread."""
+
+    created_ns: int
+    request_id: str
+    method: str
+    path: str
+    status: int
+    operation: str
+    duration_ms: float
+    site_id: str
+    instance: str
+    ua: str
+
+    def moment(self) -> tuple[float, float]:
+        """(`created`, `msecs`) as a `LogRecord` made at `created_ns` holds them."""
+        return self.created_ns / 1e9, float(self.created_ns % 1_000_000_000 // 1_000_000)
+
+    def message_args(self) -> tuple[Any, ...]:
+        """`ACCESS_LINE`'s values: every value a client chose is one `log_value` token."""
+        return (
+            log_value(self.method),
+            log_value(self.path),
+            self.status,
+            self.operation,
+            self.duration_ms,
+            self.site_id,
+            log_value(self.instance),
+            log_value(self.ua),
+        )
+
+    def fields(self) -> dict[str, Any]:
+        """The line's fields as a JSON line's top-level keys (a record's `access`)."""
+        return {
+            "method": self.method,
+            "path": self.path,
+            "operation": self.operation,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "site_id": self.site_id,
+            "instance": self.instance,
+            "ua": self.ua,
+            "request_id": self.request_id,
+        }
+
+    def record(self) -> logging.LogRecord:
+        """The `rakubun.access` record of this line."""
+        record = quick_record(
+            access_log,
+            logging.INFO,
+            ACCESS_LINE,
+            self.message_args(),
+            {"access": self.fields(), "request_id": self.request_id},
+        )
+        record.created, record.msecs = self.moment()
+        return record
+
+
+def write_access_line(line: AccessLine) -> None:
+    """Log `line` at INFO on `rakubun.access`. When our writer is the only handler that would
+    see it (the running service: no other handler, filter or `propagate=False` in the way),
+    the values go to the writer thread as they are, and the record, the handler chain and the
+    formatting are not paid on the event loop; else (a test's capture, a handler an operator
+    added) as any record."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    handler = _handler
+    root = logging.root
+    if (
+        handler is not None
+        and not access_log.handlers
+        and not access_log.filters
+        and access_log.propagate
+        and len(root.handlers) == 1
+        and root.handlers[0] is handler
+        and not root.filters
+        and handler.level <= logging.INFO
+    ):
+        handler.queue.put_nowait(line)
+        return
+    access_log.handle(line.record())
+
+
 class _TimeBySecond(logging.Formatter):
     """`formatTime` computed once per second of the clock (each line of a busy second reads
     the same date and time; the milliseconds are added per record as the stdlib does)."""
@@ -133,7 +223,10 @@ class _TimeBySecond(logging.Formatter):
     _second: tuple[int, str | None, str] | None = None
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        second = int(record.created)
+        return self.format_moment(record.created, record.msecs, datefmt)
+
+    def format_moment(self, created: float, msecs: float, datefmt: str | None = None) -> str:
+        second = int(created)
         cached = self._second
         if cached is None or cached[0] != second or cached[1] != datefmt:
             moment = self.converter(second)
@@ -141,7 +234,7 @@ class _TimeBySecond(logging.Formatter):
             cached = self._second = (second, datefmt, text)
         if datefmt or not self.default_msec_format:
             return cached[2]
-        return self.default_msec_format % (cached[2], record.msecs)
+        return self.default_msec_format % (cached[2], msecs)
 
 
 class TextFormatter(_TimeBySecond):
@@ -163,6 +256,15 @@ class TextFormatter(_TimeBySecond):
             line += "\n" + escape_controls(self.formatStack(record.stack_info), keep_newlines=True)
         return line
 
+    def format_access(self, line: AccessLine) -> str:
+        """What `format` writes for `line.record()`, without making the record."""
+        created, msecs = line.moment()
+        text = (
+            f"{self.format_moment(created, msecs, self.datefmt)} INFO {ACCESS_LOGGER}"
+            f" [{line.request_id}]: {ACCESS_LINE % line.message_args()}"
+        )
+        return escape_controls(text)
+
 
 class JsonFormatter(_TimeBySecond):
     """One JSON object per line, ASCII (every control and non-ASCII character escaped); an
@@ -180,6 +282,20 @@ class JsonFormatter(_TimeBySecond):
         line.update(getattr(record, "access", {}))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+    def format_access(self, access: AccessLine) -> str:
+        """What `format` writes for `access.record()`, without making the record."""
+        created, msecs = access.moment()
+        line = {
+            "time": self.format_moment(created, msecs, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": "INFO",
+            "logger": ACCESS_LOGGER,
+            "message": ACCESS_LINE % access.message_args(),
+            "request_id": access.request_id,
+            "pid": os.getpid(),
+        }
+        line.update(access.fields())
         return json.dumps(line, default=str)
 
 
@@ -201,9 +317,14 @@ BATCH_RECORDS = 512
 class _BatchWriter(logging.StreamHandler):
     """Writes a batch of records to its stream in one call, then flushes once."""
 
-    def write_all(self, records: list[logging.LogRecord]) -> None:
+    def write_all(self, records: list[logging.LogRecord | AccessLine]) -> None:
         lines = []
+        format_access = self.formatter.format_access  # type: ignore[union-attr]
         for record in records:
+            if type(record) is AccessLine:
+                lines.append(format_access(record) + self.terminator)
+                continue
+            assert isinstance(record, logging.LogRecord)
             if record.levelno < self.level or not self.filter(record):
                 continue
             try:
@@ -217,7 +338,8 @@ class _BatchWriter(logging.StreamHandler):
             self.stream.write("".join(lines))
             self.flush()
         except Exception:
-            self.handleError(records[-1])
+            last = records[-1]
+            self.handleError(last if isinstance(last, logging.LogRecord) else last.record())
         finally:
             self.release()
 
@@ -249,13 +371,15 @@ class _LogWriter(logging.handlers.QueueListener):
 
 
 _listener: logging.handlers.QueueListener | None = None
+#: Our handler on the root logger while `configure_logging` holds.
+_handler: _DeferredQueueHandler | None = None
 
 
 def configure_logging(settings: Settings, level: str = "INFO") -> None:
     """One stderr handler on the root logger, in the format LOG_FORMAT names, written in
     batches by a thread of its own: the event loop only stamps the request id and queues each
     record (each worker process calls this: Sanic's workers do not inherit the parent's logging)."""
-    global _listener
+    global _listener, _handler
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, _DeferredQueueHandler):  # ours, from an earlier call
@@ -269,6 +393,7 @@ def configure_logging(settings: Settings, level: str = "INFO") -> None:
     _listener = _LogWriter(records, writer)
     _listener.start()
     root.addHandler(handler)
+    _handler = handler
     root.setLevel(level.upper())
     # The SDK logs two INFO lines per Stripe call; the access line and the gateway's own
     # warnings say what matters, so its lines are kept for DEBUG.
@@ -280,7 +405,8 @@ def configure_logging(settings: Settings, level: str = "INFO") -> None:
 @atexit.register
 def _stop_listener() -> None:
     """Write what is queued, then end the writer thread (also at exit)."""
-    global _listener
+    global _listener, _handler
+    _handler = None
     if _listener is not None:
         _listener.stop()
         _listener = None

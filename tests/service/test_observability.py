@@ -190,6 +190,70 @@ def test_json_lines_carry_the_access_fields_and_the_request_id():
     assert line["duration_ms"] == 1.5 and line["request_id"] == "r-1"
 
 
+# ---------------------------------------------------------------- the access line's fast path
+access_lines_st = st.builds(
+    observability.AccessLine,
+    created_ns=st.integers(min_value=0, max_value=4_102_444_800 * 10**9),
+    request_id=st.sampled_from(["r-1", "0123456789abcdef0123456789abcdef"]),
+    method=st.text(),
+    path=st.text(),
+    status=st.integers(min_value=100, max_value=599),
+    operation=st.sampled_from(["getHealth", "-", "deductCredits"]),
+    duration_ms=st.floats(min_value=0, max_value=1e6).map(lambda f: round(f, 2)),
+    site_id=st.sampled_from(["-", "site_0123"]),
+    instance=st.text(),
+    ua=st.text(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(line=access_lines_st)
+def test_an_access_line_formatted_off_the_record_is_the_records_own_line(line):
+    """The writer thread formats a queued access line as it would format its record."""
+    record = line.record()
+    assert record.name == "rakubun.access" and record.levelno == logging.INFO
+    assert TextFormatter().format_access(line) == TextFormatter().format(record)
+    assert JsonFormatter().format_access(line) == JsonFormatter().format(record)
+
+
+def test_the_access_line_skips_the_record_only_when_our_writer_alone_would_see_it(
+    monkeypatch,
+):
+    """With our handler alone on the root logger the line is queued as values; with another
+    handler listening (a test's capture, an operator's handler) it is a record again."""
+    queued: list = []
+    ours = observability._DeferredQueueHandler(SimpleNamespace(put_nowait=queued.append))
+    monkeypatch.setattr(observability, "_handler", ours)
+    monkeypatch.setattr(logging.root, "handlers", [ours])
+    level = observability.access_log.level
+    monkeypatch.setattr(observability.access_log, "level", logging.INFO)
+    observability.access_log.manager._clear_cache()
+    line = observability.AccessLine(1, "r-1", "GET", "/", 200, "getHealth", 0.5, "-", "-", "")
+    observability.write_access_line(line)
+    assert queued == [line]
+
+    records: list[logging.LogRecord] = []
+    other = logging.Handler()
+    other.emit = records.append  # type: ignore[method-assign]
+    for place in (logging.root, observability.access_log):
+        queued.clear(), records.clear()
+        place.addHandler(other)
+        try:
+            observability.write_access_line(line)
+        finally:
+            place.removeHandler(other)
+        assert [r.access for r in records] == [line.fields()]
+        assert [type(q) for q in queued] == [logging.LogRecord]  # ours got the record too
+
+    observability.access_log.setLevel(logging.WARNING)
+    try:
+        queued.clear()
+        observability.write_access_line(line)
+        assert queued == []
+    finally:
+        observability.access_log.setLevel(level)
+
+
 # ---------------------------------------------------------------- the whole process's output
 def read_lines(stream, into: queue.Queue[str | None]) -> threading.Thread:
     """A thread putting each line of `stream` on `into`, then None at its end."""
