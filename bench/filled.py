@@ -17,6 +17,10 @@ Operations, through the real `SQLiteStore`:
   shared machine its fsync moves it more than the data does);
 - `deduct (writer CPU)`: the writer thread's CPU per deduction, 8 at a time (what the data
   size costs the single writer, fsync waits left out);
+- `reader CPU per read`, `reader CPU per read (writing)`: the reader thread's CPU
+  per `get_user`, alone and while deductions commit (a read's wall time on a shared VM
+  follows the scheduler's hand-offs between the event loop and the reader: its round medians
+  moved 40% between runs, the CPU per read under 10%);
 - `stats`: `GET /admin/stats`' figures; `reconcile`: the full check (few calls: it reads all).
 """
 
@@ -47,7 +51,9 @@ CALLS = {
     "credits read (writing)": 400,
     "credits read (stats)": 400,
     "deduct": 200,
-    "deduct (writer CPU)": 400,
+    "deduct (writer CPU)": 2000,
+    "reader CPU per read": 2000,
+    "reader CPU per read (writing)": 2000,
     "stats": 40,
     "reconcile": 3,
 }
@@ -155,6 +161,8 @@ def operations(
         "credits read": lambda: store.get_user(SITE_ID, user()),
         "credits read (writing)": lambda: store.get_user(SITE_ID, user()),
         "credits read (stats)": lambda: store.get_user(SITE_ID, user()),
+        "reader CPU per read": lambda: store.get_user(SITE_ID, user()),
+        "reader CPU per read (writing)": lambda: store.get_user(SITE_ID, user()),
         "deduct": lambda: store.deduct(SITE_ID, user(), "article", 1, notify=_notify),
         "deduct (writer CPU)": lambda: store.deduct(SITE_ID, user(), "article", 1, notify=_notify),
         "stats": store.stats,
@@ -198,6 +206,14 @@ async def writer_cpu(store: SQLiteStore, deduct: Callable[[], Awaitable[Any]], c
     return (await store.writer.call(time.thread_time) - before) / (count // 8 * 8)
 
 
+async def reader_cpu(store: SQLiteStore, read: Callable[[], Awaitable[Any]], count: int) -> float:
+    """The reader thread's CPU seconds per read, over `count` one after another."""
+    before = await store.reader.call(time.thread_time)
+    for _ in range(count):
+        await read()
+    return (await store.reader.call(time.thread_time) - before) / count
+
+
 @dataclass
 class Row:
     operation: str
@@ -218,9 +234,9 @@ def rows_of(rounds: dict[str, dict[str, list[float]]]) -> list[Row]:
 
 
 def format_rows(rows: list[Row], ledger_rows: int) -> str:
-    lines = [f"{'operation':<14}{'empty ms':>10}{f'{ledger_rows:,} rows ms':>18}{'ratio':>8}"]
+    lines = [f"{'operation':<36}{'empty ms':>10}{f'{ledger_rows:,} rows ms':>18}{'ratio':>8}"]
     for r in rows:
-        lines.append(f"{r.operation:<14}{r.empty_ms:>10.3f}{r.filled_ms:>18.3f}{r.ratio:>8.2f}")
+        lines.append(f"{r.operation:<36}{r.empty_ms:>10.3f}{r.filled_ms:>18.3f}{r.ratio:>8.2f}")
     return "\n".join(lines)
 
 
@@ -250,6 +266,11 @@ async def measure(
                 for op in only:
                     if op == "deduct (writer CPU)":
                         result = await writer_cpu(stores[name], ops["deduct"], CALLS[op])
+                    elif op == "reader CPU per read":
+                        result = await reader_cpu(stores[name], ops[op], CALLS[op])
+                    elif op == "reader CPU per read (writing)":
+                        measured = reader_cpu(stores[name], ops[op], CALLS[op])
+                        result = await meanwhile(ops["deduct"], 8, measured)
                     elif op.endswith(" (writing)"):  # deductions commit meanwhile
                         result = await meanwhile(ops["deduct"], 8, timed(ops[op], CALLS[op]))
                     elif op.endswith(" (stats)"):  # an admin's stats, one after another
