@@ -188,6 +188,7 @@ async def test_any_text_anywhere_answers_below_500_and_a_4xx_writes_nothing(
         content = json.dumps(body).encode()  # ensure_ascii: a lone surrogate travels as \ud800
         headers["Content-Type"] = "application/json"
 
+    await world.fake.drain()  # an earlier example's Stripe events land before, not during
     before = row_counts(world)
     response = await world.http.request(op.method, url, headers=headers, content=content)
 
