@@ -75,9 +75,8 @@ class SQLiteUsers(SQLiteConnection):
     async def ensure_user(
         self, site_id: str, user_id: str, email: str | None, free_credits: dict[str, int]
     ) -> User:
-        def read() -> User | None:
-            assert self._rdb is not None
-            return self._user(self._rdb, site_id, user_id)
+        def read(c: sqlite3.Connection) -> User | None:
+            return self._user(c, site_id, user_id)
 
         def create(c: sqlite3.Connection) -> User:
             self._ensure_user(c, site_id, user_id, UserSeed(email, free_credits))
@@ -86,7 +85,7 @@ class SQLiteUsers(SQLiteConnection):
             return user
 
         # The hot path is a read; write only for a new user or a changed email.
-        user = await self._run(read)
+        user = await self._read_here(read)
         if user is not None and (not email or email == user.email):
             return user
         return await self._write(create)

@@ -1,0 +1,111 @@
+"""The hot point read on the event loop (`SQLiteConnection._read_here`): the reads asked for
+in one turn of the loop share one read transaction on the loop's own connection; a busy
+database, a closed store or a caller on another thread sends the read to the reader thread,
+and the caller gets its answer (or the store's refusal), never a hang."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.store import SQLiteStore
+from service.store.base import StoreUnavailableError
+
+SITE = "site_loop_reads"
+
+
+async def opened(path: Path, users: int = 5) -> SQLiteStore:
+    store = SQLiteStore(path)
+    await store.open()
+    for n in range(users):
+        await store.ensure_user(SITE, f"u{n}", f"u{n}@example.test", {"article": n + 1})
+    return store
+
+
+async def test_reads_of_one_turn_share_one_read_transaction(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "s.sqlite3")
+    try:
+        assert store._here is not None  # the reads above opened it on this thread
+        statements: list[str] = []
+        store._here[1].set_trace_callback(statements.append)
+        users = await asyncio.gather(
+            *(store.ensure_user(SITE, f"u{n}", None, {}) for n in range(5))
+        )
+        assert [u.balances.article for u in users] == [1, 2, 3, 4, 5]
+        assert [s for s in statements if s in ("BEGIN", "ROLLBACK")] == ["BEGIN", "ROLLBACK"]
+        assert len([s for s in statements if s.startswith("SELECT")]) == 10  # user, balances
+    finally:
+        await store.close()
+
+
+class Busy:
+    """The loop's connection answering as SQLite does while another connection holds a lock
+    readers cannot pass (WAL recovery, an exclusive-mode writer): a stand-in, since no lock
+    this test could take blocks a WAL reader while the store's own connections are open."""
+
+    def __init__(self, at: str) -> None:
+        self.at = at
+        self.statements: list[str] = []
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        self.statements.append(sql)
+        if sql.startswith(self.at):
+            raise sqlite3.OperationalError("database is locked")
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("at", ["BEGIN", "SELECT"])
+async def test_a_busy_answer_sends_the_read_to_the_reader_thread(tmp_path: Path, at: str) -> None:
+    store = await opened(tmp_path / "s.sqlite3")
+    try:
+        busy = Busy(at)
+        store._here = (threading.get_ident(), busy)  # type: ignore[assignment]
+        users = await asyncio.gather(
+            *(store.ensure_user(SITE, f"u{n}", None, {}) for n in range(3))
+        )
+        assert [u.balances.article for u in users] == [1, 2, 3]  # read on the reader's thread
+        assert busy.statements[0] == "BEGIN"
+        assert busy.statements[-1] == ("BEGIN" if at == "BEGIN" else "ROLLBACK")
+    finally:
+        await store.close()
+
+
+async def test_reads_queued_when_the_store_closes_are_refused_not_lost(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "s.sqlite3")
+    reads = [asyncio.ensure_future(store.ensure_user(SITE, "u1", None, {})) for _ in range(3)]
+    await asyncio.sleep(0)  # each read starts and queues itself for the next turn of the loop
+    assert len(store._here_queue) == 3
+    await store.close()  # closes the loop's connection before that turn comes
+    for read in reads:
+        with pytest.raises(StoreUnavailableError):
+            await read
+
+
+async def test_a_caller_on_another_thread_reads_through_the_reader(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "s.sqlite3")
+    found: list[Any] = []
+
+    def elsewhere() -> None:
+        async def read() -> None:
+            future = asyncio.run_coroutine_threadsafe(store.ensure_user(SITE, "u2", None, {}), main)
+            found.append(await asyncio.wrap_future(future))
+            found.append(await store.ensure_user(SITE, "u3", None, {}))
+
+        asyncio.run(read())
+
+    main = asyncio.get_running_loop()
+    try:
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        await main.run_in_executor(None, thread.join)
+        assert [u.balances.article for u in found] == [3, 4]
+    finally:
+        await store.close()
