@@ -73,6 +73,7 @@ class Settings:
     mongodb_index_build_timeout_ms: int = 600_000
     sqlite_path: Path = Path("var/rakubun.sqlite3")
     sqlite_synchronous: str = "FULL"
+    sqlite_mmap_size: int = 1 << 30
     stripe_secret_key: str | None = field(default=None, repr=False)
     stripe_public_key: str | None = None
     stripe_webhook_secret: str | None = field(default=None, repr=False)
@@ -136,6 +137,7 @@ class Settings:
             ),
             "sqlite_path": Path(text("SQLITE_PATH") or "var/rakubun.sqlite3"),
             "sqlite_synchronous": (text("SQLITE_SYNCHRONOUS") or "FULL").upper(),
+            "sqlite_mmap_size": _int(env, "SQLITE_MMAP_SIZE", 1 << 30),
             "stripe_secret_key": text("STRIPE_SECRET_KEY"),
             "stripe_public_key": text("STRIPE_PUBLIC_KEY"),
             "stripe_webhook_secret": text("STRIPE_WEBHOOK_SECRET"),

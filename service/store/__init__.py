@@ -41,4 +41,8 @@ def open_store(settings: Settings) -> Store:
             index_build_timeout_ms=settings.mongodb_index_build_timeout_ms,
             webhook_retention_days=settings.webhook_retention_days,
         )
-    return SQLiteStore(settings.sqlite_path, synchronous=settings.sqlite_synchronous)
+    return SQLiteStore(
+        settings.sqlite_path,
+        synchronous=settings.sqlite_synchronous,
+        mmap_size=settings.sqlite_mmap_size,
+    )

@@ -118,6 +118,13 @@ def test_a_bad_sqlite_synchronous_raises():
         Settings.from_env({"SQLITE_SYNCHRONOUS": "sometimes"})
 
 
+def test_sqlite_mmap_size_is_a_byte_count_zero_turning_it_off():
+    assert Settings.from_env({}).sqlite_mmap_size == 1 << 30
+    assert Settings.from_env({"SQLITE_MMAP_SIZE": "0"}).sqlite_mmap_size == 0
+    with pytest.raises(ValueError, match="SQLITE_MMAP_SIZE"):
+        Settings.from_env({"SQLITE_MMAP_SIZE": "-1"})
+
+
 def test_secrets_stay_out_of_repr_and_str():
     settings = Settings.from_env(SECRETS)
     for text in (repr(settings), str(settings)):

@@ -1,7 +1,8 @@
 """The hot point read on the event loop (`SQLiteConnection._read_here`): the reads asked for
 in one turn of the loop share one read transaction on the loop's own connection; a busy
 database, a closed store or a caller on another thread sends the read to the reader thread,
-and the caller gets its answer (or the store's refusal), never a hang."""
+and the caller gets its answer (or the store's refusal), never a hang. And each connection
+maps as much of the file as `SQLITE_MMAP_SIZE` says."""
 
 from __future__ import annotations
 
@@ -107,5 +108,30 @@ async def test_a_caller_on_another_thread_reads_through_the_reader(tmp_path: Pat
         thread.start()
         await main.run_in_executor(None, thread.join)
         assert [u.balances.article for u in found] == [3, 4]
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("mmap_size", [0, 1 << 20])
+async def test_every_connection_maps_what_sqlite_mmap_size_says(
+    tmp_path: Path, mmap_size: int
+) -> None:
+    """The writer's, the reader's and the event loop's connection (`SQLITE_MMAP_SIZE`)."""
+    store = SQLiteStore(tmp_path / "s.sqlite3", mmap_size=mmap_size)
+    await store.open()
+    try:
+        await store.ensure_user(SITE, "u0", None, {})  # opens the loop's connection
+
+        def mapped(c: sqlite3.Connection | None) -> int:
+            assert c is not None
+            return int(c.execute("PRAGMA mmap_size").fetchone()[0])
+
+        assert store._here is not None
+        found = [
+            await store.writer.call(lambda: mapped(store._db)),
+            await store.reader.call(lambda: mapped(store._rdb)),
+            mapped(store._here[1]),
+        ]
+        assert found == [mmap_size] * 3
     finally:
         await store.close()
