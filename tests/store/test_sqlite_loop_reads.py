@@ -83,7 +83,7 @@ async def test_reads_queued_when_the_store_closes_are_refused_not_lost(tmp_path:
     store = await opened(tmp_path / "s.sqlite3")
     reads = [asyncio.ensure_future(store.ensure_user(SITE, "u1", None, {})) for _ in range(3)]
     await asyncio.sleep(0)  # each read starts and queues itself for the next turn of the loop
-    assert len(store._here_queue) == 3
+    assert store._here_batch is not None and len(store._here_batch.reads) == 3
     await store.close()  # closes the loop's connection before that turn comes
     for read in reads:
         with pytest.raises(StoreUnavailableError):
@@ -135,3 +135,30 @@ async def test_every_connection_maps_what_sqlite_mmap_size_says(
         assert found == [mmap_size] * 3
     finally:
         await store.close()
+
+
+def test_reads_left_in_a_loop_that_closed_do_not_hold_up_the_next_loops(tmp_path: Path) -> None:
+    """A loop that ends before its turn (its reads' callers end with it) leaves its batch
+    behind; another loop on the same thread gets a batch and a turn of its own."""
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    first = asyncio.new_event_loop()
+    try:
+        first.run_until_complete(store.open())
+        first.run_until_complete(store.ensure_user(SITE, "u0", None, {"article": 4}))
+
+        def start_a_read() -> None:
+            asyncio.ensure_future(store.ensure_user(SITE, "u0", None, {}), loop=first)
+            first.call_soon(first.stop)  # after the read's first step, before its batch's turn
+
+        first.call_soon(start_a_read)
+        first.run_forever()
+        assert store._here_batch is not None and store._here_batch.loop is first
+    finally:
+        first.close()
+
+    async def read_and_close() -> int:
+        user = await asyncio.wait_for(store.ensure_user(SITE, "u0", None, {}), 10)
+        await store.close()
+        return user.balances.article
+
+    assert asyncio.run(read_and_close()) == 4

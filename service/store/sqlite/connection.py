@@ -24,6 +24,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -55,6 +56,16 @@ def owner_only(path: Path) -> None:
                 companion.chmod(0o600)
 
 
+@dataclass(eq=False)
+class _HereBatch:
+    """The reads one event loop asked for in one turn, run together at its next turn."""
+
+    loop: asyncio.AbstractEventLoop
+    reads: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = field(
+        default_factory=list
+    )
+
+
 class SQLiteConnection:
     """The connections, threads and schema of one SQLite file; each aggregate mixin extends it."""
 
@@ -69,7 +80,7 @@ class SQLiteConnection:
         self._limits: sqlite3.Connection | None = None
         # The event loop's own read connection (`_read_here`), its thread, and its queue.
         self._here: tuple[int, sqlite3.Connection] | None = None
-        self._here_queue: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._here_batch: _HereBatch | None = None  # the reads waiting for the loop's turn
         self._there: set[asyncio.Task[None]] = set()  # reads `_run_here` handed to the reader
         # Worker processes on the same file take turns through a lock file (see SQLiteWriter).
         self.writer = SQLiteWriter(
@@ -100,14 +111,18 @@ class SQLiteConnection:
             return await self.reader.read(lambda: fn(self._reading()))
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._here_queue.append((fn, future))
-        if len(self._here_queue) == 1:
-            loop.call_soon(self._run_here)
+        batch = self._here_batch
+        if batch is None or batch.loop is not loop:  # a batch owns its turn of its own loop
+            batch = self._here_batch = _HereBatch(loop)
+            loop.call_soon(self._run_here, batch)
+        batch.reads.append((fn, future))
         return await future
 
-    def _run_here(self) -> None:
+    def _run_here(self, reads: _HereBatch) -> None:
         """The reads asked for in the last turn of the loop, in one read transaction."""
-        batch, self._here_queue = self._here_queue, []
+        if self._here_batch is reads:
+            self._here_batch = None
+        batch = reads.reads
         here = self._here
         try:
             if here is None:  # closed meanwhile: the reader's thread answers (or refuses)
