@@ -9,8 +9,12 @@ import subprocess
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.runtime.metrics import LATENCY_BUCKETS, Metrics
 from tests.support.service import ADMIN_TOKEN
 from tests.support.service_process import (
     free_port,
@@ -30,6 +34,46 @@ def samples(text: str) -> dict[tuple[str, tuple], float]:
 
 def value(scrape: dict, name: str, **labels: str) -> float:
     return scrape.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+# ---------------------------------------------------------------- the tallies of one process
+answers = st.lists(
+    st.tuples(
+        st.sampled_from(["listPackages", "getUserCredits", "-"]),
+        st.sampled_from([200, 402, 404]),
+        st.one_of(
+            st.sampled_from(LATENCY_BUCKETS),  # on a bucket's bound: `le` includes it
+            st.floats(min_value=0, max_value=20, allow_nan=False),
+        ),
+    ),
+    max_size=40,
+)
+
+
+def counted(metrics: Metrics) -> dict[tuple[str, tuple], float]:
+    """The scrape's request counts and histogram, `_created` timestamps left out."""
+    return {
+        key: round(number, 9)
+        for key, number in samples(generate_latest(metrics.registry).decode()).items()
+        if key[0].startswith("rakubun_http") and not key[0].endswith("_created")
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=answers, second=answers)
+def test_tallied_requests_scrape_as_prometheus_own_observations(first, second) -> None:
+    """In one process requests are tallied and handed over at each scrape: every scrape
+    shows what observing each request at once would have shown."""
+    tallied, observed = Metrics(), Metrics()
+    assert tallied.multiprocess_dir is None  # the tests run in one process
+    for batch in (first, second):  # a scrape between the two
+        for operation, status, seconds in batch:
+            tallied.record_request(operation, status, seconds)
+            requests, latency = observed._labelled(operation, status)
+            requests.inc()
+            latency.observe(seconds)
+        tallied.flush()
+        assert counted(tallied) == counted(observed)
 
 
 # ---------------------------------------------------------------- in process
