@@ -138,13 +138,33 @@ async def activated(wordpress: WordPress, dashboard: HarnessProcess, browser_pag
     """Point WordPress at the first dashboard, log in, and activate the plugin by clicking."""
     wordpress.set_option("rakubun_harness_api_url", dashboard.api_url)
     page = browser_page
-    await page.goto(f"{wordpress.url}/wp-login.php")
-    await page.fill("#user_login", ADMIN_USER)
-    await page.fill("#user_pass", ADMIN_PASSWORD)
-    await page.click("#wp-submit")
-    await page.wait_for_url(f"{wordpress.url}/wp-admin/**")
-    await toggle_plugin(page, wordpress, "activate")
+    try:
+        await page.goto(f"{wordpress.url}/wp-login.php")
+        await page.fill("#user_login", ADMIN_USER)
+        await page.fill("#user_pass", ADMIN_PASSWORD)
+        await page.click("#wp-submit")
+        await page.wait_for_url(f"{wordpress.url}/wp-admin/**")
+        await toggle_plugin(page, wordpress, "activate")
+    except Exception:
+        await keep_what_wordpress_showed(page, wordpress, "activated")
+        raise
     return wordpress
+
+
+async def keep_what_wordpress_showed(page, wordpress: WordPress, name: str) -> None:
+    """A failed fixture's evidence under the env's folder, as a failed test's screenshot is:
+    the page (a screenshot, its URL and HTML) and the tails of WordPress's own logs."""
+    folder = screenshot_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        await page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+        (folder / f"{name}.html").write_text(f"<!-- {page.url} -->\n" + await page.content())
+    except Exception as exc:  # the page itself may be what broke
+        (folder / f"{name}.html").write_text(f"the page could not be read: {exc!r}")
+    for log in (wordpress.debug_log, wordpress.root / "php-server.log"):
+        if log.exists():
+            tail = log.read_text(errors="replace")[-20_000:]
+            (folder / f"{name}-{log.name}").write_text(tail)
 
 
 async def toggle_plugin(page, wordpress: WordPress, action: str) -> None:
