@@ -105,9 +105,9 @@ def create_app(
         name=OUTSIDE_CONTRACT["/metrics"],
         error_format="json",
     )
-    install_pipeline(app)
     if settings.api_docs:
         mount_docs_assets(app)
+    install_pipeline(app, contract.operations)
 
     @app.before_server_start
     async def open_store_and_seed(app: App) -> None:

@@ -15,22 +15,25 @@
 4. `finish_request` (every answer, errors included): echoes the request id, records the
    metrics and writes the access line.
 
-Steps 1 and 4 are middleware, not part of `serve`, because they also cover answers outside
-any operation (404, 405, 413, `/metrics`, the reference page's files). `install` puts steps
-1, 3 and 4 on the app; the factory (`service.http.app`) binds each operation with `endpoint_for`.
+Steps 1 and 4 cover every answer, but they are not the app's middleware: Sanic's middleware
+machinery costs a read several microseconds. An operation's route runs them itself; what Sanic
+answers through `handle_exception` (404, 405, 413, an exception out of a handler) is finished
+there; and the routes outside the contract (`/metrics`, the reference page's files) get them as
+route middleware. `install` puts steps 1, 3 and 4 on the app once every route is added; the
+factory (`service.http.app`) binds each operation with `endpoint_for`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 from urllib.parse import quote_from_bytes
 
 from sanic.exceptions import BadRequest, SanicException
 from sanic.request import Request
-from sanic.response import HTTPResponse
+from sanic.response import BaseHTTPResponse, HTTPResponse
 
 from ..context import App, Services
 from ..domain.models import Site
@@ -72,12 +75,16 @@ log = logging.getLogger("rakubun")
 Endpoint = Callable[..., Coroutine[Any, Any, HTTPResponse]]
 
 
-def install(app: App) -> None:
+def install(app: App, operations: Iterable[str]) -> None:
     """Put the steps every request goes through on `app`, operation or not: the request id
-    and clock (1), the envelope of every failure (3), the metrics and access line (4)."""
-    app.on_request(begin_request, priority=100)
+    and clock (1), the envelope of every failure (3), the metrics and access line (4). Call it
+    once every route is added: the routes not named in `operations` get steps 1 and 4 as
+    their own middleware (an operation's route runs them itself, see `endpoint_for`)."""
     app.error_handler.add(Exception, handle_exception)
-    app.on_response(finish_request, priority=-100)
+    bound = {f"{app.name}.{name}" for name in operations}
+    others = [route.name for route in app.router.routes if route.name not in bound]
+    app.register_named_middleware(begin_request, others, "request")
+    app.register_named_middleware(finish_request, others, "response")
 
 
 # ---------------------------------------------------------------- 1. every request begins
@@ -114,9 +121,11 @@ async def begin_request(request: Request) -> None:
 
 
 def _begin(request: Request) -> None:
-    request.ctx.request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
-    request.ctx.started = time.perf_counter()
-    current_request_id.set(request.ctx.request_id)
+    ctx = request.ctx
+    ctx.request_id = request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+    ctx.started = time.perf_counter()
+    ctx.finished = False
+    current_request_id.set(request_id)
 
 
 # ---------------------------------------------------------------- 2. an operation of the spec
@@ -124,6 +133,7 @@ def endpoint_for(op: Operation, handler: Handler) -> Endpoint:
     """The route of `op`: the pipeline around `handler`, every ApiError as its envelope."""
 
     async def endpoint(request: Request, **path: str) -> HTTPResponse:
+        _begin(request)
         services: Services = request.app.ctx.services
         try:
             response = await serve(op, handler, request, services, path)
@@ -131,6 +141,7 @@ def endpoint_for(op: Operation, handler: Handler) -> Endpoint:
             response = error_answer(op, exc, services)
         except StoreUnavailableError as exc:
             response = error_answer(op, store_unavailable(op.operation_id, exc), services)
+        _finish(request, response, op.operation_id, services)
         return response
 
     endpoint.__name__ = op.operation_id
@@ -278,7 +289,14 @@ def store_unavailable(operation: str, exc: StoreUnavailableError) -> StoreUnavai
 
 
 def handle_exception(request: Request, exc: Exception) -> HTTPResponse:
-    """Every failure answers in the envelope; nothing leaks a traceback or a secret."""
+    """Every failure answers in the envelope, finished (step 4) here; nothing leaks a
+    traceback or a secret."""
+    response = _exception_answer(request, exc)
+    _finish(request, response, operation_of(request), request.app.ctx.services)
+    return response
+
+
+def _exception_answer(request: Request, exc: Exception) -> HTTPResponse:
     if isinstance(exc, ApiError):
         return exc.to_response()
     if isinstance(exc, StoreUnavailableError):
@@ -299,15 +317,24 @@ def handle_exception(request: Request, exc: Exception) -> HTTPResponse:
 
 
 # ---------------------------------------------------------------- 4. every answer ends
-async def finish_request(request: Request, response: HTTPResponse) -> None:
+async def finish_request(request: Request, response: BaseHTTPResponse) -> None:
+    """Step 4 as a route's middleware (outside the contract)."""
+    _finish(request, response, operation_of(request), request.app.ctx.services)
+
+
+def _finish(
+    request: Request, response: BaseHTTPResponse, operation: str, services: Services
+) -> None:
     """Echo the request id, record `(operation, status, seconds)` in the metrics and write
-    the access line (ACCESS_LOG) of every answer, failed ones included."""
-    if not hasattr(request.ctx, "request_id"):
-        _begin(request)  # Sanic refused it before the request middleware ran (e.g. 413)
-    response.headers[REQUEST_ID_HEADER] = request.ctx.request_id
-    seconds = time.perf_counter() - request.ctx.started
-    operation = operation_of(request)
-    services: Services = request.app.ctx.services
+    the access line (ACCESS_LOG) of every answer, failed ones included; once per request."""
+    ctx = request.ctx
+    if not hasattr(ctx, "request_id"):
+        _begin(request)  # Sanic refused it before any route ran (404, 413)
+    elif ctx.finished:
+        return
+    ctx.finished = True
+    response.headers[REQUEST_ID_HEADER] = ctx.request_id
+    seconds = time.perf_counter() - ctx.started
     services.metrics.record_request(operation, response.status, seconds)
     if services.settings.access_log:
         log_access(request, response.status, operation, seconds)

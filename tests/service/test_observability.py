@@ -134,6 +134,37 @@ async def test_every_failed_request_gets_an_id_and_one_access_line(logged):
             assert lines[0]["operation"] == operation
 
 
+@pytest.mark.parametrize(
+    ("path", "operation"),
+    [("/metrics", "getMetrics"), ("/api/v1/docs/assets/docs.css", "docs_asset_docs_css")],
+)
+async def test_a_route_outside_the_contract_gets_an_id_and_one_access_line(logged, path, operation):
+    """Not an operation: the pipeline's first and last steps run as its route middleware."""
+    service, caplog = logged
+    headers = {"X-Request-ID": "out-1", **service.admin_headers()}
+    response = await service.http.get(f"{service.url}{path}", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "out-1"
+    (line,) = access_lines(caplog)
+    assert (line["request_id"], line["status"], line["operation"]) == ("out-1", 200, operation)
+
+
+async def test_a_failure_inside_a_route_outside_the_contract_logs_one_line(logged, monkeypatch):
+    """Answered by the error handler, then by the route's own middleware: still one line."""
+    service, caplog = logged
+
+    def broken(figures):
+        raise RuntimeError("the exposition broke")
+
+    monkeypatch.setattr(service.services.metrics, "exposition", broken)
+    headers = {"X-Request-ID": "m-1", **service.admin_headers()}
+    response = await service.http.get(f"{service.url}/metrics", headers=headers)
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "m-1"
+    (line,) = access_lines(caplog)
+    assert (line["request_id"], line["status"], line["operation"]) == ("m-1", 500, "getMetrics")
+
+
 async def test_an_unexpected_failure_is_logged_with_its_request_id(logged, monkeypatch):
     service, caplog = logged
 
