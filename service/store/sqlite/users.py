@@ -28,14 +28,20 @@ class SQLiteUsers(SQLiteConnection):
         ).fetchall()
         return dict(rows)
 
-    def _user(self, c: sqlite3.Connection, site_id: str, user_id: str) -> User | None:
-        row = c.execute(
-            "SELECT email, created_at FROM users WHERE site_id=? AND user_id=?",
+    @staticmethod
+    def _user(c: sqlite3.Connection, site_id: str, user_id: str) -> User | None:
+        # One statement for the user and its balances: the credits read runs it per request.
+        rows = c.execute(
+            "SELECT u.email, u.created_at, b.credit_type, b.balance FROM users u"
+            " LEFT JOIN balances b ON b.site_id = u.site_id AND b.user_id = u.user_id"
+            " WHERE u.site_id=? AND u.user_id=?",
             (site_id, user_id),
-        ).fetchone()
-        if row is None:
+        ).fetchall()
+        if not rows:
             return None
-        return User(site_id, user_id, row[0], self._balances(c, site_id, user_id), row[1])
+        email, created_at = rows[0][0], rows[0][1]
+        values = {credit_type: balance for _, _, credit_type, balance in rows if credit_type}
+        return User(site_id, user_id, email, Balances.from_mapping(values), created_at)
 
     def _ensure_user(
         self, c: sqlite3.Connection, site_id: str, user_id: str, seed: UserSeed
