@@ -66,7 +66,7 @@ from ..domain.webhook_targets import (
     literal_address,
 )
 from ..settings import Settings
-from ..store import Store
+from ..store.cached import CachedStore
 from .webhook_http import WebhookClient, simple_target
 
 log = logging.getLogger("rakubun.webhooks")
@@ -97,6 +97,8 @@ class _Round:
         future = self._checks.get(url)
         if future is None:
             future = self._checks[url] = asyncio.ensure_future(check(url))
+        elif future.done():
+            return future.result()  # the round's other deliveries: no shield, no task switch
         return await asyncio.shield(future)
 
 
@@ -172,7 +174,7 @@ class TargetGuardResolver(AbstractResolver):
 
 class WebhookDispatcher:
     def __init__(
-        self, store: Store, settings: Settings, *, resolver: AbstractResolver | None = None
+        self, store: CachedStore, settings: Settings, *, resolver: AbstractResolver | None = None
     ) -> None:
         """`resolver` answers names (aiohttp's default when None); the guard wraps it."""
         self.store = store
@@ -341,9 +343,10 @@ class WebhookDispatcher:
             if not batch:
                 return FlushResult(0, 0), more
             # A round reads each site and checks each URL once, however many of its
-            # deliveries share them (under load, one site's deductions fill whole rounds).
+            # deliveries share them (under load, one site's deductions fill whole rounds);
+            # the site from the worker's cache, as authentication reads it.
             sites = {d.site_id for d in batch}
-            round_ = _Round({site_id: await self.store.get_site(site_id) for site_id in sites})
+            round_ = _Round({site_id: await self.store.cached_site(site_id) for site_id in sites})
         except BaseException:
             # Nothing was sent: those claimed at birth wait in front for the next round
             # (the claimed ones keep their leases until those end).

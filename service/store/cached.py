@@ -1,5 +1,6 @@
 """A worker's cache of what every plugin call reads and almost nothing writes: the site of an
-instance id (authentication) and the active packages (the public catalogue).
+instance id (authentication), the site of a site id (each round of webhook deliveries) and the
+active packages (the public catalogue).
 
 Staleness is bounded through the store, not through signals between processes: every write of
 sites or packages bumps a version counter in the store (`Store.cache_versions`, in the same
@@ -54,6 +55,7 @@ class CachedStore:
         self._checking: asyncio.Future[None] | None = None
         self._generation = 0
         self._sites: dict[str, Site] = {}
+        self._sites_by_id: dict[str, Site] = {}
         self._packages: list[Package] | None = None
 
     def __getattr__(self, name: str) -> Any:
@@ -88,6 +90,20 @@ class CachedStore:
             self._sites[instance_id] = site
         return site
 
+    async def cached_site(self, site_id: str) -> Site | None:
+        """`get_site`, at most `check_every` seconds stale (unknown ids are not cached)."""
+        await self._revalidate()
+        site = self._sites_by_id.get(site_id)
+        if site is not None:
+            return site
+        generation = self._generation
+        site = await self.get_site(site_id)
+        if site is not None and generation == self._generation:
+            if len(self._sites_by_id) >= MAX_SITES:
+                self._sites_by_id.clear()
+            self._sites_by_id[site_id] = site
+        return site
+
     async def cached_packages(self) -> list[Package]:
         """`list_packages(active_only=True)`, at most `check_every` seconds stale."""
         await self._revalidate()
@@ -102,6 +118,7 @@ class CachedStore:
     def invalidate(self) -> None:
         self._generation += 1
         self._sites.clear()
+        self._sites_by_id.clear()
         self._packages = None
 
     async def _revalidate(self) -> None:

@@ -34,6 +34,23 @@ async def test_a_write_through_the_cache_is_seen_at_once(store):
     assert (await cache.cached_site_by_instance("inst-new")).site_id == site.site_id
 
 
+async def test_a_site_by_id_follows_the_same_counters(store, open_store):
+    """`cached_site`, what each round of webhook deliveries reads: stale at most until the
+    next check when written elsewhere, fresh at once when written through the cache."""
+    other_worker = await open_store()
+    site = await store.create_site(new_site())
+    cache = CachedStore(store, check_every=3600)
+    assert await cache.cached_site("site_unknown") is None
+    assert (await cache.cached_site(site.site_id)).active
+    await other_worker.update_site(site.site_id, {"status": "disabled"})
+    assert (await cache.cached_site(site.site_id)).active
+    cache.check_every = 0
+    assert not (await cache.cached_site(site.site_id)).active
+    cache.check_every = 3600
+    await cache.update_site(site.site_id, {"status": "active"})
+    assert (await cache.cached_site(site.site_id)).active
+
+
 async def test_unknown_instances_are_not_cached(store, open_store):
     cache = CachedStore(store, check_every=3600)
     assert await cache.cached_site_by_instance("inst-later") is None
