@@ -291,6 +291,8 @@ def store_unavailable(operation: str, exc: StoreUnavailableError) -> StoreUnavai
 def handle_exception(request: Request, exc: Exception) -> HTTPResponse:
     """Every failure answers in the envelope, finished (step 4) here; nothing leaks a
     traceback or a secret."""
+    if not hasattr(request.ctx, "request_id"):
+        _begin(request)  # refused before any route ran (404, 413): its lines carry its id too
     response = _exception_answer(request, exc)
     _finish(request, response, operation_of(request), request.app.ctx.services)
     return response
@@ -329,7 +331,7 @@ def _finish(
     the access line (ACCESS_LOG) of every answer, failed ones included; once per request."""
     ctx = request.ctx
     if not hasattr(ctx, "request_id"):
-        _begin(request)  # Sanic refused it before any route ran (404, 413)
+        _begin(request)  # answered before any step 1 ran
     elif ctx.finished:
         return
     ctx.finished = True

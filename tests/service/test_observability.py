@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.http import pipeline
 from service.http.pipeline import log_access
 from service.runtime import observability
 from service.runtime.observability import (
@@ -163,6 +164,25 @@ async def test_a_failure_inside_a_route_outside_the_contract_logs_one_line(logge
     assert response.headers["x-request-id"] == "m-1"
     (line,) = access_lines(caplog)
     assert (line["request_id"], line["status"], line["operation"]) == ("m-1", 500, "getMetrics")
+
+
+async def test_a_request_no_route_took_has_its_id_while_its_error_is_answered(logged, monkeypatch):
+    """A 404 never reaches an operation's first step: the error handler gives it its id before
+    answering, so any line logged on the way carries it."""
+    service, _ = logged
+    seen = []
+    answer = pipeline._exception_answer
+
+    def watched(request, exc):
+        seen.append(observability.current_request_id.get())
+        return answer(request, exc)
+
+    monkeypatch.setattr(pipeline, "_exception_answer", watched)
+    response = await service.http.get(
+        f"{service.url}/api/v1/no/such/endpoint", headers={"X-Request-ID": "lost-1"}
+    )
+    assert response.status_code == 404
+    assert seen == ["lost-1"] and response.headers["x-request-id"] == "lost-1"
 
 
 async def test_an_unexpected_failure_is_logged_with_its_request_id(logged, monkeypatch):
