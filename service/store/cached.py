@@ -78,30 +78,30 @@ class CachedStore:
     async def cached_site_by_instance(self, instance_id: str) -> Site | None:
         """`get_site_by_instance`, at most `check_every` seconds stale (unknown ids are not
         cached: a registration is seen at once)."""
-        await self._revalidate()
-        site = self._sites.get(instance_id)
-        if site is not None:
-            return site
-        generation = self._generation
-        site = await self.get_site_by_instance(instance_id)
-        if site is not None and generation == self._generation:
-            if len(self._sites) >= MAX_SITES:
-                self._sites.clear()
-            self._sites[instance_id] = site
-        return site
+        return await self._cached_site(self._sites, instance_id, self.get_site_by_instance)
 
     async def cached_site(self, site_id: str) -> Site | None:
         """`get_site`, at most `check_every` seconds stale (unknown ids are not cached)."""
+        return await self._cached_site(self._sites_by_id, site_id, self.get_site)
+
+    async def _cached_site(
+        self,
+        cache: dict[str, Site],
+        key: str,
+        load: Callable[[str], Awaitable[Site | None]],
+    ) -> Site | None:
+        """The site `cache` holds under `key`, else `load(key)` kept there (unless a local
+        write or a version change raced the load, or nothing was found)."""
         await self._revalidate()
-        site = self._sites_by_id.get(site_id)
+        site = cache.get(key)
         if site is not None:
             return site
         generation = self._generation
-        site = await self.get_site(site_id)
+        site = await load(key)
         if site is not None and generation == self._generation:
-            if len(self._sites_by_id) >= MAX_SITES:
-                self._sites_by_id.clear()
-            self._sites_by_id[site_id] = site
+            if len(cache) >= MAX_SITES:
+                cache.clear()
+            cache[key] = site
         return site
 
     async def cached_packages(self) -> list[Package]:
