@@ -250,7 +250,15 @@ class Store(Protocol):
         MongoDB (where a reused key may still have updated the email)."""
         source_ref = deduct_ref(site_id, user_id, idempotency_key)
         deduction = Change(
-            site_id, user_id, credit_type, -amount, source_ref, "deduction", 0, reason=reason
+            site_id,
+            user_id,
+            credit_type,
+            -amount,
+            source_ref,
+            "deduction",
+            0,
+            reason=reason,
+            fresh_ref=not idempotency_key,
         )
         return await self._covered(deduction, notify, ensure)
 

@@ -25,7 +25,10 @@ def new_transaction_id() -> str:
 @dataclass(frozen=True)
 class Change:
     """One balance change and the ledger entry that records it, as an adapter applies it in
-    its transaction. `floor`: a decrease that would leave less is refused, writing nothing."""
+    its transaction. `floor`: a decrease that would leave less is refused, writing nothing.
+    `fresh_ref`: the source_ref was made for this change just now (a keyless deduction), so
+    no entry can hold it yet and an adapter need not look one up (the ledger's unique index
+    still guards it)."""
 
     site_id: str
     user_id: str
@@ -37,6 +40,7 @@ class Change:
     parent_ref: str | None = None
     reason: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    fresh_ref: bool = False
 
     def least_before(self) -> int | None:
         """The balance the change needs before it (None: any balance will do)."""

@@ -37,13 +37,19 @@ class SQLiteMoney(SQLiteUsers, SQLiteOutbox, Store):
         return ledger_entry(row) if row else None
 
     def _apply(
-        self, c: sqlite3.Connection, change: Change, notify: NotifyFn | None = None
+        self,
+        c: sqlite3.Connection,
+        change: Change,
+        notify: NotifyFn | None = None,
+        values: dict[str, int] | None = None,
     ) -> tuple[LedgerEntry | None, Balances]:
-        """Change one balance and append its ledger entry, inside the caller's transaction.
-        Answers (None, balances) when the floor forbids the change."""
+        """Change one balance and append its ledger entry, inside the caller's transaction;
+        `values`: the user's balances when the caller just read them in it. Answers (None,
+        balances) when the floor forbids the change."""
         site_id, user_id, credit_type = change.site_id, change.user_id, change.credit_type
         # A user's balance rows are made with the user: none means no user yet.
-        values = self._balance_values(c, site_id, user_id)
+        if values is None:
+            values = self._balance_values(c, site_id, user_id)
         if not values:
             if (
                 c.execute(
@@ -130,14 +136,15 @@ class SQLiteMoney(SQLiteUsers, SQLiteOutbox, Store):
         ensure: UserSeed | None,
     ) -> DeductResult:
         """`_covered` in the writer's transaction: the user ensured in it too."""
+        values = None
         if ensure is not None:
-            self._ensure_user(c, change.site_id, change.user_id, ensure)
-        first = self._entry_by_ref(c, change.source_ref)
+            values = self._ensure_user(c, change.site_id, change.user_id, ensure)
+        first = None if change.fresh_ref else self._entry_by_ref(c, change.source_ref)
         if first is not None:
             check_repeat(first, change)
             balances = self._balances(c, change.site_id, change.user_id)
             return DeductResult(True, first, balances, True)
-        entry, balances = self._apply(c, change, notify)
+        entry, balances = self._apply(c, change, notify, values)
         return DeductResult(entry is not None, entry, balances)
 
     async def _reverse(self, report: Reversal, notify: NotifyFn | None) -> MoneyResult:

@@ -45,18 +45,25 @@ class SQLiteUsers(SQLiteConnection):
 
     def _ensure_user(
         self, c: sqlite3.Connection, site_id: str, user_id: str, seed: UserSeed
-    ) -> None:
-        """Create the user with its welcome credits, or update its email to a new non-empty one."""
-        row = c.execute(
-            "SELECT email FROM users WHERE site_id=? AND user_id=?", (site_id, user_id)
-        ).fetchone()
-        if row is None:
+    ) -> dict[str, int]:
+        """Create the user with its welcome credits, or update its email to a new non-empty one;
+        answers its balances by credit type. A user that exists costs one statement (a deduction
+        runs this first)."""
+        rows = c.execute(
+            "SELECT u.email, b.credit_type, b.balance FROM users u"
+            " LEFT JOIN balances b ON b.site_id = u.site_id AND b.user_id = u.user_id"
+            " WHERE u.site_id=? AND u.user_id=?",
+            (site_id, user_id),
+        ).fetchall()
+        if not rows:
             self._create_user(c, site_id, user_id, seed.email, seed.free_credits)
-        elif seed.email and seed.email != row[0]:
+            return self._balance_values(c, site_id, user_id)
+        if seed.email and seed.email != rows[0][0]:
             c.execute(
                 "UPDATE users SET email=? WHERE site_id=? AND user_id=?",
                 (seed.email, site_id, user_id),
             )
+        return {credit_type: balance for _, credit_type, balance in rows if credit_type}
 
     def _create_user(
         self,
