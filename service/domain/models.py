@@ -22,13 +22,18 @@ _last_second: tuple[int, str] = (-1, "")
 
 
 def _iso_from_ns(ns: int) -> str:
-    global _last_second
     second, rest = divmod(ns, 1_000_000_000)
+    return f"{_second_text(second)}.{rest // 1000:06d}Z"
+
+
+def _second_text(second: int) -> str:
+    """`second` (Unix) as `YYYY-MM-DDTHH:MM:SS`, the last one asked kept."""
+    global _last_second
     cached, text = _last_second
     if cached != second:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _last_second = (second, text)
-    return f"{text}.{rest // 1000:06d}Z"
+    return text
 
 
 def iso_from_unix(ts: float | None) -> str | None:
@@ -38,12 +43,9 @@ def iso_from_unix(ts: float | None) -> str | None:
     fraction, whole = math.modf(ts)
     micros = round(fraction * 1_000_000)  # half to even, as datetime.fromtimestamp
     second, micros = int(whole) + micros // 1_000_000, micros % 1_000_000
-    # gmtime and an f-string: datetime's strftime went through time.strftime on every call.
-    t = time.gmtime(second)
-    return (
-        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
-        f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{micros:06d}Z"
-    )
+    # strftime once a second: a batch of webhook attempts stamps each (datetime's strftime
+    # went through time.strftime on every call).
+    return f"{_second_text(second)}.{micros:06d}Z"
 
 
 def unix_now() -> float:

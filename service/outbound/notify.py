@@ -84,22 +84,32 @@ class FlushResult:
 
 
 class _Round:
-    """What one dispatch round looked up once for all its deliveries: each site, and each
-    URL's check (its proxy, or the refusal it raised)."""
+    """What one dispatch round looked up once for all its deliveries, before any is sent:
+    each site, and each URL's check (its proxy, or the refusal it raised)."""
 
     def __init__(self, sites: dict[str, Site | None]) -> None:
         self.sites = sites
-        self._checks: dict[str, asyncio.Future[str | None]] = {}
+        self._checks: dict[str, str | None | Exception] = {}
 
-    async def checked(
-        self, url: str, check: Callable[[str], Coroutine[Any, Any, str | None]]
-    ) -> str | None:
-        future = self._checks.get(url)
-        if future is None:
-            future = self._checks[url] = asyncio.ensure_future(check(url))
-        elif future.done():
-            return future.result()  # the round's other deliveries: no shield, no task switch
-        return await asyncio.shield(future)
+    async def check(
+        self, urls: set[str], check: Callable[[str], Coroutine[Any, Any, str | None]]
+    ) -> None:
+        """Check each of `urls` (concurrently: a proxied name is resolved on the way)."""
+
+        async def one(url: str) -> None:
+            try:
+                self._checks[url] = await check(url)
+            except Exception as exc:  # the refusal, raised to each delivery to that URL
+                self._checks[url] = exc
+
+        await asyncio.gather(*(one(url) for url in urls))
+
+    def proxy(self, url: str) -> str | None:
+        """The proxy `url`'s check answered, or the refusal it raised."""
+        found = self._checks[url]
+        if isinstance(found, Exception):
+            raise found
+        return found
 
 
 class ClaimedAtBirth:
@@ -347,6 +357,8 @@ class WebhookDispatcher:
             # the site from the worker's cache, as authentication reads it.
             sites = {d.site_id for d in batch}
             round_ = _Round({site_id: await self.store.cached_site(site_id) for site_id in sites})
+            self._webhook_client()  # first: the checks need its guard
+            await round_.check({d.url for d in batch}, self._checked_target)
         except BaseException:
             # Nothing was sent: those claimed at birth wait in front for the next round
             # (the claimed ones keep their leases until those end).
@@ -386,11 +398,10 @@ class WebhookDispatcher:
                 "X-Rakubun-Delivery": delivery.delivery_id,
             }
             try:
-                client = self._webhook_client()  # first: the check needs its guard
-                proxy = await round_.checked(delivery.url, self._checked_target)
+                proxy = round_.proxy(delivery.url)
                 target = simple_target(delivery.url) if proxy is None else None
                 if target is not None:
-                    status_code = await client.post(target, body, headers)
+                    status_code = await self._webhook_client().post(target, body, headers)
                 else:
                     status_code = await self._post_with_aiohttp(delivery.url, body, headers, proxy)
                 if not 200 <= status_code < 300:
