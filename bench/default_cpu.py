@@ -91,8 +91,17 @@ async def measured_load(
 
 
 async def start(
-    version: Version, index: int, args: argparse.Namespace, work: Path, sink_url: str
+    version: Version,
+    index: int,
+    args: argparse.Namespace,
+    work: Path,
+    sink_url: str,
+    *,
+    launcher: tuple[str, ...] = (),
+    ready_seconds: float = 30.0,
 ) -> Served:
+    """`version`'s service, started as a user starts it (through `launcher`, e.g. valgrind,
+    when given), with a site registered and `args.users` users topped up."""
     folder = work / f"v{index}"
     folder.mkdir()
     # Nothing of the caller's environment but what any process needs: no setting leaks in.
@@ -109,7 +118,7 @@ async def start(
     )
     env.update(version.env)
     port = free_port()
-    command = [sys.executable, "-c", SERVICE_MAIN]
+    command = [*launcher, sys.executable, "-c", SERVICE_MAIN]
     command += ["--host", HOST, "--port", str(port), "--workers", str(args.workers)]
     service = ChildProcess(
         f"service {index}",
@@ -120,7 +129,7 @@ async def start(
         env=env,
         cwd=version.checkout,
     )
-    await service.start()
+    await service.start(ready_seconds)
     api = ServiceApi(service.url, env["ADMIN_API_TOKEN"])
     site = await api.register_site(sink_url)
     users = list(range(1, args.users + 1))

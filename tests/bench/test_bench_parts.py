@@ -23,6 +23,7 @@ from sanic.response import json as sanic_json
 from bench import checks, scenarios, wrk
 from bench.baseline_app import body_of_size, spare_cpus
 from bench.cli import parse_args, plan_runs
+from bench.instructions import collected, per_request
 from bench.processes import baseline_process, sink_process
 from bench.progress import Progress
 from bench.report import COLUMNS, format_scaling, format_table, markdown_table, scaling, table_rows
@@ -556,3 +557,14 @@ async def test_a_purchase_scenarios_second_load_is_the_fake_stripe(tmp_path: Pat
     row = Row("checkout", checkout.title, checkout.expected, [], checkout.reference_title)
     assert row.compared_with == checkout.reference_title
     assert Row("credits", "GET", frozenset({200}), []).compared_with == "bare Sanic"
+
+
+def test_instructions_reads_callgrinds_last_total_and_divides_per_request() -> None:
+    log = (
+        "[INFO] Starting worker\n==4455== Events    : Ir\n==4455== Collected : 3784367701\n"
+        "==4460== Collected : 6320652372\n\n==4460== I   refs:      6,320,652,372\n"
+    )
+    assert collected(log) == 6320652372
+    assert per_request(6320652372, 3784367701, 2000) == pytest.approx(1268142.3355)
+    with pytest.raises(ValueError, match="no callgrind total"):
+        collected("[INFO] Goodbye\n")
