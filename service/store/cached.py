@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -59,8 +60,15 @@ class CachedStore:
         self._packages: list[Package] | None = None
 
     def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self.inner, name)
-        return self._invalidating(attribute) if name in CACHED_WRITES else attribute
+        """The inner store's `name`. A method of it is kept on this instance, so the next call
+        finds it at once (a miss here formats an AttributeError before this runs, and every
+        deduction calls through); its other attributes are read from it each time."""
+        attribute = found = getattr(self.inner, name)
+        if name in CACHED_WRITES:
+            attribute = self._invalidating(found)
+        if inspect.ismethod(found):
+            setattr(self, name, attribute)
+        return attribute
 
     def _invalidating(self, write: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         """`write`, after which this worker drops what it cached, whether it landed or not."""

@@ -102,3 +102,23 @@ async def test_the_public_catalogue_is_grouped_once_per_package_list(store, open
     assert renamed is not first and renamed["articles"][0]["name"] == "Renamed"
     await other_worker.update_package("pkg_a", {"active": False})
     assert await catalogue.grouped() is None
+
+
+async def test_the_inner_stores_methods_are_kept_and_its_other_attributes_read_each_time(store):
+    """A pass-through method is found on the cache after its first call (no lookup through
+    `__getattr__` per deduction); a cached write kept so still drops the cache each call; a
+    plain attribute of the inner store is read from it each time."""
+    site = await store.create_site(new_site())
+    cache = CachedStore(store, check_every=3600)
+    assert "get_site" not in vars(cache)
+    assert (await cache.get_site(site.site_id)).site_id == site.site_id
+    assert vars(cache)["get_site"] == store.get_site
+    for status in ("disabled", "active"):
+        await cache.cached_site_by_instance(site.instance_id)
+        await cache.set_site_status(site.site_id, status, None)
+        assert (await cache.cached_site_by_instance(site.instance_id)).status == status
+    assert "set_site_status" in vars(cache)
+    store.marker = "first"
+    assert cache.marker == "first"
+    store.marker = "second"
+    assert cache.marker == "second" and "marker" not in vars(cache)
