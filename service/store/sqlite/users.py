@@ -29,8 +29,11 @@ class SQLiteUsers(SQLiteConnection):
         return dict(rows)
 
     @staticmethod
-    def _user(c: sqlite3.Connection, site_id: str, user_id: str) -> User | None:
-        # One statement for the user and its balances: the credits read runs it per request.
+    def _user_row(
+        c: sqlite3.Connection, site_id: str, user_id: str
+    ) -> tuple[str | None, str, dict[str, int]] | None:
+        """The user's email, created_at and balances by credit type, or None: one statement,
+        which the credits read and every deduction run."""
         rows = c.execute(
             "SELECT u.email, u.created_at, b.credit_type, b.balance FROM users u"
             " LEFT JOIN balances b ON b.site_id = u.site_id AND b.user_id = u.user_id"
@@ -39,8 +42,15 @@ class SQLiteUsers(SQLiteConnection):
         ).fetchall()
         if not rows:
             return None
-        email, created_at = rows[0][0], rows[0][1]
         values = {credit_type: balance for _, _, credit_type, balance in rows if credit_type}
+        return rows[0][0], rows[0][1], values
+
+    @staticmethod
+    def _user(c: sqlite3.Connection, site_id: str, user_id: str) -> User | None:
+        row = SQLiteUsers._user_row(c, site_id, user_id)
+        if row is None:
+            return None
+        email, created_at, values = row
         return User(site_id, user_id, email, Balances.from_mapping(values), created_at)
 
     def _ensure_user(
@@ -49,21 +59,17 @@ class SQLiteUsers(SQLiteConnection):
         """Create the user with its welcome credits, or update its email to a new non-empty one;
         answers its balances by credit type. A user that exists costs one statement (a deduction
         runs this first)."""
-        rows = c.execute(
-            "SELECT u.email, b.credit_type, b.balance FROM users u"
-            " LEFT JOIN balances b ON b.site_id = u.site_id AND b.user_id = u.user_id"
-            " WHERE u.site_id=? AND u.user_id=?",
-            (site_id, user_id),
-        ).fetchall()
-        if not rows:
+        row = self._user_row(c, site_id, user_id)
+        if row is None:
             self._create_user(c, site_id, user_id, seed.email, seed.free_credits)
             return self._balance_values(c, site_id, user_id)
-        if seed.email and seed.email != rows[0][0]:
+        email, _, values = row
+        if seed.email and seed.email != email:
             c.execute(
                 "UPDATE users SET email=? WHERE site_id=? AND user_id=?",
                 (seed.email, site_id, user_id),
             )
-        return {credit_type: balance for _, credit_type, balance in rows if credit_type}
+        return values
 
     def _create_user(
         self,
