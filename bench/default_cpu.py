@@ -31,7 +31,7 @@ from .processes import (
     Version,
     baseline_process,
     free_port,
-    parse_version,
+    parse_versions_or_exit,
     process_cpu_seconds,
     sink_process,
 )
@@ -200,10 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--users", type=int, default=500)
     args = parser.parse_args(argv)
-    try:
-        versions = [parse_version(spec) for spec in args.versions]
-    except ValueError as exc:
-        parser.error(str(exc))
+    versions = parse_versions_or_exit(parser, args.versions)
     return asyncio.run(measure(args, versions))
 
 

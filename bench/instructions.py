@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from . import default_cpu
-from .processes import Version, parse_version, sink_process
+from .processes import Version, parse_versions_or_exit, sink_process
 
 #: callgrind's closing line: "==PID== Collected : N".
 _COLLECTED = re.compile(r"^==\d+== Collected : (\d+)$", re.MULTILINE)
@@ -97,10 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--users", type=int, default=200)
     args = parser.parse_args(argv)
-    try:
-        versions = [parse_version(spec) for spec in args.versions]
-    except ValueError as exc:
-        parser.error(str(exc))
+    versions = parse_versions_or_exit(parser, args.versions)
     if args.requests < 1:
         parser.error("--requests must be at least 1")
     return asyncio.run(measure(args, versions))

@@ -6,6 +6,7 @@ with SIGTERM (then SIGKILL for the whole group, so no Sanic worker outlives its 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -220,6 +221,15 @@ def parse_version(spec: str) -> Version:
     if not (checkout / "service" / "settings.py").is_file():
         raise ValueError(f"{spec!r}: {checkout} is not a checkout of this repository")
     return Version(checkout, env, spec)
+
+
+def parse_versions_or_exit(parser: argparse.ArgumentParser, specs: list[str]) -> list[Version]:
+    """Each of `specs` as `parse_version` reads it; a bad one ends the program with the
+    parser's usage error."""
+    try:
+        return [parse_version(spec) for spec in specs]
+    except ValueError as exc:
+        parser.error(str(exc))
 
 
 def process_cpu_seconds(root: int) -> dict[int, float]:
