@@ -1,14 +1,19 @@
 """A dispatch round checks each URL once, before it sends anything, however many of its
 deliveries go there; a refused URL fails each of its own deliveries with the refusal, and
 the round's other deliveries go out. Nothing is sent anywhere but 127.0.0.1: the refused
-site's address is checked, never connected to."""
+site's address is checked, never connected to (and a connection to anywhere else would fail
+the test before it is made)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from service.domain.plugin_webhooks import draft
 from service.outbound.notify import WebhookDispatcher
+from service.outbound.webhook_http import Target, WebhookClient
 from service.settings import Settings
 from service.store import SQLiteStore
 from service.store.cached import CachedStore
@@ -17,8 +22,15 @@ from tests.support.capture import CaptureServer
 
 
 async def test_a_round_checks_each_url_once_and_a_refusal_fails_only_its_own(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    connect = WebhookClient._connect
+
+    async def loopback_only(client: WebhookClient, target: Target) -> Any:
+        assert target.host == "127.0.0.1", f"the test would have connected to {target.host}"
+        return await connect(client, target)
+
+    monkeypatch.setattr(WebhookClient, "_connect", loopback_only)
     capture = CaptureServer()
     url = await capture.start()
     inner = SQLiteStore(tmp_path / "s.sqlite3")
